@@ -1,0 +1,3 @@
+"""Feature Factory: warehouse-native features, drift monitoring and reversible remediation in Dagster."""
+
+__version__ = "0.1.0"

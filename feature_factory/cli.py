@@ -1,0 +1,41 @@
+"""`feature-factory` command line: generate data, run the demo story, open the UI, benchmarks.
+
+Subcommands live beside the code they drive; this module only dispatches, importing each lazily so
+`feature-factory generate` does not pay for loading Dagster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> (module, help). Each module defines `add_arguments(parser)` and `run(args) -> int`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("feature_factory.events.generator_cli", "write synthetic landing files"),
+    "demo": ("feature_factory.demo", "run the whole story on the embedded DuckDB"),
+    "ui": ("feature_factory.ui", "open the Dagster UI on the project's instance"),
+    "prepare-test-env": ("feature_factory.test_env", "install what the test suite needs"),
+    "bench": ("feature_factory.bench", "run the benchmarks and write results"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="feature-factory", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # not built yet
+        modules[name] = module
+        module.add_arguments(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    return int(modules[args.command].run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The one place that turns `FEATURE_FACTORY_DEPLOYMENT` into resources and an executor.
+
+`local` (default): embedded DuckDB under the project home; steps run in process, because a DuckDB
+file has one writer at a time and a subprocess per step costs ~1 s. `snowflake`: the warehouse is
+Snowflake through dagster-snowflake; credentials only through `dg.EnvVar` (read when a run starts,
+never at import, never logged), steps may run in parallel processes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dagster as dg
+from dagster_snowflake import SnowflakeResource
+
+from feature_factory.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+
+DEPLOYMENTS = ("local", "snowflake")
+
+
+def deployment_name() -> str:
+    name = (os.environ.get("FEATURE_FACTORY_DEPLOYMENT") or "local").strip().lower()
+    if name not in DEPLOYMENTS:
+        raise ValueError(
+            f"FEATURE_FACTORY_DEPLOYMENT={name!r} is not a known deployment; "
+            f"choose one of {', '.join(DEPLOYMENTS)}"
+        )
+    return name
+
+
+def snowflake_resource() -> SnowflakeResource:
+    return SnowflakeResource(
+        account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
+        user=dg.EnvVar("SNOWFLAKE_USER"),
+        password=dg.EnvVar("SNOWFLAKE_PASSWORD"),
+        database=dg.EnvVar("SNOWFLAKE_DATABASE"),
+        schema=dg.EnvVar("SNOWFLAKE_SCHEMA"),
+        warehouse=dg.EnvVar("SNOWFLAKE_WAREHOUSE"),
+        role=dg.EnvVar("SNOWFLAKE_ROLE"),
+        paramstyle="qmark",
+    )
+
+
+def warehouse_for(name: str):
+    if name == "snowflake":
+        return SnowflakeWarehouse(snowflake=snowflake_resource())
+    return DuckDBWarehouse()
+
+
+def resources_for(name: str | None = None) -> dict[str, Any]:
+    """Resources for deployment `name` (default: from the environment)."""
+    name = name or deployment_name()
+    return {"warehouse": warehouse_for(name)}
+
+
+def executor_for(name: str | None = None) -> dg.ExecutorDefinition:
+    name = name or deployment_name()
+    return dg.multiprocess_executor if name == "snowflake" else dg.in_process_executor

@@ -1,0 +1,1 @@
+"""Events: the landing-file contract, the synthetic generator, validated ingestion."""

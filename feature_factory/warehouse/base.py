@@ -1,0 +1,242 @@
+"""The `Warehouse` contract every asset is typed against.
+
+Assets speak portable SQL (lower-case unquoted identifiers; types VARCHAR, DOUBLE, BIGINT, DATE,
+TIMESTAMP, BOOLEAN; `?` placeholders) through this interface. The few pieces that differ between
+engines (parsing untrusted text, quantiles, loading a landing file) are methods here, implemented
+side by side in `duckdb.py` and `snowflake.py`.
+
+Results are returned with lower-case column names on every backend (Snowflake upper-cases unquoted
+identifiers), so callers never see the difference.
+
+Only bounded results may be fetched into Python (statistics, alerts, one row per label): the
+methods that fetch say so, and no asset should call them on an events or features table without a
+GROUP BY or LIMIT.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import dagster as dg
+import pandas as pd
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message says which statement or table."""
+
+
+def quote_ident(name: str) -> str:
+    """Validate a lower-case identifier and return it quoted for both engines.
+
+    Both DuckDB and Snowflake fold unquoted identifiers to one case; we only ever create lower-case
+    snake_case names, which we then use unquoted. Anything else is refused rather than escaped, so
+    text from a table or a user can never smuggle SQL in through a name.
+    """
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise ValueError(f"invalid SQL identifier {name!r}: expected lower-case snake_case")
+    return name
+
+
+def sql_literal(value: Any) -> str:
+    """Render a Python scalar as a SQL literal (for DDL/CTAS text where placeholders are not allowed).
+
+    Strings are single-quoted with quotes doubled; numbers must be finite; None is NULL.
+    """
+    import datetime as dt
+    import math
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite number {value!r} cannot be a SQL literal")
+        return repr(float(value))
+    if isinstance(value, dt.datetime):
+        return f"CAST('{value.isoformat(sep=' ')}' AS TIMESTAMP)"
+    if isinstance(value, dt.date):
+        return f"CAST('{value.isoformat()}' AS DATE)"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"cannot render {type(value).__name__} as a SQL literal")
+
+
+class Session(Protocol):
+    """One open connection. Statements in `transaction()` commit together or not at all."""
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
+
+    def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
+
+    def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None: ...
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame: ...
+
+    def transaction(self) -> Any: ...
+
+
+class Warehouse(dg.ConfigurableResource, ABC):
+    """Where features are computed. Implementations: `DuckDBWarehouse`, `SnowflakeWarehouse`."""
+
+    # -- connection -------------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def dialect(self) -> str:
+        """`duckdb` or `snowflake`."""
+
+    @abstractmethod
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Open a connection for a group of statements; closed on exit."""
+
+    def describe(self) -> str:
+        """A human description for metadata and logs (never includes secrets)."""
+        return self.dialect
+
+    # -- convenience (one statement, one short-lived connection) ----------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        with self.session() as s:
+            s.execute(sql, params)
+
+    def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        with self.session() as s:
+            return s.fetch_all(sql, params)
+
+    def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+        with self.session() as s:
+            return s.fetch_one(sql, params)
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Fetch a bounded result as a DataFrame with lower-case column names."""
+        with self.session() as s:
+            return s.fetch_df(sql, params)
+
+    # -- catalog ------------------------------------------------------------------------------------
+    @abstractmethod
+    def table_exists(self, table: str) -> bool: ...
+
+    @abstractmethod
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, type) pairs, lower-case names, in table order; [] if the table does not exist."""
+
+    def row_count(self, table: str, where: str = "", params: Sequence[Any] | None = None) -> int:
+        if not self.table_exists(table):
+            return 0
+        clause = f" WHERE {where}" if where else ""
+        row = self.fetch_one(f"SELECT COUNT(*) FROM {quote_ident(table)}{clause}", params)
+        return int(row[0]) if row else 0
+
+    # -- atomic, idempotent writes -------------------------------------------------------------------
+    def replace_table(self, table: str, select_sql: str, params: Sequence[Any] | None = None) -> int:
+        """Atomically replace `table` with the result of `select_sql`; returns its row count.
+
+        Built under a staging name first, then swapped in one transaction, so a failure leaves the
+        previous version readable.
+        """
+        name = quote_ident(table)
+        staging = quote_ident(f"{table}__staging")
+        with self.session() as s:
+            s.execute(f"DROP TABLE IF EXISTS {staging}")
+            s.execute(f"CREATE TABLE {staging} AS {select_sql}", params)
+            with s.transaction():
+                s.execute(f"DROP TABLE IF EXISTS {name}")
+                s.execute(f"ALTER TABLE {staging} RENAME TO {name}")
+            row = s.fetch_one(f"SELECT COUNT(*) FROM {name}")
+        return int(row[0]) if row else 0
+
+    def replace_where(
+        self,
+        table: str,
+        where_sql: str,
+        select_sql: str,
+        params: Sequence[Any] | None = None,
+        where_params: Sequence[Any] | None = None,
+    ) -> int:
+        """Replace the rows of `table` matching `where_sql` with the rows of `select_sql`.
+
+        The partition-write primitive: delete + insert in one transaction (so a partition is
+        replaced, never appended twice, and readers see the old or the new rows, never neither).
+        Creates the table on first use; adds columns the SELECT has and the table lacks (columns
+        may grow). Returns the number of rows inserted.
+        """
+        name = quote_ident(table)
+        staging = quote_ident(f"{table}__staging")
+        with self.session() as s:
+            s.execute(f"DROP TABLE IF EXISTS {staging}")
+            s.execute(f"CREATE TABLE {staging} AS {select_sql}", params)
+            staged_cols = self._session_columns(s, staging)
+            try:
+                if not self._session_columns(s, name):
+                    with s.transaction():
+                        s.execute(f"CREATE TABLE {name} AS SELECT * FROM {staging}")
+                else:
+                    existing = {c for c, _ in self._session_columns(s, name)}
+                    for col, typ in staged_cols:
+                        if col not in existing:
+                            s.execute(f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}")
+                    cols = ", ".join(quote_ident(c) for c, _ in staged_cols)
+                    with s.transaction():
+                        s.execute(f"DELETE FROM {name} WHERE {where_sql}", where_params)
+                        s.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staging}")
+                row = s.fetch_one(f"SELECT COUNT(*) FROM {staging}")
+            finally:
+                s.execute(f"DROP TABLE IF EXISTS {staging}")
+        return int(row[0]) if row else 0
+
+    def write_df(self, table: str, df: pd.DataFrame, mode: str = "append") -> int:
+        """Write a small DataFrame (statistics, alerts, patches, labels; never events).
+
+        `mode="append"` inserts (creating the table if needed); `mode="replace"` swaps the table
+        atomically.
+        """
+        if mode not in ("append", "replace"):
+            raise ValueError(f"write_df mode must be 'append' or 'replace', got {mode!r}")
+        quote_ident(table)
+        for col in df.columns:
+            quote_ident(str(col))
+        return self._write_df(table, df, mode)
+
+    @abstractmethod
+    def _write_df(self, table: str, df: pd.DataFrame, mode: str) -> int: ...
+
+    @abstractmethod
+    def _session_columns(self, session: Session, table: str) -> list[tuple[str, str]]: ...
+
+    # -- landing files -------------------------------------------------------------------------------
+    @abstractmethod
+    def stage_file(self, path: Path, fmt: str, table: str) -> list[str]:
+        """Load one landing file (`fmt` = `csv` or `parquet`) into `table` (replaced), every column
+        as VARCHAR plus `source_row BIGINT` (1-based row number in the file). Returns the file's
+        column names, lower-cased, in file order. Raises `WarehouseError` naming the file when it
+        cannot be read."""
+
+    # -- dialect fragments ----------------------------------------------------------------------------
+    @abstractmethod
+    def try_double(self, expr: str) -> str:
+        """SQL turning VARCHAR `expr` into DOUBLE, NULL when it is not a number."""
+
+    @abstractmethod
+    def try_timestamp(self, expr: str) -> str:
+        """SQL turning an ISO-8601 VARCHAR `expr` into TIMESTAMP (UTC, no zone), NULL when unparseable."""
+
+    @abstractmethod
+    def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
+        """Aggregate expressions for the exact (interpolated, `PERCENTILE_CONT`) quantiles of `expr`."""
+
+    def date_add_days(self, date_expr: str, days: str | int) -> str:
+        """`date_expr` plus `days` days, as a DATE."""
+        return f"CAST(DATEADD(day, {days}, {date_expr}) AS DATE)"
+
+    def date_diff_days(self, start_expr: str, end_expr: str) -> str:
+        """Whole days from `start_expr` to `end_expr` (both DATE)."""
+        return f"DATEDIFF(day, {start_expr}, {end_expr})"

@@ -1,0 +1,195 @@
+"""Embedded DuckDB backend: one file under the project home, the local default."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from pydantic import Field
+
+from feature_factory import settings
+from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident
+
+
+class DuckDBSession:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self._in_tx = False
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        try:
+            self.con.execute(sql, list(params) if params is not None else None)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{exc}\n-- while running:\n{sql}") from exc
+
+    def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+        self.execute(sql, params)
+        return self.con.fetchall()
+
+    def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None:
+        self.execute(sql, params)
+        return self.con.fetchone()
+
+    def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        self.execute(sql, params)
+        df = self.con.fetchdf()
+        df.columns = [str(c).lower() for c in df.columns]
+        return df
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._in_tx:  # nested: the outer transaction decides
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_tx = True
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._in_tx = False
+
+
+class DuckDBWarehouse(Warehouse):
+    """DuckDB file (default `$FEATURE_FACTORY_HOME/warehouse.duckdb`).
+
+    A DuckDB file has one writer process at a time. Connections are short-lived so a lock is held
+    only while a step runs; if another process holds it, we wait up to `lock_timeout_s`.
+    """
+
+    path: str | None = Field(
+        default=None,
+        description="DuckDB file; default $FEATURE_FACTORY_HOME/warehouse.duckdb.",
+    )
+    lock_timeout_s: float = Field(
+        default=60.0, description="How long to wait for another process's lock on the file."
+    )
+    threads: int | None = Field(default=None, description="DuckDB worker threads (default: all cores).")
+    memory_limit: str | None = Field(default=None, description="DuckDB memory limit, e.g. '2GB'.")
+
+    @property
+    def dialect(self) -> str:
+        return "duckdb"
+
+    def resolved_path(self) -> Path:
+        return Path(self.path).resolve() if self.path else settings.warehouse_path()
+
+    def describe(self) -> str:
+        return f"duckdb:{self.resolved_path()}"
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        path = self.resolved_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if self.threads:
+            config["threads"] = self.threads
+        if self.memory_limit:
+            config["memory_limit"] = self.memory_limit
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:
+            try:
+                con = duckdb.connect(str(path), config=config)
+                # Timestamps are UTC everywhere; never the machine's zone.
+                con.execute("SET TimeZone = 'UTC'")
+                return con
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise WarehouseError(f"cannot open DuckDB file {path}: {exc}") from exc
+                time.sleep(0.2)
+
+    @contextmanager
+    def session(self) -> Iterator[DuckDBSession]:
+        con = self._connect()
+        try:
+            yield DuckDBSession(con)
+        finally:
+            con.close()
+
+    def table_exists(self, table: str) -> bool:
+        return bool(self.columns(table))
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        with self.session() as s:
+            return self._session_columns(s, table)
+
+    def _session_columns(self, session: DuckDBSession, table: str) -> list[tuple[str, str]]:
+        rows = session.fetch_all(
+            "SELECT lower(column_name), data_type FROM information_schema.columns "
+            "WHERE lower(table_name) = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+            [quote_ident(table)],
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def _write_df(self, table: str, df: pd.DataFrame, mode: str) -> int:
+        name = quote_ident(table)
+        with self.session() as s:
+            s.con.register("_ff_df", df)
+            try:
+                if mode == "replace" or not self._session_columns(s, name):
+                    staging = quote_ident(f"{table}__staging")
+                    s.execute(f"CREATE OR REPLACE TABLE {staging} AS SELECT * FROM _ff_df")
+                    with s.transaction():
+                        s.execute(f"DROP TABLE IF EXISTS {name}")
+                        s.execute(f"ALTER TABLE {staging} RENAME TO {name}")
+                else:
+                    existing = {c for c, _ in self._session_columns(s, name)}
+                    missing = [c for c in df.columns if c not in existing]
+                    if missing:
+                        raise WarehouseError(f"{table} has no column(s) {missing}")
+                    cols = ", ".join(quote_ident(str(c)) for c in df.columns)
+                    s.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM _ff_df")
+            finally:
+                s.con.unregister("_ff_df")
+        return len(df)
+
+    def stage_file(self, path: Path, fmt: str, table: str) -> list[str]:
+        name = quote_ident(table)
+        src = str(path).replace("'", "''")
+        if fmt == "csv":
+            reader = (
+                f"read_csv('{src}', all_varchar=true, header=true, auto_detect=true, "
+                "strict_mode=false, null_padding=true)"
+            )
+        elif fmt == "parquet":
+            reader = f"read_parquet('{src}')"
+        else:
+            raise WarehouseError(f"{path}: unsupported landing format {fmt!r} (csv or parquet)")
+        with self.session() as s:
+            try:
+                cols = [r[0] for r in s.fetch_all(f"DESCRIBE SELECT * FROM {reader}")]
+            except WarehouseError as exc:
+                raise WarehouseError(f"cannot read landing file {path}: {str(exc).splitlines()[0]}") from exc
+            select = ", ".join(
+                f'CAST("{c.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS "{c.lower().replace(chr(34), "")}"'
+                for c in cols
+            )
+            s.execute(
+                f"CREATE OR REPLACE TABLE {name} AS SELECT {select}, "
+                f"CAST(row_number() OVER () AS BIGINT) AS source_row FROM {reader}"
+            )
+        return [c.lower() for c in cols]
+
+    def try_double(self, expr: str) -> str:
+        return f"TRY_CAST({expr} AS DOUBLE)"
+
+    def try_timestamp(self, expr: str) -> str:
+        # TIMESTAMPTZ accepts offsets; normalise to UTC and drop the zone.
+        return f"CAST(timezone('UTC', TRY_CAST({expr} AS TIMESTAMPTZ)) AS TIMESTAMP)"
+
+    def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
+        return [f"quantile_cont({expr}, {float(q)!r})" for q in qs]
+
+    def date_add_days(self, date_expr: str, days: str | int) -> str:
+        return f"CAST({date_expr} + CAST({days} AS INTEGER) AS DATE)"
+
+    def date_diff_days(self, start_expr: str, end_expr: str) -> str:
+        return f"datediff('day', {start_expr}, {end_expr})"
