@@ -20,7 +20,7 @@ demo: install
 	$(PY) -m feature_factory.cli demo
 
 test: install
-	$(PY) -m feature_factory.cli prepare-test-env
+	scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
 ui: install

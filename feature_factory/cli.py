@@ -15,7 +15,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("feature_factory.events.generator_cli", "write synthetic landing files"),
     "demo": ("feature_factory.demo", "run the whole story on the embedded DuckDB"),
     "ui": ("feature_factory.ui", "open the Dagster UI on the project's instance"),
-    "prepare-test-env": ("feature_factory.test_env", "install what the test suite needs"),
     "bench": ("feature_factory.bench", "run the benchmarks and write results"),
 }
 

@@ -29,17 +29,23 @@ def deployment_name() -> str:
     return name
 
 
+REQUIRED_SNOWFLAKE_VARS = {
+    "account": "SNOWFLAKE_ACCOUNT",
+    "user": "SNOWFLAKE_USER",
+    "password": "SNOWFLAKE_PASSWORD",
+    "database": "SNOWFLAKE_DATABASE",
+    "schema": "SNOWFLAKE_SCHEMA",
+}
+# Optional: passed only when set, since an unset EnvVar is an error when the run starts.
+OPTIONAL_SNOWFLAKE_VARS = {"warehouse": "SNOWFLAKE_WAREHOUSE", "role": "SNOWFLAKE_ROLE"}
+
+
 def snowflake_resource() -> SnowflakeResource:
-    return SnowflakeResource(
-        account=dg.EnvVar("SNOWFLAKE_ACCOUNT"),
-        user=dg.EnvVar("SNOWFLAKE_USER"),
-        password=dg.EnvVar("SNOWFLAKE_PASSWORD"),
-        database=dg.EnvVar("SNOWFLAKE_DATABASE"),
-        schema=dg.EnvVar("SNOWFLAKE_SCHEMA"),
-        warehouse=dg.EnvVar("SNOWFLAKE_WAREHOUSE"),
-        role=dg.EnvVar("SNOWFLAKE_ROLE"),
-        paramstyle="qmark",
+    fields = {key: dg.EnvVar(var) for key, var in REQUIRED_SNOWFLAKE_VARS.items()}
+    fields.update(
+        {key: dg.EnvVar(var) for key, var in OPTIONAL_SNOWFLAKE_VARS.items() if os.environ.get(var)}
     )
+    return SnowflakeResource(**fields, paramstyle="qmark")
 
 
 def warehouse_for(name: str):

@@ -95,11 +95,11 @@ class SnowflakeWarehouse(Warehouse):
 
     def _session_columns(self, session: SnowflakeSession, table: str) -> list[tuple[str, str]]:
         rows = session.fetch_all(
-            "SELECT lower(column_name), data_type FROM information_schema.columns "
+            "SELECT lower(column_name), data_type, numeric_scale FROM information_schema.columns "
             "WHERE lower(table_name) = ? AND table_schema = current_schema() ORDER BY ordinal_position",
             [quote_ident(table)],
         )
-        return [(r[0], _portable_type(r[1])) for r in rows]
+        return [(r[0], _portable_type(r[1], r[2])) for r in rows]
 
     def _write_df(self, table: str, df: pd.DataFrame, mode: str) -> int:
         from snowflake.connector.pandas_tools import write_pandas
@@ -158,8 +158,10 @@ class SnowflakeWarehouse(Warehouse):
         return [f"PERCENTILE_CONT({float(q)!r}) WITHIN GROUP (ORDER BY {expr})" for q in qs]
 
 
-def _portable_type(snowflake_type: str) -> str:
+def _portable_type(snowflake_type: str, scale: int | None = None) -> str:
     t = snowflake_type.upper()
+    if t in ("NUMBER", "FIXED", "DECIMAL") and scale:
+        return "DOUBLE"
     if t in ("TEXT", "VARCHAR", "STRING"):
         return "VARCHAR"
     if t in ("NUMBER", "FIXED", "INTEGER", "BIGINT"):

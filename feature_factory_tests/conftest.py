@@ -1,0 +1,75 @@
+"""Shared fixtures: a fresh warehouse in tmp_path on each backend.
+
+`warehouse` is parametrized over DuckDB and Snowflake-through-fakesnow, so a test that takes it
+runs on both and must assert the same values on both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from feature_factory.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+
+# DuckDB-side twin of the one Snowflake function fakesnow cannot run (TRY_TO_TIMESTAMP_TZ).
+_FAKE_TRY_TIMESTAMP = (
+    "CREATE OR REPLACE TEMP MACRO ff_try_timestamp(x) AS "
+    "CAST(timezone('UTC', TRY_CAST(x AS TIMESTAMPTZ)) AS TIMESTAMP)"
+)
+
+
+class FakeSnowflakeWarehouse(SnowflakeWarehouse):
+    """The Snowflake backend on fakesnow. Only `try_timestamp` differs (see above); every other
+    statement is the production Snowflake SQL, transpiled by fakesnow."""
+
+    @contextmanager
+    def session(self):
+        with super().session() as s:
+            s.conn._duck_conn.execute(_FAKE_TRY_TIMESTAMP)
+            yield s
+
+    def try_timestamp(self, expr: str) -> str:
+        return f"ff_try_timestamp({expr})"
+
+
+@pytest.fixture(autouse=True)
+def project_home(tmp_path, monkeypatch) -> Iterator:
+    """Every test gets its own FEATURE_FACTORY_HOME and DAGSTER_HOME."""
+    home = tmp_path / "ff_home"
+    home.mkdir()
+    monkeypatch.setenv("FEATURE_FACTORY_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster_home"))
+    (home / "dagster_home").mkdir()
+    monkeypatch.delenv("FEATURE_FACTORY_DEPLOYMENT", raising=False)
+    monkeypatch.delenv("FEATURE_FACTORY_LANDING", raising=False)
+    yield home
+
+
+@pytest.fixture
+def duckdb_warehouse(tmp_path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(path=str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture
+def snowflake_warehouse(tmp_path) -> Iterator[SnowflakeWarehouse]:
+    import fakesnow
+    from dagster_snowflake import SnowflakeResource
+
+    db_dir = tmp_path / "fakesnow"
+    db_dir.mkdir()
+    with fakesnow.patch(db_path=str(db_dir)):
+        yield FakeSnowflakeWarehouse(
+            snowflake=SnowflakeResource(
+                account="fake", user="fake", password="fake",
+                database="FEATURE_FACTORY", schema="PUBLIC", paramstyle="qmark",
+            )
+        )
+
+
+@pytest.fixture(params=["duckdb", "snowflake"])
+def warehouse(request):
+    """The same test on both backends."""
+    return request.getfixturevalue(f"{request.param}_warehouse")
