@@ -1,14 +1,44 @@
-"""Load and validate the catalog. (Skeleton: the features issue fills in validation and the YAML.)"""
+"""Load and validate the catalog (`features.yaml`, or any YAML file of the same shape).
+
+Each entry declares its aggregate declaratively, e.g.
+
+    aggregate: {agg: sum, value: amount, where: "event_type = 'purchase'"}
+
+which the loader checks (raw_events columns only, no subqueries/aggregates/window functions inside
+`value`/`where`, parsed with sqlglot) and renders to the SQL aggregate stored in
+`FeatureSpec.aggregate`. Any problem raises `CatalogError` naming the entry and the field.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from feature_factory.catalog.spec import FeatureSpec
+from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifecycle
 
 DEFAULT_PATH = Path(__file__).with_name("features.yaml")
+
+# The longest window a feature may use. It is also the population rule of customer_features (a
+# customer gets a row while seen within this many days) and bounds what a one-day refresh reads.
+MAX_WINDOW_DAYS = 90
+
+RAW_EVENTS_COLUMNS = (
+    "event_id", "customer_id", "event_type", "channel", "amount", "event_ts", "event_date",
+    "source_file", "source_row", "ingested_at",
+)
+# Columns of customer_features / the online table that a feature must not shadow.
+RESERVED_NAMES = frozenset({"customer_id", "snapshot_date", "computed_at", "is_stale", "found"})
+AGGS = ("count", "sum", "avg", "stddev", "min", "max", "days_since_last_event")
+_SQL_AGG = {"sum": "SUM", "avg": "AVG", "stddev": "STDDEV_SAMP", "min": "MIN", "max": "MAX"}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_ENTRY_KEYS = {
+    "name", "description", "owner", "entity", "dtype", "lifecycle", "window_days", "aggregate",
+    "expectations", "tags",
+}
 
 
 class CatalogError(ValueError):
@@ -42,4 +72,190 @@ class Catalog:
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    raise NotImplementedError("catalog loader is built by the features issue")
+    """Read and validate a catalog file (default: the shipped `features.yaml`)."""
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"catalog {path} is not valid YAML: {exc}") from exc
+    entries = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise CatalogError(f"catalog {path}: expected a top-level 'features:' list")
+    defaults = doc.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise CatalogError(f"catalog {path}: 'defaults' must be a mapping")
+    return parse_entries(entries, defaults, source=str(path))
+
+
+def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, source: str = "catalog") -> Catalog:
+    specs: list[FeatureSpec] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(entries, start=1):
+        label = f"{source}: entry #{i}"
+        if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+            label += f" ({raw['name']!r})"
+        if not isinstance(raw, dict):
+            raise CatalogError(f"{label}: expected a mapping, got {type(raw).__name__}")
+        spec = parse_entry({**(defaults or {}), **raw}, label)
+        if spec.name in seen:
+            raise CatalogError(f"{label}: duplicate feature name {spec.name!r} (first declared in entry #{seen[spec.name]})")
+        seen[spec.name] = i
+        specs.append(spec)
+    return Catalog(tuple(specs))
+
+
+def parse_entry(raw: dict[str, Any], label: str) -> FeatureSpec:
+    unknown = sorted(set(raw) - _ENTRY_KEYS)
+    if unknown:
+        raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(_ENTRY_KEYS)}")
+    for key in ("name", "description", "owner", "dtype", "lifecycle", "window_days", "aggregate"):
+        if raw.get(key) in (None, ""):
+            raise CatalogError(f"{label}: missing required field {key!r}")
+    name = raw["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CatalogError(f"{label}: name {name!r} is not a lower-case snake_case identifier")
+    if name in RESERVED_NAMES:
+        raise CatalogError(f"{label}: name {name!r} is reserved for a table column")
+    dtype = _enum(DType, raw["dtype"], label, "dtype")
+    lifecycle = _enum(Lifecycle, raw["lifecycle"], label, "lifecycle")
+    window = raw["window_days"]
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise CatalogError(f"{label}: window_days must be a positive integer, got {window!r}")
+    if window > MAX_WINDOW_DAYS:
+        raise CatalogError(f"{label}: window_days {window} is longer than the maximum lookback of {MAX_WINDOW_DAYS} days")
+    if raw.get("entity", "customer") != "customer":
+        raise CatalogError(f"{label}: entity {raw['entity']!r} is not supported (only 'customer')")
+    agg, value, where, columns = _parse_aggregate(raw["aggregate"], label)
+    _check_dtype(agg, dtype, label)
+    tags = raw.get("tags") or ()
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+        raise CatalogError(f"{label}: tags must be a list of strings")
+    return FeatureSpec(
+        name=name,
+        description=str(raw["description"]).strip(),
+        owner=str(raw["owner"]),
+        dtype=dtype,
+        lifecycle=lifecycle,
+        aggregate=render_aggregate(agg, value, where),
+        window_days=window,
+        empty_value=0 if agg in ("count", "sum") else None,
+        entity="customer",
+        expectations=_parse_expectations(raw.get("expectations"), label),
+        tags=tuple(tags),
+        source_columns=columns,
+        agg=agg,
+        value_sql=value,
+        filter_sql=where,
+    )
+
+
+def render_aggregate(agg: str, value: str | None, where: str | None) -> str | None:
+    """The SQL aggregate over the rows of the window (None for days_since_last_event)."""
+    if agg == "days_since_last_event":
+        return None
+    if agg == "count":
+        if value is None and where is None:
+            return "COUNT(*)"
+        return f"COUNT(CASE WHEN {where or 'TRUE'} THEN {value or '1'} END)"
+    inner = f"CASE WHEN {where} THEN {value} END" if where else value
+    return f"{_SQL_AGG[agg]}({inner})"
+
+
+def _enum(kind, value: Any, label: str, field: str):
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise CatalogError(f"{label}: {field} {value!r} is not one of {allowed}") from None
+
+
+def _check_dtype(agg: str, dtype: DType, label: str) -> None:
+    if agg in ("count", "days_since_last_event") and dtype is not DType.INT:
+        raise CatalogError(f"{label}: a {agg} feature must have dtype int")
+    if agg in ("avg", "stddev") and dtype is not DType.FLOAT:
+        raise CatalogError(f"{label}: an {agg} feature must have dtype float")
+
+
+def _parse_aggregate(raw: Any, label: str) -> tuple[str, str | None, str | None, tuple[str, ...]]:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{label}: aggregate must be a mapping like {{agg: sum, value: amount, where: ...}}")
+    unknown = sorted(set(raw) - {"agg", "value", "where"})
+    if unknown:
+        raise CatalogError(f"{label}: aggregate has unknown field(s) {unknown}; allowed: agg, value, where")
+    agg = raw.get("agg")
+    if agg not in AGGS:
+        raise CatalogError(f"{label}: aggregate.agg {agg!r} is not one of {', '.join(AGGS)}")
+    value, where = raw.get("value"), raw.get("where")
+    if agg == "days_since_last_event" and (value is not None or where is not None):
+        raise CatalogError(f"{label}: days_since_last_event takes no value or where")
+    if agg not in ("count", "days_since_last_event") and value is None:
+        raise CatalogError(f"{label}: aggregate {agg} needs a value expression")
+    columns: set[str] = set()
+    if value is not None:
+        value = _check_expression(value, label, "aggregate.value", columns)
+    if where is not None:
+        where = _check_expression(where, label, "aggregate.where", columns)
+    if agg == "days_since_last_event":
+        columns.add("event_date")
+    elif agg == "count" and value is None:
+        columns.add("event_id")  # it counts events
+    return agg, value, where, tuple(sorted(columns))
+
+
+def _check_expression(text: Any, label: str, field: str, columns: set[str]) -> str:
+    """Parse `text` with sqlglot; allow scalar expressions over raw_events columns only."""
+    import sqlglot
+    from sqlglot import exp
+
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise CatalogError(f"{label}: {field} must be a SQL expression string, got {text!r}")
+    text = str(text).strip()
+    if ";" in text or "--" in text or "/*" in text:
+        raise CatalogError(f"{label}: {field} {text!r} must be a single expression without ';' or comments")
+    try:
+        tree = sqlglot.parse_one(text)
+    except sqlglot.errors.ParseError as exc:
+        raise CatalogError(f"{label}: {field} {text!r} is not valid SQL: {str(exc).splitlines()[0]}") from None
+    forbidden = (exp.Query, exp.Subquery, exp.AggFunc, exp.Window, exp.Star, exp.Placeholder)
+    if isinstance(tree, (exp.Query, exp.Command, exp.DDL, exp.DML)) or any(
+        isinstance(node, forbidden) for node in tree.walk()
+    ):
+        raise CatalogError(
+            f"{label}: {field} {text!r} must be a scalar row expression (no subquery, aggregate, "
+            "window function or *)"
+        )
+    for col in tree.find_all(exp.Column):
+        name = col.name.lower()
+        if col.table or name not in RAW_EVENTS_COLUMNS:
+            raise CatalogError(
+                f"{label}: {field} {text!r} references unknown raw_events column {col.sql()!r}; "
+                f"known: {', '.join(RAW_EVENTS_COLUMNS)}"
+            )
+        columns.add(name)
+    return f"({text})" if not isinstance(tree, (exp.Column, exp.Literal)) else text
+
+
+def _parse_expectations(raw: Any, label: str) -> Expectations:
+    if raw is None:
+        return Expectations()
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{label}: expectations must be a mapping of min, max, max_null_rate")
+    unknown = sorted(set(raw) - {"min", "max", "max_null_rate"})
+    if unknown:
+        raise CatalogError(f"{label}: expectations has unknown field(s) {unknown}; allowed: min, max, max_null_rate")
+    vals: dict[str, float | None] = {}
+    for key in ("min", "max", "max_null_rate"):
+        v = raw.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise CatalogError(f"{label}: expectations.{key} must be a finite number, got {v!r}")
+        vals[key] = None if v is None else float(v)
+    if vals["min"] is not None and vals["max"] is not None and vals["min"] > vals["max"]:
+        raise CatalogError(f"{label}: expectations.min {vals['min']:g} is greater than max {vals['max']:g}")
+    rate = vals["max_null_rate"]
+    if rate is not None and not 0.0 <= rate <= 1.0:
+        raise CatalogError(f"{label}: expectations.max_null_rate {rate:g} must be between 0 and 1")
+    return Expectations(**vals)

@@ -66,6 +66,11 @@ class FeatureSpec:
     tags: tuple[str, ...] = ()
     # raw_events columns the aggregate reads (derived by the loader with sqlglot; for lineage).
     source_columns: tuple[str, ...] = ()
+    # The declarative form `aggregate` was rendered from; the snapshot builder decomposes it into
+    # per-customer-day partials so one statement can compute many snapshot days.
+    agg: str | None = None  # count | sum | avg | stddev | min | max | days_since_last_event
+    value_sql: str | None = None  # scalar expression over raw_events columns (None: count rows)
+    filter_sql: str | None = None  # boolean expression over raw_events columns (None: all rows)
 
     @property
     def computed(self) -> bool:

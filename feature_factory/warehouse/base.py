@@ -240,3 +240,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def date_diff_days(self, start_expr: str, end_expr: str) -> str:
         """Whole days from `start_expr` to `end_expr` (both DATE)."""
         return f"DATEDIFF(day, {start_expr}, {end_expr})"
+
+    def epoch_ms_to_timestamp(self, ms_expr: str) -> str:
+        """TIMESTAMP (UTC, no zone) from a number of milliseconds since 1970-01-01 UTC."""
+        return f"DATEADD(millisecond, CAST({ms_expr} AS BIGINT), CAST('1970-01-01 00:00:00' AS TIMESTAMP))"

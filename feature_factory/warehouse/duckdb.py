@@ -193,3 +193,6 @@ class DuckDBWarehouse(Warehouse):
 
     def date_diff_days(self, start_expr: str, end_expr: str) -> str:
         return f"datediff('day', {start_expr}, {end_expr})"
+
+    def epoch_ms_to_timestamp(self, ms_expr: str) -> str:
+        return f"epoch_ms(CAST({ms_expr} AS BIGINT))"

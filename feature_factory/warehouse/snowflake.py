@@ -178,7 +178,10 @@ def _read_batches(path: Path, fmt: str, chunk_rows: int):
         # Every column as text: validation (and its reasons) happens in SQL, not in the reader.
         with open(path, "rb") as fh:
             header = fh.readline().decode("utf-8").strip().split(",")
-        opts = pacsv.ConvertOptions(column_types={h: "string" for h in header}, strings_can_be_null=True)
+        # Only an empty field is NULL (as in DuckDB): "NaN", "NA" or "null" are values to validate.
+        opts = pacsv.ConvertOptions(
+            column_types={h: "string" for h in header}, strings_can_be_null=True, null_values=[""]
+        )
         reader = pacsv.open_csv(path, convert_options=opts, read_options=pacsv.ReadOptions(block_size=1 << 22))
         return reader, reader.schema.names
     if fmt == "parquet":

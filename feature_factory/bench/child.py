@@ -1,0 +1,31 @@
+"""Entry point of a benchmark child process: `python -m feature_factory.bench.child '<spec json>'`.
+
+Imports the contender's module, runs it with a `Meter`, writes {"meter", "out"} as JSON for the
+parent. A failure propagates (non-zero exit, traceback in the log), which the parent reports.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from feature_factory.bench.harness import Meter
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    module_name, func_name = spec["target"].split(":")
+    fn = getattr(importlib.import_module(module_name), func_name)
+    meter = Meter()
+    out = fn(spec["params"], meter) or {}
+    path = Path(spec["result_path"])
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"meter": meter.as_dict(), "out": out}, default=str))
+    tmp.replace(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,165 @@
+"""Workloads 3 and 4: the real pipeline through Dagster, in process, on DuckDB.
+
+Landing Parquet files come from the project's generator (cached per parameters). A "home" is one
+project home (DuckDB file, Dagster instance, landing folder); files are hard-linked into its landing
+folder so a home holds exactly the days it should. `daily_refresh_job` (raw_events,
+quarantined_events, customer_features, feature_stats, drift_alerts) runs on the home's persistent
+Dagster instance:
+
+- `backfill`: every stored day as ONE run over the partition range (single-run backfill policy);
+- `prepare_refresh`: capture a baseline (unmeasured) and land the next day's file;
+- `refresh`: that new day's partition, events to drift alerts (Evidently report included);
+- `features_sql`: the customer_features SQL for that day alone, no Dagster (engine work).
+
+Every child gets FEATURE_FACTORY_HOME / DAGSTER_HOME / FEATURE_FACTORY_LANDING from `home_env`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+from feature_factory.bench import synth
+
+JOB = "daily_refresh_job"
+TABLES = ("raw_events", "quarantined_events", "customer_features", "feature_stats", "drift_alerts")
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def home_env(home: Path, start: dt.date = synth.START) -> dict[str, str]:
+    return {"FEATURE_FACTORY_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
+            "FEATURE_FACTORY_LANDING": str(home / "landing"), "FEATURE_FACTORY_START_DATE": str(start),
+            "FEATURE_FACTORY_DEPLOYMENT": "local"}
+
+
+def day(i: int) -> dt.date:
+    return synth.START + dt.timedelta(days=int(i))
+
+
+def generate(params: dict, meter) -> dict:
+    """Landing Parquet for days 0 .. total_days - 1 in `landing_all` (reused when unchanged)."""
+    from feature_factory.events.generator import GeneratorConfig, generate as run
+
+    folder = Path(params["landing_all"])
+    wanted = {k: params[k] for k in ("customers", "total_days", "seed")}
+    if not synth.cached(folder.parent, wanted):
+        shutil.rmtree(folder, ignore_errors=True)
+        result = run(GeneratorConfig(customers=int(params["customers"]), days=int(params["total_days"]),
+                                     start=synth.START, seed=int(params["seed"]), fmt="parquet",
+                                     out_dir=folder, truth_dir=folder.parent / "ground_truth"))
+        synth.mark_built(folder.parent, wanted)
+        (folder.parent / "events.txt").write_text(str(result.total_events))
+    return {"events": int((folder.parent / "events.txt").read_text())}
+
+
+def _link(src: Path, dst_dir: Path) -> None:
+    dst = dst_dir / src.name
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem: copy (keeps the same bytes, so the same file version)
+        shutil.copy2(src, dst)
+
+
+def stage(params: dict, meter) -> dict:
+    """A fresh home whose landing folder holds days [first, last] of `landing_all`."""
+    home = Path(params["home"])
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "landing").mkdir(parents=True)
+    (home / "dagster_home").mkdir()
+    for i in range(int(params["first"]), int(params["last"]) + 1):
+        for f in sorted(Path(params["landing_all"]).glob(f"events_{day(i)}*")):
+            _link(f, home / "landing")
+    return {"files": len(list((home / "landing").iterdir()))}
+
+
+def _run_job(meter, partition_key: str | None = None, first: str | None = None,
+             last: str | None = None) -> dict:
+    import dagster as dg
+
+    from feature_factory.definitions import defs
+
+    job = defs.resolve_job_def(JOB)
+    instance = dg.DagsterInstance.get()
+    tags = {RANGE_START: first, RANGE_END: last} if first else None
+    with meter.measure():
+        result = job.execute_in_process(instance=instance, partition_key=partition_key, tags=tags)
+    steps = _step_seconds(instance, result.run_id)
+    out = {"success": result.success, "steps": steps, "step_total_s": round(sum(steps.values()), 3),
+           "run_id": result.run_id}
+    out.update(_counts())
+    instance.dispose()
+    return out
+
+
+def _step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Per step: STEP_START to STEP_SUCCESS/FAILURE, from the run's event log."""
+    starts, out = {}, {}
+    for rec in instance.all_logs(run_id):
+        ev = rec.dagster_event
+        if ev is None or not ev.step_key:
+            continue
+        if ev.event_type_value == "STEP_START":
+            starts[ev.step_key] = rec.timestamp
+        elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and ev.step_key in starts:
+            out[ev.step_key] = round(rec.timestamp - starts[ev.step_key], 3)
+    return out
+
+
+def _counts() -> dict:
+    from feature_factory.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse()
+    return {f"rows_{t}": wh.row_count(t) for t in TABLES}
+
+
+def backfill(params: dict, meter) -> dict:
+    out = _run_job(meter, first=str(day(params["first"])), last=str(day(params["last"])))
+    out["rows_in"] = out["rows_raw_events"]
+    out["rows_out"] = out["rows_customer_features"]
+    return out
+
+
+def prepare_refresh(params: dict, meter) -> dict:
+    """Capture the baseline from the first stored days and land the new day's file."""
+    from feature_factory.monitoring.baseline import capture_baseline
+    from feature_factory.warehouse import DuckDBWarehouse
+
+    first = day(params["first"])
+    last = min(day(params["first"] + params["baseline_days"] - 1), day(params["last"]))
+    baseline = capture_baseline(DuckDBWarehouse(), first, last)
+    new = int(params["last"]) + 1
+    for f in sorted(Path(params["landing_all"]).glob(f"events_{day(new)}*")):
+        _link(f, Path(params["home"]) / "landing")
+    return {"baseline_version": baseline.version, "new_day": str(day(new))}
+
+
+def refresh(params: dict, meter) -> dict:
+    new_day = str(day(int(params["last"]) + 1))
+    before = _counts()
+    out = _run_job(meter, partition_key=new_day)
+    out["rows_in"] = out["rows_raw_events"] - before["rows_raw_events"]
+    out["rows_out"] = out["rows_customer_features"] - before["rows_customer_features"]
+    out["rows_stored_events"] = out["rows_raw_events"]
+    return out
+
+
+def features_sql(params: dict, meter) -> dict:
+    """The features step's SQL alone for the new day (the `direct` plan), no Dagster, no writes
+    into customer_features: what the engine needs for that day's snapshot."""
+    from feature_factory.catalog import load_catalog
+    from feature_factory.features.snapshot_sql import snapshot_plan
+    from feature_factory.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse()
+    new_day = day(int(params["last"]) + 1)
+    plan = snapshot_plan(wh, load_catalog().computed(), new_day, new_day, dt.datetime(2025, 1, 1))
+    with wh.session() as s:
+        with meter.measure():
+            s.execute(f"CREATE OR REPLACE TABLE bench_snapshot AS {plan.sql}")
+        rows = s.fetch_one("SELECT COUNT(*) FROM bench_snapshot")[0]
+        s.execute("DROP TABLE bench_snapshot")
+    return {"rows_out": int(rows), "strategy": plan.strategy}

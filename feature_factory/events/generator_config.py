@@ -1,0 +1,111 @@
+"""Generator configuration: what to generate and which drift to inject from when.
+
+Cheap to import (no numpy), so the CLI can validate arguments before loading the heavy parts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from feature_factory.events.ground_truth import default_truth_dir
+
+FORMATS = ("csv", "parquet")
+SCHEMA_CHANGES = ("extra_column", "rename_column", "retype_column", "retype_timestamp")
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Drift injected from `start` (inclusive); each option is independent and off by default."""
+
+    start: dt.date | None = None
+    amount_shift: float = 0.0  # + this many baseline purchase-amount stds (floored at 0)
+    outlier_rate: float = 0.0  # share of purchase rows replaced by 20-50x the baseline median
+    missing_amount_rate: float = 0.0  # extra share of purchase/refund rows with a blank amount
+    channel_shift: float = 0.0  # added to every event's mobile probability (capped to [0, 1])
+    schema_change: str | None = None  # one of SCHEMA_CHANGES
+
+    def __post_init__(self):
+        if isinstance(self.start, str):
+            object.__setattr__(self, "start", _parse_date("drift start", self.start))
+        for name in ("outlier_rate", "missing_amount_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"drift {name}={getattr(self, name)!r} must be between 0 and 1")
+        if not -1.0 <= self.channel_shift <= 1.0:
+            raise ValueError(f"drift channel_shift={self.channel_shift!r} must be between -1 and 1")
+        if not math.isfinite(self.amount_shift):
+            raise ValueError(f"drift amount_shift={self.amount_shift!r} must be a finite number")
+        if self.schema_change is not None and self.schema_change not in SCHEMA_CHANGES:
+            raise ValueError(
+                f"drift schema_change={self.schema_change!r}; expected one of {SCHEMA_CHANGES}"
+            )
+        if self.kinds() and self.start is None:
+            raise ValueError(f"drift {', '.join(self.kinds())} needs a start date (--drift-start)")
+
+    def kinds(self) -> list[str]:
+        """The drift kinds switched on, sorted."""
+        on = {
+            "amount_shift": self.amount_shift != 0.0,
+            "channel_shift": self.channel_shift != 0.0,
+            "missing_amounts": self.missing_amount_rate > 0.0,
+            "outliers": self.outlier_rate > 0.0,
+            "schema_change": self.schema_change is not None,
+        }
+        return sorted(k for k, v in on.items() if v)
+
+    def active_on(self, day: dt.date) -> bool:
+        return self.start is not None and day >= self.start
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    customers: int = 2000  # active at the start; churners are replaced by newcomers
+    days: int = 90
+    start: dt.date = dt.date(2024, 1, 1)
+    seed: int = 7
+    fmt: str = "csv"
+    out_dir: Path = Path("landing")
+    truth_dir: Path | None = None  # default: ground_truth.default_truth_dir(out_dir)
+    files_per_day: int = 1
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    base_missing_amount_rate: float = 0.005  # real feeds lose a few amounts even without drift
+    replace_churners: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.start, str):
+            object.__setattr__(self, "start", _parse_date("start", self.start))
+        object.__setattr__(self, "out_dir", Path(self.out_dir).resolve())
+        truth = default_truth_dir(self.out_dir) if self.truth_dir is None else self.truth_dir
+        object.__setattr__(self, "truth_dir", Path(truth).resolve())
+        for name in ("customers", "days", "files_per_day"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"generator {name}={value!r} must be a positive integer")
+        if self.fmt not in FORMATS:
+            raise ValueError(f"generator fmt={self.fmt!r}; expected one of {FORMATS}")
+        if not 0.0 <= self.base_missing_amount_rate <= 1.0:
+            raise ValueError(
+                f"base_missing_amount_rate={self.base_missing_amount_rate!r} must be between 0 and 1"
+            )
+        if self.truth_dir == self.out_dir or self.out_dir in self.truth_dir.parents:
+            raise ValueError(
+                f"ground truth folder {self.truth_dir} is inside the landing folder {self.out_dir};"
+                " it would be ingested as events"
+            )
+        if self.drift.start is not None and not self.start <= self.drift.start <= self.end:
+            raise ValueError(
+                f"drift start {self.drift.start} is outside the generated days {self.start}..{self.end}"
+            )
+
+    @property
+    def end(self) -> dt.date:
+        return self.start + dt.timedelta(days=self.days - 1)
+
+
+def _parse_date(what: str, value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"{what} {value!r} is not a date in YYYY-MM-DD form") from exc

@@ -1,0 +1,158 @@
+"""Validated ingestion of a partition range [start, end) of days: pure warehouse logic, no Dagster.
+
+1. Stage new or changed landing files (`staging.sync_landing`: parse, row-level reasons, schema
+   drift, undated rows quarantined once per file version).
+2. In one SQL statement over the staged rows of the range, add the batch-level reasons: duplicate
+   event_id within the batch (the first by file, row wins) and against rows already stored in
+   OTHER partitions of raw_events (the range's own earlier rows are being replaced, so they are
+   not duplicates of themselves).
+3. Replace the range's partitions of `raw_events` (accepted) and `quarantined_events` (rejected).
+
+Rows read = accepted + quarantined, counted per file and reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from feature_factory import settings
+from feature_factory.events.contract import QUARANTINE_COLUMNS, IngestionConfig, Reason
+from feature_factory.events.staging import LANDING_ROWS, SyncReport, reason_detail_sql, sync_landing
+from feature_factory.warehouse.base import Session, Warehouse, sql_literal
+
+ACCEPTED = "accepted"
+
+
+@dataclass
+class IngestionResult:
+    start: dt.date
+    end: dt.date  # exclusive
+    counts: Counter  # (source_file, "accepted" | reason) -> rows
+    sync: SyncReport
+    findings: list[dict] = field(default_factory=list)  # schema drift of the files involved
+
+    @property
+    def rows_accepted(self) -> int:
+        return sum(n for (_, o), n in self.counts.items() if o == ACCEPTED)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(n for (_, o), n in self.counts.items() if o != ACCEPTED)
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows_accepted + self.rows_quarantined
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+    def by_reason(self) -> dict[str, int]:
+        out: Counter = Counter()
+        for (_, outcome), n in self.counts.items():
+            if outcome != ACCEPTED:
+                out[outcome] += n
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def by_file(self) -> dict[str, dict[str, int]]:
+        """source_file -> {"read", "accepted", "quarantined"}."""
+        out: dict[str, dict[str, int]] = {}
+        for (file, outcome), n in sorted(self.counts.items()):
+            row = out.setdefault(file, {"read": 0, "accepted": 0, "quarantined": 0})
+            row["read"] += n
+            row[ACCEPTED if outcome == ACCEPTED else "quarantined"] += n
+        return out
+
+
+def ingest_range(
+    warehouse: Warehouse,
+    start: dt.date,
+    end: dt.date,
+    config: IngestionConfig | None = None,
+    *,
+    now: dt.datetime | None = None,
+    start_date: dt.date | None = None,
+) -> IngestionResult:
+    """Ingest the landing folder's rows whose UTC event day is in [start, end).
+
+    `now` (naive UTC) is when the run started: `ingested_at`, and the reference for "in the
+    future" when files are staged. Raises `SchemaDriftError` for drift configured to fail, before
+    any partition is written.
+    """
+    if end <= start:
+        raise ValueError(f"empty partition range [{start}, {end})")
+    config = config or IngestionConfig()
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    start_date = start_date or dt.date.fromisoformat(settings.start_date())
+    landing = Path(config.landing_dir) if config.landing_dir else settings.landing_dir()
+    sync = sync_landing(warehouse, landing, config, start_date, now)
+
+    lo, hi = sql_literal(start), sql_literal(end)
+    in_range = f"event_date >= {lo} AND event_date < {hi}"
+    batch = f"ingest_batch_{uuid.uuid4().hex[:12]}"
+    dropped = False
+    try:
+        warehouse.execute(f"CREATE TABLE {batch} AS {_batch_sql(lo, hi)}")
+        warehouse.replace_where("raw_events", in_range, f"""
+            SELECT CAST(TRIM(event_id) AS VARCHAR) AS event_id,
+                   CAST(TRIM(customer_id) AS VARCHAR) AS customer_id,
+                   CAST(LOWER(TRIM(event_type)) AS VARCHAR) AS event_type,
+                   CAST(LOWER(TRIM(channel)) AS VARCHAR) AS channel,
+                   CAST(amount_value AS DOUBLE) AS amount, event_ts_value AS event_ts, event_date,
+                   source_file, source_row, {sql_literal(now)} AS ingested_at
+            FROM {batch} WHERE reason IS NULL""")
+        q_cols = [c for c, _, _ in QUARANTINE_COLUMNS]
+        q_exprs = {"reason": "reason", "detail": f"{reason_detail_sql('reason')} AS detail",
+                   "quarantined_at": f"{sql_literal(now)} AS quarantined_at"}
+        warehouse.replace_where("quarantined_events", in_range, f"""
+            SELECT {', '.join(q_exprs.get(c, c) for c in q_cols)}
+            FROM {batch} WHERE reason IS NOT NULL""")
+        with warehouse.session() as s:
+            counts: Counter = Counter({
+                (r[0], r[1]): int(r[2]) for r in s.fetch_all(
+                    f"SELECT source_file, COALESCE(reason, '{ACCEPTED}'), COUNT(*) FROM {batch} GROUP BY 1, 2")
+            })
+            findings = _findings(s, batch, sync)
+            s.execute(f"DROP TABLE IF EXISTS {batch}")
+            dropped = True
+    finally:
+        if not dropped:
+            warehouse.execute(f"DROP TABLE IF EXISTS {batch}")
+    for f in sync.files:
+        for reason, n in f.undated.items():
+            counts[(f.source_file, reason)] += n
+    return IngestionResult(start, end, counts, sync, findings)
+
+
+def _batch_sql(lo: str, hi: str) -> str:
+    valid = "CASE WHEN row_reason IS NULL THEN 0 ELSE 1 END"
+    return f"""
+        SELECT l.*, CASE
+            WHEN l.row_reason IS NOT NULL THEN l.row_reason
+            WHEN l.dup_rank > 1 THEN '{Reason.DUPLICATE_IN_BATCH.value}'
+            WHEN s.stored_id IS NOT NULL THEN '{Reason.DUPLICATE_OF_STORED.value}'
+        END AS reason
+        FROM (
+            SELECT r.*, ROW_NUMBER() OVER (
+                PARTITION BY TRIM(r.event_id), {valid} ORDER BY r.source_file, r.source_row) AS dup_rank
+            FROM {LANDING_ROWS} r WHERE r.event_date >= {lo} AND r.event_date < {hi}
+        ) l
+        LEFT JOIN (
+            SELECT DISTINCT event_id AS stored_id FROM raw_events
+            WHERE event_date < {lo} OR event_date >= {hi}
+        ) s ON s.stored_id = TRIM(l.event_id)"""
+
+
+def _findings(session: Session, batch: str, sync: SyncReport) -> list[dict]:
+    """Recorded drift findings of the files that fed this range or were staged by this run."""
+    staged = [f.source_file for f in sync.with_status("staged")]
+    extra = f" OR source_file IN ({', '.join('?' for _ in staged)})" if staged else ""
+    df = session.fetch_df(
+        "SELECT source_file, kind, column_name, action, severity, detail FROM landing_schema_drift "
+        f"WHERE source_file IN (SELECT DISTINCT source_file FROM {batch}){extra} "
+        "ORDER BY source_file, kind, column_name", staged or None)
+    return df.to_dict("records")

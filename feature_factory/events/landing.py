@@ -1,0 +1,133 @@
+"""The landing folder as files: listing, fingerprints, cheap sanity checks, the days a file covers.
+
+No warehouse and no Dagster here: the sensor and the ingestion both use these.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from feature_factory.events.contract import LANDING_FORMATS
+
+_FILENAME_DATE = re.compile(r"^events_(\d{4}-\d{2}-\d{2})")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: Path
+    rel: str  # POSIX path relative to the landing folder: the `source_file` everywhere
+    size: int
+    mtime_ns: int
+
+    @property
+    def fmt(self) -> str | None:
+        """`csv`, `parquet`, or None for a file the contract does not accept."""
+        return LANDING_FORMATS.get(self.path.suffix.lower())
+
+    @property
+    def stat_key(self) -> str:
+        """Changes whenever the file is rewritten; cheap (no read)."""
+        return f"{self.size}:{self.mtime_ns}"
+
+
+def list_landing_files(landing_dir: Path) -> list[LandingFile]:
+    """Every file under `landing_dir` (recursively), sorted by relative path.
+
+    Hidden files and folders (leading '.') are skipped: that is where writers keep partial files
+    before an atomic rename. Everything else is listed, so a stray file becomes a recorded error
+    rather than being silently ignored. A missing folder is an empty landing.
+    """
+    root = Path(landing_dir)
+    if not root.exists():
+        return []
+    if not root.is_dir():
+        raise NotADirectoryError(f"landing folder {root} is not a directory")
+    files = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+            continue
+        st = path.stat()
+        files.append(LandingFile(path, rel.as_posix(), st.st_size, st.st_mtime_ns))
+    return sorted(files, key=lambda f: f.rel)
+
+
+def inspect_file(f: LandingFile) -> tuple[str, str | None]:
+    """(content fingerprint, problem or None), reading the file once.
+
+    The fingerprint is the first 16 hex digits of the SHA-256 of the bytes. The problem check is
+    what a warehouse CSV reader would otherwise accept silently: an empty file, binary bytes (NUL),
+    or text that is not UTF-8 (garbage bytes would otherwise load as one odd column).
+    """
+    digest = hashlib.sha256()
+    problem: str | None = "empty file (0 bytes)" if f.size == 0 else None
+    decoder = codecs.getincrementaldecoder("utf-8")() if f.fmt == "csv" else None
+    offset = 0
+    with open(f.path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            if decoder is not None and problem is None:
+                if b"\x00" in chunk:
+                    problem = f"binary content (NUL byte near byte {offset + chunk.index(0)}), not CSV text"
+                else:
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        problem = f"not UTF-8 text (invalid byte at offset {offset + exc.start})"
+            offset += len(chunk)
+    if decoder is not None and problem is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            problem = "not UTF-8 text (truncated multi-byte character at end of file)"
+    return digest.hexdigest()[:16], problem
+
+
+def filename_date(rel: str) -> dt.date | None:
+    """The day in the naming convention `events_YYYY-MM-DD*.csv|parquet`, if the name follows it."""
+    match = _FILENAME_DATE.match(Path(rel).name)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def scan_dates(f: LandingFile) -> tuple[dt.date, dt.date] | None:
+    """(min, max) UTC event day in the file by an in-memory DuckDB scan; None if unreadable or no
+    parseable event_ts. Used only when the file name does not say the day."""
+    import duckdb
+
+    if f.fmt is None or f.size == 0:
+        return None
+    src = str(f.path).replace("'", "''")
+    reader = (
+        f"read_csv('{src}', all_varchar=true, header=true, strict_mode=false, null_padding=true)"
+        if f.fmt == "csv"
+        else f"read_parquet('{src}')"
+    )
+    ts = "CAST(timezone('UTC', TRY_CAST(CAST(event_ts AS VARCHAR) AS TIMESTAMPTZ)) AS DATE)"
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        row = con.execute(f"SELECT min({ts}), max({ts}) FROM {reader}").fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    if not row or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def file_dates(f: LandingFile) -> tuple[dt.date, dt.date] | None:
+    """The days a file covers: its name when it follows the convention, else a scan."""
+    day = filename_date(f.rel)
+    return (day, day) if day else scan_dates(f)

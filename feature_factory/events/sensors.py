@@ -1,0 +1,46 @@
+"""The landing-folder sensor and the ingestion job it launches."""
+
+import datetime as dt
+
+import dagster as dg
+
+from feature_factory import partitions, settings
+from feature_factory.events import watch
+from feature_factory.events.landing import list_landing_files
+
+# Dagster's tags for a run over a partition range (what single-run backfills use).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+ingest_job = dg.define_asset_job(
+    "ingest_job",
+    selection=dg.AssetSelection.assets("raw_events", "quarantined_events"),
+    partitions_def=partitions.daily_partitions,
+    description="Ingest landing files into raw_events and quarantined_events for a day range.",
+)
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
+def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """New or changed files in the landing folder trigger ingest_job for exactly the days they
+    cover (from the `events_YYYY-MM-DD*` file name, else a scan of the file). Run keys come from
+    file path + fingerprint, so a restarted daemon never ingests a file twice."""
+    pdef = partitions.daily_partitions
+    last = pdef.get_last_partition_key()
+    runs, seen = watch.plan(
+        list_landing_files(settings.landing_dir()),
+        watch.load_cursor(context.cursor),
+        first_day=dt.date.fromisoformat(pdef.get_first_partition_key()),
+        last_day=dt.date.fromisoformat(last) if last else None,
+    )
+    requests = []
+    for run in runs:
+        first, last_day = run.first_day.isoformat(), run.last_day.isoformat()
+        tags = {"feature_factory/landing_files": str(len(run.files))}
+        if first == last_day:
+            requests.append(dg.RunRequest(run_key=run.run_key, partition_key=first, tags=tags))
+        else:
+            requests.append(dg.RunRequest(
+                run_key=run.run_key, tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last_day}))
+        context.log.info(f"{run.run_key}: {len(run.files)} new/changed file(s) -> {first}..{last_day}")
+    return dg.SensorResult(run_requests=requests, cursor=watch.dump_cursor(seen))

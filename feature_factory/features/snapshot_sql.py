@@ -1,0 +1,191 @@
+"""The SQL that computes `customer_features` for snapshot days [first, last], from the catalog.
+
+One statement, run in the warehouse. Rows: one per (customer seen within the last 90 days as of D,
+D). It reads only events of days [first - 89, last], so refreshing one day never scans history.
+
+Every feature aggregate is decomposed into partial aggregates of one "measure" (a value expression
+under a filter): n = count, s = sum, q = sum of squares, lo = min, hi = max. Features sharing a
+measure share the partials (purchases_7d/30d/90d and revenue_* all use "purchase amount"). Two plans:
+
+- `direct` (a few snapshot days): events joined to the snapshot days whose 90-day lookback holds
+  them, conditional aggregates grouped by (customer, day). One pass; cost grows with the day count.
+- `window` (a range): partials per customer-day, a dense customer x day grid (from each customer's
+  first event day in range), and `ROWS BETWEEN k-1 PRECEDING` window frames. Cost hardly grows with
+  the day count, so a 100-day backfill is one statement instead of 100.
+
+Both finish with the same expressions (`_finish`), so the plans agree to float rounding. Sample
+stddev is sqrt((q - s^2/n) / (n - 1)) with a guard that returns exactly 0 when min = max.
+Only portable SQL (CASE, COALESCE, VALUES, window frames) plus the warehouse's date fragments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from feature_factory.catalog.loader import MAX_WINDOW_DAYS
+from feature_factory.catalog.spec import FeatureSpec
+from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+
+STRATEGIES = ("auto", "direct", "window")
+# Up to this many snapshot days the direct plan is cheaper (it scans the window once per day).
+DEFAULT_DIRECT_MAX_DAYS = 3
+_KINDS = {"count": ("n",), "sum": ("s",), "avg": ("s", "n"), "stddev": ("n", "s", "q", "lo", "hi"),
+          "min": ("lo",), "max": ("hi",), "days_since_last_event": ()}
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    sql: str
+    first: dt.date
+    last: dt.date
+    read_from: dt.date  # first event day read
+    strategy: str
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+def snapshot_plan(
+    warehouse: Warehouse,
+    features: Sequence[FeatureSpec],
+    first: dt.date,
+    last: dt.date,
+    computed_at: dt.datetime,
+    strategy: str = "auto",
+    direct_max_days: int = DEFAULT_DIRECT_MAX_DAYS,
+    events_table: str = "raw_events",
+) -> SnapshotPlan:
+    """The SELECT producing customer_id, snapshot_date, one column per feature, computed_at."""
+    if last < first:
+        raise ValueError(f"snapshot range is empty: first {first} is after last {last}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"snapshot strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    features = [f for f in features if f.computed]
+    for f in features:
+        if f.agg not in _KINDS:
+            raise ValueError(f"feature {f.name!r} has no declarative aggregate (agg={f.agg!r})")
+    days = (last - first).days + 1
+    if strategy == "auto":
+        strategy = "direct" if days <= direct_max_days else "window"
+    read_from = first - dt.timedelta(days=MAX_WINDOW_DAYS - 1)
+    b = _Builder(warehouse, features, read_from, days, events_table)
+    sql = b.direct(computed_at) if strategy == "direct" else b.window(computed_at)
+    return SnapshotPlan(sql, first, last, read_from, strategy)
+
+
+class _Builder:
+    def __init__(self, wh: Warehouse, features: list[FeatureSpec], read_from: dt.date, days: int, table: str):
+        self.wh, self.features, self.table = wh, features, quote_ident(table)
+        self.anchor = read_from
+        # Day numbers are offsets from `read_from`; snapshot days are offsets first_off..last_off.
+        self.first_off = MAX_WINDOW_DAYS - 1
+        self.last_off = self.first_off + days - 1
+        self.measures: dict[tuple[str | None, str | None], int] = {}
+        self.needs: set[tuple[int, str, int]] = set()  # (measure, kind, window)
+        for f in features:
+            m = self.measures.setdefault((f.value_sql, f.filter_sql), len(self.measures))
+            for kind in _KINDS[f.agg]:
+                self.needs.add((m, kind, f.window_days))
+
+    # -- shared pieces ---------------------------------------------------------------------------------
+    def events_cte(self) -> str:
+        cols = sorted({c for f in self.features for c in f.source_columns} - {"customer_id"})
+        last = self.anchor + dt.timedelta(days=self.last_off)
+        day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
+        return (
+            f"ff_ev AS (SELECT customer_id, CAST({day} AS INTEGER) AS ff_day"
+            + "".join(f", {quote_ident(c)}" for c in cols)
+            + f" FROM {self.table} WHERE event_date BETWEEN {sql_literal(self.anchor)} AND {sql_literal(last)}"
+            " AND customer_id IS NOT NULL)"
+        )
+
+    def partial(self, m: int, kind: str, extra: str | None = None) -> str:
+        """The aggregate of measure `m`'s partial `kind` over event rows (optionally also `extra`)."""
+        value, where = next(k for k, i in self.measures.items() if i == m)
+        cond = " AND ".join(c for c in (extra, where) if c)
+        v = value or "1"
+        if kind == "q":
+            v = f"CAST({v} AS DOUBLE) * CAST({v} AS DOUBLE)"
+        inner = f"CASE WHEN {cond} THEN {v} END" if cond else v
+        if kind == "n" and value is None and not cond:
+            return "COUNT(*)"
+        return {"n": "COUNT", "s": "SUM", "q": "SUM", "lo": "MIN", "hi": "MAX"}[kind] + f"({inner})"
+
+    def _finish(self, computed_at: dt.datetime, col) -> str:
+        """Final feature expressions from aggregated partials; `col(m, kind, k)` names them."""
+        out = []
+        for f in self.features:
+            m, k, t = self.measures[(f.value_sql, f.filter_sql)], f.window_days, f.dtype.sql_type
+            if f.agg == "days_since_last_event":
+                expr = "ff_since"
+            elif f.agg in ("count", "sum"):
+                expr = f"COALESCE({col(m, _KINDS[f.agg][0], k)}, 0)"
+            elif f.agg == "avg":
+                expr = f"CAST({col(m, 's', k)} AS DOUBLE) / NULLIF({col(m, 'n', k)}, 0)"
+            elif f.agg == "stddev":
+                n, s, q = col(m, "n", k), f"CAST({col(m, 's', k)} AS DOUBLE)", col(m, "q", k)
+                expr = (
+                    f"CASE WHEN {n} < 2 THEN NULL WHEN {col(m, 'lo', k)} = {col(m, 'hi', k)} THEN 0.0 "
+                    f"ELSE SQRT(GREATEST(({q} - {s} * {s} / {n}) / ({n} - 1), 0.0)) END"
+                )
+            else:
+                expr = col(m, "lo" if f.agg == "min" else "hi", k)
+            out.append(f"CAST({expr} AS {t}) AS {quote_ident(f.name)}")
+        snapshot = self.wh.date_add_days(sql_literal(self.anchor), "ff_snap")
+        return (
+            f"customer_id, {snapshot} AS snapshot_date, "
+            + "".join(f"{e}, " for e in out)
+            + f"{sql_literal(computed_at)} AS computed_at"
+        )
+
+    # -- plans -------------------------------------------------------------------------------------------
+    def direct(self, computed_at: dt.datetime) -> str:
+        snaps = ", ".join(f"({d})" for d in range(self.first_off, self.last_off + 1))
+        aggs = ["MAX(ff_day) AS ff_last"]
+        for m, kind, k in sorted(self.needs):
+            # The join already limits rows to the longest window.
+            extra = f"ff_day > ff_snap - {k}" if k < MAX_WINDOW_DAYS else None
+            aggs.append(f"{self.partial(m, kind, extra)} AS {_name(m, kind, k)}")
+        return (
+            f"WITH {self.events_cte()}, "
+            f"ff_snaps AS (SELECT CAST(x AS INTEGER) AS ff_snap FROM (VALUES {snaps}) AS t(x)), "
+            f"ff_agg AS (SELECT customer_id, ff_snap, {', '.join(aggs)} FROM ff_ev "
+            f"JOIN ff_snaps ON ff_day BETWEEN ff_snap - {MAX_WINDOW_DAYS - 1} AND ff_snap "
+            "GROUP BY customer_id, ff_snap), "
+            "ff_out AS (SELECT ff_agg.*, ff_snap - ff_last AS ff_since FROM ff_agg) "
+            f"SELECT {self._finish(computed_at, _name)} FROM ff_out"
+        )
+
+    def window(self, computed_at: dt.datetime) -> str:
+        kinds = sorted({(m, kind) for m, kind, _ in self.needs})
+        part_cols = [f"{self.partial(m, kind)} AS {_name(m, kind)}" for m, kind in kinds]
+        days = ", ".join(f"({d})" for d in range(0, self.last_off + 1))
+        over = "OVER (PARTITION BY customer_id ORDER BY ff_day ROWS BETWEEN {} PRECEDING AND CURRENT ROW)"
+        fn = {"n": "SUM", "s": "SUM", "q": "SUM", "lo": "MIN", "hi": "MAX"}
+        wins = [f"MAX(ff_act) {over.format(MAX_WINDOW_DAYS - 1)} AS ff_last"]
+        for m, kind, k in sorted(self.needs):
+            wins.append(f"{fn[kind]}({_name(m, kind)}) {over.format(k - 1)} AS {_name(m, kind, k)}")
+        grid_cols = "".join(f", ff_part.{_name(m, kind)}" for m, kind in kinds)
+        return (
+            f"WITH {self.events_cte()}, "
+            f"ff_part AS (SELECT customer_id, ff_day, {', '.join(part_cols) or 'COUNT(*) AS ff_n'} "
+            "FROM ff_ev GROUP BY customer_id, ff_day), "
+            "ff_span AS (SELECT customer_id, MIN(ff_day) AS ff_lo, MAX(ff_day) AS ff_hi FROM ff_part GROUP BY customer_id), "
+            f"ff_days AS (SELECT CAST(x AS INTEGER) AS ff_day FROM (VALUES {days}) AS t(x)), "
+            # Dense per customer from their first event day: ROWS frames then count days, not events.
+            "ff_grid AS (SELECT ff_span.customer_id, ff_days.ff_day, ff_part.ff_day AS ff_act"
+            f"{grid_cols} FROM ff_span JOIN ff_days ON ff_days.ff_day BETWEEN ff_span.ff_lo "
+            f"AND ff_span.ff_hi + {MAX_WINDOW_DAYS - 1} "
+            "LEFT JOIN ff_part ON ff_part.customer_id = ff_span.customer_id AND ff_part.ff_day = ff_days.ff_day), "
+            f"ff_win AS (SELECT customer_id, ff_day AS ff_snap, {', '.join(wins)} FROM ff_grid), "
+            "ff_out AS (SELECT ff_win.*, ff_snap - ff_last AS ff_since FROM ff_win "
+            f"WHERE ff_snap >= {self.first_off} AND ff_last IS NOT NULL) "
+            f"SELECT {self._finish(computed_at, _name)} FROM ff_out"
+        )
+
+
+def _name(m: int, kind: str, window: int | None = None) -> str:
+    return f"ff_m{m}_{kind}" + (f"_{window}" if window is not None else "")

@@ -1,0 +1,212 @@
+"""Dagster wiring of the churn lifecycle: labels -> training set -> models -> gate -> champion ->
+inference. The logic lives in the sibling modules; these assets pass config and render metadata.
+
+Promotion design: `churn_model` registers both models and marks the better one challenger with its
+gate record; the blocking check `challenger_beats_champion` fails (ERROR) when the challenger does
+not clear the gate, which stops `champion_model` (the only step that promotes) and everything
+downstream in that run. `champion_model` re-checks the gate itself, so materializing it alone can
+never promote a losing challenger.
+"""
+
+
+import dagster as dg
+
+from feature_factory.ml import labels as labels_lib
+from feature_factory.ml import training_set as training_set_lib
+from feature_factory.ml.configs import InferenceConfig, LabelConfig, ModelConfig, TrainingSetConfig
+from feature_factory.warehouse.base import Warehouse
+
+GROUP = "ml"
+
+
+def _md_table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _schema(cols: list[tuple[str, str]], descriptions: dict[str, str] | None = None) -> dg.TableSchema:
+    descriptions = descriptions or {}
+    return dg.TableSchema(
+        columns=[dg.TableColumn(c, t.lower(), description=descriptions.get(c)) for c, t in cols]
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[dg.AssetKey("raw_events")])
+def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Churn labels computed in the warehouse from raw_events: for each label date L, every customer
+    with an event in the lookback window before L, churned = 1 when they make no purchase on days
+    [L, L + horizon). Only label dates with a complete outcome window are labelled."""
+    summary = labels_lib.build_labels(
+        warehouse,
+        horizon_days=config.horizon_days,
+        lookback_days=config.activity_lookback_days,
+        label_dates=config.label_dates,
+        first_label_date=config.first_label_date,
+        last_label_date=config.last_label_date,
+        every_days=config.every_days,
+        min_history_days=config.min_history_days,
+    )
+    per_date = [[d, n, c, f"{c / n:.3f}" if n else ""] for d, n, c in summary.per_date]
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": summary.rows,
+        "label_dates": len(summary.plan.dates),
+        "churn_rate": dg.MetadataValue.float(float(summary.churn_rate or 0.0)),
+        "labels_per_date": dg.MetadataValue.md(_md_table(["label_date", "labels", "churned", "churn_rate"], per_date)),
+        "skipped_dates": dg.MetadataValue.json(summary.plan.skipped),
+        "events_through": str(summary.plan.last_event_date),
+        "dagster/column_schema": _schema(warehouse.columns(labels_lib.LABELS_TABLE), {
+            "label_date": "Label time: the START of this day.",
+            "churned": "1 when no purchase on days [label_date, label_date + horizon_days).",
+        }),
+        "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
+            c: [dg.TableColumnDep(asset_key=dg.AssetKey("raw_events"), column_name=src)]
+            for c, src in (("customer_id", "customer_id"), ("churned", "event_type"),
+                           ("outcome_purchases", "event_type"), ("last_event_date", "event_date"))
+        }),
+    })
+
+
+@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[churn_labels, dg.AssetKey("customer_features")])
+def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Point-in-time training set: each churn label LEFT-joined in the warehouse to the newest
+    customer_features snapshot dated within [label_date - ttl_days, label_date - 1] (features read
+    through the patch layer). No label is ever dropped; labels without a fresh snapshot get NULL
+    features and are counted."""
+    s = training_set_lib.build_training_set(warehouse, ttl_days=config.ttl_days)
+    fmt = lambda v: None if v is None else round(v, 3)  # noqa: E731
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": s.rows,
+        "labels": s.labels,
+        "rows_missing_features": s.missing_features,
+        "missing_feature_share": dg.MetadataValue.float(s.missing_features / s.rows if s.rows else 0.0),
+        "churned": s.churned,
+        "label_window": f"{s.first_label_date} .. {s.last_label_date}",
+        "snapshot_age_days": dg.MetadataValue.md(_md_table(
+            ["min", "mean", "median", "max"],
+            [[fmt(s.age_min), fmt(s.age_mean), fmt(s.age_median), fmt(s.age_max)]],
+        )),
+        "null_counts": dg.MetadataValue.json(s.null_counts),
+        "dagster/column_schema": _schema(warehouse.columns(training_set_lib.TRAINING_TABLE), {
+            "feature_snapshot_date": "Snapshot the features come from (NULL: none within the TTL).",
+            "feature_age_days": "label_date - feature_snapshot_date, in days (>= 1).",
+        }),
+        "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
+            **{f: [dg.TableColumnDep(asset_key=dg.AssetKey("customer_features"), column_name=f)]
+               for f in s.features},
+            "churned": [dg.TableColumnDep(asset_key=dg.AssetKey("churn_labels"), column_name="churned")],
+            "label_date": [dg.TableColumnDep(asset_key=dg.AssetKey("churn_labels"), column_name="label_date")],
+        }),
+    })
+
+
+@dg.asset(group_name=GROUP, kinds={"scikitlearn"}, deps=[training_set])
+def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Trains LogisticRegression and RandomForest pipelines on the training set (stratified holdout
+    + StratifiedKFold CV), registers both in the model registry, and marks the better one on the
+    promotion metric as challenger, with its gate record against the current champion."""
+    from feature_factory.ml import models, training
+    from feature_factory.ml.plots import markdown_image
+
+    rnd = training.train_round(
+        warehouse, models.Hyperparams.from_config(config), metric=config.promotion_metric,
+        margin=config.promotion_margin, min_score=config.min_promotion_score,
+    )
+    res, gate = rnd.result, rnd.gate
+    meta: dict = {
+        "challenger_version": rnd.challenger.version,
+        "challenger_type": rnd.challenger.model_type,
+        "registered_versions": dg.MetadataValue.json({k: v.version for k, v in rnd.versions.items()}),
+        "metrics": dg.MetadataValue.md(models.metrics_table(res.models)),
+        "gate": dg.MetadataValue.md(gate["reason"] + f" (champion scored on {gate['champion_scored_on'] or 'n/a'})"),
+        "train_rows": res.n_train,
+        "holdout_rows": res.n_holdout,
+        "positives": res.positives,
+        "data_version": rnd.data_version,
+        "code_version": rnd.challenger.code_version,
+        "features": dg.MetadataValue.json(res.features),
+    }
+    for kind, m in res.models.items():
+        meta[f"{kind}_roc_auc"] = dg.MetadataValue.float(m.metrics["roc_auc"])
+        meta[f"{kind}_cv_roc_auc_mean"] = dg.MetadataValue.float(m.cv["roc_auc"]["mean"])
+        meta[f"{kind}_cv_roc_auc_std"] = dg.MetadataValue.float(m.cv["roc_auc"]["std"])
+    if rnd.oracle:
+        meta["oracle_roc_auc"] = dg.MetadataValue.float(rnd.oracle.roc_auc)
+        meta["oracle_gap"] = dg.MetadataValue.float(rnd.oracle.roc_auc - res.best("roc_auc").metrics["roc_auc"])
+    for name, png in rnd.plots.items():
+        meta[f"plot_{name}"] = dg.MetadataValue.md(markdown_image(png, name))
+    return dg.MaterializeResult(metadata=meta)
+
+
+@dg.asset(group_name=GROUP, kinds={"python"}, deps=[churn_model])
+def champion_model() -> dg.MaterializeResult:
+    """The serving model. Promotes the challenger to champion (archiving the previous one) only when
+    its gate passed; runs after the blocking check `challenger_beats_champion`. Lists the registry
+    with every version's status and the promotion history."""
+    from feature_factory.ml.registry import ModelRegistry, PromotionRefused
+
+    registry = ModelRegistry()
+    before = registry.champion()
+    challenger = registry.challenger()
+    try:
+        champ = registry.promote(challenger.version) if challenger else before
+    except PromotionRefused as exc:
+        raise dg.Failure(description=f"not promoted: {exc}") from exc
+    if champ is None:
+        raise dg.Failure("no challenger to promote and no champion: materialize churn_model first")
+    listing = [
+        [v.version, v.model_type, v.status, f"{v.metrics.get('roc_auc', float('nan')):.4f}",
+         v.training_window.get("last_label_date"), v.data_version, v.created_at]
+        for v in reversed(registry.versions())
+    ]
+    history = [[h["at"], h["event"], h["version"], h.get("reason", "")] for h in reversed(registry.history()[-30:])]
+    return dg.MaterializeResult(metadata={
+        "champion_version": champ.version,
+        "champion_type": champ.model_type,
+        "previous_champion": before.version if before else None,
+        "promoted": bool(before is None or before.version != champ.version),
+        "champion_roc_auc": dg.MetadataValue.float(champ.metrics["roc_auc"]),
+        "features": dg.MetadataValue.json(champ.features),
+        "registry": dg.MetadataValue.md(_md_table(
+            ["version", "type", "status", "roc_auc", "trained through", "data", "created"], listing
+        )),
+        "history": dg.MetadataValue.md(_md_table(["at", "event", "version", "reason"], history)),
+    })
+
+
+@dg.asset(group_name=GROUP, kinds={"scikitlearn", "sql"},
+          deps=[champion_model, dg.AssetKey("customer_features_online")])
+def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig,
+                      warehouse: Warehouse) -> dg.MaterializeResult:
+    """Churn scores for every customer in customer_features_online from the champion: probability,
+    predicted label, model version and scored_at, one row per customer per scoring run (run_id);
+    re-running a run replaces its rows. Metadata compares the score distribution with the
+    champion's holdout scores (PSI over deciles, mean)."""
+    from feature_factory.ml import inference
+
+    s = inference.score_customers(
+        warehouse, context.run_id, chunk_rows=config.chunk_rows, threshold=config.threshold
+    )
+    bins = [[i, c, f"{c / s.customers:.3f}", f"{r:.3f}" if i < len(s.reference_shares) else ""]
+            for i, (c, r) in enumerate(zip(s.bin_counts, s.reference_shares or [0.0] * len(s.bin_counts)))]
+    preview = warehouse.fetch_df(
+        "SELECT customer_id, churn_probability, predicted_churn FROM inference_results "
+        "WHERE run_id = ? ORDER BY churn_probability DESC LIMIT 10", [s.run_id])
+    meta = {
+        "dagster/row_count": warehouse.row_count(inference.RESULTS_TABLE),
+        "customers_scored": s.customers,
+        "predicted_churners": s.predicted_churners,
+        "model_version": s.model_version,
+        "model_type": s.model_type,
+        "mean_score": dg.MetadataValue.float(s.mean_score),
+        "training_mean_score": dg.MetadataValue.float(s.reference_mean) if s.reference_mean is not None else None,
+        "prediction_psi": dg.MetadataValue.float(s.psi) if s.psi is not None else None,
+        "score_bins_vs_training": dg.MetadataValue.md(_md_table(["bin", "count", "share", "training share"], bins)),
+        "missing_features": dg.MetadataValue.json(s.missing_features),
+        "chunks": s.chunks,
+        "top_scores": dg.MetadataValue.md(_md_table(
+            list(preview.columns), [[r[0], f"{r[1]:.4f}", r[2]] for r in preview.itertuples(index=False)]
+        )),
+        "dagster/column_schema": _schema(warehouse.columns(inference.RESULTS_TABLE)),
+    }
+    return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})

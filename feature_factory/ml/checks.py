@@ -1,0 +1,38 @@
+"""The promotion gate as a blocking asset check on `churn_model`."""
+
+
+import dagster as dg
+
+from feature_factory.ml.assets import churn_model
+
+
+@dg.asset_check(asset=churn_model, blocking=True)
+def challenger_beats_champion() -> dg.AssetCheckResult:
+    """Passes when the newest challenger beats the champion on the same holdout by the configured
+    margin (or there is no champion yet and it clears the minimum score). Blocking: on failure the
+    challenger stays challenger and champion_model (promotion) and inference do not run."""
+    from feature_factory.ml.registry import ModelRegistry
+
+    registry = ModelRegistry()
+    gated = [v for v in registry.versions() if v.gate]
+    if not gated:
+        return dg.AssetCheckResult(passed=False, description="no trained challenger in the registry")
+    latest = gated[-1]
+    gate = latest.gate or {}
+    if latest.status == "champion":
+        passed, note = True, f"v{latest.version} is already champion"
+    elif latest.status != "challenger":
+        passed, note = False, f"v{latest.version} is {latest.status}; retrain to produce a challenger"
+    else:
+        passed, note = bool(gate.get("passed")), gate.get("reason", "")
+    metadata = {
+        "challenger_version": latest.version,
+        "metric": gate.get("metric", ""),
+        "challenger_score": dg.MetadataValue.float(float(gate.get("challenger_score") or 0.0)),
+        "margin": dg.MetadataValue.float(float(gate.get("margin") or 0.0)),
+        "champion_scored_on": gate.get("champion_scored_on") or "n/a",
+    }
+    if gate.get("champion_version") is not None:
+        metadata["champion_version"] = gate["champion_version"]
+        metadata["champion_score"] = dg.MetadataValue.float(float(gate["champion_score"]))
+    return dg.AssetCheckResult(passed=passed, description=note, metadata=metadata)

@@ -1,0 +1,75 @@
+"""Run configuration for the ML assets: label definition, training-set TTL, hyperparameters and the
+promotion gate. Shown (with these descriptions) in the Dagster Launchpad."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+
+class LabelConfig(dg.Config):
+    label_dates: list[str] = Field(
+        default_factory=list,
+        description="Explicit label dates (YYYY-MM-DD). Empty: every `every_days` days in "
+        "[first_label_date, last_label_date].",
+    )
+    first_label_date: str | None = Field(
+        default=None, description="First label date; default first event day + min_history_days."
+    )
+    last_label_date: str | None = Field(
+        default=None, description="Last label date; default the latest with a complete outcome window."
+    )
+    every_days: int = Field(default=7, description="Spacing of generated label dates, in days.")
+    horizon_days: int = Field(
+        default=30, description="Churned = no purchase on days [L, L + horizon_days)."
+    )
+    activity_lookback_days: int = Field(
+        default=90, description="Eligible at L = any event on days [L - lookback, L - 1]."
+    )
+    min_history_days: int = Field(
+        default=28, description="Default first label date is this many days after the first event."
+    )
+
+
+class TrainingSetConfig(dg.Config):
+    ttl_days: int = Field(
+        default=7,
+        description="Use the newest snapshot dated within [L - ttl_days, L - 1]; older is missing.",
+    )
+
+
+class ModelConfig(dg.Config):
+    test_size: float = Field(default=0.2, description="Stratified holdout share.")
+    cv_folds: int = Field(default=5, description="StratifiedKFold folds on the training part.")
+    random_state: int = Field(default=42, description="Seed for the split, CV and forests.")
+    threshold: float = Field(default=0.5, description="Probability at or above which churn is predicted.")
+    min_rows: int = Field(default=40, description="Refuse to train on fewer labelled rows.")
+    lr_c: float = Field(default=1.0, description="LogisticRegression inverse regularisation C.")
+    lr_max_iter: int = Field(default=2000, description="LogisticRegression max iterations.")
+    lr_class_weight: str | None = Field(
+        default=None, description="LogisticRegression class_weight (None or 'balanced')."
+    )
+    rf_n_estimators: int = Field(default=200, description="RandomForest trees.")
+    rf_max_depth: int | None = Field(default=8, description="RandomForest max depth (None = unlimited).")
+    rf_min_samples_leaf: int = Field(default=5, description="RandomForest min samples per leaf.")
+    n_jobs: int = Field(default=1, description="Parallel jobs for the forest.")
+    promotion_metric: str = Field(
+        default="roc_auc",
+        description="Holdout metric that picks the challenger and gates promotion "
+        "(accuracy, precision, recall, f1, roc_auc, pr_auc, brier; brier: lower is better).",
+    )
+    promotion_margin: float = Field(
+        default=0.005,
+        description="The challenger must beat the champion, on the same holdout, by at least this.",
+    )
+    min_promotion_score: float | None = Field(
+        default=0.5,
+        description="Never promote a challenger below this metric value (None = off; ignored for brier).",
+    )
+
+
+class InferenceConfig(dg.Config):
+    chunk_rows: int = Field(default=50_000, description="Online rows scored per chunk (bounded memory).")
+    threshold: float | None = Field(
+        default=None, description="Override the champion's decision threshold (None = the model's)."
+    )

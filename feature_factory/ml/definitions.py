@@ -1,0 +1,15 @@
+"""ml domain: churn labels, point-in-time training set, models with a gated registry, inference."""
+
+import dagster as dg
+
+from feature_factory.ml import assets, checks, jobs
+
+defs = dg.Definitions(
+    assets=[
+        assets.churn_labels, assets.training_set, assets.churn_model, assets.champion_model,
+        assets.inference_results,
+    ],
+    asset_checks=[checks.challenger_beats_champion],
+    jobs=[jobs.retrain_job, jobs.scoring_job],
+    schedules=[jobs.weekly_retrain_schedule, jobs.daily_scoring_schedule],
+)

@@ -1,0 +1,210 @@
+"""The point-in-time training set: each churn label joined, in the warehouse, to the latest
+`customer_features` snapshot that was known at the label time.
+
+A snapshot dated D holds features as of the END of day D, and a label at L is as of the START of day
+L, so the usable snapshots are those dated [L - ttl_days, L - 1]; the newest wins. This is an as-of
+join written as a range LEFT JOIN + `QUALIFY ROW_NUMBER()` (portable: DuckDB, Snowflake and fakesnow
+all run it; fakesnow cannot run Snowflake's `ASOF JOIN ... MATCH_CONDITION`). The LEFT JOIN means a
+label is never dropped: a customer without a fresh enough snapshot gets NULL features, counted.
+Features are read through the patch layer, so approved remediation patches apply to training too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from feature_factory.catalog.spec import FeatureSpec
+from feature_factory.ml.labels import LABELS_TABLE
+from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+
+TRAINING_TABLE = "training_set"
+FEATURES_TABLE = "customer_features"
+KEY_COLUMNS = ("customer_id", "label_date", "churned", "feature_snapshot_date", "feature_age_days")
+
+
+class TrainingSetError(ValueError):
+    """The training set cannot be built; the message names the missing table or column."""
+
+
+def default_features() -> list[FeatureSpec]:
+    from feature_factory.catalog import load_catalog
+
+    return load_catalog().trainable()
+
+
+def feature_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[str, str]:
+    """Each feature's SQL over the unpatched `customer_features` column, from the patch layer.
+
+    Identity when the patch layer module is not installed yet, so this module works on its own.
+    """
+    try:
+        from feature_factory.features.patch_layer import patched_expressions
+    except ModuleNotFoundError as exc:
+        if exc.name != "feature_factory.features.patch_layer":
+            raise
+        return {f.name: quote_ident(f.name) for f in features}
+    exprs = patched_expressions(warehouse, list(features))
+    missing = [f.name for f in features if f.name not in exprs]
+    if missing:
+        raise TrainingSetError(f"patch layer returned no expression for feature(s) {missing}")
+    return {f.name: exprs[f.name] for f in features}
+
+
+def training_set_sql(
+    warehouse: Warehouse,
+    features: Sequence[FeatureSpec],
+    ttl_days: int = 7,
+    label_range: tuple[object, object] | None = None,
+) -> str:
+    """The as-of join. `label_range` (first, last label date) lets the warehouse prune snapshot
+    partitions no label can use."""
+    if ttl_days < 1:
+        raise TrainingSetError(f"ttl_days must be >= 1 (a snapshot dated L - 1 is needed), got {ttl_days}")
+    if not features:
+        raise TrainingSetError("no trainable features: the training set needs at least one")
+    exprs = feature_expressions(warehouse, features)
+    names = [quote_ident(f.name) for f in features]
+    patched = ",\n        ".join(f"{exprs[n]} AS {n}" for n in names)
+    selected = ",\n    ".join(f"f.{n}" for n in names)
+    newest = warehouse.date_add_days("l.label_date", -1)
+    oldest = warehouse.date_add_days("l.label_date", -int(ttl_days))
+    age = warehouse.date_diff_days("f.snapshot_date", "l.label_date")
+    prune = ""
+    if label_range:
+        lo = _date(label_range[0]) - dt.timedelta(days=int(ttl_days))
+        hi = _date(label_range[1]) - dt.timedelta(days=1)
+        prune = f"\n    WHERE snapshot_date >= {sql_literal(lo)} AND snapshot_date <= {sql_literal(hi)}"
+    return f"""
+SELECT
+    l.customer_id,
+    l.label_date,
+    l.churned,
+    f.snapshot_date AS feature_snapshot_date,
+    CAST({age} AS BIGINT) AS feature_age_days,
+    {selected}
+FROM {LABELS_TABLE} l
+LEFT JOIN (
+    SELECT
+        customer_id,
+        snapshot_date,
+        {patched}
+    FROM {FEATURES_TABLE}{prune}
+) f
+  ON f.customer_id = l.customer_id
+ AND f.snapshot_date <= {newest}
+ AND f.snapshot_date >= {oldest}
+QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY l.customer_id, l.label_date ORDER BY f.snapshot_date DESC
+) = 1
+"""
+
+
+@dataclass(frozen=True)
+class TrainingSetSummary:
+    rows: int
+    labels: int
+    missing_features: int  # label rows with no snapshot inside the TTL
+    churned: int
+    age_min: float | None
+    age_mean: float | None
+    age_median: float | None
+    age_max: float | None
+    features: list[str]
+    first_label_date: object
+    last_label_date: object
+    null_counts: dict[str, int]
+
+
+def _date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _check_inputs(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> None:
+    for table, hint in ((LABELS_TABLE, "churn_labels"), (FEATURES_TABLE, "customer_features")):
+        if not warehouse.table_exists(table):
+            raise TrainingSetError(f"table {table} does not exist: materialize {hint} first")
+    present = {c for c, _ in warehouse.columns(FEATURES_TABLE)}
+    missing = [f.name for f in features if f.name not in present]
+    if missing:
+        raise TrainingSetError(
+            f"{FEATURES_TABLE} has no column(s) {missing} for trainable feature(s); "
+            "materialize customer_features for the label period after adding them to the catalog"
+        )
+
+
+def build_training_set(
+    warehouse: Warehouse, features: Sequence[FeatureSpec] | None = None, ttl_days: int = 7
+) -> TrainingSetSummary:
+    """Replace `training_set` atomically; refuse to publish one that lost a label."""
+    features = list(features) if features is not None else default_features()
+    _check_inputs(warehouse, features)
+    bounds = warehouse.fetch_one(f"SELECT MIN(label_date), MAX(label_date) FROM {LABELS_TABLE}")
+    if not bounds or bounds[0] is None:
+        raise TrainingSetError(f"{LABELS_TABLE} is empty: no labels to build a training set from")
+    rows = warehouse.replace_table(
+        TRAINING_TABLE, training_set_sql(warehouse, features, ttl_days, (bounds[0], bounds[1]))
+    )
+    labels = warehouse.row_count(LABELS_TABLE)
+    if rows != labels:
+        raise TrainingSetError(
+            f"{TRAINING_TABLE} has {rows} rows but {LABELS_TABLE} has {labels}: duplicate "
+            "(customer_id, label_date) labels?"
+        )
+    return summarize(warehouse, [f.name for f in features])
+
+
+def summarize(warehouse: Warehouse, feature_names: Sequence[str]) -> TrainingSetSummary:
+    """Aggregate statistics of the training set, one row from the warehouse."""
+    median = warehouse.quantiles("feature_age_days", [0.5])[0]
+    nulls = ", ".join(f"SUM(CASE WHEN {quote_ident(n)} IS NULL THEN 1 ELSE 0 END)" for n in feature_names)
+    row = warehouse.fetch_one(
+        f"SELECT COUNT(*), COUNT(DISTINCT customer_id), "
+        f"SUM(CASE WHEN feature_snapshot_date IS NULL THEN 1 ELSE 0 END), SUM(churned), "
+        f"MIN(feature_age_days), AVG(feature_age_days), {median}, MAX(feature_age_days), "
+        f"MIN(label_date), MAX(label_date){', ' + nulls if nulls else ''} FROM {TRAINING_TABLE}"
+    )
+    assert row is not None
+
+    def num(v):
+        return None if v is None else float(v)
+
+    return TrainingSetSummary(
+        rows=int(row[0]),
+        labels=int(row[0]),
+        missing_features=int(row[2] or 0),
+        churned=int(row[3] or 0),
+        age_min=num(row[4]),
+        age_mean=num(row[5]),
+        age_median=num(row[6]),
+        age_max=num(row[7]),
+        features=list(feature_names),
+        first_label_date=row[8],
+        last_label_date=row[9],
+        null_counts={n: int(v or 0) for n, v in zip(feature_names, row[10:])},
+    )
+
+
+def load_training_frame(warehouse: Warehouse, feature_names: Sequence[str]) -> pd.DataFrame:
+    """The training set as a DataFrame: one row per label, so bounded by the label count, not by
+    events. Ordered, so the same table always yields the same split."""
+    if not warehouse.table_exists(TRAINING_TABLE):
+        raise TrainingSetError(f"table {TRAINING_TABLE} does not exist: materialize training_set first")
+    present = {c for c, _ in warehouse.columns(TRAINING_TABLE)}
+    missing = [n for n in feature_names if n not in present]
+    if missing:
+        raise TrainingSetError(f"{TRAINING_TABLE} has no column(s) {missing}: rebuild training_set")
+    cols = ", ".join(quote_ident(c) for c in ("customer_id", "label_date", "churned", *feature_names))
+    df = warehouse.fetch_df(f"SELECT {cols} FROM {TRAINING_TABLE} ORDER BY label_date, customer_id")
+    df["label_date"] = pd.to_datetime(df["label_date"]).dt.date
+    df["churned"] = df["churned"].astype(int)
+    for n in feature_names:
+        df[n] = pd.to_numeric(df[n], errors="coerce").astype(float)
+    return df

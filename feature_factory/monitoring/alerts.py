@@ -1,0 +1,142 @@
+"""`drift_alerts` for one day: the current baseline vs that day's statistics, one row per feature.
+
+Statistics come from `feature_stats` when its rows for the day were computed against the current
+baseline version; otherwise (not materialized yet, or the baseline was recaptured since) they are
+recomputed for that day with the same SQL and not written, and the report says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from feature_factory.catalog import FeatureSpec
+from feature_factory.monitoring.baseline import NO_BASELINE, Baseline, current_baseline
+from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
+from feature_factory.monitoring.stats import (
+    DEFAULT_GRID_SIZE, STATS_TABLE, feature_columns, read_expressions, resolve_features, stats_select_sql,
+)
+from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.warehouse.base import Warehouse
+
+ALERTS_TABLE = "drift_alerts"
+SCHEMA = [
+    ("alert_date", "DATE"), ("feature", "VARCHAR"), ("baseline_version", "BIGINT"),
+    ("psi", "DOUBLE"), ("ks", "DOUBLE"), ("wasserstein_norm", "DOUBLE"), ("js_distance", "DOUBLE"),
+    ("mean_shift_std", "DOUBLE"), ("std_ratio", "DOUBLE"), ("null_rate_delta", "DOUBLE"),
+    ("out_of_range_share", "DOUBLE"), ("drift_types", "VARCHAR"), ("severity", "VARCHAR"),
+    ("created_at", "TIMESTAMP"), ("severity_rank", "BIGINT"), ("type_severities", "VARCHAR"),
+    ("out_of_range_excess", "DOUBLE"), ("ks_error_bound", "DOUBLE"),
+    ("wasserstein_error_bound", "DOUBLE"), ("current_rows", "BIGINT"), ("current_mean", "DOUBLE"),
+    ("baseline_mean", "DOUBLE"), ("current_null_rate", "DOUBLE"), ("baseline_null_rate", "DOUBLE"),
+    ("evidently_drift", "BOOLEAN"), ("evidently_score", "DOUBLE"), ("evidently_method", "VARCHAR"),
+    ("note", "VARCHAR"),
+]
+
+
+@dataclass
+class DayDrift:
+    day: dt.date
+    baseline: Baseline | None
+    results: list[FeatureDrift] = field(default_factory=list)
+    current: dict[str, Summary] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        return NO_BASELINE if self.baseline is None else "; ".join(self.notes)
+
+    @property
+    def max_severity(self) -> str:
+        return SEVERITIES[max((r.severity_rank for r in self.results), default=0)]
+
+    def drifted(self, at: str = "medium") -> list[FeatureDrift]:
+        rank = severity_rank(at)
+        return [r for r in self.results if r.severity_rank >= rank]
+
+    def drifted_share(self, at: str = "medium") -> float:
+        return len(self.drifted(at)) / len(self.results) if self.results else 0.0
+
+
+def evaluate_day(
+    warehouse: Warehouse,
+    day: dt.date,
+    features: Sequence[FeatureSpec] | None = None,
+    thresholds: Thresholds | None = None,
+    grid_size: int = DEFAULT_GRID_SIZE,
+) -> DayDrift:
+    """Compare `day` with the current baseline; `baseline is None` (and no results) without one."""
+    baseline = current_baseline(warehouse)
+    out = DayDrift(day=day, baseline=baseline)
+    if baseline is None:
+        return out
+    th = thresholds or Thresholds()
+    specs = resolve_features(features)
+    types = feature_columns(warehouse)
+    out.current = _day_stats(warehouse, day, specs, baseline, grid_size, out.notes)
+    for spec in specs:
+        ref = baseline.features.get(spec.name)
+        if ref is None:
+            out.notes.append(f"{spec.name} is not in baseline v{baseline.version}; recapture to monitor it")
+            continue
+        out.results.append(compare(spec.name, out.current.get(spec.name), ref, th, types.get(spec.name)))
+    return out
+
+
+def _day_stats(warehouse: Warehouse, day: dt.date, specs, baseline: Baseline, grid_size: int,
+               notes: list[str]) -> dict[str, Summary]:
+    rows = []
+    if warehouse.table_exists(STATS_TABLE):
+        rows = warehouse.fetch_df(
+            f"SELECT * FROM {STATS_TABLE} WHERE stats_date = CAST(? AS DATE)", [str(day)]
+        ).to_dict("records")
+    fresh = bool(rows) and all(_same_version(r["baseline_version"], baseline.version) for r in rows)
+    if not fresh:
+        exprs = read_expressions(warehouse, specs)
+        if exprs:
+            sql = stats_select_sql(warehouse, exprs, binning=baseline.binning(), grid_size=grid_size)
+            rows = warehouse.fetch_df(sql, [str(day), str(day)]).to_dict("records")
+        notes.append(f"feature_stats for {day} was not computed against baseline v{baseline.version}; "
+                     "recomputed here (re-materialize feature_stats to store it)")
+    return {r["feature"]: Summary.from_row(r) for r in rows}
+
+
+def _same_version(value, version: int) -> bool:
+    try:
+        return int(value) == version
+    except (TypeError, ValueError):  # NULL (stats computed before any baseline)
+        return False
+
+
+def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
+               created_at: dt.datetime | None = None) -> list[dict]:
+    created = created_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    rows = []
+    for r in report.results:
+        cur, ref = report.current.get(r.feature), report.baseline.features[r.feature]
+        ev = (evidently or {}).get(r.feature, {})
+        m = r.metrics
+        rows.append({
+            "alert_date": report.day, "feature": r.feature, "baseline_version": report.baseline.version,
+            **{k: m.get(k) for k in ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std",
+                                     "std_ratio", "null_rate_delta", "out_of_range_share",
+                                     "out_of_range_excess", "ks_error_bound", "wasserstein_error_bound")},
+            "drift_types": r.drift_types, "severity": r.severity, "severity_rank": r.severity_rank,
+            "type_severities": json.dumps(dict(sorted(r.types.items()))), "created_at": created,
+            "current_rows": cur.row_count if cur else 0, "current_mean": cur.mean if cur else None,
+            "baseline_mean": ref.mean, "current_null_rate": cur.null_rate if cur else None,
+            "baseline_null_rate": ref.null_rate, "evidently_drift": ev.get("drift"),
+            "evidently_score": ev.get("score"), "evidently_method": ev.get("method"), "note": r.note,
+        })
+    return rows
+
+
+def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict]) -> int:
+    """Replace the `drift_alerts` partition for `day` (creating the typed table when needed)."""
+    return warehouse.replace_where(
+        ALERTS_TABLE, "alert_date = CAST(? AS DATE)", rows_select_sql(SCHEMA, rows),
+        where_params=[str(day)],
+    )

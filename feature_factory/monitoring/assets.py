@@ -1,0 +1,175 @@
+"""Monitoring assets: feature_stats (daily), feature_stats_baseline (versioned), drift_alerts (daily).
+Thin wiring of stats.py, baseline.py, alerts.py, evidently_report.py and presentation.py."""
+
+import datetime as dt
+
+import dagster as dg
+
+from feature_factory.monitoring import alerts as A
+from feature_factory.monitoring.baseline import (
+    BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
+    current_baseline, resolve_window,
+)
+from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
+from feature_factory.monitoring.drift import SEVERITIES, severity_rank
+from feature_factory.monitoring.stats import STATS_TABLE, write_feature_stats
+from feature_factory.partitions import daily_partitions, single_run_backfill
+from feature_factory.warehouse.base import Warehouse
+
+CUSTOMER_FEATURES = dg.AssetKey("customer_features")
+GROUP = "monitoring"
+
+
+def _schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower()) for name, typ in columns])
+
+
+def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    window = context.partition_time_window
+    return window.start.date(), (window.end - dt.timedelta(days=1)).date()
+
+
+@dg.asset(
+    name="feature_stats", group_name=GROUP, partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill, deps=[CUSTOMER_FEATURES, "feature_stats_baseline"],
+    kinds={"sql"},
+)
+def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse):
+    """Per feature and day: count, null and zero rates, mean, stddev, min/max, p01..p99, distinct
+    count, histogram counts over the current baseline's frozen bins, share outside its [p01, p99]
+    and a quantile grid, computed in one SQL statement over the partition's days of
+    customer_features (read through the patch layer). Long format: one row per (feature, stats_date)."""
+    first, last = _days(context)
+    baseline = current_baseline(warehouse)
+    rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
+                               grid_size=config.grid_size)
+    preview = warehouse.fetch_df(
+        f"SELECT feature, stats_date, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
+        f"FROM {STATS_TABLE} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "days": (last - first).days + 1,
+        "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False, floatfmt=".4g")),
+        "dagster/column_schema": _schema(warehouse.columns(STATS_TABLE)),
+    })
+
+
+@dg.asset(name="feature_stats_baseline", group_name=GROUP, deps=[CUSTOMER_FEATURES], kinds={"sql"})
+def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse):
+    """Reference statistics per feature captured from a chosen window of days (run
+    capture_baseline_job, or materialize with config). Every capture is a new version, exactly one
+    is current, none is overwritten. Stores the statistics, frozen bin edges (deciles of the window,
+    deduplicated), the window's histogram over them and its quantile grid."""
+    start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days)
+    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size)
+    context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
+    table = "| feature | rows | null rate | mean | stddev | p01 | p99 | bins |\n|---|---|---|---|---|---|---|---|\n"
+    table += "\n".join(
+        f"| {f} | {s.row_count} | {s.null_rate:.3f} | {s.mean or 0:.4g} | {s.stddev or 0:.4g} "
+        f"| {s.quantiles['p01'] or 0:.4g} | {s.quantiles['p99'] or 0:.4g} | {len(s.edges or []) + 1} |"
+        for f, s in sorted(baseline.features.items()))
+    history = "| version | current | window | days | captured | features |\n|---|---|---|---|---|---|\n"
+    history += "\n".join(f"| v{v} | {'yes' if c else ''} | {a}..{b} | {d} | {t} | {n} |"
+                         for v, c, a, b, d, t, n in baseline_history(warehouse)[:20])
+    return dg.MaterializeResult(metadata={
+        "baseline_version": baseline.version,
+        "window": f"{baseline.window_start}..{baseline.window_end}",
+        "days": baseline.days,
+        "features": len(baseline.features),
+        "statistics": dg.MetadataValue.md(table),
+        "versions": dg.MetadataValue.md(history),
+        "dagster/row_count": warehouse.row_count(BASELINE_TABLE),
+        "dagster/column_schema": _schema(BASELINE_SCHEMA),
+    })
+
+
+@dg.asset(
+    name="drift_alerts", group_name=GROUP, partitions_def=daily_partitions,
+    # Same policy as the SQL assets, so a backfill of daily_refresh_job is one run. Each day is
+    # still judged on its own; the `partitions` metadata carries every day's verdict for the sensor.
+    backfill_policy=single_run_backfill,
+    deps=["feature_stats", "feature_stats_baseline", CUSTOMER_FEATURES], kinds={"python", "evidently"},
+)
+def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse):
+    """Per feature and day against the current baseline: PSI, KS, normalised Wasserstein,
+    Jensen-Shannon, mean shift (baseline stds), std ratio, null-rate delta and share outside the
+    baseline's [p01, p99]; named drift types and a severity (none..critical) from the configured
+    thresholds; Evidently's per-column verdict alongside. Without a baseline the partition is left
+    empty and the metadata says to run capture_baseline_job."""
+    first, last = _days(context)
+    per_partition, metadata, rows = {}, {}, 0
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    for day in days:
+        # An Evidently report is ~4 MB of HTML: in a range run only the last day gets one.
+        evidently = config.evidently_enabled and (day == last or config.evidently_every_day_in_ranges)
+        verdict, metadata = _drift_day(context, config, warehouse, day, evidently)
+        per_partition[str(day)] = verdict
+        rows += metadata.get("dagster/row_count", 0)
+    if len(days) > 1:  # a range run: every day's verdict, the last day's details
+        worst = max(v["severity_rank"] for v in per_partition.values())
+        summary = "| day | severity | features at low or above |\n|---|---|---|\n" + "\n".join(
+            f"| {d} | {v['severity']} | {', '.join(f'{f} ({s})' for f, s in sorted(v['features'].items()))} |"
+            for d, v in per_partition.items())
+        metadata = {**{f"last_day_{k}" if k in ("drift_table", "histograms", "drifted_features") else k: v
+                       for k, v in metadata.items()},
+                    "days": len(days), "summary": dg.MetadataValue.md(summary),
+                    "max_severity": SEVERITIES[worst], "max_severity_rank": worst, "dagster/row_count": rows}
+    metadata["partitions"] = dg.MetadataValue.json(per_partition)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _drift_day(context, config: DriftConfig, warehouse: Warehouse, day: dt.date,
+               with_evidently: bool) -> tuple[dict, dict]:
+    from feature_factory.monitoring.evidently_report import run_report
+    from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
+    from feature_factory.monitoring.stats import read_expressions, resolve_features
+
+    report = A.evaluate_day(warehouse, day, thresholds=config.thresholds(), grid_size=config.grid_size)
+    if report.baseline is None:
+        A.write_alerts(warehouse, day, [])
+        context.log.warning(f"drift_alerts {day}: {NO_BASELINE}")
+        verdict = {"severity_rank": 0, "severity": "none", "baseline_version": None, "features": {}}
+        return verdict, {"status": NO_BASELINE, "max_severity": "none", "max_severity_rank": 0,
+                         "dagster/row_count": 0}
+    b = report.baseline
+    evidently, ev_meta = None, {}
+    if with_evidently:
+        names = {r.feature for r in report.results}
+        exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
+        evidently = run_report(warehouse, day, (b.window_start, b.window_end), exprs,
+                               config.evidently_sample_size, b.version)
+        if evidently.path:
+            ev_meta["evidently_report"] = dg.MetadataValue.path(str(evidently.path))
+        if evidently.error:
+            ev_meta["evidently_status"] = evidently.error
+        ev_meta["evidently_sample_rows"] = f"current {evidently.sample_rows[0]}, reference {evidently.sample_rows[1]}"
+    columns = evidently.columns if evidently else {}
+    rows = A.alert_rows(report, columns)
+    written = A.write_alerts(warehouse, day, rows)
+    drifted = report.drifted(config.drifted_at)
+    plots = [
+        markdown_image(histogram_png(r.feature, b.features[r.feature], report.current.get(r.feature),
+                                     f"{r.feature}: {r.severity} ({r.drift_types}) on {day}"), r.feature)
+        for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots]
+    ]
+    features = {r.feature: r.severity for r in report.results if r.severity_rank > 0}
+    verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
+               "baseline_version": b.version, "features": features,
+               "evidently_report": str(evidently.path) if evidently and evidently.path else None}
+    metadata = {
+        "dagster/row_count": written,
+        "baseline_version": b.version,
+        "baseline": b.describe(),
+        "max_severity": report.max_severity,
+        "max_severity_rank": verdict["severity_rank"],
+        "drifted_share": dg.MetadataValue.float(round(report.drifted_share(config.drifted_at), 4)),
+        "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
+        "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
+        "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
+        "dagster/column_schema": _schema(A.SCHEMA),
+        **ev_meta,
+    }
+    if report.message:
+        metadata["notes"] = report.message
+    return verdict, metadata

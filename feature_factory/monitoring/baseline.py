@@ -1,0 +1,211 @@
+"""`feature_stats_baseline`: versioned reference statistics captured from a chosen window of days.
+
+A capture pools the window's customer_features rows per feature (one SQL pass), freezes bin edges
+at the deciles of the window (nearest-rank, so edges are values that occur; duplicates removed, so
+a discrete feature gets one bin per atom), then computes each day of the window over those bins (a
+second pass; the pooled histogram and tail shares are the sums of the days'). Each day is then
+scored against the pooled baseline: the largest effect per drift type is the baseline's noise floor
+(drift.baseline_noise). Every capture is a new version; the previous current one is kept, marked
+not current, in the same transaction. Nothing is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from feature_factory.catalog import FeatureSpec
+from feature_factory.monitoring.drift import baseline_noise
+from feature_factory.monitoring.stats import (
+    DEFAULT_GRID_SIZE, FEATURES_TABLE, Binning, MonitoringError, feature_columns, read_expressions,
+    resolve_features, stats_select_sql,
+)
+from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
+from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.warehouse.base import Warehouse
+
+BASELINE_TABLE = "feature_stats_baseline"
+NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
+
+SCHEMA = [
+    ("baseline_version", "BIGINT"), ("is_current", "BOOLEAN"), ("window_start", "DATE"),
+    ("window_end", "DATE"), ("days", "BIGINT"), ("captured_at", "TIMESTAMP"), ("feature", "VARCHAR"),
+    ("column_type", "VARCHAR"), ("row_count", "BIGINT"), ("value_count", "BIGINT"),
+    ("null_rate", "DOUBLE"), ("zero_rate", "DOUBLE"), ("mean", "DOUBLE"), ("stddev", "DOUBLE"),
+    ("min_value", "DOUBLE"), ("max_value", "DOUBLE"), *((q, "DOUBLE") for q in QUANTILE_COLUMNS),
+    ("distinct_count", "BIGINT"), ("out_of_range_share", "DOUBLE"), ("above_range_share", "DOUBLE"),
+    ("rows_per_day", "DOUBLE"), ("noise_floor", "VARCHAR"),
+    ("bin_edges", "VARCHAR"), ("hist_counts", "VARCHAR"), ("quantile_grid", "VARCHAR"),
+    ("grid_size", "BIGINT"),
+]
+
+
+@dataclass
+class Baseline:
+    version: int
+    window_start: dt.date
+    window_end: dt.date
+    days: int
+    features: dict[str, Summary]
+
+    def binning(self) -> Binning:
+        return Binning(
+            version=self.version,
+            edges={f: s.edges for f, s in self.features.items() if s.edges is not None},
+            ranges={f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in self.features.items()
+                    if s.quantiles.get("p01") is not None and s.quantiles.get("p99") is not None},
+        )
+
+    def describe(self) -> str:
+        return f"v{self.version} ({self.window_start}..{self.window_end}, {self.days} days)"
+
+
+def current_baseline(warehouse: Warehouse) -> Baseline | None:
+    """The current baseline, or None when none has been captured yet (see `NO_BASELINE`)."""
+    if not warehouse.table_exists(BASELINE_TABLE):
+        return None
+    df = warehouse.fetch_df(f"SELECT * FROM {BASELINE_TABLE} WHERE is_current ORDER BY feature")
+    if df.empty:
+        return None
+    versions = set(df["baseline_version"])
+    if len(versions) != 1:
+        raise MonitoringError(f"{BASELINE_TABLE} has {len(versions)} current versions {sorted(versions)}")
+    first = df.iloc[0]
+    return Baseline(
+        version=int(first["baseline_version"]),
+        window_start=_date(first["window_start"]),
+        window_end=_date(first["window_end"]),
+        days=int(first["days"]),
+        features={r["feature"]: Summary.from_row(r) for r in df.to_dict("records")},
+    )
+
+
+def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
+                   first_n_days: int) -> tuple[dt.date, dt.date]:
+    """[start, end]; without both, `first_n_days` from `start` (or from the first snapshot day)."""
+    if first_n_days < 1:
+        raise ValueError(f"first_n_days={first_n_days} must be at least 1")
+    first = _parse(start, "start_date")
+    if first is None:
+        row = warehouse.fetch_one(f"SELECT MIN(snapshot_date) FROM {FEATURES_TABLE}")
+        if not row or row[0] is None:
+            raise MonitoringError(f"{FEATURES_TABLE} has no rows: materialize customer_features first")
+        first = _date(row[0])
+    last = _parse(end, "end_date") or first + dt.timedelta(days=first_n_days - 1)
+    if last < first:
+        raise ValueError(f"baseline window end {last} is before its start {first}")
+    return first, last
+
+
+def capture_baseline(
+    warehouse: Warehouse,
+    start: dt.date,
+    end: dt.date,
+    features: Sequence[FeatureSpec] | None = None,
+    grid_size: int = DEFAULT_GRID_SIZE,
+) -> Baseline:
+    """Capture a new current baseline version from customer_features days [start, end]."""
+    types = feature_columns(warehouse)
+    exprs = read_expressions(warehouse, resolve_features(features))
+    window = [str(start), str(end)]
+    row = warehouse.fetch_one(
+        f"SELECT COUNT(DISTINCT snapshot_date) FROM {FEATURES_TABLE} "
+        "WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", window)
+    days = int(row[0]) if row else 0
+    if days == 0:
+        raise MonitoringError(
+            f"no customer_features rows between {start} and {end}: materialize those partitions "
+            "first or choose another baseline window")
+    pooled = warehouse.fetch_df(stats_select_sql(warehouse, exprs, by_day=False, grid_size=grid_size), window)
+    summaries = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
+    edges = {f: decile_edges(s.grid) for f, s in summaries.items()}
+    ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in summaries.items()
+              if s.quantiles["p01"] is not None}
+    by_day = warehouse.fetch_df(stats_select_sql(
+        warehouse, exprs, binning=Binning(edges=edges, ranges=ranges), grid_size=grid_size), window)
+    daily: dict[str, list[Summary]] = {}
+    for r in by_day.to_dict("records"):
+        daily.setdefault(r["feature"], []).append(Summary.from_row(r))
+    captured_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    rows = []
+    for f, s in summaries.items():
+        days_f = daily.get(f, [])
+        s.edges, s.days = edges[f], days
+        s.hist = [sum(d.hist[i] for d in days_f) for i in range(len(edges[f]) + 1)]
+        s.out_of_range_share = _share(sum(d.out_of_range_count or 0 for d in days_f), s.value_count)
+        s.above_range_share = _share(sum(d.above_range_count or 0 for d in days_f), s.value_count)
+        rows.append({
+            "is_current": True, "window_start": start, "window_end": end, "days": days,
+            "captured_at": captured_at, "feature": f, "column_type": types[f],
+            "row_count": s.row_count, "value_count": s.value_count, "null_rate": s.null_rate,
+            "zero_rate": s.zero_rate, "mean": s.mean, "stddev": s.stddev,
+            "min_value": s.min_value, "max_value": s.max_value, **s.quantiles,
+            "distinct_count": s.distinct_count,
+            "out_of_range_share": s.out_of_range_share, "above_range_share": s.above_range_share,
+            "rows_per_day": s.row_count / days,
+            "noise_floor": json.dumps(baseline_noise(days_f, s) if len(days_f) > 1 else {}),
+            "bin_edges": json.dumps(edges[f]), "hist_counts": json.dumps([int(c) for c in s.hist]),
+            "quantile_grid": json.dumps(s.grid) if s.grid is not None else None, "grid_size": grid_size,
+        })
+    _append_version(warehouse, rows)
+    baseline = current_baseline(warehouse)
+    assert baseline is not None
+    return baseline
+
+
+def _share(count: int | None, total: int) -> float | None:
+    return count / total if total and count is not None else None
+
+
+def decile_edges(grid: list[float] | None) -> list[float]:
+    """Interior cut points at the deciles of a quantile grid, deduplicated (discrete features)."""
+    if not grid:
+        return []
+    m = len(grid) - 1
+    picks = {grid[round(j * m / 10)] for j in range(1, 10)}
+    return sorted(v for v in picks if v == v)
+
+
+def _append_version(warehouse: Warehouse, rows: list[dict]) -> None:
+    existing = {c for c, _ in warehouse.columns(BASELINE_TABLE)}
+    if not existing:
+        warehouse.execute(f"CREATE TABLE {BASELINE_TABLE} AS {rows_select_sql(SCHEMA, [])}")
+    for name, typ in SCHEMA:  # columns may grow: older versions get NULL there
+        if existing and name not in existing:
+            warehouse.execute(f"ALTER TABLE {BASELINE_TABLE} ADD COLUMN {name} {typ}")
+    cols = ", ".join(name for name, _ in SCHEMA)
+    with warehouse.session() as s, s.transaction():
+        row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {BASELINE_TABLE}")
+        version = int(row[0] or 0) + 1
+        s.execute(f"UPDATE {BASELINE_TABLE} SET is_current = FALSE WHERE is_current")
+        versioned = [{**r, "baseline_version": version} for r in rows]
+        s.execute(f"INSERT INTO {BASELINE_TABLE} ({cols}) {rows_select_sql(SCHEMA, versioned)}")
+
+
+def baseline_history(warehouse: Warehouse) -> list[tuple]:
+    """(version, is_current, window_start, window_end, days, captured_at, features), newest first."""
+    if not warehouse.table_exists(BASELINE_TABLE):
+        return []
+    return warehouse.fetch_all(
+        f"SELECT baseline_version, MAX(CASE WHEN is_current THEN 1 ELSE 0 END), MIN(window_start), "
+        f"MIN(window_end), MIN(days), MIN(captured_at), COUNT(*) FROM {BASELINE_TABLE} "
+        "GROUP BY baseline_version ORDER BY baseline_version DESC")
+
+
+def _parse(value: str | None, what: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"baseline {what}={value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _date(value) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])

@@ -1,0 +1,87 @@
+"""Where drift alerts go: a pluggable `notifier` resource, plus the `drift_response` settings the
+drift sensor acts on.
+
+`LogNotifier` (default) writes the alert to the log; `WebhookNotifier` POSTs it as JSON to any URL
+(Slack/Teams/PagerDuty-style incoming webhooks, or your own service) with a timeout; a failed
+delivery is logged and reported as False, never raised, so a flaky endpoint cannot stop the sensor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from feature_factory.monitoring.drift import SEVERITIES, severity_rank
+
+log = logging.getLogger("feature_factory.monitoring")
+
+
+class Notifier(dg.ConfigurableResource):
+    """Base notifier: `notify(alert)` returns True when the alert was delivered."""
+
+    def notify(self, alert: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+
+class LogNotifier(Notifier):
+    """Writes each alert to the Dagster/Python log (the default: no external service needed)."""
+
+    level: str = Field(default="WARNING", description="Log level of alert messages.")
+
+    def notify(self, alert: dict[str, Any]) -> bool:
+        dg.get_dagster_logger().log(
+            logging.getLevelName(self.level.upper()), "drift alert: %s", json.dumps(alert, default=str))
+        return True
+
+
+class WebhookNotifier(Notifier):
+    """POSTs each alert as JSON to `url`."""
+
+    url: str = Field(description="Endpoint receiving a JSON POST per alert (use dg.EnvVar for secrets).")
+    timeout_s: float = Field(default=5.0, description="Seconds before the POST is abandoned.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers.")
+
+    def notify(self, alert: dict[str, Any]) -> bool:
+        import requests
+
+        try:
+            resp = requests.post(self.url, data=json.dumps(alert, default=str), timeout=self.timeout_s,
+                                 headers={"Content-Type": "application/json", **self.headers})
+            resp.raise_for_status()
+            return True
+        except requests.RequestException as exc:
+            # The URL may embed a token: log only the error class and status, not the address.
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            dg.get_dagster_logger().error(
+                "drift webhook delivery failed (%s%s)", type(exc).__name__, f", HTTP {status}" if status else "")
+            return False
+
+
+WEBHOOK_ENV = "FEATURE_FACTORY_ALERT_WEBHOOK"
+
+
+def notifier_from_env() -> Notifier:
+    """`WebhookNotifier` when FEATURE_FACTORY_ALERT_WEBHOOK is set (its value is read through
+    dg.EnvVar when a run starts, never here), else `LogNotifier`."""
+    import os
+
+    return WebhookNotifier(url=dg.EnvVar(WEBHOOK_ENV)) if os.environ.get(WEBHOOK_ENV) else LogNotifier()
+
+
+class DriftResponse(dg.ConfigurableResource):
+    """What the drift sensor does when a drift_alerts partition reaches `min_severity`."""
+
+    min_severity: str = Field(default="medium", description=f"Act at or above this severity ({', '.join(SEVERITIES[1:])}).")
+    request_remediation: bool = Field(default=True, description="Request remediation_job.")
+    request_retrain: bool = Field(default=True, description="Request retrain_job when a drifted "
+                                  "feature is used by the champion model.")
+
+    def min_rank(self) -> int:
+        rank = severity_rank(self.min_severity)
+        if rank == 0:
+            raise ValueError("drift_response.min_severity must be low or above, not none")
+        return rank

@@ -1,0 +1,126 @@
+"""The drift sensor: reacts to `drift_alerts` materializations, without touching the warehouse.
+
+It reads new drift_alerts materialization events from the instance's event log (after the storage
+id in its cursor), and for each partition whose severity reaches `drift_response.min_severity`:
+sends an alert through the `notifier` resource, requests `remediation_job`, and requests
+`retrain_job` when a drifted feature is one the champion model uses. Exactly once per
+(partition, baseline version): the cursor keeps the keys already acted on (so re-materializing a
+partition does not alert again), and each run request carries a run key
+`remediation:{partition}:{baseline_version}` (so the daemon would drop a duplicate even if the
+cursor were lost). A new baseline version is a new key: it fires again.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from feature_factory.monitoring.drift import SEVERITIES
+from feature_factory.monitoring.notifier import DriftResponse, Notifier
+
+DRIFT_ALERTS = dg.AssetKey("drift_alerts")
+REMEDIATION_JOB = "remediation_job"
+RETRAIN_JOB = "retrain_job"
+MAX_REMEMBERED = 5000  # acted-on keys kept in the cursor (years of daily partitions)
+BATCH = 200
+
+
+@dataclass
+class DriftCursor:
+    after_storage_id: int | None = None
+    fired: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str | None) -> "DriftCursor":
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(data.get("after_storage_id"), list(data.get("fired", [])))
+
+    def dumps(self) -> str:
+        return json.dumps({"after_storage_id": self.after_storage_id, "fired": self.fired[-MAX_REMEMBERED:]})
+
+
+def partition_verdict(metadata: dict, partition: str | None) -> dict:
+    """{severity_rank, severity, baseline_version, features} for one partition of an event."""
+    value = lambda k: getattr(metadata.get(k), "value", metadata.get(k))  # noqa: E731
+    per = value("partitions")
+    per = json.loads(per) if isinstance(per, str) else per
+    if isinstance(per, dict) and partition in per:
+        return per[partition]
+    rank = int(value("max_severity_rank") or 0)
+    return {"severity_rank": rank, "severity": SEVERITIES[rank],
+            "baseline_version": value("baseline_version"), "features": {}}
+
+
+def champion_features(log) -> set[str]:
+    try:
+        from feature_factory.ml.registry import champion_features as _champion
+    except ImportError:
+        return set()
+    try:
+        return set(_champion())
+    except Exception as exc:  # a broken registry must not stop alerting
+        log.warning(f"could not read the champion model's features: {exc}")
+        return set()
+
+
+def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: DriftResponse,
+             targets: set[str]) -> dg.SensorResult:
+    cursor = DriftCursor.parse(context.cursor)
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=DRIFT_ALERTS, after_storage_id=cursor.after_storage_id),
+        limit=BATCH, ascending=True,
+    ).records
+    min_rank = response.min_rank()
+    requests: list[dg.RunRequest] = []
+    champion: set[str] | None = None
+    for record in records:
+        cursor.after_storage_id = record.storage_id
+        mat = record.asset_materialization
+        partition = record.partition_key
+        verdict = partition_verdict(dict(mat.metadata) if mat else {}, partition)
+        version = verdict.get("baseline_version")
+        if version is None or int(verdict.get("severity_rank") or 0) < min_rank:
+            continue
+        key = f"{partition}:{version}"
+        if key in cursor.fired:
+            continue
+        features = {f: s for f, s in (verdict.get("features") or {}).items()
+                    if SEVERITIES.index(s) >= min_rank}
+        tags = {"feature_factory/drift_partition": str(partition),
+                "feature_factory/baseline_version": str(version),
+                "feature_factory/max_severity": verdict["severity"]}
+        notifier.notify({
+            "kind": "feature_drift", "partition": partition, "baseline_version": version,
+            "max_severity": verdict["severity"], "features": features, "run_id": record.run_id,
+            "evidently_report": verdict.get("evidently_report"),
+        })
+        if response.request_remediation and REMEDIATION_JOB in targets:
+            requests.append(dg.RunRequest(job_name=REMEDIATION_JOB, run_key=f"remediation:{key}", tags=tags))
+        if response.request_retrain and RETRAIN_JOB in targets:
+            champion = champion_features(context.log) if champion is None else champion
+            if champion & set(features):
+                requests.append(dg.RunRequest(job_name=RETRAIN_JOB, run_key=f"retrain:{key}", tags=tags))
+        cursor.fired.append(key)
+    return dg.SensorResult(run_requests=requests, cursor=cursor.dumps())
+
+
+def build_drift_sensor(jobs: Sequence = (), name: str = "drift_sensor",
+                       minimum_interval_seconds: int = 60,
+                       default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+                       ) -> dg.SensorDefinition:
+    """The sensor, targeting whichever of remediation_job / retrain_job are given (by definition,
+    so it can only request jobs that exist in the code location)."""
+    targets = {j.name for j in jobs}
+
+    @dg.sensor(name=name, jobs=list(jobs) or None, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status,
+               description="Alerts and requests remediation (and retraining when the champion model "
+               "uses a drifted feature) once per drift_alerts partition and baseline version.")
+    def _drift_sensor(context: dg.SensorEvaluationContext, notifier: Notifier,
+                      drift_response: DriftResponse) -> dg.SensorResult:
+        return evaluate(context, notifier, drift_response, targets)
+
+    return _drift_sensor

@@ -1,0 +1,216 @@
+"""Per feature x day statistics of `customer_features`, as one SQL statement in the warehouse.
+
+The wide table is unpivoted with a CROSS JOIN against the list of feature names (one scan of the
+days asked for; `snapshot_date` is filtered first, so the cost does not depend on how many days are
+stored), then aggregated per (feature, day): counts, null and zero rates, moments, min/max, exact
+quantiles (`warehouse.quantiles`), distinct count, histogram counts over the baseline's frozen bin
+edges (CASE bucketing, bin i = (edge[i-1], edge[i]], open at both ends) and the share outside the
+baseline's [p01, p99]. A nearest-rank quantile grid (`grid_size` + 1 order statistics, see
+metrics.py) is taken with ROW_NUMBER over the same rows; it is what KS and Wasserstein use.
+Features are read through the patch layer, so drift after a patch is measured on patched values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from feature_factory.catalog import FeatureSpec
+from feature_factory.monitoring.summary import QUANTILE_COLUMNS
+from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+
+FEATURES_TABLE = "customer_features"
+STATS_TABLE = "feature_stats"
+DEFAULT_GRID_SIZE = 100
+NUMERIC_TYPES = {"BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT", "REAL"}
+
+
+class MonitoringError(RuntimeError):
+    """Monitoring cannot run; the message says what is missing and what to do."""
+
+
+@dataclass(frozen=True)
+class Binning:
+    """What the stats need from the current baseline: frozen edges and the [p01, p99] range."""
+
+    version: int | None = None
+    edges: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def resolve_features(features: Sequence[FeatureSpec] | None) -> list[FeatureSpec]:
+    if features is None:
+        from feature_factory.catalog import load_catalog
+
+        features = load_catalog().computed()
+    return [f for f in features if f.computed]
+
+
+def feature_columns(warehouse: Warehouse) -> dict[str, str]:
+    """customer_features column -> portable type; a clear error when the table does not exist."""
+    cols = dict(warehouse.columns(FEATURES_TABLE))
+    if not cols:
+        raise MonitoringError(
+            f"table {FEATURES_TABLE} does not exist in {warehouse.describe()}: "
+            "materialize customer_features first"
+        )
+    return cols
+
+
+def is_numeric(column_type: str) -> bool:
+    t = column_type.upper()
+    return t in NUMERIC_TYPES or t.startswith(("DECIMAL", "NUMBER"))
+
+
+def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[str, str]:
+    """Feature -> SQL expression through the patch layer, for features present as numeric columns
+    (a column that vanished or turned into text is a SCHEMA_CHANGE for drift, not a SQL error)."""
+    from feature_factory.features.patch_layer import patched_expressions
+
+    present = feature_columns(warehouse)
+    specs = [f for f in features if f.name in present and is_numeric(present[f.name])]
+    exprs = patched_expressions(warehouse, specs)
+    return {f.name: exprs.get(f.name, quote_ident(f.name)) for f in specs}
+
+
+def stats_select_sql(
+    warehouse: Warehouse,
+    expressions: Mapping[str, str],
+    *,
+    by_day: bool = True,
+    binning: Binning | None = None,
+    grid_size: int = DEFAULT_GRID_SIZE,
+    with_grid: bool = True,
+    computed_at: dt.datetime | None = None,
+) -> str:
+    """One SELECT over `customer_features` rows with snapshot_date in [?, ?] (two DATE params).
+
+    `by_day=False` pools the window into one row per feature (baseline capture)."""
+    if not expressions:
+        raise MonitoringError("no feature columns to compute statistics for")
+    if grid_size < 2:
+        raise ValueError(f"grid_size={grid_size} must be at least 2")
+    names = [quote_ident(n) for n in expressions]
+    keys = ["feature", "stats_date"] if by_day else ["feature"]
+    key_list = ", ".join(keys)
+    on = " AND ".join(f"a.{k} = g.{k}" for k in keys)
+    binning = binning or Binning()
+    nbins = max((len(binning.edges.get(n, ())) + 1 for n in names), default=1)
+
+    src = ", ".join(f"{expressions[n]} AS {n}" for n in names)
+    feats = ", ".join(f"({sql_literal(n)})" for n in names)
+    value = "CASE fl.feature " + " ".join(f"WHEN {sql_literal(n)} THEN s.{n}" for n in names) + " END"
+    quantiles = warehouse.quantiles("v", list(QUANTILE_COLUMNS.values()))
+    q_cols = ", ".join(f"CAST({q} AS DOUBLE) AS {name}" for q, name in zip(quantiles, QUANTILE_COLUMNS))
+    hists = ", ".join(f"SUM(CASE WHEN b = {i} THEN 1 ELSE 0 END) AS h{i}" for i in range(nbins))
+    ctes = [
+        f"src AS (SELECT snapshot_date AS stats_date, {src} FROM {FEATURES_TABLE} "
+        "WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE))",
+        f"long AS (SELECT s.stats_date, fl.feature, CAST({value} AS DOUBLE) AS v "
+        f"FROM src s CROSS JOIN (VALUES {feats}) AS fl(feature))",
+        f"binned AS (SELECT {key_list}, v, {_bucket_sql(names, binning)} AS b, "
+        f"{_out_of_range_sql(names, binning)} AS oor FROM long)",
+        f"agg AS (SELECT {key_list}, COUNT(*) AS row_count, COUNT(v) AS value_count, "
+        "SUM(CASE WHEN v = 0 THEN 1 ELSE 0 END) AS zero_count, AVG(v) AS mean, "
+        "STDDEV_SAMP(v) AS stddev, MIN(v) AS min_value, MAX(v) AS max_value, "
+        f"{q_cols}, COUNT(DISTINCT v) AS distinct_count, "
+        "SUM(CASE WHEN oor > 0 THEN 1 ELSE 0 END) AS out_of_range_count, "
+        f"SUM(CASE WHEN oor = 2 THEN 1 ELSE 0 END) AS above_range_count, {hists} "
+        f"FROM binned GROUP BY {key_list})",
+    ]
+    if with_grid:
+        ks = ", ".join(f"({k})" for k in range(grid_size + 1))
+        pivot = ", ".join(f"MAX(CASE WHEN k = {k} THEN v END) AS q{k}" for k in range(grid_size + 1))
+        ctes += [
+            f"ranked AS (SELECT {key_list}, v, ROW_NUMBER() OVER (PARTITION BY {key_list} ORDER BY v) "
+            "AS rn FROM long WHERE v IS NOT NULL)",
+            f"targets AS (SELECT {', '.join('a.' + k for k in keys)}, gk.k, CAST(CASE WHEN gk.k = 0 "
+            f"THEN 1 ELSE CEIL(CAST(gk.k AS DOUBLE) * a.value_count / {grid_size}) END AS BIGINT) AS rn "
+            f"FROM agg a CROSS JOIN (VALUES {ks}) AS gk(k) WHERE a.value_count > 0)",
+            f"picked AS (SELECT {', '.join('t.' + k for k in keys)}, t.k, r.v FROM targets t JOIN ranked r "
+            f"ON {' AND '.join(f't.{k} = r.{k}' for k in keys)} AND t.rn = r.rn)",
+            f"grid AS (SELECT {key_list}, {pivot} FROM picked GROUP BY {key_list})",
+        ]
+        grid_json = ("CASE WHEN a.value_count > 0 THEN " + _json_list(
+            [f"g.q{k}" for k in range(grid_size + 1)]) + " END")
+        from_clause = f"agg a LEFT JOIN grid g ON {on}"
+    else:
+        grid_json, from_clause = "CAST(NULL AS VARCHAR)", "agg a"
+    stamp = computed_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    version = sql_literal(binning.version)
+    select = [
+        "a.feature",
+        *(["a.stats_date"] if by_day else []),
+        "CAST(a.row_count AS BIGINT) AS row_count",
+        "CAST(a.value_count AS BIGINT) AS value_count",
+        "CAST(a.row_count - a.value_count AS BIGINT) AS null_count",
+        "CASE WHEN a.row_count > 0 THEN 1.0 - CAST(a.value_count AS DOUBLE) / a.row_count END AS null_rate",
+        "CASE WHEN a.value_count > 0 THEN CAST(a.zero_count AS DOUBLE) / a.value_count END AS zero_rate",
+        "CAST(a.mean AS DOUBLE) AS mean",
+        "CAST(a.stddev AS DOUBLE) AS stddev",
+        "CAST(a.min_value AS DOUBLE) AS min_value",
+        "CAST(a.max_value AS DOUBLE) AS max_value",
+        *(f"a.{name}" for name in QUANTILE_COLUMNS),
+        "CAST(a.distinct_count AS BIGINT) AS distinct_count",
+        f"CAST({'a.out_of_range_count' if binning.ranges else 'NULL'} AS BIGINT) AS out_of_range_count",
+        f"CAST({'a.above_range_count' if binning.ranges else 'NULL'} AS BIGINT) AS above_range_count",
+        f"CAST({_hist_json(names, binning)} AS VARCHAR) AS hist_counts",
+        f"CAST({grid_json} AS VARCHAR) AS quantile_grid",
+        f"CAST({grid_size if with_grid else 'NULL'} AS BIGINT) AS grid_size",
+        f"CAST({version} AS BIGINT) AS baseline_version",
+        f"CAST({sql_literal(stamp)} AS TIMESTAMP) AS computed_at",
+    ]
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM {from_clause}"
+
+
+def write_feature_stats(
+    warehouse: Warehouse,
+    start: dt.date | str,
+    end: dt.date | str,
+    features: Sequence[FeatureSpec] | None = None,
+    binning: Binning | None = None,
+    grid_size: int = DEFAULT_GRID_SIZE,
+) -> int:
+    """Replace `feature_stats` rows for stats_date in [start, end]; returns rows written."""
+    exprs = read_expressions(warehouse, resolve_features(features))
+    sql = stats_select_sql(warehouse, exprs, binning=binning, grid_size=grid_size)
+    window = [str(start), str(end)]
+    return warehouse.replace_where(
+        STATS_TABLE, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
+        params=window, where_params=window,
+    )
+
+
+def _bucket_sql(names: list[str], binning: Binning) -> str:
+    arms = []
+    for n in names:
+        edges = binning.edges.get(n)
+        if edges is None:
+            continue
+        whens = " ".join(f"WHEN v <= {sql_literal(float(e))} THEN {i}" for i, e in enumerate(edges))
+        arms.append(f"WHEN {sql_literal(n)} THEN CASE WHEN v IS NULL THEN NULL {whens} ELSE {len(edges)} END")
+    return f"CASE feature {' '.join(arms)} END" if arms else "CAST(NULL AS BIGINT)"
+
+
+def _out_of_range_sql(names: list[str], binning: Binning) -> str:
+    """1 below the baseline's p01, 2 above its p99, else 0 (tails are tested separately)."""
+    arms = [
+        f"WHEN {sql_literal(n)} THEN CASE WHEN v < {sql_literal(float(lo))} THEN 1 "
+        f"WHEN v > {sql_literal(float(hi))} THEN 2 ELSE 0 END"
+        for n, (lo, hi) in binning.ranges.items() if n in names
+    ]
+    return f"CASE feature {' '.join(arms)} ELSE 0 END" if arms else "0"
+
+
+def _hist_json(names: list[str], binning: Binning) -> str:
+    arms = [
+        f"WHEN {sql_literal(n)} THEN {_json_list([f'a.h{i}' for i in range(len(binning.edges[n]) + 1)])}"
+        for n in names if n in binning.edges
+    ]
+    return f"CASE a.feature {' '.join(arms)} END" if arms else "NULL"
+
+
+def _json_list(exprs: list[str]) -> str:
+    parts = " || ',' || ".join(f"COALESCE(CAST({e} AS VARCHAR), 'null')" for e in exprs)
+    return f"'[' || {parts} || ']'"

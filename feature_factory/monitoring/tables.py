@@ -1,0 +1,45 @@
+"""Writing small computed row sets (baseline rows, drift alerts) with portable SQL.
+
+Rows computed in Python are bounded (one per feature), so they are rendered as a typed
+`SELECT ... UNION ALL ...` of literals and handed to the warehouse's atomic writes; the table's
+column types are then the same on every backend, empty or not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from feature_factory.warehouse.base import quote_ident, sql_literal
+
+Schema = Sequence[tuple[str, str]]
+
+
+def rows_select_sql(schema: Schema, rows: Sequence[Mapping[str, Any]]) -> str:
+    """A SELECT producing `rows` with exactly `schema`'s columns and types (no rows: typed, empty)."""
+    if not rows:
+        cols = ", ".join(f"CAST(NULL AS {typ}) AS {quote_ident(name)}" for name, typ in schema)
+        return f"SELECT {cols} WHERE 1 = 0"
+    selects = []
+    for row in rows:
+        unknown = set(row) - {name for name, _ in schema}
+        if unknown:
+            raise ValueError(f"row has columns not in the schema: {sorted(unknown)}")
+        cols = ", ".join(
+            f"CAST({sql_literal(_clean(row.get(name)))} AS {typ}) AS {quote_ident(name)}"
+            for name, typ in schema
+        )
+        selects.append(f"SELECT {cols}")
+    return " UNION ALL ".join(selects)
+
+
+def _clean(value: Any) -> Any:
+    """numpy scalars -> Python; NaN/inf -> NULL (a metric that cannot be computed is unknown)."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

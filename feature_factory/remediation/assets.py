@@ -1,0 +1,147 @@
+"""Dagster wiring of the remediation loop: two assets (the proposals, the applied-patch log) and the
+steps the jobs run. Logic lives in `loop.py`; this module passes config and renders metadata.
+
+`patch_candidates` proposes (and, by mode, approves by policy and applies); `feature_patch_log`
+applies APPROVED patches. Approve/reject and rollback are op jobs (jobs.py) that report
+materializations of these two assets, so every change shows on their pages in the UI.
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+from pydantic import Field
+
+from feature_factory.remediation import loop, rules, store, views
+from feature_factory.remediation.online import rebuild_online_callback
+from feature_factory.remediation.resources import POOL, RemediationSettings
+from feature_factory.warehouse.base import Warehouse
+
+GROUP = "remediation"
+MODEL_ACTIONS = ("request_retrain", "refresh_baseline")
+
+
+class ProposeConfig(dg.Config):
+    alert_date: str | None = Field(
+        default=None, description="drift_alerts partition (YYYY-MM-DD) to propose from; default the latest."
+    )
+    min_severity: str = Field(default="medium", description="Least severe drift that gets a data patch.")
+    model_min_severity: str = Field(
+        default="high", description="Least severe MEAN_SHIFT/DISTRIBUTION_SHIFT that proposes a retrain and a baseline refresh."
+    )
+    disable_min_severity: str = Field(default="critical", description="Least severe breakage that proposes disabling the feature.")
+    disable_null_rate_delta: float = Field(
+        default=0.5, description="A null spike at least this large (rate delta) counts as breakage."
+    )
+
+    def rule_settings(self) -> rules.RuleSettings:
+        return rules.RuleSettings(self.min_severity, self.model_min_severity, self.disable_min_severity,
+                                  self.disable_null_rate_delta)
+
+
+class ApplyConfig(dg.Config):
+    patch_ids: list[str] | None = Field(default=None, description="Apply only these APPROVED patches; default all APPROVED.")
+    actor: str | None = Field(default=None, description="Who applies (recorded in the log); default the run's user tag or 'dagster'.")
+
+
+def actor_of(context, configured: str | None) -> str:
+    return configured or context.run.tags.get("dagster/user") or "dagster"
+
+
+def log_applied(context, logs: list[dict], warehouse: Warehouse) -> None:
+    """Report a `feature_patch_log` materialization from a step that is not its asset."""
+    context.log_event(dg.AssetMaterialization(
+        asset_key="feature_patch_log", description="Patches applied or rolled back by this run.",
+        metadata=log_metadata(logs, warehouse),
+    ))
+
+
+def log_metadata(logs: list[dict], warehouse: Warehouse) -> dict:
+    requests = [{"action": l["action"], "feature": l["feature"], "patch_id": l["patch_id"],
+                 "alert_date": str(l["alert_date"]) if l.get("alert_date") else None}
+                for l in logs if l["event"] == "apply" and l["action"] in MODEL_ACTIONS]
+    return {
+        "events": len(logs),
+        "patches": dg.MetadataValue.md(views.log_markdown(logs)),
+        "active_patches": dg.MetadataValue.md(views.active_markdown(warehouse)),
+        "model_requests": dg.MetadataValue.json(requests),
+        "dagster/row_count": warehouse.row_count(store.LOG),
+    }
+
+
+@dg.asset(
+    group_name=GROUP, kinds={"sql", "python"}, pool=POOL,
+    deps=[dg.AssetKey("drift_alerts"), dg.AssetKey("feature_stats_baseline")],
+)
+def patch_candidates(
+    context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings
+) -> dg.MaterializeResult:
+    """Typed remediation patches proposed from the latest drift alerts: impute the baseline median
+    for null spikes, clip to the baseline [p01, p99] for outliers, cast for schema changes, request
+    a retrain or baseline refresh for severe shifts, disable on critical breakage. Each has a stable
+    id, its evidence and the exact SQL it would apply (`/* REVIEW */`). Nothing changes until a
+    patch is approved (approve_patches_job, or the policy file in auto modes) and applied."""
+    catalog = remediation.load_catalog()
+    # The drift sensor tags its request with the partition that fired.
+    day = config.alert_date or context.run.tags.get("feature_factory/drift_partition")
+    try:
+        alert_date = dt.date.fromisoformat(day) if day else None
+    except ValueError:
+        raise ValueError(f"alert_date {day!r} is not a date in YYYY-MM-DD form") from None
+    result = loop.propose(warehouse, catalog, config.rule_settings(), alert_date,
+                          actor=f"run:{context.run_id}", lock_ttl_s=remediation.lock_ttl_s)
+    approved, refused, applied = [], [], []
+    policy = remediation.load_policy(catalog) if remediation.mode != "propose_only" else None
+    if policy is not None:
+        approved, refused = loop.approve_by_policy(warehouse, catalog, policy, remediation.lock_ttl_s)
+        for msg in refused:
+            context.log.error(f"policy approval refused: {msg}")
+    if remediation.mode == "auto_apply" and approved:
+        applied = loop.apply_approved(
+            warehouse, catalog, actor=policy.approver, run_id=context.run_id, patch_ids=approved,
+            rebuild=rebuild_online_callback(context, warehouse, catalog), lock_ttl_s=remediation.lock_ttl_s,
+        )
+        log_applied(context, applied, warehouse)
+    if remediation.mode != "propose_only" and policy is None:
+        context.log.warning(f"mode {remediation.mode} but no policy file configured: nothing approved")
+    context.log.info(f"proposed {len(result.new)} new patch(es); {result.message}")
+    return dg.MaterializeResult(metadata={
+        "alert_date": str(result.alert_date) if result.alert_date else "none",
+        "mode": remediation.mode,
+        "alerts_read": result.alerts,
+        "new_proposals": len(result.new),
+        "already_proposed": len(result.existing),
+        "approved_by_policy": dg.MetadataValue.json(approved),
+        "applied": dg.MetadataValue.json([l["patch_id"] for l in applied]),
+        "open_patches": dg.MetadataValue.md(views.candidates_markdown(warehouse)),
+        "review_sql": dg.MetadataValue.md(views.review_markdown(result.new)),
+        "skipped": dg.MetadataValue.json(result.skipped + refused),
+        "message": result.message or "ok",
+        "dagster/row_count": warehouse.row_count(store.CANDIDATES),
+        "dagster/column_schema": _schema(warehouse, store.CANDIDATES),
+    })
+
+
+@dg.asset(group_name=GROUP, kinds={"sql", "python"}, pool=POOL, deps=[patch_candidates])
+def feature_patch_log(
+    context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse, remediation: RemediationSettings
+) -> dg.MaterializeResult:
+    """Append-only audit log of applied and rolled-back patches (who, when, params, the feature's
+    stats before and after). Materializing it applies every APPROVED patch atomically (state, status
+    and log in one transaction under the remediation lock), then rebuilds customer_features_online;
+    from then on the online table, training sets, inference and monitoring read patched values."""
+    catalog = remediation.load_catalog()
+    logs = loop.apply_approved(
+        warehouse, catalog, actor=actor_of(context, config.actor), run_id=context.run_id,
+        patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog),
+        lock_ttl_s=remediation.lock_ttl_s,
+    )
+    context.log.info(f"applied {len(logs)} patch(es)")
+    return dg.MaterializeResult(metadata={
+        **log_metadata(logs, warehouse),
+        "dagster/column_schema": _schema(warehouse, store.LOG),
+    })
+
+
+def _schema(warehouse: Warehouse, table: str) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(c, t.lower()) for c, t in warehouse.columns(table)])

@@ -1,0 +1,86 @@
+"""Remediation jobs, all launchable from the Launchpad:
+
+- `remediation_job`: propose from the latest drift_alerts (requested by the drift sensor); by mode
+  also approve by policy and apply.
+- `approve_patches_job`: run config `ops: {approve_patches: {config: {approve: [...], reject:
+  [...], approver: "alice"}}}`.
+- `apply_patches_job`: apply APPROVED patches and rebuild customer_features_online.
+- `rollback_patch_job`: run config `ops: {rollback_patch: {config: {patch_id: "...", actor: "bob"}}}`.
+
+Apply and rollback cannot interleave: each holds the warehouse-level remediation lock
+(store.remediation_lock), and every state-changing step is in the Dagster pool `remediation`
+(limit it to 1 so competing runs queue rather than fail on the lock); runs are also tagged
+`feature_factory/concurrency=remediation` for run-queue tag limits.
+"""
+
+
+import dagster as dg
+from pydantic import Field
+
+from feature_factory.remediation import loop, views
+from feature_factory.remediation.assets import actor_of, feature_patch_log, log_applied, patch_candidates
+from feature_factory.remediation.online import rebuild_online_callback
+from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
+from feature_factory.warehouse.base import Warehouse
+
+
+class ApproveConfig(dg.Config):
+    approve: list[str] = Field(default_factory=list, description="Patch ids to approve.")
+    reject: list[str] = Field(default_factory=list, description="Patch ids to reject.")
+    approver: str = Field(description="Who decides (recorded with the time).")
+
+
+class RollbackConfig(dg.Config):
+    patch_id: str = Field(description="The APPLIED patch to undo.")
+    actor: str | None = Field(default=None, description="Who rolls back; default the run's user tag or 'dagster'.")
+
+
+@dg.op(pool=POOL)
+def approve_patches(context: dg.OpExecutionContext, config: ApproveConfig, warehouse: Warehouse,
+                    remediation: RemediationSettings) -> None:
+    """Approve and/or reject patch candidates; all or nothing, approver and time recorded."""
+    decided = loop.decide(warehouse, remediation.load_catalog(), config.approve, config.reject,
+                          config.approver, remediation.lock_ttl_s)
+    context.log.info(f"{config.approver}: approved {decided['approved']}, rejected {decided['rejected']}")
+    context.log_event(dg.AssetMaterialization(
+        asset_key="patch_candidates", description=f"Decisions by {config.approver}.",
+        metadata={
+            "approver": config.approver,
+            "approved": dg.MetadataValue.json(decided["approved"]),
+            "rejected": dg.MetadataValue.json(decided["rejected"]),
+            "open_patches": dg.MetadataValue.md(views.candidates_markdown(warehouse)),
+        },
+    ))
+
+
+@dg.op(pool=POOL)
+def rollback_patch(context: dg.OpExecutionContext, config: RollbackConfig, warehouse: Warehouse,
+                   remediation: RemediationSettings) -> None:
+    """Undo an applied patch exactly, log it, and rebuild customer_features_online."""
+    catalog = remediation.load_catalog()
+    log = loop.rollback(warehouse, catalog, config.patch_id, actor_of(context, config.actor), context.run_id,
+                        rebuild=rebuild_online_callback(context, warehouse, catalog),
+                        lock_ttl_s=remediation.lock_ttl_s)
+    context.log.info(f"rolled back {config.patch_id} ({log['action']} on {log['feature']})")
+    log_applied(context, [log], warehouse)
+
+
+@dg.job(tags=RUN_TAGS, description="Approve or reject patch candidates by id (approver recorded).")
+def approve_patches_job():
+    approve_patches()
+
+
+@dg.job(tags=RUN_TAGS, description="Roll back one applied patch; outputs return to exactly what they were.")
+def rollback_patch_job():
+    rollback_patch()
+
+
+remediation_job = dg.define_asset_job(
+    "remediation_job", selection=[patch_candidates], tags=RUN_TAGS,
+    description="Propose patches from the latest drift alerts; by mode, approve by policy and apply.",
+)
+
+apply_patches_job = dg.define_asset_job(
+    "apply_patches_job", selection=[feature_patch_log], tags=RUN_TAGS,
+    description="Apply every APPROVED patch atomically, log it, rebuild customer_features_online.",
+)

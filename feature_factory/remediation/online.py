@@ -1,0 +1,51 @@
+"""Rebuilding `customer_features_online` after an apply or rollback, through the features module.
+
+The online table belongs to the features domain; we call its builder (which reads through the patch
+layer) rather than writing the table ourselves, so there is one definition of what is served.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+
+from feature_factory.catalog import Catalog
+from feature_factory.warehouse.base import Warehouse
+
+ONLINE = "customer_features_online"
+
+
+def _builder() -> Callable[[Warehouse, Catalog], Any] | None:
+    """The features module's online builder, or None if it is not installed."""
+    try:
+        online = importlib.import_module("feature_factory.features.online")
+    except ModuleNotFoundError as exc:
+        if exc.name != "feature_factory.features.online":
+            raise
+        return None
+    build = getattr(online, "build_online_table", None)
+    return None if build is None else (lambda warehouse, catalog: build(warehouse, catalog))
+
+
+def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> Callable[[], None] | None:
+    """A callback that rebuilds the online table and reports its materialization, or None (with a
+    warning saying what to do) when the builder is not available."""
+    build = _builder()
+    if build is None:
+        context.log.warning(
+            f"no online builder (feature_factory.features.online.build_online_table): {ONLINE} was "
+            "not rebuilt; materialize it to serve the patched values"
+        )
+        return None
+
+    def rebuild() -> None:
+        result = build(warehouse, catalog)
+        context.log_event(dg.AssetMaterialization(
+            asset_key=ONLINE, description="Rebuilt after a remediation patch change.",
+            metadata={"dagster/row_count": warehouse.row_count(ONLINE), "builder_result": str(result)[:200]},
+        ))
+
+    return rebuild

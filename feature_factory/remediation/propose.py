@@ -1,0 +1,91 @@
+"""Proposing: the drift alerts of one day + the baseline they were measured against -> PROPOSED
+rows in `patch_candidates` (via `rules.propose`). Ids are content hashes, so a drift that persists
+over days, or a re-run, never proposes the same patch twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from feature_factory.catalog import Catalog
+from feature_factory.remediation import rules, store
+from feature_factory.warehouse.base import Warehouse
+
+DRIFT_ALERTS = "drift_alerts"
+BASELINE = "feature_stats_baseline"
+
+
+@dataclass
+class ProposeResult:
+    alert_date: dt.date | None
+    alerts: int = 0
+    new: list[dict[str, Any]] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+def load_alerts(warehouse: Warehouse, alert_date: dt.date | None = None) -> tuple[dt.date | None, list[dict]]:
+    """The drift_alerts rows of `alert_date` (default: the latest partition). Bounded: features x 1 day."""
+    if not warehouse.table_exists(DRIFT_ALERTS):
+        return None, []
+    if alert_date is None:
+        row = warehouse.fetch_one(f"SELECT MAX(alert_date) FROM {DRIFT_ALERTS}")
+        alert_date = store.as_date(row[0]) if row else None
+        if alert_date is None:
+            return None, []
+    df = warehouse.fetch_df(f"SELECT * FROM {DRIFT_ALERTS} WHERE alert_date = ?", [alert_date])
+    rows = [store.clean_row(r) for r in df.to_dict("records")]
+    for r in rows:
+        r["alert_date"] = store.as_date(r["alert_date"])
+    return alert_date, rows
+
+
+def load_baseline(warehouse: Warehouse, versions: set[int]) -> dict[tuple[int, str], dict[str, Any]]:
+    if not versions or not warehouse.table_exists(BASELINE):
+        return {}
+    marks = ", ".join("?" for _ in versions)
+    df = warehouse.fetch_df(f"SELECT * FROM {BASELINE} WHERE baseline_version IN ({marks})", sorted(versions))
+    return {(int(r["baseline_version"]), r["feature"]): store.clean_row(r) for r in df.to_dict("records")}
+
+
+def propose(
+    warehouse: Warehouse,
+    catalog: Catalog,
+    settings: rules.RuleSettings | None = None,
+    alert_date: dt.date | None = None,
+    actor: str = "remediation_job",
+    lock_ttl_s: float = 900.0,
+) -> ProposeResult:
+    """Insert PROPOSED candidates for the drift alerts of `alert_date` (default latest); ids that
+    already exist, in any status, are not proposed again."""
+    day, alerts = load_alerts(warehouse, alert_date)
+    result = ProposeResult(alert_date=day, alerts=len(alerts))
+    if not alerts:
+        result.message = "no drift_alerts rows yet; nothing to propose" if day is None else f"no alerts on {day}"
+        return result
+    baseline = load_baseline(warehouse, {int(a["baseline_version"]) for a in alerts if a.get("baseline_version") is not None})
+    proposal = rules.propose([a for a in alerts if a.get("baseline_version") is not None], baseline, catalog, settings)
+    result.skipped = proposal.skipped
+    now = store.utcnow()
+    with store.actor_lock(warehouse, actor, lock_ttl_s), warehouse.session() as s:
+        store.ensure_tables(s)
+        ids = [c.patch.patch_id for c in proposal.candidates]
+        known = {r["patch_id"] for r in store.fetch_candidates(s, ids)}
+        with s.transaction():
+            for c in proposal.candidates:
+                if c.patch.patch_id in known:
+                    result.existing.append(c.patch.patch_id)
+                    continue
+                row = {
+                    "patch_id": c.patch.patch_id, "feature": c.patch.feature, "action": c.patch.action,
+                    "params": store.to_json(c.patch.params()), "evidence": store.to_json(c.evidence),
+                    "review_sql": c.patch.render_review_sql(catalog), "status": "PROPOSED",
+                    "severity": c.severity, "drift_types": c.drift_types, "alert_date": store.as_date(c.alert_date),
+                    "baseline_version": c.patch.baseline_version, "proposed_at": now, "proposed_by": actor,
+                    "updated_at": now,
+                }
+                store.insert_row(s, store.CANDIDATES, row)
+                result.new.append(row)
+    return result

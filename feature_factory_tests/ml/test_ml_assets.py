@@ -1,0 +1,126 @@
+"""The ML assets end to end through Dagster on DuckDB: labels -> training set -> models -> blocking
+gate -> champion -> inference, including a run where the gate holds a challenger back."""
+
+from __future__ import annotations
+
+import re
+
+import dagster as dg
+import pytest
+from ml_helpers import default_specs, make_activity_world
+
+from feature_factory import settings
+from feature_factory.ml import assets, checks, jobs, training_set
+from feature_factory.ml.registry import ModelRegistry
+
+ML_ASSETS = [assets.churn_labels, assets.training_set, assets.churn_model, assets.champion_model,
+             assets.inference_results, checks.challenger_beats_champion]
+
+
+def _run(warehouse, model_overrides: dict | None = None):
+    model_cfg = {"cv_folds": 3, "rf_n_estimators": 30, **(model_overrides or {})}
+    return dg.materialize(
+        ML_ASSETS, resources={"warehouse": warehouse}, raise_on_error=False,
+        run_config=dg.RunConfig(ops={
+            "churn_labels": {"config": {"horizon_days": 14, "every_days": 7, "min_history_days": 21}},
+            "training_set": {"config": {"ttl_days": 3}},
+            "churn_model": {"config": model_cfg},
+        }),
+    )
+
+
+def _meta(result, key: str) -> dict:
+    mats = [m for m in result.asset_materializations_for_node(key)]
+    assert len(mats) == 1, key
+    return {k: v.value for k, v in mats[0].metadata.items()}
+
+
+@pytest.fixture
+def world(duckdb_warehouse, monkeypatch):
+    monkeypatch.setattr(training_set, "default_features", default_specs)
+    truth = make_activity_world(duckdb_warehouse)
+    path = settings.home() / "ground_truth" / "customers.parquet"
+    path.parent.mkdir(parents=True)
+    truth.to_parquet(path)
+    return duckdb_warehouse
+
+
+def test_retrain_flow_then_gate_holds_then_promotes(world):
+    wh = world
+    first = _run(wh)
+    assert first.success
+    labels = _meta(first, "churn_labels")
+    assert labels["dagster/row_count"] == wh.row_count("churn_labels") > 200
+    assert 0.1 < labels["churn_rate"] < 0.9 and "| label_date |" in labels["labels_per_date"]
+    ts = _meta(first, "training_set")
+    assert ts["dagster/row_count"] == labels["dagster/row_count"] == ts["labels"]
+    assert ts["rows_missing_features"] == wh.row_count("training_set", "feature_snapshot_date IS NULL")
+    model = _meta(first, "churn_model")
+    assert len([k for k in model if k.startswith("plot_")]) == 6
+    assert all(re.match(r"!\[\w+\]\(data:image/png;base64,", model[k]) for k in model if k.startswith("plot_"))
+    assert "| logistic_regression |" in model["metrics"] and "| random_forest |" in model["metrics"]
+    assert model["oracle_roc_auc"] > 0.6 and model["logistic_regression_roc_auc"] > 0.6
+    champ = _meta(first, "champion_model")
+    assert champ["champion_version"] == model["challenger_version"] and champ["promoted"] is True
+    inf = _meta(first, "inference_results")
+    assert inf["customers_scored"] == wh.row_count("customer_features_online") == 120
+    assert inf["model_version"] == champ["champion_version"] and "prediction_psi" in inf
+
+    # Retrain demanding an impossible margin: the check fails, nothing downstream runs.
+    held = _run(wh, {"promotion_margin": 0.5})
+    assert not held.success
+    evals = held.get_asset_check_evaluations()
+    assert [(e.check_name, e.passed) for e in evals] == [("challenger_beats_champion", False)]
+    assert not held.asset_materializations_for_node("champion_model")
+    assert not held.asset_materializations_for_node("inference_results")
+    reg = ModelRegistry()
+    held_version = _meta(held, "churn_model")["challenger_version"]
+    assert reg.get(held_version).status == "challenger"
+    assert reg.champion().version == champ["champion_version"]
+
+    # A negative margin lets an equal model through: promoted, and scored with it.
+    promoted = _run(wh, {"promotion_margin": -1.0})
+    assert promoted.success
+    new_version = _meta(promoted, "champion_model")["champion_version"]
+    assert new_version == _meta(promoted, "churn_model")["challenger_version"] > held_version
+    assert reg.get(champ["champion_version"]).status == "archived"
+    assert reg.get(held_version).status == "archived"
+    assert wh.fetch_all("SELECT COUNT(DISTINCT run_id), COUNT(*) FROM inference_results") == [(2, 240)]
+
+
+def test_degenerate_labels_fail_with_the_message(world):
+    wh = world
+    wh.execute("UPDATE raw_events SET event_type = 'browse'")  # nobody ever buys: everyone churns
+    result = _run(wh)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "churn_model"
+    assert "labels have churned=1" in str(failure.event_specific_data.error.cause or failure.event_specific_data.error)
+
+
+def test_definitions_and_schedules(tmp_path):
+    from feature_factory.definitions import defs
+
+    job = defs.resolve_job_def("retrain_job")
+    keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert keys == {"churn_labels", "training_set", "churn_model", "champion_model", "inference_results"}
+    assert {c.name for c in job.asset_layer.asset_graph.asset_check_keys} >= {"challenger_beats_champion"}
+    assert defs.resolve_schedule_def("weekly_retrain_schedule").cron_schedule == "0 3 * * 1"
+    ctx = dg.build_schedule_context()
+    assert isinstance(jobs.daily_scoring_schedule(ctx), dg.SkipReason)
+    reg = ModelRegistry()
+    v = reg.register({"m": 1}, model_type="logistic_regression", features=["f_count"])
+    reg.mark_challenger(v.version, {"passed": True, "reason": "test", "champion_version": None})
+    reg.promote(v.version)
+    assert isinstance(jobs.daily_scoring_schedule(ctx), dg.RunRequest)
+
+
+def test_champion_model_alone_never_promotes_a_losing_challenger():
+    reg = ModelRegistry()
+    v = reg.register({"m": 1}, model_type="random_forest", features=["f_count"], metrics={"roc_auc": 0.4})
+    reg.mark_challenger(v.version, {"passed": False, "reason": "roc_auc 0.4000 is below the minimum 0.5000",
+                                    "champion_version": None})
+    result = dg.materialize([assets.champion_model], raise_on_error=False)
+    assert not result.success and reg.champion() is None and reg.get(v.version).status == "challenger"
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "below the minimum" in str(failure.event_specific_data.error)

@@ -1,0 +1,107 @@
+"""models.py and plots.py: metrics on a learnable problem, degenerate data messages, six plots."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from ml_helpers import synthetic_frame
+
+from feature_factory.ml import models
+from feature_factory.ml.models import Hyperparams, ModelDataError, train_models
+from feature_factory.ml.plots import PLOT_NAMES, markdown_image, render_plots
+
+FEATURES = ["f_count", "f_amount"]
+FAST = Hyperparams(cv_folds=3, rf_n_estimators=25, min_rows=20)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return train_models(synthetic_frame(240), FEATURES, FAST)
+
+
+def test_both_models_learn_the_signal_with_all_metrics(trained):
+    assert set(trained.models) == {"logistic_regression", "random_forest"}
+    assert trained.n_holdout == 48 and trained.n_train == 192
+    assert abs(trained.holdout["churned"].sum() - trained.positives * 0.2) <= 1  # stratified
+    for m in trained.models.values():
+        assert set(m.metrics) == set(models.METRICS)
+        assert m.metrics["roc_auc"] > 0.75 and m.cv["roc_auc"]["mean"] > 0.75
+        assert 0 <= m.cv["roc_auc"]["std"] < 0.2
+        assert 0 < m.metrics["brier"] < 0.25
+        # f_count carries the signal; f_amount barely does.
+        assert m.importances["f_count"] > m.importances["f_amount"]
+        assert abs(sum(m.importances.values()) - 1) < 1e-9
+    # Metrics are the holdout's: recomputing from the stored scores gives the same numbers.
+    lr = trained.models["logistic_regression"]
+    assert models.evaluate(trained.holdout["churned"], lr.holdout_scores) == lr.metrics
+
+
+def test_best_respects_metric_direction(trained):
+    by_auc = max(trained.models.values(), key=lambda m: m.metrics["roc_auc"])
+    by_brier = min(trained.models.values(), key=lambda m: m.metrics["brier"])
+    assert trained.best("roc_auc") is by_auc and trained.best("brier") is by_brier
+    with pytest.raises(ValueError, match="unknown metric"):
+        trained.best("auc")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("tiny", r"only 10 labelled rows; at least min_rows=20"),
+    ("single_class", r"all 60 labels have churned=0"),
+    ("rare_class", r"rarer class has only 3 rows"),
+    ("no_features", r"no features to train on"),
+])
+def test_degenerate_data_gives_clear_messages(case, message):
+    df = synthetic_frame(60)
+    features = FEATURES
+    if case == "tiny":
+        df = df.head(10)
+    elif case == "single_class":
+        df["churned"] = 0
+    elif case == "rare_class":
+        df["churned"] = 0
+        df.loc[:2, "churned"] = 1
+    else:
+        features = []
+    with pytest.raises(ModelDataError, match=message):
+        train_models(df, features, FAST)
+
+
+def test_all_null_feature_keeps_positions():
+    df = synthetic_frame(120)
+    df["f_amount"] = np.nan
+    res = train_models(df, FEATURES, FAST, kinds=["logistic_regression"])
+    assert list(res.models["logistic_regression"].importances) == FEATURES
+    assert res.models["logistic_regression"].metrics["roc_auc"] > 0.75
+
+
+def test_six_plots_render_as_png(trained):
+    from matplotlib import image
+
+    pngs = render_plots(
+        trained.holdout["churned"].to_numpy(),
+        {k: m.holdout_scores for k, m in trained.models.items()},
+        {k: m.importances for k, m in trained.models.items()},
+        oracle_scores=np.linspace(0, 1, trained.n_holdout),
+    )
+    assert tuple(pngs) == PLOT_NAMES
+    for name, png in pngs.items():
+        assert png[:8] == b"\x89PNG\r\n\x1a\n", name
+        pixels = image.imread(io.BytesIO(png), format="png")
+        assert pixels.shape[0] > 100 and pixels.shape[1] > 100 and pixels.std() > 0, name
+    md = markdown_image(pngs["roc_curve"], "roc")
+    assert md.startswith("![roc](data:image/png;base64,iVBOR")
+
+
+def test_psi_and_score_reference():
+    rng = np.random.default_rng(0)
+    ref_scores = rng.uniform(size=2000)
+    ref = models.score_reference(ref_scores)
+    assert len(ref["cuts"]) == 9 and np.allclose(ref["shares"], 0.1, atol=0.002)
+    same = np.bincount(np.searchsorted(ref["cuts"], rng.uniform(size=2000), side="right"), minlength=10)
+    shifted = np.bincount(np.searchsorted(ref["cuts"], rng.uniform(size=2000) ** 3, side="right"), minlength=10)
+    assert models.psi(ref["shares"], same) < 0.02 < 0.25 < models.psi(ref["shares"], shifted)
+    # Tied scores (a forest's few distinct values) collapse duplicate cut points instead of failing.
+    tied = models.score_reference(np.repeat([0.1, 0.5, 0.9], 30))
+    assert tied["cuts"] == [0.1, 0.5, 0.9][: len(tied["cuts"])] and abs(sum(tied["shares"]) - 1) < 1e-12

@@ -1,0 +1,138 @@
+"""The monitoring assets materialized with Dagster on DuckDB: no-baseline path, baseline capture,
+a single-run range of feature_stats, drift_alerts metadata (table, plots, Evidently), the sensor
+reading the real materialization, and the definitions (jobs, schedule)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from feature_factory.catalog import Catalog
+from feature_factory.monitoring import assets as A
+from feature_factory.monitoring.baseline import NO_BASELINE
+from feature_factory.monitoring.notifier import DriftResponse, LogNotifier
+
+from .conftest import load_features, make_days
+from .test_monitoring_sensor import remediation_stub
+
+DRIFT_DAY = "2024-01-10"
+
+
+def _metadata(result, asset: str) -> dict:
+    mats = [m for m in result.asset_materializations_for_node(asset)]
+    return {k: v.value for k, v in mats[-1].metadata.items()}
+
+
+@pytest.fixture
+def catalog(monkeypatch, features):
+    monkeypatch.setattr("feature_factory.catalog.load_catalog", lambda path=None: Catalog(tuple(features)))
+
+
+def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
+    wh = duckdb_warehouse
+    load_features(wh, make_days(10, customers=400, seed=5, shift={9: {"amount_shift": 1.0, "null_rate": 0.3}}))
+    res = {"warehouse": wh}
+    quiet = {"ops": {"drift_alerts": {"config": {"evidently_enabled": False}}}}
+    with dg.instance_for_test() as instance:
+        # Before any baseline: stats without histograms, an empty alerts partition, a clear message.
+        r = dg.materialize([A.feature_stats, A.drift_alerts], partition_key=DRIFT_DAY, resources=res,
+                           instance=instance, run_config=quiet)
+        md = _metadata(r, "drift_alerts")
+        assert md["status"] == NO_BASELINE and md["max_severity_rank"] == 0
+        assert NO_BASELINE in _metadata(r, "feature_stats")["baseline"]
+        assert wh.row_count("drift_alerts") == 0 and wh.table_exists("drift_alerts")
+
+        r = dg.materialize([A.feature_stats_baseline], resources=res, instance=instance,
+                           run_config={"ops": {"feature_stats_baseline": {"config": {"first_n_days": 7}}}})
+        md = _metadata(r, "feature_stats_baseline")
+        assert md["baseline_version"] == 1 and md["window"] == "2024-01-01..2024-01-07" and md["features"] == 3
+
+        # A range as one run (what a UI backfill does with the single-run policy).
+        r = dg.materialize([A.feature_stats], resources=res, instance=instance, tags={
+            "dagster/asset_partition_range_start": "2024-01-08",
+            "dagster/asset_partition_range_end": DRIFT_DAY})
+        assert r.success and len(r.asset_materializations_for_node("feature_stats")) == 3
+        assert wh.fetch_all("SELECT COUNT(*), COUNT(DISTINCT stats_date), MIN(baseline_version) "
+                            "FROM feature_stats WHERE hist_counts IS NOT NULL") == [(9, 3, 1)]
+
+        cfg = {"ops": {"drift_alerts": {"config": {"evidently_sample_size": 300}}}}
+        r = dg.materialize([A.drift_alerts], partition_key=DRIFT_DAY, resources=res, instance=instance,
+                           run_config=cfg)
+        md = _metadata(r, "drift_alerts")
+        assert md["baseline_version"] == 1 and md["max_severity"] in ("high", "critical")
+        assert md["max_severity_rank"] >= 3 and md["drifted_features"] == ["amount", "ratio"]
+        assert md["drifted_share"] == pytest.approx(2 / 3, abs=1e-3)
+        assert "| amount | **" in md["drift_table"] and "MEAN_SHIFT" in md["drift_table"]
+        images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", md["histograms"])
+        assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+        report = Path(md["evidently_report"])
+        assert report.is_file() and report.parent == project_home / "reports"
+        assert report.stat().st_size > 10_000 and "amount" in report.read_text(encoding="utf-8")
+        rows = wh.fetch_df("SELECT feature, severity, evidently_drift, evidently_score, evidently_method "
+                           "FROM drift_alerts ORDER BY feature")
+        assert list(rows["feature"]) == ["amount", "ratio", "visits"]
+        assert bool(rows.iloc[0]["evidently_drift"]) and rows.iloc[0]["evidently_score"] > 0
+        assert rows["evidently_method"].notna().all() and rows.iloc[2]["severity"] in ("none", "low")
+
+        # The sensor acts on that very materialization.
+        ctx = dg.build_sensor_context(instance=instance, resources={
+            "notifier": LogNotifier(), "drift_response": DriftResponse()})
+        data = A_sensor().evaluate_tick(ctx)
+        assert [(q.job_name, q.run_key) for q in data.run_requests] == [
+            ("remediation_job", f"remediation:{DRIFT_DAY}:1")]
+
+        # A backfill-style range run of drift_alerts: every day judged, one verdict per partition.
+        r = dg.materialize([A.drift_alerts], resources=res, instance=instance, run_config=quiet, tags={
+            "dagster/asset_partition_range_start": "2024-01-08", "dagster/asset_partition_range_end": DRIFT_DAY})
+        md = _metadata(r, "drift_alerts")
+        assert md["days"] == 3 and md["max_severity_rank"] >= 3
+        assert {d: v["severity_rank"] >= 2 for d, v in md["partitions"].items()} == {
+            "2024-01-08": False, "2024-01-09": False, DRIFT_DAY: True}
+        assert wh.fetch_all("SELECT COUNT(DISTINCT alert_date), COUNT(*) FROM drift_alerts") == [(3, 9)]
+        # Same partition, same baseline version: the sensor does not act twice.
+        ctx = dg.build_sensor_context(instance=instance, cursor=data.cursor, resources={
+            "notifier": LogNotifier(), "drift_response": DriftResponse()})
+        assert A_sensor().evaluate_tick(ctx).run_requests == []
+
+
+def A_sensor():  # noqa: N802
+    from feature_factory.monitoring.sensors import build_drift_sensor
+
+    return build_drift_sensor([remediation_stub])
+
+
+def test_stale_partition_without_rows_is_reported(duckdb_warehouse, catalog):
+    load_features(duckdb_warehouse, make_days(7, customers=100))
+    res = {"warehouse": duckdb_warehouse}
+    with dg.instance_for_test() as instance:
+        dg.materialize([A.feature_stats_baseline], resources=res, instance=instance)
+        r = dg.materialize([A.feature_stats, A.drift_alerts], partition_key="2024-01-09", resources=res,
+                           instance=instance, run_config={"ops": {"drift_alerts": {"config": {"evidently_enabled": False}}}})
+        md = _metadata(r, "drift_alerts")
+        assert md["max_severity"] == "high" and md["drifted_share"] == 1.0
+        assert duckdb_warehouse.fetch_all("SELECT DISTINCT drift_types FROM drift_alerts") == [("STALE",)]
+
+
+def test_definitions_wire_jobs_schedule_and_sensor():
+    from feature_factory.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    baseline_job = defs.resolve_job_def("capture_baseline_job")
+    assert [k.to_user_string() for k in baseline_job.asset_layer.selected_asset_keys] == ["feature_stats_baseline"]
+    refresh = defs.resolve_job_def("daily_refresh_job")
+    keys = {k.to_user_string() for k in refresh.asset_layer.selected_asset_keys}
+    assert {"raw_events", "feature_stats", "drift_alerts"} <= keys <= {
+        "raw_events", "quarantined_events", "customer_features", "feature_stats", "drift_alerts"}
+    schedule = defs.resolve_schedule_def("daily_refresh_schedule")
+    assert schedule.job_name == "daily_refresh_job" and schedule.cron_schedule == "0 1 * * *"
+    sensor = defs.resolve_sensor_def("drift_sensor")
+    assert {t.job_name for t in sensor.targets} == {"remediation_job", "retrain_job"}
+    # Yesterday's partition: the tick at 01:00 on the 5th runs the 4th.
+    ctx = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2024, 3, 5, 1, 0))
+    run = next(iter(schedule.evaluate_tick(ctx).run_requests))
+    assert run.partition_key == "2024-03-04"

@@ -1,0 +1,170 @@
+"""Baseline versioning, the no-baseline path, and drift types/severities on hand-made features."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from feature_factory.monitoring import baseline as B
+from feature_factory.monitoring.alerts import ALERTS_TABLE, alert_rows, evaluate_day, write_alerts
+from feature_factory.monitoring.drift import Thresholds, Tiers, compare, severity_rank
+from feature_factory.monitoring.stats import MonitoringError, write_feature_stats
+from feature_factory.monitoring.summary import Summary
+
+from .conftest import START, load_features, make_days
+
+D = lambda i: START + dt.timedelta(days=i)  # noqa: E731
+
+
+def capture(warehouse, features, first=0, last=6):
+    return B.capture_baseline(warehouse, D(first), D(last), features)
+
+
+def day_drift(warehouse, features, i, th=None):
+    b = B.current_baseline(warehouse)
+    write_feature_stats(warehouse, D(i), D(i), features, b.binning() if b else None)
+    return evaluate_day(warehouse, D(i), features, th)
+
+
+def test_baseline_versions_are_kept_and_exactly_one_is_current(warehouse, features):
+    df = make_days(12, customers=150, seed=2)
+    load_features(warehouse, df)
+    assert B.current_baseline(warehouse) is None
+    v1 = capture(warehouse, features, 0, 4)
+    v1_rows = warehouse.fetch_all(f"SELECT feature, mean, bin_edges FROM {B.BASELINE_TABLE} ORDER BY feature")
+    v2 = capture(warehouse, features, 5, 11)
+    assert (v1.version, v2.version) == (1, 2)
+    assert B.current_baseline(warehouse).version == 2
+    rows = warehouse.fetch_all(
+        f"SELECT baseline_version, is_current, COUNT(*) FROM {B.BASELINE_TABLE} "
+        "GROUP BY baseline_version, is_current ORDER BY baseline_version")
+    assert rows == [(1, False, 3), (2, True, 3)]
+    # v1 was not overwritten.
+    assert warehouse.fetch_all(
+        f"SELECT feature, mean, bin_edges FROM {B.BASELINE_TABLE} WHERE baseline_version = 1 "
+        "ORDER BY feature") == v1_rows
+    window = df[(df["snapshot_date"] >= D(5)) & (df["snapshot_date"] <= D(11))]
+    amount = v2.features["amount"]
+    assert (v2.window_start, v2.window_end, v2.days) == (D(5), D(11), 7)
+    assert amount.mean == pytest.approx(window["amount"].mean())
+    assert amount.rows_per_day == pytest.approx(150)
+    assert sum(amount.hist) == amount.value_count == len(window)
+    assert len(amount.edges) == 9  # continuous: nine distinct deciles
+    visits = v2.features["visits"]
+    assert visits.edges == sorted(set(visits.edges)) and len(visits.edges) < 9  # discrete: deduplicated
+    assert v2.features["ratio"].null_rate == pytest.approx(window["ratio"].isna().mean())
+    x = window["amount"].to_numpy()
+    lo, hi = np.quantile(x, [0.01, 0.99])
+    assert amount.out_of_range_share == pytest.approx(np.mean((x < lo) | (x > hi)))
+
+
+def test_window_resolution_and_errors(duckdb_warehouse, features):
+    load_features(duckdb_warehouse, make_days(5, customers=20))
+    assert B.resolve_window(duckdb_warehouse, None, None, 3) == (D(0), D(2))
+    assert B.resolve_window(duckdb_warehouse, str(D(1)), None, 2) == (D(1), D(2))
+    assert B.resolve_window(duckdb_warehouse, str(D(1)), str(D(4)), 2) == (D(1), D(4))
+    with pytest.raises(ValueError, match="end_date='2024-13-01' is not a date"):
+        B.resolve_window(duckdb_warehouse, None, "2024-13-01", 2)
+    with pytest.raises(ValueError, match="before its start"):
+        B.resolve_window(duckdb_warehouse, str(D(3)), str(D(1)), 2)
+    with pytest.raises(MonitoringError, match="no customer_features rows between 2025-01-01"):
+        B.capture_baseline(duckdb_warehouse, dt.date(2025, 1, 1), dt.date(2025, 1, 5), features)
+
+
+def test_no_baseline_says_so_and_writes_an_empty_typed_partition(warehouse, features):
+    load_features(warehouse, make_days(2, customers=40))
+    report = day_drift(warehouse, features, 1)
+    assert report.baseline is None and report.results == []
+    assert report.message == "no baseline captured yet — run capture_baseline_job"
+    assert write_alerts(warehouse, D(1), []) == 0
+    cols = dict(warehouse.columns(ALERTS_TABLE))
+    assert cols["alert_date"] == "DATE" and cols["psi"] == "DOUBLE" and cols["severity"] == "VARCHAR"
+
+
+# One dataset per seed: days 0-6 are the baseline, 7-9 undrifted, and one drift per later day.
+DRIFT_DAYS = {10: ({"amount_shift": 0.5}, "amount", "MEAN_SHIFT"),
+              11: ({"outliers": 0.02}, "amount", "OUT_OF_RANGE"),
+              12: ({"null_rate": 0.10}, "ratio", "NULL_SPIKE")}
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2])
+def scenario(request, tmp_path_factory):
+    from feature_factory.warehouse import DuckDBWarehouse
+
+    from .conftest import features as features_fixture
+
+    features = features_fixture.__wrapped__()
+    wh = DuckDBWarehouse(path=str(tmp_path_factory.mktemp("scenario") / "w.duckdb"))
+    load_features(wh, make_days(13, customers=1000, seed=request.param,
+                                shift={d: opts for d, (opts, _, _) in DRIFT_DAYS.items()}))
+    b = capture(wh, features)
+    write_feature_stats(wh, D(7), D(12), features, b.binning())  # one statement over the range
+    return request.param, {i: evaluate_day(wh, D(i), features) for i in range(7, 13)}
+
+
+def test_quiet_on_undrifted_days(scenario):
+    seed, reports = scenario
+    for i in (7, 8, 9):
+        worst = {r.feature: (r.severity, r.drift_types) for r in reports[i].results if r.severity_rank > 1}
+        assert worst == {}, f"seed {seed} day {i}: {worst}"
+
+
+@pytest.mark.parametrize("day", sorted(DRIFT_DAYS))
+def test_injected_drift_alerts_medium_or_above_on_that_feature_only(scenario, day):
+    seed, reports = scenario
+    _, feature, drift_type = DRIFT_DAYS[day]
+    by_feature = {r.feature: r for r in reports[day].results}
+    hit = by_feature[feature]
+    assert hit.severity_rank >= severity_rank("medium"), (seed, hit.types, hit.metrics)
+    assert drift_type in hit.types
+    others = {f: r.types for f, r in by_feature.items() if f != feature and r.severity_rank > 1}
+    assert others == {}, seed
+
+
+def test_alert_rows_carry_the_contract_columns(warehouse, features):
+    load_features(warehouse, make_days(9, customers=200, seed=4, shift={8: {"amount_shift": 1.0}}))
+    capture(warehouse, features)
+    report = day_drift(warehouse, features, 8)
+    assert write_alerts(warehouse, D(8), alert_rows(report)) == 3
+    write_alerts(warehouse, D(8), alert_rows(report))  # idempotent per partition
+    rows = warehouse.fetch_df(f"SELECT * FROM {ALERTS_TABLE} ORDER BY feature")
+    assert list(rows["feature"]) == ["amount", "ratio", "visits"]
+    amount = rows.iloc[0]
+    assert amount["baseline_version"] == 1 and amount["severity"] in ("high", "critical")
+    assert "MEAN_SHIFT" in amount["drift_types"].split(",")
+    assert amount["drift_types"] == ",".join(sorted(amount["drift_types"].split(",")))
+    assert amount["mean_shift_std"] == pytest.approx(1.0, abs=0.2)
+    assert rows.iloc[2]["drift_types"] == "" and rows.iloc[2]["severity"] == "none"
+
+
+def test_schema_change_and_stale(duckdb_warehouse, features):
+    load_features(duckdb_warehouse, make_days(8, customers=100))
+    capture(duckdb_warehouse, features)
+    # visits becomes text, ratio disappears, and day 9 has no rows at all.
+    duckdb_warehouse.replace_table(
+        "customer_features",
+        "SELECT customer_id, snapshot_date, amount, CAST(visits AS VARCHAR) AS visits, computed_at "
+        "FROM customer_features")
+    report = evaluate_day(duckdb_warehouse, D(7), features)
+    kinds = {r.feature: (r.drift_types, r.severity) for r in report.results}
+    assert kinds["visits"] == ("SCHEMA_CHANGE", "critical") and kinds["ratio"] == ("SCHEMA_CHANGE", "critical")
+    assert "type changed: baseline BIGINT, now VARCHAR" in report.results[1].note
+    stale = evaluate_day(duckdb_warehouse, D(9), features)
+    assert {r.feature: r.drift_types for r in stale.results}["amount"] == "STALE"
+    assert stale.max_severity == "critical"
+
+
+def test_tiers_and_small_samples():
+    assert Tiers(0.1, 0.2, 0.3, 0.4).rank(0.25) == 2 and Tiers(0.1, 0.2, 0.3, 0.4).rank(None) == 0
+    with pytest.raises(ValueError, match="ascending"):
+        Tiers(0.3, 0.2, 0.3, 0.4)
+    with pytest.raises(ValueError, match="unknown severity 'severe'"):
+        severity_rank("severe")
+    base = Summary(row_count=700, value_count=700, mean=0.0, stddev=1.0, days=7,
+                   grid=list(np.linspace(-3, 3, 101)))
+    # Ten values shifted by a full std: a big effect, but too few values to judge.
+    tiny = Summary(row_count=10, value_count=10, mean=1.0, stddev=1.0, grid=list(np.linspace(-2, 4, 101)))
+    assert compare("f", tiny, base, Thresholds()).types == {"STALE": "high"}
+    assert compare("f", tiny, base, Thresholds(min_values=5, stale_row_share=0.0)).types == {}

@@ -1,0 +1,128 @@
+"""Drift sensor: once per (partition, baseline version) across restarts; webhook notifier."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import dagster as dg
+import pytest
+
+from feature_factory.monitoring.notifier import DriftResponse, LogNotifier, WebhookNotifier
+from feature_factory.monitoring.sensors import DriftCursor, build_drift_sensor
+
+
+@dg.op
+def _noop():
+    return None
+
+
+@dg.job(name="remediation_job")
+def remediation_stub():
+    _noop()
+
+
+@dg.job(name="retrain_job")
+def retrain_stub():
+    _noop()
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+    status = 200
+
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((self.headers["Content-Type"], json.loads(body)))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    _Hook.received, _Hook.status = [], 200
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts", _Hook
+    server.shutdown()
+    server.server_close()
+
+
+def report(instance, partition: str, rank: int, version: int | None, features: dict | None = None):
+    sev = ["none", "low", "medium", "high", "critical"][rank]
+    per = {partition: {"severity_rank": rank, "severity": sev, "baseline_version": version,
+                       "features": features or {}}}
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key="drift_alerts", partition=partition,
+        metadata={"max_severity": sev, "max_severity_rank": rank, "partitions": dg.MetadataValue.json(per),
+                  **({"baseline_version": version} if version is not None else {})},
+    ))
+
+
+def tick(sensor, instance, cursor, url, response=None):
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+        "notifier": WebhookNotifier(url=url, timeout_s=2), "drift_response": response or DriftResponse()})
+    data = sensor.evaluate_tick(ctx)
+    return [(r.job_name, r.run_key) for r in data.run_requests], data.cursor
+
+
+def test_fires_once_per_partition_and_baseline_version_across_restarts(webhook, monkeypatch):
+    url, hook = webhook
+    monkeypatch.setattr("feature_factory.ml.registry.champion_features", lambda *a, **k: {"revenue_7d"})
+    sensor = build_drift_sensor([remediation_stub, retrain_stub])
+    with dg.instance_for_test() as instance:
+        report(instance, "2024-03-01", 1, 1, {"events_7d": "low"})  # below the threshold
+        report(instance, "2024-03-02", 3, 1, {"revenue_7d": "high", "events_7d": "low"})
+        report(instance, "2024-03-03", 2, None)  # no baseline: nothing to act on
+        requests, cursor = tick(sensor, instance, None, url)
+        assert requests == [("remediation_job", "remediation:2024-03-02:1"),
+                            ("retrain_job", "retrain:2024-03-02:1")]
+        assert len(hook.received) == 1
+        content_type, alert = hook.received[0]
+        assert content_type == "application/json"
+        assert alert["partition"] == "2024-03-02" and alert["max_severity"] == "high"
+        assert alert["features"] == {"revenue_7d": "high"} and alert["baseline_version"] == 1
+
+        # A daemon restart: a new context with the stored cursor sees nothing new.
+        requests, cursor = tick(sensor, instance, cursor, url)
+        assert requests == [] and len(hook.received) == 1
+        # Re-materializing the same partition against the same baseline does not fire again...
+        report(instance, "2024-03-02", 4, 1, {"revenue_7d": "critical"})
+        requests, cursor = tick(sensor, instance, cursor, url)
+        assert requests == [] and len(hook.received) == 1
+        # ...but against a new baseline version it does (drift not touching the champion: no retrain).
+        report(instance, "2024-03-02", 2, 2, {"events_7d": "medium"})
+        requests, cursor = tick(sensor, instance, cursor, url)
+        assert requests == [("remediation_job", "remediation:2024-03-02:2")]
+        assert len(hook.received) == 2
+        assert DriftCursor.parse(cursor).fired == ["2024-03-02:1", "2024-03-02:2"]
+
+
+def test_threshold_is_configurable_and_missing_jobs_only_alert(webhook):
+    url, hook = webhook
+    with dg.instance_for_test() as instance:
+        report(instance, "2024-03-05", 1, 3, {"events_7d": "low"})
+        alert_only = build_drift_sensor([])
+        requests, _ = tick(alert_only, instance, None, url, DriftResponse(min_severity="low"))
+        assert requests == [] and hook.received[0][1]["partition"] == "2024-03-05"
+        requests, _ = tick(build_drift_sensor([remediation_stub]), instance, None, url,
+                           DriftResponse(min_severity="high"))
+        assert requests == [] and len(hook.received) == 1
+        with pytest.raises(ValueError, match="low or above"):
+            DriftResponse(min_severity="none").min_rank()
+
+
+def test_webhook_failures_are_logged_not_raised(webhook, caplog):
+    url, hook = webhook
+    hook.status = 500
+    assert WebhookNotifier(url=url).notify({"kind": "test"}) is False
+    assert WebhookNotifier(url="http://127.0.0.1:9/nothing", timeout_s=0.5).notify({"kind": "x"}) is False
+    hook.status = 200
+    assert WebhookNotifier(url=url).notify({"kind": "ok"}) is True
+    assert [a["kind"] for _, a in hook.received] == ["test", "ok"]
+    assert LogNotifier().notify({"kind": "log"}) is True

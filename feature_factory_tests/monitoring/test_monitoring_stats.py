@@ -1,0 +1,81 @@
+"""feature_stats SQL against a plain pandas computation on the same rows, on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from feature_factory.monitoring import metrics as M
+from feature_factory.monitoring.stats import Binning, MonitoringError, write_feature_stats
+from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
+
+from .conftest import START, load_features, make_days
+
+
+def test_stats_match_pandas_on_both_backends(warehouse, features):
+    df = make_days(4, customers=120, seed=3)
+    df.loc[df.index % 7 == 0, "visits"] = 0
+    load_features(warehouse, df)
+    edges = {"amount": [40.0, 50.0, 60.0], "visits": [0.0, 2.0, 3.0, 5.0], "ratio": [0.1, 0.3]}
+    ranges = {"amount": (35.0, 65.0), "visits": (0.0, 7.0), "ratio": (0.02, 0.7)}
+    binning = Binning(version=7, edges=edges, ranges=ranges)
+    day1, day3 = START + dt.timedelta(days=1), START + dt.timedelta(days=3)
+    n = write_feature_stats(warehouse, day1, day3, features, binning, grid_size=20)
+    assert n == 3 * len(features)
+    # Rerunning the same range replaces it (idempotent), and a day outside it is not touched.
+    write_feature_stats(warehouse, day1, day3, features, binning, grid_size=20)
+    stats = warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date")
+    assert len(stats) == 9 and set(stats["baseline_version"]) == {7}
+
+    for row in stats.to_dict("records"):
+        f, day = row["feature"], pd.Timestamp(row["stats_date"]).date()
+        values = df.loc[df["snapshot_date"] == day, f]
+        x = values.dropna().to_numpy(dtype=float)
+        s = Summary.from_row(row)
+        assert s.row_count == len(values) and s.value_count == len(x)
+        assert s.null_rate == pytest.approx(values.isna().mean(), abs=1e-12)
+        assert row["zero_rate"] == pytest.approx(np.mean(x == 0))
+        assert s.mean == pytest.approx(x.mean(), rel=1e-9)
+        assert s.stddev == pytest.approx(x.std(ddof=1), rel=1e-9)
+        assert (s.min_value, s.max_value) == pytest.approx((x.min(), x.max()))
+        for name, q in QUANTILE_COLUMNS.items():
+            assert s.quantiles[name] == pytest.approx(np.quantile(x, q), rel=1e-9), (f, name)
+        assert s.distinct_count == len(np.unique(x))
+        assert s.hist == M.bucketize(x, edges[f]).tolist()
+        lo, hi = ranges[f]
+        assert s.out_of_range_count == int(np.sum((x < lo) | (x > hi)))
+        assert s.grid == pytest.approx(M.quantile_grid(x, 20).tolist(), rel=1e-12)
+
+
+def test_stats_without_baseline_leave_histograms_empty(warehouse, features):
+    load_features(warehouse, make_days(1, customers=50))
+    write_feature_stats(warehouse, START, START, features)
+    rows = warehouse.fetch_all("SELECT hist_counts, out_of_range_count, baseline_version FROM feature_stats")
+    assert rows == [(None, None, None)] * 3
+
+
+def test_stats_grid_handles_fewer_values_than_grid_points(duckdb_warehouse, features):
+    df = make_days(1, customers=7, seed=1)
+    load_features(duckdb_warehouse, df)
+    write_feature_stats(duckdb_warehouse, START, START, features, grid_size=100)
+    grid = Summary.from_row(duckdb_warehouse.fetch_df(
+        "SELECT * FROM feature_stats WHERE feature = 'amount'").iloc[0]).grid
+    assert grid == M.quantile_grid(df["amount"], 100).tolist()
+
+
+def test_stats_read_features_through_the_patch_layer(duckdb_warehouse, features, monkeypatch):
+    load_features(duckdb_warehouse, make_days(1, customers=200))
+    monkeypatch.setattr(
+        "feature_factory.features.patch_layer.patched_expressions",
+        lambda wh, specs, qualifier=None: {s.name: ("LEAST(amount, 55.0)" if s.name == "amount" else s.name)
+                                           for s in specs})
+    write_feature_stats(duckdb_warehouse, START, START, features)
+    assert duckdb_warehouse.fetch_one("SELECT max_value FROM feature_stats WHERE feature = 'amount'")[0] == 55.0
+
+
+def test_missing_features_table_is_a_clear_error(duckdb_warehouse, features):
+    with pytest.raises(MonitoringError, match="customer_features does not exist.*materialize"):
+        write_feature_stats(duckdb_warehouse, START, START, features)

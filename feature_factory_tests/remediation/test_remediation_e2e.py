@@ -1,0 +1,106 @@
+"""The issue's "done when", end to end on generated data: outliers injected by the generator ->
+ingestion -> customer_features -> baseline -> OUT_OF_RANGE alert (monitoring's real drift code) ->
+clip proposed -> approved through approve_patches_job -> applied by apply_patches_job -> online
+features clipped, training-set SQL patched -> drift on the patched values back under threshold ->
+rollback_patch_job -> online table identical to before.
+
+Stand-ins (until the features domain lands): `customer_features` is built by a small SQL here (three
+7-day features, dense customer x day grid) and the online table by `build_online` below; both read
+events/features the same way the real modules are specified to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+from remediation_helpers import CatalogSettings, build_online, dump, spec
+from remediation_helpers import run_job as run
+
+from feature_factory.catalog import Catalog, DType
+from feature_factory.events.contract import IngestionConfig
+from feature_factory.events.generator import DriftConfig, GeneratorConfig, generate
+from feature_factory.events.ingestion import ingest_range
+from feature_factory.monitoring import alerts, baseline
+from feature_factory.remediation import online, store
+
+START, DAYS = dt.date(2024, 1, 1), 28
+LAST = START + dt.timedelta(days=DAYS - 1)
+CATALOG = Catalog((spec("revenue_7d", min=0.0), spec("purchases_7d", DType.INT, min=0), spec("max_amount_7d", min=0.0)))
+
+FEATURES_SQL = """
+WITH days AS (SELECT DISTINCT event_date AS snapshot_date FROM raw_events),
+cust AS (SELECT DISTINCT customer_id FROM raw_events)
+SELECT c.customer_id, d.snapshot_date,
+  CAST(COALESCE(SUM(CASE WHEN e.event_type = 'purchase' THEN e.amount END), 0) AS DOUBLE) AS revenue_7d,
+  CAST(COUNT(CASE WHEN e.event_type = 'purchase' THEN 1 END) AS BIGINT) AS purchases_7d,
+  CAST(MAX(e.amount) AS DOUBLE) AS max_amount_7d
+FROM cust c CROSS JOIN days d
+LEFT JOIN raw_events e ON e.customer_id = c.customer_id
+  AND e.event_date BETWEEN d.snapshot_date - 6 AND d.snapshot_date
+GROUP BY 1, 2"""
+
+
+class E2ESettings(CatalogSettings):
+    def load_catalog(self):
+        return CATALOG
+
+
+def drift_of(wh, feature):
+    (result,) = [r for r in alerts.evaluate_day(wh, LAST, CATALOG.computed()).results if r.feature == feature]
+    return result
+
+
+@pytest.mark.slow
+def test_outliers_to_clip_to_rollback(duckdb_warehouse, tmp_path, monkeypatch):
+    wh = duckdb_warehouse
+    landing = tmp_path / "landing"
+    generate(GeneratorConfig(customers=300, days=DAYS, seed=11, start=START, out_dir=landing,
+                             drift=DriftConfig(start=LAST - dt.timedelta(days=2), outlier_rate=0.05)))
+    ingest_range(wh, START, LAST + dt.timedelta(days=1), IngestionConfig(landing_dir=str(landing)), start_date=START)
+    wh.replace_table("customer_features", FEATURES_SQL)
+    baseline.capture_baseline(wh, START + dt.timedelta(days=7), START + dt.timedelta(days=20), CATALOG.computed())
+    monkeypatch.setattr(online, "_builder", lambda: lambda w, c: build_online(w, c))
+    build_online(wh, CATALOG)
+    before = dump(wh, "customer_features_online")
+
+    # The drift: outliers -> OUT_OF_RANGE on revenue_7d at medium or above.
+    drifted = drift_of(wh, "revenue_7d")
+    assert "OUT_OF_RANGE" in drifted.types and drifted.severity_rank >= 2
+    alerts.write_alerts(wh, LAST, alerts.alert_rows(alerts.evaluate_day(wh, LAST, CATALOG.computed())))
+
+    instance = dg.DagsterInstance.ephemeral()
+    settings = E2ESettings()
+    assert run("remediation_job", wh, settings, instance=instance).success
+    clip_id, params = wh.fetch_one(
+        f"SELECT patch_id, params FROM {store.CANDIDATES} WHERE feature = 'revenue_7d' AND action = 'clip'")
+    p99 = wh.fetch_one("SELECT p99 FROM feature_stats_baseline WHERE feature = 'revenue_7d' AND is_current")[0]
+    assert f'"upper": {p99!r}' in params
+
+    assert run("approve_patches_job", wh, settings, instance=instance, run_config={"ops": {"approve_patches": {
+        "config": {"approve": [clip_id], "approver": "alice"}}}}).success
+    assert run("apply_patches_job", wh, settings, instance=instance).success
+
+    # Served values are clipped; other features untouched; training reads the same expression.
+    assert wh.fetch_one("SELECT MAX(revenue_7d) FROM customer_features_online")[0] == pytest.approx(p99)
+    assert wh.fetch_one("SELECT MAX(revenue_7d) FROM customer_features WHERE snapshot_date = ?", [LAST])[0] > p99
+    unpatched = dict((r[0], r[1:]) for r in before[0])
+    for row in wh.fetch_all("SELECT customer_id, snapshot_date, revenue_7d, purchases_7d FROM customer_features_online"):
+        assert row[3] == unpatched[row[0]][2]  # purchases_7d
+        assert row[2] == pytest.approx(min(unpatched[row[0]][1], p99))
+    from feature_factory.ml.training_set import feature_expressions
+
+    assert "CASE WHEN revenue_7d" in feature_expressions(wh, CATALOG.trainable())["revenue_7d"]
+
+    # Drift measured through the patch layer is back under threshold.
+    patched = drift_of(wh, "revenue_7d")
+    assert "OUT_OF_RANGE" not in patched.types and patched.severity_rank <= 1
+    assert patched.metrics["out_of_range_share"] == 0.0
+
+    assert run("rollback_patch_job", wh, settings, instance=instance, run_config={"ops": {"rollback_patch": {
+        "config": {"patch_id": clip_id, "actor": "bob"}}}}).success
+    assert dump(wh, "customer_features_online") == before
+    assert "OUT_OF_RANGE" in drift_of(wh, "revenue_7d").types
+    assert wh.fetch_all(f"SELECT event, actor FROM {store.LOG} ORDER BY logged_at") == [
+        ("apply", "dagster"), ("rollback", "bob")]

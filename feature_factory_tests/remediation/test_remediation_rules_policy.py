@@ -1,0 +1,151 @@
+"""Rules (alert -> patch) and the policy file, as pure functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from remediation_helpers import DAY, alert
+from feature_factory.remediation import patches as P
+from feature_factory.remediation import rules
+from feature_factory.remediation.policy import EXAMPLE_PATH, PolicyError, load_policy
+
+BASE = {
+    (1, "revenue_7d"): {"p01": 0.5, "p50": 45.0, "p99": 90.5},
+    (1, "purchases_7d"): {"p01": 0.2, "p50": 4.5, "p99": 8.7},
+    (1, "amount_stddev_7d"): {"p01": 0.1, "p50": 6.75, "p99": 13.4},
+}
+
+
+def _actions(proposal):
+    return sorted((c.patch.feature, c.patch.action) for c in proposal.candidates)
+
+
+def test_each_drift_type_maps_to_its_patch(catalog):
+    proposal = rules.propose([
+        alert("revenue_7d", "OUT_OF_RANGE", "medium", out_of_range_share=0.03),
+        alert("amount_stddev_7d", "NULL_SPIKE", "high", null_rate_delta=0.2),
+        alert("purchases_7d", "SCHEMA_CHANGE", "high"),
+    ], BASE, catalog)
+    assert _actions(proposal) == [
+        ("amount_stddev_7d", "impute_median"), ("purchases_7d", "cast"), ("revenue_7d", "clip"),
+    ]
+    by_action = {c.patch.action: c for c in proposal.candidates}
+    assert by_action["clip"].patch.params() == {"lower": 0.5, "upper": 90.5}
+    assert by_action["impute_median"].patch.params() == {"median": 6.75}
+    assert by_action["clip"].evidence["out_of_range_share"] == 0.03
+    assert by_action["clip"].evidence["baseline"]["p99"] == 90.5
+    assert by_action["clip"].evidence["alert_date"] == str(DAY)
+
+
+def test_integer_feature_bounds_widen_to_whole_numbers(catalog):
+    proposal = rules.propose([alert("purchases_7d", "OUT_OF_RANGE,NULL_SPIKE", "medium")], BASE, catalog)
+    params = {c.patch.action: c.patch.params() for c in proposal.candidates}
+    assert params == {"clip": {"lower": 0, "upper": 9}, "impute_median": {"median": 5}}
+
+
+def test_severity_gates_and_model_patches(catalog):
+    low = rules.propose([alert("revenue_7d", "OUT_OF_RANGE", "low")], BASE, catalog)
+    assert low.candidates == []
+    shift = rules.propose([alert("revenue_7d", "MEAN_SHIFT", "high")], BASE, catalog)
+    assert _actions(shift) == [("revenue_7d", "refresh_baseline"), ("revenue_7d", "request_retrain")]
+    medium_shift = rules.propose([alert("revenue_7d", "DISTRIBUTION_SHIFT", "medium")], BASE, catalog)
+    assert medium_shift.candidates == [] and "no applicable patch" in medium_shift.skipped[0]
+    # Outliers move the mean too: fix the data first, no retrain proposed alongside.
+    mixed = rules.propose([alert("revenue_7d", "MEAN_SHIFT,OUT_OF_RANGE", "high")], BASE, catalog)
+    assert _actions(mixed) == [("revenue_7d", "clip")]
+
+
+def test_critical_breakage_disables(catalog):
+    proposal = rules.propose([
+        alert("amount_stddev_7d", "NULL_SPIKE", "critical", null_rate_delta=0.9),
+        alert("revenue_7d", "STALE", "critical"),
+    ], BASE, catalog)
+    assert _actions(proposal) == [
+        ("amount_stddev_7d", "disable_feature"), ("amount_stddev_7d", "impute_median"),
+        ("revenue_7d", "disable_feature"),
+    ]
+
+
+def test_same_drift_on_later_days_has_the_same_id(catalog):
+    a = rules.propose([alert("revenue_7d", "OUT_OF_RANGE", "high")], BASE, catalog)
+    b = rules.propose([alert("revenue_7d", "OUT_OF_RANGE", "medium", day=DAY + dt.timedelta(days=1))], BASE, catalog)
+    assert a.candidates[0].patch.patch_id == b.candidates[0].patch.patch_id
+
+
+def test_unusable_alerts_are_skipped_with_reasons(catalog):
+    proposal = rules.propose([
+        alert("nope_7d", "OUT_OF_RANGE", "high"),
+        alert("old_feature", "OUT_OF_RANGE", "high"),
+        alert("revenue_7d", "OUT_OF_RANGE", "high", version=7),  # no stats for v7
+        alert("draft_feature", "OUT_OF_RANGE", "high"),
+    ], {**BASE, (1, "draft_feature"): {"p01": 5.0, "p99": 1.0}}, catalog)
+    assert proposal.candidates == []
+    text = "\n".join(proposal.skipped)
+    assert "'nope_7d': not in the catalog" in text and "old_feature: retired" in text
+    assert "no baseline stats" in text and "above the upper bound" in text
+
+
+def test_example_policy_loads_and_matches(catalog):
+    policy = load_policy(EXAMPLE_PATH, catalog)
+    assert policy.approver == f"policy:{EXAMPLE_PATH}"
+    assert policy.allows("purchases_7d", "clip", "high")
+    assert not policy.allows("purchases_7d", "clip", "critical")  # max_severity: high
+    assert policy.allows("revenue_7d", "impute_median", "critical")
+    assert not policy.allows("purchases_7d", "disable_feature", "low")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("rules: [{feature: revenue_7d, actions: [drop_table]}]", "unknown action"),
+        ("rules: [{feature: 'revenue_7d; DROP TABLE x', actions: [clip]}]", "not a feature name"),
+        ("rules: [{feature: nope_7d, actions: [clip]}]", "not in the catalog"),
+        ("rules: [{feature: revenue_7d, actions: [clip], max_severity: huge}]", "max_severity"),
+        ("rules: [{feature: revenue_7d, actions: []}]", "non-empty"),
+        ("rules: [{feature: revenue_7d, actions: [clip], when: always}]", "unknown key"),
+        ("approve: everything", "rules"),
+        ("rules: [oops", "cannot read"),
+    ],
+)
+def test_bad_policy_files_name_file_and_rule(tmp_path, catalog, text, message):
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match=message) as info:
+        load_policy(path, catalog)
+    assert str(path) in str(info.value)
+
+
+def test_patch_types_cover_every_policy_action():
+    assert set(P.ACTIONS) == {"cast", "map_values", "impute_median", "clip", "disable_feature",
+                              "request_retrain", "refresh_baseline"}
+
+
+def test_per_type_severities_gate_each_patch(catalog):
+    # Row severity is high because of the mean shift; the outliers alone are only low: no clip,
+    # and the retrain is proposed because no data fix is.
+    row = alert("revenue_7d", "MEAN_SHIFT,OUT_OF_RANGE", "high",
+                type_severities='{"MEAN_SHIFT": "high", "OUT_OF_RANGE": "low"}')
+    proposal = rules.propose([row], BASE, catalog)
+    assert _actions(proposal) == [("revenue_7d", "refresh_baseline"), ("revenue_7d", "request_retrain")]
+    row = alert("revenue_7d", "MEAN_SHIFT,OUT_OF_RANGE", "high",
+                type_severities='{"MEAN_SHIFT": "high", "OUT_OF_RANGE": "medium"}')
+    (clip,) = rules.propose([row], BASE, catalog).candidates
+    assert clip.patch.action == "clip" and clip.severity == "medium"
+
+
+@pytest.mark.parametrize("current", ["PROPOSED", "APPROVED", "REJECTED", "APPLIED", "ROLLED_BACK"])
+def test_status_transitions(current):
+    from feature_factory.remediation import store
+
+    allowed = {
+        "PROPOSED": {"APPROVED", "REJECTED"}, "APPROVED": {"APPLIED", "REJECTED"},
+        "APPLIED": {"ROLLED_BACK"}, "ROLLED_BACK": {"APPROVED"}, "REJECTED": set(),
+    }[current]
+    for target in store.STATUSES:
+        if target in allowed:
+            store.check_transition("p1", current, target)
+        else:
+            with pytest.raises(store.TransitionError, match=f"patch p1: cannot go from {current} to {target}"):
+                store.check_transition("p1", current, target)
