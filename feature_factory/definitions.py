@@ -5,12 +5,13 @@ import dagster as dg
 
 from feature_factory import deployment
 from feature_factory.events import definitions as events
+from feature_factory.features import definitions as features
 from feature_factory.ml import definitions as ml
 from feature_factory.monitoring import definitions as monitoring
 from feature_factory.remediation import definitions as remediation
 
 # Modules, not their `defs` objects: Dagster allows one Definitions at module scope.
-DOMAINS = [events, ml, remediation, monitoring]
+DOMAINS = [events, features, ml, remediation, monitoring]
 
 defs = dg.Definitions.merge(
     *(domain.defs for domain in DOMAINS),

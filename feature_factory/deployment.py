@@ -45,7 +45,12 @@ def snowflake_resource() -> SnowflakeResource:
     fields.update(
         {key: dg.EnvVar(var) for key, var in OPTIONAL_SNOWFLAKE_VARS.items() if os.environ.get(var)}
     )
-    return SnowflakeResource(**fields, paramstyle="qmark")
+    return SnowflakeResource(
+        **fields,
+        paramstyle="qmark",
+        # Timestamps without an offset are UTC, as on DuckDB; never the account's default zone.
+        additional_snowflake_connection_args={"session_parameters": {"TIMEZONE": "UTC"}},
+    )
 
 
 def warehouse_for(name: str):

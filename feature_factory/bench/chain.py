@@ -57,7 +57,10 @@ def chain_10_multiprocess() -> dg.JobDefinition:
 
 
 def run_chain(params: dict, meter) -> dict:
+    from feature_factory.instance import ensure_instance
+
     factory = globals()[params["factory"]]
+    ensure_instance()
     instance = dg.DagsterInstance.get()
     job = dg.reconstructable(factory)
     with dg.execute_job(job, instance=instance) as warmup:  # first run creates the sqlite storage

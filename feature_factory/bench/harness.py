@@ -122,10 +122,26 @@ class Measurement:
         return asdict(self)
 
 
+def free_disk_bytes(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def disk_floor(path: Path, max_use_bytes: int = 30 * 2**30, min_free_bytes: int = 10 * 2**30) -> int:
+    """Free space under which a child is stopped: it may use at most `max_use_bytes` of the disk
+    (DuckDB spills big sorts and joins to a temp folder, and its own temp limit does not cover every
+    spill) and never leave less than `min_free_bytes` for the other users of the machine."""
+    return max(min_free_bytes, free_disk_bytes(path) - max_use_bytes)
+
+
 def run_measured(target: str, params: dict, *, log_path: Path, env: dict | None = None,
                  python: str | None = None, timeout_s: float = 3600.0,
                  mem_cap_bytes: int | None = None, poll_s: float = 0.05) -> Measurement:
-    """Run `target` ("package.module:function") with `params` in a child process and measure it."""
+    """Run `target` ("package.module:function") with `params` in a child process and measure it.
+
+    Stops the child's process tree when it passes `mem_cap_bytes` of RSS, runs longer than
+    `timeout_s`, or the disk holding `log_path` falls under `disk_floor`."""
+    floor = disk_floor(log_path.parent if log_path.parent.exists() else Path("."))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result_path = log_path.with_suffix(".result.json")
     result_path.unlink(missing_ok=True)
@@ -148,6 +164,9 @@ def run_measured(target: str, params: dict, *, log_path: Path, env: dict | None 
                 killed = f"killed: RSS passed the {mem_cap_bytes / 2**30:.1f} GiB cap after {elapsed:.1f} s"
             elif not killed and elapsed > timeout_s:
                 killed = f"timeout: still running after {timeout_s:.0f} s"
+            elif not killed and free_disk_bytes(log_path.parent) < floor:
+                killed = (f"killed: free disk fell under {floor / 2**30:.0f} GiB after {elapsed:.1f} s "
+                          "(temp spill)")
             if killed:
                 _kill_group(proc.pid)
             time.sleep(poll_s)
@@ -170,14 +189,18 @@ def run_measured(target: str, params: dict, *, log_path: Path, env: dict | None 
     m.out = payload.get("out") or {}
     if m.out.get("skipped"):
         m.status, m.reason = "skipped", str(m.out["skipped"])
+    elif m.out.get("failed"):  # the contender finished but its work did not (e.g. a failed run)
+        m.status, m.reason = "failed", str(m.out["failed"])
     return m
 
 
 def run_plain(target: str, params: dict, *, log_path: Path, env: dict | None = None,
-              python: str | None = None, timeout_s: float = 7200.0) -> dict:
+              python: str | None = None, timeout_s: float = 7200.0,
+              mem_cap_bytes: int | None = None) -> dict:
     """Run an unmeasured step (data preparation, verification) in a child; return its output or
     raise RuntimeError with the log's tail."""
-    m = run_measured(target, params, log_path=log_path, env=env, python=python, timeout_s=timeout_s)
+    m = run_measured(target, params, log_path=log_path, env=env, python=python, timeout_s=timeout_s,
+                     mem_cap_bytes=mem_cap_bytes)
     if m.status not in ("ok", "skipped"):
         raise RuntimeError(f"{target} {m.status}: {m.reason} (log: {log_path})")
     return {**m.out, "_wall_s": m.process_wall_s}

@@ -77,22 +77,39 @@ def stage(params: dict, meter) -> dict:
 
 
 def _run_job(meter, partition_key: str | None = None, first: str | None = None,
-             last: str | None = None) -> dict:
+             last: str | None = None, run_config: dict | None = None) -> dict:
     import dagster as dg
 
     from feature_factory.definitions import defs
+    from feature_factory.instance import ensure_instance
 
     job = defs.resolve_job_def(JOB)
+    ensure_instance()
     instance = dg.DagsterInstance.get()
     tags = {RANGE_START: first, RANGE_END: last} if first else None
     with meter.measure():
-        result = job.execute_in_process(instance=instance, partition_key=partition_key, tags=tags)
+        result = job.execute_in_process(run_config=run_config, instance=instance, partition_key=partition_key,
+                                        tags=tags, raise_on_error=False)
     steps = _step_seconds(instance, result.run_id)
     out = {"success": result.success, "steps": steps, "step_total_s": round(sum(steps.values()), 3),
            "run_id": result.run_id}
+    if not result.success:
+        out["failed"] = _failure(result)
     out.update(_counts())
     instance.dispose()
     return out
+
+
+def _failure(result) -> str:
+    """The failed steps and the first line of their errors, for the results table."""
+    parts = []
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            err = ev.step_failure_data.error
+            cause = err.cause if err and err.cause else err
+            msg = (cause.message if cause else "").strip().splitlines()
+            parts.append(f"step {ev.step_key} failed: {msg[0][:300] if msg else '?'}")
+    return "; ".join(parts) or "run failed"
 
 
 def _step_seconds(instance, run_id: str) -> dict[str, float]:
@@ -123,24 +140,53 @@ def backfill(params: dict, meter) -> dict:
     return out
 
 
+def backfill_chunks(params: dict, meter) -> dict:
+    """Preparation: store days [first, last] with runs of `chunk_days` days each (a history to
+    refresh on top of, built without one huge range run)."""
+    first, last, chunk = int(params["first"]), int(params["last"]), int(params.get("chunk_days", 30))
+    runs, failed = 0, []
+    for lo in range(first, last + 1, chunk):
+        hi = min(lo + chunk - 1, last)
+        out = _run_job(meter, first=str(day(lo)), last=str(day(hi)))
+        runs += 1
+        if out.get("failed"):
+            failed.append(f"{day(lo)}..{day(hi)}: {out['failed']}")
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    return {"runs": runs, **_counts()}
+
+
+def _new_day(params: dict) -> int:
+    """Index of the day a refresh step loads: the day after the stored ones, or `params["new"]`."""
+    return int(params.get("new", int(params["last"]) + 1))
+
+
 def prepare_refresh(params: dict, meter) -> dict:
-    """Capture the baseline from the first stored days and land the new day's file."""
-    from feature_factory.monitoring.baseline import capture_baseline
+    """Capture a baseline from the first stored days (unless one exists) and land the new day's file."""
+    from feature_factory.monitoring.baseline import capture_baseline, current_baseline
     from feature_factory.warehouse import DuckDBWarehouse
 
-    first = day(params["first"])
-    last = min(day(params["first"] + params["baseline_days"] - 1), day(params["last"]))
-    baseline = capture_baseline(DuckDBWarehouse(), first, last)
-    new = int(params["last"]) + 1
+    wh = DuckDBWarehouse()
+    baseline = current_baseline(wh)
+    if baseline is None:
+        first = day(params["first"])
+        last = min(day(params["first"] + params["baseline_days"] - 1), day(params["last"]))
+        baseline = capture_baseline(wh, first, last)
+    new = _new_day(params)
     for f in sorted(Path(params["landing_all"]).glob(f"events_{day(new)}*")):
         _link(f, Path(params["home"]) / "landing")
     return {"baseline_version": baseline.version, "new_day": str(day(new))}
 
 
 def refresh(params: dict, meter) -> dict:
-    new_day = str(day(int(params["last"]) + 1))
+    """One new day through daily_refresh_job; `evidently: false` switches the Evidently second
+    opinion off in drift_alerts (run config), to show what it costs."""
+    new_day = str(day(_new_day(params)))
     before = _counts()
-    out = _run_job(meter, partition_key=new_day)
+    run_config = None
+    if params.get("evidently") is False:
+        run_config = {"ops": {"drift_alerts": {"config": {"evidently_enabled": False}}}}
+    out = _run_job(meter, partition_key=new_day, run_config=run_config)
     out["rows_in"] = out["rows_raw_events"] - before["rows_raw_events"]
     out["rows_out"] = out["rows_customer_features"] - before["rows_customer_features"]
     out["rows_stored_events"] = out["rows_raw_events"]
@@ -155,7 +201,7 @@ def features_sql(params: dict, meter) -> dict:
     from feature_factory.warehouse import DuckDBWarehouse
 
     wh = DuckDBWarehouse()
-    new_day = day(int(params["last"]) + 1)
+    new_day = day(_new_day(params))
     plan = snapshot_plan(wh, load_catalog().computed(), new_day, new_day, dt.datetime(2025, 1, 1))
     with wh.session() as s:
         with meter.measure():

@@ -64,8 +64,9 @@ def _build(con, params: dict, p: dict[str, Path]) -> None:
     specs = synth.features()
     seed, days, start = int(params["seed"]), int(params["days"]), synth.START
     cols = ", ".join(f"{synth.value_sql(s, k, 'c', 'd', seed)} AS {s.name}" for k, s in enumerate(specs))
+    u = synth.uniform("c", "d", seed, "'present'")
     present = (f"d >= CAST(hash(c, {seed}, 'start') % {int(params['start_spread'])} AS BIGINT) "
-               f"AND {synth.uniform('c', 'd', seed, 'p')} < {float(params['presence'])!r}")
+               f"AND {u} < {float(params['presence'])!r}")
     con.execute(f"""
         CREATE TABLE {SNAPSHOTS} AS
         SELECT {synth.customer_id('c')} AS customer_id,
@@ -102,6 +103,46 @@ def ours(params: dict, meter) -> dict:
     with meter.measure():
         summary = build_training_set(wh, specs, ttl_days=int(params["ttl_days"]))
     return {"rows_out": summary.rows, "labels_without_features": summary.missing_features}
+
+
+def ours_sql(params: dict, meter) -> dict:
+    """`training_set_sql` alone, written the way the asset writes it (`replace_table`), without the
+    input checks and the summary statistics `build_training_set` adds."""
+    from feature_factory.ml.training_set import training_set_sql
+    from feature_factory.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(path=str(_paths(params)["db"]))
+    with meter.measure():
+        lo, hi = wh.fetch_one(f"SELECT MIN(label_date), MAX(label_date) FROM {LABELS}")
+        rows = wh.replace_table("bench_ours_sql", training_set_sql(
+            wh, synth.features(), int(params["ttl_days"]), (lo, hi)))
+    return {"rows_out": rows}
+
+
+def proposed_asof_sql(warehouse, specs, ttl_days: int) -> str:
+    """What `training_set_sql` could emit on DuckDB with an as-of dialect fragment: the same columns
+    and patched expressions, DuckDB's ASOF LEFT JOIN instead of range join + QUALIFY."""
+    from feature_factory.features.patch_layer import patched_expressions
+
+    exprs = patched_expressions(warehouse, specs, qualifier="f")
+    fresh = f"f.snapshot_date >= l.label_date - {int(ttl_days)}"
+    cols = ", ".join(f"CASE WHEN {fresh} THEN {exprs[s.name]} END AS {s.name}" for s in specs)
+    return f"""
+        SELECT l.customer_id, l.label_date, l.churned,
+               CASE WHEN {fresh} THEN f.snapshot_date END AS feature_snapshot_date,
+               CAST(CASE WHEN {fresh} THEN datediff('day', f.snapshot_date, l.label_date) END AS BIGINT)
+                 AS feature_age_days, {cols}
+        FROM {LABELS} l ASOF LEFT JOIN {SNAPSHOTS} f
+          ON l.customer_id = f.customer_id AND l.label_date > f.snapshot_date"""
+
+
+def ours_asof_proposal(params: dict, meter) -> dict:
+    from feature_factory.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(path=str(_paths(params)["db"]))
+    with meter.measure():
+        rows = wh.replace_table("bench_ours_asof", proposed_asof_sql(wh, synth.features(), int(params["ttl_days"])))
+    return {"rows_out": rows}
 
 
 def asof_sql(specs, ttl_days: int) -> str:
@@ -144,7 +185,10 @@ def verify(params: dict, meter) -> dict:
     con = duckdb.connect()
     con.execute(f"ATTACH '{p['db']}' AS wh (READ_ONLY)")
     by_label = "SELECT l.label_id, o.* FROM wh.{t} o JOIN wh." + LABELS + " l USING (customer_id, label_date)"
-    outputs = {"ours": by_label.format(t="training_set"), "bare_asof": by_label.format(t=ASOF_TABLE)}
+    present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'wh'").fetchall()}
+    outputs = {name: by_label.format(t=table) for name, table in (
+        ("ours", "training_set"), ("ours_sql", "bench_ours_sql"), ("ours_asof_proposal", "bench_ours_asof"),
+        ("bare_asof", ASOF_TABLE)) if table in present}
     for name in params.get("feast_outputs", []):
         path = p["dir"] / f"out_{name}.parquet"
         if path.exists():

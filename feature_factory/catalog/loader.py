@@ -12,6 +12,7 @@ which the loader checks (raw_events columns only, no subqueries/aggregates/windo
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifecycle
 
 DEFAULT_PATH = Path(__file__).with_name("features.yaml")
+CATALOG_ENV = "FEATURE_FACTORY_CATALOG"
 
 # The longest window a feature may use. It is also the population rule of customer_features (a
 # customer gets a row while seen within this many days) and bounds what a one-day refresh reads.
@@ -71,11 +73,17 @@ class Catalog:
         return Catalog(self.features + tuple(extra))
 
 
+def catalog_path() -> Path:
+    """`FEATURE_FACTORY_CATALOG` if set (one catalog for every domain), else the shipped file."""
+    override = os.environ.get(CATALOG_ENV)
+    return Path(override).resolve() if override else DEFAULT_PATH
+
+
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Read and validate a catalog file (default: the shipped `features.yaml`)."""
+    """Read and validate a catalog file (default: `catalog_path()`)."""
     import yaml
 
-    path = Path(path) if path is not None else DEFAULT_PATH
+    path = Path(path) if path is not None else catalog_path()
     try:
         doc = yaml.safe_load(path.read_text())
     except OSError as exc:

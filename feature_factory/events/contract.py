@@ -14,7 +14,7 @@ from enum import Enum
 import dagster as dg
 from pydantic import Field
 
-from feature_factory.warehouse.base import quote_ident
+from feature_factory.warehouse.base import quote_ident, sql_literal
 
 CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
 KEY_COLUMNS = ("event_id", "customer_id")
@@ -40,6 +40,26 @@ class Reason(str, Enum):
     # File level: the whole file is one quarantine row (source_row NULL).
     UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
     UNREADABLE_FILE = "unreadable_file"
+
+
+REASON_TEXT = {
+    Reason.NULL_OR_EMPTY_KEY: "event_id or customer_id is NULL or empty",
+    Reason.UNPARSEABLE_TIMESTAMP: "event_ts is missing or not an ISO-8601 timestamp; the row belongs to no day",
+    Reason.TIMESTAMP_IN_FUTURE: "event_ts is later than when the file was staged",
+    Reason.TIMESTAMP_BEFORE_START: "event_ts is before the first daily partition",
+    Reason.UNKNOWN_EVENT_TYPE: f"event_type is not one of {', '.join(EVENT_TYPES)}",
+    Reason.UNKNOWN_CHANNEL: f"channel is not one of {', '.join(CHANNELS)}",
+    Reason.NON_NUMERIC_AMOUNT: "amount is not a finite number",
+    Reason.NEGATIVE_AMOUNT: "amount is negative",
+    Reason.DUPLICATE_IN_BATCH: "event_id already seen earlier in this batch (file, row order)",
+    Reason.DUPLICATE_OF_STORED: "event_id already stored in raw_events in another partition",
+}
+
+
+def reason_detail_sql(column: str = "row_reason") -> str:
+    """SQL turning a reason code column into its human explanation (the `detail` column)."""
+    cases = " ".join(f"WHEN {sql_literal(r.value)} THEN {sql_literal(t)}" for r, t in REASON_TEXT.items())
+    return f"CASE {column} {cases} END"
 
 
 # name, SQL type, description: the DDL and the Dagster column schema come from these lists.

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory import settings
-from feature_factory.events.contract import QUARANTINE_COLUMNS, IngestionConfig, Reason
-from feature_factory.events.staging import LANDING_ROWS, SyncReport, reason_detail_sql, sync_landing
+from feature_factory.events.contract import QUARANTINE_COLUMNS, IngestionConfig, Reason, reason_detail_sql
+from feature_factory.events.staging import LANDING_ROWS, SyncReport, sync_landing
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 
 ACCEPTED = "accepted"

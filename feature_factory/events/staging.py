@@ -24,7 +24,7 @@ from pathlib import Path
 
 from feature_factory.events import schema_drift
 from feature_factory.events.contract import (
-    CHANNELS, EVENT_TYPES, QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason,
+    CHANNELS, EVENT_TYPES, QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason, reason_detail_sql,
 )
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
 from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, quote_ident, sql_literal
@@ -217,22 +217,3 @@ def _insert_rows_sql(warehouse, tmp, outcome, config: IngestionConfig, start_dat
         FROM (SELECT CAST(source_row AS BIGINT) AS source_row, {raw},
               {outcome.amount_expr} AS amount_value, {outcome.ts_expr} AS event_ts_value
               FROM {quote_ident(tmp)}) p"""
-
-
-REASON_TEXT = {
-    Reason.NULL_OR_EMPTY_KEY: "event_id or customer_id is NULL or empty",
-    Reason.UNPARSEABLE_TIMESTAMP: "event_ts is missing or not an ISO-8601 timestamp; the row belongs to no day",
-    Reason.TIMESTAMP_IN_FUTURE: "event_ts is later than when the file was staged",
-    Reason.TIMESTAMP_BEFORE_START: "event_ts is before the first daily partition",
-    Reason.UNKNOWN_EVENT_TYPE: f"event_type is not one of {', '.join(EVENT_TYPES)}",
-    Reason.UNKNOWN_CHANNEL: f"channel is not one of {', '.join(CHANNELS)}",
-    Reason.NON_NUMERIC_AMOUNT: "amount is not a finite number",
-    Reason.NEGATIVE_AMOUNT: "amount is negative",
-    Reason.DUPLICATE_IN_BATCH: "event_id already seen earlier in this batch (file, row order)",
-    Reason.DUPLICATE_OF_STORED: "event_id already stored in raw_events in another partition",
-}
-
-
-def reason_detail_sql(column: str = "row_reason") -> str:
-    cases = " ".join(f"WHEN {sql_literal(r.value)} THEN {sql_literal(t)}" for r, t in REASON_TEXT.items())
-    return f"CASE {column} {cases} END"

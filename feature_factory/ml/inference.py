@@ -130,7 +130,7 @@ def score_customers(
     return ScoringSummary(
         run_id=run_id, model_version=info.version, model_type=info.model_type, customers=total,
         predicted_churners=positives, mean_score=score_sum / total,
-        reference_mean=(ref.get("mean") or [None])[0],
+        reference_mean=ref.get("mean"),
         psi=models.psi(shares, bin_counts) if shares else None,
         bin_counts=bin_counts.tolist(), reference_shares=shares, chunks=chunks,
         scored_at=scored_at, threshold=float(threshold), missing_features=missing,

@@ -213,13 +213,13 @@ def importances(pipeline: Any, features: Sequence[str]) -> dict[str, float]:
     return {f: float(v) / total for f, v in zip(features, raw)}
 
 
-def score_reference(scores: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+def score_reference(scores: np.ndarray, bins: int = 10) -> dict[str, Any]:
     """Decile cut points of holdout scores and the holdout share in each bin: the reference that
     inference compares its score distribution with (prediction drift)."""
     scores = np.asarray(scores, dtype=float)
     cuts = np.unique(np.quantile(scores, np.linspace(0, 1, bins + 1)[1:-1]))
     counts = np.bincount(np.searchsorted(cuts, scores, side="right"), minlength=len(cuts) + 1)
-    return {"cuts": cuts.tolist(), "shares": (counts / counts.sum()).tolist(), "mean": [float(scores.mean())]}
+    return {"cuts": cuts.tolist(), "shares": (counts / counts.sum()).tolist(), "mean": float(scores.mean())}
 
 
 def psi(reference_shares: Sequence[float], counts: Sequence[float], eps: float = 1e-4) -> float:

@@ -57,7 +57,7 @@ class ModelVersion:
     cv: dict[str, dict[str, float]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     threshold: float = 0.5
-    score_reference: dict[str, list[float]] = field(default_factory=dict)
+    score_reference: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] | None = None
 
 

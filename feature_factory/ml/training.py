@@ -14,7 +14,7 @@ import pandas as pd
 from feature_factory.ml import models, plots
 from feature_factory.ml.oracle import Oracle, oracle_on_holdout
 from feature_factory.ml.registry import ModelRegistry, ModelVersion, gate_decision
-from feature_factory.ml.training_set import default_features, load_training_frame
+from feature_factory.ml.training_set import feature_columns, load_training_frame
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -68,7 +68,9 @@ def train_round(
 ) -> TrainingRound:
     models.signed(metric, 0.0)  # unknown metric: fail before any work
     registry = registry or ModelRegistry()
-    features = features if features is not None else [f.name for f in default_features()]
+    # The training set fixes the features (built from the catalog's trainable ones), so a catalog
+    # edit between the two steps cannot make them disagree.
+    features = features if features is not None else feature_columns(warehouse)
     df = load_training_frame(warehouse, features)
     result = models.train_models(df, features, params)
     version = data_version(df, features)

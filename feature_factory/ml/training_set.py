@@ -143,9 +143,19 @@ def _check_inputs(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> None
 def build_training_set(
     warehouse: Warehouse, features: Sequence[FeatureSpec] | None = None, ttl_days: int = 7
 ) -> TrainingSetSummary:
-    """Replace `training_set` atomically; refuse to publish one that lost a label."""
+    """Replace `training_set` atomically, with exactly one row per label."""
     features = list(features) if features is not None else default_features()
     _check_inputs(warehouse, features)
+    # The as-of join keeps one row per (customer_id, label_date); duplicate label keys would
+    # silently collapse, so they are refused before anything is published.
+    dup = warehouse.fetch_one(
+        f"SELECT customer_id, label_date, COUNT(*) FROM {LABELS_TABLE} "
+        "GROUP BY customer_id, label_date HAVING COUNT(*) > 1 ORDER BY customer_id, label_date LIMIT 1"
+    )
+    if dup:
+        raise TrainingSetError(
+            f"{LABELS_TABLE} has duplicate labels, e.g. customer {dup[0]!r} on {dup[1]} ({dup[2]} rows)"
+        )
     bounds = warehouse.fetch_one(f"SELECT MIN(label_date), MAX(label_date) FROM {LABELS_TABLE}")
     if not bounds or bounds[0] is None:
         raise TrainingSetError(f"{LABELS_TABLE} is empty: no labels to build a training set from")
@@ -153,11 +163,8 @@ def build_training_set(
         TRAINING_TABLE, training_set_sql(warehouse, features, ttl_days, (bounds[0], bounds[1]))
     )
     labels = warehouse.row_count(LABELS_TABLE)
-    if rows != labels:
-        raise TrainingSetError(
-            f"{TRAINING_TABLE} has {rows} rows but {LABELS_TABLE} has {labels}: duplicate "
-            "(customer_id, label_date) labels?"
-        )
+    if rows != labels:  # labels changed while we built: say so rather than report wrong counts
+        raise TrainingSetError(f"{TRAINING_TABLE} has {rows} rows but {LABELS_TABLE} now has {labels}")
     return summarize(warehouse, [f.name for f in features])
 
 
@@ -190,6 +197,14 @@ def summarize(warehouse: Warehouse, feature_names: Sequence[str]) -> TrainingSet
         last_label_date=row[9],
         null_counts={n: int(v or 0) for n, v in zip(feature_names, row[10:])},
     )
+
+
+def feature_columns(warehouse: Warehouse) -> list[str]:
+    """The feature columns the current training set was built with, in table order."""
+    cols = [c for c, _ in warehouse.columns(TRAINING_TABLE)]
+    if not cols:
+        raise TrainingSetError(f"table {TRAINING_TABLE} does not exist: materialize training_set first")
+    return [c for c in cols if c not in KEY_COLUMNS]
 
 
 def load_training_frame(warehouse: Warehouse, feature_names: Sequence[str]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Threshold
 from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, STATS_TABLE, feature_columns, read_expressions, resolve_features, stats_select_sql,
 )
+from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
@@ -33,7 +34,7 @@ SCHEMA = [
     ("wasserstein_error_bound", "DOUBLE"), ("current_rows", "BIGINT"), ("current_mean", "DOUBLE"),
     ("baseline_mean", "DOUBLE"), ("current_null_rate", "DOUBLE"), ("baseline_null_rate", "DOUBLE"),
     ("evidently_drift", "BOOLEAN"), ("evidently_score", "DOUBLE"), ("evidently_method", "VARCHAR"),
-    ("note", "VARCHAR"),
+    ("note", "VARCHAR"), ("input_null_rate_delta", "DOUBLE"),
 ]
 
 
@@ -97,8 +98,9 @@ def _day_stats(warehouse: Warehouse, day: dt.date, specs, baseline: Baseline, gr
     if not fresh:
         exprs = read_expressions(warehouse, specs)
         if exprs:
-            sql = stats_select_sql(warehouse, exprs, binning=baseline.binning(), grid_size=grid_size)
-            rows = warehouse.fetch_df(sql, [str(day), str(day)]).to_dict("records")
+            sql = stats_select_sql(warehouse, exprs, day, day, binning=baseline.binning(),
+                                   grid_size=grid_size, inputs=input_specs(warehouse, specs))
+            rows = warehouse.fetch_df(sql).to_dict("records")
         notes.append(f"feature_stats for {day} was not computed against baseline v{baseline.version}; "
                      "recomputed here (re-materialize feature_stats to store it)")
     return {r["feature"]: Summary.from_row(r) for r in rows}
@@ -122,7 +124,7 @@ def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
         rows.append({
             "alert_date": report.day, "feature": r.feature, "baseline_version": report.baseline.version,
             **{k: m.get(k) for k in ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std",
-                                     "std_ratio", "null_rate_delta", "out_of_range_share",
+                                     "std_ratio", "null_rate_delta", "input_null_rate_delta", "out_of_range_share",
                                      "out_of_range_excess", "ks_error_bound", "wasserstein_error_bound")},
             "drift_types": r.drift_types, "severity": r.severity, "severity_rank": r.severity_rank,
             "type_severities": json.dumps(dict(sorted(r.types.items()))), "created_at": created,

@@ -101,9 +101,10 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     per_partition, metadata, rows = {}, {}, 0
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     for day in days:
-        # An Evidently report is ~4 MB of HTML: in a range run only the last day gets one.
+        # An Evidently report is ~4 MB of HTML: in a range run only the last day gets one (and the
+        # only plots shown), unless configured otherwise.
         evidently = config.evidently_enabled and (day == last or config.evidently_every_day_in_ranges)
-        verdict, metadata = _drift_day(context, config, warehouse, day, evidently)
+        verdict, metadata = _drift_day(context, config, warehouse, day, evidently, day == last)
         per_partition[str(day)] = verdict
         rows += metadata.get("dagster/row_count", 0)
     if len(days) > 1:  # a range run: every day's verdict, the last day's details
@@ -120,7 +121,7 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
 
 
 def _drift_day(context, config: DriftConfig, warehouse: Warehouse, day: dt.date,
-               with_evidently: bool) -> tuple[dict, dict]:
+               with_evidently: bool, with_plots: bool) -> tuple[dict, dict]:
     from feature_factory.monitoring.evidently_report import run_report
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
     from feature_factory.monitoring.stats import read_expressions, resolve_features
@@ -151,7 +152,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, day: dt.date,
     plots = [
         markdown_image(histogram_png(r.feature, b.features[r.feature], report.current.get(r.feature),
                                      f"{r.feature}: {r.severity} ({r.drift_types}) on {day}"), r.feature)
-        for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots]
+        for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots if with_plots else 0]
     ]
     features = {r.feature: r.severity for r in report.results if r.severity_rank > 0}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring.drift import baseline_noise
+from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, FEATURES_TABLE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
@@ -34,8 +35,8 @@ SCHEMA = [
     ("window_end", "DATE"), ("days", "BIGINT"), ("captured_at", "TIMESTAMP"), ("feature", "VARCHAR"),
     ("column_type", "VARCHAR"), ("row_count", "BIGINT"), ("value_count", "BIGINT"),
     ("null_rate", "DOUBLE"), ("zero_rate", "DOUBLE"), ("mean", "DOUBLE"), ("stddev", "DOUBLE"),
-    ("min_value", "DOUBLE"), ("max_value", "DOUBLE"), *((q, "DOUBLE") for q in QUANTILE_COLUMNS),
-    ("distinct_count", "BIGINT"), ("out_of_range_share", "DOUBLE"), ("above_range_share", "DOUBLE"),
+    ("kurtosis", "DOUBLE"), ("min_value", "DOUBLE"), ("max_value", "DOUBLE"), *((q, "DOUBLE") for q in QUANTILE_COLUMNS),
+    ("distinct_count", "BIGINT"), ("input_null_rate", "DOUBLE"), ("out_of_range_share", "DOUBLE"), ("above_range_share", "DOUBLE"),
     ("rows_per_day", "DOUBLE"), ("noise_floor", "VARCHAR"),
     ("bin_edges", "VARCHAR"), ("hist_counts", "VARCHAR"), ("quantile_grid", "VARCHAR"),
     ("grid_size", "BIGINT"),
@@ -108,7 +109,8 @@ def capture_baseline(
 ) -> Baseline:
     """Capture a new current baseline version from customer_features days [start, end]."""
     types = feature_columns(warehouse)
-    exprs = read_expressions(warehouse, resolve_features(features))
+    specs = resolve_features(features)
+    exprs = read_expressions(warehouse, specs)
     window = [str(start), str(end)]
     row = warehouse.fetch_one(
         f"SELECT COUNT(DISTINCT snapshot_date) FROM {FEATURES_TABLE} "
@@ -118,13 +120,16 @@ def capture_baseline(
         raise MonitoringError(
             f"no customer_features rows between {start} and {end}: materialize those partitions "
             "first or choose another baseline window")
-    pooled = warehouse.fetch_df(stats_select_sql(warehouse, exprs, by_day=False, grid_size=grid_size), window)
+    inputs = input_specs(warehouse, specs)
+    pooled = warehouse.fetch_df(stats_select_sql(warehouse, exprs, start, end, by_day=False,
+                                                 grid_size=grid_size, inputs=inputs))
     summaries = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
     edges = {f: decile_edges(s.grid) for f, s in summaries.items()}
     ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in summaries.items()
               if s.quantiles["p01"] is not None}
     by_day = warehouse.fetch_df(stats_select_sql(
-        warehouse, exprs, binning=Binning(edges=edges, ranges=ranges), grid_size=grid_size), window)
+        warehouse, exprs, start, end, binning=Binning(edges=edges, ranges=ranges), grid_size=grid_size,
+        inputs=inputs))
     daily: dict[str, list[Summary]] = {}
     for r in by_day.to_dict("records"):
         daily.setdefault(r["feature"], []).append(Summary.from_row(r))
@@ -140,9 +145,9 @@ def capture_baseline(
             "is_current": True, "window_start": start, "window_end": end, "days": days,
             "captured_at": captured_at, "feature": f, "column_type": types[f],
             "row_count": s.row_count, "value_count": s.value_count, "null_rate": s.null_rate,
-            "zero_rate": s.zero_rate, "mean": s.mean, "stddev": s.stddev,
+            "zero_rate": s.zero_rate, "mean": s.mean, "stddev": s.stddev, "kurtosis": s.kurtosis,
             "min_value": s.min_value, "max_value": s.max_value, **s.quantiles,
-            "distinct_count": s.distinct_count,
+            "distinct_count": s.distinct_count, "input_null_rate": s.input_null_rate,
             "out_of_range_share": s.out_of_range_share, "above_range_share": s.above_range_share,
             "rows_per_day": s.row_count / days,
             "noise_floor": json.dumps(baseline_noise(days_f, s) if len(days_f) > 1 else {}),

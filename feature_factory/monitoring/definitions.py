@@ -4,7 +4,7 @@ import importlib
 
 import dagster as dg
 
-from feature_factory.monitoring import assets, jobs
+from feature_factory.monitoring import assets, checks, jobs
 from feature_factory.monitoring.sensors import build_drift_sensor
 
 
@@ -23,6 +23,7 @@ drift_sensor = build_drift_sensor(
 
 defs = dg.Definitions(
     assets=[assets.feature_stats, assets.feature_stats_baseline, assets.drift_alerts],
+    asset_checks=[checks.one_current_baseline],
     jobs=[jobs.capture_baseline_job, jobs.daily_refresh_job],
     schedules=[jobs.daily_refresh_schedule],
     sensors=[drift_sensor],

@@ -1,7 +1,7 @@
 """Monitoring jobs and the daily schedule.
 
 - `capture_baseline_job`: captures a new baseline version (Launchpad config: window of days).
-- `daily_refresh_job`: events -> features -> stats -> drift for one day; the schedule runs it for
+- `daily_refresh_job`: events -> features (+ online table) -> stats -> drift for one day; the schedule runs it for
   yesterday's partition. A range backfill of it from the UI runs the SQL assets as one run over
   the range (single-run backfill policy) and drift_alerts one run per day.
 """
@@ -15,7 +15,10 @@ capture_baseline_job = dg.define_asset_job(
     "days (config: start_date/end_date or first_n_days). The previous version is kept.",
 )
 
-REFRESH_ASSETS = ("raw_events", "quarantined_events", "customer_features", "feature_stats", "drift_alerts")
+# customer_features_online is unpartitioned: a run of any day range rebuilds it once, after the
+# snapshots, so serving never lags the refresh.
+REFRESH_ASSETS = ("raw_events", "quarantined_events", "customer_features", "customer_features_online",
+                  "feature_stats", "drift_alerts")
 
 daily_refresh_job = dg.define_asset_job(
     "daily_refresh_job",

@@ -7,7 +7,8 @@ sends an alert through the `notifier` resource, requests `remediation_job`, and 
 (partition, baseline version): the cursor keeps the keys already acted on (so re-materializing a
 partition does not alert again), and each run request carries a run key
 `remediation:{partition}:{baseline_version}` (so the daemon would drop a duplicate even if the
-cursor were lost). A new baseline version is a new key: it fires again.
+cursor were lost). A new baseline version is a new key: it fires again. (A tick that crashes after
+notifying but before its cursor is stored may re-send that alert once; its runs stay deduplicated.)
 """
 
 import json

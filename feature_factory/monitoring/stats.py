@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from feature_factory.catalog import FeatureSpec
+from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
@@ -77,21 +78,26 @@ def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> d
 def stats_select_sql(
     warehouse: Warehouse,
     expressions: Mapping[str, str],
+    start: dt.date | str,
+    end: dt.date | str,
     *,
     by_day: bool = True,
+    inputs: Inputs | None = None,
     binning: Binning | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
     with_grid: bool = True,
     computed_at: dt.datetime | None = None,
 ) -> str:
-    """One SELECT over `customer_features` rows with snapshot_date in [?, ?] (two DATE params).
+    """One SELECT over `customer_features` rows with snapshot_date in [start, end].
 
-    `by_day=False` pools the window into one row per feature (baseline capture)."""
+    `by_day=False` pools the window into one row per feature (baseline capture). `inputs` adds
+    the raw input null counts of those days (inputs.py)."""
     if not expressions:
         raise MonitoringError("no feature columns to compute statistics for")
     if grid_size < 2:
         raise ValueError(f"grid_size={grid_size} must be at least 2")
     names = [quote_ident(n) for n in expressions]
+    lo, hi = sql_literal(_as_date(start)), sql_literal(_as_date(end))
     keys = ["feature", "stats_date"] if by_day else ["feature"]
     key_list = ", ".join(keys)
     on = " AND ".join(f"a.{k} = g.{k}" for k in keys)
@@ -106,14 +112,14 @@ def stats_select_sql(
     hists = ", ".join(f"SUM(CASE WHEN b = {i} THEN 1 ELSE 0 END) AS h{i}" for i in range(nbins))
     ctes = [
         f"src AS (SELECT snapshot_date AS stats_date, {src} FROM {FEATURES_TABLE} "
-        "WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE))",
+        f"WHERE snapshot_date BETWEEN {lo} AND {hi})",
         f"long AS (SELECT s.stats_date, fl.feature, CAST({value} AS DOUBLE) AS v "
         f"FROM src s CROSS JOIN (VALUES {feats}) AS fl(feature))",
         f"binned AS (SELECT {key_list}, v, {_bucket_sql(names, binning)} AS b, "
         f"{_out_of_range_sql(names, binning)} AS oor FROM long)",
         f"agg AS (SELECT {key_list}, COUNT(*) AS row_count, COUNT(v) AS value_count, "
         "SUM(CASE WHEN v = 0 THEN 1 ELSE 0 END) AS zero_count, AVG(v) AS mean, "
-        "STDDEV_SAMP(v) AS stddev, MIN(v) AS min_value, MAX(v) AS max_value, "
+        "STDDEV_SAMP(v) AS stddev, KURTOSIS(v) AS kurtosis, MIN(v) AS min_value, MAX(v) AS max_value, "
         f"{q_cols}, COUNT(DISTINCT v) AS distinct_count, "
         "SUM(CASE WHEN oor > 0 THEN 1 ELSE 0 END) AS out_of_range_count, "
         f"SUM(CASE WHEN oor = 2 THEN 1 ELSE 0 END) AS above_range_count, {hists} "
@@ -137,6 +143,10 @@ def stats_select_sql(
         from_clause = f"agg a LEFT JOIN grid g ON {on}"
     else:
         grid_json, from_clause = "CAST(NULL AS VARCHAR)", "agg a"
+    inputs = {n: v for n, v in (inputs or {}).items() if n in names}
+    if inputs:
+        ctes.append(inputs_cte(inputs, lo, hi, by_day))
+        from_clause += f" LEFT JOIN inp i ON {' AND '.join(f'a.{k} = i.{k}' for k in keys)}"
     stamp = computed_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     version = sql_literal(binning.version)
     select = [
@@ -149,6 +159,7 @@ def stats_select_sql(
         "CASE WHEN a.value_count > 0 THEN CAST(a.zero_count AS DOUBLE) / a.value_count END AS zero_rate",
         "CAST(a.mean AS DOUBLE) AS mean",
         "CAST(a.stddev AS DOUBLE) AS stddev",
+        "CAST(a.kurtosis AS DOUBLE) AS kurtosis",
         "CAST(a.min_value AS DOUBLE) AS min_value",
         "CAST(a.max_value AS DOUBLE) AS max_value",
         *(f"a.{name}" for name in QUANTILE_COLUMNS),
@@ -158,6 +169,8 @@ def stats_select_sql(
         f"CAST({_hist_json(names, binning)} AS VARCHAR) AS hist_counts",
         f"CAST({grid_json} AS VARCHAR) AS quantile_grid",
         f"CAST({grid_size if with_grid else 'NULL'} AS BIGINT) AS grid_size",
+        f"CAST({'i.input_rows' if inputs else 'NULL'} AS BIGINT) AS input_rows",
+        f"CAST({'i.input_nulls' if inputs else 'NULL'} AS BIGINT) AS input_nulls",
         f"CAST({version} AS BIGINT) AS baseline_version",
         f"CAST({sql_literal(stamp)} AS TIMESTAMP) AS computed_at",
     ]
@@ -173,13 +186,18 @@ def write_feature_stats(
     grid_size: int = DEFAULT_GRID_SIZE,
 ) -> int:
     """Replace `feature_stats` rows for stats_date in [start, end]; returns rows written."""
-    exprs = read_expressions(warehouse, resolve_features(features))
-    sql = stats_select_sql(warehouse, exprs, binning=binning, grid_size=grid_size)
-    window = [str(start), str(end)]
+    specs = resolve_features(features)
+    exprs = read_expressions(warehouse, specs)
+    sql = stats_select_sql(warehouse, exprs, start, end, binning=binning, grid_size=grid_size,
+                           inputs=input_specs(warehouse, specs))
     return warehouse.replace_where(
         STATS_TABLE, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
-        params=window, where_params=window,
+        where_params=[str(start), str(end)],
     )
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def _bucket_sql(names: list[str], binning: Binning) -> str:

@@ -22,12 +22,16 @@ class Summary:
     value_count: int
     mean: float | None = None
     stddev: float | None = None
+    kurtosis: float | None = None  # excess kurtosis (0 for a normal distribution)
     zero_rate: float | None = None
     min_value: float | None = None
     max_value: float | None = None
     quantiles: dict[str, float | None] = field(default_factory=dict)
     distinct_count: int | None = None
     out_of_range_count: int | None = None
+    input_rows: int | None = None  # raw_events rows the feature aggregates (inputs.py)
+    input_nulls: int | None = None
+    baseline_input_null_rate: float | None = None  # baseline rows only
     above_range_count: int | None = None
     hist: list[float] | None = None
     grid: list[float] | None = None
@@ -42,6 +46,12 @@ class Summary:
     @property
     def null_rate(self) -> float:
         return 1.0 - self.value_count / self.row_count if self.row_count else 0.0
+
+    @property
+    def input_null_rate(self) -> float | None:
+        if self.baseline_input_null_rate is not None:
+            return self.baseline_input_null_rate
+        return self.input_nulls / self.input_rows if self.input_rows else None
 
     @property
     def rows_per_day(self) -> float:
@@ -59,6 +69,7 @@ class Summary:
             value_count=int(row["value_count"]),
             mean=_num(row.get("mean")),
             stddev=_num(row.get("stddev")),
+            kurtosis=_num(row.get("kurtosis")),
             zero_rate=_num(row.get("zero_rate")),
             min_value=_num(row.get("min_value")),
             max_value=_num(row.get("max_value")),
@@ -66,6 +77,9 @@ class Summary:
             distinct_count=_int(row.get("distinct_count")),
             out_of_range_count=_int(row.get("out_of_range_count")),
             above_range_count=_int(row.get("above_range_count")),
+            input_rows=_int(row.get("input_rows")),
+            input_nulls=_int(row.get("input_nulls")),
+            baseline_input_null_rate=_num(row.get("input_null_rate")),
             hist=parse_json_list(row.get("hist_counts")),
             grid=parse_json_list(row.get("quantile_grid")),
             edges=parse_json_list(row.get("bin_edges")),

@@ -164,18 +164,25 @@ class DuckDBWarehouse(Warehouse):
         else:
             raise WarehouseError(f"{path}: unsupported landing format {fmt!r} (csv or parquet)")
         with self.session() as s:
+            # One pass over the file: load as-is, then rename columns (metadata only).
             try:
-                cols = [r[0] for r in s.fetch_all(f"DESCRIBE SELECT * FROM {reader}")]
+                s.execute(
+                    f"CREATE OR REPLACE TABLE {name} AS SELECT *, "
+                    f"CAST(row_number() OVER () AS BIGINT) AS __ff_source_row FROM {reader}"
+                )
             except WarehouseError as exc:
                 raise WarehouseError(f"cannot read landing file {path}: {str(exc).splitlines()[0]}") from exc
-            select = ", ".join(
-                f'CAST("{c.replace(chr(34), chr(34) * 2)}" AS VARCHAR) AS "{c.lower().replace(chr(34), "")}"'
-                for c in cols
-            )
-            s.execute(
-                f"CREATE OR REPLACE TABLE {name} AS SELECT {select}, "
-                f"CAST(row_number() OVER () AS BIGINT) AS source_row FROM {reader}"
-            )
+            cols = [c for c, _ in self._session_columns(s, table) if c != "__ff_source_row"]
+            raw = [r[0] for r in s.fetch_all(f"SELECT column_name FROM (DESCRIBE {name})")]
+            for original in raw:
+                target = "source_row" if original == "__ff_source_row" else original.lower().replace('"', "")
+                if original != target:
+                    s.execute(
+                        f'ALTER TABLE {name} RENAME COLUMN "{original.replace(chr(34), chr(34) * 2)}" TO "{target}"'
+                    )
+            if fmt == "parquet":
+                for c in cols:
+                    s.execute(f'ALTER TABLE {name} ALTER COLUMN "{c}" TYPE VARCHAR')
         return [c.lower() for c in cols]
 
     def try_double(self, expr: str) -> str:

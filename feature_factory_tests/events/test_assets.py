@@ -131,3 +131,13 @@ def test_range_run_over_several_days(duckdb_warehouse, landing_home):
     raw = {k: v.value for k, v in events[0].materialization.metadata.items()}
     assert (raw["partition_range"], raw["rows_accepted"]) == ("2024-01-06 .. 2024-01-07", 2)
     assert duckdb_warehouse.fetch_all("SELECT event_id FROM raw_events ORDER BY 1") == [("e6",), ("e7",)]
+
+
+def test_selecting_one_table_still_ingests_both(duckdb_warehouse, landing_home):
+    (landing_home / "events_2024-01-09.csv").write_text(csv_text([ev("ok", day=9, hour=22), ev("bad", day=9, amount="-2")]))
+    result = dg.materialize([ingest_events], partition_key="2024-01-09", selection=["quarantined_events"],
+                            resources={"warehouse": duckdb_warehouse})
+    assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == ["quarantined_events"]
+    assert result.get_asset_check_evaluations() == []
+    assert duckdb_warehouse.fetch_all("SELECT event_id FROM raw_events") == [("ok",)]
+    assert _metadata(result, "quarantined_events")["rows_quarantined"] == 1

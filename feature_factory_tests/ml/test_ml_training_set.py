@@ -116,3 +116,10 @@ def test_clear_errors(duckdb_warehouse, specs):
         build_training_set(duckdb_warehouse, [*specs, spec("f_new")])
     with pytest.raises(TrainingSetError, match="ttl_days"):
         build_training_set(duckdb_warehouse, specs, ttl_days=0)
+    make_labels(duckdb_warehouse, [("a", "2024-03-10", 1), ("a", "2024-03-10", 0)])
+    with pytest.raises(TrainingSetError, match=r"duplicate labels, e.g. customer 'a' on 2024-03-10 \(2 rows\)"):
+        build_training_set(duckdb_warehouse, specs)
+    assert not duckdb_warehouse.table_exists("training_set")
+    duckdb_warehouse.execute("DELETE FROM churn_labels")
+    with pytest.raises(TrainingSetError, match="churn_labels is empty"):
+        build_training_set(duckdb_warehouse, specs)

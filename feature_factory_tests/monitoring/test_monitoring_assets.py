@@ -118,6 +118,25 @@ def test_stale_partition_without_rows_is_reported(duckdb_warehouse, catalog):
         assert duckdb_warehouse.fetch_all("SELECT DISTINCT drift_types FROM drift_alerts") == [("STALE",)]
 
 
+def test_baseline_check_catches_two_current_versions(duckdb_warehouse, catalog):
+    from feature_factory.monitoring.checks import one_current_baseline
+
+    load_features(duckdb_warehouse, make_days(3, customers=50))
+    res = {"warehouse": duckdb_warehouse}
+    with dg.instance_for_test() as instance:
+        for _ in range(2):
+            r = dg.materialize([A.feature_stats_baseline, one_current_baseline], resources=res,
+                               instance=instance)
+        check = r.get_asset_check_evaluations()[0]
+        assert check.passed and check.metadata["current_version"].value == 2
+        duckdb_warehouse.execute("UPDATE feature_stats_baseline SET is_current = TRUE")  # tampered
+        result = one_current_baseline(warehouse=duckdb_warehouse)
+        assert not result.passed and "2 current versions [1, 2]" in result.metadata["problems"].value
+        # The next capture marks every older version not current, in the same transaction.
+        r = dg.materialize([A.feature_stats_baseline, one_current_baseline], resources=res, instance=instance)
+        assert r.get_asset_check_evaluations()[0].metadata["current_version"].value == 3
+
+
 def test_definitions_wire_jobs_schedule_and_sensor():
     from feature_factory.definitions import defs
 

@@ -40,6 +40,7 @@ def test_stats_match_pandas_on_both_backends(warehouse, features):
         assert row["zero_rate"] == pytest.approx(np.mean(x == 0))
         assert s.mean == pytest.approx(x.mean(), rel=1e-9)
         assert s.stddev == pytest.approx(x.std(ddof=1), rel=1e-9)
+        assert s.kurtosis == pytest.approx(pd.Series(x).kurt(), rel=1e-6)
         assert (s.min_value, s.max_value) == pytest.approx((x.min(), x.max()))
         for name, q in QUANTILE_COLUMNS.items():
             assert s.quantiles[name] == pytest.approx(np.quantile(x, q), rel=1e-9), (f, name)
@@ -74,6 +75,34 @@ def test_stats_read_features_through_the_patch_layer(duckdb_warehouse, features,
                                            for s in specs})
     write_feature_stats(duckdb_warehouse, START, START, features)
     assert duckdb_warehouse.fetch_one("SELECT max_value FROM feature_stats WHERE feature = 'amount'")[0] == 55.0
+
+
+def test_input_null_counts_follow_each_features_value_and_filter(warehouse):
+    from feature_factory.catalog import DType, FeatureSpec, Lifecycle
+
+    rev = FeatureSpec(name="revenue_7d", description="", owner="t", dtype=DType.FLOAT,
+                      lifecycle=Lifecycle.ACTIVE, aggregate="SUM(amount)", window_days=7,
+                      source_columns=("amount", "event_type"), value_sql="amount",
+                      filter_sql="event_type = 'purchase'")
+    cnt = FeatureSpec(name="events_7d", description="", owner="t", dtype=DType.INT,
+                      lifecycle=Lifecycle.ACTIVE, aggregate="COUNT(*)", window_days=7)
+    load_features(warehouse, make_days(2, customers=10).rename(columns={"amount": "revenue_7d",
+                                                                         "visits": "events_7d"}))
+    events = pd.DataFrame({
+        "event_type": ["purchase", "purchase", "purchase", "browse", "purchase", "purchase"],
+        "amount": [10.0, None, None, None, 5.0, None],
+        "event_date": [str(START)] * 4 + [str(START + dt.timedelta(days=1))] * 2,
+    })
+    warehouse.write_df("raw_in", events, mode="replace")
+    warehouse.replace_table("raw_events", "SELECT event_type, amount, CAST(event_date AS DATE) AS event_date "
+                                          "FROM raw_in")
+    write_feature_stats(warehouse, START, START + dt.timedelta(days=1), [rev, cnt])
+    rows = warehouse.fetch_all("SELECT feature, stats_date, input_rows, input_nulls FROM feature_stats "
+                               "ORDER BY feature, stats_date")
+    assert [(r[0], r[2], r[3]) for r in rows] == [
+        ("events_7d", None, None), ("events_7d", None, None),  # counts have no value to miss
+        ("revenue_7d", 3, 2), ("revenue_7d", 2, 1),  # the browse row is not one revenue reads
+    ]
 
 
 def test_missing_features_table_is_a_clear_error(duckdb_warehouse, features):

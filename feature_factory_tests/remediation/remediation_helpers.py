@@ -13,7 +13,7 @@ from feature_factory.remediation.resources import RemediationSettings
 DAY = dt.date(2024, 3, 10)
 FEATURE_COLUMNS = {
     "customer_id": "VARCHAR", "snapshot_date": "DATE", "revenue_7d": "DOUBLE", "purchases_7d": "BIGINT",
-    "amount_stddev_7d": "DOUBLE", "draft_feature": "DOUBLE",
+    "amount_stddev_7d": "DOUBLE", "draft_feature": "DOUBLE", "computed_at": "TIMESTAMP",
 }
 BASELINE_COLUMNS = {
     "baseline_version": "BIGINT", "feature": "VARCHAR", "p01": "DOUBLE", "p50": "DOUBLE", "p99": "DOUBLE",
@@ -65,6 +65,7 @@ def seed_features(warehouse, day: dt.date = DAY) -> None:
                 "revenue_7d": float(10 * i) + offset, "purchases_7d": i,
                 "amount_stddev_7d": None if (d == day and i % 2) else 1.5 * i,
                 "draft_feature": float(i),
+                "computed_at": dt.datetime.combine(d, dt.time(1, 0)),
             })
     rows[-1]["revenue_7d"] = 5000.0  # an outlier on the latest day
     rows[-2]["purchases_7d"] = 40

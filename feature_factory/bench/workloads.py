@@ -1,0 +1,290 @@
+"""The benchmark workloads: sizes (full and `--quick`), the steps each runs, and the goals of issue 8.
+
+A workload is a list of steps run in order, each in its own process: unmeasured preparation
+(`measured=False`: data generation, staging, verification inputs) and measured contenders. Goals
+are checked against the measured rows; a goal that cannot be judged (a contender skipped or
+failed) is reported as not met with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PIT = "feature_factory.bench.pit"
+FEAST = "feature_factory.bench.feast_pit"
+DRIFT = "feature_factory.bench.drift"
+PIPE = "feature_factory.bench.pipeline"
+CHAIN = "feature_factory.bench.chain"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    target: str
+    label: str = ""
+    measured: bool = True
+    reference: bool = False
+    capped: bool = False  # expected to reach the memory cap (Feast at scale)
+    repeatable: bool = True  # False when a second run would not do the same work (a refresh)
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    summary: str
+    sizes: Callable[[bool], dict]  # quick -> parameters
+    steps: tuple[Step, ...]
+    goals: Callable[[dict, dict], list[dict]]  # (rows by contender, parameters) -> goals
+    verify: str | None = None
+
+
+# -- goal helpers ------------------------------------------------------------------------------------
+def _ok(rows: dict, name: str) -> dict | None:
+    row = rows.get(name)
+    return row if row and row.get("status") == "ok" and row.get("wall_s") is not None else None
+
+
+def _why(rows: dict, *names: str) -> str:
+    for n in names:
+        row = rows.get(n)
+        if not row:
+            return f"{n} not run"
+        if row.get("status") != "ok":
+            return f"{n} {row.get('status')}: {row.get('reason', '')}"[:200]
+    return ""
+
+
+def goal(text: str, target: str, measured: str | None, met: bool | None, why: str = "") -> dict:
+    return {"goal": text, "target": target, "measured": measured if measured is not None else "n/a",
+            "met": bool(met) if met is not None else False, "judged": met is not None, "note": why}
+
+
+def faster_than(rows: dict, ours: str, other: str, factor: float, text: str) -> dict:
+    """ours at least `factor` times faster than `other`. A run killed at the memory cap or timeout
+    still gives a lower bound on the other's time (its elapsed time when stopped)."""
+    a, b = _ok(rows, ours), rows.get(other)
+    if a is None:
+        return goal(text, f">= {factor:g}x", None, None, _why(rows, ours))
+    if b and b.get("status") == "ok":
+        r = b["wall_s"] / a["wall_s"]
+        return goal(text, f">= {factor:g}x", f"{r:.1f}x", r >= factor)
+    if b and b.get("status") in ("killed", "timeout") and b.get("process_wall_s"):
+        r = b["process_wall_s"] / a["wall_s"]
+        return goal(text, f">= {factor:g}x", f">= {r:.1f}x ({other} {b['status']})", True if r >= factor else None,
+                    b.get("reason", ""))
+    return goal(text, f">= {factor:g}x", None, None, _why(rows, other))
+
+
+def within(rows: dict, ours: str, ref: str, factor: float, text: str, key: str = "wall_s") -> dict:
+    a, b = _ok(rows, ours), _ok(rows, ref)
+    if a is None or b is None:
+        return goal(text, f"<= {factor:g}x", None, None, _why(rows, ours, ref))
+    r = a[key] / b[key]
+    return goal(text, f"<= {factor:g}x", f"{r:.2f}x", r <= factor)
+
+
+def at_most(rows: dict, name: str, key: str, limit: float, unit: str, text: str) -> dict:
+    a, row = _ok(rows, name), rows.get(name) or {}
+    stopped = row.get("status") in ("killed", "timeout", "failed") and key in ("wall_s", "process_wall_s")
+    if a is None and stopped and (row.get("process_wall_s") or 0) > limit:
+        return goal(text, f"< {limit:g} {unit}", f"> {row['process_wall_s']:.0f} {unit} ({row['status']})", False,
+                    row.get("reason", ""))
+    if a is None or a.get(key) is None:
+        return goal(text, f"< {limit:g} {unit}", None, None, _why(rows, name))
+    return goal(text, f"< {limit:g} {unit}", f"{a[key]:.2f} {unit}", a[key] < limit)
+
+
+def no_label_lost(rows: dict, name: str) -> dict:
+    a = _ok(rows, name)
+    text = f"no label lost, same features as the bare ASOF join ({name})"
+    if a is None or "labels_lost" not in a:
+        return goal(text, "0 lost, 0 differing", None, None, _why(rows, name) or "not verified")
+    return goal(text, "0 lost, 0 differing", f"{a['labels_lost']} lost, {a['mismatched_labels']} differing",
+                a["labels_lost"] == 0 and a["mismatched_labels"] == 0 and a["duplicate_rows"] == 0)
+
+
+# -- 1. point-in-time training set -------------------------------------------------------------------
+def _pit_steps() -> tuple[Step, ...]:
+    return (
+        Step("setup", f"{PIT}:setup", measured=False),
+        Step("ours", f"{PIT}:ours", "ml.training_set.build_training_set (range join + QUALIFY) on DuckDB"),
+        Step("ours_sql", f"{PIT}:ours_sql", "training_set_sql alone via replace_table (no input checks, no summary)"),
+        Step("ours_asof_proposal", f"{PIT}:ours_asof_proposal",
+             "proposal: the same output with a DuckDB ASOF dialect fragment (not in the pipeline yet)"),
+        Step("bare_asof", f"{PIT}:bare_asof", "bare DuckDB ASOF LEFT JOIN + TTL (CTAS)", reference=True),
+        Step("feast_duckdb", f"{FEAST}:feast_duckdb", "Feast 0.67 get_historical_features, DuckDB offline store",
+             capped=True),
+        Step("feast_file", f"{FEAST}:feast_file", "Feast 0.67 get_historical_features, file offline store (dask)",
+             capped=True),
+    )
+
+
+def _pit_goals(size: str) -> Callable[[dict, dict], list[dict]]:
+    def goals(rows: dict, params: dict) -> list[dict]:
+        out = [within(rows, "ours", "bare_asof", 1.3, "ours within 1.3x of the bare DuckDB ASOF join")]
+        if size == "a":
+            out.append(faster_than(rows, "ours", "feast_file", 25, "ours at least 25x faster than Feast's file store"))
+        else:
+            out.append(faster_than(rows, "ours", "feast_duckdb", 10, "ours at least 10x faster than Feast's DuckDB store"))
+            out.append(within(rows, "ours", "feast_duckdb", 0.25, "ours at most a quarter of Feast DuckDB's peak memory",
+                              key="peak_rss_mb"))
+        out.append(no_label_lost(rows, "ours"))
+        return out
+    return goals
+
+
+def _pit_sizes(size: str) -> Callable[[bool], dict]:
+    full = {"a": dict(customers=20_000, days=180, presence=0.75, start_spread=40, labels=200_000),
+            "b": dict(customers=100_000, days=100, presence=1.0, start_spread=1, labels=1_000_000)}
+    quick = {"a": dict(customers=300, days=30, presence=0.75, start_spread=10, labels=2_000),
+             "b": dict(customers=400, days=20, presence=1.0, start_spread=1, labels=3_000)}
+    return lambda q: {**(quick if q else full)[size], "seed": 8, "ttl_days": 7,
+                      "feast_outputs": ["feast_duckdb", "feast_file"]}
+
+
+# -- 3, 4. the pipeline through Dagster --------------------------------------------------------------
+def _scale_sizes(quick: bool) -> dict:
+    n, days = (300, 10) if quick else (108_000, 100)  # ~0.93 events per customer-day: ~10M events
+    # Two new days after the stored ones: one refreshed as configured, one without Evidently.
+    return {"customers": n, "total_days": days + 2, "seed": 7, "first": 0, "last": days - 1,
+            "baseline_days": 7}
+
+
+def _scale_goals(rows: dict, params: dict) -> list[dict]:
+    return [
+        at_most(rows, "refresh", "wall_s", 10, "s", "one day's refresh (events, features, stats, drift) under 10 s wall, Dagster included"),
+        at_most(rows, "refresh", "peak_rss_gb", 1.5, "GB", "one day's refresh under 1.5 GB peak RSS"),
+        at_most(rows, "backfill", "wall_s", 60, "s", f"full {params['last'] + 1}-day backfill as one run under 60 s"),
+    ]
+
+
+def _incremental_sizes(quick: bool) -> dict:
+    n, long, short = (200, 40, 10) if quick else (30_000, 365, 30)
+    return {"customers": n, "total_days": long + 1, "seed": 11, "long": long, "short": short,
+            "baseline_days": 7}
+
+
+def _incremental_steps() -> tuple[Step, ...]:
+    steps = [Step("generate", f"{PIPE}:generate", measured=False)]
+    for key, ref in (("short", True), ("long", False)):
+        home = {"home_key": key}
+        steps += [
+            Step(f"stage_{key}", f"{PIPE}:stage", measured=False, params=home),
+            Step(f"backfill_{key}", f"{PIPE}:backfill_chunks", measured=False, params=home),
+            Step(f"prepare_{key}", f"{PIPE}:prepare_refresh", measured=False, params=home),
+            Step(f"refresh_{key}", f"{PIPE}:refresh", f"one new day's refresh with the {key} history stored",
+                 reference=ref, params=home, repeatable=False),
+        ]
+    return tuple(steps)
+
+
+def _incremental_goals(rows: dict, params: dict) -> list[dict]:
+    g = within(rows, "refresh_long", "refresh_short", 1.5,
+               f"one day's refresh with {params['long']} days stored at most 1.5x the one with {params['short']}")
+    a, b = _ok(rows, "refresh_long"), _ok(rows, "refresh_short")
+    if a and b and a.get("steps") and b.get("steps"):
+        per = {k: a["steps"][k] / b["steps"][k] for k in a["steps"] if b["steps"].get(k)}
+        g["note"] = "per step, long/short: " + ", ".join(f"{k} {v:.2f}x" for k, v in per.items())
+    return [g]
+
+
+# -- 5. orchestration --------------------------------------------------------------------------------
+def _chain_goals(rows: dict, params: dict) -> list[dict]:
+    out = []
+    a, b = _ok(rows, "in_process_10"), _ok(rows, "in_process_1")
+    if a and b:
+        per = (a["wall_s"] - b["wall_s"]) / 9
+        out.append(goal("orchestration overhead per asset step (in-process executor, the local deployment)",
+                        "<= 0.15 s", f"{per:.3f} s", per <= 0.15))
+    else:
+        out.append(goal("orchestration overhead per asset step (in-process executor)", "<= 0.15 s", None, None,
+                        _why(rows, "in_process_10", "in_process_1")))
+    demo = rows.get("demo")
+    if demo and demo.get("status") == "skipped":
+        out.append(goal("the demo end to end", "< 90 s", None, None, demo.get("reason", "")))
+    else:
+        out.append(at_most(rows, "demo", "process_wall_s", 90, "s", "the demo end to end"))
+    return out
+
+
+WORKLOADS: tuple[Workload, ...] = (
+    Workload("pit_a", "1a. Point-in-time training set, size (a)",
+             "20k customers x 180 daily snapshots with gaps (~2.4M rows), 200k labels at random times, "
+             "13 features, TTL 7 days.", _pit_sizes("a"), _pit_steps(), _pit_goals("a"), f"{PIT}:verify"),
+    Workload("pit_b", "1b. Point-in-time training set, size (b)",
+             "100k customers x 100 daily snapshots (10M rows), 1M labels at random times, 13 features, "
+             "TTL 7 days.", _pit_sizes("b"), _pit_steps(), _pit_goals("b"), f"{PIT}:verify"),
+    Workload("drift", "2. Drift, 13 features",
+             "1M reference rows (one snapshot day) vs 1M current rows (the next day), drift injected "
+             "into 4 of 13 features.",
+             lambda q: {"rows": 5_000 if q else 1_000_000, "seed": 5},
+             (Step("setup", f"{DRIFT}:setup", measured=False),
+              Step("ours", f"{DRIFT}:ours", "capture_baseline + write_feature_stats + evaluate_day + alerts"),
+              Step("ours_daily", f"{DRIFT}:ours_daily", "ours, daily run (baseline already stored)"),
+              Step("bare_sql", f"{DRIFT}:bare", "bare DuckDB quantile/histogram query (+ PSI in Python)",
+                   reference=True),
+              Step("evidently", f"{DRIFT}:evidently", "Evidently 0.7 DataDriftPreset on pandas (fetch included)")),
+             lambda rows, p: [
+                 faster_than(rows, "ours", "evidently", 30, "ours at least 30x faster than Evidently"),
+                 within(rows, "ours", "bare_sql", 2.0, "ours within 2x of a bare DuckDB quantile/histogram query"),
+             ]),
+    Workload("scale", "3. Scale: the pipeline through Dagster, ~10M events",
+             "~108k customers x 100 days of generated events (Parquet landing files): the full backfill "
+             "as one run, then one new day's refresh (events, features, stats, drift with Evidently).",
+             _scale_sizes,
+             (Step("generate", f"{PIPE}:generate", measured=False),
+              Step("stage", f"{PIPE}:stage", measured=False),
+              Step("backfill", f"{PIPE}:backfill", "daily_refresh_job over all stored days, one run",
+                   repeatable=False),
+              Step("prepare", f"{PIPE}:prepare_refresh", measured=False),
+              Step("refresh", f"{PIPE}:refresh", "daily_refresh_job for the new day (as shipped)",
+                   repeatable=False),
+              Step("features_sql", f"{PIPE}:features_sql", "that day's customer_features SQL alone, no Dagster",
+                   reference=True),
+              Step("prepare_next", f"{PIPE}:prepare_refresh", measured=False, params={"next": 2}),
+              Step("refresh_no_evidently", f"{PIPE}:refresh",
+                   "the next new day, drift_alerts without the Evidently report (run config)",
+                   params={"next": 2, "evidently": False}, repeatable=False)),
+             _scale_goals),
+    Workload("incremental", "4. Incremental cost",
+             "One new day's refresh (through Dagster) with 365 days stored vs with 30 days stored, "
+             "30k customers, the same new day.", _incremental_sizes, _incremental_steps(), _incremental_goals),
+    Workload("orchestration", "5. Orchestration overhead",
+             "A chain of trivial assets as one job on a persistent instance, at 1 and 10 steps, per "
+             "executor; and `feature-factory demo` end to end.",
+             lambda q: {"steps": 10},
+             (Step("python_only", f"{CHAIN}:python_only", "the 10 asset bodies called directly"),
+              Step("in_process_1", f"{CHAIN}:run_chain", "1 step, in-process executor",
+                   params={"factory": "chain_1_in_process"}),
+              Step("in_process_10", f"{CHAIN}:run_chain", "10 steps, in-process executor",
+                   params={"factory": "chain_10_in_process"}),
+              Step("multiprocess_1", f"{CHAIN}:run_chain", "1 step, multiprocess executor",
+                   params={"factory": "chain_1_multiprocess"}),
+              Step("multiprocess_10", f"{CHAIN}:run_chain", "10 steps, multiprocess executor",
+                   params={"factory": "chain_10_multiprocess"}),
+              Step("demo", f"{CHAIN}:demo", "feature-factory demo, end to end (subprocess)", repeatable=False)),
+             _chain_goals),
+)
+
+BY_NAME = {w.name: w for w in WORKLOADS}
+
+
+def resolve_paths(workload: Workload, params: dict, step: Step, work: Path) -> dict:
+    """Fill in the folders a step uses, under the workload's work folder."""
+    base = work / workload.name
+    out = {**params, **step.params, "dir": str(base)}
+    out["landing_all"] = str(base / "data" / "landing")
+    if workload.name == "incremental":
+        key = step.params.get("home_key")
+        if key:
+            n, long = params[key], params["long"]
+            # Both homes end on the same day, so both refresh the same new day.
+            out.update(home=str(base / f"home_{key}"), first=long - n, last=long - 1)
+    out.setdefault("home", str(base / "home"))
+    if "next" in out:  # the n-th day after the stored ones
+        out["new"] = int(out["last"]) + int(out.pop("next"))
+    return out

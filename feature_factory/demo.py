@@ -1,0 +1,329 @@
+"""`feature-factory demo` (`make demo`): the whole story on the embedded DuckDB, through Dagster.
+
+generate events with drift in the last days -> ingest + customer_features backfill (one run over the
+range) -> online table -> baseline from the first 60 days -> feature_stats + drift_alerts (one run)
+-> propose patches -> approve by the shipped example policy -> apply -> retrain + score.
+
+Every step is a run of the code location's own jobs, executed in this process against the instance
+in DAGSTER_HOME, so `make ui` afterwards shows the runs, materializations, checks and plots. Data
+goes under FEATURE_FACTORY_HOME. A home holding data the demo did not write is never wiped unless
+`--reset` says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MARKER = ".feature_factory_demo"  # written into a home the demo owns, so a rerun may wipe it
+POLICY = Path(__file__).parent / "remediation" / "policy.example.yaml"
+# Which features each injected drift should move (ground truth for the summary's verdict).
+EXPECTED = {
+    "outliers": {"revenue_7d", "max_amount_7d", "avg_amount_nonzero_7d", "amount_stddev_7d",
+                 "refund_amount_7d", "revenue_30d", "revenue_90d"},
+    "channel_shift": {"mobile_events_7d", "web_events_7d"},
+}
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass(frozen=True)
+class StoryOptions:
+    customers: int = 2000
+    days: int = 90
+    drift_days: int = 10
+    baseline_days: int = 60
+    seed: int = 7
+    outlier_rate: float = 0.03
+    channel_shift: float = 0.25
+    reset: bool = False
+
+    def __post_init__(self):
+        if self.customers < 10:
+            raise ValueError(f"--customers {self.customers}: need at least 10")
+        if not 0 < self.drift_days < self.days:
+            raise ValueError(f"--drift-days {self.drift_days} must be between 1 and --days - 1 ({self.days - 1})")
+        if not 7 <= self.baseline_days <= self.days - self.drift_days:
+            raise ValueError(
+                f"--baseline-days {self.baseline_days} must be between 7 and the drift-free days "
+                f"({self.days - self.drift_days})")
+
+
+@dataclass
+class Story:
+    options: StoryOptions
+    start: dt.date
+    end: dt.date
+    drift_start: dt.date
+    runs: list[tuple[str, str, bool, float]] = field(default_factory=list)  # step, run id, ok, seconds
+    seconds: float = 0.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = StoryOptions()
+    parser.add_argument("--customers", type=int, default=d.customers, help="customers at the start")
+    parser.add_argument("--days", type=int, default=d.days, help="days of events")
+    parser.add_argument("--drift-days", type=int, default=d.drift_days,
+                        help="drift (outlier burst + channel-mix change) in this many last days")
+    parser.add_argument("--baseline-days", type=int, default=d.baseline_days,
+                        help="baseline window: the first N days")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--reset", action="store_true",
+                        help="wipe the warehouse, landing files, models and reports under the home "
+                             "first even if the demo did not create them")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = StoryOptions(customers=args.customers, days=args.days, drift_days=args.drift_days,
+                               baseline_days=args.baseline_days, seed=args.seed, reset=args.reset)
+        story = run_story(options)
+    except (ValueError, DemoError) as exc:
+        print(f"feature-factory demo: {exc}", file=sys.stderr)
+        return 2
+    failed = [step for step, _, ok, _ in story.runs if not ok]
+    return 1 if failed else 0
+
+
+class DemoError(RuntimeError):
+    """The story cannot go on; the message says which step and why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The story
+
+
+def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Story:
+    from feature_factory import settings
+    from feature_factory.instance import ensure_instance
+
+    home = settings.home()
+    os.environ.setdefault("FEATURE_FACTORY_HOME", str(home))
+    # The demo writes and wipes its own landing folder under the home, never a configured one.
+    if os.environ.pop("FEATURE_FACTORY_LANDING", None):
+        out(f"note: FEATURE_FACTORY_LANDING ignored; the demo's events go to {settings.landing_dir()}")
+    os.environ["DAGSTER_HOME"] = str(ensure_instance())
+    # The shipped policy approves what it covers; the rest waits for a person.
+    os.environ["FEATURE_FACTORY_REMEDIATION_MODE"] = "auto_approve"
+    os.environ["FEATURE_FACTORY_REMEDIATION_POLICY"] = str(POLICY)
+    prepare_home(home, options.reset, out)
+
+    start = dt.date.fromisoformat(settings.start_date())
+    end = start + dt.timedelta(days=options.days - 1)
+    story = Story(options, start, end, end - dt.timedelta(days=options.drift_days - 1))
+    began = time.perf_counter()
+    out(f"Feature Factory demo: {options.customers} customers x {options.days} days ({start}..{end}), "
+        f"drift from {story.drift_start}; home {home}")
+
+    _step(out, 1, "generate events (outlier burst + channel-mix change in the last "
+                  f"{options.drift_days} days)", lambda: _generate(story))
+
+    import dagster as dg
+
+    from feature_factory.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    days = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
+
+    def job(step: str, name: str, assets=None, run_config=None, tags=None):
+        t0 = time.perf_counter()
+        result = defs.resolve_job_def(name).execute_in_process(
+            instance=instance, raise_on_error=False, tags=tags,
+            asset_selection=[dg.AssetKey(a) for a in assets] if assets else None,
+            run_config={**QUIET_LOGS, **(run_config or {})},
+        )
+        seconds = time.perf_counter() - t0
+        story.runs.append((step, result.run_id, result.success, seconds))
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        detail = f"run {result.run_id[:8]} of {name}, {seconds:.1f}s"
+        if not result.success:
+            detail += f"; FAILED steps: {', '.join(failed) or 'see the run in the UI'}"
+        return result, detail
+
+    def must(step_name, result_detail):
+        result, detail = result_detail
+        if not result.success:
+            raise DemoError(f"{step_name} failed ({detail})")
+        return detail
+
+    _step(out, 2, "ingest events and backfill customer_features + online table (one run over every day)",
+          lambda: must("backfill", job("backfill", "daily_refresh_job", tags=days, assets=[
+              "raw_events", "quarantined_events", "customer_features", "customer_features_online"])))
+    _step(out, 3, f"capture the baseline from the first {options.baseline_days} days",
+          lambda: must("baseline", job("baseline", "capture_baseline_job", run_config={
+              "ops": {"feature_stats_baseline": {"config": {
+                  "start_date": str(start),
+                  "end_date": str(start + dt.timedelta(days=options.baseline_days - 1))}}}})))
+    _step(out, 4, "compute feature_stats and drift_alerts for every day (one run)",
+          lambda: must("drift", job("drift", "daily_refresh_job", tags=days,
+                                    assets=["feature_stats", "drift_alerts"])))
+    out(indent(alerts_summary(story)))
+    _step(out, 5, "propose patches for the latest day's alerts; approve those the example policy covers",
+          lambda: must("propose", job("propose", "remediation_job")))
+    _step(out, 6, "apply the approved patches (logged, reversible) and rebuild the online table",
+          lambda: must("apply", job("apply", "apply_patches_job")))
+    # A losing challenger fails the blocking gate check: reported, not fatal.
+    _step(out, 7, "train LR + RF on the point-in-time training set, promote through the gate, score",
+          lambda: job("retrain", "retrain_job")[1])
+    story.seconds = time.perf_counter() - began
+    out("")
+    out(summary(story))
+    return story
+
+
+def prepare_home(home: Path, reset: bool, out: Callable[[str], None]) -> None:
+    """Start from nothing: wipe what an earlier demo wrote. Data the demo did not write is kept
+    unless `reset`; the Dagster instance (run history) is always kept."""
+    from feature_factory import deployment, settings
+
+    owned = [settings.landing_dir(), home / "ground_truth", home / "models", home / "reports",
+             home / "plots"]
+    if deployment.deployment_name() == "local":
+        owned += [settings.warehouse_path(), settings.warehouse_path().with_suffix(".duckdb.wal")]
+    present = [p for p in owned if p.exists()]
+    if present and not (home / MARKER).exists() and not reset:
+        raise DemoError(
+            f"{home} already holds data the demo did not create ({', '.join(str(p) for p in present)}); "
+            "rerun with --reset to wipe it, or point FEATURE_FACTORY_HOME at another folder")
+    if deployment.deployment_name() != "local":
+        out("note: the demo wipes local files only; tables in the Snowflake deployment are replaced per partition")
+    for path in present:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    home.mkdir(parents=True, exist_ok=True)
+    (home / MARKER).write_text("This home was written by `feature-factory demo`; a rerun wipes its data.\n")
+
+
+def _generate(story: Story) -> str:
+    from feature_factory import settings
+    from feature_factory.events.generator import DriftConfig, GeneratorConfig, generate
+
+    o = story.options
+    result = generate(GeneratorConfig(
+        customers=o.customers, days=o.days, start=story.start, seed=o.seed, fmt="csv",
+        out_dir=settings.landing_dir(),
+        drift=DriftConfig(start=story.drift_start, outlier_rate=o.outlier_rate, channel_shift=o.channel_shift),
+    ))
+    return f"{result.total_events:,} events in {len(result.events_per_day)} daily files under {settings.landing_dir()}"
+
+
+def _step(out: Callable[[str], None], n: int, title: str, fn: Callable[[], str]) -> None:
+    out(f"[{n}/7] {title}")
+    t0 = time.perf_counter()
+    detail = fn()
+    out(f"      done in {time.perf_counter() - t0:.1f}s: {detail}")
+
+
+def indent(text: str, by: str = "      ") -> str:
+    return "\n".join(by + line for line in text.splitlines())
+
+
+# ---------------------------------------------------------------------------------------------
+# What the story shows, read back from the warehouse and the registry
+
+
+def _warehouse():
+    from feature_factory import deployment
+
+    return deployment.warehouse_for(deployment.deployment_name())
+
+
+def alert_rows(wh, first: dt.date, last: dt.date) -> list[tuple[str, str, str, int]]:
+    """(feature, drift types, worst severity, days) over [first, last], alerts at low or above."""
+    return [tuple(r) for r in wh.fetch_all(
+        "SELECT feature, STRING_AGG(DISTINCT drift_types, ',') AS types, "
+        "MAX(severity_rank) AS worst, COUNT(*) AS days FROM drift_alerts "
+        "WHERE alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE) AND severity_rank >= 1 "
+        "GROUP BY feature ORDER BY worst DESC, feature", [str(first), str(last)])]
+
+
+def alerts_summary(story: Story) -> str:
+    from feature_factory.monitoring.drift import SEVERITIES
+
+    wh = _warehouse()
+    quiet_first = story.start + dt.timedelta(days=story.options.baseline_days)
+    lines = [f"alerts in the drift window {story.drift_start}..{story.end} (feature: types, worst severity, days):"]
+    drifted = alert_rows(wh, story.drift_start, story.end)
+    for feature, types, worst, n in drifted:
+        kinds = ",".join(sorted({t for t in (types or "").split(",") if t}))
+        lines.append(f"  {feature}: {kinds or '-'}, {SEVERITIES[int(worst)]}, {n} day(s)")
+    if not drifted:
+        lines.append("  none")
+    expected = set().union(*EXPECTED.values())
+    loud = {f for f, *_ in drifted}
+    lines.append(f"expected to move: {', '.join(sorted(expected))}")
+    lines.append(f"  flagged as expected: {', '.join(sorted(loud & expected)) or 'none'}")
+    if expected - loud:
+        lines.append(f"  quiet though injected: {', '.join(sorted(expected - loud))}")
+    if loud - expected:
+        lines.append(f"  flagged beyond the injected ones: {', '.join(sorted(loud - expected))}")
+    if quiet_first < story.drift_start:
+        before = alert_rows(wh, quiet_first, story.drift_start - dt.timedelta(days=1))
+        lines.append(f"alerts on the drift-free days after the baseline ({quiet_first}.."
+                     f"{story.drift_start - dt.timedelta(days=1)}): "
+                     + (", ".join(f"{f} ({SEVERITIES[int(w)]}, {n}d)" for f, _, w, n in before) or "none"))
+    return "\n".join(lines)
+
+
+def summary(story: Story) -> str:
+    from feature_factory import settings
+    from feature_factory.ml.registry import ModelRegistry
+
+    wh = _warehouse()
+
+    def count(table: str, what: str = "*") -> int:
+        return wh.fetch_one(f"SELECT COUNT({what}) FROM {table}")[0] if wh.table_exists(table) else 0
+
+    lines = ["Summary", "======="]
+    lines.append(f"counts: {count('raw_events'):,} events ingested, "
+                 f"{count('quarantined_events'):,} quarantined, "
+                 f"{count('customer_features'):,} feature rows "
+                 f"({count('customer_features', 'DISTINCT snapshot_date')} days), "
+                 f"{count('customer_features_online'):,} customers online, "
+                 f"{count('inference_results'):,} scored")
+    lines.append(alerts_summary(story))
+
+    lines.append("patches (feature, action, status, approver):")
+    if wh.table_exists("patch_candidates"):
+        for feature, action, status, approver in wh.fetch_all(
+                "SELECT feature, action, status, approver FROM patch_candidates ORDER BY status, feature, action"):
+            lines.append(f"  {feature}: {action} -> {status}" + (f" by {approver}" if approver else ""))
+        waiting = wh.fetch_one("SELECT COUNT(*) FROM patch_candidates WHERE status = 'PROPOSED'")[0]
+        if waiting:
+            lines.append(f"  {waiting} proposal(s) wait for a person: launch approve_patches_job in the UI "
+                         "(see README, 'Approving patches')")
+
+    registry = ModelRegistry()
+    champion = registry.champion()
+    lines.append("models (version, type, status, holdout roc_auc / pr_auc):")
+    for v in registry.versions():
+        m = v.metrics
+        lines.append(f"  v{v.version} {v.model_type}: {v.status}, roc_auc {m.get('roc_auc', float('nan')):.3f}, "
+                     f"pr_auc {m.get('pr_auc', float('nan')):.3f}")
+    lines.append(f"champion: v{champion.version} {champion.model_type}" if champion else "champion: none")
+
+    reports = sorted(settings.artifacts_dir("reports").glob("drift_*.html"))
+    lines.append(f"Evidently report: {reports[-1] if reports else 'none written'}")
+    failed = [s for s, _, ok, _ in story.runs if not ok]
+    lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
+                 f"in {story.seconds:.0f}s")
+    lines.append("open the UI on this instance: " + ui_command())
+    return "\n".join(lines)
+
+
+def ui_command() -> str:
+    """`make ui`, with the homes spelled out when they are not the defaults."""
+    from feature_factory import settings
+
+    default_home = Path(".feature_factory").resolve()
+    parts = []
+    if settings.home() != default_home:
+        parts.append(f"FEATURE_FACTORY_HOME={settings.home()}")
+    if settings.dagster_home() != settings.home() / "dagster_home":
+        parts.append(f"DAGSTER_HOME={settings.dagster_home()}")
+    return " ".join([*parts, "make ui"])

@@ -1,0 +1,29 @@
+"""Quality gates on the monitoring tables."""
+
+import dagster as dg
+
+from feature_factory.monitoring.baseline import BASELINE_TABLE, NO_BASELINE
+from feature_factory.warehouse.base import Warehouse
+
+
+@dg.asset_check(asset="feature_stats_baseline", blocking=True,
+                description="Exactly one baseline version is current, and each version's rows agree "
+                "on its window (versions are appended, never rewritten).")
+def one_current_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
+    if not warehouse.table_exists(BASELINE_TABLE):
+        return dg.AssetCheckResult(passed=True, metadata={"status": NO_BASELINE})
+    current = warehouse.fetch_all(
+        f"SELECT DISTINCT baseline_version FROM {BASELINE_TABLE} WHERE is_current ORDER BY 1")
+    mixed = warehouse.fetch_all(
+        f"SELECT baseline_version FROM {BASELINE_TABLE} GROUP BY baseline_version "
+        "HAVING COUNT(DISTINCT window_start) > 1 OR COUNT(DISTINCT window_end) > 1 "
+        "OR COUNT(DISTINCT is_current) > 1")
+    versions = [int(r[0]) for r in current]
+    problems = []
+    if len(versions) != 1:
+        problems.append(f"{len(versions)} current versions {versions} (expected exactly 1)")
+    if mixed:
+        problems.append(f"versions with inconsistent rows: {[int(r[0]) for r in mixed]}")
+    return dg.AssetCheckResult(passed=not problems, metadata={
+        "current_version": versions[0] if len(versions) == 1 else -1,
+        "problems": "; ".join(problems) or "none"})

@@ -1,0 +1,126 @@
+"""The evidence behind a drift verdict (pure): metrics of one day against the baseline, the effect
+size per drift type, and the statistical gates that keep sampling noise from alerting.
+See drift.py for the table of types, effects and tests."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from feature_factory.monitoring import metrics as M
+from feature_factory.monitoring.summary import Summary
+
+if TYPE_CHECKING:
+    from feature_factory.monitoring.drift import Thresholds, Tiers
+
+
+def effects(m: dict[str, float | None]) -> dict[str, float | None]:
+    """The effect size each drift type is judged on (see the module table)."""
+    log_ratio = math.log(m["std_ratio"]) if m["std_ratio"] else None
+    return {"MEAN_SHIFT": _abs(m["mean_shift_std"]), "VARIANCE_CHANGE": _abs(log_ratio),
+            "NULL_SPIKE": m["null_rate_delta"], "OUT_OF_RANGE": m["out_of_range_excess"],
+            "INPUT_NULL": m["input_null_rate_delta"], "PSI": m["psi"], "KS": m["ks"]}
+
+
+def day_metrics(cur: Summary, base: Summary, th: Thresholds) -> dict[str, float | None]:
+    std_b = base.stddev if base.stddev and base.stddev > 0 else None
+    oor = _share(cur.out_of_range_count, cur.value_count)
+    above = _share(cur.above_range_count, cur.value_count)
+    excess = None
+    if oor is not None and above is not None:
+        base_above = base.above_range_share or 0.0
+        base_below = (base.out_of_range_share or 0.0) - base_above
+        # A burst usually sits in one tail: compare each tail with its own baseline share.
+        excess = max(above - base_above, (oor - above) - base_below)
+    hist_ok = cur.hist is not None and base.hist is not None and len(cur.hist) == len(base.hist)
+    w = M.wasserstein_from_grids(cur.grid, base.grid)
+    wb = M.wasserstein_error_bound(cur.grid, base.grid)
+    return {
+        "psi": M.psi(cur.hist, base.hist, th.psi_epsilon) if hist_ok else None,
+        "ks": M.ks_from_grids(cur.grid, base.grid),
+        "wasserstein_norm": w / std_b if w is not None and std_b else None,
+        "js_distance": M.js_distance(cur.hist, base.hist) if hist_ok else None,
+        "mean_shift_std": (cur.mean - base.mean) / std_b if std_b and cur.mean is not None else None,
+        "std_ratio": cur.stddev / std_b if std_b and cur.stddev is not None else None,
+        "null_rate_delta": cur.null_rate - base.null_rate,
+        "input_null_rate_delta": (cur.input_null_rate - base.input_null_rate
+                                  if cur.input_null_rate is not None and base.input_null_rate is not None else None),
+        "out_of_range_share": oor,
+        "out_of_range_excess": excess,
+        "ks_error_bound": M.ks_error_bound(cur.grid, base.grid),
+        "wasserstein_error_bound": wb / std_b if wb is not None and std_b else None,
+    }
+
+
+def _share(count: int | None, total: int) -> float | None:
+    return count / total if total and count is not None else None
+
+
+def _abs(v: float | None) -> float | None:
+    return abs(v) if v is not None else None
+
+
+def z_score(effect: float | None, variance: float) -> float | None:
+    return abs(effect) / math.sqrt(variance) if effect is not None and variance > 0 else None
+
+
+def gated(tiers: Tiers, effect: float | None, z: float | None, alpha: float) -> int:
+    from scipy.stats import norm
+
+    if z is None or 2 * norm.sf(z) >= alpha:
+        return 0
+    return tiers.rank(effect)
+
+
+def null_rank(cur: Summary, base: Summary, th: Thresholds) -> int:
+    delta = cur.null_rate - base.null_rate
+    if delta <= 0:
+        return 0
+    n_b = max(base.rows_per_day or base.row_count, 1)
+    pooled = (cur.null_rate * cur.row_count + base.null_rate * n_b) / (cur.row_count + n_b)
+    var = pooled * (1 - pooled) * (1 / cur.row_count + 1 / n_b)
+    return gated(th.null_rate_delta, delta, z_score(delta, var) if var > 0 else math.inf, th.alpha)
+
+
+def input_null_rank(m: dict, cur: Summary, th: Thresholds) -> int:
+    delta = m["input_null_rate_delta"]
+    if delta is None or delta <= 0 or not cur.input_rows:
+        return 0
+    p = cur.input_null_rate - delta / 2  # pooled, with the baseline weighted like one day
+    var = max(p * (1 - p), 1e-12) * 2 / cur.input_rows
+    return gated(th.null_rate_delta, delta, z_score(delta, var), th.alpha)
+
+
+def oor_rank(m: dict, base: Summary, n_c: int, th: Thresholds) -> int:
+    excess = m["out_of_range_excess"]
+    if excess is None or excess <= 0:
+        return 0
+    # Test against the larger tail's baseline share, floored so a baseline with no value outside
+    # [p01, p99] (discrete features) still needs more than a couple of stray values to alert.
+    above = base.above_range_share or 0.0
+    tail = max(above, (base.out_of_range_share or 0.0) - above)
+    q = min(max(tail, 1.0 / n_c, 1e-3), 0.5)
+    return gated(th.out_of_range_excess, excess, excess / math.sqrt(q * (1 - q) / n_c), th.alpha)
+
+
+def psi_rank(value: float | None, cur: Summary, n_b: float, th: Thresholds) -> int:
+    from scipy.stats import chi2
+
+    if value is None or cur.hist is None:
+        return 0
+    # Under no drift, PSI / (1/n_c + 1/n_b) is approximately chi-squared with bins - 1 dof.
+    dof = max(len(cur.hist) - 1, 1)
+    stat = value / (1 / cur.value_count + 1 / n_b)
+    if chi2.sf(stat, dof) >= th.alpha:
+        return 0
+    return th.psi.rank(value)
+
+
+def ks_rank(value: float | None, n_c: int, n_b: float, th: Thresholds) -> int:
+    if value is None:
+        return 0
+    # Asymptotic two-sample KS critical value at alpha.
+    crit = math.sqrt(-math.log(th.alpha / 2) / 2) * math.sqrt(1 / n_c + 1 / n_b)
+    if value <= crit:
+        return 0
+    return th.ks.rank(value)
