@@ -13,7 +13,15 @@ from feature_factory.remediation import definitions as remediation
 # Modules, not their `defs` objects: Dagster allows one Definitions at module scope.
 DOMAINS = [events, features, ml, remediation, monitoring]
 
-defs = dg.Definitions.merge(
-    *(domain.defs for domain in DOMAINS),
-    dg.Definitions(resources=deployment.resources_for(), executor=deployment.executor_for()),
-)
+
+
+def build_defs() -> dg.Definitions:
+    """The merged Definitions with resources read from the environment now (the demo builds its
+    own after choosing its remediation mode)."""
+    return dg.Definitions.merge(
+        *(domain.defs for domain in DOMAINS),
+        dg.Definitions(resources=deployment.resources_for(), executor=deployment.executor_for()),
+    )
+
+
+defs = build_defs()

@@ -81,7 +81,8 @@ def evaluate_day(
     for spec in specs:
         ref = baseline.features.get(spec.name)
         if ref is None:
-            out.notes.append(f"{spec.name} is not in baseline v{baseline.version}; recapture to monitor it")
+            out.notes.append(f"{spec.name} is not in baseline v{baseline.version} (added later, or its window "
+                             "was not yet complete in the baseline window); recapture to monitor it")
             continue
         out.results.append(compare(spec.name, out.current.get(spec.name), ref, th, types.get(spec.name)))
     return out

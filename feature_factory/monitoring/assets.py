@@ -77,6 +77,9 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
         "window": f"{baseline.window_start}..{baseline.window_end}",
         "days": baseline.days,
         "features": len(baseline.features),
+        "incomplete_features": dg.MetadataValue.md(
+            "\n".join(f"- {f}: window first complete on {d}" for f, d in sorted(baseline.incomplete.items()))
+            or "none: every feature's window is complete within the baseline window"),
         "statistics": dg.MetadataValue.md(table),
         "versions": dg.MetadataValue.md(history),
         "dagster/row_count": warehouse.row_count(BASELINE_TABLE),

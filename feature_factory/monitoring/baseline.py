@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring.drift import baseline_noise
@@ -28,6 +28,7 @@ from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
 BASELINE_TABLE = "feature_stats_baseline"
+EVENTS_TABLE = "raw_events"
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
 SCHEMA = [
@@ -50,6 +51,9 @@ class Baseline:
     window_end: dt.date
     days: int
     features: dict[str, Summary]
+    # Set by a capture: features left out because no day of the window had a complete window
+    # (name -> first complete day). Not stored; such features are simply absent from the version.
+    incomplete: dict[str, dt.date] = field(default_factory=dict)
 
     def binning(self) -> Binning:
         return Binning(
@@ -76,9 +80,9 @@ def current_baseline(warehouse: Warehouse) -> Baseline | None:
     first = df.iloc[0]
     return Baseline(
         version=int(first["baseline_version"]),
-        window_start=_date(first["window_start"]),
+        window_start=min(_date(v) for v in df["window_start"]),  # features may start later (see capture)
         window_end=_date(first["window_end"]),
-        days=int(first["days"]),
+        days=int(df["days"].max()),
         features={r["feature"]: Summary.from_row(r) for r in df.to_dict("records")},
     )
 
@@ -107,7 +111,12 @@ def capture_baseline(
     features: Sequence[FeatureSpec] | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
 ) -> Baseline:
-    """Capture a new current baseline version from customer_features days [start, end]."""
+    """Capture a new current baseline version from customer_features days [start, end].
+
+    A k-day feature is only complete from the k-th day of event history on (before that its window
+    reaches back past the first event), so each feature's baseline starts at the later of `start`
+    and that day: a 90-day count still ramping up would otherwise look like drift forever after.
+    Features with no complete day in the window are left out (listed in `Baseline.incomplete`)."""
     types = feature_columns(warehouse)
     specs = resolve_features(features)
     exprs = read_expressions(warehouse, specs)
@@ -120,36 +129,51 @@ def capture_baseline(
         raise MonitoringError(
             f"no customer_features rows between {start} and {end}: materialize those partitions "
             "first or choose another baseline window")
-    inputs = input_specs(warehouse, specs)
-    pooled = warehouse.fetch_df(stats_select_sql(warehouse, exprs, start, end, by_day=False,
-                                                 grid_size=grid_size, inputs=inputs))
-    summaries = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
-    edges = {f: decile_edges(s.grid) for f, s in summaries.items()}
-    ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in summaries.items()
-              if s.quantiles["p01"] is not None}
-    by_day = warehouse.fetch_df(stats_select_sql(
-        warehouse, exprs, start, end, binning=Binning(edges=edges, ranges=ranges), grid_size=grid_size,
-        inputs=inputs))
+    groups, incomplete = complete_windows(history_start(warehouse), specs, start, end)
+    if not groups:
+        raise MonitoringError(
+            f"no feature is complete anywhere in {start}..{end} (history starts too late): "
+            + "; ".join(f"{f} from {d}" for f, d in incomplete.items()))
+    summaries: dict[str, Summary] = {}
+    edges: dict[str, list[float]] = {}
     daily: dict[str, list[Summary]] = {}
-    for r in by_day.to_dict("records"):
-        daily.setdefault(r["feature"], []).append(Summary.from_row(r))
+    firsts: dict[str, dt.date] = {}
+    for first, names in groups.items():
+        group_exprs = {n: exprs[n] for n in names if n in exprs}
+        if not group_exprs:  # features of the catalog not (yet) in customer_features
+            continue
+        inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs])
+        pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
+                                                     grid_size=grid_size, inputs=inputs))
+        group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
+        group_edges = {f: decile_edges(s.grid) for f, s in group.items()}
+        ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in group.items()
+                  if s.quantiles["p01"] is not None}
+        by_day = warehouse.fetch_df(stats_select_sql(
+            warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
+            grid_size=grid_size, inputs=inputs))
+        for r in by_day.to_dict("records"):
+            daily.setdefault(r["feature"], []).append(Summary.from_row(r))
+        summaries.update(group)
+        edges.update(group_edges)
+        firsts.update(dict.fromkeys(group, first))
     captured_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = []
     for f, s in summaries.items():
         days_f = daily.get(f, [])
-        s.edges, s.days = edges[f], days
+        s.edges, s.days = edges[f], len(days_f) or days
         s.hist = [sum(d.hist[i] for d in days_f) for i in range(len(edges[f]) + 1)]
         s.out_of_range_share = _share(sum(d.out_of_range_count or 0 for d in days_f), s.value_count)
         s.above_range_share = _share(sum(d.above_range_count or 0 for d in days_f), s.value_count)
         rows.append({
-            "is_current": True, "window_start": start, "window_end": end, "days": days,
+            "is_current": True, "window_start": firsts[f], "window_end": end, "days": s.days,
             "captured_at": captured_at, "feature": f, "column_type": types[f],
             "row_count": s.row_count, "value_count": s.value_count, "null_rate": s.null_rate,
             "zero_rate": s.zero_rate, "mean": s.mean, "stddev": s.stddev, "kurtosis": s.kurtosis,
             "min_value": s.min_value, "max_value": s.max_value, **s.quantiles,
             "distinct_count": s.distinct_count, "input_null_rate": s.input_null_rate,
             "out_of_range_share": s.out_of_range_share, "above_range_share": s.above_range_share,
-            "rows_per_day": s.row_count / days,
+            "rows_per_day": s.row_count / s.days,
             "noise_floor": json.dumps(baseline_noise(days_f, s) if len(days_f) > 1 else {}),
             "bin_edges": json.dumps(edges[f]), "hist_counts": json.dumps([int(c) for c in s.hist]),
             "quantile_grid": json.dumps(s.grid) if s.grid is not None else None, "grid_size": grid_size,
@@ -157,7 +181,32 @@ def capture_baseline(
     _append_version(warehouse, rows)
     baseline = current_baseline(warehouse)
     assert baseline is not None
+    baseline.incomplete = incomplete
     return baseline
+
+
+def history_start(warehouse: Warehouse) -> dt.date | None:
+    """The first day of event history in raw_events; None without it (then no window is cut)."""
+    if not warehouse.table_exists(EVENTS_TABLE):
+        return None
+    row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {EVENTS_TABLE}")
+    return _date(row[0]) if row and row[0] is not None else None
+
+
+def complete_windows(first_day: dt.date | None, specs: Sequence[FeatureSpec], start: dt.date,
+                     end: dt.date) -> tuple[dict[dt.date, list[str]], dict[str, dt.date]]:
+    """Features grouped by the first day of [start, end] on which their window is complete, and
+    those complete only after `end` (name -> first complete day)."""
+    groups: dict[dt.date, list[str]] = {}
+    incomplete: dict[str, dt.date] = {}
+    for spec in specs:
+        complete = first_day + dt.timedelta(days=spec.window_days - 1) if first_day else start
+        first = max(start, complete)
+        if first > end:
+            incomplete[spec.name] = complete
+        else:
+            groups.setdefault(first, []).append(spec.name)
+    return dict(sorted(groups.items())), incomplete
 
 
 def _share(count: int | None, total: int) -> float | None:
@@ -195,7 +244,7 @@ def baseline_history(warehouse: Warehouse) -> list[tuple]:
         return []
     return warehouse.fetch_all(
         f"SELECT baseline_version, MAX(CASE WHEN is_current THEN 1 ELSE 0 END), MIN(window_start), "
-        f"MIN(window_end), MIN(days), MIN(captured_at), COUNT(*) FROM {BASELINE_TABLE} "
+        f"MIN(window_end), MAX(days), MIN(captured_at), COUNT(*) FROM {BASELINE_TABLE} "
         "GROUP BY baseline_version ORDER BY baseline_version DESC")
 
 

@@ -24,6 +24,7 @@ from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 FEATURES_TABLE = "customer_features"
 STATS_TABLE = "feature_stats"
 DEFAULT_GRID_SIZE = 100
+DEFAULT_DAYS_PER_STATEMENT = 7  # see write_feature_stats
 NUMERIC_TYPES = {"BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT", "REAL"}
 
 
@@ -184,16 +185,31 @@ def write_feature_stats(
     features: Sequence[FeatureSpec] | None = None,
     binning: Binning | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
+    days_per_statement: int = DEFAULT_DAYS_PER_STATEMENT,
 ) -> int:
-    """Replace `feature_stats` rows for stats_date in [start, end]; returns rows written."""
+    """Replace `feature_stats` rows for stats_date in [start, end]; returns rows written.
+
+    A long range (a backfill) is written `days_per_statement` days at a time: the quantiles and
+    the grid sort every value of the statement's days, and one statement over 100 days of 100k
+    customers sorts 130M values (tens of GB of spill) where 100 small ones stay in memory."""
+    if days_per_statement < 1:
+        raise ValueError(f"days_per_statement={days_per_statement} must be at least 1")
     specs = resolve_features(features)
-    exprs = read_expressions(warehouse, specs)
-    sql = stats_select_sql(warehouse, exprs, start, end, binning=binning, grid_size=grid_size,
-                           inputs=input_specs(warehouse, specs))
-    return warehouse.replace_where(
-        STATS_TABLE, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
-        where_params=[str(start), str(end)],
-    )
+    first, last = _as_date(start), _as_date(end)
+    rows = 0
+    with warehouse.held():
+        exprs = read_expressions(warehouse, specs)
+        inputs = input_specs(warehouse, specs)
+        while first <= last:
+            upto = min(last, first + dt.timedelta(days=days_per_statement - 1))
+            sql = stats_select_sql(warehouse, exprs, first, upto, binning=binning, grid_size=grid_size,
+                                   inputs=inputs)
+            rows += warehouse.replace_where(
+                STATS_TABLE, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
+                where_params=[str(first), str(upto)],
+            )
+            first = upto + dt.timedelta(days=1)
+    return rows
 
 
 def _as_date(value: dt.date | str) -> dt.date:

@@ -145,8 +145,8 @@ def test_definitions_wire_jobs_schedule_and_sensor():
     assert [k.to_user_string() for k in baseline_job.asset_layer.selected_asset_keys] == ["feature_stats_baseline"]
     refresh = defs.resolve_job_def("daily_refresh_job")
     keys = {k.to_user_string() for k in refresh.asset_layer.selected_asset_keys}
-    assert {"raw_events", "feature_stats", "drift_alerts"} <= keys <= {
-        "raw_events", "quarantined_events", "customer_features", "feature_stats", "drift_alerts"}
+    assert keys == {"raw_events", "quarantined_events", "customer_features", "customer_features_online",
+                    "feature_stats", "drift_alerts"}
     schedule = defs.resolve_schedule_def("daily_refresh_schedule")
     assert schedule.job_name == "daily_refresh_job" and schedule.cron_schedule == "0 1 * * *"
     sensor = defs.resolve_sensor_def("drift_sensor")

@@ -168,3 +168,30 @@ def test_tiers_and_small_samples():
     tiny = Summary(row_count=10, value_count=10, mean=1.0, stddev=1.0, grid=list(np.linspace(-2, 4, 101)))
     assert compare("f", tiny, base, Thresholds()).types == {"STALE": "high"}
     assert compare("f", tiny, base, Thresholds(min_values=5, stale_row_share=0.0)).types == {}
+
+
+def test_each_feature_baseline_starts_where_its_window_is_complete(warehouse, features):
+    """Event history from START: a 7-day feature is complete from D(6), a 10-day one from D(9); a
+    30-day one never within the window, so it is left out instead of baselining its ramp-up."""
+    import dataclasses
+
+    specs = [features[0], dataclasses.replace(features[1], window_days=10),
+             dataclasses.replace(features[2], window_days=30)]
+    df = make_days(14, customers=50, seed=4)
+    load_features(warehouse, df)
+    warehouse.execute("CREATE TABLE raw_events AS SELECT CAST(? AS DATE) AS event_date", [str(START)])
+    b = B.capture_baseline(warehouse, D(0), D(13), specs)
+    assert b.incomplete == {"ratio": D(29)}
+    assert sorted(b.features) == ["amount", "visits"]
+    rows = dict((f, (s, n)) for f, s, n in warehouse.fetch_all(
+        f"SELECT feature, window_start, days FROM {B.BASELINE_TABLE} WHERE is_current"))
+    assert rows == {"amount": (D(6), 8), "visits": (D(9), 5)}
+    visits = df[(df["snapshot_date"] >= D(9))]["visits"]
+    assert b.features["visits"].mean == pytest.approx(visits.mean())
+    assert (b.window_start, b.window_end, b.days) == (D(6), D(13), 8)
+    # The left-out feature is named when drift is evaluated, not silently skipped.
+    report = day_drift(warehouse, specs, 13)
+    assert {r.feature for r in report.results} == {"amount", "visits"}
+    assert any("ratio is not in baseline v1" in n for n in report.notes)
+    with pytest.raises(MonitoringError, match="no feature is complete anywhere in .*ratio from 2024-01-30"):
+        B.capture_baseline(warehouse, D(0), D(4), specs[2:])

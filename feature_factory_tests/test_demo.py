@@ -1,0 +1,69 @@
+"""The demo story end to end at a small size: every step is a Dagster run recorded in the instance
+under DAGSTER_HOME, the injected drift is flagged, policy-covered patches are applied, a champion
+is promoted and the online customers are scored."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from feature_factory import demo, settings
+from feature_factory.warehouse.duckdb import DuckDBWarehouse
+
+
+@pytest.mark.slow
+def test_small_story_runs_through_dagster(project_home, monkeypatch):
+    for name in ("FEATURE_FACTORY_REMEDIATION_MODE", "FEATURE_FACTORY_REMEDIATION_POLICY"):
+        monkeypatch.setenv(name, "")  # the demo sets them; restored after the test
+    lines: list[str] = []
+    story = demo.run_story(demo.StoryOptions(customers=300, days=40, drift_days=8, seed=3), out=lines.append)
+    text = "\n".join(lines)
+
+    assert [s for s, _, ok, _ in story.runs] == ["backfill", "baseline", "drift", "propose", "apply", "retrain"]
+    assert all(ok for _, _, ok, _ in story.runs), text
+    # The runs live in the instance the UI opens.
+    instance = dg.DagsterInstance.get()
+    recorded = {r.run_id: r.job_name for r in instance.get_runs()}
+    assert all(run_id in recorded for _, run_id, _, _ in story.runs)
+    assert set(recorded.values()) >= {"daily_refresh_job", "capture_baseline_job", "remediation_job",
+                                      "apply_patches_job", "retrain_job"}
+
+    wh = DuckDBWarehouse(path=str(settings.warehouse_path()))
+    assert wh.fetch_one("SELECT COUNT(DISTINCT snapshot_date) FROM customer_features")[0] == 40
+    # Outliers: the amount features alert at medium or worse in the drift window; before it, no
+    # feature does.
+    loud = {f for f, _, worst, _ in demo.alert_rows(wh, story.drift_start, story.end) if worst >= 2}
+    assert {"max_amount_7d", "avg_amount_nonzero_7d", "amount_stddev_7d"} <= loud, text
+    # Only 7-day features are judged quiet: at this size the 30-day ones have a 3-day baseline.
+    assert {f for f in loud if f.endswith("_7d")} <= set().union(*demo.EXPECTED.values()), text
+    quiet_from = story.start + dt.timedelta(days=story.options.baseline_days)
+    before = demo.alert_rows(wh, quiet_from, story.drift_start - dt.timedelta(days=1))
+    assert [f for f, _, worst, _ in before if worst >= 2] == [], text
+    # The example policy approves clips (up to severity high); they are applied and logged. The
+    # rest waits for a person.
+    applied = wh.fetch_all("SELECT feature, action, approver FROM patch_candidates WHERE status = 'APPLIED'")
+    assert applied and all(a == "clip" and who.startswith("policy:") for _, a, who in applied), applied
+    assert wh.fetch_one("SELECT COUNT(*) FROM feature_patch_log WHERE event = 'apply'")[0] == len(applied)
+    assert wh.fetch_one("SELECT COUNT(*) FROM feature_patches_active")[0] == len(applied)
+    online = wh.fetch_one("SELECT COUNT(*) FROM customer_features_online")[0]
+    assert online > 250 and wh.fetch_one("SELECT COUNT(*) FROM inference_results")[0] == online
+    assert "champion: v" in text and "open the UI on this instance:" in text and "make ui" in text
+
+
+def test_refuses_to_wipe_a_home_it_did_not_create(project_home):
+    settings.landing_dir().mkdir(parents=True)
+    (settings.landing_dir() / "events_2024-01-01.csv").write_text("customer_id\n")
+    with pytest.raises(demo.DemoError, match="already holds data the demo did not create.*--reset"):
+        demo.prepare_home(settings.home(), reset=False, out=print)
+    assert (settings.landing_dir() / "events_2024-01-01.csv").exists()
+    demo.prepare_home(settings.home(), reset=True, out=print)
+    assert not settings.landing_dir().exists() and (settings.home() / demo.MARKER).exists()
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="--drift-days 40 must be between 1 and --days - 1"):
+        demo.StoryOptions(days=40, drift_days=40)
+    assert demo.StoryOptions(days=40, drift_days=8).baseline_days == 32
+    assert demo.StoryOptions().baseline_days == 60
