@@ -11,6 +11,7 @@ which the loader checks (raw_events columns only, no subqueries/aggregates/windo
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -81,13 +82,23 @@ def catalog_path() -> Path:
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Read and validate a catalog file (default: `catalog_path()`)."""
-    import yaml
-
     path = Path(path) if path is not None else catalog_path()
     try:
-        doc = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except OSError as exc:
         raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
+    return _parse_text(text, str(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_text(text: str, source: str) -> Catalog:
+    """Parsing validates every SQL fragment with sqlglot (~0.2 s); a run reads the catalog once per
+    day it judges, so parsed catalogs are kept per (content, path). Catalogs are immutable."""
+    import yaml
+
+    path = source
+    try:
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"catalog {path} is not valid YAML: {exc}") from exc
     entries = doc.get("features") if isinstance(doc, dict) else None
