@@ -2,7 +2,9 @@
 
 generate events with drift in the last days -> ingest + customer_features backfill (one run over the
 range) -> online table -> baseline from the first 60 days -> feature_stats + drift_alerts (one run)
--> propose patches -> approve by the shipped example policy -> apply -> retrain + score.
+-> the drift sensor's tick requests remediation -> propose patches, approve by the shipped example
+policy -> apply -> retrain + score. The sensor's cursor is then stored in the instance, so the
+daemon that `make ui` starts does not act on the same alerts again.
 
 Every step is a run of the code location's own jobs, executed in this process against the instance
 in DAGSTER_HOME, so `make ui` afterwards shows the runs, materializations, checks and plots. Data
@@ -64,6 +66,7 @@ class Story:
     end: dt.date
     drift_start: dt.date
     runs: list[tuple[str, str, bool, float]] = field(default_factory=list)  # step, run id, ok, seconds
+    sensor_cursor: str | None = None
     seconds: float = 0.0
 
 
@@ -168,17 +171,73 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
           lambda: must("drift", job("drift", "daily_refresh_job", tags=days,
                                     assets=["feature_stats", "drift_alerts"])))
     out(indent(alerts_summary(story)))
-    _step(out, 5, "propose patches for the latest day's alerts; approve those the example policy covers",
-          lambda: must("propose", job("propose", "remediation_job")))
+    def react() -> str:
+        requests, cursor = drift_sensor_tick(instance)
+        story.sensor_cursor = cursor
+        done = [must("propose", job("propose", r.job_name, tags=r.tags)) for r in requests
+                if r.job_name == "remediation_job"]
+        if not done:  # nothing reached the sensor's severity: propose from the latest day anyway
+            done = [must("propose", job("propose", "remediation_job"))]
+        return f"drift sensor requested {[r.job_name for r in requests]}; " + "; ".join(done)
+
+    _step(out, 5, "drift sensor tick: alert, then the remediation run it requests proposes patches and "
+                  "approves those the example policy covers", react)
     _step(out, 6, "apply the approved patches (logged, reversible) and rebuild the online table",
           lambda: must("apply", job("apply", "apply_patches_job")))
     # A losing challenger fails the blocking gate check: reported, not fatal.
     _step(out, 7, "train LR + RF on the point-in-time training set, promote through the gate, score",
           lambda: job("retrain", "retrain_job", run_config=label_config(options.days))[1])
     story.seconds = time.perf_counter() - began
+    out(indent(hand_over_sensor_cursor(instance, story.sensor_cursor)))
     out("")
     out(summary(story))
     return story
+
+
+def drift_sensor_tick(instance) -> tuple[list, str | None]:
+    """What the daemon's drift sensor does on its next tick, done here: read every new drift_alerts
+    materialization, notify, and return the runs it requests (with its new cursor)."""
+    import dagster as dg
+
+    from feature_factory import deployment
+    from feature_factory.monitoring.sensors import REMEDIATION_JOB, RETRAIN_JOB, evaluate
+
+    resources = deployment.resources_for()
+    requests, cursor = [], None
+    while True:  # the sensor reads a bounded batch per tick
+        result = evaluate(dg.build_sensor_context(instance=instance, cursor=cursor), resources["notifier"],
+                          resources["drift_response"], {REMEDIATION_JOB, RETRAIN_JOB})
+        requests += result.run_requests or []
+        if result.cursor == cursor:
+            return requests, cursor
+        cursor = result.cursor
+
+
+def hand_over_sensor_cursor(instance, cursor: str | None) -> str:
+    """Store the demo's drift-sensor cursor in the instance, so the daemon started by `make ui`
+    carries on from here instead of acting on the demo's alerts a second time."""
+    import subprocess
+
+    # Dagster's CLI is the supported way to set a cursor, but on a sensor with no stored state it
+    # also stores STOPPED; a default-on sensor is then put back to "as declared in code" (running).
+    from dagster._core.scheduler.instigation import InstigatorStatus
+
+    def state():
+        return next((s for s in instance.all_instigator_state() if s.name == "drift_sensor"), None)
+
+    if cursor is None:
+        return "drift sensor: nothing to hand over"
+    had_state = state() is not None
+    dagster = Path(sys.executable).with_name("dagster")
+    cmd = [str(dagster), "sensor", "cursor", "drift_sensor", "--set", cursor, "-m", "feature_factory.definitions"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+    stored = state()
+    if done.returncode != 0 or stored is None:
+        return ("drift sensor: could not store its cursor (the UI's daemon will act on these alerts "
+                f"again): {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    if not had_state and stored.status == InstigatorStatus.STOPPED:
+        instance.update_instigator_state(stored.with_status(InstigatorStatus.DECLARED_IN_CODE))
+    return "drift sensor: cursor stored; the UI's daemon acts only on alerts newer than this story"
 
 
 def label_config(days: int) -> dict:

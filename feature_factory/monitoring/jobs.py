@@ -1,9 +1,9 @@
 """Monitoring jobs and the daily schedule.
 
 - `capture_baseline_job`: captures a new baseline version (Launchpad config: window of days).
-- `daily_refresh_job`: events -> features (+ online table) -> stats -> drift for one day; the schedule runs it for
-  yesterday's partition. A range backfill of it from the UI runs the SQL assets as one run over
-  the range (single-run backfill policy) and drift_alerts one run per day.
+- `daily_refresh_job`: events -> features (+ online table) -> stats -> drift for one day; the
+  schedule runs it for yesterday's partition. A range backfill of it from the UI is one run over
+  the range (single-run backfill policy on every partitioned asset; drift_alerts judges each day).
 """
 
 import dagster as dg

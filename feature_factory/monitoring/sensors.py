@@ -3,7 +3,8 @@
 It reads new drift_alerts materialization events from the instance's event log (after the storage
 id in its cursor), and for each partition whose severity reaches `drift_response.min_severity`:
 sends an alert through the `notifier` resource, requests `remediation_job`, and requests
-`retrain_job` when a drifted feature is one the champion model uses. Exactly once per
+`retrain_job` when a drifted feature is one the champion model uses. A range run (backfill) is acted
+on once, for its newest drifted day, not once per day. Exactly once per
 (partition, baseline version): the cursor keeps the keys already acted on (so re-materializing a
 partition does not alert again), and each run request carries a run key
 `remediation:{partition}:{baseline_version}` (so the daemon would drop a duplicate even if the
@@ -75,8 +76,10 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
         limit=BATCH, ascending=True,
     ).records
     min_rank = response.min_rank()
-    requests: list[dg.RunRequest] = []
-    champion: set[str] | None = None
+    # A range run (a backfill) materializes every day of the range: act once per run, on its newest
+    # drifted day (the remediation proposes from one partition anyway); every drifted day of the run
+    # is marked fired. Runless reports each stand alone.
+    groups: dict[str, list[tuple[str, str, int, dict, str]]] = {}
     for record in records:
         cursor.after_storage_id = record.storage_id
         mat = record.asset_materialization
@@ -88,15 +91,23 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
         key = f"{partition}:{version}"
         if key in cursor.fired:
             continue
+        cursor.fired.append(key)
+        group = record.run_id or f"runless:{record.storage_id}"
+        groups.setdefault(group, []).append((str(partition), key, version, verdict, record.run_id))
+    requests: list[dg.RunRequest] = []
+    champion: set[str] | None = None
+    for days in groups.values():
+        partition, key, version, verdict, run_id = max(days, key=lambda d: d[0])
         features = {f: s for f, s in (verdict.get("features") or {}).items()
                     if SEVERITIES.index(s) >= min_rank}
-        tags = {"feature_factory/drift_partition": str(partition),
+        tags = {"feature_factory/drift_partition": partition,
                 "feature_factory/baseline_version": str(version),
                 "feature_factory/max_severity": verdict["severity"]}
         notifier.notify({
             "kind": "feature_drift", "partition": partition, "baseline_version": version,
-            "max_severity": verdict["severity"], "features": features, "run_id": record.run_id,
+            "max_severity": verdict["severity"], "features": features, "run_id": run_id,
             "evidently_report": verdict.get("evidently_report"),
+            "drifted_days_in_run": sorted(d[0] for d in days),
         })
         if response.request_remediation and REMEDIATION_JOB in targets:
             requests.append(dg.RunRequest(job_name=REMEDIATION_JOB, run_key=f"remediation:{key}", tags=tags))
@@ -104,7 +115,6 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
             champion = champion_features(context.log) if champion is None else champion
             if champion & set(features):
                 requests.append(dg.RunRequest(job_name=RETRAIN_JOB, run_key=f"retrain:{key}", tags=tags))
-        cursor.fired.append(key)
     return dg.SensorResult(run_requests=requests, cursor=cursor.dumps())
 
 

@@ -192,6 +192,19 @@ def test_each_feature_baseline_starts_where_its_window_is_complete(warehouse, fe
     # The left-out feature is named when drift is evaluated, not silently skipped.
     report = day_drift(warehouse, specs, 13)
     assert {r.feature for r in report.results} == {"amount", "visits"}
-    assert any("ratio is not in baseline v1" in n for n in report.notes)
+    assert any("ratio: its 30-day window is not complete on 2024-01-14" in n for n in report.notes)
     with pytest.raises(MonitoringError, match="no feature is complete anywhere in .*ratio from 2024-01-30"):
         B.capture_baseline(warehouse, D(0), D(4), specs[2:])
+
+
+def test_ramp_up_days_are_not_judged(warehouse, features):
+    """With events from START, a 7-day feature's first six days are ramp-up: no alert rows, a note."""
+    df = make_days(14, customers=50, seed=6)
+    load_features(warehouse, df)
+    warehouse.execute("CREATE TABLE raw_events AS SELECT CAST(? AS DATE) AS event_date", [str(START)])
+    B.capture_baseline(warehouse, D(0), D(13), features)
+    early = day_drift(warehouse, features, 5)
+    assert early.results == []
+    assert any("amount: its 7-day window is not complete on 2024-01-06 (events start 2024-01-01)" in n
+               for n in early.notes)
+    assert {r.feature for r in day_drift(warehouse, features, 6).results} == {"amount", "visits", "ratio"}

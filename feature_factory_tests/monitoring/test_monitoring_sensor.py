@@ -126,3 +126,30 @@ def test_webhook_failures_are_logged_not_raised(webhook, caplog):
     assert WebhookNotifier(url=url).notify({"kind": "ok"}) is True
     assert [a["kind"] for _, a in hook.received] == ["test", "ok"]
     assert LogNotifier().notify({"kind": "log"}) is True
+
+
+def test_a_range_run_is_acted_on_once_for_its_newest_drifted_day(webhook):
+    """A backfill materializes every day of its range in one run: one alert and one remediation
+    request (newest drifted day), and a later tick does not act on the range's other days."""
+    url, hook = webhook
+    days = {f"2024-03-0{i}": ("critical" if i in (3, 5) else "none") for i in range(1, 7)}
+
+    @dg.asset(name="drift_alerts", partitions_def=dg.DailyPartitionsDefinition("2024-03-01"),
+              backfill_policy=dg.BackfillPolicy.single_run())
+    def fake_drift_alerts():
+        ranks = {"none": 0, "critical": 4}
+        per = {d: {"severity_rank": ranks[s], "severity": s, "baseline_version": 1,
+                   "features": {"revenue_7d": s} if s != "none" else {}} for d, s in days.items()}
+        return dg.MaterializeResult(metadata={"partitions": dg.MetadataValue.json(per)})
+
+    sensor = build_drift_sensor([remediation_stub])
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([fake_drift_alerts], instance=instance, tags={
+            "dagster/asset_partition_range_start": "2024-03-01",
+            "dagster/asset_partition_range_end": "2024-03-06"}).success
+        requests, cursor = tick(sensor, instance, None, url)
+        assert requests == [("remediation_job", "remediation:2024-03-05:1")]
+        assert len(hook.received) == 1
+        assert hook.received[0][1]["drifted_days_in_run"] == ["2024-03-03", "2024-03-05"]
+        assert DriftCursor.parse(cursor).fired == ["2024-03-03:1", "2024-03-05:1"]
+        assert tick(sensor, instance, cursor, url)[0] == []
