@@ -16,8 +16,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt setup.py
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
+# `make demo DEMO_ARGS="--customers 300 --days 40"` passes options (see `feature-factory demo --help`).
+DEMO_ARGS ?=
+
 demo: install
-	$(PY) -m feature_factory.cli demo
+	$(PY) -m feature_factory.cli demo $(DEMO_ARGS)
 
 test: install
 	scripts/ensure-chromium.sh
