@@ -1,5 +1,13 @@
-"""Start `dagster dev` for real on loopback and stop it cleanly (SIGINT to its process group:
-`dagster dev` ignores SIGTERM's meaning for its children)."""
+"""Start `dagster dev` for real on loopback and stop it cleanly.
+
+`dagster dev` runs in its own process group (webserver, daemon, code servers and run workers are
+its children). Stopping sends SIGINT to the group, which is what Ctrl-C does, waits, and kills
+whatever is left, so no process outlives the test even when the shutdown hangs.
+
+The child's SIGINT and SIGTERM are reset to their defaults: a process started from a background
+shell job (as some CI runners do) inherits SIGINT as *ignored*, and `dagster dev` would then never
+see the interrupt.
+"""
 
 from __future__ import annotations
 
@@ -36,23 +44,40 @@ LOCATION_STATUS = """
 """
 
 
+def _default_signals() -> None:  # runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class DagsterDev:
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         dagster = str(Path(sys.executable).with_name("dagster"))
-        self.log = open(log_path, "w")
+        self.log_path = Path(log_path)
+        self.log = open(self.log_path, "w")
+        self.started_at = time.time()
         self.proc = subprocess.Popen(
             [dagster, "dev", "-m", "feature_factory.definitions", "-h", "127.0.0.1", "-p", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=_default_signals,
         )
 
+    def log_tail(self, lines: int = 40) -> str:
+        self.log.flush()
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
     def wait_ready(self, timeout: float = 180) -> None:
+        """Until the webserver answers GraphQL and the code location has loaded without error."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"dagster dev exited with {self.proc.returncode}; see {self.log.name}")
+                raise RuntimeError(
+                    f"dagster dev exited with {self.proc.returncode}; log {self.log_path}:\n{self.log_tail()}")
             try:
                 data = graphql(self.base_url, LOCATION_STATUS)
                 entries = data["data"]["workspaceOrError"]["locationEntries"]
@@ -62,17 +87,31 @@ class DagsterDev:
                     if errors:
                         raise RuntimeError(f"code location failed to load: {errors}")
                     return
-            except (OSError, KeyError, TypeError):
-                pass
+            except (OSError, KeyError, TypeError, ValueError):
+                pass  # not up yet
             time.sleep(1)
-        raise TimeoutError(f"dagster dev not ready after {timeout}s (last status {last}); see {self.log.name}")
+        raise TimeoutError(
+            f"dagster dev not ready after {timeout}s (last status {last}); log {self.log_path}:\n{self.log_tail()}")
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
+    def stop(self, timeout: float = 45) -> None:
+        """SIGINT to the group (Ctrl-C); after `timeout` s, SIGKILL. Then kill any straggler left in
+        the group (a run worker or code server whose parent is gone)."""
+        pgid = self.proc.pid  # start_new_session: the group id is the leader's pid
+        try:
+            if self.proc.poll() is None:
+                _signal_group(pgid, signal.SIGINT)
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    _signal_group(pgid, signal.SIGKILL)
+                    self.proc.wait(timeout=30)
+            _signal_group(pgid, signal.SIGKILL)
+        finally:
+            self.log.close()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already empty

@@ -1,0 +1,413 @@
+"""The Dagster UI in a real headless browser, on the instance the demo story fills.
+
+Setup, once per module: a fresh project home; the small demo story run in a subprocess
+(`feature-factory demo --customers 300 --days 40 --drift-days 8`, every step a Dagster run recorded
+in the home's instance); then `dagster dev` on loopback over that home, driven by Playwright's
+Python package pointed at Debian's Chromium (no browser download is possible here; `make test`
+installs it with scripts/ensure-chromium.sh). The tests read values off the pages and cross-check
+them through the webserver's GraphQL API.
+
+Screenshots of every step land in test-artifacts/browser/ (CI keeps them), with the demo's output
+and the `dagster dev` log. `FEATURE_FACTORY_UPDATE_DOCS=1` also rewrites docs/asset-graph.png, the
+README's picture of the asset graph. `FEATURE_FACTORY_UI_TEST_HOME=<home>` starts from a copy of an
+already populated home instead of running the demo (for iterating on this file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dagster_dev import DagsterDev, graphql
+from playwright.sync_api import expect, sync_playwright
+
+from feature_factory import settings
+from feature_factory.instance import INSTANCE_YAML
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+DOCS_PICTURE = ROOT / "docs" / "asset-graph.png"
+CHROMIUM = os.environ.get("FEATURE_FACTORY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+DEMO_DAYS = 40
+DEMO_ARGS = ["--customers", "300", "--days", str(DEMO_DAYS), "--drift-days", "8"]
+LAST_DAY = dt.date.fromisoformat(settings.DEFAULT_START_DATE) + dt.timedelta(days=DEMO_DAYS - 1)
+
+# The asset groups and assets a user finds in the UI (names are part of the data contract).
+GROUPS = {
+    "events": ["raw_events", "quarantined_events"],
+    "features": ["customer_features", "customer_features_online"],
+    "monitoring": ["feature_stats", "feature_stats_baseline", "drift_alerts"],
+    "remediation": ["patch_candidates", "feature_patch_log"],
+    "ml": ["churn_labels", "training_set", "churn_model", "champion_model", "inference_results"],
+}
+DRIFT_SENSOR = "drift_sensor"
+SCHEDULES = ["daily_refresh_schedule", "weekly_retrain_schedule", "daily_scoring_schedule"]
+# Features the injected outlier burst moves on the last day (any of them must be flagged).
+OUTLIER_FEATURES = {"max_amount_7d", "amount_stddev_7d", "avg_amount_nonzero_7d", "revenue_7d"}
+SEVERITIES = ["none", "low", "medium", "high", "critical"]
+
+SECOND = 1000  # Playwright timeouts are in milliseconds; the UI on 2 busy cores can be slow
+GRAPH_VIEWPORT = {"width": 3600, "height": 2200}  # wide enough for full-size asset nodes at scale 1
+expect.set_options(timeout=60 * SECOND)
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup: home + demo story, dagster dev, browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"the browser test needs Chromium at {CHROMIUM}, and there is none: install Debian's "
+            "'chromium' package (`make test` runs scripts/ensure-chromium.sh, which does it as root), "
+            "or point FEATURE_FACTORY_CHROMIUM at a Chromium binary", pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    return ARTIFACTS
+
+
+def quiet_automation_instance_yaml() -> str:
+    """The shipped instance config, plus: runs that sensors and schedules request stay queued.
+
+    The daemon runs the sensors and schedules that are on by default: a sensor reacting to the
+    demo's drift alerts or applied patches, or a schedule whose time comes during the test, would
+    launch remediation or retraining runs (tens of seconds each here, a process per run). With one
+    run at a time they would run ahead of the run this test launches from the UI and compete with
+    the browser for the 2 cores. Sensors and schedules still tick and request (such runs show as
+    queued); only the run this test launches executes."""
+    config = yaml.safe_load(INSTANCE_YAML)
+    config["concurrency"]["runs"]["tag_concurrency_limits"] = [
+        {"key": "dagster/sensor_name", "limit": 0},
+        {"key": "dagster/schedule_name", "limit": 0},
+    ]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def story_env(chromium, artifacts, tmp_path_factory) -> dict[str, str]:
+    """A project home filled by the demo story; returns the environment that points at it."""
+    home = tmp_path_factory.mktemp("ui") / "home"
+    reuse = os.environ.get("FEATURE_FACTORY_UI_TEST_HOME")
+    if reuse:
+        shutil.copytree(reuse, home)
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(quiet_automation_instance_yaml())
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FEATURE_FACTORY_", "DAGSTER_", "SNOWFLAKE_"))}
+    env.update(FEATURE_FACTORY_HOME=str(home), DAGSTER_HOME=str(dagster_home), PYTHONUNBUFFERED="1")
+    if not reuse:
+        log = artifacts / "demo.log"
+        t0 = time.monotonic()
+        with open(log, "w") as out:
+            proc = subprocess.run([sys.executable, "-m", "feature_factory.cli", "demo", *DEMO_ARGS],
+                                  env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=420)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        assert proc.returncode == 0, f"the demo story failed (exit {proc.returncode}); {log}:\n{tail}"
+        print(f"demo story: {time.monotonic() - t0:.0f}s")
+    return env
+
+
+@pytest.fixture(scope="module")
+def ui(story_env, artifacts):
+    """`dagster dev` over the story's home; always stopped, whatever happens."""
+    dev = DagsterDev(story_env, artifacts / "dagster-dev.log", cwd=ROOT)
+    try:
+        dev.wait_ready(timeout=240)
+        yield dev
+    finally:
+        dev.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, ui):
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _new_page(browser, viewport=None):
+    context = browser.new_context(viewport=viewport or {"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60 * SECOND)
+    # First visit to an instance: the "Join the Dagster community" dialog. Skip it whenever it shows.
+    page.add_locator_handler(page.get_by_role("button", name="Skip", exact=True), lambda skip: skip.click())
+    return context, page
+
+
+@pytest.fixture
+def page(browser, request):
+    context, page = _new_page(browser)
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        page.screenshot(path=ARTIFACTS / f"FAILED-{request.node.name}.png")
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png")
+
+
+def wait_loaded(page) -> None:
+    """Until the live data the page asked for has arrived (no 'Loading…' placeholder left)."""
+    page.get_by_text(re.compile(r"^Loading")).first.wait_for(state="detached", timeout=120 * SECOND)
+
+
+# ---------------------------------------------------------------------------------------------
+# GraphQL cross-checks
+
+
+def gql(ui, query: str, **variables) -> dict:
+    data = graphql(ui.base_url, query, variables)
+    assert "errors" not in data, data["errors"]
+    return data["data"]
+
+
+RUN = """query($runId: ID!) { runOrError(runId: $runId) { __typename
+  ... on Run { status jobName assetSelection { path } } } }"""
+
+LATEST_MATERIALIZATION = """query($key: [String!]!, $partitions: [String!]) {
+  assetOrError(assetKey: {path: $key}) { ... on Asset {
+    assetMaterializations(partitions: $partitions, limit: 1) { runId partition metadataEntries {
+      label ... on TextMetadataEntry { text } ... on IntMetadataEntry { intValue }
+      ... on JsonMetadataEntry { jsonString } ... on MarkdownMetadataEntry { mdStr } } } } } }"""
+
+QUEUED_RUNS = """{ runsOrError(filter: {statuses: [QUEUED]}) { ... on Runs { results { runId } } } }"""
+
+CANCEL_RUNS = """mutation($runIds: [String!]!) { terminateRuns(runIds: $runIds) {
+  ... on TerminateRunsResult { terminateRunResults { __typename } } } }"""
+
+# (`ticks(limit: n)` comes back empty in this listing in Dagster 1.13; `dayRange` works.)
+SENSOR_TICKS = """{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors { name
+  sensorState { status ticks(dayRange: 1) { status timestamp } } } } } } }"""
+
+INSTIGATORS = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  sensors { name sensorState { status } } schedules { name } } } } }"""
+
+
+def latest_materialization(ui, asset: str, partition: str | None = None) -> dict | None:
+    data = gql(ui, LATEST_MATERIALIZATION, key=[asset], partitions=[partition] if partition else None)
+    mats = data["assetOrError"]["assetMaterializations"]
+    return mats[0] if mats else None
+
+
+def metadata(materialization: dict) -> dict:
+    out = {}
+    for entry in materialization["metadataEntries"]:
+        values = [v for k, v in entry.items() if k != "label"]
+        out[entry["label"]] = values[0] if values else None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests
+
+
+def test_asset_graph_shows_groups_and_assets(page, ui):
+    page.goto(f"{ui.base_url}/asset-groups")
+    expect(page.get_by_text("Global asset lineage")).to_be_visible()
+    for group in GROUPS:  # collapsed: one node per group
+        expect(page.locator("svg foreignObject.group", has_text=group)).to_have_count(1)
+    shot(page, "01-asset-groups-collapsed")
+
+    # Expand every group as a user does (graph settings menu). Then reload in a window big enough
+    # that the graph, fitted with every group open, draws full-size nodes with names in full.
+    page.locator("button:has([aria-label='settings'])").last.click()
+    page.get_by_role("menuitem", name=re.compile("Expand all groups")).click()
+    page.wait_for_url(re.compile(r"expanded="))
+    page.set_viewport_size(GRAPH_VIEWPORT)
+    page.reload()
+    groups = page.locator("svg foreignObject.group")
+    expect(groups).to_have_count(len(GROUPS))
+    for assets in GROUPS.values():
+        for asset in assets:
+            expect(page.locator("svg").get_by_text(asset, exact=True)).to_have_count(1)
+    wait_loaded(page)
+
+    boxes = {(g.text_content() or "").strip(): g.bounding_box() for g in groups.all()}
+    assert set(boxes) == set(GROUPS), f"groups in the graph: {sorted(boxes)}"
+    for group, assets in GROUPS.items():
+        g = boxes[group]
+        for asset in assets:
+            b = page.locator("svg").get_by_text(asset, exact=True).bounding_box()
+            cx, cy = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+            assert g["x"] <= cx <= g["x"] + g["width"] and g["y"] <= cy <= g["y"] + g["height"], (
+                f"asset {asset} is drawn outside its group {group}")
+    page.screenshot(path=ARTIFACTS / "02-asset-graph-expanded.png", clip=graph_clip(page))
+
+    if os.environ.get("FEATURE_FACTORY_UPDATE_DOCS") == "1":
+        save_docs_picture(page, ui)
+
+
+def graph_clip(page, margin: int = 24) -> dict:
+    """The part of the page the asset groups cover (no UI chrome)."""
+    boxes = [g.bounding_box() for g in page.locator("svg foreignObject.group").all()]
+    x0 = max(min(b["x"] for b in boxes) - margin, 0)
+    y0 = max(min(b["y"] for b in boxes) - margin, 0)
+    x1 = max(b["x"] + b["width"] for b in boxes) + margin
+    y1 = max(b["y"] + b["height"] for b in boxes) + margin
+    return {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+
+
+def save_docs_picture(page, ui) -> None:
+    """docs/asset-graph.png, the graph as a user sees it after the demo. Here the runs that the
+    sensors request are held in the queue and would show as 'Materializing': once every running
+    sensor has ticked, they are cancelled and the graph redrawn."""
+    settle_sensors(ui)
+    page.reload()
+    expect(page.locator("svg foreignObject.group")).to_have_count(len(GROUPS))
+    expect(page.locator("svg").get_by_text(GROUPS["ml"][-1], exact=True)).to_have_count(1)
+    wait_loaded(page)
+    expect(page.get_by_text("Materializing")).to_have_count(0)
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    DOCS_PICTURE.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=DOCS_PICTURE, clip=graph_clip(page))
+
+
+def settle_sensors(ui, timeout: float = 180) -> None:
+    """Wait until each running sensor has finished a tick since `dagster dev` started (a sensor
+    requests each run once), then cancel the queued runs they requested."""
+    deadline = time.monotonic() + timeout
+    while True:
+        repos = gql(ui, SENSOR_TICKS)["repositoriesOrError"]["nodes"]
+        waiting = [s["name"] for repo in repos for s in repo["sensors"]
+                   if s["sensorState"]["status"] == "RUNNING"
+                   and not any(t["timestamp"] >= ui.started_at and t["status"] != "STARTED"
+                               for t in s["sensorState"]["ticks"])]
+        if not waiting:
+            break
+        assert time.monotonic() < deadline, f"sensors without a finished tick after {timeout}s: {waiting}"
+        time.sleep(2)
+    queued = [r["runId"] for r in gql(ui, QUEUED_RUNS)["runsOrError"]["results"]]
+    if queued:
+        results = gql(ui, CANCEL_RUNS, runIds=queued)["terminateRuns"]["terminateRunResults"]
+        assert all(r["__typename"] == "TerminateRunSuccess" for r in results), results
+
+
+def test_materialize_from_ui_succeeds(page, ui):
+    asset = "customer_features_online"
+    before = latest_materialization(ui, asset)
+
+    page.goto(f"{ui.base_url}/assets/{asset}")
+    materialize = page.get_by_role("button").filter(has_text=re.compile(r"^Materialize$"))
+    expect(materialize).to_be_enabled()  # disabled until the asset's definition has loaded
+    expect(page.get_by_text("Latest materialization")).to_be_visible()
+    shot(page, "03-materialize-before")
+    materialize.click()
+
+    # The toast "Launched run <id> View" links to the run. It closes itself after a few seconds,
+    # so read the link at once and follow it by address.
+    view = page.locator("a[href*='/runs/']", has_text=re.compile(r"^View$")).first
+    view.wait_for(timeout=60 * SECOND)
+    href = view.get_attribute("href")
+    run_id = re.search(r"/runs/([0-9a-f-]{36})", href).group(1)
+    shot(page, "04-materialize-launched")
+    page.goto(ui.base_url + href)
+
+    page.wait_for_url(re.compile(f"/runs/{run_id}"))
+    page.get_by_text("Success", exact=True).first.wait_for(timeout=180 * SECOND)
+    shot(page, "05-materialize-run-success")
+    assert page.get_by_text("Failure", exact=True).count() == 0
+
+    run = gql(ui, RUN, runId=run_id)["runOrError"]
+    assert run["__typename"] == "Run" and run["status"] == "SUCCESS", run
+    assert [a["path"] for a in run["assetSelection"]] == [[asset]]
+    after = latest_materialization(ui, asset)
+    assert after["runId"] == run_id and (before is None or before["runId"] != run_id)
+    rows = metadata(after).get("dagster/row_count")
+    assert rows and rows > 0, f"{asset} materialized without a row count: {metadata(after)}"
+
+    # The asset page now shows this run's materialization and its row count.
+    page.goto(f"{ui.base_url}/assets/{asset}")
+    wait_loaded(page)
+    page.get_by_text(f"{rows:,}", exact=True).first.wait_for()
+    shot(page, "06-materialize-asset-after")
+
+
+def test_drift_sensor_and_schedules_are_listed(page, ui):
+    page.goto(f"{ui.base_url}/automation")
+    listed = {DRIFT_SENSOR: "sensors", **{name: "schedules" for name in SCHEDULES}}
+    for name, kind in listed.items():
+        link = page.locator(f"a[href$='/{kind}/{name}']")
+        expect(link).to_contain_text(name)
+    # Each row: a selection checkbox, then (once its state has loaded) the on/off switch.
+    row = page.locator("[data-index]").filter(has=page.locator(f"a[href$='/sensors/{DRIFT_SENSOR}']"))
+    expect(row.get_by_role("checkbox")).to_have_count(2)
+    expect(row.get_by_role("checkbox").last).to_be_checked()
+    shot(page, "07-automation")
+
+    page.locator(f"a[href$='/sensors/{DRIFT_SENSOR}']").click()
+    page.wait_for_url(re.compile(f"/sensors/{DRIFT_SENSOR}"))
+    expect(page.get_by_text("drift_alerts").first).to_be_visible()  # its description
+    wait_loaded(page)
+    shot(page, "08-drift-sensor")
+
+    data = gql(ui, INSTIGATORS)["repositoriesOrError"]["nodes"]
+    sensors = {s["name"]: s["sensorState"]["status"] for repo in data for s in repo["sensors"]}
+    schedules = {s["name"] for repo in data for s in repo["schedules"]}
+    assert sensors.get(DRIFT_SENSOR) == "RUNNING", sensors
+    assert set(SCHEDULES) <= schedules, schedules
+
+
+def test_drift_alerts_materialization_shows_metadata(page, ui):
+    day = LAST_DAY.isoformat()  # inside the injected drift window
+    page.goto(f"{ui.base_url}/assets/drift_alerts?view=partitions&partition={day}")
+    metadata_table = page.locator("table").filter(has_text="max_severity")
+    metadata_table.first.wait_for()
+    shot(page, "09-drift-alerts-partition")
+
+    def value(key: str) -> str:
+        row = metadata_table.first.locator("tr").filter(has=page.get_by_text(key, exact=True))
+        return row.first.locator("td").nth(1).inner_text().strip()
+
+    severity = value("max_severity")
+    assert severity in ("high", "critical"), f"max_severity on {day} (drift injected) is {severity!r}"
+    drifted = json.loads(value("last_day_drifted_features"))
+    assert OUTLIER_FEATURES & set(drifted), f"no outlier-moved feature among {drifted}"
+
+    mat = latest_materialization(ui, "drift_alerts", day)
+    meta = metadata(mat)
+    assert mat["partition"] == day
+    assert meta["max_severity"] == severity
+    assert json.loads(meta["last_day_drifted_features"]) == drifted
+
+    # The per-feature drift table (Markdown metadata) opens in a dialog.
+    row = metadata_table.first.locator("tr").filter(has=page.get_by_text("last_day_drift_table", exact=True))
+    row.first.get_by_text(re.compile(r"Show Markdown")).click()
+    dialog = page.get_by_role("dialog")
+    table = dialog.locator("table").first
+    table.wait_for()
+    headers = [h.strip().lower() for h in table.locator("th").all_inner_texts()]
+    assert "feature" in headers and "severity" in headers, headers
+    shown = {}
+    for r in table.locator("tbody tr").all():
+        cells = [c.strip() for c in r.locator("td").all_inner_texts()]
+        shown[cells[headers.index("feature")]] = cells[headers.index("severity")]
+    for feature in drifted:
+        assert shown.get(feature) in SEVERITIES[1:], f"{feature}: {shown.get(feature)!r} in the drift table"
+    assert max(SEVERITIES.index(s) for s in shown.values()) == SEVERITIES.index(severity)
+    shot(page, "10-drift-alerts-table")
