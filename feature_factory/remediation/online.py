@@ -43,9 +43,17 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
 
     def rebuild() -> None:
         result = build(warehouse, catalog)
+        metadata: dict[str, Any] = {"dagster/row_count": warehouse.row_count(ONLINE)}
+        # The features builder returns an OnlineResult; report its fields, not its repr.
+        for field, key in (("stale", "stale_rows"), ("reference_date", "reference_date"),
+                           ("features", "served_features")):
+            value = getattr(result, field, None)
+            if value is not None:
+                metadata[key] = dg.MetadataValue.json(list(value)) if field == "features" else (
+                    value if isinstance(value, int) else str(value))
         context.log_event(dg.AssetMaterialization(
-            asset_key=ONLINE, description="Rebuilt after a remediation patch change.",
-            metadata={"dagster/row_count": warehouse.row_count(ONLINE), "builder_result": str(result)[:200]},
+            asset_key=ONLINE, description="Rebuilt after a remediation patch was applied or rolled back "
+            "(served values read through the patch layer).", metadata=metadata,
         ))
 
     return rebuild
