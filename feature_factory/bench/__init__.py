@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mem-cap-gb", type=float, default=14.0,
                         help="kill a capped contender (Feast) whose process tree passes this RSS; never "
                              "closer than 3 GiB to the memory available when it starts")
+    parser.add_argument("--report-only", action="store_true",
+                        help="measure nothing: re-judge the goals of the results folder's results.json "
+                             "and rewrite its RESULTS.md")
     parser.add_argument("--repeat", type=int, default=None,
                         help="run each repeatable contender up to this many times and keep the median wall "
                              "time (default 3, 1 with --quick; one run when the first takes over a minute; "
@@ -46,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
     work = args.work or (DEFAULT_WORK / "quick" if args.quick else DEFAULT_WORK)
     out = args.out or (work / "results" if args.quick else DEFAULT_OUT)
     try:
-        results = runner.run(quick=args.quick, only=args.only, out=out.resolve(), work=work.resolve(),
-                             cap_gb=args.mem_cap_gb,
-                             repeat=args.repeat or (1 if args.quick else 3),
-                             contenders=args.contenders)
+        if args.report_only:
+            results = runner.regenerate(out.resolve())
+        else:
+            results = runner.run(quick=args.quick, only=args.only, out=out.resolve(), work=work.resolve(),
+                                 cap_gb=args.mem_cap_gb, repeat=args.repeat or (1 if args.quick else 3),
+                                 contenders=args.contenders)
     except ValueError as exc:
         print(f"feature-factory bench: {exc}")
         return 2

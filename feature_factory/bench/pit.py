@@ -120,8 +120,8 @@ def ours_sql(params: dict, meter) -> dict:
 
 
 def proposed_asof_sql(warehouse, specs, ttl_days: int) -> str:
-    """What `training_set_sql` could emit on DuckDB with an as-of dialect fragment: the same columns
-    and patched expressions, DuckDB's ASOF LEFT JOIN instead of range join + QUALIFY."""
+    """The as-of SELECT written out here, independently of `training_set_sql` (which now emits the
+    same through `DuckDBWarehouse.asof_left_join`): a cross-check of the pipeline's output and speed."""
     from feature_factory.features.patch_layer import patched_expressions
 
     exprs = patched_expressions(warehouse, specs, qualifier="f")

@@ -142,8 +142,12 @@ def _batch_sql(lo: str, hi: str) -> str:
             FROM {LANDING_ROWS} r WHERE r.event_date >= {lo} AND r.event_date < {hi}
         ) l
         LEFT JOIN (
+            -- Only the batch's ids are looked up: a semi-join probing the stored ids costs a scan,
+            -- where DISTINCT over every stored id cost a hash table of the whole history.
             SELECT DISTINCT event_id AS stored_id FROM raw_events
-            WHERE event_date < {lo} OR event_date >= {hi}
+            WHERE (event_date < {lo} OR event_date >= {hi})
+              AND event_id IN (SELECT TRIM(event_id) FROM {LANDING_ROWS}
+                               WHERE event_date >= {lo} AND event_date < {hi})
         ) s ON s.stored_id = TRIM(l.event_id)"""
 
 

@@ -3,8 +3,10 @@
 
 A snapshot dated D holds features as of the END of day D, and a label at L is as of the START of day
 L, so the usable snapshots are those dated [L - ttl_days, L - 1]; the newest wins. This is an as-of
-join written as a range LEFT JOIN + `QUALIFY ROW_NUMBER()` (portable: DuckDB, Snowflake and fakesnow
-all run it; fakesnow cannot run Snowflake's `ASOF JOIN ... MATCH_CONDITION`). The LEFT JOIN means a
+join written as the backend's as-of join where it has one that runs everywhere it is tested (DuckDB's
+ASOF LEFT JOIN, then the TTL as a CASE), otherwise as a range LEFT JOIN + `QUALIFY ROW_NUMBER()`
+(portable: DuckDB, Snowflake and fakesnow all run it; fakesnow cannot run Snowflake's
+`ASOF JOIN ... MATCH_CONDITION`). The LEFT JOIN means a
 label is never dropped: a customer without a fresh enough snapshot gets NULL features, counted.
 Features are read through the patch layer, so approved remediation patches apply to training too.
 """
@@ -36,7 +38,8 @@ def default_features() -> list[FeatureSpec]:
     return load_catalog().trainable()
 
 
-def feature_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[str, str]:
+def feature_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
+                        qualifier: str | None = None) -> dict[str, str]:
     """Each feature's SQL over the unpatched `customer_features` column, from the patch layer.
 
     Identity when the patch layer module is not installed yet, so this module works on its own.
@@ -46,8 +49,8 @@ def feature_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -
     except ModuleNotFoundError as exc:
         if exc.name != "feature_factory.features.patch_layer":
             raise
-        return {f.name: quote_ident(f.name) for f in features}
-    exprs = patched_expressions(warehouse, list(features))
+        return {f.name: f"{qualifier + '.' if qualifier else ''}{quote_ident(f.name)}" for f in features}
+    exprs = patched_expressions(warehouse, list(features), qualifier)
     missing = [f.name for f in features if f.name not in exprs]
     if missing:
         raise TrainingSetError(f"patch layer returned no expression for feature(s) {missing}")
@@ -66,10 +69,7 @@ def training_set_sql(
         raise TrainingSetError(f"ttl_days must be >= 1 (a snapshot dated L - 1 is needed), got {ttl_days}")
     if not features:
         raise TrainingSetError("no trainable features: the training set needs at least one")
-    exprs = feature_expressions(warehouse, features)
     names = [quote_ident(f.name) for f in features]
-    patched = ",\n        ".join(f"{exprs[n]} AS {n}" for n in names)
-    selected = ",\n    ".join(f"f.{n}" for n in names)
     newest = warehouse.date_add_days("l.label_date", -1)
     oldest = warehouse.date_add_days("l.label_date", -int(ttl_days))
     age = warehouse.date_diff_days("f.snapshot_date", "l.label_date")
@@ -78,6 +78,26 @@ def training_set_sql(
         lo = _date(label_range[0]) - dt.timedelta(days=int(ttl_days))
         hi = _date(label_range[1]) - dt.timedelta(days=1)
         prune = f"\n    WHERE snapshot_date >= {sql_literal(lo)} AND snapshot_date <= {sql_literal(hi)}"
+    asof = warehouse.asof_left_join(f"{LABELS_TABLE} l", f"(SELECT * FROM {FEATURES_TABLE}{prune}) f",
+                                    "f.customer_id = l.customer_id", "l.label_date", "f.snapshot_date")
+    if asof:
+        # The newest earlier snapshot, kept only when it is within the TTL (the same rows as below).
+        fresh = f"f.snapshot_date >= {oldest}"
+        exprs = feature_expressions(warehouse, features, qualifier="f")
+        cols = ",\n    ".join(f"CASE WHEN {fresh} THEN {exprs[n]} END AS {n}" for n in names)
+        return f"""
+SELECT
+    l.customer_id,
+    l.label_date,
+    l.churned,
+    CASE WHEN {fresh} THEN f.snapshot_date END AS feature_snapshot_date,
+    CAST(CASE WHEN {fresh} THEN {age} END AS BIGINT) AS feature_age_days,
+    {cols}
+FROM {asof}
+"""
+    exprs = feature_expressions(warehouse, features)
+    patched = ",\n        ".join(f"{exprs[n]} AS {n}" for n in names)
+    selected = ",\n    ".join(f"f.{n}" for n in names)
     return f"""
 SELECT
     l.customer_id,
@@ -145,6 +165,11 @@ def build_training_set(
 ) -> TrainingSetSummary:
     """Replace `training_set` atomically, with exactly one row per label."""
     features = list(features) if features is not None else default_features()
+    with warehouse.held():
+        return _build(warehouse, features, ttl_days)
+
+
+def _build(warehouse: Warehouse, features: list[FeatureSpec], ttl_days: int) -> TrainingSetSummary:
     _check_inputs(warehouse, features)
     # The as-of join keeps one row per (customer_id, label_date); duplicate label keys would
     # silently collapse, so they are refused before anything is published.

@@ -103,6 +103,12 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """A human description for metadata and logs (never includes secrets)."""
         return self.dialect
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep what sessions share open for a block of several sessions (DuckDB: the database
+        file, so each session does not reopen it); a no-op where sessions share nothing."""
+        yield
+
     # -- convenience (one statement, one short-lived connection) ----------------------------------
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
         with self.session() as s:
@@ -232,6 +238,13 @@ class Warehouse(dg.ConfigurableResource, ABC):
     @abstractmethod
     def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
         """Aggregate expressions for the exact (interpolated, `PERCENTILE_CONT`) quantiles of `expr`."""
+
+    def asof_left_join(self, left: str, right: str, on: str, left_time: str, right_time: str) -> str | None:
+        """FROM-clause fragment joining each `left` row to the newest `right` row matching `on`
+        whose `right_time` is strictly before `left_time` (NULL columns when there is none), or None
+        when this backend has no as-of join that runs everywhere it is tested (callers then write
+        a range join + `QUALIFY ROW_NUMBER()`, which every backend runs)."""
+        return None
 
     def date_add_days(self, date_expr: str, days: str | int) -> str:
         """`date_expr` plus `days` days, as a DATE."""

@@ -78,3 +78,14 @@ def test_quick_pit_matches_a_brute_force_as_of_lookup(quick_pit):
         "SELECT customer_id, label_date, feature_snapshot_date FROM training_set").fetchall()}
     con.close()
     assert got == expected
+
+
+def test_report_only_rejudges_the_goals_without_measuring(quick_pit):
+    doc, out, _ = quick_pit
+    (out / "RESULTS.md").unlink()
+    assert cli.main(["bench", "--report-only", "--out", str(out)]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert again["workloads"][0]["rows"] == doc["workloads"][0]["rows"]  # nothing re-measured
+    goals = {g["goal"]: g for g in again["workloads"][0]["goals"]}
+    assert "CPU-time ratio" in goals["ours within 1.3x of the bare DuckDB ASOF join"]["note"]
+    assert "1a. Point-in-time training set" in (out / "RESULTS.md").read_text()
