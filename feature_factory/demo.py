@@ -67,6 +67,7 @@ class Story:
     drift_start: dt.date
     runs: list[tuple[str, str, bool, float]] = field(default_factory=list)  # step, run id, ok, seconds
     sensor_cursor: str | None = None
+    alerts_text: str = ""  # read once after the drift run; printed there and in the summary
     seconds: float = 0.0
 
 
@@ -170,7 +171,8 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     _step(out, 4, "compute feature_stats and drift_alerts for every day (one run)",
           lambda: must("drift", job("drift", "daily_refresh_job", tags=days,
                                     assets=["feature_stats", "drift_alerts"])))
-    out(indent(alerts_summary(story)))
+    story.alerts_text = alerts_summary(story)
+    out(indent(story.alerts_text))
     def react() -> str:
         requests, cursor = drift_sensor_tick(instance)
         story.sensor_cursor = cursor
@@ -365,18 +367,16 @@ def summary(story: Story) -> str:
     from feature_factory.ml.registry import ModelRegistry
 
     wh = _warehouse()
-
-    def count(table: str, what: str = "*") -> int:
-        return wh.fetch_one(f"SELECT COUNT({what}) FROM {table}")[0] if wh.table_exists(table) else 0
-
+    count = wh.row_count
+    days = (wh.fetch_one("SELECT COUNT(DISTINCT snapshot_date) FROM customer_features")[0]
+            if wh.table_exists("customer_features") else 0)
     lines = ["Summary", "======="]
     lines.append(f"counts: {count('raw_events'):,} events ingested, "
                  f"{count('quarantined_events'):,} quarantined, "
-                 f"{count('customer_features'):,} feature rows "
-                 f"({count('customer_features', 'DISTINCT snapshot_date')} days), "
+                 f"{count('customer_features'):,} feature rows ({days} days), "
                  f"{count('customer_features_online'):,} customers online, "
                  f"{count('inference_results'):,} scored")
-    lines.append(alerts_summary(story))
+    lines.append(story.alerts_text or alerts_summary(story))
 
     lines.append("patches (feature, action, status, approver):")
     if wh.table_exists("patch_candidates"):

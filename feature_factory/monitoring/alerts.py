@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from feature_factory.catalog import FeatureSpec
-from feature_factory.monitoring.baseline import NO_BASELINE, Baseline, current_baseline, history_start
+from feature_factory.monitoring.baseline import (
+    NO_BASELINE, Baseline, current_baseline, first_complete_day, history_start,
+)
 from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
 from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, STATS_TABLE, feature_columns, read_expressions, resolve_features, stats_select_sql,
@@ -82,7 +84,7 @@ def evaluate_day(
     for spec in specs:
         # Days whose window reaches back before the first event are ramp-up, not drift (the same
         # rule that keeps them out of the baseline).
-        if first_day and day < first_day + dt.timedelta(days=spec.window_days - 1):
+        if first_day and day < first_complete_day(first_day, spec):
             out.notes.append(f"{spec.name}: its {spec.window_days}-day window is not complete on {day} "
                              f"(events start {first_day}); not judged")
             continue

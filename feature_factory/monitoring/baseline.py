@@ -193,6 +193,11 @@ def history_start(warehouse: Warehouse) -> dt.date | None:
     return _date(row[0]) if row and row[0] is not None else None
 
 
+def first_complete_day(first_day: dt.date, spec: FeatureSpec) -> dt.date:
+    """The first snapshot day whose window of `spec.window_days` days lies inside the history."""
+    return first_day + dt.timedelta(days=spec.window_days - 1)
+
+
 def complete_windows(first_day: dt.date | None, specs: Sequence[FeatureSpec], start: dt.date,
                      end: dt.date) -> tuple[dict[dt.date, list[str]], dict[str, dt.date]]:
     """Features grouped by the first day of [start, end] on which their window is complete, and
@@ -200,7 +205,7 @@ def complete_windows(first_day: dt.date | None, specs: Sequence[FeatureSpec], st
     groups: dict[dt.date, list[str]] = {}
     incomplete: dict[str, dt.date] = {}
     for spec in specs:
-        complete = first_day + dt.timedelta(days=spec.window_days - 1) if first_day else start
+        complete = first_complete_day(first_day, spec) if first_day else start
         first = max(start, complete)
         if first > end:
             incomplete[spec.name] = complete

@@ -45,12 +45,12 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
         result = build(warehouse, catalog)
         metadata: dict[str, Any] = {"dagster/row_count": warehouse.row_count(ONLINE)}
         # The features builder returns an OnlineResult; report its fields, not its repr.
-        for field, key in (("stale", "stale_rows"), ("reference_date", "reference_date"),
-                           ("features", "served_features")):
-            value = getattr(result, field, None)
-            if value is not None:
-                metadata[key] = dg.MetadataValue.json(list(value)) if field == "features" else (
-                    value if isinstance(value, int) else str(value))
+        if getattr(result, "stale", None) is not None:
+            metadata["stale_rows"] = int(result.stale)
+        if getattr(result, "reference_date", None) is not None:
+            metadata["reference_date"] = str(result.reference_date)
+        if getattr(result, "features", None) is not None:
+            metadata["served_features"] = dg.MetadataValue.json(list(result.features))
         context.log_event(dg.AssetMaterialization(
             asset_key=ONLINE, description="Rebuilt after a remediation patch was applied or rolled back "
             "(served values read through the patch layer).", metadata=metadata,
