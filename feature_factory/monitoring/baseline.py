@@ -149,9 +149,11 @@ def capture_baseline(
         group_edges = {f: decile_edges(s.grid) for f, s in group.items()}
         ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in group.items()
                   if s.quantiles["p01"] is not None}
+        # Per day: the histograms and tail counts, and (with two days or more) the grids the
+        # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
             warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
-            grid_size=grid_size, inputs=inputs))
+            grid_size=grid_size, inputs=inputs, with_grid=days > 1))
         for r in by_day.to_dict("records"):
             daily.setdefault(r["feature"], []).append(Summary.from_row(r))
         summaries.update(group)

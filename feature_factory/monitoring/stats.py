@@ -6,7 +6,9 @@ stored), then aggregated per (feature, day): counts, null and zero rates, moment
 quantiles (`warehouse.quantiles`), distinct count, histogram counts over the baseline's frozen bin
 edges (CASE bucketing, bin i = (edge[i-1], edge[i]], open at both ends) and the share outside the
 baseline's [p01, p99]. A nearest-rank quantile grid (`grid_size` + 1 order statistics, see
-metrics.py) is taken with ROW_NUMBER over the same rows; it is what KS and Wasserstein use.
+metrics.py) is taken with one sorted-list aggregate where the backend has one
+(`warehouse.quantile_grid`), else with ROW_NUMBER over the same rows; it is what KS and
+Wasserstein use.
 Features are read through the patch layer, so drift after a patch is measured on patched values.
 """
 
@@ -111,6 +113,8 @@ def stats_select_sql(
     quantiles = warehouse.quantiles("v", list(QUANTILE_COLUMNS.values()))
     q_cols = ", ".join(f"CAST({q} AS DOUBLE) AS {name}" for q, name in zip(quantiles, QUANTILE_COLUMNS))
     hists = ", ".join(f"SUM(CASE WHEN b = {i} THEN 1 ELSE 0 END) AS h{i}" for i in range(nbins))
+    # The grid as one list aggregate where the backend has one, else ranked rows (below).
+    grid_agg = warehouse.quantile_grid("v", grid_size) if with_grid else None
     ctes = [
         f"src AS (SELECT snapshot_date AS stats_date, {src} FROM {FEATURES_TABLE} "
         f"WHERE snapshot_date BETWEEN {lo} AND {hi})",
@@ -123,10 +127,12 @@ def stats_select_sql(
         "STDDEV_SAMP(v) AS stddev, KURTOSIS(v) AS kurtosis, MIN(v) AS min_value, MAX(v) AS max_value, "
         f"{q_cols}, COUNT(DISTINCT v) AS distinct_count, "
         "SUM(CASE WHEN oor > 0 THEN 1 ELSE 0 END) AS out_of_range_count, "
-        f"SUM(CASE WHEN oor = 2 THEN 1 ELSE 0 END) AS above_range_count, {hists} "
-        f"FROM binned GROUP BY {key_list})",
+        f"SUM(CASE WHEN oor = 2 THEN 1 ELSE 0 END) AS above_range_count, {hists}"
+        f"{f', {grid_agg} AS grid_json' if grid_agg else ''} FROM binned GROUP BY {key_list})",
     ]
-    if with_grid:
+    if grid_agg:
+        grid_json, from_clause = "a.grid_json", "agg a"
+    elif with_grid:
         ks = ", ".join(f"({k})" for k in range(grid_size + 1))
         pivot = ", ".join(f"MAX(CASE WHEN k = {k} THEN v END) AS q{k}" for k in range(grid_size + 1))
         ctes += [

@@ -239,6 +239,13 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
         """Aggregate expressions for the exact (interpolated, `PERCENTILE_CONT`) quantiles of `expr`."""
 
+    def quantile_grid(self, expr: str, m: int) -> str | None:
+        """One aggregate giving the nearest-rank quantile grid of `expr`'s non-null values as JSON
+        text `[q_0, ..., q_m]`, q_k = x_(max(1, ceil(k n / m))) (NULL when there is no value), or
+        None when this backend has no list aggregates (callers then rank the values with
+        ROW_NUMBER and pick the order statistics with a join, which every backend runs)."""
+        return None
+
     def asof_left_join(self, left: str, right: str, on: str, left_time: str, right_time: str) -> str | None:
         """FROM-clause fragment joining each `left` row to the newest `right` row matching `on`
         whose `right_time` is strictly before `left_time` (NULL columns when there is none), or None

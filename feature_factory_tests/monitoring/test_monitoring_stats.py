@@ -67,6 +67,28 @@ def test_stats_grid_handles_fewer_values_than_grid_points(duckdb_warehouse, feat
     assert grid == M.quantile_grid(df["amount"], 100).tolist()
 
 
+@pytest.mark.parametrize("grid_size", [7, 100])
+def test_grid_list_aggregate_equals_ranked_rows(duckdb_warehouse, features, monkeypatch, grid_size):
+    """DuckDB's one-aggregate grid and the portable ROW_NUMBER grid are the same order statistics,
+    ties and NULLs included, for a grid size that is no power-of-ten fraction."""
+    df = make_days(2, customers=311, seed=5)
+    df.loc[df.index % 3 == 0, "visits"] = 2  # ties
+    load_features(duckdb_warehouse, df)
+
+    def grids() -> dict:
+        write_feature_stats(duckdb_warehouse, START, START + dt.timedelta(days=1), features, grid_size=grid_size)
+        rows = duckdb_warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date")
+        return {(r["feature"], str(r["stats_date"])): Summary.from_row(r).grid for r in rows.to_dict("records")}
+
+    listed = grids()
+    monkeypatch.setattr(type(duckdb_warehouse), "quantile_grid", lambda self, expr, m: None)
+    ranked = grids()
+    assert listed == ranked and len(listed) == 6
+    for (f, day), grid in listed.items():
+        values = df.loc[df["snapshot_date"] == pd.Timestamp(day).date(), f]
+        assert grid == M.quantile_grid(values, grid_size).tolist(), (f, day)
+
+
 def test_stats_read_features_through_the_patch_layer(duckdb_warehouse, features, monkeypatch):
     load_features(duckdb_warehouse, make_days(1, customers=200))
     monkeypatch.setattr(
