@@ -130,25 +130,35 @@ def ingest_range(
 
 def _batch_sql(lo: str, hi: str) -> str:
     valid = "CASE WHEN row_reason IS NULL THEN 0 ELSE 1 END"
+    in_range = f"event_date >= {lo} AND event_date < {hi}"
+    # Only ids seen twice are ranked (the first by file, row wins): a window over every row of a
+    # range carries all its columns through a sort, ~35% of a 20-day batch's time.
     return f"""
-        SELECT l.*, CASE
+        WITH repeated AS (
+            SELECT TRIM(event_id) AS id, {valid} AS bad FROM {LANDING_ROWS} WHERE {in_range}
+            GROUP BY TRIM(event_id), {valid} HAVING COUNT(*) > 1
+        ), ranked AS (
+            SELECT r.source_file, r.source_row, ROW_NUMBER() OVER (
+                PARTITION BY d.id, d.bad ORDER BY r.source_file, r.source_row) AS dup_rank
+            FROM {LANDING_ROWS} r JOIN repeated d
+              ON d.id = TRIM(r.event_id) AND d.bad = CASE WHEN r.row_reason IS NULL THEN 0 ELSE 1 END
+            WHERE r.{in_range}
+        )
+        SELECT l.*, COALESCE(k.dup_rank, 1) AS dup_rank, CASE
             WHEN l.row_reason IS NOT NULL THEN l.row_reason
-            WHEN l.dup_rank > 1 THEN '{Reason.DUPLICATE_IN_BATCH.value}'
+            WHEN k.dup_rank > 1 THEN '{Reason.DUPLICATE_IN_BATCH.value}'
             WHEN s.stored_id IS NOT NULL THEN '{Reason.DUPLICATE_OF_STORED.value}'
         END AS reason
-        FROM (
-            SELECT r.*, ROW_NUMBER() OVER (
-                PARTITION BY TRIM(r.event_id), {valid} ORDER BY r.source_file, r.source_row) AS dup_rank
-            FROM {LANDING_ROWS} r WHERE r.event_date >= {lo} AND r.event_date < {hi}
-        ) l
+        FROM {LANDING_ROWS} l
+        LEFT JOIN ranked k ON k.source_file = l.source_file AND k.source_row = l.source_row
         LEFT JOIN (
             -- Only the batch's ids are looked up: a semi-join probing the stored ids costs a scan,
             -- where DISTINCT over every stored id cost a hash table of the whole history.
             SELECT DISTINCT event_id AS stored_id FROM raw_events
             WHERE (event_date < {lo} OR event_date >= {hi})
-              AND event_id IN (SELECT TRIM(event_id) FROM {LANDING_ROWS}
-                               WHERE event_date >= {lo} AND event_date < {hi})
-        ) s ON s.stored_id = TRIM(l.event_id)"""
+              AND event_id IN (SELECT TRIM(event_id) FROM {LANDING_ROWS} WHERE {in_range})
+        ) s ON s.stored_id = TRIM(l.event_id)
+        WHERE l.{in_range}"""
 
 
 def _findings(session: Session, batch: str, sync: SyncReport) -> list[dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy
-from feature_factory.warehouse.base import Session, Warehouse, quote_ident
+from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 
 SCHEMA_DRIFT_TABLE = "landing_schema_drift"
 SCHEMA_DRIFT_DDL = (
@@ -70,11 +70,9 @@ def map_columns(file_columns: list[str], policy: SchemaDriftPolicy) -> tuple[dic
     return source, extra
 
 
-def assess(
-    warehouse: Warehouse, session: Session, staged: str, file_columns: list[str],
-    policy: SchemaDriftPolicy,
-) -> DriftOutcome:
-    """Compare a staged file with the contract; decide how each contract column is read."""
+def assess_columns(warehouse: Warehouse, file_columns: list[str], policy: SchemaDriftPolicy) -> DriftOutcome:
+    """Compare a file's columns with the contract: extra and missing columns, and how each contract
+    column is read when no column changed type (the usual case)."""
     source, extra = map_columns(file_columns, policy)
     missing = [c for c, s in source.items() if s is None]
     adapt = {DriftAction.fail: ""}
@@ -86,36 +84,71 @@ def assess(
         findings.append(_finding("missing_column", col, f"contract column {col!r} is missing"
                                  + adapt.get(policy.missing_column, "; read as NULL") + hint,
                                  policy.missing_column))
-    outcome = DriftOutcome(source, amount_expr="CAST(NULL AS DOUBLE)", ts_expr="CAST(NULL AS TIMESTAMP)")
+    outcome = DriftOutcome(source, amount_expr="CAST(NULL AS DOUBLE)", ts_expr="CAST(NULL AS TIMESTAMP)",
+                           findings=findings)
     amount, ts = source["amount"], source["event_ts"]
-    probe = _probe(warehouse, session, staged, amount, ts)
     if amount:
         outcome.amount_expr = warehouse.try_double(f"TRIM({amount})")
-        bad_share, example = _bad_share(probe["a_n"], probe["a_ok"]), probe["a_example"]
-        if bad_share and bad_share >= policy.changed_type_min_share:
-            unit = probe["a_unit_min"]
-            lossless = probe["a_unit"] == probe["a_n"] and unit == probe["a_unit_max"]
-            cast = f"number with unit {unit!r}; cast strips the unit" if lossless else "no lossless cast"
-            if lossless and policy.changed_type != DriftAction.fail:
-                outcome.amount_expr = warehouse.try_double(f"split_part(TRIM({amount}), ' ', 1)")
-            findings.append(_changed("amount", "DOUBLE", bad_share, probe["a_n"], example, cast,
-                                     lossless, policy.changed_type))
     if ts:
         numeric = warehouse.try_double(f"TRIM({ts})")
         # Numeric text is never read as ISO-8601 (Snowflake would silently take it as epoch).
         outcome.ts_expr = f"CASE WHEN {numeric} IS NULL THEN {warehouse.try_timestamp(f'TRIM({ts})')} END"
+    return outcome
+
+
+# Counts over staged `landing_rows` read with `assess_columns`' expressions: which rows of amount and
+# event_ts are non-blank, and which of those parsed. The same numbers the probe computes from the raw
+# text (amount_value IS NOT NULL exactly when the probe's number test passes, event_ts_value likewise),
+# without parsing again; the full probe runs only for a file whose counts cross the threshold.
+VALUE_COUNTS = {
+    "a_n": "COUNT(CASE WHEN NOT (amount IS NULL OR TRIM(amount) = '') THEN 1 END)",
+    "a_ok": "COUNT(CASE WHEN NOT (amount IS NULL OR TRIM(amount) = '') AND amount_value IS NOT NULL THEN 1 END)",
+    "t_n": "COUNT(CASE WHEN NOT (event_ts IS NULL OR TRIM(event_ts) = '') THEN 1 END)",
+    "t_ok": "COUNT(CASE WHEN NOT (event_ts IS NULL OR TRIM(event_ts) = '') AND event_ts_value IS NOT NULL "
+            "THEN 1 END)",
+}
+
+
+def needs_probe(counts: dict, policy: SchemaDriftPolicy) -> bool:
+    """Whether `VALUE_COUNTS` say a column may have changed type (then `assess_values` decides)."""
+    return any(_drifted(_bad_share(int(counts[n]), int(counts[ok])), policy)
+               for n, ok in (("a_n", "a_ok"), ("t_n", "t_ok")))
+
+
+def assess_values(
+    warehouse: Warehouse, session: Session, outcome: DriftOutcome, policy: SchemaDriftPolicy,
+    relation: str, params: list | None = None,
+) -> DriftOutcome:
+    """Add changed-type findings to `outcome` from one aggregate probe over `relation`, which holds
+    the file's contract columns `amount` and `event_ts` as staged text (its `landing_rows`), and
+    switch to a lossless cast where the policy allows one. Returns a new outcome."""
+    out = DriftOutcome(dict(outcome.source), outcome.amount_expr, outcome.ts_expr, list(outcome.findings))
+    amount, ts = out.source["amount"], out.source["event_ts"]
+    probe = _probe(warehouse, session, relation, "amount" if amount else None, "event_ts" if ts else None,
+                   params)
+    if amount:
+        bad_share, example = _bad_share(probe["a_n"], probe["a_ok"]), probe["a_example"]
+        if _drifted(bad_share, policy):
+            unit = probe["a_unit_min"]
+            lossless = probe["a_unit"] == probe["a_n"] and unit == probe["a_unit_max"]
+            cast = f"number with unit {unit!r}; cast strips the unit" if lossless else "no lossless cast"
+            if lossless and policy.changed_type != DriftAction.fail:
+                out.amount_expr = warehouse.try_double(f"split_part(TRIM({amount}), ' ', 1)")
+            out.findings.append(_changed("amount", "DOUBLE", bad_share, probe["a_n"], example, cast,
+                                         lossless, policy.changed_type))
+    if ts:
+        numeric = warehouse.try_double(f"TRIM({ts})")
         bad_share = _bad_share(probe["t_n"], probe["t_ok"])
-        if bad_share and bad_share >= policy.changed_type_min_share:
+        if _drifted(bad_share, policy):
             factor = _epoch_factor(probe) if probe["t_num"] == probe["t_n"] else None
             lossless = factor is not None
             cast = ("epoch " + ("seconds" if factor == 1000 else "milliseconds") + "; cast to UTC"
                     if lossless else "no lossless cast")
             if lossless and policy.changed_type != DriftAction.fail:
-                outcome.ts_expr = warehouse.epoch_ms_to_timestamp(f"ROUND({numeric} * {factor})")
-            findings.append(_changed("event_ts", "ISO-8601 TIMESTAMP", bad_share, probe["t_n"],
-                                     probe["t_example"], cast, lossless, policy.changed_type))
-    outcome.findings = findings
-    return outcome
+                out.ts_expr = warehouse.epoch_ms_to_timestamp(f"ROUND({numeric} * {factor})")
+            out.findings.append(_changed("event_ts", "ISO-8601 TIMESTAMP", bad_share, probe["t_n"],
+                                         probe["t_example"], cast, lossless, policy.changed_type))
+    return out
 
 
 def failure_message(file_label: str, failures: list[Finding]) -> str:
@@ -130,6 +163,21 @@ def record(session: Session, source_file: str, fingerprint: str, findings: list[
             f"INSERT INTO {SCHEMA_DRIFT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, {now_sql})",
             [source_file, fingerprint, f.kind, f.column, f.detail, f.action.value, f.severity],
         )
+
+
+def record_many(session: Session, files: list[tuple[str, str, list[Finding]]], now_sql: str) -> None:
+    """`record` for several files (source_file, fingerprint, findings) at once."""
+    if not files:
+        return
+    names = ", ".join(sql_literal(name) for name, _, _ in files)
+    session.execute(f"DELETE FROM {SCHEMA_DRIFT_TABLE} WHERE source_file IN ({names})")
+    rows = [(name, fp, f.kind, f.column, f.detail, f.action.value, f.severity)
+            for name, fp, findings in files for f in findings]
+    for i in range(0, len(rows), 200):
+        chunk = rows[i:i + 200]
+        session.execute(f"INSERT INTO {SCHEMA_DRIFT_TABLE} VALUES "
+                        + ", ".join(f"(?, ?, ?, ?, ?, ?, ?, {now_sql})" for _ in chunk),
+                        [v for row in chunk for v in row])
 
 
 def _finding(kind: str, column: str, detail: str, action: DriftAction) -> Finding:
@@ -148,6 +196,10 @@ def _bad_share(n: int, ok: int) -> float:
     return (n - ok) / n if n else 0.0
 
 
+def _drifted(bad_share: float, policy: SchemaDriftPolicy) -> bool:
+    return bool(bad_share) and bad_share >= policy.changed_type_min_share
+
+
 def _epoch_factor(probe: dict) -> int | None:
     lo, hi = probe["t_num_min"], probe["t_num_max"]
     for low, high, factor in _EPOCH_RANGES:
@@ -156,7 +208,8 @@ def _epoch_factor(probe: dict) -> int | None:
     return None
 
 
-def _probe(warehouse: Warehouse, session: Session, staged: str, amount: str | None, ts: str | None) -> dict:
+def _probe(warehouse: Warehouse, session: Session, relation: str, amount: str | None, ts: str | None,
+           params: list | None = None) -> dict:
     a = amount or "CAST(NULL AS VARCHAR)"
     t = ts or "CAST(NULL AS VARCHAR)"
     a_blank = f"({a} IS NULL OR TRIM({a}) = '')"
@@ -181,7 +234,5 @@ def _probe(warehouse: Warehouse, session: Session, staged: str, amount: str | No
         "t_num_max": f"MAX({t_num})",
         "t_example": f"MIN(CASE WHEN {t_nb} AND NOT ({t_ok}) THEN {t} END)",
     }
-    row = session.fetch_one(
-        f"SELECT {', '.join(f'{e} AS {k}' for k, e in exprs.items())} FROM {quote_ident(staged)}"
-    )
+    row = session.fetch_one(f"SELECT {', '.join(f'{e} AS {k}' for k, e in exprs.items())} FROM {relation}", params)
     return {k: (int(v) if k.endswith(("_n", "_ok", "_unit", "_num")) else v) for k, v in zip(exprs, row)}

@@ -27,7 +27,9 @@ from feature_factory.events.contract import (
     CHANNELS, EVENT_TYPES, QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason, reason_detail_sql,
 )
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
-from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, quote_ident, sql_literal
+from feature_factory.warehouse.base import (
+    LandingRead, Session, Warehouse, WarehouseError, quote_ident, sql_literal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ _DDL = {
 }
 _RAW = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
 _Q_COLS = ", ".join(c for c, _, _ in QUARANTINE_COLUMNS)
+# Files read one by one per transaction: fewer commits, and at most this many staging tables at once.
+FILES_PER_TRANSACTION = 10
 
 
 @dataclass
@@ -83,9 +87,15 @@ def sync_landing(
     now: dt.datetime,
 ) -> SyncReport:
     """Stage every new or changed landing file. Raises `SchemaDriftError` (after staging the
-    others and recording the findings) when a file's drift is configured to fail."""
+    others and recording the findings) when a file's drift is configured to fail.
+
+    Files the backend can read together (DuckDB: Parquet files with the same columns) are loaded,
+    parsed and counted by one statement per group, each group one transaction; other files are read
+    one by one and committed in chunks. A file's rows, findings and registry entry always commit
+    together, so a crash leaves each file staged or not (then staged by the next run)."""
     key = config.staging_key(start_date.isoformat())
-    report = SyncReport()
+    statuses: dict[str, FileStatus] = {}
+    order: list[str] = []
     # One session for the whole sync: connections are not free (a DuckDB file open costs ~20-80 ms).
     with warehouse.session() as s:
         ensure_tables(s)
@@ -94,88 +104,242 @@ def sync_landing(
                 f"SELECT source_file, size_bytes, mtime_ns, file_fingerprint, staging_key, status "
                 f"FROM {LANDING_FILES}")
         }
+        touched: list[LandingFile] = []
+        pending: list[_Pending] = []
         for f in list_landing_files(landing_dir):
+            order.append(f.rel)
             reg = registry.get(f.rel)
             reusable = reg is not None and reg[4] == key and reg[5] != "schema_failed"
             if reusable and f"{reg[1]}:{reg[2]}" == f.stat_key:
-                report.files.append(FileStatus(f.rel, reg[3], "unchanged"))
+                statuses[f.rel] = FileStatus(f.rel, reg[3], "unchanged")
                 continue
             fingerprint, problem = inspect_file(f)
             if reusable and reg[3] == fingerprint:  # touched, not changed
-                s.execute(f"UPDATE {LANDING_FILES} SET size_bytes = ?, mtime_ns = ? WHERE source_file = ?",
-                          [f.size, f.mtime_ns, f.rel])
-                report.files.append(FileStatus(f.rel, fingerprint, "unchanged"))
+                touched.append(f)
+                statuses[f.rel] = FileStatus(f.rel, fingerprint, "unchanged")
                 continue
-            report.files.append(_stage(warehouse, s, f, fingerprint, problem, config, key, start_date, now,
-                                       known=reg is not None))
+            pending.append(_Pending(f, fingerprint, problem, known=reg is not None))
+        if touched or pending:
+            statuses.update(_Stager(warehouse, s, config, key, start_date, now).run(touched, pending))
+    report = SyncReport([statuses[rel] for rel in order])
     failed = report.with_status("schema_failed")
     if failed:
         raise schema_drift.SchemaDriftError("; ".join(f.detail for f in failed))
     return report
 
 
-def _stage(warehouse, s: Session, f: LandingFile, fingerprint, problem, config, key, start_date, now,
-           known: bool) -> FileStatus:
-    if f.fmt is None:
-        return _quarantine_file(s, f, fingerprint, key, now, Reason.UNSUPPORTED_FILE_TYPE,
-                                f"landing file {f.path}: unsupported file type "
-                                f"{f.path.suffix or '(none)'!r}; expected .csv or .parquet")
-    if problem:
-        return _quarantine_file(s, f, fingerprint, key, now, Reason.UNREADABLE_FILE,
-                                f"landing file {f.path}: {problem}")
-    tmp = f"landing_stage_{uuid.uuid4().hex[:12]}"
-    try:
-        try:
-            columns = warehouse.stage_file(f.path, f.fmt, tmp)
-        except WarehouseError as exc:
-            return _quarantine_file(s, f, fingerprint, key, now, Reason.UNREADABLE_FILE,
-                                    str(exc).splitlines()[0])
-        source, _ = schema_drift.map_columns(columns, config.schema_drift)
-        if not any(source.values()):
-            return _quarantine_file(s, f, fingerprint, key, now, Reason.UNREADABLE_FILE,
-                                    f"landing file {f.path}: no contract column in its header "
-                                    f"(found {', '.join(columns) or 'none'})")
-        outcome = schema_drift.assess(warehouse, s, tmp, columns, config.schema_drift)
-        status = FileStatus(f.rel, fingerprint, "staged", findings=outcome.findings)
-        now_sql = sql_literal(now)
+@dataclass
+class _Pending:
+    f: LandingFile
+    fingerprint: str
+    problem: str | None
+    known: bool  # registered before: what it staged then is replaced
+
+
+@dataclass
+class _Source:
+    """Where staged rows come from: `from_sql` yields the file columns (as VARCHAR), `label` and
+    `fingerprint` are SQL for the row's file, `row` its 1-based source row."""
+
+    from_sql: str
+    label: str
+    fingerprint: str
+    row: str
+
+
+class _Stager:
+    """Stages the pending files of one sync: a group read together, or a chunk of files read one by
+    one, commits as one transaction (so a 100-file backfill commits a few times, not 100)."""
+
+    def __init__(self, warehouse: Warehouse, s: Session, config: IngestionConfig, key: str,
+                 start_date: dt.date, now: dt.datetime):
+        self.warehouse, self.s, self.config, self.key = warehouse, s, config, key
+        self.start_date, self.now = start_date, now
+
+    def run(self, touched: list[LandingFile], pending: list[_Pending]) -> dict[str, FileStatus]:
+        out: dict[str, FileStatus] = {}
+        s = self.s
+        readable: dict[str, _Pending] = {}
         with s.transaction():
-            if known:  # a first-seen file has nothing to replace
-                _forget(s, f.rel)
-            if outcome.failures:
-                status.status = "schema_failed"
-                status.detail = schema_drift.failure_message(str(f.path), outcome.failures)
-            else:
-                s.execute(_insert_rows_sql(warehouse, tmp, outcome, config, start_date, now),
-                          [f.rel, fingerprint])
-                s.execute(f"INSERT INTO quarantined_events ({_Q_COLS}) SELECT source_file, source_row, "
-                          f"file_fingerprint, {', '.join(_RAW)}, row_reason, {reason_detail_sql()}, "
-                          f"CAST(NULL AS DATE), {now_sql} FROM {LANDING_ROWS} "
-                          "WHERE source_file = ? AND event_date IS NULL", [f.rel])
-            schema_drift.record(s, f.rel, fingerprint, outcome.findings, now_sql)
-            _register(s, f, fingerprint, key, status.status, status.detail, ",".join(columns), now)
-        status.undated = {
-            r[0]: int(r[1]) for r in s.fetch_all(
-                f"SELECT row_reason, COUNT(*) FROM {LANDING_ROWS} WHERE source_file = ? "
-                "AND event_date IS NULL GROUP BY row_reason", [f.rel])
-        }
-    finally:
-        s.execute(f"DROP TABLE IF EXISTS {tmp}")
-    if status.status == "schema_failed":
-        log.error(status.detail)
-    return status
+            for f in touched:
+                s.execute(f"UPDATE {LANDING_FILES} SET size_bytes = ?, mtime_ns = ? WHERE source_file = ?",
+                          [f.size, f.mtime_ns, f.rel])
+            for p in pending:
+                if p.f.fmt is None:
+                    out[p.f.rel] = self._reject(p, Reason.UNSUPPORTED_FILE_TYPE,
+                                                f"landing file {p.f.path}: unsupported file type "
+                                                f"{p.f.path.suffix or '(none)'!r}; expected .csv or .parquet")
+                elif p.problem:
+                    out[p.f.rel] = self._reject(p, Reason.UNREADABLE_FILE, f"landing file {p.f.path}: {p.problem}")
+                else:
+                    readable[p.f.rel] = p
+        # Files the backend reads together: one transaction per group, reading inside it.
+        for fmt in sorted({p.f.fmt for p in readable.values()}):
+            for read in self.warehouse.read_landing_files(
+                    [(p.f.rel, p.f.path) for p in readable.values() if p.f.fmt == fmt], fmt):
+                members = [readable[label] for label in read.labels]
+                try:
+                    with s.transaction():
+                        staged = self._stage(members, list(read.columns), self._group_source(read, members))
+                except WarehouseError as exc:
+                    # A file can pass the schema read and still fail mid-read (a corrupt page): the
+                    # group is rolled back and staged file by file, which names and quarantines it.
+                    log.warning("staging %d landing files together failed (%s); staging them one by one",
+                                len(members), str(exc).splitlines()[0])
+                    continue
+                out.update(staged)
+                for label in read.labels:
+                    del readable[label]
+        # The rest file by file: each loaded into its own table before the transaction that stages
+        # a chunk of them (a transaction does not see tables created after it began).
+        singles = list(readable.values())
+        for i in range(0, len(singles), FILES_PER_TRANSACTION):
+            tables: list[str] = []
+            try:
+                loaded: list[tuple[_Pending, list[str] | str, str]] = []
+                for p in singles[i:i + FILES_PER_TRANSACTION]:
+                    tmp = f"landing_stage_{uuid.uuid4().hex[:12]}"
+                    tables.append(tmp)
+                    try:
+                        loaded.append((p, self.warehouse.stage_file(p.f.path, p.f.fmt, tmp), tmp))
+                    except WarehouseError as exc:
+                        loaded.append((p, str(exc).splitlines()[0], tmp))
+                with s.transaction():
+                    for p, columns, tmp in loaded:
+                        if isinstance(columns, str):
+                            out[p.f.rel] = self._reject(p, Reason.UNREADABLE_FILE, columns)
+                        else:
+                            out.update(self._stage([p], columns, _Source(
+                                quote_ident(tmp), sql_literal(p.f.rel), sql_literal(p.fingerprint), "source_row")))
+            finally:
+                for tmp in tables:
+                    s.execute(f"DROP TABLE IF EXISTS {tmp}")
+        return out
+
+    def _group_source(self, read: LandingRead, members: list[_Pending]) -> _Source:
+        prints = ", ".join(f"({sql_literal(p.f.rel)}, {sql_literal(p.fingerprint)})" for p in members)
+        return _Source(f"({read.sql}) ff_src JOIN (VALUES {prints}) ff_fp(ff_label, ff_fingerprint) "
+                       "ON ff_fp.ff_label = ff_src.source_file",
+                       "ff_src.source_file", "ff_fp.ff_fingerprint", "ff_src.source_row")
+
+    def _reject(self, p: _Pending, reason: Reason, detail: str) -> FileStatus:
+        return _quarantine_file(self.s, p.f, p.fingerprint, self.key, self.now, reason, detail)
+
+    def _stage(self, members: list[_Pending], columns: list[str], source: _Source) -> dict[str, FileStatus]:
+        """Stage files with the same columns from `source`, in the caller's transaction."""
+        s, policy, now_sql = self.s, self.config.schema_drift, sql_literal(self.now)
+        mapped, _ = schema_drift.map_columns(columns, policy)
+        if not any(mapped.values()):
+            return {p.f.rel: self._reject(p, Reason.UNREADABLE_FILE,
+                                          f"landing file {p.f.path}: no contract column in its header "
+                                          f"(found {', '.join(columns) or 'none'})") for p in members}
+        outcome = schema_drift.assess_columns(self.warehouse, columns, policy)
+        known = [p.f.rel for p in members if p.known]
+        if known:  # a first-seen file has nothing to replace
+            _forget(s, known)
+        status = {p.f.rel: FileStatus(p.f.rel, p.fingerprint, "staged", findings=list(outcome.findings))
+                  for p in members}
+        counts: dict[str, dict] = {}
+        if outcome.failures:
+            for p in members:
+                _fail(status[p.f.rel], p, outcome.failures)
+        else:
+            s.execute(_insert_rows_sql(source, outcome, self.config, self.start_date, self.now))
+            counts = _counts(s, list(status))
+            redone = False
+            for p in members:
+                c = counts.get(p.f.rel)
+                if c is None or not schema_drift.needs_probe(c, policy):
+                    continue
+                # Enough values failed to parse to call it a changed type: probe the staged text.
+                checked = schema_drift.assess_values(
+                    self.warehouse, s, outcome, policy,
+                    f"(SELECT amount, event_ts FROM {LANDING_ROWS} WHERE source_file = ?) ff_rows", [p.f.rel])
+                status[p.f.rel].findings = checked.findings
+                if checked.failures:
+                    _fail(status[p.f.rel], p, checked.failures)
+                    _forget(s, [p.f.rel])
+                    redone = True
+                elif (checked.amount_expr, checked.ts_expr) != (outcome.amount_expr, outcome.ts_expr):
+                    _forget(s, [p.f.rel])  # re-read the file with the lossless cast
+                    s.execute(_insert_rows_sql(self._single(p, source), checked, self.config, self.start_date,
+                                               self.now))
+                    redone = True
+            if redone:
+                counts = _counts(s, list(status))
+        staged = [rel for rel, st in status.items() if st.status == "staged"]
+        if staged:
+            s.execute(f"INSERT INTO quarantined_events ({_Q_COLS}) SELECT source_file, source_row, "
+                      f"file_fingerprint, {', '.join(_RAW)}, row_reason, {reason_detail_sql()}, "
+                      f"CAST(NULL AS DATE), {now_sql} FROM {LANDING_ROWS} "
+                      f"WHERE source_file IN ({_in(staged)}) AND event_date IS NULL")
+            for rel, reason, n in s.fetch_all(
+                    f"SELECT source_file, row_reason, COUNT(*) FROM {LANDING_ROWS} "
+                    f"WHERE source_file IN ({_in(staged)}) AND event_date IS NULL GROUP BY source_file, row_reason"):
+                status[rel].undated[reason] = int(n)
+        schema_drift.record_many(s, [(st.source_file, st.fingerprint, st.findings) for st in status.values()],
+                                 now_sql)
+        s.execute(f"DELETE FROM {LANDING_FILES} WHERE source_file IN ({_in(list(status))})")
+        cols = ",".join(columns)
+        rows = []
+        for p in members:
+            st, c = status[p.f.rel], counts.get(p.f.rel)
+            rows.append((p.f.rel, p.f.fmt or "", p.f.size, p.f.mtime_ns, p.fingerprint, self.key, st.status,
+                         st.detail, cols, int(c["n"]) if c else 0, c["min_day"] if c else None,
+                         c["max_day"] if c else None))
+        for chunk in _chunks(rows, 200):
+            s.execute(f"INSERT INTO {LANDING_FILES} VALUES "
+                      + ", ".join(f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS DATE), CAST(? AS DATE), {now_sql})"
+                                  for _ in chunk), [v for row in chunk for v in row])
+        for st in status.values():
+            if st.status == "schema_failed":
+                log.error(st.detail)
+        return status
+
+    def _single(self, p: _Pending, source: _Source) -> _Source:
+        """The source of one file of a group (to read it again with other casts)."""
+        if source.label != "ff_src.source_file":
+            return source  # already this file alone
+        reads = self.warehouse.read_landing_files([(p.f.rel, p.f.path)], p.f.fmt or "")
+        if len(reads) != 1:
+            raise WarehouseError(f"cannot read landing file {p.f.path} again")
+        return self._group_source(reads[0], [p])
 
 
-def _forget(s: Session, source_file: str) -> None:
-    """Drop what an earlier version of the file staged (its partition rows are replaced when
+def _fail(status: FileStatus, p: _Pending, failures: list[schema_drift.Finding]) -> None:
+    status.status = "schema_failed"
+    status.detail = schema_drift.failure_message(str(p.f.path), failures)
+
+
+def _counts(s: Session, labels: list[str]) -> dict[str, dict]:
+    """Per staged file: rows, first and last day, and the value counts schema drift looks at."""
+    exprs = {"n": "COUNT(*)", "min_day": "MIN(event_date)", "max_day": "MAX(event_date)",
+             **schema_drift.VALUE_COUNTS}
+    rows = s.fetch_all(f"SELECT source_file, {', '.join(exprs.values())} FROM {LANDING_ROWS} "
+                       f"WHERE source_file IN ({_in(labels)}) GROUP BY source_file")
+    return {r[0]: dict(zip(exprs, r[1:])) for r in rows}
+
+
+def _in(values: list[str]) -> str:
+    return ", ".join(sql_literal(v) for v in values)
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _forget(s: Session, source_files: list[str]) -> None:
+    """Drop what earlier versions of the files staged (their partition rows are replaced when
     those partitions are re-materialized)."""
-    s.execute(f"DELETE FROM {LANDING_ROWS} WHERE source_file = ?", [source_file])
-    s.execute("DELETE FROM quarantined_events WHERE source_file = ? AND event_date IS NULL", [source_file])
+    s.execute(f"DELETE FROM {LANDING_ROWS} WHERE source_file IN ({_in(source_files)})")
+    s.execute(f"DELETE FROM quarantined_events WHERE source_file IN ({_in(source_files)}) AND event_date IS NULL")
 
 
 def _quarantine_file(s: Session, f: LandingFile, fingerprint, key, now, reason: Reason, detail) -> FileStatus:
     log.error(detail)
     with s.transaction():
-        _forget(s, f.rel)
+        _forget(s, [f.rel])
         s.execute(f"INSERT INTO quarantined_events ({_Q_COLS}) VALUES (?, NULL, ?, NULL, NULL, NULL, NULL, "
                   f"NULL, NULL, ?, ?, NULL, {sql_literal(now)})", [f.rel, fingerprint, reason.value, detail])
         schema_drift.record(s, f.rel, fingerprint, [], sql_literal(now))
@@ -192,7 +356,7 @@ def _register(s: Session, f: LandingFile, fingerprint, key, status, detail, colu
     )
 
 
-def _insert_rows_sql(warehouse, tmp, outcome, config: IngestionConfig, start_date, now) -> str:
+def _insert_rows_sql(source: _Source, outcome, config: IngestionConfig, start_date, now) -> str:
     future = sql_literal(now + dt.timedelta(minutes=config.future_tolerance_minutes))
     start = sql_literal(dt.datetime.combine(start_date, dt.time()))
     types = ", ".join(sql_literal(v) for v in EVENT_TYPES)
@@ -212,8 +376,10 @@ def _insert_rows_sql(warehouse, tmp, outcome, config: IngestionConfig, start_dat
     END"""
     raw = ", ".join(f"{outcome.raw(c)} AS {c}" for c in _RAW)
     cols = ", ".join(c for c, _, _ in _DDL[LANDING_ROWS])
-    return f"""INSERT INTO {LANDING_ROWS} ({cols}) SELECT ?, ?, source_row, {', '.join(_RAW)}, amount_value,
-        event_ts_value, CASE WHEN {dated} THEN CAST(event_ts_value AS DATE) END, {reason}, {sql_literal(now)}
-        FROM (SELECT CAST(source_row AS BIGINT) AS source_row, {raw},
+    return f"""INSERT INTO {LANDING_ROWS} ({cols}) SELECT source_file, file_fingerprint, source_row,
+        {', '.join(_RAW)}, amount_value, event_ts_value, CASE WHEN {dated} THEN CAST(event_ts_value AS DATE) END,
+        {reason}, {sql_literal(now)}
+        FROM (SELECT {source.label} AS source_file, {source.fingerprint} AS file_fingerprint,
+              CAST({source.row} AS BIGINT) AS source_row, {raw},
               {outcome.amount_expr} AS amount_value, {outcome.ts_expr} AS event_ts_value
-              FROM {quote_ident(tmp)}) p"""
+              FROM {source.from_sql}) p"""

@@ -19,6 +19,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +70,17 @@ def sql_literal(value: Any) -> str:
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
     raise TypeError(f"cannot render {type(value).__name__} as a SQL literal")
+
+
+@dataclass(frozen=True)
+class LandingRead:
+    """Several landing files with the same columns, read by one SELECT (`sql`): `source_file` (the
+    file's label), `source_row` BIGINT (1-based row number within its file), then every file column
+    as VARCHAR under its lower-cased name (`columns`, in file order)."""
+
+    labels: tuple[str, ...]
+    columns: tuple[str, ...]
+    sql: str
 
 
 class Session(Protocol):
@@ -225,6 +237,13 @@ class Warehouse(dg.ConfigurableResource, ABC):
         as VARCHAR plus `source_row BIGINT` (1-based row number in the file). Returns the file's
         column names, lower-cased, in file order. Raises `WarehouseError` naming the file when it
         cannot be read."""
+
+    def read_landing_files(self, files: Sequence[tuple[str, Path]], fmt: str) -> list[LandingRead]:
+        """Plan reading many landing files (`(label, path)` pairs, format `fmt`) in few statements:
+        one `LandingRead` per group of files with the same columns. Nothing is loaded yet; a file
+        left out of every group (unreadable, or not readable together here) is staged alone with
+        `stage_file`, which names it in its error. The default reads every file alone."""
+        return []
 
     # -- dialect fragments ----------------------------------------------------------------------------
     @abstractmethod

@@ -13,7 +13,7 @@ import pandas as pd
 from pydantic import Field, PrivateAttr
 
 from feature_factory import settings
-from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident
+from feature_factory.warehouse.base import LandingRead, Warehouse, WarehouseError, quote_ident, sql_literal
 
 
 class DuckDBSession:
@@ -209,6 +209,39 @@ class DuckDBWarehouse(Warehouse):
                 for c in cols:
                     s.execute(f'ALTER TABLE {name} ALTER COLUMN "{c}" TYPE VARCHAR')
         return [c.lower() for c in cols]
+
+    def read_landing_files(self, files: Sequence[tuple[str, Path]], fmt: str) -> list[LandingRead]:
+        # Parquet only (a CSV has no row number within its file once several are read together).
+        # One read_parquet over a group: no per-file table, and the files are scanned in parallel.
+        if fmt != "parquet":
+            return []
+        groups: dict[tuple, list[tuple[str, str]]] = {}
+        with self.session() as s:  # its own connection: a failed DESCRIBE must not abort the caller's
+            for label, path in files:
+                src = str(path)
+                if any(ch in src for ch in "*?[{"):  # glob characters: leave it to stage_file
+                    continue
+                try:
+                    schema = tuple(s.fetch_all(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(src)})"))
+                except WarehouseError:
+                    continue  # stage_file reports it, naming the file
+                names = [r[0] for r in schema]
+                lowered = [n.lower() for n in names]
+                if (len(set(lowered)) < len(lowered) or any('"' in n for n in names)
+                        or {"filename", "file_row_number", "source_file", "source_row"} & set(lowered)):
+                    continue
+                groups.setdefault(tuple((r[0], r[1]) for r in schema), []).append((label, src))
+        reads = []
+        for schema, members in groups.items():
+            cols = ", ".join(f'CAST(r."{n}" AS VARCHAR) AS "{n.lower()}"' for n, _ in schema)
+            paths = ", ".join(sql_literal(src) for _, src in members)
+            labels = ", ".join(f"({sql_literal(src)}, {sql_literal(label)})" for label, src in members)
+            reads.append(LandingRead(
+                labels=tuple(label for label, _ in members), columns=tuple(n.lower() for n, _ in schema),
+                sql=f"SELECT m.ff_label AS source_file, CAST(r.file_row_number + 1 AS BIGINT) AS source_row, "
+                    f"{cols} FROM read_parquet([{paths}], filename = true, file_row_number = true) r "
+                    f"JOIN (VALUES {labels}) m(ff_path, ff_label) ON m.ff_path = r.filename"))
+        return reads
 
     def try_double(self, expr: str) -> str:
         return f"TRY_CAST({expr} AS DOUBLE)"
