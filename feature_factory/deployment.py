@@ -11,10 +11,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import dagster as dg
-from dagster_snowflake import SnowflakeResource
+from typing import TYPE_CHECKING
 
-from feature_factory.warehouse import DuckDBWarehouse, SnowflakeWarehouse
+import dagster as dg
+
+from feature_factory.warehouse import DuckDBWarehouse
+
+if TYPE_CHECKING:  # imported when used: ~5 s that a local deployment never needs
+    from dagster_snowflake import SnowflakeResource
 
 DEPLOYMENTS = ("local", "snowflake")
 
@@ -41,6 +45,8 @@ OPTIONAL_SNOWFLAKE_VARS = {"warehouse": "SNOWFLAKE_WAREHOUSE", "role": "SNOWFLAK
 
 
 def snowflake_resource() -> SnowflakeResource:
+    from dagster_snowflake import SnowflakeResource
+
     fields = {key: dg.EnvVar(var) for key, var in REQUIRED_SNOWFLAKE_VARS.items()}
     fields.update(
         {key: dg.EnvVar(var) for key, var in OPTIONAL_SNOWFLAKE_VARS.items() if os.environ.get(var)}
@@ -55,6 +61,8 @@ def snowflake_resource() -> SnowflakeResource:
 
 def warehouse_for(name: str):
     if name == "snowflake":
+        from feature_factory.warehouse.snowflake import SnowflakeWarehouse
+
         return SnowflakeWarehouse(snowflake=snowflake_resource())
     return DuckDBWarehouse()
 

@@ -1,4 +1,4 @@
-"""`drift_alerts` for one day: the current baseline vs that day's statistics, one row per feature.
+"""`drift_alerts` per day: the current baseline vs that day's statistics, one row per feature.
 
 Statistics come from `feature_stats` when its rows for the day were computed against the current
 baseline version; otherwise (not materialized yet, or the baseline was recaptured since) they are
@@ -72,41 +72,74 @@ def evaluate_day(
     grid_size: int = DEFAULT_GRID_SIZE,
 ) -> DayDrift:
     """Compare `day` with the current baseline; `baseline is None` (and no results) without one."""
+    return evaluate_days(warehouse, day, day, features, thresholds, grid_size)[0]
+
+
+def evaluate_days(
+    warehouse: Warehouse,
+    first: dt.date,
+    last: dt.date,
+    features: Sequence[FeatureSpec] | None = None,
+    thresholds: Thresholds | None = None,
+    grid_size: int = DEFAULT_GRID_SIZE,
+) -> list[DayDrift]:
+    """`evaluate_day` for every day of [first, last], each judged on its own; the baseline, the
+    column types and the stored statistics are read once for the range (a 90-day backfill read
+    them 90 times)."""
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     baseline = current_baseline(warehouse)
-    out = DayDrift(day=day, baseline=baseline)
     if baseline is None:
-        return out
+        return [DayDrift(day=d, baseline=None) for d in days]
     th = thresholds or Thresholds()
     specs = resolve_features(features)
     types = feature_columns(warehouse)
-    out.current = _day_stats(warehouse, day, specs, baseline, grid_size, out.notes)
     first_day = history_start(warehouse)
-    for spec in specs:
-        # Days whose window reaches back before the first event are ramp-up, not drift (the same
-        # rule that keeps them out of the baseline).
-        if first_day and day < first_complete_day(first_day, spec):
-            out.notes.append(f"{spec.name}: its {spec.window_days}-day window is not complete on {day} "
-                             f"(events start {first_day}); not judged")
-            continue
-        ref = baseline.features.get(spec.name)
-        if ref is None:
-            out.notes.append(f"{spec.name} is not in baseline v{baseline.version} (added later, or its window "
-                             "was not yet complete in the baseline window); recapture to monitor it")
-            continue
-        out.results.append(compare(spec.name, out.current.get(spec.name), ref, th, types.get(spec.name)))
+    stored = _stored_stats(warehouse, first, last)
+    out = []
+    for day in days:
+        report = DayDrift(day=day, baseline=baseline)
+        report.current = _day_stats(warehouse, day, stored.get(day, []), specs, baseline, grid_size, report.notes)
+        for spec in specs:
+            # Days whose window reaches back before the first event are ramp-up, not drift (the
+            # same rule that keeps them out of the baseline).
+            if first_day and day < first_complete_day(first_day, spec):
+                report.notes.append(f"{spec.name}: its {spec.window_days}-day window is not complete on "
+                                    f"{day} (events start {first_day}); not judged")
+                continue
+            ref = baseline.features.get(spec.name)
+            if ref is None:
+                report.notes.append(f"{spec.name} is not in baseline v{baseline.version} (added later, or its "
+                                    "window was not yet complete in the baseline window); recapture to monitor it")
+                continue
+            report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name)))
+        out.append(report)
     return out
 
 
-def _day_stats(warehouse: Warehouse, day: dt.date, specs, baseline: Baseline, grid_size: int,
-               notes: list[str]) -> dict[str, Summary]:
-    rows = []
-    if warehouse.table_exists(STATS_TABLE):
-        rows = warehouse.fetch_df(
-            f"SELECT * FROM {STATS_TABLE} WHERE stats_date = CAST(? AS DATE)", [str(day)]
-        ).to_dict("records")
+def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[dt.date, list[dict]]:
+    if not warehouse.table_exists(STATS_TABLE):
+        return {}
+    df = warehouse.fetch_df(
+        f"SELECT * FROM {STATS_TABLE} WHERE stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
+        [str(first), str(last)])
+    by_day: dict[dt.date, list[dict]] = {}
+    for r in df.to_dict("records"):
+        by_day.setdefault(_as_date(r["stats_date"]), []).append(r)
+    return by_day
+
+
+def _as_date(value) -> dt.date:
+    if isinstance(value, dt.datetime):  # pandas Timestamps too
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, baseline: Baseline,
+               grid_size: int, notes: list[str]) -> dict[str, Summary]:
     fresh = bool(rows) and all(_same_version(r["baseline_version"], baseline.version) for r in rows)
     if not fresh:
         exprs = read_expressions(warehouse, specs)
+        rows = []
         if exprs:
             sql = stats_select_sql(warehouse, exprs, day, day, binning=baseline.binning(),
                                    grid_size=grid_size, inputs=input_specs(warehouse, specs))
@@ -146,9 +179,10 @@ def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
     return rows
 
 
-def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict]) -> int:
-    """Replace the `drift_alerts` partition for `day` (creating the typed table when needed)."""
+def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict], last: dt.date | None = None) -> int:
+    """Replace the `drift_alerts` partitions of days [day, last or day] with `rows` in one
+    statement (creating the typed table when needed)."""
     return warehouse.replace_where(
-        ALERTS_TABLE, "alert_date = CAST(? AS DATE)", rows_select_sql(SCHEMA, rows),
-        where_params=[str(day)],
+        ALERTS_TABLE, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(SCHEMA, rows),
+        where_params=[str(day), str(last or day)],
     )

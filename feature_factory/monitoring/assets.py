@@ -104,16 +104,21 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     empty and the metadata says to run capture_baseline_job."""
     first, last = _days(context)
     evidently.ready()  # the warm-up import started with the run; scipy/matplotlib imports follow
-    per_partition, metadata, rows = {}, {}, 0
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    for day in days:
+    per_partition, metadata, all_rows = {}, {}, []
+    reports = A.evaluate_days(warehouse, first, last, thresholds=config.thresholds(), grid_size=config.grid_size)
+    for report in reports:
+        day = report.day
         # An Evidently report is ~4 MB of HTML: in a range run only the last day gets one (and the
         # only plots shown), unless configured otherwise.
-        evidently = config.evidently_enabled and (day == last or config.evidently_every_day_in_ranges)
-        verdict, metadata = _drift_day(context, config, warehouse, day, evidently, day == last)
+        with_evidently = config.evidently_enabled and (day == last or config.evidently_every_day_in_ranges)
+        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, with_evidently, day == last)
         per_partition[str(day)] = verdict
-        rows += metadata.get("dagster/row_count", 0)
-    if len(days) > 1:  # a range run: every day's verdict, the last day's details
+        all_rows += day_rows
+    rows = A.write_alerts(warehouse, first, all_rows, last)  # every day of the range in one statement
+    days = [r.day for r in reports]
+    if len(days) == 1:
+        metadata["dagster/row_count"] = rows
+    else:  # a range run: every day's verdict, the last day's details
         worst = max(v["severity_rank"] for v in per_partition.values())
         summary = "| day | severity | features at low or above |\n|---|---|---|\n" + "\n".join(
             f"| {d} | {v['severity']} | {', '.join(f'{f} ({s})' for f, s in sorted(v['features'].items()))} |"
@@ -126,19 +131,19 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _drift_day(context, config: DriftConfig, warehouse: Warehouse, day: dt.date,
-               with_evidently: bool, with_plots: bool) -> tuple[dict, dict]:
+def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.DayDrift,
+               with_evidently: bool, with_plots: bool) -> tuple[dict, dict, list[dict]]:
+    """(verdict, metadata, alert rows) of one judged day."""
     from feature_factory.monitoring.evidently_report import run_report
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
     from feature_factory.monitoring.stats import read_expressions, resolve_features
 
-    report = A.evaluate_day(warehouse, day, thresholds=config.thresholds(), grid_size=config.grid_size)
+    day = report.day
     if report.baseline is None:
-        A.write_alerts(warehouse, day, [])
         context.log.warning(f"drift_alerts {day}: {NO_BASELINE}")
         verdict = {"severity_rank": 0, "severity": "none", "baseline_version": None, "features": {}}
         return verdict, {"status": NO_BASELINE, "max_severity": "none", "max_severity_rank": 0,
-                         "dagster/row_count": 0}
+                         "dagster/row_count": 0}, []
     b = report.baseline
     evidently, ev_meta = None, {}
     if with_evidently:
@@ -153,7 +158,6 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, day: dt.date,
         ev_meta["evidently_sample_rows"] = f"current {evidently.sample_rows[0]}, reference {evidently.sample_rows[1]}"
     columns = evidently.columns if evidently else {}
     rows = A.alert_rows(report, columns)
-    written = A.write_alerts(warehouse, day, rows)
     drifted = report.drifted(config.drifted_at)
     plots = [
         markdown_image(histogram_png(r.feature, b.features[r.feature], report.current.get(r.feature),
@@ -165,7 +169,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, day: dt.date,
                "baseline_version": b.version, "features": features,
                "evidently_report": str(evidently.path) if evidently and evidently.path else None}
     metadata = {
-        "dagster/row_count": written,
+        "dagster/row_count": len(rows),
         "baseline_version": b.version,
         "baseline": b.describe(),
         "max_severity": report.max_severity,
@@ -179,4 +183,4 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, day: dt.date,
     }
     if report.message:
         metadata["notes"] = report.message
-    return verdict, metadata
+    return verdict, metadata, rows

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from feature_factory.monitoring import baseline as B
-from feature_factory.monitoring.alerts import ALERTS_TABLE, alert_rows, evaluate_day, write_alerts
+from feature_factory.monitoring.alerts import ALERTS_TABLE, alert_rows, evaluate_day, evaluate_days, write_alerts
 from feature_factory.monitoring.drift import Thresholds, Tiers, compare, severity_rank
 from feature_factory.monitoring.stats import MonitoringError, write_feature_stats
 from feature_factory.monitoring.summary import Summary
@@ -101,7 +101,15 @@ def scenario(request, tmp_path_factory):
                                 shift={d: opts for d, (opts, _, _) in DRIFT_DAYS.items()}))
     b = capture(wh, features)
     write_feature_stats(wh, D(7), D(12), features, b.binning())  # one statement over the range
-    return request.param, {i: evaluate_day(wh, D(i), features) for i in range(7, 13)}
+    by_day = {i: evaluate_day(wh, D(i), features) for i in range(7, 13)}
+    # The range form (what a backfill run uses) judges every day exactly as the one-day form.
+    in_range = evaluate_days(wh, D(7), D(12), features)
+    assert [r.day for r in in_range] == [D(i) for i in range(7, 13)]
+    for i, report in zip(range(7, 13), in_range):
+        assert [(r.feature, r.severity, r.types, r.metrics) for r in report.results] == [
+            (r.feature, r.severity, r.types, r.metrics) for r in by_day[i].results], i
+        assert report.notes == by_day[i].notes
+    return request.param, by_day
 
 
 def test_quiet_on_undrifted_days(scenario):
