@@ -69,14 +69,12 @@ def warehouse_for(name: str):
 
 def resources_for(name: str | None = None) -> dict[str, Any]:
     """Resources for deployment `name` (default: from the environment)."""
-    from feature_factory.monitoring.evidently_report import EvidentlyReports
     from feature_factory.monitoring.notifier import DriftResponse, notifier_from_env
     from feature_factory.remediation.resources import RemediationSettings
 
     name = name or deployment_name()
     return {"warehouse": warehouse_for(name), "remediation": RemediationSettings.from_env(),
-            "notifier": notifier_from_env(), "drift_response": DriftResponse(),
-            "evidently": EvidentlyReports()}
+            "notifier": notifier_from_env(), "drift_response": DriftResponse()}
 
 
 def executor_for(name: str | None = None) -> dg.ExecutorDefinition:

@@ -12,7 +12,6 @@ from feature_factory.monitoring.baseline import (
 )
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
-from feature_factory.monitoring.evidently_report import EvidentlyReports
 from feature_factory.monitoring.stats import STATS_TABLE, write_feature_stats
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
@@ -95,15 +94,13 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
     backfill_policy=single_run_backfill,
     deps=["feature_stats", "feature_stats_baseline", CUSTOMER_FEATURES], kinds={"python", "evidently"},
 )
-def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
-                 evidently: EvidentlyReports):
+def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse):
     """Per feature and day against the current baseline: PSI, KS, normalised Wasserstein,
     Jensen-Shannon, mean shift (baseline stds), std ratio, null-rate delta and share outside the
     baseline's [p01, p99]; named drift types and a severity (none..critical) from the configured
     thresholds; Evidently's per-column verdict alongside. Without a baseline the partition is left
     empty and the metadata says to run capture_baseline_job."""
     first, last = _days(context)
-    evidently.ready()  # the warm-up import started with the run; scipy/matplotlib imports follow
     per_partition, metadata, all_rows = {}, {}, []
     reports = A.evaluate_days(warehouse, first, last, thresholds=config.thresholds(), grid_size=config.grid_size)
     for report in reports:

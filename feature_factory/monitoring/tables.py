@@ -1,7 +1,7 @@
 """Writing small computed row sets (baseline rows, drift alerts) with portable SQL.
 
-Rows computed in Python are bounded (one per feature), so they are rendered as a typed
-`SELECT ... UNION ALL ...` of literals and handed to the warehouse's atomic writes; the table's
+Rows computed in Python are bounded (one per feature and day), so they are rendered as a typed
+`SELECT ... FROM (VALUES ...)` of literals and handed to the warehouse's atomic writes; the table's
 column types are then the same on every backend, empty or not.
 """
 
@@ -21,17 +21,19 @@ def rows_select_sql(schema: Schema, rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         cols = ", ".join(f"CAST(NULL AS {typ}) AS {quote_ident(name)}" for name, typ in schema)
         return f"SELECT {cols} WHERE 1 = 0"
-    selects = []
     for row in rows:
         unknown = set(row) - {name for name, _ in schema}
         if unknown:
             raise ValueError(f"row has columns not in the schema: {sorted(unknown)}")
-        cols = ", ".join(
-            f"CAST({sql_literal(_clean(row.get(name)))} AS {typ}) AS {quote_ident(name)}"
-            for name, typ in schema
-        )
-        selects.append(f"SELECT {cols}")
-    return " UNION ALL ".join(selects)
+    # One VALUES list, each literal cast to its column's type: binds in milliseconds where a
+    # UNION ALL of one SELECT per row took DuckDB 20 s at 1,300 rows (a 90-day drift run).
+    values = ", ".join(
+        "(" + ", ".join(f"CAST({sql_literal(_clean(row.get(name)))} AS {typ})" for name, typ in schema) + ")"
+        for row in rows
+    )
+    aliases = [f"ff_c{i}" for i in range(len(schema))]
+    cols = ", ".join(f"{a} AS {quote_ident(name)}" for a, (name, _) in zip(aliases, schema))
+    return f"SELECT {cols} FROM (VALUES {values}) AS ff_rows({', '.join(aliases)})"
 
 
 def _clean(value: Any) -> Any:

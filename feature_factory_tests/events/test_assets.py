@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 import pytest
 from ingest_helpers import csv_text, ev
@@ -97,15 +99,34 @@ def test_blocking_quarantine_rate_and_warning_checks(duckdb_warehouse, landing_h
     assert _metadata(result, "raw_events")["rows_accepted"] == 1  # written, then gated
 
 
-def test_duplicate_check_sees_the_whole_table(duckdb_warehouse, landing_home):
-    (landing_home / "events_2024-01-04.csv").write_text(csv_text([ev("a", day=4, hour=22)]))
+def test_duplicate_check_catches_what_the_run_wrote_twice(duckdb_warehouse, landing_home, monkeypatch):
+    # Ingestion never writes a duplicate; the check is the gate against one that slips through
+    # (simulated: the batch step's duplicate detection switched off).
+    from feature_factory.events import ingestion
+
+    monkeypatch.setattr(ingestion, "_batch_sql", lambda lo, hi: (
+        f"SELECT *, 1 AS dup_rank, row_reason AS reason FROM landing_rows "
+        f"WHERE event_date >= {lo} AND event_date < {hi}"))
+    (landing_home / "events_2024-01-04.csv").write_text(csv_text([ev("a", day=4, hour=22), ev("a", day=4, hour=23)]))
+    # Duplicates outside the run's days are another run's concern: 'z' does not fail this one.
     duckdb_warehouse.execute(
         "CREATE TABLE raw_events AS SELECT 'z' AS event_id, CAST('2024-01-09' AS DATE) AS event_date "
         "UNION ALL SELECT 'z', CAST('2024-01-09' AS DATE)")
     result = _run(duckdb_warehouse, "2024-01-04")
     dup = _checks(result)[checks.NO_DUPLICATES]
     assert not dup.passed and dup.metadata["duplicate_event_ids"].value == 1
-    assert dup.metadata["sample"].value == "z"
+    assert dup.metadata["sample"].value == "a"
+
+
+def test_duplicate_check_passes_a_clean_run_and_sees_older_copies(duckdb_warehouse, landing_home):
+    (landing_home / "events_2024-01-04.csv").write_text(csv_text([ev("a", day=4, hour=22)]))
+    assert _checks(_run(duckdb_warehouse, "2024-01-04"))[checks.NO_DUPLICATES].passed
+    # A copy of a run's id in another day (written out of band) is found from the run's side.
+    duckdb_warehouse.execute("INSERT INTO raw_events (event_id, event_date) VALUES ('a', DATE '2024-01-09')")
+    from feature_factory.events import quality
+
+    assert quality.duplicate_event_ids(duckdb_warehouse, dt.date(2024, 1, 4), dt.date(2024, 1, 5)) == (1, ["a"])
+    assert quality.duplicate_event_ids(duckdb_warehouse, dt.date(2024, 1, 5), dt.date(2024, 1, 9)) == (0, [])
 
 
 def test_schema_drift_failure_names_file_and_column(duckdb_warehouse, landing_home):

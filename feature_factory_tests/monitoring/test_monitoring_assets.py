@@ -15,7 +15,6 @@ import pytest
 from feature_factory.catalog import Catalog
 from feature_factory.monitoring import assets as A
 from feature_factory.monitoring.baseline import NO_BASELINE
-from feature_factory.monitoring.evidently_report import EvidentlyReports
 from feature_factory.monitoring.notifier import DriftResponse, LogNotifier
 
 from .conftest import load_features, make_days
@@ -37,7 +36,7 @@ def catalog(monkeypatch, features):
 def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
     wh = duckdb_warehouse
     load_features(wh, make_days(10, customers=400, seed=5, shift={9: {"amount_shift": 1.0, "null_rate": 0.3}}))
-    res = {"warehouse": wh, "evidently": EvidentlyReports()}
+    res = {"warehouse": wh}
     quiet = {"ops": {"drift_alerts": {"config": {"evidently_enabled": False}}}}
     with dg.instance_for_test() as instance:
         # Before any baseline: stats without histograms, an empty alerts partition, a clear message.
@@ -109,7 +108,7 @@ def A_sensor():  # noqa: N802
 
 def test_stale_partition_without_rows_is_reported(duckdb_warehouse, catalog):
     load_features(duckdb_warehouse, make_days(7, customers=100))
-    res = {"warehouse": duckdb_warehouse, "evidently": EvidentlyReports()}
+    res = {"warehouse": duckdb_warehouse}
     with dg.instance_for_test() as instance:
         dg.materialize([A.feature_stats_baseline], resources=res, instance=instance)
         r = dg.materialize([A.feature_stats, A.drift_alerts], partition_key="2024-01-09", resources=res,
@@ -123,7 +122,7 @@ def test_baseline_check_catches_two_current_versions(duckdb_warehouse, catalog):
     from feature_factory.monitoring.checks import one_current_baseline
 
     load_features(duckdb_warehouse, make_days(3, customers=50))
-    res = {"warehouse": duckdb_warehouse, "evidently": EvidentlyReports()}
+    res = {"warehouse": duckdb_warehouse}
     with dg.instance_for_test() as instance:
         for _ in range(2):
             r = dg.materialize([A.feature_stats_baseline, one_current_baseline], resources=res,
