@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring.baseline import (
-    NO_BASELINE, Baseline, current_baseline, first_complete_day, history_start,
+    NO_BASELINE, Baseline, as_date, current_baseline, first_complete_day, history_start,
 )
 from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
 from feature_factory.monitoring.stats import (
@@ -124,14 +124,8 @@ def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[d
         [str(first), str(last)])
     by_day: dict[dt.date, list[dict]] = {}
     for r in df.to_dict("records"):
-        by_day.setdefault(_as_date(r["stats_date"]), []).append(r)
+        by_day.setdefault(as_date(r["stats_date"]), []).append(r)
     return by_day
-
-
-def _as_date(value) -> dt.date:
-    if isinstance(value, dt.datetime):  # pandas Timestamps too
-        return value.date()
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, baseline: Baseline,

@@ -80,8 +80,8 @@ def current_baseline(warehouse: Warehouse) -> Baseline | None:
     first = df.iloc[0]
     return Baseline(
         version=int(first["baseline_version"]),
-        window_start=min(_date(v) for v in df["window_start"]),  # features may start later (see capture)
-        window_end=_date(first["window_end"]),
+        window_start=min(as_date(v) for v in df["window_start"]),  # features may start later (see capture)
+        window_end=as_date(first["window_end"]),
         days=int(df["days"].max()),
         features={r["feature"]: Summary.from_row(r) for r in df.to_dict("records")},
     )
@@ -97,7 +97,7 @@ def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
         row = warehouse.fetch_one(f"SELECT MIN(snapshot_date) FROM {FEATURES_TABLE}")
         if not row or row[0] is None:
             raise MonitoringError(f"{FEATURES_TABLE} has no rows: materialize customer_features first")
-        first = _date(row[0])
+        first = as_date(row[0])
     last = _parse(end, "end_date") or first + dt.timedelta(days=first_n_days - 1)
     if last < first:
         raise ValueError(f"baseline window end {last} is before its start {first}")
@@ -192,7 +192,7 @@ def history_start(warehouse: Warehouse) -> dt.date | None:
     if not warehouse.table_exists(EVENTS_TABLE):
         return None
     row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {EVENTS_TABLE}")
-    return _date(row[0]) if row and row[0] is not None else None
+    return as_date(row[0]) if row and row[0] is not None else None
 
 
 def first_complete_day(first_day: dt.date, spec: FeatureSpec) -> dt.date:
@@ -264,7 +264,8 @@ def _parse(value: str | None, what: str) -> dt.date | None:
         raise ValueError(f"baseline {what}={value!r} is not a date in YYYY-MM-DD form") from None
 
 
-def _date(value) -> dt.date:
+def as_date(value) -> dt.date:
+    """A DATE as the backends return it (date, datetime or pandas Timestamp, ISO text) -> date."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
