@@ -102,24 +102,31 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.Material
 
 @dg.asset(group_name=GROUP, kinds={"scikitlearn"}, deps=[training_set])
 def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Trains LogisticRegression and RandomForest pipelines on the training set (stratified holdout
-    + StratifiedKFold CV), registers both in the model registry, and marks the better one on the
-    promotion metric as challenger, with its gate record against the current champion."""
+    """Trains LogisticRegression and RandomForest pipelines out of time: the holdout is the newest
+    label dates, training uses only dates a purge gap (the label horizon) before them, and CV runs
+    over expanding windows of label dates. Both models are registered (retraining the same data,
+    params and code returns the same version); the better on the promotion metric becomes
+    challenger, with its gate record against the champion, both scored on holdout rows neither
+    trained on."""
     from feature_factory.ml import models, training
     from feature_factory.ml.plots import markdown_image
 
     rnd = training.train_round(
         warehouse, models.Hyperparams.from_config(config), metric=config.promotion_metric,
         margin=config.promotion_margin, min_score=config.min_promotion_score,
+        keep_archived=config.keep_archived_artifacts,
     )
     res, gate = rnd.result, rnd.gate
+    verdict = "passes" if gate["passed"] else "fails"
     meta: dict = {
         "challenger_version": rnd.challenger.version,
         "challenger_type": rnd.challenger.model_type,
         "registered_versions": dg.MetadataValue.json({k: v.version for k, v in rnd.versions.items()}),
-        "metrics": dg.MetadataValue.md(models.metrics_table(res.models)),
-        "gate": dg.MetadataValue.md(gate["reason"] + f" (champion scored on {gate['champion_scored_on'] or 'n/a'})"),
+        "metrics": dg.MetadataValue.md(models.metrics_table(res.models, config.promotion_metric)),
+        "gate": dg.MetadataValue.md(f"**{verdict}**: {gate['reason']}; scored on {gate['champion_scored_on']}"),
+        "split": res.split.describe() if res.split else "",
         "train_rows": res.n_train,
+        "purged_rows": res.n_purged,
         "holdout_rows": res.n_holdout,
         "positives": res.positives,
         "data_version": rnd.data_version,
@@ -127,12 +134,11 @@ def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResu
         "features": dg.MetadataValue.json(res.features),
     }
     for kind, m in res.models.items():
-        meta[f"{kind}_roc_auc"] = dg.MetadataValue.float(m.metrics["roc_auc"])
-        meta[f"{kind}_cv_roc_auc_mean"] = dg.MetadataValue.float(m.cv["roc_auc"]["mean"])
-        meta[f"{kind}_cv_roc_auc_std"] = dg.MetadataValue.float(m.cv["roc_auc"]["std"])
-    if rnd.oracle:
-        meta["oracle_roc_auc"] = dg.MetadataValue.float(rnd.oracle.roc_auc)
-        meta["oracle_gap"] = dg.MetadataValue.float(rnd.oracle.roc_auc - res.best("roc_auc").metrics["roc_auc"])
+        meta[f"{kind}_roc_auc"] = dg.MetadataValue.float(round(m.metrics["roc_auc"], 4))
+        meta[f"{kind}_brier"] = dg.MetadataValue.float(round(m.metrics["brier"], 4))
+        if "roc_auc" in m.cv:
+            meta[f"{kind}_cv_roc_auc_mean"] = dg.MetadataValue.float(round(m.cv["roc_auc"]["mean"], 4))
+            meta[f"{kind}_cv_roc_auc_std"] = dg.MetadataValue.float(round(m.cv["roc_auc"]["std"], 4))
     for name, png in rnd.plots.items():
         meta[f"plot_{name}"] = dg.MetadataValue.md(markdown_image(png, name))
     return dg.MaterializeResult(metadata=meta)

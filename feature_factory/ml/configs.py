@@ -21,7 +21,9 @@ class LabelConfig(dg.Config):
     )
     every_days: int = Field(default=7, description="Spacing of generated label dates, in days.")
     horizon_days: int = Field(
-        default=30, description="Churned = no purchase on days [L, L + horizon_days)."
+        default=14,
+        description="Churned = no purchase on days [L, L + horizon_days). Also the default purge gap "
+        "of the out-of-time split, so 90 days of events leave room for training and holdout dates.",
     )
     activity_lookback_days: int = Field(
         default=90, description="Eligible at L = any event on days [L - lookback, L - 1]."
@@ -39,8 +41,25 @@ class TrainingSetConfig(dg.Config):
 
 
 class ModelConfig(dg.Config):
-    test_size: float = Field(default=0.2, description="Stratified holdout share.")
-    cv_folds: int = Field(default=5, description="StratifiedKFold folds on the training part.")
+    holdout_share: float = Field(
+        default=0.2, description="Out-of-time holdout: the newest label dates holding this share of rows."
+    )
+    holdout_days: int | None = Field(
+        default=None, description="Instead of holdout_share: hold out the label dates of the last N days."
+    )
+    purge_days: int | None = Field(
+        default=None,
+        description="Gap between the last training label date and the first holdout date, so no "
+        "training outcome window overlaps a holdout label's (None = the labels' horizon_days).",
+    )
+    cv_folds: int = Field(default=5, description="Expanding-window time-CV folds over training label dates.")
+    bootstrap_resamples: int = Field(
+        default=200, description="Customer-bootstrap resamples for the holdout metrics' 95% intervals."
+    )
+    keep_archived_artifacts: int = Field(
+        default=10, description="Keep the model files of the newest N archived versions; older "
+        "archived versions keep their registry record but their pickle is deleted.",
+    )
     random_state: int = Field(default=42, description="Seed for the split, CV and forests.")
     threshold: float = Field(default=0.5, description="Probability at or above which churn is predicted.")
     min_rows: int = Field(default=40, description="Refuse to train on fewer labelled rows.")
@@ -60,7 +79,8 @@ class ModelConfig(dg.Config):
     )
     promotion_margin: float = Field(
         default=0.005,
-        description="The challenger must beat the champion, on the same holdout, by at least this.",
+        description="The challenger must beat the champion, both scored on the same holdout rows "
+        "neither trained on, by at least this.",
     )
     min_promotion_score: float | None = Field(
         default=0.5,
