@@ -169,7 +169,6 @@ def train_models(
 ) -> TrainingResult:
     """Fit each model kind on the training dates, cross-validate it by time there, score the
     out-of-time holdout (with bootstrap intervals)."""
-    from sklearn import metrics as skm
     from sklearn.model_selection import cross_validate
 
     params = params or Hyperparams()
@@ -201,8 +200,6 @@ def train_models(
     folds = [(tr, te) for tr, te in time_folds(train["label_date"], params.cv_folds, purge)
              if len(np.unique(y_train[tr])) == 2 and len(np.unique(y_train[te])) == 2]
     scoring = {"roc_auc": "roc_auc", "pr_auc": "average_precision", "f1": "f1", "brier": "neg_brier_score"}
-    ci_metrics = {"roc_auc": skm.roc_auc_score, "pr_auc": skm.average_precision_score,
-                  "brier": skm.brier_score_loss}
     models: dict[str, TrainedModel] = {}
     for kind in kinds:
         cv_summary = {}
@@ -218,7 +215,7 @@ def train_models(
             kind=kind, pipeline=pipeline, features=features,
             metrics=evaluate(y_hold, scores, params.threshold), cv=cv_summary,
             holdout_scores=scores, importances=importances(pipeline, features),
-            ci=bootstrap_ci(y_hold, scores, holdout["customer_id"].to_numpy(), ci_metrics,
+            ci=bootstrap_ci(y_hold, scores, holdout["customer_id"].to_numpy(),
                             n_resamples=params.bootstrap_resamples, seed=params.random_state),
         )
     return TrainingResult(

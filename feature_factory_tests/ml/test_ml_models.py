@@ -145,3 +145,19 @@ def test_psi_and_score_reference():
     # Tied scores (a forest's few distinct values) collapse duplicate cut points instead of failing.
     tied = models.score_reference(np.repeat([0.1, 0.5, 0.9], 30))
     assert tied["cuts"] == [0.1, 0.5, 0.9][: len(tied["cuts"])] and abs(sum(tied["shares"]) - 1) < 1e-12
+
+
+def test_weighted_metrics_match_scikit_learn():
+    from sklearn import metrics as skm
+
+    from feature_factory.ml.split import weighted_metrics
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.uniform(size=200), 1)  # many ties
+    w = rng.integers(0, 4, size=(3, 200))
+    got = weighted_metrics(y, s, w)
+    for i in range(3):
+        assert got["roc_auc"][i] == pytest.approx(skm.roc_auc_score(y, s, sample_weight=w[i]))
+        assert got["pr_auc"][i] == pytest.approx(skm.average_precision_score(y, s, sample_weight=w[i]))
+        assert got["brier"][i] == pytest.approx(skm.brier_score_loss(y, s, sample_weight=w[i]))
