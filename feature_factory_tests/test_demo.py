@@ -48,7 +48,7 @@ def test_small_story_runs_through_dagster(project_home, monkeypatch):
     assert wh.fetch_one("SELECT COUNT(*) FROM feature_patch_log WHERE event = 'apply'")[0] == len(applied)
     assert wh.fetch_one("SELECT COUNT(*) FROM feature_patches_active")[0] == len(applied)
     online = wh.fetch_one("SELECT COUNT(*) FROM customer_features_online")[0]
-    assert online > 250 and wh.fetch_one("SELECT COUNT(*) FROM inference_results")[0] == online
+    assert online > 250 and wh.fetch_one("SELECT COUNT(*) FROM inference_results WHERE role = 'champion'")[0] == online
     # The sensor's cursor is handed to the instance: the daemon will not act on these alerts again,
     # and the default-on sensor stays on.
     (state,) = [s for s in instance.all_instigator_state() if s.name == "drift_sensor"]

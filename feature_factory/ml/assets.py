@@ -13,7 +13,9 @@ import dagster as dg
 
 from feature_factory.ml import labels as labels_lib
 from feature_factory.ml import training_set as training_set_lib
-from feature_factory.ml.configs import InferenceConfig, LabelConfig, ModelConfig, TrainingSetConfig
+from feature_factory.ml.configs import (
+    InferenceConfig, LabelConfig, ModelConfig, PerformanceConfig, TrainingSetConfig,
+)
 from feature_factory.warehouse.base import Warehouse
 
 GROUP = "ml"
@@ -180,39 +182,112 @@ def champion_model() -> dg.MaterializeResult:
     })
 
 
+PSI_TIERS = ((0.1, "stable"), (0.25, "moderate shift"), (float("inf"), "major shift"))
+
+
+def psi_tier(psi: float) -> str:
+    """The usual reading of a population stability index: < 0.1 stable, < 0.25 moderate, else major."""
+    return next(name for bound, name in PSI_TIERS if psi < bound)
+
+
+def _bin_ranges(cuts: list[float]) -> list[str]:
+    edges = [0.0, *cuts, 1.0]
+    return [f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def _scoring_metadata(s, prefix: str = "") -> dict:
+    ranges = _bin_ranges(s.reference_cuts) if s.reference_cuts else [str(i) for i in range(len(s.bin_counts))]
+    shares = s.reference_shares or [None] * len(s.bin_counts)
+    bins = [[r, c, f"{c / s.customers:.1%}", "" if ref is None else f"{ref:.1%}"]
+            for r, c, ref in zip(ranges, s.bin_counts, shares)]
+    meta = {
+        f"{prefix}model_version": s.model_version,
+        f"{prefix}model_type": s.model_type,
+        f"{prefix}predicted_churners": s.predicted_churners,
+        f"{prefix}mean_score": dg.MetadataValue.float(round(s.mean_score, 4)),
+        f"{prefix}training_mean_score": (dg.MetadataValue.float(round(s.reference_mean, 4))
+                                         if s.reference_mean is not None else None),
+        f"{prefix}prediction_psi": dg.MetadataValue.float(round(s.psi, 4)) if s.psi is not None else None,
+        f"{prefix}prediction_drift": (f"{psi_tier(s.psi)} (PSI {s.psi:.3f}; < 0.1 stable, 0.1-0.25 moderate, "
+                                      ">= 0.25 major)") if s.psi is not None else None,
+        f"{prefix}score_bins_vs_training": dg.MetadataValue.md(_md_table(
+            ["score range (holdout deciles)", "customers", "share", "holdout share"], bins)),
+    }
+    return meta
+
+
 @dg.asset(group_name=GROUP, kinds={"scikitlearn", "sql"},
           deps=[champion_model, dg.AssetKey("customer_features_online")])
 def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig,
                       warehouse: Warehouse) -> dg.MaterializeResult:
-    """Churn scores for every customer in customer_features_online from the champion: probability,
-    predicted label, model version and scored_at, one row per customer per scoring run (run_id);
-    re-running a run replaces its rows. Metadata compares the score distribution with the
-    champion's holdout scores (PSI over deciles, mean)."""
+    """Churn scores for every customer in customer_features_online: the champion's (role
+    `champion`) and, while there is a challenger, the challenger's in shadow (role `shadow`), each
+    row with probability, predicted label, model_version and scored_at, per scoring run (run_id);
+    re-running a run replaces its rows. Metadata compares each score distribution with its
+    model's holdout scores (PSI over the holdout's deciles)."""
     from feature_factory.ml import inference
 
     s = inference.score_customers(
-        warehouse, context.run_id, chunk_rows=config.chunk_rows, threshold=config.threshold
+        warehouse, context.run_id, chunk_rows=config.chunk_rows, threshold=config.threshold,
+        shadow=config.shadow,
     )
-    bins = [[i, c, f"{c / s.customers:.3f}", f"{r:.3f}" if i < len(s.reference_shares) else ""]
-            for i, (c, r) in enumerate(zip(s.bin_counts, s.reference_shares or [0.0] * len(s.bin_counts)))]
     preview = warehouse.fetch_df(
         "SELECT customer_id, churn_probability, predicted_churn FROM inference_results "
-        "WHERE run_id = ? ORDER BY churn_probability DESC LIMIT 10", [s.run_id])
+        "WHERE run_id = ? AND role = 'champion' ORDER BY churn_probability DESC LIMIT 10", [s.run_id])
     meta = {
         "dagster/row_count": warehouse.row_count(inference.RESULTS_TABLE),
         "customers_scored": s.customers,
-        "predicted_churners": s.predicted_churners,
-        "model_version": s.model_version,
-        "model_type": s.model_type,
-        "mean_score": dg.MetadataValue.float(s.mean_score),
-        "training_mean_score": dg.MetadataValue.float(s.reference_mean) if s.reference_mean is not None else None,
-        "prediction_psi": dg.MetadataValue.float(s.psi) if s.psi is not None else None,
-        "score_bins_vs_training": dg.MetadataValue.md(_md_table(["bin", "count", "share", "training share"], bins)),
+        **_scoring_metadata(s),
+        "shadow_version": s.shadow.model_version if s.shadow else None,
         "missing_features": dg.MetadataValue.json(s.missing_features),
         "chunks": s.chunks,
         "top_scores": dg.MetadataValue.md(_md_table(
-            list(preview.columns), [[r[0], f"{r[1]:.4f}", r[2]] for r in preview.itertuples(index=False)]
+            list(preview.columns), [[r[0], f"{r[1]:.3f}", r[2]] for r in preview.itertuples(index=False)]
         )),
-        "dagster/column_schema": _schema(warehouse.columns(inference.RESULTS_TABLE)),
+        "dagster/column_schema": _schema(warehouse.columns(inference.RESULTS_TABLE), {
+            "role": "champion (serving) or shadow (the challenger, scored for comparison only).",
+            "snapshot_date": "Features as of the end of this day: the score predicts churn from the next day.",
+        }),
     }
+    if s.shadow:
+        meta.update(_scoring_metadata(s.shadow, "shadow_"))
+        meta.pop("shadow_model_version")
     return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
+
+
+@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[inference_results, dg.AssetKey("raw_events")])
+def model_performance(config: PerformanceConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Realized performance of every scored model, champion and shadow, per scoring date, once its
+    outcome window has passed: customers, realized churn rate, mean score, Brier score and ROC
+    AUC, computed in the warehouse from inference_results and raw_events with the churn_labels
+    definition. The plot shows realized ROC AUC over time per model version."""
+    from feature_factory.ml import performance, training
+    from feature_factory.ml.plots import markdown_image, realized_auc_plot
+
+    horizon = config.horizon_days or training.horizon_of_labels(warehouse) or 14
+    s = performance.build_performance(warehouse, horizon, config.activity_lookback_days)
+    f = s.frame
+    fmt = lambda v, p=3: "" if v is None or v != v else f"{v:.{p}f}"  # noqa: E731
+    table = [[r.scoring_date, f"v{r.model_version}", r.role, r.customers, fmt(r.churn_rate), fmt(r.mean_score),
+              fmt(r.brier), fmt(r.roc_auc)] for r in f.tail(30).itertuples(index=False)]
+    meta: dict = {
+        "dagster/row_count": s.rows,
+        "horizon_days": horizon,
+        "scoring_dates_matured": int(f["scoring_date"].nunique()) if s.rows else 0,
+        "scoring_dates_pending": dg.MetadataValue.json(s.pending_dates),
+        "realized": dg.MetadataValue.md(_md_table(
+            ["scoring date", "model", "role", "customers", "churn rate", "mean score", "brier", "roc_auc"], table)
+            if table else "no scoring date has a matured outcome window yet"),
+        "dagster/column_schema": _schema(warehouse.columns(performance.PERFORMANCE_TABLE), {
+            "scoring_date": "snapshot_date of the scores; outcomes are days (scoring_date, scoring_date + horizon].",
+            "roc_auc": "Realized ROC AUC (NULL when that date's customers are all one class).",
+        }),
+    }
+    for role in ("champion", "shadow"):
+        rows = f[(f["role"] == role) & f["roc_auc"].notna()] if s.rows else f
+        if len(rows):
+            latest = rows.iloc[-1]
+            meta[f"latest_{role}_roc_auc"] = dg.MetadataValue.float(round(float(latest["roc_auc"]), 4))
+    if s.rows and f["roc_auc"].notna().any():
+        meta["plot_realized_roc_auc"] = dg.MetadataValue.md(markdown_image(realized_auc_plot(f), "realized_roc_auc"))
+    return dg.MaterializeResult(metadata=meta)

@@ -93,3 +93,16 @@ class InferenceConfig(dg.Config):
     threshold: float | None = Field(
         default=None, description="Override the champion's decision threshold (None = the model's)."
     )
+    shadow: bool = Field(
+        default=True, description="Also score every customer with the current challenger (role 'shadow')."
+    )
+
+
+class PerformanceConfig(dg.Config):
+    horizon_days: int | None = Field(
+        default=None, description="Outcome window of a scoring date (None = churn_labels' horizon_days, else 14)."
+    )
+    activity_lookback_days: int = Field(
+        default=90, description="Customers count only if active in these days before the label date "
+        "(the churn_labels eligibility rule)."
+    )
