@@ -156,9 +156,10 @@ def train_frame(
     df: pd.DataFrame, features: list[str], params: models.Hyperparams, registry: ModelRegistry, *,
     metric: str = "roc_auc", margin: float = 0.005, min_score: float | None = 0.5,
     keep_archived: int | None = None, kinds: tuple[str, ...] = models.MODEL_KINDS,
-    horizon_days: int | None = None,
+    horizon_days: int | None = None, render: bool = True,
 ) -> TrainingRound:
-    """The round on an already loaded training frame (what train_round does after reading it)."""
+    """The round on an already loaded training frame (what train_round does after reading it);
+    `render=False` skips the plots (measurements over many rounds)."""
     result = models.train_models(df, features, params, kinds=kinds, horizon_days=horizon_days)
     split = result.split
     assert split is not None
@@ -209,7 +210,7 @@ def train_frame(
         {k: m.holdout_scores for k, m in result.models.items()},
         {k: m.importances for k, m in result.models.items()},
         threshold=params.threshold,
-    )
+    ) if render else {}
     return TrainingRound(
         result, {k: registry.get(v.version) for k, v in registered.items()}, registry.get(challenger.version),
         gate, rendered, version,

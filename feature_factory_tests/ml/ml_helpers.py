@@ -118,3 +118,4 @@ def make_activity_world(warehouse, customers: int = 120, days: int = 70, seed: i
         SELECT customer_id, snapshot_date, f_count, f_amount, CAST(FALSE AS BOOLEAN) AS is_stale
         FROM customer_features QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY snapshot_date DESC) = 1""")
     return pd.DataFrame(truth, columns=["customer_id", "churn_propensity"])
+
