@@ -10,11 +10,12 @@ never promote a losing challenger.
 
 
 import dagster as dg
+import pandas as pd
 
 from feature_factory.ml import labels as labels_lib
 from feature_factory.ml import training_set as training_set_lib
 from feature_factory.ml.configs import (
-    InferenceConfig, LabelConfig, ModelConfig, PerformanceConfig, TrainingSetConfig,
+    ChampionConfig, InferenceConfig, LabelConfig, ModelConfig, PerformanceConfig, TrainingSetConfig,
 )
 from feature_factory.warehouse.base import Warehouse
 
@@ -147,15 +148,33 @@ def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResu
 
 
 @dg.asset(group_name=GROUP, kinds={"python"}, deps=[churn_model])
-def champion_model() -> dg.MaterializeResult:
+def champion_model(config: ChampionConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """The serving model. Promotes the challenger to champion (archiving the previous one) only when
-    its gate passed; runs after the blocking check `challenger_beats_champion`. Lists the registry
-    with every version's status and the promotion history."""
+    its gate passed; runs after the blocking check `challenger_beats_champion`. With
+    `promotion_basis: realized` it instead promotes a challenger whose shadow scores beat the
+    champion's realized ROC AUC (model_performance) on the same matured scoring dates. Lists the
+    registry with every version's status and the promotion history."""
+    from feature_factory.ml import performance
     from feature_factory.ml.registry import ModelRegistry, PromotionRefused
 
     registry = ModelRegistry()
     before = registry.champion()
     challenger = registry.challenger()
+    basis_note = None
+    if config.promotion_basis not in ("holdout", "realized"):
+        raise dg.Failure(f"champion_model promotion_basis={config.promotion_basis!r}: use holdout or realized")
+    if config.promotion_basis == "realized" and challenger and before:
+        frame = (warehouse.fetch_df(f"SELECT * FROM {performance.PERFORMANCE_TABLE}")
+                 if warehouse.table_exists(performance.PERFORMANCE_TABLE) else pd.DataFrame())
+        gate = challenger.gate or {}
+        passed, basis_note = performance.realized_gate(
+            frame, before.version, challenger.version, float(gate.get("margin", 0.005)), config.min_realized_dates)
+        if passed is not None:
+            registry.mark_challenger(challenger.version, {
+                **gate, "basis": "realized", "passed": passed, "reason": basis_note,
+                "champion_version": before.version})
+        if not passed:
+            challenger = None  # keep serving the champion; the reason is in the metadata
     try:
         champ = registry.promote(challenger.version) if challenger else before
     except PromotionRefused as exc:
@@ -163,23 +182,25 @@ def champion_model() -> dg.MaterializeResult:
     if champ is None:
         raise dg.Failure("no challenger to promote and no champion: materialize churn_model first")
     listing = [
-        [v.version, v.model_type, v.status, f"{v.metrics.get('roc_auc', float('nan')):.4f}",
+        [v.version, v.model_type, v.status, f"{v.metrics['roc_auc']:.4f}" if "roc_auc" in v.metrics else "",
          v.training_window.get("last_label_date"), v.data_version, v.created_at]
         for v in reversed(registry.versions())
     ]
     history = [[h["at"], h["event"], h["version"], h.get("reason", "")] for h in reversed(registry.history()[-30:])]
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata={k: v for k, v in {
         "champion_version": champ.version,
         "champion_type": champ.model_type,
         "previous_champion": before.version if before else None,
         "promoted": bool(before is None or before.version != champ.version),
-        "champion_roc_auc": dg.MetadataValue.float(champ.metrics["roc_auc"]),
+        "champion_roc_auc": (dg.MetadataValue.float(round(champ.metrics["roc_auc"], 4))
+                             if "roc_auc" in champ.metrics else None),
+        "promotion_basis": config.promotion_basis + (f": {basis_note}" if basis_note else ""),
         "features": dg.MetadataValue.json(champ.features),
         "registry": dg.MetadataValue.md(_md_table(
             ["version", "type", "status", "roc_auc", "trained through", "data", "created"], listing
         )),
         "history": dg.MetadataValue.md(_md_table(["at", "event", "version", "reason"], history)),
-    })
+    }.items() if v is not None})
 
 
 PSI_TIERS = ((0.1, "stable"), (0.25, "moderate shift"), (float("inf"), "major shift"))

@@ -106,3 +106,15 @@ class PerformanceConfig(dg.Config):
         default=90, description="Customers count only if active in these days before the label date "
         "(the churn_labels eligibility rule)."
     )
+
+
+class ChampionConfig(dg.Config):
+    promotion_basis: str = Field(
+        default="holdout",
+        description="holdout: promote when churn_model's gate passed (same unseen holdout rows). "
+        "realized: promote when the challenger's shadow scores beat the champion's realized ROC AUC "
+        "(model_performance) on the same matured scoring dates by the gate's margin.",
+    )
+    min_realized_dates: int = Field(
+        default=1, description="realized basis: matured scoring dates both models must share first."
+    )

@@ -125,3 +125,24 @@ def realized(frame: pd.DataFrame, version: int, dates: set | None = None) -> flo
     if dates is not None:
         rows = rows[rows["scoring_date"].isin(dates)]
     return float(rows["roc_auc"].mean()) if len(rows) else None
+
+
+def realized_gate(frame: pd.DataFrame, champion: int, challenger: int, margin: float,
+                  min_dates: int = 1) -> tuple[bool | None, str]:
+    """Promotion on realized performance: mean realized ROC AUC of the challenger (scored in
+    shadow) and the champion over the SAME matured scoring dates. None when fewer than
+    `min_dates` such dates exist yet (keep waiting, keep the champion)."""
+    ok = frame[frame["roc_auc"].notna()].copy() if len(frame) else frame
+    if len(ok):
+        ok["scoring_date"] = pd.to_datetime(ok["scoring_date"]).dt.date
+    dates = (set(ok.loc[ok["model_version"] == champion, "scoring_date"])
+             & set(ok.loc[ok["model_version"] == challenger, "scoring_date"])) if len(ok) else set()
+    if len(dates) < min_dates:
+        return None, (f"v{challenger} has {len(dates)} matured scoring date(s) shared with champion "
+                      f"v{champion} (needs {min_dates}): it stays in shadow")
+    ch, cp = realized(ok, challenger, dates), realized(ok, champion, dates)
+    assert ch is not None and cp is not None
+    span = f"{min(dates)}..{max(dates)}, {len(dates)} date(s)"
+    if ch >= cp + margin:
+        return True, f"realized roc_auc {ch:.4f} >= champion {cp:.4f} + margin {margin:g} ({span})"
+    return False, f"realized roc_auc {ch:.4f} < champion {cp:.4f} + margin {margin:g} ({span})"

@@ -145,12 +145,47 @@ def test_definitions_and_schedules(tmp_path):
     assert isinstance(jobs.daily_scoring_schedule(ctx), dg.RunRequest)
 
 
-def test_champion_model_alone_never_promotes_a_losing_challenger():
+def test_champion_model_alone_never_promotes_a_losing_challenger(duckdb_warehouse):
     reg = ModelRegistry()
     v = reg.register({"m": 1}, model_type="random_forest", features=["f_count"], metrics={"roc_auc": 0.4})
     reg.mark_challenger(v.version, {"passed": False, "reason": "roc_auc 0.4000 is below the minimum 0.5000",
                                     "champion_version": None})
-    result = dg.materialize([assets.champion_model], raise_on_error=False)
+    result = dg.materialize([assets.champion_model], raise_on_error=False,
+                            resources={"warehouse": duckdb_warehouse})
     assert not result.success and reg.champion() is None and reg.get(v.version).status == "challenger"
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "below the minimum" in str(failure.event_specific_data.error)
+
+
+def test_realized_basis_promotes_a_shadow_challenger_that_wins_on_matured_outcomes(duckdb_warehouse):
+    import datetime as dt
+
+    import pandas as pd
+
+    reg = ModelRegistry()
+    one = reg.register({"m": 1}, model_type="logistic_regression", features=["f_count"], data_version="a")
+    reg.mark_challenger(one.version, {"passed": True, "reason": "first", "champion_version": None})
+    reg.promote(one.version)
+    two = reg.register({"m": 2}, model_type="logistic_regression", features=["f_count"], data_version="b")
+    reg.mark_challenger(two.version, {"passed": False, "reason": "holdout: not better", "margin": 0.01,
+                                      "champion_version": one.version})
+    cfg = dg.RunConfig(ops={"champion_model": {"config": {"promotion_basis": "realized"}}})
+
+    def run():
+        return dg.materialize([assets.champion_model], resources={"warehouse": duckdb_warehouse}, run_config=cfg)
+
+    # No matured shadow outcomes yet: the champion keeps serving, and the metadata says why.
+    meta = _meta(run(), "champion_model")
+    assert meta["champion_version"] == one.version and meta["promoted"] is False
+    assert "has 0 matured scoring date(s) shared with champion v1" in meta["promotion_basis"]
+    d1, d2, d3 = (dt.date(2024, 3, 1) + dt.timedelta(days=i) for i in range(3))
+    duckdb_warehouse.write_df("model_performance", pd.DataFrame({
+        "scoring_date": [d1, d1, d2, d2, d3], "model_version": [1, 2, 1, 2, 1],
+        "role": ["champion", "shadow", "champion", "shadow", "champion"],
+        "roc_auc": [0.70, 0.74, 0.72, 0.75, 0.20],  # d3: the champion alone, not compared
+    }), mode="replace")
+    meta = _meta(run(), "champion_model")
+    assert meta["champion_version"] == two.version and meta["promoted"] is True
+    assert meta["promotion_basis"] == ("realized: realized roc_auc 0.7450 >= champion 0.7100 + margin 0.01 "
+                                       "(2024-03-01..2024-03-02, 2 date(s))")
+    assert reg.get(one.version).status == "archived"
