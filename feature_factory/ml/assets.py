@@ -54,7 +54,7 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
     return dg.MaterializeResult(metadata={
         "dagster/row_count": summary.rows,
         "label_dates": len(summary.plan.dates),
-        "churn_rate": dg.MetadataValue.float(float(summary.churn_rate or 0.0)),
+        "churn_rate": dg.MetadataValue.float(round(float(summary.churn_rate or 0.0), 4)),
         "labels_per_date": dg.MetadataValue.md(_md_table(["label_date", "labels", "churned", "churn_rate"], per_date)),
         "skipped_dates": dg.MetadataValue.json(summary.plan.skipped),
         "events_through": str(summary.plan.last_event_date),
@@ -77,12 +77,12 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.Material
     through the patch layer). No label is ever dropped; labels without a fresh snapshot get NULL
     features and are counted."""
     s = training_set_lib.build_training_set(warehouse, ttl_days=config.ttl_days)
-    fmt = lambda v: None if v is None else round(v, 3)  # noqa: E731
+    fmt = lambda v: None if v is None else round(v, 1)  # noqa: E731
     return dg.MaterializeResult(metadata={
         "dagster/row_count": s.rows,
         "labels": s.labels,
         "rows_missing_features": s.missing_features,
-        "missing_feature_share": dg.MetadataValue.float(s.missing_features / s.rows if s.rows else 0.0),
+        "missing_feature_share": dg.MetadataValue.float(round(s.missing_features / s.rows, 4) if s.rows else 0.0),
         "churned": s.churned,
         "label_window": f"{s.first_label_date} .. {s.last_label_date}",
         "snapshot_age_days": dg.MetadataValue.md(_md_table(
@@ -161,6 +161,9 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse) -> dg.Materiali
     before = registry.champion()
     challenger = registry.challenger()
     basis_note = None
+    last = registry.last_round() or {}
+    if config.promotion_basis == "holdout" and (last.get("gate") or {}).get("identical"):
+        challenger = None  # the newest round reproduced the champion: nothing to promote
     if config.promotion_basis not in ("holdout", "realized"):
         raise dg.Failure(f"champion_model promotion_basis={config.promotion_basis!r}: use holdout or realized")
     if config.promotion_basis == "realized" and challenger and before:

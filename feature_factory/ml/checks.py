@@ -31,12 +31,12 @@ def challenger_beats_champion() -> dg.AssetCheckResult:
     metadata = {
         "challenger_version": latest.version,
         "metric": gate.get("metric", ""),
-        "challenger_score": dg.MetadataValue.float(float(gate.get("challenger_score") or 0.0)),
+        "challenger_score": dg.MetadataValue.float(round(float(gate.get("challenger_score") or 0.0), 4)),
         "margin": dg.MetadataValue.float(float(gate.get("margin") or 0.0)),
         "scored_on": gate.get("champion_scored_on") or "",
         "same_rows": bool(gate.get("same_rows")),
     }
-    if gate.get("champion_version") is not None:
+    if gate.get("champion_version") is not None and gate.get("champion_score") is not None:
         metadata["champion_version"] = gate["champion_version"]
-        metadata["champion_score"] = dg.MetadataValue.float(float(gate["champion_score"]))
+        metadata["champion_score"] = dg.MetadataValue.float(round(float(gate["champion_score"]), 4))
     return dg.AssetCheckResult(passed=passed, description=note, metadata=metadata)
