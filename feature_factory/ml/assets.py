@@ -253,7 +253,7 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
 
     s = inference.score_customers(
         warehouse, context.run_id, chunk_rows=config.chunk_rows, threshold=config.threshold,
-        shadow=config.shadow,
+        shadow=config.shadow, as_of=config.as_of,
     )
     preview = warehouse.fetch_df(
         "SELECT customer_id, churn_probability, predicted_churn FROM inference_results "

@@ -96,6 +96,11 @@ class InferenceConfig(dg.Config):
     shadow: bool = Field(
         default=True, description="Also score every customer with the current challenger (role 'shadow')."
     )
+    as_of: str | None = Field(
+        default=None, description="Backtest: score the customer_features snapshot of this day "
+        "(YYYY-MM-DD, patched) instead of the online table; model_performance measures it once "
+        "that day's outcome window has passed.",
+    )
 
 
 class PerformanceConfig(dg.Config):

@@ -23,6 +23,7 @@ from feature_factory.ml.registry import ModelRegistry, ModelVersion
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 ONLINE_TABLE = "customer_features_online"
+FEATURES_TABLE = "customer_features"
 RESULTS_TABLE = "inference_results"
 
 
@@ -96,6 +97,30 @@ class _Scorer:
         )
 
 
+def _as_date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InferenceError(f"inference_results as_of={value!r} is not a date in YYYY-MM-DD form") from exc
+
+
+def _snapshot_source(warehouse: Warehouse, as_of: dt.date) -> tuple[str, set[str]]:
+    """customer_features of one snapshot day, patched like the training set (a subquery)."""
+    from feature_factory.catalog import load_catalog
+    from feature_factory.ml.training_set import feature_expressions
+
+    if not warehouse.table_exists(FEATURES_TABLE):
+        raise InferenceError(f"table {FEATURES_TABLE} does not exist: materialize customer_features first")
+    present = {c for c, _ in warehouse.columns(FEATURES_TABLE)}
+    specs = [f for f in load_catalog().trainable() if f.name in present]
+    exprs = feature_expressions(warehouse, specs)
+    cols = ", ".join(f"{exprs[f.name]} AS {quote_ident(f.name)}" for f in specs)
+    return (f"(SELECT customer_id{', ' + cols if cols else ''} FROM {FEATURES_TABLE} "
+            f"WHERE snapshot_date = {sql_literal(as_of)}) snap"), {f.name for f in specs}
+
+
 def _staging_name(run_id: str) -> str:
     return quote_ident("inference_staging_" + hashlib.sha1(run_id.encode()).hexdigest()[:16])
 
@@ -107,10 +132,15 @@ def score_customers(
     chunk_rows: int = 50_000,
     threshold: float | None = None,
     shadow: bool = True,
+    as_of: dt.date | str | None = None,
 ) -> ScoringSummary:
     """Score every online customer with the champion and (with `shadow`) the current challenger:
     the challenger's scores are written beside the champion's with role 'shadow', so its realized
-    performance can be measured on live customers before it serves (model_performance)."""
+    performance can be measured on live customers before it serves (model_performance).
+
+    `as_of` scores the `customer_features` snapshot of that day instead (read through the patch
+    layer, like training): a backtest whose realized performance exists as soon as that day's
+    outcome window has passed."""
     if chunk_rows < 1:
         raise InferenceError(f"chunk_rows must be >= 1, got {chunk_rows}")
     registry = registry or ModelRegistry()
@@ -120,9 +150,15 @@ def score_customers(
             f"no champion model in the registry at {registry.root}: materialize churn_model and "
             "champion_model first"
         )
-    cols = {c for c, _ in warehouse.columns(ONLINE_TABLE)}
-    if not cols:
-        raise InferenceError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
+    source, snapshot = ONLINE_TABLE, "o.snapshot_date"
+    if as_of is not None:
+        as_of = _as_date(as_of)
+        source, cols = _snapshot_source(warehouse, as_of)
+        snapshot = sql_literal(as_of)
+    else:
+        cols = {c for c, _ in warehouse.columns(ONLINE_TABLE)}
+        if not cols:
+            raise InferenceError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
     pipeline, info = registry.load(champ.version)
     scorers = [_Scorer("champion", pipeline, info, threshold, cols)]
     challenger = registry.challenger() if shadow else None
@@ -138,7 +174,7 @@ def score_customers(
         while True:
             where, params = ("WHERE customer_id > ? ", [last_id]) if last_id is not None else ("", None)
             chunk = warehouse.fetch_df(
-                f"SELECT customer_id{', ' + select if select else ''} FROM {ONLINE_TABLE} {where}"
+                f"SELECT customer_id{', ' + select if select else ''} FROM {source} {where}"
                 f"ORDER BY customer_id LIMIT {int(chunk_rows)}",
                 params,
             )
@@ -149,19 +185,20 @@ def score_customers(
             chunks += 1
             last_id = str(chunk["customer_id"].iloc[-1])
         if scorers[0].total == 0:
-            raise InferenceError(f"{ONLINE_TABLE} has no rows: nothing to score")
+            where = f" for snapshot_date {as_of}" if as_of is not None else ""
+            raise InferenceError(f"{FEATURES_TABLE if as_of is not None else ONLINE_TABLE} has no rows{where}: nothing to score")
         scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         warehouse.replace_where(
             RESULTS_TABLE,
             "run_id = ?",
-            f"""SELECT {sql_literal(run_id)} AS run_id, s.customer_id, o.snapshot_date,
+            f"""SELECT {sql_literal(run_id)} AS run_id, s.customer_id, {snapshot} AS snapshot_date,
                 CAST(s.churn_probability AS DOUBLE) AS churn_probability,
                 CAST(s.predicted_churn AS BIGINT) AS predicted_churn,
                 CAST(s.model_version AS BIGINT) AS model_version,
                 CAST(s.threshold AS DOUBLE) AS threshold,
                 {sql_literal(scored_at)} AS scored_at,
                 CAST(s.role AS VARCHAR) AS role
-            FROM {staging} s LEFT JOIN {ONLINE_TABLE} o ON o.customer_id = s.customer_id""",
+            FROM {staging} s {"" if as_of is not None else f"LEFT JOIN {ONLINE_TABLE} o ON o.customer_id = s.customer_id"}""",
             where_params=[run_id],
         )
     finally:
