@@ -126,7 +126,8 @@ def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResu
         "challenger_type": rnd.challenger.model_type,
         "registered_versions": dg.MetadataValue.json({k: v.version for k, v in rnd.versions.items()}),
         "metrics": dg.MetadataValue.md(models.metrics_table(res.models, config.promotion_metric)),
-        "gate": dg.MetadataValue.md(f"**{verdict}**: {gate['reason']}; scored on {gate['champion_scored_on']}"),
+        "gate": dg.MetadataValue.md(f"**{verdict}**: {gate['reason']}" + (
+            "" if gate.get("identical") else f"; scored on {gate['champion_scored_on']}")),
         "split": res.split.describe() if res.split else "",
         "train_rows": res.n_train,
         "purged_rows": res.n_purged,

@@ -192,7 +192,7 @@ def train_frame(
         # Same data, params and code as the champion: nothing new to gate or promote.
         gate = {"metric": metric, "margin": margin, "min_score": min_score,
                 "challenger_score": best.metrics[metric], "champion_version": champ.version,
-                "champion_score": champ.metrics.get(metric), "champion_scored_on": "identical model",
+                "champion_score": champ.metrics.get(metric), "champion_scored_on": "not scored: the same model",
                 "same_rows": True, "rows": result.n_holdout, "passed": True, "identical": True,
                 "reason": f"identical to champion v{champ.version} (same data, params and code): kept"}
         registry.record_round(chosen.version, gate)
