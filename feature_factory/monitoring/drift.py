@@ -154,7 +154,7 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
                                floor(G.input_null_rank(m, current, th), "INPUT_NULL"))}
     if ranks["NULL_SPIKE"] and e["INPUT_NULL"] and e["INPUT_NULL"] > (e["NULL_SPIKE"] or 0):
         notes.append(f"input values missing: {baseline.input_null_rate:.1%} -> {current.input_null_rate:.1%} "
-                     "of the raw_events rows it aggregates")
+                     "of the raw_events rows it reads or would have read")
     if n_c >= th.min_values and n_b >= th.min_values:
         ranks["MEAN_SHIFT"] = floor(G.gated(th.mean_shift_std, e["MEAN_SHIFT"],
                                            G.z_score(e["MEAN_SHIFT"], 1 / n_c + 1 / n_b), th.alpha), "MEAN_SHIFT")
