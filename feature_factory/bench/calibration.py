@@ -133,7 +133,8 @@ def judge(warehouse, columns: list[tuple[str, Case]], baseline_days: int, test_d
     for report in evaluate_days(warehouse, first, last, specs, thresholds):
         for r in report.results:
             out.append({"column": r.feature, "case": case_of[r.feature], "day": report.day,
-                        "severity": r.severity, "rank": r.severity_rank, "types": r.drift_types, "note": r.note})
+                        "severity": r.severity, "rank": r.severity_rank, "types": r.drift_types, "note": r.note,
+                        "metrics": r.metrics})
     return out
 
 
@@ -159,10 +160,11 @@ def summarise(records: list[dict], rows_per_day: int) -> list[dict]:
     return out
 
 
-def run_case_grid(path: str, rows_per_day: int, replicas: int, test_days: int, baseline_days: int = 28,
-                  seed: int = 13, cases: Sequence[Case] = CASES, thresholds=None) -> list[dict]:
-    """Build, judge and summarise one size in a DuckDB file at `path`: one table per replica (the
-    stats SQL's per-feature CASE arms make one wide table cost more than several narrow ones)."""
+def simulate(path: str, rows_per_day: int, replicas: int, test_days: int, baseline_days: int = 28,
+             seed: int = 13, cases: Sequence[Case] = CASES, thresholds=None) -> list[dict]:
+    """Build and judge one size in a DuckDB file at `path`; one record per (case, replica, test
+    day). One table per replica: the stats SQL's per-feature CASE arms make one wide table cost
+    more than several narrow ones."""
     import duckdb
 
     from feature_factory.warehouse import DuckDBWarehouse
@@ -177,7 +179,14 @@ def run_case_grid(path: str, rows_per_day: int, replicas: int, test_days: int, b
         finally:
             con.close()
         records += judge(DuckDBWarehouse(path=path), columns, baseline_days, test_days, thresholds)
-    return summarise(records, rows_per_day)
+    return records
+
+
+def run_case_grid(path: str, rows_per_day: int, replicas: int, test_days: int, baseline_days: int = 28,
+                  seed: int = 13, cases: Sequence[Case] = CASES, thresholds=None) -> list[dict]:
+    """`simulate`, summarised per case (`summarise`)."""
+    return summarise(simulate(path, rows_per_day, replicas, test_days, baseline_days, seed, cases, thresholds),
+                     rows_per_day)
 
 
 # -- benchmark steps -------------------------------------------------------------------------------

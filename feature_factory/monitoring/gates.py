@@ -22,7 +22,12 @@ def effects(m: dict[str, float | None], expected: dict[str, float] | None = None
     t = T.signed(m)
 
     def off(key: str) -> float | None:
-        return t[key] - x.get(key, 0.0) if t[key] is not None else None
+        # Anywhere between the trend stopping (0) and going on at its pace (x) is expected: a
+        # decelerating trend (ageing saturates) must not alert for falling short of the line.
+        if t[key] is None:
+            return None
+        lo, hi = sorted((0.0, x.get(key, 0.0)))
+        return t[key] - lo if t[key] < lo else t[key] - hi if t[key] > hi else 0.0
 
     above, below = off("above_range_excess"), off("below_range_excess")
     oor = max(above, below) if above is not None and below is not None else m["out_of_range_excess"]

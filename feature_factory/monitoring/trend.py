@@ -8,8 +8,9 @@ the data's process. The baseline shows that trend itself: per baseline day, each
 against the pooled baseline (mean shift, log std ratio, null-rate, zero-share and tail-share
 deltas) is regressed on the day. A slope whose t-statistic reaches `MIN_T` (a trend, not noise:
 |t| >= 4 over 28 days has a chance of ~5e-4 under no trend) is stored with the baseline, and a
-judged day is compared with the trend's continuation (at most `HORIZON_WINDOWS` baseline windows
-past its end, then held), not with the pooled mean. A sudden change of the mix (a step, not the
+judged day is expected anywhere between the pooled baseline (the trend stopped) and the trend's
+linear continuation (at most `HORIZON_WINDOWS` baseline windows past its end, then held): only a
+move beyond that interval is an effect (gates.effects). A sudden change of the mix (a step, not the
 baseline's slope) still shows in full and is named POPULATION_MIX (drift.py).
 """
 
