@@ -107,6 +107,9 @@ def _notes(r: dict) -> str:
     if "labels_lost" in r:
         notes.append(f"labels lost {_n(r['labels_lost'])}, differing from reference {_n(r.get('mismatched_labels'))}, "
                      f"without features {_n(r.get('labels_without_features'))}")
+    if r.get("false_alarms_per_1000") is not None:
+        notes.append(f"false alarms {r['false_alarms_per_1000']:.2f} per 1000 drift-free feature-days "
+                     f"({r['false_alarms']} of {r['drift_free_feature_days']:,}); table in docs/drift-calibration.md")
     if r.get("drifted") is not None:
         notes.append(f"drifted: {', '.join(r['drifted']) or 'none'}")
     if r.get("steps"):
