@@ -10,13 +10,16 @@ the effect size reaches, *provided* the effect is also distinguishable from samp
 | MEAN_SHIFT         | abs(mean - mean_b) / std_b                   | z-test of the mean              |
 | VARIANCE_CHANGE    | abs(ln(std / std_b))                         | z-test of ln std (kurtosis SE)  |
 | NULL_SPIKE         | null_rate - null_rate_b (increases only), or | two-proportion z-test           |
-|                    | the same for the raw values it aggregates    |                                 |
+|                    | the same for the raw values it reads or      |                                 |
+|                    | would have read (inputs.py)                  |                                 |
 | OUT_OF_RANGE       | share below p01 / above p99 of the baseline, | one-proportion z-test           |
 |                    | minus the baseline's own share, worst tail   |                                 |
 | DISTRIBUTION_SHIFT | max tier of PSI and KS                       | chi2 (PSI) / KS critical value  |
 | SCHEMA_CHANGE      | column missing or its type changed           | - (always `schema_severity`)    |
 | STALE              | no rows, or rows < `stale_row_share` x the   | - (`stale_severity`)            |
 |                    | baseline's rows per day                      |                                 |
+| POPULATION_MIX     | abs(zero_rate - zero_rate_b): the share of   | two-proportion z-test           |
+|                    | customers without such activity (mix change) |                                 |
 
 The baseline pools several days of snapshots of the same customers, so its effective sample size
 is taken as its rows per day, not its total rows (conservative). Statistical tests assume
@@ -24,6 +27,11 @@ independent, roughly normal samples, which heavy-tailed and seasonal features ar
 must also exceed `noise_multiple` x the largest effect any single baseline day shows against the
 pooled baseline (`baseline_noise`, stored with the baseline): a day is only drifted if it moves
 further than every normal day did.
+
+Signed effects (mean shift, log std ratio, null, zero-share and tail deltas) are measured from the
+baseline's own trend where it has a significant one (trend.py: population ageing early in a
+history is not drift). The calibration of all this, by simulation at 1k..1M values a day, is in
+docs/drift-calibration.md (`feature-factory bench --only calibration`).
 """
 
 from __future__ import annotations
