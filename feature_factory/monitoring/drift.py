@@ -204,5 +204,5 @@ def baseline_noise(days: list[Summary], pooled: Summary, th: Thresholds | None =
         expected = T.expected(trends, -offsets[i]) if trends else {}
         for key, value in G.effects(m, expected).items():
             if value is not None and math.isfinite(value):
-                out[key] = max(out.get(key, 0.0), abs(value) if key == "POPULATION_MIX" else value)
+                out[key] = max(out.get(key, 0.0), value)
     return {**out, **trends}
