@@ -285,7 +285,7 @@ WORKLOADS: tuple[Workload, ...] = (
              "feature-days at medium+ and recall per injected effect (docs/drift-calibration.md).",
              lambda q: {"grids": calibration.QUICK_SIZES if q else calibration.SIZES, "seed": 13},
              tuple(Step(name, f"{CAL}:calibrate", f"{grid[0]:,} values a day, {grid[1]} replica(s) x {grid[2]} "
-                        "test days", repeatable=False, params={"size": name})
+                        f"test days, {(*grid, 28)[3]}-day baseline", repeatable=False, params={"size": name})
                    for name, grid in calibration.SIZES.items()),
              calibration.goals),
 )
