@@ -111,7 +111,8 @@ def evaluate_days(
                 report.notes.append(f"{spec.name} is not in baseline v{baseline.version} (added later, or its "
                                     "window was not yet complete in the baseline window); recapture to monitor it")
                 continue
-            report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name)))
+            report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
+                                          ahead=(day - baseline.window_end).days))
         out.append(report)
     return out
 
