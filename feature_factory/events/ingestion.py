@@ -14,12 +14,12 @@ Rows read = accepted + quarantined, counted per file and reason.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory import settings
+from feature_factory.events import work_tables
 from feature_factory.events.contract import QUARANTINE_COLUMNS, IngestionConfig, Reason, reason_detail_sql
 from feature_factory.events.staging import LANDING_ROWS, SyncReport, sync_landing
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
@@ -93,7 +93,7 @@ def ingest_range(
 
     lo, hi = sql_literal(start), sql_literal(end)
     in_range = f"event_date >= {lo} AND event_date < {hi}"
-    batch = f"ingest_batch_{uuid.uuid4().hex[:12]}"
+    batch = work_tables.new_name("ingest_batch")
     dropped = False
     try:
         warehouse.execute(f"CREATE TABLE {batch} AS {_batch_sql(lo, hi)}")
