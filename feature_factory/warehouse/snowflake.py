@@ -79,6 +79,10 @@ class SnowflakeWarehouse(Warehouse):
     def dialect(self) -> str:
         return "snowflake"
 
+    @property
+    def transactional_ddl(self) -> bool:
+        return False  # Snowflake commits the open transaction before and after every DDL statement
+
     def describe(self) -> str:
         return f"snowflake:{self.snowflake.database}.{self.snowflake.schema_}"
 
