@@ -8,7 +8,8 @@
    not duplicates of themselves).
 3. Replace the range's partitions of `raw_events` (accepted) and `quarantined_events` (rejected).
 
-Rows read = accepted + quarantined, counted per file and reason.
+Rows read = accepted + quarantined, counted per file and reason: every row of each file that feeds
+the range, including its rows in no partition (quarantined when the file was staged).
 """
 
 from __future__ import annotations
@@ -117,6 +118,14 @@ def ingest_range(
                     f"SELECT source_file, COALESCE(reason, '{ACCEPTED}'), COUNT(*) FROM {batch} GROUP BY 1, 2")
             })
             findings = _findings(s, batch, sync)
+            # A file read for this range also has rows in no partition (bad or future time),
+            # quarantined when it was staged, maybe by an earlier run: still rows read.
+            staged_now = {f.source_file for f in sync.files if f.undated}
+            for file, reason, n in s.fetch_all(
+                    f"SELECT source_file, row_reason, COUNT(*) FROM {LANDING_ROWS} WHERE event_date IS NULL "
+                    f"AND source_file IN (SELECT DISTINCT source_file FROM {batch}) GROUP BY 1, 2"):
+                if file not in staged_now:
+                    counts[(file, reason)] += int(n)
             s.execute(f"DROP TABLE IF EXISTS {batch}")
             dropped = True
     finally:
