@@ -28,6 +28,16 @@ def literal_path(path: Path | str) -> str:
     return "".join(f"[{ch}]" if ch in _GLOB_CHARS else ch for ch in str(path))
 
 
+def _parquet_duplicate_column(path: Path) -> str | None:
+    """A column name a Parquet file has twice (case-insensitively): DuckDB would silently rename
+    the second (amount, amount_1), so such a file is refused instead. None if unreadable here."""
+    try:
+        names = landing_csv.column_names(pq.read_schema(path).names)
+    except Exception:
+        return None  # not Parquet: DuckDB's read names the problem
+    return next((n for n in names if names.count(n) > 1), None)
+
+
 def csv_reader_sql(path: Path, columns: list[str]) -> str:
     """`read_csv` of one landing file in the contract's dialect (see `landing_csv`): nothing sniffed,
     every column text, strict (a malformed record is an error, never a shifted or padded row)."""
@@ -204,11 +214,7 @@ class DuckDBWarehouse(Warehouse):
             return self._stage_csv(path, name)
         if fmt != "parquet":
             raise WarehouseError(f"{path}: unsupported landing format {fmt!r} (csv or parquet)")
-        try:  # DuckDB would rename a repeated column (amount, amount_1): refuse it instead
-            file_names = landing_csv.column_names(pq.read_schema(path).names)
-        except Exception:
-            file_names = []  # not Parquet: DuckDB's read below names the problem
-        dup = next((n for n in file_names if file_names.count(n) > 1), None)
+        dup = _parquet_duplicate_column(path)
         if dup:
             raise WarehouseError(f"cannot read landing file {path}: column {dup!r} appears more than once "
                                  "(names are case-insensitive); rename or drop the duplicate")
@@ -278,6 +284,8 @@ class DuckDBWarehouse(Warehouse):
         with self.session() as s:  # its own connection: a failed DESCRIBE must not abort the caller's
             for label, path in files:
                 src = str(path)
+                if _parquet_duplicate_column(path):
+                    continue  # stage_file refuses it, naming the column
                 try:
                     schema = tuple(s.fetch_all(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(literal_path(path))})"))
                 except WarehouseError:
