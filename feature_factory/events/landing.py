@@ -149,7 +149,7 @@ def scan_dates(f: LandingFile) -> tuple[dt.date, dt.date] | None:
     from feature_factory.warehouse.duckdb import csv_reader_sql, literal_path
 
     try:
-        reader = (csv_reader_sql(f.path, landing_csv.read_header(f.path)) if f.fmt == "csv"
+        reader = (csv_reader_sql(f.path, landing_csv.read_header(f.path), skip_malformed=True) if f.fmt == "csv"
                   else f"read_parquet('{literal_path(f.path).replace(chr(39), chr(39) * 2)}')")
     except Exception:  # unreadable: the ingestion names the problem
         return None

@@ -38,12 +38,14 @@ def _parquet_duplicate_column(path: Path) -> str | None:
     return next((n for n in names if names.count(n) > 1), None)
 
 
-def csv_reader_sql(path: Path, columns: list[str]) -> str:
+def csv_reader_sql(path: Path, columns: list[str], skip_malformed: bool = False) -> str:
     """`read_csv` of one landing file in the contract's dialect (see `landing_csv`): nothing sniffed,
-    every column text, strict (a malformed record is an error, never a shifted or padded row)."""
+    every column text, strict (a malformed record is an error, never a shifted or padded row).
+    `skip_malformed` drops such records instead: only for estimates (the days a file covers)."""
     spec = ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in columns)
     return (f"read_csv({sql_literal(literal_path(path))}, delim=',', quote='\"', escape='\"', header=true, "
             f"auto_detect=false, columns={{{spec}}}, strict_mode=true, null_padding=false, "
+            f"ignore_errors={'true' if skip_malformed else 'false'}, "
             f"max_line_size={landing_csv.MAX_FIELD_BYTES}, encoding='utf-8', "
             f"compression={'gzip' if landing_csv.is_gzip(path) else 'none'})")
 
