@@ -2,8 +2,8 @@
 
 Every landing file is loaded (as text) into `landing_rows`, with its values parsed and row-level
 problems classified in the same INSERT. A file is re-read only when its content, or the settings
-that change how it is read, change (`landing_files` remembers size, mtime, content hash and the
-staging key), so a daily run does not re-parse 90 unchanged files.
+that change how it is read, change (`landing_files` remembers the file's stat key, content hash
+and the staging key; the hash is computed only when the stat key changed), so a daily run does not re-parse 90 unchanged files.
 
 Rows whose time puts them in no partition (unparseable, in the future, before the first
 partition) and whole-file rejections are quarantined here, exactly once per file version: no
@@ -109,7 +109,7 @@ def sync_landing(
         work_tables.drop_leftovers(warehouse, s)
         registry = {
             r[0]: r for r in s.fetch_all(
-                f"SELECT source_file, stat_key, NULL, file_fingerprint, staging_key, status "
+                f"SELECT source_file, stat_key, file_fingerprint, staging_key, status "
                 f"FROM {LANDING_FILES}")
         }
         touched: list[LandingFile] = []
@@ -117,12 +117,12 @@ def sync_landing(
         for f in list_landing_files(landing_dir):
             order.append(f.rel)
             reg = registry.get(f.rel)
-            reusable = reg is not None and reg[4] == key and reg[5] != "schema_failed"
+            reusable = reg is not None and reg[3] == key and reg[4] != "schema_failed"
             if reusable and reg[1] == f.stat_key:
-                statuses[f.rel] = FileStatus(f.rel, reg[3], "unchanged")
+                statuses[f.rel] = FileStatus(f.rel, reg[2], "unchanged")
                 continue
             fingerprint, problem = inspect_file(f)
-            if reusable and reg[3] == fingerprint:  # touched, not changed
+            if reusable and reg[2] == fingerprint:  # touched, not changed
                 touched.append(f)
                 statuses[f.rel] = FileStatus(f.rel, fingerprint, "unchanged")
                 continue
