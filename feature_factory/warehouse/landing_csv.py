@@ -84,21 +84,13 @@ class RowError:
         return f"CSV record {self.row} (from line {self.line}): {self.problem}"
 
 
-class _Lines:
-    """The file's physical lines, remembering those of the record being parsed (for the error
-    message and to restart after a record that never ends)."""
-
-    def __init__(self, fh):
-        self.fh, self.current, self.consumed = fh, [], 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.fh)
-        self.current.append(line)
-        self.consumed += 1
-        return line
+def _line(path: Path, number: int) -> str:
+    """Physical line `number` (1-based) of the file, for an error message (rare: read again)."""
+    with open_text(path) as fh:
+        for i, line in enumerate(fh, start=1):
+            if i == number:
+                return line.rstrip("\r\n")
+    return ""
 
 
 def iter_records(path: Path, width: int) -> Iterator[tuple[int, list[str | None], RowError | None]]:
@@ -107,32 +99,31 @@ def iter_records(path: Path, width: int) -> Iterator[tuple[int, list[str | None]
     A malformed record keeps what it has by position (so the quarantine shows the landed text) and
     carries the error. A broken quote can swallow the lines after it into one bad record: that
     record is cut to its first line and reading resumes on the next, so the rows after it are not
-    lost. Empty fields are None (as in the warehouses' readers); blank lines are
-    skipped (they are no record, as in DuckDB's reader)."""
+    lost. Empty fields are None (as in the warehouses' readers); blank lines are skipped (they are
+    no record, as in DuckDB's reader)."""
     csv.field_size_limit(MAX_FIELD_BYTES)
     row, skip = 0, 0  # physical lines to skip before parsing (after a record that broke)
     while skip is not None:
         with open_text(path) as fh:
-            lines = _Lines(fh)
             for _ in range(skip):
-                if next(lines, None) is None:
+                if not fh.readline():
                     return
-            reader = _reader(lines)
+            reader, offset = _reader(fh), skip
             if not skip:
                 next(reader, None)  # the header (read_header checked it)
             skip = None
             while True:
-                lines.current, first = [], lines.consumed + 1
+                first = offset + reader.line_num + 1  # the physical line the record starts on
                 try:
                     fields = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
                     row += 1
-                    text = (lines.current[0] if lines.current else "").rstrip("\r\n")
+                    text = _line(path, first)
                     shown = text if len(text) <= 200 else text[:200] + "..."
                     yield row, [None] * width, RowError(row, first, f"broken quoting or field ({exc}): {shown!r}")
-                    if len(lines.current) > 1:
+                    if offset + reader.line_num > first:
                         # A quote opened and not closed as CSV requires swallowed the lines after
                         # it: cut the record to its first line and read those lines again.
                         skip = first
@@ -141,12 +132,12 @@ def iter_records(path: Path, width: int) -> Iterator[tuple[int, list[str | None]
                 if not fields:
                     continue
                 row += 1
+                if len(fields) == width:
+                    yield row, [v if v != "" else None for v in fields], None
+                    continue
                 values = [v if v != "" else None for v in fields[:width]]
                 values += [None] * (width - len(values))
-                error = None
-                if len(fields) != width:
-                    error = RowError(row, first, f"{len(fields)} fields where the header has {width}")
-                yield row, values, error
+                yield row, values, RowError(row, first, f"{len(fields)} fields where the header has {width}")
 
 
 def iter_chunks(path: Path, width: int, rows: int) -> Iterator[list[tuple[int, list[str | None], str | None]]]:
