@@ -240,9 +240,12 @@ class _Stager:
         s, policy, now_sql = self.s, self.config.schema_drift, sql_literal(self.now)
         mapped, _ = schema_drift.map_columns(columns, policy)
         if not any(mapped.values()):
+            hint = next((f"; the delimiter must be ',' (this header looks {name}-separated)"
+                         for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
+                         if len(columns) == 1 and sep in columns[0]), "")
             return {p.f.rel: self._reject(p, Reason.UNREADABLE_FILE,
                                           f"landing file {p.f.path}: no contract column in its header "
-                                          f"(found {', '.join(columns) or 'none'})") for p in members}
+                                          f"(found {', '.join(columns) or 'none'}){hint}") for p in members}
         outcome = schema_drift.assess_columns(self.warehouse, columns, policy)
         known = [p.f.rel for p in members if p.known]
         if known:  # a first-seen file has nothing to replace

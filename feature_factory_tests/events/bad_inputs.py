@@ -144,6 +144,8 @@ def csv_cases() -> list[Case]:
         Case("bad.csv.gz", b"\x1f\x8b\x08\x00 not really gzip",
              refused=FileRefused(Reason.UNREADABLE_FILE, "gzip")),
         Case("no_contract.csv", b"x,y\n1,2\n", refused=FileRefused(Reason.UNREADABLE_FILE, "no contract column")),
+        Case("semicolons.csv", csv_bytes(row("sc-1").replace(",", ";"), header=HEADER.replace(",", ";")),
+             refused=FileRefused(Reason.UNREADABLE_FILE, "the delimiter must be ','")),
         Case("notes.json", b"{}", refused=FileRefused(Reason.UNSUPPORTED_FILE_TYPE, "'.json'")),
     ]
     return cases
