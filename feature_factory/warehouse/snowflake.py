@@ -6,6 +6,7 @@ disagree we pick SQL both accept; fragments fakesnow cannot run are noted where 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from pydantic import Field
 from feature_factory.warehouse import landing_csv
 from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident
 from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
+
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class SnowflakeSession:
@@ -135,7 +138,7 @@ class SnowflakeWarehouse(Warehouse):
         except Exception as exc:
             raise WarehouseError(f"cannot read landing file {path}: {exc}") from exc
         with self.session() as s:
-            col_defs = ", ".join(f'"{c.upper()}" VARCHAR' for c in lowered)
+            col_defs = ", ".join(f'"{c.upper()}" VARCHAR' for c in _staged_names(lowered))
             s.execute(f"CREATE OR REPLACE TABLE {name} ({col_defs}, SOURCE_ROW BIGINT, "
                       f"{ROW_ERROR_COLUMN.upper()} VARCHAR)")
             try:
@@ -173,11 +176,18 @@ def _portable_type(snowflake_type: str, scale: int | None = None) -> str:
     return t
 
 
+def _staged_names(names: list[str]) -> list[str]:
+    """Column names for the staging table: a file's name as is when it is a plain identifier, else
+    `ff_col_<position>` (`write_pandas` does not escape quotes in names; such a column is never read
+    by name, only the contract's columns and configured aliases are, and those are identifiers)."""
+    return [n if _PLAIN.match(n) else f"ff_col_{i}" for i, n in enumerate(names, start=1)]
+
+
 def _read_frames(path: Path, fmt: str, chunk_rows: int):
     """(lazy chunks as DataFrames of text, lower-cased column names). Raises for an unreadable file."""
     if fmt == "csv":
         names = landing_csv.read_header(path)
-        upper = [c.upper() for c in names] + ["SOURCE_ROW", ROW_ERROR_COLUMN.upper()]
+        upper = [c.upper() for c in _staged_names(names)] + ["SOURCE_ROW", ROW_ERROR_COLUMN.upper()]
 
         def csv_frames():
             for chunk in landing_csv.iter_chunks(path, len(names), chunk_rows):
@@ -191,7 +201,7 @@ def _read_frames(path: Path, fmt: str, chunk_rows: int):
             dup = next(n for n in names if names.count(n) > 1)
             raise ValueError(f"column {dup!r} appears more than once (names are case-insensitive); "
                              "rename or drop the duplicate")
-        upper = [c.upper() for c in names]
+        upper = [c.upper() for c in _staged_names(names)]
 
         def parquet_frames():
             offset = 0

@@ -30,7 +30,7 @@ CASES = csv_cases() + parquet_cases()
 SNOWFLAKE_CASES = {
     "reasons.csv", "reasons.parquet", "quoted_newline.csv", "single_quotes.csv", "doubled_quotes.csv",
     "ragged.csv", "unterminated.csv", "dup_stored.csv", "dup_column.csv", "events_2024-01-02.csv.gz",
-    "glob_*.csv", "glob_a.csv", "notes.json", "dup_column.parquet",
+    "glob_*.csv", "glob_a.csv", "notes.json", "dup_column.parquet", "odd_header.csv",
 }
 BACKEND_CASES = {"duckdb": CASES, "snowflake": [c for c in CASES if c.name in SNOWFLAKE_CASES]}
 RAW_COLS = "source_file, source_row, event_id, customer_id, event_type, channel, amount, event_ts, event_date"
