@@ -45,10 +45,15 @@ def _reader(fh) -> "csv._reader":
     return csv.reader(fh, delimiter=",", quotechar='"', doublequote=True, strict=True)
 
 
+_RESERVED = ("source_row", ROW_ERROR_COLUMN)  # staged beside the file's own columns
+
+
 def column_names(fields: list[str]) -> list[str]:
     """Header fields as staged column names: trimmed, lower-cased (names are case-insensitive in
-    both warehouses); an empty name becomes `column_<position>`."""
-    return [f.strip().lower() or f"column_{i}" for i, f in enumerate(fields, start=1)]
+    both warehouses); an empty name becomes `column_<position>`; a name the staging table uses for
+    itself gets a `file_` prefix (an extra column, reported as such)."""
+    names = [f.strip().lower() or f"column_{i}" for i, f in enumerate(fields, start=1)]
+    return [f"file_{n}" if n in _RESERVED else n for n in names]
 
 
 def read_header(path: Path) -> list[str]:
@@ -69,8 +74,6 @@ def read_header(path: Path) -> list[str]:
             raise CsvHeaderError(f"column {name!r} appears more than once in the header; rename or drop "
                                  "the duplicate so it is clear which one is meant")
         seen.add(name)
-    if ROW_ERROR_COLUMN in seen:
-        raise CsvHeaderError(f"column {ROW_ERROR_COLUMN!r} is reserved for the ingestion's own use")
     return names
 
 
