@@ -1,11 +1,31 @@
 """The Dagster instance under the project home (`DAGSTER_HOME`), shared by the demo, the CLI and the UI,
-so runs launched by one are visible in the others."""
+so runs launched by one are visible in the others.
+
+Preparing it is safe when several commands start at once on a new home. Dagster creates its SQLite
+storage (tables, then an alembic stamp) in whichever process opens the instance first, and two
+processes doing it together fail ("table runs already exists") or leave it broken ("alembic_version
+has more than one head"). So `ensure_instance` writes `dagster.yaml` and creates the storage once,
+under a file lock, before any run; every entry point calls it (`feature-factory demo|ui|init`, the
+Makefile targets). The `dagster.yaml` it writes names `LockedSqliteStorage`, the stock SQLite
+storage created under the same lock, so plain `dagster ...` commands started together are safe too.
+"""
 
 from __future__ import annotations
 
+import argparse
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+
 from feature_factory import settings
+
+LOCK_FILE = ".feature_factory_instance.lock"
+_PREPARED = ".feature_factory_prepared"
 
 # One run at a time locally: the DuckDB file has one writer. (A Snowflake deployment can raise this.)
 INSTANCE_YAML = """\
@@ -15,14 +35,102 @@ concurrency:
     max_concurrent_runs: 1
 telemetry:
   enabled: false
+# Dagster's SQLite storage, created under a file lock (safe when commands start together).
+storage:
+  custom:
+    module: feature_factory.instance
+    class: LockedSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 """
 
 
+_guard = threading.Lock()
+_locks: dict[Path, threading.RLock] = {}  # threads of one process queue here, processes on the flock
+_depth: dict[Path, int] = {}
+
+
+@contextmanager
+def instance_lock(home: Path) -> Iterator[None]:
+    """An exclusive lock on the instance folder between processes (the OS releases it if one is
+    killed) and threads; re-entrant in the thread that holds it."""
+    home = home.resolve()
+    with _guard:
+        local = _locks.setdefault(home, threading.RLock())
+    with local:
+        depth = _depth.get(home, 0)
+        _depth[home] = depth + 1
+        try:
+            if depth:
+                yield
+                return
+            home.mkdir(parents=True, exist_ok=True)
+            with open(home / LOCK_FILE, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        finally:
+            _depth[home] = depth
+
+
+class LockedSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite run/event/schedule storage, created and migrated under `instance_lock`."""
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):  # the parent hard-codes its own class
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(cls, base_dir: str, inst_data=None):
+        with instance_lock(Path(base_dir)):
+            return super().from_local(base_dir, inst_data=inst_data)
+
+
 def ensure_instance(dagster_home: Path | None = None) -> Path:
-    """Create DAGSTER_HOME with our dagster.yaml if it has none; return the folder."""
-    home = dagster_home or settings.dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_YAML)
+    """Create DAGSTER_HOME with our dagster.yaml if it has none, and its storage; return the folder.
+    Idempotent and safe to call from processes started together."""
+    home = (dagster_home or settings.dagster_home()).resolve()
+    marker = home / _PREPARED
+    if marker.exists():
+        return home
+    with instance_lock(home):
+        config = home / "dagster.yaml"
+        if not config.exists():
+            tmp = home / f".dagster.yaml.{os.getpid()}"
+            tmp.write_text(INSTANCE_YAML)
+            tmp.replace(config)  # atomic: a reader sees no file or the whole file
+        if not marker.exists():
+            _create_storage(home)
+            marker.write_text("storage created\n")
     return home
+
+
+def _create_storage(home: Path) -> None:
+    import dagster as dg
+
+    # Opening the instance creates (and stamps) the storage (whichever storage dagster.yaml names).
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with dg.DagsterInstance.from_config(str(home)):
+            pass
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dagster-home", type=Path, default=None,
+                        help="instance folder (default $DAGSTER_HOME or $FEATURE_FACTORY_HOME/dagster_home)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`feature-factory init`: prepare the instance before running `dagster` commands directly."""
+    home = ensure_instance(args.dagster_home)
+    print(f"Dagster instance ready in {home} (export DAGSTER_HOME={home})")
+    return 0

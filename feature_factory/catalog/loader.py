@@ -5,7 +5,7 @@ Each entry declares its aggregate declaratively, e.g.
     aggregate: {agg: sum, value: amount, where: "event_type = 'purchase'"}
 
 which the loader checks (raw_events columns only, no subqueries/aggregates/window functions inside
-`value`/`where`, parsed with sqlglot) and renders to the SQL aggregate stored in
+`value`/`where`, only allow-listed scalar functions, parsed with sqlglot) and renders to the SQL aggregate stored in
 `FeatureSpec.aggregate`. Any problem raises `CatalogError` naming the entry and the field.
 """
 
@@ -38,6 +38,17 @@ RESERVED_NAMES = frozenset({"customer_id", "snapshot_date", "computed_at", "is_s
 AGGS = ("count", "sum", "avg", "stddev", "min", "max", "days_since_last_event")
 _SQL_AGG = {"sum": "SUM", "avg": "AVG", "stddev": "STDDEV_SAMP", "min": "MIN", "max": "MAX"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# The only functions a value/where expression may call: deterministic scalar functions that DuckDB
+# and Snowflake both have (sqlglot expression classes). Everything else is refused, above all table
+# functions (read_csv, read_parquet, glob, ...) that would read files, and unknown functions, which
+# would otherwise fail only when the run binds the SQL, naming neither the entry nor the field.
+_SCALAR_FUNCTIONS = {  # sqlglot class -> the name users write
+    "Abs": "abs", "Ceil": "ceil", "Floor": "floor", "Round": "round", "Sign": "sign", "Sqrt": "sqrt",
+    "Ln": "ln", "Log": "log", "Exp": "exp", "Pow": "power", "Greatest": "greatest", "Least": "least",
+    "Coalesce": "coalesce", "Nullif": "nullif", "If": "CASE", "Case": "CASE", "Cast": "cast",
+    "TryCast": "try_cast", "Lower": "lower", "Upper": "upper", "Trim": "trim", "Length": "length",
+    "Substring": "substring", "Concat": "concat", "Extract": "extract",
+}
 _ENTRY_KEYS = {
     "name", "description", "owner", "entity", "dtype", "lifecycle", "window_days", "aggregate",
     "expectations", "tags",
@@ -247,6 +258,14 @@ def _check_expression(text: Any, label: str, field: str, columns: set[str]) -> s
             f"{label}: {field} {text!r} must be a scalar row expression (no subquery, aggregate, "
             "window function or *)"
         )
+    for node in tree.walk():
+        if (isinstance(node, exp.Func) and not isinstance(node, exp.Connector)  # AND/OR are operators
+                and type(node).__name__ not in _SCALAR_FUNCTIONS):
+            called = node.sql_name() if not isinstance(node, exp.Anonymous) else str(node.this)
+            raise CatalogError(
+                f"{label}: {field} {text!r} calls {called.lower()}(), which is not an allowed scalar "
+                f"function; allowed: {', '.join(sorted(set(_SCALAR_FUNCTIONS.values())))}"
+            )
     for col in tree.find_all(exp.Column):
         name = col.name.lower()
         if col.table or name not in RAW_EVENTS_COLUMNS:

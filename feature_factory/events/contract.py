@@ -20,13 +20,14 @@ CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount"
 KEY_COLUMNS = ("event_id", "customer_id")
 EVENT_TYPES = ("purchase", "browse", "refund")
 CHANNELS = ("web", "mobile")
-LANDING_FORMATS = {".csv": "csv", ".parquet": "parquet"}
+LANDING_FORMATS = {".csv": "csv", ".parquet": "parquet"}  # and `.csv.gz` (see landing.LandingFile.fmt)
 
 
 class Reason(str, Enum):
     """Why a landing row (or a whole file) was quarantined. Row reasons are checked in this order;
     a row gets the first that applies."""
 
+    MALFORMED_ROW = "malformed_row"
     NULL_OR_EMPTY_KEY = "null_or_empty_key"
     UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
     TIMESTAMP_IN_FUTURE = "timestamp_in_future"
@@ -43,6 +44,8 @@ class Reason(str, Enum):
 
 
 REASON_TEXT = {
+    Reason.MALFORMED_ROW: "the CSV record does not parse as one row of the header's columns (wrong number "
+                          "of fields, broken quoting or a field over the size limit)",
     Reason.NULL_OR_EMPTY_KEY: "event_id or customer_id is NULL or empty",
     Reason.UNPARSEABLE_TIMESTAMP: "event_ts is missing or not an ISO-8601 timestamp; the row belongs to no day",
     Reason.TIMESTAMP_IN_FUTURE: "event_ts is later than when the file was staged",
@@ -175,4 +178,4 @@ class IngestionConfig(dg.Config):
 
 
 # Bump when staging logic changes meaning, so existing staged files are re-read.
-STAGING_VERSION = 1
+STAGING_VERSION = 2  # 2: CSV read in the one strict dialect (no per-file guessing)

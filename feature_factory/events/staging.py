@@ -2,8 +2,8 @@
 
 Every landing file is loaded (as text) into `landing_rows`, with its values parsed and row-level
 problems classified in the same INSERT. A file is re-read only when its content, or the settings
-that change how it is read, change (`landing_files` remembers size, mtime, content hash and the
-staging key), so a daily run does not re-parse 90 unchanged files.
+that change how it is read, change (`landing_files` remembers the file's stat key, content hash
+and the staging key; the hash is computed only when the stat key changed), so a daily run does not re-parse 90 unchanged files.
 
 Rows whose time puts them in no partition (unparseable, in the future, before the first
 partition) and whole-file rejections are quarantined here, exactly once per file version: no
@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory.events import schema_drift
+from feature_factory.events import schema_drift, work_tables
 from feature_factory.events.contract import (
     CHANNELS, EVENT_TYPES, QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason, reason_detail_sql,
 )
@@ -30,6 +29,7 @@ from feature_factory.events.landing import LandingFile, inspect_file, list_landi
 from feature_factory.warehouse.base import (
     LandingRead, Session, Warehouse, WarehouseError, quote_ident, sql_literal,
 )
+from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,15 @@ _DDL = {
         ("event_id", "VARCHAR"), ("customer_id", "VARCHAR"), ("event_type", "VARCHAR"),
         ("channel", "VARCHAR"), ("amount", "VARCHAR"), ("event_ts", "VARCHAR"),
         ("amount_value", "DOUBLE"), ("event_ts_value", "TIMESTAMP"), ("event_date", "DATE"),
-        ("row_reason", "VARCHAR"), ("staged_at", "TIMESTAMP")]],
+        ("row_reason", "VARCHAR"), ("staged_at", "TIMESTAMP"), ("row_detail", "VARCHAR")]],
     LANDING_FILES: [(c, t, "") for c, t in [
         ("source_file", "VARCHAR"), ("format", "VARCHAR"), ("size_bytes", "BIGINT"),
         ("mtime_ns", "BIGINT"), ("file_fingerprint", "VARCHAR"), ("staging_key", "VARCHAR"),
         ("status", "VARCHAR"), ("detail", "VARCHAR"), ("file_columns", "VARCHAR"),
         ("rows_staged", "BIGINT"), ("min_event_date", "DATE"), ("max_event_date", "DATE"),
-        ("staged_at", "TIMESTAMP")]],
+        ("staged_at", "TIMESTAMP"), ("stat_key", "VARCHAR")]],
 }
+_LANDING_FILES_COLS = ", ".join(c for c, _, _ in _DDL[LANDING_FILES])
 _RAW = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
 _Q_COLS = ", ".join(c for c, _, _ in QUARANTINE_COLUMNS)
 # Files read one by one per transaction: fewer commits, and at most this many staging tables at once.
@@ -75,10 +76,16 @@ class SyncReport:
         return [f for f in self.files if f.status in statuses]
 
 
-def ensure_tables(session: Session) -> None:
+def ensure_tables(warehouse: Warehouse, session: Session) -> None:
     for table, cols in _DDL.items():
         body = ", ".join(f"{c} {t}" for c, t, _ in cols)
         session.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} ({body})")
+        # Tables made by an earlier version lack the columns added since (appended, so explicit
+        # column lists keep working).
+        have = {c for c, _ in warehouse._session_columns(session, table)}
+        for c, t, _ in cols:
+            if c not in have:
+                session.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {c} {t}")
     session.execute(schema_drift.SCHEMA_DRIFT_DDL)
 
 
@@ -98,10 +105,11 @@ def sync_landing(
     order: list[str] = []
     # One session for the whole sync: connections are not free (a DuckDB file open costs ~20-80 ms).
     with warehouse.session() as s:
-        ensure_tables(s)
+        ensure_tables(warehouse, s)
+        work_tables.drop_leftovers(warehouse, s)
         registry = {
             r[0]: r for r in s.fetch_all(
-                f"SELECT source_file, size_bytes, mtime_ns, file_fingerprint, staging_key, status "
+                f"SELECT source_file, stat_key, file_fingerprint, staging_key, status "
                 f"FROM {LANDING_FILES}")
         }
         touched: list[LandingFile] = []
@@ -109,12 +117,12 @@ def sync_landing(
         for f in list_landing_files(landing_dir):
             order.append(f.rel)
             reg = registry.get(f.rel)
-            reusable = reg is not None and reg[4] == key and reg[5] != "schema_failed"
-            if reusable and f"{reg[1]}:{reg[2]}" == f.stat_key:
-                statuses[f.rel] = FileStatus(f.rel, reg[3], "unchanged")
+            reusable = reg is not None and reg[3] == key and reg[4] != "schema_failed"
+            if reusable and reg[1] == f.stat_key:
+                statuses[f.rel] = FileStatus(f.rel, reg[2], "unchanged")
                 continue
             fingerprint, problem = inspect_file(f)
-            if reusable and reg[3] == fingerprint:  # touched, not changed
+            if reusable and reg[2] == fingerprint:  # touched, not changed
                 touched.append(f)
                 statuses[f.rel] = FileStatus(f.rel, fingerprint, "unchanged")
                 continue
@@ -145,6 +153,7 @@ class _Source:
     label: str
     fingerprint: str
     row: str
+    error: str = "CAST(NULL AS VARCHAR)"  # why the reader could not parse the record, or NULL
 
 
 class _Stager:
@@ -162,13 +171,13 @@ class _Stager:
         readable: dict[str, _Pending] = {}
         with s.transaction():
             for f in touched:
-                s.execute(f"UPDATE {LANDING_FILES} SET size_bytes = ?, mtime_ns = ? WHERE source_file = ?",
-                          [f.size, f.mtime_ns, f.rel])
+                s.execute(f"UPDATE {LANDING_FILES} SET size_bytes = ?, mtime_ns = ?, stat_key = ? "
+                          "WHERE source_file = ?", [f.size, f.mtime_ns, f.stat_key, f.rel])
             for p in pending:
                 if p.f.fmt is None:
                     out[p.f.rel] = self._reject(p, Reason.UNSUPPORTED_FILE_TYPE,
                                                 f"landing file {p.f.path}: unsupported file type "
-                                                f"{p.f.path.suffix or '(none)'!r}; expected .csv or .parquet")
+                                                f"{p.f.path.suffix or '(none)'!r}; expected .csv, .csv.gz or .parquet")
                 elif p.problem:
                     out[p.f.rel] = self._reject(p, Reason.UNREADABLE_FILE, f"landing file {p.f.path}: {p.problem}")
                 else:
@@ -198,7 +207,7 @@ class _Stager:
             try:
                 loaded: list[tuple[_Pending, list[str] | str, str]] = []
                 for p in singles[i:i + FILES_PER_TRANSACTION]:
-                    tmp = f"landing_stage_{uuid.uuid4().hex[:12]}"
+                    tmp = work_tables.new_name("landing_stage")
                     tables.append(tmp)
                     try:
                         loaded.append((p, self.warehouse.stage_file(p.f.path, p.f.fmt, tmp), tmp))
@@ -210,7 +219,8 @@ class _Stager:
                             out[p.f.rel] = self._reject(p, Reason.UNREADABLE_FILE, columns)
                         else:
                             out.update(self._stage([p], columns, _Source(
-                                quote_ident(tmp), sql_literal(p.f.rel), sql_literal(p.fingerprint), "source_row")))
+                                quote_ident(tmp), sql_literal(p.f.rel), sql_literal(p.fingerprint), "source_row",
+                                ROW_ERROR_COLUMN)))
             finally:
                 for tmp in tables:
                     s.execute(f"DROP TABLE IF EXISTS {tmp}")
@@ -230,9 +240,12 @@ class _Stager:
         s, policy, now_sql = self.s, self.config.schema_drift, sql_literal(self.now)
         mapped, _ = schema_drift.map_columns(columns, policy)
         if not any(mapped.values()):
+            hint = next((f"; the delimiter must be ',' (this header looks {name}-separated)"
+                         for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
+                         if len(columns) == 1 and sep in columns[0]), "")
             return {p.f.rel: self._reject(p, Reason.UNREADABLE_FILE,
                                           f"landing file {p.f.path}: no contract column in its header "
-                                          f"(found {', '.join(columns) or 'none'})") for p in members}
+                                          f"(found {', '.join(columns) or 'none'}){hint}") for p in members}
         outcome = schema_drift.assess_columns(self.warehouse, columns, policy)
         known = [p.f.rel for p in members if p.known]
         if known:  # a first-seen file has nothing to replace
@@ -270,7 +283,7 @@ class _Stager:
         staged = [rel for rel, st in status.items() if st.status == "staged"]
         if staged:
             s.execute(f"INSERT INTO quarantined_events ({_Q_COLS}) SELECT source_file, source_row, "
-                      f"file_fingerprint, {', '.join(_RAW)}, row_reason, {reason_detail_sql()}, "
+                      f"file_fingerprint, {', '.join(_RAW)}, row_reason, COALESCE(row_detail, {reason_detail_sql()}), "
                       f"CAST(NULL AS DATE), {now_sql} FROM {LANDING_ROWS} "
                       f"WHERE source_file IN ({_in(staged)}) AND event_date IS NULL")
             for rel, reason, n in s.fetch_all(
@@ -286,10 +299,10 @@ class _Stager:
             st, c = status[p.f.rel], counts.get(p.f.rel)
             rows.append((p.f.rel, p.f.fmt or "", p.f.size, p.f.mtime_ns, p.fingerprint, self.key, st.status,
                          st.detail, cols, int(c["n"]) if c else 0, c["min_day"] if c else None,
-                         c["max_day"] if c else None))
+                         c["max_day"] if c else None, p.f.stat_key))
         for chunk in _chunks(rows, 200):
-            s.execute(f"INSERT INTO {LANDING_FILES} VALUES "
-                      + ", ".join(f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS DATE), CAST(? AS DATE), {now_sql})"
+            s.execute(f"INSERT INTO {LANDING_FILES} ({_LANDING_FILES_COLS}) VALUES "
+                      + ", ".join(f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS DATE), CAST(? AS DATE), {now_sql}, ?)"
                                   for _ in chunk), [v for row in chunk for v in row])
         for st in status.values():
             if st.status == "schema_failed":
@@ -350,9 +363,9 @@ def _quarantine_file(s: Session, f: LandingFile, fingerprint, key, now, reason: 
 def _register(s: Session, f: LandingFile, fingerprint, key, status, detail, columns, now) -> None:
     s.execute(f"DELETE FROM {LANDING_FILES} WHERE source_file = ?", [f.rel])
     s.execute(
-        f"INSERT INTO {LANDING_FILES} SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, COUNT(*), MIN(event_date), "
-        f"MAX(event_date), {sql_literal(now)} FROM {LANDING_ROWS} WHERE source_file = ?",
-        [f.rel, f.fmt or "", f.size, f.mtime_ns, fingerprint, key, status, detail, columns, f.rel],
+        f"INSERT INTO {LANDING_FILES} ({_LANDING_FILES_COLS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, COUNT(*), "
+        f"MIN(event_date), MAX(event_date), {sql_literal(now)}, ? FROM {LANDING_ROWS} WHERE source_file = ?",
+        [f.rel, f.fmt or "", f.size, f.mtime_ns, fingerprint, key, status, detail, columns, f.stat_key, f.rel],
     )
 
 
@@ -362,8 +375,10 @@ def _insert_rows_sql(source: _Source, outcome, config: IngestionConfig, start_da
     types = ", ".join(sql_literal(v) for v in EVENT_TYPES)
     channels = ", ".join(sql_literal(v) for v in CHANNELS)
     blank = "({0} IS NULL OR TRIM({0}) = '')"
-    dated = f"event_ts_value IS NOT NULL AND event_ts_value <= {future} AND event_ts_value >= {start}"
+    dated = (f"row_error IS NULL AND event_ts_value IS NOT NULL AND event_ts_value <= {future} "
+             f"AND event_ts_value >= {start}")
     reason = f"""CASE
+        WHEN row_error IS NOT NULL THEN '{Reason.MALFORMED_ROW.value}'
         WHEN {blank.format('event_id')} OR {blank.format('customer_id')} THEN '{Reason.NULL_OR_EMPTY_KEY.value}'
         WHEN event_ts_value IS NULL THEN '{Reason.UNPARSEABLE_TIMESTAMP.value}'
         WHEN event_ts_value > {future} THEN '{Reason.TIMESTAMP_IN_FUTURE.value}'
@@ -378,8 +393,8 @@ def _insert_rows_sql(source: _Source, outcome, config: IngestionConfig, start_da
     cols = ", ".join(c for c, _, _ in _DDL[LANDING_ROWS])
     return f"""INSERT INTO {LANDING_ROWS} ({cols}) SELECT source_file, file_fingerprint, source_row,
         {', '.join(_RAW)}, amount_value, event_ts_value, CASE WHEN {dated} THEN CAST(event_ts_value AS DATE) END,
-        {reason}, {sql_literal(now)}
+        {reason}, {sql_literal(now)}, row_error
         FROM (SELECT {source.label} AS source_file, {source.fingerprint} AS file_fingerprint,
-              CAST({source.row} AS BIGINT) AS source_row, {raw},
+              CAST({source.row} AS BIGINT) AS source_row, {raw}, CAST({source.error} AS VARCHAR) AS row_error,
               {outcome.amount_expr} AS amount_value, {outcome.ts_expr} AS event_ts_value
               FROM {source.from_sql}) p"""

@@ -95,8 +95,7 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
     where = range_where(first, last)
     with warehouse.session() as s:
         have = dict(warehouse._session_columns(s, TABLE))
-        if not have:
-            s.execute(f"CREATE TABLE {TABLE} ({', '.join(f'{quote_ident(c)} {t}' for c, t in wanted)})")
+        ddl = [] if have else [f"CREATE TABLE {TABLE} ({', '.join(f'{quote_ident(c)} {t}' for c, t in wanted)})"]
         for col, typ in wanted:
             if col in have and have[col] != typ:
                 raise FeatureBuildError(
@@ -104,9 +103,18 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
                     "feature (columns are never retyped in place)"
                 )
             if have and col not in have:
-                s.execute(f"ALTER TABLE {TABLE} ADD COLUMN {quote_ident(col)} {typ}")
+                ddl.append(f"ALTER TABLE {TABLE} ADD COLUMN {quote_ident(col)} {typ}")
         cols = ", ".join(quote_ident(c) for c, _ in wanted)
-        with s.transaction():
+        # Bind the SELECT before the table is touched: a bad expression fails here, leaving the
+        # table as it was even where DDL commits on its own (Snowflake).
+        s.execute(f"SELECT {cols} FROM ({sql}) AS ff_check WHERE 1 = 0")
+        if not warehouse.transactional_ddl:
+            for statement in ddl:
+                s.execute(statement)
+        with s.transaction():  # new columns and the data swap together (DuckDB: one transaction)
+            if warehouse.transactional_ddl:
+                for statement in ddl:
+                    s.execute(statement)
             s.execute(f"DELETE FROM {TABLE} WHERE {where}")
             s.execute(f"INSERT INTO {TABLE} ({cols}) SELECT {cols} FROM ({sql}) AS ff_new")
         row = s.fetch_one(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}")

@@ -106,6 +106,12 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def dialect(self) -> str:
         """`duckdb` or `snowflake`."""
 
+    @property
+    def transactional_ddl(self) -> bool:
+        """Whether CREATE/ALTER TABLE take part in a transaction (DuckDB) or commit on their own
+        (Snowflake): where they do, a schema change is swapped in together with the data."""
+        return True
+
     @abstractmethod
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -199,11 +205,16 @@ class Warehouse(dg.ConfigurableResource, ABC):
                         s.execute(f"CREATE TABLE {name} AS SELECT * FROM {staging}")
                 else:
                     existing = {c for c, _ in self._session_columns(s, name)}
-                    for col, typ in staged_cols:
-                        if col not in existing:
-                            s.execute(f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}")
+                    ddl = [f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}"
+                           for col, typ in staged_cols if col not in existing]
+                    if not self.transactional_ddl:
+                        for statement in ddl:
+                            s.execute(statement)
                     cols = ", ".join(quote_ident(c) for c, _ in staged_cols)
-                    with s.transaction():
+                    with s.transaction():  # new columns and the rows swap together where DDL allows
+                        if self.transactional_ddl:
+                            for statement in ddl:
+                                s.execute(statement)
                         s.execute(f"DELETE FROM {name} WHERE {where_sql}", where_params)
                         s.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staging}")
                 row = s.fetch_one(f"SELECT COUNT(*) FROM {staging}")

@@ -10,10 +10,44 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field, PrivateAttr
 
 from feature_factory import settings
+from feature_factory.warehouse import landing_csv
 from feature_factory.warehouse.base import LandingRead, Warehouse, WarehouseError, quote_ident, sql_literal
+from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
+
+_GLOB_CHARS = frozenset("*?[{")
+
+
+def literal_path(path: Path | str) -> str:
+    """A file path as DuckDB's readers take it literally: they expand `*`, `?`, `[...]` (and `{`)
+    as a glob, so each such character is wrapped in a one-character class (`[*]` matches `*`)."""
+    return "".join(f"[{ch}]" if ch in _GLOB_CHARS else ch for ch in str(path))
+
+
+def _parquet_duplicate_column(path: Path) -> str | None:
+    """A column name a Parquet file has twice (case-insensitively): DuckDB would silently rename
+    the second (amount, amount_1), so such a file is refused instead. None if unreadable here."""
+    try:
+        names = landing_csv.column_names(pq.read_schema(path).names)
+    except Exception:
+        return None  # not Parquet: DuckDB's read names the problem
+    return next((n for n in names if names.count(n) > 1), None)
+
+
+def csv_reader_sql(path: Path, columns: list[str], skip_malformed: bool = False) -> str:
+    """`read_csv` of one landing file in the contract's dialect (see `landing_csv`): nothing sniffed,
+    every column text, strict (a malformed record is an error, never a shifted or padded row).
+    `skip_malformed` drops such records instead: only for estimates (the days a file covers)."""
+    spec = ", ".join(f"{sql_literal(c)}: 'VARCHAR'" for c in columns)
+    return (f"read_csv({sql_literal(literal_path(path))}, delim=',', quote='\"', escape='\"', header=true, "
+            f"auto_detect=false, columns={{{spec}}}, strict_mode=true, null_padding=false, "
+            f"ignore_errors={'true' if skip_malformed else 'false'}, "
+            f"max_line_size={landing_csv.MAX_FIELD_BYTES}, encoding='utf-8', "
+            f"compression={'gzip' if landing_csv.is_gzip(path) else 'none'})")
 
 
 class DuckDBSession:
@@ -178,37 +212,70 @@ class DuckDBWarehouse(Warehouse):
 
     def stage_file(self, path: Path, fmt: str, table: str) -> list[str]:
         name = quote_ident(table)
-        src = str(path).replace("'", "''")
         if fmt == "csv":
-            reader = (
-                f"read_csv('{src}', all_varchar=true, header=true, auto_detect=true, "
-                "strict_mode=false, null_padding=true)"
-            )
-        elif fmt == "parquet":
-            reader = f"read_parquet('{src}')"
-        else:
+            return self._stage_csv(path, name)
+        if fmt != "parquet":
             raise WarehouseError(f"{path}: unsupported landing format {fmt!r} (csv or parquet)")
+        dup = _parquet_duplicate_column(path)
+        if dup:
+            raise WarehouseError(f"cannot read landing file {path}: column {dup!r} appears more than once "
+                                 "(names are case-insensitive); rename or drop the duplicate")
         with self.session() as s:
-            # One pass over the file: load as-is, then rename columns (metadata only).
             try:
-                s.execute(
-                    f"CREATE OR REPLACE TABLE {name} AS SELECT *, "
-                    f"CAST(row_number() OVER () AS BIGINT) AS __ff_source_row FROM {reader}"
-                )
+                s.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT *, "
+                          f"CAST(row_number() OVER () AS BIGINT) AS __ff_source_row, "
+                          f"CAST(NULL AS VARCHAR) AS {ROW_ERROR_COLUMN} "
+                          f"FROM read_parquet({sql_literal(literal_path(path))})")
             except WarehouseError as exc:
                 raise WarehouseError(f"cannot read landing file {path}: {str(exc).splitlines()[0]}") from exc
-            cols = [c for c, _ in self._session_columns(s, table) if c != "__ff_source_row"]
             raw = [r[0] for r in s.fetch_all(f"SELECT column_name FROM (DESCRIBE {name})")]
-            for original in raw:
-                target = "source_row" if original == "__ff_source_row" else original.lower().replace('"', "")
+            names = landing_csv.column_names([c for c in raw if c not in ("__ff_source_row", ROW_ERROR_COLUMN)])
+            if len(set(names)) < len(names):
+                dup = next(n for n in names if names.count(n) > 1)
+                raise WarehouseError(f"cannot read landing file {path}: column {dup!r} appears more than "
+                                     "once (names are case-insensitive); rename or drop the duplicate")
+            # Rename (metadata only) and retype as text: validation happens in SQL, on the text.
+            for original, target in zip([c for c in raw if c not in ("__ff_source_row", ROW_ERROR_COLUMN)], names):
+                quoted = '"' + original.replace('"', '""') + '"'
+                s.execute(f'ALTER TABLE {name} ALTER COLUMN {quoted} TYPE VARCHAR')
                 if original != target:
-                    s.execute(
-                        f'ALTER TABLE {name} RENAME COLUMN "{original.replace(chr(34), chr(34) * 2)}" TO "{target}"'
-                    )
-            if fmt == "parquet":
-                for c in cols:
-                    s.execute(f'ALTER TABLE {name} ALTER COLUMN "{c}" TYPE VARCHAR')
-        return [c.lower() for c in cols]
+                    s.execute(f'ALTER TABLE {name} RENAME COLUMN {quoted} TO "{target.replace(chr(34), chr(34) * 2)}"')
+            s.execute(f"ALTER TABLE {name} RENAME COLUMN __ff_source_row TO source_row")
+        return names
+
+    def _stage_csv(self, path: Path, name: str) -> list[str]:
+        """DuckDB's parallel reader in the contract's strict dialect; a file it refuses is read
+        record by record (`landing_csv`) so only its malformed records are marked."""
+        try:
+            columns = landing_csv.read_header(path)
+        except (landing_csv.CsvHeaderError, OSError, EOFError) as exc:
+            raise WarehouseError(f"cannot read landing file {path}: {exc}") from exc
+        except Exception as exc:  # zlib/gzip errors have no common base class
+            raise WarehouseError(f"cannot read landing file {path}: {type(exc).__name__}: {exc}") from exc
+        cols = ", ".join(f'"{c.replace(chr(34), chr(34) * 2)}"' for c in columns)
+        with self.session() as s:
+            try:
+                s.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT {cols}, "
+                          f"CAST(row_number() OVER () AS BIGINT) AS source_row, "
+                          f"CAST(NULL AS VARCHAR) AS {ROW_ERROR_COLUMN} FROM {csv_reader_sql(path, columns)}")
+                return columns
+            except WarehouseError:
+                pass  # some record is not strict CSV: read it record by record below
+            defs = ", ".join(f'"{c.replace(chr(34), chr(34) * 2)}" VARCHAR' for c in columns)
+            s.execute(f"CREATE OR REPLACE TABLE {name} ({defs}, source_row BIGINT, {ROW_ERROR_COLUMN} VARCHAR)")
+            try:
+                for chunk in landing_csv.iter_chunks(path, len(columns), 100_000):
+                    data = {c: pa.array([r[1][i] for r in chunk], pa.string()) for i, c in enumerate(columns)}
+                    data["source_row"] = pa.array([r[0] for r in chunk], pa.int64())
+                    data[ROW_ERROR_COLUMN] = pa.array([r[2] for r in chunk], pa.string())
+                    s.con.register("_ff_chunk", pa.table(data))
+                    try:
+                        s.execute(f"INSERT INTO {name} SELECT * FROM _ff_chunk")
+                    finally:
+                        s.con.unregister("_ff_chunk")
+            except (OSError, EOFError, UnicodeDecodeError) as exc:
+                raise WarehouseError(f"cannot read landing file {path}: {exc}") from exc
+        return columns
 
     def read_landing_files(self, files: Sequence[tuple[str, Path]], fmt: str) -> list[LandingRead]:
         # Parquet only (a CSV has no row number within its file once several are read together).
@@ -219,10 +286,10 @@ class DuckDBWarehouse(Warehouse):
         with self.session() as s:  # its own connection: a failed DESCRIBE must not abort the caller's
             for label, path in files:
                 src = str(path)
-                if any(ch in src for ch in "*?[{"):  # glob characters: leave it to stage_file
-                    continue
+                if _parquet_duplicate_column(path):
+                    continue  # stage_file refuses it, naming the column
                 try:
-                    schema = tuple(s.fetch_all(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(src)})"))
+                    schema = tuple(s.fetch_all(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(literal_path(path))})"))
                 except WarehouseError:
                     continue  # stage_file reports it, naming the file
                 names = [r[0] for r in schema]
@@ -234,7 +301,7 @@ class DuckDBWarehouse(Warehouse):
         reads = []
         for schema, members in groups.items():
             cols = ", ".join(f'CAST(r."{n}" AS VARCHAR) AS "{n.lower()}"' for n, _ in schema)
-            paths = ", ".join(sql_literal(src) for _, src in members)
+            paths = ", ".join(sql_literal(literal_path(Path(src))) for _, src in members)
             labels = ", ".join(f"({sql_literal(src)}, {sql_literal(label)})" for label, src in members)
             reads.append(LandingRead(
                 labels=tuple(label for label, _ in members), columns=tuple(n.lower() for n, _ in schema),

@@ -6,18 +6,22 @@ disagree we pick SQL both accept; fragments fakesnow cannot run are noted where 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from dagster_snowflake import SnowflakeResource
 from pydantic import Field
 
+from feature_factory.warehouse import landing_csv
 from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident
+from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
+
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 class SnowflakeSession:
@@ -78,6 +82,10 @@ class SnowflakeWarehouse(Warehouse):
     def dialect(self) -> str:
         return "snowflake"
 
+    @property
+    def transactional_ddl(self) -> bool:
+        return False  # Snowflake commits the open transaction before and after every DDL statement
+
     def describe(self) -> str:
         return f"snowflake:{self.snowflake.database}.{self.snowflake.schema_}"
 
@@ -120,26 +128,21 @@ class SnowflakeWarehouse(Warehouse):
 
     def stage_file(self, path: Path, fmt: str, table: str) -> list[str]:
         """Streams the file in chunks through `write_pandas` (which PUTs and COPYs on Snowflake);
-        memory is bounded by `load_chunk_rows`, not by the file size."""
+        memory is bounded by `load_chunk_rows`, not by the file size. CSV is parsed here in the
+        contract's dialect (`landing_csv`), so a malformed record is marked, never the file lost."""
         from snowflake.connector.pandas_tools import write_pandas
 
         name = quote_ident(table)
         try:
-            batches, cols = _read_batches(path, fmt, self.load_chunk_rows)
+            frames, lowered = _read_frames(path, fmt, self.load_chunk_rows)
         except Exception as exc:
             raise WarehouseError(f"cannot read landing file {path}: {exc}") from exc
-        lowered = [c.lower() for c in cols]
         with self.session() as s:
-            col_defs = ", ".join(f'"{c.upper()}" VARCHAR' for c in lowered)
-            s.execute(f"CREATE OR REPLACE TABLE {name} ({col_defs}, SOURCE_ROW BIGINT)")
-            offset = 0
+            col_defs = ", ".join(f'"{c.upper()}" VARCHAR' for c in _staged_names(lowered))
+            s.execute(f"CREATE OR REPLACE TABLE {name} ({col_defs}, SOURCE_ROW BIGINT, "
+                      f"{ROW_ERROR_COLUMN.upper()} VARCHAR)")
             try:
-                for batch in batches:
-                    frame = batch.to_pandas().astype(object)
-                    frame = frame.where(frame.notna(), None).map(lambda v: None if v is None else str(v))
-                    frame.columns = [c.upper() for c in lowered]
-                    frame["SOURCE_ROW"] = range(offset + 1, offset + len(frame) + 1)
-                    offset += len(frame)
+                for frame in frames:
                     write_pandas(s.conn, frame, name.upper())
             except Exception as exc:
                 raise WarehouseError(f"cannot read landing file {path}: {exc}") from exc
@@ -173,18 +176,43 @@ def _portable_type(snowflake_type: str, scale: int | None = None) -> str:
     return t
 
 
-def _read_batches(path: Path, fmt: str, chunk_rows: int):
+def _staged_names(names: list[str]) -> list[str]:
+    """Column names for the staging table: a file's name as is when it is a plain identifier, else
+    `ff_col_<position>` (`write_pandas` does not escape quotes in names; such a column is never read
+    by name, only the contract's columns and configured aliases are, and those are identifiers)."""
+    return [n if _PLAIN.match(n) else f"ff_col_{i}" for i, n in enumerate(names, start=1)]
+
+
+def _read_frames(path: Path, fmt: str, chunk_rows: int):
+    """(lazy chunks as DataFrames of text, lower-cased column names). Raises for an unreadable file."""
     if fmt == "csv":
-        # Every column as text: validation (and its reasons) happens in SQL, not in the reader.
-        with open(path, "rb") as fh:
-            header = fh.readline().decode("utf-8").strip().split(",")
-        # Only an empty field is NULL (as in DuckDB): "NaN", "NA" or "null" are values to validate.
-        opts = pacsv.ConvertOptions(
-            column_types={h: "string" for h in header}, strings_can_be_null=True, null_values=[""]
-        )
-        reader = pacsv.open_csv(path, convert_options=opts, read_options=pacsv.ReadOptions(block_size=1 << 22))
-        return reader, reader.schema.names
+        names = landing_csv.read_header(path)
+        upper = [c.upper() for c in _staged_names(names)] + ["SOURCE_ROW", ROW_ERROR_COLUMN.upper()]
+
+        def csv_frames():
+            for chunk in landing_csv.iter_chunks(path, len(names), chunk_rows):
+                yield pd.DataFrame([[*values, n, error] for n, values, error in chunk], columns=upper)
+
+        return csv_frames(), names
     if fmt == "parquet":
         pf = pq.ParquetFile(path)
-        return pf.iter_batches(batch_size=chunk_rows), pf.schema_arrow.names
+        names = landing_csv.column_names(pf.schema_arrow.names)
+        if len(set(names)) < len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise ValueError(f"column {dup!r} appears more than once (names are case-insensitive); "
+                             "rename or drop the duplicate")
+        upper = [c.upper() for c in _staged_names(names)]
+
+        def parquet_frames():
+            offset = 0
+            for batch in pf.iter_batches(batch_size=chunk_rows):
+                frame = batch.to_pandas().astype(object)
+                frame = frame.where(frame.notna(), None).map(lambda v: None if v is None else str(v))
+                frame.columns = upper
+                frame["SOURCE_ROW"] = range(offset + 1, offset + len(frame) + 1)
+                frame[ROW_ERROR_COLUMN.upper()] = None
+                offset += len(frame)
+                yield frame
+
+        return parquet_frames(), names
     raise ValueError(f"unsupported landing format {fmt!r} (csv or parquet)")

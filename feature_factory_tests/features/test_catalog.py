@@ -45,6 +45,13 @@ def entry(**over):
     (entry(aggregate={"agg": "sum", "value": "(SELECT 1)"}, dtype="float"), "scalar row expression"),
     (entry(aggregate={"agg": "sum", "value": "SUM(amount)"}, dtype="float"), "scalar row expression"),
     (entry(aggregate={"agg": "count", "where": "1=1; DROP TABLE raw_events"}), "single expression"),
+    # Only allow-listed scalar functions: no table functions (files), no unknown functions.
+    (entry(aggregate={"agg": "sum", "value": "length(read_csv('/etc/hostname'))"}, dtype="float"),
+     "calls read_csv(), which is not an allowed scalar function"),
+    (entry(aggregate={"agg": "sum", "value": "abs(read_parquet('x.parquet'))"}, dtype="float"),
+     "calls read_parquet()"),
+    (entry(aggregate={"agg": "count", "where": "frobnicate(channel) = 1"}), "calls frobnicate()"),
+    (entry(aggregate={"agg": "count", "where": "getenv('HOME') = channel"}), "calls getenv()"),
     (entry(aggregate={"agg": "count", "where": "event_type = "}), "not valid SQL"),
     (entry(aggregate={"agg": "median", "value": "amount"}), "aggregate.agg 'median' is not one of"),
     (entry(aggregate={"agg": "sum"}), "needs a value expression"),
@@ -75,6 +82,16 @@ def test_invalid_entries_name_the_entry(bad, message):
     if isinstance(bad.get("name"), str):
         assert repr(bad["name"]) in text
     assert message in text
+
+
+@pytest.mark.parametrize("expression", [
+    "CASE WHEN amount > 0 THEN round(amount, 2) ELSE 0 END", "coalesce(abs(amount), 0)",
+    "lower(trim(channel)) = 'web' AND NOT (event_type IN ('refund')) OR amount BETWEEN 1 AND 2",
+    "length(customer_id) > 3", "CAST(amount AS INTEGER) % 2 = 0",
+])
+def test_scalar_expressions_are_allowed(expression):
+    (spec,) = parse_entries([entry(aggregate={"agg": "count", "where": expression})]).features
+    assert spec.filter_sql == f"({expression})"
 
 
 def test_duplicate_name_names_both_entries():

@@ -1,0 +1,61 @@
+"""The Dagster instance is prepared once, safely, even when commands start together on a new home."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+
+import yaml
+
+from feature_factory.instance import INSTANCE_YAML, LockedSqliteStorage, ensure_instance
+
+
+def _open_instance(home: str, barrier, results) -> None:
+    import os
+
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = home
+    barrier.wait()  # all processes create the storage at the same moment
+    try:
+        with dg.DagsterInstance.get() as instance:
+            results.put(("ok", len(instance.get_runs())))
+    except Exception as exc:  # reported to the test, which shows it
+        results.put(("error", repr(exc)))
+
+
+def test_concurrent_commands_on_a_new_home_share_one_storage(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)  # what the first entry point writes
+    # Forked (dagster is already imported here), so the processes race within milliseconds.
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_open_instance, args=(str(home), barrier, results)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert sorted(results.get(timeout=5) for _ in procs) == [("ok", 0)] * 3
+    # Not left broken: one alembic head per database, and the instance opens again.
+    for db in ("history/runs.db", "schedules/schedules.db"):
+        with sqlite3.connect(home / db) as con:
+            assert con.execute("SELECT COUNT(*) FROM alembic_version").fetchone() == (1,)
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.get_ref().storage, LockedSqliteStorage)
+        assert instance.get_runs() == []
+
+
+def test_ensure_instance_writes_config_and_storage_once(tmp_path, monkeypatch):
+    home = tmp_path / "new_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert ensure_instance(home) == home.resolve()
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert config["storage"]["custom"]["class"] == "LockedSqliteStorage"
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 1
+    assert (home / "history" / "runs.db").exists()
+    (home / "dagster.yaml").write_text(INSTANCE_YAML + "# edited by the user\n")
+    ensure_instance(home)  # never overwritten
+    assert (home / "dagster.yaml").read_text().endswith("# edited by the user\n")
