@@ -26,8 +26,12 @@ test: install
 	scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
+# `make ui PORT=3456 REPORTS_PORT=3457`: the Dagster UI's port and the port serving the HTML reports.
+PORT ?= 3000
+REPORTS_PORT ?= 3001
+
 ui: install
-	$(PY) -m feature_factory.cli ui
+	$(PY) -m feature_factory.cli ui --port $(PORT) --reports-port $(REPORTS_PORT)
 
 # Benchmarks run in their own virtualenv: Feast is a benchmark-only extra, never a runtime dependency.
 # The project installs with its constraints; bench/requirements.txt without them (Feast pins

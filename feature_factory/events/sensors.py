@@ -14,8 +14,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("raw_events", "quarantined_events"),
-    partitions_def=partitions.daily_partitions,
+    selection=dg.AssetSelection.assets("raw_events", "quarantined_events"),  # partitioning inferred
     description="Ingest landing files into raw_events and quarantined_events for a day range.",
 )
 

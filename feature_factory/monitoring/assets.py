@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
+from feature_factory import settings
 from feature_factory.monitoring import alerts as A
 from feature_factory.monitoring.baseline import (
     BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
@@ -146,8 +147,10 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
         evidently = run_report(warehouse, day, (b.window_start, b.window_end), exprs,
                                config.evidently_sample_size, b.version)
-        if evidently.path:
-            ev_meta["evidently_report"] = dg.MetadataValue.path(str(evidently.path))
+        if evidently.path:  # a link the UI opens (served by `feature-factory ui`), and the file
+            url = settings.report_url(evidently.path)
+            ev_meta["evidently_report"] = dg.MetadataValue.url(url) if url else dg.MetadataValue.path(str(evidently.path))
+            ev_meta["evidently_report_file"] = dg.MetadataValue.path(str(evidently.path))
         if evidently.error:
             ev_meta["evidently_status"] = evidently.error
         ev_meta["evidently_sample_rows"] = f"current {evidently.sample_rows[0]}, reference {evidently.sample_rows[1]}"
