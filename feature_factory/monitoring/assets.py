@@ -9,7 +9,7 @@ from feature_factory import settings
 from feature_factory.monitoring import alerts as A
 from feature_factory.monitoring.baseline import (
     BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
-    current_baseline, resolve_window,
+    current_baseline, dropped_features, resolve_window,
 )
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
@@ -62,9 +62,16 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
     capture_baseline_job, or materialize with config). Every capture is a new version, exactly one
     is current, none is overwritten. Stores the statistics, frozen bin edges (deciles of the window,
     deduplicated), the window's histogram over them and its quantile grid."""
-    start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days)
+    previous = current_baseline(warehouse)
+    start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous)
     baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
+    dropped = dropped_features(previous, baseline)
+    if dropped:  # loud: these features stop being monitored from now on
+        context.log.warning(
+            f"baseline {baseline.describe()} no longer monitors {len(dropped)} feature(s) that "
+            f"v{previous.version} monitored: " + "; ".join(f"{f} ({why})" for f, why in dropped.items())
+            + ". Capture a window that ends later (end_date) to keep them.")
     table = "| feature | rows | null rate | mean | stddev | p01 | p99 | bins |\n|---|---|---|---|---|---|---|---|\n"
     table += "\n".join(
         f"| {f} | {s.row_count} | {s.null_rate:.3f} | {s.mean or 0:.4g} | {s.stddev or 0:.4g} "
@@ -78,6 +85,10 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
         "window": f"{baseline.window_start}..{baseline.window_end}",
         "days": baseline.days,
         "features": len(baseline.features),
+        "dropped_features": dg.MetadataValue.md(
+            "**No longer monitored** (the previous version monitored them; capture a window that "
+            "ends later to keep them):\n\n" + "\n".join(f"- {f}: {why}" for f, why in dropped.items())
+            if dropped else "none: every feature the previous version monitored is still monitored"),
         "incomplete_features": dg.MetadataValue.md(
             "\n".join(f"- {f}: window first complete on {d}" for f, d in sorted(baseline.incomplete.items()))
             or "none: every feature's window is complete within the baseline window"),
