@@ -411,7 +411,8 @@ def summary(story: Story) -> str:
     lines.append(f"champion: v{champion.version} {champion.model_type}" if champion else "champion: none")
 
     reports = sorted(settings.artifacts_dir("reports").glob("drift_*.html"))
-    lines.append(f"Evidently report: {reports[-1] if reports else 'none written'}")
+    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: {settings.report_url(reports[-1])}"
+                 if reports else "Evidently report: none written")
     failed = [s for s, _, ok, _ in story.runs if not ok]
     lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
                  f"in {story.seconds:.0f}s")

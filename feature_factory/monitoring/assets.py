@@ -5,6 +5,7 @@ import datetime as dt
 
 import dagster as dg
 
+from feature_factory import markdown as md
 from feature_factory import settings
 from feature_factory.monitoring import alerts as A
 from feature_factory.monitoring.baseline import (
@@ -21,8 +22,9 @@ CUSTOMER_FEATURES = dg.AssetKey("customer_features")
 GROUP = "monitoring"
 
 
-def _schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower()) for name, typ in columns])
+def _schema(columns: list[tuple[str, str]], descriptions: dict[str, str] | None = None) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower(), description=(descriptions or {}).get(name))
+                                   for name, typ in columns])
 
 
 def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -45,13 +47,13 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
     rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
                                grid_size=config.grid_size)
     preview = warehouse.fetch_df(
-        f"SELECT feature, stats_date, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
+        f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
         f"FROM {STATS_TABLE} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
         "days": (last - first).days + 1,
         "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False, floatfmt=".4g")),
+        "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
         "dagster/column_schema": _schema(warehouse.columns(STATS_TABLE)),
     })
 
@@ -72,14 +74,12 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
             f"baseline {baseline.describe()} no longer monitors {len(dropped)} feature(s) that "
             f"v{previous.version} monitored: " + "; ".join(f"{f} ({why})" for f, why in dropped.items())
             + ". Capture a window that ends later (end_date) to keep them.")
-    table = "| feature | rows | null rate | mean | stddev | p01 | p99 | bins |\n|---|---|---|---|---|---|---|---|\n"
-    table += "\n".join(
-        f"| {f} | {s.row_count} | {s.null_rate:.3f} | {s.mean or 0:.4g} | {s.stddev or 0:.4g} "
-        f"| {s.quantiles['p01'] or 0:.4g} | {s.quantiles['p99'] or 0:.4g} | {len(s.edges or []) + 1} |"
-        for f, s in sorted(baseline.features.items()))
-    history = "| version | current | window | days | captured | features |\n|---|---|---|---|---|---|\n"
-    history += "\n".join(f"| v{v} | {'yes' if c else ''} | {a}..{b} | {d} | {t} | {n} |"
-                         for v, c, a, b, d, t, n in baseline_history(warehouse)[:20])
+    table = md.table(["feature", "rows", "null rate", "mean", "stddev", "p01", "p99", "bins"], [
+        [f, s.row_count, s.null_rate, s.mean, s.stddev, s.quantiles["p01"], s.quantiles["p99"], len(s.edges or []) + 1]
+        for f, s in sorted(baseline.features.items())])
+    history = md.table(["version", "current", "window", "days", "captured", "features"], [
+        [f"v{v}", "yes" if c else "", f"{md.fmt(a)}..{md.fmt(b)}", d, t, n]
+        for v, c, a, b, d, t, n in baseline_history(warehouse)[:20]])
     return dg.MaterializeResult(metadata={
         "baseline_version": baseline.version,
         "window": f"{baseline.window_start}..{baseline.window_end}",
@@ -187,7 +187,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
-        "dagster/column_schema": _schema(A.SCHEMA),
+        "dagster/column_schema": _schema(A.SCHEMA, A.DESCRIPTIONS),
         **ev_meta,
     }
     if report.message:
