@@ -54,8 +54,8 @@ def test_patch_log_shows_rounded_before_after_stats_in_few_columns():
            "stats_after": '{"maximum": 412.5, "null_rate": 0.0, "p99": 412.5}'}
     out = views.log_markdown([log])
     header, _, row = out.splitlines()
-    assert header == "| patch | feature | action | event | actor | before → after |"
-    assert row == ("| abcdef01 | max_amount_7d | clip | apply | policy | "
+    assert header == "| patch_id | feature | action | event | actor | before → after |"
+    assert row == ("| abcdef0123456789 | max_amount_7d | clip | apply | policy | "
                    "max 3,761.72 → 412.5; p99 412.5 → 412.5; null rate 0 → 0 |")
 
 

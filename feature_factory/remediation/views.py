@@ -46,13 +46,12 @@ def stats_change(before: dict[str, Any], after: dict[str, Any]) -> str:
 
 def log_markdown(logs: Sequence[dict[str, Any]]) -> str:
     """Log rows with their before/after stats. Few columns, so the UI's dialog shows them all:
-    the stats share one column, the patch id is cut to its first 8 characters."""
+    the stats share one column."""
     rows = []
     for log in logs:
         before, after = json.loads(log["stats_before"] or "{}"), json.loads(log["stats_after"] or "{}")
-        rows.append({**log, "patch": (log.get("patch_id") or "")[:8],
-                     "before → after": stats_change(before, after) or md.MISSING})
-    return markdown_table(rows, ["patch", "feature", "action", "event", "actor", "before → after"])
+        rows.append({**log, "before → after": stats_change(before, after) or md.MISSING})
+    return markdown_table(rows, ["patch_id", "feature", "action", "event", "actor", "before → after"])
 
 
 def review_markdown(rows: Sequence[dict[str, Any]]) -> str:
