@@ -14,7 +14,7 @@ from feature_factory.monitoring.baseline import (
 )
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
-from feature_factory.monitoring.stats import STATS_TABLE, write_feature_stats
+from feature_factory.monitoring.stats import STATS_TABLE, MonitoringError, write_feature_stats
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
@@ -64,7 +64,11 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
     capture_baseline_job, or materialize with config). Every capture is a new version, exactly one
     is current, none is overwritten. Stores the statistics, frozen bin edges (deciles of the window,
     deduplicated), the window's histogram over them and its quantile grid."""
-    previous = current_baseline(warehouse)
+    try:
+        previous = current_baseline(warehouse)
+    except MonitoringError as exc:  # e.g. two current versions: this capture repairs that
+        context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
+        previous = None
     start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous)
     baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
