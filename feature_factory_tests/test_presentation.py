@@ -85,3 +85,11 @@ def test_histogram_explains_a_shift_confined_to_the_tails():
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (640, 288)
     assert re.fullmatch(r"p01 .* · p50 .* · p99 .*", quantile_line(base, None))
+
+
+def test_open_patches_cells_stay_short():
+    assert views.params_text('{"lower": 0.0, "upper": 63.40162326769668}') == "lower 0, upper 63.4"
+    assert views.params_text("{}") == "" and views.params_text(None) == ""
+    assert views.short_actor("policy:/work/x/feature_factory/remediation/policy.example.yaml") == (
+        "policy:policy.example.yaml")
+    assert views.short_actor("alice") == "alice" and views.short_actor(None) is None

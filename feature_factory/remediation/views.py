@@ -21,8 +21,24 @@ def candidates_markdown(warehouse: Warehouse, statuses: Sequence[str] = ("PROPOS
     if not warehouse.table_exists(store.CANDIDATES):
         return "_no patch candidates yet_"
     with warehouse.session() as s:
-        rows = [r for r in store.fetch_candidates(s) if r["status"] in statuses]
+        rows = [{**r, "params": params_text(r.get("params")), "approver": short_actor(r.get("approver"))}
+                for r in store.fetch_candidates(s) if r["status"] in statuses]
     return markdown_table(rows, ["patch_id", "feature", "action", "params", "severity", "status", "alert_date", "approver"])
+
+
+def params_text(params: str | None) -> str:
+    """`lower 0, upper 63.4` from the params JSON: short and rounded (the exact values are in
+    review_sql and the table)."""
+    values = json.loads(params) if params else {}
+    return ", ".join(f"{k} {md.fmt(v)}" for k, v in values.items()) if isinstance(values, dict) else str(values)
+
+
+def short_actor(actor: str | None) -> str | None:
+    """`policy:policy.example.yaml` for `policy:/abs/path/policy.example.yaml`: the path would
+    widen the table past the UI's dialog; the full actor is in the table."""
+    if actor and actor.startswith("policy:") and "/" in actor:
+        return "policy:" + actor.rsplit("/", 1)[1]
+    return actor
 
 
 def active_markdown(warehouse: Warehouse) -> str:
