@@ -26,8 +26,13 @@ test: install
 	scripts/ensure-chromium.sh
 	$(PY) -m pytest -q
 
+# `make ui PORT=3456 REPORTS_PORT=3457`: the Dagster UI's port (default 3000) and the port serving
+# the HTML reports (default 3001, or the port of FEATURE_FACTORY_REPORTS_URL).
+PORT ?= 3000
+REPORTS_PORT ?=
+
 ui: install
-	$(PY) -m feature_factory.cli ui
+	$(PY) -m feature_factory.cli ui --port $(PORT) $(if $(REPORTS_PORT),--reports-port $(REPORTS_PORT))
 
 # Benchmarks run in their own virtualenv: Feast is a benchmark-only extra, never a runtime dependency.
 # The project installs with its constraints; bench/requirements.txt without them (Feast pins

@@ -32,6 +32,7 @@ EXPECTED = {
                  "amount_stddev_7d", "revenue_30d", "revenue_90d"},
     "channel_shift": {"mobile_events_7d", "web_events_7d"},
 }
+SENSOR_TAG = "dagster/sensor_name"  # the tag the daemon puts on a sensor's runs (the UI's "Launched by")
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -176,8 +177,9 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     def react() -> str:
         requests, cursor = drift_sensor_tick(instance)
         story.sensor_cursor = cursor
-        done = [must("propose", job("propose", r.job_name, tags=r.tags)) for r in requests
-                if r.job_name == "remediation_job"]
+        # Tagged as the daemon tags a sensor's runs, so the UI shows them launched by drift_sensor.
+        done = [must("propose", job("propose", r.job_name, tags={**r.tags, SENSOR_TAG: "drift_sensor"}))
+                for r in requests if r.job_name == "remediation_job"]
         if not done:  # nothing reached the sensor's severity: propose from the latest day anyway
             done = [must("propose", job("propose", "remediation_job"))]
         return f"drift sensor requested {[r.job_name for r in requests]}; " + "; ".join(done)
@@ -409,7 +411,8 @@ def summary(story: Story) -> str:
     lines.append(f"champion: v{champion.version} {champion.model_type}" if champion else "champion: none")
 
     reports = sorted(settings.artifacts_dir("reports").glob("drift_*.html"))
-    lines.append(f"Evidently report: {reports[-1] if reports else 'none written'}")
+    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: {settings.report_url(reports[-1])}"
+                 if reports else "Evidently report: none written")
     failed = [s for s, _, ok, _ in story.runs if not ok]
     lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
                  f"in {story.seconds:.0f}s")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 DEFAULT_START_DATE = "2024-01-01"
+DEFAULT_REPORTS_PORT = 3001  # `feature-factory ui` serves <home>/reports/ here
 
 
 def home() -> Path:
@@ -46,4 +47,34 @@ def start_date() -> str:
         raise ValueError(
             f"FEATURE_FACTORY_START_DATE={value!r} is not a date in YYYY-MM-DD form"
         ) from exc
+    return value
+
+
+def reports_url() -> str:
+    """Where a browser opens `<home>/reports/`: `FEATURE_FACTORY_REPORTS_URL`, default the report
+    server of `feature-factory ui` on this machine (http://127.0.0.1:3001). No trailing slash."""
+    return (os.environ.get("FEATURE_FACTORY_REPORTS_URL") or f"http://127.0.0.1:{DEFAULT_REPORTS_PORT}").rstrip("/")
+
+
+def report_url(path: Path) -> str | None:
+    """The URL of a file under `<home>/reports/`, or None for a file elsewhere."""
+    try:
+        relative = Path(path).resolve().relative_to(home() / "reports")
+    except ValueError:
+        return None
+    return f"{reports_url()}/{relative.as_posix()}"
+
+
+def end_date() -> str | None:
+    """Last daily partition, `FEATURE_FACTORY_END_DATE` (YYYY-MM-DD, inclusive); default none:
+    partitions run to today. Must not be before the start date."""
+    value = os.environ.get("FEATURE_FACTORY_END_DATE")
+    if not value:
+        return None
+    try:
+        last = dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"FEATURE_FACTORY_END_DATE={value!r} is not a date in YYYY-MM-DD form") from exc
+    if last < dt.date.fromisoformat(start_date()):
+        raise ValueError(f"FEATURE_FACTORY_END_DATE={value} is before FEATURE_FACTORY_START_DATE={start_date()}")
     return value

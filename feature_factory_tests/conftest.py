@@ -45,6 +45,8 @@ def project_home(tmp_path, monkeypatch) -> Iterator:
     (home / "dagster_home").mkdir()
     monkeypatch.delenv("FEATURE_FACTORY_DEPLOYMENT", raising=False)
     monkeypatch.delenv("FEATURE_FACTORY_LANDING", raising=False)
+    monkeypatch.delenv("FEATURE_FACTORY_REPORTS_URL", raising=False)
+    monkeypatch.delenv("FEATURE_FACTORY_END_DATE", raising=False)
     yield home
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
+from feature_factory import markdown as md
 from feature_factory.events.contract import QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS
 from feature_factory.events.ingestion import IngestionResult
 from feature_factory.warehouse.base import Warehouse, sql_literal
@@ -16,19 +17,7 @@ MAX_TABLE_ROWS = 50
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    if not rows:
-        return "_none_"
-
-    def cell(v: object) -> str:
-        missing = v is None or (pd.api.types.is_scalar(v) and pd.isna(v))
-        return ("" if missing else str(v)).replace("|", "\\|").replace("\n", " ")
-
-    shown = list(rows)[:MAX_TABLE_ROWS]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in shown]
-    if len(rows) > len(shown):
-        lines.append(f"\n_{len(rows) - len(shown)} more rows not shown_")
-    return "\n".join(lines)
+    return md.table(headers, rows, max_rows=MAX_TABLE_ROWS)
 
 
 def column_schema(columns) -> dg.TableSchema:

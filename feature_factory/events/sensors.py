@@ -14,8 +14,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("raw_events", "quarantined_events"),
-    partitions_def=partitions.daily_partitions,
+    selection=dg.AssetSelection.assets("raw_events", "quarantined_events"),  # partitioning inferred
     description="Ingest landing files into raw_events and quarantined_events for a day range.",
 )
 
@@ -24,14 +23,20 @@ ingest_job = dg.define_asset_job(
 def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     """New or changed files in the landing folder trigger ingest_job for exactly the days they
     cover (from the `events_YYYY-MM-DD*` file name, else a scan of the file). Run keys come from
-    file path + fingerprint, so a restarted daemon never ingests a file twice."""
+    file path + fingerprint, so a restarted daemon never ingests a file twice. On its first tick
+    (no cursor) files whose days raw_events already holds are recorded, not ingested again."""
     pdef = partitions.daily_partitions
     last = pdef.get_last_partition_key()
+    ingested = set()
+    if not context.cursor:  # first switch-on: the days materialized before count as ingested
+        ingested = {dt.date.fromisoformat(k) for k in
+                    context.instance.get_materialized_partitions(dg.AssetKey("raw_events"))}
     runs, seen = watch.plan(
         list_landing_files(settings.landing_dir()),
         watch.load_cursor(context.cursor),
         first_day=dt.date.fromisoformat(pdef.get_first_partition_key()),
         last_day=dt.date.fromisoformat(last) if last else None,
+        ingested=ingested,
     )
     requests = []
     for run in runs:

@@ -45,8 +45,13 @@ def plan(
     first_day: dt.date,
     last_day: dt.date | None,
     dates_of: Callable[[LandingFile], tuple[dt.date, dt.date] | None] = file_dates,
+    ingested: frozenset[dt.date] | set[dt.date] = frozenset(),
 ) -> tuple[list[PlannedRun], dict[str, str]]:
     """(runs to request, new cursor) for the current landing listing.
+
+    `ingested`: days raw_events already holds (the sensor passes them on its first tick, when it
+    has no cursor). A file not in the cursor whose days all lie among them was ingested another way
+    (the demo, a backfill): it is recorded as seen, not ingested again. Later changes to it are.
 
     Days are clipped to the existing partitions [first_day, last_day]. A changed file whose days
     cannot be told (unreadable, no parseable time, outside the partitions) still needs one run to
@@ -69,6 +74,9 @@ def plan(
         if span:
             lo, hi = max(span[0], first_day), min(span[1], last_day)
             span = (lo, hi) if lo <= hi else None
+        if prev is None and span and all(span[0] + dt.timedelta(days=i) in ingested
+                                         for i in range((span[1] - span[0]).days + 1)):
+            continue  # already in raw_events: seen, not re-ingested
         changed.append((f"{f.rel}@{fingerprint}", span))
     if not changed:
         return [], new_seen

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from feature_factory import markdown as md
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
@@ -121,22 +122,20 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
     return int(row[0]) if row else 0
 
 
-def preview(warehouse: Warehouse, features: Sequence[FeatureSpec], day: dt.date, limit: int = 8) -> str:
-    """A Markdown table of a few rows of one snapshot day (bounded: LIMIT)."""
+def preview(warehouse: Warehouse, features: Sequence[FeatureSpec], day: dt.date, limit: int = 5) -> str:
+    """A Markdown table of a few customers of one snapshot day (bounded: LIMIT), one line per
+    feature: 13 features side by side would be cut off at the right edge of the UI's dialog."""
     cols = ["customer_id"] + [f.name for f in features if f.computed]
     df = warehouse.fetch_df(
         f"SELECT {', '.join(cols)} FROM {TABLE} WHERE snapshot_date = {sql_literal(day)} "
         f"ORDER BY customer_id LIMIT {int(limit)}"
     )
-    return markdown_table(df)
+    if df.empty:
+        return "_no rows_"
+    customers = [str(c) for c in df["customer_id"]]
+    rows = [[name, *df[name].tolist()] for name in cols[1:]]
+    return md.table(["feature", *customers], rows)
 
 
 def markdown_table(df) -> str:
-    def cell(v):
-        if v is None or (isinstance(v, float) and v != v):
-            return "NULL"
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
+    return md.frame_table(df)

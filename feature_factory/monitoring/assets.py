@@ -5,14 +5,16 @@ import datetime as dt
 
 import dagster as dg
 
+from feature_factory import markdown as md
+from feature_factory import settings
 from feature_factory.monitoring import alerts as A
 from feature_factory.monitoring.baseline import (
     BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
-    current_baseline, resolve_window,
+    current_baseline, dropped_features, resolve_window,
 )
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
-from feature_factory.monitoring.stats import STATS_TABLE, write_feature_stats
+from feature_factory.monitoring.stats import STATS_TABLE, MonitoringError, write_feature_stats
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
@@ -20,8 +22,9 @@ CUSTOMER_FEATURES = dg.AssetKey("customer_features")
 GROUP = "monitoring"
 
 
-def _schema(columns: list[tuple[str, str]]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower()) for name, typ in columns])
+def _schema(columns: list[tuple[str, str]], descriptions: dict[str, str] | None = None) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower(), description=(descriptions or {}).get(name))
+                                   for name, typ in columns])
 
 
 def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -44,13 +47,13 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
     rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
                                grid_size=config.grid_size)
     preview = warehouse.fetch_df(
-        f"SELECT feature, stats_date, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
+        f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
         f"FROM {STATS_TABLE} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
         "days": (last - first).days + 1,
         "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False, floatfmt=".4g")),
+        "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
         "dagster/column_schema": _schema(warehouse.columns(STATS_TABLE)),
     })
 
@@ -61,22 +64,35 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
     capture_baseline_job, or materialize with config). Every capture is a new version, exactly one
     is current, none is overwritten. Stores the statistics, frozen bin edges (deciles of the window,
     deduplicated), the window's histogram over them and its quantile grid."""
-    start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days)
+    try:
+        previous = current_baseline(warehouse)
+    except MonitoringError as exc:  # e.g. two current versions: this capture repairs that
+        context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
+        previous = None
+    start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous)
     baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
-    table = "| feature | rows | null rate | mean | stddev | p01 | p99 | bins |\n|---|---|---|---|---|---|---|---|\n"
-    table += "\n".join(
-        f"| {f} | {s.row_count} | {s.null_rate:.3f} | {s.mean or 0:.4g} | {s.stddev or 0:.4g} "
-        f"| {s.quantiles['p01'] or 0:.4g} | {s.quantiles['p99'] or 0:.4g} | {len(s.edges or []) + 1} |"
-        for f, s in sorted(baseline.features.items()))
-    history = "| version | current | window | days | captured | features |\n|---|---|---|---|---|---|\n"
-    history += "\n".join(f"| v{v} | {'yes' if c else ''} | {a}..{b} | {d} | {t} | {n} |"
-                         for v, c, a, b, d, t, n in baseline_history(warehouse)[:20])
+    dropped = dropped_features(previous, baseline)
+    if dropped:  # loud: these features stop being monitored from now on
+        context.log.warning(
+            f"baseline {baseline.describe()} no longer monitors {len(dropped)} feature(s) that "
+            f"v{previous.version} monitored: " + "; ".join(f"{f} ({why})" for f, why in dropped.items())
+            + ". Capture a window that ends later (end_date) to keep them.")
+    table = md.table(["feature", "rows", "null rate", "mean", "stddev", "p01", "p99", "bins"], [
+        [f, s.row_count, s.null_rate, s.mean, s.stddev, s.quantiles["p01"], s.quantiles["p99"], len(s.edges or []) + 1]
+        for f, s in sorted(baseline.features.items())])
+    history = md.table(["version", "current", "window", "days", "captured", "features"], [
+        [f"v{v}", "yes" if c else "", f"{md.fmt(a)}..{md.fmt(b)}", d, t, n]
+        for v, c, a, b, d, t, n in baseline_history(warehouse)[:20]])
     return dg.MaterializeResult(metadata={
         "baseline_version": baseline.version,
         "window": f"{baseline.window_start}..{baseline.window_end}",
         "days": baseline.days,
         "features": len(baseline.features),
+        "dropped_features": dg.MetadataValue.md(
+            "**No longer monitored** (the previous version monitored them; capture a window that "
+            "ends later to keep them):\n\n" + "\n".join(f"- {f}: {why}" for f, why in dropped.items())
+            if dropped else "none: every feature the previous version monitored is still monitored"),
         "incomplete_features": dg.MetadataValue.md(
             "\n".join(f"- {f}: window first complete on {d}" for f, d in sorted(baseline.incomplete.items()))
             or "none: every feature's window is complete within the baseline window"),
@@ -150,8 +166,10 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
         evidently = run_report(warehouse, day, (b.window_start, b.window_end), exprs,
                                config.evidently_sample_size, b.version)
-        if evidently.path:
-            ev_meta["evidently_report"] = dg.MetadataValue.path(str(evidently.path))
+        if evidently.path:  # a link the UI opens (served by `feature-factory ui`), and the file
+            url = settings.report_url(evidently.path)
+            ev_meta["evidently_report"] = dg.MetadataValue.url(url) if url else dg.MetadataValue.path(str(evidently.path))
+            ev_meta["evidently_report_file"] = dg.MetadataValue.path(str(evidently.path))
         if evidently.error:
             ev_meta["evidently_status"] = evidently.error
         ev_meta["evidently_sample_rows"] = f"current {evidently.sample_rows[0]}, reference {evidently.sample_rows[1]}"
@@ -177,7 +195,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
-        "dagster/column_schema": _schema(A.SCHEMA),
+        "dagster/column_schema": _schema(A.SCHEMA, A.DESCRIPTIONS),
         **ev_meta,
     }
     if report.message:

@@ -88,9 +88,18 @@ def current_baseline(warehouse: Warehouse) -> Baseline | None:
     )
 
 
+DEFAULT_FIRST_N_DAYS = 28  # the first capture's window when no baseline exists yet
+
+
 def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
-                   first_n_days: int) -> tuple[dt.date, dt.date]:
-    """[start, end]; without both, `first_n_days` from `start` (or from the first snapshot day)."""
+                   first_n_days: int | None, previous: Baseline | None = None) -> tuple[dt.date, dt.date]:
+    """[start, end]. Without start, end and `first_n_days`: the window of the `previous` (current)
+    baseline, so a recapture (after adding a feature or a patch) keeps monitoring every feature it
+    monitored; without a previous one, the first 28 days. `first_n_days` counts from `start` (or
+    from the first snapshot day)."""
+    if start is None and end is None and first_n_days is None and previous is not None:
+        return previous.window_start, previous.window_end
+    first_n_days = DEFAULT_FIRST_N_DAYS if first_n_days is None else first_n_days
     if first_n_days < 1:
         raise ValueError(f"first_n_days={first_n_days} must be at least 1")
     first = _parse(start, "start_date")
@@ -103,6 +112,15 @@ def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
     if last < first:
         raise ValueError(f"baseline window end {last} is before its start {first}")
     return first, last
+
+
+def dropped_features(previous: Baseline | None, captured: Baseline) -> dict[str, str]:
+    """Features the previous baseline monitored and the new one does not (name -> why)."""
+    if previous is None:
+        return {}
+    return {f: (f"its window is first complete on {captured.incomplete[f]}, after the window's end"
+                if f in captured.incomplete else "not in customer_features or the catalog any more")
+            for f in sorted(set(previous.features) - set(captured.features))}
 
 
 def capture_baseline(

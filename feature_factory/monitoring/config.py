@@ -33,7 +33,10 @@ class BaselineConfig(dg.Config):
         "customer_features day.")
     end_date: str | None = Field(
         default=None, description="Last day of the window (YYYY-MM-DD); default: start + first_n_days - 1.")
-    first_n_days: int = Field(default=28, description="Window length when end_date is not given.")
+    first_n_days: int | None = Field(
+        default=None, description="Window length when end_date is not given. Default: with no "
+        "start_date/end_date either, the current baseline's window (so every feature it monitors "
+        "stays monitored); without a baseline, 28 days.")
     grid_size: int = Field(default=DEFAULT_GRID_SIZE, description="Quantile grid points kept per feature.")
 
 

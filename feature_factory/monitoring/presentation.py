@@ -37,8 +37,23 @@ def drift_table_markdown(results: list[FeatureDrift], evidently: dict[str, dict]
     return "\n".join(lines)
 
 
+def tail_shares(baseline: Summary, current: Summary | None) -> dict[str, tuple[float, float]]:
+    """Share of values below the baseline's p01 and above its p99: (baseline, current). A shift
+    confined to the tails (an outlier burst) moves these while the decile bins look the same."""
+    base_out, base_above = baseline.out_of_range_share or 0.0, baseline.above_range_share or 0.0
+    cur_out = cur_above = 0.0
+    if current is not None and current.value_count:
+        cur_out = (current.out_of_range_count or 0) / current.value_count
+        cur_above = (current.above_range_count or 0) / current.value_count
+    return {"< p01": (max(base_out - base_above, 0.0), max(cur_out - cur_above, 0.0)),
+            "> p99": (base_above, cur_above)}
+
+
 def histogram_png(feature: str, baseline: Summary, current: Summary | None, title: str = "") -> bytes:
-    """Side-by-side bin shares over the baseline's frozen bins."""
+    """Bin shares over the baseline's frozen bins (left) and the tails beyond its p01/p99 (right),
+    baseline vs current; the quantiles that moved under the title."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -51,18 +66,36 @@ def histogram_png(feature: str, baseline: Summary, current: Summary | None, titl
     cur = np.asarray(current.hist if current and current.hist else [0] * len(labels), dtype=float)
     base, cur = base / max(base.sum(), 1), cur / max(cur.sum(), 1)
     x = np.arange(len(labels))
-    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=80)
+    fig, (ax, tail_ax) = plt.subplots(1, 2, figsize=(8, 3.6), dpi=80, gridspec_kw={"width_ratios": [4, 1]})
     ax.bar(x - 0.2, base, width=0.4, label="baseline", color="#7a8ca3")
     ax.bar(x + 0.2, cur, width=0.4, label="current", color="#d9534f")
     ax.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("share of values")
-    ax.set_title(title or feature, fontsize=9)
     ax.legend(fontsize=7)
+    tails = tail_shares(baseline, current)
+    tx = np.arange(len(tails))
+    tail_ax.bar(tx - 0.2, [b for b, _ in tails.values()], width=0.4, color="#7a8ca3")
+    tail_ax.bar(tx + 0.2, [c for _, c in tails.values()], width=0.4, color="#d9534f")
+    tail_ax.set_xticks(tx, list(tails), fontsize=7)
+    tail_ax.set_title("tails (baseline p01/p99)", fontsize=7)
+    tail_ax.tick_params(axis="y", labelsize=7)
+    # The title wraps instead of running off the image; the quantiles say what moved.
+    fig.suptitle(textwrap.fill(title or feature, 80), fontsize=9)
+    ax.set_title(quantile_line(baseline, current), fontsize=7)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def quantile_line(baseline: Summary, current: Summary | None) -> str:
+    """`p01 0.5 → 0.5 · p50 12 → 13 · p99 80 → 310`: baseline → current."""
+    from feature_factory.markdown import fmt
+
+    cur = current.quantiles if current else {}
+    return " · ".join(f"{q} {fmt(baseline.quantiles.get(q), 3)} → {fmt(cur.get(q), 3)}"
+                      for q in ("p01", "p50", "p99"))
 
 
 def markdown_image(png: bytes, alt: str) -> str:

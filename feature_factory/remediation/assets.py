@@ -144,4 +144,6 @@ def feature_patch_log(
 
 
 def _schema(warehouse: Warehouse, table: str) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(c, t.lower()) for c, t in warehouse.columns(table)])
+    described = store.DESCRIPTIONS.get(table, {})
+    return dg.TableSchema(columns=[dg.TableColumn(c, t.lower(), description=described.get(c))
+                                   for c, t in warehouse.columns(table)])

@@ -6,34 +6,39 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from feature_factory import markdown as md
 from feature_factory.remediation import store
 from feature_factory.warehouse.base import Warehouse
 
 MAX_ROWS = 50
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str = "_none_") -> str:
-    if not rows:
-        return empty
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in list(rows)[:MAX_ROWS]:
-        lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
-    if len(rows) > MAX_ROWS:
-        lines.append(f"\n_{len(rows) - MAX_ROWS} more not shown_")
-    return "\n".join(lines)
+    return md.records_table(rows, columns, empty, MAX_ROWS)
 
 
 def candidates_markdown(warehouse: Warehouse, statuses: Sequence[str] = ("PROPOSED", "APPROVED")) -> str:
     if not warehouse.table_exists(store.CANDIDATES):
         return "_no patch candidates yet_"
     with warehouse.session() as s:
-        rows = [r for r in store.fetch_candidates(s) if r["status"] in statuses]
+        rows = [{**r, "params": params_text(r.get("params")), "approver": short_actor(r.get("approver"))}
+                for r in store.fetch_candidates(s) if r["status"] in statuses]
     return markdown_table(rows, ["patch_id", "feature", "action", "params", "severity", "status", "alert_date", "approver"])
+
+
+def params_text(params: str | None) -> str:
+    """`lower 0, upper 63.4` from the params JSON: short and rounded (the exact values are in
+    review_sql and the table)."""
+    values = json.loads(params) if params else {}
+    return ", ".join(f"{k} {md.fmt(v)}" for k, v in values.items()) if isinstance(values, dict) else str(values)
+
+
+def short_actor(actor: str | None) -> str | None:
+    """`policy:policy.example.yaml` for `policy:/abs/path/policy.example.yaml`: the path would
+    widen the table past the UI's dialog; the full actor is in the table."""
+    if actor and actor.startswith("policy:") and "/" in actor:
+        return "policy:" + actor.rsplit("/", 1)[1]
+    return actor
 
 
 def active_markdown(warehouse: Warehouse) -> str:
@@ -44,25 +49,31 @@ def active_markdown(warehouse: Warehouse) -> str:
     return markdown_table(rows, ["patch_id", "feature", "action", "params", "applied_by", "applied_at"], "_no applied patches_")
 
 
+# The before/after statistics a log row shows, as (label, key in stats_before/stats_after).
+LOG_STATS = (("max", "maximum"), ("p99", "p99"), ("mean", "mean"), ("null rate", "null_rate"),
+             ("out of range", "out_of_range_share"))
+
+
+def stats_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """`max 3,761.72 → 412.5; null rate 0 → 0; ...`: every statistic on one line, rounded."""
+    return "; ".join(f"{label} {md.fmt(before.get(key))} → {md.fmt(after.get(key))}"
+                     for label, key in LOG_STATS if key in before or key in after)
+
+
 def log_markdown(logs: Sequence[dict[str, Any]]) -> str:
-    """Log rows with the headline numbers of their before/after stats."""
+    """Log rows with their before/after stats. Few columns, so the UI's dialog shows them all:
+    the stats share one column."""
     rows = []
     for log in logs:
-        before, after = json.loads(log["stats_before"]), json.loads(log["stats_after"])
-        rows.append({
-            **log,
-            "max before -> after": f"{before.get('maximum')} -> {after.get('maximum')}",
-            "null rate before -> after": f"{before.get('null_rate')} -> {after.get('null_rate')}",
-            "out of range before -> after": f"{before.get('out_of_range_share')} -> {after.get('out_of_range_share')}",
-        })
-    return markdown_table(rows, ["patch_id", "feature", "action", "event", "actor", "max before -> after",
-                                 "null rate before -> after", "out of range before -> after"])
+        before, after = json.loads(log["stats_before"] or "{}"), json.loads(log["stats_after"] or "{}")
+        rows.append({**log, "before → after": stats_change(before, after) or md.MISSING})
+    return markdown_table(rows, ["patch_id", "feature", "action", "event", "actor", "before → after"])
 
 
 def review_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """The review SQL of new proposals, one fenced block each."""
     if not rows:
         return "_no new proposals_"
-    blocks = [f"**{r['patch_id']}** {r['feature']} / {r['action']} ({r['severity']})\n```sql\n{r['review_sql']}\n```"
+    blocks = [f"**{r['patch_id']}** {r['feature']} / {r['action']} ({r['severity']})\n{md.sql_block(r['review_sql'])}"
               for r in list(rows)[:MAX_ROWS]]
     return "\n\n".join(blocks)

@@ -41,6 +41,11 @@ def test_runs_cover_exactly_the_days_of_new_files(landing):
     assert [r.run_key for r in _plan(landing)[0]] == [r.run_key for r in runs]
     # Restart with the cursor: nothing to do.
     assert _plan(landing, seen) == ([], seen)
+    # First tick over days raw_events already holds: recorded, not re-ingested; the other day runs.
+    runs, first_seen = watch.plan(list_landing_files(landing), {}, FIRST, LAST,
+                                  ingested={dt.date(2024, 1, 1), dt.date(2024, 1, 2)})
+    assert [(r.first_day, r.last_day) for r in runs] == [(dt.date(2024, 1, 5), dt.date(2024, 1, 5))]
+    assert first_seen == seen
 
 
 def test_changed_file_gets_a_new_run_key_touched_file_none(landing):
@@ -123,6 +128,24 @@ def test_sensor_run_requests_and_restart(project_home):
     changed = _tick(restarted.cursor)
     assert [(r.partition_key, r.run_key in {q.run_key for q in requests}) for r in changed.run_requests] == [
         ("2024-01-02", False)]
+
+
+def test_first_switch_on_skips_days_already_ingested(project_home):
+    """The demo (or a backfill) ingested 2024-01-01..02: turning the sensor on ingests only 01-04."""
+    landing = settings.landing_dir()
+    landing.mkdir(parents=True)
+    for day in (1, 2, 4):
+        _write(landing, f"events_2024-01-0{day}.csv", [ev(f"e{day}", day=day)])
+    instance = dg.DagsterInstance.ephemeral()
+    for key in ("2024-01-01", "2024-01-02"):
+        instance.report_runless_asset_event(dg.AssetMaterialization("raw_events", partition=key))
+    first = landing_files_sensor(dg.build_sensor_context(instance=instance))
+    assert [r.partition_key for r in first.run_requests] == ["2024-01-04"]
+    assert sorted(watch.load_cursor(first.cursor)) == [f"events_2024-01-0{d}.csv" for d in (1, 2, 4)]
+    # With a cursor, materialized days no longer matter: a changed file is ingested again.
+    _write(landing, "events_2024-01-01.csv", [ev("e1", day=1), ev("e1b", day=1)])
+    again = landing_files_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    assert [r.partition_key for r in again.run_requests] == ["2024-01-01"]
 
 
 @pytest.mark.parametrize("name", [".hidden.csv", ".tmp/events_2024-01-01.csv"])

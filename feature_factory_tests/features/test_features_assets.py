@@ -9,6 +9,7 @@ import pytest
 import yaml
 from features_helpers import D, events_frame, random_events, reference_features, write_raw_events
 
+from feature_factory import markdown as md
 from feature_factory import partitions
 from feature_factory.catalog import load_catalog
 from feature_factory.catalog.loader import CATALOG_ENV, DEFAULT_PATH
@@ -60,7 +61,12 @@ def test_materialize_range_then_online_with_checks_and_metadata(duckdb_warehouse
     lineage = meta["dagster/column_lineage"].deps_by_column
     assert {d.column_name for d in lineage["revenue_7d"]} == {"amount", "event_type", "event_date"}
     assert all(d.asset_key == dg.AssetKey("raw_events") for d in lineage["revenue_7d"])
-    assert "| customer_id |" in meta["preview"]
+    # The preview: one line per feature, a column per customer (first 5 of the last day), rounded.
+    last = expected[expected["snapshot_date"] == expected["snapshot_date"].max()].sort_values("customer_id")
+    header = meta["preview"].splitlines()[0]
+    assert header == "| feature | " + " | ".join(str(c) for c in last["customer_id"][:5]) + " |"
+    revenue = next(line for line in meta["preview"].splitlines() if line.startswith("| revenue_7d |"))
+    assert revenue.split(" | ")[1] == md.fmt(float(last["revenue_7d"].iloc[0]))
 
     # The online table: each customer's newest snapshot; last-day customers are fresh.
     latest = expected.sort_values("snapshot_date").groupby("customer_id").tail(1)

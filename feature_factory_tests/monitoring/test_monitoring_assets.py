@@ -68,10 +68,15 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         assert md["max_severity_rank"] >= 3 and md["drifted_features"] == ["amount", "ratio"]
         assert md["drifted_share"] == pytest.approx(2 / 3, abs=1e-3)
         assert "| amount | **" in md["drift_table"] and "MEAN_SHIFT" in md["drift_table"]
+        described = {c.name: c.description for c in md["dagster/column_schema"].columns}
+        assert len(described) == 29 and all(described.values())
+        assert described["psi"] == "Population stability index over the baseline's frozen decile bins."
         images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", md["histograms"])
         assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
-        report = Path(md["evidently_report"])
+        report = Path(md["evidently_report_file"])
         assert report.is_file() and report.parent == project_home / "reports"
+        # The UI's link: the report server of `feature-factory ui` (default port 3001), by file name.
+        assert md["evidently_report"] == f"http://127.0.0.1:3001/{report.name}"
         assert report.stat().st_size > 10_000 and "amount" in report.read_text(encoding="utf-8")
         rows = wh.fetch_df("SELECT feature, severity, evidently_drift, evidently_score, evidently_method "
                            "FROM drift_alerts ORDER BY feature")

@@ -204,6 +204,17 @@ def test_each_feature_baseline_starts_where_its_window_is_complete(warehouse, fe
     with pytest.raises(MonitoringError, match="no feature is complete anywhere in .*ratio from 2024-01-30"):
         B.capture_baseline(warehouse, D(0), D(4), specs[2:])
 
+    # A recapture with the default window (no dates, no first_n_days) uses the current window, so
+    # nothing monitored is dropped; a window ending too early names what it drops.
+    window = B.resolve_window(warehouse, None, None, None, b)
+    assert window == (D(6), D(13))
+    again = B.capture_baseline(warehouse, *window, specs)
+    assert sorted(again.features) == ["amount", "visits"] and B.dropped_features(b, again) == {}
+    assert B.resolve_window(warehouse, None, None, None, None) == (D(0), D(27))  # no baseline: 28 days
+    short = B.capture_baseline(warehouse, D(0), D(7), specs)
+    assert B.dropped_features(again, short) == {
+        "visits": "its window is first complete on 2024-01-10, after the window's end"}
+
 
 def test_ramp_up_days_are_not_judged(warehouse, features):
     """With events from START, a 7-day feature's first six days are ramp-up: no alert rows, a note."""

@@ -56,7 +56,7 @@ def test_propose_approve_apply_rollback_through_jobs(wh):
     assert wh.fetch_one("SELECT MAX(revenue_7d) FROM customer_features_online") == (90.5,)
     (mat,) = [m for m in result.asset_materializations_for_node("feature_patch_log")
               if m.asset_key == dg.AssetKey("feature_patch_log")]
-    assert ids["clip"] in mat.metadata["patches"].value and "5000.0 -> 90.5" in mat.metadata["patches"].value
+    assert ids["clip"] in mat.metadata["patches"].value and "max 5,000 → 90.5; p99 4,557.29 → 89.64" in mat.metadata["patches"].value
     online_events = instance.fetch_materializations(dg.AssetKey("customer_features_online"), limit=5).records
     assert len(online_events) == 1
 

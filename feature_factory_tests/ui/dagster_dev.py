@@ -1,6 +1,7 @@
-"""Start `dagster dev` for real on loopback and stop it cleanly.
+"""Start the UI for real on loopback, as a user does (`feature-factory ui`: `dg dev` plus the
+report server), and stop it cleanly.
 
-`dagster dev` runs in its own process group (webserver, daemon, code servers and run workers are
+`feature-factory ui` runs in its own process group (webserver, daemon, code servers and run workers are
 its children). Stopping sends SIGINT to the group, which is what Ctrl-C does, waits, and kills
 whatever is left, so no process outlives the test even when the shutdown hangs.
 
@@ -51,14 +52,14 @@ def _default_signals() -> None:  # runs in the child between fork and exec
 
 class DagsterDev:
     def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None):
+        """The report server's port comes from FEATURE_FACTORY_REPORTS_URL in `env`."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        dagster = str(Path(sys.executable).with_name("dagster"))
         self.log_path = Path(log_path)
         self.log = open(self.log_path, "w")
         self.started_at = time.time()
         self.proc = subprocess.Popen(
-            [dagster, "dev", "-m", "feature_factory.definitions", "-h", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "feature_factory.cli", "ui", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=_default_signals,
         )
@@ -77,7 +78,7 @@ class DagsterDev:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"dagster dev exited with {self.proc.returncode}; log {self.log_path}:\n{self.log_tail()}")
+                    f"feature-factory ui exited with {self.proc.returncode}; log {self.log_path}:\n{self.log_tail()}")
             try:
                 data = graphql(self.base_url, LOCATION_STATUS)
                 entries = data["data"]["workspaceOrError"]["locationEntries"]
@@ -91,7 +92,7 @@ class DagsterDev:
                 pass  # not up yet
             time.sleep(1)
         raise TimeoutError(
-            f"dagster dev not ready after {timeout}s (last status {last}); log {self.log_path}:\n{self.log_tail()}")
+            f"feature-factory ui not ready after {timeout}s (last status {last}); log {self.log_path}:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 45) -> None:
         """SIGINT to the group (Ctrl-C); after `timeout` s, SIGKILL. Then kill any straggler left in

@@ -2,13 +2,13 @@
 
 Setup, once per module: a fresh project home; the small demo story run in a subprocess
 (`feature-factory demo --customers 300 --days 40 --drift-days 8`, every step a Dagster run recorded
-in the home's instance); then `dagster dev` on loopback over that home, driven by Playwright's
+in the home's instance); then `feature-factory ui` (`dg dev` and the report server) on loopback over that home, driven by Playwright's
 Python package pointed at Debian's Chromium (no browser download is possible here; `make test`
 installs it with scripts/ensure-chromium.sh). The tests read values off the pages and cross-check
 them through the webserver's GraphQL API.
 
 Screenshots of every step land in test-artifacts/browser/ (CI keeps them), with the demo's output
-and the `dagster dev` log. `FEATURE_FACTORY_UPDATE_DOCS=1` also rewrites docs/asset-graph.png, the
+and the UI's log. `FEATURE_FACTORY_UPDATE_DOCS=1` also rewrites docs/asset-graph.png, the
 README's picture of the asset graph. `FEATURE_FACTORY_UI_TEST_HOME=<home>` starts from a copy of an
 already populated home instead of running the demo (for iterating on this file).
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dagster_dev import DagsterDev, graphql
+from dagster_dev import DagsterDev, free_port, graphql
 from playwright.sync_api import expect, sync_playwright
 
 from feature_factory import settings
@@ -116,7 +116,9 @@ def story_env(chromium, artifacts, tmp_path_factory) -> dict[str, str]:
     (dagster_home / "dagster.yaml").write_text(quiet_automation_instance_yaml())
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FEATURE_FACTORY_", "DAGSTER_", "SNOWFLAKE_"))}
-    env.update(FEATURE_FACTORY_HOME=str(home), DAGSTER_HOME=str(dagster_home), PYTHONUNBUFFERED="1")
+    env.update(FEATURE_FACTORY_HOME=str(home), DAGSTER_HOME=str(dagster_home), PYTHONUNBUFFERED="1",
+               # the demo links its reports here, and the UI serves them here
+               FEATURE_FACTORY_REPORTS_URL=f"http://127.0.0.1:{free_port()}")
     if not reuse:
         log = artifacts / "demo.log"
         t0 = time.monotonic()
@@ -131,7 +133,7 @@ def story_env(chromium, artifacts, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def ui(story_env, artifacts):
-    """`dagster dev` over the story's home; always stopped, whatever happens."""
+    """`feature-factory ui` over the story's home; always stopped, whatever happens."""
     dev = DagsterDev(story_env, artifacts / "dagster-dev.log", cwd=ROOT)
     try:
         dev.wait_ready(timeout=240)
@@ -427,3 +429,45 @@ def test_drift_alerts_partition_shows_its_own_verdict(page, ui):
     quiet, last = (metadata(latest_materialization(ui, "drift_alerts", d)) for d in (day, LAST_DAY.isoformat()))
     assert quiet["max_severity"] == shown and json.loads(quiet["drifted_features"]) == []
     assert last["max_severity"] in ("high", "critical") and quiet["run_max_severity"] == last["max_severity"]
+
+
+def test_report_link_opens_and_columns_are_described(page, ui, story_env):
+    """drift_alerts links its Evidently report as a URL the browser opens (served by
+    `feature-factory ui`), and the asset page shows what each column means."""
+    day = LAST_DAY.isoformat()
+    reports_url = story_env["FEATURE_FACTORY_REPORTS_URL"]
+    page.goto(f"{ui.base_url}/assets/drift_alerts?view=partitions&partition={day}")
+    metadata_table = page.locator("table").filter(has_text="evidently_report")
+    row = metadata_table.first.locator("tr").filter(has=page.get_by_text("evidently_report", exact=True))
+    links = row.first.locator(f"a[href^='{reports_url}/']")  # the URL text and its open icon
+    links.first.wait_for()
+    hrefs = {a.get_attribute("href") for a in links.all()}
+    assert hrefs == {f"{reports_url}/drift_{day}_baseline_v1.html"}, hrefs
+    href = hrefs.pop()
+    links.first.scroll_into_view_if_needed()
+    shot(page, "11-drift-alerts-report-link")
+    response = page.goto(href)
+    assert response is not None and response.status == 200, href
+    # Evidently's own page (a React app): the dataset verdict and the drifted features' rows.
+    expect(page.get_by_text("Dataset Drift", exact=True).first).to_be_visible()
+    expect(page.get_by_text("max_amount_7d", exact=True).first).to_be_visible()
+    shot(page, "12-evidently-report")
+
+    # The column schema with its descriptions (Overview tab: "Columns").
+    page.goto(f"{ui.base_url}/assets/drift_alerts")
+    description = "Population stability index over the baseline's frozen decile bins."
+    page.get_by_text(description, exact=True).first.scroll_into_view_if_needed()
+    expect(page.get_by_text(description, exact=True).first).to_be_visible()
+    shot(page, "13-drift-alerts-columns")
+
+
+def test_churn_model_metadata_shows_roc_auc(page, ui):
+    """The promotion metric is on the churn_model page (issue 15 owns the table's layout)."""
+    mat = latest_materialization(ui, "churn_model")
+    assert mat is not None, "churn_model was never materialized by the demo"
+    texts = [v for v in metadata(mat).values() if isinstance(v, str)]
+    assert any("roc_auc" in t for t in texts), sorted(metadata(mat))
+    page.goto(f"{ui.base_url}/assets/churn_model")
+    wait_loaded(page)
+    expect(page.get_by_text(re.compile("roc_auc")).first).to_be_attached()
+    shot(page, "14-churn-model")
