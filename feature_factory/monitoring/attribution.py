@@ -111,7 +111,7 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
     mass o_i inside its window as of `day`; `a` counts every event row of the widest window."""
     widest = max(t.spec.window_days for t in targets)
     lo, hi = _lit_date(day - dt.timedelta(days=widest - 1)), _lit_date(day)
-    cols, aggs = [], ["COUNT(*) AS a"]
+    cols, aggs = [], ["COUNT(*) AS a", "MIN(e_day) AS first_day"]
     for i, t in enumerate(targets):
         value, cond = _value(t.spec)
         inside = f"{cond} AND e.event_date >= {_lit_date(day - dt.timedelta(days=t.spec.window_days - 1))}"
@@ -127,7 +127,7 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
                     f"CASE WHEN {inside} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}, "
                     f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
         aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(n{i}) AS n{i}", f"SUM(o{i}) AS o{i}"]
-    inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, {', '.join(cols)} "
+    inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, e.event_date AS e_day, {', '.join(cols)} "
              f"FROM {EVENTS_TABLE} e JOIN {_first_days(lo, hi)} ON fs.customer_id = e.customer_id "
              f"LEFT JOIN {FEATURES_TABLE} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
@@ -160,9 +160,17 @@ def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
         value = r[dim]
         if dim == "first_seen_week" and value is not None:
             value = str(_EPOCH_MONDAY + dt.timedelta(weeks=int(value)))
+        first = r.pop("first_day", None)
         out[(dim, "" if value is None else str(value))] = {
-            k: float(v or 0) for k, v in r.items() if k not in DIMENSIONS and not k.startswith("g_")}
+            **{k: float(v or 0) for k, v in r.items() if k not in DIMENSIONS and not k.startswith("g_")},
+            **({"first_day": str(first)[:10]} if first is not None else {})}
     return out
+
+
+@dataclass
+class Attribution:
+    by_feature: dict[str, list[dict]]
+    file_days: dict[str, str]  # landing file of the widest window -> its first event day
 
 
 def attribute(
@@ -170,17 +178,18 @@ def attribute(
     day: dt.date,
     targets: Sequence[Target],
     baseline_window: tuple[dt.date, dt.date],
-) -> dict[str, list[dict]]:
-    """feature -> its contributors (dimension, value, share, expected, delta), best first; at most
+) -> Attribution:
+    """Each feature's contributors (dimension, value, share, expected, delta), best first; at most
     `TOP_PER_FEATURE` per feature, only those concentrated beyond their size. Empty without events."""
     targets = list(targets)
     if not targets or not warehouse.table_exists(EVENTS_TABLE):
-        return {}
+        return Attribution({}, {})
     cur = _rows(warehouse, current_sql(warehouse, day, targets))
     start, end = baseline_window
     base = _rows(warehouse, baseline_sql(warehouse, start, end, targets))
     base_days = max((end - start).days + 1, 1)
-    return {t.spec.name: contributors(t, i, cur, base, base_days) for i, t in enumerate(targets)}
+    files = {v: r["first_day"] for (d, v), r in cur.items() if d == "source_file" and "first_day" in r}
+    return Attribution({t.spec.name: contributors(t, i, cur, base, base_days) for i, t in enumerate(targets)}, files)
 
 
 def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int) -> list[dict]:

@@ -73,7 +73,11 @@ def _load(warehouse, rows):
 
 def test_outliers_in_one_file_are_traced_to_that_file(warehouse):
     _load(warehouse, _events(bad_file=True))
-    got = A.attribute(warehouse, DAY, [A.Target(REVENUE, "tail", lower=None, upper=100.0)], BASE)["revenue_7d"]
+    result = A.attribute(warehouse, DAY, [A.Target(REVENUE, "tail", lower=None, upper=100.0)], BASE)
+    got = result.by_feature["revenue_7d"]
+    # The bad file shares its event day with a clean one (what single_source looks for).
+    assert result.file_days["events_2024-01-20_b.csv"] == result.file_days["events_2024-01-20.csv"] == "2024-01-20"
+    assert len(result.file_days) == 8
     top = got[0]
     assert (top["dimension"], top["value"]) == ("source_file", "events_2024-01-20_b.csv")
     # Out-of-range customers c00..c04: 5 x 1000 from that file, 5 x 7 x 10 from the daily files.
@@ -84,7 +88,7 @@ def test_outliers_in_one_file_are_traced_to_that_file(warehouse):
 
 def test_channel_mix_change_is_traced_to_the_channel(warehouse):
     _load(warehouse, _events(mobile_after=dt.date(2024, 1, 18)))
-    got = A.attribute(warehouse, DAY, [A.Target(MOBILE, "shift"), A.Target(REVENUE, "shift")], BASE)
+    got = A.attribute(warehouse, DAY, [A.Target(MOBILE, "shift"), A.Target(REVENUE, "shift")], BASE).by_feature
     # mobile_events_7d: only mobile rows count, so the channel dimension explains nothing beyond its
     # size; the new rows sit in the four files since 01-18 (each 1/7 of the window's rows).
     files = [c for c in got["mobile_events_7d"] if c["dimension"] == "source_file"]
@@ -98,7 +102,7 @@ def test_channel_mix_change_is_traced_to_the_channel(warehouse):
 
 def test_missing_amounts_are_traced_to_the_file_and_cohort(warehouse):
     _load(warehouse, _events(blank_file=True))
-    got = A.attribute(warehouse, DAY, [A.Target(REVENUE, "missing")], BASE)["revenue_7d"]
+    got = A.attribute(warehouse, DAY, [A.Target(REVENUE, "missing")], BASE).by_feature["revenue_7d"]
     assert (got[0]["dimension"], got[0]["value"], got[0]["share"]) == ("source_file", "events_2024-01-19_b.csv", 1.0)
     assert got[0]["expected"] == round(10 / 140, 4)
     # Blank rows belong to c10..c19, all first seen in the week of 2024-01-01 (80% of the rows).
