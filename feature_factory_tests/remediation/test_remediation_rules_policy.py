@@ -118,7 +118,7 @@ def test_bad_policy_files_name_file_and_rule(tmp_path, catalog, text, message):
 
 
 def test_patch_types_cover_every_policy_action():
-    assert set(P.ACTIONS) == {"cast", "map_values", "impute_median", "clip", "disable_feature",
+    assert set(P.ACTIONS) == {"exclude_source", "cast", "map_values", "impute_median", "clip", "disable_feature",
                               "request_retrain", "refresh_baseline"}
 
 
