@@ -14,8 +14,8 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 | `missing_data`        | NULL_SPIKE (feature NULLs, or missing raw inputs it aggregates)               |
 | `tail_contamination`  | OUT_OF_RANGE, and the bulk is stable: KS minus the excess tail share <=       |
 |                       | `ks_residual` (0.05; a share e of rows moved into a tail moves KS by at most  |
-|                       | e) and no quantile p05..p95 moved more than `bulk_shift` (0.10) of the        |
-|                       | baseline's p05..p95 spread                                                    |
+|                       | e) and no quantile p25..p75 moved more than `bulk_shift` (0.10) of the        |
+|                       | baseline's p05..p95 spread (p95 itself moves when >5% of rows are hit)        |
 | `population_shift`    | anything else that drifted (MEAN_SHIFT, VARIANCE_CHANGE, DISTRIBUTION_SHIFT,  |
 |                       | or OUT_OF_RANGE with a moved bulk)                                            |
 
@@ -44,7 +44,8 @@ DIAGNOSES = ("tail_contamination", "population_shift", "missing_data", "type_or_
 # The attribution mode each diagnosis asks for (attribution.MODES).
 MODE = {"tail_contamination": "tail", "single_source": "tail", "missing_data": "missing",
         "type_or_schema": "missing", "population_shift": "shift", "volume_or_staleness": "shift"}
-BULK_QUANTILES = tuple(q / 100 for q in range(5, 100, 5))
+# The middle half: a contamination of up to ~20% of rows moves p95 (that is where it lands), not p25..p75.
+BULK_QUANTILES = tuple(q / 100 for q in range(25, 80, 5))
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Rules:
 
 
 def bulk_shift(current: Summary | None, baseline: Summary) -> float | None:
-    """Largest move of a quantile p05..p95 (from the quantile grids), in units of the baseline's
+    """Largest move of a quantile p25..p75 (from the quantile grids), in units of the baseline's
     p05..p95 spread (its stddev when that spread is 0, as for mostly-zero counts)."""
     gc, gb = (current.grid if current else None), baseline.grid
     if not gc or not gb or len(gc) != len(gb):
@@ -102,10 +103,10 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
                                 "why": "raw inputs it aggregates went missing" if inputs else "more NULL values"}
     if "OUT_OF_RANGE" in types and _bulk_stable(ks, excess, shift, r):
         return "tail_contamination", {**evidence, "why": (
-            f"p05..p95 stable (largest move {_fmt(shift)} of the baseline spread), KS {_fmt(ks)} is "
+            f"the bulk is stable (largest p25..p75 move {_fmt(shift)} of the baseline spread), KS {_fmt(ks)} is "
             f"explained by {_fmt(excess)} excess mass in the {evidence.get('tail', 'upper')} tail")}
     return "population_shift", {**evidence, "why": (
-        f"the bulk moved: KS {_fmt(ks)} beyond the {_fmt(excess or 0)} tail excess, largest p05..p95 "
+        f"the bulk moved: KS {_fmt(ks)} beyond the {_fmt(excess or 0)} tail excess, largest p25..p75 "
         f"move {_fmt(shift)} of the baseline spread")}
 
 

@@ -33,7 +33,25 @@ def candidates_markdown(warehouse: Warehouse, statuses: Sequence[str] = ("PROPOS
         return "_no patch candidates yet_"
     with warehouse.session() as s:
         rows = [r for r in store.fetch_candidates(s) if r["status"] in statuses]
-    return markdown_table(rows, ["patch_id", "feature", "action", "params", "severity", "status", "alert_date", "approver"])
+    for r in rows:
+        r["diagnosis"] = _evidence(r).get("diagnosis")
+        r["cause"] = _evidence(r).get("headline")
+    return markdown_table(rows, ["patch_id", "feature", "action", "params", "severity", "diagnosis", "status",
+                                 "alert_date", "approver", "cause"])
+
+
+def _evidence(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(row.get("evidence") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def patch_views(warehouse: Warehouse) -> dict[str, str]:
+    """Every patch view as Markdown, read now: after an approve, apply or rollback the open list
+    (PROPOSED / APPROVED) no longer shows what was applied or decided, and the active list is current."""
+    return {"open_patches": candidates_markdown(warehouse), "active_patches": active_markdown(warehouse)}
 
 
 def active_markdown(warehouse: Warehouse) -> str:
