@@ -358,6 +358,8 @@ class ExcludeSource(Patch):
 
     def row_expression(self, column_sql: str, spec: FeatureSpec, row_prefix: str = "") -> str:
         file = sql_literal(self.source_file)
+        # The subquery must name the outer row: unqualified, customer_id would mean ff_x's own.
+        row_prefix = row_prefix or "customer_features."
         window = (f"ff_x.customer_id = {row_prefix}customer_id AND ff_x.event_date BETWEEN "
                   f"{row_prefix}snapshot_date - {int(spec.window_days) - 1} AND {row_prefix}snapshot_date")
         empty = "NULL" if spec.empty_value is None else self._literal(spec.empty_value, spec)
