@@ -118,7 +118,7 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
         summary = "| day | severity | features at low or above |\n|---|---|---|\n" + "\n".join(
             f"| {d} | {v['severity']} | {', '.join(f'{f} ({s})' for f, s in sorted(v['features'].items()))} |"
             for d, v in per_partition.items())
-        metadata = {**{f"last_day_{k}" if k in ("drift_table", "histograms", "drifted_features") else k: v
+        metadata = {**{f"last_day_{k}" if k in ("drift_table", "diagnoses", "histograms", "drifted_features") else k: v
                        for k, v in metadata.items()},
                     "days": len(days), "summary": dg.MetadataValue.md(summary),
                     "max_severity": SEVERITIES[worst], "max_severity_rank": worst, "dagster/row_count": rows}
@@ -131,6 +131,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
     """(verdict, metadata, alert rows) of one judged day."""
     from feature_factory.monitoring.evidently_report import run_report
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
+    from feature_factory.monitoring.root_cause import diagnosis_markdown
     from feature_factory.monitoring.stats import read_expressions, resolve_features
 
     day = report.day
@@ -160,8 +161,9 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots if with_plots else 0]
     ]
     features = {r.feature: r.severity for r in report.results if r.severity_rank > 0}
+    causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
-               "baseline_version": b.version, "features": features,
+               "baseline_version": b.version, "features": features, "causes": causes,
                "evidently_report": str(evidently.path) if evidently and evidently.path else None}
     metadata = {
         "dagster/row_count": len(rows),
@@ -172,6 +174,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         "drifted_share": dg.MetadataValue.float(round(report.drifted_share(config.drifted_at), 4)),
         "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
+        "diagnoses": dg.MetadataValue.md(diagnosis_markdown(report.results, report.diagnoses)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
         "dagster/column_schema": _schema(A.SCHEMA),
         **ev_meta,

@@ -81,3 +81,18 @@ def diagnose_day(
             f"{feature}: not attributable to raw_events rows (a derived feature, or raw_events is missing)"
         out[feature] = (diagnosis, evidence)
     return out
+
+
+def diagnosis_markdown(results: Sequence[FeatureDrift], diagnoses: dict[str, tuple[str, dict]]) -> str:
+    """The UI's answer to "what changed, where from, and why this fix": one line per drifted
+    feature, worst first."""
+    rows = [r for r in sorted(results, key=lambda r: (-r.severity_rank, r.feature)) if r.feature in diagnoses]
+    if not rows:
+        return "no feature drifted"
+    lines = ["| feature | severity | diagnosis | why | where it came from |", "|---|---|---|---|---|"]
+    for r in rows:
+        diagnosis, evidence = diagnoses[r.feature]
+        cell = lambda t: str(t or "").replace("|", "\\|")  # noqa: E731
+        lines.append(f"| {r.feature} | {r.severity} | **{diagnosis}** | {cell(evidence.get('why'))} "
+                     f"| {cell(evidence.get('headline'))} |")
+    return "\n".join(lines)
