@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
@@ -171,6 +171,9 @@ def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
 class Attribution:
     by_feature: dict[str, list[dict]]
     file_days: dict[str, str]  # landing file of the widest window -> its first event day
+    # feature -> the landing files carrying most of the change (tail / missing modes), even when
+    # each carries only its size's share (a burst over every file of the window): the files to look at.
+    carriers: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def attribute(
@@ -189,7 +192,20 @@ def attribute(
     base = _rows(warehouse, baseline_sql(warehouse, start, end, targets))
     base_days = max((end - start).days + 1, 1)
     files = {v: r["first_day"] for (d, v), r in cur.items() if d == "source_file" and "first_day" in r}
-    return Attribution({t.spec.name: contributors(t, i, cur, base, base_days) for i, t in enumerate(targets)}, files)
+    return Attribution({t.spec.name: contributors(t, i, cur, base, base_days) for i, t in enumerate(targets)}, files,
+                       {t.spec.name: carriers(t, i, cur, base) for i, t in enumerate(targets) if t.mode != "shift"})
+
+
+def carriers(t: Target, i: int, cur: dict, base: dict, top: int = 3) -> list[dict]:
+    """The landing files holding the largest share of the out-of-range mass (tail) or of the
+    missing inputs (missing), with that share."""
+    key = f"o{i}" if t.mode == "tail" else f"n{i}"
+    files = {v: r.get(key, 0.0) for (d, v), r in cur.items() if d == "source_file"}
+    total = sum(files.values())
+    if total <= 0:
+        return []
+    ranked = sorted(files.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return [{"source_file": f, "share": round(v / total, 4)} for f, v in ranked if v > 0]
 
 
 def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int) -> list[dict]:
@@ -237,13 +253,17 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int) -> li
     return out[:TOP_PER_FEATURE]
 
 
-def headline(feature: str, mode: str, contributors: Sequence[dict]) -> str:
+def headline(feature: str, mode: str, contributors: Sequence[dict], files: Sequence[dict] = ()) -> str:
     """One line for a person: `max_amount_7d: 96% of out-of-range values from events_2024-03-22.csv`."""
-    if not contributors:
-        return f"{feature}: no segment stands out (the change is spread like the data)"
     what = {"tail": "of out-of-range values", "missing": "of the missing inputs",
             "shift": "of the change"}[mode]
     parts = [f"{c['share']:.0%} {what} from {label(c)} (its size {c['expected']:.0%})" for c in contributors[:2]]
+    if not parts:
+        parts = ["no segment stands out (the change is spread like the data)"]
+    named = {c["value"] for c in contributors[:2] if c["dimension"] == "source_file"}
+    rest = [f for f in files if f["source_file"] not in named]
+    if rest:
+        parts.append("carried by " + ", ".join(f"{f['source_file']} ({f['share']:.0%})" for f in rest))
     return f"{feature}: " + "; ".join(parts)
 
 

@@ -77,7 +77,10 @@ def diagnose_day(
         contributors = found.by_feature.get(feature, [])
         diagnosis, evidence = D.refine(diagnosis, evidence, contributors, found.file_days, rules)
         mode = D.MODE[diagnosis]
-        evidence["headline"] = A.headline(feature, mode, contributors) if feature in found.by_feature else \
+        files = found.carriers.get(feature, []) if D.MODE[diagnosis] != "shift" else []
+        if files:
+            evidence["files"] = files
+        evidence["headline"] = A.headline(feature, mode, contributors, files) if feature in found.by_feature else \
             f"{feature}: not attributable to raw_events rows (a derived feature, or raw_events is missing)"
         out[feature] = (diagnosis, evidence)
     return out

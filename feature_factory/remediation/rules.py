@@ -281,7 +281,8 @@ def propose(
         evidence = {
             "alert_date": str(alert.get("alert_date")),
             **({"diagnosis": alert["diagnosis"], "why": why.get("why"), "headline": why.get("headline"),
-                "contributors": why.get("contributors", [])} if alert.get("diagnosis") else {}),
+                "contributors": why.get("contributors", []), "files": why.get("files", [])}
+               if alert.get("diagnosis") else {}),
             "severity": alert["severity"],
             "drift_types": alert.get("drift_types") or "",
             "baseline_version": int(alert["baseline_version"]),

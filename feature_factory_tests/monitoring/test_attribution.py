@@ -84,6 +84,10 @@ def test_outliers_in_one_file_are_traced_to_that_file(warehouse):
     assert top["share"] == round(5000 / 5350, 4)
     assert top["expected"] == round(5 / 145, 4)
     assert "93% of out-of-range values from events_2024-01-20_b.csv" in A.headline("revenue_7d", "tail", got)
+    # The files that carried it, by share of the out-of-range mass (each daily file: 5 x 10 / 5350).
+    files = result.carriers["revenue_7d"]
+    assert files[0] == {"source_file": "events_2024-01-20_b.csv", "share": round(5000 / 5350, 4)}
+    assert [f["share"] for f in files[1:]] == [round(50 / 5350, 4)] * 2
 
 
 def test_channel_mix_change_is_traced_to_the_channel(warehouse):
