@@ -254,13 +254,13 @@ def hand_over_sensor_cursor(instance, cursor: str | None) -> str:
 
 
 def label_config(days: int) -> dict:
-    """Churn labels need a 30-day outcome after 28 days of history; a short story (--days < 90)
-    scales both down to a third of its days so it still has label dates."""
+    """Churn labels need a 14-day outcome after 28 days of history, and the out-of-time split a
+    purge of one horizon between training and holdout dates; a short story (--days < 90) scales
+    the horizon to a sixth of its days and the history to a quarter, with labels every 2 days."""
     if days >= 90:
         return {}
-    third = max(7, days // 3)
     return {"ops": {"churn_labels": {"config": {
-        "horizon_days": third, "min_history_days": third, "every_days": 3}}}}
+        "horizon_days": max(4, days // 6), "min_history_days": max(7, days // 4), "every_days": 2}}}}
 
 
 def prepare_home(home: Path, reset: bool, out: Callable[[str], None]) -> None:

@@ -66,7 +66,7 @@ def start(previous: dict | None, *, quick: bool, python: str) -> dict:
 
 def put(doc: dict, record: dict) -> None:
     doc["workloads"] = [w for w in doc["workloads"] if w["name"] != record["name"]] + [record]
-    order = ["pit_a", "pit_b", "drift", "scale", "incremental", "orchestration"]
+    order = ["pit_a", "pit_b", "drift", "scale", "incremental", "orchestration", "calibration"]
     doc["workloads"].sort(key=lambda w: order.index(w["name"]) if w["name"] in order else 99)
 
 
@@ -107,6 +107,9 @@ def _notes(r: dict) -> str:
     if "labels_lost" in r:
         notes.append(f"labels lost {_n(r['labels_lost'])}, differing from reference {_n(r.get('mismatched_labels'))}, "
                      f"without features {_n(r.get('labels_without_features'))}")
+    if r.get("false_alarms_per_1000") is not None:
+        notes.append(f"false alarms {r['false_alarms_per_1000']:.2f} per 1000 drift-free feature-days "
+                     f"({r['false_alarms']} of {r['drift_free_feature_days']:,}); table in docs/drift-calibration.md")
     if r.get("drifted") is not None:
         notes.append(f"drifted: {', '.join(r['drifted']) or 'none'}")
     if r.get("steps"):

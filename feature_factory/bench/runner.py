@@ -154,6 +154,13 @@ def run(*, quick: bool, only: list[str] | None, out: Path, work: Path, cap_gb: f
     for wl in selected:
         record = run_workload(wl, quick=quick, work=work, cap_gb=cap_gb, repeat=repeat,
                               contenders=wanted, log=log)
+        if wanted:  # some contenders re-run: keep the others' stored rows, judge the goals on all
+            old = next((w for w in results["workloads"] if w["name"] == wl.name), None)
+            ran = {r["contender"] for r in record["rows"]}
+            kept = [r for r in (old or {}).get("rows", []) if r["contender"] not in ran]
+            record["rows"] = sorted(kept + record["rows"], key=lambda r: [s.name for s in wl.steps].index(r["contender"])
+                                    if r["contender"] in [s.name for s in wl.steps] else 99)
+            record["goals"] = wl.goals({r["contender"]: r for r in record["rows"]}, record["params"])
         report.put(results, record)
         report.write(results, out)
         log(f"[{wl.name}] done; results in {out}")

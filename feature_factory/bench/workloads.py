@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from feature_factory.bench import calibration
+
 PIT = "feature_factory.bench.pit"
 FEAST = "feature_factory.bench.feast_pit"
 DRIFT = "feature_factory.bench.drift"
 PIPE = "feature_factory.bench.pipeline"
 CHAIN = "feature_factory.bench.chain"
+CAL = "feature_factory.bench.calibration"
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,15 @@ WORKLOADS: tuple[Workload, ...] = (
                    params={"factory": "chain_10_multiprocess"}),
               Step("demo", f"{CHAIN}:demo", "feature-factory demo, end to end (subprocess)", repeatable=False)),
              _chain_goals),
+    Workload("calibration", "6. Drift calibration by simulation",
+             "Simulated per-day feature values (1k to 1M a day; 28 baseline days, then test days) judged "
+             "by the product's baseline, stats SQL and drift code: false alarms per 1,000 drift-free "
+             "feature-days at medium+ and recall per injected effect (docs/drift-calibration.md).",
+             lambda q: {"grids": calibration.QUICK_SIZES if q else calibration.SIZES, "seed": 13},
+             tuple(Step(name, f"{CAL}:calibrate", f"{grid[0]:,} values a day, {grid[1]} replica(s) x {grid[2]} "
+                        f"test days, {(*grid, 28)[3]}-day baseline", repeatable=False, params={"size": name})
+                   for name, grid in calibration.SIZES.items()),
+             calibration.goals),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}

@@ -8,19 +8,22 @@ from feature_factory.ml.assets import churn_model
 
 @dg.asset_check(asset=churn_model, blocking=True)
 def challenger_beats_champion() -> dg.AssetCheckResult:
-    """Passes when the newest challenger beats the champion on the same holdout by the configured
-    margin (or there is no champion yet and it clears the minimum score). Blocking: on failure the
+    """Passes when the newest challenger beats the champion by the configured margin, both scored
+    on the same holdout rows neither trained on (or, when there are none, each on its own
+    out-of-time holdout, as the description says), or there is no champion yet and it clears the
+    minimum score. Blocking: on failure the
     challenger stays challenger and champion_model (promotion) and inference do not run."""
     from feature_factory.ml.registry import ModelRegistry
 
     registry = ModelRegistry()
+    last = registry.last_round()
     gated = [v for v in registry.versions() if v.gate]
-    if not gated:
+    if last is None and not gated:
         return dg.AssetCheckResult(passed=False, description="no trained challenger in the registry")
-    latest = gated[-1]
-    gate = latest.gate or {}
+    latest = registry.get(last["version"]) if last else gated[-1]
+    gate = (last or {}).get("gate") or latest.gate or {}
     if latest.status == "champion":
-        passed, note = True, f"v{latest.version} is already champion"
+        passed, note = True, gate.get("reason") or f"v{latest.version} is already champion"
     elif latest.status != "challenger":
         passed, note = False, f"v{latest.version} is {latest.status}; retrain to produce a challenger"
     else:
@@ -28,11 +31,12 @@ def challenger_beats_champion() -> dg.AssetCheckResult:
     metadata = {
         "challenger_version": latest.version,
         "metric": gate.get("metric", ""),
-        "challenger_score": dg.MetadataValue.float(float(gate.get("challenger_score") or 0.0)),
+        "challenger_score": dg.MetadataValue.float(round(float(gate.get("challenger_score") or 0.0), 4)),
         "margin": dg.MetadataValue.float(float(gate.get("margin") or 0.0)),
-        "champion_scored_on": gate.get("champion_scored_on") or "n/a",
+        "scored_on": gate.get("champion_scored_on") or "",
+        "same_rows": bool(gate.get("same_rows")),
     }
-    if gate.get("champion_version") is not None:
+    if gate.get("champion_version") is not None and gate.get("champion_score") is not None:
         metadata["champion_version"] = gate["champion_version"]
-        metadata["champion_score"] = dg.MetadataValue.float(float(gate["champion_score"]))
+        metadata["champion_score"] = dg.MetadataValue.float(round(float(gate["champion_score"]), 4))
     return dg.AssetCheckResult(passed=passed, description=note, metadata=metadata)

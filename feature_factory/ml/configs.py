@@ -21,7 +21,9 @@ class LabelConfig(dg.Config):
     )
     every_days: int = Field(default=7, description="Spacing of generated label dates, in days.")
     horizon_days: int = Field(
-        default=30, description="Churned = no purchase on days [L, L + horizon_days)."
+        default=14,
+        description="Churned = no purchase on days [L, L + horizon_days). Also the default purge gap "
+        "of the out-of-time split, so 90 days of events leave room for training and holdout dates.",
     )
     activity_lookback_days: int = Field(
         default=90, description="Eligible at L = any event on days [L - lookback, L - 1]."
@@ -39,8 +41,25 @@ class TrainingSetConfig(dg.Config):
 
 
 class ModelConfig(dg.Config):
-    test_size: float = Field(default=0.2, description="Stratified holdout share.")
-    cv_folds: int = Field(default=5, description="StratifiedKFold folds on the training part.")
+    holdout_share: float = Field(
+        default=0.2, description="Out-of-time holdout: the newest label dates holding this share of rows."
+    )
+    holdout_days: int | None = Field(
+        default=None, description="Instead of holdout_share: hold out the label dates of the last N days."
+    )
+    purge_days: int | None = Field(
+        default=None,
+        description="Gap between the last training label date and the first holdout date, so no "
+        "training outcome window overlaps a holdout label's (None = the labels' horizon_days).",
+    )
+    cv_folds: int = Field(default=5, description="Expanding-window time-CV folds over training label dates.")
+    bootstrap_resamples: int = Field(
+        default=200, description="Customer-bootstrap resamples for the holdout metrics' 95% intervals."
+    )
+    keep_archived_artifacts: int = Field(
+        default=10, description="Keep the model files of the newest N archived versions; older "
+        "archived versions keep their registry record but their pickle is deleted.",
+    )
     random_state: int = Field(default=42, description="Seed for the split, CV and forests.")
     threshold: float = Field(default=0.5, description="Probability at or above which churn is predicted.")
     min_rows: int = Field(default=40, description="Refuse to train on fewer labelled rows.")
@@ -60,7 +79,8 @@ class ModelConfig(dg.Config):
     )
     promotion_margin: float = Field(
         default=0.005,
-        description="The challenger must beat the champion, on the same holdout, by at least this.",
+        description="The challenger must beat the champion, both scored on the same holdout rows "
+        "neither trained on, by at least this.",
     )
     min_promotion_score: float | None = Field(
         default=0.5,
@@ -72,4 +92,34 @@ class InferenceConfig(dg.Config):
     chunk_rows: int = Field(default=50_000, description="Online rows scored per chunk (bounded memory).")
     threshold: float | None = Field(
         default=None, description="Override the champion's decision threshold (None = the model's)."
+    )
+    shadow: bool = Field(
+        default=True, description="Also score every customer with the current challenger (role 'shadow')."
+    )
+    as_of: str | None = Field(
+        default=None, description="Backtest: score the customer_features snapshot of this day "
+        "(YYYY-MM-DD, patched) instead of the online table; model_performance measures it once "
+        "that day's outcome window has passed.",
+    )
+
+
+class PerformanceConfig(dg.Config):
+    horizon_days: int | None = Field(
+        default=None, description="Outcome window of a scoring date (None = churn_labels' horizon_days, else 14)."
+    )
+    activity_lookback_days: int = Field(
+        default=90, description="Customers count only if active in these days before the label date "
+        "(the churn_labels eligibility rule)."
+    )
+
+
+class ChampionConfig(dg.Config):
+    promotion_basis: str = Field(
+        default="holdout",
+        description="holdout: promote when churn_model's gate passed (same unseen holdout rows). "
+        "realized: promote when the challenger's shadow scores beat the champion's realized ROC AUC "
+        "(model_performance) on the same matured scoring dates by the gate's margin.",
+    )
+    min_realized_dates: int = Field(
+        default=1, description="realized basis: matured scoring dates both models must share first."
     )

@@ -7,7 +7,7 @@ from feature_factory.ml import assets, checks, jobs
 defs = dg.Definitions(
     assets=[
         assets.churn_labels, assets.training_set, assets.churn_model, assets.champion_model,
-        assets.inference_results,
+        assets.inference_results, assets.model_performance,
     ],
     asset_checks=[checks.challenger_beats_champion],
     jobs=[jobs.retrain_job, jobs.scoring_job],

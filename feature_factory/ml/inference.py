@@ -1,4 +1,5 @@
-"""Batch inference: the champion scores every customer in `customer_features_online`.
+"""Batch inference: the champion scores every customer in `customer_features_online`, and the
+current challenger (if any) scores the same customers in shadow (`role` = champion | shadow).
 
 The online table already holds served, patched values (the features module builds it through the
 patch layer), so scoring reads it as-is; applying patches a second time would double-apply any
@@ -18,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from feature_factory.ml import models
-from feature_factory.ml.registry import ModelRegistry
+from feature_factory.ml.registry import ModelRegistry, ModelVersion
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 ONLINE_TABLE = "customer_features_online"
+FEATURES_TABLE = "customer_features"
 RESULTS_TABLE = "inference_results"
 
 
@@ -45,6 +47,78 @@ class ScoringSummary:
     scored_at: dt.datetime
     threshold: float
     missing_features: list[str] = field(default_factory=list)
+    role: str = "champion"
+    reference_cuts: list[float] = field(default_factory=list)
+    shadow: "ScoringSummary | None" = None  # the challenger's scores of the same customers
+
+
+class _Scorer:
+    """One model's pass over the chunks: its scores, bins and totals."""
+
+    def __init__(self, role: str, pipeline, info: ModelVersion, threshold: float | None, cols: set[str]):
+        self.role, self.pipeline, self.info = role, pipeline, info
+        self.threshold = info.threshold if threshold is None else threshold
+        self.cuts = np.asarray((info.score_reference or {}).get("cuts", []), dtype=float)
+        self.bins = np.zeros(len(self.cuts) + 1, dtype=np.int64)
+        self.missing = [f for f in info.features if f not in cols]
+        self.total = self.positives = 0
+        self.score_sum = 0.0
+
+    def score(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        # A feature no longer served (e.g. disabled by remediation) is scored as missing: the
+        # pipeline imputes it, exactly as it treats a NULL at training time.
+        frame = chunk.reindex(columns=["customer_id", *self.info.features])
+        scores = models.predict_proba(self.pipeline, frame, self.info.features)
+        predicted = (scores >= self.threshold).astype(np.int64)
+        self.bins += np.bincount(np.searchsorted(self.cuts, scores, side="right"), minlength=len(self.cuts) + 1)
+        self.total += len(scores)
+        self.positives += int(predicted.sum())
+        self.score_sum += float(scores.sum())
+        return pd.DataFrame({
+            "customer_id": chunk["customer_id"].astype(str),
+            "churn_probability": scores.astype(float),
+            "predicted_churn": predicted,
+            "model_version": np.full(len(scores), int(self.info.version), dtype=np.int64),
+            "role": self.role,
+            "threshold": float(self.threshold),
+        })
+
+    def summary(self, run_id: str, chunks: int, scored_at: dt.datetime) -> ScoringSummary:
+        ref = self.info.score_reference or {}
+        shares = list(ref.get("shares", []))
+        return ScoringSummary(
+            run_id=run_id, model_version=self.info.version, model_type=self.info.model_type,
+            customers=self.total, predicted_churners=self.positives,
+            mean_score=self.score_sum / self.total if self.total else float("nan"),
+            reference_mean=ref.get("mean"), psi=models.psi(shares, self.bins) if shares else None,
+            bin_counts=self.bins.tolist(), reference_shares=shares, chunks=chunks,
+            scored_at=scored_at, threshold=float(self.threshold), missing_features=self.missing,
+            role=self.role, reference_cuts=self.cuts.tolist(),
+        )
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InferenceError(f"inference_results as_of={value!r} is not a date in YYYY-MM-DD form") from exc
+
+
+def _snapshot_source(warehouse: Warehouse, as_of: dt.date) -> tuple[str, set[str]]:
+    """customer_features of one snapshot day, patched like the training set (a subquery)."""
+    from feature_factory.catalog import load_catalog
+    from feature_factory.ml.training_set import feature_expressions
+
+    if not warehouse.table_exists(FEATURES_TABLE):
+        raise InferenceError(f"table {FEATURES_TABLE} does not exist: materialize customer_features first")
+    present = {c for c, _ in warehouse.columns(FEATURES_TABLE)}
+    specs = [f for f in load_catalog().trainable() if f.name in present]
+    exprs = feature_expressions(warehouse, specs)
+    cols = ", ".join(f"{exprs[f.name]} AS {quote_ident(f.name)}" for f in specs)
+    return (f"(SELECT customer_id{', ' + cols if cols else ''} FROM {FEATURES_TABLE} "
+            f"WHERE snapshot_date = {sql_literal(as_of)}) snap"), {f.name for f in specs}
 
 
 def _staging_name(run_id: str) -> str:
@@ -57,7 +131,16 @@ def score_customers(
     registry: ModelRegistry | None = None,
     chunk_rows: int = 50_000,
     threshold: float | None = None,
+    shadow: bool = True,
+    as_of: dt.date | str | None = None,
 ) -> ScoringSummary:
+    """Score every online customer with the champion and (with `shadow`) the current challenger:
+    the challenger's scores are written beside the champion's with role 'shadow', so its realized
+    performance can be measured on live customers before it serves (model_performance).
+
+    `as_of` scores the `customer_features` snapshot of that day instead (read through the patch
+    layer, like training): a backtest whose realized performance exists as soon as that day's
+    outcome window has passed."""
     if chunk_rows < 1:
         raise InferenceError(f"chunk_rows must be >= 1, got {chunk_rows}")
     registry = registry or ModelRegistry()
@@ -67,71 +150,59 @@ def score_customers(
             f"no champion model in the registry at {registry.root}: materialize churn_model and "
             "champion_model first"
         )
+    source, snapshot = ONLINE_TABLE, "o.snapshot_date"
+    if as_of is not None:
+        as_of = _as_date(as_of)
+        source, cols = _snapshot_source(warehouse, as_of)
+        snapshot = sql_literal(as_of)
+    else:
+        cols = {c for c, _ in warehouse.columns(ONLINE_TABLE)}
+        if not cols:
+            raise InferenceError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
     pipeline, info = registry.load(champ.version)
-    threshold = info.threshold if threshold is None else threshold
-    cols = {c for c, _ in warehouse.columns(ONLINE_TABLE)}
-    if not cols:
-        raise InferenceError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
-    # A feature no longer served (e.g. disabled by remediation) is scored as missing: the pipeline
-    # imputes it, exactly as it treats a NULL at training time.
-    missing = [f for f in info.features if f not in cols]
-    select = ", ".join(
-        quote_ident(f) if f in cols else f"CAST(NULL AS DOUBLE) AS {quote_ident(f)}" for f in info.features
-    )
+    scorers = [_Scorer("champion", pipeline, info, threshold, cols)]
+    challenger = registry.challenger() if shadow else None
+    if challenger is not None and not challenger.artifact_removed:
+        ch_pipeline, ch_info = registry.load(challenger.version)
+        scorers.append(_Scorer("shadow", ch_pipeline, ch_info, None, cols))
+    needed = sorted({f for sc in scorers for f in sc.info.features if f in cols})
+    select = ", ".join(quote_ident(f) for f in needed)
     staging = _staging_name(run_id)
-    cuts = np.asarray((info.score_reference or {}).get("cuts", []), dtype=float)
-    bin_counts = np.zeros(len(cuts) + 1, dtype=np.int64)
-    total = positives = chunks = 0
-    score_sum = 0.0
+    chunks = 0
     last_id = None
     try:
         while True:
             where, params = ("WHERE customer_id > ? ", [last_id]) if last_id is not None else ("", None)
             chunk = warehouse.fetch_df(
-                f"SELECT customer_id, {select} FROM {ONLINE_TABLE} {where}"
+                f"SELECT customer_id{', ' + select if select else ''} FROM {source} {where}"
                 f"ORDER BY customer_id LIMIT {int(chunk_rows)}",
                 params,
             )
             if chunk.empty:
                 break
-            scores = models.predict_proba(pipeline, chunk, info.features)
-            predicted = (scores >= threshold).astype(np.int64)
-            out = pd.DataFrame({
-                "customer_id": chunk["customer_id"].astype(str),
-                "churn_probability": scores.astype(float),
-                "predicted_churn": predicted,
-            })
+            out = pd.concat([sc.score(chunk) for sc in scorers], ignore_index=True)
             warehouse.write_df(staging, out, mode="replace" if chunks == 0 else "append")
-            bin_counts += np.bincount(np.searchsorted(cuts, scores, side="right"), minlength=len(cuts) + 1)
-            total += len(out)
-            positives += int(predicted.sum())
-            score_sum += float(scores.sum())
             chunks += 1
             last_id = str(chunk["customer_id"].iloc[-1])
-        if total == 0:
-            raise InferenceError(f"{ONLINE_TABLE} has no rows: nothing to score")
+        if scorers[0].total == 0:
+            where = f" for snapshot_date {as_of}" if as_of is not None else ""
+            raise InferenceError(f"{FEATURES_TABLE if as_of is not None else ONLINE_TABLE} has no rows{where}: nothing to score")
         scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         warehouse.replace_where(
             RESULTS_TABLE,
             "run_id = ?",
-            f"""SELECT {sql_literal(run_id)} AS run_id, s.customer_id, o.snapshot_date,
+            f"""SELECT {sql_literal(run_id)} AS run_id, s.customer_id, {snapshot} AS snapshot_date,
                 CAST(s.churn_probability AS DOUBLE) AS churn_probability,
                 CAST(s.predicted_churn AS BIGINT) AS predicted_churn,
-                CAST({int(info.version)} AS BIGINT) AS model_version,
-                CAST({float(threshold)!r} AS DOUBLE) AS threshold,
-                {sql_literal(scored_at)} AS scored_at
-            FROM {staging} s LEFT JOIN {ONLINE_TABLE} o ON o.customer_id = s.customer_id""",
+                CAST(s.model_version AS BIGINT) AS model_version,
+                CAST(s.threshold AS DOUBLE) AS threshold,
+                {sql_literal(scored_at)} AS scored_at,
+                CAST(s.role AS VARCHAR) AS role
+            FROM {staging} s {"" if as_of is not None else f"LEFT JOIN {ONLINE_TABLE} o ON o.customer_id = s.customer_id"}""",
             where_params=[run_id],
         )
     finally:
         warehouse.execute(f"DROP TABLE IF EXISTS {staging}")
-    ref = info.score_reference or {}
-    shares = list(ref.get("shares", []))
-    return ScoringSummary(
-        run_id=run_id, model_version=info.version, model_type=info.model_type, customers=total,
-        predicted_churners=positives, mean_score=score_sum / total,
-        reference_mean=ref.get("mean"),
-        psi=models.psi(shares, bin_counts) if shares else None,
-        bin_counts=bin_counts.tolist(), reference_shares=shares, chunks=chunks,
-        scored_at=scored_at, threshold=float(threshold), missing_features=missing,
-    )
+    main, *rest = [sc.summary(run_id, chunks, scored_at) for sc in scorers]
+    main.shadow = rest[0] if rest else None
+    return main

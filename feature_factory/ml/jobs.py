@@ -10,21 +10,23 @@ champion.
 import dagster as dg
 
 from feature_factory.ml.assets import (
-    churn_labels, champion_model, churn_model, inference_results, training_set,
+    churn_labels, champion_model, churn_model, inference_results, model_performance, training_set,
 )
 
 retrain_job = dg.define_asset_job(
     "retrain_job",
     selection=dg.AssetSelection.assets(
-        churn_labels, training_set, churn_model, champion_model, inference_results
+        churn_labels, training_set, churn_model, champion_model, inference_results, model_performance
     ),
-    description="Labels -> training set -> LR and RF -> promotion gate -> champion -> inference.",
+    description="Labels -> training set -> LR and RF -> promotion gate -> champion -> inference "
+    "(champion + shadow) -> realized performance.",
 )
 
 scoring_job = dg.define_asset_job(
     "scoring_job",
-    selection=dg.AssetSelection.assets(inference_results),
-    description="Score every online customer with the current champion.",
+    selection=dg.AssetSelection.assets(inference_results, model_performance),
+    description="Score every online customer with the champion (and the challenger in shadow), then "
+    "measure realized performance of scoring dates whose outcomes have matured.",
 )
 
 weekly_retrain_schedule = dg.ScheduleDefinition(

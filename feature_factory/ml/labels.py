@@ -46,7 +46,7 @@ def plan_label_dates(
     *,
     first_event_date: dt.date,
     last_event_date: dt.date,
-    horizon_days: int = 30,
+    horizon_days: int = 14,
     label_dates: Sequence[str | dt.date] = (),
     first_label_date: str | dt.date | None = None,
     last_label_date: str | dt.date | None = None,
@@ -196,7 +196,7 @@ class LabelSummary:
 def build_labels(
     warehouse: Warehouse,
     *,
-    horizon_days: int = 30,
+    horizon_days: int = 14,
     lookback_days: int = 90,
     label_dates: Sequence[str | dt.date] = (),
     first_label_date: str | dt.date | None = None,

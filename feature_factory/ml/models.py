@@ -1,8 +1,9 @@
-"""Churn models in plain scikit-learn: two Pipelines, one stratified holdout, cross-validation.
+"""Churn models in plain scikit-learn: two Pipelines, an out-of-time holdout, time-ordered CV.
 
 Pipelines carry their own imputation (and scaling for LR), so a model scores raw feature rows with
-NULLs exactly as it was evaluated. The holdout (default 20%, stratified) is never seen in fitting
-or cross-validation; its metrics are what the registry's champion gate compares.
+NULLs exactly as it was evaluated. The holdout is the latest label dates (see `split`), never seen
+in fitting or cross-validation, and separated from the training dates by a purge gap; its metrics
+(with customer-bootstrap intervals) are what the gate starts from.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from feature_factory.ml.split import SplitError, TimeSplit, bootstrap_ci, dates_of, purge_default, time_folds, time_split
 
 MODEL_KINDS = ("logistic_regression", "random_forest")
 # Metrics where smaller is better; every other metric is larger-is-better.
@@ -28,7 +31,10 @@ class ModelDataError(ValueError):
 class Hyperparams:
     """Plain mirror of `configs.ModelConfig`, so this module needs no Dagster."""
 
-    test_size: float = 0.2
+    holdout_share: float = 0.2
+    holdout_days: int | None = None
+    purge_days: int | None = None  # None: the label horizon
+    bootstrap_resamples: int = 200
     cv_folds: int = 5
     random_state: int = 42
     threshold: float = 0.5
@@ -56,6 +62,7 @@ class TrainedModel:
     cv: dict[str, dict[str, float]]
     holdout_scores: np.ndarray
     importances: dict[str, float]
+    ci: dict[str, list[float]] = field(default_factory=dict)  # 95% bootstrap interval per metric
 
 
 @dataclass
@@ -67,6 +74,8 @@ class TrainingResult:
     positives: int
     params: Hyperparams
     features: list[str] = field(default_factory=list)
+    split: TimeSplit | None = None
+    n_purged: int = 0
 
     def best(self, metric: str = "roc_auc") -> TrainedModel:
         signed(metric, 0.0)  # validates the name before indexing
@@ -136,7 +145,7 @@ def predict_proba(pipeline: Any, frame: pd.DataFrame, features: Sequence[str]) -
 def _validate(df: pd.DataFrame, features: Sequence[str], params: Hyperparams) -> None:
     if not features:
         raise ModelDataError("no features to train on: the catalog has no trainable features")
-    missing = [c for c in ("churned", *features) if c not in df.columns]
+    missing = [c for c in ("customer_id", "label_date", "churned", *features) if c not in df.columns]
     if missing:
         raise ModelDataError(f"training data lacks column(s) {missing}")
     n = len(df)
@@ -152,56 +161,67 @@ def _validate(df: pd.DataFrame, features: Sequence[str], params: Hyperparams) ->
             f"all {n} labels have churned={only}: a classifier needs both churners and non-churners "
             "(check the horizon and label dates)"
         )
-    minority = min(counts.values())
-    # Each class needs >= cv_folds rows in the 80% training part and >= 1 in the holdout.
-    needed = int(np.ceil(params.cv_folds / (1 - params.test_size))) + 1
-    if minority < needed:
-        raise ModelDataError(
-            f"the rarer class has only {minority} rows (churned counts {counts}); stratified "
-            f"{params.cv_folds}-fold CV with a {params.test_size:.0%} holdout needs at least {needed}"
-        )
 
 
 def train_models(
     df: pd.DataFrame, features: Sequence[str], params: Hyperparams | None = None,
-    kinds: Sequence[str] = MODEL_KINDS,
+    kinds: Sequence[str] = MODEL_KINDS, horizon_days: int | None = None,
 ) -> TrainingResult:
-    """Fit each model kind on the training part, cross-validate it there, score the holdout."""
-    from sklearn.model_selection import StratifiedKFold, cross_validate, train_test_split
+    """Fit each model kind on the training dates, cross-validate it by time there, score the
+    out-of-time holdout (with bootstrap intervals)."""
+    from sklearn.model_selection import cross_validate
 
     params = params or Hyperparams()
     features = list(features)
     _validate(df, features, params)
-    train, holdout = train_test_split(
-        df, test_size=params.test_size, stratify=df["churned"], random_state=params.random_state
-    )
-    X_train = train[features].astype(float).to_numpy()
+    try:
+        purge = purge_default(horizon_days, params.purge_days)
+        split = time_split(df["label_date"], holdout_share=params.holdout_share,
+                           holdout_days=params.holdout_days, purge_days=purge)
+    except SplitError as exc:
+        raise ModelDataError(str(exc)) from exc
+    train = dates_of(df, split.train_dates).reset_index(drop=True)
+    holdout = dates_of(df, split.holdout_dates).reset_index(drop=True)
     y_train = train["churned"].to_numpy().astype(int)
     y_hold = holdout["churned"].to_numpy().astype(int)
-    if len(np.unique(y_hold)) < 2 or len(np.unique(y_train)) < 2:
+    for part, y in (("training", y_train), ("holdout", y_hold)):
+        if len(np.unique(y)) < 2:
+            raise ModelDataError(
+                f"the out-of-time split ({split.describe()}) left the {part} part with one class "
+                f"({np.bincount(y, minlength=2).tolist()} non-churned/churned); add label dates"
+            )
+    if len(train) < params.min_rows // 2:
         raise ModelDataError(
-            f"the stratified split left a part with one class (holdout {np.bincount(y_hold).tolist()}); "
-            "add labelled rows"
+            f"only {len(train)} training rows after the out-of-time split ({split.describe()}); "
+            "load more history, shorten horizon_days or purge_days, or hold out less"
         )
-    cv = StratifiedKFold(n_splits=params.cv_folds, shuffle=True, random_state=params.random_state)
+    X_train = train[features].astype(float).to_numpy()
+    # Only folds whose training part has both classes can be fitted.
+    folds = [(tr, te) for tr, te in time_folds(train["label_date"], params.cv_folds, purge)
+             if len(np.unique(y_train[tr])) == 2 and len(np.unique(y_train[te])) == 2]
     scoring = {"roc_auc": "roc_auc", "pr_auc": "average_precision", "f1": "f1", "brier": "neg_brier_score"}
     models: dict[str, TrainedModel] = {}
     for kind in kinds:
-        cv_res = cross_validate(build_pipeline(kind, params), X_train, y_train, cv=cv, scoring=scoring)
         cv_summary = {}
-        for name in scoring:
-            vals = cv_res[f"test_{name}"] * (-1 if name == "brier" else 1)
-            cv_summary[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals))}
+        if folds:
+            cv_res = cross_validate(build_pipeline(kind, params), X_train, y_train, cv=folds, scoring=scoring)
+            for name in scoring:
+                vals = cv_res[f"test_{name}"] * (-1 if name == "brier" else 1)
+                cv_summary[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)),
+                                    "folds": len(folds)}
         pipeline = build_pipeline(kind, params).fit(X_train, y_train)
         scores = predict_proba(pipeline, holdout, features)
         models[kind] = TrainedModel(
             kind=kind, pipeline=pipeline, features=features,
             metrics=evaluate(y_hold, scores, params.threshold), cv=cv_summary,
             holdout_scores=scores, importances=importances(pipeline, features),
+            ci=bootstrap_ci(y_hold, scores, holdout["customer_id"].to_numpy(),
+                            n_resamples=params.bootstrap_resamples, seed=params.random_state),
         )
     return TrainingResult(
-        models=models, holdout=holdout.reset_index(drop=True), n_train=len(train),
-        n_holdout=len(holdout), positives=int(df["churned"].sum()), params=params, features=features,
+        models=models, holdout=holdout, n_train=len(train), n_holdout=len(holdout),
+        positives=int(df["churned"].sum()), params=params, features=features, split=split,
+        n_purged=len(df) - len(train) - len(holdout),
     )
 
 
@@ -230,13 +250,29 @@ def psi(reference_shares: Sequence[float], counts: Sequence[float], eps: float =
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def metrics_table(models: Mapping[str, TrainedModel]) -> str:
-    """Markdown table of holdout metrics and CV mean/std, one row per model."""
-    head = "| model | " + " | ".join(METRICS) + " | cv roc_auc | cv pr_auc |"
-    sep = "|---" * (len(METRICS) + 3) + "|"
+SHORT = {"logistic_regression": "LR", "random_forest": "RF"}
+
+
+def metrics_table(models: Mapping[str, TrainedModel], metric: str = "roc_auc") -> str:
+    """Markdown table, one row per metric and one column per model, so it stays narrow: holdout
+    value with its 95% bootstrap interval where there is one, then time-CV mean ± std. The
+    promotion metric comes first and is marked."""
+    kinds = list(models)
+    head = "| metric | " + " | ".join(SHORT.get(k, k) for k in kinds) + " |"
+    sep = "|---" * (len(kinds) + 1) + "|"
+    order = [metric, *[m for m in METRICS if m != metric]]
     rows = []
-    for kind, m in models.items():
-        cells = " | ".join(f"{m.metrics[k]:.4f}" for k in METRICS)
-        cv = " | ".join(f"{m.cv[k]['mean']:.4f} ± {m.cv[k]['std']:.4f}" for k in ("roc_auc", "pr_auc"))
-        rows.append(f"| {kind} | {cells} | {cv} |")
-    return "\n".join([head, sep, *rows])
+    for name in order:
+        cells = []
+        for k in kinds:
+            m = models[k]
+            ci = m.ci.get(name)
+            cells.append(f"{m.metrics[name]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+        label = f"**{name}** (gate)" if name == metric else name
+        rows.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name in ("roc_auc", "pr_auc"):
+        cells = [f"{models[k].cv[name]['mean']:.3f} ± {models[k].cv[name]['std']:.3f}"
+                 if name in models[k].cv else "n/a" for k in kinds]
+        rows.append(f"| time-CV {name} | " + " | ".join(cells) + " |")
+    legend = ", ".join(f"{SHORT[k]} = {k}" for k in kinds if k in SHORT)
+    return "\n".join([head, sep, *rows]) + (f"\n\n{legend}; [95% customer-bootstrap interval]" if legend else "")

@@ -44,11 +44,10 @@ def render_plots(
     scores: Mapping[str, np.ndarray],
     importances: Mapping[str, Mapping[str, float]],
     threshold: float = 0.5,
-    oracle_scores: np.ndarray | None = None,
 ) -> dict[str, bytes]:
     """PNG bytes per plot name, for every model's holdout `scores` (probability of churn)."""
     from sklearn.calibration import calibration_curve
-    from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
+    from sklearn.metrics import brier_score_loss, confusion_matrix, precision_recall_curve, roc_curve
 
     y_true = np.asarray(y_true).astype(int)
     out: dict[str, bytes] = {}
@@ -57,11 +56,8 @@ def render_plots(
     for name, s in scores.items():
         fpr, tpr, _ = roc_curve(y_true, s)
         ax.plot(fpr, tpr, label=name)
-    if oracle_scores is not None:
-        fpr, tpr, _ = roc_curve(y_true, oracle_scores)
-        ax.plot(fpr, tpr, ":", color="grey", label="oracle (true propensity)")
     ax.plot([0, 1], [0, 1], "--", color="lightgrey")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (holdout)")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (out-of-time holdout)")
     ax.legend(fontsize=7)
     out["roc_curve"] = _png(fig)
 
@@ -70,7 +66,7 @@ def render_plots(
         prec, rec, _ = precision_recall_curve(y_true, s)
         ax.plot(rec, prec, label=name)
     ax.axhline(y_true.mean(), ls="--", color="lightgrey", label="base rate")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (holdout)")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (out-of-time holdout)")
     ax.legend(fontsize=7)
     out["precision_recall_curve"] = _png(fig)
 
@@ -95,9 +91,11 @@ def render_plots(
     fig, (ax,) = _figure()
     for name, s in scores.items():
         frac_pos, mean_pred = calibration_curve(y_true, s, n_bins=10, strategy="quantile")
-        ax.plot(mean_pred, frac_pos, "o-", label=name, markersize=3)
-    ax.plot([0, 1], [0, 1], "--", color="lightgrey")
-    ax.set(xlabel="mean predicted probability", ylabel="observed churn rate", title="Calibration")
+        brier = brier_score_loss(y_true, s)
+        ax.plot(mean_pred, frac_pos, "o-", label=f"{name} (Brier {brier:.3f})", markersize=3)
+    ax.plot([0, 1], [0, 1], "--", color="lightgrey", label="perfectly calibrated")
+    ax.set(xlabel="mean predicted probability", ylabel="observed churn rate",
+           title="Calibration (holdout, quantile bins)")
     ax.legend(fontsize=7)
     out["calibration"] = _png(fig)
 
@@ -111,6 +109,20 @@ def render_plots(
         ax.legend(fontsize=7)
     out["score_distribution"] = _png(fig)
     return out
+
+
+def realized_auc_plot(perf) -> bytes:
+    """Realized ROC AUC per scoring date, one line per model version (label: version and role)."""
+    fig, (ax,) = _figure(width=6.0)
+    for (version, role), g in perf.groupby(["model_version", "role"]):
+        g = g.sort_values("scoring_date")
+        ax.plot(g["scoring_date"], g["roc_auc"], "o-" if role == "champion" else "s--",
+                label=f"v{version} ({role})", markersize=3)
+    ax.set(xlabel="scoring date (features as of)", ylabel="realized ROC AUC",
+           title="Realized ROC AUC once outcomes matured")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    ax.legend(fontsize=7)
+    return _png(fig)
 
 
 def markdown_image(png: bytes, alt: str) -> str:

@@ -59,6 +59,9 @@ class ModelVersion:
     threshold: float = 0.5
     score_reference: dict[str, Any] = field(default_factory=dict)
     gate: dict[str, Any] | None = None
+    ci: dict[str, list[float]] = field(default_factory=dict)
+    fingerprint: str = ""  # sha256 of model type + data version + params + features + code version
+    artifact_removed: bool = False  # retention deleted the pickle; the record stays
 
 
 def gate_decision(
@@ -89,6 +92,14 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         sha = ""
     return f"{__version__}+g{sha}" if sha else __version__
+
+
+def fingerprint(model_type: str, data_version: str, params: dict[str, Any], features: list[str],
+                code: str) -> str:
+    """What makes a training run the same run: identical inputs give the same registry version."""
+    body = json.dumps({"model_type": model_type, "data_version": data_version, "params": params,
+                       "features": list(features), "code_version": code}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _now() -> str:
@@ -130,6 +141,13 @@ class ModelRegistry:
         """Every registration and status change, oldest first."""
         return list(self._read()["history"])
 
+    def by_fingerprint(self, fp: str) -> ModelVersion | None:
+        return next((v for v in self.versions() if fp and v.fingerprint == fp), None)
+
+    def last_round(self) -> dict[str, Any] | None:
+        """The newest training round's outcome: {"version", "gate", "at"} (None before any)."""
+        return self._read().get("last_round")
+
     def get(self, version: int) -> ModelVersion:
         for v in self.versions():
             if v.version == version:
@@ -153,6 +171,11 @@ class ModelRegistry:
         """The model object and its record, after verifying the artifact's sha256."""
         info = self.get(version)
         path = self.root / info.artifact
+        if info.artifact_removed:
+            raise RegistryError(
+                f"artifact of archived model version {version} was deleted by the retention setting "
+                "(churn_model keep_archived_artifacts); retrain to recreate it"
+            )
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -194,9 +217,21 @@ class ModelRegistry:
                 v["status"] = status
 
     def register(self, model: Any, *, model_type: str, features: list[str], **record: Any) -> ModelVersion:
-        """Store a new version (status `archived` until marked challenger)."""
+        """Store a new version (status `archived` until marked challenger).
+
+        Idempotent: when the same model type was already trained on the same data version with the
+        same params, features and code (its fingerprint), that version is returned unchanged and no
+        artifact is written. A record whose artifact retention deleted gets it back."""
+        code = record.pop("code_version", None) or code_version()
+        fp = fingerprint(model_type, record.get("data_version", ""), record.get("params", {}), features, code)
         data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         with self._transaction() as state:
+            same = next((v for v in state["versions"] if v.get("fingerprint") == fp), None)
+            if same is not None:
+                if same.get("artifact_removed"):
+                    _atomic_write(self.root / same["artifact"], data)
+                    same.update(artifact_removed=False, sha256=hashlib.sha256(data).hexdigest())
+                return ModelVersion(**same)
             version = max((v["version"] for v in state["versions"]), default=0) + 1
             artifact = f"v{version:04d}_{model_type}.pkl"
             _atomic_write(self.root / artifact, data)
@@ -205,16 +240,40 @@ class ModelRegistry:
                 sha256=hashlib.sha256(data).hexdigest(), features=list(features),
                 training_window=record.pop("training_window", {}), metrics=record.pop("metrics", {}),
                 data_version=record.pop("data_version", ""),
-                code_version=record.pop("code_version", None) or code_version(),
-                created_at=_now(), status="archived", **record,
+                code_version=code, created_at=_now(), status="archived", fingerprint=fp, **record,
             )
             state["versions"].append(asdict(info))
             self._log(state, "registered", version, model_type=model_type)
         return info
 
+    def record_round(self, version: int, gate: dict[str, Any]) -> None:
+        """Remember the newest round's outcome (what the blocking check reports), e.g. a retrain
+        identical to the champion, which leaves every status as it is."""
+        with self._transaction() as state:
+            state["last_round"] = {"version": version, "gate": gate, "at": _now()}
+
+    def prune(self, keep_archived: int) -> list[int]:
+        """Retention: delete the pickles of archived versions beyond the newest `keep_archived`
+        (the records and history stay). Returns the versions whose artifact was deleted."""
+        if keep_archived < 0:
+            raise RegistryError(f"keep_archived must be >= 0, got {keep_archived}")
+        removed: list[int] = []
+        with self._transaction() as state:
+            archived = [v for v in state["versions"] if v["status"] == "archived" and not v.get("artifact_removed")]
+            for v in archived[: max(0, len(archived) - keep_archived)]:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / v["artifact"]).unlink()
+                v["artifact_removed"] = True
+                removed.append(v["version"])
+            if removed:
+                self._log(state, "artifacts_removed", removed[-1], versions=removed,
+                          reason=f"retention keeps the newest {keep_archived} archived artifacts")
+        return removed
+
     def mark_challenger(self, version: int, gate: dict[str, Any]) -> ModelVersion:
         """Make `version` the one challenger (older challengers are archived) with its gate record."""
         with self._transaction() as state:
+            state["last_round"] = {"version": version, "gate": gate, "at": _now()}
             ids = {v["version"] for v in state["versions"]}
             if version not in ids:
                 raise RegistryError(f"model version {version} is not in the registry at {self.root}")

@@ -115,7 +115,8 @@ def evaluate_days(
                 report.notes.append(f"{spec.name} is not in baseline v{baseline.version} (added later, or its "
                                     "window was not yet complete in the baseline window); recapture to monitor it")
                 continue
-            report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name)))
+            report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
+                                          ahead=(day - baseline.window_end).days))
         report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
                                         (baseline.window_start, baseline.window_end), specs)
         out.append(report)

@@ -103,31 +103,35 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     first, last = _days(context)
     per_partition, metadata, all_rows = {}, {}, []
     reports = A.evaluate_days(warehouse, first, last, thresholds=config.thresholds(), grid_size=config.grid_size)
+    ranged = len(reports) > 1
     for report in reports:
         day = report.day
-        # An Evidently report is ~4 MB of HTML: in a range run only the last day gets one (and the
-        # only plots shown), unless configured otherwise.
+        # An Evidently report is ~4 MB of HTML: in a range run only the last day gets one, unless
+        # configured otherwise. Plots are drawn for every day that has a drifted feature.
         with_evidently = config.evidently_enabled and (day == last or config.evidently_every_day_in_ranges)
-        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, with_evidently, day == last)
+        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, with_evidently)
         per_partition[str(day)] = verdict
         all_rows += day_rows
+        if ranged:
+            # One verdict per day: each partition's materialization carries that day's severity,
+            # drifted features, drift table and plots (partition-scoped metadata overrides the
+            # run's shared keys below), not the last day's or the run's worst.
+            context.add_asset_metadata(metadata, partition_key=str(day))
     rows = A.write_alerts(warehouse, first, all_rows, last)  # every day of the range in one statement
-    days = [r.day for r in reports]
-    if len(days) > 1:  # a range run: every day's verdict, the last day's details
+    if ranged:  # the run's summary, under its own names, shared by every partition's event
         worst = max(v["severity_rank"] for v in per_partition.values())
         summary = "| day | severity | features at low or above |\n|---|---|---|\n" + "\n".join(
             f"| {d} | {v['severity']} | {', '.join(f'{f} ({s})' for f, s in sorted(v['features'].items()))} |"
             for d, v in per_partition.items())
-        metadata = {**{f"last_day_{k}" if k in ("drift_table", "diagnoses", "histograms", "drifted_features") else k: v
-                       for k, v in metadata.items()},
-                    "days": len(days), "summary": dg.MetadataValue.md(summary),
-                    "max_severity": SEVERITIES[worst], "max_severity_rank": worst, "dagster/row_count": rows}
+        metadata = {"run_days": len(reports), "run_summary": dg.MetadataValue.md(summary),
+                    "run_max_severity": SEVERITIES[worst], "run_max_severity_rank": worst,
+                    "run_row_count": rows, "dagster/column_schema": _schema(A.SCHEMA)}
     metadata["partitions"] = dg.MetadataValue.json(per_partition)
     return dg.MaterializeResult(metadata=metadata)
 
 
 def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.DayDrift,
-               with_evidently: bool, with_plots: bool) -> tuple[dict, dict, list[dict]]:
+               with_evidently: bool) -> tuple[dict, dict, list[dict]]:
     """(verdict, metadata, alert rows) of one judged day."""
     from feature_factory.monitoring.evidently_report import run_report
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
@@ -158,7 +162,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
     plots = [
         markdown_image(histogram_png(r.feature, b.features[r.feature], report.current.get(r.feature),
                                      f"{r.feature}: {r.severity} ({r.drift_types}) on {day}"), r.feature)
-        for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots if with_plots else 0]
+        for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots]
     ]
     features = {r.feature: r.severity for r in report.results if r.severity_rank > 0}
     causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}

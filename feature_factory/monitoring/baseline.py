@@ -5,7 +5,8 @@ at the deciles of the window (nearest-rank, so edges are values that occur; dupl
 a discrete feature gets one bin per atom), then computes each day of the window over those bins (a
 second pass; the pooled histogram and tail shares are the sums of the days'). Each day is then
 scored against the pooled baseline: the largest effect per drift type is the baseline's noise floor
-(drift.baseline_noise). Every capture is a new version; the previous current one is kept, marked
+(drift.baseline_noise), and significant day-to-day trends (population ageing) are kept with it
+(trend.py). Every capture is a new version; the previous current one is kept, marked
 not current, in the same transaction. Nothing is ever overwritten.
 """
 
@@ -137,6 +138,7 @@ def capture_baseline(
     summaries: dict[str, Summary] = {}
     edges: dict[str, list[float]] = {}
     daily: dict[str, list[Summary]] = {}
+    offsets: dict[str, list[int]] = {}  # per day of `daily`: days before the window's end
     firsts: dict[str, dt.date] = {}
     for first, names in groups.items():
         group_exprs = {n: exprs[n] for n in names if n in exprs}
@@ -154,8 +156,9 @@ def capture_baseline(
         by_day = warehouse.fetch_df(stats_select_sql(
             warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
             grid_size=grid_size, inputs=inputs, with_grid=days > 1))
-        for r in by_day.to_dict("records"):
+        for r in sorted(by_day.to_dict("records"), key=lambda r: as_date(r["stats_date"])):
             daily.setdefault(r["feature"], []).append(Summary.from_row(r))
+            offsets.setdefault(r["feature"], []).append((end - as_date(r["stats_date"])).days)
         summaries.update(group)
         edges.update(group_edges)
         firsts.update(dict.fromkeys(group, first))
@@ -176,7 +179,7 @@ def capture_baseline(
             "distinct_count": s.distinct_count, "input_null_rate": s.input_null_rate,
             "out_of_range_share": s.out_of_range_share, "above_range_share": s.above_range_share,
             "rows_per_day": s.row_count / s.days,
-            "noise_floor": json.dumps(baseline_noise(days_f, s) if len(days_f) > 1 else {}),
+            "noise_floor": json.dumps(baseline_noise(days_f, s, offsets=offsets.get(f)) if len(days_f) > 1 else {}),
             "bin_edges": json.dumps(edges[f]), "hist_counts": json.dumps([int(c) for c in s.hist]),
             "quantile_grid": json.dumps(s.grid) if s.grid is not None else None, "grid_size": grid_size,
         })

@@ -52,6 +52,10 @@ class DriftConfig(dg.Config):
                              description="DISTRIBUTION_SHIFT: PSI over the frozen bins. " + _TIERS)
     ks: list[float] = Field(default=_tiers(_D.ks),
                             description="DISTRIBUTION_SHIFT: two-sample KS statistic. " + _TIERS)
+    zero_share_delta: list[float] = Field(
+        default=_tiers(_D.zero_share_delta),
+        description="POPULATION_MIX: change of the share of zero values (for a window count: customers "
+        "without such activity in the window), beyond the baseline's own trend (0.05 = 5 points). " + _TIERS)
     alpha: float = Field(default=_D.alpha, description="An effect must also be significant at this level "
                          "(so sampling noise in small partitions never alerts).")
     noise_multiple: float = Field(default=_D.noise_multiple, description="A drift type also needs an "
@@ -80,7 +84,7 @@ class DriftConfig(dg.Config):
             mean_shift_std=Tiers.of(self.mean_shift_std), std_log_ratio=Tiers.of(self.std_log_ratio),
             null_rate_delta=Tiers.of(self.null_rate_delta),
             out_of_range_excess=Tiers.of(self.out_of_range_excess), psi=Tiers.of(self.psi),
-            ks=Tiers.of(self.ks), alpha=self.alpha, noise_multiple=self.noise_multiple, min_values=self.min_values,
+            ks=Tiers.of(self.ks), zero_share_delta=Tiers.of(self.zero_share_delta), alpha=self.alpha, noise_multiple=self.noise_multiple, min_values=self.min_values,
             stale_row_share=self.stale_row_share, stale_severity=self.stale_severity,
             schema_severity=self.schema_severity,
         )

@@ -10,13 +10,16 @@ the effect size reaches, *provided* the effect is also distinguishable from samp
 | MEAN_SHIFT         | abs(mean - mean_b) / std_b                   | z-test of the mean              |
 | VARIANCE_CHANGE    | abs(ln(std / std_b))                         | z-test of ln std (kurtosis SE)  |
 | NULL_SPIKE         | null_rate - null_rate_b (increases only), or | two-proportion z-test           |
-|                    | the same for the raw values it aggregates    |                                 |
+|                    | the same for the raw values it reads or      |                                 |
+|                    | would have read (inputs.py)                  |                                 |
 | OUT_OF_RANGE       | share below p01 / above p99 of the baseline, | one-proportion z-test           |
 |                    | minus the baseline's own share, worst tail   |                                 |
 | DISTRIBUTION_SHIFT | max tier of PSI and KS                       | chi2 (PSI) / KS critical value  |
 | SCHEMA_CHANGE      | column missing or its type changed           | - (always `schema_severity`)    |
 | STALE              | no rows, or rows < `stale_row_share` x the   | - (`stale_severity`)            |
 |                    | baseline's rows per day                      |                                 |
+| POPULATION_MIX     | abs(zero_rate - zero_rate_b): the share of   | two-proportion z-test           |
+|                    | customers without such activity (mix change) |                                 |
 
 The baseline pools several days of snapshots of the same customers, so its effective sample size
 is taken as its rows per day, not its total rows (conservative). Statistical tests assume
@@ -24,6 +27,11 @@ independent, roughly normal samples, which heavy-tailed and seasonal features ar
 must also exceed `noise_multiple` x the largest effect any single baseline day shows against the
 pooled baseline (`baseline_noise`, stored with the baseline): a day is only drifted if it moves
 further than every normal day did.
+
+Signed effects (mean shift, log std ratio, null, zero-share and tail deltas) are measured from the
+baseline's own trend where it has a significant one (trend.py: population ageing early in a
+history is not drift). The calibration of all this, by simulation at 1k..1M values a day, is in
+docs/drift-calibration.md (`feature-factory bench --only calibration`).
 """
 
 from __future__ import annotations
@@ -33,11 +41,12 @@ from dataclasses import dataclass, field
 
 from feature_factory.monitoring import gates as G
 from feature_factory.monitoring import metrics as M
+from feature_factory.monitoring import trend as T
 from feature_factory.monitoring.summary import Summary
 
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 DRIFT_TYPES = ("MEAN_SHIFT", "VARIANCE_CHANGE", "NULL_SPIKE", "OUT_OF_RANGE", "DISTRIBUTION_SHIFT",
-               "SCHEMA_CHANGE", "STALE")
+               "SCHEMA_CHANGE", "STALE", "POPULATION_MIX")
 
 
 def severity_rank(severity: str) -> int:
@@ -82,6 +91,7 @@ class Thresholds:
     out_of_range_excess: Tiers = field(default_factory=lambda: Tiers(0.005, 0.01, 0.03, 0.1))
     psi: Tiers = field(default_factory=lambda: Tiers(0.1, 0.2, 0.5, 1.0))
     ks: Tiers = field(default_factory=lambda: Tiers(0.1, 0.15, 0.25, 0.4))
+    zero_share_delta: Tiers = field(default_factory=lambda: Tiers(0.02, 0.05, 0.15, 0.4))
     alpha: float = 1e-4
     noise_multiple: float = 2.0
     psi_epsilon: float = M.PSI_EPSILON
@@ -119,12 +129,13 @@ class FeatureDrift:
 
 METRIC_NAMES = ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std", "std_ratio",
                 "null_rate_delta", "input_null_rate_delta", "out_of_range_share", "out_of_range_excess", "ks_error_bound",
-                "wasserstein_error_bound")
+                "wasserstein_error_bound", "zero_rate_delta", "above_range_excess", "below_range_excess")
 
 
 def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresholds,
-            current_type: str | None = "DOUBLE") -> FeatureDrift:
-    """Drift of `current` (one day; None when the partition has no row for it) vs `baseline`."""
+            current_type: str | None = "DOUBLE", ahead: float | None = None) -> FeatureDrift:
+    """Drift of `current` (one day; None when the partition has no row for it) vs `baseline`;
+    `ahead`: days from the baseline window's last day to this day (for the baseline's trend)."""
     empty = dict.fromkeys(METRIC_NAMES)
     if current_type is None:
         return FeatureDrift(feature, empty, {"SCHEMA_CHANGE": th.schema_severity},
@@ -142,7 +153,7 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         notes.append(f"{current.row_count} rows vs {expected_rows:.0f} per baseline day")
 
     m = G.day_metrics(current, baseline, th)
-    e = G.effects(m)
+    e = G.effects(m, T.expected(baseline.noise, ahead))
     n_c, n_b = current.value_count, baseline.effective_values
 
     def floor(rank: int, key: str) -> int:
@@ -150,11 +161,11 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         noise = th.noise_multiple * baseline.noise.get(key, 0.0)
         return rank if e[key] is not None and e[key] > noise else 0
 
-    ranks = {"NULL_SPIKE": max(floor(G.null_rank(current, baseline, th), "NULL_SPIKE"),
+    ranks = {"NULL_SPIKE": max(floor(G.null_rank(e["NULL_SPIKE"], current, baseline, th), "NULL_SPIKE"),
                                floor(G.input_null_rank(m, current, th), "INPUT_NULL"))}
     if ranks["NULL_SPIKE"] and e["INPUT_NULL"] and e["INPUT_NULL"] > (e["NULL_SPIKE"] or 0):
         notes.append(f"input values missing: {baseline.input_null_rate:.1%} -> {current.input_null_rate:.1%} "
-                     "of the raw_events rows it aggregates")
+                     "of the raw_events rows it reads or would have read")
     if n_c >= th.min_values and n_b >= th.min_values:
         ranks["MEAN_SHIFT"] = floor(G.gated(th.mean_shift_std, e["MEAN_SHIFT"],
                                            G.z_score(e["MEAN_SHIFT"], 1 / n_c + 1 / n_b), th.alpha), "MEAN_SHIFT")
@@ -163,7 +174,11 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         ranks["VARIANCE_CHANGE"] = floor(G.gated(
             th.std_log_ratio, e["VARIANCE_CHANGE"],
             G.z_score(e["VARIANCE_CHANGE"], spread * (1 / n_c + 1 / n_b)), th.alpha), "VARIANCE_CHANGE")
-        ranks["OUT_OF_RANGE"] = floor(G.oor_rank(m, baseline, n_c, th), "OUT_OF_RANGE")
+        ranks["OUT_OF_RANGE"] = floor(G.oor_rank(e["OUT_OF_RANGE"], baseline, n_c, th), "OUT_OF_RANGE")
+        ranks["POPULATION_MIX"] = floor(G.mix_rank(e["POPULATION_MIX"], current, baseline, th), "POPULATION_MIX")
+        if ranks["POPULATION_MIX"]:
+            notes.append(f"population mix: zeros (no such activity in the window) {baseline.zero_rate:.1%} -> "
+                         f"{current.zero_rate:.1%} of values")
         ranks["DISTRIBUTION_SHIFT"] = max(floor(G.psi_rank(m["psi"], current, n_b, th), "PSI"),
                                           floor(G.ks_rank(m["ks"], n_c, n_b, th), "KS"))
     else:
@@ -174,15 +189,20 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
     return FeatureDrift(feature, m, types, "; ".join(notes))
 
 
-def baseline_noise(days: list[Summary], pooled: Summary, th: Thresholds | None = None) -> dict[str, float]:
+def baseline_noise(days: list[Summary], pooled: Summary, th: Thresholds | None = None,
+                   offsets: list[float] | None = None) -> dict[str, float]:
     """The largest effect any single baseline day shows against the pooled baseline: how much a
-    normal day moves (sampling noise, weekday effects, heavy tails), per drift type."""
+    normal day moves (sampling noise, weekday effects, heavy tails), per drift type. With
+    `offsets` (each day's days before the window's last day), the baseline's significant trends
+    are stored too (trend.py) and each day's effect is measured from the trend, not the mean."""
     th = th or Thresholds()
+    judged = [(i, d) for i, d in enumerate(days) if d.value_count >= th.min_values]
+    metrics = [G.day_metrics(d, pooled, th) for _, d in judged]
+    trends = T.fit([offsets[i] for i, _ in judged], metrics) if offsets is not None else {}
     out: dict[str, float] = {}
-    for day in days:
-        if day.value_count < th.min_values:
-            continue
-        for key, value in G.effects(G.day_metrics(day, pooled, th)).items():
+    for (i, _), m in zip(judged, metrics):
+        expected = T.expected(trends, -offsets[i]) if trends else {}
+        for key, value in G.effects(m, expected).items():
             if value is not None and math.isfinite(value):
                 out[key] = max(out.get(key, 0.0), value)
-    return out
+    return {**out, **trends}

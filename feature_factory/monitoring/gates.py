@@ -8,17 +8,32 @@ import math
 from typing import TYPE_CHECKING
 
 from feature_factory.monitoring import metrics as M
+from feature_factory.monitoring import trend as T
 from feature_factory.monitoring.summary import Summary
 
 if TYPE_CHECKING:
     from feature_factory.monitoring.drift import Thresholds, Tiers
 
 
-def effects(m: dict[str, float | None]) -> dict[str, float | None]:
-    """The effect size each drift type is judged on (see the module table)."""
-    log_ratio = math.log(m["std_ratio"]) if m["std_ratio"] else None
-    return {"MEAN_SHIFT": _abs(m["mean_shift_std"]), "VARIANCE_CHANGE": _abs(log_ratio),
-            "NULL_SPIKE": m["null_rate_delta"], "OUT_OF_RANGE": m["out_of_range_excess"],
+def effects(m: dict[str, float | None], expected: dict[str, float] | None = None) -> dict[str, float | None]:
+    """The effect size each drift type is judged on (see the module table), measured from where
+    the baseline's own trend says the day should be (`expected`, trend.py; {} without a trend)."""
+    x = expected or {}
+    t = T.signed(m)
+
+    def off(key: str) -> float | None:
+        # Anywhere between the trend stopping (0) and going on at its pace (x) is expected: a
+        # decelerating trend (ageing saturates) must not alert for falling short of the line.
+        if t[key] is None:
+            return None
+        lo, hi = sorted((0.0, x.get(key, 0.0)))
+        return t[key] - lo if t[key] < lo else t[key] - hi if t[key] > hi else 0.0
+
+    above, below = off("above_range_excess"), off("below_range_excess")
+    oor = max(above, below) if above is not None and below is not None else m["out_of_range_excess"]
+    return {"MEAN_SHIFT": _abs(off("mean_shift_std")), "VARIANCE_CHANGE": _abs(off("log_std_ratio")),
+            "NULL_SPIKE": off("null_rate_delta"), "OUT_OF_RANGE": oor,
+            "POPULATION_MIX": _abs(off("zero_rate_delta")),
             "INPUT_NULL": m["input_null_rate_delta"], "PSI": m["psi"], "KS": m["ks"]}
 
 
@@ -26,12 +41,13 @@ def day_metrics(cur: Summary, base: Summary, th: Thresholds) -> dict[str, float 
     std_b = base.stddev if base.stddev and base.stddev > 0 else None
     oor = _share(cur.out_of_range_count, cur.value_count)
     above = _share(cur.above_range_count, cur.value_count)
-    excess = None
+    excess = above_excess = below_excess = None
     if oor is not None and above is not None:
         base_above = base.above_range_share or 0.0
         base_below = (base.out_of_range_share or 0.0) - base_above
         # A burst usually sits in one tail: compare each tail with its own baseline share.
-        excess = max(above - base_above, (oor - above) - base_below)
+        above_excess, below_excess = above - base_above, (oor - above) - base_below
+        excess = max(above_excess, below_excess)
     hist_ok = cur.hist is not None and base.hist is not None and len(cur.hist) == len(base.hist)
     w = M.wasserstein_from_grids(cur.grid, base.grid)
     wb = M.wasserstein_error_bound(cur.grid, base.grid)
@@ -49,6 +65,11 @@ def day_metrics(cur: Summary, base: Summary, th: Thresholds) -> dict[str, float 
         "out_of_range_excess": excess,
         "ks_error_bound": M.ks_error_bound(cur.grid, base.grid),
         "wasserstein_error_bound": wb / std_b if wb is not None and std_b else None,
+        # Additive (issue 13): the share of zeros (a window count's inactive customers) and each tail.
+        "zero_rate_delta": (cur.zero_rate - base.zero_rate
+                            if cur.zero_rate is not None and base.zero_rate is not None else None),
+        "above_range_excess": above_excess,
+        "below_range_excess": below_excess,
     }
 
 
@@ -74,14 +95,23 @@ def gated(tiers: Tiers, effect: float | None, z: float | None, alpha: float) -> 
     return tiers.rank(effect)
 
 
-def null_rank(cur: Summary, base: Summary, th: Thresholds) -> int:
-    delta = cur.null_rate - base.null_rate
-    if delta <= 0:
+def null_rank(delta: float | None, cur: Summary, base: Summary, th: Thresholds) -> int:
+    if delta is None or delta <= 0:
         return 0
     n_b = max(base.rows_per_day or base.row_count, 1)
     pooled = (cur.null_rate * cur.row_count + base.null_rate * n_b) / (cur.row_count + n_b)
     var = pooled * (1 - pooled) * (1 / cur.row_count + 1 / n_b)
     return gated(th.null_rate_delta, delta, z_score(delta, var) if var > 0 else math.inf, th.alpha)
+
+
+def mix_rank(delta: float | None, cur: Summary, base: Summary, th: Thresholds) -> int:
+    """POPULATION_MIX: the share of zeros moved (two-proportion test over the values)."""
+    if not delta or cur.zero_rate is None or base.zero_rate is None:
+        return 0
+    n_c, n_b = cur.value_count, max(base.effective_values, 1)
+    pooled = (cur.zero_rate * n_c + base.zero_rate * n_b) / (n_c + n_b)
+    var = max(pooled * (1 - pooled), 1.0 / (n_c + n_b)) * (1 / n_c + 1 / n_b)
+    return gated(th.zero_share_delta, delta, z_score(delta, var), th.alpha)
 
 
 def input_null_rank(m: dict, cur: Summary, th: Thresholds) -> int:
@@ -93,8 +123,7 @@ def input_null_rank(m: dict, cur: Summary, th: Thresholds) -> int:
     return gated(th.null_rate_delta, delta, z_score(delta, var), th.alpha)
 
 
-def oor_rank(m: dict, base: Summary, n_c: int, th: Thresholds) -> int:
-    excess = m["out_of_range_excess"]
+def oor_rank(excess: float | None, base: Summary, n_c: int, th: Thresholds) -> int:
     if excess is None or excess <= 0:
         return 0
     # Test against the larger tail's baseline share, floored so a baseline with no value outside

@@ -64,8 +64,10 @@ def make_labels(warehouse, rows: list[tuple]) -> None:
                CAST(CAST(churned AS DOUBLE) AS BIGINT) AS churned FROM src_labels""")
 
 
-def synthetic_frame(n: int = 240, seed: int = 0, signal: float = 2.5) -> pd.DataFrame:
-    """A labelled frame whose churn depends on f_count (strongly) and f_amount (weakly)."""
+def synthetic_frame(n: int = 240, seed: int = 0, signal: float = 2.5, dates: int = 10,
+                    customers: int | None = None) -> pd.DataFrame:
+    """A labelled frame whose churn depends on f_count (strongly) and f_amount (weakly), its rows
+    spread over `dates` weekly label dates from 2024-03-01 (customers recur across dates)."""
     rng = np.random.default_rng(seed)
     x1 = rng.normal(size=n)
     x2 = rng.normal(size=n)
@@ -73,8 +75,8 @@ def synthetic_frame(n: int = 240, seed: int = 0, signal: float = 2.5) -> pd.Data
     y = (rng.uniform(size=n) < p).astype(int)
     f_amount = np.where(rng.uniform(size=n) < 0.1, np.nan, x2 * 10 + 50)
     return pd.DataFrame({
-        "customer_id": [f"c{i:04d}" for i in range(n)],
-        "label_date": [dt.date(2024, 3, 1)] * n,
+        "customer_id": [f"c{i % (customers or max(1, n // dates)):04d}" for i in range(n)],
+        "label_date": [dt.date(2024, 3, 1) + dt.timedelta(days=7 * (i % dates)) for i in range(n)],
         "churned": y,
         "f_count": np.round(x1 * 3 + 10),
         "f_amount": f_amount,
@@ -116,3 +118,4 @@ def make_activity_world(warehouse, customers: int = 120, days: int = 70, seed: i
         SELECT customer_id, snapshot_date, f_count, f_amount, CAST(FALSE AS BOOLEAN) AS is_stale
         FROM customer_features QUALIFY ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY snapshot_date DESC) = 1""")
     return pd.DataFrame(truth, columns=["customer_id", "churn_propensity"])
+

@@ -16,7 +16,8 @@ FEATURES = ["f_count", "f_amount"]
 
 def _champion(reg: ModelRegistry, features=FEATURES):
     res = models.train_models(synthetic_frame(120), features,
-                              models.Hyperparams(cv_folds=3, min_rows=20), kinds=["logistic_regression"])
+                              models.Hyperparams(cv_folds=3, min_rows=20, purge_days=7,
+                                                 bootstrap_resamples=0), kinds=["logistic_regression"])
     m = res.models["logistic_regression"]
     v = reg.register(m.pipeline, model_type="logistic_regression", features=features, metrics=m.metrics,
                      score_reference=models.score_reference(m.holdout_scores), threshold=0.5)
@@ -27,7 +28,7 @@ def _champion(reg: ModelRegistry, features=FEATURES):
 
 
 def _online(warehouse, n: int = 7):
-    frame = synthetic_frame(n, seed=5)
+    frame = synthetic_frame(n, seed=5, dates=1)
     make_features(warehouse, pd.DataFrame({
         "customer_id": frame["customer_id"], "snapshot_date": "2024-03-31",
         "f_count": frame["f_count"], "f_amount": frame["f_amount"],
@@ -62,6 +63,31 @@ def test_scores_every_online_customer_once_per_run(warehouse):
         "SELECT table_name FROM information_schema.tables WHERE lower(table_name) LIKE 'inference_staging%'")
 
 
+def test_the_challenger_scores_the_same_customers_in_shadow(warehouse):
+    reg = ModelRegistry()
+    champ_pipe, champ = _champion(reg)
+    res = models.train_models(synthetic_frame(120, seed=9), ["f_count"],
+                              models.Hyperparams(cv_folds=3, min_rows=20, purge_days=7, bootstrap_resamples=0),
+                              kinds=["logistic_regression"])
+    m = res.models["logistic_regression"]
+    ch = reg.register(m.pipeline, model_type="logistic_regression", features=["f_count"], metrics=m.metrics,
+                      data_version="other", score_reference=models.score_reference(m.holdout_scores))
+    reg.mark_challenger(ch.version, {"passed": False, "reason": "held", "champion_version": champ.version})
+    frame = _online(warehouse, 5)
+    s = score_customers(warehouse, "run-s", reg, chunk_rows=2)
+    assert (s.role, s.model_version, s.customers) == ("champion", champ.version, 5)
+    assert s.shadow is not None and (s.shadow.role, s.shadow.model_version, s.shadow.customers) == ("shadow", ch.version, 5)
+    got = warehouse.fetch_df("SELECT role, model_version, customer_id, churn_probability FROM inference_results "
+                             "ORDER BY role, customer_id")
+    assert got.groupby("role")["model_version"].unique().map(list).to_dict() == {
+        "champion": [champ.version], "shadow": [ch.version]}
+    shadow = got[got["role"] == "shadow"]
+    assert np.allclose(shadow["churn_probability"], models.predict_proba(m.pipeline, frame, ["f_count"]))
+    # Scoring again without shadow replaces the run with champion rows only.
+    score_customers(warehouse, "run-s", reg, shadow=False)
+    assert warehouse.fetch_all("SELECT role, COUNT(*) FROM inference_results GROUP BY role") == [("champion", 5)]
+
+
 def test_unserved_feature_is_imputed_not_fatal(duckdb_warehouse):
     reg = ModelRegistry()
     _champion(reg, features=["f_count", "f_amount"])
@@ -82,3 +108,27 @@ def test_clear_errors(duckdb_warehouse):
     duckdb_warehouse.execute("DELETE FROM customer_features_online")
     with pytest.raises(InferenceError, match="no rows"):
         score_customers(duckdb_warehouse, "r", reg)
+
+
+def test_backtest_scores_a_past_snapshot(duckdb_warehouse, monkeypatch):
+    from ml_helpers import default_specs
+
+    from feature_factory.catalog import Catalog
+    import feature_factory.catalog as catalog
+
+    monkeypatch.setattr(catalog, "load_catalog", lambda: Catalog(tuple(default_specs())))
+    reg = ModelRegistry()
+    pipe, v = _champion(reg)
+    frame = synthetic_frame(6, seed=2, dates=1)
+    make_features(duckdb_warehouse, pd.concat([
+        pd.DataFrame({"customer_id": frame["customer_id"], "snapshot_date": day,
+                      "f_count": frame["f_count"] + shift, "f_amount": frame["f_amount"]})
+        for day, shift in (("2024-03-01", 0), ("2024-03-02", 5))]))
+    s = score_customers(duckdb_warehouse, "bt", reg, as_of="2024-03-01", chunk_rows=4)
+    got = duckdb_warehouse.fetch_df("SELECT * FROM inference_results ORDER BY customer_id")
+    assert s.customers == 6 and s.chunks == 2 and {str(d)[:10] for d in got["snapshot_date"]} == {"2024-03-01"}
+    assert np.allclose(got["churn_probability"], models.predict_proba(pipe, frame, FEATURES))
+    with pytest.raises(InferenceError, match="no rows for snapshot_date 2023-01-01"):
+        score_customers(duckdb_warehouse, "bt2", reg, as_of="2023-01-01")
+    with pytest.raises(InferenceError, match="as_of='March' is not a date"):
+        score_customers(duckdb_warehouse, "bt3", reg, as_of="March")

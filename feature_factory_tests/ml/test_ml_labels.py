@@ -82,13 +82,13 @@ def test_matches_pandas_reference(warehouse):
 def test_plan_rejects_bad_inputs():
     first, last = d("2024-01-01"), d("2024-02-15")
     with pytest.raises(LabelError, match="none of the label dates can be labelled"):
-        plan_label_dates(first_event_date=first, last_event_date=last, label_dates=["2024-02-01"])
+        plan_label_dates(first_event_date=first, last_event_date=last, label_dates=["2024-02-01"], horizon_days=30)
     with pytest.raises(LabelError, match="not a date"):
         plan_label_dates(first_event_date=first, last_event_date=last, label_dates=["02/01/2024"])
     with pytest.raises(LabelError, match="horizon_days"):
         plan_label_dates(first_event_date=first, last_event_date=last, horizon_days=0)
     with pytest.raises(LabelError, match="no label dates between"):
-        plan_label_dates(first_event_date=first, last_event_date=last, min_history_days=40)
+        plan_label_dates(first_event_date=first, last_event_date=last, min_history_days=40, horizon_days=30)
 
 
 def test_missing_or_empty_events_are_clear(duckdb_warehouse):

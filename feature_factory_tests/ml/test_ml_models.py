@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import numpy as np
@@ -13,7 +14,7 @@ from feature_factory.ml.models import Hyperparams, ModelDataError, train_models
 from feature_factory.ml.plots import PLOT_NAMES, markdown_image, render_plots
 
 FEATURES = ["f_count", "f_amount"]
-FAST = Hyperparams(cv_folds=3, rf_n_estimators=25, min_rows=20)
+FAST = Hyperparams(cv_folds=3, rf_n_estimators=25, min_rows=20, purge_days=14, bootstrap_resamples=50)
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +24,21 @@ def trained():
 
 def test_both_models_learn_the_signal_with_all_metrics(trained):
     assert set(trained.models) == {"logistic_regression", "random_forest"}
-    assert trained.n_holdout == 48 and trained.n_train == 192
-    assert abs(trained.holdout["churned"].sum() - trained.positives * 0.2) <= 1  # stratified
+    # 10 weekly dates of 24 rows: the newest 2 dates (20%) are held out; 04-19's outcome window
+    # [04-19, 05-03) overlaps the holdout's, so it is purged; 04-12's ends on 04-26: it trains.
+    split = trained.split
+    assert [str(d) for d in split.holdout_dates] == ["2024-04-26", "2024-05-03"]
+    assert [str(d) for d in split.purged_dates] == ["2024-04-19"]
+    assert split.train_last.isoformat() == "2024-04-12" and len(split.train_dates) == 7
+    assert (trained.n_train, trained.n_purged, trained.n_holdout) == (168, 24, 48)
+    assert set(trained.holdout["label_date"]) == set(split.holdout_dates)
     for m in trained.models.values():
         assert set(m.metrics) == set(models.METRICS)
         assert m.metrics["roc_auc"] > 0.75 and m.cv["roc_auc"]["mean"] > 0.75
+        assert m.cv["roc_auc"]["folds"] == 3
+        lo, hi = m.ci["roc_auc"]
+        assert lo < m.metrics["roc_auc"] < hi and hi - lo < 0.4
+        assert m.ci["brier"][0] < m.metrics["brier"] < m.ci["brier"][1]
         assert 0 <= m.cv["roc_auc"]["std"] < 0.2
         assert 0 < m.metrics["brier"] < 0.25
         # f_count carries the signal; f_amount barely does.
@@ -49,7 +60,9 @@ def test_best_respects_metric_direction(trained):
 @pytest.mark.parametrize("case, message", [
     ("tiny", r"only 10 labelled rows; at least min_rows=20"),
     ("single_class", r"all 60 labels have churned=0"),
-    ("rare_class", r"rarer class has only 3 rows"),
+    ("rare_class", r"left the holdout part with one class"),
+    ("one_date", r"needs at least 2 label dates"),
+    ("no_room", r"no label date is 14 days \(the purge gap\) before the holdout's first date 2024-03-08"),
     ("no_features", r"no features to train on"),
 ])
 def test_degenerate_data_gives_clear_messages(case, message):
@@ -62,6 +75,10 @@ def test_degenerate_data_gives_clear_messages(case, message):
     elif case == "rare_class":
         df["churned"] = 0
         df.loc[:2, "churned"] = 1
+    elif case == "one_date":
+        df["label_date"] = df["label_date"].min()
+    elif case == "no_room":
+        df = synthetic_frame(60, dates=2)
     else:
         features = []
     with pytest.raises(ModelDataError, match=message):
@@ -83,7 +100,6 @@ def test_six_plots_render_as_png(trained):
         trained.holdout["churned"].to_numpy(),
         {k: m.holdout_scores for k, m in trained.models.items()},
         {k: m.importances for k, m in trained.models.items()},
-        oracle_scores=np.linspace(0, 1, trained.n_holdout),
     )
     assert tuple(pngs) == PLOT_NAMES
     for name, png in pngs.items():
@@ -92,6 +108,30 @@ def test_six_plots_render_as_png(trained):
         assert pixels.shape[0] > 100 and pixels.shape[1] > 100 and pixels.std() > 0, name
     md = markdown_image(pngs["roc_curve"], "roc")
     assert md.startswith("![roc](data:image/png;base64,iVBOR")
+
+
+def test_time_folds_expand_and_purge():
+    from feature_factory.ml.split import time_folds
+
+    dates = synthetic_frame(100, dates=5)["label_date"]  # 2024-03-01 .. 03-29, weekly
+    folds = list(time_folds(dates, n_splits=4, purge_days=14))
+    # Fold 1 (validate 03-08) has no date 14 days before it; the others train on ever more dates.
+    got = [(sorted({str(d) for d in dates.iloc[tr]}), sorted({str(d) for d in dates.iloc[te]})) for tr, te in folds]
+    assert got == [
+        (["2024-03-01"], ["2024-03-15"]),
+        (["2024-03-01", "2024-03-08"], ["2024-03-22"]),
+        (["2024-03-01", "2024-03-08", "2024-03-15"], ["2024-03-29"]),
+    ]
+
+
+def test_metrics_table_is_narrow_with_the_gate_metric_first(trained):
+    md = models.metrics_table(trained.models, "roc_auc")
+    lines = md.splitlines()
+    assert lines[0] == "| metric | LR | RF |"
+    assert lines[2].startswith("| **roc_auc** (gate) | ")
+    lr = trained.models["logistic_regression"]
+    assert f"{lr.metrics['roc_auc']:.3f} [{lr.ci['roc_auc'][0]:.3f}, {lr.ci['roc_auc'][1]:.3f}]" in lines[2]
+    assert any(line.startswith("| brier |") for line in lines)
 
 
 def test_psi_and_score_reference():
@@ -105,3 +145,19 @@ def test_psi_and_score_reference():
     # Tied scores (a forest's few distinct values) collapse duplicate cut points instead of failing.
     tied = models.score_reference(np.repeat([0.1, 0.5, 0.9], 30))
     assert tied["cuts"] == [0.1, 0.5, 0.9][: len(tied["cuts"])] and abs(sum(tied["shares"]) - 1) < 1e-12
+
+
+def test_weighted_metrics_match_scikit_learn():
+    from sklearn import metrics as skm
+
+    from feature_factory.ml.split import weighted_metrics
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.uniform(size=200), 1)  # many ties
+    w = rng.integers(0, 4, size=(3, 200))
+    got = weighted_metrics(y, s, w)
+    for i in range(3):
+        assert got["roc_auc"][i] == pytest.approx(skm.roc_auc_score(y, s, sample_weight=w[i]))
+        assert got["pr_auc"][i] == pytest.approx(skm.average_precision_score(y, s, sample_weight=w[i]))
+        assert got["brier"][i] == pytest.approx(skm.brier_score_loss(y, s, sample_weight=w[i]))

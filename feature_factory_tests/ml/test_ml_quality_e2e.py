@@ -1,5 +1,5 @@
 """End to end on generated data: generator -> ingestion -> catalog features -> labels -> training
-set -> models, with the models' holdout ROC AUC next to the oracle's (true churn propensity)."""
+set -> models, evaluated out of time (newest label dates held out after a purge of one horizon)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from feature_factory import settings
 pytestmark = pytest.mark.slow
 
 
-def test_models_reach_the_oracle_on_generated_data(duckdb_warehouse):
+def test_models_learn_churn_out_of_time_on_generated_data(duckdb_warehouse):
     snapshot_sql = pytest.importorskip("feature_factory.features.snapshot_sql")
     from feature_factory.catalog import load_catalog
     from feature_factory.events.generator import GeneratorConfig, generate
@@ -32,12 +32,9 @@ def test_models_reach_the_oracle_on_generated_data(duckdb_warehouse):
     assert 0.1 < lab.churn_rate < 0.6
     rnd = training.train_round(wh, models.Hyperparams(cv_folds=3, rf_n_estimators=60))
 
-    assert rnd.oracle is not None and rnd.oracle.unmatched == 0
-    best = rnd.result.best("roc_auc").metrics["roc_auc"]
-    # The propensity is real signal (well above chance) ...
-    assert rnd.oracle.roc_auc > 0.7
-    # ... and the models find at least as much: they also see the fading activity before a churn
-    # date, which the static propensity does not encode, so they may exceed it.
-    assert best >= rnd.oracle.roc_auc - 0.03
+    split = rnd.result.split
+    assert split.holdout_dates[-1] == max(lab.plan.dates) and split.purge_days == 14
+    assert split.train_last + dt.timedelta(days=14) <= split.holdout_first
     for m in rnd.result.models.values():
-        assert m.metrics["roc_auc"] > 0.8 and m.cv["roc_auc"]["mean"] > 0.8
+        assert m.metrics["roc_auc"] > 0.75 and m.cv["roc_auc"]["mean"] > 0.75
+        assert m.ci["roc_auc"][0] < m.metrics["roc_auc"] < m.ci["roc_auc"][1]

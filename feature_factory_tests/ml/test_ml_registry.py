@@ -14,10 +14,11 @@ from feature_factory.ml.registry import (
 )
 
 
-def _register(reg: ModelRegistry, features=("f_count", "f_amount"), auc=0.8, obj=None):
+def _register(reg: ModelRegistry, features=("f_count", "f_amount"), auc=0.8, obj=None, data=None):
+    # A distinct data version per call (unless given): the registry dedupes identical training.
     return reg.register(obj if obj is not None else {"weights": [1, 2, 3]}, model_type="logistic_regression",
                         features=list(features), training_window={"rows": 10}, metrics={"roc_auc": auc},
-                        data_version="d1")
+                        data_version=data or f"d{len(reg.versions()) + 1}")
 
 
 def _gate(reg: ModelRegistry, score: float, margin: float = 0.01) -> dict:
@@ -31,7 +32,7 @@ def _gate(reg: ModelRegistry, score: float, margin: float = 0.01) -> dict:
 def test_register_records_everything_and_loads_verified():
     reg = ModelRegistry()
     pipe = models.train_models(synthetic_frame(80), ["f_count", "f_amount"],
-                               models.Hyperparams(cv_folds=3, rf_n_estimators=5, min_rows=20),
+                               models.Hyperparams(cv_folds=3, rf_n_estimators=5, min_rows=20, purge_days=7),
                                kinds=["logistic_regression"]).models["logistic_regression"].pipeline
     v = _register(reg, obj=pipe)
     assert v.version == 1 and v.status == "archived" and len(v.sha256) == 64
@@ -117,3 +118,31 @@ def test_unreadable_index_is_a_clear_error():
     (reg.root / "index.json").write_text("{not json")
     with pytest.raises(RegistryError, match="cannot read model registry index"):
         reg.versions()
+
+
+def test_same_training_is_the_same_version_and_retention_prunes_artifacts():
+    reg = ModelRegistry()
+    a = _register(reg, data="same")
+    again = _register(reg, data="same", auc=0.9)
+    assert again.version == a.version and again.fingerprint == a.fingerprint and len(reg.versions()) == 1
+    assert len(list(reg.root.glob("*.pkl"))) == 1
+    # Other params, features or code are another version.
+    other = reg.register({"w": 1}, model_type="logistic_regression", features=["f_count", "f_amount"],
+                         data_version="same", params={"lr_c": 0.5})
+    assert other.version == 2 and other.fingerprint != a.fingerprint
+    code = reg.register({"w": 1}, model_type="logistic_regression", features=["f_count", "f_amount"],
+                        data_version="same", params={"lr_c": 0.5}, code_version="9.9.9")
+    assert code.version == 3
+    for v in (4, 5):
+        assert _register(reg).version == v
+    # Retention keeps the newest 2 archived artifacts (all five are archived).
+    assert reg.prune(keep_archived=2) == [1, 2, 3]
+    assert sorted(p.name for p in reg.root.glob("*.pkl")) == ["v0004_logistic_regression.pkl",
+                                                             "v0005_logistic_regression.pkl"]
+    assert reg.get(1).artifact_removed and reg.history()[-1]["event"] == "artifacts_removed"
+    with pytest.raises(RegistryError, match="deleted by the retention setting"):
+        reg.load(1)
+    assert reg.prune(keep_archived=2) == []
+    # Retraining the pruned version restores its artifact under the same version.
+    back = _register(reg, data="same")
+    assert back.version == 1 and not reg.get(1).artifact_removed and reg.load(1)[0] == {"weights": [1, 2, 3]}

@@ -90,9 +90,21 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         r = dg.materialize([A.drift_alerts], resources=res, instance=instance, run_config=quiet, tags={
             "dagster/asset_partition_range_start": "2024-01-08", "dagster/asset_partition_range_end": DRIFT_DAY})
         md = _metadata(r, "drift_alerts")
-        assert md["days"] == 3 and md["max_severity_rank"] >= 3
+        assert md["run_days"] == 3 and md["run_max_severity_rank"] >= 3
         assert {d: v["severity_rank"] >= 2 for d, v in md["partitions"].items()} == {
             "2024-01-08": False, "2024-01-09": False, DRIFT_DAY: True}
+        # One verdict per day: each partition's materialization shows that day's own verdict.
+        by_day = {m.partition: {k: v.value for k, v in m.metadata.items()}
+                  for m in r.asset_materializations_for_node("drift_alerts")}
+        assert sorted(by_day) == ["2024-01-08", "2024-01-09", DRIFT_DAY]
+        assert [by_day[d]["max_severity"] for d in ("2024-01-08", "2024-01-09")] == [
+            md["partitions"]["2024-01-08"]["severity"], md["partitions"]["2024-01-09"]["severity"]]
+        assert by_day["2024-01-08"]["drifted_features"] == [] and by_day["2024-01-08"]["max_severity_rank"] <= 1
+        assert by_day["2024-01-08"]["histograms"] == "no feature drifted"
+        assert by_day[DRIFT_DAY]["drifted_features"] == ["amount", "ratio"]
+        assert by_day[DRIFT_DAY]["max_severity_rank"] == md["run_max_severity_rank"]
+        assert "data:image/png;base64" in by_day[DRIFT_DAY]["histograms"]
+        assert [by_day[d]["dagster/row_count"] for d in sorted(by_day)] == [3, 3, 3]
         assert wh.fetch_all("SELECT COUNT(DISTINCT alert_date), COUNT(*) FROM drift_alerts") == [(3, 9)]
         # Same partition, same baseline version: the sensor does not act twice.
         ctx = dg.build_sensor_context(instance=instance, cursor=data.cursor, resources={

@@ -130,3 +130,34 @@ def test_input_null_counts_follow_each_features_value_and_filter(warehouse):
 def test_missing_features_table_is_a_clear_error(duckdb_warehouse, features):
     with pytest.raises(MonitoringError, match="customer_features does not exist.*materialize"):
         write_feature_stats(duckdb_warehouse, START, START, features)
+
+
+def test_missing_inputs_are_blanks_the_feature_would_have_read(warehouse):
+    """Issue 13, cases 2 and 3: a blank amount on a row the `where` would have kept but for the
+    value itself is a missing input (`amount > 0`: every non-browse blank); a blank browse amount
+    (the contract expects none) is not, not even for a feature that reads every amount."""
+    from feature_factory.catalog import DType, FeatureSpec, Lifecycle
+
+    def spec(name, agg, where):
+        return FeatureSpec(name=name, description="", owner="t", dtype=DType.FLOAT, lifecycle=Lifecycle.ACTIVE,
+                           aggregate=agg, window_days=7, source_columns=("amount", "event_type"),
+                           value_sql="amount", filter_sql=where)
+
+    nonzero, top = spec("revenue_7d", "AVG(amount)", "amount > 0"), spec("events_7d", "MAX(amount)", None)
+    load_features(warehouse, make_days(1, customers=10).rename(columns={"amount": "revenue_7d",
+                                                                         "visits": "events_7d"}))
+    events = pd.DataFrame({
+        "event_type": ["purchase", "purchase", "purchase", "refund", "browse", "browse", "browse", "purchase"],
+        "amount": [10.0, None, 0.0, None, None, None, 0.0, 4.0],
+        "event_date": [str(START)] * 8,
+    })
+    warehouse.write_df("raw_in", events, mode="replace")
+    warehouse.replace_table("raw_events", "SELECT event_type, amount, CAST(event_date AS DATE) AS event_date "
+                                          "FROM raw_in")
+    write_feature_stats(warehouse, START, START, [nonzero, top])
+    rows = dict((r[0], (r[1], r[2])) for r in warehouse.fetch_all(
+        "SELECT feature, input_rows, input_nulls FROM feature_stats ORDER BY feature"))
+    # amount > 0: read 10 and 4, might have read the purchase's and the refund's blanks.
+    assert rows["revenue_7d"] == (4, 2)
+    # MAX over every amount: four values read, two blanks missing, the browse blanks not.
+    assert rows["events_7d"] == (6, 2)

@@ -66,9 +66,10 @@ def test_outliers_to_clip_to_rollback(duckdb_warehouse, tmp_path, monkeypatch):
     build_online(wh, CATALOG)
     before = dump(wh, "customer_features_online")
 
-    # The drift: outliers -> OUT_OF_RANGE on revenue_7d at medium or above.
+    # The drift: outliers move revenue_7d at medium or above (which types fire is drift.py's
+    # calibration); the diagnosis sees a stable bulk: tail contamination.
     drifted = drift_of(wh, "revenue_7d")
-    assert "OUT_OF_RANGE" in drifted.types and drifted.severity_rank >= 2
+    assert drifted.severity_rank >= 2 and drifted.types.keys() & {"OUT_OF_RANGE", "VARIANCE_CHANGE", "MEAN_SHIFT"}
     alerts.write_alerts(wh, LAST, alerts.alert_rows(alerts.evaluate_day(wh, LAST, CATALOG.computed())))
 
     instance = dg.DagsterInstance.ephemeral()
@@ -106,6 +107,6 @@ def test_outliers_to_clip_to_rollback(duckdb_warehouse, tmp_path, monkeypatch):
     assert run("rollback_patch_job", wh, settings, instance=instance, run_config={"ops": {"rollback_patch": {
         "config": {"patch_id": clip_id, "actor": "bob"}}}}).success
     assert dump(wh, "customer_features_online") == before
-    assert "OUT_OF_RANGE" in drift_of(wh, "revenue_7d").types
+    assert drift_of(wh, "revenue_7d").types == drifted.types
     assert wh.fetch_all(f"SELECT event, actor FROM {store.LOG} ORDER BY logged_at") == [
         ("apply", "dagster"), ("rollback", "bob")]

@@ -52,7 +52,8 @@ GROUPS = {
     "features": ["customer_features", "customer_features_online"],
     "monitoring": ["feature_stats", "feature_stats_baseline", "drift_alerts"],
     "remediation": ["patch_candidates", "feature_patch_log"],
-    "ml": ["churn_labels", "training_set", "churn_model", "champion_model", "inference_results"],
+    "ml": ["churn_labels", "training_set", "churn_model", "champion_model", "inference_results",
+           "model_performance"],
 }
 DRIFT_SENSOR = "drift_sensor"
 SCHEDULES = ["daily_refresh_schedule", "weekly_retrain_schedule", "daily_scoring_schedule"]
@@ -386,17 +387,17 @@ def test_drift_alerts_materialization_shows_metadata(page, ui):
 
     severity = value("max_severity")
     assert severity in ("high", "critical"), f"max_severity on {day} (drift injected) is {severity!r}"
-    drifted = json.loads(value("last_day_drifted_features"))
+    drifted = json.loads(value("drifted_features"))
     assert OUTLIER_FEATURES & set(drifted), f"no outlier-moved feature among {drifted}"
 
     mat = latest_materialization(ui, "drift_alerts", day)
     meta = metadata(mat)
     assert mat["partition"] == day
     assert meta["max_severity"] == severity
-    assert json.loads(meta["last_day_drifted_features"]) == drifted
+    assert json.loads(meta["drifted_features"]) == drifted
 
     # The per-feature drift table (Markdown metadata) opens in a dialog.
-    row = metadata_table.first.locator("tr").filter(has=page.get_by_text("last_day_drift_table", exact=True))
+    row = metadata_table.first.locator("tr").filter(has=page.get_by_text("drift_table", exact=True))
     row.first.get_by_text(re.compile(r"Show Markdown")).click()
     dialog = page.get_by_role("dialog")
     table = dialog.locator("table").first
@@ -411,3 +412,18 @@ def test_drift_alerts_materialization_shows_metadata(page, ui):
         assert shown.get(feature) in SEVERITIES[1:], f"{feature}: {shown.get(feature)!r} in the drift table"
     assert max(SEVERITIES.index(s) for s in shown.values()) == SEVERITIES.index(severity)
     shot(page, "10-drift-alerts-table")
+
+
+def test_drift_alerts_partition_shows_its_own_verdict(page, ui):
+    """One verdict per day (issue 13): a day inside the baseline window, materialized by the same
+    range run as the drifted last day, shows its own quiet verdict, not the run's worst."""
+    day = (dt.date.fromisoformat(settings.DEFAULT_START_DATE) + dt.timedelta(days=10)).isoformat()
+    page.goto(f"{ui.base_url}/assets/drift_alerts?view=partitions&partition={day}")
+    metadata_table = page.locator("table").filter(has_text="max_severity")
+    metadata_table.first.wait_for()
+    row = metadata_table.first.locator("tr").filter(has=page.get_by_text("max_severity", exact=True))
+    shown = row.first.locator("td").nth(1).inner_text().strip()
+    assert shown in ("none", "low"), f"{day} (in the baseline) shows max_severity {shown!r} in the UI"
+    quiet, last = (metadata(latest_materialization(ui, "drift_alerts", d)) for d in (day, LAST_DAY.isoformat()))
+    assert quiet["max_severity"] == shown and json.loads(quiet["drifted_features"]) == []
+    assert last["max_severity"] in ("high", "critical") and quiet["run_max_severity"] == last["max_severity"]
