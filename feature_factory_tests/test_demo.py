@@ -5,6 +5,7 @@ is promoted and the online customers are scored."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import dagster as dg
 import pytest
@@ -46,6 +47,13 @@ def test_small_story_runs_through_dagster(project_home, monkeypatch):
     applied = wh.fetch_all("SELECT feature, action, approver FROM patch_candidates WHERE status = 'APPLIED'")
     assert applied and all(a == "clip" and who.startswith("policy:") for _, a, who in applied), applied
     assert wh.fetch_one("SELECT COUNT(*) FROM feature_patch_log WHERE event = 'apply'")[0] == len(applied)
+    # Proposals follow the diagnosis: the channel-mix change is a population shift (refresh +
+    # retrain, never a clip); every clip is for tail contamination and names the files carrying it.
+    proposed = wh.fetch_all("SELECT feature, action, evidence FROM patch_candidates")
+    channel = {(f, a) for f, a, _ in proposed if f in demo.EXPECTED["channel_shift"]}
+    assert channel and {a for _, a in channel} <= {"refresh_baseline", "request_retrain"}, proposed
+    clips = [json.loads(e) for _, a, e in proposed if a == "clip"]
+    assert clips and all(c["diagnosis"] == "tail_contamination" and c["files"] for c in clips), clips
     assert wh.fetch_one("SELECT COUNT(*) FROM feature_patches_active")[0] == len(applied)
     online = wh.fetch_one("SELECT COUNT(*) FROM customer_features_online")[0]
     assert online > 250 and wh.fetch_one("SELECT COUNT(*) FROM inference_results WHERE role = 'champion'")[0] == online

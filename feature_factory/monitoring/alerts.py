@@ -21,6 +21,7 @@ from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, STATS_TABLE, feature_columns, read_expressions, resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.inputs import input_specs
+from feature_factory.monitoring.root_cause import diagnose_day
 from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
@@ -37,6 +38,8 @@ SCHEMA = [
     ("baseline_mean", "DOUBLE"), ("current_null_rate", "DOUBLE"), ("baseline_null_rate", "DOUBLE"),
     ("evidently_drift", "BOOLEAN"), ("evidently_score", "DOUBLE"), ("evidently_method", "VARCHAR"),
     ("note", "VARCHAR"), ("input_null_rate_delta", "DOUBLE"),
+    # Why it drifted (diagnosis.py, root_cause.py): NULL on rows without drift.
+    ("diagnosis", "VARCHAR"), ("diagnosis_evidence", "VARCHAR"), ("top_contributors", "VARCHAR"),
 ]
 
 # What each column means, shown in the UI (`dagster/column_schema`). Every SCHEMA column has one
@@ -83,6 +86,7 @@ class DayDrift:
     results: list[FeatureDrift] = field(default_factory=list)
     current: dict[str, Summary] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    diagnoses: dict[str, tuple[str, dict]] = field(default_factory=dict)  # feature -> (diagnosis, evidence)
 
     @property
     def message(self) -> str:
@@ -149,6 +153,8 @@ def evaluate_days(
                 continue
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
                                           ahead=(day - baseline.window_end).days))
+        report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
+                                        (baseline.window_start, baseline.window_end), specs)
         out.append(report)
     return out
 
@@ -195,6 +201,7 @@ def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
         cur, ref = report.current.get(r.feature), report.baseline.features[r.feature]
         ev = (evidently or {}).get(r.feature, {})
         m = r.metrics
+        diagnosis, why = report.diagnoses.get(r.feature, (None, None))
         rows.append({
             "alert_date": report.day, "feature": r.feature, "baseline_version": report.baseline.version,
             **{k: m.get(k) for k in ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std",
@@ -206,6 +213,8 @@ def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
             "baseline_mean": ref.mean, "current_null_rate": cur.null_rate if cur else None,
             "baseline_null_rate": ref.null_rate, "evidently_drift": ev.get("drift"),
             "evidently_score": ev.get("score"), "evidently_method": ev.get("method"), "note": r.note,
+            "diagnosis": diagnosis, "diagnosis_evidence": json.dumps(why, default=str) if why else None,
+            "top_contributors": json.dumps(why["contributors"]) if why else None,
         })
     return rows
 

@@ -151,6 +151,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
     """(verdict, metadata, alert rows) of one judged day."""
     from feature_factory.monitoring.evidently_report import run_report
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
+    from feature_factory.monitoring.root_cause import diagnosis_markdown
     from feature_factory.monitoring.stats import read_expressions, resolve_features
 
     day = report.day
@@ -182,8 +183,9 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots]
     ]
     features = {r.feature: r.severity for r in report.results if r.severity_rank > 0}
+    causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
-               "baseline_version": b.version, "features": features,
+               "baseline_version": b.version, "features": features, "causes": causes,
                "evidently_report": str(evidently.path) if evidently and evidently.path else None}
     metadata = {
         "dagster/row_count": len(rows),
@@ -194,6 +196,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         "drifted_share": dg.MetadataValue.float(round(report.drifted_share(config.drifted_at), 4)),
         "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
+        "diagnoses": dg.MetadataValue.md(diagnosis_markdown(report.results, report.diagnoses)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
         "dagster/column_schema": _schema(A.SCHEMA, A.DESCRIPTIONS),
         **ev_meta,

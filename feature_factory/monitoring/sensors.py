@@ -107,6 +107,7 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
             "kind": "feature_drift", "partition": partition, "baseline_version": version,
             "max_severity": verdict["severity"], "features": features, "run_id": run_id,
             "evidently_report": verdict.get("evidently_report"),
+            "causes": {f: c for f, c in (verdict.get("causes") or {}).items() if f in features},
             "drifted_days_in_run": sorted(d[0] for d in days),
         })
         if response.request_remediation and REMEDIATION_JOB in targets:

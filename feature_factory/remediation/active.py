@@ -46,7 +46,7 @@ def expressions_for(
     """Each feature's SQL expression over its unpatched column, with `active` patches applied."""
     prefix = f"{quote_ident(qualifier)}." if qualifier else ""
     return {
-        f.name: P.compose(active.get(f.name, []), prefix + quote_ident(f.name), catalog) for f in features
+        f.name: P.compose(active.get(f.name, []), prefix + quote_ident(f.name), catalog, prefix) for f in features
     }
 
 

@@ -56,6 +56,15 @@ def log_applied(context, logs: list[dict], warehouse: Warehouse) -> None:
     ))
 
 
+def log_views(context, warehouse: Warehouse, why: str) -> None:
+    """Report a `patch_candidates` materialization whose patch views are read now, so its page never
+    shows a patch as APPROVED after it was applied (or as applied after a rollback)."""
+    context.log_event(dg.AssetMaterialization(
+        asset_key="patch_candidates", description=why,
+        metadata={k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
+    ))
+
+
 def log_metadata(logs: list[dict], warehouse: Warehouse) -> dict:
     requests = [{"action": l["action"], "feature": l["feature"], "patch_id": l["patch_id"],
                  "alert_date": str(l["alert_date"]) if l.get("alert_date") else None}
@@ -113,7 +122,7 @@ def patch_candidates(
         "already_proposed": len(result.existing),
         "approved_by_policy": dg.MetadataValue.json(approved),
         "applied": dg.MetadataValue.json([l["patch_id"] for l in applied]),
-        "open_patches": dg.MetadataValue.md(views.candidates_markdown(warehouse)),
+        **{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
         "review_sql": dg.MetadataValue.md(views.review_markdown(result.new)),
         "skipped": dg.MetadataValue.json(result.skipped + refused),
         "message": result.message or "ok",
@@ -137,6 +146,8 @@ def feature_patch_log(
         lock_ttl_s=remediation.lock_ttl_s,
     )
     context.log.info(f"applied {len(logs)} patch(es)")
+    if logs:
+        log_views(context, warehouse, f"{len(logs)} patch(es) applied by this run.")
     return dg.MaterializeResult(metadata={
         **log_metadata(logs, warehouse),
         "dagster/column_schema": _schema(warehouse, store.LOG),

@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory.remediation import loop, views
-from feature_factory.remediation.assets import actor_of, feature_patch_log, log_applied, patch_candidates
+from feature_factory.remediation.assets import actor_of, feature_patch_log, log_applied, log_views, patch_candidates
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.warehouse.base import Warehouse
@@ -48,7 +48,7 @@ def approve_patches(context: dg.OpExecutionContext, config: ApproveConfig, wareh
             "approver": config.approver,
             "approved": dg.MetadataValue.json(decided["approved"]),
             "rejected": dg.MetadataValue.json(decided["rejected"]),
-            "open_patches": dg.MetadataValue.md(views.candidates_markdown(warehouse)),
+            **{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
         },
     ))
 
@@ -63,6 +63,7 @@ def rollback_patch(context: dg.OpExecutionContext, config: RollbackConfig, wareh
                         lock_ttl_s=remediation.lock_ttl_s)
     context.log.info(f"rolled back {config.patch_id} ({log['action']} on {log['feature']})")
     log_applied(context, [log], warehouse)
+    log_views(context, warehouse, f"{config.patch_id} rolled back.")
 
 
 @dg.job(tags=RUN_TAGS, description="Approve or reject patch candidates by id (approver recorded).")

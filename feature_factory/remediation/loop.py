@@ -11,6 +11,7 @@ the lock, so the online table always reflects a state that was committed in orde
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -78,7 +79,7 @@ def approve_by_policy(
     with store.actor_lock(warehouse, "policy", lock_ttl_s), warehouse.session() as s:
         with s.transaction():
             for row in store.fetch_candidates(s, status="PROPOSED"):
-                if not policy.allows(row["feature"], row["action"], row["severity"] or "none"):
+                if not policy.allows(row["feature"], row["action"], row["severity"] or "none", _diagnosis(row)):
                     continue
                 try:
                     _typed(row, catalog)
@@ -89,6 +90,15 @@ def approve_by_policy(
                                  approver=policy.approver, approved_at=now)
                 approved.append(row["patch_id"])
     return approved, refused
+
+
+def _diagnosis(row: dict[str, Any]) -> str | None:
+    """The diagnosis a candidate was proposed for (kept in its evidence JSON)."""
+    try:
+        evidence = json.loads(row.get("evidence") or "{}")
+    except (TypeError, ValueError):
+        return None
+    return evidence.get("diagnosis") if isinstance(evidence, dict) else None
 
 
 def _log_row(patch: P.Patch, event: str, actor: str, run_id: str, at: dt.datetime, before: dict, after: dict,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ class PatchValidationError(ValueError):
 
 
 MAX_MAP_ENTRIES = 100
+_SOURCE_FILE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$")
 
 
 def _short(value: Any) -> str:
@@ -92,6 +94,11 @@ class Patch:
     def expression(self, column_sql: str, spec: FeatureSpec) -> str:
         return column_sql
 
+    def row_expression(self, column_sql: str, spec: FeatureSpec, row_prefix: str = "") -> str:
+        """`expression`, for patches that also read other columns of the row (`row_prefix` is the
+        qualifier of the customer_features row, e.g. `f.`)."""
+        return self.expression(column_sql, spec)
+
     def _check_against(self, spec: FeatureSpec) -> None:
         """Catalog-dependent checks (declared range, integrality)."""
 
@@ -120,9 +127,9 @@ class Patch:
         self._check_against(spec)
         return spec
 
-    def render(self, column_sql: str, catalog: Catalog) -> str:
+    def render(self, column_sql: str, catalog: Catalog, row_prefix: str = "") -> str:
         """The patched SQL expression over `column_sql` (validated first, always)."""
-        return self.expression(column_sql, self.validate(catalog))
+        return self.row_expression(column_sql, self.validate(catalog), row_prefix)
 
     def render_review_sql(self, catalog: Catalog, table: str = "customer_features") -> str:
         """The exact SQL this patch applies, for a reviewer, with a leading `/* REVIEW */` marker."""
@@ -135,7 +142,7 @@ class Patch:
         if not self.changes_data:
             return header + f"-- no SQL runs on feature values; {name} is served unchanged"
         return header + (
-            f"SELECT customer_id, snapshot_date, {self.expression(name, spec)} AS {name}\n"
+            f"SELECT customer_id, snapshot_date, {self.row_expression(name, spec)} AS {name}\n"
             f"FROM {quote_ident(table)}"
         )
 
@@ -233,9 +240,15 @@ class MapValues(Patch):
 
 @dataclass(frozen=True)
 class ImputeMedian(Patch):
-    """NULL_SPIKE: replace missing values with the baseline median."""
+    """NULL_SPIKE from missing inputs: replace missing values with the baseline median.
+
+    With `when_rows_in` (a count feature over the same window and rows), only NULLs of rows that
+    had at least `min_rows` input rows are filled: those are NULL because the inputs' values were
+    missing; a NULL with no rows in the window is NULL by definition and stays NULL."""
 
     median: float = 0.0
+    when_rows_in: str = ""
+    min_rows: int = 1
     action: ClassVar[str] = "impute_median"
     param_keys: ClassVar[tuple[str, ...]] = ("median",)
     order: ClassVar[int] = 2
@@ -243,35 +256,54 @@ class ImputeMedian(Patch):
 
     def _check_params(self) -> None:
         _number(self.feature, "median", self.median)
+        if self.when_rows_in:
+            try:
+                quote_ident(self.when_rows_in)
+            except ValueError:
+                raise PatchValidationError(
+                    f"{self.feature}: when_rows_in {_short(self.when_rows_in)} is not a feature name") from None
+        if isinstance(self.min_rows, bool) or not isinstance(self.min_rows, int) or not 1 <= self.min_rows <= 10:
+            raise PatchValidationError(f"{self.feature}: min_rows must be an integer 1..10, got {_short(self.min_rows)}")
 
     def params(self) -> dict[str, Any]:
-        return {"median": self.median}
+        # Only non-default keys, so ids of patches proposed before `when_rows_in` existed still match.
+        extra = {"when_rows_in": self.when_rows_in, "min_rows": self.min_rows} if self.when_rows_in else {}
+        return {"median": self.median, **extra}
 
     def _check_against(self, spec: FeatureSpec) -> None:
         self._in_range(spec, "median", self.median)
 
     def expression(self, column_sql: str, spec: FeatureSpec) -> str:
-        return f"CAST(COALESCE({column_sql}, {self._literal(self.median, spec)}) AS {spec.dtype.sql_type})"
+        return self.row_expression(column_sql, spec)
+
+    def row_expression(self, column_sql: str, spec: FeatureSpec, row_prefix: str = "") -> str:
+        fill = self._literal(self.median, spec)
+        if not self.when_rows_in:
+            return f"CAST(COALESCE({column_sql}, {fill}) AS {spec.dtype.sql_type})"
+        rows = f"{row_prefix}{quote_ident(self.when_rows_in)}"
+        return (f"CAST(CASE WHEN {column_sql} IS NULL AND {rows} >= {int(self.min_rows)} THEN {fill} "
+                f"ELSE {column_sql} END AS {spec.dtype.sql_type})")
 
 
 @dataclass(frozen=True)
 class Clip(Patch):
-    """OUT_OF_RANGE: clip values to the baseline [p01, p99]; NULLs stay NULL."""
+    """Tail contamination: clip values to bounds no baseline value lies outside (rules.py picks
+    them); NULLs stay NULL."""
 
     lower: float = 0.0
     upper: float = 0.0
     action: ClassVar[str] = "clip"
     param_keys: ClassVar[tuple[str, ...]] = ("lower", "upper")
     order: ClassVar[int] = 3
-    description: ClassVar[str] = "clip values to the baseline [p01, p99]"
+    description: ClassVar[str] = "clip values to [lower, upper]"
 
     def _check_params(self) -> None:
         lower = _number(self.feature, "lower", self.lower)
         upper = _number(self.feature, "upper", self.upper)
         if lower > upper:
             raise PatchValidationError(
-                f"refused clip patch on {self.feature}: lower bound {lower!r} (p01) is above the "
-                f"upper bound {upper!r} (p99)"
+                f"refused clip patch on {self.feature}: lower bound {lower!r} is above the "
+                f"upper bound {upper!r}"
             )
 
     def params(self) -> dict[str, Any]:
@@ -288,6 +320,53 @@ class Clip(Patch):
             f"CAST(CASE WHEN {column_sql} < {lo} THEN {lo} WHEN {column_sql} > {hi} THEN {hi} "
             f"ELSE {column_sql} END AS {spec.dtype.sql_type})"
         )
+
+
+@dataclass(frozen=True)
+class ExcludeSource(Patch):
+    """Single bad source: recompute the feature without the rows of one landing file.
+
+    Only rows whose window holds rows of that file change: their value is re-aggregated over
+    raw_events without the file (the catalog's own aggregate, rendered from the spec, never from the
+    patch), so the rest of the table is untouched. The fix for the data itself is to correct and
+    re-ingest the file (a changed file is re-staged by the next ingestion); then roll this back."""
+
+    source_file: str = ""
+    action: ClassVar[str] = "exclude_source"
+    param_keys: ClassVar[tuple[str, ...]] = ("source_file",)
+    order: ClassVar[int] = -1
+    description: ClassVar[str] = "recompute without the rows of one landing file"
+
+    def _check_params(self) -> None:
+        name = self.source_file
+        if (not isinstance(name, str) or not _SOURCE_FILE.match(name) or ".." in name.split("/")
+                or len(name) > 255):
+            raise PatchValidationError(
+                f"refused exclude_source patch on {self.feature}: source_file {_short(name)} is not a "
+                "relative landing-file path (letters, digits, . _ - / only)")
+
+    def params(self) -> dict[str, Any]:
+        return {"source_file": self.source_file}
+
+    def _check_against(self, spec: FeatureSpec) -> None:
+        if not spec.aggregate or spec.agg in (None, "days_since_last_event"):
+            raise PatchValidationError(
+                f"refused exclude_source patch on {self.feature}: it is not an aggregate of raw_events rows")
+
+    def expression(self, column_sql: str, spec: FeatureSpec) -> str:
+        return self.row_expression(column_sql, spec)
+
+    def row_expression(self, column_sql: str, spec: FeatureSpec, row_prefix: str = "") -> str:
+        file = sql_literal(self.source_file)
+        # The subquery must name the outer row: unqualified, customer_id would mean ff_x's own.
+        row_prefix = row_prefix or "customer_features."
+        window = (f"ff_x.customer_id = {row_prefix}customer_id AND ff_x.event_date BETWEEN "
+                  f"{row_prefix}snapshot_date - {int(spec.window_days) - 1} AND {row_prefix}snapshot_date")
+        empty = "NULL" if spec.empty_value is None else self._literal(spec.empty_value, spec)
+        again = (f"(SELECT COALESCE({spec.aggregate}, {empty}) FROM raw_events ff_x "
+                 f"WHERE {window} AND ff_x.source_file <> {file})")
+        return (f"CAST(CASE WHEN EXISTS (SELECT 1 FROM raw_events ff_x WHERE {window} AND "
+                f"ff_x.source_file = {file}) THEN {again} ELSE {column_sql} END AS {spec.dtype.sql_type})")
 
 
 @dataclass(frozen=True)
@@ -322,7 +401,7 @@ class RefreshBaseline(Patch):
 
 PATCH_TYPES: dict[str, type[Patch]] = {
     cls.action: cls
-    for cls in (Cast, MapValues, ImputeMedian, Clip, DisableFeature, RequestRetrain, RefreshBaseline)
+    for cls in (ExcludeSource, Cast, MapValues, ImputeMedian, Clip, DisableFeature, RequestRetrain, RefreshBaseline)
 }
 ACTIONS = tuple(PATCH_TYPES)
 
@@ -357,6 +436,8 @@ def patch_from_record(
         raise PatchValidationError(f"refused patch on {_short(feature)}: unknown action {_short(action)}")
     values = _parse_params(action, feature, params)
     expected = set(cls.param_keys)
+    if cls is ImputeMedian and "when_rows_in" in values:
+        expected |= {"when_rows_in", "min_rows"}
     if set(values) != expected:
         raise PatchValidationError(
             f"refused {action} patch on {_short(feature)}: params keys {sorted(values)} != expected {sorted(expected)}"
@@ -377,10 +458,11 @@ def patch_from_record(
     return patch
 
 
-def compose(patches: list[Patch], column_sql: str, catalog: Catalog) -> str:
-    """The expression for one feature with several active patches, in a fixed order (cast, map,
-    impute, clip, disable) so the result does not depend on the order they were applied in."""
+def compose(patches: list[Patch], column_sql: str, catalog: Catalog, row_prefix: str = "") -> str:
+    """The expression for one feature with several active patches, in a fixed order (exclude a
+    source, cast, map, impute, clip, disable) so the result does not depend on the order they were
+    applied in. `row_prefix` qualifies the other columns a patch reads (`f.`)."""
     expr = column_sql
     for patch in sorted((p for p in patches if p.changes_data), key=lambda p: p.order):
-        expr = patch.render(expr, catalog)
+        expr = patch.render(expr, catalog, row_prefix)
     return expr

@@ -1,4 +1,5 @@
-"""Approval policy: a YAML allowlist of feature x action (optionally capped by severity).
+"""Approval policy: a YAML allowlist of feature x action (optionally capped by severity and limited
+to diagnoses, e.g. auto-approve `clip` only for `tail_contamination`).
 
 See `policy.example.yaml` for the format. A malformed file is refused as a whole, with an error
 naming the file and the rule, rather than half-applied: a policy decides what changes without a
@@ -18,7 +19,10 @@ from feature_factory.remediation.rules import SEVERITIES, severity_rank
 from feature_factory.warehouse.base import quote_ident
 
 EXAMPLE_PATH = Path(__file__).with_name("policy.example.yaml")
-_RULE_KEYS = {"feature", "actions", "max_severity"}
+_RULE_KEYS = {"feature", "actions", "max_severity", "diagnoses"}
+# monitoring/diagnosis.py's names (not imported: remediation reads them as data from drift_alerts).
+DIAGNOSES = ("tail_contamination", "population_shift", "missing_data", "type_or_schema",
+             "volume_or_staleness", "single_source")
 
 
 class PolicyError(ValueError):
@@ -30,9 +34,12 @@ class PolicyRule:
     feature: str  # a feature name or "*"
     actions: frozenset[str]
     max_severity: str | None = None
+    diagnoses: frozenset[str] | None = None  # None: any (also patches proposed without a diagnosis)
 
-    def allows(self, feature: str, action: str, severity: str) -> bool:
+    def allows(self, feature: str, action: str, severity: str, diagnosis: str | None = None) -> bool:
         if self.feature not in ("*", feature) or action not in self.actions:
+            return False
+        if self.diagnoses is not None and diagnosis not in self.diagnoses:
             return False
         return self.max_severity is None or severity_rank(severity) <= severity_rank(self.max_severity)
 
@@ -46,8 +53,8 @@ class Policy:
     def approver(self) -> str:
         return f"policy:{self.path}"
 
-    def allows(self, feature: str, action: str, severity: str) -> bool:
-        return any(rule.allows(feature, action, severity) for rule in self.rules)
+    def allows(self, feature: str, action: str, severity: str, diagnosis: str | None = None) -> bool:
+        return any(rule.allows(feature, action, severity, diagnosis) for rule in self.rules)
 
 
 def load_policy(path: str | Path, catalog: Catalog | None = None) -> Policy:
@@ -90,4 +97,12 @@ def _rule(path: Path, index: int, raw: object, catalog: Catalog | None) -> Polic
     max_severity = raw.get("max_severity")
     if max_severity is not None and max_severity not in SEVERITIES:
         raise PolicyError(f"{where}: max_severity {max_severity!r} is not one of {', '.join(SEVERITIES)}")
-    return PolicyRule(feature=feature, actions=frozenset(actions), max_severity=max_severity)
+    diagnoses = raw.get("diagnoses")
+    if diagnoses is not None:
+        if not isinstance(diagnoses, list) or not diagnoses:
+            raise PolicyError(f"{where}: diagnoses must be a non-empty list")
+        bad = [d for d in diagnoses if d not in DIAGNOSES]
+        if bad:
+            raise PolicyError(f"{where}: unknown diagnosis(es) {bad}; known: {', '.join(DIAGNOSES)}")
+        diagnoses = frozenset(diagnoses)
+    return PolicyRule(feature=feature, actions=frozenset(actions), max_severity=max_severity, diagnoses=diagnoses)

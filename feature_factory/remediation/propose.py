@@ -4,16 +4,18 @@ over days, or a re-run, never proposes the same patch twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from feature_factory.catalog import Catalog
 from feature_factory.remediation import rules, store
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.base import Warehouse, quote_ident
 
 DRIFT_ALERTS = "drift_alerts"
 BASELINE = "feature_stats_baseline"
+FEATURES = "customer_features"
 
 
 @dataclass
@@ -50,6 +52,40 @@ def load_baseline(warehouse: Warehouse, versions: set[int]) -> dict[tuple[int, s
     return {(int(r["baseline_version"]), r["feature"]): store.clean_row(r) for r in df.to_dict("records")}
 
 
+def rows_changed(warehouse: Warehouse, catalog: Catalog, patch, day: dt.date) -> int | None:
+    """How many customer_features rows of `day` the data patch would change (counted in the
+    warehouse); None when the table is not there."""
+    if not warehouse.table_exists(FEATURES):
+        return None
+    spec = patch.validate(catalog)
+    col = quote_ident(spec.name)
+    expr = patch.row_expression(col, spec)
+    row = warehouse.fetch_one(
+        f"SELECT SUM(CASE WHEN ({expr}) IS NULL AND {col} IS NULL THEN 0 WHEN ({expr}) = {col} THEN 0 "
+        f"ELSE 1 END) FROM {FEATURES} WHERE snapshot_date = CAST(? AS DATE)", [str(day)])
+    return int(row[0] or 0) if row else 0
+
+
+def _that_change_rows(warehouse: Warehouse, catalog: Catalog, candidates: list, day: dt.date | None,
+                      skipped: list[str]) -> list:
+    """Drop data patches that would change no row of the alert day (a fix that fixes nothing only
+    hides the problem); the count of the others joins their evidence."""
+    if day is None:
+        return candidates
+    kept = []
+    for c in candidates:
+        if not c.patch.changes_data or not c.evidence.get("diagnosis"):
+            kept.append(c)
+            continue
+        n = rows_changed(warehouse, catalog, c.patch, day)
+        if n == 0:
+            skipped.append(f"{c.patch.feature}: {c.patch.action} {c.patch.params()} would change no row of "
+                           f"{day}; not proposed")
+            continue
+        kept.append(dataclasses.replace(c, evidence={**c.evidence, "rows_changed_on_alert_date": n}))
+    return kept
+
+
 def propose(
     warehouse: Warehouse,
     catalog: Catalog,
@@ -68,6 +104,7 @@ def propose(
     baseline = load_baseline(warehouse, {int(a["baseline_version"]) for a in alerts if a.get("baseline_version") is not None})
     proposal = rules.propose([a for a in alerts if a.get("baseline_version") is not None], baseline, catalog, settings)
     result.skipped = proposal.skipped
+    proposal.candidates = _that_change_rows(warehouse, catalog, proposal.candidates, day, result.skipped)
     now = store.utcnow()
     with store.actor_lock(warehouse, actor, lock_ttl_s), warehouse.session() as s:
         store.ensure_tables(s)

@@ -1,5 +1,28 @@
 """Which drift gets which patch: `drift_alerts` rows + baseline stats -> patch candidates.
 
+Rows with a `diagnosis` (monitoring/diagnosis.py) get the fix that fits the cause; the drift
+types only set the severity (each type's own, >= `min_severity`):
+
+| diagnosis             | patch                                                                     |
+|-----------------------|---------------------------------------------------------------------------|
+| `tail_contamination`  | clip at the baseline's max (upper tail) or min (lower tail), the other    |
+|                       | side at the declared range (integers: floor/ceil): no value the baseline  |
+|                       | saw is ever changed, and a legitimate 0 is never raised                   |
+| `population_shift`    | refresh_baseline + request_retrain (never clip or impute)                 |
+| `missing_data`        | impute_median only for NULLs whose inputs were missing: avg/min/max/stddev|
+|                       | features with a count feature over the same window and rows               |
+|                       | (`when_rows_in`); sums and counts are never NULL, so nothing is imputed;  |
+|                       | a shift >= `model_min_severity` also requests a retrain (no refresh)      |
+| `type_or_schema`      | cast when the column's type changed; a landing file that changed a raw    |
+|                       | column's type: exclude_source of that file (re-ingest it)                 |
+| `single_source`       | exclude_source of the file (re-ingest it, then roll back)                 |
+| `volume_or_staleness` | nothing but disable_feature at `disable_min_severity` (fix the feed)      |
+
+Every data patch is also counted in the warehouse before it is proposed (propose.py): a patch
+that would change no row on the alert day is skipped with the reason.
+
+Rows without a diagnosis (written before diagnoses existed) keep the type-based rules:
+
 | drift type (its own severity >= `min_severity`) | patch                             |
 |-------------------------------------------------|-----------------------------------|
 | NULL_SPIKE                                 | impute_median (baseline p50)            |
@@ -25,7 +48,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from feature_factory.catalog import Catalog, DType
+from feature_factory.catalog import Catalog, DType, FeatureSpec
 from feature_factory.remediation import patches as P
 
 SEVERITIES = ("none", "low", "medium", "high", "critical")
@@ -34,7 +57,7 @@ EVIDENCE_METRICS = (
     "psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std", "std_ratio",
     "null_rate_delta", "out_of_range_share",
 )
-BASELINE_STATS = ("p01", "p50", "p99", "mean", "stddev", "null_rate")
+BASELINE_STATS = ("min_value", "p01", "p50", "p99", "max_value", "mean", "stddev", "null_rate")
 
 
 def severity_rank(severity: str) -> int:
@@ -96,13 +119,94 @@ def _type_severities(alert: dict[str, Any], types: set[str]) -> dict[str, str]:
     return {t: str(alert["severity"]) for t in types}
 
 
+def evidence_of(alert: dict[str, Any]) -> dict[str, Any]:
+    raw = alert.get("diagnosis_evidence")
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except (ValueError, TypeError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def companion_count(spec: FeatureSpec, catalog: Catalog) -> FeatureSpec | None:
+    """A computed count feature over the same window and rows as `spec`: a row with a positive
+    count had inputs, so its NULL comes from missing values, not from an empty window."""
+    for other in catalog.computed():
+        if (other.agg == "count" and other.window_days == spec.window_days
+                and (other.filter_sql or None) == (spec.filter_sql or None)):
+            return other
+    return None
+
+
+def _by_diagnosis(
+    diagnosis: str, alert: dict[str, Any], stats: dict[str, Any], spec: FeatureSpec, catalog: Catalog,
+    s: RuleSettings, sev: dict[str, str],
+) -> list[tuple[P.Patch, str]]:
+    feature, version, dtype = alert["feature"], int(alert["baseline_version"]), spec.dtype
+    why = evidence_of(alert)
+    worst = max(sev.values(), key=severity_rank) if sev else str(alert["severity"])
+    if severity_rank(worst) < severity_rank(s.min_severity):
+        return []
+
+    def at_least(kind: str, level: str) -> bool:
+        return kind in sev and severity_rank(sev[kind]) >= severity_rank(level)
+
+    out: list[tuple[P.Patch, str]] = []
+    if diagnosis == "population_shift":
+        out.append((P.RequestRetrain(feature=feature, baseline_version=version), worst))
+        out.append((P.RefreshBaseline(feature=feature, baseline_version=version), worst))
+    elif diagnosis == "tail_contamination":
+        lo, hi = _num(stats.get("min_value")), _num(stats.get("max_value"))
+        if lo is not None and hi is not None:
+            # Bounds at the baseline's own extremes, so no value the baseline saw can change; the
+            # side that is not contaminated opens up to the declared range where there is one.
+            exp = spec.expectations
+            if why.get("tail", "upper") == "upper" and exp.min is not None and exp.min <= lo:
+                lo = exp.min
+            elif why.get("tail") == "lower" and exp.max is not None and exp.max >= hi:
+                hi = exp.max
+            if dtype is DType.INT:
+                lo, hi = math.floor(lo), math.ceil(hi)
+            out.append((P.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), worst))
+    elif diagnosis == "missing_data":
+        count = companion_count(spec, catalog)
+        median = _num(stats.get("p50"))
+        if spec.agg in ("avg", "min", "max", "stddev") and count is not None and median is not None:
+            median = math.floor(median + 0.5) if dtype is DType.INT else median
+            out.append((P.ImputeMedian(feature=feature, baseline_version=version, median=median,
+                                       when_rows_in=count.name, min_rows=2 if spec.agg == "stddev" else 1), worst))
+        shifts = [sev[t] for t in ("MEAN_SHIFT", "DISTRIBUTION_SHIFT") if at_least(t, s.model_min_severity)]
+        if shifts:
+            out.append((P.RequestRetrain(feature=feature, baseline_version=version), max(shifts, key=severity_rank)))
+    elif diagnosis == "type_or_schema":
+        if "SCHEMA_CHANGE" in sev:
+            out.append((P.Cast(feature=feature, baseline_version=version, to=dtype.value), sev["SCHEMA_CHANGE"]))
+        for f in sorted({f["source_file"] for f in why.get("schema_files", [])})[:3]:
+            out.append((P.ExcludeSource(feature=feature, baseline_version=version, source_file=f), worst))
+    elif diagnosis == "single_source" and why.get("source_file"):
+        out.append((P.ExcludeSource(feature=feature, baseline_version=version, source_file=why["source_file"]), worst))
+    broken = [t for t in ("STALE", "SCHEMA_CHANGE") if at_least(t, s.disable_min_severity)]
+    null_delta = _num(alert.get("null_rate_delta")) or 0.0
+    if at_least("NULL_SPIKE", s.disable_min_severity) and null_delta >= s.disable_null_rate_delta:
+        broken.append("NULL_SPIKE")
+    if broken:
+        out.append((P.DisableFeature(feature=feature, baseline_version=version),
+                    max((sev[t] for t in broken), key=severity_rank)))
+    return out
+
+
 def _patches_for(
-    alert: dict[str, Any], stats: dict[str, Any], dtype: DType, s: RuleSettings
+    alert: dict[str, Any], stats: dict[str, Any], spec: FeatureSpec, s: RuleSettings, catalog: Catalog,
 ) -> list[tuple[P.Patch, str]]:
     """(patch, the severity of the drift that calls for it) pairs for one alert row."""
-    feature, version = alert["feature"], int(alert["baseline_version"])
+    feature, version, dtype = alert["feature"], int(alert["baseline_version"]), spec.dtype
     types = {t.strip().upper() for t in str(alert.get("drift_types") or "").split(",") if t.strip()}
     sev = _type_severities(alert, types)
+    diagnosis = alert.get("diagnosis")
+    if diagnosis:
+        return _by_diagnosis(str(diagnosis), alert, stats, spec, catalog, s, sev)
 
     def at_least(kind: str, level: str) -> bool:
         return kind in sev and severity_rank(sev[kind]) >= severity_rank(level)
@@ -162,7 +266,7 @@ def propose(
             continue
         stats = baseline.get((int(alert["baseline_version"]), feature), {})
         try:
-            patches = _patches_for(alert, stats, spec.dtype, s)
+            patches = _patches_for(alert, stats, spec, s, catalog)
             for patch, _ in patches:
                 patch.validate(catalog)
         except P.PatchValidationError as exc:
@@ -173,8 +277,12 @@ def propose(
                 f"{feature}: {alert.get('drift_types') or 'no drift types'} ({alert['severity']}) "
                 "has no applicable patch" + ("" if stats else " (no baseline stats)")
             )
+        why = evidence_of(alert)
         evidence = {
             "alert_date": str(alert.get("alert_date")),
+            **({"diagnosis": alert["diagnosis"], "why": why.get("why"), "headline": why.get("headline"),
+                "contributors": why.get("contributors", []), "files": why.get("files", [])}
+               if alert.get("diagnosis") else {}),
             "severity": alert["severity"],
             "drift_types": alert.get("drift_types") or "",
             "baseline_version": int(alert["baseline_version"]),

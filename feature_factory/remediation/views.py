@@ -23,7 +23,25 @@ def candidates_markdown(warehouse: Warehouse, statuses: Sequence[str] = ("PROPOS
     with warehouse.session() as s:
         rows = [{**r, "params": params_text(r.get("params")), "approver": short_actor(r.get("approver"))}
                 for r in store.fetch_candidates(s) if r["status"] in statuses]
-    return markdown_table(rows, ["patch_id", "feature", "action", "params", "severity", "status", "alert_date", "approver"])
+    for r in rows:
+        r["diagnosis"] = _evidence(r).get("diagnosis")
+        r["cause"] = _evidence(r).get("headline")
+    return markdown_table(rows, ["patch_id", "feature", "action", "params", "severity", "diagnosis", "status",
+                                 "alert_date", "approver", "cause"])
+
+
+def _evidence(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(row.get("evidence") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def patch_views(warehouse: Warehouse) -> dict[str, str]:
+    """Every patch view as Markdown, read now: after an approve, apply or rollback the open list
+    (PROPOSED / APPROVED) no longer shows what was applied or decided, and the active list is current."""
+    return {"open_patches": candidates_markdown(warehouse), "active_patches": active_markdown(warehouse)}
 
 
 def params_text(params: str | None) -> str:

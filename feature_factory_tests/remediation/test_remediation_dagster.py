@@ -59,6 +59,10 @@ def test_propose_approve_apply_rollback_through_jobs(wh):
     assert ids["clip"] in mat.metadata["patches"].value and "max 5,000 → 90.5; p99 4,557.29 → 89.64" in mat.metadata["patches"].value
     online_events = instance.fetch_materializations(dg.AssetKey("customer_features_online"), limit=5).records
     assert len(online_events) == 1
+    # patch_candidates' page is current: the applied clip is no longer listed as open (APPROVED).
+    views = instance.fetch_materializations(dg.AssetKey("patch_candidates"), limit=1).records[0]
+    meta = views.asset_materialization.metadata
+    assert ids["clip"] not in meta["open_patches"].value and ids["clip"] in meta["active_patches"].value
 
     result = run("rollback_patch_job", wh, settings, instance=instance,
                  run_config={"ops": {"rollback_patch": {"config": {"patch_id": ids["clip"], "actor": "bob"}}}})
@@ -67,6 +71,8 @@ def test_propose_approve_apply_rollback_through_jobs(wh):
     assert wh.fetch_all(f"SELECT event, actor FROM {store.LOG} ORDER BY logged_at") == [("apply", "alice"), ("rollback", "bob")]
     log_events = instance.fetch_materializations(dg.AssetKey("feature_patch_log"), limit=5).records
     assert len(log_events) == 2
+    meta = instance.fetch_materializations(dg.AssetKey("patch_candidates"), limit=1).records[0].asset_materialization.metadata
+    assert meta["active_patches"].value == "_no applied patches_" and ids["clip"] not in meta["open_patches"].value
 
 
 def test_rejected_decision_fails_the_run_with_a_clear_error(wh):

@@ -90,9 +90,12 @@ def test_unusable_alerts_are_skipped_with_reasons(catalog):
 def test_example_policy_loads_and_matches(catalog):
     policy = load_policy(EXAMPLE_PATH, catalog)
     assert policy.approver == f"policy:{EXAMPLE_PATH}"
-    assert policy.allows("purchases_7d", "clip", "high")
-    assert not policy.allows("purchases_7d", "clip", "critical")  # max_severity: high
-    assert policy.allows("revenue_7d", "impute_median", "critical")
+    assert policy.allows("purchases_7d", "clip", "high", "tail_contamination")
+    assert not policy.allows("purchases_7d", "clip", "critical", "tail_contamination")  # max_severity: high
+    # A clip is approved only for the cause it fits: never for a genuine shift, nor without a diagnosis.
+    assert not policy.allows("purchases_7d", "clip", "medium", "population_shift")
+    assert not policy.allows("purchases_7d", "clip", "medium")
+    assert policy.allows("revenue_7d", "impute_median", "critical", "missing_data")
     assert not policy.allows("purchases_7d", "disable_feature", "low")
 
 
@@ -105,6 +108,8 @@ def test_example_policy_loads_and_matches(catalog):
         ("rules: [{feature: revenue_7d, actions: [clip], max_severity: huge}]", "max_severity"),
         ("rules: [{feature: revenue_7d, actions: []}]", "non-empty"),
         ("rules: [{feature: revenue_7d, actions: [clip], when: always}]", "unknown key"),
+        ("rules: [{feature: revenue_7d, actions: [clip], diagnoses: [outliers]}]", "unknown diagnosis"),
+        ("rules: [{feature: revenue_7d, actions: [clip], diagnoses: []}]", "diagnoses must be a non-empty"),
         ("approve: everything", "rules"),
         ("rules: [oops", "cannot read"),
     ],
@@ -118,7 +123,7 @@ def test_bad_policy_files_name_file_and_rule(tmp_path, catalog, text, message):
 
 
 def test_patch_types_cover_every_policy_action():
-    assert set(P.ACTIONS) == {"cast", "map_values", "impute_median", "clip", "disable_feature",
+    assert set(P.ACTIONS) == {"exclude_source", "cast", "map_values", "impute_median", "clip", "disable_feature",
                               "request_retrain", "refresh_baseline"}
 
 

@@ -1,0 +1,171 @@
+"""Why a feature drifted (pure): one diagnosis per drifted feature-day, from the drift evidence.
+
+The fix depends on the cause, not on the drift type: a genuine population shift pushes values past
+the baseline's p99 just as an outlier burst does (both alert OUT_OF_RANGE), but clipping the first
+hides a real change from training and serving. What tells them apart is whether the *bulk* of the
+distribution moved. The rules, first match wins (effect sizes are defaults of `Rules`):
+
+| diagnosis             | rule                                                                          |
+|-----------------------|-------------------------------------------------------------------------------|
+| `type_or_schema`      | SCHEMA_CHANGE on the column, or a landing file in the feature's window had a  |
+|                       | type change / missing column on a raw column the feature reads                |
+|                       | (`landing_schema_drift`)                                                      |
+| `volume_or_staleness` | STALE (no rows, or fewer than the stale share of a baseline day's rows)       |
+| `missing_data`        | NULL_SPIKE (feature NULLs, or missing raw inputs it aggregates)               |
+| `tail_contamination`  | OUT_OF_RANGE, VARIANCE_CHANGE or MEAN_SHIFT (a few extreme rows cause each),  |
+|                       | and the bulk is stable: no quantile p25..p75 moved more than `bulk_shift`     |
+|                       | (0.10) of the baseline's p05..p95 spread (p95 itself moves when >5% of rows   |
+|                       | are hit), and KS minus the excess tail share minus the largest KS a baseline  |
+|                       | day shows (`noise_floor`) is <= `ks_residual` (0.05; a share e of rows moved  |
+|                       | into a tail moves KS by at most e); with a                                    |
+|                       | very still bulk (<= `still_bulk`, 0.05) a residual up to `ks_residual_still`  |
+|                       | (0.10) is allowed: long windows pull hit rows up without always passing p99   |
+| `population_shift`    | anything else that drifted (MEAN_SHIFT, VARIANCE_CHANGE, DISTRIBUTION_SHIFT,  |
+|                       | or OUT_OF_RANGE with a moved bulk)                                            |
+
+Then `tail_contamination`, `missing_data` and `type_or_schema` become `single_source` when one
+landing file carries >= `single_source_share` (0.8) of the change (attribution.py) while holding at
+most `single_source_size` (0.5) of the feature's rows, and other files of the same event days
+carry little of it (< 0.2): one bad file among clean peers, fixed by excluding that file and
+re-ingesting it. With one file per day a burst that spans the day is not a single source: its
+peers (the other days) do not share its days, so it stays `tail_contamination`.
+
+The drift issue's scenarios set the scale: outlier bursts alerted with KS ~0.05 (PSI 0.01-0.06),
+genuine shifts with KS 0.17-0.24 (PSI 0.18-0.37); 0.05 of KS beyond the tail's own excess sits
+between the two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from feature_factory.monitoring.summary import Summary
+
+DIAGNOSES = ("tail_contamination", "population_shift", "missing_data", "type_or_schema",
+             "volume_or_staleness", "single_source")
+# The attribution mode each diagnosis asks for (attribution.MODES).
+MODE = {"tail_contamination": "tail", "single_source": "tail", "missing_data": "missing",
+        "type_or_schema": "missing", "population_shift": "shift", "volume_or_staleness": "shift"}
+# The middle half: a contamination of up to ~20% of rows moves p95 (that is where it lands), not p25..p75.
+# Drift that a few extreme rows can cause on their own; DISTRIBUTION_SHIFT alone means the bulk moved.
+TAIL_TYPES = {"OUT_OF_RANGE", "VARIANCE_CHANGE", "MEAN_SHIFT"}
+BULK_QUANTILES = tuple(q / 100 for q in range(25, 80, 5))
+
+
+@dataclass(frozen=True)
+class Rules:
+    ks_residual: float = 0.05
+    bulk_shift: float = 0.10
+    still_bulk: float = 0.05
+    ks_residual_still: float = 0.10
+    single_source_share: float = 0.8
+    single_source_size: float = 0.5
+    peer_share: float = 0.2
+
+
+def bulk_shift(current: Summary | None, baseline: Summary) -> float | None:
+    """Largest move of a quantile p25..p75 (from the quantile grids), in units of the baseline's
+    p05..p95 spread (its stddev when that spread is 0, as for mostly-zero counts)."""
+    gc, gb = (current.grid if current else None), baseline.grid
+    if not gc or not gb or len(gc) != len(gb):
+        return None
+    m = len(gb) - 1
+    at = lambda g, q: g[min(m, max(0, round(q * m)))]  # noqa: E731
+    spread = at(gb, 0.95) - at(gb, 0.05)
+    if not spread or not math.isfinite(spread):
+        spread = baseline.stddev or 1.0
+    moves = [abs(at(gc, q) - at(gb, q)) for q in BULK_QUANTILES]
+    moves = [v for v in moves if math.isfinite(v)]
+    return max(moves) / spread if moves else None
+
+
+def preliminary(types: dict[str, str], metrics: dict[str, float | None], current: Summary | None,
+                baseline: Summary, schema_files: list[dict], rules: Rules | None = None) -> tuple[str, dict]:
+    """The diagnosis before attribution (every rule but `single_source`), with its evidence."""
+    r = rules or Rules()
+    ks, excess = metrics.get("ks"), metrics.get("out_of_range_excess")
+    shift = bulk_shift(current, baseline)
+    evidence: dict[str, Any] = {
+        "drift_types": sorted(types), "ks": _round(ks), "psi": _round(metrics.get("psi")),
+        "tail_excess": _round(excess), "bulk_shift": _round(shift),
+        "ks_residual": _round(ks - max(excess or 0.0, 0.0)) if ks is not None else None,
+        "null_rate_delta": _round(metrics.get("null_rate_delta")),
+        "input_null_rate_delta": _round(metrics.get("input_null_rate_delta")),
+    }
+    if current is not None:
+        evidence["tail"] = _tail_side(current, baseline)
+    if "SCHEMA_CHANGE" in types:
+        return "type_or_schema", {**evidence, "why": "the column is missing or its type changed"}
+    if schema_files:
+        names = sorted({f["source_file"] for f in schema_files})
+        return "type_or_schema", {**evidence, "schema_files": schema_files[:10],
+                                  "why": f"landing file(s) {', '.join(names[:3])} changed the type of a raw "
+                                         "column this feature reads"}
+    if "STALE" in types:
+        return "volume_or_staleness", {**evidence, "why": "the day has far fewer rows than a baseline day"}
+    if "NULL_SPIKE" in types:
+        inputs = (metrics.get("input_null_rate_delta") or 0.0) > (metrics.get("null_rate_delta") or 0.0)
+        return "missing_data", {**evidence, "inputs_missing": inputs,
+                                "why": "raw inputs it aggregates went missing" if inputs else "more NULL values"}
+    noise = float(baseline.noise.get("KS", 0.0) or 0.0)
+    evidence["ks_noise"] = _round(noise)
+    if types.keys() & TAIL_TYPES and _bulk_stable(ks, excess, shift, r, noise):
+        return "tail_contamination", {**evidence, "why": (
+            f"the bulk is stable (largest p25..p75 move {_fmt(shift)} of the baseline spread), KS {_fmt(ks)} is "
+            f"explained by {_fmt(excess)} excess mass in the {evidence.get('tail', 'upper')} tail")}
+    return "population_shift", {**evidence, "why": (
+        f"the bulk moved: KS {_fmt(ks)} beyond the {_fmt(excess or 0)} tail excess, largest p25..p75 "
+        f"move {_fmt(shift)} of the baseline spread")}
+
+
+def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: dict[str, str] | None = None,
+           rules: Rules | None = None) -> tuple[str, dict]:
+    """`single_source` when one landing file carries the change among clean peers (module rule);
+    the contributors always join the evidence."""
+    r = rules or Rules()
+    evidence = {**evidence, "contributors": contributors}
+    if diagnosis not in ("tail_contamination", "missing_data", "type_or_schema"):
+        return diagnosis, evidence
+    files = [c for c in contributors if c["dimension"] == "source_file"]
+    if not files:
+        return diagnosis, evidence
+    top = files[0]
+    days = file_days or {}
+    peers = [f for f, d in days.items() if f != top["value"] and d == days.get(top["value"])]
+    peer_shares = {c["value"]: c["share"] for c in files}
+    clean_peers = [p for p in peers if peer_shares.get(p, 0.0) < r.peer_share]
+    if top["share"] >= r.single_source_share and top["expected"] <= r.single_source_size and clean_peers:
+        return "single_source", {**evidence, "source_file": top["value"], "was": diagnosis, "why": (
+            f"{top['share']:.0%} of it from {top['value']} ({top['expected']:.0%} of the rows), while "
+            f"{len(clean_peers)} other file(s) of the same day(s) are clean")}
+    return diagnosis, evidence
+
+
+def _bulk_stable(ks, excess, shift, r: Rules, noise: float = 0.0) -> bool:
+    if ks is None:
+        return shift is not None and shift <= r.bulk_shift
+    # KS that neither the tail's excess nor a normal baseline day's own KS explains.
+    residual = ks - max(excess or 0.0, 0.0) - noise
+    if shift is not None and shift <= r.still_bulk:
+        return residual <= r.ks_residual_still
+    return residual <= r.ks_residual and (shift is None or shift <= r.bulk_shift)
+
+
+def _tail_side(current: Summary, baseline: Summary) -> str:
+    """Which tail holds the excess: above the baseline p99 or below its p01."""
+    above = (current.above_range_count or 0) / current.value_count if current.value_count else 0.0
+    below = ((current.out_of_range_count or 0) - (current.above_range_count or 0)) / current.value_count \
+        if current.value_count else 0.0
+    base_above = baseline.above_range_share or 0.0
+    base_below = (baseline.out_of_range_share or 0.0) - base_above
+    return "upper" if above - base_above >= below - base_below else "lower"
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(float(v), 4)
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"

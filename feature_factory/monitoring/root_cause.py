@@ -1,0 +1,101 @@
+"""Diagnosis of one judged day in the warehouse: reads what diagnosis.py needs (landing schema drift
+of the files in each feature's window, attribution over raw_events) and applies its rules.
+
+Two attribution statements per day with drift, whatever the number of drifted features; nothing
+at all on a drift-free day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from feature_factory.catalog import FeatureSpec
+from feature_factory.monitoring import attribution as A
+from feature_factory.monitoring import diagnosis as D
+from feature_factory.monitoring.drift import FeatureDrift
+from feature_factory.monitoring.summary import Summary
+from feature_factory.warehouse.base import Warehouse
+
+SCHEMA_DRIFT_TABLE = "landing_schema_drift"  # events/schema_drift.py
+LANDING_FILES = "landing_files"  # events/staging.py
+SCHEMA_KINDS = ("changed_type", "missing_column")
+
+
+def schema_findings(warehouse: Warehouse, first: dt.date, last: dt.date) -> list[dict]:
+    """Type changes and missing columns of landing files with events in [first, last]."""
+    if not (warehouse.table_exists(SCHEMA_DRIFT_TABLE) and warehouse.table_exists(LANDING_FILES)):
+        return []
+    kinds = ", ".join(f"'{k}'" for k in SCHEMA_KINDS)
+    df = warehouse.fetch_df(
+        f"SELECT d.source_file, d.kind, d.column_name, d.detail, f.min_event_date, f.max_event_date "
+        f"FROM {SCHEMA_DRIFT_TABLE} d JOIN {LANDING_FILES} f ON f.source_file = d.source_file "
+        f"WHERE d.kind IN ({kinds}) AND f.max_event_date >= CAST(? AS DATE) "
+        f"AND f.min_event_date <= CAST(? AS DATE) ORDER BY d.source_file, d.column_name",
+        [str(first), str(last)])
+    return [{k.lower(): (str(v)[:10] if "date" in k.lower() else v) for k, v in r.items()}
+            for r in df.to_dict("records")]
+
+
+def diagnose_day(
+    warehouse: Warehouse,
+    day: dt.date,
+    results: Sequence[FeatureDrift],
+    current: dict[str, Summary],
+    baseline: dict[str, Summary],
+    baseline_window: tuple[dt.date, dt.date],
+    specs: Sequence[FeatureSpec],
+    rules: D.Rules | None = None,
+) -> dict[str, tuple[str, dict]]:
+    """feature -> (diagnosis, evidence) for every drifted result (a drift type at low or above)."""
+    drifted = [r for r in results if r.types]
+    if not drifted:
+        return {}
+    by_name = {s.name: s for s in specs}
+    widest = max((by_name[r.feature].window_days for r in drifted if r.feature in by_name), default=1)
+    findings = schema_findings(warehouse, day - dt.timedelta(days=widest - 1), day)
+    prelim = {}
+    for r in drifted:
+        spec = by_name.get(r.feature)
+        reads = set(spec.source_columns) if spec else set()
+        start = str(day - dt.timedelta(days=(spec.window_days if spec else 1) - 1))
+        files = [f for f in findings if f["column_name"] in reads and f["max_event_date"] >= start]
+        prelim[r.feature] = D.preliminary(r.types, r.metrics, current.get(r.feature), baseline[r.feature],
+                                          files, rules)
+    columns = {c for c, _ in warehouse.columns(A.EVENTS_TABLE)}
+    targets = []
+    for spec in A.attributable([by_name[f] for f in prelim if f in by_name], columns):
+        diagnosis, evidence = prelim[spec.name]
+        mode = D.MODE[diagnosis]
+        ref = baseline[spec.name].quantiles
+        upper = evidence.get("tail", "upper") == "upper"
+        targets.append(A.Target(spec, mode, lower=None if upper else ref.get("p01"),
+                                upper=ref.get("p99") if upper else None))
+    found = A.attribute(warehouse, day, targets, baseline_window) if targets else A.Attribution({}, {})
+    out = {}
+    for feature, (diagnosis, evidence) in prelim.items():
+        contributors = found.by_feature.get(feature, [])
+        diagnosis, evidence = D.refine(diagnosis, evidence, contributors, found.file_days, rules)
+        mode = D.MODE[diagnosis]
+        files = found.carriers.get(feature, []) if D.MODE[diagnosis] != "shift" else []
+        if files:
+            evidence["files"] = files
+        evidence["headline"] = A.headline(feature, mode, contributors, files) if feature in found.by_feature else \
+            f"{feature}: not attributable to raw_events rows (a derived feature, or raw_events is missing)"
+        out[feature] = (diagnosis, evidence)
+    return out
+
+
+def diagnosis_markdown(results: Sequence[FeatureDrift], diagnoses: dict[str, tuple[str, dict]]) -> str:
+    """The UI's answer to "what changed, where from, and why this fix": one line per drifted
+    feature, worst first."""
+    rows = [r for r in sorted(results, key=lambda r: (-r.severity_rank, r.feature)) if r.feature in diagnoses]
+    if not rows:
+        return "no feature drifted"
+    lines = ["| feature | severity | diagnosis | why | where it came from |", "|---|---|---|---|---|"]
+    for r in rows:
+        diagnosis, evidence = diagnoses[r.feature]
+        cell = lambda t: str(t or "").replace("|", "\\|")  # noqa: E731
+        lines.append(f"| {r.feature} | {r.severity} | **{diagnosis}** | {cell(evidence.get('why'))} "
+                     f"| {cell(evidence.get('headline'))} |")
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""Root-cause attribution in the warehouse (both backends): hand-made raw_events with one injected
+cause each, and the segment that carries it must come first with the share the data implies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from feature_factory.catalog import DType, FeatureSpec, Lifecycle
+from feature_factory.monitoring import attribution as A
+
+START = dt.date(2024, 1, 1)
+DAY = dt.date(2024, 1, 21)  # window 01-15..01-21; baseline event days 01-01..01-14
+BASE = (START, dt.date(2024, 1, 14))
+EVENT_COLUMNS = {"event_id": "VARCHAR", "customer_id": "VARCHAR", "event_type": "VARCHAR",
+                 "channel": "VARCHAR", "amount": "DOUBLE", "event_ts": "TIMESTAMP",
+                 "event_date": "DATE", "source_file": "VARCHAR"}
+
+
+def _spec(name, agg, value=None, where=None, dtype=DType.FLOAT) -> FeatureSpec:
+    return FeatureSpec(name=name, description=name, owner="t", dtype=dtype, lifecycle=Lifecycle.ACTIVE,
+                       aggregate="x", window_days=7, agg=agg, value_sql=value, filter_sql=where,
+                       source_columns=tuple(c for c in ("amount", "event_type", "channel")
+                                            if c in f"{value} {where}"))
+
+
+REVENUE = _spec("revenue_7d", "sum", "amount", "event_type = 'purchase'")
+MOBILE = _spec("mobile_events_7d", "count", None, "channel = 'mobile'", DType.INT)
+
+
+def _insert(warehouse, table, columns, rows):
+    ddl = ", ".join(f"{c} {t}" for c, t in columns.items())
+    with warehouse.session() as s:
+        s.execute(f"CREATE TABLE {table} ({ddl})")
+        marks = "(" + ", ".join("?" for _ in columns) + ")"
+        for i in range(0, len(rows), 200):  # a few multi-row inserts: row by row is slow on fakesnow
+            chunk = rows[i:i + 200]
+            s.execute(f"INSERT INTO {table} VALUES {', '.join(marks for _ in chunk)}",
+                      [r.get(c) for r in chunk for c in columns])
+
+
+def _events(bad_file=False, mobile_after: dt.date | None = None, blank_file=False):
+    """20 customers, one web purchase of 10.0 a day each (c00..c03 first seen on 01-10); optional
+    causes: a second file on 01-20 with 1000.0 purchases for c00..c04; from `mobile_after` every
+    event on mobile; a file on 01-19 whose amounts are blank."""
+    rows = []
+    for d in range(21):
+        day = START + dt.timedelta(days=d)
+        for c in range(20):
+            if c < 4 and d < 9:
+                continue
+            mobile = mobile_after is not None and day >= mobile_after
+            blank = blank_file and day == dt.date(2024, 1, 19) and c >= 10
+            rows.append({"event_id": f"e{d}_{c}", "customer_id": f"c{c:02d}", "event_type": "purchase",
+                         "channel": "mobile" if mobile else "web", "amount": None if blank else 10.0,
+                         "event_ts": dt.datetime.combine(day, dt.time(12)), "event_date": day,
+                         "source_file": f"events_{day}{'_b' if blank else ''}.csv"})
+    if bad_file:
+        day = dt.date(2024, 1, 20)
+        rows += [{"event_id": f"x{c}", "customer_id": f"c{c:02d}", "event_type": "purchase", "channel": "web",
+                  "amount": 1000.0, "event_ts": dt.datetime.combine(day, dt.time(13)), "event_date": day,
+                  "source_file": "events_2024-01-20_b.csv"} for c in range(5)]
+    return rows
+
+
+def _load(warehouse, rows):
+    _insert(warehouse, "raw_events", EVENT_COLUMNS, rows)
+    warehouse.execute(
+        "CREATE TABLE customer_features AS SELECT customer_id, CAST('2024-01-21' AS DATE) AS snapshot_date, "
+        "SUM(CASE WHEN event_type = 'purchase' THEN COALESCE(amount, 0) ELSE 0 END) AS revenue_7d, "
+        "SUM(CASE WHEN channel = 'mobile' THEN 1 ELSE 0 END) AS mobile_events_7d FROM raw_events "
+        "WHERE event_date >= CAST('2024-01-15' AS DATE) GROUP BY customer_id")
+
+
+def test_outliers_in_one_file_are_traced_to_that_file(warehouse):
+    _load(warehouse, _events(bad_file=True))
+    result = A.attribute(warehouse, DAY, [A.Target(REVENUE, "tail", lower=None, upper=100.0)], BASE)
+    got = result.by_feature["revenue_7d"]
+    # The bad file shares its event day with a clean one (what single_source looks for).
+    assert result.file_days["events_2024-01-20_b.csv"] == result.file_days["events_2024-01-20.csv"] == "2024-01-20"
+    assert len(result.file_days) == 8
+    top = got[0]
+    assert (top["dimension"], top["value"]) == ("source_file", "events_2024-01-20_b.csv")
+    # Out-of-range customers c00..c04: 5 x 1000 from that file, 5 x 7 x 10 from the daily files.
+    assert top["share"] == round(5000 / 5350, 4)
+    assert top["expected"] == round(5 / 145, 4)
+    assert "93% of out-of-range values from events_2024-01-20_b.csv" in A.headline("revenue_7d", "tail", got)
+    # The files that carried it, by share of the out-of-range mass (each daily file: 5 x 10 / 5350).
+    files = result.carriers["revenue_7d"]
+    assert files[0] == {"source_file": "events_2024-01-20_b.csv", "share": round(5000 / 5350, 4)}
+    assert [f["share"] for f in files[1:]] == [round(50 / 5350, 4)] * 2
+
+
+def test_channel_mix_change_is_traced_to_the_channel(warehouse):
+    _load(warehouse, _events(mobile_after=dt.date(2024, 1, 18)))
+    got = A.attribute(warehouse, DAY, [A.Target(MOBILE, "shift"), A.Target(REVENUE, "shift")], BASE).by_feature
+    # mobile_events_7d: only mobile rows count, so the channel dimension explains nothing beyond its
+    # size; the new rows sit in the four files since 01-18 (each 1/7 of the window's rows).
+    files = [c for c in got["mobile_events_7d"] if c["dimension"] == "source_file"]
+    assert sorted(c["value"] for c in files) == [f"events_2024-01-{d}.csv" for d in (18, 19, 20, 21)]
+    assert all(c["share"] == 0.25 and c["expected"] == round(1 / 7, 4) for c in files)
+    # revenue_7d rose because c00..c03 (first seen in the week of 01-08) buy every day of the
+    # window but not on the baseline's first 9 days: that cohort carries the whole change.
+    top = got["revenue_7d"][0]
+    assert (top["dimension"], top["value"], top["share"]) == ("first_seen_week", "2024-01-08", 1.0)
+
+
+def test_missing_amounts_are_traced_to_the_file_and_cohort(warehouse):
+    _load(warehouse, _events(blank_file=True))
+    got = A.attribute(warehouse, DAY, [A.Target(REVENUE, "missing")], BASE).by_feature["revenue_7d"]
+    assert (got[0]["dimension"], got[0]["value"], got[0]["share"]) == ("source_file", "events_2024-01-19_b.csv", 1.0)
+    assert got[0]["expected"] == round(10 / 140, 4)
+    # Blank rows belong to c10..c19, all first seen in the week of 2024-01-01 (80% of the rows).
+    assert got[1] == {"dimension": "first_seen_week", "value": "2024-01-01", "share": 1.0, "expected": 0.8,
+                      "delta": 10.0}
