@@ -74,8 +74,11 @@ DESCRIPTIONS = {
     "evidently_method": "The test Evidently chose for the column.",
     "note": "Why something was not judged (too few values, ramp-up, no rows).",
     "input_null_rate_delta": "Change in the NULL rate of the raw event values the feature aggregates.",
-    "diagnosis": "The likely cause of the drift (root-cause attribution).",
-    "diagnosis_evidence": "JSON: the numbers behind the diagnosis.",
+    "diagnosis": ("The likely cause of the drift: tail_contamination, population_shift, missing_data, "
+                  "type_or_schema, volume_or_staleness or single_source (NULL when not drifted)."),
+    "diagnosis_evidence": "JSON: the numbers behind the diagnosis (bulk and tail moves, KS residual, shares).",
+    "top_contributors": ("JSON: the segments (event_type, channel, cohort, first-seen week, landing file) "
+                         "carrying most of the change, with their share of it and of the rows."),
 }
 
 
