@@ -24,6 +24,7 @@ demo: install
 
 test: install
 	scripts/ensure-chromium.sh
+	scripts/ensure-redis.sh
 	$(PY) -m pytest -q
 
 ui: install
