@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from feature_factory.serving.store import Lookup, StoreMeta
 
 DEFAULT_MAX_IDS = 1000
@@ -69,8 +71,21 @@ def age_now(age_at_build: int | None, built_at: dt.datetime, today: dt.date) -> 
     return int(age_at_build) + max(0, (today - built_at.date()).days)
 
 
+@dataclass
+class Answer:
+    body: bytes  # the JSON response
+    found: int = 0
+    stale: int = 0
+    missing: int = 0
+
+
+_TRUE_FRESH = b',"found":true,"snapshot_date":'
+
+
 class Answerer:
-    """Builds answers for one version's layout (cached per version and feature list)."""
+    """Builds the JSON answer. The store keeps each row's values as JSON, so a fresh row asked for
+    all features is spliced in as it is; a subset is decoded and re-encoded; stale and missing rows
+    get all-null values. Layouts are cached per (version, features)."""
 
     def __init__(self, ttl_override: int | None = None) -> None:
         self.ttl_override = ttl_override
@@ -79,45 +94,56 @@ class Answerer:
     def ttl(self, meta: StoreMeta) -> int:
         return meta.ttl_days if self.ttl_override is None else self.ttl_override
 
-    def _plan(self, meta: StoreMeta, features: list[str] | None) -> tuple:
-        key = (meta.version, None if features is None else tuple(features))
+    def _plan(self, meta: StoreMeta | None, features: list[str] | None) -> tuple:
+        key = (meta.version if meta else None, None if features is None else tuple(features))
         plan = self._plans.get(key)
         if plan is None:
-            names = list(meta.feature_names) if features is None else features
-            index = {f.name: i for i, f in enumerate(meta.features)}
-            bools = {f.name for f in meta.features if f.dtype == "BOOLEAN"}
-            plan = (names, [(n, 3 + index[n], n in bools) for n in names])
+            names = (list(meta.feature_names) if meta else []) if features is None else list(features)
+            nulls = orjson.dumps(dict.fromkeys(names))
+            missing_tail = b',"found":false,"snapshot_date":null,"age_days":null,"stale":null,"values":' + nulls + b"}"
             if len(self._plans) > 256:
                 self._plans.clear()
-            self._plans[key] = plan
+            plan = self._plans[key] = (names, nulls, missing_tail, features is not None)
         return plan
 
-    def answer(self, query: Query, lookup: Lookup, now: dt.datetime) -> dict:
+    def answer(self, query: Query, lookup: Lookup, now: dt.datetime) -> Answer:
         meta = lookup.meta
+        names, nulls, missing_tail, subset = self._plan(meta, query.features)
         if meta is None:
-            names = query.features or []
-            empty = dict.fromkeys(names)
-            results = [{"entity_id": e, "found": False, "snapshot_date": None, "age_days": None,
-                        "stale": None, "values": dict(empty)} for e in query.entity_ids]
-            return {"store": {"state": lookup.state, "version": None}, "features": names, "results": results}
-        names, cols = self._plan(meta, query.features)
-        ttl, built, today = self.ttl(meta), meta.built_at_dt(), now.date()
-        nulls = dict.fromkeys(names)
-        results = []
+            store = {"state": lookup.state, "version": None}
+        else:
+            store = {"state": "ok", "version": meta.version, "built_at": meta.built_at, "ttl_days": self.ttl(meta)}
+        head = b'{"store":' + orjson.dumps(store) + b',"features":' + orjson.dumps(names) + b',"results":['
+        out = Answer(b"")
+        parts = []
+        if meta is not None:
+            ttl = self.ttl(meta)
+            aged = max(0, (now.date() - meta.built_at_dt().date()).days)  # days since the version was built
+        rows = lookup.rows
         for e in query.entity_ids:
-            row = lookup.rows.get(e)
+            key = orjson.dumps(e)
+            row = rows.get(e)
             if row is None:
-                results.append({"entity_id": e, "found": False, "snapshot_date": None, "age_days": None,
-                                "stale": None, "values": dict(nulls)})
+                out.missing += 1
+                parts.append(b'{"entity_id":' + key + missing_tail)
                 continue
-            age = age_now(row[2], built, today)
+            out.found += 1
+            age = None if row[2] is None else row[2] + aged
             stale = age is None or age > ttl
-            values = dict(nulls) if stale else {
-                n: (None if row[i] is None else bool(row[i])) if b else row[i] for n, i, b in cols}
-            results.append({"entity_id": e, "found": True, "snapshot_date": row[1], "age_days": age,
-                            "stale": stale, "values": values})
-        return {"store": {"state": "ok", "version": meta.version, "built_at": meta.built_at,
-                          "ttl_days": ttl}, "features": names, "results": results}
+            if stale:
+                out.stale += 1
+                values = nulls
+            elif subset:
+                have = orjson.loads(row[3])
+                values = orjson.dumps({n: have.get(n) for n in names})
+            else:
+                values = row[3]
+            parts.append(b'{"entity_id":' + key + _TRUE_FRESH
+                         + (b"null" if row[1] is None else b'"' + row[1].encode() + b'"')
+                         + b',"age_days":' + (b"null" if age is None else str(age).encode())
+                         + (b',"stale":true,"values":' if stale else b',"stale":false,"values":') + values + b"}")
+        out.body = head + b",".join(parts) + b"]}"
+        return out
 
 
 def dedupe(ids: Sequence[str]) -> list[str]:

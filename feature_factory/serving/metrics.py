@@ -25,6 +25,7 @@ class ServerMetrics:
         self._version: str | None = None
         self._latency = {}
         self._requests = {}
+        self._entities = {}
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)
@@ -36,6 +37,14 @@ class ServerMetrics:
         if hist is None:
             hist = self._latency[endpoint] = self.latency.labels(endpoint)
         hist.observe(seconds)
+
+    def count_entities(self, found: int, stale: int, missing: int) -> None:
+        for outcome, n in (("found", found), ("stale", stale), ("missing", missing)):
+            if n:
+                child = self._entities.get(outcome)
+                if child is None:
+                    child = self._entities[outcome] = self.entities.labels(outcome)
+                child.inc(n)
 
     def saw_version(self, backend: str, version: str | None, rows: int | None) -> None:
         if version == self._version:

@@ -13,6 +13,8 @@ import math
 from collections.abc import Iterator
 from decimal import Decimal
 
+import orjson
+
 from feature_factory.catalog import Catalog
 from feature_factory.features.online import DEFAULT_TTL_DAYS, ONLINE_TABLE, STATUS_COLUMNS
 from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version
@@ -84,6 +86,7 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
                                 "WHERE snapshot_date IS NOT NULL LIMIT 1")
     reference = (_as_date(first[0]) + dt.timedelta(days=int(first[1] or 0))) if first else newest
     dtypes = [f.dtype for f in fields]
+    names = [f.name for f in fields]
 
     def pages() -> Iterator[list[tuple]]:
         last, built = None, ...
@@ -101,7 +104,7 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
                                      "materialize customer_features_online_store again")
             yield [(str(r[0]), None if r[1] is None else _as_date(r[1]).isoformat(),
                     None if r[2] is None else int(r[2]),
-                    *(_plain(v, d) for v, d in zip(r[4:], dtypes))) for r in got]
+                    orjson.dumps({n: _plain(v, d) for n, v, d in zip(names, r[4:], dtypes)})) for r in got]
             last = got[-1][0]
 
     meta = StoreMeta(version=new_version(), built_at=now.isoformat(),

@@ -1,15 +1,14 @@
 """The production online store: Redis (the `redis` client).
 
-Layout under a key prefix `<p>`: `<p>:rows:<version>` is a hash entity id -> the row as a JSON array
-(snapshot_date, age_days, features...); `<p>:meta:<version>` the version's meta; `<p>:current` the
-current version. A write fills the new hash (invisible until the pointer moves), then moves the
+Layout under a key prefix `<p>`: `<p>:rows:<version>` is a hash entity id -> the row
+(snapshot_date, age_days and the values JSON, joined by 0x1f); `<p>:meta:<version>` the version's
+meta; `<p>:current` the current version. A write fills the new hash (invisible until the pointer moves), then moves the
 pointer and gives the previous version an expiry (the grace period) in one MULTI/EXEC. A read is one
 Lua script (pointer + HMGET + meta), which Redis runs atomically: never a mix of versions.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 
 from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, StoreMeta
@@ -17,6 +16,7 @@ from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ff:customer_features"
 GRACE_SECONDS = 60  # the previous version lives this long after a swap
+SEP = b"\x1f"  # unit separator: never in a date, an integer or JSON text (control chars are escaped)
 
 # KEYS[1] = current pointer; ARGV = ids. Returns {version, meta, values...} or {} when missing.
 _LOOKUP = """
@@ -31,14 +31,25 @@ return out
 """
 
 
-def _decode(parts, ids: Sequence[str]) -> Lookup:
+def _encode(row: Row) -> bytes:
+    day = (row[1] or "").encode()
+    age = b"" if row[2] is None else str(int(row[2])).encode()
+    return day + SEP + age + SEP + row[3]
+
+
+def _decode(parts, ids: Sequence[str], metas: dict) -> Lookup:
     if not parts:
         return Lookup(None, {}, "missing")
-    meta = StoreMeta.from_json(parts[1])
+    meta = metas.get(parts[0])
+    if meta is None:
+        if len(metas) > 16:
+            metas.clear()
+        meta = metas[parts[0]] = StoreMeta.from_json(parts[1])
     rows: dict[str, Row] = {}
     for i, raw in enumerate(parts[2:]):
         if raw:  # Lua turns a nil into false, which the client returns as None
-            rows[ids[i]] = (ids[i], *json.loads(raw))
+            day, age, values = raw.split(SEP, 2)
+            rows[ids[i]] = (ids[i], day.decode() or None, int(age) if age else None, values)
     return Lookup(meta, rows, "ok")
 
 
@@ -52,6 +63,7 @@ class RedisOnlineStore(OnlineStore):
         self._async = None
         self._script = None
         self._ascript = None
+        self._metas: dict[bytes, StoreMeta] = {}  # parsed once per version
 
     def describe(self) -> str:
         return f"redis:{self.url} prefix {self.prefix}"
@@ -80,7 +92,7 @@ class RedisOnlineStore(OnlineStore):
                 pipe = r.pipeline(transaction=False)
                 for i in range(0, len(batch), self.batch_size):
                     chunk = batch[i:i + self.batch_size]
-                    pipe.hset(rows_key, mapping={row[0]: json.dumps(row[1:]) for row in chunk})
+                    pipe.hset(rows_key, mapping={row[0]: _encode(row) for row in chunk})
                 pipe.execute()
                 rows += len(batch)
             meta = StoreMeta(**{**meta.__dict__, "rows": rows})
@@ -110,7 +122,7 @@ class RedisOnlineStore(OnlineStore):
             parts = self._script(keys=[self._key("current")], args=[self.prefix, *entity_ids])
         except redis.RedisError as exc:
             raise StoreError(f"cannot read online store {self.describe()}: {exc}") from exc
-        return _decode(parts, entity_ids)
+        return _decode(parts, entity_ids, self._metas)
 
     async def alookup(self, entity_ids: Sequence[str]) -> Lookup:
         import redis
@@ -123,7 +135,7 @@ class RedisOnlineStore(OnlineStore):
             parts = await self._ascript(keys=[self._key("current")], args=[self.prefix, *entity_ids])
         except redis.RedisError as exc:
             raise StoreError(f"cannot read online store {self.describe()}: {exc}") from exc
-        return _decode(parts, entity_ids)
+        return _decode(parts, entity_ids, self._metas)
 
     def current(self) -> StoreMeta | None:
         import redis

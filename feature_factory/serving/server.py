@@ -75,15 +75,8 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         answer = answerer.answer(query, lookup, dt.datetime.now(dt.timezone.utc))
         meta = lookup.meta
         metrics.saw_version(store.kind, meta.version if meta else None, meta.rows if meta else None)
-        found = sum(1 for r in answer["results"] if r["found"])
-        stale = sum(1 for r in answer["results"] if r["stale"])
-        if found - stale:
-            metrics.entities.labels("found").inc(found - stale)
-        if stale:
-            metrics.entities.labels("stale").inc(stale)
-        if len(answer["results"]) - found:
-            metrics.entities.labels("missing").inc(len(answer["results"]) - found)
-        return _json(answer)
+        metrics.count_entities(answer.found - answer.stale, answer.stale, answer.missing)
+        return Response(answer.body, media_type="application/json")
 
     def _current():
         try:

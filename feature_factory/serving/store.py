@@ -7,7 +7,8 @@ pointer just before a swap still finishes on it. Backends: `sqlite_store` (embed
 WAL-mode file under the project home) and `redis_store` (production).
 
 Rows carry the entity id, the snapshot date, the snapshot's age in days when the version was built
-and the served feature values in `StoreMeta.features` order.
+and the served feature values as one JSON object (in `StoreMeta.features` order), serialised once
+when the version is written so the server answers without re-encoding every value.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
-Row = tuple  # (entity_id, snapshot_date 'YYYY-MM-DD', age_days at build, *feature values)
+Row = tuple  # (entity_id, snapshot_date 'YYYY-MM-DD' | None, age_days at build | None, values JSON bytes)
 
 
 class StoreError(RuntimeError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import orjson
 import pytest
 from serving_helpers import catalog, seed_online
 from starlette.testclient import TestClient
@@ -116,11 +117,11 @@ def test_a_missing_store_answers_not_found_never_500(make_store):
 def test_values_expire_as_the_store_ages_and_the_ttl_can_be_overridden():
     meta = StoreMeta(version="v1", built_at="2024-03-10T02:00:00", reference_date="2024-03-10", ttl_days=2,
                      rows=1, features=())
-    lookup = Lookup(meta, {"c1": ("c1", "2024-03-09", 1)})
+    lookup = Lookup(meta, {"c1": ("c1", "2024-03-09", 1, b"{}")})
     query = Query(["c1"], None)
 
     def answer(now, ttl=None):
-        (r,) = Answerer(ttl).answer(query, lookup, now)["results"]
+        (r,) = orjson.loads(Answerer(ttl).answer(query, lookup, now).body)["results"]
         return r["age_days"], r["stale"]
 
     assert answer(dt.datetime(2024, 3, 10, 23)) == (1, False)

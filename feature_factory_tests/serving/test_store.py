@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from serving_helpers import catalog, seed_online
 
 from feature_factory.serving.publish import publish
 from feature_factory.serving.store import FeatureField, StoreError, StoreMeta
+
+
+def plain(rows: dict) -> dict:
+    return {k: (*r[:3], orjson.loads(r[3])) for k, r in rows.items()}
 
 
 def test_publish_then_lookup_returns_the_online_table(make_store, warehouse):
@@ -18,10 +23,10 @@ def test_publish_then_lookup_returns_the_online_table(make_store, warehouse):
                              FeatureField("purchases_7d", "BIGINT", "about purchases_7d"))
     got = store.lookup(["c02", "c01", "c05", "nobody"])
     assert got.state == "ok" and got.meta.version == meta.version
-    assert got.rows == {
-        "c02": ("c02", "2024-03-10", 0, 20.0, 2),
-        "c01": ("c01", "2024-03-10", 0, None, 1),
-        "c05": ("c05", "2024-03-05", 5, 50.0, 5),
+    assert plain(got.rows) == {
+        "c02": ("c02", "2024-03-10", 0, {"revenue_7d": 20.0, "purchases_7d": 2}),
+        "c01": ("c01", "2024-03-10", 0, {"revenue_7d": None, "purchases_7d": 1}),
+        "c05": ("c05", "2024-03-05", 5, {"revenue_7d": 50.0, "purchases_7d": 5}),
     }
     assert store.current() == got.meta
 
@@ -35,7 +40,8 @@ def test_a_new_version_replaces_the_old_one_whole(make_store, duckdb_warehouse):
     assert second.version > first.version and second.rows == 3
     got = store.lookup(["c00", "c02", "c04"])
     assert got.meta.version == second.version
-    assert got.rows == {"c00": ("c00", "2024-03-10", 0, 1.0, 0), "c02": ("c02", "2024-03-05", 5, 21.0, 2)}
+    assert plain(got.rows) == {"c00": ("c00", "2024-03-10", 0, {"revenue_7d": 1.0, "purchases_7d": 0}),
+                               "c02": ("c02", "2024-03-05", 5, {"revenue_7d": 21.0, "purchases_7d": 2})}
 
 
 def test_a_failed_write_leaves_the_current_version_served(make_store, duckdb_warehouse):
@@ -46,13 +52,13 @@ def test_a_failed_write_leaves_the_current_version_served(make_store, duckdb_war
                      ttl_days=2, rows=0, features=first.features)
 
     def batches():
-        yield [("c00", "2999-01-01", 0, 999.0, 9)]
+        yield [("c00", "2999-01-01", 0, b'{"revenue_7d": 999.0, "purchases_7d": 9}')]
         raise RuntimeError("warehouse connection lost")
 
     with pytest.raises(RuntimeError, match="connection lost"):
         store.write(meta, batches())
     got = store.lookup(["c00"])
-    assert got.meta.version == first.version and got.rows["c00"][3] == 0.0
+    assert got.meta.version == first.version and orjson.loads(got.rows["c00"][3])["revenue_7d"] == 0.0
 
 
 def test_an_empty_store_is_missing_not_an_error(make_store):

@@ -9,6 +9,7 @@ import time
 
 import dagster as dg
 import httpx
+import orjson
 import uvicorn
 from conftest import free_port
 from remediation_helpers import (
@@ -56,7 +57,8 @@ class Load:
 
 def served_rows(s) -> tuple[str, dict]:
     got = s.lookup(IDS)
-    return got.meta.version, {e: list(r[3:]) for e, r in got.rows.items()}
+    names = got.meta.feature_names
+    return got.meta.version, {e: [orjson.loads(r[3])[n] for n in names] for e, r in got.rows.items()}
 
 
 def online_rows(warehouse, features) -> dict:
