@@ -8,6 +8,7 @@ TTL is served as `stale: true` with every value null: an expired value is never 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,7 +80,7 @@ class Answer:
     missing: int = 0
 
 
-_TRUE_FRESH = b',"found":true,"snapshot_date":'
+_PLAIN_ID = re.compile(r'^[^"\\\x00-\x1f]*$')
 
 
 class Answerer:
@@ -94,38 +95,40 @@ class Answerer:
     def ttl(self, meta: StoreMeta) -> int:
         return meta.ttl_days if self.ttl_override is None else self.ttl_override
 
-    def _plan(self, meta: StoreMeta | None, features: list[str] | None) -> tuple:
-        key = (meta.version if meta else None, None if features is None else tuple(features))
+    def _plan(self, meta: StoreMeta | None, features: list[str] | None, state: str) -> tuple:
+        key = (meta.version if meta else state, None if features is None else tuple(features))
         plan = self._plans.get(key)
         if plan is None:
             names = (list(meta.feature_names) if meta else []) if features is None else list(features)
             nulls = orjson.dumps(dict.fromkeys(names))
-            missing_tail = b',"found":false,"snapshot_date":null,"age_days":null,"stale":null,"values":' + nulls + b"}"
+            missing_tail = b'","found":false,"snapshot_date":null,"age_days":null,"stale":null,"values":' + nulls + b"}"
             if len(self._plans) > 256:
                 self._plans.clear()
-            plan = self._plans[key] = (names, nulls, missing_tail, features is not None)
+            if meta is None:
+                store = {"state": state, "version": None}
+            else:
+                store = {"state": "ok", "version": meta.version, "built_at": meta.built_at, "ttl_days": self.ttl(meta)}
+            head = b'{"store":' + orjson.dumps(store) + b',"features":' + orjson.dumps(names) + b',"results":['
+            built = meta.built_at_dt().date() if meta else None
+            plan = self._plans[key] = (names, nulls, missing_tail, features is not None, head, built)
         return plan
 
     def answer(self, query: Query, lookup: Lookup, now: dt.datetime) -> Answer:
         meta = lookup.meta
-        names, nulls, missing_tail, subset = self._plan(meta, query.features)
-        if meta is None:
-            store = {"state": lookup.state, "version": None}
-        else:
-            store = {"state": "ok", "version": meta.version, "built_at": meta.built_at, "ttl_days": self.ttl(meta)}
-        head = b'{"store":' + orjson.dumps(store) + b',"features":' + orjson.dumps(names) + b',"results":['
+        names, nulls, missing_tail, subset, head, built = self._plan(meta, query.features, lookup.state)
         out = Answer(b"")
         parts = []
         if meta is not None:
             ttl = self.ttl(meta)
-            aged = max(0, (now.date() - meta.built_at_dt().date()).days)  # days since the version was built
+            aged = max(0, (now.date() - built).days)  # whole days since the version was built
         rows = lookup.rows
         for e in query.entity_ids:
-            key = orjson.dumps(e)
+            # An id needs JSON escaping only with a quote, a backslash or a control character.
+            key = e.encode() if _PLAIN_ID.match(e) else orjson.dumps(e)[1:-1]
             row = rows.get(e)
             if row is None:
                 out.missing += 1
-                parts.append(b'{"entity_id":' + key + missing_tail)
+                parts.append(b'{"entity_id":"%s%s' % (key, missing_tail))
                 continue
             out.found += 1
             age = None if row[2] is None else row[2] + aged
@@ -138,10 +141,9 @@ class Answerer:
                 values = orjson.dumps({n: have.get(n) for n in names})
             else:
                 values = row[3]
-            parts.append(b'{"entity_id":' + key + _TRUE_FRESH
-                         + (b"null" if row[1] is None else b'"' + row[1].encode() + b'"')
-                         + b',"age_days":' + (b"null" if age is None else str(age).encode())
-                         + (b',"stale":true,"values":' if stale else b',"stale":false,"values":') + values + b"}")
+            parts.append(b'{"entity_id":"%s","found":true,"snapshot_date":%s,"age_days":%s,"stale":%s,"values":%s}' % (
+                key, b"null" if row[1] is None else b'"%s"' % row[1].encode(),
+                b"null" if age is None else b"%d" % age, b"true" if stale else b"false", values))
         out.body = head + b",".join(parts) + b"]}"
         return out
 

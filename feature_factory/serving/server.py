@@ -30,6 +30,7 @@ from feature_factory.serving.metrics import ServerMetrics
 from feature_factory.serving.store import OnlineStore, StoreError
 
 log = logging.getLogger("feature_factory.serving")
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above 1000 ids
 
 
 def _closing(store: OnlineStore):
@@ -48,35 +49,57 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message}, status)
 
 
-def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int | None = None) -> Starlette:
+def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int | None = None):
     answerer = Answerer(ttl_days)
     metrics = ServerMetrics()
 
-    async def features(request: Request) -> Response:
+    async def features(scope, receive, send) -> None:
+        """POST /features as a bare ASGI endpoint: the hot path skips Starlette's middleware and
+        request objects (measured at about half the time per request)."""
         t0 = time.perf_counter()
-        response = await _features(request)
-        metrics.observe("/features", response.status_code, time.perf_counter() - t0)
-        return response
-
-    async def _features(request: Request) -> Response:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size <= MAX_BODY_BYTES:
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                break
         try:
-            body = orjson.loads(await request.body())
+            status, payload = await _features(b"".join(chunks), size)
+        except Exception as exc:  # a bug, not the request: say so rather than drop the connection
+            log.exception("feature request failed")
+            status, payload = 500, orjson.dumps({"error": f"internal error: {type(exc).__name__}: {exc}"})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+        metrics.observe("/features", status, time.perf_counter() - t0)
+
+    async def _features(raw: bytes, size: int) -> tuple[int, bytes]:
+        if size > MAX_BODY_BYTES:
+            return 400, orjson.dumps({"error": f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read"})
+        try:
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return _error(f"the body is not valid JSON: {exc}", 400)
+            return 400, orjson.dumps({"error": f"the body is not valid JSON: {exc}"})
         try:
             query = parse_query(body, max_ids)
             lookup = await store.alookup(dedupe(query.entity_ids))
             check_features(query.features, lookup.meta)
         except BadRequest as exc:
-            return _error(str(exc), 400)
+            return 400, orjson.dumps({"error": str(exc)})
         except StoreError as exc:
             log.warning("online store unavailable: %s", exc)
-            return _error(f"online store unavailable: {exc}", 503)
+            return 503, orjson.dumps({"error": f"online store unavailable: {exc}"})
         answer = answerer.answer(query, lookup, dt.datetime.now(dt.timezone.utc))
         meta = lookup.meta
         metrics.saw_version(store.kind, meta.version if meta else None, meta.rows if meta else None)
         metrics.count_entities(answer.found - answer.stale, answer.stale, answer.missing)
-        return Response(answer.body, media_type="application/json")
+        return 200, answer.body
 
     def _current():
         try:
@@ -118,12 +141,28 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         data, content_type = metrics.render()
         return Response(data, media_type=content_type)
 
+    async def features_not_post(request: Request) -> Response:
+        return _error("POST a JSON body like {\"entity_ids\": [\"c1\"]} to /features", 405)
+
     app = Starlette(routes=[
-        Route("/features", features, methods=["POST"]),
+        Route("/features", features_not_post),
         Route("/schema", schema, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
     ], lifespan=_closing(store))
     app.state.store = store
     app.state.metrics = metrics
-    return app
+    return FeatureApp(app, features)
+
+
+class FeatureApp:
+    """POST /features to the bare endpoint; everything else (other routes, lifespan) to Starlette."""
+
+    def __init__(self, app: Starlette, features) -> None:
+        self.app, self.features, self.state = app, features, app.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/features":
+            await self.features(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -5,7 +5,7 @@ Layout: each version is a table `ff_rows_<version>` (WITHOUT ROWID, keyed by ent
 `ff_versions` holds each version's meta. A write creates the new table, fills it, and re-points the
 view in the same transaction: WAL readers see the old version until the commit and the new one
 after it, never a mix. Versions older than the previous one are dropped after the swap.
-A read is one read transaction (rows and meta from the same snapshot).
+A read is one SELECT on the view (one committed version; each row names it).
 """
 
 from __future__ import annotations
@@ -121,20 +121,18 @@ class SQLiteOnlineStore(OnlineStore):
             if conn is None:
                 return Lookup(None, {}, "missing")
             try:
-                conn.execute("BEGIN")
-                try:
-                    if len(entity_ids) == 1:
-                        got = conn.execute(_ONE, (entity_ids[0],)).fetchall()
-                    else:
-                        got = conn.execute(_MANY, (json.dumps(list(entity_ids)),)).fetchall()
-                    if got:
-                        version = got[0][0]
-                    else:
-                        head = conn.execute("SELECT version FROM ff_pointer").fetchone()
-                        version = head[0] if head else None
-                    meta = self._meta_for(conn, version) if version else None
-                finally:
-                    conn.execute("COMMIT")
+                # One statement reads one committed version (the view names it in every row), so no
+                # explicit transaction is needed on the path that finds rows.
+                if len(entity_ids) == 1:
+                    got = conn.execute(_ONE, (entity_ids[0],)).fetchall()
+                else:
+                    got = conn.execute(_MANY, (json.dumps(list(entity_ids)),)).fetchall()
+                if got:
+                    version = got[0][0]
+                else:  # nothing found: report the version the pointer names now
+                    head = conn.execute("SELECT version FROM ff_pointer").fetchone()
+                    version = head[0] if head else None
+                meta = self._meta_for(conn, version) if version else None
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):  # the file exists but no version was committed yet
                     return Lookup(None, {}, "missing")
