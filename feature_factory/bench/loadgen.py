@@ -43,19 +43,33 @@ def summary_ms(lat: list[float]) -> dict:
 
 
 async def sequential(port: int, requests: list[bytes], warmup: int = 50) -> dict:
-    """One connection, one request at a time."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    lat, errors = [], 0
+    """One connection, one request at a time. A dropped connection (a server recycling its worker)
+    counts as an error; the client reconnects and goes on."""
+    reader = writer = None
+    lat, errors, kinds = [], 0, {}
     try:
         for i, data in enumerate(requests[:warmup] + requests):
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             t0 = time.perf_counter()
-            status, _ = await _roundtrip(reader, writer, data)
+            try:
+                status, _ = await _roundtrip(reader, writer, data)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                writer.close()
+                reader = writer = None
+                if i >= warmup:
+                    errors += 1
+                    kinds[type(exc).__name__] = kinds.get(type(exc).__name__, 0) + 1
+                continue
             if i >= warmup:
                 lat.append(time.perf_counter() - t0)
-                errors += status != 200
+                if status != 200:
+                    errors += 1
+                    kinds[f"HTTP {status}"] = kinds.get(f"HTTP {status}", 0) + 1
     finally:
-        writer.close()
-    return {**summary_ms(lat), "errors": errors}
+        if writer is not None:
+            writer.close()
+    return {**summary_ms(lat or [0.0]), "errors": errors, "error_kinds": kinds}
 
 
 async def concurrent(port: int, requests: list[bytes], clients: int, seconds: float) -> dict:

@@ -18,13 +18,17 @@ DEFAULT_PREFIX = "ff:customer_features"
 GRACE_SECONDS = 60  # the previous version lives this long after a swap
 SEP = b"\x1f"  # unit separator: never in a date, an integer or JSON text (control chars are escaped)
 
-# KEYS[1] = current pointer; ARGV = ids. Returns {version, meta, values...} or {} when missing.
+# KEYS[1] = current pointer; ARGV[1] = prefix, ARGV[2] = the version whose meta the caller has
+# (the meta is sent only for another version), ARGV[3..] = ids.
+# Returns {version, meta or false, values...} or {} when no version exists.
 _LOOKUP = """
 local v = redis.call('GET', KEYS[1])
 if not v then return {} end
-local out = {v, redis.call('GET', ARGV[1] .. ':meta:' .. v)}
-if #ARGV > 1 then
-  local vals = redis.call('HMGET', ARGV[1] .. ':rows:' .. v, unpack(ARGV, 2))
+local meta = false
+if v ~= ARGV[2] then meta = redis.call('GET', ARGV[1] .. ':meta:' .. v) end
+local out = {v, meta}
+if #ARGV > 2 then
+  local vals = redis.call('HMGET', ARGV[1] .. ':rows:' .. v, unpack(ARGV, 3))
   for i = 1, #vals do out[i + 2] = vals[i] end
 end
 return out
@@ -42,8 +46,10 @@ def _decode(parts, ids: Sequence[str], metas: dict) -> Lookup:
         return Lookup(None, {}, "missing")
     meta = metas.get(parts[0])
     if meta is None:
-        if len(metas) > 16:
-            metas.clear()
+        if not parts[1]:
+            raise StoreError("online store: the current version's meta is missing (a write in progress "
+                             "crashed?); materialize customer_features_online_store again")
+        metas.clear()
         meta = metas[parts[0]] = StoreMeta.from_json(parts[1])
     rows: dict[str, Row] = {}
     for i, raw in enumerate(parts[2:]):
@@ -117,7 +123,8 @@ class RedisOnlineStore(OnlineStore):
 
         self.client
         try:
-            parts = self._script(keys=[self._key("current")], args=[self.prefix, *entity_ids])
+            known = next(iter(self._metas), b"")  # the version whose meta we hold
+            parts = self._script(keys=[self._key("current")], args=[self.prefix, known, *entity_ids])
         except redis.RedisError as exc:
             raise StoreError(f"cannot read online store {self.describe()}: {exc}") from exc
         return _decode(parts, entity_ids, self._metas)
