@@ -218,7 +218,7 @@ def _serve_ours(params: dict, meter, store: str, extra_env: dict | None = None, 
         cmd += ["--path", str(p["sqlite"])]
     env = {"FEATURE_FACTORY_ONLINE_STORE_PATH": str(p["sqlite"]), **(extra_env or {})}
     probe = loadgen.http_request("/features", b'{"entity_ids": ["C0000001"]}', port)
-    server = Server(cmd, port, probe, Path(params["dir"]) / f"server_ours_{store}.log", env)
+    server = Server(cmd, port, probe, Path(params["dir"]) / f"server_ours_{store}_{workers}w.log", env)
     try:
         server.wait()
         return {**_measure(params, meter, "ours", server, "/features"), "workers": workers}
@@ -230,7 +230,11 @@ def ours_sqlite(params: dict, meter) -> dict:
     return _serve_ours(params, meter, "sqlite")
 
 
-def ours_redis(params: dict, meter) -> dict:
+def ours_sqlite_2w(params: dict, meter) -> dict:
+    return _serve_ours(params, meter, "sqlite", workers=2)
+
+
+def ours_redis(params: dict, meter, workers: int = 1) -> dict:
     binary = shutil.which("redis-server")
     if binary is None:
         return {"skipped": "redis-server not installed (scripts/ensure-redis.sh)"}
@@ -251,10 +255,14 @@ def ours_redis(params: dict, meter) -> dict:
             except redis.ConnectionError:
                 time.sleep(0.05)
         _publish(params, "redis", url)
-        return _serve_ours(params, meter, "redis", {"FEATURE_FACTORY_REDIS_URL": url})
+        return _serve_ours(params, meter, "redis", {"FEATURE_FACTORY_REDIS_URL": url}, workers=workers)
     finally:
         redis_proc.terminate()
         redis_proc.wait(timeout=10)
+
+
+def ours_redis_2w(params: dict, meter) -> dict:
+    return ours_redis(params, meter, workers=2)
 
 
 def dict_floor(params: dict, meter) -> dict:

@@ -240,11 +240,15 @@ def _serving_goals(rows: dict, params: dict) -> list[dict]:
     floor = ok("dict_floor")
     out = []
     for name in ("ours_sqlite", "ours_redis"):
-        r, store = ok(name), name.split("_")[1]
+        # Ours at its better worker count (1 or 2 uvicorn workers), as Feast's best is taken.
+        store = name.split("_")[1]
+        runs = [x for x in (ok(name), ok(f"{name}_2w")) if x]
+        r = max(runs, key=lambda x: x["concurrent"]["1"]["rps"]) if runs else None
         if r is None:
             out.append(goal(f"{name}: serving goals", "-", None, None, _why(rows, name)))
             continue
         lat, conc = r["latency"], r["concurrent"]
+        store = f"{store} ({r.get('workers', 1)} worker{'s' if r.get('workers', 1) > 1 else ''})"
         out.append(goal(f"{store}: p99, 1 entity per request (sequential)", "<= 3 ms",
                         f"{lat['1']['p99_ms']:.2f} ms", lat["1"]["p99_ms"] <= 3))
         out.append(goal(f"{store}: p99, 100 entities per request (sequential)", "<= 15 ms",
@@ -271,7 +275,9 @@ def _serving_steps() -> tuple[Step, ...]:
         Step("dict_floor", f"{SERVE}:dict_floor", "bare ASGI app answering from a Python dict (uvicorn)",
              reference=True, repeatable=False),
         Step("ours_sqlite", f"{SERVE}:ours_sqlite", "feature-factory serve, SQLite store", repeatable=False),
+        Step("ours_sqlite_2w", f"{SERVE}:ours_sqlite_2w", "the same, 2 uvicorn workers", repeatable=False),
         Step("ours_redis", f"{SERVE}:ours_redis", "feature-factory serve, Redis store", repeatable=False),
+        Step("ours_redis_2w", f"{SERVE}:ours_redis_2w", "the same, 2 uvicorn workers", repeatable=False),
         Step("feast_default", f"{SERVE}:feast_default", "feast serve (0.67), SQLite online store, defaults",
              repeatable=False),
         Step("feast_tuned", f"{SERVE}:feast_tuned", "feast serve, 2 workers, no access log, no worker "
