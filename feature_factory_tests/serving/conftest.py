@@ -4,7 +4,6 @@ absent: `scripts/ensure-redis.sh` installs Debian's package), and a small online
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "remediation"))  # remediatio
 
 from feature_factory.serving.redis_store import RedisOnlineStore  # noqa: E402
 from feature_factory.serving.sqlite_store import SQLiteOnlineStore  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serving_helpers import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")

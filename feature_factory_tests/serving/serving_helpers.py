@@ -4,6 +4,7 @@ online table built from it by the features module."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 
 from feature_factory.catalog import Catalog, DType, Expectations, FeatureSpec, Lifecycle
 from feature_factory.features.online import build_online_table
@@ -38,3 +39,9 @@ def seed(warehouse, customers: int = 6, offset: float = 0.0) -> None:
 def seed_online(warehouse, **kwargs) -> None:
     seed(warehouse, **kwargs)
     build_online_table(warehouse, catalog(), ttl_days=2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -11,7 +11,7 @@ import dagster as dg
 import httpx
 import orjson
 import uvicorn
-from conftest import free_port
+from serving_helpers import free_port
 from remediation_helpers import (
     CatalogSettings, alert, build_online, make_catalog, run_job, seed_alerts, seed_baseline, seed_features,
 )
