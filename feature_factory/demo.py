@@ -431,7 +431,8 @@ def serving_lines(wh) -> list[str]:
     except Exception as exc:  # the story is told; only the sample failed
         return [f"online serving: the sample request failed: {type(exc).__name__}: {exc}"]
     return ["online serving: feature-factory serve (beside make ui), then:", f"  {curl}",
-            *("  " + line for line in json.dumps(answer, indent=1).splitlines())]
+            f"  -> store {json.dumps(answer['store'])}",
+            *(f"     {json.dumps(r)}" for r in answer["results"])]
 
 
 def ui_command() -> str:

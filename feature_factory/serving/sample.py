@@ -12,7 +12,9 @@ from feature_factory.serving.server import create_app
 def sample_request(ids: list[str], features: int = 3) -> tuple[str, dict]:
     """(the curl command, the answer) for `ids` and the first `features` served features, plus one
     unknown id to show `found: false`."""
-    from starlette.testclient import TestClient
+    import asyncio
+
+    import httpx
 
     store = store_from_env()
     meta = store.current()
@@ -21,8 +23,15 @@ def sample_request(ids: list[str], features: int = 3) -> tuple[str, dict]:
                            "customer_features_online_store")
     ids = [*ids, "no_such_customer"]
     body = {"entity_ids": ids, "features": list(meta.feature_names[:features])}
-    with TestClient(create_app(store)) as client:
-        answer = client.post("/features", json=body).json()
+    async def ask() -> dict:
+        transport = httpx.ASGITransport(app=create_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://feature-server") as client:
+            return (await client.post("/features", json=body)).json()
+
+    try:
+        answer = asyncio.run(ask())
+    finally:
+        store.close()
     curl = (f"curl -s localhost:{DEFAULT_PORT}/features -H 'content-type: application/json' "
             f"-d '{json.dumps(body)}'")
     return curl, answer
