@@ -66,12 +66,6 @@ def check_features(features: list[str] | None, meta: StoreMeta | None) -> list[s
     return features
 
 
-def age_now(age_at_build: int | None, built_at: dt.datetime, today: dt.date) -> int | None:
-    if age_at_build is None:
-        return None
-    return int(age_at_build) + max(0, (today - built_at.date()).days)
-
-
 @dataclass
 class Answer:
     body: bytes  # the JSON response

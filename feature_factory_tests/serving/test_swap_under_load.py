@@ -18,7 +18,7 @@ from remediation_helpers import (
 
 from feature_factory.remediation import online, store as patch_store
 from feature_factory.serving.assets import customer_features_online_store
-from feature_factory.serving.config import OnlineStoreResource, store_from_env
+from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.serving.server import create_app
 
 IDS = [f"c{i:02d}" for i in range(10)]
