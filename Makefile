@@ -24,6 +24,7 @@ demo: install
 
 test: install
 	scripts/ensure-chromium.sh
+	scripts/ensure-redis.sh
 	$(PY) -m pytest -q
 
 # `make ui PORT=3456 REPORTS_PORT=3457`: the Dagster UI's port (default 3000) and the port serving

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("feature_factory.events.generator_cli", "write synthetic landing files"),
     "demo": ("feature_factory.demo", "run the whole story on the embedded DuckDB"),
     "ui": ("feature_factory.ui", "open the Dagster UI on the project's instance"),
+    "serve": ("feature_factory.serving.cli", "serve online features over HTTP from the online store"),
     "bench": ("feature_factory.bench", "run the benchmarks and write results"),
 }
 

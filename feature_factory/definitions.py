@@ -9,9 +9,10 @@ from feature_factory.features import definitions as features
 from feature_factory.ml import definitions as ml
 from feature_factory.monitoring import definitions as monitoring
 from feature_factory.remediation import definitions as remediation
+from feature_factory.serving import definitions as serving
 
 # Modules, not their `defs` objects: Dagster allows one Definitions at module scope.
-DOMAINS = [events, features, ml, remediation, monitoring]
+DOMAINS = [events, features, ml, remediation, monitoring, serving]
 
 
 

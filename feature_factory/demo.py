@@ -163,7 +163,8 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
 
     _step(out, 2, "ingest events and backfill customer_features + online table (one run over every day)",
           lambda: must("backfill", job("backfill", "daily_refresh_job", tags=days, assets=[
-              "raw_events", "quarantined_events", "customer_features", "customer_features_online"])))
+              "raw_events", "quarantined_events", "customer_features", "customer_features_online",
+              "customer_features_online_store"])))
     _step(out, 3, f"capture the baseline from the first {options.baseline_days} days",
           lambda: must("baseline", job("baseline", "capture_baseline_job", run_config={
               "ops": {"feature_stats_baseline": {"config": {
@@ -417,7 +418,24 @@ def summary(story: Story) -> str:
     lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
                  f"in {story.seconds:.0f}s")
     lines.append("open the UI on this instance: " + ui_command())
+    lines += serving_lines(wh)
     return "\n".join(lines)
+
+
+def serving_lines(wh) -> list[str]:
+    """The online store, asked as a client would: start the server beside the UI, then this request."""
+    import json
+
+    from feature_factory.serving.sample import sample_request
+
+    ids = [r[0] for r in wh.fetch_all("SELECT customer_id FROM customer_features_online ORDER BY customer_id LIMIT 2")]
+    try:
+        curl, answer = sample_request(ids)
+    except Exception as exc:  # the story is told; only the sample failed
+        return [f"online serving: the sample request failed: {type(exc).__name__}: {exc}"]
+    return ["online serving: feature-factory serve (beside make ui), then:", f"  {curl}",
+            f"  -> store {json.dumps(answer['store'])}",
+            *(f"     {json.dumps(r)}" for r in answer["results"])]
 
 
 def ui_command() -> str:

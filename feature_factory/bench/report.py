@@ -112,6 +112,12 @@ def _notes(r: dict) -> str:
                      f"({r['false_alarms']} of {r['drift_free_feature_days']:,}); table in docs/drift-calibration.md")
     if r.get("drifted") is not None:
         notes.append(f"drifted: {', '.join(r['drifted']) or 'none'}")
+    if r.get("latency"):  # the serving workload
+        notes.append("sequential p50/p99 ms: " + ", ".join(
+            f"{k} ent {v['p50_ms']:.2f}/{v['p99_ms']:.2f}" for k, v in r["latency"].items()))
+        notes.append("32 clients: " + ", ".join(
+            f"{k} ent {v['rps']:.0f} req/s p99 {v['p99_ms']:.1f} ms, {v['errors']} errors"
+            for k, v in r["concurrent"].items()))
     if r.get("steps"):
         notes.append("steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in r["steps"].items()))
     if r.get("phases"):

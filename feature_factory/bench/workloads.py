@@ -20,6 +20,7 @@ DRIFT = "feature_factory.bench.drift"
 PIPE = "feature_factory.bench.pipeline"
 CHAIN = "feature_factory.bench.chain"
 CAL = "feature_factory.bench.calibration"
+SERVE = "feature_factory.bench.serving"
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,71 @@ def _chain_goals(rows: dict, params: dict) -> list[dict]:
     return out
 
 
+# -- 6. online serving -------------------------------------------------------------------------------
+def _serving_sizes(quick: bool) -> dict:
+    base = {"layout": 2}  # bump when the store layout changes: the setup's cache is keyed on params
+    if quick:
+        return {**base, "entities": 2_000, "seed": 19, "clients": 32, "sequential": {"1": 200, "10": 100, "100": 50},
+                "seconds": {"1": 2, "100": 2}}
+    return {**base, "entities": 100_000, "seed": 19, "clients": 32, "sequential": {"1": 2000, "10": 1000, "100": 300},
+            "seconds": {"1": 10, "100": 8}}
+
+
+def _serving_goals(rows: dict, params: dict) -> list[dict]:
+    def ok(name):
+        r = rows.get(name)
+        return r if r and r.get("status") == "ok" and r.get("latency") else None
+
+    feasts = [r for r in (ok("feast_default"), ok("feast_tuned")) if r]
+    best_feast = max((r["concurrent"]["1"]["rps"] for r in feasts), default=None)
+    floor = ok("dict_floor")
+    out = []
+    for name in ("ours_sqlite", "ours_redis"):
+        # Ours at its better worker count (1 or 2 uvicorn workers), as Feast's best is taken.
+        store = name.split("_")[1]
+        runs = [x for x in (ok(name), ok(f"{name}_2w")) if x]
+        r = max(runs, key=lambda x: x["concurrent"]["1"]["rps"]) if runs else None
+        if r is None:
+            out.append(goal(f"{name}: serving goals", "-", None, None, _why(rows, name)))
+            continue
+        lat, conc = r["latency"], r["concurrent"]
+        store = f"{store} ({r.get('workers', 1)} worker{'s' if r.get('workers', 1) > 1 else ''})"
+        out.append(goal(f"{store}: p99, 1 entity per request (sequential)", "<= 3 ms",
+                        f"{lat['1']['p99_ms']:.2f} ms", lat["1"]["p99_ms"] <= 3))
+        out.append(goal(f"{store}: p99, 100 entities per request (sequential)", "<= 15 ms",
+                        f"{lat['100']['p99_ms']:.2f} ms", lat["100"]["p99_ms"] <= 15))
+        rps = conc["1"]["rps"]
+        if best_feast:
+            out.append(goal(f"{store}: throughput at {params['clients']} clients vs Feast's best", ">= 5x",
+                            f"{rps / best_feast:.1f}x ({rps:.0f} vs {best_feast:.0f} req/s)", rps >= 5 * best_feast))
+        else:
+            out.append(goal(f"{store}: throughput vs Feast's best", ">= 5x", None, None,
+                            _why(rows, "feast_default", "feast_tuned")))
+        if floor:
+            f = floor["concurrent"]["1"]["rps"]
+            out.append(goal(f"{store}: throughput at {params['clients']} clients vs the bare dict ASGI floor",
+                            ">= 0.5x", f"{rps / f:.2f}x ({rps:.0f} vs {f:.0f} req/s)", rps >= 0.5 * f))
+        errors = sum(v["errors"] for v in (*lat.values(), *conc.values()))
+        out.append(goal(f"{store}: request errors, sequential and under load", "0", str(errors), errors == 0))
+    return out
+
+
+def _serving_steps() -> tuple[Step, ...]:
+    return (
+        Step("setup", f"{SERVE}:setup", measured=False),
+        Step("dict_floor", f"{SERVE}:dict_floor", "bare ASGI app answering from a Python dict (uvicorn)",
+             reference=True, repeatable=False),
+        Step("ours_sqlite", f"{SERVE}:ours_sqlite", "feature-factory serve, SQLite store", repeatable=False),
+        Step("ours_sqlite_2w", f"{SERVE}:ours_sqlite_2w", "the same, 2 uvicorn workers", repeatable=False),
+        Step("ours_redis", f"{SERVE}:ours_redis", "feature-factory serve, Redis store", repeatable=False),
+        Step("ours_redis_2w", f"{SERVE}:ours_redis_2w", "the same, 2 uvicorn workers", repeatable=False),
+        Step("feast_default", f"{SERVE}:feast_default", "feast serve (0.67), SQLite online store, defaults",
+             repeatable=False),
+        Step("feast_tuned", f"{SERVE}:feast_tuned", "feast serve, 2 workers, no access log, no worker "
+             "recycling", repeatable=False),
+    )
+
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload("pit_a", "1a. Point-in-time training set, size (a)",
              "20k customers x 180 daily snapshots with gaps (~2.4M rows), 200k labels at random times, "
@@ -288,6 +354,10 @@ WORKLOADS: tuple[Workload, ...] = (
                         f"test days, {(*grid, 28)[3]}-day baseline", repeatable=False, params={"size": name})
                    for name, grid in calibration.SIZES.items()),
              calibration.goals),
+    Workload("serving", "7. Online serving: feature server vs Feast",
+             "100k entities x 13 features; sequential p50/p99 at 1, 10 and 100 entities per request, "
+             "throughput at 32 concurrent clients (1 and 100 entities per request), loopback, "
+             "the load generator on the same 2 cores.", _serving_sizes, _serving_steps(), _serving_goals),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}

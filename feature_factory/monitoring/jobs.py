@@ -18,7 +18,7 @@ capture_baseline_job = dg.define_asset_job(
 # customer_features_online is unpartitioned: a run of any day range rebuilds it once, after the
 # snapshots, so serving never lags the refresh.
 REFRESH_ASSETS = ("raw_events", "quarantined_events", "customer_features", "customer_features_online",
-                  "feature_stats", "drift_alerts")
+                  "customer_features_online_store", "feature_stats", "drift_alerts")
 
 daily_refresh_job = dg.define_asset_job(
     "daily_refresh_job",

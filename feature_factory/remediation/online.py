@@ -13,6 +13,9 @@ from typing import Any
 import dagster as dg
 
 from feature_factory.catalog import Catalog
+from feature_factory.serving.assets import ASSET as STORE_ASSET
+from feature_factory.serving.assets import store_metadata
+from feature_factory.serving.refresh import refresh_store
 from feature_factory.warehouse.base import Warehouse
 
 ONLINE = "customer_features_online"
@@ -54,6 +57,12 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
         context.log_event(dg.AssetMaterialization(
             asset_key=ONLINE, description="Rebuilt after a remediation patch was applied or rolled back "
             "(served values read through the patch layer).", metadata=metadata,
+        ))
+        # Serving follows: the online store gets the patched table as a new version (atomic swap).
+        meta, where = refresh_store(warehouse, catalog)
+        context.log_event(dg.AssetMaterialization(
+            asset_key=STORE_ASSET, description="Refreshed after a remediation patch was applied or "
+            "rolled back: served values equal the patched online table.", metadata=store_metadata(meta, where),
         ))
 
     return rebuild

@@ -164,7 +164,7 @@ def test_definitions_wire_jobs_schedule_and_sensor():
     refresh = defs.resolve_job_def("daily_refresh_job")
     keys = {k.to_user_string() for k in refresh.asset_layer.selected_asset_keys}
     assert keys == {"raw_events", "quarantined_events", "customer_features", "customer_features_online",
-                    "feature_stats", "drift_alerts"}
+                    "customer_features_online_store", "feature_stats", "drift_alerts"}
     schedule = defs.resolve_schedule_def("daily_refresh_schedule")
     assert schedule.job_name == "daily_refresh_job" and schedule.cron_schedule == "0 1 * * *"
     sensor = defs.resolve_sensor_def("drift_sensor")

@@ -1,0 +1,7 @@
+"""serving domain: the online store asset (the server itself is `feature-factory serve`)."""
+
+import dagster as dg
+
+from feature_factory.serving import assets
+
+defs = dg.Definitions(assets=[assets.customer_features_online_store])

@@ -1,0 +1,113 @@
+"""Copy `customer_features_online` from the warehouse into an online store as a new version.
+
+The online table has one row per customer (its size grows with customers, never with events); it
+is read in keyset pages ordered by customer_id so memory stays bounded on any warehouse, and
+written to the store as one version that becomes current atomically. If the online table is rebuilt
+while the pages are read (its `built_at` changes), the publish fails instead of mixing two builds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+
+import orjson
+
+from feature_factory.catalog import Catalog
+from feature_factory.features.online import DEFAULT_TTL_DAYS, ONLINE_TABLE, STATUS_COLUMNS
+from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version
+from feature_factory.warehouse.base import Warehouse, quote_ident
+
+PAGE_ROWS = 50_000
+
+
+def _dtype(sql_type: str) -> str:
+    t = sql_type.upper()
+    if t.startswith(("BIGINT", "INT", "SMALLINT", "TINYINT", "HUGEINT")) or t.startswith("NUMBER(38,0)"):
+        return "BIGINT"
+    if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMBER", "NUMERIC")):
+        return "DOUBLE"
+    if t.startswith("BOOL"):
+        return "BOOLEAN"
+    return "VARCHAR"
+
+
+def _plain(value, dtype: str):
+    """A JSON- and SQLite-friendly Python value (no NaN, no Decimal, no numpy scalars)."""
+    if value is None:
+        return None
+    if dtype == "DOUBLE":
+        v = float(value)
+        return None if math.isnan(v) or math.isinf(v) else v
+    if dtype == "BIGINT":
+        return int(value)
+    if dtype == "BOOLEAN":
+        return bool(value)
+    return str(value) if not isinstance(value, (str, Decimal)) else str(value)
+
+
+def _as_date(value) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def online_fields(warehouse: Warehouse, catalog: Catalog | None = None) -> tuple[FeatureField, ...]:
+    types = warehouse.columns(ONLINE_TABLE)
+    if not types:
+        raise StoreError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
+    described = {f.name: f.description for f in catalog.features} if catalog else {}
+    return tuple(FeatureField(c, _dtype(t), described.get(c, ""))
+                 for c, t in types if c.lower() not in ("customer_id", *STATUS_COLUMNS))
+
+
+def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = None,
+            ttl_days: int = DEFAULT_TTL_DAYS, page_rows: int = PAGE_ROWS,
+            now: dt.datetime | None = None) -> StoreMeta:
+    """Write the online table as a new store version and make it current. Returns its meta."""
+    fields = online_fields(warehouse, catalog)
+    have = {c.lower() for c, _ in warehouse.columns(ONLINE_TABLE)}
+    now = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None, microsecond=0)
+    newest = _as_date(warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {ONLINE_TABLE}")[0])
+    # Ages as the online table measured them (from its reference day); else from the newest snapshot.
+    age = "snapshot_age_days" if "snapshot_age_days" in have else (
+        warehouse.date_diff_days("snapshot_date", f"(SELECT MAX(snapshot_date) FROM {ONLINE_TABLE})"))
+    stamp = "built_at" if "built_at" in have else "NULL"
+    cols = ", ".join(quote_ident(f.name) for f in fields)
+    select = (f"SELECT customer_id, snapshot_date, CAST({age} AS BIGINT), {stamp}{', ' if cols else ''}{cols} "
+              f"FROM {ONLINE_TABLE}")
+    first = warehouse.fetch_one(f"SELECT snapshot_date, CAST({age} AS BIGINT) FROM {ONLINE_TABLE} "
+                                "WHERE snapshot_date IS NOT NULL LIMIT 1")
+    reference = (_as_date(first[0]) + dt.timedelta(days=int(first[1] or 0))) if first else newest
+    dtypes = [f.dtype for f in fields]
+    names = [f.name for f in fields]
+
+    def pages() -> Iterator[list[tuple]]:
+        last, built = None, ...
+        while True:
+            where = " WHERE customer_id > ?" if last is not None else ""
+            got = warehouse.fetch_all(f"{select}{where} ORDER BY customer_id LIMIT {int(page_rows)}",
+                                      [last] if last is not None else None)
+            if not got:
+                return
+            for r in (got[0], got[-1]):
+                if built is ...:
+                    built = r[3]
+                elif r[3] != built:
+                    raise StoreError(f"{ONLINE_TABLE} was rebuilt while it was being published; "
+                                     "materialize customer_features_online_store again")
+            yield [(str(r[0]), None if r[1] is None else _as_date(r[1]).isoformat(),
+                    None if r[2] is None else int(r[2]),
+                    orjson.dumps({n: _plain(v, d) for n, v, d in zip(names, r[4:], dtypes)})) for r in got]
+            last = got[-1][0]
+
+    meta = StoreMeta(version=new_version(), built_at=now.isoformat(),
+                     reference_date=reference.isoformat() if reference else None,
+                     ttl_days=int(ttl_days), rows=0, features=fields)
+    return store.write(meta, pages())

@@ -1,0 +1,25 @@
+"""Refresh the online store after apply/rollback rebuilt `customer_features_online`, so served
+values always equal the patched online table (called by the remediation domain's rebuild hook)."""
+
+from __future__ import annotations
+
+from feature_factory.catalog import Catalog
+from feature_factory.features.online import DEFAULT_TTL_DAYS
+from feature_factory.serving.config import store_from_env
+from feature_factory.serving.publish import publish
+from feature_factory.serving.store import StoreMeta
+from feature_factory.warehouse.base import Warehouse
+
+
+def refresh_store(warehouse: Warehouse, catalog: Catalog | None = None,
+                  ttl_days: int | None = None) -> tuple[StoreMeta, str]:
+    """Publish the online table to the store the environment configures, keeping the current
+    version's TTL (default TTL when the store is new); returns (meta, where)."""
+    store = store_from_env()
+    try:
+        if ttl_days is None:
+            current = store.current()
+            ttl_days = current.ttl_days if current else DEFAULT_TTL_DAYS
+        return publish(warehouse, store, catalog, ttl_days=ttl_days), store.describe()
+    finally:
+        store.close()

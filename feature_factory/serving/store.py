@@ -1,0 +1,109 @@
+"""The online store contract: versioned snapshots of `customer_features_online`, swapped atomically.
+
+A store holds whole versions. `write` builds a new version beside the current one and switches the
+current pointer in one atomic step; a reader always sees one version entirely (the old or the new,
+never a mix). The previous version is kept for a grace period so a reader that resolved the old
+pointer just before a swap still finishes on it. Backends: `sqlite_store` (embedded default, one
+WAL-mode file under the project home) and `redis_store` (production).
+
+Rows carry the entity id, the snapshot date, the snapshot's age in days when the version was built
+and the served feature values as one JSON object (in `StoreMeta.features` order), serialised once
+when the version is written so the server answers without re-encoding every value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+Row = tuple  # (entity_id, snapshot_date 'YYYY-MM-DD' | None, age_days at build | None, values JSON bytes)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be written or read; the message names the store and the fix."""
+
+
+@dataclass(frozen=True)
+class FeatureField:
+    name: str
+    dtype: str  # 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR'
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class StoreMeta:
+    """What a version holds: its id, when and from what it was built, and the served features."""
+
+    version: str
+    built_at: str  # ISO UTC timestamp
+    reference_date: str | None  # the day snapshot ages were measured from
+    ttl_days: int
+    rows: int
+    features: tuple[FeatureField, ...] = field(default_factory=tuple)
+    source: str = "customer_features_online"
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StoreMeta:
+        data = json.loads(text)
+        data["features"] = tuple(FeatureField(**f) for f in data.get("features", ()))
+        return cls(**data)
+
+    def built_at_dt(self) -> dt.datetime:
+        return dt.datetime.fromisoformat(self.built_at)
+
+
+def new_version(now: dt.datetime | None = None) -> str:
+    """Sortable, unique enough for one writer at a time (writes are serialised by the pipeline)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S%f")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One read: the version it came from (None when the store holds none yet) and the rows found,
+    by entity id."""
+
+    meta: StoreMeta | None
+    rows: dict[str, Row]
+    state: str = "ok"  # ok | missing (no version written yet)
+
+
+class OnlineStore(ABC):
+    """An online store backend. Writes are atomic swaps of whole versions; reads are consistent."""
+
+    kind: str = "abstract"
+
+    @abstractmethod
+    def write(self, meta: StoreMeta, batches: Iterable[Sequence[Row]]) -> StoreMeta:
+        """Write a new version from row batches, then make it current atomically. Returns the meta
+        with the row count written. On failure the current version is unchanged."""
+
+    @abstractmethod
+    def lookup(self, entity_ids: Sequence[str]) -> Lookup:
+        """Rows of the current version for these ids (missing ids are absent from `rows`). Never
+        raises because the store is missing or mid-swap: that is `state='missing'` or the old or
+        new version."""
+
+    async def alookup(self, entity_ids: Sequence[str]) -> Lookup:
+        """Async `lookup` for the server; backends with an async client override it."""
+        return self.lookup(entity_ids)
+
+    @abstractmethod
+    def current(self) -> StoreMeta | None:
+        """The current version's meta, or None when nothing was written yet."""
+
+    def describe(self) -> str:
+        return self.kind
+
+    def close(self) -> None:  # pragma: no cover - backends override when they hold connections
+        pass
