@@ -121,6 +121,12 @@ def _simulate_day(cfg: GeneratorConfig, pop: Population, state: _State, baseline
     new_seen = customer[state.first_event_day[customer] < 0]
     state.first_event_day[new_seen] = day_index
 
+    in_part = None
+    if drifting and cfg.drift.only_part is not None:
+        # The rows written to that landing file of the day (write_day's split of the time order).
+        in_part = np.zeros(n, dtype=bool)
+        in_part[by_time[slice(*_part_bounds(n, cfg.files_per_day, cfg.drift.only_part))]] = True
+        bought = bought[in_part[bought]]  # an outlier burst only in that file
     if drifting and cfg.drift.outlier_rate and len(bought):
         orng = np.random.default_rng([cfg.seed, STREAM_OUTLIERS, day_index])
         expected = cfg.drift.outlier_rate * len(bought)
@@ -133,10 +139,7 @@ def _simulate_day(cfg: GeneratorConfig, pop: Population, state: _State, baseline
         amount[burst] = baseline["purchase_amount_median"] * orng.uniform(*OUTLIER_MEDIAN_MULTIPLE, k)
 
     missing_rate = cfg.base_missing_amount_rate + (cfg.drift.missing_amount_rate if drifting else 0.0)
-    if drifting and cfg.drift.missing_amount_rate and cfg.drift.only_part is not None:
-        # Only the rows written to that landing file of the day (write_day's split of the time order).
-        in_part = np.zeros(n, dtype=bool)
-        in_part[by_time[slice(*_part_bounds(n, cfg.files_per_day, cfg.drift.only_part))]] = True
+    if drifting and cfg.drift.missing_amount_rate and in_part is not None:
         missing_rate = np.where(in_part, missing_rate, cfg.base_missing_amount_rate)
     missing = (etype != 1) & (missing_u < missing_rate)
     mobile_p = pop.mobile_share[customer] + (WEEKEND_MOBILE_BONUS if weekday >= 5 else 0.0)

@@ -28,7 +28,7 @@ class DriftConfig:
     schema_change: str | None = None  # one of SCHEMA_CHANGES
     end: dt.date | None = None  # last drifted day (inclusive); None: to the end (a one-day incident: end = start)
     outlier_spread: bool = False  # outliers at random purchases over the day, not one consecutive burst
-    only_part: int | None = None  # missing amounts / schema change only in this landing file of a day (1-based)
+    only_part: int | None = None  # outliers / missing amounts / schema change only in this landing file of a day (1-based)
 
     def __post_init__(self):
         if isinstance(self.start, str):

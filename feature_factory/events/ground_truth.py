@@ -113,7 +113,7 @@ def _drift_manifest(cfg: GeneratorConfig, baseline: dict[str, float]) -> dict[st
             entry["end"] = d.end.isoformat()
     if d.outlier_spread and "outliers" in entries:
         entries["outliers"]["params"]["spread"] = True
-    for kind in ("missing_amounts", "schema_change"):
+    for kind in ("outliers", "missing_amounts", "schema_change"):
         if d.only_part is not None and kind in entries:
             entries[kind]["only_part"] = d.only_part
     return {
