@@ -159,6 +159,7 @@ def score(scenario: Scenario, reports: dict, proposals: dict, moved: set[str], b
     fitting = 0
     diagnoses: dict[str, int] = {}
     details: list[str] = []
+    actions: dict[str, int] = {}
     for day, report in reports.items():
         for r in report.results:
             if r.severity_rank < 2:
@@ -177,6 +178,7 @@ def score(scenario: Scenario, reports: dict, proposals: dict, moved: set[str], b
                            f"{'' if top else ' (not the injected segment)' if can else ' (segment n/a: the feature reads only it)'}")
         for c in proposals[day]:
             action, feature = c.patch.action, c.patch.feature
+            actions[action] = actions.get(action, 0) + 1
             ok = action in scenario.actions and feature in moved
             if ok and action == "exclude_source":
                 ok = Path(c.patch.params().get("source_file", "")).name in bad
@@ -186,11 +188,12 @@ def score(scenario: Scenario, reports: dict, proposals: dict, moved: set[str], b
                 wrong.append(f"{day}: {feature} {action} {c.patch.params()}")
     return {"scenario": scenario.name, "what": scenario.what, "drifted_feature_days": days,
             "diagnosis_right": right, "segment_first": first, "segment_applicable": applicable, "diagnoses": diagnoses,
-            "proposals": fitting + len(wrong), "fitting": fitting, "wrong": wrong[:20], "wrong_count": len(wrong),
+            "proposals": fitting + len(wrong), "actions": actions, "fitting": fitting, "wrong": wrong[:20], "wrong_count": len(wrong),
             "details": details}
 
 
-def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print) -> list[dict]:
+def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print,
+                  judged: tuple[int, ...] = JUDGED) -> list[dict]:
     """Every scenario (or `names`) through the pipeline; rows of the table (see `score`)."""
     from feature_factory.catalog import load_catalog
     from feature_factory.monitoring import baseline as B
@@ -239,7 +242,7 @@ def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print) 
             baseline = B.current_baseline(wh)
             write_feature_stats(wh, DAY(first), DAY(DAYS - 1), binning=baseline.binning())
         reports, proposals = {}, {}
-        for i in JUDGED:
+        for i in judged:
             report = evaluate_day(wh, DAY(i))
             write_alerts(wh, DAY(i), alert_rows(report))
             reports[DAY(i)] = report
