@@ -66,7 +66,7 @@ def start(previous: dict | None, *, quick: bool, python: str) -> dict:
 
 def put(doc: dict, record: dict) -> None:
     doc["workloads"] = [w for w in doc["workloads"] if w["name"] != record["name"]] + [record]
-    order = ["pit_a", "pit_b", "drift", "scale", "incremental", "orchestration", "calibration"]
+    order = ["pit_a", "pit_b", "drift", "scale", "incremental", "orchestration", "calibration", "serving", "diagnosis"]
     doc["workloads"].sort(key=lambda w: order.index(w["name"]) if w["name"] in order else 99)
 
 

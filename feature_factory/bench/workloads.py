@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory.bench import calibration
+from feature_factory.bench import diagnosis
 
 PIT = "feature_factory.bench.pit"
 FEAST = "feature_factory.bench.feast_pit"
@@ -21,6 +22,7 @@ PIPE = "feature_factory.bench.pipeline"
 CHAIN = "feature_factory.bench.chain"
 CAL = "feature_factory.bench.calibration"
 SERVE = "feature_factory.bench.serving"
+DIAG = "feature_factory.bench.diagnosis"
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,18 @@ WORKLOADS: tuple[Workload, ...] = (
              "100k entities x 13 features; sequential p50/p99 at 1, 10 and 100 entities per request, "
              "throughput at 32 concurrent clients (1 and 100 entities per request), loopback, "
              "the load generator on the same 2 cores.", _serving_sizes, _serving_steps(), _serving_goals),
+    Workload("diagnosis", "8. Diagnosis of drift causes on simulations with known causes",
+             "Generated events (2,000 customers, 108 days, 4 landing files a day) with one known cause each "
+             "(outlier burst in one file / spread over all files, channel mix, price inflation, blank amounts "
+             "from one file, a type change in one file, and a drift-free control) through ingestion, features, "
+             "stats, baseline, drift + diagnosis + attribution and the proposal rules; and attribution's cost "
+             "on ~10M stored events (docs/diagnosis.md).",
+             diagnosis.sizes,
+             (Step("scenarios", f"{DIAG}:scenarios", "7 scenarios x 4 judged days, the real pipeline (scored)",
+                   repeatable=False),
+              Step("scale", f"{DIAG}:scale", "one day's drift run on ~10M stored events, with vs without "
+                   "diagnosis + attribution (median of 3)", repeatable=False)),
+             diagnosis.goals),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}

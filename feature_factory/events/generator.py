@@ -121,15 +121,26 @@ def _simulate_day(cfg: GeneratorConfig, pop: Population, state: _State, baseline
     new_seen = customer[state.first_event_day[customer] < 0]
     state.first_event_day[new_seen] = day_index
 
+    in_part = None
+    if drifting and cfg.drift.only_part is not None:
+        # The rows written to that landing file of the day (write_day's split of the time order).
+        in_part = np.zeros(n, dtype=bool)
+        in_part[by_time[slice(*_part_bounds(n, cfg.files_per_day, cfg.drift.only_part))]] = True
+        bought = bought[in_part[bought]]  # an outlier burst only in that file
     if drifting and cfg.drift.outlier_rate and len(bought):
         orng = np.random.default_rng([cfg.seed, STREAM_OUTLIERS, day_index])
         expected = cfg.drift.outlier_rate * len(bought)
         k = int(expected + orng.random())  # stochastic rounding keeps small days unbiased
-        first = int(orng.integers(0, len(bought) - k + 1))
-        burst = bought[first:first + k]  # consecutive purchases: a burst, not scattered noise
+        if cfg.drift.outlier_spread:  # scattered over the day (and so over every landing file of it)
+            burst = np.sort(orng.choice(bought, size=k, replace=False))
+        else:
+            first = int(orng.integers(0, len(bought) - k + 1))
+            burst = bought[first:first + k]  # consecutive purchases: a burst, not scattered noise
         amount[burst] = baseline["purchase_amount_median"] * orng.uniform(*OUTLIER_MEDIAN_MULTIPLE, k)
 
     missing_rate = cfg.base_missing_amount_rate + (cfg.drift.missing_amount_rate if drifting else 0.0)
+    if drifting and cfg.drift.missing_amount_rate and in_part is not None:
+        missing_rate = np.where(in_part, missing_rate, cfg.base_missing_amount_rate)
     missing = (etype != 1) & (missing_u < missing_rate)
     mobile_p = pop.mobile_share[customer] + (WEEKEND_MOBILE_BONUS if weekday >= 5 else 0.0)
     if drifting:
@@ -143,6 +154,12 @@ def _simulate_day(cfg: GeneratorConfig, pop: Population, state: _State, baseline
         "missing": missing[by_time],
         "seconds": seconds[by_time],
     }
+
+
+def _part_bounds(rows: int, files_per_day: int, part: int) -> tuple[int, int]:
+    """Rows [lo, hi) of the day's time order that landing file `part` (1-based) holds."""
+    bounds = generator_output.split_bounds(rows, files_per_day)
+    return int(bounds[part - 1]), int(bounds[part])
 
 
 def generate(config: GeneratorConfig) -> GenerationResult:
@@ -161,8 +178,11 @@ def generate(config: GeneratorConfig) -> GenerationResult:
         day = cfg.start + dt.timedelta(days=day_index)
         events = _simulate_day(cfg, pop, state, baseline, day_index)
         schema_change = cfg.drift.schema_change if cfg.drift.active_on(day) else None
-        table = generator_output.day_table(events, day, ids, cfg.fmt, schema_change)
-        written, n_changed = generator_output.write_day(table, day, cfg.out_dir, cfg.fmt, cfg.files_per_day)
+        part = cfg.drift.only_part if schema_change else None
+        table = generator_output.day_table(events, day, ids, cfg.fmt, None if part else schema_change)
+        override = (part, generator_output.day_table(events, day, ids, cfg.fmt, schema_change)) if part else None
+        written, n_changed = generator_output.write_day(table, day, cfg.out_dir, cfg.fmt, cfg.files_per_day,
+                                                        override)
         files += written
         changed += n_changed
         per_day[day] = len(events["etype"])

@@ -26,10 +26,19 @@ class DriftConfig:
     missing_amount_rate: float = 0.0  # extra share of purchase/refund rows with a blank amount
     channel_shift: float = 0.0  # added to every event's mobile probability (capped to [0, 1])
     schema_change: str | None = None  # one of SCHEMA_CHANGES
+    end: dt.date | None = None  # last drifted day (inclusive); None: to the end (a one-day incident: end = start)
+    outlier_spread: bool = False  # outliers at random purchases over the day, not one consecutive burst
+    only_part: int | None = None  # outliers / missing amounts / schema change only in this landing file of a day (1-based)
 
     def __post_init__(self):
         if isinstance(self.start, str):
             object.__setattr__(self, "start", _parse_date("drift start", self.start))
+        if isinstance(self.end, str):
+            object.__setattr__(self, "end", _parse_date("drift end", self.end))
+        if self.end is not None and (self.start is None or self.end < self.start):
+            raise ValueError(f"drift end {self.end} must be on or after the drift start {self.start}")
+        if self.only_part is not None and (not isinstance(self.only_part, int) or self.only_part < 1):
+            raise ValueError(f"drift only_part={self.only_part!r} must be a landing file number >= 1")
         for name in ("outlier_rate", "missing_amount_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"drift {name}={getattr(self, name)!r} must be between 0 and 1")
@@ -56,7 +65,7 @@ class DriftConfig:
         return sorted(k for k, v in on.items() if v)
 
     def active_on(self, day: dt.date) -> bool:
-        return self.start is not None and day >= self.start
+        return self.start is not None and day >= self.start and (self.end is None or day <= self.end)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,9 @@ class GeneratorConfig:
                 f"ground truth folder {self.truth_dir} is inside the landing folder {self.out_dir};"
                 " it would be ingested as events"
             )
+        if self.drift.only_part is not None and self.drift.only_part > self.files_per_day:
+            raise ValueError(f"drift only_part={self.drift.only_part} but files_per_day={self.files_per_day}: "
+                             "there is no such landing file in a day")
         if self.drift.start is not None and not self.start <= self.drift.start <= self.end:
             raise ValueError(
                 f"drift start {self.drift.start} is outside the generated days {self.start}..{self.end}"

@@ -103,17 +103,24 @@ def file_names(day: dt.date, fmt: str, files_per_day: int) -> list[str]:
     return [f"events_{day.isoformat()}_part{i:03d}.{fmt}" for i in range(1, files_per_day + 1)]
 
 
-def write_day(table: pa.Table, day: dt.date, out_dir: Path, fmt: str,
-              files_per_day: int) -> tuple[list[Path], int]:
+def split_bounds(rows: int, files_per_day: int) -> np.ndarray:
+    return np.linspace(0, rows, files_per_day + 1).round().astype(int)
+
+
+def write_day(table: pa.Table, day: dt.date, out_dir: Path, fmt: str, files_per_day: int,
+              override: tuple[int, pa.Table] | None = None) -> tuple[list[Path], int]:
     """Split the day into `files_per_day` consecutive chunks; an empty chunk gets no file (an empty
-    landing file is a malformed file to ingestion). Returns (files, how many changed)."""
+    landing file is a malformed file to ingestion). `override` = (file number from 1, table): that
+    file's rows come from the other table (the same rows with a drifted schema). Returns (files,
+    how many changed)."""
     names = file_names(day, fmt, files_per_day)
-    bounds = np.linspace(0, table.num_rows, files_per_day + 1).round().astype(int)
+    bounds = split_bounds(table.num_rows, files_per_day)
     written, changed = [], 0
-    for name, lo, hi in zip(names, bounds[:-1], bounds[1:]):
+    for i, (name, lo, hi) in enumerate(zip(names, bounds[:-1], bounds[1:]), start=1):
         if hi > lo:
             path = out_dir / name
-            changed += _write_if_changed(path, _encode(table.slice(lo, hi - lo), fmt))
+            source = override[1] if override and override[0] == i else table
+            changed += _write_if_changed(path, _encode(source.slice(lo, hi - lo), fmt))
             written.append(path)
     keep = {p.name for p in written}
     for stale in out_dir.glob(f"events_{day.isoformat()}*"):

@@ -109,6 +109,13 @@ def _drift_manifest(cfg: GeneratorConfig, baseline: dict[str, float]) -> dict[st
                                         event_types=["browse", "purchase", "refund"], features=features)
     for entry in entries.values():
         entry["start"] = d.start.isoformat()
+        if d.end is not None:
+            entry["end"] = d.end.isoformat()
+    if d.outlier_spread and "outliers" in entries:
+        entries["outliers"]["params"]["spread"] = True
+    for kind in ("outliers", "missing_amounts", "schema_change"):
+        if d.only_part is not None and kind in entries:
+            entries[kind]["only_part"] = d.only_part
     return {
         "drift_start": d.start.isoformat() if d.start else None,
         "injected": entries,

@@ -19,14 +19,18 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 |                       | day shows (`noise_floor`) is <= `ks_residual` (0.05; a share e of rows moved  |
 |                       | into a tail moves KS by at most e); with a                                    |
 |                       | very still bulk (<= `still_bulk`, 0.05) a residual up to `ks_residual_still`  |
-|                       | (0.10) is allowed: long windows pull hit rows up without always passing p99   |
+|                       | (0.10) is allowed: long windows pull hit rows up without always passing p99;  |
+|                       | and the middle half moved at most what the excess explains (`explained_move`: |
+|                       | a share e out of the bulk moves each quantile by <= e in rank, to the         |
+|                       | baseline's p +- e) plus `bulk_noise` (0.05)                                   |
 | `population_shift`    | anything else that drifted (MEAN_SHIFT, VARIANCE_CHANGE, DISTRIBUTION_SHIFT,  |
 |                       | or OUT_OF_RANGE with a moved bulk)                                            |
 
 Then `tail_contamination`, `missing_data` and `type_or_schema` become `single_source` when one
-landing file carries >= `single_source_share` (0.8) of the change (attribution.py) while holding at
-most `single_source_size` (0.5) of the feature's rows, and other files of the same event days
-carry little of it (< 0.2): one bad file among clean peers, fixed by excluding that file and
+landing file carries >= `single_source_share` (0.5) of the change (attribution.py) and at least
+`single_source_lead` (3) times the next file's share, while holding at most `single_source_size`
+(0.5) of the feature's rows, and other files of the same event days carry little of it (< 0.2):
+one bad file among clean peers, fixed by excluding that file and
 re-ingesting it. With one file per day a burst that spans the day is not a single source: its
 peers (the other days) do not share its days, so it stays `tail_contamination`.
 
@@ -59,8 +63,10 @@ class Rules:
     ks_residual: float = 0.05
     bulk_shift: float = 0.10
     still_bulk: float = 0.05
+    bulk_noise: float = 0.05  # p25..p75 moves beyond the tail excess's own (explained_move) allowed as noise
     ks_residual_still: float = 0.10
-    single_source_share: float = 0.8
+    single_source_share: float = 0.5
+    single_source_lead: float = 3.0  # times the share of the next file
     single_source_size: float = 0.5
     peer_share: float = 0.2
 
@@ -77,6 +83,23 @@ def bulk_shift(current: Summary | None, baseline: Summary) -> float | None:
     if not spread or not math.isfinite(spread):
         spread = baseline.stddev or 1.0
     moves = [abs(at(gc, q) - at(gb, q)) for q in BULK_QUANTILES]
+    moves = [v for v in moves if math.isfinite(v)]
+    return max(moves) / spread if moves else None
+
+
+def explained_move(baseline: Summary, excess: float | None) -> float | None:
+    """The largest move of a quantile p25..p75 that `excess` (a share of rows moved into a tail)
+    can cause, in the units of `bulk_shift`: moving a share e of rows out of the bulk shifts every
+    quantile by at most e in rank, i.e. to the baseline's own quantile p +- e."""
+    gb = baseline.grid
+    if not gb or excess is None or excess <= 0:
+        return 0.0 if gb else None
+    m = len(gb) - 1
+    at = lambda q: gb[min(m, max(0, round(q * m)))]  # noqa: E731
+    spread = at(0.95) - at(0.05)
+    if not spread or not math.isfinite(spread):
+        spread = baseline.stddev or 1.0
+    moves = [max(abs(at(q + excess) - at(q)), abs(at(q) - at(q - excess))) for q in BULK_QUANTILES]
     moves = [v for v in moves if math.isfinite(v)]
     return max(moves) / spread if moves else None
 
@@ -111,7 +134,9 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
                                 "why": "raw inputs it aggregates went missing" if inputs else "more NULL values"}
     noise = float(baseline.noise.get("KS", 0.0) or 0.0)
     evidence["ks_noise"] = _round(noise)
-    if types.keys() & TAIL_TYPES and _bulk_stable(ks, excess, shift, r, noise):
+    explained = explained_move(baseline, max(excess or 0.0, 0.0))
+    evidence["bulk_explained"] = _round(explained)
+    if types.keys() & TAIL_TYPES and _bulk_stable(ks, excess, shift, r, noise, explained):
         return "tail_contamination", {**evidence, "why": (
             f"the bulk is stable (largest p25..p75 move {_fmt(shift)} of the baseline spread), KS {_fmt(ks)} is "
             f"explained by {_fmt(excess)} excess mass in the {evidence.get('tail', 'upper')} tail")}
@@ -136,16 +161,24 @@ def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: 
     peers = [f for f, d in days.items() if f != top["value"] and d == days.get(top["value"])]
     peer_shares = {c["value"]: c["share"] for c in files}
     clean_peers = [p for p in peers if peer_shares.get(p, 0.0) < r.peer_share]
-    if top["share"] >= r.single_source_share and top["expected"] <= r.single_source_size and clean_peers:
+    second = files[1]["share"] if len(files) > 1 else 0.0
+    # Most of the change (not 80%: a 7-day window has 28 files of 4 a day, whose noise takes a share
+    # too) and far more than any other file.
+    if (top["share"] >= r.single_source_share and top["share"] >= r.single_source_lead * second
+            and top["expected"] <= r.single_source_size and clean_peers):
         return "single_source", {**evidence, "source_file": top["value"], "was": diagnosis, "why": (
             f"{top['share']:.0%} of it from {top['value']} ({top['expected']:.0%} of the rows), while "
             f"{len(clean_peers)} other file(s) of the same day(s) are clean")}
     return diagnosis, evidence
 
 
-def _bulk_stable(ks, excess, shift, r: Rules, noise: float = 0.0) -> bool:
+def _bulk_stable(ks, excess, shift, r: Rules, noise: float = 0.0, explained: float | None = None) -> bool:
     if ks is None:
         return shift is not None and shift <= r.bulk_shift
+    # The middle half may move by what the tail's excess explains, plus sampling noise; beyond
+    # that the bulk moved (a genuine shift early in a window: small KS, but p25..p75 all moved).
+    if shift is not None and explained is not None and shift > explained + r.bulk_noise:
+        return False
     # KS that neither the tail's excess nor a normal baseline day's own KS explains.
     residual = ks - max(excess or 0.0, 0.0) - noise
     if shift is not None and shift <= r.still_bulk:

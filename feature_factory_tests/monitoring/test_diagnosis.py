@@ -59,6 +59,30 @@ def test_a_genuine_rise_is_a_population_shift_although_it_is_out_of_range(factor
     assert evidence["ks_residual"] > 0.05 and evidence["bulk_shift"] > 0.1
 
 
+def test_an_early_genuine_rise_with_a_small_ks_is_a_population_shift():
+    """Measured in the diagnosis benchmark (price inflation, 3 days into a 7-day window): KS small
+    enough for the tail rule once the baseline's own KS noise is subtracted, but p25..p75 all moved
+    by far more than the small tail excess can explain."""
+    import dataclasses
+
+    noisy = dataclasses.replace(BASE, noise={"KS": 0.05})
+    cur = summary(RNG.lognormal(3.0, 0.5, 5000) * 1.10, BASE)
+    excess = (cur.above_range_count / cur.value_count) - BASE.above_range_share
+    metrics = {"ks": _ks(cur, BASE), "psi": None, "out_of_range_excess": excess}
+    diagnosis, evidence = D.preliminary({"OUT_OF_RANGE": "medium"}, metrics, cur, noisy, [])
+    assert evidence["ks_residual"] - 0.05 <= 0.05 and 0.05 < evidence["bulk_shift"] <= 0.10  # old rule: a clip
+    assert evidence["bulk_shift"] > evidence["bulk_explained"] + D.Rules().bulk_noise
+    assert diagnosis == "population_shift"
+    # The same noise floor does not turn a real burst into a shift: its bulk moves by what it explains.
+    burst = RNG.lognormal(3.0, 0.5, 5000)
+    burst[:150] *= 30
+    cur = summary(burst, BASE)
+    excess = (cur.above_range_count / cur.value_count) - BASE.above_range_share
+    got, evidence = D.preliminary({"OUT_OF_RANGE": "high"}, {"ks": _ks(cur, BASE), "out_of_range_excess": excess},
+                                  cur, noisy, [])
+    assert got == "tail_contamination" and evidence["bulk_shift"] <= evidence["bulk_explained"] + 0.05
+
+
 def test_cause_precedence():
     cur = summary(RNG.lognormal(3.0, 0.5, 5000), BASE)
     files = [{"source_file": "events_2024-03-21.csv", "kind": "changed_type", "column_name": "amount"}]
@@ -81,5 +105,11 @@ def test_one_bad_file_among_clean_peers_is_a_single_source():
     got, evidence = D.refine("tail_contamination", {}, [_file("d22_1.csv", 0.96, 0.14)],
                              {"d22_1.csv": "2024-03-22", "d21_1.csv": "2024-03-21"})
     assert got == "tail_contamination" and evidence["contributors"][0]["value"] == "d22_1.csv"
+    # Most of it (the other files of a long window share the rest as noise) and far ahead of the next.
+    many = [_file("d22_2.csv", 0.78, 0.03), _file("d21_1.csv", 0.05, 0.03)]
+    assert D.refine("missing_data", {}, many, days)[0] == "single_source"
+    # Two files carrying it alike are not one bad source.
+    two = [_file("d22_2.csv", 0.55, 0.03), _file("d21_1.csv", 0.30, 0.03)]
+    assert D.refine("tail_contamination", {}, two, days)[0] == "tail_contamination"
     # A genuine shift is never blamed on a file.
     assert D.refine("population_shift", {}, [_file("d22_2.csv", 0.96, 0.07)], days)[0] == "population_shift"
