@@ -205,13 +205,14 @@ def drift_sensor_tick(instance) -> tuple[list, str | None]:
     import dagster as dg
 
     from feature_factory import deployment
+    from feature_factory.ml.registry import champion_features
     from feature_factory.monitoring.sensors import REMEDIATION_JOB, RETRAIN_JOB, evaluate
 
     resources = deployment.resources_for()
     requests, cursor = [], None
     while True:  # the sensor reads a bounded batch per tick
         result = evaluate(dg.build_sensor_context(instance=instance, cursor=cursor), resources["notifier"],
-                          resources["drift_response"], {REMEDIATION_JOB, RETRAIN_JOB})
+                          resources["drift_response"], {REMEDIATION_JOB, RETRAIN_JOB}, champion_features)
         requests += result.run_requests or []
         if result.cursor == cursor:
             return requests, cursor

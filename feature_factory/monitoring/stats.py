@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from feature_factory.catalog import FeatureSpec
+from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
@@ -45,7 +46,7 @@ class Binning:
 
 def resolve_features(features: Sequence[FeatureSpec] | None) -> list[FeatureSpec]:
     if features is None:
-        from feature_factory.catalog import load_catalog
+        from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
 
         features = load_catalog().computed()
     return [f for f in features if f.computed]
@@ -70,11 +71,9 @@ def is_numeric(column_type: str) -> bool:
 def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[str, str]:
     """Feature -> SQL expression through the patch layer, for features present as numeric columns
     (a column that vanished or turned into text is a SCHEMA_CHANGE for drift, not a SQL error)."""
-    from feature_factory.features.patch_layer import patched_expressions
-
     present = feature_columns(warehouse)
     specs = [f for f in features if f.name in present and is_numeric(present[f.name])]
-    exprs = patched_expressions(warehouse, specs)
+    exprs = patch_layer.patched_expressions(warehouse, specs)
     return {f.name: exprs.get(f.name, quote_ident(f.name)) for f in specs}
 
 

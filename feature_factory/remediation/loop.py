@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from feature_factory.catalog import Catalog
-from feature_factory.remediation import active as A
-from feature_factory.remediation import patches as P
+from feature_factory.features import patch_layer
+from feature_factory.features import patches as P
 from feature_factory.remediation import stats, store
 from feature_factory.remediation.policy import Policy
 from feature_factory.remediation.propose import ProposeResult, propose  # noqa: F401 (the loop API)
@@ -136,7 +136,7 @@ def apply_approved(
         new = [_typed(r, catalog) for r in rows]
         if not new:
             return []
-        current = A.load_active(warehouse, catalog)
+        current = patch_layer.load_active(warehouse, catalog)
         taken = {(p.feature, p.action): p.patch_id for ps in current.values() for p in ps}
         for p in new:
             if (p.feature, p.action) in taken:

@@ -11,7 +11,7 @@ from typing import Any
 
 from feature_factory.catalog import Catalog
 from feature_factory.remediation import rules, store
-from feature_factory.warehouse.base import Warehouse, quote_ident
+from feature_factory.warehouse.base import Warehouse, clean_row, quote_ident
 
 DRIFT_ALERTS = "drift_alerts"
 BASELINE = "feature_stats_baseline"
@@ -38,7 +38,7 @@ def load_alerts(warehouse: Warehouse, alert_date: dt.date | None = None) -> tupl
         if alert_date is None:
             return None, []
     df = warehouse.fetch_df(f"SELECT * FROM {DRIFT_ALERTS} WHERE alert_date = ?", [alert_date])
-    rows = [store.clean_row(r) for r in df.to_dict("records")]
+    rows = [clean_row(r) for r in df.to_dict("records")]
     for r in rows:
         r["alert_date"] = store.as_date(r["alert_date"])
     return alert_date, rows
@@ -49,7 +49,7 @@ def load_baseline(warehouse: Warehouse, versions: set[int]) -> dict[tuple[int, s
         return {}
     marks = ", ".join("?" for _ in versions)
     df = warehouse.fetch_df(f"SELECT * FROM {BASELINE} WHERE baseline_version IN ({marks})", sorted(versions))
-    return {(int(r["baseline_version"]), r["feature"]): store.clean_row(r) for r in df.to_dict("records")}
+    return {(int(r["baseline_version"]), r["feature"]): clean_row(r) for r in df.to_dict("records")}
 
 
 def rows_changed(warehouse: Warehouse, catalog: Catalog, patch, day: dt.date) -> int | None:

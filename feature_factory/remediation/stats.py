@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from feature_factory.catalog import Catalog
-from feature_factory.remediation import active as A
-from feature_factory.remediation import patches as P
-from feature_factory.remediation import store
-from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident, sql_literal
+from feature_factory.features import patch_layer
+from feature_factory.features import patches as P
+from feature_factory.warehouse.base import Warehouse, WarehouseError, clean_row, quote_ident, sql_literal
 
 FEATURES = "customer_features"
 BASELINE = "feature_stats_baseline"
@@ -56,7 +55,7 @@ FROM (
             df = s.fetch_df(sql)
         except WarehouseError as exc:
             return {"error": str(exc).splitlines()[0]}
-    row = store.clean_row(df.iloc[0].to_dict())
+    row = clean_row(df.iloc[0].to_dict())
     out: dict[str, Any] = {"snapshot_date": str(row.pop("snapshot_date")) if row.get("snapshot_date") else None}
     for key, value in row.items():
         out[key] = None if value is None else (int(value) if key == "n" else round(float(value), 12))
@@ -70,7 +69,7 @@ def rollback_stats(warehouse: Warehouse, catalog: Catalog, row: dict[str, Any]) 
     patches no longer validate (the rollback itself still proceeds)."""
     feature = row["feature"]
     try:
-        active = A.load_active(warehouse, catalog, [feature]).get(feature, [])
+        active = patch_layer.load_active(warehouse, catalog, [feature]).get(feature, [])
     except (P.PatchValidationError, ValueError) as exc:
         note = {"note": f"stats unavailable: {exc}"}
         return note, note
