@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from feature_factory import partitions, settings
+from feature_factory import partitions, settings, tables
 from feature_factory.events import watch
 from feature_factory.events.landing import list_landing_files
 
@@ -30,7 +30,7 @@ def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     ingested = set()
     if not context.cursor:  # first switch-on: the days materialized before count as ingested
         ingested = {dt.date.fromisoformat(k) for k in
-                    context.instance.get_materialized_partitions(dg.AssetKey("raw_events"))}
+                    context.instance.get_materialized_partitions(tables.RAW_EVENTS.key)}
     runs, seen = watch.plan(
         list_landing_files(settings.landing_dir()),
         watch.load_cursor(context.cursor),

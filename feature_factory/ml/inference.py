@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from feature_factory import tables
 from feature_factory.ml import models
 from feature_factory.ml.registry import ModelRegistry, ModelVersion
 from feature_factory.ml.training_set import feature_expressions
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-ONLINE_TABLE = "customer_features_online"
-FEATURES_TABLE = "customer_features"
-RESULTS_TABLE = "inference_results"
+ONLINE_TABLE = tables.CUSTOMER_FEATURES_ONLINE.name
+FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
+RESULTS_TABLE = tables.INFERENCE_RESULTS.name
 
 
 class InferenceError(RuntimeError):

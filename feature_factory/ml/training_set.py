@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features import patch_layer
 from feature_factory.ml.labels import LABELS_TABLE
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-TRAINING_TABLE = "training_set"
-FEATURES_TABLE = "customer_features"
+TRAINING_TABLE = tables.TRAINING_SET.name
+FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
 KEY_COLUMNS = ("customer_id", "label_date", "churned", "feature_snapshot_date", "feature_age_days")
 
 

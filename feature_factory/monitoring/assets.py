@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 
 from feature_factory import markdown as md
-from feature_factory import settings
+from feature_factory import settings, tables
 from feature_factory.monitoring import alerts as A
 from feature_factory.monitoring.baseline import (
     BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
@@ -18,7 +18,7 @@ from feature_factory.monitoring.stats import STATS_TABLE, MonitoringError, write
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
-CUSTOMER_FEATURES = dg.AssetKey("customer_features")
+CUSTOMER_FEATURES = tables.CUSTOMER_FEATURES.key
 GROUP = "monitoring"
 
 

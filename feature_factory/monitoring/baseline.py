@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
@@ -28,8 +29,8 @@ from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
-BASELINE_TABLE = "feature_stats_baseline"
-EVENTS_TABLE = "raw_events"
+BASELINE_TABLE = tables.FEATURE_STATS_BASELINE.name
+EVENTS_TABLE = tables.RAW_EVENTS.name
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
 SCHEMA = [

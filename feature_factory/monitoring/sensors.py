@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from feature_factory import tables
 from feature_factory.monitoring.drift import SEVERITIES
 from feature_factory.monitoring.notifier import DriftResponse, Notifier
 
-DRIFT_ALERTS = dg.AssetKey("drift_alerts")
+DRIFT_ALERTS = tables.DRIFT_ALERTS.key
 REMEDIATION_JOB = "remediation_job"
 RETRAIN_JOB = "retrain_job"
 MAX_REMEMBERED = 5000  # acted-on keys kept in the cursor (years of daily partitions)

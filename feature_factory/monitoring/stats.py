@@ -18,14 +18,15 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-FEATURES_TABLE = "customer_features"
-STATS_TABLE = "feature_stats"
+FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
+STATS_TABLE = tables.FEATURE_STATS.name
 DEFAULT_GRID_SIZE = 100
 DEFAULT_DAYS_PER_STATEMENT = 7  # see write_feature_stats
 NUMERIC_TYPES = {"BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT", "REAL"}

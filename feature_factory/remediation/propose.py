@@ -9,13 +9,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.remediation import rules, store
 from feature_factory.warehouse.base import Warehouse, clean_row, quote_ident
 
-DRIFT_ALERTS = "drift_alerts"
-BASELINE = "feature_stats_baseline"
-FEATURES = "customer_features"
+DRIFT_ALERTS = tables.DRIFT_ALERTS.name
+BASELINE = tables.FEATURE_STATS_BASELINE.name
+FEATURES = tables.CUSTOMER_FEATURES.name
 
 
 @dataclass

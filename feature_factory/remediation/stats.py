@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
 from feature_factory.features import patches as P
 from feature_factory.warehouse.base import Warehouse, WarehouseError, clean_row, quote_ident, sql_literal
 
-FEATURES = "customer_features"
-BASELINE = "feature_stats_baseline"
+FEATURES = tables.CUSTOMER_FEATURES.name
+BASELINE = tables.FEATURE_STATS_BASELINE.name
 
 
 def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int | None) -> tuple[float, float] | None:
