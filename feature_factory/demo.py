@@ -134,10 +134,11 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     import dagster as dg
 
     from feature_factory.definitions import build_defs
+    from feature_factory.partitions import range_tags
 
     defs = build_defs()
     instance = dg.DagsterInstance.get()
-    days = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
+    days = range_tags(start, end)
 
     def job(step: str, name: str, assets=None, run_config=None, tags=None):
         t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """The layer order, enforced by reading every module's imports (ast), so a cycle cannot creep back.
 
-core (warehouse, catalog, tables, settings, partitions, markdown) -> events -> features -> serving ->
+core (warehouse, catalog, tables, dates, settings, partitions, markdown) -> events -> features -> serving ->
 monitoring -> remediation -> ml -> top (definitions, wiring, deployment, demo, cli, ...). A module
 may import its own layer or an earlier one, at module level or inside a function; never a later
 one. `importlib` is allowed only in the top layer (the CLI's lazy dispatch, the benchmarks' child
@@ -15,7 +15,7 @@ import feature_factory
 
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
-    {"__init__", "warehouse", "catalog", "settings", "partitions", "markdown", "tables"},
+    {"__init__", "warehouse", "catalog", "settings", "partitions", "markdown", "tables", "dates"},
     {"events"},
     {"features"},
     {"serving"},

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
+from feature_factory.dates import as_date
 from feature_factory.monitoring.baseline import (
-    NO_BASELINE, Baseline, as_date, current_baseline, first_complete_day, history_start,
+    NO_BASELINE, Baseline, current_baseline, first_complete_day, history_start,
 )
 from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
 from feature_factory.monitoring.stats import (

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
+from feature_factory.dates import as_date
 from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
@@ -100,7 +101,7 @@ def stats_select_sql(
     if grid_size < 2:
         raise ValueError(f"grid_size={grid_size} must be at least 2")
     names = [quote_ident(n) for n in expressions]
-    lo, hi = sql_literal(_as_date(start)), sql_literal(_as_date(end))
+    lo, hi = sql_literal(as_date(start)), sql_literal(as_date(end))
     keys = ["feature", "stats_date"] if by_day else ["feature"]
     key_list = ", ".join(keys)
     on = " AND ".join(f"a.{k} = g.{k}" for k in keys)
@@ -201,7 +202,7 @@ def write_feature_stats(
     if days_per_statement < 1:
         raise ValueError(f"days_per_statement={days_per_statement} must be at least 1")
     specs = resolve_features(features)
-    first, last = _as_date(start), _as_date(end)
+    first, last = as_date(start), as_date(end)
     rows = 0
     with warehouse.held():
         exprs = read_expressions(warehouse, specs)
@@ -218,8 +219,6 @@ def write_feature_stats(
     return rows
 
 
-def _as_date(value: dt.date | str) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def _bucket_sql(names: list[str], binning: Binning) -> str:

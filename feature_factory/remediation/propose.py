@@ -11,6 +11,7 @@ from typing import Any
 
 from feature_factory import tables
 from feature_factory.catalog import Catalog
+from feature_factory.dates import as_date
 from feature_factory.remediation import rules, store
 from feature_factory.warehouse.base import Warehouse, clean_row, quote_ident
 
@@ -35,13 +36,13 @@ def load_alerts(warehouse: Warehouse, alert_date: dt.date | None = None) -> tupl
         return None, []
     if alert_date is None:
         row = warehouse.fetch_one(f"SELECT MAX(alert_date) FROM {DRIFT_ALERTS}")
-        alert_date = store.as_date(row[0]) if row else None
+        alert_date = as_date(row[0]) if row else None
         if alert_date is None:
             return None, []
     df = warehouse.fetch_df(f"SELECT * FROM {DRIFT_ALERTS} WHERE alert_date = ?", [alert_date])
     rows = [clean_row(r) for r in df.to_dict("records")]
     for r in rows:
-        r["alert_date"] = store.as_date(r["alert_date"])
+        r["alert_date"] = as_date(r["alert_date"])
     return alert_date, rows
 
 
@@ -120,7 +121,7 @@ def propose(
                     "patch_id": c.patch.patch_id, "feature": c.patch.feature, "action": c.patch.action,
                     "params": store.to_json(c.patch.params()), "evidence": store.to_json(c.evidence),
                     "review_sql": c.patch.render_review_sql(catalog), "status": "PROPOSED",
-                    "severity": c.severity, "drift_types": c.drift_types, "alert_date": store.as_date(c.alert_date),
+                    "severity": c.severity, "drift_types": c.drift_types, "alert_date": as_date(c.alert_date),
                     "baseline_version": c.patch.baseline_version, "proposed_at": now, "proposed_by": actor,
                     "updated_at": now,
                 }

@@ -9,7 +9,7 @@ from typing import Any
 from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
-from feature_factory.features import patches as P
+from feature_factory.features.patches import Patch, PatchValidationError, compose
 from feature_factory.warehouse.base import Warehouse, WarehouseError, clean_row, quote_ident, sql_literal
 
 FEATURES = tables.CUSTOMER_FEATURES.name
@@ -28,11 +28,11 @@ def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int |
 
 
 def feature_stats(
-    warehouse: Warehouse, catalog: Catalog, feature: str, patches: list[P.Patch], baseline_version: int | None = None
+    warehouse: Warehouse, catalog: Catalog, feature: str, patches: list[Patch], baseline_version: int | None = None
 ) -> dict[str, Any]:
     """count, null rate, mean, stddev, min, max, p01/p50/p99 and (with a baseline version) the share
     of non-null values outside that baseline's [p01, p99], of `feature` with `patches` applied."""
-    expr = P.compose(patches, quote_ident(feature), catalog)
+    expr = compose(patches, quote_ident(feature), catalog)
     q01, q50, q99 = warehouse.quantiles("v", [0.01, 0.5, 0.99])
     # One connection for the whole measurement: opening one is the dominant cost on small data.
     with warehouse.session() as s:
@@ -71,7 +71,7 @@ def rollback_stats(warehouse: Warehouse, catalog: Catalog, row: dict[str, Any]) 
     feature = row["feature"]
     try:
         active = patch_layer.load_active(warehouse, catalog, [feature]).get(feature, [])
-    except (P.PatchValidationError, ValueError) as exc:
+    except (PatchValidationError, ValueError) as exc:
         note = {"note": f"stats unavailable: {exc}"}
         return note, note
     version = int(row["baseline_version"]) if row.get("baseline_version") is not None else None

@@ -211,16 +211,6 @@ def remediation_lock(
         )
 
 
-def as_date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if hasattr(value, "date"):  # pandas Timestamp
-        return value.date()
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def actor_lock(warehouse: Warehouse, actor: str, lock_ttl_s: float):
