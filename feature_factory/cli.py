@@ -26,12 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # not built yet
+        # Lazy by name so `generate` does not load Dagster; every module exists (no fallback).
+        module = importlib.import_module(module_name)
         modules[name] = module
         module.add_arguments(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@ deployment's resources and executor attached."""
 
 import dagster as dg
 
-from feature_factory import deployment
+from feature_factory import deployment, wiring
 from feature_factory.events import definitions as events
 from feature_factory.features import definitions as features
 from feature_factory.ml import definitions as ml
@@ -15,12 +15,12 @@ from feature_factory.serving import definitions as serving
 DOMAINS = [events, features, ml, remediation, monitoring, serving]
 
 
-
 def build_defs() -> dg.Definitions:
     """The merged Definitions with resources read from the environment now (the demo builds its
     own after choosing its remediation mode)."""
     return dg.Definitions.merge(
         *(domain.defs for domain in DOMAINS),
+        wiring.defs,  # the cross-domain sensors
         dg.Definitions(resources=deployment.resources_for(), executor=deployment.executor_for()),
     )
 

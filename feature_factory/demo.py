@@ -134,10 +134,11 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     import dagster as dg
 
     from feature_factory.definitions import build_defs
+    from feature_factory.partitions import range_tags
 
     defs = build_defs()
     instance = dg.DagsterInstance.get()
-    days = {"dagster/asset_partition_range_start": str(start), "dagster/asset_partition_range_end": str(end)}
+    days = range_tags(start, end)
 
     def job(step: str, name: str, assets=None, run_config=None, tags=None):
         t0 = time.perf_counter()
@@ -205,13 +206,14 @@ def drift_sensor_tick(instance) -> tuple[list, str | None]:
     import dagster as dg
 
     from feature_factory import deployment
+    from feature_factory.ml.registry import champion_features
     from feature_factory.monitoring.sensors import REMEDIATION_JOB, RETRAIN_JOB, evaluate
 
     resources = deployment.resources_for()
     requests, cursor = [], None
     while True:  # the sensor reads a bounded batch per tick
         result = evaluate(dg.build_sensor_context(instance=instance, cursor=cursor), resources["notifier"],
-                          resources["drift_response"], {REMEDIATION_JOB, RETRAIN_JOB})
+                          resources["drift_response"], {REMEDIATION_JOB, RETRAIN_JOB}, champion_features)
         requests += result.run_requests or []
         if result.cursor == cursor:
             return requests, cursor

@@ -27,3 +27,26 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.start_date()
 
 # SQL assets backfill as one run over the partition range: one statement, not one run per day.
 single_run_backfill = dg.BackfillPolicy.single_run()
+
+# The tags Dagster reads for a run over a partition range (what a backfill sets).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+
+
+def range_tags(first: dt.date | str, last: dt.date | str) -> dict[str, str]:
+    """Run tags for one run over the days first..last (inclusive)."""
+    return {RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)}
+
+
+def tagged_days(tags: dict[str, str]) -> tuple[dt.date, dt.date] | None:
+    """The days first..last a run's tags name (a range, or one partition); None if they name none
+    or are not ISO dates."""
+    start = tags.get(RANGE_START_TAG) or tags.get(PARTITION_TAG)
+    end = tags.get(RANGE_END_TAG) or tags.get(PARTITION_TAG)
+    if not (start and end):
+        return None
+    try:
+        return dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    except ValueError:
+        return None

@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from feature_factory import partitions
+from feature_factory import partitions, tables
 from feature_factory.events import checks, report
 from feature_factory.events.contract import QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig
 from feature_factory.events.ingestion import ingest_range
@@ -57,10 +57,10 @@ def ingest_events(context: dg.AssetExecutionContext, config: IngestionConfig, wa
     for f in result.sync.with_status("quarantined"):
         context.log.error(f.detail)
     selected = context.selected_asset_keys
-    if dg.AssetKey("raw_events") in selected:
-        yield dg.MaterializeResult(asset_key="raw_events", metadata=report.raw_events_metadata(warehouse, result))
-    if dg.AssetKey("quarantined_events") in selected:
-        yield dg.MaterializeResult(asset_key="quarantined_events",
+    if tables.RAW_EVENTS.key in selected:
+        yield dg.MaterializeResult(asset_key=tables.RAW_EVENTS.name, metadata=report.raw_events_metadata(warehouse, result))
+    if tables.QUARANTINED_EVENTS.key in selected:
+        yield dg.MaterializeResult(asset_key=tables.QUARANTINED_EVENTS.name,
                                    metadata=report.quarantine_metadata(warehouse, result, now))
     wanted = {k.name for k in context.selected_asset_check_keys}
     yield from (c for c in checks.evaluate(warehouse, result, config) if c.check_name in wanted)

@@ -4,13 +4,12 @@ import datetime as dt
 
 import dagster as dg
 
-from feature_factory import partitions, settings
+from feature_factory import partitions, settings, tables
+from feature_factory.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from feature_factory.events import watch
 from feature_factory.events.landing import list_landing_files
 
 # Dagster's tags for a run over a partition range (what single-run backfills use).
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
@@ -30,7 +29,7 @@ def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
     ingested = set()
     if not context.cursor:  # first switch-on: the days materialized before count as ingested
         ingested = {dt.date.fromisoformat(k) for k in
-                    context.instance.get_materialized_partitions(dg.AssetKey("raw_events"))}
+                    context.instance.get_materialized_partitions(tables.RAW_EVENTS.key)}
     runs, seen = watch.plan(
         list_landing_files(settings.landing_dir()),
         watch.load_cursor(context.cursor),
@@ -46,6 +45,6 @@ def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
             requests.append(dg.RunRequest(run_key=run.run_key, partition_key=first, tags=tags))
         else:
             requests.append(dg.RunRequest(
-                run_key=run.run_key, tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last_day}))
+                run_key=run.run_key, tags={**tags, **range_tags(first, last_day)}))
         context.log.info(f"{run.run_key}: {len(run.files)} new/changed file(s) -> {first}..{last_day}")
     return dg.SensorResult(run_requests=requests, cursor=watch.dump_cursor(seen))

@@ -8,14 +8,14 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field
 
-from feature_factory import partitions
+from feature_factory import partitions, tables
 from feature_factory.catalog import Catalog, FeatureSpec, Lifecycle, load_catalog
 from feature_factory.features import online, snapshots
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, STRATEGIES
 from feature_factory.warehouse.base import Warehouse
 
 GROUP = "features"
-RAW_EVENTS = dg.AssetKey("raw_events")
+RAW_EVENTS = tables.RAW_EVENTS.key
 
 
 class SnapshotConfig(dg.Config):

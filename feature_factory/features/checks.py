@@ -16,6 +16,7 @@ import dagster as dg
 from feature_factory.catalog import Catalog, Expectations, load_catalog
 from feature_factory.features import expectations
 from feature_factory.features.snapshots import TABLE
+from feature_factory.partitions import tagged_days
 from feature_factory.warehouse.base import Warehouse
 
 ASSET = dg.AssetKey(TABLE)
@@ -27,14 +28,9 @@ def check_name(feature: str) -> str:
 
 
 def _scope(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> tuple[dt.date, dt.date] | None:
-    tags = context.run.tags
-    start = tags.get("dagster/asset_partition_range_start") or tags.get("dagster/partition")
-    end = tags.get("dagster/asset_partition_range_end") or tags.get("dagster/partition")
-    if start and end:
-        try:
-            return dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-        except ValueError:
-            pass
+    days = tagged_days(context.run.tags)
+    if days is not None:
+        return days
     latest = expectations.latest_snapshot_date(warehouse)
     return (latest, latest) if latest else None
 

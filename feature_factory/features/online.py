@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
 from feature_factory.features.snapshots import TABLE as FEATURES_TABLE
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-ONLINE_TABLE = "customer_features_online"
+ONLINE_TABLE = tables.CUSTOMER_FEATURES_ONLINE.name
 DEFAULT_TTL_DAYS = 2
 _CHUNK = 1000  # ids per IN list (well under every engine's limit)
 STATUS_COLUMNS = ("snapshot_date", "snapshot_age_days", "is_stale", "computed_at", "built_at")

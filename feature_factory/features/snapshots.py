@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from feature_factory import markdown as md
+from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-TABLE = "customer_features"
-EVENTS = "raw_events"
+TABLE = tables.CUSTOMER_FEATURES.name
+EVENTS = tables.RAW_EVENTS.name
 
 
 class FeatureBuildError(RuntimeError):

@@ -12,6 +12,7 @@ never promote a losing challenger.
 import dagster as dg
 import pandas as pd
 
+from feature_factory import tables
 from feature_factory.ml import labels as labels_lib
 from feature_factory.ml import training_set as training_set_lib
 from feature_factory.ml.configs import (
@@ -35,7 +36,7 @@ def _schema(cols: list[tuple[str, str]], descriptions: dict[str, str] | None = N
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[dg.AssetKey("raw_events")])
+@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[tables.RAW_EVENTS.key])
 def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Churn labels computed in the warehouse from raw_events: for each label date L, every customer
     with an event in the lookback window before L, churned = 1 when they make no purchase on days
@@ -63,14 +64,14 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
             "churned": "1 when no purchase on days [label_date, label_date + horizon_days).",
         }),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
-            c: [dg.TableColumnDep(asset_key=dg.AssetKey("raw_events"), column_name=src)]
+            c: [dg.TableColumnDep(asset_key=tables.RAW_EVENTS.key, column_name=src)]
             for c, src in (("customer_id", "customer_id"), ("churned", "event_type"),
                            ("outcome_purchases", "event_type"), ("last_event_date", "event_date"))
         }),
     })
 
 
-@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[churn_labels, dg.AssetKey("customer_features")])
+@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[churn_labels, tables.CUSTOMER_FEATURES.key])
 def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Point-in-time training set: each churn label LEFT-joined in the warehouse to the newest
     customer_features snapshot dated within [label_date - ttl_days, label_date - 1] (features read
@@ -95,10 +96,10 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.Material
             "feature_age_days": "label_date - feature_snapshot_date, in days (>= 1).",
         }),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
-            **{f: [dg.TableColumnDep(asset_key=dg.AssetKey("customer_features"), column_name=f)]
+            **{f: [dg.TableColumnDep(asset_key=tables.CUSTOMER_FEATURES.key, column_name=f)]
                for f in s.features},
-            "churned": [dg.TableColumnDep(asset_key=dg.AssetKey("churn_labels"), column_name="churned")],
-            "label_date": [dg.TableColumnDep(asset_key=dg.AssetKey("churn_labels"), column_name="label_date")],
+            "churned": [dg.TableColumnDep(asset_key=tables.CHURN_LABELS.key, column_name="churned")],
+            "label_date": [dg.TableColumnDep(asset_key=tables.CHURN_LABELS.key, column_name="label_date")],
         }),
     })
 
@@ -242,7 +243,7 @@ def _scoring_metadata(s, prefix: str = "") -> dict:
 
 
 @dg.asset(group_name=GROUP, kinds={"scikitlearn", "sql"},
-          deps=[champion_model, dg.AssetKey("customer_features_online")])
+          deps=[champion_model, tables.CUSTOMER_FEATURES_ONLINE.key])
 def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig,
                       warehouse: Warehouse) -> dg.MaterializeResult:
     """Churn scores for every customer in customer_features_online: the champion's (role
@@ -280,7 +281,7 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
     return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
 
 
-@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[inference_results, dg.AssetKey("raw_events")])
+@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[inference_results, tables.RAW_EVENTS.key])
 def model_performance(config: PerformanceConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Realized performance of every scored model, champion and shadow, per scoring date, once its
     outcome window has passed: customers, realized churn rate, mean score, Brier score and ROC

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from feature_factory import tables
 from feature_factory.ml import models
 from feature_factory.ml.registry import ModelRegistry, ModelVersion
+from feature_factory.ml.training_set import feature_expressions
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-ONLINE_TABLE = "customer_features_online"
-FEATURES_TABLE = "customer_features"
-RESULTS_TABLE = "inference_results"
+ONLINE_TABLE = tables.CUSTOMER_FEATURES_ONLINE.name
+FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
+RESULTS_TABLE = tables.INFERENCE_RESULTS.name
 
 
 class InferenceError(RuntimeError):
@@ -108,8 +110,7 @@ def _as_date(value: dt.date | str) -> dt.date:
 
 def _snapshot_source(warehouse: Warehouse, as_of: dt.date) -> tuple[str, set[str]]:
     """customer_features of one snapshot day, patched like the training set (a subquery)."""
-    from feature_factory.catalog import load_catalog
-    from feature_factory.ml.training_set import feature_expressions
+    from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
 
     if not warehouse.table_exists(FEATURES_TABLE):
         raise InferenceError(f"table {FEATURES_TABLE} does not exist: materialize customer_features first")

@@ -13,10 +13,11 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
-LABELS_TABLE = "churn_labels"
-EVENTS_TABLE = "raw_events"
+LABELS_TABLE = tables.CHURN_LABELS.name
+EVENTS_TABLE = tables.RAW_EVENTS.name
 
 
 class LabelError(ValueError):

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
+from feature_factory.features import patch_layer
 from feature_factory.ml.labels import LABELS_TABLE
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-TRAINING_TABLE = "training_set"
-FEATURES_TABLE = "customer_features"
+TRAINING_TABLE = tables.TRAINING_SET.name
+FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
 KEY_COLUMNS = ("customer_id", "label_date", "churned", "feature_snapshot_date", "feature_age_days")
 
 
@@ -33,24 +35,15 @@ class TrainingSetError(ValueError):
 
 
 def default_features() -> list[FeatureSpec]:
-    from feature_factory.catalog import load_catalog
+    from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
 
     return load_catalog().trainable()
 
 
 def feature_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
                         qualifier: str | None = None) -> dict[str, str]:
-    """Each feature's SQL over the unpatched `customer_features` column, from the patch layer.
-
-    Identity when the patch layer module is not installed yet, so this module works on its own.
-    """
-    try:
-        from feature_factory.features.patch_layer import patched_expressions
-    except ModuleNotFoundError as exc:
-        if exc.name != "feature_factory.features.patch_layer":
-            raise
-        return {f.name: f"{qualifier + '.' if qualifier else ''}{quote_ident(f.name)}" for f in features}
-    exprs = patched_expressions(warehouse, list(features), qualifier)
+    """Each feature's SQL over the unpatched `customer_features` column, from the patch layer."""
+    exprs = patch_layer.patched_expressions(warehouse, list(features), qualifier)
     missing = [f.name for f in features if f.name not in exprs]
     if missing:
         raise TrainingSetError(f"patch layer returned no expression for feature(s) {missing}")

@@ -12,9 +12,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
+from feature_factory.dates import as_date
 from feature_factory.monitoring.baseline import (
-    NO_BASELINE, Baseline, as_date, current_baseline, first_complete_day, history_start,
+    NO_BASELINE, Baseline, current_baseline, first_complete_day, history_start,
 )
 from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
 from feature_factory.monitoring.stats import (
@@ -26,7 +28,7 @@ from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
-ALERTS_TABLE = "drift_alerts"
+ALERTS_TABLE = tables.DRIFT_ALERTS.name
 SCHEMA = [
     ("alert_date", "DATE"), ("feature", "VARCHAR"), ("baseline_version", "BIGINT"),
     ("psi", "DOUBLE"), ("ks", "DOUBLE"), ("wasserstein_norm", "DOUBLE"), ("js_distance", "DOUBLE"),

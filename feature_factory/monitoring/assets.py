@@ -6,8 +6,8 @@ import datetime as dt
 import dagster as dg
 
 from feature_factory import markdown as md
-from feature_factory import settings
-from feature_factory.monitoring import alerts as A
+from feature_factory import settings, tables
+from feature_factory.monitoring import alerts
 from feature_factory.monitoring.baseline import (
     BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
@@ -18,7 +18,7 @@ from feature_factory.monitoring.stats import STATS_TABLE, MonitoringError, write
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
-CUSTOMER_FEATURES = dg.AssetKey("customer_features")
+CUSTOMER_FEATURES = tables.CUSTOMER_FEATURES.key
 GROUP = "monitoring"
 
 
@@ -118,7 +118,7 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     empty and the metadata says to run capture_baseline_job."""
     first, last = _days(context)
     per_partition, metadata, all_rows = {}, {}, []
-    reports = A.evaluate_days(warehouse, first, last, thresholds=config.thresholds(), grid_size=config.grid_size)
+    reports = alerts.evaluate_days(warehouse, first, last, thresholds=config.thresholds(), grid_size=config.grid_size)
     ranged = len(reports) > 1
     for report in reports:
         day = report.day
@@ -133,7 +133,7 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
             # drifted features, drift table and plots (partition-scoped metadata overrides the
             # run's shared keys below), not the last day's or the run's worst.
             context.add_asset_metadata(metadata, partition_key=str(day))
-    rows = A.write_alerts(warehouse, first, all_rows, last)  # every day of the range in one statement
+    rows = alerts.write_alerts(warehouse, first, all_rows, last)  # every day of the range in one statement
     if ranged:  # the run's summary, under its own names, shared by every partition's event
         worst = max(v["severity_rank"] for v in per_partition.values())
         summary = "| day | severity | features at low or above |\n|---|---|---|\n" + "\n".join(
@@ -141,12 +141,12 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
             for d, v in per_partition.items())
         metadata = {"run_days": len(reports), "run_summary": dg.MetadataValue.md(summary),
                     "run_max_severity": SEVERITIES[worst], "run_max_severity_rank": worst,
-                    "run_row_count": rows, "dagster/column_schema": _schema(A.SCHEMA)}
+                    "run_row_count": rows, "dagster/column_schema": _schema(alerts.SCHEMA)}
     metadata["partitions"] = dg.MetadataValue.json(per_partition)
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.DayDrift,
+def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alerts.DayDrift,
                with_evidently: bool) -> tuple[dict, dict, list[dict]]:
     """(verdict, metadata, alert rows) of one judged day."""
     from feature_factory.monitoring.evidently_report import run_report
@@ -175,7 +175,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
             ev_meta["evidently_status"] = evidently.error
         ev_meta["evidently_sample_rows"] = f"current {evidently.sample_rows[0]}, reference {evidently.sample_rows[1]}"
     columns = evidently.columns if evidently else {}
-    rows = A.alert_rows(report, columns)
+    rows = alerts.alert_rows(report, columns)
     drifted = report.drifted(config.drifted_at)
     plots = [
         markdown_image(histogram_png(r.feature, b.features[r.feature], report.current.get(r.feature),
@@ -198,7 +198,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: A.Day
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
         "diagnoses": dg.MetadataValue.md(diagnosis_markdown(report.results, report.diagnoses)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
-        "dagster/column_schema": _schema(A.SCHEMA, A.DESCRIPTIONS),
+        "dagster/column_schema": _schema(alerts.SCHEMA, alerts.DESCRIPTIONS),
         **ev_meta,
     }
     if report.message:

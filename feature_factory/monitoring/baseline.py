@@ -17,7 +17,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
+from feature_factory.dates import as_date
 from feature_factory.monitoring.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.stats import (
@@ -28,8 +30,8 @@ from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
-BASELINE_TABLE = "feature_stats_baseline"
-EVENTS_TABLE = "raw_events"
+BASELINE_TABLE = tables.FEATURE_STATS_BASELINE.name
+EVENTS_TABLE = tables.RAW_EVENTS.name
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
 SCHEMA = [
@@ -285,10 +287,3 @@ def _parse(value: str | None, what: str) -> dt.date | None:
         raise ValueError(f"baseline {what}={value!r} is not a date in YYYY-MM-DD form") from None
 
 
-def as_date(value) -> dt.date:
-    """A DATE as the backends return it (date, datetime or pandas Timestamp, ISO text) -> date."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])

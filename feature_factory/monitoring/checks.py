@@ -2,11 +2,12 @@
 
 import dagster as dg
 
+from feature_factory import tables
 from feature_factory.monitoring.baseline import BASELINE_TABLE, NO_BASELINE
 from feature_factory.warehouse.base import Warehouse
 
 
-@dg.asset_check(asset="feature_stats_baseline", blocking=True,
+@dg.asset_check(asset=tables.FEATURE_STATS_BASELINE.name, blocking=True,
                 description="Exactly one baseline version is current, and each version's rows agree "
                 "on its window end and status (versions are appended, never rewritten; a feature's "
                 "window may start later, once its own window is complete).")

@@ -39,9 +39,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from feature_factory.monitoring import gates as G
-from feature_factory.monitoring import metrics as M
-from feature_factory.monitoring import trend as T
+from feature_factory.monitoring import gates
+from feature_factory.monitoring import metrics
+from feature_factory.monitoring import trend
 from feature_factory.monitoring.summary import Summary
 
 SEVERITIES = ("none", "low", "medium", "high", "critical")
@@ -94,7 +94,7 @@ class Thresholds:
     zero_share_delta: Tiers = field(default_factory=lambda: Tiers(0.02, 0.05, 0.15, 0.4))
     alpha: float = 1e-4
     noise_multiple: float = 2.0
-    psi_epsilon: float = M.PSI_EPSILON
+    psi_epsilon: float = metrics.PSI_EPSILON
     min_values: int = 30
     stale_row_share: float = 0.5
     stale_severity: str = "high"
@@ -152,8 +152,8 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         types["STALE"] = th.stale_severity
         notes.append(f"{current.row_count} rows vs {expected_rows:.0f} per baseline day")
 
-    m = G.day_metrics(current, baseline, th)
-    e = G.effects(m, T.expected(baseline.noise, ahead))
+    m = gates.day_metrics(current, baseline, th)
+    e = gates.effects(m, trend.expected(baseline.noise, ahead))
     n_c, n_b = current.value_count, baseline.effective_values
 
     def floor(rank: int, key: str) -> int:
@@ -161,26 +161,26 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         noise = th.noise_multiple * baseline.noise.get(key, 0.0)
         return rank if e[key] is not None and e[key] > noise else 0
 
-    ranks = {"NULL_SPIKE": max(floor(G.null_rank(e["NULL_SPIKE"], current, baseline, th), "NULL_SPIKE"),
-                               floor(G.input_null_rank(m, current, th), "INPUT_NULL"))}
+    ranks = {"NULL_SPIKE": max(floor(gates.null_rank(e["NULL_SPIKE"], current, baseline, th), "NULL_SPIKE"),
+                               floor(gates.input_null_rank(m, current, th), "INPUT_NULL"))}
     if ranks["NULL_SPIKE"] and e["INPUT_NULL"] and e["INPUT_NULL"] > (e["NULL_SPIKE"] or 0):
         notes.append(f"input values missing: {baseline.input_null_rate:.1%} -> {current.input_null_rate:.1%} "
                      "of the raw_events rows it reads or would have read")
     if n_c >= th.min_values and n_b >= th.min_values:
-        ranks["MEAN_SHIFT"] = floor(G.gated(th.mean_shift_std, e["MEAN_SHIFT"],
-                                           G.z_score(e["MEAN_SHIFT"], 1 / n_c + 1 / n_b), th.alpha), "MEAN_SHIFT")
+        ranks["MEAN_SHIFT"] = floor(gates.gated(th.mean_shift_std, e["MEAN_SHIFT"],
+                                           gates.z_score(e["MEAN_SHIFT"], 1 / n_c + 1 / n_b), th.alpha), "MEAN_SHIFT")
         # Var(ln s) ~ (excess kurtosis + 2) / 4n: heavy tails make the std itself noisy.
         spread = (max(baseline.kurtosis or 0.0, 0.0) + 2) / 4
-        ranks["VARIANCE_CHANGE"] = floor(G.gated(
+        ranks["VARIANCE_CHANGE"] = floor(gates.gated(
             th.std_log_ratio, e["VARIANCE_CHANGE"],
-            G.z_score(e["VARIANCE_CHANGE"], spread * (1 / n_c + 1 / n_b)), th.alpha), "VARIANCE_CHANGE")
-        ranks["OUT_OF_RANGE"] = floor(G.oor_rank(e["OUT_OF_RANGE"], baseline, n_c, th), "OUT_OF_RANGE")
-        ranks["POPULATION_MIX"] = floor(G.mix_rank(e["POPULATION_MIX"], current, baseline, th), "POPULATION_MIX")
+            gates.z_score(e["VARIANCE_CHANGE"], spread * (1 / n_c + 1 / n_b)), th.alpha), "VARIANCE_CHANGE")
+        ranks["OUT_OF_RANGE"] = floor(gates.oor_rank(e["OUT_OF_RANGE"], baseline, n_c, th), "OUT_OF_RANGE")
+        ranks["POPULATION_MIX"] = floor(gates.mix_rank(e["POPULATION_MIX"], current, baseline, th), "POPULATION_MIX")
         if ranks["POPULATION_MIX"]:
             notes.append(f"population mix: zeros (no such activity in the window) {baseline.zero_rate:.1%} -> "
                          f"{current.zero_rate:.1%} of values")
-        ranks["DISTRIBUTION_SHIFT"] = max(floor(G.psi_rank(m["psi"], current, n_b, th), "PSI"),
-                                          floor(G.ks_rank(m["ks"], n_c, n_b, th), "KS"))
+        ranks["DISTRIBUTION_SHIFT"] = max(floor(gates.psi_rank(m["psi"], current, n_b, th), "PSI"),
+                                          floor(gates.ks_rank(m["ks"], n_c, n_b, th), "KS"))
     else:
         notes.append(f"only {n_c} values; distribution not judged")
     for name, rank in ranks.items():
@@ -197,12 +197,12 @@ def baseline_noise(days: list[Summary], pooled: Summary, th: Thresholds | None =
     are stored too (trend.py) and each day's effect is measured from the trend, not the mean."""
     th = th or Thresholds()
     judged = [(i, d) for i, d in enumerate(days) if d.value_count >= th.min_values]
-    metrics = [G.day_metrics(d, pooled, th) for _, d in judged]
-    trends = T.fit([offsets[i] for i, _ in judged], metrics) if offsets is not None else {}
+    per_day = [gates.day_metrics(d, pooled, th) for _, d in judged]
+    trends = trend.fit([offsets[i] for i, _ in judged], per_day) if offsets is not None else {}
     out: dict[str, float] = {}
-    for (i, _), m in zip(judged, metrics):
-        expected = T.expected(trends, -offsets[i]) if trends else {}
-        for key, value in G.effects(m, expected).items():
+    for (i, _), m in zip(judged, per_day):
+        expected = trend.expected(trends, -offsets[i]) if trends else {}
+        for key, value in gates.effects(m, expected).items():
             if value is not None and math.isfinite(value):
                 out[key] = max(out.get(key, 0.0), value)
     return {**out, **trends}

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from feature_factory.monitoring import metrics as M
-from feature_factory.monitoring import trend as T
+from feature_factory.monitoring import metrics
+from feature_factory.monitoring import trend
 from feature_factory.monitoring.summary import Summary
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def effects(m: dict[str, float | None], expected: dict[str, float] | None = None
     """The effect size each drift type is judged on (see the module table), measured from where
     the baseline's own trend says the day should be (`expected`, trend.py; {} without a trend)."""
     x = expected or {}
-    t = T.signed(m)
+    t = trend.signed(m)
 
     def off(key: str) -> float | None:
         # Anywhere between the trend stopping (0) and going on at its pace (x) is expected: a
@@ -49,13 +49,13 @@ def day_metrics(cur: Summary, base: Summary, th: Thresholds) -> dict[str, float 
         above_excess, below_excess = above - base_above, (oor - above) - base_below
         excess = max(above_excess, below_excess)
     hist_ok = cur.hist is not None and base.hist is not None and len(cur.hist) == len(base.hist)
-    w = M.wasserstein_from_grids(cur.grid, base.grid)
-    wb = M.wasserstein_error_bound(cur.grid, base.grid)
+    w = metrics.wasserstein_from_grids(cur.grid, base.grid)
+    wb = metrics.wasserstein_error_bound(cur.grid, base.grid)
     return {
-        "psi": M.psi(cur.hist, base.hist, th.psi_epsilon) if hist_ok else None,
-        "ks": M.ks_from_grids(cur.grid, base.grid),
+        "psi": metrics.psi(cur.hist, base.hist, th.psi_epsilon) if hist_ok else None,
+        "ks": metrics.ks_from_grids(cur.grid, base.grid),
         "wasserstein_norm": w / std_b if w is not None and std_b else None,
-        "js_distance": M.js_distance(cur.hist, base.hist) if hist_ok else None,
+        "js_distance": metrics.js_distance(cur.hist, base.hist) if hist_ok else None,
         "mean_shift_std": (cur.mean - base.mean) / std_b if std_b and cur.mean is not None else None,
         "std_ratio": cur.stddev / std_b if std_b and cur.stddev is not None else None,
         "null_rate_delta": cur.null_rate - base.null_rate,
@@ -63,7 +63,7 @@ def day_metrics(cur: Summary, base: Summary, th: Thresholds) -> dict[str, float 
                                   if cur.input_null_rate is not None and base.input_null_rate is not None else None),
         "out_of_range_share": oor,
         "out_of_range_excess": excess,
-        "ks_error_bound": M.ks_error_bound(cur.grid, base.grid),
+        "ks_error_bound": metrics.ks_error_bound(cur.grid, base.grid),
         "wasserstein_error_bound": wb / std_b if wb is not None and std_b else None,
         # Additive (issue 13): the share of zeros (a window count's inactive customers) and each tail.
         "zero_rate_delta": (cur.zero_rate - base.zero_rate

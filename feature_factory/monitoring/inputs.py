@@ -23,10 +23,11 @@ from collections.abc import Mapping, Sequence
 import sqlglot
 from sqlglot import exp
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
-EVENTS_TABLE = "raw_events"
+EVENTS_TABLE = tables.RAW_EVENTS.name
 # raw_events column -> rows on which a blank is that row's normal value, not a lost one (the
 # events contract allows a blank amount anywhere; on a browse there is no amount to lose).
 NO_VALUE_EXPECTED = {"amount": "event_type = 'browse'"}

@@ -13,15 +13,16 @@ notifying but before its cursor is stored may re-send that alert once; its runs 
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
 
+from feature_factory import tables
 from feature_factory.monitoring.drift import SEVERITIES
 from feature_factory.monitoring.notifier import DriftResponse, Notifier
 
-DRIFT_ALERTS = dg.AssetKey("drift_alerts")
+DRIFT_ALERTS = tables.DRIFT_ALERTS.key
 REMEDIATION_JOB = "remediation_job"
 RETRAIN_JOB = "retrain_job"
 MAX_REMEMBERED = 5000  # acted-on keys kept in the cursor (years of daily partitions)
@@ -56,20 +57,23 @@ def partition_verdict(metadata: dict, partition: str | None) -> dict:
             "baseline_version": value("baseline_version"), "features": {}}
 
 
-def champion_features(log) -> set[str]:
+def no_champion() -> set[str]:
+    """The champion reader when no model registry is wired in: no feature triggers a retrain."""
+    return set()
+
+
+def champion_features(log, read: Callable[[], Iterable[str]] = no_champion) -> set[str]:
+    """The champion model's features from `read` (the registry's reader, handed in by the wiring:
+    ml is a later layer than monitoring); empty, with a warning, if the registry is unreadable."""
     try:
-        from feature_factory.ml.registry import champion_features as _champion
-    except ImportError:
-        return set()
-    try:
-        return set(_champion())
+        return set(read())
     except Exception as exc:  # a broken registry must not stop alerting
         log.warning(f"could not read the champion model's features: {exc}")
         return set()
 
 
 def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: DriftResponse,
-             targets: set[str]) -> dg.SensorResult:
+             targets: set[str], read_champion: Callable[[], Iterable[str]] = no_champion) -> dg.SensorResult:
     cursor = DriftCursor.parse(context.cursor)
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=DRIFT_ALERTS, after_storage_id=cursor.after_storage_id),
@@ -113,7 +117,7 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
         if response.request_remediation and REMEDIATION_JOB in targets:
             requests.append(dg.RunRequest(job_name=REMEDIATION_JOB, run_key=f"remediation:{key}", tags=tags))
         if response.request_retrain and RETRAIN_JOB in targets:
-            champion = champion_features(context.log) if champion is None else champion
+            champion = champion_features(context.log, read_champion) if champion is None else champion
             if champion & set(features):
                 requests.append(dg.RunRequest(job_name=RETRAIN_JOB, run_key=f"retrain:{key}", tags=tags))
     return dg.SensorResult(run_requests=requests, cursor=cursor.dumps())
@@ -122,9 +126,11 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
 def build_drift_sensor(jobs: Sequence = (), name: str = "drift_sensor",
                        minimum_interval_seconds: int = 60,
                        default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+                       read_champion: Callable[[], Iterable[str]] = no_champion,
                        ) -> dg.SensorDefinition:
     """The sensor, targeting whichever of remediation_job / retrain_job are given (by definition,
-    so it can only request jobs that exist in the code location)."""
+    so it can only request jobs that exist in the code location). `read_champion` returns the
+    champion model's features (the model registry's `champion_features`, wired at the top)."""
     targets = {j.name for j in jobs}
 
     @dg.sensor(name=name, jobs=list(jobs) or None, minimum_interval_seconds=minimum_interval_seconds,
@@ -133,6 +139,6 @@ def build_drift_sensor(jobs: Sequence = (), name: str = "drift_sensor",
                "uses a drifted feature) once per drift_alerts partition and baseline version.")
     def _drift_sensor(context: dg.SensorEvaluationContext, notifier: Notifier,
                       drift_response: DriftResponse) -> dg.SensorResult:
-        return evaluate(context, notifier, drift_response, targets)
+        return evaluate(context, notifier, drift_response, targets, read_champion)
 
     return _drift_sensor

@@ -18,13 +18,16 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
+from feature_factory.dates import as_date
+from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-FEATURES_TABLE = "customer_features"
-STATS_TABLE = "feature_stats"
+FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
+STATS_TABLE = tables.FEATURE_STATS.name
 DEFAULT_GRID_SIZE = 100
 DEFAULT_DAYS_PER_STATEMENT = 7  # see write_feature_stats
 NUMERIC_TYPES = {"BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT", "REAL"}
@@ -45,7 +48,7 @@ class Binning:
 
 def resolve_features(features: Sequence[FeatureSpec] | None) -> list[FeatureSpec]:
     if features is None:
-        from feature_factory.catalog import load_catalog
+        from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
 
         features = load_catalog().computed()
     return [f for f in features if f.computed]
@@ -70,11 +73,9 @@ def is_numeric(column_type: str) -> bool:
 def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[str, str]:
     """Feature -> SQL expression through the patch layer, for features present as numeric columns
     (a column that vanished or turned into text is a SCHEMA_CHANGE for drift, not a SQL error)."""
-    from feature_factory.features.patch_layer import patched_expressions
-
     present = feature_columns(warehouse)
     specs = [f for f in features if f.name in present and is_numeric(present[f.name])]
-    exprs = patched_expressions(warehouse, specs)
+    exprs = patch_layer.patched_expressions(warehouse, specs)
     return {f.name: exprs.get(f.name, quote_ident(f.name)) for f in specs}
 
 
@@ -100,7 +101,7 @@ def stats_select_sql(
     if grid_size < 2:
         raise ValueError(f"grid_size={grid_size} must be at least 2")
     names = [quote_ident(n) for n in expressions]
-    lo, hi = sql_literal(_as_date(start)), sql_literal(_as_date(end))
+    lo, hi = sql_literal(as_date(start)), sql_literal(as_date(end))
     keys = ["feature", "stats_date"] if by_day else ["feature"]
     key_list = ", ".join(keys)
     on = " AND ".join(f"a.{k} = g.{k}" for k in keys)
@@ -201,7 +202,7 @@ def write_feature_stats(
     if days_per_statement < 1:
         raise ValueError(f"days_per_statement={days_per_statement} must be at least 1")
     specs = resolve_features(features)
-    first, last = _as_date(start), _as_date(end)
+    first, last = as_date(start), as_date(end)
     rows = 0
     with warehouse.held():
         exprs = read_expressions(warehouse, specs)
@@ -218,8 +219,6 @@ def write_feature_stats(
     return rows
 
 
-def _as_date(value: dt.date | str) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def _bucket_sql(names: list[str], binning: Binning) -> str:

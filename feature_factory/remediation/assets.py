@@ -12,6 +12,7 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field
 
+from feature_factory import tables
 from feature_factory.remediation import loop, rules, store, views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
@@ -80,7 +81,7 @@ def log_metadata(logs: list[dict], warehouse: Warehouse) -> dict:
 
 @dg.asset(
     group_name=GROUP, kinds={"sql", "python"}, pool=POOL,
-    deps=[dg.AssetKey("drift_alerts"), dg.AssetKey("feature_stats_baseline")],
+    deps=[tables.DRIFT_ALERTS.key, tables.FEATURE_STATS_BASELINE.key],
 )
 def patch_candidates(
     context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings

@@ -4,7 +4,8 @@ would make the patch layer refuse to build the online table, training sets and m
 
 import dagster as dg
 
-from feature_factory.remediation import patches, store
+from feature_factory.features import patch_layer, patches
+from feature_factory.remediation import store
 from feature_factory.remediation.assets import feature_patch_log
 from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.warehouse.base import Warehouse
@@ -17,7 +18,7 @@ def active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings)
     if not warehouse.table_exists(store.ACTIVE):
         return dg.AssetCheckResult(passed=True, metadata={"active_patches": 0})
     with warehouse.session() as s:
-        rows = store.fetch_active(s)
+        rows = patch_layer.fetch_active(s)
     problems = []
     for row in rows:
         try:

@@ -17,16 +17,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from feature_factory.catalog import Catalog
-from feature_factory.remediation import active as A
-from feature_factory.remediation import patches as P
+from feature_factory.dates import as_date
+from feature_factory.features import patch_layer, patches
 from feature_factory.remediation import stats, store
 from feature_factory.remediation.policy import Policy
 from feature_factory.remediation.propose import ProposeResult, propose  # noqa: F401 (the loop API)
 from feature_factory.warehouse.base import Warehouse
 
 
-def _typed(row: dict[str, Any], catalog: Catalog) -> P.Patch:
-    patch = P.patch_from_record(row["action"], row["feature"], row["baseline_version"], row["params"], row["patch_id"])
+def _typed(row: dict[str, Any], catalog: Catalog) -> patches.Patch:
+    patch = patches.patch_from_record(row["action"], row["feature"], row["baseline_version"], row["params"], row["patch_id"])
     patch.validate(catalog)
     return patch
 
@@ -83,7 +83,7 @@ def approve_by_policy(
                     continue
                 try:
                     _typed(row, catalog)
-                except P.PatchValidationError as exc:
+                except patches.PatchValidationError as exc:
                     refused.append(str(exc))
                     continue
                 store.set_status(s, row["patch_id"], "PROPOSED", "APPROVED", now,
@@ -101,13 +101,13 @@ def _diagnosis(row: dict[str, Any]) -> str | None:
     return evidence.get("diagnosis") if isinstance(evidence, dict) else None
 
 
-def _log_row(patch: P.Patch, event: str, actor: str, run_id: str, at: dt.datetime, before: dict, after: dict,
+def _log_row(patch: patches.Patch, event: str, actor: str, run_id: str, at: dt.datetime, before: dict, after: dict,
              alert_date: Any) -> dict:
     return {
         "log_id": uuid.uuid4().hex, "patch_id": patch.patch_id, "feature": patch.feature,
         "action": patch.action, "event": event, "actor": actor, "logged_at": at, "run_id": run_id,
         "params": store.to_json(patch.params()), "stats_before": store.to_json(before),
-        "stats_after": store.to_json(after), "alert_date": store.as_date(alert_date),
+        "stats_after": store.to_json(after), "alert_date": as_date(alert_date),
     }
 
 
@@ -136,7 +136,7 @@ def apply_approved(
         new = [_typed(r, catalog) for r in rows]
         if not new:
             return []
-        current = A.load_active(warehouse, catalog)
+        current = patch_layer.load_active(warehouse, catalog)
         taken = {(p.feature, p.action): p.patch_id for ps in current.values() for p in ps}
         for p in new:
             if (p.feature, p.action) in taken:
@@ -167,7 +167,7 @@ def apply_approved(
     return logs
 
 
-def _features(new: list[P.Patch]) -> list[tuple[str, int]]:
+def _features(new: list[patches.Patch]) -> list[tuple[str, int]]:
     return list({p.feature: p.baseline_version for p in new}.items())
 
 
@@ -197,7 +197,7 @@ def rollback(
             "log_id": uuid.uuid4().hex, "patch_id": patch_id, "feature": row["feature"],
             "action": row["action"], "event": "rollback", "actor": actor, "logged_at": now, "run_id": run_id,
             "params": row["params"], "stats_before": store.to_json(before), "stats_after": store.to_json(after),
-            "alert_date": store.as_date(row["alert_date"]),
+            "alert_date": as_date(row["alert_date"]),
         }
         with warehouse.session() as s, s.transaction():
             s.execute(f"DELETE FROM {store.ACTIVE} WHERE patch_id = ?", [patch_id])

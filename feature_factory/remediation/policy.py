@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from feature_factory.catalog import Catalog
-from feature_factory.remediation.patches import ACTIONS
+from feature_factory.features.patches import ACTIONS
 from feature_factory.remediation.rules import SEVERITIES, severity_rank
 from feature_factory.warehouse.base import quote_ident
 

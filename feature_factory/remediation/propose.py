@@ -9,13 +9,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
+from feature_factory.dates import as_date
 from feature_factory.remediation import rules, store
-from feature_factory.warehouse.base import Warehouse, quote_ident
+from feature_factory.warehouse.base import Warehouse, clean_row, quote_ident
 
-DRIFT_ALERTS = "drift_alerts"
-BASELINE = "feature_stats_baseline"
-FEATURES = "customer_features"
+DRIFT_ALERTS = tables.DRIFT_ALERTS.name
+BASELINE = tables.FEATURE_STATS_BASELINE.name
+FEATURES = tables.CUSTOMER_FEATURES.name
 
 
 @dataclass
@@ -34,13 +36,13 @@ def load_alerts(warehouse: Warehouse, alert_date: dt.date | None = None) -> tupl
         return None, []
     if alert_date is None:
         row = warehouse.fetch_one(f"SELECT MAX(alert_date) FROM {DRIFT_ALERTS}")
-        alert_date = store.as_date(row[0]) if row else None
+        alert_date = as_date(row[0]) if row else None
         if alert_date is None:
             return None, []
     df = warehouse.fetch_df(f"SELECT * FROM {DRIFT_ALERTS} WHERE alert_date = ?", [alert_date])
-    rows = [store.clean_row(r) for r in df.to_dict("records")]
+    rows = [clean_row(r) for r in df.to_dict("records")]
     for r in rows:
-        r["alert_date"] = store.as_date(r["alert_date"])
+        r["alert_date"] = as_date(r["alert_date"])
     return alert_date, rows
 
 
@@ -49,7 +51,7 @@ def load_baseline(warehouse: Warehouse, versions: set[int]) -> dict[tuple[int, s
         return {}
     marks = ", ".join("?" for _ in versions)
     df = warehouse.fetch_df(f"SELECT * FROM {BASELINE} WHERE baseline_version IN ({marks})", sorted(versions))
-    return {(int(r["baseline_version"]), r["feature"]): store.clean_row(r) for r in df.to_dict("records")}
+    return {(int(r["baseline_version"]), r["feature"]): clean_row(r) for r in df.to_dict("records")}
 
 
 def rows_changed(warehouse: Warehouse, catalog: Catalog, patch, day: dt.date) -> int | None:
@@ -119,7 +121,7 @@ def propose(
                     "patch_id": c.patch.patch_id, "feature": c.patch.feature, "action": c.patch.action,
                     "params": store.to_json(c.patch.params()), "evidence": store.to_json(c.evidence),
                     "review_sql": c.patch.render_review_sql(catalog), "status": "PROPOSED",
-                    "severity": c.severity, "drift_types": c.drift_types, "alert_date": store.as_date(c.alert_date),
+                    "severity": c.severity, "drift_types": c.drift_types, "alert_date": as_date(c.alert_date),
                     "baseline_version": c.patch.baseline_version, "proposed_at": now, "proposed_by": actor,
                     "updated_at": now,
                 }

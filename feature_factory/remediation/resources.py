@@ -20,6 +20,7 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory.catalog import Catalog
+from feature_factory.remediation.policy import load_policy
 
 Mode = Literal["propose_only", "auto_approve", "auto_apply"]
 MODES = ("propose_only", "auto_approve", "auto_apply")
@@ -56,12 +57,10 @@ class RemediationSettings(dg.ConfigurableResource):
         return cls(mode=mode, policy_path=os.environ.get("FEATURE_FACTORY_REMEDIATION_POLICY") or None)
 
     def load_catalog(self) -> Catalog:
-        from feature_factory.catalog import load_catalog
+        from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
 
         return load_catalog(self.catalog_path)
 
     def load_policy(self, catalog: Catalog):
         """The validated policy, or None when no policy file is configured."""
-        from feature_factory.remediation.policy import load_policy
-
         return load_policy(self.policy_path, catalog) if self.policy_path else None

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feature_factory.catalog import Catalog, DType, FeatureSpec
-from feature_factory.remediation import patches as P
+from feature_factory.features import patches as P
 
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 DATA_QUALITY = {"NULL_SPIKE", "OUT_OF_RANGE", "SCHEMA_CHANGE"}

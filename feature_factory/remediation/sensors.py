@@ -4,29 +4,20 @@ alert's day. The sensor reads `feature_patch_log` materializations from Dagster'
 `model_requests` metadata), never the warehouse, and launches once per patch (run key = patch id)."""
 
 import datetime as dt
-import importlib
 import json
+from collections.abc import Sequence
 
 import dagster as dg
 
 FEATURE_PATCH_LOG = dg.AssetKey("feature_patch_log")
 REFRESH_DAYS = 28
-JOBS = {
-    "request_retrain": ("feature_factory.ml.jobs", "retrain_job"),
-    "refresh_baseline": ("feature_factory.monitoring.jobs", "capture_baseline_job"),
-}
-
-
-def _job(action: str):
-    module, name = JOBS[action]
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ModuleNotFoundError, AttributeError):
-        return None
+# action -> the job it launches. The jobs belong to later domains (ml) or to monitoring, so the
+# sensor is built at the top (`feature_factory.wiring`), which hands the job definitions in.
+JOBS = {"request_retrain": "retrain_job", "refresh_baseline": "capture_baseline_job"}
 
 
 def run_request(req: dict, refresh_days: int = REFRESH_DAYS) -> dg.RunRequest:
-    _, job_name = JOBS[req["action"]]
+    job_name = JOBS[req["action"]]
     tags = {"feature_factory/patch_id": req["patch_id"], "feature_factory/feature": req["feature"]}
     config = {}
     if req["action"] == "refresh_baseline" and req.get("alert_date"):
@@ -49,15 +40,17 @@ def evaluate(context: dg.SensorEvaluationContext, available: set[str]) -> dg.Sen
         for req in (entry.value if entry is not None else []) or []:
             if isinstance(req, str):  # tolerate a JSON string
                 req = json.loads(req)
-            if JOBS.get(req.get("action"), ("", ""))[1] not in available:
+            if JOBS.get(req.get("action")) not in available:
                 context.log.warning(f"{req['action']} for {req['feature']}: its job is not in this code location")
                 continue
             requests.append(run_request(req))
     return dg.SensorResult(run_requests=requests, cursor=str(after) if after is not None else context.cursor)
 
 
-def build_requests_sensor(name: str = "remediation_requests_sensor") -> dg.SensorDefinition:
-    jobs = [j for j in (_job(a) for a in JOBS) if j is not None]
+def build_requests_sensor(jobs: Sequence[dg.JobDefinition] = (),
+                          name: str = "remediation_requests_sensor") -> dg.SensorDefinition:
+    """The sensor, targeting whichever of the `JOBS` are given (requests for others are logged)."""
+    jobs = list(jobs)
     available = {j.name for j in jobs}
 
     @dg.sensor(name=name, jobs=jobs or None, minimum_interval_seconds=60,

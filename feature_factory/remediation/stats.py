@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
-from feature_factory.remediation import active as A
-from feature_factory.remediation import patches as P
-from feature_factory.remediation import store
-from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident, sql_literal
+from feature_factory.features import patch_layer
+from feature_factory.features.patches import Patch, PatchValidationError, compose
+from feature_factory.warehouse.base import Warehouse, WarehouseError, clean_row, quote_ident, sql_literal
 
-FEATURES = "customer_features"
-BASELINE = "feature_stats_baseline"
+FEATURES = tables.CUSTOMER_FEATURES.name
+BASELINE = tables.FEATURE_STATS_BASELINE.name
 
 
 def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int | None) -> tuple[float, float] | None:
@@ -28,11 +28,11 @@ def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int |
 
 
 def feature_stats(
-    warehouse: Warehouse, catalog: Catalog, feature: str, patches: list[P.Patch], baseline_version: int | None = None
+    warehouse: Warehouse, catalog: Catalog, feature: str, patches: list[Patch], baseline_version: int | None = None
 ) -> dict[str, Any]:
     """count, null rate, mean, stddev, min, max, p01/p50/p99 and (with a baseline version) the share
     of non-null values outside that baseline's [p01, p99], of `feature` with `patches` applied."""
-    expr = P.compose(patches, quote_ident(feature), catalog)
+    expr = compose(patches, quote_ident(feature), catalog)
     q01, q50, q99 = warehouse.quantiles("v", [0.01, 0.5, 0.99])
     # One connection for the whole measurement: opening one is the dominant cost on small data.
     with warehouse.session() as s:
@@ -56,7 +56,7 @@ FROM (
             df = s.fetch_df(sql)
         except WarehouseError as exc:
             return {"error": str(exc).splitlines()[0]}
-    row = store.clean_row(df.iloc[0].to_dict())
+    row = clean_row(df.iloc[0].to_dict())
     out: dict[str, Any] = {"snapshot_date": str(row.pop("snapshot_date")) if row.get("snapshot_date") else None}
     for key, value in row.items():
         out[key] = None if value is None else (int(value) if key == "n" else round(float(value), 12))
@@ -70,8 +70,8 @@ def rollback_stats(warehouse: Warehouse, catalog: Catalog, row: dict[str, Any]) 
     patches no longer validate (the rollback itself still proceeds)."""
     feature = row["feature"]
     try:
-        active = A.load_active(warehouse, catalog, [feature]).get(feature, [])
-    except (P.PatchValidationError, ValueError) as exc:
+        active = patch_layer.load_active(warehouse, catalog, [feature]).get(feature, [])
+    except (PatchValidationError, ValueError) as exc:
         note = {"note": f"stats unavailable: {exc}"}
         return note, note
     version = int(row["baseline_version"]) if row.get("baseline_version") is not None else None

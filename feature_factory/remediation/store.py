@@ -25,11 +25,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from feature_factory.warehouse.base import Session, Warehouse, WarehouseError
+from feature_factory.features.patch_layer import ACTIVE
+from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, clean_row
 
 CANDIDATES = "patch_candidates"
 LOG = "feature_patch_log"
-ACTIVE = "feature_patches_active"
 LOCK = "remediation_lock"
 
 CANDIDATE_COLUMNS = (
@@ -158,23 +158,6 @@ def fetch_candidates(
     return [clean_row(r) for r in df.to_dict("records")]
 
 
-def fetch_active(session: Session, features: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    where, params = "", []
-    if features is not None:
-        if not features:
-            return []
-        where = f" WHERE feature IN ({', '.join('?' for _ in features)})"
-        params = list(features)
-    df = session.fetch_df(f"SELECT * FROM {ACTIVE}{where} ORDER BY applied_at, patch_id", params)
-    return [clean_row(r) for r in df.to_dict("records")]
-
-
-def clean_row(row: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
-
-    return {k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in row.items()}
-
-
 def set_status(session: Session, patch_id: str, current: str, target: str, at: dt.datetime, **fields: Any) -> None:
     """One validated status change (call inside the caller's transaction)."""
     check_transition(patch_id, current, target)
@@ -228,16 +211,6 @@ def remediation_lock(
         )
 
 
-def as_date(value: Any) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if hasattr(value, "date"):  # pandas Timestamp
-        return value.date()
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def actor_lock(warehouse: Warehouse, actor: str, lock_ttl_s: float):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from feature_factory import markdown as md
+from feature_factory.features import patch_layer
 from feature_factory.remediation import store
 from feature_factory.warehouse.base import Warehouse
 
@@ -63,7 +64,7 @@ def active_markdown(warehouse: Warehouse) -> str:
     if not warehouse.table_exists(store.ACTIVE):
         return "_no applied patches_"
     with warehouse.session() as s:
-        rows = store.fetch_active(s)
+        rows = patch_layer.fetch_active(s)
     return markdown_table(rows, ["patch_id", "feature", "action", "params", "applied_by", "applied_at"], "_no applied patches_")
 
 

@@ -33,6 +33,11 @@ class WarehouseError(RuntimeError):
     """A warehouse operation failed; the message says which statement or table."""
 
 
+def clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row from `fetch_df(...).to_dict("records")` with pandas' missing values (NaN, NaT, NA) as None."""
+    return {k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in row.items()}
+
+
 def quote_ident(name: str) -> str:
     """Validate a lower-case identifier and return it quoted for both engines.
 

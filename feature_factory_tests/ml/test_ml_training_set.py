@@ -4,8 +4,6 @@ as-of join, on both backends."""
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -94,10 +92,10 @@ def test_matches_pandas_reference_asof_join(warehouse, specs):
 
 
 def test_features_are_read_through_the_patch_layer(warehouse, specs, monkeypatch):
-    fake = types.ModuleType("feature_factory.features.patch_layer")
-    fake.patched_expressions = lambda wh, features, qualifier=None: {
-        f.name: (f"COALESCE({f.name}, -1.0)" if f.name == "f_amount" else f.name) for f in features}
-    monkeypatch.setitem(sys.modules, "feature_factory.features.patch_layer", fake)
+    monkeypatch.setattr("feature_factory.features.patch_layer.patched_expressions",
+                        lambda wh, features, qualifier=None: {
+                            f.name: (f"COALESCE({f.name}, -1.0)" if f.name == "f_amount" else f.name)
+                            for f in features})
     make_labels(warehouse, [("a", "2024-03-10", 1)])
     make_features(warehouse, pd.DataFrame([("a", "2024-03-09", 3, None)],
                                           columns=["customer_id", "snapshot_date", "f_count", "f_amount"]))

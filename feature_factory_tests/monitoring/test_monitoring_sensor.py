@@ -73,8 +73,7 @@ def tick(sensor, instance, cursor, url, response=None):
 
 def test_fires_once_per_partition_and_baseline_version_across_restarts(webhook, monkeypatch):
     url, hook = webhook
-    monkeypatch.setattr("feature_factory.ml.registry.champion_features", lambda *a, **k: {"revenue_7d"})
-    sensor = build_drift_sensor([remediation_stub, retrain_stub])
+    sensor = build_drift_sensor([remediation_stub, retrain_stub], read_champion=lambda: {"revenue_7d"})
     with dg.instance_for_test() as instance:
         report(instance, "2024-03-01", 1, 1, {"events_7d": "low"})  # below the threshold
         report(instance, "2024-03-02", 3, 1, {"revenue_7d": "high", "events_7d": "low"})

@@ -10,7 +10,7 @@ import pytest
 from remediation_helpers import alert, insert
 
 from feature_factory.catalog import Catalog, DType, Expectations, FeatureSpec, Lifecycle
-from feature_factory.remediation import patches as P
+from feature_factory.features import patches as P
 from feature_factory.remediation import propose as PR
 from feature_factory.remediation import rules
 

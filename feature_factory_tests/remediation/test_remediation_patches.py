@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feature_factory.catalog import Catalog, DType, Expectations, FeatureSpec, Lifecycle
-from feature_factory.remediation import patches as P
+from feature_factory.features import patches as P
 
 FEATURE = "revenue_7d"
 

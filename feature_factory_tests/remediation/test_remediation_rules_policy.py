@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from remediation_helpers import DAY, alert
-from feature_factory.remediation import patches as P
+from feature_factory.features import patches as P
 from feature_factory.remediation import rules
 from feature_factory.remediation.policy import EXAMPLE_PATH, PolicyError, load_policy
 

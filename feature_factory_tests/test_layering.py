@@ -1,0 +1,83 @@
+"""The layer order, enforced by reading every module's imports (ast), so a cycle cannot creep back.
+
+core (warehouse, catalog, tables, dates, settings, partitions, markdown) -> events -> features -> serving ->
+monitoring -> remediation -> ml -> top (definitions, wiring, deployment, demo, cli, ...). A module
+may import its own layer or an earlier one, at module level or inside a function; never a later
+one. `importlib` is allowed only in the top layer (the CLI's lazy dispatch, the benchmarks' child
+processes): nothing sits above it, so there it cannot hide a cycle.
+See docs/architecture.md.
+"""
+
+import ast
+from pathlib import Path
+
+import feature_factory
+
+PACKAGE = Path(feature_factory.__file__).parent
+LAYERS = [
+    {"__init__", "warehouse", "catalog", "settings", "partitions", "markdown", "tables", "dates"},
+    {"events"},
+    {"features"},
+    {"serving"},
+    {"monitoring"},
+    {"remediation"},
+    {"ml"},
+    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "bench"},
+]
+RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
+TOP = len(LAYERS) - 1
+
+
+def top_name(path: Path) -> str:
+    """The layer name of a module file: its subpackage, or its own name at the package's top."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return parts[0]
+
+
+def imported(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, dotted module) of every import of feature_factory or importlib in a module."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "feature_factory" else \
+                [f"feature_factory.{a.name}" for a in node.names]
+            out += [(node.lineno, n) for n in names]
+        elif isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+    return [(line, n) for line, n in out if n.split(".")[0] in ("feature_factory", "importlib")]
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_every_module_has_a_layer():
+    unknown = {top_name(p) for p in modules()} - RANK.keys()
+    assert not unknown, f"modules with no layer in LAYERS (add them): {sorted(unknown)}"
+
+
+def test_no_module_imports_a_later_layer_or_importlib():
+    problems = []
+    for path in modules():
+        own = top_name(path)
+        rel = path.relative_to(PACKAGE)
+        for line, name in imported(ast.parse(path.read_text(), str(path))):
+            if name.split(".")[0] == "importlib":
+                if RANK[own] != TOP:
+                    problems.append(f"{rel}:{line} imports importlib (import the module by name)")
+                continue
+            parts = name.split(".")
+            if len(parts) < 2:
+                continue
+            target = parts[1]
+            if RANK.get(target, -1) > RANK[own]:
+                problems.append(f"{rel}:{line} ({own}) imports {name} ({target}, a later layer)")
+    assert problems == [], "layer order broken:\n" + "\n".join(problems)
+
+
+def test_the_walker_finds_forward_and_function_level_imports():
+    """The walker itself: module-level, function-level and `from feature_factory import x` imports."""
+    tree = ast.parse("import importlib\ndef f():\n    from feature_factory.ml import registry\n"
+                     "from feature_factory import wiring, markdown\nimport os\n")
+    assert sorted(imported(tree)) == [(1, "importlib"), (3, "feature_factory.ml"),
+                                      (4, "feature_factory.markdown"), (4, "feature_factory.wiring")]
