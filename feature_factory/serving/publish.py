@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
-from decimal import Decimal
 
 import orjson
 
 from feature_factory.catalog import Catalog
+from feature_factory.dates import as_date
 from feature_factory.features.online import DEFAULT_TTL_DAYS, ONLINE_TABLE, STATUS_COLUMNS
 from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version
 from feature_factory.warehouse.base import Warehouse, quote_ident
@@ -45,17 +45,7 @@ def _plain(value, dtype: str):
         return int(value)
     if dtype == "BOOLEAN":
         return bool(value)
-    return str(value) if not isinstance(value, (str, Decimal)) else str(value)
-
-
-def _as_date(value) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
+    return str(value)
 
 
 def online_fields(warehouse: Warehouse, catalog: Catalog | None = None) -> tuple[FeatureField, ...]:
@@ -74,7 +64,7 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
     fields = online_fields(warehouse, catalog)
     have = {c.lower() for c, _ in warehouse.columns(ONLINE_TABLE)}
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None, microsecond=0)
-    newest = _as_date(warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {ONLINE_TABLE}")[0])
+    newest = as_date(warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {ONLINE_TABLE}")[0])
     # Ages as the online table measured them (from its reference day); else from the newest snapshot.
     age = "snapshot_age_days" if "snapshot_age_days" in have else (
         warehouse.date_diff_days("snapshot_date", f"(SELECT MAX(snapshot_date) FROM {ONLINE_TABLE})"))
@@ -84,7 +74,7 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
               f"FROM {ONLINE_TABLE}")
     first = warehouse.fetch_one(f"SELECT snapshot_date, CAST({age} AS BIGINT) FROM {ONLINE_TABLE} "
                                 "WHERE snapshot_date IS NOT NULL LIMIT 1")
-    reference = (_as_date(first[0]) + dt.timedelta(days=int(first[1] or 0))) if first else newest
+    reference = (as_date(first[0]) + dt.timedelta(days=int(first[1] or 0))) if first else newest
     dtypes = [f.dtype for f in fields]
     names = [f.name for f in fields]
 
@@ -102,7 +92,7 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
                 elif r[3] != built:
                     raise StoreError(f"{ONLINE_TABLE} was rebuilt while it was being published; "
                                      "materialize customer_features_online_store again")
-            yield [(str(r[0]), None if r[1] is None else _as_date(r[1]).isoformat(),
+            yield [(str(r[0]), None if r[1] is None else as_date(r[1]).isoformat(),
                     None if r[2] is None else int(r[2]),
                     orjson.dumps({n: _plain(v, d) for n, v, d in zip(names, r[4:], dtypes)})) for r in got]
             last = got[-1][0]
