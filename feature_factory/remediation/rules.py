@@ -50,8 +50,8 @@ from typing import Any
 
 from feature_factory.catalog import Catalog, DType, FeatureSpec
 from feature_factory.features import patches as P
+from feature_factory.monitoring.drift import SEVERITIES, severity_rank  # one severity scale for alerts and patches
 
-SEVERITIES = ("none", "low", "medium", "high", "critical")
 DATA_QUALITY = {"NULL_SPIKE", "OUT_OF_RANGE", "SCHEMA_CHANGE"}
 EVIDENCE_METRICS = (
     "psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std", "std_ratio",
@@ -59,12 +59,6 @@ EVIDENCE_METRICS = (
 )
 BASELINE_STATS = ("min_value", "p01", "p50", "p99", "max_value", "mean", "stddev", "null_rate")
 
-
-def severity_rank(severity: str) -> int:
-    try:
-        return SEVERITIES.index(str(severity).lower())
-    except ValueError:
-        raise ValueError(f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}") from None
 
 
 @dataclass(frozen=True)
