@@ -13,7 +13,7 @@ import sys
 # subcommand -> (module, help). Each module defines `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("feature_factory.instance", "prepare the Dagster instance (before running `dagster` directly)"),
-    "generate": ("feature_factory.events.generator_cli", "write synthetic landing files"),
+    "generate": ("feature_factory.synthetic.cli", "write synthetic landing files"),
     "demo": ("feature_factory.demo", "run the whole story on the embedded DuckDB"),
     "ui": ("feature_factory.ui", "open the Dagster UI on the project's instance"),
     "serve": ("feature_factory.serving.cli", "serve online features over HTTP from the online store"),

@@ -292,7 +292,7 @@ def prepare_home(home: Path, reset: bool, out: Callable[[str], None]) -> None:
 
 def _generate(story: Story) -> str:
     from feature_factory import settings
-    from feature_factory.events.generator import DriftConfig, GeneratorConfig, generate
+    from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
 
     o = story.options
     result = generate(GeneratorConfig(

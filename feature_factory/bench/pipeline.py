@@ -40,7 +40,7 @@ def day(i: int) -> dt.date:
 
 def generate(params: dict, meter) -> dict:
     """Landing Parquet for days 0 .. total_days - 1 in `landing_all` (reused when unchanged)."""
-    from feature_factory.events.generator import GeneratorConfig, generate as run
+    from feature_factory.synthetic.generator import GeneratorConfig, generate as run
 
     folder = Path(params["landing_all"])
     wanted = {k: params[k] for k in ("customers", "total_days", "seed")}

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_models_learn_churn_out_of_time_on_generated_data(duckdb_warehouse):
     snapshot_sql = pytest.importorskip("feature_factory.features.snapshot_sql")
     from feature_factory.catalog import load_catalog
-    from feature_factory.events.generator import GeneratorConfig, generate
+    from feature_factory.synthetic.generator import GeneratorConfig, generate
     from feature_factory.events.ingestion import ingest_range
     from feature_factory.ml import labels, models, training, training_set
 

@@ -56,8 +56,8 @@ def seeded(request, tmp_path_factory):
 
 
 def _build(seed, root, catalog):
-    from feature_factory.events.generator import DriftConfig, GeneratorConfig, generate
-    from feature_factory.events.ground_truth import load_ground_truth
+    from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
+    from feature_factory.synthetic.ground_truth import load_ground_truth
     from feature_factory.warehouse import DuckDBWarehouse
 
     landing = root / "clean" / "landing" / "events"

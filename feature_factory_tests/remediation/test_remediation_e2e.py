@@ -21,7 +21,7 @@ from remediation_helpers import run_job as run
 
 from feature_factory.catalog import Catalog, DType
 from feature_factory.events.contract import IngestionConfig
-from feature_factory.events.generator import DriftConfig, GeneratorConfig, generate
+from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
 from feature_factory.events.ingestion import ingest_range
 from feature_factory.monitoring import alerts, baseline
 from feature_factory.remediation import online, store

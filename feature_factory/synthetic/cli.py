@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from feature_factory.events.generator_config import SCHEMA_CHANGES, DriftConfig, GeneratorConfig
+from feature_factory.synthetic.config import SCHEMA_CHANGES, DriftConfig, GeneratorConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from feature_factory import settings
-    from feature_factory.events.generator import generate
+    from feature_factory.synthetic.generator import generate
 
     try:
         config = GeneratorConfig(

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from feature_factory.events import generator_output, ground_truth
-from feature_factory.events.generator_config import (  # noqa: F401  (re-exported: the public API)
+from feature_factory.synthetic import ground_truth, output
+from feature_factory.synthetic.config import (  # noqa: F401  (re-exported: the public API)
     FORMATS,
     SCHEMA_CHANGES,
     DriftConfig,
     GeneratorConfig,
 )
-from feature_factory.events.generator_population import (
+from feature_factory.synthetic.population import (
     STREAM_DAY,
     STREAM_OUTLIERS,
     Population,
@@ -158,7 +158,7 @@ def _simulate_day(cfg: GeneratorConfig, pop: Population, state: _State, baseline
 
 def _part_bounds(rows: int, files_per_day: int, part: int) -> tuple[int, int]:
     """Rows [lo, hi) of the day's time order that landing file `part` (1-based) holds."""
-    bounds = generator_output.split_bounds(rows, files_per_day)
+    bounds = output.split_bounds(rows, files_per_day)
     return int(bounds[part - 1]), int(bounds[part])
 
 
@@ -168,7 +168,7 @@ def generate(config: GeneratorConfig) -> GenerationResult:
     pop = build_population(cfg.customers, cfg.days, cfg.seed, cfg.replace_churners)
     baseline = purchase_amount_baseline(pop, cfg.seed)
     state = _State(np.zeros(len(pop)), np.full(len(pop), -1, dtype=np.int64))
-    ids = generator_output.customer_ids(len(pop))
+    ids = output.customer_ids(len(pop))
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     changed = 0
@@ -179,9 +179,9 @@ def generate(config: GeneratorConfig) -> GenerationResult:
         events = _simulate_day(cfg, pop, state, baseline, day_index)
         schema_change = cfg.drift.schema_change if cfg.drift.active_on(day) else None
         part = cfg.drift.only_part if schema_change else None
-        table = generator_output.day_table(events, day, ids, cfg.fmt, None if part else schema_change)
-        override = (part, generator_output.day_table(events, day, ids, cfg.fmt, schema_change)) if part else None
-        written, n_changed = generator_output.write_day(table, day, cfg.out_dir, cfg.fmt, cfg.files_per_day,
+        table = output.day_table(events, day, ids, cfg.fmt, None if part else schema_change)
+        override = (part, output.day_table(events, day, ids, cfg.fmt, schema_change)) if part else None
+        written, n_changed = output.write_day(table, day, cfg.out_dir, cfg.fmt, cfg.files_per_day,
                                                         override)
         files += written
         changed += n_changed

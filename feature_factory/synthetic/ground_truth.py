@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from feature_factory.events.generator_config import GeneratorConfig
-    from feature_factory.events.generator_population import Population
+    from feature_factory.synthetic.config import GeneratorConfig
+    from feature_factory.synthetic.population import Population
 
 CUSTOMERS_FILE = "customers.parquet"
 DRIFT_FILE = "drift.json"
@@ -92,7 +92,7 @@ def _drift_manifest(cfg: GeneratorConfig, baseline: dict[str, float]) -> dict[st
                                         columns=["channel"], event_types=["browse", "purchase", "refund"],
                                         features=_CHANNEL_FEATURES)
     if d.schema_change:
-        from feature_factory.events import generator_output as out
+        from feature_factory.synthetic import output as out
 
         params, columns, features = {"variant": d.schema_change}, ["amount"], _AMOUNT_FEATURES
         if d.schema_change == "extra_column":
@@ -132,8 +132,8 @@ def write_ground_truth(cfg: GeneratorConfig, pop: Population, first_event_day: n
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from feature_factory.events.generator_output import customer_ids
-    from feature_factory.events.generator_population import NO_CHURN, SEGMENT_NAMES
+    from feature_factory.synthetic.output import customer_ids
+    from feature_factory.synthetic.population import NO_CHURN, SEGMENT_NAMES
 
     churned = pop.churn_day != NO_CHURN
     table = pa.table({

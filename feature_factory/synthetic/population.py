@@ -58,7 +58,7 @@ _NEWCOMER_DELAY_DAYS = 7  # a churner's replacement joins within this many days
 @dataclass
 class Population:
     """One entry per customer who is ever active, ordered by signup day; customer ids are
-    "C" + the 1-based position, zero-padded (`generator_output.customer_ids`)."""
+    "C" + the 1-based position, zero-padded (`output.customer_ids`)."""
 
     segment: np.ndarray  # int8 index into SEGMENTS
     purchase_rate: np.ndarray

@@ -15,10 +15,10 @@ from sklearn.metrics import roc_auc_score
 
 from feature_factory import settings
 from feature_factory.cli import main
-from feature_factory.events.generator import DriftConfig, GeneratorConfig, generate
-from feature_factory.events.generator_output import LANDING_COLUMNS
-from feature_factory.events.generator_population import SEGMENTS
-from feature_factory.events.ground_truth import default_truth_dir, load_ground_truth
+from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
+from feature_factory.synthetic.output import LANDING_COLUMNS
+from feature_factory.synthetic.population import SEGMENTS
+from feature_factory.synthetic.ground_truth import default_truth_dir, load_ground_truth
 
 START = dt.date(2024, 1, 1)
 DRIFT_START = dt.date(2024, 1, 16)

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory.events.ground_truth import default_truth_dir
+from feature_factory.synthetic.ground_truth import default_truth_dir
 
 FORMATS = ("csv", "parquet")
 SCHEMA_CHANGES = ("extra_column", "rename_column", "retype_column", "retype_timestamp")
