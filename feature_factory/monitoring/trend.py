@@ -52,15 +52,13 @@ def fit(offsets: Sequence[float], metrics: Sequence[dict[str, float | None]]) ->
         if len(pairs) < 7:
             continue
         xs, ys = np.asarray(pairs).T
-        xc = xs - xs.mean()
-        sxx = float(np.sum(xc * xc))
-        if sxx <= 0:
+        if np.ptp(xs) == 0 or np.ptp(ys) == 0:  # one day, or a flat metric: no slope to speak of
             continue
-        slope = float(np.sum(xc * (ys - ys.mean())) / sxx)
-        resid = ys - ys.mean() - slope * xc
-        se = math.sqrt(float(np.sum(resid * resid)) / (len(xs) - 2) / sxx)
-        if se == 0 and slope == 0:
-            continue
+        # Ordinary least squares; cov=True scales by the residual variance over n - 2 degrees of
+        # freedom, so sqrt(cov[0, 0]) is the slope's usual standard error (as scipy's linregress,
+        # without importing scipy.stats into every run process).
+        (slope, _), cov = np.polyfit(xs, ys, 1, cov=True)
+        slope, se = float(slope), math.sqrt(max(float(cov[0, 0]), 0.0))
         if se == 0 or abs(slope) / se >= MIN_T:
             out[f"trend:{key}"] = slope
     if out:
