@@ -1,0 +1,117 @@
+"""A second source from YAML only (docs/examples/sources_support_tickets.yaml), ingested with
+quarantine on both backends: its own column names, value mapping, range rules, duplicates,
+unreadable files; re-runs change nothing; a warehouse-table source is read in place."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from ingest_helpers import NOW, START, csv_text
+
+from feature_factory.catalog.sources import load_sources
+from feature_factory.events.source_ingestion import ingest_source_range, raw_columns
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "sources_support_tickets.yaml"
+HEADER = ("ticket_id", "account_id", "created", "priority", "minutes_to_resolve", "channel", "note")
+DAY = dt.date(2024, 1, 2)
+
+
+def tickets():
+    return load_sources(EXAMPLE).get("support_tickets")
+
+
+def run(warehouse, folder, **kw):
+    return ingest_source_range(warehouse, tickets(), DAY, DAY + dt.timedelta(days=1), folder=folder, now=NOW,
+                               start_date=START, **kw)
+
+
+def test_tickets_source_end_to_end(warehouse, tmp_path):
+    folder = tmp_path / "support_tickets"
+    folder.mkdir()
+    (folder / "tickets_2024-01-02.csv").write_text(csv_text([
+        ("t1", "c1", "2024-01-02T09:00:00Z", "P1", "30", "Email", "ok"),
+        ("t2", "c2", "2024-01-02 10:00:00", "p3", "", "chat", "open - no minutes yet"),
+        ("t3", "", "2024-01-02 10:00:00", "p1", "5", "chat", "no customer"),
+        ("t4", "c1", "2024-01-02 11:00:00", "urgent", "5", "chat", "unknown priority"),
+        ("t5", "c1", "2024-01-02 11:00:00", "p2", "-3", "chat", "negative minutes"),
+        ("t6", "c1", "2024-01-02 11:00:00", "p2", "99999", "chat", "over 30 days"),
+        ("t7", "c1", "2024-01-02 11:00:00", "p2", "ten", "chat", "not a number"),
+        ("t8", "c1", "2024-01-02 11:00:00", "p2", "1", " ", "no channel"),
+        ("t1", "c1", "2024-01-02 12:00:00", "p2", "1", "chat", "duplicate ticket"),
+        ("t9", "c1", "2099-01-01 00:00:00", "p2", "1", "chat", "future"),
+    ], HEADER))
+    (folder / "renamed.csv").write_text(csv_text([("t20", "c1", "2024-01-02", "p1", "1", "chat")],
+                                                 ("ticket_id", "customer", "created", "priority",
+                                                  "minutes_to_resolve", "channel")))
+    (folder / "notes.txt").write_text("not data")
+    result = run(warehouse, folder)
+
+    raw = warehouse.fetch_all("SELECT ticket_id, customer_id, opened_at, priority, minutes_to_resolve, channel, "
+                              "event_date, source_row FROM raw_support_tickets ORDER BY ticket_id")
+    assert raw == [
+        ("t1", "c1", dt.datetime(2024, 1, 2, 9), "high", 30.0, "email", DAY, 1),
+        ("t2", "c2", dt.datetime(2024, 1, 2, 10), "low", None, "chat", DAY, 2),
+    ]
+    assert [c for c, _ in warehouse.columns("raw_support_tickets")] == [c for c, _, _ in raw_columns(tickets())]
+    quarantined = warehouse.fetch_all(
+        "SELECT source_file, ticket_id, reason, detail, event_date FROM support_tickets_quarantine "
+        "ORDER BY source_file, source_row")
+    assert [(f, t, r) for f, t, r, _, _ in quarantined] == [
+        ("notes.txt", None, "unsupported_file_type"),
+        ("renamed.csv", None, "unreadable_file"),
+        ("tickets_2024-01-02.csv", "t3", "null_or_empty_key"),
+        ("tickets_2024-01-02.csv", "t4", "unknown_priority"),
+        ("tickets_2024-01-02.csv", "t5", "negative_minutes_to_resolve"),
+        ("tickets_2024-01-02.csv", "t6", "minutes_to_resolve_above_max"),
+        ("tickets_2024-01-02.csv", "t7", "non_numeric_minutes_to_resolve"),
+        ("tickets_2024-01-02.csv", "t8", "missing_channel"),
+        ("tickets_2024-01-02.csv", "t1", "duplicate_ticket_id_in_batch"),
+        ("tickets_2024-01-02.csv", "t9", "timestamp_in_future"),
+    ]
+    details = {r: d for _, _, r, d, _ in quarantined}
+    assert "missing column(s) account_id that source 'support_tickets' reads" in details["unreadable_file"]
+    assert details["unknown_priority"] == "priority is not one of high, normal, low"
+    assert details["minutes_to_resolve_above_max"] == "minutes_to_resolve is above 43200"
+    assert {d for _, _, r, _, d in quarantined if r == "timestamp_in_future"} == {None}  # no day owns it
+    assert (result.rows_read, result.rows_accepted, result.rows_quarantined) == (12, 2, 10)
+    assert result.by_reason()["unsupported_file_type"] == 1
+
+    # Re-running changes nothing (files unchanged, partitions replaced, undated rows kept once).
+    again = run(warehouse, folder)
+    assert warehouse.row_count("raw_support_tickets") == 2
+    assert warehouse.row_count("support_tickets_quarantine") == 10
+    assert {f.status for f in again.sync.files} == {"unchanged"}
+    assert (again.rows_accepted, again.rows_quarantined) == (2, 8)  # the two file-level rows are no day's
+
+    # A rewritten file replaces its rows; a ticket stored in another partition is a duplicate.
+    (folder / "tickets_2024-01-03.csv").write_text(csv_text([
+        ("t1", "c1", "2024-01-03 09:00:00", "p2", "1", "chat", "already stored on 01-02"),
+        ("t30", "c3", "2024-01-03 09:00:00", "p2", "1", "chat", "new"),
+    ], HEADER))
+    nxt = ingest_source_range(warehouse, tickets(), DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2),
+                              folder=folder, now=NOW, start_date=START)
+    assert nxt.by_reason() == {"duplicate_ticket_id_stored": 1}
+    assert warehouse.fetch_all("SELECT ticket_id FROM raw_support_tickets WHERE event_date = '2024-01-03'") == [
+        ("t30",)]
+
+
+def test_a_warehouse_table_source_is_read_in_place(warehouse):
+    from feature_factory.catalog.sources import parse_sources
+
+    spec = parse_sources({"crm_tickets": {
+        "location": {"table": "crm_export"}, "row_id": "ticket_id", "entity_keys": {"customer": "customer_id"},
+        "event_time": "opened_at",
+        "columns": {"ticket_id": "string", "customer_id": {"type": "string", "from": "cust"},
+                    "opened_at": "timestamp", "minutes": {"type": "number", "min": 0}}}}, "s.yaml").get("crm_tickets")
+    warehouse.execute("CREATE TABLE crm_export (ticket_id VARCHAR, cust VARCHAR, opened_at TIMESTAMP, minutes DOUBLE)")
+    warehouse.execute("INSERT INTO crm_export VALUES ('a', 'c1', '2024-01-02 08:00:00', 5), "
+                      "('b', 'c2', '2024-01-02 09:00:00', -1), ('c', 'c1', NULL, 1), "
+                      "('d', 'c1', '2024-01-03 09:00:00', 1)")
+    for _ in range(2):  # idempotent
+        result = ingest_source_range(warehouse, spec, DAY, DAY + dt.timedelta(days=1), now=NOW, start_date=START)
+    assert warehouse.fetch_all("SELECT ticket_id, customer_id, minutes, source_file FROM raw_crm_tickets") == [
+        ("a", "c1", 5.0, "crm_export")]
+    assert warehouse.fetch_all("SELECT ticket_id, reason FROM crm_tickets_quarantine ORDER BY ticket_id") == [
+        ("b", "minutes_below_min"), ("c", "unparseable_timestamp")]
+    assert (result.rows_accepted, result.rows_quarantined) == (1, 2)
