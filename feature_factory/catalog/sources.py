@@ -285,6 +285,9 @@ def _columns(raw: Any, label: str) -> tuple[ColumnSpec, ...]:
         if not isinstance(src, str) or not src.strip():
             raise CatalogError(f"{where}: from must be a landing column name")
         src = src.strip().lower()  # landing headers are read case-insensitively
+        if not _NAME.match(src):
+            raise CatalogError(f"{where}: from {src!r} is not a plain column name (letters, digits, _; "
+                               "rename the landing column)")
         if src in sources:
             raise CatalogError(f"{where}: from {src!r} is already read by column {sources[src]!r}")
         sources[src] = name

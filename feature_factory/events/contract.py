@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from enum import Enum
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from feature_factory import settings
 from feature_factory.catalog.loader import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
 from feature_factory.events import rules
@@ -74,6 +77,15 @@ def events_source() -> SourceSpec:
         raise CatalogError(f"{catalog.path}: source {DEFAULT_SOURCE!r}: " + "; ".join(problems)
                            + " (add a new source for other data; see docs/sources.md)")
     return spec
+
+
+def events_landing_dir() -> Path:
+    """The churn example's landing folder: `FEATURE_FACTORY_LANDING` if set, else the events source's
+    `location.landing_folder` (relative to $FEATURE_FACTORY_HOME/landing; shipped: `events`)."""
+    if os.environ.get("FEATURE_FACTORY_LANDING"):
+        return settings.landing_dir()
+    folder = Path(events_source().landing_folder or "events")
+    return folder if folder.is_absolute() else settings.home() / "landing" / folder
 
 
 def reason_texts(spec: SourceSpec | None = None) -> dict[str, str]:
@@ -166,8 +178,8 @@ class IngestionConfig(dg.Config):
 
     landing_dir: str | None = Field(
         default=None,
-        description="Landing folder; default $FEATURE_FACTORY_LANDING or "
-        "$FEATURE_FACTORY_HOME/landing/events.",
+        description="Landing folder; default $FEATURE_FACTORY_LANDING, else the events source's "
+        "location.landing_folder under $FEATURE_FACTORY_HOME/landing (shipped: events).",
     )
     schema_drift: SchemaDriftPolicy = Field(
         default_factory=SchemaDriftPolicy, description="Schema-drift policy per case."

@@ -22,7 +22,7 @@ from pathlib import Path
 from feature_factory import settings
 from feature_factory.events import rules, work_tables
 from feature_factory.events.contract import (
-    QUARANTINE_COLUMNS, IngestionConfig, Reason, events_source, reason_detail_sql,
+    QUARANTINE_COLUMNS, IngestionConfig, Reason, events_landing_dir, events_source, reason_detail_sql,
 )
 from feature_factory.events.staging import LANDING_ROWS, SyncReport, sync_landing
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
@@ -91,7 +91,7 @@ def ingest_range(
     config = config or IngestionConfig()
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     start_date = start_date or dt.date.fromisoformat(settings.start_date())
-    landing = Path(config.landing_dir) if config.landing_dir else settings.landing_dir()
+    landing = Path(config.landing_dir) if config.landing_dir else events_landing_dir()
     sync = sync_landing(warehouse, landing, config, start_date, now)
 
     lo, hi = sql_literal(start), sql_literal(end)

@@ -157,6 +157,7 @@ def sync_landing(warehouse: Warehouse, spec: SourceSpec, folder: Path, start_dat
     rules_key = hashlib.sha256(repr((spec, start_date.isoformat(), future_tolerance_minutes)).encode()).hexdigest()[:16]
     report = SyncReport()
     with warehouse.session() as s:
+        work_tables.drop_leftovers(warehouse, s)  # of a killed run
         registry = {r[0]: r[1:] for r in s.fetch_all(
             f"SELECT source_file, stat_key, file_fingerprint, rules_key FROM {t.landing_files}")}
         for f in list_landing_files(folder):

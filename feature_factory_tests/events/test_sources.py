@@ -88,6 +88,7 @@ def test_bad_source_fields_name_file_source_and_field(over, message):
     ("priority", {"type": "string", "min": 0}, r"min must be a finite number on a number column"),
     ("agent", {"type": "string", "from": "account_id"}, r"from 'account_id' is already read by"),
     ("source_file", "string", r"'source_file' is reserved"),
+    ("agent", {"type": "string", "from": "Agent Name"}, r"from 'agent name' is not a plain column name"),
     ("priority", {"type": "string", "reasons": {"colour": "x"}}, r"reasons must map a rule"),
     ("priority", {"type": "string", "shade": 1}, r"unknown field\(s\) \['shade'\]"),
 ])
