@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 from ingest_helpers import NOW, START, csv_text
 
 from feature_factory.catalog.sources import load_sources
@@ -85,15 +86,17 @@ def test_tickets_source_end_to_end(warehouse, tmp_path):
     assert (again.rows_accepted, again.rows_quarantined) == (2, 8)  # the two file-level rows are no day's
 
     # A rewritten file replaces its rows; a ticket stored in another partition is a duplicate.
-    (folder / "tickets_2024-01-03.csv").write_text(csv_text([
-        ("t1", "c1", "2024-01-03 09:00:00", "p2", "1", "chat", "already stored on 01-02"),
-        ("t30", "c3", "2024-01-03 09:00:00", "p2", "1", "chat", "new"),
-    ], HEADER))
+    # ... and Parquet with typed columns (minutes an integer, created a timestamp) reads the same.
+    pd.DataFrame({"ticket_id": ["t1", "t30"], "account_id": ["c1", "c3"],
+                  "created": pd.to_datetime(["2024-01-03 09:00:00", "2024-01-03 09:30:00"]),
+                  "priority": ["P2", "P3"], "minutes_to_resolve": [1, 7], "channel": ["chat", "Phone"]},
+                 ).to_parquet(folder / "tickets_2024-01-03.parquet", index=False)
     nxt = ingest_source_range(warehouse, tickets(), DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2),
                               folder=folder, now=NOW, start_date=START)
     assert nxt.by_reason() == {"duplicate_ticket_id_stored": 1}
-    assert warehouse.fetch_all("SELECT ticket_id FROM raw_support_tickets WHERE event_date = '2024-01-03'") == [
-        ("t30",)]
+    assert warehouse.fetch_all("SELECT ticket_id, opened_at, priority, minutes_to_resolve, channel "
+                               "FROM raw_support_tickets WHERE event_date = '2024-01-03'") == [
+        ("t30", dt.datetime(2024, 1, 3, 9, 30), "low", 7.0, "phone")]
 
 
 def test_a_warehouse_table_source_is_read_in_place(warehouse):
@@ -165,3 +168,22 @@ def test_a_new_source_entry_appears_in_the_code_location(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode != 0
     assert f"{bad}: source 'support_tickets': row_id 'ticket_no' is not a declared column" in out.stderr
+
+
+def test_source_sensor_requests_the_days_a_new_file_covers(project_home):
+    import dagster as dg
+
+    from feature_factory.events import source_assets
+
+    folder = project_home / "landing" / "support_tickets"  # the source's landing_folder under the home
+    folder.mkdir(parents=True)
+    (folder / "export.csv").write_text(csv_text([
+        ("t1", "c1", "2024-01-02 09:00:00", "p1", "30", "chat"),
+        ("t2", "c1", "2024-01-03T23:00:00Z", "p2", "30", "chat")], HEADER[:-1]))
+    _, sensor = source_assets.source_job_and_sensor(tickets())
+    instance = dg.DagsterInstance.ephemeral()
+    first = sensor(dg.build_sensor_context(instance=instance))
+    (request,) = first.run_requests
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (
+        "2024-01-02", "2024-01-03")  # from the file's own `created` times: its name says no day
+    assert sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor)).run_requests == []
