@@ -26,6 +26,8 @@ from feature_factory.partitions import range_tags
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 QUARANTINE_RATE = "quarantine_rate_under_threshold"
+NO_DUPLICATES = "no_duplicate_row_id"
+FILES_READABLE = "landing_files_readable"
 
 
 class SourceIngestionConfig(dg.Config):
@@ -71,9 +73,18 @@ def source_assets(spec: SourceSpec) -> dg.AssetsDefinition:
         name=f"ingest_{spec.name}",
         specs=[asset_spec(spec.raw_table, raw_doc, raw_columns(spec)),
                asset_spec(spec.quarantine_table, q_doc, quarantine_columns(spec))],
-        check_specs=[dg.AssetCheckSpec(
-            QUARANTINE_RATE, asset=raw_key, blocking=True,
-            description="Quarantined / read rows of the run stay at or under `max_quarantine_rate`.")],
+        check_specs=[
+            dg.AssetCheckSpec(
+                QUARANTINE_RATE, asset=raw_key, blocking=True,
+                description="Quarantined / read rows of the run stay at or under `max_quarantine_rate`."),
+            dg.AssetCheckSpec(
+                NO_DUPLICATES, asset=raw_key, blocking=True,
+                description=f"No {spec.row_id} written by the run is stored twice anywhere in {spec.raw_table}."),
+            dg.AssetCheckSpec(
+                FILES_READABLE, asset=raw_key,
+                description="Every file in the landing folder is a readable CSV/Parquet file with the columns "
+                "the source reads (warning; bad files are quarantined whole, the others ingested)."),
+        ],
         partitions_def=partitions.daily_partitions,
         backfill_policy=partitions.single_run_backfill,
         can_subset=True,
@@ -98,15 +109,39 @@ def source_assets(spec: SourceSpec) -> dg.AssetsDefinition:
                     ["reason", "rows"], list(result.by_reason().items()) or [("(none)", 0)])),
                 "dagster/row_count": report._count(warehouse, quote_ident(spec.quarantine_table)),
             })
-        if any(k.name == QUARANTINE_RATE for k in context.selected_asset_check_keys):
-            yield dg.AssetCheckResult(
-                check_name=QUARANTINE_RATE, asset_key=raw_key,
-                passed=result.quarantine_rate <= config.max_quarantine_rate,
-                metadata={"quarantine_rate": float(result.quarantine_rate),
-                          "threshold": config.max_quarantine_rate, "rows_read": result.rows_read})
+        wanted = {k.name for k in context.selected_asset_check_keys}
+        yield from (c for c in _checks(warehouse, spec, result, config) if c.check_name in wanted)
 
     _ingest.__doc__ = f"Validate source {spec.name}'s rows for the partition range and write both tables."
     return _ingest
+
+
+def _checks(warehouse: Warehouse, spec: SourceSpec, result: IngestionResult,
+            config: SourceIngestionConfig) -> list[dg.AssetCheckResult]:
+    raw_key = dg.AssetKey(spec.raw_table)
+    table, rid = quote_ident(spec.raw_table), quote_ident(spec.row_id)
+    lo, hi = sql_literal(result.start), sql_literal(result.end)
+    dups = warehouse.fetch_all(
+        f"SELECT {rid} FROM {table} WHERE {rid} IN (SELECT {rid} FROM {table} WHERE event_date >= {lo} "
+        f"AND event_date < {hi}) GROUP BY {rid} HAVING COUNT(*) > 1 ORDER BY {rid} LIMIT 11")
+    bad_files = result.sync.with_status("quarantined")
+    return [
+        dg.AssetCheckResult(
+            check_name=QUARANTINE_RATE, asset_key=raw_key,
+            passed=result.quarantine_rate <= config.max_quarantine_rate,
+            metadata={"quarantine_rate": float(result.quarantine_rate),
+                      "threshold": config.max_quarantine_rate, "rows_read": result.rows_read,
+                      "rows_quarantined": result.rows_quarantined}),
+        dg.AssetCheckResult(
+            check_name=NO_DUPLICATES, asset_key=raw_key, passed=not dups,
+            metadata={"duplicate_ids": len(dups) if len(dups) <= 10 else "more than 10",
+                      "sample": ", ".join(str(r[0]) for r in dups[:10])}),
+        dg.AssetCheckResult(
+            check_name=FILES_READABLE, asset_key=raw_key, passed=not bad_files,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"unreadable_files": len(bad_files), "files": dg.MetadataValue.md(report.markdown_table(
+                ["source_file", "error"], [(f.source_file, f.detail) for f in bad_files]))}),
+    ]
 
 
 def _raw_metadata(warehouse: Warehouse, spec: SourceSpec, result: IngestionResult) -> dict:

@@ -142,8 +142,10 @@ def test_asset_factory_materializes_a_source_with_schema_and_check(duckdb_wareho
     result = dg.materialize([assets], partition_key="2024-01-02", resources={"warehouse": duckdb_warehouse},
                             run_config={"ops": {"ingest_support_tickets": {"config": {
                                 "landing_dir": str(folder), "max_quarantine_rate": 0.4}}}}, raise_on_error=False)
-    (check,) = result.get_asset_check_evaluations()
-    assert not check.passed and check.metadata["quarantine_rate"].value == 0.5  # 1 of 2 over 0.4
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["quarantine_rate_under_threshold"].passed
+    assert checks["quarantine_rate_under_threshold"].metadata["quarantine_rate"].value == 0.5  # 1 of 2 over 0.4
+    assert checks["no_duplicate_row_id"].passed and checks["landing_files_readable"].passed
     assert not result.success  # the check is blocking: downstream of raw_support_tickets would not run
     raw = next(m for m in result.get_asset_materialization_events()
                if m.asset_key == dg.AssetKey("raw_support_tickets")).materialization.metadata
