@@ -109,7 +109,7 @@ def test_events_source_must_keep_the_raw_events_contract(tmp_path, monkeypatch):
     doc = yaml.safe_load(open(DEFAULT_SOURCES_PATH))
     doc["sources"]["events"]["columns"].pop("channel")
     path = tmp_path / "sources.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     monkeypatch.setenv(SOURCES_ENV, str(path))
     with pytest.raises(CatalogError, match=rf"{path}: source 'events': columns must be exactly event_id"):
         contract.events_source()
@@ -144,3 +144,28 @@ def test_rules_sql_gives_each_row_its_first_reason():
     texts = rules.texts(spec)
     assert texts["minutes_to_resolve_above_max"] == "minutes_to_resolve is above 10080"
     assert texts["missing_agent"] == "agent is missing (blank)"
+
+
+def test_the_churn_ingestion_follows_the_events_source_rules(duckdb_warehouse, write_csv, ingest, tmp_path,
+                                                            monkeypatch):
+    """Edit the events entry (map a channel, accept another, read amount from another column):
+    raw_events and the quarantine reasons follow, with no code change."""
+    from ingest_helpers import CONTRACT_COLUMNS, D1, ev
+
+    doc = yaml.safe_load(open(DEFAULT_SOURCES_PATH))
+    cols = doc["sources"]["events"]["columns"]
+    cols["channel"].update({"map": {"app": "mobile"}, "accepted": ["web", "mobile", "store"]})
+    cols["amount"].update({"from": "amount_usd", "max": 100})
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    monkeypatch.setenv(SOURCES_ENV, str(path))
+    header = tuple("amount_usd" if c == "amount" else c for c in CONTRACT_COLUMNS)
+    write_csv("events_2024-01-01.csv", [ev("e1", channel="App"), ev("e2", channel="store"),
+                                        ev("e3", channel="fax"), ev("e4", amount="250")], header=header)
+    result = ingest(duckdb_warehouse, D1)
+    assert duckdb_warehouse.fetch_all("SELECT event_id, channel, amount FROM raw_events ORDER BY event_id") == [
+        ("e1", "mobile", 10.0), ("e2", "store", 10.0)]
+    assert duckdb_warehouse.fetch_all("SELECT event_id, reason, detail FROM quarantined_events ORDER BY event_id") == [
+        ("e3", "unknown_channel", "channel is not one of web, mobile, store"),
+        ("e4", "amount_above_max", "amount is above 100")]
+    assert result.by_reason() == {"amount_above_max": 1, "unknown_channel": 1}
