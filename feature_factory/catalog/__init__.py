@@ -6,17 +6,23 @@ API used across the project:
     catalog.served()                    # active/deprecated (online table, inference)
     catalog.trainable()                 # active/deprecated (training)
     catalog.get("revenue_7d")           # KeyError naming the feature if unknown
+    load_sources().get("events")        # where rows come from and their rules (sources.py)
 """
 
 from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifecycle
 from feature_factory.catalog.loader import Catalog, CatalogError, load_catalog
+from feature_factory.catalog.sources import ColumnSpec, SourceCatalog, SourceSpec, load_sources
 
 __all__ = [
     "Catalog",
     "CatalogError",
+    "ColumnSpec",
     "DType",
     "Expectations",
     "FeatureSpec",
     "Lifecycle",
+    "SourceCatalog",
+    "SourceSpec",
     "load_catalog",
+    "load_sources",
 ]

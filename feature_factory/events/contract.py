@@ -9,29 +9,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from enum import Enum
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from feature_factory.warehouse.base import quote_ident, sql_literal
+from feature_factory import settings
+from feature_factory.catalog.loader import CatalogError
+from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
+from feature_factory.events import rules
+from feature_factory.warehouse.base import quote_ident
 
 CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
 KEY_COLUMNS = ("event_id", "customer_id")
-EVENT_TYPES = ("purchase", "browse", "refund")
-CHANNELS = ("web", "mobile")
+_CONTRACT_TYPES = ("string", "string", "string", "string", "number", "timestamp")
 LANDING_FORMATS = {".csv": "csv", ".parquet": "parquet"}  # and `.csv.gz` (see landing.LandingFile.fmt)
 
 
 class Reason(str, Enum):
     """Why a landing row (or a whole file) was quarantined. Row reasons are checked in this order;
-    a row gets the first that applies."""
+    a row gets the first that applies. The rule-based ones (keys, accepted values, amount) come
+    from the `events` source's rules in catalog/sources.yaml (`events/rules.py` builds their SQL);
+    these are their codes with the shipped rules."""
 
-    MALFORMED_ROW = "malformed_row"
-    NULL_OR_EMPTY_KEY = "null_or_empty_key"
-    UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
-    TIMESTAMP_IN_FUTURE = "timestamp_in_future"
-    TIMESTAMP_BEFORE_START = "timestamp_before_start"
+    MALFORMED_ROW = rules.MALFORMED_ROW
+    NULL_OR_EMPTY_KEY = rules.NULL_OR_EMPTY_KEY
+    UNPARSEABLE_TIMESTAMP = rules.UNPARSEABLE_TIMESTAMP
+    TIMESTAMP_IN_FUTURE = rules.TIMESTAMP_IN_FUTURE
+    TIMESTAMP_BEFORE_START = rules.TIMESTAMP_BEFORE_START
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     UNKNOWN_CHANNEL = "unknown_channel"
     NON_NUMERIC_AMOUNT = "non_numeric_amount"
@@ -39,30 +46,56 @@ class Reason(str, Enum):
     DUPLICATE_IN_BATCH = "duplicate_event_id_in_batch"
     DUPLICATE_OF_STORED = "duplicate_event_id_stored"
     # File level: the whole file is one quarantine row (source_row NULL).
-    UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
-    UNREADABLE_FILE = "unreadable_file"
+    UNSUPPORTED_FILE_TYPE = rules.UNSUPPORTED_FILE_TYPE
+    UNREADABLE_FILE = rules.UNREADABLE_FILE
 
 
-REASON_TEXT = {
-    Reason.MALFORMED_ROW: "the CSV record does not parse as one row of the header's columns (wrong number "
-                          "of fields, broken quoting or a field over the size limit)",
-    Reason.NULL_OR_EMPTY_KEY: "event_id or customer_id is NULL or empty",
-    Reason.UNPARSEABLE_TIMESTAMP: "event_ts is missing or not an ISO-8601 timestamp; the row belongs to no day",
-    Reason.TIMESTAMP_IN_FUTURE: "event_ts is later than when the file was staged",
-    Reason.TIMESTAMP_BEFORE_START: "event_ts is before the first daily partition",
-    Reason.UNKNOWN_EVENT_TYPE: f"event_type is not one of {', '.join(EVENT_TYPES)}",
-    Reason.UNKNOWN_CHANNEL: f"channel is not one of {', '.join(CHANNELS)}",
-    Reason.NON_NUMERIC_AMOUNT: "amount is not a finite number",
-    Reason.NEGATIVE_AMOUNT: "amount is negative",
-    Reason.DUPLICATE_IN_BATCH: "event_id already seen earlier in this batch (file, row order)",
-    Reason.DUPLICATE_OF_STORED: "event_id already stored in raw_events in another partition",
-}
+def events_source() -> SourceSpec:
+    """The `events` source of the sources file: the churn example's landing folder and rules.
+
+    Its rules, value maps, accepted values, column mapping (`from`) and folder are configuration;
+    its columns are the raw_events contract (the staging of raw_events, with its schema-drift
+    handling, is built for them), checked here with a message naming the file and the fix."""
+    catalog = load_sources()
+    try:
+        spec = catalog.get(DEFAULT_SOURCE)
+    except KeyError as exc:
+        raise CatalogError(f"{catalog.path}: the churn example's source {DEFAULT_SOURCE!r} is missing "
+                           "(it feeds raw_events)") from exc
+    got = tuple((c.name, c.type) for c in spec.columns)
+    want = tuple(zip(CONTRACT_COLUMNS, _CONTRACT_TYPES))
+    problems = []
+    if got != want:
+        problems.append(f"columns must be exactly {', '.join(f'{c} ({t})' for c, t in want)}")
+    if (spec.raw_table, spec.quarantine_table) != ("raw_events", "quarantined_events"):
+        problems.append("tables must be {raw: raw_events, quarantine: quarantined_events}")
+    if spec.row_id != "event_id" or spec.entity_keys != (("customer", "customer_id"),) or spec.event_time != "event_ts":
+        problems.append("row_id must be event_id, entity_keys {customer: customer_id}, event_time event_ts")
+    if spec.table is not None:
+        problems.append("location must be a landing_folder")
+    if problems:
+        raise CatalogError(f"{catalog.path}: source {DEFAULT_SOURCE!r}: " + "; ".join(problems)
+                           + " (add a new source for other data; see docs/sources.md)")
+    return spec
 
 
-def reason_detail_sql(column: str = "row_reason") -> str:
+def events_landing_dir() -> Path:
+    """The churn example's landing folder: `FEATURE_FACTORY_LANDING` if set, else the events source's
+    `location.landing_folder` (relative to $FEATURE_FACTORY_HOME/landing; shipped: `events`)."""
+    if os.environ.get("FEATURE_FACTORY_LANDING"):
+        return settings.landing_dir()
+    folder = Path(events_source().landing_folder or "events")
+    return folder if folder.is_absolute() else settings.home() / "landing" / folder
+
+
+def reason_texts(spec: SourceSpec | None = None) -> dict[str, str]:
+    """reason code -> human explanation, for the events source's rules."""
+    return rules.texts(spec or events_source())
+
+
+def reason_detail_sql(column: str = "row_reason", spec: SourceSpec | None = None) -> str:
     """SQL turning a reason code column into its human explanation (the `detail` column)."""
-    cases = " ".join(f"WHEN {sql_literal(r.value)} THEN {sql_literal(t)}" for r, t in REASON_TEXT.items())
-    return f"CASE {column} {cases} END"
+    return rules.detail_sql(reason_texts(spec), column)
 
 
 # name, SQL type, description: the DDL and the Dagster column schema come from these lists.
@@ -145,8 +178,8 @@ class IngestionConfig(dg.Config):
 
     landing_dir: str | None = Field(
         default=None,
-        description="Landing folder; default $FEATURE_FACTORY_LANDING or "
-        "$FEATURE_FACTORY_HOME/landing/events.",
+        description="Landing folder; default $FEATURE_FACTORY_LANDING, else the events source's "
+        "location.landing_folder under $FEATURE_FACTORY_HOME/landing (shipped: events).",
     )
     schema_drift: SchemaDriftPolicy = Field(
         default_factory=SchemaDriftPolicy, description="Schema-drift policy per case."
@@ -173,9 +206,11 @@ class IngestionConfig(dg.Config):
             "drift": self.schema_drift.model_dump(mode="json"),
             "future_tolerance_minutes": self.future_tolerance_minutes,
             "start_date": start_date,
+            # The events source's rules and mapping: a changed rule re-stages (re-judges) every file.
+            "source": hashlib.sha256(repr(events_source()).encode()).hexdigest()[:16],
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # Bump when staging logic changes meaning, so existing staged files are re-read.
-STAGING_VERSION = 2  # 2: CSV read in the one strict dialect (no per-file guessing)
+STAGING_VERSION = 3  # 2: CSV read in the one strict dialect (no per-file guessing); 3: rules from sources.yaml

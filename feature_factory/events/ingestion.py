@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory import settings
-from feature_factory.events import work_tables
-from feature_factory.events.contract import QUARANTINE_COLUMNS, IngestionConfig, Reason, reason_detail_sql
+from feature_factory.events import rules, work_tables
+from feature_factory.events.contract import (
+    QUARANTINE_COLUMNS, IngestionConfig, Reason, events_landing_dir, events_source, reason_detail_sql,
+)
 from feature_factory.events.staging import LANDING_ROWS, SyncReport, sync_landing
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 
@@ -89,7 +91,7 @@ def ingest_range(
     config = config or IngestionConfig()
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     start_date = start_date or dt.date.fromisoformat(settings.start_date())
-    landing = Path(config.landing_dir) if config.landing_dir else settings.landing_dir()
+    landing = Path(config.landing_dir) if config.landing_dir else events_landing_dir()
     sync = sync_landing(warehouse, landing, config, start_date, now)
 
     lo, hi = sql_literal(start), sql_literal(end)
@@ -99,11 +101,7 @@ def ingest_range(
     try:
         warehouse.execute(f"CREATE TABLE {batch} AS {_batch_sql(lo, hi)}")
         warehouse.replace_where("raw_events", in_range, f"""
-            SELECT CAST(TRIM(event_id) AS VARCHAR) AS event_id,
-                   CAST(TRIM(customer_id) AS VARCHAR) AS customer_id,
-                   CAST(LOWER(TRIM(event_type)) AS VARCHAR) AS event_type,
-                   CAST(LOWER(TRIM(channel)) AS VARCHAR) AS channel,
-                   CAST(amount_value AS DOUBLE) AS amount, event_ts_value AS event_ts, event_date,
+            SELECT {_values_sql()}, event_date,
                    source_file, source_row, {sql_literal(now)} AS ingested_at
             FROM {batch} WHERE reason IS NULL""")
         q_cols = [c for c, _, _ in QUARANTINE_COLUMNS]
@@ -135,6 +133,15 @@ def ingest_range(
         for reason, n in f.undated.items():
             counts[(f.source_file, reason)] += n
     return IngestionResult(start, end, counts, sync, findings)
+
+
+def _values_sql() -> str:
+    """raw_events' contract columns from the staged rows: strings normalized and mapped per the
+    events source's rules (e.g. `LOWER(TRIM(channel))`), amount and event_ts as parsed."""
+    typed = {"amount": "CAST(amount_value AS DOUBLE)", "event_ts": "event_ts_value"}
+    return ", ".join(
+        f"{typed[c.name]} AS {c.name}" if c.name in typed else f"CAST({rules.value_sql(c, c.name)} AS VARCHAR) AS {c.name}"
+        for c in events_source().columns)
 
 
 def _batch_sql(lo: str, hi: str) -> str:

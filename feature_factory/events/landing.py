@@ -138,9 +138,9 @@ def filename_date(rel: str) -> dt.date | None:
         return None
 
 
-def scan_dates(f: LandingFile) -> tuple[dt.date, dt.date] | None:
-    """(min, max) UTC event day in the file by an in-memory DuckDB scan; None if unreadable or no
-    parseable event_ts. Used only when the file name does not say the day."""
+def scan_dates(f: LandingFile, column: str = "event_ts") -> tuple[dt.date, dt.date] | None:
+    """(min, max) UTC event day in the file by an in-memory DuckDB scan of its time `column`; None if
+    unreadable or no parseable time. Used only when the file name does not say the day."""
     import duckdb
 
     if f.fmt is None or f.size == 0:
@@ -153,7 +153,8 @@ def scan_dates(f: LandingFile) -> tuple[dt.date, dt.date] | None:
                   else f"read_parquet('{literal_path(f.path).replace(chr(39), chr(39) * 2)}')")
     except Exception:  # unreadable: the ingestion names the problem
         return None
-    ts = "CAST(timezone('UTC', TRY_CAST(CAST(event_ts AS VARCHAR) AS TIMESTAMPTZ)) AS DATE)"
+    quoted = '"' + column.replace('"', '""') + '"'
+    ts = f"CAST(timezone('UTC', TRY_CAST(CAST({quoted} AS VARCHAR) AS TIMESTAMPTZ)) AS DATE)"
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")

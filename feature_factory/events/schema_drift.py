@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy
+from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy, events_source
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 
 SCHEMA_DRIFT_TABLE = "landing_schema_drift"
@@ -58,7 +58,9 @@ class DriftOutcome:
 
 def map_columns(file_columns: list[str], policy: SchemaDriftPolicy) -> tuple[dict[str, str | None], list[str]]:
     """(contract column -> file column or None, extra file columns), applying configured aliases."""
-    aliases = policy.validated_aliases()
+    # The events source's column mapping (`from` in sources.yaml), then the policy's known renames.
+    aliases = {c.source: c.name for c in events_source().columns if c.source != c.name}
+    aliases.update(policy.validated_aliases())
     source: dict[str, str | None] = dict.fromkeys(CONTRACT_COLUMNS)
     extra = []
     for col in file_columns:

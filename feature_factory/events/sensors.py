@@ -4,9 +4,10 @@ import datetime as dt
 
 import dagster as dg
 
-from feature_factory import partitions, settings, tables
+from feature_factory import partitions, tables
 from feature_factory.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from feature_factory.events import watch
+from feature_factory.events.contract import events_landing_dir
 from feature_factory.events.landing import list_landing_files
 
 # Dagster's tags for a run over a partition range (what single-run backfills use).
@@ -31,7 +32,7 @@ def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
         ingested = {dt.date.fromisoformat(k) for k in
                     context.instance.get_materialized_partitions(tables.RAW_EVENTS.key)}
     runs, seen = watch.plan(
-        list_landing_files(settings.landing_dir()),
+        list_landing_files(events_landing_dir()),
         watch.load_cursor(context.cursor),
         first_day=dt.date.fromisoformat(pdef.get_first_partition_key()),
         last_day=dt.date.fromisoformat(last) if last else None,

@@ -21,9 +21,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory.events import schema_drift, work_tables
+from feature_factory.events import rules, schema_drift, work_tables
 from feature_factory.events.contract import (
-    CHANNELS, EVENT_TYPES, QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason, reason_detail_sql,
+    QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason, events_source, reason_detail_sql,
 )
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
 from feature_factory.warehouse.base import (
@@ -372,28 +372,17 @@ def _register(s: Session, f: LandingFile, fingerprint, key, status, detail, colu
 def _insert_rows_sql(source: _Source, outcome, config: IngestionConfig, start_date, now) -> str:
     future = sql_literal(now + dt.timedelta(minutes=config.future_tolerance_minutes))
     start = sql_literal(dt.datetime.combine(start_date, dt.time()))
-    types = ", ".join(sql_literal(v) for v in EVENT_TYPES)
-    channels = ", ".join(sql_literal(v) for v in CHANNELS)
-    blank = "({0} IS NULL OR TRIM({0}) = '')"
+    typed = {"amount": "amount_value", "event_ts": "event_ts_value"}
+    # The row reasons, generated from the events source's rules (events/rules.py).
+    row_rules = rules.row_rules(events_source(), lambda c: c, typed.__getitem__, future=future, start=start,
+                                row_error="row_error")
     dated = (f"row_error IS NULL AND event_ts_value IS NOT NULL AND event_ts_value <= {future} "
              f"AND event_ts_value >= {start}")
-    reason = f"""CASE
-        WHEN row_error IS NOT NULL THEN '{Reason.MALFORMED_ROW.value}'
-        WHEN {blank.format('event_id')} OR {blank.format('customer_id')} THEN '{Reason.NULL_OR_EMPTY_KEY.value}'
-        WHEN event_ts_value IS NULL THEN '{Reason.UNPARSEABLE_TIMESTAMP.value}'
-        WHEN event_ts_value > {future} THEN '{Reason.TIMESTAMP_IN_FUTURE.value}'
-        WHEN event_ts_value < {start} THEN '{Reason.TIMESTAMP_BEFORE_START.value}'
-        WHEN event_type IS NULL OR LOWER(TRIM(event_type)) NOT IN ({types}) THEN '{Reason.UNKNOWN_EVENT_TYPE.value}'
-        WHEN channel IS NULL OR LOWER(TRIM(channel)) NOT IN ({channels}) THEN '{Reason.UNKNOWN_CHANNEL.value}'
-        WHEN NOT {blank.format('amount')} AND (amount_value IS NULL
-             OR NOT (amount_value > -1e308 AND amount_value < 1e308)) THEN '{Reason.NON_NUMERIC_AMOUNT.value}'
-        WHEN amount_value < 0 THEN '{Reason.NEGATIVE_AMOUNT.value}'
-    END"""
     raw = ", ".join(f"{outcome.raw(c)} AS {c}" for c in _RAW)
     cols = ", ".join(c for c, _, _ in _DDL[LANDING_ROWS])
     return f"""INSERT INTO {LANDING_ROWS} ({cols}) SELECT source_file, file_fingerprint, source_row,
         {', '.join(_RAW)}, amount_value, event_ts_value, CASE WHEN {dated} THEN CAST(event_ts_value AS DATE) END,
-        {reason}, {sql_literal(now)}, row_error
+        {rules.reason_case(row_rules)}, {sql_literal(now)}, row_error
         FROM (SELECT {source.label} AS source_file, {source.fingerprint} AS file_fingerprint,
               CAST({source.row} AS BIGINT) AS source_row, {raw}, CAST({source.error} AS VARCHAR) AS row_error,
               {outcome.amount_expr} AS amount_value, {outcome.ts_expr} AS event_ts_value

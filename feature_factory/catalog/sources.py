@@ -1,0 +1,335 @@
+"""Sources: where rows come from and the rules they must pass, declared in YAML (`sources.yaml`).
+
+A source names its location (a landing folder of CSV/Parquet files, or an existing warehouse
+table), its row id, its entity key column(s), its event-time column, its columns (each the name
+features use, optionally read `from` another landing column), value mappings, accepted values and
+ranges. Ingestion derives its validation SQL and quarantine reasons from these rules
+(`events/rules.py`); the feature catalog checks feature expressions against a source's columns.
+
+Pure and Dagster-free. Any problem raises `CatalogError` naming the file, the source and the field
+(the code location does not load with a bad source file, as with a bad feature catalog).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from feature_factory.catalog.loader import CatalogError
+
+DEFAULT_SOURCES_PATH = Path(__file__).with_name("sources.yaml")
+SOURCES_ENV = "FEATURE_FACTORY_SOURCES"
+# The source the churn example and the feature catalog read (raw_events).
+DEFAULT_SOURCE = "events"
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+TYPES = {"string": "VARCHAR", "number": "DOUBLE", "timestamp": "TIMESTAMP"}
+NORMALIZE = ("none", "trim", "lower", "upper")
+# Columns every raw table of a source gets besides its declared ones (a column must not shadow them).
+LINEAGE_COLUMNS = ("event_date", "source_file", "source_row", "ingested_at")
+_SOURCE_KEYS = {"description", "owner", "entity", "location", "tables", "row_id", "entity_keys", "event_time",
+                "columns"}
+_COLUMN_KEYS = {"type", "from", "description", "required", "normalize", "map", "accepted", "min", "max",
+                "reasons"}
+_LOCATION_KEYS = {"landing_folder", "table"}
+_REASON_RULES = ("required", "accepted", "type", "min", "max")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a source, under the name features use."""
+
+    name: str
+    type: str  # string | number | timestamp
+    source: str  # the landing file's (or table's) column it is read from
+    description: str = ""
+    required: bool = False  # blank is rejected (keys and the event time are always required)
+    normalize: str = "trim"  # applied to strings before `map` and `accepted`
+    value_map: tuple[tuple[str, str], ...] = ()  # landing value (after normalize) -> value features see
+    accepted: tuple[str, ...] = ()  # allowed values after mapping (a blank value is not accepted)
+    min: float | None = None
+    max: float | None = None
+    reasons: tuple[tuple[str, str], ...] = ()  # rule -> quarantine reason code (overrides the default)
+
+    @property
+    def sql_type(self) -> str:
+        return TYPES[self.type]
+
+    def reason(self, rule: str) -> str:
+        """The quarantine reason code a rule of this column produces."""
+        override = dict(self.reasons).get(rule)
+        if override:
+            return override
+        return {"required": f"missing_{self.name}", "accepted": f"unknown_{self.name}",
+                "type": f"non_numeric_{self.name}", "min": f"{self.name}_below_min",
+                "max": f"{self.name}_above_max"}[rule]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    description: str
+    owner: str
+    entity: str  # the entity its rows describe by default (features over this source)
+    landing_folder: str | None  # relative to $FEATURE_FACTORY_HOME/landing, or absolute
+    table: str | None  # an existing warehouse table read in place
+    raw_table: str
+    quarantine_table: str
+    row_id: str  # unique per row: duplicates are quarantined
+    entity_keys: tuple[tuple[str, str], ...]  # entity -> column holding its key
+    event_time: str
+    columns: tuple[ColumnSpec, ...] = field(default_factory=tuple)
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"source {self.name!r} has no column {name!r}")
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The row id, then each entity key column: blank is `null_or_empty_key`."""
+        return (self.row_id, *dict.fromkeys(c for _, c in self.entity_keys if c != self.row_id))
+
+    def entity_column(self, entity: str) -> str:
+        return dict(self.entity_keys)[entity]
+
+    @property
+    def raw_columns(self) -> tuple[str, ...]:
+        """Columns of its raw table: the declared ones, then lineage."""
+        return (*self.column_names(), *LINEAGE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class SourceCatalog:
+    sources: tuple[SourceSpec, ...]
+    path: str = ""
+
+    def get(self, name: str) -> SourceSpec:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(f"unknown source {name!r}: not in {self.path or 'the sources file'} "
+                       f"(known: {', '.join(self.names())})")
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.sources]
+
+    def entities(self) -> list[str]:
+        return list(dict.fromkeys(e for s in self.sources for e, _ in s.entity_keys))
+
+
+def sources_path() -> Path:
+    """`FEATURE_FACTORY_SOURCES` if set, else the shipped `sources.yaml`."""
+    override = os.environ.get(SOURCES_ENV)
+    return Path(override).resolve() if override else DEFAULT_SOURCES_PATH
+
+
+def load_sources(path: str | Path | None = None) -> SourceCatalog:
+    path = Path(path) if path is not None else sources_path()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CatalogError(f"cannot read sources file {path}: {exc}") from exc
+    return _parse_text(text, str(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_text(text: str, source: str) -> SourceCatalog:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"sources file {source} is not valid YAML: {exc}") from exc
+    entries = doc.get("sources") if isinstance(doc, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise CatalogError(f"sources file {source}: expected a top-level 'sources:' mapping of source name -> entry")
+    return parse_sources(entries, source)
+
+
+def parse_sources(entries: dict[str, Any], source: str = "sources") -> SourceCatalog:
+    specs: list[SourceSpec] = []
+    claimed: dict[str, str] = {}  # table -> "source 'x' (field)"
+    for name, raw in entries.items():
+        label = f"{source}: source {name!r}"
+        spec = parse_source(name, raw, label)
+        for fld, table in (("tables.raw", spec.raw_table), ("tables.quarantine", spec.quarantine_table),
+                           ("location.table", spec.table)):
+            if table is None:
+                continue
+            key = table.lower()
+            if key in claimed:
+                raise CatalogError(f"{label}: {fld} {table!r} is already claimed by {claimed[key]}; "
+                                   "each table belongs to one source")
+            claimed[key] = f"source {name!r} ({fld})"
+        specs.append(spec)
+    return SourceCatalog(tuple(specs), source)
+
+
+def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CatalogError(f"{label}: the source name must be a lower-case snake_case identifier")
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{label}: expected a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _SOURCE_KEYS)
+    if unknown:
+        raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(_SOURCE_KEYS)}")
+    for key in ("location", "row_id", "entity_keys", "event_time", "columns"):
+        if raw.get(key) in (None, "", {}, []):
+            raise CatalogError(f"{label}: missing required field {key!r}")
+    landing, table = _location(raw["location"], label)
+    columns = _columns(raw["columns"], label)
+    by_name = {c.name: c for c in columns}
+
+    def known(fld: str, col: Any) -> str:
+        if col not in by_name:
+            raise CatalogError(f"{label}: {fld} {col!r} is not a declared column; declared: {', '.join(by_name)}")
+        return col
+
+    row_id = known("row_id", raw["row_id"])
+    keys = raw["entity_keys"]
+    if not isinstance(keys, dict):
+        raise CatalogError(f"{label}: entity_keys must map entity name -> key column, e.g. {{customer: customer_id}}")
+    entity_keys = []
+    for entity, col in keys.items():
+        if not isinstance(entity, str) or not _NAME.match(entity):
+            raise CatalogError(f"{label}: entity_keys: entity {entity!r} is not a lower-case snake_case name")
+        known(f"entity_keys.{entity}", col)
+        if by_name[col].type != "string":
+            raise CatalogError(f"{label}: entity_keys.{entity} column {col!r} must have type string")
+        entity_keys.append((entity, col))
+    if by_name[row_id].type != "string":
+        raise CatalogError(f"{label}: row_id column {row_id!r} must have type string")
+    event_time = known("event_time", raw["event_time"])
+    if by_name[event_time].type != "timestamp":
+        raise CatalogError(f"{label}: event_time column {event_time!r} must have type timestamp "
+                           f"(it is {by_name[event_time].type})")
+    others = [c.name for c in columns if c.type == "timestamp" and c.name != event_time]
+    if others:
+        raise CatalogError(f"{label}: columns {others} have type timestamp; only the event_time column may "
+                           "(declare other times as string)")
+    entity = raw.get("entity", entity_keys[0][0])
+    if entity not in dict(entity_keys):
+        raise CatalogError(f"{label}: entity {entity!r} has no key column in entity_keys "
+                           f"({', '.join(dict(entity_keys))})")
+    tables = raw.get("tables") or {}
+    if not isinstance(tables, dict) or set(tables) - {"raw", "quarantine"}:
+        raise CatalogError(f"{label}: tables must be a mapping with raw and/or quarantine")
+    raw_table = _ident(tables.get("raw", f"raw_{name}"), label, "tables.raw")
+    quarantine_table = _ident(tables.get("quarantine", f"{name}_quarantine"), label, "tables.quarantine")
+    if raw_table == quarantine_table:
+        raise CatalogError(f"{label}: tables.raw and tables.quarantine are the same table {raw_table!r}")
+    return SourceSpec(
+        name=name, description=str(raw.get("description") or "").strip(), owner=str(raw.get("owner") or ""),
+        entity=entity, landing_folder=landing, table=table, raw_table=raw_table,
+        quarantine_table=quarantine_table, row_id=row_id, entity_keys=tuple(entity_keys),
+        event_time=event_time, columns=columns,
+    )
+
+
+def _location(raw: Any, label: str) -> tuple[str | None, str | None]:
+    if not isinstance(raw, dict) or len(raw) != 1 or set(raw) - _LOCATION_KEYS:
+        raise CatalogError(f"{label}: location must be exactly one of {{landing_folder: <folder>}} or "
+                           "{table: <warehouse table>}")
+    (kind, value), = raw.items()
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogError(f"{label}: location.{kind} must be a non-empty string")
+    if kind == "table":
+        return None, _ident(value, label, "location.table", dotted=True)
+    if ".." in Path(value).parts:
+        raise CatalogError(f"{label}: location.landing_folder {value!r} must not contain '..'")
+    return value, None
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+def _ident(value: Any, label: str, fld: str, dotted: bool = False) -> str:
+    parts = value.split(".") if isinstance(value, str) and dotted else [value]
+    if not isinstance(value, str) or len(parts) > 3 or not all(isinstance(p, str) and _IDENT.match(p) for p in parts):
+        raise CatalogError(f"{label}: {fld} {value!r} is not a table name (letters, digits, _; "
+                           + ("db.schema.table allowed)" if dotted else "no schema)"))
+    return value.lower() if not dotted else value
+
+
+def _columns(raw: Any, label: str) -> tuple[ColumnSpec, ...]:
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{label}: columns must map column name -> {{type, ...}}")
+    out: list[ColumnSpec] = []
+    sources: dict[str, str] = {}
+    for name, body in raw.items():
+        where = f"{label}: columns.{name}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise CatalogError(f"{where}: the column name must be a lower-case snake_case identifier")
+        if name in LINEAGE_COLUMNS:
+            raise CatalogError(f"{where}: {name!r} is reserved (every raw table has {', '.join(LINEAGE_COLUMNS)})")
+        body = {"type": body} if isinstance(body, str) else body
+        if not isinstance(body, dict):
+            raise CatalogError(f"{where}: expected a mapping like {{type: string}}")
+        unknown = sorted(set(body) - _COLUMN_KEYS)
+        if unknown:
+            raise CatalogError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(_COLUMN_KEYS)}")
+        ctype = body.get("type")
+        if ctype not in TYPES:
+            raise CatalogError(f"{where}: type {ctype!r} is not one of {', '.join(TYPES)}")
+        src = body.get("from", name)
+        if not isinstance(src, str) or not src.strip():
+            raise CatalogError(f"{where}: from must be a landing column name")
+        src = src.strip().lower()  # landing headers are read case-insensitively
+        if not _NAME.match(src):
+            raise CatalogError(f"{where}: from {src!r} is not a plain column name (letters, digits, _; "
+                               "rename the landing column)")
+        if src in sources:
+            raise CatalogError(f"{where}: from {src!r} is already read by column {sources[src]!r}")
+        sources[src] = name
+        normalize = body.get("normalize", "trim")
+        if normalize not in NORMALIZE:
+            raise CatalogError(f"{where}: normalize {normalize!r} is not one of {', '.join(NORMALIZE)}")
+        value_map = body.get("map") or {}
+        accepted = body.get("accepted") or []
+        if ctype != "string" and (value_map or accepted or "normalize" in body):
+            raise CatalogError(f"{where}: map, accepted and normalize apply to string columns only")
+        if not isinstance(value_map, dict) or not all(
+                isinstance(k, (str, int)) and isinstance(v, (str, int)) for k, v in value_map.items()):
+            raise CatalogError(f"{where}: map must map landing value -> value, e.g. {{app: mobile}}")
+        if not isinstance(accepted, list) or not all(isinstance(v, (str, int)) and str(v) for v in accepted):
+            raise CatalogError(f"{where}: accepted must be a list of values")
+        accepted = [str(v) for v in accepted]
+        if accepted:
+            bad = sorted({str(v) for v in value_map.values()} - set(accepted))
+            if bad:
+                raise CatalogError(f"{where}: map maps onto {bad}, which accepted does not contain "
+                                   f"({', '.join(accepted)})")
+        bounds = {}
+        for b in ("min", "max"):
+            v = body.get(b)
+            if v is not None and (ctype != "number" or isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not math.isfinite(v)):
+                raise CatalogError(f"{where}: {b} must be a finite number on a number column, got {v!r}")
+            bounds[b] = None if v is None else float(v)
+        if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+            raise CatalogError(f"{where}: min {bounds['min']:g} is greater than max {bounds['max']:g}")
+        reasons = body.get("reasons") or {}
+        if not isinstance(reasons, dict) or set(reasons) - set(_REASON_RULES) or not all(
+                isinstance(v, str) and _NAME.match(v) for v in reasons.values()):
+            raise CatalogError(f"{where}: reasons must map a rule ({', '.join(_REASON_RULES)}) to a "
+                               "snake_case reason code")
+        required = body.get("required", False)
+        if not isinstance(required, bool):
+            raise CatalogError(f"{where}: required must be true or false")
+        out.append(ColumnSpec(
+            name=name, type=ctype, source=src, description=str(body.get("description") or "").strip(),
+            required=required, normalize=normalize if ctype == "string" else "none",
+            value_map=tuple((str(k), str(v)) for k, v in value_map.items()), accepted=tuple(accepted),
+            min=bounds["min"], max=bounds["max"], reasons=tuple(reasons.items()),
+        ))
+    return tuple(out)
