@@ -37,6 +37,8 @@ purchase-only feature) drops out.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,6 +53,17 @@ MODES = ("tail", "missing", "shift")
 # A Monday, so week buckets start on Mondays on every backend.
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
 TOP_PER_FEATURE = 5
+FIRST_SEEN_TABLE = "customer_first_seen"  # customer_id, first_day: maintained by refresh_first_seen
+FIRST_SEEN_DAYS = "customer_first_seen_days"  # event_date, event_rows folded into it
+BASELINE_CACHE_TABLE = "attribution_baseline"  # the baseline side, once per baseline window
+# The ranking rule (module docstring).
+MARGIN = 0.05  # share beyond the segment's size
+NOISE_Z = 2.0  # the noise band: the Wilson interval's low end at ~97.7% (one-sided)
+COVERAGE_MAX = 0.9  # a value holding this much of the feature's rows or mass explains nothing
+FILE_CARRIES = 0.5  # a file carrying this much of the change ranks first
+# Dimensions whose tail-mode size is the segment's share of the baseline mass (the others have no
+# baseline counterpart: files are new every day, first-seen weeks appear as customers arrive).
+BASELINE_SIZED = ("event_type", "channel", "cohort")
 
 
 @dataclass(frozen=True)
@@ -99,17 +112,54 @@ def _grouped(inner: str, aggs: list[str]) -> str:
             f"GROUP BY GROUPING SETS ({sets})")
 
 
-def _first_days(lo: str, hi: str) -> str:
-    """Each customer's first event day up to `hi` (the join to the window's events keeps the
-    customers with events in [lo, hi]). No `customer_id IN (window)` filter: measured at 10M
-    stored events it made the scan twice as slow (2.5 s vs 1.3 s), and it changes no first day."""
-    return (f"(SELECT customer_id, MIN(event_date) AS first_day FROM {EVENTS_TABLE} WHERE event_date <= {hi} "
-            f"GROUP BY customer_id) fs")
+def _first_days() -> str:
+    """Each customer's first event day, from the maintained table (`refresh_first_seen`): the
+    first day over all stored events equals the first day up to `day` for every customer with an
+    event in a window ending on `day`, so one table serves every judged day."""
+    return f"{FIRST_SEEN_TABLE} fs"
+
+
+def refresh_first_seen(warehouse: Warehouse) -> str:
+    """Bring `customer_first_seen` (customer_id, first_day) up to date with raw_events; returns
+    what it did ("current", "added N day(s)", "rebuilt").
+
+    In the warehouse, incremental per event day: `customer_first_seen_days` keeps the row count of
+    every event day folded in. Days that are new fold in with MIN(stored, the day's first days) (a
+    few thousand rows); a day whose row count changed or that disappeared (re-ingested, deleted)
+    rebuilds the table from raw_events (the only case needing a full scan). Each write is a
+    staging build + swap; the day list is written last, so a run cut short re-folds the same days
+    next time (MIN is idempotent) and a re-run changes nothing.
+    """
+    counts = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
+        f"SELECT event_date, COUNT(*) FROM {EVENTS_TABLE} GROUP BY event_date")}
+    stored: dict[str, int] = {}
+    if warehouse.table_exists(FIRST_SEEN_TABLE) and warehouse.table_exists(FIRST_SEEN_DAYS):
+        stored = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
+            f"SELECT event_date, event_rows FROM {FIRST_SEEN_DAYS}")}
+    if stored == counts:
+        return "current"
+    new = sorted(set(counts) - set(stored))
+    if not stored or any(counts.get(d) != n for d, n in stored.items()):
+        done = "rebuilt"
+        warehouse.replace_table(FIRST_SEEN_TABLE, f"SELECT customer_id, MIN(event_date) AS first_day "
+                                                  f"FROM {EVENTS_TABLE} GROUP BY customer_id")
+    else:
+        done = f"added {len(new)} day(s)"
+        days = ", ".join(_lit_date(dt.date.fromisoformat(d)) for d in new)
+        warehouse.replace_table(FIRST_SEEN_TABLE, (
+            f"SELECT customer_id, MIN(first_day) AS first_day FROM ("
+            f"SELECT customer_id, first_day FROM {FIRST_SEEN_TABLE} UNION ALL "
+            f"SELECT customer_id, MIN(event_date) AS first_day FROM {EVENTS_TABLE} "
+            f"WHERE event_date IN ({days}) GROUP BY customer_id) u GROUP BY customer_id"))
+    warehouse.replace_table(FIRST_SEEN_DAYS, f"SELECT event_date, COUNT(*) AS event_rows FROM {EVENTS_TABLE} "
+                                             f"GROUP BY event_date")
+    return done
 
 
 def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -> str:
-    """Per segment, for each target i: rows r_i, mass m_i, missing inputs n_i and out-of-range
-    mass o_i inside its window as of `day`; `a` counts every event row of the widest window."""
+    """Per segment, for each target i: rows r_i, mass m_i (and its sum of squares s_i), missing
+    inputs n_i and out-of-range mass o_i (sum of squares q_i) inside its window as of `day`; `a`
+    counts every event row of the widest window."""
     widest = max(t.spec.window_days for t in targets)
     lo, hi = _lit_date(day - dt.timedelta(days=widest - 1)), _lit_date(day)
     cols, aggs = [], ["COUNT(*) AS a", "MIN(e_day) AS first_day"]
@@ -127,17 +177,18 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
                     f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
                     f"CASE WHEN {inside} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}, "
                     f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
-        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(n{i}) AS n{i}", f"SUM(o{i}) AS o{i}"]
+        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}",
+                 f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, e.event_date AS e_day, {', '.join(cols)} "
-             f"FROM {EVENTS_TABLE} e JOIN {_first_days(lo, hi)} ON fs.customer_id = e.customer_id "
+             f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
              f"LEFT JOIN {FEATURES_TABLE} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
     return _grouped(inner, aggs)
 
 
 def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Sequence[Target]) -> str:
-    """Per segment, for each target i: rows r_i, mass m_i and missing inputs n_i over the
-    baseline's event days [start, end]; `a` counts every event row."""
+    """Per segment, for each target i: rows r_i, mass m_i (sum of squares s_i) and missing inputs
+    n_i over the baseline's event days [start, end]; `a` counts every event row."""
     lo, hi = _lit_date(start), _lit_date(end)
     cols, aggs = [], ["COUNT(*) AS a"]
     for i, t in enumerate(targets):
@@ -145,9 +196,9 @@ def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Se
         cols.append(f"CASE WHEN {cond} THEN 1 ELSE 0 END AS r{i}, "
                     f"CASE WHEN {cond} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
                     f"CASE WHEN {cond} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
-        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(n{i}) AS n{i}"]
+        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, {', '.join(cols)} "
-             f"FROM {EVENTS_TABLE} e JOIN {_first_days(lo, hi)} ON fs.customer_id = e.customer_id "
+             f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
     return _grouped(inner, aggs)
 
@@ -168,6 +219,60 @@ def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
     return out
 
 
+def _definition(spec: FeatureSpec) -> str:
+    """What the baseline side of a feature depends on besides the window: its value and rows."""
+    return json.dumps([spec.agg, spec.value_sql, spec.filter_sql])
+
+
+def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date,
+                  targets: Sequence[Target]) -> list[dict[tuple[str, str], dict]]:
+    """The baseline side of each target (segment -> a, r, m, s, n), computed once per baseline
+    window and kept in `attribution_baseline` (one row per feature and window, the segments as
+    JSON): every day judged against the same baseline reuses it. A cached row is used only while
+    the window's raw_events row count and the feature's definition are unchanged; the others are
+    computed in one statement and stored (replace of their keys: idempotent)."""
+    events = int(warehouse.fetch_one(f"SELECT COUNT(*) FROM {EVENTS_TABLE} WHERE event_date BETWEEN "
+                                     f"{_lit_date(start)} AND {_lit_date(end)}")[0])
+    cached: dict[str, dict] = {}
+    if warehouse.table_exists(BASELINE_CACHE_TABLE):
+        names = ", ".join(sql_literal(t.spec.name) for t in targets)
+        for feature, definition, n, segments in warehouse.fetch_all(
+                f"SELECT feature, definition, events, segments FROM {BASELINE_CACHE_TABLE} "
+                f"WHERE baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
+                f"AND feature IN ({names})"):
+            cached[feature] = {"definition": definition, "events": int(n), "segments": segments}
+    out: list[dict | None] = []
+    missing = []
+    for t in targets:
+        c = cached.get(t.spec.name)
+        if c and c["definition"] == _definition(t.spec) and c["events"] == events:
+            out.append({(d, v): row for d, v, row in json.loads(c["segments"])})
+        else:
+            out.append(None)
+            missing.append(t)
+    if missing:
+        rows = _rows(warehouse, baseline_sql(warehouse, start, end, missing))
+        by_target = {}
+        for j, t in enumerate(missing):
+            keep = {"a": "a", f"r{j}": "r", f"m{j}": "m", f"s{j}": "s", f"n{j}": "n"}
+            by_target[t.spec.name] = {seg: {new: v.get(old, 0.0) for old, new in keep.items()}
+                                      for seg, v in rows.items()}
+        selects, params = [], []
+        for t in missing:
+            selects.append("SELECT CAST(? AS DATE) AS baseline_start, CAST(? AS DATE) AS baseline_end, "
+                           "CAST(? AS VARCHAR) AS feature, CAST(? AS VARCHAR) AS definition, "
+                           "CAST(? AS BIGINT) AS events, CAST(? AS VARCHAR) AS segments")
+            params += [str(start), str(end), t.spec.name, _definition(t.spec), events,
+                       json.dumps([[d, v, row] for (d, v), row in sorted(by_target[t.spec.name].items())])]
+        names = ", ".join(sql_literal(t.spec.name) for t in missing)
+        warehouse.replace_where(
+            BASELINE_CACHE_TABLE, f"baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
+                                  f"AND feature IN ({names})",
+            " UNION ALL ".join(selects), params=params)
+        out = [o if o is not None else by_target[t.spec.name] for o, t in zip(out, targets)]
+    return out
+
+
 @dataclass
 class Attribution:
     by_feature: dict[str, list[dict]]
@@ -175,6 +280,9 @@ class Attribution:
     # feature -> the landing files carrying most of the change (tail / missing modes), even when
     # each carries only its size's share (a burst over every file of the window): the files to look at.
     carriers: dict[str, list[dict]] = field(default_factory=dict)
+    # feature -> segments holding >= COVERAGE_MAX of its rows / mass (`event_type=purchase` of a
+    # purchase-only feature): they cannot explain a change and never rank.
+    covering: dict[str, list[str]] = field(default_factory=dict)
 
 
 def attribute(
@@ -183,21 +291,28 @@ def attribute(
     targets: Sequence[Target],
     baseline_window: tuple[dt.date, dt.date],
 ) -> Attribution:
-    """Each feature's contributors (dimension, value, share, expected, delta), best first; at most
-    `TOP_PER_FEATURE` per feature, only those concentrated beyond their size. Empty without events."""
+    """Each feature's contributors (dimension, value, share, expected, delta, low, lift), best
+    first; at most `TOP_PER_FEATURE` per feature, only those concentrated beyond their size and
+    their noise band (module rule). Empty without events."""
     targets = list(targets)
     if not targets or not warehouse.table_exists(EVENTS_TABLE):
         return Attribution({}, {})
+    refresh_first_seen(warehouse)
     cur = _rows(warehouse, current_sql(warehouse, day, targets))
     start, end = baseline_window
-    base = _rows(warehouse, baseline_sql(warehouse, start, end, targets))
+    bases = baseline_rows(warehouse, start, end, targets)
     base_days = max((end - start).days + 1, 1)
     files = {v: r["first_day"] for (d, v), r in cur.items() if d == "source_file" and "first_day" in r}
-    return Attribution({t.spec.name: contributors(t, i, cur, base, base_days) for i, t in enumerate(targets)}, files,
-                       {t.spec.name: carriers(t, i, cur, base) for i, t in enumerate(targets) if t.mode != "shift"})
+    found, covering = {}, {}
+    for i, t in enumerate(targets):
+        covering[t.spec.name] = []
+        found[t.spec.name] = contributors(t, i, cur, bases[i], base_days, covering[t.spec.name])
+    return Attribution(found, files,
+                       {t.spec.name: carriers(t, i, cur) for i, t in enumerate(targets) if t.mode != "shift"},
+                       {k: v for k, v in covering.items() if v})
 
 
-def carriers(t: Target, i: int, cur: dict, base: dict, top: int = 3) -> list[dict]:
+def carriers(t: Target, i: int, cur: dict, top: int = 3) -> list[dict]:
     """The landing files holding the largest share of the out-of-range mass (tail) or of the
     missing inputs (missing), with that share."""
     key = f"o{i}" if t.mode == "tail" else f"n{i}"
@@ -209,35 +324,71 @@ def carriers(t: Target, i: int, cur: dict, base: dict, top: int = 3) -> list[dic
     return [{"source_file": f, "share": round(v / total, 4)} for f, v in ranked if v > 0]
 
 
-def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int) -> list[dict]:
-    """The shares of one target from the grouped rows (pure; see the module table)."""
+def wilson_low(share: float, n: float, z: float = NOISE_Z) -> float:
+    """Lower end of the Wilson score interval of a share observed over `n` (effective) units:
+    what the share is at least, given the sampling noise of that many units."""
+    if n <= 0:
+        return 0.0
+    share = min(max(share, 0.0), 1.0)
+    z2 = z * z
+    centre = share + z2 / (2 * n)
+    half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z2 / n))
+
+
+def _base(base: dict, key: tuple[str, str], i: int | None) -> dict:
+    """A baseline segment's columns under the names of the current statement's target i (the
+    cached baseline side has them without the index)."""
+    b = base.get(key, {})
+    if i is None or not b or "r" in b:
+        return {"a": b.get("a", 0.0), "r": b.get("r", 0.0), "m": b.get("m", 0.0), "s": b.get("s", 0.0),
+                "n": b.get("n", 0.0)}
+    return {"a": b.get("a", 0.0), "r": b.get(f"r{i}", 0.0), "m": b.get(f"m{i}", 0.0),
+            "s": b.get(f"s{i}", 0.0), "n": b.get(f"n{i}", 0.0)}
+
+
+def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
+                 covering: list[str] | None = None) -> list[dict]:
+    """The shares of one target from the grouped rows (pure; see the module docstring). `base`
+    holds the baseline side (columns a, r, m, s, n; or indexed like `cur` when `i` applies)."""
     k = t.spec.window_days
-    b_rows = sum(v[f"r{i}"] for (d, _), v in base.items() if d == "event_type")
-    b_mass = sum(v[f"m{i}"] for (d, _), v in base.items() if d == "event_type")
-    b_all = sum(v["a"] for (d, _), v in base.items() if d == "event_type")
-    b_miss = sum(v[f"n{i}"] for (d, _), v in base.items() if d == "event_type")
+    b = {key: _base(base, key, i) for key in base}
+    b_rows = sum(v["r"] for (d, _), v in b.items() if d == "event_type")
+    b_mass = sum(v["m"] for (d, _), v in b.items() if d == "event_type")
+    b_all = sum(v["a"] for (d, _), v in b.items() if d == "event_type")
+    b_miss = sum(v["n"] for (d, _), v in b.items() if d == "event_type")
     out = []
     for dim in DIMENSIONS:
-        keys = sorted({v for d, v in cur if d == dim} | ({v for d, v in base if d == dim} if dim != "source_file" else set()))
-        deltas, sizes = {}, {}
+        keys = sorted({v for d, v in cur if d == dim} | ({v for d, v in b if d == dim} if dim != "source_file" else set()))
+        deltas, sizes, noise = {}, {}, 0.0
+        units = 0.0  # tail: sum of squared weights; missing: missing inputs (each a unit)
         for value in keys:
             c = cur.get((dim, value), {})
-            b = base.get((dim, value), {})
+            bs = b.get((dim, value), {"a": 0.0, "r": 0.0, "m": 0.0, "s": 0.0, "n": 0.0})
             rows, mass = c.get(f"r{i}", 0.0), c.get(f"m{i}", 0.0)
             if t.mode == "tail":
                 deltas[value], sizes[value] = c.get(f"o{i}", 0.0), rows
+                # Rows are the size of a file or a week (their rows now); for event_type, channel
+                # and cohort the segment's part of the baseline's mass, so a value that carries the
+                # feature's mass anyway (purchases of an amount feature) is not special.
+                if dim in BASELINE_SIZED and b_mass:
+                    sizes[value] = bs["m"]
+                units += c.get(f"q{i}", 0.0)
             elif t.mode == "missing":
                 if dim == "source_file":
                     rate = b_miss / b_rows if b_rows else 0.0
                 else:
-                    rate = b.get(f"n{i}", 0.0) / b[f"r{i}"] if b.get(f"r{i}") else 0.0
+                    rate = bs["n"] / bs["r"] if bs["r"] else 0.0
                 deltas[value], sizes[value] = c.get(f"n{i}", 0.0) - rows * rate, rows
+                units += c.get(f"n{i}", 0.0)
             elif dim == "source_file":
                 per_event = b_mass / b_all if b_all else 0.0
                 deltas[value], sizes[value] = mass - c.get("a", 0.0) * per_event, c.get("a", 0.0)
+                noise += c.get(f"s{i}", 0.0)
             else:
-                deltas[value] = mass / k - b.get(f"m{i}", 0.0) / base_days
-                sizes[value] = b.get(f"m{i}", 0.0) if b_mass else mass
+                deltas[value] = mass / k - bs["m"] / base_days
+                sizes[value] = bs["m"] if b_mass else mass
+                noise += c.get(f"s{i}", 0.0) / (k * k) + bs["s"] / (base_days * base_days)
         if t.mode == "shift":
             weight = {v: abs(d) for v, d in deltas.items()}
         else:
@@ -245,13 +396,37 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int) -> li
         total, size = sum(weight.values()), sum(sizes.values())
         if total <= 0 or size <= 0:
             continue
+        # Effective number of independent units behind the shares (module docstring).
+        if t.mode == "tail":
+            n_eff = (sum(c.get(f"o{i}", 0.0) for (d, _), c in cur.items() if d == dim) ** 2 / units) if units else 0.0
+        elif t.mode == "missing":
+            n_eff = units
+        else:
+            n_eff = total * total / noise if noise > 0 else float("inf")
         for value in keys:
             share, expected = weight[value] / total, sizes[value] / size
-            if share - expected > 0.05:
+            if expected >= COVERAGE_MAX:
+                if covering is not None:
+                    covering.append(label({"dimension": dim, "value": value}))
+                continue
+            low = wilson_low(share, n_eff) if math.isfinite(n_eff) else share
+            if share - expected > MARGIN and low > expected:
                 out.append({"dimension": dim, "value": value, "share": round(share, 4),
-                            "expected": round(expected, 4), "delta": round(deltas[value], 4)})
-    out.sort(key=lambda c: (-(c["share"] - c["expected"]), c["dimension"], c["value"]))
-    return out[:TOP_PER_FEATURE]
+                            "expected": round(expected, 4), "delta": round(deltas[value], 4),
+                            "low": round(low, 4),
+                            "lift": round(low / expected, 2) if expected > 0 else None})
+    return rank(out)
+
+
+def rank(found: list[dict]) -> list[dict]:
+    """Best first: a landing file carrying most of the change (>= FILE_CARRIES of its dimension)
+    leads (one file explains the other dimensions' concentration: its rows are one event type and
+    some customers); then by share beyond size (`share - expected`), which stays bounded where
+    lift does not (a segment the baseline lacks, expected 0: mobile revenue after a channel switch)."""
+    def key(c: dict):
+        carries = c["dimension"] == "source_file" and c["share"] >= FILE_CARRIES
+        return (not carries, -(c["share"] - c["expected"]), c["dimension"], c["value"])
+    return sorted(found, key=key)[:TOP_PER_FEATURE]
 
 
 def headline(feature: str, mode: str, contributors: Sequence[dict], files: Sequence[dict] = ()) -> str:
