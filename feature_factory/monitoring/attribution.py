@@ -2,16 +2,18 @@
 
 Computed in the warehouse, over `raw_events` and the catalog's feature definitions
 (`FeatureSpec.value_sql` / `filter_sql` / `window_days`), for every drifted feature of one day in
-two statements whatever the number of features: one over the current windows (the days each
+at most two statements whatever the number of features: one over the current windows (the days each
 feature's window covers as of the alert day, joined to that day's `customer_features` row to know
-which customers are out of range), one over the baseline window's event days. Each is a single
+which customers are out of range), one over the baseline window's event days (once per baseline window: stored
+in `attribution_baseline`). Each is a single
 scan with `GROUPING SETS` over the segments, so the result has one row per segment value and does
 not grow with the event count.
 
 Segments (dimension: value):
 
 - `event_type`, `channel`: the event's own columns;
-- `cohort`: `new` (first event within `NEW_CUSTOMER_DAYS` days before the event) or `returning`;
+- `cohort`: `new` (first event within `NEW_CUSTOMER_DAYS` days before the event) or `returning`
+  (first events from `customer_first_seen`);
 - `first_seen_week`: the Monday of the week of the customer's first event;
 - `source_file`: the landing file the event was ingested from.
 
@@ -27,11 +29,43 @@ feature's window and filter (rows for counts). What "the change" is depends on t
 |         |                                       | (source_file: mass minus rows x baseline mass/row) |
 
 `share` = the segment's part of the change in its dimension (|delta| / sum |delta| for shift, the
-positive part for tail and missing, so each dimension sums to 1); `expected` = its share of the
-feature's rows (its baseline mass for shift; its share of all rows for source_file in shift), the share it would have if it were not special.
-Contributors rank by `share - expected` (concentration beyond its size): a dimension where every
-value has the share its size predicts explains nothing, and a one-value dimension (purchases of a
-purchase-only feature) drops out.
+positive part for tail and missing, so each dimension sums to 1); `expected` = the share it would
+have if it were not special: in tail mode its share of the feature's mass now (a file's: of
+its rows, as the file's mass holds the contamination traced), so purchases of an amount feature
+or long-tenured customers at the top of a 30-day sum are not special for carrying the mass they
+hold anyway; in missing mode its share of the feature's rows; in shift mode its baseline mass
+(its share of all rows for source_file).
+
+Which segments are named (the ranking rule), a statistical rule rather than a fixed margin:
+
+1. a value holding >= `COVERAGE_MAX` (0.9) of its dimension's size (the purchases of a
+   purchase-only feature, the one channel a channel count reads) carries no information: never
+   named, listed in `Attribution.covering`;
+2. the share must exceed the size by `MARGIN` (0.05) AND the low end of its noise band: the lower
+   bound of the Wilson score interval (z below) of the share observed
+   over the change's effective number of independent units n, must exceed `expected`; z is
+   Bonferroni over the dimension's values (`band_z`: the chance that noise names any value of a
+   dimension is at most `FAMILY_ALPHA`, 0.05; 1.96 for 2 values, 2.91 for a 7-day window's 28
+   landing files). n is Kish's (sum w)^2 / sum w^2 of the out-of-range rows' values, at most the
+   number of out-of-range customers (tail: a few extreme values are few units however many rows
+   they sit in, and a customer's rows are out of range together), the missing inputs' count (missing), and
+   (sum |delta|)^2 / var for shift, var = sum over segments of (sum of squared values now) / k^2
+   + (in the baseline) / B^2 (each per-day mass a sum of independent rows: its variance is the
+   sum of their squares). So, for a 2-value dimension, 64% vs 55% over 100 units is noise (low end
+   0.54) and over 10,000 units a real concentration (low end 0.63);
+3. rank: a landing file carrying >= `FILE_CARRIES` (0.5) of the change first (a file is the unit
+   of re-ingestion, and its content explains the other dimensions' concentration: its rows are
+   one event type and some customers), then by `share - expected` (lift `low / expected` is
+   reported; as a ranking key it is unbounded for a segment the baseline lacks).
+
+Each contributor carries `share`, `expected`, `delta`, `low` (the band's low end) and `lift`.
+
+Two maintained tables keep one day's cost independent of the stored history:
+`customer_first_seen` (each customer's first event day, folded in per new event day by
+`refresh_first_seen`, instead of a MIN over every stored event per statement), and
+`attribution_baseline` (the baseline side per feature and baseline window, computed once and
+reused by every day judged against that baseline while the window's events and the feature's
+definition are unchanged).
 """
 
 from __future__ import annotations
@@ -41,6 +75,8 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from scipy.stats import norm
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
@@ -53,17 +89,15 @@ MODES = ("tail", "missing", "shift")
 # A Monday, so week buckets start on Mondays on every backend.
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
 TOP_PER_FEATURE = 5
+TOTAL = ("*", "*")  # the grouped rows' key of the whole window (the empty grouping set)
 FIRST_SEEN_TABLE = "customer_first_seen"  # customer_id, first_day: maintained by refresh_first_seen
 FIRST_SEEN_DAYS = "customer_first_seen_days"  # event_date, event_rows folded into it
 BASELINE_CACHE_TABLE = "attribution_baseline"  # the baseline side, once per baseline window
 # The ranking rule (module docstring).
 MARGIN = 0.05  # share beyond the segment's size
-NOISE_Z = 2.0  # the noise band: the Wilson interval's low end at ~97.7% (one-sided)
+FAMILY_ALPHA = 0.05  # the noise band: a dimension names a value by chance at most this often
 COVERAGE_MAX = 0.9  # a value holding this much of the feature's rows or mass explains nothing
 FILE_CARRIES = 0.5  # a file carrying this much of the change ranks first
-# Dimensions whose tail-mode size is the segment's share of the baseline mass (the others have no
-# baseline counterpart: files are new every day, first-seen weeks appear as customers arrive).
-BASELINE_SIZED = ("event_type", "channel", "cohort")
 
 
 @dataclass(frozen=True)
@@ -90,6 +124,12 @@ def _value(spec: FeatureSpec) -> tuple[str, str]:
     return (f"({spec.value_sql})" if spec.value_sql else "1"), cond
 
 
+def _unless_false(cond: str) -> str:
+    """The row would be read but for a missing input: its condition is true, or unknown because
+    of a NULL (`amount > 0` on a blank amount); a row the condition excludes is not missing."""
+    return f"COALESCE({cond}, TRUE)"
+
+
 def attributable(specs: Sequence[FeatureSpec], event_columns: set[str]) -> list[FeatureSpec]:
     """Features whose value is an aggregate of raw_events rows (derived ones are not)."""
     return [s for s in specs if s.agg and s.agg != "days_since_last_event" and s.window_days
@@ -106,7 +146,7 @@ def _segments(warehouse: Warehouse, date_col: str) -> str:
 
 
 def _grouped(inner: str, aggs: list[str]) -> str:
-    sets = ", ".join(f"({d})" for d in DIMENSIONS)
+    sets = ", ".join(f"({d})" for d in DIMENSIONS) + ", ()"  # () = the whole window: TOTAL
     grouping = ", ".join(f"GROUPING({d}) AS g_{d}" for d in DIMENSIONS)
     return (f"SELECT {grouping}, {', '.join(DIMENSIONS)}, {', '.join(aggs)} FROM ({inner}) seg "
             f"GROUP BY GROUPING SETS ({sets})")
@@ -175,10 +215,13 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
         oor = " OR ".join(out) or "1 = 0"
         cols.append(f"CASE WHEN {inside} THEN 1 ELSE 0 END AS r{i}, "
                     f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
-                    f"CASE WHEN {inside} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}, "
-                    f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
+                    f"CASE WHEN {_unless_false(inside)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}, "
+                    f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}"
+                    + (f", CASE WHEN {inside} AND ({oor}) THEN e.customer_id END AS u{i}" if t.mode == "tail" else ""))
         aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}",
                  f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
+        if t.mode == "tail":  # the out-of-range customers: the independent units of a tail
+            aggs.append(f"COUNT(DISTINCT u{i}) AS u{i}")
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, e.event_date AS e_day, {', '.join(cols)} "
              f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
              f"LEFT JOIN {FEATURES_TABLE} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
@@ -195,7 +238,7 @@ def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Se
         value, cond = _value(t.spec)
         cols.append(f"CASE WHEN {cond} THEN 1 ELSE 0 END AS r{i}, "
                     f"CASE WHEN {cond} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
-                    f"CASE WHEN {cond} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
+                    f"CASE WHEN {_unless_false(cond)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
         aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, {', '.join(cols)} "
              f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
@@ -208,7 +251,11 @@ def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
     out = {}
     for r in warehouse.fetch_df(sql).to_dict("records"):
         r = {k.lower(): v for k, v in r.items()}
-        dim = next(d for d in DIMENSIONS if int(r[f"g_{d}"]) == 0)
+        dim = next((d for d in DIMENSIONS if int(r[f"g_{d}"]) == 0), None)
+        if dim is None:
+            out[TOTAL] = {k: float(v or 0) for k, v in r.items()
+                          if k not in DIMENSIONS and not k.startswith("g_") and k != "first_day"}
+            continue
         value = r[dim]
         if dim == "first_seen_week" and value is not None:
             value = str(_EPOCH_MONDAY + dt.timedelta(weeks=int(value)))
@@ -324,7 +371,14 @@ def carriers(t: Target, i: int, cur: dict, top: int = 3) -> list[dict]:
     return [{"source_file": f, "share": round(v / total, 4)} for f, v in ranked if v > 0]
 
 
-def wilson_low(share: float, n: float, z: float = NOISE_Z) -> float:
+def band_z(values: int) -> float:
+    """The band's z for a dimension of `values` values: one-sided at FAMILY_ALPHA / values
+    (Bonferroni), so the chance that any value of the dimension clears its band by noise alone
+    is at most FAMILY_ALPHA (2 values: 1.96; 28 landing files of a 7-day window: 2.91)."""
+    return float(norm.isf(FAMILY_ALPHA / max(int(values), 1)))
+
+
+def wilson_low(share: float, n: float, z: float = 1.96) -> float:
     """Lower end of the Wilson score interval of a share observed over `n` (effective) units:
     what the share is at least, given the sampling noise of that many units."""
     if n <= 0:
@@ -367,12 +421,12 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
             bs = b.get((dim, value), {"a": 0.0, "r": 0.0, "m": 0.0, "s": 0.0, "n": 0.0})
             rows, mass = c.get(f"r{i}", 0.0), c.get(f"m{i}", 0.0)
             if t.mode == "tail":
-                deltas[value], sizes[value] = c.get(f"o{i}", 0.0), rows
-                # Rows are the size of a file or a week (their rows now); for event_type, channel
-                # and cohort the segment's part of the baseline's mass, so a value that carries the
-                # feature's mass anyway (purchases of an amount feature) is not special.
-                if dim in BASELINE_SIZED and b_mass:
-                    sizes[value] = bs["m"]
+                # A file's size is its rows (files are slices of time: rows measure their normal
+                # content, while their mass holds the contamination being traced); any other
+                # segment's is its mass now: segments differ in mass per row (purchases of an
+                # amount feature; long-tenured customers reach the top of a 30-day sum first),
+                # and carrying the mass they hold anyway is not special.
+                deltas[value], sizes[value] = c.get(f"o{i}", 0.0), (rows if dim == "source_file" else mass)
                 units += c.get(f"q{i}", 0.0)
             elif t.mode == "missing":
                 if dim == "source_file":
@@ -399,17 +453,21 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
         # Effective number of independent units behind the shares (module docstring).
         if t.mode == "tail":
             n_eff = (sum(c.get(f"o{i}", 0.0) for (d, _), c in cur.items() if d == dim) ** 2 / units) if units else 0.0
+            customers = cur.get(TOTAL, {}).get(f"u{i}")
+            if customers:  # a customer's rows are out of range together: at most one unit each
+                n_eff = min(n_eff, customers)
         elif t.mode == "missing":
             n_eff = units
         else:
             n_eff = total * total / noise if noise > 0 else float("inf")
+        z = band_z(len(keys))
         for value in keys:
             share, expected = weight[value] / total, sizes[value] / size
             if expected >= COVERAGE_MAX:
                 if covering is not None:
                     covering.append(label({"dimension": dim, "value": value}))
                 continue
-            low = wilson_low(share, n_eff) if math.isfinite(n_eff) else share
+            low = wilson_low(share, n_eff, z) if math.isfinite(n_eff) else share
             if share - expected > MARGIN and low > expected:
                 out.append({"dimension": dim, "value": value, "share": round(share, 4),
                             "expected": round(expected, 4), "delta": round(deltas[value], 4),

@@ -80,6 +80,8 @@ def diagnose_day(
         files = found.carriers.get(feature, []) if mode != "shift" else []
         if files:
             evidence["files"] = files
+        if found.covering.get(feature):
+            evidence["covering"] = found.covering[feature]  # values that hold ~all of it: never ranked
         evidence["headline"] = attribution.headline(feature, mode, contributors, files) if feature in found.by_feature else \
             f"{feature}: not attributable to raw_events rows (a derived feature, or raw_events is missing)"
         out[feature] = (cause, evidence)

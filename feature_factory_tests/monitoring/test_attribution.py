@@ -113,15 +113,18 @@ def test_missing_amounts_are_traced_to_the_file_and_cohort(warehouse):
     # all 10 blanks there happens by chance with probability 0.8 ** 10 = 0.11, so that cohort is
     # inside its noise band and not named (the fixed 0.05 margin alone named it).
     assert [(c["dimension"], c["value"]) for c in got] == [("source_file", "events_2024-01-19_b.csv")]
-    assert got[0]["low"] == round(A.wilson_low(1.0, 10), 4) and got[0]["low"] > got[0]["expected"]
+    # Its band: 10 missing inputs, z Bonferroni over the window's 8 files (2.50).
+    assert round(A.band_z(8), 2) == 2.50
+    assert got[0]["low"] == round(A.wilson_low(1.0, 10, A.band_z(8)), 4) == 0.6158
 
 
 # -- the ranking rule (pure): noise band, covering values, a carrying file first -----------------
-def _tail_rows(segments: dict[tuple[str, str], tuple[float, float]], units_per_mass: float = 1.0) -> dict:
-    """Current-side rows of target 0 in tail mode: (dimension, value) -> (rows, out-of-range mass),
-    the mass made of equal unit weights (so the effective units are mass / weight)."""
-    return {key: {"a": rows, "r0": rows, "m0": rows, "n0": 0.0, "o0": mass, "q0": mass * units_per_mass}
-            for key, (rows, mass) in segments.items()}
+def _tail_rows(segments: dict[tuple[str, str], tuple], units_per_mass: float = 1.0) -> dict:
+    """Current-side rows of target 0 in tail mode: (dimension, value) -> (rows, out-of-range mass
+    [, mass]), the out-of-range mass made of equal weights (effective units: mass / weight); the
+    mass is the rows unless given."""
+    return {key: {"a": v[0], "r0": v[0], "m0": v[2] if len(v) > 2 else v[0], "n0": 0.0, "o0": v[1],
+                  "q0": v[1] * units_per_mass} for key, v in segments.items()}
 
 
 def _base_mass(segments: dict[tuple[str, str], float]) -> dict:
@@ -139,17 +142,18 @@ def test_a_share_inside_its_noise_band_is_not_named_and_the_same_share_over_many
     # 100 unit-weight out-of-range rows: mobile's 64% vs its 55% is inside the band (low end 0.54).
     few = A.contributors(TAIL, 0, _tail_rows(segments), base, 14)
     assert few == []
-    assert A.wilson_low(0.64, 100) < 0.55 < A.wilson_low(0.64, 10_000)
+    z = A.band_z(2)
+    assert round(z, 2) == 1.96 and A.wilson_low(0.64, 100, z) < 0.55 < A.wilson_low(0.64, 10_000, z)
     # The same shares over 10,000 units (weights 1/100 of the mass each): mobile is named.
     many = A.contributors(TAIL, 0, _tail_rows(segments, units_per_mass=0.01), base, 14)
     assert [(c["dimension"], c["value"], c["share"], c["expected"]) for c in many] == [("channel", "mobile", 0.64, 0.55)]
-    assert many[0]["low"] == round(A.wilson_low(0.64, 10_000), 4)
+    assert many[0]["low"] == round(A.wilson_low(0.64, 10_000, z), 4)
 
 
 def test_a_value_holding_nearly_all_of_the_feature_explains_nothing():
-    # Purchases hold 95% of the baseline mass and carry 100% of the out-of-range mass.
+    # Purchases (10% of the rows) hold 95% of the mass and carry 100% of the out-of-range mass.
     base = _base_mass({("event_type", "purchase"): 95.0, ("event_type", "refund"): 5.0})
-    segments = {("event_type", "purchase"): (10, 1000.0), ("event_type", "refund"): (90, 0.0)}
+    segments = {("event_type", "purchase"): (10, 1000.0, 1900.0), ("event_type", "refund"): (90, 0.0, 100.0)}
     covering: list[str] = []
     assert A.contributors(TAIL, 0, _tail_rows(segments), base, 14, covering) == []
     assert covering == ["event_type=purchase"]
@@ -159,7 +163,8 @@ def test_a_file_carrying_most_of_the_change_ranks_first():
     base = _base_mass({("event_type", "purchase"): 100.0})
     segments = {("event_type", "purchase"): (100, 1000.0),
                 ("source_file", "a.csv"): (3, 600.0), ("source_file", "b.csv"): (97, 400.0),
-                ("first_seen_week", "2024-01-01"): (20, 950.0), ("first_seen_week", "2024-01-08"): (80, 50.0)}
+                ("first_seen_week", "2024-01-01"): (20, 950.0, 20.0),
+                ("first_seen_week", "2024-01-08"): (80, 50.0, 80.0)}
     got = A.contributors(TAIL, 0, _tail_rows(segments), base, 14)
     # The week has the larger share beyond its size (0.95 - 0.20 vs 0.60 - 0.03), the file carries
     # 60% of the change: the file leads.
