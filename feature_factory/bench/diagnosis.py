@@ -77,7 +77,10 @@ SCENARIOS = (
     Scenario("rename_one_file", "schema change the cast cannot repair: one file of day 101 renames amount",
              {"schema_change": "rename_column", "only_part": BAD_PART},
              frozenset({"type_or_schema", "single_source"}), frozenset({"exclude_source", "cast"}),
-             ("source_file", "FILE"), one_day=True, kinds=("schema_change",)),
+             ("source_file", "FILE"), one_day=True, kinds=("schema_change",),
+             # The ingestion loads the file with NULL amounts and records the missing column
+             # (`alert`; the default `fail` stops the run, which needs no diagnosis).
+             extra={"schema_drift": {"missing_column": "alert"}}),
     Scenario("drift_free", "no drift (the control)", {}, frozenset(), frozenset(), ("", None)),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -109,11 +112,12 @@ def _features(wh, catalog, first: int, last: int) -> None:
                      plan.sql, where_params=[str(DAY(first)), str(DAY(last))])
 
 
-def _ingest(wh, landing: Path, first: int, last: int) -> None:
-    from feature_factory.events.contract import IngestionConfig
+def _ingest(wh, landing: Path, first: int, last: int, schema_drift: dict | None = None) -> None:
+    from feature_factory.events.contract import IngestionConfig, SchemaDriftPolicy
     from feature_factory.events.ingestion import ingest_range
 
-    ingest_range(wh, DAY(first), DAY(last + 1), IngestionConfig(landing_dir=str(landing)), start_date=START)
+    config = IngestionConfig(landing_dir=str(landing), schema_drift=SchemaDriftPolicy(**(schema_drift or {})))
+    ingest_range(wh, DAY(first), DAY(last + 1), config, start_date=START)
 
 
 def _bad_files(landing: Path, scenario: Scenario) -> set[str]:
@@ -181,6 +185,7 @@ def score(scenario: Scenario, reports: dict, proposals: dict, moved: set[str], b
     wrong: list[str] = []
     fitting = 0
     diagnoses: dict[str, int] = {}
+    preliminary: dict[str, int] = {}
     details: list[str] = []
     actions: dict[str, int] = {}
     for day, report in reports.items():
@@ -190,6 +195,8 @@ def score(scenario: Scenario, reports: dict, proposals: dict, moved: set[str], b
             days += 1
             diagnosis, evidence = report.diagnoses.get(r.feature, ("none", {}))
             diagnoses[diagnosis] = diagnoses.get(diagnosis, 0) + 1
+            before = evidence.get("was", diagnosis)  # the rule that fired before single_source
+            preliminary[before] = preliminary.get(before, 0) + 1
             right += diagnosis in scenario.causes
             covering = evidence.get("covering") or []
             can = _applicable(scenario, specs.get(r.feature), covering)
@@ -216,7 +223,7 @@ def score(scenario: Scenario, reports: dict, proposals: dict, moved: set[str], b
                 wrong.append(f"{day}: {feature} {action} {c.patch.params()}")
     return {"scenario": scenario.name, "what": scenario.what, "drifted_feature_days": days,
             "diagnosis_right": right, "segment_first": first, "segment_applicable": applicable,
-            "segment_right_how": how_right, "diagnoses": diagnoses,
+            "segment_right_how": how_right, "diagnoses": diagnoses, "preliminary": preliminary,
             "proposals": fitting + len(wrong), "actions": actions, "fitting": fitting, "wrong": wrong[:20], "wrong_count": len(wrong),
             "details": details}
 
@@ -266,7 +273,7 @@ def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print,
             for f in out.iterdir():
                 if f.name >= f"events_{DAY(first)}":
                     shutil.copy(f, only / f.name)
-            _ingest(wh, only, first, DAYS - 1)
+            _ingest(wh, only, first, DAYS - 1, scenario.extra.get("schema_drift"))
             _features(wh, catalog, first, DAYS - 1)
             baseline = B.current_baseline(wh)
             write_feature_stats(wh, DAY(first), DAY(DAYS - 1), binning=baseline.binning())
