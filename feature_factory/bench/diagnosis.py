@@ -367,8 +367,9 @@ def scale(params: dict, meter) -> dict:
         AL.diagnose_day = real if diagnose else (lambda *a, **k: {})  # the same run without diagnosis
         try:
             t0 = time.perf_counter()
-            report = AL.evaluate_day(wh, day)
-            AL.write_alerts(wh, day, AL.alert_rows(report))
+            with wh.held():  # as in a Dagster run, where the resource keeps the database open
+                report = AL.evaluate_day(wh, day)
+                AL.write_alerts(wh, day, AL.alert_rows(report))
             return time.perf_counter() - t0, report
         finally:
             AL.diagnose_day = real

@@ -89,7 +89,6 @@ MODES = ("tail", "missing", "shift")
 # A Monday, so week buckets start on Mondays on every backend.
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
 TOP_PER_FEATURE = 5
-TOTAL = ("*", "*")  # the grouped rows' key of the whole window (the empty grouping set)
 FIRST_SEEN_TABLE = "customer_first_seen"  # customer_id, first_day: maintained by refresh_first_seen
 FIRST_SEEN_DAYS = "customer_first_seen_days"  # event_date, event_rows folded into it
 BASELINE_CACHE_TABLE = "attribution_baseline"  # the baseline side, once per baseline window
@@ -146,10 +145,16 @@ def _segments(warehouse: Warehouse, date_col: str) -> str:
 
 
 def _grouped(inner: str, aggs: list[str]) -> str:
-    sets = ", ".join(f"({d})" for d in DIMENSIONS) + ", ()"  # () = the whole window: TOTAL
+    """The segment rows of `inner` in two steps: one aggregation by every dimension at once (a
+    few thousand combinations), then the grouping sets over that small result (every aggregate is
+    a sum or a min, so it re-aggregates exactly): one pass over the events instead of one per set."""
+    dims = ", ".join(DIMENSIONS)
+    sets = ", ".join(f"({d})" for d in DIMENSIONS)
     grouping = ", ".join(f"GROUPING({d}) AS g_{d}" for d in DIMENSIONS)
-    return (f"SELECT {grouping}, {', '.join(DIMENSIONS)}, {', '.join(aggs)} FROM ({inner}) seg "
-            f"GROUP BY GROUPING SETS ({sets})")
+    names = [a.rsplit(" AS ", 1)[1] for a in aggs]
+    outer = ", ".join(f"{'MIN' if n == 'first_day' else 'SUM'}({n}) AS {n}" for n in names)
+    return (f"SELECT {grouping}, {dims}, {outer} FROM (SELECT {dims}, {', '.join(aggs)} FROM ({inner}) seg "
+            f"GROUP BY {dims}) combos GROUP BY GROUPING SETS ({sets})")
 
 
 def _first_days() -> str:
@@ -164,11 +169,13 @@ def refresh_first_seen(warehouse: Warehouse) -> str:
     what it did ("current", "added N day(s)", "rebuilt").
 
     In the warehouse, incremental per event day: `customer_first_seen_days` keeps the row count of
-    every event day folded in. Days that are new fold in with MIN(stored, the day's first days) (a
-    few thousand rows); a day whose row count changed or that disappeared (re-ingested, deleted)
-    rebuilds the table from raw_events (the only case needing a full scan). Each write is a
-    staging build + swap; the day list is written last, so a run cut short re-folds the same days
-    next time (MIN is idempotent) and a re-run changes nothing.
+    every event day folded in. New days later than every folded day (the daily case) only add the
+    customers not in the table yet (an INSERT of that day's new customers); new days before a
+    folded one fold in with MIN(stored, their first days) (staging build + swap); a day whose row
+    count changed or that disappeared (re-ingested, deleted) rebuilds the table from raw_events,
+    the only case that scans every event. The day list is written last, so a run cut short
+    re-folds the same days next time (the INSERT skips customers already there, MIN is
+    idempotent): a re-run changes nothing.
     """
     counts = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
         f"SELECT event_date, COUNT(*) FROM {EVENTS_TABLE} GROUP BY event_date")}
@@ -179,27 +186,58 @@ def refresh_first_seen(warehouse: Warehouse) -> str:
     if stored == counts:
         return "current"
     new = sorted(set(counts) - set(stored))
+    days = ", ".join(_lit_date(dt.date.fromisoformat(d)) for d in new)
     if not stored or any(counts.get(d) != n for d, n in stored.items()):
-        done = "rebuilt"
         warehouse.replace_table(FIRST_SEEN_TABLE, f"SELECT customer_id, MIN(event_date) AS first_day "
                                                   f"FROM {EVENTS_TABLE} GROUP BY customer_id")
+        warehouse.replace_table(FIRST_SEEN_DAYS, f"SELECT event_date, COUNT(*) AS event_rows "
+                                                 f"FROM {EVENTS_TABLE} GROUP BY event_date")
+        return "rebuilt"
+    if new[0] > max(stored):
+        # Later than every folded day: a customer already in the table keeps its earlier day.
+        warehouse.execute(
+            f"INSERT INTO {FIRST_SEEN_TABLE} (customer_id, first_day) SELECT customer_id, MIN(event_date) "
+            f"FROM {EVENTS_TABLE} WHERE event_date IN ({days}) AND customer_id NOT IN "
+            f"(SELECT customer_id FROM {FIRST_SEEN_TABLE}) GROUP BY customer_id")
     else:
-        done = f"added {len(new)} day(s)"
-        days = ", ".join(_lit_date(dt.date.fromisoformat(d)) for d in new)
         warehouse.replace_table(FIRST_SEEN_TABLE, (
             f"SELECT customer_id, MIN(first_day) AS first_day FROM ("
             f"SELECT customer_id, first_day FROM {FIRST_SEEN_TABLE} UNION ALL "
             f"SELECT customer_id, MIN(event_date) AS first_day FROM {EVENTS_TABLE} "
             f"WHERE event_date IN ({days}) GROUP BY customer_id) u GROUP BY customer_id"))
-    warehouse.replace_table(FIRST_SEEN_DAYS, f"SELECT event_date, COUNT(*) AS event_rows FROM {EVENTS_TABLE} "
-                                             f"GROUP BY event_date")
-    return done
+    rows = " UNION ALL ".join(f"SELECT {_lit_date(dt.date.fromisoformat(d))} AS event_date, "
+                              f"CAST({counts[d]} AS BIGINT) AS event_rows" for d in new)
+    warehouse.replace_where(FIRST_SEEN_DAYS, f"event_date IN ({days})", rows)
+    return f"added {len(new)} day(s)"
+
+
+def _out_of_range(t: Target) -> str:
+    col = f"{quote_ident(t.spec.name)}"
+    out = []
+    if t.upper is not None:
+        out.append(f"{col} > {sql_literal(float(t.upper))}")
+    if t.lower is not None:
+        out.append(f"{col} < {sql_literal(float(t.lower))}")
+    return " OR ".join(out) or "1 = 0"
+
+
+def out_of_range_customers(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -> dict[str, int]:
+    """feature -> how many customers are out of range on `day` (tail targets): the independent
+    units of a tail (a customer's rows are out of range together). One small statement over the
+    day's customer_features rows."""
+    tails = [t for t in targets if t.mode == "tail"]
+    if not tails or not warehouse.table_exists(FEATURES_TABLE):
+        return {}
+    cols = ", ".join(f"SUM(CASE WHEN {_out_of_range(t)} THEN 1 ELSE 0 END)" for t in tails)
+    row = warehouse.fetch_one(f"SELECT {cols} FROM {FEATURES_TABLE} WHERE snapshot_date = {_lit_date(day)}")
+    return {t.spec.name: int(v or 0) for t, v in zip(tails, row or ())}
 
 
 def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -> str:
-    """Per segment, for each target i: rows r_i, mass m_i (and its sum of squares s_i), missing
-    inputs n_i and out-of-range mass o_i (sum of squares q_i) inside its window as of `day`; `a`
-    counts every event row of the widest window."""
+    """Per segment, for each target i: rows r_i and what its mode reads (tail: mass m_i and the
+    out-of-range mass o_i with its sum of squares q_i; missing: missing inputs n_i; shift: m_i and
+    its sum of squares s_i) inside its window as of `day`; `a` counts every event row of the
+    widest window."""
     widest = max(t.spec.window_days for t in targets)
     lo, hi = _lit_date(day - dt.timedelta(days=widest - 1)), _lit_date(day)
     cols, aggs = [], ["COUNT(*) AS a", "MIN(e_day) AS first_day"]
@@ -213,15 +251,21 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
         if t.lower is not None:
             out.append(f"{col} < {sql_literal(float(t.lower))}")
         oor = " OR ".join(out) or "1 = 0"
-        cols.append(f"CASE WHEN {inside} THEN 1 ELSE 0 END AS r{i}, "
-                    f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
-                    f"CASE WHEN {_unless_false(inside)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}, "
-                    f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}"
-                    + (f", CASE WHEN {inside} AND ({oor}) THEN e.customer_id END AS u{i}" if t.mode == "tail" else ""))
-        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}",
-                 f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
-        if t.mode == "tail":  # the out-of-range customers: the independent units of a tail
-            aggs.append(f"COUNT(DISTINCT u{i}) AS u{i}")
+        # Only the columns the target's mode reads (contributors): tail r, m, o, q; missing r, n;
+        # shift r, m, s. Fewer aggregates over the window's rows.
+        cols.append(f"CASE WHEN {inside} THEN 1 ELSE 0 END AS r{i}")
+        aggs.append(f"SUM(r{i}) AS r{i}")
+        if t.mode in ("tail", "shift"):
+            cols.append(f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}")
+            aggs.append(f"SUM(m{i}) AS m{i}")
+        if t.mode == "shift":
+            aggs.append(f"SUM(m{i} * m{i}) AS s{i}")
+        if t.mode == "missing":
+            cols.append(f"CASE WHEN {_unless_false(inside)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
+            aggs.append(f"SUM(n{i}) AS n{i}")
+        if t.mode == "tail":
+            cols.append(f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
+            aggs += [f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, e.event_date AS e_day, {', '.join(cols)} "
              f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
              f"LEFT JOIN {FEATURES_TABLE} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
@@ -251,11 +295,7 @@ def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
     out = {}
     for r in warehouse.fetch_df(sql).to_dict("records"):
         r = {k.lower(): v for k, v in r.items()}
-        dim = next((d for d in DIMENSIONS if int(r[f"g_{d}"]) == 0), None)
-        if dim is None:
-            out[TOTAL] = {k: float(v or 0) for k, v in r.items()
-                          if k not in DIMENSIONS and not k.startswith("g_") and k != "first_day"}
-            continue
+        dim = next(d for d in DIMENSIONS if int(r[f"g_{d}"]) == 0)
         value = r[dim]
         if dim == "first_seen_week" and value is not None:
             value = str(_EPOCH_MONDAY + dt.timedelta(weeks=int(value)))
@@ -350,10 +390,11 @@ def attribute(
     bases = baseline_rows(warehouse, start, end, targets)
     base_days = max((end - start).days + 1, 1)
     files = {v: r["first_day"] for (d, v), r in cur.items() if d == "source_file" and "first_day" in r}
+    customers = out_of_range_customers(warehouse, day, targets)
     found, covering = {}, {}
     for i, t in enumerate(targets):
         covering[t.spec.name] = []
-        found[t.spec.name] = contributors(t, i, cur, bases[i], base_days, covering[t.spec.name])
+        found[t.spec.name] = contributors(t, i, cur, bases[i], base_days, covering[t.spec.name], customers)
     return Attribution(found, files,
                        {t.spec.name: carriers(t, i, cur) for i, t in enumerate(targets) if t.mode != "shift"},
                        {k: v for k, v in covering.items() if v})
@@ -402,7 +443,7 @@ def _base(base: dict, key: tuple[str, str], i: int | None) -> dict:
 
 
 def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
-                 covering: list[str] | None = None) -> list[dict]:
+                 covering: list[str] | None = None, units_cap: dict[str, int] | None = None) -> list[dict]:
     """The shares of one target from the grouped rows (pure; see the module docstring). `base`
     holds the baseline side (columns a, r, m, s, n; or indexed like `cur` when `i` applies)."""
     k = t.spec.window_days
@@ -453,7 +494,7 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
         # Effective number of independent units behind the shares (module docstring).
         if t.mode == "tail":
             n_eff = (sum(c.get(f"o{i}", 0.0) for (d, _), c in cur.items() if d == dim) ** 2 / units) if units else 0.0
-            customers = cur.get(TOTAL, {}).get(f"u{i}")
+            customers = (units_cap or {}).get(t.spec.name)
             if customers:  # a customer's rows are out of range together: at most one unit each
                 n_eff = min(n_eff, customers)
         elif t.mode == "missing":

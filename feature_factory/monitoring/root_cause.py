@@ -50,6 +50,13 @@ def diagnose_day(
     drifted = [r for r in results if r.types]
     if not drifted:
         return {}
+    with warehouse.held():  # one open database for the few statements below (DuckDB)
+        return _diagnose(warehouse, day, drifted, current, baseline, baseline_window, specs, rules)
+
+
+def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], current: dict[str, Summary],
+              baseline: dict[str, Summary], baseline_window: tuple[dt.date, dt.date],
+              specs: Sequence[FeatureSpec], rules: diagnosis.Rules | None) -> dict[str, tuple[str, dict]]:
     by_name = {s.name: s for s in specs}
     widest = max((by_name[r.feature].window_days for r in drifted if r.feature in by_name), default=1)
     findings = schema_findings(warehouse, day - dt.timedelta(days=widest - 1), day)
