@@ -421,13 +421,24 @@ def goals(rows: dict, params: dict) -> list[dict]:
     row = rows.get("scenarios") or {}
     ok = row.get("status") == "ok" and row.get("drifted_feature_days")
     out = []
+    # Strict reading of the segment goal: a uniform cause's right answer is "no segment" only (a
+    # landing file of a day since the drift began, named first, does not count).
+    table = [r for r in row.get("table") or [] if r.get("scenario") != "drift_free"]
+    since = sum((r.get("segment_right_how") or {}).get("since_start", 0) for r in table)
+    applicable = row.get("segment_applicable") or 0
+    strict = (row.get("segment_first_share") * applicable - since) / applicable if ok and applicable else None
     for key, text in (("diagnosis_right_share", "diagnosis right per drifted (medium+) feature-day"),
                       ("segment_first_share", "injected segment ranked first per drifted feature-day (where the "
-                       "feature reads more than that segment)")):
+                       "feature reads more than that segment; for a uniform cause: no segment, or a file since "
+                       "the drift began)")):
         v = row.get(key) if ok else None
         of = row.get("segment_applicable") if key == "segment_first_share" else row.get("drifted_feature_days")
+        note = "" if ok else "scenarios not run"
+        if key == "segment_first_share" and strict is not None:
+            note = (f"strict (a uniform cause's only right answer 'no segment'): {strict:.2f} "
+                    f"({since} feature-days name a file since the drift began)")
         out.append(goal(text, ">= 0.90", f"{v:.2f} of {of}" if v is not None else None,
-                        v >= 0.9 if v is not None else None, "" if ok else "scenarios not run"))
+                        v >= 0.9 if v is not None else None, note))
     wrong = row.get("wrong_actions") if ok else None
     out.append(goal("no wrong action (target, untouched feature, or drift-free control)", "0",
                     str(wrong) if wrong is not None else None, wrong == 0 if wrong is not None else None))
