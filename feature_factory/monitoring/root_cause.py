@@ -1,8 +1,10 @@
 """Diagnosis of one judged day in the warehouse: reads what diagnosis.py needs (landing schema drift
 of the files in each feature's window, attribution over raw_events) and applies its rules.
 
-Two attribution statements per day with drift, whatever the number of drifted features; nothing
-at all on a drift-free day.
+On a day with drift, whatever the number of drifted features: one grouped statement over the
+current windows, one over the baseline window only the first time a baseline is used (stored in
+`attribution_baseline`), the daily fold-in of `customer_first_seen` and a count of out-of-range
+customers; nothing at all on a drift-free day.
 """
 
 from __future__ import annotations
