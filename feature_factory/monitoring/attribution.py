@@ -26,7 +26,8 @@ feature's window and filter (rows for counts). What "the change" is depends on t
 | missing | missing_data                          | rows in s with the input missing, minus the rows    |
 |         |                                       | in s x s's baseline missing rate                   |
 | shift   | everything else                       | per-day mass in s now minus in the baseline        |
-|         |                                       | (source_file: mass minus rows x baseline mass/row) |
+|         |                                       | (source_file: mass minus its input rows x the      |
+|         |                                       | baseline's mass per input row; all rows, counts)   |
 
 `share` = the segment's part of the change in its dimension (|delta| / sum |delta| for shift, the
 positive part for tail and missing, so each dimension sums to 1); `expected` = the share it would
@@ -34,7 +35,7 @@ have if it were not special: in tail mode its share of the feature's mass now (a
 its rows, as the file's mass holds the contamination traced), so purchases of an amount feature
 or long-tenured customers at the top of a 30-day sum are not special for carrying the mass they
 hold anyway; in missing mode its share of the feature's rows; in shift mode its baseline mass
-(its share of all rows for source_file).
+(source_file: its share of the feature's input rows, of all rows for a count).
 
 Which segments are named (the ranking rule), a statistical rule rather than a fixed margin:
 
@@ -477,8 +478,14 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
                 deltas[value], sizes[value] = c.get(f"n{i}", 0.0) - rows * rate, rows
                 units += c.get(f"n{i}", 0.0)
             elif dim == "source_file":
-                per_event = b_mass / b_all if b_all else 0.0
-                deltas[value], sizes[value] = mass - c.get("a", 0.0) * per_event, c.get("a", 0.0)
+                # A file's size: the rows that can carry the feature's mass. For a value feature
+                # its input rows (a file holding more purchases than average is not special for
+                # carrying more of a purchase-amount change); for a count, whose mass is its rows,
+                # every row (else a change in the rows themselves could never stand out).
+                carry = rows if t.spec.value_sql else c.get("a", 0.0)
+                base_carry = b_rows if t.spec.value_sql else b_all
+                per_row = b_mass / base_carry if base_carry else 0.0
+                deltas[value], sizes[value] = mass - carry * per_row, carry
                 noise += c.get(f"s{i}", 0.0)
             else:
                 deltas[value] = mass / k - bs["m"] / base_days
