@@ -2,16 +2,18 @@
 
 Computed in the warehouse, over `raw_events` and the catalog's feature definitions
 (`FeatureSpec.value_sql` / `filter_sql` / `window_days`), for every drifted feature of one day in
-two statements whatever the number of features: one over the current windows (the days each
+at most two statements whatever the number of features: one over the current windows (the days each
 feature's window covers as of the alert day, joined to that day's `customer_features` row to know
-which customers are out of range), one over the baseline window's event days. Each is a single
+which customers are out of range), one over the baseline window's event days (once per baseline window: stored
+in `attribution_baseline`). Each is a single
 scan with `GROUPING SETS` over the segments, so the result has one row per segment value and does
 not grow with the event count.
 
 Segments (dimension: value):
 
 - `event_type`, `channel`: the event's own columns;
-- `cohort`: `new` (first event within `NEW_CUSTOMER_DAYS` days before the event) or `returning`;
+- `cohort`: `new` (first event within `NEW_CUSTOMER_DAYS` days before the event) or `returning`
+  (first events from `customer_first_seen`);
 - `first_seen_week`: the Monday of the week of the customer's first event;
 - `source_file`: the landing file the event was ingested from.
 
@@ -24,21 +26,58 @@ feature's window and filter (rows for counts). What "the change" is depends on t
 | missing | missing_data                          | rows in s with the input missing, minus the rows    |
 |         |                                       | in s x s's baseline missing rate                   |
 | shift   | everything else                       | per-day mass in s now minus in the baseline        |
-|         |                                       | (source_file: mass minus rows x baseline mass/row) |
+|         |                                       | (source_file: mass minus its input rows x the      |
+|         |                                       | baseline's mass per input row; all rows, counts)   |
 
 `share` = the segment's part of the change in its dimension (|delta| / sum |delta| for shift, the
-positive part for tail and missing, so each dimension sums to 1); `expected` = its share of the
-feature's rows (its baseline mass for shift; its share of all rows for source_file in shift), the share it would have if it were not special.
-Contributors rank by `share - expected` (concentration beyond its size): a dimension where every
-value has the share its size predicts explains nothing, and a one-value dimension (purchases of a
-purchase-only feature) drops out.
+positive part for tail and missing, so each dimension sums to 1); `expected` = the share it would
+have if it were not special: in tail mode its share of the feature's mass now (a file's: of
+its rows, as the file's mass holds the contamination traced), so purchases of an amount feature
+or long-tenured customers at the top of a 30-day sum are not special for carrying the mass they
+hold anyway; in missing mode its share of the feature's rows; in shift mode its baseline mass
+(source_file: its share of the feature's input rows, of all rows for a count).
+
+Which segments are named (the ranking rule), a statistical rule rather than a fixed margin:
+
+1. a value holding >= `COVERAGE_MAX` (0.9) of its dimension's size (the purchases of a
+   purchase-only feature, the one channel a channel count reads) carries no information: never
+   named, listed in `Attribution.covering`;
+2. the share must exceed the size by `MARGIN` (0.05) AND the low end of its noise band: the lower
+   bound of the Wilson score interval (z below) of the share observed
+   over the change's effective number of independent units n, must exceed `expected`; z is
+   Bonferroni over the dimension's values (`band_z`: the chance that noise names any value of a
+   dimension is at most `FAMILY_ALPHA`, 0.05; 1.96 for 2 values, 2.91 for a 7-day window's 28
+   landing files). n is Kish's (sum w)^2 / sum w^2 of the out-of-range rows' values, at most the
+   number of out-of-range customers (tail: a few extreme values are few units however many rows
+   they sit in, and a customer's rows are out of range together), the missing inputs' count (missing), and
+   (sum |delta|)^2 / var for shift, var = sum over segments of (sum of squared values now) / k^2
+   + (in the baseline) / B^2 (each per-day mass a sum of independent rows: its variance is the
+   sum of their squares). So, for a 2-value dimension, 64% vs 55% over 100 units is noise (low end
+   0.54) and over 10,000 units a real concentration (low end 0.63);
+3. rank: a landing file carrying >= `FILE_CARRIES` (0.5) of the change first (a file is the unit
+   of re-ingestion, and its content explains the other dimensions' concentration: its rows are
+   one event type and some customers), then by `share - expected` (lift `low / expected` is
+   reported; as a ranking key it is unbounded for a segment the baseline lacks).
+
+Each contributor carries `share`, `expected`, `delta`, `low` (the band's low end) and `lift`.
+
+Two maintained tables keep one day's cost independent of the stored history:
+`customer_first_seen` (each customer's first event day, folded in per new event day by
+`refresh_first_seen`, instead of a MIN over every stored event per statement), and
+`attribution_baseline` (the baseline side per feature and baseline window, computed once and
+reused by every day judged against that baseline while the window's events and the feature's
+definition are unchanged).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from scipy.stats import norm
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
@@ -51,6 +90,14 @@ MODES = ("tail", "missing", "shift")
 # A Monday, so week buckets start on Mondays on every backend.
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
 TOP_PER_FEATURE = 5
+FIRST_SEEN_TABLE = "customer_first_seen"  # customer_id, first_day: maintained by refresh_first_seen
+FIRST_SEEN_DAYS = "customer_first_seen_days"  # event_date, event_rows folded into it
+BASELINE_CACHE_TABLE = "attribution_baseline"  # the baseline side, once per baseline window
+# The ranking rule (module docstring).
+MARGIN = 0.05  # share beyond the segment's size
+FAMILY_ALPHA = 0.05  # the noise band: a dimension names a value by chance at most this often
+COVERAGE_MAX = 0.9  # a value holding this much of the feature's rows or mass explains nothing
+FILE_CARRIES = 0.5  # a file carrying this much of the change ranks first
 
 
 @dataclass(frozen=True)
@@ -77,6 +124,12 @@ def _value(spec: FeatureSpec) -> tuple[str, str]:
     return (f"({spec.value_sql})" if spec.value_sql else "1"), cond
 
 
+def _unless_false(cond: str) -> str:
+    """The row would be read but for a missing input: its condition is true, or unknown because
+    of a NULL (`amount > 0` on a blank amount); a row the condition excludes is not missing."""
+    return f"COALESCE({cond}, TRUE)"
+
+
 def attributable(specs: Sequence[FeatureSpec], event_columns: set[str]) -> list[FeatureSpec]:
     """Features whose value is an aggregate of raw_events rows (derived ones are not)."""
     return [s for s in specs if s.agg and s.agg != "days_since_last_event" and s.window_days
@@ -93,23 +146,99 @@ def _segments(warehouse: Warehouse, date_col: str) -> str:
 
 
 def _grouped(inner: str, aggs: list[str]) -> str:
+    """The segment rows of `inner` in two steps: one aggregation by every dimension at once (a
+    few thousand combinations), then the grouping sets over that small result (every aggregate is
+    a sum or a min, so it re-aggregates exactly): one pass over the events instead of one per set."""
+    dims = ", ".join(DIMENSIONS)
     sets = ", ".join(f"({d})" for d in DIMENSIONS)
     grouping = ", ".join(f"GROUPING({d}) AS g_{d}" for d in DIMENSIONS)
-    return (f"SELECT {grouping}, {', '.join(DIMENSIONS)}, {', '.join(aggs)} FROM ({inner}) seg "
-            f"GROUP BY GROUPING SETS ({sets})")
+    names = [a.rsplit(" AS ", 1)[1] for a in aggs]
+    outer = ", ".join(f"{'MIN' if n == 'first_day' else 'SUM'}({n}) AS {n}" for n in names)
+    return (f"SELECT {grouping}, {dims}, {outer} FROM (SELECT {dims}, {', '.join(aggs)} FROM ({inner}) seg "
+            f"GROUP BY {dims}) combos GROUP BY GROUPING SETS ({sets})")
 
 
-def _first_days(lo: str, hi: str) -> str:
-    """Each customer's first event day up to `hi` (the join to the window's events keeps the
-    customers with events in [lo, hi]). No `customer_id IN (window)` filter: measured at 10M
-    stored events it made the scan twice as slow (2.5 s vs 1.3 s), and it changes no first day."""
-    return (f"(SELECT customer_id, MIN(event_date) AS first_day FROM {EVENTS_TABLE} WHERE event_date <= {hi} "
-            f"GROUP BY customer_id) fs")
+def _first_days() -> str:
+    """Each customer's first event day, from the maintained table (`refresh_first_seen`): the
+    first day over all stored events equals the first day up to `day` for every customer with an
+    event in a window ending on `day`, so one table serves every judged day."""
+    return f"{FIRST_SEEN_TABLE} fs"
+
+
+def refresh_first_seen(warehouse: Warehouse) -> str:
+    """Bring `customer_first_seen` (customer_id, first_day) up to date with raw_events; returns
+    what it did ("current", "added N day(s)", "rebuilt").
+
+    In the warehouse, incremental per event day: `customer_first_seen_days` keeps the row count of
+    every event day folded in. New days later than every folded day (the daily case) only add the
+    customers not in the table yet (an INSERT of that day's new customers); new days before a
+    folded one fold in with MIN(stored, their first days) (staging build + swap); a day whose row
+    count changed or that disappeared (re-ingested, deleted) rebuilds the table from raw_events,
+    the only case that scans every event. The day list is written last, so a run cut short
+    re-folds the same days next time (the INSERT skips customers already there, MIN is
+    idempotent): a re-run changes nothing.
+    """
+    counts = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
+        f"SELECT event_date, COUNT(*) FROM {EVENTS_TABLE} GROUP BY event_date")}
+    stored: dict[str, int] = {}
+    if warehouse.table_exists(FIRST_SEEN_TABLE) and warehouse.table_exists(FIRST_SEEN_DAYS):
+        stored = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
+            f"SELECT event_date, event_rows FROM {FIRST_SEEN_DAYS}")}
+    if stored == counts:
+        return "current"
+    new = sorted(set(counts) - set(stored))
+    days = ", ".join(_lit_date(dt.date.fromisoformat(d)) for d in new)
+    if not stored or any(counts.get(d) != n for d, n in stored.items()):
+        warehouse.replace_table(FIRST_SEEN_TABLE, f"SELECT customer_id, MIN(event_date) AS first_day "
+                                                  f"FROM {EVENTS_TABLE} GROUP BY customer_id")
+        warehouse.replace_table(FIRST_SEEN_DAYS, f"SELECT event_date, COUNT(*) AS event_rows "
+                                                 f"FROM {EVENTS_TABLE} GROUP BY event_date")
+        return "rebuilt"
+    if new[0] > max(stored):
+        # Later than every folded day: a customer already in the table keeps its earlier day.
+        warehouse.execute(
+            f"INSERT INTO {FIRST_SEEN_TABLE} (customer_id, first_day) SELECT customer_id, MIN(event_date) "
+            f"FROM {EVENTS_TABLE} WHERE event_date IN ({days}) AND customer_id NOT IN "
+            f"(SELECT customer_id FROM {FIRST_SEEN_TABLE}) GROUP BY customer_id")
+    else:
+        warehouse.replace_table(FIRST_SEEN_TABLE, (
+            f"SELECT customer_id, MIN(first_day) AS first_day FROM ("
+            f"SELECT customer_id, first_day FROM {FIRST_SEEN_TABLE} UNION ALL "
+            f"SELECT customer_id, MIN(event_date) AS first_day FROM {EVENTS_TABLE} "
+            f"WHERE event_date IN ({days}) GROUP BY customer_id) u GROUP BY customer_id"))
+    rows = " UNION ALL ".join(f"SELECT {_lit_date(dt.date.fromisoformat(d))} AS event_date, "
+                              f"CAST({counts[d]} AS BIGINT) AS event_rows" for d in new)
+    warehouse.replace_where(FIRST_SEEN_DAYS, f"event_date IN ({days})", rows)
+    return f"added {len(new)} day(s)"
+
+
+def _out_of_range(t: Target) -> str:
+    col = f"{quote_ident(t.spec.name)}"
+    out = []
+    if t.upper is not None:
+        out.append(f"{col} > {sql_literal(float(t.upper))}")
+    if t.lower is not None:
+        out.append(f"{col} < {sql_literal(float(t.lower))}")
+    return " OR ".join(out) or "1 = 0"
+
+
+def out_of_range_customers(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -> dict[str, int]:
+    """feature -> how many customers are out of range on `day` (tail targets): the independent
+    units of a tail (a customer's rows are out of range together). One small statement over the
+    day's customer_features rows."""
+    tails = [t for t in targets if t.mode == "tail"]
+    if not tails or not warehouse.table_exists(FEATURES_TABLE):
+        return {}
+    cols = ", ".join(f"SUM(CASE WHEN {_out_of_range(t)} THEN 1 ELSE 0 END)" for t in tails)
+    row = warehouse.fetch_one(f"SELECT {cols} FROM {FEATURES_TABLE} WHERE snapshot_date = {_lit_date(day)}")
+    return {t.spec.name: int(v or 0) for t, v in zip(tails, row or ())}
 
 
 def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -> str:
-    """Per segment, for each target i: rows r_i, mass m_i, missing inputs n_i and out-of-range
-    mass o_i inside its window as of `day`; `a` counts every event row of the widest window."""
+    """Per segment, for each target i: rows r_i and what its mode reads (tail: mass m_i and the
+    out-of-range mass o_i with its sum of squares q_i; missing: missing inputs n_i; shift: m_i and
+    its sum of squares s_i) inside its window as of `day`; `a` counts every event row of the
+    widest window."""
     widest = max(t.spec.window_days for t in targets)
     lo, hi = _lit_date(day - dt.timedelta(days=widest - 1)), _lit_date(day)
     cols, aggs = [], ["COUNT(*) AS a", "MIN(e_day) AS first_day"]
@@ -123,31 +252,41 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
         if t.lower is not None:
             out.append(f"{col} < {sql_literal(float(t.lower))}")
         oor = " OR ".join(out) or "1 = 0"
-        cols.append(f"CASE WHEN {inside} THEN 1 ELSE 0 END AS r{i}, "
-                    f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
-                    f"CASE WHEN {inside} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}, "
-                    f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
-        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(n{i}) AS n{i}", f"SUM(o{i}) AS o{i}"]
+        # Only the columns the target's mode reads (contributors): tail r, m, o, q; missing r, n;
+        # shift r, m, s. Fewer aggregates over the window's rows.
+        cols.append(f"CASE WHEN {inside} THEN 1 ELSE 0 END AS r{i}")
+        aggs.append(f"SUM(r{i}) AS r{i}")
+        if t.mode in ("tail", "shift"):
+            cols.append(f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}")
+            aggs.append(f"SUM(m{i}) AS m{i}")
+        if t.mode == "shift":
+            aggs.append(f"SUM(m{i} * m{i}) AS s{i}")
+        if t.mode == "missing":
+            cols.append(f"CASE WHEN {_unless_false(inside)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
+            aggs.append(f"SUM(n{i}) AS n{i}")
+        if t.mode == "tail":
+            cols.append(f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
+            aggs += [f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, e.event_date AS e_day, {', '.join(cols)} "
-             f"FROM {EVENTS_TABLE} e JOIN {_first_days(lo, hi)} ON fs.customer_id = e.customer_id "
+             f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
              f"LEFT JOIN {FEATURES_TABLE} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
     return _grouped(inner, aggs)
 
 
 def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Sequence[Target]) -> str:
-    """Per segment, for each target i: rows r_i, mass m_i and missing inputs n_i over the
-    baseline's event days [start, end]; `a` counts every event row."""
+    """Per segment, for each target i: rows r_i, mass m_i (sum of squares s_i) and missing inputs
+    n_i over the baseline's event days [start, end]; `a` counts every event row."""
     lo, hi = _lit_date(start), _lit_date(end)
     cols, aggs = [], ["COUNT(*) AS a"]
     for i, t in enumerate(targets):
         value, cond = _value(t.spec)
         cols.append(f"CASE WHEN {cond} THEN 1 ELSE 0 END AS r{i}, "
                     f"CASE WHEN {cond} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
-                    f"CASE WHEN {cond} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
-        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(n{i}) AS n{i}"]
+                    f"CASE WHEN {_unless_false(cond)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
+        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, {', '.join(cols)} "
-             f"FROM {EVENTS_TABLE} e JOIN {_first_days(lo, hi)} ON fs.customer_id = e.customer_id "
+             f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
     return _grouped(inner, aggs)
 
@@ -168,6 +307,60 @@ def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
     return out
 
 
+def _definition(spec: FeatureSpec) -> str:
+    """What the baseline side of a feature depends on besides the window: its value and rows."""
+    return json.dumps([spec.agg, spec.value_sql, spec.filter_sql])
+
+
+def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date,
+                  targets: Sequence[Target]) -> list[dict[tuple[str, str], dict]]:
+    """The baseline side of each target (segment -> a, r, m, s, n), computed once per baseline
+    window and kept in `attribution_baseline` (one row per feature and window, the segments as
+    JSON): every day judged against the same baseline reuses it. A cached row is used only while
+    the window's raw_events row count and the feature's definition are unchanged; the others are
+    computed in one statement and stored (replace of their keys: idempotent)."""
+    events = int(warehouse.fetch_one(f"SELECT COUNT(*) FROM {EVENTS_TABLE} WHERE event_date BETWEEN "
+                                     f"{_lit_date(start)} AND {_lit_date(end)}")[0])
+    cached: dict[str, dict] = {}
+    if warehouse.table_exists(BASELINE_CACHE_TABLE):
+        names = ", ".join(sql_literal(t.spec.name) for t in targets)
+        for feature, definition, n, segments in warehouse.fetch_all(
+                f"SELECT feature, definition, events, segments FROM {BASELINE_CACHE_TABLE} "
+                f"WHERE baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
+                f"AND feature IN ({names})"):
+            cached[feature] = {"definition": definition, "events": int(n), "segments": segments}
+    out: list[dict | None] = []
+    missing = []
+    for t in targets:
+        c = cached.get(t.spec.name)
+        if c and c["definition"] == _definition(t.spec) and c["events"] == events:
+            out.append({(d, v): row for d, v, row in json.loads(c["segments"])})
+        else:
+            out.append(None)
+            missing.append(t)
+    if missing:
+        rows = _rows(warehouse, baseline_sql(warehouse, start, end, missing))
+        by_target = {}
+        for j, t in enumerate(missing):
+            keep = {"a": "a", f"r{j}": "r", f"m{j}": "m", f"s{j}": "s", f"n{j}": "n"}
+            by_target[t.spec.name] = {seg: {new: v.get(old, 0.0) for old, new in keep.items()}
+                                      for seg, v in rows.items()}
+        selects, params = [], []
+        for t in missing:
+            selects.append("SELECT CAST(? AS DATE) AS baseline_start, CAST(? AS DATE) AS baseline_end, "
+                           "CAST(? AS VARCHAR) AS feature, CAST(? AS VARCHAR) AS definition, "
+                           "CAST(? AS BIGINT) AS events, CAST(? AS VARCHAR) AS segments")
+            params += [str(start), str(end), t.spec.name, _definition(t.spec), events,
+                       json.dumps([[d, v, row] for (d, v), row in sorted(by_target[t.spec.name].items())])]
+        names = ", ".join(sql_literal(t.spec.name) for t in missing)
+        warehouse.replace_where(
+            BASELINE_CACHE_TABLE, f"baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
+                                  f"AND feature IN ({names})",
+            " UNION ALL ".join(selects), params=params)
+        out = [o if o is not None else by_target[t.spec.name] for o, t in zip(out, targets)]
+    return out
+
+
 @dataclass
 class Attribution:
     by_feature: dict[str, list[dict]]
@@ -175,6 +368,9 @@ class Attribution:
     # feature -> the landing files carrying most of the change (tail / missing modes), even when
     # each carries only its size's share (a burst over every file of the window): the files to look at.
     carriers: dict[str, list[dict]] = field(default_factory=dict)
+    # feature -> segments holding >= COVERAGE_MAX of its rows / mass (`event_type=purchase` of a
+    # purchase-only feature): they cannot explain a change and never rank.
+    covering: dict[str, list[str]] = field(default_factory=dict)
 
 
 def attribute(
@@ -183,21 +379,29 @@ def attribute(
     targets: Sequence[Target],
     baseline_window: tuple[dt.date, dt.date],
 ) -> Attribution:
-    """Each feature's contributors (dimension, value, share, expected, delta), best first; at most
-    `TOP_PER_FEATURE` per feature, only those concentrated beyond their size. Empty without events."""
+    """Each feature's contributors (dimension, value, share, expected, delta, low, lift), best
+    first; at most `TOP_PER_FEATURE` per feature, only those concentrated beyond their size and
+    their noise band (module rule). Empty without events."""
     targets = list(targets)
     if not targets or not warehouse.table_exists(EVENTS_TABLE):
         return Attribution({}, {})
+    refresh_first_seen(warehouse)
     cur = _rows(warehouse, current_sql(warehouse, day, targets))
     start, end = baseline_window
-    base = _rows(warehouse, baseline_sql(warehouse, start, end, targets))
+    bases = baseline_rows(warehouse, start, end, targets)
     base_days = max((end - start).days + 1, 1)
     files = {v: r["first_day"] for (d, v), r in cur.items() if d == "source_file" and "first_day" in r}
-    return Attribution({t.spec.name: contributors(t, i, cur, base, base_days) for i, t in enumerate(targets)}, files,
-                       {t.spec.name: carriers(t, i, cur, base) for i, t in enumerate(targets) if t.mode != "shift"})
+    customers = out_of_range_customers(warehouse, day, targets)
+    found, covering = {}, {}
+    for i, t in enumerate(targets):
+        covering[t.spec.name] = []
+        found[t.spec.name] = contributors(t, i, cur, bases[i], base_days, covering[t.spec.name], customers)
+    return Attribution(found, files,
+                       {t.spec.name: carriers(t, i, cur) for i, t in enumerate(targets) if t.mode != "shift"},
+                       {k: v for k, v in covering.items() if v})
 
 
-def carriers(t: Target, i: int, cur: dict, base: dict, top: int = 3) -> list[dict]:
+def carriers(t: Target, i: int, cur: dict, top: int = 3) -> list[dict]:
     """The landing files holding the largest share of the out-of-range mass (tail) or of the
     missing inputs (missing), with that share."""
     key = f"o{i}" if t.mode == "tail" else f"n{i}"
@@ -209,35 +413,84 @@ def carriers(t: Target, i: int, cur: dict, base: dict, top: int = 3) -> list[dic
     return [{"source_file": f, "share": round(v / total, 4)} for f, v in ranked if v > 0]
 
 
-def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int) -> list[dict]:
-    """The shares of one target from the grouped rows (pure; see the module table)."""
+def band_z(values: int) -> float:
+    """The band's z for a dimension of `values` values: one-sided at FAMILY_ALPHA / values
+    (Bonferroni), so the chance that any value of the dimension clears its band by noise alone
+    is at most FAMILY_ALPHA (2 values: 1.96; 28 landing files of a 7-day window: 2.91)."""
+    return float(norm.isf(FAMILY_ALPHA / max(int(values), 1)))
+
+
+def wilson_low(share: float, n: float, z: float = 1.96) -> float:
+    """Lower end of the Wilson score interval of a share observed over `n` (effective) units:
+    what the share is at least, given the sampling noise of that many units."""
+    if n <= 0:
+        return 0.0
+    share = min(max(share, 0.0), 1.0)
+    z2 = z * z
+    centre = share + z2 / (2 * n)
+    half = z * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z2 / n))
+
+
+def _base(base: dict, key: tuple[str, str], i: int | None) -> dict:
+    """A baseline segment's columns under the names of the current statement's target i (the
+    cached baseline side has them without the index)."""
+    b = base.get(key, {})
+    if i is None or not b or "r" in b:
+        return {"a": b.get("a", 0.0), "r": b.get("r", 0.0), "m": b.get("m", 0.0), "s": b.get("s", 0.0),
+                "n": b.get("n", 0.0)}
+    return {"a": b.get("a", 0.0), "r": b.get(f"r{i}", 0.0), "m": b.get(f"m{i}", 0.0),
+            "s": b.get(f"s{i}", 0.0), "n": b.get(f"n{i}", 0.0)}
+
+
+def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
+                 covering: list[str] | None = None, units_cap: dict[str, int] | None = None) -> list[dict]:
+    """The shares of one target from the grouped rows (pure; see the module docstring). `base`
+    holds the baseline side (columns a, r, m, s, n; or indexed like `cur` when `i` applies)."""
     k = t.spec.window_days
-    b_rows = sum(v[f"r{i}"] for (d, _), v in base.items() if d == "event_type")
-    b_mass = sum(v[f"m{i}"] for (d, _), v in base.items() if d == "event_type")
-    b_all = sum(v["a"] for (d, _), v in base.items() if d == "event_type")
-    b_miss = sum(v[f"n{i}"] for (d, _), v in base.items() if d == "event_type")
+    b = {key: _base(base, key, i) for key in base}
+    b_rows = sum(v["r"] for (d, _), v in b.items() if d == "event_type")
+    b_mass = sum(v["m"] for (d, _), v in b.items() if d == "event_type")
+    b_all = sum(v["a"] for (d, _), v in b.items() if d == "event_type")
+    b_miss = sum(v["n"] for (d, _), v in b.items() if d == "event_type")
     out = []
     for dim in DIMENSIONS:
-        keys = sorted({v for d, v in cur if d == dim} | ({v for d, v in base if d == dim} if dim != "source_file" else set()))
-        deltas, sizes = {}, {}
+        keys = sorted({v for d, v in cur if d == dim} | ({v for d, v in b if d == dim} if dim != "source_file" else set()))
+        deltas, sizes, noise = {}, {}, 0.0
+        units = 0.0  # tail: sum of squared weights; missing: missing inputs (each a unit)
         for value in keys:
             c = cur.get((dim, value), {})
-            b = base.get((dim, value), {})
+            bs = b.get((dim, value), {"a": 0.0, "r": 0.0, "m": 0.0, "s": 0.0, "n": 0.0})
             rows, mass = c.get(f"r{i}", 0.0), c.get(f"m{i}", 0.0)
             if t.mode == "tail":
-                deltas[value], sizes[value] = c.get(f"o{i}", 0.0), rows
+                # A file's size is its rows (files are slices of time: rows measure their normal
+                # content, while their mass holds the contamination being traced); any other
+                # segment's is its mass now: segments differ in mass per row (purchases of an
+                # amount feature; long-tenured customers reach the top of a 30-day sum first),
+                # and carrying the mass they hold anyway is not special.
+                deltas[value], sizes[value] = c.get(f"o{i}", 0.0), (rows if dim == "source_file" else mass)
+                units += c.get(f"q{i}", 0.0)
             elif t.mode == "missing":
                 if dim == "source_file":
                     rate = b_miss / b_rows if b_rows else 0.0
                 else:
-                    rate = b.get(f"n{i}", 0.0) / b[f"r{i}"] if b.get(f"r{i}") else 0.0
+                    rate = bs["n"] / bs["r"] if bs["r"] else 0.0
                 deltas[value], sizes[value] = c.get(f"n{i}", 0.0) - rows * rate, rows
+                units += c.get(f"n{i}", 0.0)
             elif dim == "source_file":
-                per_event = b_mass / b_all if b_all else 0.0
-                deltas[value], sizes[value] = mass - c.get("a", 0.0) * per_event, c.get("a", 0.0)
+                # A file's size: the rows that can carry the feature's mass. For a value feature
+                # its input rows (a file holding more purchases than average is not special for
+                # carrying more of a purchase-amount change); for a count, whose mass is its rows,
+                # every row (else a change in the rows themselves could never stand out).
+                carry = rows if t.spec.value_sql else c.get("a", 0.0)
+                base_carry = b_rows if t.spec.value_sql else b_all
+                per_row = b_mass / base_carry if base_carry else 0.0
+                deltas[value], sizes[value] = mass - carry * per_row, carry
+                noise += c.get(f"s{i}", 0.0)
             else:
-                deltas[value] = mass / k - b.get(f"m{i}", 0.0) / base_days
-                sizes[value] = b.get(f"m{i}", 0.0) if b_mass else mass
+                deltas[value] = mass / k - bs["m"] / base_days
+                sizes[value] = bs["m"] if b_mass else mass
+                noise += c.get(f"s{i}", 0.0) / (k * k) + bs["s"] / (base_days * base_days)
         if t.mode == "shift":
             weight = {v: abs(d) for v, d in deltas.items()}
         else:
@@ -245,13 +498,41 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int) -> li
         total, size = sum(weight.values()), sum(sizes.values())
         if total <= 0 or size <= 0:
             continue
+        # Effective number of independent units behind the shares (module docstring).
+        if t.mode == "tail":
+            n_eff = (sum(c.get(f"o{i}", 0.0) for (d, _), c in cur.items() if d == dim) ** 2 / units) if units else 0.0
+            customers = (units_cap or {}).get(t.spec.name)
+            if customers:  # a customer's rows are out of range together: at most one unit each
+                n_eff = min(n_eff, customers)
+        elif t.mode == "missing":
+            n_eff = units
+        else:
+            n_eff = total * total / noise if noise > 0 else float("inf")
+        z = band_z(len(keys))
         for value in keys:
             share, expected = weight[value] / total, sizes[value] / size
-            if share - expected > 0.05:
+            if expected >= COVERAGE_MAX:
+                if covering is not None:
+                    covering.append(label({"dimension": dim, "value": value}))
+                continue
+            low = wilson_low(share, n_eff, z) if math.isfinite(n_eff) else share
+            if share - expected > MARGIN and low > expected:
                 out.append({"dimension": dim, "value": value, "share": round(share, 4),
-                            "expected": round(expected, 4), "delta": round(deltas[value], 4)})
-    out.sort(key=lambda c: (-(c["share"] - c["expected"]), c["dimension"], c["value"]))
-    return out[:TOP_PER_FEATURE]
+                            "expected": round(expected, 4), "delta": round(deltas[value], 4),
+                            "low": round(low, 4),
+                            "lift": round(low / expected, 2) if expected > 0 else None})
+    return rank(out)
+
+
+def rank(found: list[dict]) -> list[dict]:
+    """Best first: a landing file carrying most of the change (>= FILE_CARRIES of its dimension)
+    leads (one file explains the other dimensions' concentration: its rows are one event type and
+    some customers); then by share beyond size (`share - expected`), which stays bounded where
+    lift does not (a segment the baseline lacks, expected 0: mobile revenue after a channel switch)."""
+    def key(c: dict):
+        carries = c["dimension"] == "source_file" and c["share"] >= FILE_CARRIES
+        return (not carries, -(c["share"] - c["expected"]), c["dimension"], c["value"])
+    return sorted(found, key=key)[:TOP_PER_FEATURE]
 
 
 def headline(feature: str, mode: str, contributors: Sequence[dict], files: Sequence[dict] = ()) -> str:

@@ -1,8 +1,10 @@
 """Diagnosis of one judged day in the warehouse: reads what diagnosis.py needs (landing schema drift
 of the files in each feature's window, attribution over raw_events) and applies its rules.
 
-Two attribution statements per day with drift, whatever the number of drifted features; nothing
-at all on a drift-free day.
+On a day with drift, whatever the number of drifted features: one grouped statement over the
+current windows, one over the baseline window only the first time a baseline is used (stored in
+`attribution_baseline`), the daily fold-in of `customer_first_seen` and a count of out-of-range
+customers; nothing at all on a drift-free day.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from feature_factory.catalog import FeatureSpec
-from feature_factory.monitoring import attribution as A
-from feature_factory.monitoring import diagnosis as D
+from feature_factory.monitoring import attribution, diagnosis
 from feature_factory.monitoring.drift import FeatureDrift
 from feature_factory.monitoring.summary import Summary
 from feature_factory.warehouse.base import Warehouse
@@ -45,12 +46,19 @@ def diagnose_day(
     baseline: dict[str, Summary],
     baseline_window: tuple[dt.date, dt.date],
     specs: Sequence[FeatureSpec],
-    rules: D.Rules | None = None,
+    rules: diagnosis.Rules | None = None,
 ) -> dict[str, tuple[str, dict]]:
     """feature -> (diagnosis, evidence) for every drifted result (a drift type at low or above)."""
     drifted = [r for r in results if r.types]
     if not drifted:
         return {}
+    with warehouse.held():  # one open database for the few statements below (DuckDB)
+        return _diagnose(warehouse, day, drifted, current, baseline, baseline_window, specs, rules)
+
+
+def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], current: dict[str, Summary],
+              baseline: dict[str, Summary], baseline_window: tuple[dt.date, dt.date],
+              specs: Sequence[FeatureSpec], rules: diagnosis.Rules | None) -> dict[str, tuple[str, dict]]:
     by_name = {s.name: s for s in specs}
     widest = max((by_name[r.feature].window_days for r in drifted if r.feature in by_name), default=1)
     findings = schema_findings(warehouse, day - dt.timedelta(days=widest - 1), day)
@@ -60,29 +68,32 @@ def diagnose_day(
         reads = set(spec.source_columns) if spec else set()
         start = str(day - dt.timedelta(days=(spec.window_days if spec else 1) - 1))
         files = [f for f in findings if f["column_name"] in reads and f["max_event_date"] >= start]
-        prelim[r.feature] = D.preliminary(r.types, r.metrics, current.get(r.feature), baseline[r.feature],
-                                          files, rules)
-    columns = {c for c, _ in warehouse.columns(A.EVENTS_TABLE)}
+        prelim[r.feature] = diagnosis.preliminary(r.types, r.metrics, current.get(r.feature),
+                                                  baseline[r.feature], files, rules)
+    columns = {c for c, _ in warehouse.columns(attribution.EVENTS_TABLE)}
     targets = []
-    for spec in A.attributable([by_name[f] for f in prelim if f in by_name], columns):
-        diagnosis, evidence = prelim[spec.name]
-        mode = D.MODE[diagnosis]
+    for spec in attribution.attributable([by_name[f] for f in prelim if f in by_name], columns):
+        cause, evidence = prelim[spec.name]
+        mode = diagnosis.MODE[cause]
         ref = baseline[spec.name].quantiles
         upper = evidence.get("tail", "upper") == "upper"
-        targets.append(A.Target(spec, mode, lower=None if upper else ref.get("p01"),
-                                upper=ref.get("p99") if upper else None))
-    found = A.attribute(warehouse, day, targets, baseline_window) if targets else A.Attribution({}, {})
+        targets.append(attribution.Target(spec, mode, lower=None if upper else ref.get("p01"),
+                                          upper=ref.get("p99") if upper else None))
+    found = (attribution.attribute(warehouse, day, targets, baseline_window) if targets
+             else attribution.Attribution({}, {}))
     out = {}
-    for feature, (diagnosis, evidence) in prelim.items():
+    for feature, (cause, evidence) in prelim.items():
         contributors = found.by_feature.get(feature, [])
-        diagnosis, evidence = D.refine(diagnosis, evidence, contributors, found.file_days, rules)
-        mode = D.MODE[diagnosis]
-        files = found.carriers.get(feature, []) if D.MODE[diagnosis] != "shift" else []
+        cause, evidence = diagnosis.refine(cause, evidence, contributors, found.file_days, rules)
+        mode = diagnosis.MODE[cause]
+        files = found.carriers.get(feature, []) if mode != "shift" else []
         if files:
             evidence["files"] = files
-        evidence["headline"] = A.headline(feature, mode, contributors, files) if feature in found.by_feature else \
+        if found.covering.get(feature):
+            evidence["covering"] = found.covering[feature]  # values that hold ~all of it: never ranked
+        evidence["headline"] = attribution.headline(feature, mode, contributors, files) if feature in found.by_feature else \
             f"{feature}: not attributable to raw_events rows (a derived feature, or raw_events is missing)"
-        out[feature] = (diagnosis, evidence)
+        out[feature] = (cause, evidence)
     return out
 
 
@@ -94,8 +105,8 @@ def diagnosis_markdown(results: Sequence[FeatureDrift], diagnoses: dict[str, tup
         return "no feature drifted"
     lines = ["| feature | severity | diagnosis | why | where it came from |", "|---|---|---|---|---|"]
     for r in rows:
-        diagnosis, evidence = diagnoses[r.feature]
+        cause, evidence = diagnoses[r.feature]
         cell = lambda t: str(t or "").replace("|", "\\|")  # noqa: E731
-        lines.append(f"| {r.feature} | {r.severity} | **{diagnosis}** | {cell(evidence.get('why'))} "
+        lines.append(f"| {r.feature} | {r.severity} | **{cause}** | {cell(evidence.get('why'))} "
                      f"| {cell(evidence.get('headline'))} |")
     return "\n".join(lines)

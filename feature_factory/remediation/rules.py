@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feature_factory.catalog import Catalog, DType, FeatureSpec
-from feature_factory.features import patches as P
+from feature_factory.features import patches
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank  # one severity scale for alerts and patches
 
 DATA_QUALITY = {"NULL_SPIKE", "OUT_OF_RANGE", "SCHEMA_CHANGE"}
@@ -75,7 +75,7 @@ class RuleSettings:
 
 @dataclass(frozen=True)
 class Candidate:
-    patch: P.Patch
+    patch: patches.Patch
     severity: str
     drift_types: str
     alert_date: Any
@@ -137,7 +137,7 @@ def companion_count(spec: FeatureSpec, catalog: Catalog) -> FeatureSpec | None:
 def _by_diagnosis(
     diagnosis: str, alert: dict[str, Any], stats: dict[str, Any], spec: FeatureSpec, catalog: Catalog,
     s: RuleSettings, sev: dict[str, str],
-) -> list[tuple[P.Patch, str]]:
+) -> list[tuple[patches.Patch, str]]:
     feature, version, dtype = alert["feature"], int(alert["baseline_version"]), spec.dtype
     why = evidence_of(alert)
     worst = max(sev.values(), key=severity_rank) if sev else str(alert["severity"])
@@ -147,10 +147,10 @@ def _by_diagnosis(
     def at_least(kind: str, level: str) -> bool:
         return kind in sev and severity_rank(sev[kind]) >= severity_rank(level)
 
-    out: list[tuple[P.Patch, str]] = []
+    out: list[tuple[patches.Patch, str]] = []
     if diagnosis == "population_shift":
-        out.append((P.RequestRetrain(feature=feature, baseline_version=version), worst))
-        out.append((P.RefreshBaseline(feature=feature, baseline_version=version), worst))
+        out.append((patches.RequestRetrain(feature=feature, baseline_version=version), worst))
+        out.append((patches.RefreshBaseline(feature=feature, baseline_version=version), worst))
     elif diagnosis == "tail_contamination":
         lo, hi = _num(stats.get("min_value")), _num(stats.get("max_value"))
         if lo is not None and hi is not None:
@@ -163,37 +163,37 @@ def _by_diagnosis(
                 hi = exp.max
             if dtype is DType.INT:
                 lo, hi = math.floor(lo), math.ceil(hi)
-            out.append((P.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), worst))
+            out.append((patches.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), worst))
     elif diagnosis == "missing_data":
         count = companion_count(spec, catalog)
         median = _num(stats.get("p50"))
         if spec.agg in ("avg", "min", "max", "stddev") and count is not None and median is not None:
             median = math.floor(median + 0.5) if dtype is DType.INT else median
-            out.append((P.ImputeMedian(feature=feature, baseline_version=version, median=median,
+            out.append((patches.ImputeMedian(feature=feature, baseline_version=version, median=median,
                                        when_rows_in=count.name, min_rows=2 if spec.agg == "stddev" else 1), worst))
         shifts = [sev[t] for t in ("MEAN_SHIFT", "DISTRIBUTION_SHIFT") if at_least(t, s.model_min_severity)]
         if shifts:
-            out.append((P.RequestRetrain(feature=feature, baseline_version=version), max(shifts, key=severity_rank)))
+            out.append((patches.RequestRetrain(feature=feature, baseline_version=version), max(shifts, key=severity_rank)))
     elif diagnosis == "type_or_schema":
         if "SCHEMA_CHANGE" in sev:
-            out.append((P.Cast(feature=feature, baseline_version=version, to=dtype.value), sev["SCHEMA_CHANGE"]))
+            out.append((patches.Cast(feature=feature, baseline_version=version, to=dtype.value), sev["SCHEMA_CHANGE"]))
         for f in sorted({f["source_file"] for f in why.get("schema_files", [])})[:3]:
-            out.append((P.ExcludeSource(feature=feature, baseline_version=version, source_file=f), worst))
+            out.append((patches.ExcludeSource(feature=feature, baseline_version=version, source_file=f), worst))
     elif diagnosis == "single_source" and why.get("source_file"):
-        out.append((P.ExcludeSource(feature=feature, baseline_version=version, source_file=why["source_file"]), worst))
+        out.append((patches.ExcludeSource(feature=feature, baseline_version=version, source_file=why["source_file"]), worst))
     broken = [t for t in ("STALE", "SCHEMA_CHANGE") if at_least(t, s.disable_min_severity)]
     null_delta = _num(alert.get("null_rate_delta")) or 0.0
     if at_least("NULL_SPIKE", s.disable_min_severity) and null_delta >= s.disable_null_rate_delta:
         broken.append("NULL_SPIKE")
     if broken:
-        out.append((P.DisableFeature(feature=feature, baseline_version=version),
+        out.append((patches.DisableFeature(feature=feature, baseline_version=version),
                     max((sev[t] for t in broken), key=severity_rank)))
     return out
 
 
 def _patches_for(
     alert: dict[str, Any], stats: dict[str, Any], spec: FeatureSpec, s: RuleSettings, catalog: Catalog,
-) -> list[tuple[P.Patch, str]]:
+) -> list[tuple[patches.Patch, str]]:
     """(patch, the severity of the drift that calls for it) pairs for one alert row."""
     feature, version, dtype = alert["feature"], int(alert["baseline_version"]), spec.dtype
     types = {t.strip().upper() for t in str(alert.get("drift_types") or "").split(",") if t.strip()}
@@ -205,31 +205,31 @@ def _patches_for(
     def at_least(kind: str, level: str) -> bool:
         return kind in sev and severity_rank(sev[kind]) >= severity_rank(level)
 
-    out: list[tuple[P.Patch, str]] = []
+    out: list[tuple[patches.Patch, str]] = []
     if at_least("SCHEMA_CHANGE", s.min_severity):
-        out.append((P.Cast(feature=feature, baseline_version=version, to=dtype.value), sev["SCHEMA_CHANGE"]))
+        out.append((patches.Cast(feature=feature, baseline_version=version, to=dtype.value), sev["SCHEMA_CHANGE"]))
     if at_least("NULL_SPIKE", s.min_severity) and _num(stats.get("p50")) is not None:
         median = _num(stats["p50"])
         median = math.floor(median + 0.5) if dtype is DType.INT else median
-        out.append((P.ImputeMedian(feature=feature, baseline_version=version, median=median), sev["NULL_SPIKE"]))
+        out.append((patches.ImputeMedian(feature=feature, baseline_version=version, median=median), sev["NULL_SPIKE"]))
     if at_least("OUT_OF_RANGE", s.min_severity) and None not in (_num(stats.get("p01")), _num(stats.get("p99"))):
         lo, hi = _num(stats["p01"]), _num(stats["p99"])
         if dtype is DType.INT:
             lo, hi = math.floor(lo), math.ceil(hi)
-        out.append((P.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), sev["OUT_OF_RANGE"]))
+        out.append((patches.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), sev["OUT_OF_RANGE"]))
     data_fix = any(at_least(t, s.min_severity) for t in DATA_QUALITY)
     shifts = [sev[t] for t in ("MEAN_SHIFT", "DISTRIBUTION_SHIFT") if at_least(t, s.model_min_severity)]
     if shifts and not data_fix:
         worst = max(shifts, key=severity_rank)
-        out.append((P.RequestRetrain(feature=feature, baseline_version=version), worst))
-        out.append((P.RefreshBaseline(feature=feature, baseline_version=version), worst))
+        out.append((patches.RequestRetrain(feature=feature, baseline_version=version), worst))
+        out.append((patches.RefreshBaseline(feature=feature, baseline_version=version), worst))
     null_delta = _num(alert.get("null_rate_delta")) or 0.0
     broken = [t for t in ("STALE", "SCHEMA_CHANGE") if at_least(t, s.disable_min_severity)]
     if at_least("NULL_SPIKE", s.disable_min_severity) and null_delta >= s.disable_null_rate_delta:
         broken.append("NULL_SPIKE")
     if broken:
         worst = max((sev[t] for t in broken), key=severity_rank)
-        out.append((P.DisableFeature(feature=feature, baseline_version=version), worst))
+        out.append((patches.DisableFeature(feature=feature, baseline_version=version), worst))
     return out
 
 
@@ -260,13 +260,13 @@ def propose(
             continue
         stats = baseline.get((int(alert["baseline_version"]), feature), {})
         try:
-            patches = _patches_for(alert, stats, spec, s, catalog)
-            for patch, _ in patches:
+            found = _patches_for(alert, stats, spec, s, catalog)
+            for patch, _ in found:
                 patch.validate(catalog)
-        except P.PatchValidationError as exc:
+        except patches.PatchValidationError as exc:
             result.skipped.append(str(exc))
             continue
-        if not patches:
+        if not found:
             result.skipped.append(
                 f"{feature}: {alert.get('drift_types') or 'no drift types'} ({alert['severity']}) "
                 "has no applicable patch" + ("" if stats else " (no baseline stats)")
@@ -283,7 +283,7 @@ def propose(
             **{m: _num(alert.get(m)) for m in EVIDENCE_METRICS if m in alert},
             "baseline": {k: _num(stats.get(k)) for k in BASELINE_STATS if k in stats},
         }
-        for patch, severity in patches:
+        for patch, severity in found:
             if patch.patch_id in seen:
                 continue
             seen.add(patch.patch_id)

@@ -109,6 +109,112 @@ def test_missing_amounts_are_traced_to_the_file_and_cohort(warehouse):
     got = A.attribute(warehouse, DAY, [A.Target(REVENUE, "missing")], BASE).by_feature["revenue_7d"]
     assert (got[0]["dimension"], got[0]["value"], got[0]["share"]) == ("source_file", "events_2024-01-19_b.csv", 1.0)
     assert got[0]["expected"] == round(10 / 140, 4)
-    # Blank rows belong to c10..c19, all first seen in the week of 2024-01-01 (80% of the rows).
-    assert got[1] == {"dimension": "first_seen_week", "value": "2024-01-01", "share": 1.0, "expected": 0.8,
-                      "delta": 10.0}
+    # Blank rows belong to c10..c19, all first seen in the week of 2024-01-01 (80% of the rows):
+    # all 10 blanks there happens by chance with probability 0.8 ** 10 = 0.11, so that cohort is
+    # inside its noise band and not named (the fixed 0.05 margin alone named it).
+    assert [(c["dimension"], c["value"]) for c in got] == [("source_file", "events_2024-01-19_b.csv")]
+    # Its band: 10 missing inputs, z Bonferroni over the window's 8 files (2.50).
+    assert round(A.band_z(8), 2) == 2.50
+    assert got[0]["low"] == round(A.wilson_low(1.0, 10, A.band_z(8)), 4) == 0.6158
+
+
+# -- the ranking rule (pure): noise band, covering values, a carrying file first -----------------
+def _tail_rows(segments: dict[tuple[str, str], tuple], units_per_mass: float = 1.0) -> dict:
+    """Current-side rows of target 0 in tail mode: (dimension, value) -> (rows, out-of-range mass
+    [, mass]), the out-of-range mass made of equal weights (effective units: mass / weight); the
+    mass is the rows unless given."""
+    return {key: {"a": v[0], "r0": v[0], "m0": v[2] if len(v) > 2 else v[0], "n0": 0.0, "o0": v[1],
+                  "q0": v[1] * units_per_mass} for key, v in segments.items()}
+
+
+def _base_mass(segments: dict[tuple[str, str], float]) -> dict:
+    return {key: {"a": m, "r": m, "m": m, "s": m, "n": 0.0} for key, m in segments.items()}
+
+
+TAIL = A.Target(REVENUE, "tail", upper=100.0)
+
+
+def test_a_share_inside_its_noise_band_is_not_named_and_the_same_share_over_many_units_is():
+    base = _base_mass({("event_type", "purchase"): 50.0, ("event_type", "view"): 50.0,
+                       ("channel", "mobile"): 55.0, ("channel", "web"): 45.0})
+    segments = {("event_type", "purchase"): (50, 50.0), ("event_type", "view"): (50, 50.0),
+                ("channel", "mobile"): (55, 64.0), ("channel", "web"): (45, 36.0)}
+    # 100 unit-weight out-of-range rows: mobile's 64% vs its 55% is inside the band (low end 0.54).
+    few = A.contributors(TAIL, 0, _tail_rows(segments), base, 14)
+    assert few == []
+    z = A.band_z(2)
+    assert round(z, 2) == 1.96 and A.wilson_low(0.64, 100, z) < 0.55 < A.wilson_low(0.64, 10_000, z)
+    # The same shares over 10,000 units (weights 1/100 of the mass each): mobile is named.
+    many = A.contributors(TAIL, 0, _tail_rows(segments, units_per_mass=0.01), base, 14)
+    assert [(c["dimension"], c["value"], c["share"], c["expected"]) for c in many] == [("channel", "mobile", 0.64, 0.55)]
+    assert many[0]["low"] == round(A.wilson_low(0.64, 10_000, z), 4)
+
+
+def test_a_value_holding_nearly_all_of_the_feature_explains_nothing():
+    # Purchases (10% of the rows) hold 95% of the mass and carry 100% of the out-of-range mass.
+    base = _base_mass({("event_type", "purchase"): 95.0, ("event_type", "refund"): 5.0})
+    segments = {("event_type", "purchase"): (10, 1000.0, 1900.0), ("event_type", "refund"): (90, 0.0, 100.0)}
+    covering: list[str] = []
+    assert A.contributors(TAIL, 0, _tail_rows(segments), base, 14, covering) == []
+    assert covering == ["event_type=purchase"]
+
+
+def test_a_file_carrying_most_of_the_change_ranks_first():
+    base = _base_mass({("event_type", "purchase"): 100.0})
+    segments = {("event_type", "purchase"): (100, 1000.0),
+                ("source_file", "a.csv"): (3, 600.0), ("source_file", "b.csv"): (97, 400.0),
+                ("first_seen_week", "2024-01-01"): (20, 950.0, 20.0),
+                ("first_seen_week", "2024-01-08"): (80, 50.0, 80.0)}
+    got = A.contributors(TAIL, 0, _tail_rows(segments), base, 14)
+    # The week has the larger share beyond its size (0.95 - 0.20 vs 0.60 - 0.03), the file carries
+    # 60% of the change: the file leads.
+    assert [(c["dimension"], c["value"]) for c in got] == [("source_file", "a.csv"), ("first_seen_week", "2024-01-01")]
+    assert (got[0]["share"], got[0]["expected"]) == (0.6, 0.03)
+
+
+# -- the maintained first-seen table and the stored baseline side (both backends) ----------------
+def test_first_seen_table_folds_new_days_in_and_rebuilds_when_a_day_changes(warehouse):
+    _load(warehouse, [r for r in _events() if r["event_date"] <= dt.date(2024, 1, 14)])
+    assert A.refresh_first_seen(warehouse) == "rebuilt"
+    first = lambda: {c: str(d)[:10] for c, d in warehouse.fetch_all(  # noqa: E731
+        f"SELECT customer_id, first_day FROM {A.FIRST_SEEN_TABLE}")}
+    assert first()["c00"] == "2024-01-10" and first()["c10"] == "2024-01-01" and len(first()) == 20
+    assert A.refresh_first_seen(warehouse) == "current"
+    # A new day with a new customer: folded in without a rebuild.
+    warehouse.execute("INSERT INTO raw_events VALUES ('n1', 'c99', 'purchase', 'web', 5.0, "
+                      "CAST('2024-01-15 12:00:00' AS TIMESTAMP), CAST('2024-01-15' AS DATE), 'events_2024-01-15.csv')")
+    assert A.refresh_first_seen(warehouse) == "added 1 day(s)"
+    assert first()["c99"] == "2024-01-15" and first()["c00"] == "2024-01-10" and len(first()) == 21
+    assert A.refresh_first_seen(warehouse) == "current"
+    # A day rewritten (c00's first day deleted): its row count changed, so the table is rebuilt.
+    warehouse.execute("DELETE FROM raw_events WHERE customer_id = 'c00' AND event_date = CAST('2024-01-10' AS DATE)")
+    assert A.refresh_first_seen(warehouse) == "rebuilt"
+    assert first()["c00"] == "2024-01-11"
+
+
+def test_the_baseline_side_is_computed_once_per_baseline_and_reused(warehouse, monkeypatch):
+    _load(warehouse, _events(blank_file=True))
+    scans: list[str] = []
+    rows = A._rows
+    monkeypatch.setattr(A, "_rows", lambda wh, sql: (scans.append(sql), rows(wh, sql))[1])
+    target = [A.Target(REVENUE, "missing")]
+    once = A.attribute(warehouse, DAY, target, BASE).by_feature
+    grouped = lambda: [q for q in scans if "GROUPING SETS" in q]  # noqa: E731
+    assert len(grouped()) == 2 and warehouse.row_count(A.BASELINE_CACHE_TABLE) == 1
+    # The next day judged against the same baseline: only the current side is scanned.
+    scans.clear()
+    again = A.attribute(warehouse, DAY, target, BASE).by_feature
+    assert again == once and len(grouped()) == 1 and "cf." in grouped()[0]
+    # A changed definition (another filter) is recomputed and replaces the stored side.
+    scans.clear()
+    other = A.Target(_spec("revenue_7d", "sum", "amount", "event_type = 'purchase' AND channel = 'web'"), "missing")
+    A.attribute(warehouse, DAY, [other], BASE)
+    assert len(grouped()) == 2
+    stored = warehouse.fetch_all(f"SELECT definition FROM {A.BASELINE_CACHE_TABLE}")
+    assert len(stored) == 1 and "channel = 'web'" in stored[0][0]
+    # New events on a baseline day change its row count: the stored side is not used.
+    warehouse.execute("INSERT INTO raw_events VALUES ('n1', 'c99', 'purchase', 'web', 5.0, "
+                      "CAST('2024-01-05 12:00:00' AS TIMESTAMP), CAST('2024-01-05' AS DATE), 'events_2024-01-05.csv')")
+    scans.clear()
+    A.attribute(warehouse, DAY, [other], BASE)
+    assert len(grouped()) == 2

@@ -5,7 +5,9 @@ attribution -> the proposal rules):
 
 - an outlier burst in ONE landing file of one day: `single_source` (or `tail_contamination`) with
   that file named, and only `exclude_source` of that file or a clip proposed;
-- a channel-mix change: `population_shift` with refresh_baseline + request_retrain, never a clip.
+- a channel-mix change: `population_shift` with refresh_baseline + request_retrain, never a clip;
+- a schema change the cast cannot repair (one file renames `amount`, ingested with NULL amounts
+  under `missing_column: alert`): the `type_or_schema` rule at medium+, that file excluded.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def table(tmp_path_factory):
                                judged=(B.INCIDENT,))
         rows += B.run_scenarios(root / "work", CUSTOMERS, 3, {"channel_mix"}, log=lambda *_: None,
                                 judged=(B.DRIFT + 4,))
+        rows += B.run_scenarios(root / "work", CUSTOMERS, 3, {"rename_one_file"}, log=lambda *_: None,
+                                judged=(B.INCIDENT,))
     return {r["scenario"]: r for r in rows}
 
 
@@ -53,3 +57,16 @@ def test_a_channel_mix_change_is_a_population_shift_refreshed_and_retrained(tabl
     assert row["wrong_count"] == 0, row["wrong"]
     assert set(row["actions"]) == {"refresh_baseline", "request_retrain"}, row["actions"]
     assert row["actions"]["refresh_baseline"] == row["actions"]["request_retrain"] == row["drifted_feature_days"]
+
+
+def test_a_schema_change_the_cast_cannot_repair_is_type_or_schema_and_excludes_that_file(table):
+    row = table["rename_one_file"]
+    bad = f"events_{B.DAY(B.INCIDENT)}_part{B.BAD_PART:03d}.parquet"
+    assert row["drifted_feature_days"] > 0, row["details"]
+    # Every medium+ feature-day went through the type_or_schema rule (the file's missing column in
+    # landing_schema_drift); single_source where the file also carries the missing inputs.
+    assert row["preliminary"] == {"type_or_schema": row["drifted_feature_days"]}, row["details"]
+    assert set(row["diagnoses"]) <= {"type_or_schema", "single_source"}, row["diagnoses"]
+    assert row["wrong_count"] == 0 and set(row["actions"]) == {"exclude_source"}, (row["actions"], row["wrong"])
+    assert row["segment_first"] == row["drifted_feature_days"], row["details"]
+    assert any(bad in line for line in row["examples"]), row["examples"]
