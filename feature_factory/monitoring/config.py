@@ -74,12 +74,6 @@ class DriftConfig(dg.Config):
                             "drifted features, plots) at or above this severity.")
     grid_size: int = Field(default=DEFAULT_GRID_SIZE, description="Grid size when statistics must be "
                            "recomputed (feature_stats missing or from an older baseline).")
-    evidently_enabled: bool = Field(default=True, description="Run the Evidently DataDriftPreset report.")
-    evidently_sample_size: int = Field(default=5000, description="Rows sampled (ORDER BY random() LIMIT n) "
-                                       "from the partition and from the baseline window for Evidently.")
-    evidently_every_day_in_ranges: bool = Field(
-        default=False, description="In a multi-day (backfill) run, also write a report for every day, "
-        "not only the last (each report is a few MB of HTML).")
     max_plots: int = Field(default=8, description="Histogram images for at most this many drifted features.")
 
     def thresholds(self) -> Thresholds:
@@ -91,3 +85,14 @@ class DriftConfig(dg.Config):
             stale_row_share=self.stale_row_share, stale_severity=self.stale_severity,
             schema_severity=self.schema_severity,
         )
+
+
+class DriftReportConfig(dg.Config):
+    """drift_report (Evidently's second opinion, downstream of drift_alerts, so alerts never wait for it)."""
+    enabled: bool = Field(default=True, description="Run the Evidently DataDriftPreset report (false: the "
+                          "partition is materialized with a note and no report).")
+    sample_size: int = Field(default=5000, description="Rows sampled (ORDER BY random() LIMIT n) from the "
+                             "partition and from the baseline window for Evidently.")
+    every_day_in_ranges: bool = Field(
+        default=False, description="In a multi-day (backfill) run, also write a report for every day, "
+        "not only the last (each report is a few MB of HTML).")

@@ -433,11 +433,11 @@ def test_drift_alerts_partition_shows_its_own_verdict(page, ui):
 
 
 def test_report_link_opens_and_columns_are_described(page, ui, story_env):
-    """drift_alerts links its Evidently report as a URL the browser opens (served by
-    `feature-factory ui`), and the asset page shows what each column means."""
+    """drift_report (Evidently, downstream of drift_alerts) links its report as a URL the browser
+    opens (served by `feature-factory ui`), and drift_alerts' page shows what each column means."""
     day = LAST_DAY.isoformat()
     reports_url = story_env["FEATURE_FACTORY_REPORTS_URL"]
-    page.goto(f"{ui.base_url}/assets/drift_alerts?view=partitions&partition={day}")
+    page.goto(f"{ui.base_url}/assets/drift_report?view=partitions&partition={day}")
     metadata_table = page.locator("table").filter(has_text="evidently_report")
     row = metadata_table.first.locator("tr").filter(has=page.get_by_text("evidently_report", exact=True))
     links = row.first.locator(f"a[href^='{reports_url}/']")  # the URL text and its open icon
@@ -446,7 +446,7 @@ def test_report_link_opens_and_columns_are_described(page, ui, story_env):
     assert hrefs == {f"{reports_url}/drift_{day}_baseline_v1.html"}, hrefs
     href = hrefs.pop()
     links.first.scroll_into_view_if_needed()
-    shot(page, "11-drift-alerts-report-link")
+    shot(page, "11-drift-report-link")
     response = page.goto(href)
     assert response is not None and response.status == 200, href
     # Evidently's own page (a React app): the dataset verdict and the drifted features' rows.
