@@ -111,6 +111,19 @@ def at_most(rows: dict, name: str, key: str, limit: float, unit: str, text: str)
     return goal(text, f"< {limit:g} {unit}", f"{a[key]:.2f} {unit}", a[key] < limit)
 
 
+def same_verdicts(rows: dict, sketch: str, exact: str) -> dict:
+    """Every feature's severity and drift types the same with the sketch as exact."""
+    a, b = _ok(rows, sketch), _ok(rows, exact)
+    text = f"{sketch}: every verdict the same as {exact} (severity and drift types of all features)"
+    if a is None or b is None or "severities" not in a or "severities" not in b:
+        return goal(text, "0 differing", None, None, _why(rows, sketch, exact) or "no verdicts recorded")
+    differ = {f: (a["severities"].get(f), v) for f, v in b["severities"].items() if a["severities"].get(f) != v}
+    note = (f"KS error bound <= {a.get('max_ks_error_bound')}, Wasserstein (normalised) <= "
+            f"{a.get('max_wasserstein_error_bound')}")
+    return goal(text, "0 differing", f"{len(differ)} differing" + (f": {differ}" if differ else ""),
+                not differ, note)
+
+
 def no_label_lost(rows: dict, name: str) -> dict:
     a = _ok(rows, name)
     text = f"no label lost, same features as the bare ASOF join ({name})"
@@ -305,11 +318,19 @@ WORKLOADS: tuple[Workload, ...] = (
              (Step("setup", f"{DRIFT}:setup", measured=False),
               Step("ours", f"{DRIFT}:ours", "capture_baseline + write_feature_stats + evaluate_day + alerts"),
               Step("ours_daily", f"{DRIFT}:ours_daily", "ours, daily run (baseline already stored)"),
+              Step("ours_sketch", f"{DRIFT}:ours_sketch", "ours with the quantile sketch (sketch_rows 65,536; "
+                   "baseline and stats), from scratch"),
+              Step("ours_sketch_daily", f"{DRIFT}:ours_sketch_daily", "ours with the sketch, daily run "
+                   "(sketch baseline stored)"),
               Step("bare_sql", f"{DRIFT}:bare", "bare DuckDB quantile/histogram query (+ PSI in Python)",
                    reference=True),
               Step("evidently", f"{DRIFT}:evidently", "Evidently 0.7 DataDriftPreset on pandas (fetch included)")),
              lambda rows, p: [
                  faster_than(rows, "ours", "evidently", 30, "ours at least 30x faster than Evidently"),
+                 faster_than(rows, "ours_sketch", "evidently", 30,
+                             "ours with the quantile sketch at least 30x faster than Evidently"),
+                 same_verdicts(rows, "ours_sketch", "ours"),
+                 same_verdicts(rows, "ours_sketch_daily", "ours_daily"),
                  within(rows, "ours", "bare_sql", 2.0, "ours within 2x of a bare DuckDB quantile/histogram query"),
              ]),
     Workload("scale", "3. Scale: the pipeline through Dagster, ~10M events",

@@ -25,6 +25,11 @@ class StatsConfig(dg.Config):
         description="Quantile grid points per feature and day (m; m + 1 order statistics are stored). "
         "KS from the grid is within 1/m of the exact statistic.",
     )
+    sketch_rows: int | None = Field(default=None, description="Set (e.g. 65536) to take the quantile grid, "
+                                    "p01..p99 and the distinct count from a reproducible row sample of about this "
+                                    "many rows per day (HyperLogLog for distinct) instead of sorting every value: "
+                                    "KS and Wasserstein then carry the sample's DKW rank error in ks_error_bound / "
+                                    "wasserstein_error_bound (99.9%). Empty: exact.")
 
 
 class BaselineConfig(dg.Config):
