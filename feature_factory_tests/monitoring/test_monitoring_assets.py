@@ -186,3 +186,35 @@ def test_definitions_wire_jobs_schedule_and_sensor():
     ctx = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2024, 3, 5, 1, 0))
     run = next(iter(schedule.evaluate_tick(ctx).run_requests))
     assert run.partition_key == "2024-03-04"
+
+
+def test_drift_report_writes_its_verdicts_into_the_days_alerts_on_both_backends(warehouse):
+    """drift_report's warehouse side: read the judged day, fill evidently_* of exactly that day's
+    rows in one UPDATE (a feature Evidently could not score stays NULL), re-run = same result."""
+    import datetime as dt
+
+    from feature_factory.monitoring import evidently_report as ev
+    from feature_factory.monitoring.tables import rows_select_sql
+
+    day, other = dt.date(2024, 1, 10), dt.date(2024, 1, 9)
+    rows = [{"alert_date": d, "feature": f, "baseline_version": 2, "severity": s, "severity_rank": r,
+             "drift_types": t, "psi": 0.5 if r else 0.01, "ks": 0.3 if r else 0.02}
+            for d in (day, other) for f, s, r, t in (("amount", "high", 3, "MEAN_SHIFT"), ("ratio", "none", 0, ""),
+                                                       ("visits", "none", 0, ""))]
+    warehouse.replace_table("drift_alerts", rows_select_sql(alerts.SCHEMA, rows))
+    judged = ev.judged_day(warehouse, day)
+    assert list(judged["feature"]) == ["amount", "ratio", "visits"]  # worst first
+    columns = {"amount": {"drift": True, "score": 0.001, "method": "Wasserstein distance (normed)"},
+               "ratio": {"drift": False, "score": 0.04, "method": "K-S p_value"}}
+    for _ in range(2):
+        ev.store_verdicts(warehouse, day, 2, columns)
+    got = warehouse.fetch_all("SELECT alert_date, feature, evidently_drift, evidently_score, evidently_method "
+                              "FROM drift_alerts ORDER BY alert_date, feature")
+    assert [tuple(r[1:]) for r in got] == [
+        ("amount", None, None, None), ("ratio", None, None, None), ("visits", None, None, None),
+        ("amount", True, 0.001, "Wasserstein distance (normed)"), ("ratio", False, 0.04, "K-S p_value"),
+        ("visits", None, None, None)]
+    table = ev.verdicts_markdown(judged, columns)
+    assert "| amount | **high** | MEAN_SHIFT | 0.500 | 0.300 | drift | 0.001 | Wasserstein distance (normed) | yes |" in table
+    assert "| ratio | **none** | – | 0.010 | 0.020 | ok | 0.040 | K-S p_value | yes |" in table
+    assert "| visits | **none** | – | 0.010 | 0.020 | – | – | – | – |" in table
