@@ -80,6 +80,8 @@ class DriftConfig(dg.Config):
     grid_size: int = Field(default=DEFAULT_GRID_SIZE, description="Grid size when statistics must be "
                            "recomputed (feature_stats missing or from an older baseline).")
     max_plots: int = Field(default=8, description="Histogram images for at most this many drifted features.")
+    plots_every_day_in_ranges: bool = Field(default=False, description="In a multi-day (backfill) run, also draw "
+                                            "the histograms of every drifted day, not only the last (~0.4 s each).")
 
     def thresholds(self) -> Thresholds:
         return Thresholds(

@@ -130,6 +130,20 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
             "notifier": LogNotifier(), "drift_response": DriftResponse()})
         assert A_sensor().evaluate_tick(ctx).run_requests == []
 
+        # A drifted day that is not the range's last gets no histogram PNGs (0.4 s each) unless
+        # configured; its verdict and drift table are the same.
+        tags = {"dagster/asset_partition_range_start": DRIFT_DAY, "dagster/asset_partition_range_end": "2024-01-11"}
+        for every_day in (False, True):
+            r = dg.materialize([A.drift_alerts], resources=res, instance=instance, tags=tags, run_config={
+                "ops": {"drift_alerts": {"config": {"plots_every_day_in_ranges": every_day}}}})
+            day_md = {m.partition: {k: v.value for k, v in m.metadata.items()}
+                      for m in r.asset_materializations_for_node("drift_alerts")}[DRIFT_DAY]
+            assert day_md["drifted_features"] == ["amount", "ratio"] and "| amount | **" in day_md["drift_table"]
+            shown = re.findall(r"data:image/png;base64", day_md["histograms"])
+            assert len(shown) == (2 if every_day else 0), day_md["histograms"][:200]
+            if not every_day:
+                assert day_md["histograms"].startswith("drawn only for the last day of this range run (2024-01-11)")
+
 
 def A_sensor():  # noqa: N802
     from feature_factory.monitoring.sensors import build_drift_sensor
