@@ -171,9 +171,9 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
               "ops": {"feature_stats_baseline": {"config": {
                   "start_date": str(start),
                   "end_date": str(start + dt.timedelta(days=options.baseline_days - 1))}}}})))
-    _step(out, 4, "compute feature_stats and drift_alerts for every day (one run)",
+    _step(out, 4, "compute feature_stats, drift_alerts and the Evidently drift_report for every day (one run)",
           lambda: must("drift", job("drift", "daily_refresh_job", tags=days,
-                                    assets=["feature_stats", "drift_alerts"])))
+                                    assets=["feature_stats", "drift_alerts", "drift_report"])))
     story.alerts_text = alerts_summary(story)
     out(indent(story.alerts_text))
     def react() -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,44 @@ def snowflake_warehouse(tmp_path) -> Iterator[SnowflakeWarehouse]:
 def warehouse(request):
     """The same test on both backends."""
     return request.getfixturevalue(f"{request.param}_warehouse")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """The small demo story, run once per test session (test_demo asserts on it; the browser
+    tests open the Dagster UI on a copy of its home)."""
+
+    story: object  # demo.Story
+    output: str
+    home: Path
+    reports_url: str  # FEATURE_FACTORY_REPORTS_URL while it ran: the links in its metadata
+
+
+DEMO_OPTIONS = {"customers": 300, "days": 40, "drift_days": 8}  # = the browser test's DEMO_ARGS
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """`demo.run_story` in process on a fresh home (one run for the whole session: it is the
+    suite's most expensive setup, ~1.5 min). Its environment is restored afterwards."""
+    import socket
+
+    from feature_factory import demo
+
+    home = tmp_path_factory.mktemp("demo_story") / "home"
+    (home / "dagster_home").mkdir(parents=True)
+    with socket.socket() as s:  # a free loopback port for the report server the UI will start
+        s.bind(("127.0.0.1", 0))
+        reports_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    lines: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("FEATURE_FACTORY_", "DAGSTER_")):
+                mp.delenv(name)
+        mp.setenv("FEATURE_FACTORY_HOME", str(home))
+        mp.setenv("DAGSTER_HOME", str(home / "dagster_home"))
+        mp.setenv("FEATURE_FACTORY_REPORTS_URL", reports_url)
+        for name in ("FEATURE_FACTORY_REMEDIATION_MODE", "FEATURE_FACTORY_REMEDIATION_POLICY"):
+            mp.setenv(name, "")  # the demo sets them; restored with the rest
+        story = demo.run_story(demo.StoryOptions(**DEMO_OPTIONS), out=lines.append)
+    return DemoRun(story=story, output="\n".join(lines), home=home, reports_url=reports_url)

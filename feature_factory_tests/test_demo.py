@@ -15,12 +15,11 @@ from feature_factory.warehouse.duckdb import DuckDBWarehouse
 
 
 @pytest.mark.slow
-def test_small_story_runs_through_dagster(project_home, monkeypatch):
-    for name in ("FEATURE_FACTORY_REMEDIATION_MODE", "FEATURE_FACTORY_REMEDIATION_POLICY"):
-        monkeypatch.setenv(name, "")  # the demo sets them; restored after the test
-    lines: list[str] = []
-    story = demo.run_story(demo.StoryOptions(customers=300, days=40, drift_days=8, seed=3), out=lines.append)
-    text = "\n".join(lines)
+def test_small_story_runs_through_dagster(demo_run, monkeypatch):
+    # The session's one demo run (conftest.demo_run; the browser tests open the UI on a copy of it).
+    story, text = demo_run.story, demo_run.output
+    monkeypatch.setenv("FEATURE_FACTORY_HOME", str(demo_run.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(demo_run.home / "dagster_home"))
 
     assert [s for s, _, ok, _ in story.runs] == ["backfill", "baseline", "drift", "propose", "apply", "retrain"]
     assert all(ok for _, _, ok, _ in story.runs), text
@@ -30,9 +29,19 @@ def test_small_story_runs_through_dagster(project_home, monkeypatch):
     assert all(run_id in recorded for _, run_id, _, _ in story.runs)
     assert set(recorded.values()) >= {"daily_refresh_job", "capture_baseline_job", "remediation_job",
                                       "apply_patches_job", "retrain_job"}
+    # The Evidently report is its own asset, after drift_alerts in the same run: it links the
+    # last day's report, and its verdicts are in that day's drift_alerts rows.
+    drift_run = dict((s, r) for s, r, _, _ in story.runs)["drift"]
+    landed = [e.dagster_event.asset_key.to_user_string() for e in instance.all_logs(drift_run)
+              if e.dagster_event and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"]
+    assert landed.index("drift_report") > landed.index("drift_alerts")
+    assert (demo_run.home / "reports" / f"drift_{story.end}_baseline_v1.html").stat().st_size > 10_000
 
     wh = DuckDBWarehouse(path=str(settings.warehouse_path()))
     assert wh.fetch_one("SELECT COUNT(DISTINCT snapshot_date) FROM customer_features")[0] == 40
+    judged, scored = wh.fetch_one("SELECT COUNT(*), COUNT(evidently_method) FROM drift_alerts "
+                                  "WHERE alert_date = CAST(? AS DATE)", [str(story.end)])
+    assert judged > 0 and scored > 0
     # Outliers: the amount features alert at medium or worse in the drift window; before it, no
     # feature does.
     loud = {f for f, _, worst, _ in demo.alert_rows(wh, story.drift_start, story.end) if worst >= 2}

@@ -3,12 +3,13 @@
 Landing Parquet files come from the project's generator (cached per parameters). A "home" is one
 project home (DuckDB file, Dagster instance, landing folder); files are hard-linked into its landing
 folder so a home holds exactly the days it should. `daily_refresh_job` (raw_events,
-quarantined_events, customer_features, feature_stats, drift_alerts) runs on the home's persistent
+quarantined_events, customer_features, feature_stats, drift_alerts, drift_report) runs on the home's persistent
 Dagster instance:
 
 - `backfill`: every stored day as ONE run over the partition range (single-run backfill policy);
 - `prepare_refresh`: capture a baseline (unmeasured) and land the next day's file;
-- `refresh`: that new day's partition, events to drift alerts (Evidently report included);
+- `refresh`: that new day's partition, events to drift alerts, then the Evidently drift_report
+  (`alerts_landed_s`: run start to drift_alerts' materialization, when the sensor can act);
 - `features_sql`: the customer_features SQL for that day alone, no Dagster (engine work).
 
 Every child gets FEATURE_FACTORY_HOME / DAGSTER_HOME / FEATURE_FACTORY_LANDING from `home_env`.
@@ -92,7 +93,7 @@ def _run_job(meter, partition_key: str | None = None, first: str | None = None,
                                         tags=tags, raise_on_error=False)
     steps = _step_seconds(instance, result.run_id)
     out = {"success": result.success, "steps": steps, "step_total_s": round(sum(steps.values()), 3),
-           "run_id": result.run_id}
+           "run_id": result.run_id, **_landed(instance, result.run_id)}
     if not result.success:
         out["failed"] = _failure(result)
     out.update(_counts())
@@ -110,6 +111,17 @@ def _failure(result) -> str:
             msg = (cause.message if cause else "").strip().splitlines()
             parts.append(f"step {ev.step_key} failed: {msg[0][:300] if msg else '?'}")
     return "; ".join(parts) or "run failed"
+
+
+def _landed(instance, run_id: str, asset: str = "drift_alerts") -> dict:
+    """Seconds from the run's first event to `asset`'s (last) materialization: when the alerts have
+    landed and the drift sensor can act, while drift_report (Evidently) may still be running."""
+    logs = instance.all_logs(run_id)
+    if not logs:
+        return {}
+    done = [r.timestamp for r in logs if r.dagster_event and r.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+            and r.dagster_event.asset_key and r.dagster_event.asset_key.to_user_string() == asset]
+    return {"alerts_landed_s": round(max(done) - logs[0].timestamp, 3)} if done else {}
 
 
 def _step_seconds(instance, run_id: str) -> dict[str, float]:
@@ -180,12 +192,12 @@ def prepare_refresh(params: dict, meter) -> dict:
 
 def refresh(params: dict, meter) -> dict:
     """One new day through daily_refresh_job; `evidently: false` switches the Evidently second
-    opinion off in drift_alerts (run config), to show what it costs."""
+    opinion (drift_report) off by run config, to show what it costs."""
     new_day = str(day(_new_day(params)))
     before = _counts()
     run_config = None
     if params.get("evidently") is False:
-        run_config = {"ops": {"drift_alerts": {"config": {"evidently_enabled": False}}}}
+        run_config = {"ops": {"drift_report": {"config": {"enabled": False}}}}
     out = _run_job(meter, partition_key=new_day, run_config=run_config)
     out["rows_in"] = out["rows_raw_events"] - before["rows_raw_events"]
     out["rows_out"] = out["rows_customer_features"] - before["rows_customer_features"]

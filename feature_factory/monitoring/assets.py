@@ -1,5 +1,6 @@
-"""Monitoring assets: feature_stats (daily), feature_stats_baseline (versioned), drift_alerts (daily).
-Thin wiring of stats.py, baseline.py, alerts.py, evidently_report.py and presentation.py."""
+"""Monitoring assets: feature_stats (daily), feature_stats_baseline (versioned), drift_alerts (daily),
+drift_report (daily, Evidently's second opinion downstream of drift_alerts, so alerts never wait
+for it). Thin wiring of stats.py, baseline.py, alerts.py, evidently_report.py and presentation.py."""
 
 import datetime as dt
 
@@ -8,13 +9,16 @@ import dagster as dg
 from feature_factory import markdown as md
 from feature_factory import settings, tables
 from feature_factory.monitoring import alerts
+from feature_factory.monitoring import evidently_report as ev
 from feature_factory.monitoring.baseline import (
     BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
-from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
+from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
-from feature_factory.monitoring.stats import STATS_TABLE, MonitoringError, write_feature_stats
+from feature_factory.monitoring.stats import (
+    STATS_TABLE, MonitoringError, read_expressions, resolve_features, write_feature_stats,
+)
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
@@ -45,7 +49,7 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
     first, last = _days(context)
     baseline = current_baseline(warehouse)
     rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
-                               grid_size=config.grid_size)
+                               grid_size=config.grid_size, sketch_rows=config.sketch_rows)
     preview = warehouse.fetch_df(
         f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
         f"FROM {STATS_TABLE} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
@@ -108,24 +112,27 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
     # Same policy as the SQL assets, so a backfill of daily_refresh_job is one run. Each day is
     # still judged on its own; the `partitions` metadata carries every day's verdict for the sensor.
     backfill_policy=single_run_backfill,
-    deps=["feature_stats", "feature_stats_baseline", CUSTOMER_FEATURES], kinds={"python", "evidently"},
+    deps=["feature_stats", "feature_stats_baseline", CUSTOMER_FEATURES], kinds={"python"},
 )
 def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse):
     """Per feature and day against the current baseline: PSI, KS, normalised Wasserstein,
     Jensen-Shannon, mean shift (baseline stds), std ratio, null-rate delta and share outside the
     baseline's [p01, p99]; named drift types and a severity (none..critical) from the configured
-    thresholds; Evidently's per-column verdict alongside. Without a baseline the partition is left
-    empty and the metadata says to run capture_baseline_job."""
+    thresholds. Evidently's per-column verdict is added by drift_report, which runs after this
+    asset has landed. Without a baseline the partition is left empty and the metadata says to run
+    capture_baseline_job."""
     first, last = _days(context)
     per_partition, metadata, all_rows = {}, {}, []
-    reports = alerts.evaluate_days(warehouse, first, last, thresholds=config.thresholds(), grid_size=config.grid_size)
+    with warehouse.held():  # one open DuckDB file for the dozen small reads (each open is ~0.07 s)
+        reports = alerts.evaluate_days(warehouse, first, last, thresholds=config.thresholds(),
+                                       grid_size=config.grid_size)
     ranged = len(reports) > 1
     for report in reports:
         day = report.day
-        # An Evidently report is ~4 MB of HTML: in a range run only the last day gets one, unless
-        # configured otherwise. Plots are drawn for every day that has a drifted feature.
-        with_evidently = config.evidently_enabled and (day == last or config.evidently_every_day_in_ranges)
-        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, with_evidently)
+        # Histogram PNGs cost ~0.4 s each (matplotlib), up to max_plots a drifted day: in a range
+        # run only the last day gets them, unless configured otherwise (as drift_report's Evidently).
+        plots = day == last or config.plots_every_day_in_ranges
+        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, plots, last)
         per_partition[str(day)] = verdict
         all_rows += day_rows
         if ranged:
@@ -147,12 +154,10 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
 
 
 def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alerts.DayDrift,
-               with_evidently: bool) -> tuple[dict, dict, list[dict]]:
+               with_plots: bool, last: dt.date) -> tuple[dict, dict, list[dict]]:
     """(verdict, metadata, alert rows) of one judged day."""
-    from feature_factory.monitoring.evidently_report import run_report
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
     from feature_factory.monitoring.root_cause import diagnosis_markdown
-    from feature_factory.monitoring.stats import read_expressions, resolve_features
 
     day = report.day
     if report.baseline is None:
@@ -161,32 +166,19 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
         return verdict, {"status": NO_BASELINE, "max_severity": "none", "max_severity_rank": 0,
                          "dagster/row_count": 0}, []
     b = report.baseline
-    evidently, ev_meta = None, {}
-    if with_evidently:
-        names = {r.feature for r in report.results}
-        exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
-        evidently = run_report(warehouse, day, (b.window_start, b.window_end), exprs,
-                               config.evidently_sample_size, b.version)
-        if evidently.path:  # a link the UI opens (served by `feature-factory ui`), and the file
-            url = settings.report_url(evidently.path)
-            ev_meta["evidently_report"] = dg.MetadataValue.url(url) if url else dg.MetadataValue.path(str(evidently.path))
-            ev_meta["evidently_report_file"] = dg.MetadataValue.path(str(evidently.path))
-        if evidently.error:
-            ev_meta["evidently_status"] = evidently.error
-        ev_meta["evidently_sample_rows"] = f"current {evidently.sample_rows[0]}, reference {evidently.sample_rows[1]}"
-    columns = evidently.columns if evidently else {}
-    rows = alerts.alert_rows(report, columns)
+    rows = alerts.alert_rows(report)  # evidently_* stay NULL until drift_report has run
     drifted = report.drifted(config.drifted_at)
     plots = [
         markdown_image(histogram_png(r.feature, b.features[r.feature], report.current.get(r.feature),
                                      f"{r.feature}: {r.severity} ({r.drift_types}) on {day}"), r.feature)
         for r in sorted(drifted, key=lambda r: -r.severity_rank)[: config.max_plots]
-    ]
+    ] if with_plots else []
     features = {r.feature: r.severity for r in report.results if r.severity_rank > 0}
     causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
                "baseline_version": b.version, "features": features, "causes": causes,
-               "evidently_report": str(evidently.path) if evidently and evidently.path else None}
+               # Where drift_report writes this day's Evidently report (it runs after this asset).
+               "evidently_report": str(ev.report_path(day, b.version))}
     metadata = {
         "dagster/row_count": len(rows),
         "baseline_version": b.version,
@@ -195,12 +187,75 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
         "max_severity_rank": verdict["severity_rank"],
         "drifted_share": dg.MetadataValue.float(round(report.drifted_share(config.drifted_at), 4)),
         "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
-        "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
+        "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results)),
         "diagnoses": dg.MetadataValue.md(diagnosis_markdown(report.results, report.diagnoses)),
-        "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
+        "histograms": dg.MetadataValue.md("\n\n".join(plots) or (
+            "no feature drifted" if not drifted else
+            f"drawn only for the last day of this range run ({last}); set plots_every_day_in_ranges: true "
+            "for every day, or materialize this partition alone")),
         "dagster/column_schema": _schema(alerts.SCHEMA, alerts.DESCRIPTIONS),
-        **ev_meta,
     }
     if report.message:
         metadata["notes"] = report.message
     return verdict, metadata, rows
+
+
+@dg.asset(
+    name="drift_report", group_name=GROUP, partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill, deps=["drift_alerts"], kinds={"python", "evidently"},
+)
+def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse):
+    """Evidently's DataDriftPreset report for the day, as a second opinion next to drift_alerts:
+    bounded samples of the day and of the baseline window the alerts were judged against (sampled
+    in the warehouse), the HTML report under reports/, and Evidently's per-column verdict written
+    into that day's drift_alerts rows (evidently_* columns) and shown beside ours. It runs after
+    drift_alerts has landed, so alerting never waits for Evidently. In a range run only the last
+    day gets a report unless every_day_in_ranges (each report is a few MB of HTML)."""
+    first, last = _days(context)
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    ranged, metadata, reported = len(days) > 1, {}, []
+    for day in days:
+        if not config.enabled:
+            metadata = {"status": "disabled (enabled: false): no Evidently report"}
+        elif day != last and not config.every_day_in_ranges:
+            metadata = {"status": f"no report for this day of a range run (only {last} gets one; "
+                                  "set every_day_in_ranges: true for all)"}
+        else:
+            metadata = _report_day(context, config, warehouse, day)
+            reported += [str(day)] if "evidently_report_file" in metadata else []
+        if ranged:  # each partition's own metadata (overrides the run's shared keys below)
+            context.add_asset_metadata(metadata, partition_key=str(day))
+    if ranged:  # the shared keys: the run's summary only, so no day shows another day's report
+        metadata = {"run_days": len(days), "run_reported_days": dg.MetadataValue.json(reported)}
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: dt.date) -> dict:
+    judged = ev.judged_day(warehouse, day)
+    if judged.empty:
+        message = f"drift_alerts has no rows for {day} (no baseline, or not materialized): no report"
+        context.log.warning(f"drift_report {day}: {message}")
+        return {"status": message}
+    version = int(judged["baseline_version"].iloc[0])
+    window = ev.baseline_window(warehouse, version)
+    if window is None:
+        return {"status": f"baseline v{version} of the {day} alerts is gone from {BASELINE_TABLE}: no report"}
+    names = set(judged["feature"])
+    exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
+    result = ev.run_report(warehouse, day, window, exprs, config.sample_size, version)
+    ev.store_verdicts(warehouse, day, version, result.columns)
+    metadata = {
+        "baseline_version": version,
+        "evidently_sample_rows": f"current {result.sample_rows[0]}, reference {result.sample_rows[1]}",
+        "drift_table": dg.MetadataValue.md(ev.verdicts_markdown(judged, result.columns)),
+        "evidently_drifted_features": dg.MetadataValue.json(sorted(f for f, c in result.columns.items() if c["drift"])),
+        "dagster/row_count": len(result.columns),
+    }
+    if result.path:  # a link the UI opens (served by `feature-factory ui`), and the file
+        url = settings.report_url(result.path)
+        metadata["evidently_report"] = dg.MetadataValue.url(url) if url else dg.MetadataValue.path(str(result.path))
+        metadata["evidently_report_file"] = dg.MetadataValue.path(str(result.path))
+    if result.error:
+        context.log.warning(f"drift_report {day}: {result.error}")
+        metadata["evidently_status"] = result.error
+    return metadata

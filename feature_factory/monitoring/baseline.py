@@ -43,7 +43,7 @@ SCHEMA = [
     ("distinct_count", "BIGINT"), ("input_null_rate", "DOUBLE"), ("out_of_range_share", "DOUBLE"), ("above_range_share", "DOUBLE"),
     ("rows_per_day", "DOUBLE"), ("noise_floor", "VARCHAR"),
     ("bin_edges", "VARCHAR"), ("hist_counts", "VARCHAR"), ("quantile_grid", "VARCHAR"),
-    ("grid_size", "BIGINT"),
+    ("grid_size", "BIGINT"), ("grid_rank_error", "DOUBLE"),
 ]
 
 
@@ -131,13 +131,16 @@ def capture_baseline(
     end: dt.date,
     features: Sequence[FeatureSpec] | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
+    sketch_rows: int | None = None,
 ) -> Baseline:
     """Capture a new current baseline version from customer_features days [start, end].
 
     A k-day feature is only complete from the k-th day of event history on (before that its window
     reaches back past the first event), so each feature's baseline starts at the later of `start`
     and that day: a 90-day count still ramping up would otherwise look like drift forever after.
-    Features with no complete day in the window are left out (listed in `Baseline.incomplete`)."""
+    Features with no complete day in the window are left out (listed in `Baseline.incomplete`).
+    `sketch_rows`: grids and quantiles from a row sample of about that many rows per day (pooled:
+    per window), see stats.py; exact by default."""
     types = feature_columns(warehouse)
     specs = resolve_features(features)
     exprs = read_expressions(warehouse, specs)
@@ -166,7 +169,7 @@ def capture_baseline(
             continue
         inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs])
         pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
-                                                     grid_size=grid_size, inputs=inputs))
+                                                     grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
         group_edges = {f: decile_edges(s.grid) for f, s in group.items()}
         ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in group.items()
@@ -175,7 +178,7 @@ def capture_baseline(
         # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
             warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
-            grid_size=grid_size, inputs=inputs, with_grid=days > 1))
+            grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows))
         for r in sorted(by_day.to_dict("records"), key=lambda r: as_date(r["stats_date"])):
             daily.setdefault(r["feature"], []).append(Summary.from_row(r))
             offsets.setdefault(r["feature"], []).append((end - as_date(r["stats_date"])).days)
@@ -202,6 +205,7 @@ def capture_baseline(
             "noise_floor": json.dumps(baseline_noise(days_f, s, offsets=offsets.get(f)) if len(days_f) > 1 else {}),
             "bin_edges": json.dumps(edges[f]), "hist_counts": json.dumps([int(c) for c in s.hist]),
             "quantile_grid": json.dumps(s.grid) if s.grid is not None else None, "grid_size": grid_size,
+            "grid_rank_error": s.grid_rank_error,
         })
     _append_version(warehouse, rows)
     baseline = current_baseline(warehouse)

@@ -25,6 +25,11 @@ class StatsConfig(dg.Config):
         description="Quantile grid points per feature and day (m; m + 1 order statistics are stored). "
         "KS from the grid is within 1/m of the exact statistic.",
     )
+    sketch_rows: int | None = Field(default=None, description="Set (e.g. 65536) to take the quantile grid, "
+                                    "p01..p99 and the distinct count from a reproducible row sample of about this "
+                                    "many rows per day (HyperLogLog for distinct) instead of sorting every value: "
+                                    "KS and Wasserstein then carry the sample's DKW rank error in ks_error_bound / "
+                                    "wasserstein_error_bound (99.9%). Empty: exact.")
 
 
 class BaselineConfig(dg.Config):
@@ -74,13 +79,9 @@ class DriftConfig(dg.Config):
                             "drifted features, plots) at or above this severity.")
     grid_size: int = Field(default=DEFAULT_GRID_SIZE, description="Grid size when statistics must be "
                            "recomputed (feature_stats missing or from an older baseline).")
-    evidently_enabled: bool = Field(default=True, description="Run the Evidently DataDriftPreset report.")
-    evidently_sample_size: int = Field(default=5000, description="Rows sampled (ORDER BY random() LIMIT n) "
-                                       "from the partition and from the baseline window for Evidently.")
-    evidently_every_day_in_ranges: bool = Field(
-        default=False, description="In a multi-day (backfill) run, also write a report for every day, "
-        "not only the last (each report is a few MB of HTML).")
     max_plots: int = Field(default=8, description="Histogram images for at most this many drifted features.")
+    plots_every_day_in_ranges: bool = Field(default=False, description="In a multi-day (backfill) run, also draw "
+                                            "the histograms of every drifted day, not only the last (~0.4 s each).")
 
     def thresholds(self) -> Thresholds:
         return Thresholds(
@@ -91,3 +92,14 @@ class DriftConfig(dg.Config):
             stale_row_share=self.stale_row_share, stale_severity=self.stale_severity,
             schema_severity=self.schema_severity,
         )
+
+
+class DriftReportConfig(dg.Config):
+    """drift_report (Evidently's second opinion, downstream of drift_alerts, so alerts never wait for it)."""
+    enabled: bool = Field(default=True, description="Run the Evidently DataDriftPreset report (false: the "
+                          "partition is materialized with a note and no report).")
+    sample_size: int = Field(default=5000, description="Rows sampled (ORDER BY random() LIMIT n) from the "
+                             "partition and from the baseline window for Evidently.")
+    every_day_in_ranges: bool = Field(
+        default=False, description="In a multi-day (backfill) run, also write a report for every day, "
+        "not only the last (each report is a few MB of HTML).")

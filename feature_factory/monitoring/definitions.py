@@ -8,7 +8,8 @@ import dagster as dg
 from feature_factory.monitoring import assets, checks, jobs
 
 defs = dg.Definitions(
-    assets=[assets.feature_stats, assets.feature_stats_baseline, assets.drift_alerts],
+    assets=[assets.feature_stats, assets.feature_stats_baseline, assets.drift_alerts,
+            assets.drift_report],
     asset_checks=[checks.one_current_baseline],
     jobs=[jobs.capture_baseline_job, jobs.daily_refresh_job],
     schedules=[jobs.daily_refresh_schedule],

@@ -1,10 +1,13 @@
-"""An Evidently DataDriftPreset report on bounded samples, as a second opinion next to ours.
+"""An Evidently DataDriftPreset report on bounded samples, as a second opinion next to ours: the
+`drift_report` asset, downstream of `drift_alerts` (the alerts land, and the sensor can act,
+before Evidently runs).
 
 Reference: up to `sample_size` rows of the baseline window; current: up to `sample_size` rows of
 the partition; both sampled in the warehouse (`ORDER BY RANDOM() LIMIT n`) and read through the
 patch layer. The HTML goes under `$FEATURE_FACTORY_HOME/reports/`; the per-column verdicts
-(drift detected, score, method) are returned for `drift_alerts`. A failure of the report never
-fails the drift alerts: it is reported.
+(drift detected, score, method) are written into that day's `drift_alerts` rows (`evidently_*`
+columns, NULL until the report ran) by one UPDATE. A failure of the report never touches the
+alerts: it is reported.
 
 Evidently is imported lazily: 4-10 s, more than a whole day's SQL. (Importing it in a background
 thread from the start of the run was measured and gained nothing on 2 cores: the import holds the
@@ -18,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory import settings
+from feature_factory.monitoring.baseline import BASELINE_TABLE
 from feature_factory.monitoring.stats import FEATURES_TABLE
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.base import Warehouse, sql_literal
+
+ALERTS_TABLE = "drift_alerts"  # tables.DRIFT_ALERTS; its evidently_* columns are filled from here
 
 
 @dataclass
@@ -34,6 +40,64 @@ def sample_sql(expressions: dict[str, str], n: int) -> str:
     cols = ", ".join(f"{expr} AS {name}" for name, expr in expressions.items())
     return (f"SELECT {cols} FROM {FEATURES_TABLE} WHERE snapshot_date BETWEEN CAST(? AS DATE) "
             f"AND CAST(? AS DATE) ORDER BY RANDOM() LIMIT {int(n)}")
+
+
+def report_path(day: dt.date, baseline_version: int) -> Path:
+    """Where the report of `day` against baseline `baseline_version` is written (one file each)."""
+    return settings.artifacts_dir("reports") / f"drift_{day}_baseline_v{baseline_version}.html"
+
+
+def judged_day(warehouse: Warehouse, day: dt.date):
+    """The `drift_alerts` rows of `day` (feature, baseline_version, severity, severity_rank,
+    drift_types, psi, ks), worst first; empty when drift_alerts has not judged the day."""
+    if not warehouse.table_exists(ALERTS_TABLE):
+        return warehouse.fetch_df("SELECT NULL AS feature WHERE 1 = 0")
+    return warehouse.fetch_df(
+        f"SELECT feature, baseline_version, severity, severity_rank, drift_types, psi, ks FROM {ALERTS_TABLE} "
+        "WHERE alert_date = CAST(? AS DATE) ORDER BY severity_rank DESC, feature", [str(day)])
+
+
+def baseline_window(warehouse: Warehouse, version: int) -> tuple[dt.date, dt.date] | None:
+    """The window of days of baseline `version` (not necessarily the current one: the alerts of
+    a day name the version they were judged against)."""
+    row = warehouse.fetch_one(f"SELECT MIN(window_start), MAX(window_end) FROM {BASELINE_TABLE} "
+                              "WHERE baseline_version = ?", [int(version)])
+    if not row or row[0] is None:
+        return None
+    return tuple(d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)[:10]) for d in row)
+
+
+def store_verdicts(warehouse: Warehouse, day: dt.date, baseline_version: int, columns: dict[str, dict]) -> int:
+    """Write Evidently's per-column verdicts into `day`'s drift_alerts rows in one UPDATE (a
+    feature Evidently could not score gets NULL); re-running it sets the same columns again."""
+    def case(key: str) -> str:
+        whens = " ".join(f"WHEN {sql_literal(f)} THEN {sql_literal(v[key])}" for f, v in sorted(columns.items()))
+        return f"CASE feature {whens} ELSE NULL END" if whens else "NULL"
+
+    warehouse.execute(
+        f"UPDATE {ALERTS_TABLE} SET evidently_drift = {case('drift')}, evidently_score = {case('score')}, "
+        f"evidently_method = {case('method')} WHERE alert_date = CAST(? AS DATE) AND baseline_version = ?",
+        [str(day), int(baseline_version)])
+    return len(columns)
+
+
+def verdicts_markdown(judged, columns: dict[str, dict], drifted_rank: int = 2) -> str:
+    """Our verdict and Evidently's side by side, one line per feature, worst first; `agree` compares
+    Evidently's verdict with ours at or above severity rank `drifted_rank` (2: medium)."""
+    def num(v) -> str:
+        return "–" if v is None or v != v else f"{float(v):.3f}"
+
+    lines = ["| feature | severity | drift types | PSI | KS | Evidently | score | method | agree |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in judged.to_dict("records"):
+        ev = columns.get(r["feature"])
+        ours = int(r["severity_rank"] or 0) >= drifted_rank
+        ev_text, agree = ("–", "–") if not ev else ("drift" if ev["drift"] else "ok",
+                                                    "yes" if bool(ev["drift"]) == ours else "no")
+        lines.append(f"| {r['feature']} | **{r['severity']}** | {(r['drift_types'] or '–').replace(',', ', ')} "
+                     f"| {num(r['psi'])} | {num(r['ks'])} | {ev_text} | {num(ev['score']) if ev else '–'} "
+                     f"| {ev['method'] if ev else '–'} | {agree} |")
+    return "\n".join(lines)
 
 
 def run_report(warehouse: Warehouse, day: dt.date, window: tuple[dt.date, dt.date],
@@ -54,7 +118,7 @@ def run_report(warehouse: Warehouse, day: dt.date, window: tuple[dt.date, dt.dat
     except Exception as exc:  # a second opinion must not take the first one down
         result.error = f"Evidently failed: {type(exc).__name__}: {exc}"
         return result
-    path = settings.artifacts_dir("reports") / f"drift_{day}_baseline_v{baseline_version}.html"
+    path = report_path(day, baseline_version)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

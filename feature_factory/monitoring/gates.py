@@ -50,7 +50,8 @@ def day_metrics(cur: Summary, base: Summary, th: Thresholds) -> dict[str, float 
         excess = max(above_excess, below_excess)
     hist_ok = cur.hist is not None and base.hist is not None and len(cur.hist) == len(base.hist)
     w = metrics.wasserstein_from_grids(cur.grid, base.grid)
-    wb = metrics.wasserstein_error_bound(cur.grid, base.grid)
+    eps = (cur.grid_rank_error, base.grid_rank_error)  # 0 unless a statistic came from the sketch
+    wb = metrics.wasserstein_error_bound(cur.grid, base.grid, eps)
     return {
         "psi": metrics.psi(cur.hist, base.hist, th.psi_epsilon) if hist_ok else None,
         "ks": metrics.ks_from_grids(cur.grid, base.grid),
@@ -63,7 +64,7 @@ def day_metrics(cur: Summary, base: Summary, th: Thresholds) -> dict[str, float 
                                   if cur.input_null_rate is not None and base.input_null_rate is not None else None),
         "out_of_range_share": oor,
         "out_of_range_excess": excess,
-        "ks_error_bound": metrics.ks_error_bound(cur.grid, base.grid),
+        "ks_error_bound": metrics.ks_error_bound(cur.grid, base.grid, eps),
         "wasserstein_error_bound": wb / std_b if wb is not None and std_b else None,
         # Additive (issue 13): the share of zeros (a window count's inactive customers) and each tail.
         "zero_rate_delta": (cur.zero_rate - base.zero_rate

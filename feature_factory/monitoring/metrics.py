@@ -93,18 +93,28 @@ def wasserstein_from_grids(current: Sequence[float], baseline: Sequence[float]) 
     return float(np.sum(width * np.abs(_step_midpoints(qc, uc, mids) - _step_midpoints(qb, ub, mids))))
 
 
-def wasserstein_error_bound(current: Sequence[float], baseline: Sequence[float]) -> float | None:
+def wasserstein_error_bound(current: Sequence[float], baseline: Sequence[float],
+                            rank_error: tuple[float, float] = (0.0, 0.0)) -> float | None:
+    """The grids' bound above, plus eps x range for each side whose grid comes from a sketch with
+    rank error eps (stats.py): a quantile read at rank u lies between the true ones at u -/+ eps,
+    so |F^-1 - F~^-1| integrates to at most eps times the grid's range (within the sketch's
+    probability)."""
     qc, qb = _grid(current), _grid(baseline)
     if qc is None or qb is None:
         return None
-    return float(((qc[-1] - qc[0]) / (len(qc) - 1) + (qb[-1] - qb[0]) / (len(qb) - 1)) / 2)
+    ec, eb = rank_error
+    rc, rb = qc[-1] - qc[0], qb[-1] - qb[0]
+    return float((rc / (len(qc) - 1) + rb / (len(qb) - 1)) / 2 + ec * rc + eb * rb)
 
 
-def ks_error_bound(current: Sequence[float], baseline: Sequence[float]) -> float | None:
+def ks_error_bound(current: Sequence[float], baseline: Sequence[float],
+                   rank_error: tuple[float, float] = (0.0, 0.0)) -> float | None:
+    """max(1/m_F, 1/m_G) (see ks_from_grids), plus each sketch's rank error eps (stats.py): a
+    sketched CDF is within eps of the day's, so KS moves by at most eps_F + eps_G more."""
     qc, qb = _grid(current), _grid(baseline)
     if qc is None or qb is None:
         return None
-    return 1.0 / min(len(qc) - 1, len(qb) - 1)
+    return 1.0 / min(len(qc) - 1, len(qb) - 1) + float(rank_error[0]) + float(rank_error[1])
 
 
 def _grid(values: Sequence[float] | None) -> np.ndarray | None:

@@ -35,6 +35,7 @@ class Summary:
     above_range_count: int | None = None
     hist: list[float] | None = None
     grid: list[float] | None = None
+    grid_rank_error: float = 0.0  # the sketch's DKW bound on the grid's ranks (stats.py); 0 when exact
     # Baseline-only.
     edges: list[float] | None = None
     column_type: str | None = None
@@ -82,6 +83,7 @@ class Summary:
             baseline_input_null_rate=_num(row.get("input_null_rate")),
             hist=parse_json_list(row.get("hist_counts")),
             grid=parse_json_list(row.get("quantile_grid")),
+            grid_rank_error=_num(row.get("grid_rank_error")) or 0.0,
             edges=parse_json_list(row.get("bin_edges")),
             column_type=row.get("column_type"),
             days=_int(row.get("days")) or 1,

@@ -274,6 +274,15 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
         """Aggregate expressions for the exact (interpolated, `PERCENTILE_CONT`) quantiles of `expr`."""
 
+    def approx_count_distinct(self, expr: str) -> str:
+        """Aggregate: HyperLogLog estimate of the number of distinct non-null values of `expr`."""
+        return f"APPROX_COUNT_DISTINCT({expr})"
+
+    def unit_hash(self, exprs: Sequence[str], mod: int) -> str:
+        """A deterministic pseudo-random DOUBLE in [0, 1) from `exprs` (resolution 1 / `mod`), for
+        sampling rows reproducibly (a re-run picks the same rows)."""
+        return f"CAST(ABS(MOD(HASH({', '.join(exprs)}), {int(mod)})) AS DOUBLE) / {int(mod)}"
+
     def quantile_grid(self, expr: str, m: int) -> str | None:
         """One aggregate giving the nearest-rank quantile grid of `expr`'s non-null values as JSON
         text `[q_0, ..., q_m]`, q_k = x_(max(1, ceil(k n / m))) (NULL when there is no value), or

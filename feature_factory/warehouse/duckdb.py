@@ -323,6 +323,10 @@ class DuckDBWarehouse(Warehouse):
         fractions = "[" + ", ".join(repr(float(q)) for q in qs) + "]"
         return [f"quantile_cont({expr}, {fractions})[{i}]" for i in range(1, len(qs) + 1)]
 
+    def unit_hash(self, exprs: Sequence[str], mod: int) -> str:
+        # hash() is an unsigned 64-bit integer here (no ABS needed).
+        return f"CAST(hash({', '.join(exprs)}) % {int(mod)} AS DOUBLE) / {int(mod)}"
+
     def quantile_grid(self, expr: str, m: int) -> str | None:
         # Sort each group's values once and pick the m + 1 ranks (integer arithmetic, so the ranks
         # are exact for any n): ~6x cheaper than ranking every row with a window and joining.

@@ -1,5 +1,6 @@
 """The monitoring assets materialized with Dagster on DuckDB: no-baseline path, baseline capture,
-a single-run range of feature_stats, drift_alerts metadata (table, plots, Evidently), the sensor
+a single-run range of feature_stats, drift_alerts metadata (table, plots), the Evidently drift_report
+downstream of it, the sensor
 reading the real materialization, and the definitions (jobs, schedule)."""
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
     wh = duckdb_warehouse
     load_features(wh, make_days(10, customers=400, seed=5, shift={9: {"amount_shift": 1.0, "null_rate": 0.3}}))
     res = {"warehouse": wh}
-    quiet = {"ops": {"drift_alerts": {"config": {"evidently_enabled": False}}}}
     with dg.instance_for_test() as instance:
         # Before any baseline: stats without histograms, an empty alerts partition, a clear message.
-        r = dg.materialize([A.feature_stats, A.drift_alerts], partition_key=DRIFT_DAY, resources=res,
-                           instance=instance, run_config=quiet)
+        r = dg.materialize([A.feature_stats, A.drift_alerts, A.drift_report], partition_key=DRIFT_DAY,
+                           resources=res, instance=instance)
         md = _metadata(r, "drift_alerts")
         assert md["status"] == NO_BASELINE and md["max_severity_rank"] == 0
+        assert _metadata(r, "drift_report")["status"].startswith(f"drift_alerts has no rows for {DRIFT_DAY}")
         assert NO_BASELINE in _metadata(r, "feature_stats")["baseline"]
         assert wh.row_count("drift_alerts") == 0 and wh.table_exists("drift_alerts")
 
@@ -61,10 +62,15 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         assert wh.fetch_all("SELECT COUNT(*), COUNT(DISTINCT stats_date), MIN(baseline_version) "
                             "FROM feature_stats WHERE hist_counts IS NOT NULL") == [(9, 3, 1)]
 
-        cfg = {"ops": {"drift_alerts": {"config": {"evidently_sample_size": 300}}}}
-        r = dg.materialize([A.drift_alerts], partition_key=DRIFT_DAY, resources=res, instance=instance,
-                           run_config=cfg)
+        cfg = {"ops": {"drift_report": {"config": {"sample_size": 300}}}}
+        r = dg.materialize([A.drift_alerts, A.drift_report], partition_key=DRIFT_DAY, resources=res,
+                           instance=instance, run_config=cfg)
+        # drift_alerts lands before Evidently starts: its materialization comes first in the run.
+        landed = [e.asset_key.path[-1] for e in r.get_asset_materialization_events()]
+        assert landed == ["drift_alerts", "drift_report"]
         md = _metadata(r, "drift_alerts")
+        assert "evidently_report_file" not in md and "| amount | **" in md["drift_table"]
+        assert md["partitions"][DRIFT_DAY]["evidently_report"].endswith(f"drift_{DRIFT_DAY}_baseline_v1.html")
         assert md["baseline_version"] == 1 and md["max_severity"] in ("high", "critical")
         assert md["max_severity_rank"] >= 3 and md["drifted_features"] == ["amount", "ratio"]
         assert md["drifted_share"] == pytest.approx(2 / 3, abs=1e-3)
@@ -74,6 +80,10 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         assert described["psi"] == "Population stability index over the baseline's frozen decile bins."
         images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", md["histograms"])
         assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+        md = _metadata(r, "drift_report")
+        assert md["baseline_version"] == 1 and md["evidently_sample_rows"] == "current 300, reference 300"
+        assert "| amount | **" in md["drift_table"] and "| drift |" in md["drift_table"]
+        assert "amount" in md["evidently_drifted_features"] and md["dagster/row_count"] == 3
         report = Path(md["evidently_report_file"])
         assert report.is_file() and report.parent == project_home / "reports"
         # The UI's link: the report server of `feature-factory ui` (default port 3001), by file name.
@@ -93,8 +103,11 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
             ("remediation_job", f"remediation:{DRIFT_DAY}:1")]
 
         # A backfill-style range run of drift_alerts: every day judged, one verdict per partition.
-        r = dg.materialize([A.drift_alerts], resources=res, instance=instance, run_config=quiet, tags={
-            "dagster/asset_partition_range_start": "2024-01-08", "dagster/asset_partition_range_end": DRIFT_DAY})
+        r = dg.materialize([A.drift_alerts, A.drift_report], resources=res, instance=instance, tags={
+            "dagster/asset_partition_range_start": "2024-01-08", "dagster/asset_partition_range_end": DRIFT_DAY},
+            run_config={"ops": {"drift_report": {"config": {"enabled": False}}}})
+        assert all(m.metadata["status"].value.startswith("disabled")
+                   for m in r.asset_materializations_for_node("drift_report"))
         md = _metadata(r, "drift_alerts")
         assert md["run_days"] == 3 and md["run_max_severity_rank"] >= 3
         assert {d: v["severity_rank"] >= 2 for d, v in md["partitions"].items()} == {
@@ -117,6 +130,20 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
             "notifier": LogNotifier(), "drift_response": DriftResponse()})
         assert A_sensor().evaluate_tick(ctx).run_requests == []
 
+        # A drifted day that is not the range's last gets no histogram PNGs (0.4 s each) unless
+        # configured; its verdict and drift table are the same.
+        tags = {"dagster/asset_partition_range_start": DRIFT_DAY, "dagster/asset_partition_range_end": "2024-01-11"}
+        for every_day in (False, True):
+            r = dg.materialize([A.drift_alerts], resources=res, instance=instance, tags=tags, run_config={
+                "ops": {"drift_alerts": {"config": {"plots_every_day_in_ranges": every_day}}}})
+            day_md = {m.partition: {k: v.value for k, v in m.metadata.items()}
+                      for m in r.asset_materializations_for_node("drift_alerts")}[DRIFT_DAY]
+            assert day_md["drifted_features"] == ["amount", "ratio"] and "| amount | **" in day_md["drift_table"]
+            shown = re.findall(r"data:image/png;base64", day_md["histograms"])
+            assert len(shown) == (2 if every_day else 0), day_md["histograms"][:200]
+            if not every_day:
+                assert day_md["histograms"].startswith("drawn only for the last day of this range run (2024-01-11)")
+
 
 def A_sensor():  # noqa: N802
     from feature_factory.monitoring.sensors import build_drift_sensor
@@ -130,7 +157,7 @@ def test_stale_partition_without_rows_is_reported(duckdb_warehouse, catalog):
     with dg.instance_for_test() as instance:
         dg.materialize([A.feature_stats_baseline], resources=res, instance=instance)
         r = dg.materialize([A.feature_stats, A.drift_alerts], partition_key="2024-01-09", resources=res,
-                           instance=instance, run_config={"ops": {"drift_alerts": {"config": {"evidently_enabled": False}}}})
+                           instance=instance)
         md = _metadata(r, "drift_alerts")
         assert md["max_severity"] == "high" and md["drifted_share"] == 1.0
         assert duckdb_warehouse.fetch_all("SELECT DISTINCT drift_types FROM drift_alerts") == [("STALE",)]
@@ -164,7 +191,7 @@ def test_definitions_wire_jobs_schedule_and_sensor():
     refresh = defs.resolve_job_def("daily_refresh_job")
     keys = {k.to_user_string() for k in refresh.asset_layer.selected_asset_keys}
     assert keys == {"raw_events", "quarantined_events", "customer_features", "customer_features_online",
-                    "customer_features_online_store", "feature_stats", "drift_alerts"}
+                    "customer_features_online_store", "feature_stats", "drift_alerts", "drift_report"}
     schedule = defs.resolve_schedule_def("daily_refresh_schedule")
     assert schedule.job_name == "daily_refresh_job" and schedule.cron_schedule == "0 1 * * *"
     sensor = defs.resolve_sensor_def("drift_sensor")
@@ -173,3 +200,35 @@ def test_definitions_wire_jobs_schedule_and_sensor():
     ctx = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2024, 3, 5, 1, 0))
     run = next(iter(schedule.evaluate_tick(ctx).run_requests))
     assert run.partition_key == "2024-03-04"
+
+
+def test_drift_report_writes_its_verdicts_into_the_days_alerts_on_both_backends(warehouse):
+    """drift_report's warehouse side: read the judged day, fill evidently_* of exactly that day's
+    rows in one UPDATE (a feature Evidently could not score stays NULL), re-run = same result."""
+    import datetime as dt
+
+    from feature_factory.monitoring import evidently_report as ev
+    from feature_factory.monitoring.tables import rows_select_sql
+
+    day, other = dt.date(2024, 1, 10), dt.date(2024, 1, 9)
+    rows = [{"alert_date": d, "feature": f, "baseline_version": 2, "severity": s, "severity_rank": r,
+             "drift_types": t, "psi": 0.5 if r else 0.01, "ks": 0.3 if r else 0.02}
+            for d in (day, other) for f, s, r, t in (("amount", "high", 3, "MEAN_SHIFT"), ("ratio", "none", 0, ""),
+                                                       ("visits", "none", 0, ""))]
+    warehouse.replace_table("drift_alerts", rows_select_sql(alerts.SCHEMA, rows))
+    judged = ev.judged_day(warehouse, day)
+    assert list(judged["feature"]) == ["amount", "ratio", "visits"]  # worst first
+    columns = {"amount": {"drift": True, "score": 0.001, "method": "Wasserstein distance (normed)"},
+               "ratio": {"drift": False, "score": 0.04, "method": "K-S p_value"}}
+    for _ in range(2):
+        ev.store_verdicts(warehouse, day, 2, columns)
+    got = warehouse.fetch_all("SELECT alert_date, feature, evidently_drift, evidently_score, evidently_method "
+                              "FROM drift_alerts ORDER BY alert_date, feature")
+    assert [tuple(r[1:]) for r in got] == [
+        ("amount", None, None, None), ("ratio", None, None, None), ("visits", None, None, None),
+        ("amount", True, 0.001, "Wasserstein distance (normed)"), ("ratio", False, 0.04, "K-S p_value"),
+        ("visits", None, None, None)]
+    table = ev.verdicts_markdown(judged, columns)
+    assert "| amount | **high** | MEAN_SHIFT | 0.500 | 0.300 | drift | 0.001 | Wasserstein distance (normed) | yes |" in table
+    assert "| ratio | **none** | – | 0.010 | 0.020 | ok | 0.040 | K-S p_value | yes |" in table
+    assert "| visits | **none** | – | 0.010 | 0.020 | – | – | – | – |" in table

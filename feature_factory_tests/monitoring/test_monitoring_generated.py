@@ -67,7 +67,8 @@ def _build(seed, root, catalog):
     _pipeline(wh, landing, 0, DAYS - 1, catalog)
     baseline = B.capture_baseline(wh, D(BASE[0]), D(BASE[1]))
     write_feature_stats(wh, D(DRIFT), D(DAYS - 1), binning=baseline.binning())
-    quiet = {i: evaluate_day(wh, D(i)) for i in range(DRIFT + 1, DAYS, 2)}
+    with wh.held():  # one open DuckDB file for the many small reads of the four judged days
+        quiet = {i: evaluate_day(wh, D(i)) for i in range(DRIFT + 1, DAYS, 2)}
 
     drifted = {}
     for kind, (options, _) in DRIFTS.items():
@@ -85,7 +86,8 @@ def _build(seed, root, catalog):
         dwh = DuckDBWarehouse(path=str(root / f"{kind}.duckdb"))
         _pipeline(dwh, only_drift, DRIFT, DAYS - 1, catalog)
         write_feature_stats(dwh, D(DAYS - 1), D(DAYS - 1), binning=baseline.binning())
-        drifted[kind] = (evaluate_day(dwh, D(DAYS - 1)), affected)
+        with dwh.held():
+            drifted[kind] = (evaluate_day(dwh, D(DAYS - 1)), affected)
     return seed, quiet, drifted
 
 

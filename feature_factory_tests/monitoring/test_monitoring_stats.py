@@ -161,3 +161,49 @@ def test_missing_inputs_are_blanks_the_feature_would_have_read(warehouse):
     assert rows["revenue_7d"] == (4, 2)
     # MAX over every amount: four values read, two blanks missing, the browse blanks not.
     assert rows["events_7d"] == (6, 2)
+
+
+def test_sketch_keeps_exact_moments_and_bounds_the_grid_on_both_backends(warehouse, features):
+    """Sketch mode (stats.py): counts, moments and histograms stay exact; grid and quantiles come
+    from a deterministic ~sketch_rows row sample whose ranks are within the stored DKW bound; the
+    distinct count is HyperLogLog's; a re-run samples the same rows."""
+    from feature_factory.monitoring.stats import SKETCH_ALPHA
+
+    df = make_days(2, customers=6000, seed=4)
+    load_features(warehouse, df)
+    binning = Binning(version=1, edges={"amount": [40.0, 50.0, 60.0]}, ranges={"amount": (35.0, 65.0)})
+    day = START + dt.timedelta(days=1)
+    write_feature_stats(warehouse, START, day, features, binning, grid_size=50, sketch_rows=1500)
+    first = warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date")
+    write_feature_stats(warehouse, START, day, features, binning, grid_size=50, sketch_rows=1500)
+    again = warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date")
+    assert list(again["quantile_grid"]) == list(first["quantile_grid"])  # the same sampled rows
+    for row in again.to_dict("records"):
+        f, d = row["feature"], pd.Timestamp(row["stats_date"]).date()
+        x = df.loc[df["snapshot_date"] == d, f].dropna().to_numpy(dtype=float)
+        s = Summary.from_row(row)
+        assert s.value_count == len(x) and s.mean == pytest.approx(x.mean(), rel=1e-9)
+        assert s.stddev == pytest.approx(x.std(ddof=1), rel=1e-9)
+        if f == "amount":
+            assert s.hist == M.bucketize(x, [40.0, 50.0, 60.0]).tolist()
+        # About 1,500 of the day's 6,000 rows sampled: eps is the DKW bound for that many values.
+        eps = s.grid_rank_error
+        k = np.log(2 / SKETCH_ALPHA) / (2 * eps ** 2)
+        assert 0.7 * 1500 * len(x) / 6000 < k < 1.3 * 1500 * len(x) / 6000 and 0.04 < eps < 0.06
+        # Each grid point q_k is a quantile of the day's values at a rank within eps of k/m:
+        # F(q_k) >= k/m - eps and F(q_k-) <= k/m + eps (ties included).
+        xs, targets = np.sort(x), np.arange(51) / 50
+        at_or_below = np.searchsorted(xs, s.grid, side="right") / len(x)
+        below = np.searchsorted(xs, s.grid, side="left") / len(x)
+        assert np.all(at_or_below >= targets - eps) and np.all(below <= targets + eps), f
+        assert abs(s.quantiles["p50"] - np.quantile(x, 0.5)) <= np.quantile(x, 0.5 + eps) - np.quantile(x, 0.5 - eps)
+        assert s.distinct_count == pytest.approx(len(np.unique(x)), rel=0.1)
+        # KS against the exact grid stays within the stated bound.
+        exact = M.quantile_grid(x, 50).tolist()
+        assert M.ks_from_grids(s.grid, exact) <= M.ks_error_bound(s.grid, exact, (eps, 0.0))
+
+
+def test_sketch_rows_below_the_floor_is_refused(duckdb_warehouse, features):
+    load_features(duckdb_warehouse, make_days(1, customers=50))
+    with pytest.raises(ValueError, match="sketch_rows=10 must be at least 1000"):
+        write_feature_stats(duckdb_warehouse, START, START, features, sketch_rows=10)

@@ -1,8 +1,8 @@
 """The Dagster UI in a real headless browser, on the instance the demo story fills.
 
-Setup, once per module: a fresh project home; the small demo story run in a subprocess
-(`feature-factory demo --customers 300 --days 40 --drift-days 8`, every step a Dagster run recorded
-in the home's instance); then `feature-factory ui` (`dg dev` and the report server) on loopback over that home, driven by Playwright's
+Setup, once per module: a copy of the session's small demo story home (conftest's `demo_run`:
+`demo.run_story` with --customers 300 --days 40 --drift-days 8, every step a Dagster run recorded
+in the home's instance; test_demo asserts on the same run); then `feature-factory ui` (`dg dev` and the report server) on loopback over that home, driven by Playwright's
 Python package pointed at Debian's Chromium (no browser download is possible here; `make test`
 installs it with scripts/ensure-chromium.sh). The tests read values off the pages and cross-check
 them through the webserver's GraphQL API.
@@ -20,8 +20,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -50,7 +48,7 @@ LAST_DAY = dt.date.fromisoformat(settings.DEFAULT_START_DATE) + dt.timedelta(day
 GROUPS = {
     "events": ["raw_events", "quarantined_events"],
     "features": ["customer_features", "customer_features_online"],
-    "monitoring": ["feature_stats", "feature_stats_baseline", "drift_alerts"],
+    "monitoring": ["feature_stats", "feature_stats_baseline", "drift_alerts", "drift_report"],
     "remediation": ["patch_candidates", "feature_patch_log"],
     "ml": ["churn_labels", "training_set", "churn_model", "champion_model", "inference_results",
            "model_performance"],
@@ -106,29 +104,29 @@ def quiet_automation_instance_yaml() -> str:
 
 
 @pytest.fixture(scope="module")
-def story_env(chromium, artifacts, tmp_path_factory) -> dict[str, str]:
-    """A project home filled by the demo story; returns the environment that points at it."""
+def story_env(chromium, artifacts, tmp_path_factory, request) -> dict[str, str]:
+    """A project home filled by the demo story (a copy of the session's one demo run, conftest's
+    `demo_run`, which test_demo asserts on; or of FEATURE_FACTORY_UI_TEST_HOME); returns the
+    environment that points at it."""
     home = tmp_path_factory.mktemp("ui") / "home"
     reuse = os.environ.get("FEATURE_FACTORY_UI_TEST_HOME")
-    if reuse:
-        shutil.copytree(reuse, home)
+    reports_url = f"http://127.0.0.1:{free_port()}"
+    if not reuse:
+        run = request.getfixturevalue("demo_run")
+        o = run.story.options
+        assert DEMO_ARGS == ["--customers", str(o.customers), "--days", str(o.days), "--drift-days", str(o.drift_days)]
+        (artifacts / "demo.log").write_text(run.output, encoding="utf-8")
+        assert all(ok for _, _, ok, _ in run.story.runs), f"the demo story failed:\n{run.output[-3000:]}"
+        reuse, reports_url = str(run.home), run.reports_url  # its metadata links reports there
+    shutil.copytree(reuse, home)
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text(quiet_automation_instance_yaml())
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FEATURE_FACTORY_", "DAGSTER_", "SNOWFLAKE_"))}
     env.update(FEATURE_FACTORY_HOME=str(home), DAGSTER_HOME=str(dagster_home), PYTHONUNBUFFERED="1",
-               # the demo links its reports here, and the UI serves them here
-               FEATURE_FACTORY_REPORTS_URL=f"http://127.0.0.1:{free_port()}")
-    if not reuse:
-        log = artifacts / "demo.log"
-        t0 = time.monotonic()
-        with open(log, "w") as out:
-            proc = subprocess.run([sys.executable, "-m", "feature_factory.cli", "demo", *DEMO_ARGS],
-                                  env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=420)
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        assert proc.returncode == 0, f"the demo story failed (exit {proc.returncode}); {log}:\n{tail}"
-        print(f"demo story: {time.monotonic() - t0:.0f}s")
+               # the demo linked its reports here, and the UI serves them here
+               FEATURE_FACTORY_REPORTS_URL=reports_url)
     return env
 
 
@@ -433,11 +431,11 @@ def test_drift_alerts_partition_shows_its_own_verdict(page, ui):
 
 
 def test_report_link_opens_and_columns_are_described(page, ui, story_env):
-    """drift_alerts links its Evidently report as a URL the browser opens (served by
-    `feature-factory ui`), and the asset page shows what each column means."""
+    """drift_report (Evidently, downstream of drift_alerts) links its report as a URL the browser
+    opens (served by `feature-factory ui`), and drift_alerts' page shows what each column means."""
     day = LAST_DAY.isoformat()
     reports_url = story_env["FEATURE_FACTORY_REPORTS_URL"]
-    page.goto(f"{ui.base_url}/assets/drift_alerts?view=partitions&partition={day}")
+    page.goto(f"{ui.base_url}/assets/drift_report?view=partitions&partition={day}")
     metadata_table = page.locator("table").filter(has_text="evidently_report")
     row = metadata_table.first.locator("tr").filter(has=page.get_by_text("evidently_report", exact=True))
     links = row.first.locator(f"a[href^='{reports_url}/']")  # the URL text and its open icon
@@ -446,7 +444,7 @@ def test_report_link_opens_and_columns_are_described(page, ui, story_env):
     assert hrefs == {f"{reports_url}/drift_{day}_baseline_v1.html"}, hrefs
     href = hrefs.pop()
     links.first.scroll_into_view_if_needed()
-    shot(page, "11-drift-alerts-report-link")
+    shot(page, "11-drift-report-link")
     response = page.goto(href)
     assert response is not None and response.status == 200, href
     # Evidently's own page (a React app): the dataset verdict and the drifted features' rows.
