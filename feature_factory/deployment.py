@@ -69,6 +69,7 @@ def warehouse_for(name: str):
 
 def resources_for(name: str | None = None) -> dict[str, Any]:
     """Resources for deployment `name` (default: from the environment)."""
+    from feature_factory.ml.resources import ModelRegistryResource
     from feature_factory.monitoring.notifier import DriftResponse, notifier_from_env
     from feature_factory.remediation.resources import RemediationSettings
     from feature_factory.serving.config import OnlineStoreResource
@@ -76,7 +77,7 @@ def resources_for(name: str | None = None) -> dict[str, Any]:
     name = name or deployment_name()
     return {"warehouse": warehouse_for(name), "remediation": RemediationSettings.from_env(),
             "notifier": notifier_from_env(), "drift_response": DriftResponse(),
-            "online_store": OnlineStoreResource.from_env()}
+            "online_store": OnlineStoreResource.from_env(), "model_registry": ModelRegistryResource()}
 
 
 def executor_for(name: str | None = None) -> dg.ExecutorDefinition:

@@ -96,7 +96,7 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
     wanted += [(f.name, f.dtype.sql_type) for f in features] + [("computed_at", "TIMESTAMP")]
     where = range_where(first, last)
     with warehouse.session() as s:
-        have = dict(warehouse._session_columns(s, TABLE))
+        have = dict(warehouse.session_columns(s, TABLE))
         ddl = [] if have else [f"CREATE TABLE {TABLE} ({', '.join(f'{quote_ident(c)} {t}' for c, t in wanted)})"]
         for col, typ in wanted:
             if col in have and have[col] != typ:

@@ -13,11 +13,47 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from feature_factory import tables
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
 LABELS_TABLE = tables.CHURN_LABELS.name
 EVENTS_TABLE = tables.RAW_EVENTS.name
+
+
+class LabelSettings(BaseModel):
+    """The label definition: the one source of its defaults (`configs.LabelConfig` inherits these
+    fields for the Launchpad; the functions below default to them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label_dates: list[str] = Field(
+        default_factory=list,
+        description="Explicit label dates (YYYY-MM-DD). Empty: every `every_days` days in "
+        "[first_label_date, last_label_date].",
+    )
+    first_label_date: str | None = Field(
+        default=None, description="First label date; default first event day + min_history_days."
+    )
+    last_label_date: str | None = Field(
+        default=None, description="Last label date; default the latest with a complete outcome window."
+    )
+    every_days: int = Field(default=7, description="Spacing of generated label dates, in days.")
+    horizon_days: int = Field(
+        default=14,
+        description="Churned = no purchase on days [L, L + horizon_days). Also the default purge gap "
+        "of the out-of-time split, so 90 days of events leave room for training and holdout dates.",
+    )
+    activity_lookback_days: int = Field(
+        default=90, description="Eligible at L = any event on days [L - lookback, L - 1]."
+    )
+    min_history_days: int = Field(
+        default=28, description="Default first label date is this many days after the first event."
+    )
+
+
+_D = LabelSettings()
 
 
 class LabelError(ValueError):
@@ -47,12 +83,12 @@ def plan_label_dates(
     *,
     first_event_date: dt.date,
     last_event_date: dt.date,
-    horizon_days: int = 14,
+    horizon_days: int = _D.horizon_days,
     label_dates: Sequence[str | dt.date] = (),
     first_label_date: str | dt.date | None = None,
     last_label_date: str | dt.date | None = None,
-    every_days: int = 7,
-    min_history_days: int = 28,
+    every_days: int = _D.every_days,
+    min_history_days: int = _D.min_history_days,
 ) -> LabelPlan:
     """Resolve the label dates: an explicit list, or every `every_days` days between two dates.
 
@@ -197,13 +233,13 @@ class LabelSummary:
 def build_labels(
     warehouse: Warehouse,
     *,
-    horizon_days: int = 14,
-    lookback_days: int = 90,
+    horizon_days: int = _D.horizon_days,
+    lookback_days: int = _D.activity_lookback_days,
     label_dates: Sequence[str | dt.date] = (),
     first_label_date: str | dt.date | None = None,
     last_label_date: str | dt.date | None = None,
-    every_days: int = 7,
-    min_history_days: int = 28,
+    every_days: int = _D.every_days,
+    min_history_days: int = _D.min_history_days,
 ) -> LabelSummary:
     """Replace `churn_labels` atomically and summarise it per label date."""
     first_event, last_event = event_date_range(warehouse)

@@ -176,7 +176,7 @@ def train_frame(
         "n_holdout": result.n_holdout,
         "positives": result.positives,
     }
-    params_dict = {k: getattr(params, k) for k in params.__dataclass_fields__}
+    params_dict = params.model_dump()
     registered = {
         kind: registry.register(
             m.pipeline, model_type=kind, features=features, training_window=window,

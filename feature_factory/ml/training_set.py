@@ -27,7 +27,7 @@ from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 TRAINING_TABLE = tables.TRAINING_SET.name
 FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
-KEY_COLUMNS = ("customer_id", "label_date", "churned", "feature_snapshot_date", "feature_age_days")
+KEY_COLUMNS = tables.TRAINING_SET.names  # the contract's fixed columns, in order
 
 
 class TrainingSetError(ValueError):

@@ -9,7 +9,7 @@ from feature_factory import markdown as md
 from feature_factory import settings, tables
 from feature_factory.monitoring import alerts
 from feature_factory.monitoring.baseline import (
-    BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
+    BASELINE_TABLE, NO_BASELINE, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
@@ -20,11 +20,6 @@ from feature_factory.warehouse.base import Warehouse
 
 CUSTOMER_FEATURES = tables.CUSTOMER_FEATURES.key
 GROUP = "monitoring"
-
-
-def _schema(columns: list[tuple[str, str]], descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower(), description=(descriptions or {}).get(name))
-                                   for name, typ in columns])
 
 
 def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -54,7 +49,7 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
         "days": (last - first).days + 1,
         "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
         "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
-        "dagster/column_schema": _schema(warehouse.columns(STATS_TABLE)),
+        "dagster/column_schema": tables.FEATURE_STATS.column_schema(live=warehouse.columns(STATS_TABLE)),
     })
 
 
@@ -99,7 +94,7 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
         "statistics": dg.MetadataValue.md(table),
         "versions": dg.MetadataValue.md(history),
         "dagster/row_count": warehouse.row_count(BASELINE_TABLE),
-        "dagster/column_schema": _schema(BASELINE_SCHEMA),
+        "dagster/column_schema": tables.FEATURE_STATS_BASELINE.column_schema(),
     })
 
 
@@ -141,7 +136,7 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
             for d, v in per_partition.items())
         metadata = {"run_days": len(reports), "run_summary": dg.MetadataValue.md(summary),
                     "run_max_severity": SEVERITIES[worst], "run_max_severity_rank": worst,
-                    "run_row_count": rows, "dagster/column_schema": _schema(alerts.SCHEMA)}
+                    "run_row_count": rows, "dagster/column_schema": tables.DRIFT_ALERTS.column_schema()}
     metadata["partitions"] = dg.MetadataValue.json(per_partition)
     return dg.MaterializeResult(metadata=metadata)
 
@@ -198,7 +193,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results, columns)),
         "diagnoses": dg.MetadataValue.md(diagnosis_markdown(report.results, report.diagnoses)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or "no feature drifted"),
-        "dagster/column_schema": _schema(alerts.SCHEMA, alerts.DESCRIPTIONS),
+        "dagster/column_schema": tables.DRIFT_ALERTS.column_schema(),
         **ev_meta,
     }
     if report.message:

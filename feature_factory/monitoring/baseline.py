@@ -26,26 +26,13 @@ from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, FEATURES_TABLE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
 )
-from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
+from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
 BASELINE_TABLE = tables.FEATURE_STATS_BASELINE.name
 EVENTS_TABLE = tables.RAW_EVENTS.name
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
-
-SCHEMA = [
-    ("baseline_version", "BIGINT"), ("is_current", "BOOLEAN"), ("window_start", "DATE"),
-    ("window_end", "DATE"), ("days", "BIGINT"), ("captured_at", "TIMESTAMP"), ("feature", "VARCHAR"),
-    ("column_type", "VARCHAR"), ("row_count", "BIGINT"), ("value_count", "BIGINT"),
-    ("null_rate", "DOUBLE"), ("zero_rate", "DOUBLE"), ("mean", "DOUBLE"), ("stddev", "DOUBLE"),
-    ("kurtosis", "DOUBLE"), ("min_value", "DOUBLE"), ("max_value", "DOUBLE"), *((q, "DOUBLE") for q in QUANTILE_COLUMNS),
-    ("distinct_count", "BIGINT"), ("input_null_rate", "DOUBLE"), ("out_of_range_share", "DOUBLE"), ("above_range_share", "DOUBLE"),
-    ("rows_per_day", "DOUBLE"), ("noise_floor", "VARCHAR"),
-    ("bin_edges", "VARCHAR"), ("hist_counts", "VARCHAR"), ("quantile_grid", "VARCHAR"),
-    ("grid_size", "BIGINT"),
-]
-
 
 @dataclass
 class Baseline:
@@ -255,17 +242,17 @@ def decile_edges(grid: list[float] | None) -> list[float]:
 def _append_version(warehouse: Warehouse, rows: list[dict]) -> None:
     existing = {c for c, _ in warehouse.columns(BASELINE_TABLE)}
     if not existing:
-        warehouse.execute(f"CREATE TABLE {BASELINE_TABLE} AS {rows_select_sql(SCHEMA, [])}")
-    for name, typ in SCHEMA:  # columns may grow: older versions get NULL there
+        warehouse.execute(f"CREATE TABLE {BASELINE_TABLE} AS {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, [])}")
+    for name, typ in tables.FEATURE_STATS_BASELINE.schema:  # columns may grow: older versions get NULL there
         if existing and name not in existing:
             warehouse.execute(f"ALTER TABLE {BASELINE_TABLE} ADD COLUMN {name} {typ}")
-    cols = ", ".join(name for name, _ in SCHEMA)
+    cols = ", ".join(tables.FEATURE_STATS_BASELINE.names)
     with warehouse.session() as s, s.transaction():
         row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {BASELINE_TABLE}")
         version = int(row[0] or 0) + 1
         s.execute(f"UPDATE {BASELINE_TABLE} SET is_current = FALSE WHERE is_current")
         versioned = [{**r, "baseline_version": version} for r in rows]
-        s.execute(f"INSERT INTO {BASELINE_TABLE} ({cols}) {rows_select_sql(SCHEMA, versioned)}")
+        s.execute(f"INSERT INTO {BASELINE_TABLE} ({cols}) {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, versioned)}")
 
 
 def baseline_history(warehouse: Warehouse) -> list[tuple]:

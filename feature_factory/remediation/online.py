@@ -11,7 +11,9 @@ from typing import Any
 
 import dagster as dg
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
+from feature_factory.features.assets import feature_columns
 from feature_factory.features.online import ONLINE_TABLE, build_online_table
 from feature_factory.serving.assets import ASSET as STORE_ASSET
 from feature_factory.serving.assets import store_metadata
@@ -33,7 +35,10 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
 
     def rebuild() -> None:
         result = build(warehouse, catalog)
-        metadata: dict[str, Any] = {"dagster/row_count": warehouse.row_count(ONLINE)}
+        metadata: dict[str, Any] = {
+            "dagster/row_count": warehouse.row_count(ONLINE),
+            "dagster/column_schema": tables.CUSTOMER_FEATURES_ONLINE.column_schema(feature_columns(catalog.served())),
+        }
         # The features builder returns an OnlineResult; report its fields, not its repr.
         if getattr(result, "stale", None) is not None:
             metadata["stale_rows"] = int(result.stale)

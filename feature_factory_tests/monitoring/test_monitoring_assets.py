@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.monitoring import alerts
 from feature_factory.monitoring import assets as A
@@ -70,7 +71,7 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         assert md["drifted_share"] == pytest.approx(2 / 3, abs=1e-3)
         assert "| amount | **" in md["drift_table"] and "MEAN_SHIFT" in md["drift_table"]
         described = {c.name: c.description for c in md["dagster/column_schema"].columns}
-        assert list(described) == [c for c, _ in alerts.SCHEMA] and all(described.values())
+        assert list(described) == list(tables.DRIFT_ALERTS.names) and all(described.values())
         assert described["psi"] == "Population stability index over the baseline's frozen decile bins."
         images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", md["histograms"])
         assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
