@@ -70,7 +70,8 @@ def warehouse_for(name: str):
 def resources_for(name: str | None = None) -> dict[str, Any]:
     """Resources for deployment `name` (default: from the environment)."""
     from feature_factory.ml.resources import ModelRegistryResource
-    from feature_factory.monitoring.notifier import DriftResponse, notifier_from_env
+    from feature_factory.monitoring.notifier import notifier_from_env
+    from feature_factory.monitoring.sensors import DriftResponse
     from feature_factory.remediation.resources import RemediationSettings
     from feature_factory.serving.config import OnlineStoreResource
 

@@ -17,7 +17,8 @@ from feature_factory.catalog import Catalog
 from feature_factory.monitoring import alerts
 from feature_factory.monitoring import assets as A
 from feature_factory.monitoring.baseline import NO_BASELINE
-from feature_factory.monitoring.notifier import DriftResponse, LogNotifier
+from feature_factory.monitoring.notifier import LogNotifier
+from feature_factory.monitoring.sensors import DriftResponse
 
 from .conftest import load_features, make_days
 from .test_monitoring_sensor import remediation_stub
