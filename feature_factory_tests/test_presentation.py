@@ -12,7 +12,6 @@ import pytest
 
 from feature_factory import markdown as md
 from feature_factory import tables
-from feature_factory.monitoring import alerts
 from feature_factory.monitoring.presentation import histogram_png, quantile_line, tail_shares
 from feature_factory.monitoring.summary import Summary
 from feature_factory.remediation import store, views

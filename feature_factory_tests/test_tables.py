@@ -13,7 +13,6 @@ def test_every_contract_is_an_asset_of_its_owner():
 
 def test_contract_columns_are_described_once_and_match_what_the_code_writes():
     from feature_factory.monitoring.summary import QUANTILE_COLUMNS
-    from feature_factory.ml import performance
 
     for t in tables.ALL:
         assert len(set(t.names)) == len(t.names), t.name
@@ -21,7 +20,6 @@ def test_contract_columns_are_described_once_and_match_what_the_code_writes():
         assert t.features_after is None or t.features_after in t.names, t.name
     for t in (tables.FEATURE_STATS, tables.FEATURE_STATS_BASELINE):
         assert set(QUANTILE_COLUMNS) <= set(t.names), t.name
-    assert tables.MODEL_PERFORMANCE.names == performance.COLUMNS
     assert tables.PATCH_CANDIDATES.ddl().startswith("patch_id VARCHAR, feature VARCHAR, action VARCHAR")
 
 

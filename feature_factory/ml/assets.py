@@ -54,7 +54,7 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
         "labels_per_date": dg.MetadataValue.md(_md_table(["label_date", "labels", "churned", "churn_rate"], per_date)),
         "skipped_dates": dg.MetadataValue.json(summary.plan.skipped),
         "events_through": str(summary.plan.last_event_date),
-        "dagster/column_schema": tables.CHURN_LABELS.column_schema(live=warehouse.columns(labels_lib.LABELS_TABLE)),
+        "dagster/column_schema": tables.CHURN_LABELS.column_schema(live=warehouse.columns(tables.CHURN_LABELS.name)),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
             c: [dg.TableColumnDep(asset_key=tables.RAW_EVENTS.key, column_name=src)]
             for c, src in (("customer_id", "customer_id"), ("churned", "event_type"),
@@ -84,7 +84,7 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.Material
         )),
         "null_counts": dg.MetadataValue.json(s.null_counts),
         "dagster/column_schema": tables.TRAINING_SET.column_schema(
-            live=warehouse.columns(training_set_lib.TRAINING_TABLE),
+            live=warehouse.columns(tables.TRAINING_SET.name),
             described={f.name: feature_description(f) for f in training_set_lib.default_features()}),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
             **{f: [dg.TableColumnDep(asset_key=tables.CUSTOMER_FEATURES.key, column_name=f)]
@@ -161,8 +161,8 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse,
     if config.promotion_basis not in ("holdout", "realized"):
         raise dg.Failure(f"champion_model promotion_basis={config.promotion_basis!r}: use holdout or realized")
     if config.promotion_basis == "realized" and challenger and before:
-        frame = (warehouse.fetch_df(f"SELECT * FROM {performance.PERFORMANCE_TABLE}")
-                 if warehouse.table_exists(performance.PERFORMANCE_TABLE) else pd.DataFrame())
+        frame = (warehouse.fetch_df(f"SELECT * FROM {tables.MODEL_PERFORMANCE.name}")
+                 if warehouse.table_exists(tables.MODEL_PERFORMANCE.name) else pd.DataFrame())
         gate = challenger.gate or {}
         passed, basis_note = performance.realized_gate(
             frame, before.version, challenger.version, float(gate.get("margin", 0.005)), config.min_realized_dates)
@@ -253,7 +253,7 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
         "SELECT customer_id, churn_probability, predicted_churn FROM inference_results "
         "WHERE run_id = ? AND role = 'champion' ORDER BY churn_probability DESC LIMIT 10", [s.run_id])
     meta = {
-        "dagster/row_count": warehouse.row_count(inference.RESULTS_TABLE),
+        "dagster/row_count": warehouse.row_count(tables.INFERENCE_RESULTS.name),
         "customers_scored": s.customers,
         **_scoring_metadata(s),
         "shadow_version": s.shadow.model_version if s.shadow else None,
@@ -262,7 +262,7 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
         "top_scores": dg.MetadataValue.md(_md_table(
             list(preview.columns), [[r[0], f"{r[1]:.3f}", r[2]] for r in preview.itertuples(index=False)]
         )),
-        "dagster/column_schema": tables.INFERENCE_RESULTS.column_schema(live=warehouse.columns(inference.RESULTS_TABLE)),
+        "dagster/column_schema": tables.INFERENCE_RESULTS.column_schema(live=warehouse.columns(tables.INFERENCE_RESULTS.name)),
     }
     if s.shadow:
         meta.update(_scoring_metadata(s.shadow, "shadow_"))
@@ -293,7 +293,7 @@ def model_performance(config: PerformanceConfig, warehouse: Warehouse) -> dg.Mat
         "realized": dg.MetadataValue.md(_md_table(
             ["scoring date", "model", "role", "customers", "churn rate", "mean score", "brier", "roc_auc"], table)
             if table else "no scoring date has a matured outcome window yet"),
-        "dagster/column_schema": tables.MODEL_PERFORMANCE.column_schema(live=warehouse.columns(performance.PERFORMANCE_TABLE)),
+        "dagster/column_schema": tables.MODEL_PERFORMANCE.column_schema(live=warehouse.columns(tables.MODEL_PERFORMANCE.name)),
     }
     for role in ("champion", "shadow"):
         rows = f[(f["role"] == role) & f["roc_auc"].notna()] if s.rows else f

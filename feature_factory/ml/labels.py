@@ -18,8 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from feature_factory import tables
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
-LABELS_TABLE = tables.CHURN_LABELS.name
-EVENTS_TABLE = tables.RAW_EVENTS.name
 
 
 class LabelSettings(BaseModel):
@@ -144,11 +142,11 @@ def plan_label_dates(
 
 def event_date_range(warehouse: Warehouse) -> tuple[dt.date, dt.date]:
     """First and last event day in `raw_events` (one aggregate row)."""
-    if not warehouse.table_exists(EVENTS_TABLE):
-        raise LabelError(f"table {EVENTS_TABLE} does not exist: materialize raw_events first")
-    row = warehouse.fetch_one(f"SELECT MIN(event_date), MAX(event_date) FROM {EVENTS_TABLE}")
+    if not warehouse.table_exists(tables.RAW_EVENTS.name):
+        raise LabelError(f"table {tables.RAW_EVENTS.name} does not exist: materialize raw_events first")
+    row = warehouse.fetch_one(f"SELECT MIN(event_date), MAX(event_date) FROM {tables.RAW_EVENTS.name}")
     if not row or row[0] is None:
-        raise LabelError(f"table {EVENTS_TABLE} is empty: no events to label churn from")
+        raise LabelError(f"table {tables.RAW_EVENTS.name} is empty: no events to label churn from")
     return _as_date(row[0]), _as_date(row[1])
 
 
@@ -188,7 +186,7 @@ WITH label_dates AS ({date_rows}),
 daily AS (
     SELECT customer_id, event_date,
            SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases
-    FROM {EVENTS_TABLE}
+    FROM {tables.RAW_EVENTS.name}
     WHERE event_date >= {scan_from} AND event_date < {scan_to} AND customer_id IS NOT NULL
     GROUP BY customer_id, event_date
 ),
@@ -254,12 +252,12 @@ def build_labels(
         min_history_days=min_history_days,
     )
     rows = warehouse.replace_table(
-        LABELS_TABLE, labels_sql(warehouse, plan.dates, horizon_days, lookback_days)
+        tables.CHURN_LABELS.name, labels_sql(warehouse, plan.dates, horizon_days, lookback_days)
     )
     per_date = [
         (_as_date(d), int(n), int(c or 0))
         for d, n, c in warehouse.fetch_all(
-            f"SELECT label_date, COUNT(*), SUM(churned) FROM {LABELS_TABLE} "
+            f"SELECT label_date, COUNT(*), SUM(churned) FROM {tables.CHURN_LABELS.name} "
             "GROUP BY label_date ORDER BY label_date"
         )
     ]

@@ -28,7 +28,6 @@ from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
-ALERTS_TABLE = tables.DRIFT_ALERTS.name
 
 
 @dataclass
@@ -175,6 +174,6 @@ def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict], last: dt.
     """Replace the `drift_alerts` partitions of days [day, last or day] with `rows` in one
     statement (creating the typed table when needed)."""
     return warehouse.replace_where(
-        ALERTS_TABLE, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(tables.DRIFT_ALERTS.schema, rows),
+        tables.DRIFT_ALERTS.name, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(tables.DRIFT_ALERTS.schema, rows),
         where_params=[str(day), str(last or day)],
     )

@@ -9,7 +9,7 @@ from feature_factory import markdown as md
 from feature_factory import settings, tables
 from feature_factory.monitoring import alerts
 from feature_factory.monitoring.baseline import (
-    BASELINE_TABLE, NO_BASELINE, baseline_history, capture_baseline,
+    NO_BASELINE, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
@@ -93,7 +93,7 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
             or "none: every feature's window is complete within the baseline window"),
         "statistics": dg.MetadataValue.md(table),
         "versions": dg.MetadataValue.md(history),
-        "dagster/row_count": warehouse.row_count(BASELINE_TABLE),
+        "dagster/row_count": warehouse.row_count(tables.FEATURE_STATS_BASELINE.name),
         "dagster/column_schema": tables.FEATURE_STATS_BASELINE.column_schema(),
     })
 

@@ -30,8 +30,6 @@ from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
-BASELINE_TABLE = tables.FEATURE_STATS_BASELINE.name
-EVENTS_TABLE = tables.RAW_EVENTS.name
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
 @dataclass
@@ -59,14 +57,14 @@ class Baseline:
 
 def current_baseline(warehouse: Warehouse) -> Baseline | None:
     """The current baseline, or None when none has been captured yet (see `NO_BASELINE`)."""
-    if not warehouse.table_exists(BASELINE_TABLE):
+    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
         return None
-    df = warehouse.fetch_df(f"SELECT * FROM {BASELINE_TABLE} WHERE is_current ORDER BY feature")
+    df = warehouse.fetch_df(f"SELECT * FROM {tables.FEATURE_STATS_BASELINE.name} WHERE is_current ORDER BY feature")
     if df.empty:
         return None
     versions = set(df["baseline_version"])
     if len(versions) != 1:
-        raise MonitoringError(f"{BASELINE_TABLE} has {len(versions)} current versions {sorted(versions)}")
+        raise MonitoringError(f"{tables.FEATURE_STATS_BASELINE.name} has {len(versions)} current versions {sorted(versions)}")
     first = df.iloc[0]
     return Baseline(
         version=int(first["baseline_version"]),
@@ -199,9 +197,9 @@ def capture_baseline(
 
 def history_start(warehouse: Warehouse) -> dt.date | None:
     """The first day of event history in raw_events; None without it (then no window is cut)."""
-    if not warehouse.table_exists(EVENTS_TABLE):
+    if not warehouse.table_exists(tables.RAW_EVENTS.name):
         return None
-    row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {EVENTS_TABLE}")
+    row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {tables.RAW_EVENTS.name}")
     return as_date(row[0]) if row and row[0] is not None else None
 
 
@@ -240,28 +238,28 @@ def decile_edges(grid: list[float] | None) -> list[float]:
 
 
 def _append_version(warehouse: Warehouse, rows: list[dict]) -> None:
-    existing = {c for c, _ in warehouse.columns(BASELINE_TABLE)}
+    existing = {c for c, _ in warehouse.columns(tables.FEATURE_STATS_BASELINE.name)}
     if not existing:
-        warehouse.execute(f"CREATE TABLE {BASELINE_TABLE} AS {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, [])}")
+        warehouse.execute(f"CREATE TABLE {tables.FEATURE_STATS_BASELINE.name} AS {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, [])}")
     for name, typ in tables.FEATURE_STATS_BASELINE.schema:  # columns may grow: older versions get NULL there
         if existing and name not in existing:
-            warehouse.execute(f"ALTER TABLE {BASELINE_TABLE} ADD COLUMN {name} {typ}")
+            warehouse.execute(f"ALTER TABLE {tables.FEATURE_STATS_BASELINE.name} ADD COLUMN {name} {typ}")
     cols = ", ".join(tables.FEATURE_STATS_BASELINE.names)
     with warehouse.session() as s, s.transaction():
-        row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {BASELINE_TABLE}")
+        row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {tables.FEATURE_STATS_BASELINE.name}")
         version = int(row[0] or 0) + 1
-        s.execute(f"UPDATE {BASELINE_TABLE} SET is_current = FALSE WHERE is_current")
+        s.execute(f"UPDATE {tables.FEATURE_STATS_BASELINE.name} SET is_current = FALSE WHERE is_current")
         versioned = [{**r, "baseline_version": version} for r in rows]
-        s.execute(f"INSERT INTO {BASELINE_TABLE} ({cols}) {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, versioned)}")
+        s.execute(f"INSERT INTO {tables.FEATURE_STATS_BASELINE.name} ({cols}) {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, versioned)}")
 
 
 def baseline_history(warehouse: Warehouse) -> list[tuple]:
     """(version, is_current, window_start, window_end, days, captured_at, features), newest first."""
-    if not warehouse.table_exists(BASELINE_TABLE):
+    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
         return []
     return warehouse.fetch_all(
         f"SELECT baseline_version, MAX(CASE WHEN is_current THEN 1 ELSE 0 END), MIN(window_start), "
-        f"MIN(window_end), MAX(days), MIN(captured_at), COUNT(*) FROM {BASELINE_TABLE} "
+        f"MIN(window_end), MAX(days), MIN(captured_at), COUNT(*) FROM {tables.FEATURE_STATS_BASELINE.name} "
         "GROUP BY baseline_version ORDER BY baseline_version DESC")
 
 

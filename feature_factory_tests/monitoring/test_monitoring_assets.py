@@ -14,7 +14,6 @@ import pytest
 
 from feature_factory import tables
 from feature_factory.catalog import Catalog
-from feature_factory.monitoring import alerts
 from feature_factory.monitoring import assets as A
 from feature_factory.monitoring.baseline import NO_BASELINE
 from feature_factory.monitoring.notifier import LogNotifier
