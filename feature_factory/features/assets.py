@@ -80,7 +80,7 @@ def column_lineage(features: list[FeatureSpec]) -> dg.TableColumnLineage:
     partitions_def=partitions.daily_partitions,
     backfill_policy=partitions.single_run_backfill,
     deps=[RAW_EVENTS],
-    metadata={"dagster/table_name": snapshots.TABLE},
+    metadata={"dagster/table_name": tables.CUSTOMER_FEATURES.name},
 )
 def customer_features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Daily feature snapshots: one row per customer seen within the last 90 days and snapshot day
@@ -134,7 +134,7 @@ ONLINE_AUTOMATION = (
     group_name=GROUP,
     kinds={"sql", "warehouse"},
     deps=[customer_features],
-    metadata={"dagster/table_name": online.ONLINE_TABLE},
+    metadata={"dagster/table_name": tables.CUSTOMER_FEATURES_ONLINE.name},
     automation_condition=ONLINE_AUTOMATION,
 )
 def customer_features_online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -154,7 +154,7 @@ def customer_features_online(context: dg.AssetExecutionContext, config: OnlineCo
     served = catalog.served()
     sample = warehouse.fetch_df(
         f"SELECT customer_id, snapshot_date, is_stale, {', '.join(f.name for f in served)} "
-        f"FROM {online.ONLINE_TABLE} ORDER BY customer_id LIMIT 8"
+        f"FROM {tables.CUSTOMER_FEATURES_ONLINE.name} ORDER BY customer_id LIMIT 8"
     )
     cols = tables.CUSTOMER_FEATURES_ONLINE.column_schema(
         feature_columns(served), described={"is_stale": f"snapshot_age_days > ttl_days ({config.ttl_days})."})
