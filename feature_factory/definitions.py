@@ -1,6 +1,9 @@
 """The code location `feature_factory.definitions`: each domain's Definitions, merged, with the
 deployment's resources and executor attached."""
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
 
 from feature_factory import deployment, wiring
@@ -15,13 +18,16 @@ from feature_factory.serving import definitions as serving
 DOMAINS = [events, features, ml, remediation, monitoring, serving]
 
 
-def build_defs() -> dg.Definitions:
-    """The merged Definitions with resources read from the environment now (the demo builds its
-    own after choosing its remediation mode)."""
+def build_defs(resources: Mapping[str, Any] | None = None,
+               executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
+    """The merged Definitions with `resources` (default: the deployment's, read from the
+    environment now) and `executor` (default: the deployment's). The demo passes its own choices
+    (remediation mode and policy) instead of changing the environment."""
+    resources = {**deployment.resources_for(), **(resources or {})}
     return dg.Definitions.merge(
         *(domain.defs for domain in DOMAINS),
-        wiring.defs,  # the cross-domain sensors
-        dg.Definitions(resources=deployment.resources_for(), executor=deployment.executor_for()),
+        wiring.build(resources["model_registry"]),  # the cross-domain sensors
+        dg.Definitions(resources=resources, executor=executor or deployment.executor_for()),
     )
 
 

@@ -1,7 +1,7 @@
 """`feature-factory demo` (`make demo`): the whole story on the embedded DuckDB, through Dagster.
 
 generate events with drift in the last days -> ingest + customer_features backfill (one run over the
-range) -> online table -> baseline from the first 60 days -> feature_stats + drift_alerts (one run)
+range) -> online table -> baseline from the first 60 days -> feature_stats + drift_alerts + drift_report (one run)
 -> the drift sensor's tick requests remediation -> propose patches, approve by the shipped example
 policy -> apply -> retrain + score. The sensor's cursor is then stored in the instance, so the
 daemon that `make ui` starts does not act on the same alerts again.
@@ -116,9 +116,6 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     if os.environ.pop("FEATURE_FACTORY_LANDING", None):
         out(f"note: FEATURE_FACTORY_LANDING ignored; the demo's events go to {settings.landing_dir()}")
     os.environ["DAGSTER_HOME"] = str(ensure_instance())
-    # The shipped policy approves what it covers; the rest waits for a person.
-    os.environ["FEATURE_FACTORY_REMEDIATION_MODE"] = "auto_approve"
-    os.environ["FEATURE_FACTORY_REMEDIATION_POLICY"] = str(POLICY)
     prepare_home(home, options.reset, out)
 
     start = dt.date.fromisoformat(settings.start_date())
@@ -134,86 +131,104 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     import dagster as dg
 
     from feature_factory.definitions import build_defs
-    from feature_factory.partitions import range_tags
+    from feature_factory.remediation.resources import RemediationSettings
 
-    defs = build_defs()
+    # The shipped policy approves what it covers; the rest waits for a person.
+    defs = build_defs(resources={"remediation": RemediationSettings(mode="auto_approve", policy_path=str(POLICY))})
     instance = dg.DagsterInstance.get()
-    days = range_tags(start, end)
 
-    def job(step: str, name: str, assets=None, run_config=None, tags=None):
+    def run_step(step: Step, tags: dict[str, str] | None = None) -> str:
         t0 = time.perf_counter()
-        result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, raise_on_error=False, tags=tags,
-            asset_selection=[dg.AssetKey(a) for a in assets] if assets else None,
-            run_config={**QUIET_LOGS, **(run_config or {})},
+        result = defs.resolve_job_def(step.job).execute_in_process(
+            instance=instance, raise_on_error=False, tags={**step.tags, **(tags or {})},
+            asset_selection=[dg.AssetKey(a) for a in step.assets] if step.assets else None,
+            run_config={**QUIET_LOGS, **step.run_config},
         )
         seconds = time.perf_counter() - t0
-        story.runs.append((step, result.run_id, result.success, seconds))
+        story.runs.append((step.name, result.run_id, result.success, seconds))
         failed = [f"{e.step_key}: {_first_line(e.event_specific_data.error)}"
                   for e in result.all_events if e.is_step_failure]
-        detail = f"run {result.run_id[:8]} of {name}, {seconds:.1f}s"
+        detail = f"run {result.run_id[:8]} of {step.job}, {seconds:.1f}s"
         if not result.success:
             detail += f"; FAILED steps: {'; '.join(failed) or 'see the run in the UI'}"
-        return result, detail
-
-    def must(step_name, result_detail):
-        result, detail = result_detail
-        if not result.success:
-            raise DemoError(f"{step_name} failed ({detail})")
+            if step.must_succeed:
+                raise DemoError(f"{step.name} failed ({detail})")
         return detail
 
-    _step(out, 2, "ingest events and backfill customer_features + online table (one run over every day)",
-          lambda: must("backfill", job("backfill", "daily_refresh_job", tags=days, assets=[
-              "raw_events", "quarantined_events", "customer_features", "customer_features_online",
-              "customer_features_online_store"])))
-    _step(out, 3, f"capture the baseline from the first {options.baseline_days} days",
-          lambda: must("baseline", job("baseline", "capture_baseline_job", run_config={
-              "ops": {"feature_stats_baseline": {"config": {
-                  "start_date": str(start),
-                  "end_date": str(start + dt.timedelta(days=options.baseline_days - 1))}}}})))
-    _step(out, 4, "compute feature_stats, drift_alerts and the Evidently drift_report for every day (one run)",
-          lambda: must("drift", job("drift", "daily_refresh_job", tags=days,
-                                    assets=["feature_stats", "drift_alerts", "drift_report"])))
-    story.alerts_text = alerts_summary(story)
-    out(indent(story.alerts_text))
-    def react() -> str:
-        requests, cursor = drift_sensor_tick(instance)
+    def react(step: Step) -> str:
+        requests, cursor = drift_sensor_tick(defs, instance)
         story.sensor_cursor = cursor
         # Tagged as the daemon tags a sensor's runs, so the UI shows them launched by drift_sensor.
-        done = [must("propose", job("propose", r.job_name, tags={**r.tags, SENSOR_TAG: "drift_sensor"}))
-                for r in requests if r.job_name == "remediation_job"]
+        done = [run_step(step, tags={**r.tags, SENSOR_TAG: "drift_sensor"})
+                for r in requests if r.job_name == step.job]
         if not done:  # nothing reached the sensor's severity: propose from the latest day anyway
-            done = [must("propose", job("propose", "remediation_job"))]
+            done = [run_step(step)]
         return f"drift sensor requested {[r.job_name for r in requests]}; " + "; ".join(done)
 
-    _step(out, 5, "drift sensor tick: alert, then the remediation run it requests proposes patches and "
-                  "approves those the example policy covers", react)
-    _step(out, 6, "apply the approved patches (logged, reversible) and rebuild the online table",
-          lambda: must("apply", job("apply", "apply_patches_job")))
-    # A losing challenger fails the blocking gate check: reported, not fatal.
-    _step(out, 7, "train LR + RF on the point-in-time training set, promote through the gate, score",
-          lambda: job("retrain", "retrain_job", run_config=label_config(options.days))[1])
+    for n, step in enumerate(story_steps(options, story), start=2):
+        _step(out, n, step.title, (lambda s=step: react(s)) if step.after_sensor_tick else (lambda s=step: run_step(s)))
+        if step.name == "drift":  # what the drift run found, before the sensor reacts to it
+            story.alerts_text = alerts_summary(story)
+            out(indent(story.alerts_text))
     story.seconds = time.perf_counter() - began
     out(indent(hand_over_sensor_cursor(instance, story.sensor_cursor)))
     out("")
-    out(summary(story))
+    out(summary(story, defs.resources["model_registry"].open()))
     return story
 
 
-def drift_sensor_tick(instance) -> tuple[list, str | None]:
-    """What the daemon's drift sensor does on its next tick, done here: read every new drift_alerts
-    materialization, notify, and return the runs it requests (with its new cursor)."""
+@dataclass(frozen=True)
+class Step:
+    """One run of the story: a job of the code location with its run config, selection and tags."""
+
+    name: str
+    title: str
+    job: str
+    run_config: dict = field(default_factory=dict)
+    assets: tuple[str, ...] = ()  # a subset of the job's assets (default: all of them)
+    tags: dict[str, str] = field(default_factory=dict)
+    must_succeed: bool = True  # False: a failure is reported and the story goes on
+    after_sensor_tick: bool = False  # run once per request of the drift sensor's tick
+
+
+def story_steps(options: StoryOptions, story: Story) -> list[Step]:
+    """The story after the events are generated, in order."""
+    from feature_factory.partitions import range_tags
+
+    days = range_tags(story.start, story.end)
+    baseline_end = story.start + dt.timedelta(days=options.baseline_days - 1)
+    return [
+        Step("backfill", "ingest events and backfill customer_features + online table (one run over every day)",
+             "daily_refresh_job", tags=days, assets=(
+                 "raw_events", "quarantined_events", "customer_features", "customer_features_online",
+                 "customer_features_online_store")),
+        Step("baseline", f"capture the baseline from the first {options.baseline_days} days",
+             "capture_baseline_job", run_config={"ops": {"feature_stats_baseline": {"config": {
+                 "start_date": str(story.start), "end_date": str(baseline_end)}}}}),
+        Step("drift", "compute feature_stats, drift_alerts and the Evidently drift_report for every day (one run)",
+             "daily_refresh_job", tags=days, assets=("feature_stats", "drift_alerts", "drift_report")),
+        Step("propose", "drift sensor tick: alert, then the remediation run it requests proposes patches "
+             "and approves those the example policy covers", "remediation_job", after_sensor_tick=True),
+        Step("apply", "apply the approved patches (logged, reversible) and rebuild the online table",
+             "apply_patches_job"),
+        # A losing challenger fails the blocking gate check: reported, not fatal.
+        Step("retrain", "train LR + RF on the point-in-time training set, promote through the gate, score",
+             "retrain_job", run_config=label_config(options.days), must_succeed=False),
+    ]
+
+
+def drift_sensor_tick(defs, instance) -> tuple[list, str | None]:
+    """What the daemon's drift sensor does on its next tick, done here with the code location's own
+    sensor and resources: read every new drift_alerts materialization, notify, and return the runs
+    it requests (with its new cursor)."""
     import dagster as dg
 
-    from feature_factory import deployment
-    from feature_factory.ml.registry import champion_features
-    from feature_factory.monitoring.sensors import REMEDIATION_JOB, RETRAIN_JOB, evaluate
-
-    resources = deployment.resources_for()
+    sensor = defs.resolve_sensor_def("drift_sensor")
+    resources = {key: defs.resources[key] for key in sensor.required_resource_keys}
     requests, cursor = [], None
     while True:  # the sensor reads a bounded batch per tick
-        result = evaluate(dg.build_sensor_context(instance=instance, cursor=cursor), resources["notifier"],
-                          resources["drift_response"], {REMEDIATION_JOB, RETRAIN_JOB}, champion_features)
+        result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                                definitions=defs))
         requests += result.run_requests or []
         if result.cursor == cursor:
             return requests, cursor
@@ -378,9 +393,9 @@ def alerts_summary(story: Story) -> str:
     return "\n".join(lines)
 
 
-def summary(story: Story) -> str:
+def summary(story: Story, registry) -> str:
+    """The story's outcome, read back from the warehouse and `registry` (the code location's)."""
     from feature_factory import settings
-    from feature_factory.ml.registry import ModelRegistry
 
     wh = _warehouse()
     count = wh.row_count
@@ -404,7 +419,6 @@ def summary(story: Story) -> str:
             lines.append(f"  {waiting} proposal(s) wait for a person: launch approve_patches_job in the UI "
                          "(see README, 'Approving patches')")
 
-    registry = ModelRegistry()
     champion = registry.champion()
     lines.append("models (version, type, status, holdout roc_auc / pr_auc):")
     for v in registry.versions():

@@ -69,14 +69,16 @@ def warehouse_for(name: str):
 
 def resources_for(name: str | None = None) -> dict[str, Any]:
     """Resources for deployment `name` (default: from the environment)."""
-    from feature_factory.monitoring.notifier import DriftResponse, notifier_from_env
+    from feature_factory.ml.resources import ModelRegistryResource
+    from feature_factory.monitoring.notifier import notifier_from_env
+    from feature_factory.monitoring.sensors import DriftResponse
     from feature_factory.remediation.resources import RemediationSettings
     from feature_factory.serving.config import OnlineStoreResource
 
     name = name or deployment_name()
     return {"warehouse": warehouse_for(name), "remediation": RemediationSettings.from_env(),
             "notifier": notifier_from_env(), "drift_response": DriftResponse(),
-            "online_store": OnlineStoreResource.from_env()}
+            "online_store": OnlineStoreResource.from_env(), "model_registry": ModelRegistryResource()}
 
 
 def executor_for(name: str | None = None) -> dg.ExecutorDefinition:

@@ -1,47 +1,376 @@
-"""Table contracts: the user-facing tables, one entry each, imported by every reader and writer.
+"""Table contracts: every user-facing table, once, with its columns; imported by readers and writers.
 
 A table's name is its asset's name and a data contract (users query it, the UI shows it), so it is
-written once, here, in the core layer every domain may import. Each entry says which domain owns
-(writes) the table. Columns, their types and descriptions still live beside each owner's DDL
-(`events/contract.py`, `monitoring/alerts.py`, `remediation/store.py`, ...); folding them in here
-is the next step of issue 16 (docs/architecture.md).
+written once, here, in the core layer every domain may import. Each contract says which domain
+owns (writes) the table and lists its columns with their SQL type and what they mean: the DDL
+(`Table.ddl`), the typed column list for portable writes (`Table.schema`) and the asset's
+`dagster/column_schema` with its column descriptions (`Table.column_schema`) all come from it.
+
+Tables whose middle columns come from the feature catalog (customer_features, its online table,
+training_set) list their fixed columns here and say after which one the feature columns go
+(`features_after`); the asset passes the catalog's columns in. `raw_events` and
+`quarantined_events` keep their column lists beside the landing contract
+(`events/contract.py`, which an earlier domain cannot import from here): their contracts carry the
+name, owner and key only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import dagster as dg
+if TYPE_CHECKING:
+    import dagster as dg
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # portable SQL type (both backends accept it in DDL and CAST)
+    description: str
 
 
 @dataclass(frozen=True)
 class Table:
-    """A warehouse table that is also a Dagster asset of the same name."""
+    """A warehouse table; an asset of the same name unless `asset` is False (internal state)."""
 
     name: str
     owner: str  # the domain that writes it
     description: str
+    columns: tuple[Column, ...] = ()
+    features_after: str | None = None  # catalog feature columns follow this column
+    asset: bool = True
 
+    def __str__(self) -> str:  # f"SELECT * FROM {tables.DRIFT_ALERTS}"
+        return self.name
+
+    # Dagster is imported where it is used, so the contracts (and the Dagster-free modules that
+    # name tables: labels, rules, ...) import without it.
     @property
     def key(self) -> dg.AssetKey:
+        import dagster as dg
+
         return dg.AssetKey(self.name)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
 
+    @property
+    def schema(self) -> list[tuple[str, str]]:
+        """(name, SQL type) pairs, in order: what portable writes cast their rows to."""
+        return [(c.name, c.type) for c in self.columns]
+
+    @property
+    def descriptions(self) -> dict[str, str]:
+        return {c.name: c.description for c in self.columns}
+
+    def ddl(self) -> str:
+        """The column list of a CREATE TABLE: `name TYPE, ...`."""
+        if not self.columns:
+            raise ValueError(f"table contract {self.name!r} lists no columns: its DDL lives with its owner")
+        return ", ".join(f"{c.name} {c.type}" for c in self.columns)
+
+    def column_schema(
+        self,
+        features: Sequence[dg.TableColumn] = (),
+        live: Iterable[tuple[str, str]] | None = None,
+        described: Mapping[str, str] | None = None,
+    ) -> dg.TableSchema:
+        """The asset's `dagster/column_schema`: the contract's columns with their descriptions.
+
+        features: the catalog's columns, placed after `features_after`.
+        live: the table's columns as the warehouse has them (name, type), for tables that may hold
+        columns the contract does not list yet; they keep the contract's description where it has one.
+        described: run-specific wording for some columns (e.g. the configured TTL).
+        """
+        import dagster as dg
+
+        described = {**self.descriptions, **(described or {})}
+        if live is not None:
+            fixed = [dg.TableColumn(n, t.lower(), description=described.get(n)) for n, t in live]
+        else:
+            fixed = [dg.TableColumn(c.name, c.type.lower(), description=described.get(c.name)) for c in self.columns]
+        if not features:
+            return dg.TableSchema(columns=fixed)
+        if self.features_after is None:
+            raise ValueError(f"table contract {self.name!r} has no feature columns")
+        at = [c.name for c in fixed].index(self.features_after) + 1
+        return dg.TableSchema(columns=[*fixed[:at], *features, *fixed[at:]])
+
+
+def _cols(*triples: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*t) for t in triples)
+
+
+# --- events -------------------------------------------------------------------------------------
+# Columns: events/contract.py (RAW_EVENTS_COLUMNS, QUARANTINE_COLUMNS).
 RAW_EVENTS = Table("raw_events", "events", "Validated events, one row per event, partitioned by day.")
 QUARANTINED_EVENTS = Table("quarantined_events", "events", "Rejected landing rows, each with its reason.")
-CUSTOMER_FEATURES = Table("customer_features", "features", "Daily feature snapshot per customer (unpatched).")
+
+# --- features -----------------------------------------------------------------------------------
+CUSTOMER_FEATURES = Table(
+    "customer_features", "features", "Daily feature snapshot per customer (unpatched).",
+    _cols(
+        ("customer_id", "VARCHAR", "Customer (seen within the last 90 days)."),
+        ("snapshot_date", "DATE", "Features as of the END of this day."),
+        ("computed_at", "TIMESTAMP", "When the run computed the row (UTC)."),
+    ),
+    features_after="snapshot_date",
+)
 CUSTOMER_FEATURES_ONLINE = Table(
-    "customer_features_online", "features", "Latest snapshot per customer, read through the patch layer."
+    "customer_features_online", "features", "Latest snapshot per customer, read through the patch layer.",
+    _cols(
+        ("customer_id", "VARCHAR", "Customer (one row each: their newest snapshot)."),
+        ("snapshot_date", "DATE", "The snapshot the row comes from."),
+        ("snapshot_age_days", "BIGINT", "Days from snapshot_date to the reference day."),
+        ("is_stale", "BOOLEAN", "snapshot_age_days > ttl_days."),
+        ("computed_at", "TIMESTAMP", "When the snapshot row was computed."),
+        ("built_at", "TIMESTAMP", "When this table was built."),
+    ),
+    features_after="snapshot_date",
 )
-FEATURE_STATS = Table("feature_stats", "monitoring", "Per feature and day statistics of customer_features.")
+
+# --- monitoring ---------------------------------------------------------------------------------
+_QUANTILES = ("p01", "p05", "p25", "p50", "p75", "p95", "p99")  # monitoring/summary.QUANTILE_COLUMNS
+
+FEATURE_STATS = Table(
+    "feature_stats", "monitoring", "Per feature and day statistics of customer_features.",
+    _cols(
+        ("feature", "VARCHAR", "The customer_features column."),
+        ("stats_date", "DATE", "The snapshot day (the partition)."),
+        ("row_count", "BIGINT", "Snapshot rows that day."),
+        ("value_count", "BIGINT", "Rows with a non-NULL value."),
+        ("null_count", "BIGINT", "Rows with NULL."),
+        ("null_rate", "DOUBLE", "null_count / row_count."),
+        ("zero_rate", "DOUBLE", "Share of values equal to 0."),
+        ("mean", "DOUBLE", "Mean of the values."),
+        ("stddev", "DOUBLE", "Sample standard deviation."),
+        ("kurtosis", "DOUBLE", "Excess kurtosis (heavy tails show here first)."),
+        ("min_value", "DOUBLE", "Smallest value."),
+        ("max_value", "DOUBLE", "Largest value."),
+        *((q, "DOUBLE", f"{int(q[1:])}th percentile.") for q in _QUANTILES),
+        ("distinct_count", "BIGINT", "Distinct values."),
+        ("out_of_range_count", "BIGINT", "Values outside the current baseline's [p01, p99] (NULL without one)."),
+        ("above_range_count", "BIGINT", "Values above the baseline's p99 (NULL without a baseline)."),
+        ("hist_counts", "VARCHAR", "JSON: counts over the baseline's frozen decile bins (NULL without one)."),
+        ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles (KS and Wasserstein use them)."),
+        ("grid_size", "BIGINT", "Points in quantile_grid."),
+        ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (DKW; 0 when every row was used)."),
+        ("input_rows", "BIGINT", "raw_events rows in the feature's window that carry its input value."),
+        ("input_nulls", "BIGINT", "Of those, rows whose input value is NULL."),
+        ("baseline_version", "BIGINT", "The baseline version the bins came from (NULL: none)."),
+        ("computed_at", "TIMESTAMP", "When the row was computed (UTC)."),
+    ),
+)
 FEATURE_STATS_BASELINE = Table(
-    "feature_stats_baseline", "monitoring", "Versioned reference statistics per feature (one current version)."
+    "feature_stats_baseline", "monitoring", "Versioned reference statistics per feature (one current version).",
+    _cols(
+        ("baseline_version", "BIGINT", "Version number; each capture adds one."),
+        ("is_current", "BOOLEAN", "True on the version drift is judged against."),
+        ("window_start", "DATE", "First snapshot day of the window."),
+        ("window_end", "DATE", "Last snapshot day of the window."),
+        ("days", "BIGINT", "Days in the window."),
+        ("captured_at", "TIMESTAMP", "When the version was captured (UTC)."),
+        ("feature", "VARCHAR", "The customer_features column."),
+        ("column_type", "VARCHAR", "Its SQL type at capture (a change later is a schema drift)."),
+        ("row_count", "BIGINT", "Snapshot rows over the window."),
+        ("value_count", "BIGINT", "Non-NULL values over the window."),
+        ("null_rate", "DOUBLE", "NULL share over the window."),
+        ("zero_rate", "DOUBLE", "Share of values equal to 0."),
+        ("mean", "DOUBLE", "Mean over the window."),
+        ("stddev", "DOUBLE", "Standard deviation over the window."),
+        ("kurtosis", "DOUBLE", "Excess kurtosis over the window."),
+        ("min_value", "DOUBLE", "Smallest value."),
+        ("max_value", "DOUBLE", "Largest value."),
+        *((q, "DOUBLE", f"{int(q[1:])}th percentile over the window.") for q in _QUANTILES),
+        ("distinct_count", "BIGINT", "Distinct values."),
+        ("input_null_rate", "DOUBLE", "NULL rate of the raw event values the feature aggregates."),
+        ("out_of_range_share", "DOUBLE", "The window's own share outside the daily [p01, p99] it is judged by."),
+        ("above_range_share", "DOUBLE", "Of that, the share above p99."),
+        ("rows_per_day", "DOUBLE", "row_count / days (volume drift compares against it)."),
+        ("noise_floor", "VARCHAR", "JSON: day-to-day spread of each metric within the window (alerts need more)."),
+        ("bin_edges", "VARCHAR", "JSON: the frozen decile bin edges PSI and JS distance use."),
+        ("hist_counts", "VARCHAR", "JSON: counts over those bins."),
+        ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles."),
+        ("grid_size", "BIGINT", "Points in quantile_grid."),
+        ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (0 when exact)."),
+    ),
 )
-DRIFT_ALERTS = Table("drift_alerts", "monitoring", "Per feature and day drift metrics, types and severity.")
-CHURN_LABELS = Table("churn_labels", "ml", "Churn label per customer and label date.")
-TRAINING_SET = Table("training_set", "ml", "Point-in-time join of churn_labels and customer_features.")
-INFERENCE_RESULTS = Table("inference_results", "ml", "The champion model's scores per customer.")
+DRIFT_ALERTS = Table(
+    "drift_alerts", "monitoring", "Per feature and day drift metrics, types and severity.",
+    _cols(
+        ("alert_date", "DATE", "The day judged (the partition)."),
+        ("feature", "VARCHAR", "The customer_features column judged."),
+        ("baseline_version", "BIGINT", "The feature_stats_baseline version it was judged against."),
+        ("psi", "DOUBLE", "Population stability index over the baseline's frozen decile bins."),
+        ("ks", "DOUBLE", "Two-sample Kolmogorov-Smirnov statistic (from quantile grids)."),
+        ("wasserstein_norm", "DOUBLE", "Wasserstein distance divided by the baseline's std (from quantile grids)."),
+        ("js_distance", "DOUBLE", "Jensen-Shannon distance over the baseline's bins (0 same, 1 disjoint)."),
+        ("mean_shift_std", "DOUBLE", "abs(mean - baseline mean) / baseline std."),
+        ("std_ratio", "DOUBLE", "std / baseline std (1 = unchanged)."),
+        ("null_rate_delta", "DOUBLE", "NULL rate minus the baseline's NULL rate (0.05 = 5 points more)."),
+        ("out_of_range_share", "DOUBLE", "Share of values outside the baseline's [p01, p99]."),
+        ("drift_types", "VARCHAR",
+         "Comma-separated drift types at low or above (MEAN_SHIFT, OUT_OF_RANGE, ...); empty when none."),
+        ("severity", "VARCHAR", "Worst drift type's severity: none, low, medium, high or critical."),
+        ("created_at", "TIMESTAMP", "When the row was written (UTC)."),
+        ("severity_rank", "BIGINT", "severity as a number: none 0, low 1, medium 2, high 3, critical 4."),
+        ("type_severities", "VARCHAR", 'JSON: each drift type\'s own severity, e.g. {"MEAN_SHIFT": "high"}.'),
+        ("out_of_range_excess", "DOUBLE",
+         "Share outside [p01, p99] in the worse tail, beyond the baseline's own share there."),
+        ("ks_error_bound", "DOUBLE", "How far the grid-based KS can be from the exact statistic."),
+        ("wasserstein_error_bound", "DOUBLE", "How far the grid-based Wasserstein can be from the exact value."),
+        ("current_rows", "BIGINT", "Rows of the feature on that day."),
+        ("current_mean", "DOUBLE", "Mean on that day."),
+        ("baseline_mean", "DOUBLE", "Mean over the baseline window."),
+        ("current_null_rate", "DOUBLE", "NULL rate on that day."),
+        ("baseline_null_rate", "DOUBLE", "NULL rate over the baseline window."),
+        ("evidently_drift", "BOOLEAN",
+         "Evidently's per-column verdict (NULL when no Evidently report was made that day)."),
+        ("evidently_score", "DOUBLE", "Evidently's drift score for the column (its method's statistic or p-value)."),
+        ("evidently_method", "VARCHAR", "The test Evidently chose for the column."),
+        ("note", "VARCHAR", "Why something was not judged (too few values, ramp-up, no rows)."),
+        ("input_null_rate_delta", "DOUBLE", "Change in the NULL rate of the raw event values the feature aggregates."),
+        # Why it drifted (monitoring/diagnosis.py, root_cause.py): NULL on rows without drift.
+        ("diagnosis", "VARCHAR",
+         "The likely cause of the drift: tail_contamination, population_shift, missing_data, "
+         "type_or_schema, volume_or_staleness or single_source (NULL when not drifted)."),
+        ("diagnosis_evidence", "VARCHAR",
+         "JSON: the numbers behind the diagnosis (bulk and tail moves, KS residual, shares)."),
+        ("top_contributors", "VARCHAR",
+         "JSON: the segments (event_type, channel, cohort, first-seen week, landing file) "
+         "carrying most of the change, with their share of it and of the rows."),
+    ),
+)
+
+# --- remediation --------------------------------------------------------------------------------
+_PATCH = (
+    ("patch_id", "VARCHAR",
+     "Content hash of the patch (feature, action, params, baseline): the same fix has the same id."),
+    ("feature", "VARCHAR", "The customer_features column the patch changes."),
+    ("action", "VARCHAR", "What the patch does: cast, map_values, impute_median, clip, disable_feature, "
+     "request_retrain or refresh_baseline."),
+    ("params", "VARCHAR", "JSON: the action's parameters (e.g. clip bounds)."),
+)
+PATCH_CANDIDATES = Table(
+    "patch_candidates", "remediation", "One row per proposed patch and its lifecycle.",
+    _cols(
+        *_PATCH,
+        ("evidence", "VARCHAR", "JSON: the alert's metrics and the baseline statistics the rule used."),
+        ("review_sql", "VARCHAR", "The exact SQL the patch applies, marked /* REVIEW */, for the approver."),
+        ("status", "VARCHAR", "PROPOSED, APPROVED, REJECTED, APPLIED or ROLLED_BACK."),
+        ("severity", "VARCHAR", "Severity of the alert that led to the patch."),
+        ("drift_types", "VARCHAR", "Drift types of that alert."),
+        ("alert_date", "DATE", "The drift_alerts day that led to the patch."),
+        ("baseline_version", "BIGINT", "The baseline the patch was derived from."),
+        ("proposed_at", "TIMESTAMP", "When it was proposed (UTC)."),
+        ("proposed_by", "VARCHAR", "Who proposed it (the remediation run's actor)."),
+        ("approver", "VARCHAR", "Who approved it (a person, or the policy in auto_approve mode)."),
+        ("approved_at", "TIMESTAMP", "When it was approved (UTC)."),
+        ("rejected_by", "VARCHAR", "Who rejected it."),
+        ("rejected_at", "TIMESTAMP", "When it was rejected (UTC)."),
+        ("applied_at", "TIMESTAMP", "When it was last applied (UTC)."),
+        ("rolled_back_at", "TIMESTAMP", "When it was last rolled back (UTC)."),
+        ("updated_at", "TIMESTAMP", "Last status change (UTC)."),
+    ),
+)
+FEATURE_PATCH_LOG = Table(
+    "feature_patch_log", "remediation", "Append-only log of applied and rolled-back patches.",
+    _cols(
+        ("log_id", "VARCHAR", "Id of this log entry (append-only: rows are never updated)."),
+        *_PATCH[:3],
+        ("event", "VARCHAR", "apply or rollback."),
+        ("actor", "VARCHAR", "Who applied or rolled back."),
+        ("logged_at", "TIMESTAMP", "When (UTC)."),
+        ("run_id", "VARCHAR", "The Dagster run that did it."),
+        _PATCH[3],
+        ("stats_before", "VARCHAR", "JSON: the feature's stats on the latest snapshot before the change."),
+        ("stats_after", "VARCHAR", "JSON: the same stats after the change."),
+        ("alert_date", "DATE", "The drift_alerts day that led to the patch."),
+    ),
+)
+# Written by remediation, read by every feature read through features/patch_layer.py.
+FEATURE_PATCHES_ACTIVE = Table(
+    "feature_patches_active", "remediation", "The patches the patch layer applies right now.",
+    _cols(
+        *_PATCH,
+        ("baseline_version", "BIGINT", "The baseline the patch was derived from."),
+        ("applied_at", "TIMESTAMP", "When it was applied (UTC)."),
+        ("applied_by", "VARCHAR", "Who applied it."),
+        ("log_id", "VARCHAR", "The feature_patch_log entry of the apply."),
+    ),
+    asset=False,
+)
+REMEDIATION_LOCK = Table(
+    "remediation_lock", "remediation", "One row per lock name: who holds it since when.",
+    _cols(
+        ("lock_name", "VARCHAR", "The lock's name."),
+        ("holder", "VARCHAR", "The run holding it."),
+        ("acquired_at", "TIMESTAMP", "When it was taken (UTC); a stale lock can be taken over after lock_ttl_s."),
+    ),
+    asset=False,
+)
+
+# --- ml -----------------------------------------------------------------------------------------
+CHURN_LABELS = Table(
+    "churn_labels", "ml", "Churn label per customer and label date.",
+    _cols(
+        ("customer_id", "VARCHAR", "Customer with an event in the lookback window before label_date."),
+        ("label_date", "DATE", "Label time: the START of this day."),
+        ("churned", "BIGINT", "1 when no purchase on days [label_date, label_date + horizon_days)."),
+        ("outcome_purchases", "BIGINT", "Purchases in that outcome window."),
+        ("last_event_date", "DATE", "The customer's last event day before label_date."),
+        ("horizon_days", "BIGINT", "Length of the outcome window, in days."),
+        ("created_at", "TIMESTAMP", "When the label was computed (UTC)."),
+    ),
+)
+TRAINING_SET = Table(
+    "training_set", "ml", "Point-in-time join of churn_labels and customer_features.",
+    _cols(
+        ("customer_id", "VARCHAR", "Customer of the label."),
+        ("label_date", "DATE", "The label's date (from churn_labels)."),
+        ("churned", "BIGINT", "The label (from churn_labels)."),
+        ("feature_snapshot_date", "DATE", "Snapshot the features come from (NULL: none within the TTL)."),
+        ("feature_age_days", "BIGINT", "label_date - feature_snapshot_date, in days (>= 1)."),
+    ),
+    features_after="feature_age_days",
+)
+INFERENCE_RESULTS = Table(
+    "inference_results", "ml", "The champion model's scores per customer.",
+    _cols(
+        ("run_id", "VARCHAR", "The Dagster run that scored."),
+        ("customer_id", "VARCHAR", "Customer scored (from customer_features_online)."),
+        ("snapshot_date", "DATE", "Features as of the end of this day: the score predicts churn from the next day."),
+        ("churn_probability", "DOUBLE", "The model's churn probability."),
+        ("predicted_churn", "BIGINT", "1 when churn_probability >= threshold."),
+        ("model_version", "BIGINT", "Registry version of the model that scored."),
+        ("threshold", "DOUBLE", "Decision threshold used for predicted_churn."),
+        ("scored_at", "TIMESTAMP", "When the row was scored (UTC)."),
+        ("role", "VARCHAR", "champion (serving) or shadow (the challenger, scored for comparison only)."),
+    ),
+)
+MODEL_PERFORMANCE = Table(
+    "model_performance", "ml", "Realized performance per scoring date and model once outcomes are known.",
+    _cols(
+        ("scoring_date", "DATE",
+         "snapshot_date of the scores; outcomes are days (scoring_date, scoring_date + horizon]."),
+        ("model_version", "BIGINT", "Registry version of the model."),
+        ("role", "VARCHAR", "champion or shadow."),
+        ("customers", "BIGINT", "Customers scored that date with a matured outcome."),
+        ("churned", "BIGINT", "Of those, customers who churned."),
+        ("churn_rate", "DOUBLE", "churned / customers."),
+        ("mean_score", "DOUBLE", "Mean churn_probability."),
+        ("brier", "DOUBLE", "Brier score (mean squared error of the probability)."),
+        ("roc_auc", "DOUBLE", "Realized ROC AUC (NULL when that date's customers are all one class)."),
+        ("horizon_days", "BIGINT", "Outcome window length, in days."),
+        ("matured_through", "DATE", "Last event day the outcomes were read through."),
+    ),
+)
 
 ALL = (RAW_EVENTS, QUARANTINED_EVENTS, CUSTOMER_FEATURES, CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,
-       FEATURE_STATS_BASELINE, DRIFT_ALERTS, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS)
+       FEATURE_STATS_BASELINE, DRIFT_ALERTS, PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
+       REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE)
+ASSETS = tuple(t for t in ALL if t.asset)
 BY_NAME = {t.name: t for t in ALL}

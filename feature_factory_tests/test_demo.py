@@ -10,7 +10,7 @@ import json
 import dagster as dg
 import pytest
 
-from feature_factory import demo, settings
+from feature_factory import demo, settings, tables
 from feature_factory.warehouse.duckdb import DuckDBWarehouse
 
 
@@ -72,6 +72,11 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert state.status.value == "DECLARED_IN_CODE" and state.instigator_data.cursor == story.sensor_cursor
     assert "drift sensor requested ['remediation_job']" in text
     assert "champion: v" in text and "open the UI on this instance:" in text and "make ui" in text
+    # Every contract table's columns are described in the UI (its newest materialization).
+    for table in tables.ASSETS:
+        (record,) = instance.fetch_materializations(table.key, limit=1).records
+        schema = record.asset_materialization.metadata["dagster/column_schema"].schema
+        assert schema.columns and [c.name for c in schema.columns if not c.description] == [], table.name
 
 
 def test_refuses_to_wipe_a_home_it_did_not_create(project_home):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from feature_factory import markdown as md
-from feature_factory.monitoring import alerts
+from feature_factory import tables
 from feature_factory.monitoring.presentation import histogram_png, quantile_line, tail_shares
 from feature_factory.monitoring.summary import Summary
 from feature_factory.remediation import store, views
@@ -60,12 +60,12 @@ def test_patch_log_shows_rounded_before_after_stats_in_few_columns():
 
 
 def test_every_column_of_drift_alerts_and_remediation_tables_is_described():
-    assert [c for c, _ in alerts.SCHEMA if not alerts.DESCRIPTIONS.get(c)] == []
-    for table, ddl in store.DDL.items():
-        columns = [c.split()[0] for c in ddl.split(",")]
-        assert [c for c in columns if not store.DESCRIPTIONS[table].get(c)] == [], table
+    assert [c.name for c in tables.DRIFT_ALERTS.columns if not c.description] == []
+    for table in store.CONTRACTS:
+        columns = [c.split()[0] for c in table.ddl().split(",")]
+        assert [c for c in columns if not table.descriptions.get(c)] == [], table.name
     # Columns other work adds are described ahead of time.
-    assert {"diagnosis", "diagnosis_evidence"} <= set(alerts.DESCRIPTIONS)
+    assert {"diagnosis", "diagnosis_evidence"} <= set(tables.DRIFT_ALERTS.descriptions)
 
 
 def test_histogram_explains_a_shift_confined_to_the_tails():

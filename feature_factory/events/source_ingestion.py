@@ -105,7 +105,7 @@ def ensure_tables(warehouse: Warehouse, spec: SourceSpec) -> None:
         for table, cols in ddl.items():
             s.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} "
                       f"({', '.join(f'{c} {ty}' for c, ty in cols)})")
-            have = {c for c, _ in warehouse._session_columns(s, table)}
+            have = {c for c, _ in warehouse.session_columns(s, table)}
             for c, ty in cols:  # a column added to the source later
                 if c not in have:
                     s.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {c} {ty}")

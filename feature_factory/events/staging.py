@@ -82,7 +82,7 @@ def ensure_tables(warehouse: Warehouse, session: Session) -> None:
         session.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} ({body})")
         # Tables made by an earlier version lack the columns added since (appended, so explicit
         # column lists keep working).
-        have = {c for c, _ in warehouse._session_columns(session, table)}
+        have = {c for c, _ in warehouse.session_columns(session, table)}
         for c, t, _ in cols:
             if c not in have:
                 session.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {c} {t}")

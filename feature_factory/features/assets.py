@@ -54,16 +54,14 @@ def feature_description(f: FeatureSpec) -> str:
     return f"{mark}{f.description} [window {f.window_days}d; owner {f.owner}]"
 
 
+def feature_columns(features) -> list[dg.TableColumn]:
+    """The catalog's feature columns as the UI shows them (tables whose middle columns they are)."""
+    return [dg.TableColumn(f.name, f.dtype.sql_type.lower(), description=feature_description(f),
+                           tags={"lifecycle": f.lifecycle.value, "owner": f.owner}) for f in features]
+
+
 def column_schema(catalog: Catalog) -> dg.TableSchema:
-    cols = [
-        dg.TableColumn("customer_id", "varchar", description="Customer (seen within the last 90 days)."),
-        dg.TableColumn("snapshot_date", "date", description="Features as of the END of this day."),
-    ]
-    cols += [dg.TableColumn(f.name, f.dtype.sql_type.lower(), description=feature_description(f),
-                            tags={"lifecycle": f.lifecycle.value, "owner": f.owner})
-             for f in catalog.computed()]
-    cols.append(dg.TableColumn("computed_at", "timestamp", description="When the run computed the row (UTC)."))
-    return dg.TableSchema(columns=cols)
+    return tables.CUSTOMER_FEATURES.column_schema(feature_columns(catalog.computed()))
 
 
 def column_lineage(features: list[FeatureSpec]) -> dg.TableColumnLineage:
@@ -82,7 +80,7 @@ def column_lineage(features: list[FeatureSpec]) -> dg.TableColumnLineage:
     partitions_def=partitions.daily_partitions,
     backfill_policy=partitions.single_run_backfill,
     deps=[RAW_EVENTS],
-    metadata={"dagster/table_name": snapshots.TABLE},
+    metadata={"dagster/table_name": tables.CUSTOMER_FEATURES.name},
 )
 def customer_features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """Daily feature snapshots: one row per customer seen within the last 90 days and snapshot day
@@ -136,7 +134,7 @@ ONLINE_AUTOMATION = (
     group_name=GROUP,
     kinds={"sql", "warehouse"},
     deps=[customer_features],
-    metadata={"dagster/table_name": online.ONLINE_TABLE},
+    metadata={"dagster/table_name": tables.CUSTOMER_FEATURES_ONLINE.name},
     automation_condition=ONLINE_AUTOMATION,
 )
 def customer_features_online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -156,17 +154,10 @@ def customer_features_online(context: dg.AssetExecutionContext, config: OnlineCo
     served = catalog.served()
     sample = warehouse.fetch_df(
         f"SELECT customer_id, snapshot_date, is_stale, {', '.join(f.name for f in served)} "
-        f"FROM {online.ONLINE_TABLE} ORDER BY customer_id LIMIT 8"
+        f"FROM {tables.CUSTOMER_FEATURES_ONLINE.name} ORDER BY customer_id LIMIT 8"
     )
-    cols = [dg.TableColumn("customer_id", "varchar"),
-            dg.TableColumn("snapshot_date", "date", description="The snapshot the row comes from.")]
-    cols += [dg.TableColumn(f.name, f.dtype.sql_type.lower(), description=feature_description(f)) for f in served]
-    cols += [
-        dg.TableColumn("snapshot_age_days", "bigint", description="Days from snapshot_date to the reference day."),
-        dg.TableColumn("is_stale", "boolean", description=f"snapshot_age_days > ttl_days ({config.ttl_days})."),
-        dg.TableColumn("computed_at", "timestamp", description="When the snapshot row was computed."),
-        dg.TableColumn("built_at", "timestamp", description="When this table was built."),
-    ]
+    cols = tables.CUSTOMER_FEATURES_ONLINE.column_schema(
+        feature_columns(served), described={"is_stale": f"snapshot_age_days > ttl_days ({config.ttl_days})."})
     lineage = {c: [dg.TableColumnDep(asset_key=customer_features.key, column_name=c)]
                for c in ["customer_id", "snapshot_date", "computed_at", *result.features]}
     context.log.info(f"{result.rows} customers served, {result.stale} stale (reference {result.reference_date})")
@@ -178,6 +169,6 @@ def customer_features_online(context: dg.AssetExecutionContext, config: OnlineCo
         "ttl_days": config.ttl_days,
         "served_features": dg.MetadataValue.json(list(result.features)),
         "preview": dg.MetadataValue.md(snapshots.markdown_table(sample)),
-        "dagster/column_schema": dg.TableSchema(columns=cols),
+        "dagster/column_schema": cols,
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column=lineage),
     })

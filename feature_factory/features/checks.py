@@ -13,13 +13,13 @@ import datetime as dt
 
 import dagster as dg
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog, Expectations, load_catalog
 from feature_factory.features import expectations
-from feature_factory.features.snapshots import TABLE
 from feature_factory.partitions import tagged_days
 from feature_factory.warehouse.base import Warehouse
 
-ASSET = dg.AssetKey(TABLE)
+ASSET = dg.AssetKey(tables.CUSTOMER_FEATURES.name)
 NO_DUPLICATES = "no_duplicate_keys"
 
 
@@ -58,14 +58,14 @@ def build_expectation_checks(catalog: Catalog) -> dg.AssetChecksDefinition | Non
         if scope is None:
             for f in wanted:
                 yield dg.AssetCheckResult(check_name=check_name(f.name), asset_key=ASSET, passed=False,
-                                          description=f"{TABLE} has no rows to check")
+                                          description=f"{tables.CUSTOMER_FEATURES.name} has no rows to check")
             return
         outcomes = {o.feature: o for o in expectations.evaluate(warehouse, wanted, *scope)}
         for f in wanted:
             o = outcomes.get(f.name)
             if o is None:
                 yield dg.AssetCheckResult(check_name=check_name(f.name), asset_key=ASSET, passed=False,
-                                          description=f"{TABLE} has no column {f.name}: materialize it")
+                                          description=f"{tables.CUSTOMER_FEATURES.name} has no column {f.name}: materialize it")
                 continue
             yield dg.AssetCheckResult(
                 check_name=check_name(f.name), asset_key=ASSET, passed=o.passed,
@@ -89,7 +89,7 @@ def no_duplicate_keys(context: dg.AssetCheckExecutionContext, warehouse: Warehou
     """Each (customer_id, snapshot_date) appears once; duplicates stop downstream assets."""
     scope = _scope(context, warehouse)
     if scope is None:
-        return dg.AssetCheckResult(passed=False, description=f"{TABLE} has no rows to check")
+        return dg.AssetCheckResult(passed=False, description=f"{tables.CUSTOMER_FEATURES.name} has no rows to check")
     n, sample = expectations.duplicate_keys(warehouse, *scope)
     return dg.AssetCheckResult(
         passed=n == 0,

@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
-from feature_factory.features.snapshots import TABLE, range_where
+from feature_factory.features.snapshots import range_where
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
 
@@ -36,9 +37,9 @@ class Outcome:
 
 
 def latest_snapshot_date(warehouse: Warehouse) -> dt.date | None:
-    if not warehouse.table_exists(TABLE):
+    if not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
         return None
-    row = warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {TABLE}")
+    row = warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES.name}")
     value = row[0] if row else None
     return value.date() if isinstance(value, dt.datetime) else value
 
@@ -47,7 +48,7 @@ def evaluate(
     warehouse: Warehouse, features: Sequence[FeatureSpec], first: dt.date, last: dt.date
 ) -> list[Outcome]:
     """Each feature's expectations over snapshot days [first, last]."""
-    have = {c for c, _ in warehouse.columns(TABLE)}
+    have = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
     features = [f for f in features if f.name in have]
     if not features:
         return []
@@ -57,7 +58,7 @@ def evaluate(
         lo = "0" if e.min is None else f"COUNT(CASE WHEN {c} < {e.min!r} THEN 1 END)"
         hi = "0" if e.max is None else f"COUNT(CASE WHEN {c} > {e.max!r} THEN 1 END)"
         parts += [f"COUNT({c})", lo, hi, f"MIN(CAST({c} AS DOUBLE))", f"MAX(CAST({c} AS DOUBLE))"]
-    row = warehouse.fetch_one(f"SELECT {', '.join(parts)} FROM {TABLE} WHERE {range_where(first, last)}")
+    row = warehouse.fetch_one(f"SELECT {', '.join(parts)} FROM {tables.CUSTOMER_FEATURES.name} WHERE {range_where(first, last)}")
     rows = int(row[0])
     out = []
     for i, f in enumerate(features):
@@ -84,7 +85,7 @@ def _failures(f: FeatureSpec, o: Outcome) -> list[str]:
 def duplicate_keys(warehouse: Warehouse, first: dt.date, last: dt.date, examples: int = 5) -> tuple[int, list[tuple]]:
     """(number of duplicated (customer_id, snapshot_date) keys, a few of them) in [first, last]."""
     dup = (
-        f"SELECT customer_id, snapshot_date, COUNT(*) AS n FROM {TABLE} WHERE {range_where(first, last)} "
+        f"SELECT customer_id, snapshot_date, COUNT(*) AS n FROM {tables.CUSTOMER_FEATURES.name} WHERE {range_where(first, last)} "
         "GROUP BY customer_id, snapshot_date HAVING COUNT(*) > 1"
     )
     row = warehouse.fetch_one(f"SELECT COUNT(*) FROM ({dup}) AS d")

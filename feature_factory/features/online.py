@@ -17,10 +17,8 @@ import pandas as pd
 from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
-from feature_factory.features.snapshots import TABLE as FEATURES_TABLE
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-ONLINE_TABLE = tables.CUSTOMER_FEATURES_ONLINE.name
 DEFAULT_TTL_DAYS = 2
 _CHUNK = 1000  # ids per IN list (well under every engine's limit)
 STATUS_COLUMNS = ("snapshot_date", "snapshot_age_days", "is_stale", "computed_at", "built_at")
@@ -49,13 +47,13 @@ def build_online_table(
     if ttl_days < 0:
         raise ValueError(f"ttl_days must be >= 0, got {ttl_days}")
     served = catalog.served()
-    have = {c for c, _ in warehouse.columns(FEATURES_TABLE)}
+    have = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
     if not have:
-        raise OnlineTableError(f"table {FEATURES_TABLE} does not exist: materialize customer_features first")
+        raise OnlineTableError(f"table {tables.CUSTOMER_FEATURES.name} does not exist: materialize customer_features first")
     missing = [f.name for f in served if f.name not in have]
     if missing:
         raise OnlineTableError(
-            f"{FEATURES_TABLE} has no column(s) {missing} for served feature(s): materialize "
+            f"{tables.CUSTOMER_FEATURES.name} has no column(s) {missing} for served feature(s): materialize "
             "customer_features after adding them to the catalog"
         )
     built_at = built_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -68,16 +66,16 @@ def build_online_table(
     )
     sql = (
         "WITH ff_ranked AS (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY customer_id "
-        f"ORDER BY snapshot_date DESC) AS ff_rn FROM {FEATURES_TABLE} f{upto}), "
+        f"ORDER BY snapshot_date DESC) AS ff_rn FROM {tables.CUSTOMER_FEATURES.name} f{upto}), "
         "ff_latest AS (SELECT * FROM ff_ranked WHERE ff_rn = 1) "
         f"SELECT l.customer_id, l.snapshot_date, {feature_cols}"
         f"CAST({age} AS BIGINT) AS snapshot_age_days, "
         f"CASE WHEN {age} > {int(ttl_days)} THEN TRUE ELSE FALSE END AS is_stale, "
         f"l.computed_at, {sql_literal(built_at)} AS built_at FROM ff_latest l"
     )
-    rows = warehouse.replace_table(ONLINE_TABLE, sql)
+    rows = warehouse.replace_table(tables.CUSTOMER_FEATURES_ONLINE.name, sql)
     stats = warehouse.fetch_one(
-        f"SELECT COUNT(CASE WHEN is_stale THEN 1 END), MAX(snapshot_date) FROM {ONLINE_TABLE}"
+        f"SELECT COUNT(CASE WHEN is_stale THEN 1 END), MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES_ONLINE.name}"
     )
     reference = as_of or (stats[1] if stats else None)
     if isinstance(reference, dt.datetime):
@@ -92,20 +90,20 @@ def get_online_features(
     the status columns and the features. Unknown ids come back with found=False and NULLs."""
     if isinstance(customer_ids, (str, bytes)) or not isinstance(customer_ids, Sequence):
         raise TypeError("customer_ids must be a list of customer id strings, not a single value")
-    types = dict(warehouse.columns(ONLINE_TABLE))
+    types = dict(warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name))
     if not types:
-        raise OnlineTableError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
+        raise OnlineTableError(f"table {tables.CUSTOMER_FEATURES_ONLINE.name} does not exist: materialize customer_features_online first")
     feature_cols = [c for c in types if c not in ("customer_id", *STATUS_COLUMNS)]
     if features is not None:
         unknown = [f for f in features if f not in feature_cols]
         if unknown:
-            raise KeyError(f"not served in {ONLINE_TABLE}: {unknown}; served: {feature_cols}")
+            raise KeyError(f"not served in {tables.CUSTOMER_FEATURES_ONLINE.name}: {unknown}; served: {feature_cols}")
         feature_cols = list(features)
     cols = ["customer_id", *[c for c in STATUS_COLUMNS if c in types], *feature_cols]
     wanted = list(dict.fromkeys(str(c) for c in customer_ids if c is not None))
     parts = [
         warehouse.fetch_df(
-            f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {ONLINE_TABLE} "
+            f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {tables.CUSTOMER_FEATURES_ONLINE.name} "
             f"WHERE customer_id IN ({', '.join('?' for _ in chunk)})",
             chunk,
         )

@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog, FeatureSpec
 from feature_factory.features import patches
 from feature_factory.warehouse.base import Session, Warehouse, clean_row, quote_ident
 
-ACTIVE = "feature_patches_active"
+ACTIVE = tables.FEATURE_PATCHES_ACTIVE.name  # written by remediation, read here
 
 
 def fetch_active(session: Session, features: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -48,7 +49,7 @@ def load_active(
     whose feature name was altered would otherwise just drop out of the filter, silently.
     """
     with warehouse.session() as s:
-        if not warehouse._session_columns(s, ACTIVE):
+        if not warehouse.session_columns(s, ACTIVE):
             return {}
         rows = fetch_active(s)
     wanted = None if features is None else set(features)

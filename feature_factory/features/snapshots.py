@@ -19,8 +19,6 @@ from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-TABLE = tables.CUSTOMER_FEATURES.name
-EVENTS = tables.RAW_EVENTS.name
 
 
 class FeatureBuildError(RuntimeError):
@@ -67,8 +65,8 @@ def write_snapshots(
     computed = [f for f in features if f.computed]
     if not computed:
         raise FeatureBuildError("the catalog has no computed feature (all retired?)")
-    if not warehouse.table_exists(EVENTS):
-        raise FeatureBuildError(f"table {EVENTS} does not exist: materialize raw_events first")
+    if not warehouse.table_exists(tables.RAW_EVENTS.name):
+        raise FeatureBuildError(f"table {tables.RAW_EVENTS.name} does not exist: materialize raw_events first")
     if max_days_per_statement < 1:
         raise ValueError(f"max_days_per_statement must be >= 1, got {max_days_per_statement}")
     computed_at = computed_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -76,12 +74,12 @@ def write_snapshots(
     start = first
     while start <= last:
         end = min(last, start + dt.timedelta(days=max_days_per_statement - 1))
-        plan = snapshot_plan(warehouse, computed, start, end, computed_at, strategy, direct_max_days, EVENTS)
+        plan = snapshot_plan(warehouse, computed, start, end, computed_at, strategy, direct_max_days, tables.RAW_EVENTS.name)
         rows += _replace_range(warehouse, computed, start, end, plan.sql)
         plans.append(plan)
         start = end + dt.timedelta(days=1)
     seconds = time.perf_counter() - started
-    row = warehouse.fetch_one(f"SELECT COUNT(DISTINCT customer_id) FROM {TABLE} WHERE {range_where(first, last)}")
+    row = warehouse.fetch_one(f"SELECT COUNT(DISTINCT customer_id) FROM {tables.CUSTOMER_FEATURES.name} WHERE {range_where(first, last)}")
     return SnapshotResult(tuple(plans), rows, int(row[0]) if row else 0, seconds)
 
 
@@ -96,16 +94,16 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
     wanted += [(f.name, f.dtype.sql_type) for f in features] + [("computed_at", "TIMESTAMP")]
     where = range_where(first, last)
     with warehouse.session() as s:
-        have = dict(warehouse._session_columns(s, TABLE))
-        ddl = [] if have else [f"CREATE TABLE {TABLE} ({', '.join(f'{quote_ident(c)} {t}' for c, t in wanted)})"]
+        have = dict(warehouse.session_columns(s, tables.CUSTOMER_FEATURES.name))
+        ddl = [] if have else [f"CREATE TABLE {tables.CUSTOMER_FEATURES.name} ({', '.join(f'{quote_ident(c)} {t}' for c, t in wanted)})"]
         for col, typ in wanted:
             if col in have and have[col] != typ:
                 raise FeatureBuildError(
-                    f"{TABLE}.{col} is {have[col]} but the catalog now makes it {typ}: rename the "
+                    f"{tables.CUSTOMER_FEATURES.name}.{col} is {have[col]} but the catalog now makes it {typ}: rename the "
                     "feature (columns are never retyped in place)"
                 )
             if have and col not in have:
-                ddl.append(f"ALTER TABLE {TABLE} ADD COLUMN {quote_ident(col)} {typ}")
+                ddl.append(f"ALTER TABLE {tables.CUSTOMER_FEATURES.name} ADD COLUMN {quote_ident(col)} {typ}")
         cols = ", ".join(quote_ident(c) for c, _ in wanted)
         # Bind the SELECT before the table is touched: a bad expression fails here, leaving the
         # table as it was even where DDL commits on its own (Snowflake).
@@ -117,9 +115,9 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
             if warehouse.transactional_ddl:
                 for statement in ddl:
                     s.execute(statement)
-            s.execute(f"DELETE FROM {TABLE} WHERE {where}")
-            s.execute(f"INSERT INTO {TABLE} ({cols}) SELECT {cols} FROM ({sql}) AS ff_new")
-        row = s.fetch_one(f"SELECT COUNT(*) FROM {TABLE} WHERE {where}")
+            s.execute(f"DELETE FROM {tables.CUSTOMER_FEATURES.name} WHERE {where}")
+            s.execute(f"INSERT INTO {tables.CUSTOMER_FEATURES.name} ({cols}) SELECT {cols} FROM ({sql}) AS ff_new")
+        row = s.fetch_one(f"SELECT COUNT(*) FROM {tables.CUSTOMER_FEATURES.name} WHERE {where}")
     return int(row[0]) if row else 0
 
 
@@ -128,7 +126,7 @@ def preview(warehouse: Warehouse, features: Sequence[FeatureSpec], day: dt.date,
     feature: 13 features side by side would be cut off at the right edge of the UI's dialog."""
     cols = ["customer_id"] + [f.name for f in features if f.computed]
     df = warehouse.fetch_df(
-        f"SELECT {', '.join(cols)} FROM {TABLE} WHERE snapshot_date = {sql_literal(day)} "
+        f"SELECT {', '.join(cols)} FROM {tables.CUSTOMER_FEATURES.name} WHERE snapshot_date = {sql_literal(day)} "
         f"ORDER BY customer_id LIMIT {int(limit)}"
     )
     if df.empty:

@@ -13,8 +13,10 @@ import dagster as dg
 import pandas as pd
 
 from feature_factory import tables
+from feature_factory.features.assets import feature_description
 from feature_factory.ml import labels as labels_lib
 from feature_factory.ml import training_set as training_set_lib
+from feature_factory.ml.resources import ModelRegistryResource
 from feature_factory.ml.configs import (
     ChampionConfig, InferenceConfig, LabelConfig, ModelConfig, PerformanceConfig, TrainingSetConfig,
 )
@@ -27,13 +29,6 @@ def _md_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in r) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def _schema(cols: list[tuple[str, str]], descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    descriptions = descriptions or {}
-    return dg.TableSchema(
-        columns=[dg.TableColumn(c, t.lower(), description=descriptions.get(c)) for c, t in cols]
-    )
 
 
 @dg.asset(group_name=GROUP, kinds={"sql"}, deps=[tables.RAW_EVENTS.key])
@@ -59,10 +54,7 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
         "labels_per_date": dg.MetadataValue.md(_md_table(["label_date", "labels", "churned", "churn_rate"], per_date)),
         "skipped_dates": dg.MetadataValue.json(summary.plan.skipped),
         "events_through": str(summary.plan.last_event_date),
-        "dagster/column_schema": _schema(warehouse.columns(labels_lib.LABELS_TABLE), {
-            "label_date": "Label time: the START of this day.",
-            "churned": "1 when no purchase on days [label_date, label_date + horizon_days).",
-        }),
+        "dagster/column_schema": tables.CHURN_LABELS.column_schema(live=warehouse.columns(tables.CHURN_LABELS.name)),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
             c: [dg.TableColumnDep(asset_key=tables.RAW_EVENTS.key, column_name=src)]
             for c, src in (("customer_id", "customer_id"), ("churned", "event_type"),
@@ -91,10 +83,9 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.Material
             [[fmt(s.age_min), fmt(s.age_mean), fmt(s.age_median), fmt(s.age_max)]],
         )),
         "null_counts": dg.MetadataValue.json(s.null_counts),
-        "dagster/column_schema": _schema(warehouse.columns(training_set_lib.TRAINING_TABLE), {
-            "feature_snapshot_date": "Snapshot the features come from (NULL: none within the TTL).",
-            "feature_age_days": "label_date - feature_snapshot_date, in days (>= 1).",
-        }),
+        "dagster/column_schema": tables.TRAINING_SET.column_schema(
+            live=warehouse.columns(tables.TRAINING_SET.name),
+            described={f.name: feature_description(f) for f in training_set_lib.default_features()}),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
             **{f: [dg.TableColumnDep(asset_key=tables.CUSTOMER_FEATURES.key, column_name=f)]
                for f in s.features},
@@ -105,7 +96,7 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.Material
 
 
 @dg.asset(group_name=GROUP, kinds={"scikitlearn"}, deps=[training_set])
-def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+def churn_model(config: ModelConfig, warehouse: Warehouse, model_registry: ModelRegistryResource) -> dg.MaterializeResult:
     """Trains LogisticRegression and RandomForest pipelines out of time: the holdout is the newest
     label dates, training uses only dates a purge gap (the label horizon) before them, and CV runs
     over expanding windows of label dates. Both models are registered (retraining the same data,
@@ -118,7 +109,7 @@ def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResu
     rnd = training.train_round(
         warehouse, models.Hyperparams.from_config(config), metric=config.promotion_metric,
         margin=config.promotion_margin, min_score=config.min_promotion_score,
-        keep_archived=config.keep_archived_artifacts,
+        keep_archived=config.keep_archived_artifacts, registry=model_registry.open(),
     )
     res, gate = rnd.result, rnd.gate
     verdict = "passes" if gate["passed"] else "fails"
@@ -150,16 +141,17 @@ def churn_model(config: ModelConfig, warehouse: Warehouse) -> dg.MaterializeResu
 
 
 @dg.asset(group_name=GROUP, kinds={"python"}, deps=[churn_model])
-def champion_model(config: ChampionConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+def champion_model(config: ChampionConfig, warehouse: Warehouse,
+                   model_registry: ModelRegistryResource) -> dg.MaterializeResult:
     """The serving model. Promotes the challenger to champion (archiving the previous one) only when
     its gate passed; runs after the blocking check `challenger_beats_champion`. With
     `promotion_basis: realized` it instead promotes a challenger whose shadow scores beat the
     champion's realized ROC AUC (model_performance) on the same matured scoring dates. Lists the
     registry with every version's status and the promotion history."""
     from feature_factory.ml import performance
-    from feature_factory.ml.registry import ModelRegistry, PromotionRefused
+    from feature_factory.ml.registry import PromotionRefused
 
-    registry = ModelRegistry()
+    registry = model_registry.open()
     before = registry.champion()
     challenger = registry.challenger()
     basis_note = None
@@ -169,8 +161,8 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse) -> dg.Materiali
     if config.promotion_basis not in ("holdout", "realized"):
         raise dg.Failure(f"champion_model promotion_basis={config.promotion_basis!r}: use holdout or realized")
     if config.promotion_basis == "realized" and challenger and before:
-        frame = (warehouse.fetch_df(f"SELECT * FROM {performance.PERFORMANCE_TABLE}")
-                 if warehouse.table_exists(performance.PERFORMANCE_TABLE) else pd.DataFrame())
+        frame = (warehouse.fetch_df(f"SELECT * FROM {tables.MODEL_PERFORMANCE.name}")
+                 if warehouse.table_exists(tables.MODEL_PERFORMANCE.name) else pd.DataFrame())
         gate = challenger.gate or {}
         passed, basis_note = performance.realized_gate(
             frame, before.version, challenger.version, float(gate.get("margin", 0.005)), config.min_realized_dates)
@@ -245,7 +237,7 @@ def _scoring_metadata(s, prefix: str = "") -> dict:
 @dg.asset(group_name=GROUP, kinds={"scikitlearn", "sql"},
           deps=[champion_model, tables.CUSTOMER_FEATURES_ONLINE.key])
 def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig,
-                      warehouse: Warehouse) -> dg.MaterializeResult:
+                      warehouse: Warehouse, model_registry: ModelRegistryResource) -> dg.MaterializeResult:
     """Churn scores for every customer in customer_features_online: the champion's (role
     `champion`) and, while there is a challenger, the challenger's in shadow (role `shadow`), each
     row with probability, predicted label, model_version and scored_at, per scoring run (run_id);
@@ -255,13 +247,13 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
 
     s = inference.score_customers(
         warehouse, context.run_id, chunk_rows=config.chunk_rows, threshold=config.threshold,
-        shadow=config.shadow, as_of=config.as_of,
+        shadow=config.shadow, as_of=config.as_of, registry=model_registry.open(),
     )
     preview = warehouse.fetch_df(
         "SELECT customer_id, churn_probability, predicted_churn FROM inference_results "
         "WHERE run_id = ? AND role = 'champion' ORDER BY churn_probability DESC LIMIT 10", [s.run_id])
     meta = {
-        "dagster/row_count": warehouse.row_count(inference.RESULTS_TABLE),
+        "dagster/row_count": warehouse.row_count(tables.INFERENCE_RESULTS.name),
         "customers_scored": s.customers,
         **_scoring_metadata(s),
         "shadow_version": s.shadow.model_version if s.shadow else None,
@@ -270,10 +262,7 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
         "top_scores": dg.MetadataValue.md(_md_table(
             list(preview.columns), [[r[0], f"{r[1]:.3f}", r[2]] for r in preview.itertuples(index=False)]
         )),
-        "dagster/column_schema": _schema(warehouse.columns(inference.RESULTS_TABLE), {
-            "role": "champion (serving) or shadow (the challenger, scored for comparison only).",
-            "snapshot_date": "Features as of the end of this day: the score predicts churn from the next day.",
-        }),
+        "dagster/column_schema": tables.INFERENCE_RESULTS.column_schema(live=warehouse.columns(tables.INFERENCE_RESULTS.name)),
     }
     if s.shadow:
         meta.update(_scoring_metadata(s.shadow, "shadow_"))
@@ -304,10 +293,7 @@ def model_performance(config: PerformanceConfig, warehouse: Warehouse) -> dg.Mat
         "realized": dg.MetadataValue.md(_md_table(
             ["scoring date", "model", "role", "customers", "churn rate", "mean score", "brier", "roc_auc"], table)
             if table else "no scoring date has a matured outcome window yet"),
-        "dagster/column_schema": _schema(warehouse.columns(performance.PERFORMANCE_TABLE), {
-            "scoring_date": "snapshot_date of the scores; outcomes are days (scoring_date, scoring_date + horizon].",
-            "roc_auc": "Realized ROC AUC (NULL when that date's customers are all one class).",
-        }),
+        "dagster/column_schema": tables.MODEL_PERFORMANCE.column_schema(live=warehouse.columns(tables.MODEL_PERFORMANCE.name)),
     }
     for role in ("champion", "shadow"):
         rows = f[(f["role"] == role) & f["roc_auc"].notna()] if s.rows else f

@@ -4,18 +4,17 @@
 import dagster as dg
 
 from feature_factory.ml.assets import churn_model
+from feature_factory.ml.resources import ModelRegistryResource
 
 
 @dg.asset_check(asset=churn_model, blocking=True)
-def challenger_beats_champion() -> dg.AssetCheckResult:
+def challenger_beats_champion(model_registry: ModelRegistryResource) -> dg.AssetCheckResult:
     """Passes when the newest challenger beats the champion by the configured margin, both scored
     on the same holdout rows neither trained on (or, when there are none, each on its own
     out-of-time holdout, as the description says), or there is no champion yet and it clears the
     minimum score. Blocking: on failure the
     challenger stays challenger and champion_model (promotion) and inference do not run."""
-    from feature_factory.ml.registry import ModelRegistry
-
-    registry = ModelRegistry()
+    registry = model_registry.open()
     last = registry.last_round()
     gated = [v for v in registry.versions() if v.gate]
     if last is None and not gated:

@@ -24,9 +24,6 @@ from feature_factory.ml.registry import ModelRegistry, ModelVersion
 from feature_factory.ml.training_set import feature_expressions
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-ONLINE_TABLE = tables.CUSTOMER_FEATURES_ONLINE.name
-FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
-RESULTS_TABLE = tables.INFERENCE_RESULTS.name
 
 
 class InferenceError(RuntimeError):
@@ -112,13 +109,13 @@ def _snapshot_source(warehouse: Warehouse, as_of: dt.date) -> tuple[str, set[str
     """customer_features of one snapshot day, patched like the training set (a subquery)."""
     from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
 
-    if not warehouse.table_exists(FEATURES_TABLE):
-        raise InferenceError(f"table {FEATURES_TABLE} does not exist: materialize customer_features first")
-    present = {c for c, _ in warehouse.columns(FEATURES_TABLE)}
+    if not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
+        raise InferenceError(f"table {tables.CUSTOMER_FEATURES.name} does not exist: materialize customer_features first")
+    present = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
     specs = [f for f in load_catalog().trainable() if f.name in present]
     exprs = feature_expressions(warehouse, specs)
     cols = ", ".join(f"{exprs[f.name]} AS {quote_ident(f.name)}" for f in specs)
-    return (f"(SELECT customer_id{', ' + cols if cols else ''} FROM {FEATURES_TABLE} "
+    return (f"(SELECT customer_id{', ' + cols if cols else ''} FROM {tables.CUSTOMER_FEATURES.name} "
             f"WHERE snapshot_date = {sql_literal(as_of)}) snap"), {f.name for f in specs}
 
 
@@ -151,15 +148,15 @@ def score_customers(
             f"no champion model in the registry at {registry.root}: materialize churn_model and "
             "champion_model first"
         )
-    source, snapshot = ONLINE_TABLE, "o.snapshot_date"
+    source, snapshot = tables.CUSTOMER_FEATURES_ONLINE.name, "o.snapshot_date"
     if as_of is not None:
         as_of = _as_date(as_of)
         source, cols = _snapshot_source(warehouse, as_of)
         snapshot = sql_literal(as_of)
     else:
-        cols = {c for c, _ in warehouse.columns(ONLINE_TABLE)}
+        cols = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name)}
         if not cols:
-            raise InferenceError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
+            raise InferenceError(f"table {tables.CUSTOMER_FEATURES_ONLINE.name} does not exist: materialize customer_features_online first")
     pipeline, info = registry.load(champ.version)
     scorers = [_Scorer("champion", pipeline, info, threshold, cols)]
     challenger = registry.challenger() if shadow else None
@@ -187,10 +184,10 @@ def score_customers(
             last_id = str(chunk["customer_id"].iloc[-1])
         if scorers[0].total == 0:
             where = f" for snapshot_date {as_of}" if as_of is not None else ""
-            raise InferenceError(f"{FEATURES_TABLE if as_of is not None else ONLINE_TABLE} has no rows{where}: nothing to score")
+            raise InferenceError(f"{tables.CUSTOMER_FEATURES.name if as_of is not None else tables.CUSTOMER_FEATURES_ONLINE.name} has no rows{where}: nothing to score")
         scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         warehouse.replace_where(
-            RESULTS_TABLE,
+            tables.INFERENCE_RESULTS.name,
             "run_id = ?",
             f"""SELECT {sql_literal(run_id)} AS run_id, s.customer_id, {snapshot} AS snapshot_date,
                 CAST(s.churn_probability AS DOUBLE) AS churn_probability,
@@ -199,7 +196,7 @@ def score_customers(
                 CAST(s.threshold AS DOUBLE) AS threshold,
                 {sql_literal(scored_at)} AS scored_at,
                 CAST(s.role AS VARCHAR) AS role
-            FROM {staging} s {"" if as_of is not None else f"LEFT JOIN {ONLINE_TABLE} o ON o.customer_id = s.customer_id"}""",
+            FROM {staging} s {"" if as_of is not None else f"LEFT JOIN {tables.CUSTOMER_FEATURES_ONLINE.name} o ON o.customer_id = s.customer_id"}""",
             where_params=[run_id],
         )
     finally:

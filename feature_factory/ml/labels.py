@@ -13,11 +13,45 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from feature_factory import tables
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
-LABELS_TABLE = tables.CHURN_LABELS.name
-EVENTS_TABLE = tables.RAW_EVENTS.name
+
+
+class LabelSettings(BaseModel):
+    """The label definition: the one source of its defaults (`configs.LabelConfig` inherits these
+    fields for the Launchpad; the functions below default to them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    label_dates: list[str] = Field(
+        default_factory=list,
+        description="Explicit label dates (YYYY-MM-DD). Empty: every `every_days` days in "
+        "[first_label_date, last_label_date].",
+    )
+    first_label_date: str | None = Field(
+        default=None, description="First label date; default first event day + min_history_days."
+    )
+    last_label_date: str | None = Field(
+        default=None, description="Last label date; default the latest with a complete outcome window."
+    )
+    every_days: int = Field(default=7, description="Spacing of generated label dates, in days.")
+    horizon_days: int = Field(
+        default=14,
+        description="Churned = no purchase on days [L, L + horizon_days). Also the default purge gap "
+        "of the out-of-time split, so 90 days of events leave room for training and holdout dates.",
+    )
+    activity_lookback_days: int = Field(
+        default=90, description="Eligible at L = any event on days [L - lookback, L - 1]."
+    )
+    min_history_days: int = Field(
+        default=28, description="Default first label date is this many days after the first event."
+    )
+
+
+_D = LabelSettings()
 
 
 class LabelError(ValueError):
@@ -47,12 +81,12 @@ def plan_label_dates(
     *,
     first_event_date: dt.date,
     last_event_date: dt.date,
-    horizon_days: int = 14,
+    horizon_days: int = _D.horizon_days,
     label_dates: Sequence[str | dt.date] = (),
     first_label_date: str | dt.date | None = None,
     last_label_date: str | dt.date | None = None,
-    every_days: int = 7,
-    min_history_days: int = 28,
+    every_days: int = _D.every_days,
+    min_history_days: int = _D.min_history_days,
 ) -> LabelPlan:
     """Resolve the label dates: an explicit list, or every `every_days` days between two dates.
 
@@ -108,11 +142,11 @@ def plan_label_dates(
 
 def event_date_range(warehouse: Warehouse) -> tuple[dt.date, dt.date]:
     """First and last event day in `raw_events` (one aggregate row)."""
-    if not warehouse.table_exists(EVENTS_TABLE):
-        raise LabelError(f"table {EVENTS_TABLE} does not exist: materialize raw_events first")
-    row = warehouse.fetch_one(f"SELECT MIN(event_date), MAX(event_date) FROM {EVENTS_TABLE}")
+    if not warehouse.table_exists(tables.RAW_EVENTS.name):
+        raise LabelError(f"table {tables.RAW_EVENTS.name} does not exist: materialize raw_events first")
+    row = warehouse.fetch_one(f"SELECT MIN(event_date), MAX(event_date) FROM {tables.RAW_EVENTS.name}")
     if not row or row[0] is None:
-        raise LabelError(f"table {EVENTS_TABLE} is empty: no events to label churn from")
+        raise LabelError(f"table {tables.RAW_EVENTS.name} is empty: no events to label churn from")
     return _as_date(row[0]), _as_date(row[1])
 
 
@@ -152,7 +186,7 @@ WITH label_dates AS ({date_rows}),
 daily AS (
     SELECT customer_id, event_date,
            SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases
-    FROM {EVENTS_TABLE}
+    FROM {tables.RAW_EVENTS.name}
     WHERE event_date >= {scan_from} AND event_date < {scan_to} AND customer_id IS NOT NULL
     GROUP BY customer_id, event_date
 ),
@@ -197,13 +231,13 @@ class LabelSummary:
 def build_labels(
     warehouse: Warehouse,
     *,
-    horizon_days: int = 14,
-    lookback_days: int = 90,
+    horizon_days: int = _D.horizon_days,
+    lookback_days: int = _D.activity_lookback_days,
     label_dates: Sequence[str | dt.date] = (),
     first_label_date: str | dt.date | None = None,
     last_label_date: str | dt.date | None = None,
-    every_days: int = 7,
-    min_history_days: int = 28,
+    every_days: int = _D.every_days,
+    min_history_days: int = _D.min_history_days,
 ) -> LabelSummary:
     """Replace `churn_labels` atomically and summarise it per label date."""
     first_event, last_event = event_date_range(warehouse)
@@ -218,12 +252,12 @@ def build_labels(
         min_history_days=min_history_days,
     )
     rows = warehouse.replace_table(
-        LABELS_TABLE, labels_sql(warehouse, plan.dates, horizon_days, lookback_days)
+        tables.CHURN_LABELS.name, labels_sql(warehouse, plan.dates, horizon_days, lookback_days)
     )
     per_date = [
         (_as_date(d), int(n), int(c or 0))
         for d, n, c in warehouse.fetch_all(
-            f"SELECT label_date, COUNT(*), SUM(churned) FROM {LABELS_TABLE} "
+            f"SELECT label_date, COUNT(*), SUM(churned) FROM {tables.CHURN_LABELS.name} "
             "GROUP BY label_date ORDER BY label_date"
         )
     ]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from feature_factory.ml.split import SplitError, TimeSplit, bootstrap_ci, dates_of, purge_default, time_folds, time_split
 
@@ -27,30 +28,44 @@ class ModelDataError(ValueError):
     """The training data cannot support a meaningful model; the message says what is lacking."""
 
 
-@dataclass(frozen=True)
-class Hyperparams:
-    """Plain mirror of `configs.ModelConfig`, so this module needs no Dagster."""
+class Hyperparams(BaseModel):
+    """Split, CV and estimator settings: the one source of their defaults (no Dagster here;
+    `configs.ModelConfig` inherits these fields for the Launchpad)."""
 
-    holdout_share: float = 0.2
-    holdout_days: int | None = None
-    purge_days: int | None = None  # None: the label horizon
-    bootstrap_resamples: int = 200
-    cv_folds: int = 5
-    random_state: int = 42
-    threshold: float = 0.5
-    min_rows: int = 40
-    lr_c: float = 1.0
-    lr_max_iter: int = 2000
-    lr_class_weight: str | None = None
-    rf_n_estimators: int = 200
-    rf_max_depth: int | None = 8
-    rf_min_samples_leaf: int = 5
-    n_jobs: int = 1
+    model_config = ConfigDict(frozen=True)
+
+    holdout_share: float = Field(
+        default=0.2, description="Out-of-time holdout: the newest label dates holding this share of rows."
+    )
+    holdout_days: int | None = Field(
+        default=None, description="Instead of holdout_share: hold out the label dates of the last N days."
+    )
+    purge_days: int | None = Field(
+        default=None,
+        description="Gap between the last training label date and the first holdout date, so no "
+        "training outcome window overlaps a holdout label's (None = the labels' horizon_days).",
+    )
+    cv_folds: int = Field(default=5, description="Expanding-window time-CV folds over training label dates.")
+    bootstrap_resamples: int = Field(
+        default=200, description="Customer-bootstrap resamples for the holdout metrics' 95% intervals."
+    )
+    random_state: int = Field(default=42, description="Seed for the split, CV and forests.")
+    threshold: float = Field(default=0.5, description="Probability at or above which churn is predicted.")
+    min_rows: int = Field(default=40, description="Refuse to train on fewer labelled rows.")
+    lr_c: float = Field(default=1.0, description="LogisticRegression inverse regularisation C.")
+    lr_max_iter: int = Field(default=2000, description="LogisticRegression max iterations.")
+    lr_class_weight: str | None = Field(
+        default=None, description="LogisticRegression class_weight (None or 'balanced')."
+    )
+    rf_n_estimators: int = Field(default=200, description="RandomForest trees.")
+    rf_max_depth: int | None = Field(default=8, description="RandomForest max depth (None = unlimited).")
+    rf_min_samples_leaf: int = Field(default=5, description="RandomForest min samples per leaf.")
+    n_jobs: int = Field(default=1, description="Parallel jobs for the forest.")
 
     @classmethod
     def from_config(cls, config: Any) -> "Hyperparams":
-        names = cls.__dataclass_fields__
-        return cls(**{k: getattr(config, k) for k in names if hasattr(config, k)})
+        """Just the hyperparameters of a config (or any object) carrying these fields."""
+        return cls(**{k: getattr(config, k) for k in cls.model_fields if hasattr(config, k)})
 
 
 @dataclass

@@ -16,14 +16,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from feature_factory.ml.inference import RESULTS_TABLE
-from feature_factory.ml.labels import EVENTS_TABLE
+from feature_factory import tables
 from feature_factory.warehouse.base import Warehouse
-
-PERFORMANCE_TABLE = "model_performance"
-COLUMNS = ("scoring_date", "model_version", "role", "customers", "churned", "churn_rate",
-           "mean_score", "brier", "roc_auc", "horizon_days", "matured_through")
-
 
 class PerformanceError(ValueError):
     """Realized performance cannot be computed; the message names the missing input."""
@@ -35,11 +29,11 @@ def performance_sql(warehouse: Warehouse, horizon_days: int, lookback_days: int)
     look_from = warehouse.date_add_days("p.snapshot_date", -lb)
     # The newest run per (customer, snapshot, model): re-scoring the same day does not double-count.
     return f"""
-WITH last_day AS (SELECT MAX(event_date) AS d FROM {EVENTS_TABLE}),
+WITH last_day AS (SELECT MAX(event_date) AS d FROM {tables.RAW_EVENTS.name}),
 scored AS (
     SELECT customer_id, snapshot_date, model_version, COALESCE(role, 'champion') AS role,
            churn_probability
-    FROM {RESULTS_TABLE}
+    FROM {tables.INFERENCE_RESULTS.name}
     WHERE snapshot_date IS NOT NULL
     QUALIFY ROW_NUMBER() OVER (
         PARTITION BY customer_id, snapshot_date, model_version ORDER BY scored_at DESC, run_id DESC) = 1
@@ -54,7 +48,7 @@ outcome AS (
            MAX(CASE WHEN e.event_date > p.snapshot_date AND e.event_type = 'purchase' THEN 1 ELSE 0 END) AS bought,
            MAX(CASE WHEN e.event_date <= p.snapshot_date THEN 1 ELSE 0 END) AS active
     FROM pairs p
-    JOIN {EVENTS_TABLE} e ON e.customer_id = p.customer_id
+    JOIN {tables.RAW_EVENTS.name} e ON e.customer_id = p.customer_id
      AND e.event_date > {look_from} AND e.event_date <= {outcome_end}
     GROUP BY p.customer_id, p.snapshot_date
 ),
@@ -101,18 +95,18 @@ def build_performance(warehouse: Warehouse, horizon_days: int, lookback_days: in
     """Replace `model_performance` atomically from inference_results and raw_events."""
     if horizon_days < 1 or lookback_days < 1:
         raise PerformanceError(f"horizon_days and lookback_days must be >= 1, got {horizon_days}, {lookback_days}")
-    for table, hint in ((RESULTS_TABLE, "inference_results"), (EVENTS_TABLE, "raw_events")):
+    for table, hint in ((tables.INFERENCE_RESULTS.name, "inference_results"), (tables.RAW_EVENTS.name, "raw_events")):
         if not warehouse.table_exists(table):
             raise PerformanceError(f"table {table} does not exist: materialize {hint} first")
-    if "role" not in {c for c, _ in warehouse.columns(RESULTS_TABLE)}:
-        warehouse.execute(f"ALTER TABLE {RESULTS_TABLE} ADD COLUMN role VARCHAR")
-    rows = warehouse.replace_table(PERFORMANCE_TABLE, performance_sql(warehouse, horizon_days, lookback_days))
-    frame = warehouse.fetch_df(f"SELECT * FROM {PERFORMANCE_TABLE} ORDER BY scoring_date, model_version")
+    if "role" not in {c for c, _ in warehouse.columns(tables.INFERENCE_RESULTS.name)}:
+        warehouse.execute(f"ALTER TABLE {tables.INFERENCE_RESULTS.name} ADD COLUMN role VARCHAR")
+    rows = warehouse.replace_table(tables.MODEL_PERFORMANCE.name, performance_sql(warehouse, horizon_days, lookback_days))
+    frame = warehouse.fetch_df(f"SELECT * FROM {tables.MODEL_PERFORMANCE.name} ORDER BY scoring_date, model_version")
     if not frame.empty:
         frame["scoring_date"] = pd.to_datetime(frame["scoring_date"]).dt.date
-    last = warehouse.fetch_one(f"SELECT MAX(event_date) FROM {EVENTS_TABLE}")
+    last = warehouse.fetch_one(f"SELECT MAX(event_date) FROM {tables.RAW_EVENTS.name}")
     pending = warehouse.fetch_all(
-        f"SELECT DISTINCT snapshot_date FROM {RESULTS_TABLE} WHERE snapshot_date IS NOT NULL "
+        f"SELECT DISTINCT snapshot_date FROM {tables.INFERENCE_RESULTS.name} WHERE snapshot_date IS NOT NULL "
         f"AND {warehouse.date_add_days('snapshot_date', int(horizon_days))} > ? ORDER BY snapshot_date",
         [last[0]] if last else [None],
     )

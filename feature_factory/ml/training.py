@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from feature_factory import tables
 from feature_factory.ml import models, plots
 from feature_factory.ml.registry import ModelRegistry, ModelVersion, gate_decision
-from feature_factory.ml.labels import LABELS_TABLE
 from feature_factory.ml.training_set import feature_columns, load_training_frame
 from feature_factory.warehouse.base import Warehouse
 
@@ -50,11 +50,11 @@ def data_version(df: pd.DataFrame, features: list[str]) -> str:
 
 def horizon_of_labels(warehouse: Warehouse) -> int | None:
     """The outcome window the churn labels were built with (the default purge gap)."""
-    if not warehouse.table_exists(LABELS_TABLE):
+    if not warehouse.table_exists(tables.CHURN_LABELS.name):
         return None
-    if "horizon_days" not in {c for c, _ in warehouse.columns(LABELS_TABLE)}:
+    if "horizon_days" not in {c for c, _ in warehouse.columns(tables.CHURN_LABELS.name)}:
         return None
-    row = warehouse.fetch_one(f"SELECT MAX(horizon_days) FROM {LABELS_TABLE}")
+    row = warehouse.fetch_one(f"SELECT MAX(horizon_days) FROM {tables.CHURN_LABELS.name}")
     return int(row[0]) if row and row[0] is not None else None
 
 
@@ -176,7 +176,7 @@ def train_frame(
         "n_holdout": result.n_holdout,
         "positives": result.positives,
     }
-    params_dict = {k: getattr(params, k) for k in params.__dataclass_fields__}
+    params_dict = params.model_dump()
     registered = {
         kind: registry.register(
             m.pipeline, model_type=kind, features=features, training_window=window,

@@ -22,12 +22,9 @@ import pandas as pd
 from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features import patch_layer
-from feature_factory.ml.labels import LABELS_TABLE
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-TRAINING_TABLE = tables.TRAINING_SET.name
-FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
-KEY_COLUMNS = ("customer_id", "label_date", "churned", "feature_snapshot_date", "feature_age_days")
+KEY_COLUMNS = tables.TRAINING_SET.names  # the contract's fixed columns, in order
 
 
 class TrainingSetError(ValueError):
@@ -71,7 +68,7 @@ def training_set_sql(
         lo = _date(label_range[0]) - dt.timedelta(days=int(ttl_days))
         hi = _date(label_range[1]) - dt.timedelta(days=1)
         prune = f"\n    WHERE snapshot_date >= {sql_literal(lo)} AND snapshot_date <= {sql_literal(hi)}"
-    asof = warehouse.asof_left_join(f"{LABELS_TABLE} l", f"(SELECT * FROM {FEATURES_TABLE}{prune}) f",
+    asof = warehouse.asof_left_join(f"{tables.CHURN_LABELS.name} l", f"(SELECT * FROM {tables.CUSTOMER_FEATURES.name}{prune}) f",
                                     "f.customer_id = l.customer_id", "l.label_date", "f.snapshot_date")
     if asof:
         # The newest earlier snapshot, kept only when it is within the TTL (the same rows as below).
@@ -99,13 +96,13 @@ SELECT
     f.snapshot_date AS feature_snapshot_date,
     CAST({age} AS BIGINT) AS feature_age_days,
     {selected}
-FROM {LABELS_TABLE} l
+FROM {tables.CHURN_LABELS.name} l
 LEFT JOIN (
     SELECT
         customer_id,
         snapshot_date,
         {patched}
-    FROM {FEATURES_TABLE}{prune}
+    FROM {tables.CUSTOMER_FEATURES.name}{prune}
 ) f
   ON f.customer_id = l.customer_id
  AND f.snapshot_date <= {newest}
@@ -141,14 +138,14 @@ def _date(value: object) -> dt.date:
 
 
 def _check_inputs(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> None:
-    for table, hint in ((LABELS_TABLE, "churn_labels"), (FEATURES_TABLE, "customer_features")):
+    for table, hint in ((tables.CHURN_LABELS.name, "churn_labels"), (tables.CUSTOMER_FEATURES.name, "customer_features")):
         if not warehouse.table_exists(table):
             raise TrainingSetError(f"table {table} does not exist: materialize {hint} first")
-    present = {c for c, _ in warehouse.columns(FEATURES_TABLE)}
+    present = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
     missing = [f.name for f in features if f.name not in present]
     if missing:
         raise TrainingSetError(
-            f"{FEATURES_TABLE} has no column(s) {missing} for trainable feature(s); "
+            f"{tables.CUSTOMER_FEATURES.name} has no column(s) {missing} for trainable feature(s); "
             "materialize customer_features for the label period after adding them to the catalog"
         )
 
@@ -167,22 +164,22 @@ def _build(warehouse: Warehouse, features: list[FeatureSpec], ttl_days: int) -> 
     # The as-of join keeps one row per (customer_id, label_date); duplicate label keys would
     # silently collapse, so they are refused before anything is published.
     dup = warehouse.fetch_one(
-        f"SELECT customer_id, label_date, COUNT(*) FROM {LABELS_TABLE} "
+        f"SELECT customer_id, label_date, COUNT(*) FROM {tables.CHURN_LABELS.name} "
         "GROUP BY customer_id, label_date HAVING COUNT(*) > 1 ORDER BY customer_id, label_date LIMIT 1"
     )
     if dup:
         raise TrainingSetError(
-            f"{LABELS_TABLE} has duplicate labels, e.g. customer {dup[0]!r} on {dup[1]} ({dup[2]} rows)"
+            f"{tables.CHURN_LABELS.name} has duplicate labels, e.g. customer {dup[0]!r} on {dup[1]} ({dup[2]} rows)"
         )
-    bounds = warehouse.fetch_one(f"SELECT MIN(label_date), MAX(label_date) FROM {LABELS_TABLE}")
+    bounds = warehouse.fetch_one(f"SELECT MIN(label_date), MAX(label_date) FROM {tables.CHURN_LABELS.name}")
     if not bounds or bounds[0] is None:
-        raise TrainingSetError(f"{LABELS_TABLE} is empty: no labels to build a training set from")
+        raise TrainingSetError(f"{tables.CHURN_LABELS.name} is empty: no labels to build a training set from")
     rows = warehouse.replace_table(
-        TRAINING_TABLE, training_set_sql(warehouse, features, ttl_days, (bounds[0], bounds[1]))
+        tables.TRAINING_SET.name, training_set_sql(warehouse, features, ttl_days, (bounds[0], bounds[1]))
     )
-    labels = warehouse.row_count(LABELS_TABLE)
+    labels = warehouse.row_count(tables.CHURN_LABELS.name)
     if rows != labels:  # labels changed while we built: say so rather than report wrong counts
-        raise TrainingSetError(f"{TRAINING_TABLE} has {rows} rows but {LABELS_TABLE} now has {labels}")
+        raise TrainingSetError(f"{tables.TRAINING_SET.name} has {rows} rows but {tables.CHURN_LABELS.name} now has {labels}")
     return summarize(warehouse, [f.name for f in features])
 
 
@@ -194,7 +191,7 @@ def summarize(warehouse: Warehouse, feature_names: Sequence[str]) -> TrainingSet
         f"SELECT COUNT(*), COUNT(DISTINCT customer_id), "
         f"SUM(CASE WHEN feature_snapshot_date IS NULL THEN 1 ELSE 0 END), SUM(churned), "
         f"MIN(feature_age_days), AVG(feature_age_days), {median}, MAX(feature_age_days), "
-        f"MIN(label_date), MAX(label_date){', ' + nulls if nulls else ''} FROM {TRAINING_TABLE}"
+        f"MIN(label_date), MAX(label_date){', ' + nulls if nulls else ''} FROM {tables.TRAINING_SET.name}"
     )
     assert row is not None
 
@@ -219,23 +216,23 @@ def summarize(warehouse: Warehouse, feature_names: Sequence[str]) -> TrainingSet
 
 def feature_columns(warehouse: Warehouse) -> list[str]:
     """The feature columns the current training set was built with, in table order."""
-    cols = [c for c, _ in warehouse.columns(TRAINING_TABLE)]
+    cols = [c for c, _ in warehouse.columns(tables.TRAINING_SET.name)]
     if not cols:
-        raise TrainingSetError(f"table {TRAINING_TABLE} does not exist: materialize training_set first")
+        raise TrainingSetError(f"table {tables.TRAINING_SET.name} does not exist: materialize training_set first")
     return [c for c in cols if c not in KEY_COLUMNS]
 
 
 def load_training_frame(warehouse: Warehouse, feature_names: Sequence[str]) -> pd.DataFrame:
     """The training set as a DataFrame: one row per label, so bounded by the label count, not by
     events. Ordered, so the same table always yields the same split."""
-    if not warehouse.table_exists(TRAINING_TABLE):
-        raise TrainingSetError(f"table {TRAINING_TABLE} does not exist: materialize training_set first")
-    present = {c for c, _ in warehouse.columns(TRAINING_TABLE)}
+    if not warehouse.table_exists(tables.TRAINING_SET.name):
+        raise TrainingSetError(f"table {tables.TRAINING_SET.name} does not exist: materialize training_set first")
+    present = {c for c, _ in warehouse.columns(tables.TRAINING_SET.name)}
     missing = [n for n in feature_names if n not in present]
     if missing:
-        raise TrainingSetError(f"{TRAINING_TABLE} has no column(s) {missing}: rebuild training_set")
+        raise TrainingSetError(f"{tables.TRAINING_SET.name} has no column(s) {missing}: rebuild training_set")
     cols = ", ".join(quote_ident(c) for c in ("customer_id", "label_date", "churned", *feature_names))
-    df = warehouse.fetch_df(f"SELECT {cols} FROM {TRAINING_TABLE} ORDER BY label_date, customer_id")
+    df = warehouse.fetch_df(f"SELECT {cols} FROM {tables.TRAINING_SET.name} ORDER BY label_date, customer_id")
     df["label_date"] = pd.to_datetime(df["label_date"]).dt.date
     df["churned"] = df["churned"].astype(int)
     for n in feature_names:

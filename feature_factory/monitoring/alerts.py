@@ -28,60 +28,6 @@ from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
-ALERTS_TABLE = tables.DRIFT_ALERTS.name
-SCHEMA = [
-    ("alert_date", "DATE"), ("feature", "VARCHAR"), ("baseline_version", "BIGINT"),
-    ("psi", "DOUBLE"), ("ks", "DOUBLE"), ("wasserstein_norm", "DOUBLE"), ("js_distance", "DOUBLE"),
-    ("mean_shift_std", "DOUBLE"), ("std_ratio", "DOUBLE"), ("null_rate_delta", "DOUBLE"),
-    ("out_of_range_share", "DOUBLE"), ("drift_types", "VARCHAR"), ("severity", "VARCHAR"),
-    ("created_at", "TIMESTAMP"), ("severity_rank", "BIGINT"), ("type_severities", "VARCHAR"),
-    ("out_of_range_excess", "DOUBLE"), ("ks_error_bound", "DOUBLE"),
-    ("wasserstein_error_bound", "DOUBLE"), ("current_rows", "BIGINT"), ("current_mean", "DOUBLE"),
-    ("baseline_mean", "DOUBLE"), ("current_null_rate", "DOUBLE"), ("baseline_null_rate", "DOUBLE"),
-    ("evidently_drift", "BOOLEAN"), ("evidently_score", "DOUBLE"), ("evidently_method", "VARCHAR"),
-    ("note", "VARCHAR"), ("input_null_rate_delta", "DOUBLE"),
-    # Why it drifted (diagnosis.py, root_cause.py): NULL on rows without drift.
-    ("diagnosis", "VARCHAR"), ("diagnosis_evidence", "VARCHAR"), ("top_contributors", "VARCHAR"),
-]
-
-# What each column means, shown in the UI (`dagster/column_schema`). Every SCHEMA column has one
-# (a test says so); `diagnosis*` are described ahead of the columns that add them.
-DESCRIPTIONS = {
-    "alert_date": "The day judged (the partition).",
-    "feature": "The customer_features column judged.",
-    "baseline_version": "The feature_stats_baseline version it was judged against.",
-    "psi": "Population stability index over the baseline's frozen decile bins.",
-    "ks": "Two-sample Kolmogorov-Smirnov statistic (from quantile grids).",
-    "wasserstein_norm": "Wasserstein distance divided by the baseline's std (from quantile grids).",
-    "js_distance": "Jensen-Shannon distance over the baseline's bins (0 same, 1 disjoint).",
-    "mean_shift_std": "abs(mean - baseline mean) / baseline std.",
-    "std_ratio": "std / baseline std (1 = unchanged).",
-    "null_rate_delta": "NULL rate minus the baseline's NULL rate (0.05 = 5 points more).",
-    "out_of_range_share": "Share of values outside the baseline's [p01, p99].",
-    "drift_types": "Comma-separated drift types at low or above (MEAN_SHIFT, OUT_OF_RANGE, ...); empty when none.",
-    "severity": "Worst drift type's severity: none, low, medium, high or critical.",
-    "created_at": "When the row was written (UTC).",
-    "severity_rank": "severity as a number: none 0, low 1, medium 2, high 3, critical 4.",
-    "type_severities": 'JSON: each drift type\'s own severity, e.g. {"MEAN_SHIFT": "high"}.',
-    "out_of_range_excess": "Share outside [p01, p99] in the worse tail, beyond the baseline's own share there.",
-    "ks_error_bound": "How far the grid-based KS can be from the exact statistic.",
-    "wasserstein_error_bound": "How far the grid-based Wasserstein can be from the exact value.",
-    "current_rows": "Rows of the feature on that day.",
-    "current_mean": "Mean on that day.",
-    "baseline_mean": "Mean over the baseline window.",
-    "current_null_rate": "NULL rate on that day.",
-    "baseline_null_rate": "NULL rate over the baseline window.",
-    "evidently_drift": "Evidently's per-column verdict (NULL when no Evidently report was made that day).",
-    "evidently_score": "Evidently's drift score for the column (its method's statistic or p-value).",
-    "evidently_method": "The test Evidently chose for the column.",
-    "note": "Why something was not judged (too few values, ramp-up, no rows).",
-    "input_null_rate_delta": "Change in the NULL rate of the raw event values the feature aggregates.",
-    "diagnosis": ("The likely cause of the drift: tail_contamination, population_shift, missing_data, "
-                  "type_or_schema, volume_or_staleness or single_source (NULL when not drifted)."),
-    "diagnosis_evidence": "JSON: the numbers behind the diagnosis (bulk and tail moves, KS residual, shares).",
-    "top_contributors": ("JSON: the segments (event_type, channel, cohort, first-seen week, landing file) "
-                         "carrying most of the change, with their share of it and of the rows."),
-}
 
 
 @dataclass
@@ -228,6 +174,6 @@ def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict], last: dt.
     """Replace the `drift_alerts` partitions of days [day, last or day] with `rows` in one
     statement (creating the typed table when needed)."""
     return warehouse.replace_where(
-        ALERTS_TABLE, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(SCHEMA, rows),
+        tables.DRIFT_ALERTS.name, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(tables.DRIFT_ALERTS.schema, rows),
         where_params=[str(day), str(last or day)],
     )

@@ -11,7 +11,7 @@ from feature_factory import settings, tables
 from feature_factory.monitoring import alerts
 from feature_factory.monitoring import evidently_report as ev
 from feature_factory.monitoring.baseline import (
-    BASELINE_TABLE, NO_BASELINE, SCHEMA as BASELINE_SCHEMA, baseline_history, capture_baseline,
+    NO_BASELINE, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
@@ -24,11 +24,6 @@ from feature_factory.warehouse.base import Warehouse
 
 CUSTOMER_FEATURES = tables.CUSTOMER_FEATURES.key
 GROUP = "monitoring"
-
-
-def _schema(columns: list[tuple[str, str]], descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, typ.lower(), description=(descriptions or {}).get(name))
-                                   for name, typ in columns])
 
 
 def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -58,7 +53,7 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
         "days": (last - first).days + 1,
         "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
         "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
-        "dagster/column_schema": _schema(warehouse.columns(STATS_TABLE)),
+        "dagster/column_schema": tables.FEATURE_STATS.column_schema(live=warehouse.columns(STATS_TABLE)),
     })
 
 
@@ -102,8 +97,8 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
             or "none: every feature's window is complete within the baseline window"),
         "statistics": dg.MetadataValue.md(table),
         "versions": dg.MetadataValue.md(history),
-        "dagster/row_count": warehouse.row_count(BASELINE_TABLE),
-        "dagster/column_schema": _schema(BASELINE_SCHEMA),
+        "dagster/row_count": warehouse.row_count(tables.FEATURE_STATS_BASELINE.name),
+        "dagster/column_schema": tables.FEATURE_STATS_BASELINE.column_schema(),
     })
 
 
@@ -148,7 +143,7 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
             for d, v in per_partition.items())
         metadata = {"run_days": len(reports), "run_summary": dg.MetadataValue.md(summary),
                     "run_max_severity": SEVERITIES[worst], "run_max_severity_rank": worst,
-                    "run_row_count": rows, "dagster/column_schema": _schema(alerts.SCHEMA)}
+                    "run_row_count": rows, "dagster/column_schema": tables.DRIFT_ALERTS.column_schema()}
     metadata["partitions"] = dg.MetadataValue.json(per_partition)
     return dg.MaterializeResult(metadata=metadata)
 
@@ -193,7 +188,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
             "no feature drifted" if not drifted else
             f"drawn only for the last day of this range run ({last}); set plots_every_day_in_ranges: true "
             "for every day, or materialize this partition alone")),
-        "dagster/column_schema": _schema(alerts.SCHEMA, alerts.DESCRIPTIONS),
+        "dagster/column_schema": tables.DRIFT_ALERTS.column_schema(),
     }
     if report.message:
         metadata["notes"] = report.message
@@ -239,7 +234,7 @@ def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: d
     version = int(judged["baseline_version"].iloc[0])
     window = ev.baseline_window(warehouse, version)
     if window is None:
-        return {"status": f"baseline v{version} of the {day} alerts is gone from {BASELINE_TABLE}: no report"}
+        return {"status": f"baseline v{version} of the {day} alerts is gone from {tables.FEATURE_STATS_BASELINE.name}: no report"}
     names = set(judged["feature"])
     exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
     result = ev.run_report(warehouse, day, window, exprs, config.sample_size, version)

@@ -26,26 +26,11 @@ from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, FEATURES_TABLE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
 )
-from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
+from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
-BASELINE_TABLE = tables.FEATURE_STATS_BASELINE.name
-EVENTS_TABLE = tables.RAW_EVENTS.name
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
-
-SCHEMA = [
-    ("baseline_version", "BIGINT"), ("is_current", "BOOLEAN"), ("window_start", "DATE"),
-    ("window_end", "DATE"), ("days", "BIGINT"), ("captured_at", "TIMESTAMP"), ("feature", "VARCHAR"),
-    ("column_type", "VARCHAR"), ("row_count", "BIGINT"), ("value_count", "BIGINT"),
-    ("null_rate", "DOUBLE"), ("zero_rate", "DOUBLE"), ("mean", "DOUBLE"), ("stddev", "DOUBLE"),
-    ("kurtosis", "DOUBLE"), ("min_value", "DOUBLE"), ("max_value", "DOUBLE"), *((q, "DOUBLE") for q in QUANTILE_COLUMNS),
-    ("distinct_count", "BIGINT"), ("input_null_rate", "DOUBLE"), ("out_of_range_share", "DOUBLE"), ("above_range_share", "DOUBLE"),
-    ("rows_per_day", "DOUBLE"), ("noise_floor", "VARCHAR"),
-    ("bin_edges", "VARCHAR"), ("hist_counts", "VARCHAR"), ("quantile_grid", "VARCHAR"),
-    ("grid_size", "BIGINT"), ("grid_rank_error", "DOUBLE"),
-]
-
 
 @dataclass
 class Baseline:
@@ -72,14 +57,14 @@ class Baseline:
 
 def current_baseline(warehouse: Warehouse) -> Baseline | None:
     """The current baseline, or None when none has been captured yet (see `NO_BASELINE`)."""
-    if not warehouse.table_exists(BASELINE_TABLE):
+    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
         return None
-    df = warehouse.fetch_df(f"SELECT * FROM {BASELINE_TABLE} WHERE is_current ORDER BY feature")
+    df = warehouse.fetch_df(f"SELECT * FROM {tables.FEATURE_STATS_BASELINE.name} WHERE is_current ORDER BY feature")
     if df.empty:
         return None
     versions = set(df["baseline_version"])
     if len(versions) != 1:
-        raise MonitoringError(f"{BASELINE_TABLE} has {len(versions)} current versions {sorted(versions)}")
+        raise MonitoringError(f"{tables.FEATURE_STATS_BASELINE.name} has {len(versions)} current versions {sorted(versions)}")
     first = df.iloc[0]
     return Baseline(
         version=int(first["baseline_version"]),
@@ -216,9 +201,9 @@ def capture_baseline(
 
 def history_start(warehouse: Warehouse) -> dt.date | None:
     """The first day of event history in raw_events; None without it (then no window is cut)."""
-    if not warehouse.table_exists(EVENTS_TABLE):
+    if not warehouse.table_exists(tables.RAW_EVENTS.name):
         return None
-    row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {EVENTS_TABLE}")
+    row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {tables.RAW_EVENTS.name}")
     return as_date(row[0]) if row and row[0] is not None else None
 
 
@@ -257,28 +242,28 @@ def decile_edges(grid: list[float] | None) -> list[float]:
 
 
 def _append_version(warehouse: Warehouse, rows: list[dict]) -> None:
-    existing = {c for c, _ in warehouse.columns(BASELINE_TABLE)}
+    existing = {c for c, _ in warehouse.columns(tables.FEATURE_STATS_BASELINE.name)}
     if not existing:
-        warehouse.execute(f"CREATE TABLE {BASELINE_TABLE} AS {rows_select_sql(SCHEMA, [])}")
-    for name, typ in SCHEMA:  # columns may grow: older versions get NULL there
+        warehouse.execute(f"CREATE TABLE {tables.FEATURE_STATS_BASELINE.name} AS {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, [])}")
+    for name, typ in tables.FEATURE_STATS_BASELINE.schema:  # columns may grow: older versions get NULL there
         if existing and name not in existing:
-            warehouse.execute(f"ALTER TABLE {BASELINE_TABLE} ADD COLUMN {name} {typ}")
-    cols = ", ".join(name for name, _ in SCHEMA)
+            warehouse.execute(f"ALTER TABLE {tables.FEATURE_STATS_BASELINE.name} ADD COLUMN {name} {typ}")
+    cols = ", ".join(tables.FEATURE_STATS_BASELINE.names)
     with warehouse.session() as s, s.transaction():
-        row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {BASELINE_TABLE}")
+        row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {tables.FEATURE_STATS_BASELINE.name}")
         version = int(row[0] or 0) + 1
-        s.execute(f"UPDATE {BASELINE_TABLE} SET is_current = FALSE WHERE is_current")
+        s.execute(f"UPDATE {tables.FEATURE_STATS_BASELINE.name} SET is_current = FALSE WHERE is_current")
         versioned = [{**r, "baseline_version": version} for r in rows]
-        s.execute(f"INSERT INTO {BASELINE_TABLE} ({cols}) {rows_select_sql(SCHEMA, versioned)}")
+        s.execute(f"INSERT INTO {tables.FEATURE_STATS_BASELINE.name} ({cols}) {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, versioned)}")
 
 
 def baseline_history(warehouse: Warehouse) -> list[tuple]:
     """(version, is_current, window_start, window_end, days, captured_at, features), newest first."""
-    if not warehouse.table_exists(BASELINE_TABLE):
+    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
         return []
     return warehouse.fetch_all(
         f"SELECT baseline_version, MAX(CASE WHEN is_current THEN 1 ELSE 0 END), MIN(window_start), "
-        f"MIN(window_end), MAX(days), MIN(captured_at), COUNT(*) FROM {BASELINE_TABLE} "
+        f"MIN(window_end), MAX(days), MIN(captured_at), COUNT(*) FROM {tables.FEATURE_STATS_BASELINE.name} "
         "GROUP BY baseline_version ORDER BY baseline_version DESC")
 
 

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from feature_factory import tables
-from feature_factory.monitoring.baseline import BASELINE_TABLE, NO_BASELINE
+from feature_factory.monitoring.baseline import NO_BASELINE
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -12,12 +12,12 @@ from feature_factory.warehouse.base import Warehouse
                 "on its window end and status (versions are appended, never rewritten; a feature's "
                 "window may start later, once its own window is complete).")
 def one_current_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
-    if not warehouse.table_exists(BASELINE_TABLE):
+    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
         return dg.AssetCheckResult(passed=True, metadata={"status": NO_BASELINE})
     current = warehouse.fetch_all(
-        f"SELECT DISTINCT baseline_version FROM {BASELINE_TABLE} WHERE is_current ORDER BY 1")
+        f"SELECT DISTINCT baseline_version FROM {tables.FEATURE_STATS_BASELINE.name} WHERE is_current ORDER BY 1")
     mixed = warehouse.fetch_all(
-        f"SELECT baseline_version FROM {BASELINE_TABLE} GROUP BY baseline_version "
+        f"SELECT baseline_version FROM {tables.FEATURE_STATS_BASELINE.name} GROUP BY baseline_version "
         "HAVING COUNT(DISTINCT window_end) > 1 "
         "OR COUNT(DISTINCT is_current) > 1")
     versions = [int(r[0]) for r in current]

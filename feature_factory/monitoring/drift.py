@@ -37,7 +37,10 @@ docs/drift-calibration.md (`feature-factory bench --only calibration`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feature_factory.monitoring import gates
 from feature_factory.monitoring import metrics
@@ -83,28 +86,60 @@ class Tiers:
         return sum(effect >= t for t in (self.low, self.medium, self.high, self.critical))
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    mean_shift_std: Tiers = field(default_factory=lambda: Tiers(0.15, 0.25, 0.5, 1.0))
-    std_log_ratio: Tiers = field(default_factory=lambda: Tiers(0.15, 0.3, 0.6, 1.2))
-    null_rate_delta: Tiers = field(default_factory=lambda: Tiers(0.02, 0.05, 0.15, 0.4))
-    out_of_range_excess: Tiers = field(default_factory=lambda: Tiers(0.005, 0.01, 0.03, 0.1))
-    psi: Tiers = field(default_factory=lambda: Tiers(0.1, 0.2, 0.5, 1.0))
-    ks: Tiers = field(default_factory=lambda: Tiers(0.1, 0.15, 0.25, 0.4))
-    zero_share_delta: Tiers = field(default_factory=lambda: Tiers(0.02, 0.05, 0.15, 0.4))
-    alpha: float = 1e-4
-    noise_multiple: float = 2.0
-    psi_epsilon: float = metrics.PSI_EPSILON
-    min_values: int = 30
-    stale_row_share: float = 0.5
-    stale_severity: str = "high"
-    schema_severity: str = "critical"
+_TIERS = "Effect size at which this drift type becomes low, medium, high, critical (4 ascending values)."
 
-    def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha={self.alpha!r} must be in (0, 1)")
-        severity_rank(self.stale_severity)
-        severity_rank(self.schema_severity)
+
+def _tiers(default: tuple[float, float, float, float], what: str) -> Any:
+    return Field(default=list(default), description=f"{what} {_TIERS}")
+
+
+class Thresholds(BaseModel):
+    """When a drift type alerts, and how badly: the one source of these defaults.
+
+    A plain pydantic model (no Dagster): the calculations take it, and `DriftConfig` (config.py)
+    inherits its fields, so the Launchpad shows the same names, defaults and descriptions.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    mean_shift_std: list[float] = _tiers((0.15, 0.25, 0.5, 1.0), "MEAN_SHIFT: |mean - baseline mean| / baseline std.")
+    std_log_ratio: list[float] = _tiers((0.15, 0.3, 0.6, 1.2), "VARIANCE_CHANGE: |ln(std / baseline std)|.")
+    null_rate_delta: list[float] = _tiers((0.02, 0.05, 0.15, 0.4), "NULL_SPIKE: null rate increase (0.05 = 5 points).")
+    out_of_range_excess: list[float] = _tiers(
+        (0.005, 0.01, 0.03, 0.1), "OUT_OF_RANGE: share below the baseline p01 or above its p99 (worst tail) in "
+        "excess of the baseline's own share in that tail.")
+    psi: list[float] = _tiers((0.1, 0.2, 0.5, 1.0), "DISTRIBUTION_SHIFT: PSI over the frozen bins.")
+    ks: list[float] = _tiers((0.1, 0.15, 0.25, 0.4), "DISTRIBUTION_SHIFT: two-sample KS statistic.")
+    zero_share_delta: list[float] = _tiers(
+        (0.02, 0.05, 0.15, 0.4), "POPULATION_MIX: change of the share of zero values (for a window count: "
+        "customers without such activity in the window), beyond the baseline's own trend (0.05 = 5 points).")
+    alpha: float = Field(default=1e-4, gt=0, lt=1, description="An effect must also be significant at this "
+                         "level (so sampling noise in small partitions never alerts).")
+    noise_multiple: float = Field(default=2.0, description="A drift type also needs an effect above this "
+                                  "multiple of the largest one any baseline day shows against the pooled baseline.")
+    min_values: int = Field(default=30, description="Fewer non-null values than this: only nulls, staleness "
+                            "and schema are judged.")
+    stale_row_share: float = Field(default=0.5, description="STALE when a day has fewer rows than this share "
+                                   "of the baseline's rows per day (no rows at all is always STALE).")
+    stale_severity: str = Field(default="high", description="Severity of STALE.")
+    schema_severity: str = Field(default="critical", description="Severity of SCHEMA_CHANGE.")
+    psi_epsilon: ClassVar[float] = metrics.PSI_EPSILON
+
+    @field_validator("mean_shift_std", "std_log_ratio", "null_rate_delta", "out_of_range_excess", "psi", "ks",
+                     "zero_share_delta")
+    @classmethod
+    def _four_ascending(cls, values: list[float]) -> list[float]:
+        return list(astuple(Tiers.of(values)))
+
+    @field_validator("stale_severity", "schema_severity")
+    @classmethod
+    def _known_severity(cls, value: str) -> str:
+        severity_rank(value)
+        return value
+
+    def tier(self, name: str) -> Tiers:
+        """The tiers of one drift type's effect (`name` is the field, e.g. "psi")."""
+        return Tiers.of(getattr(self, name))
 
 
 @dataclass
@@ -167,12 +202,12 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         notes.append(f"input values missing: {baseline.input_null_rate:.1%} -> {current.input_null_rate:.1%} "
                      "of the raw_events rows it reads or would have read")
     if n_c >= th.min_values and n_b >= th.min_values:
-        ranks["MEAN_SHIFT"] = floor(gates.gated(th.mean_shift_std, e["MEAN_SHIFT"],
+        ranks["MEAN_SHIFT"] = floor(gates.gated(th.tier("mean_shift_std"), e["MEAN_SHIFT"],
                                            gates.z_score(e["MEAN_SHIFT"], 1 / n_c + 1 / n_b), th.alpha), "MEAN_SHIFT")
         # Var(ln s) ~ (excess kurtosis + 2) / 4n: heavy tails make the std itself noisy.
         spread = (max(baseline.kurtosis or 0.0, 0.0) + 2) / 4
         ranks["VARIANCE_CHANGE"] = floor(gates.gated(
-            th.std_log_ratio, e["VARIANCE_CHANGE"],
+            th.tier("std_log_ratio"), e["VARIANCE_CHANGE"],
             gates.z_score(e["VARIANCE_CHANGE"], spread * (1 / n_c + 1 / n_b)), th.alpha), "VARIANCE_CHANGE")
         ranks["OUT_OF_RANGE"] = floor(gates.oor_rank(e["OUT_OF_RANGE"], baseline, n_c, th), "OUT_OF_RANGE")
         ranks["POPULATION_MIX"] = floor(gates.mix_rank(e["POPULATION_MIX"], current, baseline, th), "POPULATION_MIX")

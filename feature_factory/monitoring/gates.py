@@ -102,7 +102,7 @@ def null_rank(delta: float | None, cur: Summary, base: Summary, th: Thresholds) 
     n_b = max(base.rows_per_day or base.row_count, 1)
     pooled = (cur.null_rate * cur.row_count + base.null_rate * n_b) / (cur.row_count + n_b)
     var = pooled * (1 - pooled) * (1 / cur.row_count + 1 / n_b)
-    return gated(th.null_rate_delta, delta, z_score(delta, var) if var > 0 else math.inf, th.alpha)
+    return gated(th.tier("null_rate_delta"), delta, z_score(delta, var) if var > 0 else math.inf, th.alpha)
 
 
 def mix_rank(delta: float | None, cur: Summary, base: Summary, th: Thresholds) -> int:
@@ -112,7 +112,7 @@ def mix_rank(delta: float | None, cur: Summary, base: Summary, th: Thresholds) -
     n_c, n_b = cur.value_count, max(base.effective_values, 1)
     pooled = (cur.zero_rate * n_c + base.zero_rate * n_b) / (n_c + n_b)
     var = max(pooled * (1 - pooled), 1.0 / (n_c + n_b)) * (1 / n_c + 1 / n_b)
-    return gated(th.zero_share_delta, delta, z_score(delta, var), th.alpha)
+    return gated(th.tier("zero_share_delta"), delta, z_score(delta, var), th.alpha)
 
 
 def input_null_rank(m: dict, cur: Summary, th: Thresholds) -> int:
@@ -121,7 +121,7 @@ def input_null_rank(m: dict, cur: Summary, th: Thresholds) -> int:
         return 0
     p = cur.input_null_rate - delta / 2  # pooled, with the baseline weighted like one day
     var = max(p * (1 - p), 1e-12) * 2 / cur.input_rows
-    return gated(th.null_rate_delta, delta, z_score(delta, var), th.alpha)
+    return gated(th.tier("null_rate_delta"), delta, z_score(delta, var), th.alpha)
 
 
 def oor_rank(excess: float | None, base: Summary, n_c: int, th: Thresholds) -> int:
@@ -132,7 +132,7 @@ def oor_rank(excess: float | None, base: Summary, n_c: int, th: Thresholds) -> i
     above = base.above_range_share or 0.0
     tail = max(above, (base.out_of_range_share or 0.0) - above)
     q = min(max(tail, 1.0 / n_c, 1e-3), 0.5)
-    return gated(th.out_of_range_excess, excess, excess / math.sqrt(q * (1 - q) / n_c), th.alpha)
+    return gated(th.tier("out_of_range_excess"), excess, excess / math.sqrt(q * (1 - q) / n_c), th.alpha)
 
 
 def psi_rank(value: float | None, cur: Summary, n_b: float, th: Thresholds) -> int:
@@ -145,7 +145,7 @@ def psi_rank(value: float | None, cur: Summary, n_b: float, th: Thresholds) -> i
     stat = value / (1 / cur.value_count + 1 / n_b)
     if chdtrc(dof, stat) >= th.alpha:
         return 0
-    return th.psi.rank(value)
+    return th.tier("psi").rank(value)
 
 
 def ks_rank(value: float | None, n_c: int, n_b: float, th: Thresholds) -> int:
@@ -155,4 +155,4 @@ def ks_rank(value: float | None, n_c: int, n_b: float, th: Thresholds) -> int:
     crit = math.sqrt(-math.log(th.alpha / 2) / 2) * math.sqrt(1 / n_c + 1 / n_b)
     if value <= crit:
         return 0
-    return th.ks.rank(value)
+    return th.tier("ks").rank(value)

@@ -1,5 +1,5 @@
-"""Where drift alerts go: a pluggable `notifier` resource, plus the `drift_response` settings the
-drift sensor acts on.
+"""Where drift alerts go: a pluggable `notifier` resource. (When the drift sensor acts, its
+`drift_response` policy, lives beside the sensor in sensors.py.)
 
 `LogNotifier` (default) writes the alert to the log; `WebhookNotifier` POSTs it as JSON to any URL
 (Slack/Teams/PagerDuty-style incoming webhooks, or your own service) with a timeout; a failed
@@ -14,8 +14,6 @@ from typing import Any
 
 import dagster as dg
 from pydantic import Field
-
-from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 
 log = logging.getLogger("feature_factory.monitoring")
 
@@ -70,18 +68,3 @@ def notifier_from_env() -> Notifier:
     import os
 
     return WebhookNotifier(url=dg.EnvVar(WEBHOOK_ENV)) if os.environ.get(WEBHOOK_ENV) else LogNotifier()
-
-
-class DriftResponse(dg.ConfigurableResource):
-    """What the drift sensor does when a drift_alerts partition reaches `min_severity`."""
-
-    min_severity: str = Field(default="medium", description=f"Act at or above this severity ({', '.join(SEVERITIES[1:])}).")
-    request_remediation: bool = Field(default=True, description="Request remediation_job.")
-    request_retrain: bool = Field(default=True, description="Request retrain_job when a drifted "
-                                  "feature is used by the champion model.")
-
-    def min_rank(self) -> int:
-        rank = severity_rank(self.min_severity)
-        if rank == 0:
-            raise ValueError("drift_response.min_severity must be low or above, not none")
-        return rank

@@ -17,16 +17,33 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
+from pydantic import Field
 
 from feature_factory import tables
-from feature_factory.monitoring.drift import SEVERITIES
-from feature_factory.monitoring.notifier import DriftResponse, Notifier
+from feature_factory.monitoring.drift import SEVERITIES, severity_rank
+from feature_factory.monitoring.notifier import Notifier
 
 DRIFT_ALERTS = tables.DRIFT_ALERTS.key
 REMEDIATION_JOB = "remediation_job"
 RETRAIN_JOB = "retrain_job"
 MAX_REMEMBERED = 5000  # acted-on keys kept in the cursor (years of daily partitions)
 BATCH = 200
+
+
+# When the sensor acts: its policy, a resource so a deployment can change it.
+class DriftResponse(dg.ConfigurableResource):
+    """What the drift sensor does when a drift_alerts partition reaches `min_severity`."""
+
+    min_severity: str = Field(default="medium", description=f"Act at or above this severity ({', '.join(SEVERITIES[1:])}).")
+    request_remediation: bool = Field(default=True, description="Request remediation_job.")
+    request_retrain: bool = Field(default=True, description="Request retrain_job when a drifted "
+                                  "feature is used by the champion model.")
+
+    def min_rank(self) -> int:
+        rank = severity_rank(self.min_severity)
+        if rank == 0:
+            raise ValueError("drift_response.min_severity must be low or above, not none")
+        return rank
 
 
 @dataclass

@@ -22,22 +22,15 @@ GROUP = "remediation"
 MODEL_ACTIONS = ("request_retrain", "refresh_baseline")
 
 
-class ProposeConfig(dg.Config):
+class ProposeConfig(dg.Config, rules.RuleSettings):
+    # Which severity gets which patch (min_severity, model_min_severity, ...): rules.RuleSettings.
     alert_date: str | None = Field(
         default=None, description="drift_alerts partition (YYYY-MM-DD) to propose from; default the latest."
     )
-    min_severity: str = Field(default="medium", description="Least severe drift that gets a data patch.")
-    model_min_severity: str = Field(
-        default="high", description="Least severe MEAN_SHIFT/DISTRIBUTION_SHIFT that proposes a retrain and a baseline refresh."
-    )
-    disable_min_severity: str = Field(default="critical", description="Least severe breakage that proposes disabling the feature.")
-    disable_null_rate_delta: float = Field(
-        default=0.5, description="A null spike at least this large (rate delta) counts as breakage."
-    )
 
     def rule_settings(self) -> rules.RuleSettings:
-        return rules.RuleSettings(self.min_severity, self.model_min_severity, self.disable_min_severity,
-                                  self.disable_null_rate_delta)
+        """The rule settings alone (without alert_date)."""
+        return rules.RuleSettings(**{name: getattr(self, name) for name in rules.RuleSettings.model_fields})
 
 
 class ApplyConfig(dg.Config):
@@ -52,8 +45,9 @@ def actor_of(context, configured: str | None) -> str:
 def log_applied(context, logs: list[dict], warehouse: Warehouse) -> None:
     """Report a `feature_patch_log` materialization from a step that is not its asset."""
     context.log_event(dg.AssetMaterialization(
-        asset_key="feature_patch_log", description="Patches applied or rolled back by this run.",
-        metadata=log_metadata(logs, warehouse),
+        asset_key=tables.FEATURE_PATCH_LOG.key, description="Patches applied or rolled back by this run.",
+        metadata={**log_metadata(logs, warehouse),
+                  "dagster/column_schema": tables.FEATURE_PATCH_LOG.column_schema(live=warehouse.columns(store.LOG))},
     ))
 
 
@@ -61,8 +55,9 @@ def log_views(context, warehouse: Warehouse, why: str) -> None:
     """Report a `patch_candidates` materialization whose patch views are read now, so its page never
     shows a patch as APPROVED after it was applied (or as applied after a rollback)."""
     context.log_event(dg.AssetMaterialization(
-        asset_key="patch_candidates", description=why,
-        metadata={k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
+        asset_key=tables.PATCH_CANDIDATES.key, description=why,
+        metadata={**{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
+                  "dagster/column_schema": tables.PATCH_CANDIDATES.column_schema(live=warehouse.columns(store.CANDIDATES))},
     ))
 
 
@@ -128,7 +123,7 @@ def patch_candidates(
         "skipped": dg.MetadataValue.json(result.skipped + refused),
         "message": result.message or "ok",
         "dagster/row_count": warehouse.row_count(store.CANDIDATES),
-        "dagster/column_schema": _schema(warehouse, store.CANDIDATES),
+        "dagster/column_schema": tables.PATCH_CANDIDATES.column_schema(live=warehouse.columns(store.CANDIDATES)),
     })
 
 
@@ -151,11 +146,6 @@ def feature_patch_log(
         log_views(context, warehouse, f"{len(logs)} patch(es) applied by this run.")
     return dg.MaterializeResult(metadata={
         **log_metadata(logs, warehouse),
-        "dagster/column_schema": _schema(warehouse, store.LOG),
+        "dagster/column_schema": tables.FEATURE_PATCH_LOG.column_schema(live=warehouse.columns(store.LOG)),
     })
 
-
-def _schema(warehouse: Warehouse, table: str) -> dg.TableSchema:
-    described = store.DESCRIPTIONS.get(table, {})
-    return dg.TableSchema(columns=[dg.TableColumn(c, t.lower(), description=described.get(c))
-                                   for c, t in warehouse.columns(table)])

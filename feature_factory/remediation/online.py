@@ -11,14 +11,14 @@ from typing import Any
 
 import dagster as dg
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
-from feature_factory.features.online import ONLINE_TABLE, build_online_table
+from feature_factory.features.assets import feature_columns
+from feature_factory.features.online import build_online_table
 from feature_factory.serving.assets import ASSET as STORE_ASSET
 from feature_factory.serving.assets import store_metadata
 from feature_factory.serving.refresh import refresh_store
 from feature_factory.warehouse.base import Warehouse
-
-ONLINE = ONLINE_TABLE
 
 
 def _builder() -> Callable[[Warehouse, Catalog], Any]:
@@ -33,7 +33,10 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
 
     def rebuild() -> None:
         result = build(warehouse, catalog)
-        metadata: dict[str, Any] = {"dagster/row_count": warehouse.row_count(ONLINE)}
+        metadata: dict[str, Any] = {
+            "dagster/row_count": warehouse.row_count(tables.CUSTOMER_FEATURES_ONLINE.name),
+            "dagster/column_schema": tables.CUSTOMER_FEATURES_ONLINE.column_schema(feature_columns(catalog.served())),
+        }
         # The features builder returns an OnlineResult; report its fields, not its repr.
         if getattr(result, "stale", None) is not None:
             metadata["stale_rows"] = int(result.stale)
@@ -42,7 +45,7 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
         if getattr(result, "features", None) is not None:
             metadata["served_features"] = dg.MetadataValue.json(list(result.features))
         context.log_event(dg.AssetMaterialization(
-            asset_key=ONLINE, description="Rebuilt after a remediation patch was applied or rolled back "
+            asset_key=tables.CUSTOMER_FEATURES_ONLINE.name, description="Rebuilt after a remediation patch was applied or rolled back "
             "(served values read through the patch layer).", metadata=metadata,
         ))
         # Serving follows: the online store gets the patched table as a new version (atomic swap).

@@ -48,6 +48,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from feature_factory.catalog import Catalog, DType, FeatureSpec
 from feature_factory.features import patches
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank  # one severity scale for alerts and patches
@@ -61,16 +63,26 @@ BASELINE_STATS = ("min_value", "p01", "p50", "p99", "max_value", "mean", "stddev
 
 
 
-@dataclass(frozen=True)
-class RuleSettings:
-    min_severity: str = "medium"
-    model_min_severity: str = "high"
-    disable_min_severity: str = "critical"
-    disable_null_rate_delta: float = 0.5
+class RuleSettings(BaseModel):
+    """Which severities get which patch: the one source of these defaults (no Dagster;
+    remediation/assets.ProposeConfig inherits the fields for the Launchpad)."""
 
-    def __post_init__(self) -> None:
-        for name in ("min_severity", "model_min_severity", "disable_min_severity"):
-            severity_rank(getattr(self, name))
+    model_config = ConfigDict(frozen=True)
+
+    min_severity: str = Field(default="medium", description="Least severe drift that gets a data patch.")
+    model_min_severity: str = Field(
+        default="high", description="Least severe MEAN_SHIFT/DISTRIBUTION_SHIFT that proposes a retrain and a baseline refresh."
+    )
+    disable_min_severity: str = Field(default="critical", description="Least severe breakage that proposes disabling the feature.")
+    disable_null_rate_delta: float = Field(
+        default=0.5, description="A null spike at least this large (rate delta) counts as breakage."
+    )
+
+    @field_validator("min_severity", "model_min_severity", "disable_min_severity")
+    @classmethod
+    def _known_severity(cls, value: str) -> str:
+        severity_rank(value)
+        return value
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ BASELINE = tables.FEATURE_STATS_BASELINE.name
 
 
 def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int | None) -> tuple[float, float] | None:
-    if version is None or not warehouse._session_columns(session, BASELINE):
+    if version is None or not warehouse.session_columns(session, BASELINE):
         return None
     row = session.fetch_one(
         f"SELECT p01, p99 FROM {BASELINE} WHERE feature = ? AND baseline_version = ?", [feature, version]
@@ -36,7 +36,7 @@ def feature_stats(
     q01, q50, q99 = warehouse.quantiles("v", [0.01, 0.5, 0.99])
     # One connection for the whole measurement: opening one is the dominant cost on small data.
     with warehouse.session() as s:
-        if not warehouse._session_columns(s, FEATURES):
+        if not warehouse.session_columns(s, FEATURES):
             return {"note": f"{FEATURES} does not exist yet"}
         bounds = _baseline_bounds(warehouse, s, feature, baseline_version)
         oor = "CAST(NULL AS DOUBLE)"

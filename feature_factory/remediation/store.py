@@ -25,84 +25,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from feature_factory.features.patch_layer import ACTIVE
+from feature_factory import tables
 from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, clean_row
 
-CANDIDATES = "patch_candidates"
-LOG = "feature_patch_log"
-LOCK = "remediation_lock"
-
-CANDIDATE_COLUMNS = (
-    "patch_id VARCHAR, feature VARCHAR, action VARCHAR, params VARCHAR, evidence VARCHAR, "
-    "review_sql VARCHAR, status VARCHAR, severity VARCHAR, drift_types VARCHAR, alert_date DATE, "
-    "baseline_version BIGINT, proposed_at TIMESTAMP, proposed_by VARCHAR, approver VARCHAR, "
-    "approved_at TIMESTAMP, rejected_by VARCHAR, rejected_at TIMESTAMP, applied_at TIMESTAMP, "
-    "rolled_back_at TIMESTAMP, updated_at TIMESTAMP"
-)
-LOG_COLUMNS = (
-    "log_id VARCHAR, patch_id VARCHAR, feature VARCHAR, action VARCHAR, event VARCHAR, "
-    "actor VARCHAR, logged_at TIMESTAMP, run_id VARCHAR, params VARCHAR, stats_before VARCHAR, "
-    "stats_after VARCHAR, alert_date DATE"
-)
-ACTIVE_COLUMNS = (
-    "patch_id VARCHAR, feature VARCHAR, action VARCHAR, params VARCHAR, baseline_version BIGINT, "
-    "applied_at TIMESTAMP, applied_by VARCHAR, log_id VARCHAR"
-)
-LOCK_COLUMNS = "lock_name VARCHAR, holder VARCHAR, acquired_at TIMESTAMP"
-DDL = {CANDIDATES: CANDIDATE_COLUMNS, LOG: LOG_COLUMNS, ACTIVE: ACTIVE_COLUMNS, LOCK: LOCK_COLUMNS}
-
-# What each column means, shown in the UI (`dagster/column_schema`); every column above has one
-# (a test says so). One place per table, beside its DDL.
-_PATCH = {
-    "patch_id": "Content hash of the patch (feature, action, params, baseline): the same fix has the same id.",
-    "feature": "The customer_features column the patch changes.",
-    "action": "What the patch does: cast, map_values, impute_median, clip, disable_feature, request_retrain or refresh_baseline.",
-    "params": "JSON: the action's parameters (e.g. clip bounds).",
-    "baseline_version": "The baseline the patch was derived from.",
-    "alert_date": "The drift_alerts day that led to the patch.",
-}
-DESCRIPTIONS = {
-    CANDIDATES: {
-        **_PATCH,
-        "evidence": "JSON: the alert's metrics and the baseline statistics the rule used.",
-        "review_sql": "The exact SQL the patch applies, marked /* REVIEW */, for the approver.",
-        "status": "PROPOSED, APPROVED, REJECTED, APPLIED or ROLLED_BACK.",
-        "severity": "Severity of the alert that led to the patch.",
-        "drift_types": "Drift types of that alert.",
-        "proposed_at": "When it was proposed (UTC).",
-        "proposed_by": "Who proposed it (the remediation run's actor).",
-        "approver": "Who approved it (a person, or the policy in auto_approve mode).",
-        "approved_at": "When it was approved (UTC).",
-        "rejected_by": "Who rejected it.",
-        "rejected_at": "When it was rejected (UTC).",
-        "applied_at": "When it was last applied (UTC).",
-        "rolled_back_at": "When it was last rolled back (UTC).",
-        "updated_at": "Last status change (UTC).",
-        "diagnosis": "The likely cause of the drift the patch answers.",
-        "diagnosis_evidence": "JSON: the numbers behind the diagnosis.",
-    },
-    LOG: {
-        **_PATCH,
-        "log_id": "Id of this log entry (append-only: rows are never updated).",
-        "event": "apply or rollback.",
-        "actor": "Who applied or rolled back.",
-        "logged_at": "When (UTC).",
-        "run_id": "The Dagster run that did it.",
-        "stats_before": "JSON: the feature's stats on the latest snapshot before the change.",
-        "stats_after": "JSON: the same stats after the change.",
-    },
-    ACTIVE: {
-        **_PATCH,
-        "applied_at": "When it was applied (UTC).",
-        "applied_by": "Who applied it.",
-        "log_id": "The feature_patch_log entry of the apply.",
-    },
-    LOCK: {
-        "lock_name": "The lock's name.",
-        "holder": "The run holding it.",
-        "acquired_at": "When it was taken (UTC); a stale lock can be taken over after lock_ttl_s.",
-    },
-}
+CANDIDATES = tables.PATCH_CANDIDATES.name
+LOG = tables.FEATURE_PATCH_LOG.name
+LOCK = tables.REMEDIATION_LOCK.name
+ACTIVE = tables.FEATURE_PATCHES_ACTIVE.name  # read by features/patch_layer.py
+# Columns, types and their descriptions: feature_factory/tables.py.
+CONTRACTS = (tables.PATCH_CANDIDATES, tables.FEATURE_PATCH_LOG, tables.FEATURE_PATCHES_ACTIVE, tables.REMEDIATION_LOCK)
 
 STATUSES = ("PROPOSED", "APPROVED", "REJECTED", "APPLIED", "ROLLED_BACK")
 TRANSITIONS = {
@@ -131,8 +62,8 @@ def to_json(value: Any) -> str:
 
 
 def ensure_tables(session: Session) -> None:
-    for table, columns in DDL.items():
-        session.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+    for table in CONTRACTS:
+        session.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({table.ddl()})")
 
 
 def check_transition(patch_id: str, current: str, target: str) -> None:
@@ -180,7 +111,7 @@ def remediation_lock(
     """Hold the warehouse-level remediation lock, or raise `RemediationBusy` at once."""
     now = utcnow()
     with warehouse.session() as s:
-        s.execute(f"CREATE TABLE IF NOT EXISTS {LOCK} ({LOCK_COLUMNS})")
+        s.execute(f"CREATE TABLE IF NOT EXISTS {LOCK} ({tables.REMEDIATION_LOCK.ddl()})")
         s.execute(
             f"INSERT INTO {LOCK} (lock_name, holder, acquired_at) "
             "SELECT ?, CAST(NULL AS VARCHAR), CAST(NULL AS TIMESTAMP) "

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 
 import orjson
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
-from feature_factory.features.online import DEFAULT_TTL_DAYS, ONLINE_TABLE, STATUS_COLUMNS
+from feature_factory.features.online import DEFAULT_TTL_DAYS, STATUS_COLUMNS
 from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
@@ -49,9 +50,9 @@ def _plain(value, dtype: str):
 
 
 def online_fields(warehouse: Warehouse, catalog: Catalog | None = None) -> tuple[FeatureField, ...]:
-    types = warehouse.columns(ONLINE_TABLE)
+    types = warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name)
     if not types:
-        raise StoreError(f"table {ONLINE_TABLE} does not exist: materialize customer_features_online first")
+        raise StoreError(f"table {tables.CUSTOMER_FEATURES_ONLINE.name} does not exist: materialize customer_features_online first")
     described = {f.name: f.description for f in catalog.features} if catalog else {}
     return tuple(FeatureField(c, _dtype(t), described.get(c, ""))
                  for c, t in types if c.lower() not in ("customer_id", *STATUS_COLUMNS))
@@ -62,17 +63,17 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
             now: dt.datetime | None = None) -> StoreMeta:
     """Write the online table as a new store version and make it current. Returns its meta."""
     fields = online_fields(warehouse, catalog)
-    have = {c.lower() for c, _ in warehouse.columns(ONLINE_TABLE)}
+    have = {c.lower() for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name)}
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None, microsecond=0)
-    newest = as_date(warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {ONLINE_TABLE}")[0])
+    newest = as_date(warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES_ONLINE.name}")[0])
     # Ages as the online table measured them (from its reference day); else from the newest snapshot.
     age = "snapshot_age_days" if "snapshot_age_days" in have else (
-        warehouse.date_diff_days("snapshot_date", f"(SELECT MAX(snapshot_date) FROM {ONLINE_TABLE})"))
+        warehouse.date_diff_days("snapshot_date", f"(SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES_ONLINE.name})"))
     stamp = "built_at" if "built_at" in have else "NULL"
     cols = ", ".join(quote_ident(f.name) for f in fields)
     select = (f"SELECT customer_id, snapshot_date, CAST({age} AS BIGINT), {stamp}{', ' if cols else ''}{cols} "
-              f"FROM {ONLINE_TABLE}")
-    first = warehouse.fetch_one(f"SELECT snapshot_date, CAST({age} AS BIGINT) FROM {ONLINE_TABLE} "
+              f"FROM {tables.CUSTOMER_FEATURES_ONLINE.name}")
+    first = warehouse.fetch_one(f"SELECT snapshot_date, CAST({age} AS BIGINT) FROM {tables.CUSTOMER_FEATURES_ONLINE.name} "
                                 "WHERE snapshot_date IS NOT NULL LIMIT 1")
     reference = (as_date(first[0]) + dt.timedelta(days=int(first[1] or 0))) if first else newest
     dtypes = [f.dtype for f in fields]
@@ -90,7 +91,7 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
                 if built is ...:
                     built = r[3]
                 elif r[3] != built:
-                    raise StoreError(f"{ONLINE_TABLE} was rebuilt while it was being published; "
+                    raise StoreError(f"{tables.CUSTOMER_FEATURES_ONLINE.name} was rebuilt while it was being published; "
                                      "materialize customer_features_online_store again")
             yield [(str(r[0]), None if r[1] is None else as_date(r[1]).isoformat(),
                     None if r[2] is None else int(r[2]),

@@ -151,12 +151,17 @@ class Warehouse(dg.ConfigurableResource, ABC):
             return s.fetch_df(sql, params)
 
     # -- catalog ------------------------------------------------------------------------------------
-    @abstractmethod
-    def table_exists(self, table: str) -> bool: ...
+    def table_exists(self, table: str) -> bool:
+        return bool(self.columns(table))
 
-    @abstractmethod
     def columns(self, table: str) -> list[tuple[str, str]]:
         """(name, type) pairs, lower-case names, in table order; [] if the table does not exist."""
+        with self.session() as s:
+            return self.session_columns(s, table)
+
+    @abstractmethod
+    def session_columns(self, session: Session, table: str) -> list[tuple[str, str]]:
+        """`columns` read inside an open session (so it sees that session's uncommitted DDL)."""
 
     def row_count(self, table: str, where: str = "", params: Sequence[Any] | None = None) -> int:
         if not self.table_exists(table):
@@ -203,13 +208,13 @@ class Warehouse(dg.ConfigurableResource, ABC):
         with self.session() as s:
             s.execute(f"DROP TABLE IF EXISTS {staging}")
             s.execute(f"CREATE TABLE {staging} AS {select_sql}", params)
-            staged_cols = self._session_columns(s, staging)
+            staged_cols = self.session_columns(s, staging)
             try:
-                if not self._session_columns(s, name):
+                if not self.session_columns(s, name):
                     with s.transaction():
                         s.execute(f"CREATE TABLE {name} AS SELECT * FROM {staging}")
                 else:
-                    existing = {c for c, _ in self._session_columns(s, name)}
+                    existing = {c for c, _ in self.session_columns(s, name)}
                     ddl = [f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}"
                            for col, typ in staged_cols if col not in existing]
                     if not self.transactional_ddl:
@@ -242,9 +247,6 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
     @abstractmethod
     def _write_df(self, table: str, df: pd.DataFrame, mode: str) -> int: ...
-
-    @abstractmethod
-    def _session_columns(self, session: Session, table: str) -> list[tuple[str, str]]: ...
 
     # -- landing files -------------------------------------------------------------------------------
     @abstractmethod

@@ -173,14 +173,7 @@ class DuckDBWarehouse(Warehouse):
         finally:
             con.close()
 
-    def table_exists(self, table: str) -> bool:
-        return bool(self.columns(table))
-
-    def columns(self, table: str) -> list[tuple[str, str]]:
-        with self.session() as s:
-            return self._session_columns(s, table)
-
-    def _session_columns(self, session: DuckDBSession, table: str) -> list[tuple[str, str]]:
+    def session_columns(self, session: DuckDBSession, table: str) -> list[tuple[str, str]]:
         rows = session.fetch_all(
             "SELECT lower(column_name), data_type FROM information_schema.columns "
             "WHERE lower(table_name) = ? AND table_schema = current_schema() ORDER BY ordinal_position",
@@ -193,14 +186,14 @@ class DuckDBWarehouse(Warehouse):
         with self.session() as s:
             s.con.register("_ff_df", df)
             try:
-                if mode == "replace" or not self._session_columns(s, name):
+                if mode == "replace" or not self.session_columns(s, name):
                     staging = quote_ident(f"{table}__staging")
                     s.execute(f"CREATE OR REPLACE TABLE {staging} AS SELECT * FROM _ff_df")
                     with s.transaction():
                         s.execute(f"DROP TABLE IF EXISTS {name}")
                         s.execute(f"ALTER TABLE {staging} RENAME TO {name}")
                 else:
-                    existing = {c for c, _ in self._session_columns(s, name)}
+                    existing = {c for c, _ in self.session_columns(s, name)}
                     missing = [c for c in df.columns if c not in existing]
                     if missing:
                         raise WarehouseError(f"{table} has no column(s) {missing}")

@@ -94,14 +94,7 @@ class SnowflakeWarehouse(Warehouse):
         with self.snowflake.get_connection() as conn:
             yield SnowflakeSession(conn)
 
-    def table_exists(self, table: str) -> bool:
-        return bool(self.columns(table))
-
-    def columns(self, table: str) -> list[tuple[str, str]]:
-        with self.session() as s:
-            return self._session_columns(s, table)
-
-    def _session_columns(self, session: SnowflakeSession, table: str) -> list[tuple[str, str]]:
+    def session_columns(self, session: SnowflakeSession, table: str) -> list[tuple[str, str]]:
         rows = session.fetch_all(
             "SELECT lower(column_name), data_type, numeric_scale FROM information_schema.columns "
             "WHERE lower(table_name) = ? AND table_schema = current_schema() ORDER BY ordinal_position",
@@ -115,7 +108,7 @@ class SnowflakeWarehouse(Warehouse):
         name = quote_ident(table)
         upper = df.rename(columns={c: str(c).upper() for c in df.columns})
         with self.session() as s:
-            if mode == "replace" or not self._session_columns(s, name):
+            if mode == "replace" or not self.session_columns(s, name):
                 staging = f"{name}__staging"
                 s.execute(f"DROP TABLE IF EXISTS {staging}")
                 write_pandas(s.conn, upper, staging.upper(), auto_create_table=True)

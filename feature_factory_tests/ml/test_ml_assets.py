@@ -12,6 +12,7 @@ from ml_helpers import default_specs, make_activity_world
 from feature_factory import settings
 from feature_factory.ml import assets, checks, jobs, training_set
 from feature_factory.ml.registry import ModelRegistry
+from feature_factory.ml.resources import ModelRegistryResource
 
 ML_ASSETS = [assets.churn_labels, assets.training_set, assets.churn_model, assets.champion_model,
              assets.inference_results, assets.model_performance, checks.challenger_beats_champion]
@@ -20,7 +21,7 @@ ML_ASSETS = [assets.churn_labels, assets.training_set, assets.churn_model, asset
 def _run(warehouse, model_overrides: dict | None = None):
     model_cfg = {"cv_folds": 3, "rf_n_estimators": 30, "bootstrap_resamples": 50, **(model_overrides or {})}
     return dg.materialize(
-        ML_ASSETS, resources={"warehouse": warehouse}, raise_on_error=False,
+        ML_ASSETS, resources={"warehouse": warehouse, "model_registry": ModelRegistryResource()}, raise_on_error=False,
         run_config=dg.RunConfig(ops={
             "churn_labels": {"config": {"horizon_days": 14, "every_days": 7, "min_history_days": 21}},
             "training_set": {"config": {"ttl_days": 3}},
@@ -96,7 +97,7 @@ def test_retrain_flow_then_gate_holds_then_promotes(world):
     assert reg.champion().version == champ["champion_version"]
     assert len(reg.versions()) == n_versions + 2
     # Scoring meanwhile: the held challenger scores the same customers in shadow.
-    shadow_run = dg.materialize([assets.inference_results], resources={"warehouse": wh})
+    shadow_run = dg.materialize([assets.inference_results], resources={"warehouse": wh, "model_registry": ModelRegistryResource()})
     inf = _meta(shadow_run, "inference_results")
     assert inf["shadow_version"] == held_version != inf["model_version"] == champ["champion_version"]
     assert "shadow_prediction_psi" in inf and "shadow_score_bins_vs_training" in inf
@@ -151,7 +152,7 @@ def test_champion_model_alone_never_promotes_a_losing_challenger(duckdb_warehous
     reg.mark_challenger(v.version, {"passed": False, "reason": "roc_auc 0.4000 is below the minimum 0.5000",
                                     "champion_version": None})
     result = dg.materialize([assets.champion_model], raise_on_error=False,
-                            resources={"warehouse": duckdb_warehouse})
+                            resources={"warehouse": duckdb_warehouse, "model_registry": ModelRegistryResource()})
     assert not result.success and reg.champion() is None and reg.get(v.version).status == "challenger"
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "below the minimum" in str(failure.event_specific_data.error)
@@ -172,7 +173,7 @@ def test_realized_basis_promotes_a_shadow_challenger_that_wins_on_matured_outcom
     cfg = dg.RunConfig(ops={"champion_model": {"config": {"promotion_basis": "realized"}}})
 
     def run():
-        return dg.materialize([assets.champion_model], resources={"warehouse": duckdb_warehouse}, run_config=cfg)
+        return dg.materialize([assets.champion_model], resources={"warehouse": duckdb_warehouse, "model_registry": ModelRegistryResource()}, run_config=cfg)
 
     # No matured shadow outcomes yet: the champion keeps serving, and the metadata says why.
     meta = _meta(run(), "champion_model")

@@ -13,11 +13,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
-from feature_factory.monitoring import alerts
 from feature_factory.monitoring import assets as A
 from feature_factory.monitoring.baseline import NO_BASELINE
-from feature_factory.monitoring.notifier import DriftResponse, LogNotifier
+from feature_factory.monitoring.notifier import LogNotifier
+from feature_factory.monitoring.sensors import DriftResponse
 
 from .conftest import load_features, make_days
 from .test_monitoring_sensor import remediation_stub
@@ -76,7 +77,7 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         assert md["drifted_share"] == pytest.approx(2 / 3, abs=1e-3)
         assert "| amount | **" in md["drift_table"] and "MEAN_SHIFT" in md["drift_table"]
         described = {c.name: c.description for c in md["dagster/column_schema"].columns}
-        assert list(described) == [c for c, _ in alerts.SCHEMA] and all(described.values())
+        assert list(described) == list(tables.DRIFT_ALERTS.names) and all(described.values())
         assert described["psi"] == "Population stability index over the baseline's frozen decile bins."
         images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", md["histograms"])
         assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
@@ -215,7 +216,7 @@ def test_drift_report_writes_its_verdicts_into_the_days_alerts_on_both_backends(
              "drift_types": t, "psi": 0.5 if r else 0.01, "ks": 0.3 if r else 0.02}
             for d in (day, other) for f, s, r, t in (("amount", "high", 3, "MEAN_SHIFT"), ("ratio", "none", 0, ""),
                                                        ("visits", "none", 0, ""))]
-    warehouse.replace_table("drift_alerts", rows_select_sql(alerts.SCHEMA, rows))
+    warehouse.replace_table("drift_alerts", rows_select_sql(tables.DRIFT_ALERTS.schema, rows))
     judged = ev.judged_day(warehouse, day)
     assert list(judged["feature"]) == ["amount", "ratio", "visits"]  # worst first
     columns = {"amount": {"drift": True, "score": 0.001, "method": "Wasserstein distance (normed)"},

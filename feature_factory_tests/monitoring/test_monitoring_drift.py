@@ -7,8 +7,9 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from feature_factory import tables
 from feature_factory.monitoring import baseline as B
-from feature_factory.monitoring.alerts import ALERTS_TABLE, alert_rows, evaluate_day, evaluate_days, write_alerts
+from feature_factory.monitoring.alerts import alert_rows, evaluate_day, evaluate_days, write_alerts
 from feature_factory.monitoring.drift import Thresholds, Tiers, compare, severity_rank
 from feature_factory.monitoring.stats import MonitoringError, write_feature_stats
 from feature_factory.monitoring.summary import Summary
@@ -33,17 +34,17 @@ def test_baseline_versions_are_kept_and_exactly_one_is_current(warehouse, featur
     load_features(warehouse, df)
     assert B.current_baseline(warehouse) is None
     v1 = capture(warehouse, features, 0, 4)
-    v1_rows = warehouse.fetch_all(f"SELECT feature, mean, bin_edges FROM {B.BASELINE_TABLE} ORDER BY feature")
+    v1_rows = warehouse.fetch_all(f"SELECT feature, mean, bin_edges FROM {tables.FEATURE_STATS_BASELINE.name} ORDER BY feature")
     v2 = capture(warehouse, features, 5, 11)
     assert (v1.version, v2.version) == (1, 2)
     assert B.current_baseline(warehouse).version == 2
     rows = warehouse.fetch_all(
-        f"SELECT baseline_version, is_current, COUNT(*) FROM {B.BASELINE_TABLE} "
+        f"SELECT baseline_version, is_current, COUNT(*) FROM {tables.FEATURE_STATS_BASELINE.name} "
         "GROUP BY baseline_version, is_current ORDER BY baseline_version")
     assert rows == [(1, False, 3), (2, True, 3)]
     # v1 was not overwritten.
     assert warehouse.fetch_all(
-        f"SELECT feature, mean, bin_edges FROM {B.BASELINE_TABLE} WHERE baseline_version = 1 "
+        f"SELECT feature, mean, bin_edges FROM {tables.FEATURE_STATS_BASELINE.name} WHERE baseline_version = 1 "
         "ORDER BY feature") == v1_rows
     window = df[(df["snapshot_date"] >= D(5)) & (df["snapshot_date"] <= D(11))]
     amount = v2.features["amount"]
@@ -79,7 +80,7 @@ def test_no_baseline_says_so_and_writes_an_empty_typed_partition(warehouse, feat
     assert report.baseline is None and report.results == []
     assert report.message == "no baseline captured yet — run capture_baseline_job"
     assert write_alerts(warehouse, D(1), []) == 0
-    cols = dict(warehouse.columns(ALERTS_TABLE))
+    cols = dict(warehouse.columns(tables.DRIFT_ALERTS.name))
     assert cols["alert_date"] == "DATE" and cols["psi"] == "DOUBLE" and cols["severity"] == "VARCHAR"
 
 
@@ -137,7 +138,7 @@ def test_alert_rows_carry_the_contract_columns(warehouse, features):
     report = day_drift(warehouse, features, 8)
     assert write_alerts(warehouse, D(8), alert_rows(report)) == 3
     write_alerts(warehouse, D(8), alert_rows(report))  # idempotent per partition
-    rows = warehouse.fetch_df(f"SELECT * FROM {ALERTS_TABLE} ORDER BY feature")
+    rows = warehouse.fetch_df(f"SELECT * FROM {tables.DRIFT_ALERTS.name} ORDER BY feature")
     assert list(rows["feature"]) == ["amount", "ratio", "visits"]
     amount = rows.iloc[0]
     assert amount["baseline_version"] == 1 and amount["severity"] in ("high", "critical")
@@ -192,7 +193,7 @@ def test_each_feature_baseline_starts_where_its_window_is_complete(warehouse, fe
     assert b.incomplete == {"ratio": D(29)}
     assert sorted(b.features) == ["amount", "visits"]
     rows = dict((f, (s, n)) for f, s, n in warehouse.fetch_all(
-        f"SELECT feature, window_start, days FROM {B.BASELINE_TABLE} WHERE is_current"))
+        f"SELECT feature, window_start, days FROM {tables.FEATURE_STATS_BASELINE.name} WHERE is_current"))
     assert rows == {"amount": (D(6), 8), "visits": (D(9), 5)}
     visits = df[(df["snapshot_date"] >= D(9))]["visits"]
     assert b.features["visits"].mean == pytest.approx(visits.mean())

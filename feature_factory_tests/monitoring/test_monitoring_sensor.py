@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import dagster as dg
 import pytest
 
-from feature_factory.monitoring.notifier import DriftResponse, LogNotifier, WebhookNotifier
-from feature_factory.monitoring.sensors import DriftCursor, build_drift_sensor
+from feature_factory.monitoring.notifier import LogNotifier, WebhookNotifier
+from feature_factory.monitoring.sensors import DriftCursor, DriftResponse, build_drift_sensor
 
 
 @dg.op
