@@ -20,12 +20,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory import settings
-from feature_factory.monitoring.baseline import BASELINE_TABLE
+from feature_factory import settings, tables
 from feature_factory.monitoring.stats import FEATURES_TABLE
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
-ALERTS_TABLE = "drift_alerts"  # tables.DRIFT_ALERTS; its evidently_* columns are filled from here
+ALERTS_TABLE = tables.DRIFT_ALERTS.name  # its evidently_* columns are filled from here
+BASELINE_TABLE = tables.FEATURE_STATS_BASELINE.name
 
 
 @dataclass
