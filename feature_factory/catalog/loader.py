@@ -259,7 +259,7 @@ def _check_dtype(agg: str, dtype: DType, label: str) -> None:
     if agg in ("count", "days_since_last_event") and dtype is not DType.INT:
         raise CatalogError(f"{label}: a {agg} feature must have dtype int")
     if agg in ("avg", "stddev", "ratio") and dtype is not DType.FLOAT:
-        raise CatalogError(f"{label}: an {agg} feature must have dtype float")
+        raise CatalogError(f"{label}: {'a' if agg == 'ratio' else 'an'} {agg} feature must have dtype float")
 
 
 def _parse_aggregate(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tuple[str, ...] = RAW_EVENTS_COLUMNS,
