@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from features_helpers import D, events_frame, write_raw_events
 
-from feature_factory.catalog import CatalogError, load_catalog, load_sources
+from feature_factory.catalog import Catalog, CatalogError, load_catalog, load_sources
 from feature_factory.catalog.loader import parse_entries
 from feature_factory.events.source_ingestion import ingest_source_range
 from feature_factory.features import assets as feature_assets
@@ -163,3 +163,86 @@ def test_missing_source_table_is_a_clear_build_error(duckdb_warehouse, catalog):
                                                 r"high_priority_tickets_30d, tickets_30d, tickets_per_purchase_30d\) "
                                                 "does not exist"):
         write_snapshots(duckdb_warehouse, catalog.features, D("2024-04-30"), D("2024-04-30"))
+
+
+# -- end to end: landed tickets -> quarantine -> customer_features -> online -> stats -> drift ---------------
+CUSTOMERS = 40
+
+
+def _land_tickets(folder: Path) -> None:
+    """40 customers (drift judges >= 30 values), one ticket every 10 days from early January, then a
+    surge of 6 on 02-19/20."""
+    header = "ticket_id,account_id,created,priority,minutes_to_resolve,channel"
+    by_day: dict[dt.date, list[str]] = {}
+    n = 0
+    for c in range(CUSTOMERS):
+        days = [D("2024-01-01") + dt.timedelta(days=d) for d in range(c % 8, 48, 10)]
+        days += [D("2024-02-19")] * 3 + [D("2024-02-20")] * 3
+        for day in days:
+            n += 1
+            prio = "P1" if n % 3 == 0 else "p3"
+            by_day.setdefault(day, []).append(f"t{n},c{c},{day}T09:00:00Z,{prio},{10 * (c + 1)},Chat")
+    by_day[D("2024-02-20")].append("t999,c0,2024-02-20T10:00:00Z,urgent,5,chat")  # quarantined
+    for month in ("01", "02"):  # a file may hold many days: rows go to the day of their opened_at
+        rows = [r for day, day_rows in sorted(by_day.items()) if f"{day.month:02d}" == month for r in day_rows]
+        (folder / f"tickets_2024-{month}.csv").write_text("\n".join([header, *rows]) + "\n")
+
+
+def _landed_to_online(warehouse, catalog, tmp_path):
+    folder = tmp_path / "support_tickets"
+    folder.mkdir()
+    _land_tickets(folder)
+    spec = load_sources(SOURCES).get("support_tickets")
+    result = ingest_source_range(warehouse, spec, D("2024-01-01"), D("2024-02-21"), folder=folder,
+                                 now=dt.datetime(2024, 3, 1), start_date=D("2024-01-01"))
+    assert warehouse.fetch_all("SELECT ticket_id, reason FROM support_tickets_quarantine") == [
+        ("t999", "unknown_priority")]
+    assert result.rows_accepted == CUSTOMERS * (5 + 6)
+    assert warehouse.fetch_one("SELECT COUNT(*) FROM raw_support_tickets")[0] == CUSTOMERS * (5 + 6)
+    events = [(f"c{c}", "purchase", "web", 10.0, str(D("2024-01-01") + dt.timedelta(days=d)))
+              for c in range(CUSTOMERS) for d in range(0, 51, 2)]
+    write_raw_events(warehouse, events_frame(events))
+
+    # The ticket features and one churn feature as the control (the full catalog's values are the
+    # test above; fewer columns keep fakesnow's SQL translation fast).
+    watched = [catalog.get(n) for n in (*TICKET_FEATURES, "purchases_30d")]
+    write_snapshots(warehouse, watched, D("2024-02-01"), D("2024-02-20"))
+    online = build_online_table(warehouse, Catalog(tuple(watched)))
+    assert set(TICKET_FEATURES) <= set(online.features)
+    c0 = warehouse.fetch_one("SELECT tickets_30d, high_priority_tickets_30d, avg_minutes_to_resolve_30d, "
+                             "tickets_per_purchase_30d FROM customer_features_online WHERE customer_id = 'c0'")
+    tickets_c0 = warehouse.fetch_one(
+        "SELECT COUNT(*), COUNT(CASE WHEN priority = 'high' THEN 1 END) FROM raw_support_tickets "
+        "WHERE customer_id = 'c0' AND event_date BETWEEN CAST('2024-01-22' AS DATE) AND CAST('2024-02-20' AS DATE)")
+    assert c0[:2] == tuple(tickets_c0) and c0[0] == 8  # 01-31, 02-10 and the 6 of the surge
+    assert c0[2] == pytest.approx(10.0)
+    assert c0[3] == pytest.approx(8 / 15)  # 15 purchases (every other day) in 30 days
+
+
+def test_landed_tickets_to_served_features(warehouse, catalog, tmp_path):
+    _landed_to_online(warehouse, catalog, tmp_path)
+
+
+def test_ticket_features_are_monitored_and_drift(duckdb_warehouse, catalog, tmp_path):
+    """Statistics and drift read customer_features only (the same SQL whatever a column's source;
+    their Snowflake runs are the monitoring tests'), so DuckDB alone here keeps fakesnow time down."""
+    from feature_factory.monitoring.alerts import evaluate_days
+    from feature_factory.monitoring.baseline import capture_baseline
+    from feature_factory.monitoring.stats import write_feature_stats
+
+    warehouse = duckdb_warehouse
+    _landed_to_online(warehouse, catalog, tmp_path)
+
+    monitored = [catalog.get(n) for n in ("tickets_30d", "tickets_per_purchase_30d", "purchases_30d")]
+    write_feature_stats(warehouse, D("2024-02-01"), D("2024-02-20"), features=monitored)
+    stats = warehouse.fetch_one("SELECT mean FROM feature_stats WHERE feature = 'tickets_30d' "
+                                "AND stats_date = CAST('2024-02-20' AS DATE)")
+    assert stats[0] == pytest.approx(warehouse.fetch_one(
+        "SELECT AVG(tickets_30d) FROM customer_features WHERE snapshot_date = CAST('2024-02-20' AS DATE)")[0])
+    capture_baseline(warehouse, D("2024-02-01"), D("2024-02-14"), features=monitored)
+    (report,) = evaluate_days(warehouse, D("2024-02-20"), D("2024-02-20"), features=monitored)
+    drifted = {r.feature: r for r in report.results if r.types}
+    assert "tickets_30d" in drifted and "tickets_per_purchase_30d" in drifted  # the surge
+    assert "purchases_30d" not in drifted  # the events did not change
+    _, evidence = report.diagnoses["tickets_30d"]
+    assert evidence["headline"] == "tickets_30d: not attributed: source support_tickets"
