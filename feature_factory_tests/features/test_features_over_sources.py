@@ -246,3 +246,23 @@ def test_ticket_features_are_monitored_and_drift(duckdb_warehouse, catalog, tmp_
     assert "purchases_30d" not in drifted  # the events did not change
     _, evidence = report.diagnoses["tickets_30d"]
     assert evidence["headline"] == "tickets_30d: not attributed: source support_tickets"
+
+
+def test_raw_events_readers_skip_features_over_other_sources(catalog, duckdb_warehouse):
+    from feature_factory.features.patches import ExcludeSource, PatchValidationError
+    from feature_factory.monitoring.attribution import attributable
+    from feature_factory.monitoring.inputs import input_specs
+
+    write_raw_events(duckdb_warehouse, events_frame(EVENTS))
+    columns = {c for c, _ in duckdb_warehouse.columns("raw_events")}
+    # avg_minutes_to_resolve_30d reads minutes_to_resolve, a column raw_events does not even have;
+    # tickets_30d's columns would not say it: the source does.
+    picked = [s.name for s in attributable(catalog.computed(), columns | {"ticket_id", "priority"})]
+    assert "purchases_30d" in picked and not set(TICKET_FEATURES) & set(picked)
+    inputs = input_specs(duckdb_warehouse, catalog.computed())
+    assert "revenue_30d" in inputs and not set(TICKET_FEATURES) & set(inputs)
+    for name in ("high_priority_tickets_30d", "tickets_per_purchase_30d"):
+        with pytest.raises(PatchValidationError, match=f"refused exclude_source patch on {name}: it is not an "
+                                                       "aggregate of raw_events rows \\(its source is"):
+            ExcludeSource(feature=name, baseline_version=1, source_file="t.csv").validate(catalog)
+    assert ExcludeSource(feature="revenue_30d", baseline_version=1, source_file="t.csv").validate(catalog)
