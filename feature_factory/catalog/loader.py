@@ -112,8 +112,9 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 
 
 def _sources_if_needed(text: str):
-    """The sources catalog when the file may name a source (cheap textual pre-check), else None."""
-    if "source:" not in text:
+    """The sources catalog when the file may name a source (a textual pre-check outside comments),
+    else None. It is part of the parse cache's key: a changed sources file re-checks the features."""
+    if not any("source:" in line.split("#", 1)[0] for line in text.splitlines()):
         return None
     from feature_factory.catalog.sources import load_sources
 

@@ -124,7 +124,9 @@ class _Builder:
     def events_cte(self) -> str:
         if self.multi:
             return self.union_cte()
-        cols = sorted({c for f in self.features for c in f.source_columns} - {"customer_id"})
+        read = (c for f in self.features for p in ((f.numerator, f.denominator) if f.agg == "ratio" else (f,))
+                for c in (p.columns if f.agg == "ratio" else p.source_columns))
+        cols = sorted(set(read) - {"customer_id"})
         last = self.anchor + dt.timedelta(days=self.last_off)
         day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
         return (

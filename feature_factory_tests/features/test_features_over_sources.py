@@ -266,3 +266,16 @@ def test_raw_events_readers_skip_features_over_other_sources(catalog, duckdb_war
                                                        "aggregate of raw_events rows \\(its source is"):
             ExcludeSource(feature=name, baseline_version=1, source_file="t.csv").validate(catalog)
     assert ExcludeSource(feature="revenue_30d", baseline_version=1, source_file="t.csv").validate(catalog)
+
+
+def test_ratio_within_one_source_keeps_the_single_table_statement(warehouse):
+    (ratio,) = parse_entries([{
+        "name": "browses_per_purchase_90d", "description": "d", "owner": "o", "dtype": "float",
+        "lifecycle": "active", "window_days": 90,
+        "aggregate": {"agg": "ratio", "numerator": {"agg": "count", "where": "event_type = 'browse'"},
+                      "denominator": {"agg": "count", "where": "event_type = 'purchase'"}}}]).features
+    write_raw_events(warehouse, events_frame(EVENTS))
+    plan = snapshot_plan(warehouse, [ratio], D("2024-04-30"), D("2024-04-30"), NOW)
+    assert "UNION ALL" not in plan.sql
+    got = dict(warehouse.fetch_all(f"SELECT customer_id, browses_per_purchase_90d FROM ({plan.sql}) AS q"))
+    assert got["a"] == 0.5 and got["b"] is None and got["c"] == 0.0
