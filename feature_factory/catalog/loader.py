@@ -4,9 +4,15 @@ Each entry declares its aggregate declaratively, e.g.
 
     aggregate: {agg: sum, value: amount, where: "event_type = 'purchase'"}
 
-which the loader checks (raw_events columns only, no subqueries/aggregates/window functions inside
+which the loader checks (columns of the entry's `source:` only, default `events` = raw_events, no subqueries/aggregates/window functions inside
 `value`/`where`, only allow-listed scalar functions, parsed with sqlglot) and renders to the SQL aggregate stored in
 `FeatureSpec.aggregate`. Any problem raises `CatalogError` naming the entry and the field.
+
+A feature over another source of `sources.yaml` names it (`source: support_tickets`); its value/where
+are then over that source's columns. `agg: ratio` combines two sources of the same entity:
+
+    aggregate: {agg: ratio, numerator: {agg: count, source: support_tickets},
+                denominator: {agg: count, source: events, where: "event_type = 'purchase'"}}
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifecycle
+from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifecycle, Part
 
 DEFAULT_PATH = Path(__file__).with_name("features.yaml")
 CATALOG_ENV = "FEATURE_FACTORY_CATALOG"
@@ -35,7 +41,9 @@ RAW_EVENTS_COLUMNS = (
 )
 # Columns of customer_features / the online table that a feature must not shadow.
 RESERVED_NAMES = frozenset({"customer_id", "snapshot_date", "computed_at", "is_stale", "found"})
-AGGS = ("count", "sum", "avg", "stddev", "min", "max", "days_since_last_event")
+AGGS = ("count", "sum", "avg", "stddev", "min", "max", "days_since_last_event", "ratio")
+RATIO_PART_AGGS = ("count", "sum")
+DEFAULT_SOURCE = "events"
 _SQL_AGG = {"sum": "SUM", "avg": "AVG", "stddev": "STDDEV_SAMP", "min": "MIN", "max": "MAX"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # The only functions a value/where expression may call: deterministic scalar functions that DuckDB
@@ -51,7 +59,7 @@ _SCALAR_FUNCTIONS = {  # sqlglot class -> the name users write
 }
 _ENTRY_KEYS = {
     "name", "description", "owner", "entity", "dtype", "lifecycle", "window_days", "aggregate",
-    "expectations", "tags",
+    "expectations", "tags", "source",
 }
 
 
@@ -92,17 +100,29 @@ def catalog_path() -> Path:
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """Read and validate a catalog file (default: `catalog_path()`)."""
+    """Read and validate a catalog file (default: `catalog_path()`). Features over a source other
+    than `events` are checked against `load_sources()` (FEATURE_FACTORY_SOURCES or the shipped file)."""
     path = Path(path) if path is not None else catalog_path()
     try:
         text = path.read_text()
     except OSError as exc:
         raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
-    return _parse_text(text, str(path))
+    sources = _sources_if_needed(text)
+    return _parse_text(text, str(path), sources)
+
+
+def _sources_if_needed(text: str):
+    """The sources catalog when the file may name a source (a textual pre-check outside comments),
+    else None. It is part of the parse cache's key: a changed sources file re-checks the features."""
+    if not any("source:" in line.split("#", 1)[0] for line in text.splitlines()):
+        return None
+    from feature_factory.catalog.sources import load_sources
+
+    return load_sources()
 
 
 @functools.lru_cache(maxsize=16)
-def _parse_text(text: str, source: str) -> Catalog:
+def _parse_text(text: str, source: str, sources=None) -> Catalog:
     """Parsing validates every SQL fragment with sqlglot (~0.2 s); a run reads the catalog once per
     day it judges, so parsed catalogs are kept per (content, path). Catalogs are immutable."""
     import yaml
@@ -118,10 +138,11 @@ def _parse_text(text: str, source: str) -> Catalog:
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise CatalogError(f"catalog {path}: 'defaults' must be a mapping")
-    return parse_entries(entries, defaults, source=str(path))
+    return parse_entries(entries, defaults, source=str(path), sources=sources)
 
 
-def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, source: str = "catalog") -> Catalog:
+def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, source: str = "catalog",
+                  sources=None) -> Catalog:
     specs: list[FeatureSpec] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(entries, start=1):
@@ -130,7 +151,7 @@ def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, so
             label += f" ({raw['name']!r})"
         if not isinstance(raw, dict):
             raise CatalogError(f"{label}: expected a mapping, got {type(raw).__name__}")
-        spec = parse_entry({**(defaults or {}), **raw}, label)
+        spec = parse_entry({**(defaults or {}), **raw}, label, sources)
         if spec.name in seen:
             raise CatalogError(f"{label}: duplicate feature name {spec.name!r} (first declared in entry #{seen[spec.name]})")
         seen[spec.name] = i
@@ -138,7 +159,7 @@ def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, so
     return Catalog(tuple(specs))
 
 
-def parse_entry(raw: dict[str, Any], label: str) -> FeatureSpec:
+def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
     unknown = sorted(set(raw) - _ENTRY_KEYS)
     if unknown:
         raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(_ENTRY_KEYS)}")
@@ -159,7 +180,9 @@ def parse_entry(raw: dict[str, Any], label: str) -> FeatureSpec:
         raise CatalogError(f"{label}: window_days {window} is longer than the maximum lookback of {MAX_WINDOW_DAYS} days")
     if raw.get("entity", "customer") != "customer":
         raise CatalogError(f"{label}: entity {raw['entity']!r} is not supported (only 'customer')")
-    agg, value, where, columns = _parse_aggregate(raw["aggregate"], label)
+    src = raw.get("source", DEFAULT_SOURCE)
+    table, known, key = _source_columns(src, label, "source", sources)
+    agg, value, where, columns, parts = _parse_aggregate(raw["aggregate"], label, src, known, sources)
     _check_dtype(agg, dtype, label)
     tags = raw.get("tags") or ()
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
@@ -170,7 +193,7 @@ def parse_entry(raw: dict[str, Any], label: str) -> FeatureSpec:
         owner=str(raw["owner"]),
         dtype=dtype,
         lifecycle=lifecycle,
-        aggregate=render_aggregate(agg, value, where),
+        aggregate=render_aggregate(agg, value, where) if agg != "ratio" else None,
         window_days=window,
         empty_value=0 if agg in ("count", "sum") else None,
         entity="customer",
@@ -180,7 +203,37 @@ def parse_entry(raw: dict[str, Any], label: str) -> FeatureSpec:
         agg=agg,
         value_sql=value,
         filter_sql=where,
+        source=src,
+        source_table=table,
+        source_key=key,
+        numerator=parts[0] if parts else None,
+        denominator=parts[1] if parts else None,
     )
+
+
+def _source_columns(name: Any, label: str, field: str, sources) -> tuple[str, tuple[str, ...], str]:
+    """(raw table, columns a feature may read, customer key column) of source `name`; `events` is the
+    raw_events contract."""
+    if name == DEFAULT_SOURCE:
+        return "raw_events", RAW_EVENTS_COLUMNS, "customer_id"  # event_id first
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CatalogError(f"{label}: {field} {name!r} is not a source name (snake_case, see sources.yaml)")
+    if sources is None:
+        from feature_factory.catalog.sources import load_sources
+
+        sources = load_sources()
+    try:
+        spec = sources.get(name)
+    except KeyError:
+        raise CatalogError(f"{label}: {field} {name!r} is not declared in {sources.path or 'the sources file'} "
+                           f"(known: {', '.join(sources.names())}); add the source or set FEATURE_FACTORY_SOURCES"
+                           ) from None
+    if "customer" not in dict(spec.entity_keys):
+        raise CatalogError(f"{label}: {field} {name!r} has no customer key (entity_keys: "
+                           f"{', '.join(dict(spec.entity_keys))}); customer features need entity_keys.customer")
+    # The row id first: a count of rows reads it (lineage), as a count of events reads event_id.
+    return (spec.raw_table, (spec.row_id, *(c for c in spec.raw_columns if c != spec.row_id)),
+            spec.entity_column("customer"))
 
 
 def render_aggregate(agg: str, value: str | None, where: str | None) -> str | None:
@@ -206,38 +259,72 @@ def _enum(kind, value: Any, label: str, field: str):
 def _check_dtype(agg: str, dtype: DType, label: str) -> None:
     if agg in ("count", "days_since_last_event") and dtype is not DType.INT:
         raise CatalogError(f"{label}: a {agg} feature must have dtype int")
-    if agg in ("avg", "stddev") and dtype is not DType.FLOAT:
-        raise CatalogError(f"{label}: an {agg} feature must have dtype float")
+    if agg in ("avg", "stddev", "ratio") and dtype is not DType.FLOAT:
+        raise CatalogError(f"{label}: {'a' if agg == 'ratio' else 'an'} {agg} feature must have dtype float")
 
 
-def _parse_aggregate(raw: Any, label: str) -> tuple[str, str | None, str | None, tuple[str, ...]]:
+def _parse_aggregate(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tuple[str, ...] = RAW_EVENTS_COLUMNS,
+                     sources=None):
+    """(agg, value, where, columns, ratio parts) of an aggregate over source `src` (columns `known`)."""
+    if isinstance(raw, dict) and raw.get("agg") == "ratio":
+        return ("ratio", None, None, (), _parse_ratio(raw, label, src, sources))
+    return (*_parse_simple(raw, label, src, known), ())
+
+
+def _parse_ratio(raw: dict[str, Any], label: str, src: str, sources) -> tuple[Part, Part]:
+    unknown = sorted(set(raw) - {"agg", "numerator", "denominator"})
+    if unknown:
+        raise CatalogError(f"{label}: a ratio aggregate has unknown field(s) {unknown}; allowed: agg, numerator, "
+                           "denominator")
+    parts = []
+    for side in ("numerator", "denominator"):
+        body = raw.get(side)
+        fld = f"aggregate.{side}"
+        if not isinstance(body, dict):
+            raise CatalogError(f"{label}: {fld} must be a mapping like {{agg: count, source: <source>, where: ...}}")
+        body = dict(body)
+        part_src = body.pop("source", src)
+        if body.get("agg") not in RATIO_PART_AGGS:
+            raise CatalogError(f"{label}: {fld}.agg {body.get('agg')!r} is not one of {', '.join(RATIO_PART_AGGS)}")
+        table, known, key = _source_columns(part_src, label, f"{fld}.source", sources)
+        agg, value, where, columns = _parse_simple(body, label, part_src, known, prefix=f"{fld}.")
+        parts.append(Part(part_src, table, key, agg, value, where, columns))
+    return parts[0], parts[1]
+
+
+def _parse_simple(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tuple[str, ...] = RAW_EVENTS_COLUMNS,
+                  prefix: str = "aggregate.") -> tuple[str, str | None, str | None, tuple[str, ...]]:
     if not isinstance(raw, dict):
         raise CatalogError(f"{label}: aggregate must be a mapping like {{agg: sum, value: amount, where: ...}}")
     unknown = sorted(set(raw) - {"agg", "value", "where"})
     if unknown:
-        raise CatalogError(f"{label}: aggregate has unknown field(s) {unknown}; allowed: agg, value, where")
+        raise CatalogError(f"{label}: {prefix.rstrip('.')} has unknown field(s) {unknown}; allowed: agg, value, where")
     agg = raw.get("agg")
     if agg not in AGGS:
-        raise CatalogError(f"{label}: aggregate.agg {agg!r} is not one of {', '.join(AGGS)}")
+        raise CatalogError(f"{label}: {prefix}agg {agg!r} is not one of {', '.join(AGGS)}")
+    if agg == "days_since_last_event" and src != DEFAULT_SOURCE:
+        raise CatalogError(f"{label}: days_since_last_event is over the events source only (it is the "
+                           f"population rule), not {src!r}")
     value, where = raw.get("value"), raw.get("where")
     if agg == "days_since_last_event" and (value is not None or where is not None):
         raise CatalogError(f"{label}: days_since_last_event takes no value or where")
     if agg not in ("count", "days_since_last_event") and value is None:
-        raise CatalogError(f"{label}: aggregate {agg} needs a value expression")
+        raise CatalogError(f"{label}: {prefix.rstrip('.')} {agg} needs a value expression")
     columns: set[str] = set()
     if value is not None:
-        value = _check_expression(value, label, "aggregate.value", columns)
+        value = _check_expression(value, label, f"{prefix}value", columns, src, known)
     if where is not None:
-        where = _check_expression(where, label, "aggregate.where", columns)
+        where = _check_expression(where, label, f"{prefix}where", columns, src, known)
     if agg == "days_since_last_event":
         columns.add("event_date")
     elif agg == "count" and value is None:
-        columns.add("event_id")  # it counts events
+        columns.add(known[0])  # it counts rows: lineage names the row id (event_id for events)
     return agg, value, where, tuple(sorted(columns))
 
 
-def _check_expression(text: Any, label: str, field: str, columns: set[str]) -> str:
-    """Parse `text` with sqlglot; allow scalar expressions over raw_events columns only."""
+def _check_expression(text: Any, label: str, field: str, columns: set[str], src: str = DEFAULT_SOURCE,
+                      known: tuple[str, ...] = RAW_EVENTS_COLUMNS) -> str:
+    """Parse `text` with sqlglot; allow scalar expressions over the columns of source `src` only."""
     import sqlglot
     from sqlglot import exp
 
@@ -268,10 +355,10 @@ def _check_expression(text: Any, label: str, field: str, columns: set[str]) -> s
             )
     for col in tree.find_all(exp.Column):
         name = col.name.lower()
-        if col.table or name not in RAW_EVENTS_COLUMNS:
+        if col.table or name not in known:
+            what = "raw_events column" if src == DEFAULT_SOURCE else f"column of source {src!r}"
             raise CatalogError(
-                f"{label}: {field} {text!r} references unknown raw_events column {col.sql()!r}; "
-                f"known: {', '.join(RAW_EVENTS_COLUMNS)}"
+                f"{label}: {field} {text!r} references unknown {what} {col.sql()!r}; known: {', '.join(known)}"
             )
         columns.add(name)
     return f"({text})" if not isinstance(tree, (exp.Column, exp.Literal)) else text

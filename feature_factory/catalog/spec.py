@@ -48,6 +48,19 @@ class Expectations:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One side of a `ratio` feature: a count or sum over one source's rows in the window."""
+
+    source: str
+    table: str  # the source's raw table
+    key: str  # its column holding the customer key
+    agg: str  # count | sum
+    value_sql: str | None = None
+    filter_sql: str | None = None
+    columns: tuple[str, ...] = ()  # columns of `table` it reads
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
     name: str
     description: str
@@ -71,6 +84,29 @@ class FeatureSpec:
     agg: str | None = None  # count | sum | avg | stddev | min | max | days_since_last_event
     value_sql: str | None = None  # scalar expression over raw_events columns (None: count rows)
     filter_sql: str | None = None  # boolean expression over raw_events columns (None: all rows)
+    # The source whose rows the aggregate reads (sources.yaml) and its raw table; columns above are
+    # that table's. `events` (raw_events) unless the entry names another `source:`.
+    source: str = "events"
+    source_table: str = "raw_events"
+    source_key: str = "customer_id"  # the source's column holding the customer key
+    # agg == "ratio": numerator / denominator, each over its own source (value_sql, filter_sql and
+    # source_columns are then None/empty: the feature is no single aggregate of one table's rows).
+    numerator: Part | None = None
+    denominator: Part | None = None
+
+    @property
+    def over_raw_events(self) -> bool:
+        """An aggregate of raw_events rows only: what attribution, input monitoring, root cause and
+        the exclude_source patch (which read raw_events) can recompute or explain."""
+        return self.source == "events" and self.agg != "ratio"
+
+    @property
+    def reads(self) -> tuple[tuple[str, str], ...]:
+        """(raw table, column) pairs the feature reads, event_date included (column lineage)."""
+        if self.agg == "ratio":
+            parts = [p for p in (self.numerator, self.denominator) if p]
+            return tuple(sorted({(p.table, c) for p in parts for c in (*p.columns, "event_date")}))
+        return tuple((self.source_table, c) for c in sorted({*self.source_columns, "event_date"}))
 
     @property
     def computed(self) -> bool:

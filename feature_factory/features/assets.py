@@ -65,13 +65,22 @@ def column_schema(catalog: Catalog) -> dg.TableSchema:
 
 
 def column_lineage(features: list[FeatureSpec]) -> dg.TableColumnLineage:
-    def dep(col: str) -> dg.TableColumnDep:
-        return dg.TableColumnDep(asset_key=RAW_EVENTS, column_name=col)
+    """Each feature column from the columns of its source's raw table (two tables for a ratio)."""
+    def dep(col: str, table: str | None = None) -> dg.TableColumnDep:
+        return dg.TableColumnDep(asset_key=dg.AssetKey(table) if table else RAW_EVENTS, column_name=col)
 
     deps = {"customer_id": [dep("customer_id")], "snapshot_date": [dep("event_date")]}
     for f in features:
-        deps[f.name] = [dep(c) for c in sorted({*f.source_columns, "event_date"})]
+        deps[f.name] = [dep(c, t) for t, c in f.reads]
     return dg.TableColumnLineage(deps_by_column=deps)
+
+
+def source_deps(catalog: Catalog | None = None) -> list[dg.AssetKey]:
+    """raw_events, then the raw table of every other source a computed feature reads (in the order
+    first read): the catalog decides customer_features' upstream assets."""
+    catalog = catalog or load_catalog()
+    read = dict.fromkeys([RAW_EVENTS.path[-1], *(t for f in catalog.computed() for t, _ in f.reads)])
+    return [dg.AssetKey(t) for t in read]
 
 
 @dg.asset(
@@ -79,7 +88,7 @@ def column_lineage(features: list[FeatureSpec]) -> dg.TableColumnLineage:
     kinds={"sql", "warehouse"},
     partitions_def=partitions.daily_partitions,
     backfill_policy=partitions.single_run_backfill,
-    deps=[RAW_EVENTS],
+    deps=source_deps(),
     metadata={"dagster/table_name": tables.CUSTOMER_FEATURES.name},
 )
 def customer_features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse) -> dg.MaterializeResult:

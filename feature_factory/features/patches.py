@@ -349,9 +349,10 @@ class ExcludeSource(Patch):
         return {"source_file": self.source_file}
 
     def _check_against(self, spec: FeatureSpec) -> None:
-        if not spec.aggregate or spec.agg in (None, "days_since_last_event"):
+        if not spec.aggregate or spec.agg in (None, "days_since_last_event") or not spec.over_raw_events:
             raise PatchValidationError(
-                f"refused exclude_source patch on {self.feature}: it is not an aggregate of raw_events rows")
+                f"refused exclude_source patch on {self.feature}: it is not an aggregate of raw_events rows"
+                + ("" if spec.over_raw_events else f" (its source is {spec.source}, agg {spec.agg})"))
 
     def expression(self, column_sql: str, spec: FeatureSpec) -> str:
         return self.row_expression(column_sql, spec)

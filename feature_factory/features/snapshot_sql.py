@@ -15,6 +15,12 @@ measure share the partials (purchases_7d/30d/90d and revenue_* all use "purchase
 
 Both finish with the same expressions (`_finish`), so the plans agree to float rounding. Sample
 stddev is sqrt((q - s^2/n) / (n - 1)) with a guard that returns exactly 0 when min = max.
+
+Features over other sources (`source:` in the catalog, a `ratio` over two sources) are in the same
+statement: the rows read become a UNION ALL of each source's raw table (its customer key as
+customer_id), each row carrying one value column per measure, NULL outside that measure's source
+and filter; partials aggregate those columns. The population and days_since_last_event stay on the
+events rows (flag `ff_e`). A catalog over `events` only keeps the single-table SQL.
 Only portable SQL (CASE, COALESCE, VALUES, window frames) plus the warehouse's date fragments.
 """
 
@@ -33,7 +39,8 @@ STRATEGIES = ("auto", "direct", "window")
 # the window plan a (days + 89)-day grid per customer (measured crossover ~20 days on DuckDB).
 DEFAULT_DIRECT_MAX_DAYS = 14
 _KINDS = {"count": ("n",), "sum": ("s",), "avg": ("s", "n"), "stddev": ("n", "s", "q", "lo", "hi"),
-          "min": ("lo",), "max": ("hi",), "days_since_last_event": ()}
+          "min": ("lo",), "max": ("hi",), "days_since_last_event": (), "ratio": ()}
+_EVENTS = "events"
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,14 @@ def snapshot_plan(
     return SnapshotPlan(sql, first, last, read_from, strategy)
 
 
+def _measures_of(f: FeatureSpec) -> list[tuple[tuple, tuple[str, ...]]]:
+    """(measure key, partial kinds) a feature needs; a key is (source, table, key column, value, where)."""
+    if f.agg == "ratio":
+        return [((p.source, p.table, p.key, p.value_sql, p.filter_sql), ("n",) if p.agg == "count" else ("s",))
+                for p in (f.numerator, f.denominator)]
+    return [((f.source, f.source_table, f.source_key, f.value_sql, f.filter_sql), _KINDS[f.agg])]
+
+
 class _Builder:
     def __init__(self, wh: Warehouse, features: list[FeatureSpec], read_from: dt.date, days: int, table: str):
         self.wh, self.features, self.table = wh, features, quote_ident(table)
@@ -84,16 +99,34 @@ class _Builder:
         # Day numbers are offsets from `read_from`; snapshot days are offsets first_off..last_off.
         self.first_off = MAX_WINDOW_DAYS - 1
         self.last_off = self.first_off + days - 1
-        self.measures: dict[tuple[str | None, str | None], int] = {}
+        self.measures: dict[tuple, int] = {}
         self.needs: set[tuple[int, str, int]] = set()  # (measure, kind, window)
+        # source -> (table, customer key column); events first: it is always read (the population).
+        self.sources: dict[str, tuple[str, str]] = {_EVENTS: (table, "customer_id")}
         for f in features:
-            m = self.measures.setdefault((f.value_sql, f.filter_sql), len(self.measures))
-            for kind in _KINDS[f.agg]:
-                self.needs.add((m, kind, f.window_days))
+            for key, kinds in _measures_of(f):
+                if key[0] != _EVENTS:
+                    self.sources.setdefault(key[0], (key[1], key[2]))
+                else:  # the events table is the caller's (raw_events, or a benchmark's copy)
+                    key = (_EVENTS, table, "customer_id", *key[3:])
+                m = self.measures.setdefault(key, len(self.measures))
+                for kind in kinds:
+                    self.needs.add((m, kind, f.window_days))
+        self.multi = len(self.sources) > 1
+
+    def measure(self, f: FeatureSpec, i: int = 0) -> int:
+        key = _measures_of(f)[i][0]
+        if key[0] == _EVENTS:
+            key = (_EVENTS, self.sources[_EVENTS][0], "customer_id", *key[3:])
+        return self.measures[key]
 
     # -- shared pieces ---------------------------------------------------------------------------------
     def events_cte(self) -> str:
-        cols = sorted({c for f in self.features for c in f.source_columns} - {"customer_id"})
+        if self.multi:
+            return self.union_cte()
+        read = (c for f in self.features for p in ((f.numerator, f.denominator) if f.agg == "ratio" else (f,))
+                for c in (p.columns if f.agg == "ratio" else p.source_columns))
+        cols = sorted(set(read) - {"customer_id"})
         last = self.anchor + dt.timedelta(days=self.last_off)
         day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
         return (
@@ -103,9 +136,36 @@ class _Builder:
             " AND customer_id IS NOT NULL)"
         )
 
+    def union_cte(self) -> str:
+        """Rows of every source read, tagged: ff_e = 1 on events rows (population, last event), and
+        ff_v<m> = measure m's value on its source's rows that pass its filter (NULL elsewhere)."""
+        last = self.anchor + dt.timedelta(days=self.last_off)
+        day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
+        branches = []
+        for src, (table, key) in self.sources.items():
+            cols = [f"{quote_ident(key)} AS customer_id", f"CAST({day} AS INTEGER) AS ff_day",
+                    "1 AS ff_e" if src == _EVENTS else "CAST(NULL AS INTEGER) AS ff_e"]
+            for (m_src, _, _, value, where), m in sorted(self.measures.items(), key=lambda kv: kv[1]):
+                if m_src != src:
+                    cols.append(f"NULL AS ff_v{m}")
+                    continue
+                v = value or "1"
+                cols.append(f"(CASE WHEN {where} THEN {v} END) AS ff_v{m}" if where else f"{v} AS ff_v{m}")
+            branches.append(
+                f"SELECT {', '.join(cols)} FROM {quote_ident(table)} WHERE event_date BETWEEN "
+                f"{sql_literal(self.anchor)} AND {sql_literal(last)} AND {quote_ident(key)} IS NOT NULL"
+            )
+        return "ff_ev AS (" + " UNION ALL ".join(branches) + ")"
+
     def partial(self, m: int, kind: str, extra: str | None = None) -> str:
         """The aggregate of measure `m`'s partial `kind` over event rows (optionally also `extra`)."""
-        value, where = next(k for k, i in self.measures.items() if i == m)
+        if self.multi:
+            v = f"ff_v{m}"
+            if kind == "q":
+                v = f"CAST({v} AS DOUBLE) * CAST({v} AS DOUBLE)"
+            inner = f"CASE WHEN {extra} THEN {v} END" if extra else v
+            return {"n": "COUNT", "s": "SUM", "q": "SUM", "lo": "MIN", "hi": "MAX"}[kind] + f"({inner})"
+        _, _, _, value, where = next(k for k, i in self.measures.items() if i == m)
         cond = " AND ".join(c for c in (extra, where) if c)
         v = value or "1"
         if kind == "q":
@@ -119,9 +179,12 @@ class _Builder:
         """Final feature expressions from aggregated partials; `col(m, kind, k)` names them."""
         out = []
         for f in self.features:
-            m, k, t = self.measures[(f.value_sql, f.filter_sql)], f.window_days, f.dtype.sql_type
+            m, k, t = self.measure(f), f.window_days, f.dtype.sql_type
             if f.agg == "days_since_last_event":
                 expr = "ff_since"
+            elif f.agg == "ratio":
+                num, den = (f"COALESCE({col(self.measure(f, i), _measures_of(f)[i][1][0], k)}, 0)" for i in (0, 1))
+                expr = f"CAST({num} AS DOUBLE) / NULLIF({den}, 0)"
             elif f.agg in ("count", "sum"):
                 expr = f"COALESCE({col(m, _KINDS[f.agg][0], k)}, 0)"
             elif f.agg == "avg":
@@ -145,7 +208,7 @@ class _Builder:
     # -- plans -------------------------------------------------------------------------------------------
     def direct(self, computed_at: dt.datetime) -> str:
         snaps = ", ".join(f"({d})" for d in range(self.first_off, self.last_off + 1))
-        aggs = ["MAX(ff_day) AS ff_last"]
+        aggs = ["MAX(CASE WHEN ff_e = 1 THEN ff_day END) AS ff_last" if self.multi else "MAX(ff_day) AS ff_last"]
         for m, kind, k in sorted(self.needs):
             # The join already limits rows to the longest window.
             extra = f"ff_day > ff_snap - {k}" if k < MAX_WINDOW_DAYS else None
@@ -156,8 +219,10 @@ class _Builder:
             f"ff_agg AS (SELECT customer_id, ff_snap, {', '.join(aggs)} FROM ff_ev "
             f"JOIN ff_snaps ON ff_day BETWEEN ff_snap - {MAX_WINDOW_DAYS - 1} AND ff_snap "
             "GROUP BY customer_id, ff_snap), "
-            "ff_out AS (SELECT ff_agg.*, ff_snap - ff_last AS ff_since FROM ff_agg) "
-            f"SELECT {self._finish(computed_at, _name)} FROM ff_out"
+            "ff_out AS (SELECT ff_agg.*, ff_snap - ff_last AS ff_since FROM ff_agg"
+            # Customers with rows of other sources only are not in the population.
+            + (" WHERE ff_last IS NOT NULL) " if self.multi else ") ")
+            + f"SELECT {self._finish(computed_at, _name)} FROM ff_out"
         )
 
     def window(self, computed_at: dt.datetime) -> str:
@@ -170,6 +235,10 @@ class _Builder:
         for m, kind, k in sorted(self.needs):
             wins.append(f"{fn[kind]}({_name(m, kind)}) {over.format(k - 1)} AS {_name(m, kind, k)}")
         grid_cols = "".join(f", ff_part.{_name(m, kind)}" for m, kind in kinds)
+        # ff_act: a day with an events row (the population and the last event day).
+        act = "CASE WHEN ff_part.ff_en > 0 THEN ff_part.ff_day END" if self.multi else "ff_part.ff_day"
+        if self.multi:
+            part_cols.append("COUNT(ff_e) AS ff_en")
         return (
             f"WITH {self.events_cte()}, "
             f"ff_part AS (SELECT customer_id, ff_day, {', '.join(part_cols) or 'COUNT(*) AS ff_n'} "
@@ -178,7 +247,7 @@ class _Builder:
             f"ff_days AS (SELECT CAST(x AS INTEGER) AS ff_day FROM (VALUES {days}) AS t(x)), "
             # Dense per customer, from their first event day read to 89 days after their last, so
             # ROWS frames count days (ROWS frames are cheaper than RANGE frames on DuckDB).
-            "ff_grid AS (SELECT ff_span.customer_id, ff_days.ff_day, ff_part.ff_day AS ff_act"
+            f"ff_grid AS (SELECT ff_span.customer_id, ff_days.ff_day, {act} AS ff_act"
             f"{grid_cols} FROM ff_span JOIN ff_days ON ff_days.ff_day BETWEEN ff_span.ff_lo "
             f"AND ff_span.ff_hi + {MAX_WINDOW_DAYS - 1} "
             "LEFT JOIN ff_part ON ff_part.customer_id = ff_span.customer_id AND ff_part.ff_day = ff_days.ff_day), "

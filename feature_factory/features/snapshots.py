@@ -67,6 +67,11 @@ def write_snapshots(
         raise FeatureBuildError("the catalog has no computed feature (all retired?)")
     if not warehouse.table_exists(tables.RAW_EVENTS.name):
         raise FeatureBuildError(f"table {tables.RAW_EVENTS.name} does not exist: materialize raw_events first")
+    for table in dict.fromkeys(t for f in computed for t, _ in f.reads if t != tables.RAW_EVENTS.name):
+        if not warehouse.table_exists(table):
+            users = sorted(f.name for f in computed if any(t == table for t, _ in f.reads))
+            raise FeatureBuildError(f"table {table} (read by {', '.join(users)}) does not exist: materialize "
+                                    "its source's ingestion asset first")
     if max_days_per_statement < 1:
         raise ValueError(f"max_days_per_statement must be >= 1, got {max_days_per_statement}")
     computed_at = computed_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)

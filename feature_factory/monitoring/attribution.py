@@ -133,6 +133,7 @@ def _unless_false(cond: str) -> str:
 def attributable(specs: Sequence[FeatureSpec], event_columns: set[str]) -> list[FeatureSpec]:
     """Features whose value is an aggregate of raw_events rows (derived ones are not)."""
     return [s for s in specs if s.agg and s.agg != "days_since_last_event" and s.window_days
+            and getattr(s, "over_raw_events", True)  # another source's rows are not in raw_events
             and set(s.source_columns) <= event_columns]
 
 

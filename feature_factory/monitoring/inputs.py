@@ -43,7 +43,8 @@ def input_specs(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[s
         return {}
     out = {}
     for f in features:
-        if getattr(f, "value_sql", None) and {c.lower() for c in f.source_columns} <= columns:
+        if (getattr(f, "value_sql", None) and getattr(f, "over_raw_events", True)  # read from raw_events
+                and {c.lower() for c in f.source_columns} <= columns):
             expected = _blank_expected(f.value_sql)
             if expected and not _columns(expected) <= columns:
                 expected = None  # a table without the column the rule needs: every blank counts

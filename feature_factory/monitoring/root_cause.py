@@ -65,7 +65,7 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
     prelim = {}
     for r in drifted:
         spec = by_name.get(r.feature)
-        reads = set(spec.source_columns) if spec else set()
+        reads = set(spec.source_columns) if spec and spec.over_raw_events else set()  # raw_events files
         start = str(day - dt.timedelta(days=(spec.window_days if spec else 1) - 1))
         files = [f for f in findings if f["column_name"] in reads and f["max_event_date"] >= start]
         prelim[r.feature] = diagnosis.preliminary(r.types, r.metrics, current.get(r.feature),
@@ -93,8 +93,16 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
             evidence["covering"] = found.covering[feature]  # values that hold ~all of it: never ranked
         evidence["headline"] = attribution.headline(feature, mode, contributors, files) if feature in found.by_feature else \
             f"{feature}: not attributable to raw_events rows (a derived feature, or raw_events is missing)"
+        spec = by_name.get(feature)
+        if spec is not None and not spec.over_raw_events:
+            evidence["headline"] = f"{feature}: not attributed: source {_sources_of(spec)}"
         out[feature] = (cause, evidence)
     return out
+
+
+def _sources_of(spec: FeatureSpec) -> str:
+    parts = [p for p in (spec.numerator, spec.denominator) if p] or [spec]
+    return " / ".join(dict.fromkeys(p.source for p in parts))
 
 
 def diagnosis_markdown(results: Sequence[FeatureDrift], diagnoses: dict[str, tuple[str, dict]]) -> str:

@@ -140,7 +140,7 @@ def companion_count(spec: FeatureSpec, catalog: Catalog) -> FeatureSpec | None:
     """A computed count feature over the same window and rows as `spec`: a row with a positive
     count had inputs, so its NULL comes from missing values, not from an empty window."""
     for other in catalog.computed():
-        if (other.agg == "count" and other.window_days == spec.window_days
+        if (other.agg == "count" and other.window_days == spec.window_days and other.source == spec.source
                 and (other.filter_sql or None) == (spec.filter_sql or None)):
             return other
     return None
