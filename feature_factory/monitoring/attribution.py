@@ -213,8 +213,9 @@ def refresh_first_seen(warehouse: Warehouse) -> str:
     return f"added {len(new)} day(s)"
 
 
-def _out_of_range(t: Target) -> str:
-    col = f"{quote_ident(t.spec.name)}"
+def _out_of_range(t: Target, table: str = "") -> str:
+    """The SQL condition "this feature's value is outside the target's bounds" (`table.` prefixed)."""
+    col = f"{table}{quote_ident(t.spec.name)}"
     out = []
     if t.upper is not None:
         out.append(f"{col} > {sql_literal(float(t.upper))}")
@@ -246,13 +247,7 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
     for i, t in enumerate(targets):
         value, cond = _value(t.spec)
         inside = f"{cond} AND e.event_date >= {_lit_date(day - dt.timedelta(days=t.spec.window_days - 1))}"
-        col = f"cf.{quote_ident(t.spec.name)}"
-        out = []
-        if t.upper is not None:
-            out.append(f"{col} > {sql_literal(float(t.upper))}")
-        if t.lower is not None:
-            out.append(f"{col} < {sql_literal(float(t.lower))}")
-        oor = " OR ".join(out) or "1 = 0"
+        oor = _out_of_range(t, "cf.")
         # Only the columns the target's mode reads (contributors): tail r, m, o, q; missing r, n;
         # shift r, m, s. Fewer aggregates over the window's rows.
         cols.append(f"CASE WHEN {inside} THEN 1 ELSE 0 END AS r{i}")
