@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tiny sizes: checks the harness end to end in about a minute (not a measurement)")
     parser.add_argument("--only", action="append", metavar="WORKLOAD",
                         help="run only these workloads (repeat or comma-separate): pit_a, pit_b, drift, "
-                             "scale, incremental, orchestration; other workloads' results are kept")
+                             "scale, incremental, orchestration, staging; other workloads' results are kept")
     parser.add_argument("--contenders", action="append", metavar="NAME",
                         help="run only these contenders of the selected workloads (preparation steps always "
                              "run), e.g. ours,bare_asof")

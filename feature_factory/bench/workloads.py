@@ -23,6 +23,7 @@ CHAIN = "feature_factory.bench.chain"
 CAL = "feature_factory.bench.calibration"
 SERVE = "feature_factory.bench.serving"
 DIAG = "feature_factory.bench.diagnosis"
+STAGE = "feature_factory.bench.staging"
 
 
 @dataclass(frozen=True)
@@ -395,6 +396,20 @@ WORKLOADS: tuple[Workload, ...] = (
               Step("scale", f"{DIAG}:scale", "one day's drift run on ~10M stored events, with vs without "
                    "diagnosis + attribution (median of 3)", repeatable=False)),
              diagnosis.goals),
+)
+
+WORKLOADS += (
+    Workload("staging", "9. Staging landed files: CSV and Parquet (issue 20)",
+             "The generator's events (~108k customers x 20 days, ~2M events, one file a day) as CSV and as "
+             "Parquet, ingested as one range into an empty DuckDB warehouse: staging (read, parse, "
+             "classify into landing_rows) and the partition writes, timed apart.",
+             lambda q: {"customers": 300 if q else 108_000, "days": 5 if q else 20, "seed": 7},
+             (Step("generate", f"{STAGE}:generate", measured=False),
+              Step("csv", f"{STAGE}:ingest", "CSV landing files, ingest_range over every day", params={"fmt": "csv"},
+                   repeatable=False),
+              Step("parquet", f"{STAGE}:ingest", "Parquet landing files, the same events",
+                   params={"fmt": "parquet"}, repeatable=False)),
+             lambda rows, params: []),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}

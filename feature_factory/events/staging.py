@@ -96,7 +96,8 @@ def sync_landing(
     """Stage every new or changed landing file. Raises `SchemaDriftError` (after staging the
     others and recording the findings) when a file's drift is configured to fail.
 
-    Files the backend can read together (DuckDB: Parquet files with the same columns) are loaded,
+    Files the backend can read together (DuckDB: Parquet files with the same columns, CSV files
+    with the same header, 25 to a statement) are loaded,
     parsed and counted by one statement per group, each group one transaction; other files are read
     one by one and committed in chunks. A file's rows, findings and registry entry always commit
     together, so a crash leaves each file staged or not (then staged by the next run)."""

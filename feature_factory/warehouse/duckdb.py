@@ -271,8 +271,9 @@ class DuckDBWarehouse(Warehouse):
         return columns
 
     def read_landing_files(self, files: Sequence[tuple[str, Path]], fmt: str) -> list[LandingRead]:
-        # Parquet only (a CSV has no row number within its file once several are read together).
         # One read_parquet over a group: no per-file table, and the files are scanned in parallel.
+        if fmt == "csv":
+            return _csv_reads(files)
         if fmt != "parquet":
             return []
         groups: dict[tuple, list[tuple[str, str]]] = {}
@@ -339,3 +340,37 @@ class DuckDBWarehouse(Warehouse):
 
     def epoch_ms_to_timestamp(self, ms_expr: str) -> str:
         return f"epoch_ms(CAST({ms_expr} AS BIGINT))"
+
+
+# CSV files read by one statement (one transaction): bounds the rows a group holds in flight and
+# what a group that fails (one bad record) has to redo file by file.
+CSV_FILES_PER_READ = 25
+_CSV_SKIP_NAMES = frozenset({"source_file"})  # the group's own label column
+
+
+def _csv_reads(files: Sequence[tuple[str, Path]]) -> list[LandingRead]:
+    """Landing CSVs with the same header, read by one statement: a UNION ALL of each file's strict
+    reader (`csv_reader_sql`) numbering its own rows, so the rows go straight from the files into
+    `landing_rows` without a text copy per file. A file whose header cannot be read here, or whose
+    strict read fails (the whole group is then rolled back), is staged alone by `stage_file`, which
+    reads it record by record: the quarantine reasons are those of the file-by-file path."""
+    groups: dict[tuple[str, ...], list[tuple[str, Path]]] = {}
+    for label, path in files:
+        try:
+            columns = tuple(landing_csv.read_header(path))
+        except Exception:  # stage_file names the problem
+            continue
+        if any('"' in c for c in columns) or _CSV_SKIP_NAMES & set(columns):
+            continue
+        groups.setdefault(columns, []).append((label, path))
+    reads = []
+    for columns, members in groups.items():
+        cols = ", ".join(f'"{c}"' for c in columns)
+        for i in range(0, len(members), CSV_FILES_PER_READ):
+            chunk = members[i:i + CSV_FILES_PER_READ]
+            # row_number() OVER () numbers a file's records in file order (insertion order is kept).
+            parts = [f"SELECT {sql_literal(label)} AS source_file, CAST(row_number() OVER () AS BIGINT) "
+                     f"AS source_row, {cols} FROM {csv_reader_sql(path, list(columns))}" for label, path in chunk]
+            reads.append(LandingRead(labels=tuple(label for label, _ in chunk), columns=columns,
+                                     sql=" UNION ALL ".join(parts)))
+    return reads

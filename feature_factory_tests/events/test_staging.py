@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pyarrow.parquet as pq
-from ingest_helpers import D1, D2, ev, table
+from ingest_helpers import D1, D2, csv_text, ev, table
 
 from feature_factory.events.contract import CONTRACT_COLUMNS
 
@@ -88,3 +88,34 @@ def test_file_failing_mid_read_is_quarantined_and_the_rest_staged(duckdb_warehou
     (reason, detail), = duckdb_warehouse.fetch_all(
         "SELECT reason, detail FROM quarantined_events WHERE source_file = 'events_2024-01-01_b.parquet'")
     assert reason == "unreadable_file" and str(landing / "events_2024-01-01_b.parquet") in detail
+
+
+def test_csv_files_with_one_header_are_read_together_and_a_bad_record_falls_back(
+        duckdb_warehouse, landing, write_csv, ingest):
+    # a and b: one statement (DuckDB reads CSVs with the same header together, numbering each file's
+    # rows); c's record with a missing field fails the group's strict read, so the group is staged
+    # file by file and only c's bad record is quarantined, with the file-by-file reason.
+    write_csv("events_2024-01-01_a.csv", [ev("a1"), ev("a2", hour=11)])
+    write_csv("events_2024-01-01_b.csv", [ev("b1"), ev("b2", amount="oops"), ev("b3")])
+    reads = duckdb_warehouse.read_landing_files(
+        [("a", landing / "events_2024-01-01_a.csv"), ("b", landing / "events_2024-01-01_b.csv")], "csv")
+    assert [(r.labels, r.columns) for r in reads] == [(("a", "b"), tuple(CONTRACT_COLUMNS))]
+    assert duckdb_warehouse.fetch_all(f"SELECT source_file, source_row, event_id FROM ({reads[0].sql}) "
+                                      "ORDER BY 1, 2") == [
+        ("a", 1, "a1"), ("a", 2, "a2"), ("b", 1, "b1"), ("b", 2, "b2"), ("b", 3, "b3")]
+    result = ingest(duckdb_warehouse, D1)
+    a, b = "events_2024-01-01_a.csv", "events_2024-01-01_b.csv"
+    assert table(duckdb_warehouse, "landing_rows", "source_file, source_row, event_id, row_reason") == [
+        (a, 1, "a1", None), (a, 2, "a2", None), (b, 1, "b1", None), (b, 2, "b2", "non_numeric_amount"),
+        (b, 3, "b3", None)]
+    assert result.rows_accepted == 4
+    c = landing / "events_2024-01-01_c.csv"
+    c.write_text(csv_text([ev("c1"), ev("c2")]) + "c3,c1,purchase\n")
+    (landing / a).write_text(csv_text([ev("a1"), ev("a2", hour=11), ev("a4", hour=12)]))
+    result = ingest(duckdb_warehouse, D1)
+    assert table(duckdb_warehouse, "landing_rows", "source_file, source_row, event_id, row_reason",
+                 "source_file, source_row") == [
+        (a, 1, "a1", None), (a, 2, "a2", None), (a, 3, "a4", None),
+        (b, 1, "b1", None), (b, 2, "b2", "non_numeric_amount"), (b, 3, "b3", None),
+        ("events_2024-01-01_c.csv", 1, "c1", None), ("events_2024-01-01_c.csv", 2, "c2", None),
+        ("events_2024-01-01_c.csv", 3, "c3", "malformed_row")]
