@@ -1,0 +1,42 @@
+"""The tables of one entity's features, resolved from the sources file (no Dagster here).
+
+`customer` is the churn example: customer_features / customer_features_online over raw_events,
+keyed by customer_id (the data contract). Any other entity declared under `entities:` in the
+sources file gets `<entity>_features` / `<entity>_features_online`, keyed by its `key` column, with
+its population (who gets a snapshot row) from the raw table of its `source`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from feature_factory import tables
+from feature_factory.catalog.sources import CUSTOMER, SourceCatalog, load_sources
+
+
+@dataclass(frozen=True)
+class EntityTables:
+    name: str
+    key: str  # key column of the feature and online tables
+    features_table: str
+    online_table: str
+    population: str  # the source whose rows make the population
+    population_table: str  # its raw table
+    population_key: str  # its column holding the key
+    description: str = ""
+
+
+CUSTOMER_TABLES = EntityTables(
+    CUSTOMER.name, CUSTOMER.key, tables.CUSTOMER_FEATURES.name, tables.CUSTOMER_FEATURES_ONLINE.name,
+    CUSTOMER.source, tables.RAW_EVENTS.name, "customer_id", CUSTOMER.description)
+
+
+def entity_tables(name: str, sources: SourceCatalog | None = None) -> EntityTables:
+    """The tables of entity `name` (KeyError naming the sources file if it is not declared)."""
+    if name == CUSTOMER.name:
+        return CUSTOMER_TABLES
+    sources = sources or load_sources()
+    e = sources.entity(name)
+    src = sources.get(e.source)
+    return EntityTables(e.name, e.key, e.features_table, e.online_table, src.name, src.raw_table,
+                        src.entity_column(e.name), e.description)
