@@ -158,7 +158,7 @@ def _parse_text(text: str, source: str, sources=None) -> Catalog:
 def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, source: str = "catalog",
                   sources=None) -> Catalog:
     specs: list[FeatureSpec] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}  # (entity, name): names are columns of their entity's table
     for i, raw in enumerate(entries, start=1):
         label = f"{source}: entry #{i}"
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
@@ -166,9 +166,11 @@ def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, so
         if not isinstance(raw, dict):
             raise CatalogError(f"{label}: expected a mapping, got {type(raw).__name__}")
         spec = parse_entry({**(defaults or {}), **raw}, label, sources)
-        if spec.name in seen:
-            raise CatalogError(f"{label}: duplicate feature name {spec.name!r} (first declared in entry #{seen[spec.name]})")
-        seen[spec.name] = i
+        if (spec.entity, spec.name) in seen:
+            raise CatalogError(f"{label}: duplicate feature name {spec.name!r} (first declared in entry "
+                               f"#{seen[spec.entity, spec.name]})" + ("" if spec.entity == "customer" else
+                                                                     f" of entity {spec.entity!r}"))
+        seen[spec.entity, spec.name] = i
         specs.append(spec)
     return Catalog(tuple(s for s in specs if s.entity == "customer"),
                    tuple(s for s in specs if s.entity != "customer"))

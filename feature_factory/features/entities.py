@@ -40,3 +40,29 @@ def entity_tables(name: str, sources: SourceCatalog | None = None) -> EntityTabl
     src = sources.get(e.source)
     return EntityTables(e.name, e.key, e.features_table, e.online_table, src.name, src.raw_table,
                         src.entity_column(e.name), e.description)
+
+
+def contracts(entity: EntityTables) -> tuple[tables.Table, tables.Table]:
+    """The table contracts (columns and their descriptions) of the entity's feature and online
+    tables, shaped like customer_features / customer_features_online."""
+    if entity.name == CUSTOMER.name:
+        return tables.CUSTOMER_FEATURES, tables.CUSTOMER_FEATURES_ONLINE
+    what = entity.description.rstrip(".") or entity.name.capitalize()
+    features = tables.Table(
+        entity.features_table, "features", f"Daily feature snapshot per {entity.name}.",
+        tables._cols(
+            (entity.key, "VARCHAR", f"{what} (seen in {entity.population_table} within the last 90 days)."),
+            ("snapshot_date", "DATE", "Features as of the END of this day."),
+            ("computed_at", "TIMESTAMP", "When the run computed the row (UTC)."),
+        ),
+        features_after="snapshot_date",
+    )
+    online = tables.Table(
+        entity.online_table, "features", f"Latest snapshot per {entity.name}.",
+        tables._cols(
+            (entity.key, "VARCHAR", f"{what} (one row each: the newest snapshot)."),
+            *((c.name, c.type, c.description) for c in tables.CUSTOMER_FEATURES_ONLINE.columns[1:]),
+        ),
+        features_after="snapshot_date",
+    )
+    return features, online
