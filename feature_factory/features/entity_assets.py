@@ -13,6 +13,7 @@ import dagster as dg
 
 from feature_factory import partitions
 from feature_factory.catalog import Catalog, load_catalog, load_sources
+from feature_factory.catalog.loader import CATALOG_ENV, catalog_path
 from feature_factory.features import online, snapshots
 from feature_factory.features.assets import (
     GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, feature_columns,
@@ -34,6 +35,15 @@ def _lineage(entity: EntityTables, catalog: Catalog) -> dg.TableColumnLineage:
     for f in catalog.computed():
         deps[f.name] = [dg.TableColumnDep(asset_key=dg.AssetKey(t), column_name=c) for t, c in f.reads]
     return dg.TableColumnLineage(deps_by_column=deps)
+
+
+def _current(entity: str) -> Catalog:
+    """The entity's features in the catalog as it is now (a run reads the file, like customer_features)."""
+    current = load_catalog().for_entity(entity)
+    if not current.computed():
+        raise dg.Failure(description=f"the catalog {catalog_path()} has no computed feature of entity {entity!r} "
+                         f"(set {CATALOG_ENV} to the file the code location was loaded with, or reload it)")
+    return current
 
 
 def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefinition]:
@@ -62,7 +72,7 @@ def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefin
         metadata={"dagster/table_name": entity.features_table, "dagster/column_schema": schema},
     )
     def _features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse):
-        current = load_catalog().for_entity(name)
+        current = _current(name)
         window = context.partition_time_window
         first, last = window.start.date(), window.end.date() - dt.timedelta(days=1)
         try:
@@ -107,7 +117,7 @@ def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefin
         metadata={"dagster/table_name": entity.online_table, "dagster/column_schema": online_schema},
     )
     def _online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse):
-        current = load_catalog().for_entity(name)
+        current = _current(name)
         try:
             as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
         except ValueError as exc:
