@@ -226,3 +226,36 @@ def test_code_location_shows_product_assets_after_reload(tmp_path, monkeypatch):
         importlib.reload(fdefs)
     assert "product_features" not in {k.path[-1] for a in fdefs.defs.assets for k in a.keys}
     assert yaml.safe_load(SOURCES.read_text())["entities"]["product"]["source"] == "orders"
+
+
+# -- a training set joining two feature tables point in time ---------------------------------------------
+def test_order_lines_get_buyer_and_product_features_as_of_the_day_before(warehouse, catalog, product, tmp_path):
+    from features_helpers import events_frame, write_raw_events
+
+    from feature_factory.features.point_in_time import FeatureJoin, PointInTimeError, build_point_in_time
+
+    _ingest(warehouse, tmp_path)
+    write_snapshots(warehouse, catalog.for_entity("product").features, D("2024-03-01"), D("2024-03-10"),
+                    entity=product)
+    events = [("u0", "purchase", "web", 5.0, f"2024-03-{d:02d}") for d in range(1, 11)]
+    events += [("u1", "purchase", "web", 5.0, "2024-03-05")]  # u2: no events, so no customer row
+    write_raw_events(warehouse, events_frame(events))
+    write_snapshots(warehouse, [catalog.get("purchases_7d"), catalog.get("revenue_7d")], D("2024-03-01"),
+                    D("2024-03-10"))
+    spine = ("SELECT order_line_id, customer_id, product_id, placed_at FROM raw_orders "
+             "WHERE event_date >= CAST('2024-03-09' AS DATE)")
+    buyer = FeatureJoin(CUSTOMER_TABLES, "customer_id", ("purchases_7d", "revenue_7d"))
+    with pytest.raises(PointInTimeError, match="output column 'revenue_7d' appears twice: give the product join"):
+        build_point_in_time(warehouse, "order_training_set", spine, "placed_at",
+                            [buyer, FeatureJoin(product, "product_id", ("revenue_7d",))])
+    joins = [buyer, FeatureJoin(product, "product_id", ("orders_7d", "revenue_7d"), prefix="product_")]
+    assert build_point_in_time(warehouse, "order_training_set", spine, "placed_at", joins) == 4
+    assert build_point_in_time(warehouse, "order_training_set", spine, "placed_at", joins) == 4  # replaced
+    got = warehouse.fetch_all("SELECT order_line_id, customer_id, product_id, purchases_7d, revenue_7d, "
+                              "product_orders_7d, product_revenue_7d FROM order_training_set ORDER BY order_line_id")
+    assert got == [
+        ("l10", "u1", "A1", 1, 5.0, 7, 70.0),   # 03-10: buyer and product as of 03-09
+        ("l11", "u1", "A1", 1, 5.0, 7, 70.0),
+        ("l13", "u0", "B2", 7, 35.0, 1, 20.0),  # 03-09: as of 03-08 (B2's 03-02 order only)
+        ("l9", "u0", "A1", 7, 35.0, 7, 70.0),
+    ]
