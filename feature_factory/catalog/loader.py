@@ -46,6 +46,7 @@ RATIO_PART_AGGS = ("count", "sum")
 DEFAULT_SOURCE = "events"
 _SQL_AGG = {"sum": "SUM", "avg": "AVG", "stddev": "STDDEV_SAMP", "min": "MIN", "max": "MAX"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CUSTOMER_ENTITY = re.compile(r"entity:\s*['\"]?customer['\"]?\s*[,}]?\s*$")
 # The only functions a value/where expression may call: deterministic scalar functions that DuckDB
 # and Snowflake both have (sqlglot expression classes). Everything else is refused, above all table
 # functions (read_csv, read_parquet, glob, ...) that would read files, and unknown functions, which
@@ -128,7 +129,8 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 def _sources_if_needed(text: str):
     """The sources catalog when the file may name a source (a textual pre-check outside comments),
     else None. It is part of the parse cache's key: a changed sources file re-checks the features."""
-    if not any(k in line.split("#", 1)[0] for line in text.splitlines() for k in ("source:", "entity:")):
+    code = [line.split("#", 1)[0] for line in text.splitlines()]
+    if not any("source:" in line or ("entity:" in line and not _CUSTOMER_ENTITY.search(line)) for line in code):
         return None
     from feature_factory.catalog.sources import load_sources
 
