@@ -2,7 +2,8 @@
 the entity declared under `entities:` in the sources file) gets `<entity>_features` (daily
 snapshots, partitioned like customer_features, one SQL statement per day range on either backend)
 and `<entity>_features_online` (the latest snapshot per key), with descriptions, column schemas and
-column lineage from the catalog. A new catalog entry plus a code-location reload makes them appear;
+column lineage from the catalog, and the checks `<feature>_expectations` (warn) and
+`no_duplicate_keys` (blocking) on `<entity>_features`. A new catalog entry plus a code-location reload makes them appear;
 nothing here names an entity. `customer` keeps its hand-written assets (`features/assets.py`).
 """
 
@@ -14,7 +15,7 @@ import dagster as dg
 from feature_factory import partitions
 from feature_factory.catalog import Catalog, load_catalog, load_sources
 from feature_factory.catalog.loader import CATALOG_ENV, catalog_path
-from feature_factory.features import online, snapshots
+from feature_factory.features import checks, online, snapshots
 from feature_factory.features.assets import (
     GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, feature_columns,
 )
@@ -152,11 +153,13 @@ def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefin
 
 
 def definitions(catalog: Catalog | None = None) -> dg.Definitions:
-    """The assets of every entity other than customer that has features in the catalog."""
+    """The assets and checks (expectations, no_duplicate_keys) of every entity other than customer
+    that has features in the catalog."""
     catalog = catalog or load_catalog()
     entities = catalog.entities()
     if not entities:
         return dg.Definitions()
     sources = load_sources()
-    assets = [a for e in entities for a in entity_assets(entity_tables(e, sources), catalog.for_entity(e))]
-    return dg.Definitions(assets=assets)
+    resolved = [(entity_tables(e, sources), catalog.for_entity(e)) for e in entities]
+    return dg.Definitions(assets=[a for t, c in resolved for a in entity_assets(t, c)],
+                          asset_checks=[k for t, c in resolved for k in checks.entity_checks(c, t)])

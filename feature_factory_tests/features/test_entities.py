@@ -193,7 +193,8 @@ def test_materialize_factory_assets_from_landed_files(duckdb_warehouse, catalog,
     folder = tmp_path / "landing_orders"
     _land_orders(folder)
     monkeypatch.setenv("FEATURE_FACTORY_CATALOG", str(CATALOG))  # what a run reads, as in the code location
-    defs = [source_assets(load_sources(SOURCES).get("orders")), *entity_assets.definitions(catalog).assets]
+    factory = entity_assets.definitions(catalog)
+    defs = [source_assets(load_sources(SOURCES).get("orders")), *factory.assets, *factory.asset_checks]
     # 4 of 17 lines are bad: above the default 5 % the blocking check would stop the features.
     run_config = {"ops": {"ingest_orders": {"config": {"landing_dir": str(folder), "max_quarantine_rate": 0.3}}}}
     tags = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-10"}
@@ -203,6 +204,13 @@ def test_materialize_factory_assets_from_landed_files(duckdb_warehouse, catalog,
     mats = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
             for e in result.get_asset_materialization_events()}
     assert mats["product_features"]["dagster/row_count"].value == 19
+    evaluations = {(e.asset_check_evaluation_data.asset_key.path[-1], e.asset_check_evaluation_data.check_name):
+                   e.asset_check_evaluation_data.passed for e in result.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert {k: v for k, v in evaluations.items() if k[0] == "product_features"} == {
+        ("product_features", "no_duplicate_keys"): True, ("product_features", "days_since_last_order_expectations"): True,
+        ("product_features", "orders_7d_expectations"): True, ("product_features", "revenue_7d_expectations"): True,
+        ("product_features", "return_rate_30d_expectations"): True}
     assert mats["product_features_online"]["dagster/row_count"].value == 2
     assert [d.column_name for d in mats["product_features"]["dagster/column_lineage"].value.deps_by_column[
         "return_rate_30d"]] == ["event_date", "order_line_id", "status"]
