@@ -210,6 +210,10 @@ def parse_entities(raw: Any, catalog: SourceCatalog, source: str = "sources") ->
         if name == CUSTOMER.name:
             raise CatalogError(f"{label}: customer is the churn example's entity (customer_features over "
                                "events) and cannot be redeclared")
+        taken = _claimed_tables(catalog)
+        for fld, table in (("features table", f"{name}_features"), ("online table", f"{name}_features_online")):
+            if table in taken:
+                raise CatalogError(f"{label}: its {fld} {table!r} is already {taken[table]}; rename the entity")
         if not isinstance(body, dict):
             raise CatalogError(f"{label}: expected a mapping like {{key: {name}_id, source: <source>}}")
         unknown = sorted(set(body) - _ENTITY_KEYS)
@@ -230,6 +234,19 @@ def parse_entities(raw: Any, catalog: SourceCatalog, source: str = "sources") ->
                                f"{', '.join(dict(src.entity_keys))}); add entity_keys.{name} to the source")
         out.append(EntitySpec(name, key, src.name, str(body.get("description") or "").strip()))
     return tuple(out)
+
+
+def _claimed_tables(catalog: SourceCatalog) -> dict[str, str]:
+    """Table name -> who has it: every source's tables and the pipeline's contract tables."""
+    from feature_factory import tables
+
+    taken = {t.name: "a table of the pipeline (feature_factory/tables.py)" for t in tables.ALL}
+    for s in catalog.sources:
+        for fld, t in (("tables.raw", s.raw_table), ("tables.quarantine", s.quarantine_table),
+                       ("location.table", s.table)):
+            if t:
+                taken[t.lower()] = f"claimed by source {s.name!r} ({fld})"
+    return taken
 
 
 def parse_sources(entries: dict[str, Any], source: str = "sources") -> SourceCatalog:

@@ -59,6 +59,7 @@ def test_product_entity_and_features_from_yaml(catalog, product):
 
 def _orders_source(**entity_keys):
     return {"orders": {"location": {"landing_folder": "orders"}, "row_id": "line_id",
+                       "tables": {"raw": "orders_features"},
                        "entity_keys": entity_keys or {"product": "sku"}, "event_time": "ts",
                        "columns": {"line_id": "string", "sku": "string", "buyer": "string", "ts": "timestamp"}}}
 
@@ -70,6 +71,8 @@ def _orders_source(**entity_keys):
      "entity 'store': source 'orders' has no key column for 'store' .*add entity_keys.store to the source"),
     ({"customer": {"key": "customer_id", "source": "orders"}}, "entity 'customer': customer is the churn"),
     ({"product": {"key": "product_id", "source": "orders", "table": "x"}}, r"entity 'product': unknown field\(s\) \['table'\]"),
+    ({"orders": {"key": "k", "source": "orders"}, "x": {"key": "k", "source": "orders"}},
+     "entity 'orders': its features table 'orders_features' is already claimed by source 'orders' \\(tables.raw\\)"),
 ])
 def test_bad_entity_declaration_names_file_entity_and_field(entities, message):
     sources = parse_sources(_orders_source(), "my_sources.yaml")
