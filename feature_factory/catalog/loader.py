@@ -46,6 +46,7 @@ RATIO_PART_AGGS = ("count", "sum")
 DEFAULT_SOURCE = "events"
 _SQL_AGG = {"sum": "SUM", "avg": "AVG", "stddev": "STDDEV_SAMP", "min": "MIN", "max": "MAX"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CUSTOMER_ENTITY = re.compile(r"entity:\s*['\"]?customer['\"]?\s*[,}]?\s*$")
 # The only functions a value/where expression may call: deterministic scalar functions that DuckDB
 # and Snowflake both have (sqlglot expression classes). Everything else is refused, above all table
 # functions (read_csv, read_parquet, glob, ...) that would read files, and unknown functions, which
@@ -69,7 +70,21 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class Catalog:
+    # The customer entity's features (customer_features: the churn example; every reader of the
+    # catalog that predates entities sees exactly these).
     features: tuple[FeatureSpec, ...]
+    # Features of other entities (`entity: product`), each built into its own <entity>_features.
+    others: tuple[FeatureSpec, ...] = ()
+
+    def entities(self) -> list[str]:
+        """Entities other than customer that have features, in the order first declared."""
+        return list(dict.fromkeys(f.entity for f in self.others))
+
+    def for_entity(self, entity: str) -> "Catalog":
+        """The features of one entity, as a catalog (customer: this catalog's `features`)."""
+        if entity == "customer":
+            return Catalog(self.features)
+        return Catalog(tuple(f for f in self.others if f.entity == entity))
 
     def names(self) -> list[str]:
         return [f.name for f in self.features]
@@ -114,7 +129,8 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
 def _sources_if_needed(text: str):
     """The sources catalog when the file may name a source (a textual pre-check outside comments),
     else None. It is part of the parse cache's key: a changed sources file re-checks the features."""
-    if not any("source:" in line.split("#", 1)[0] for line in text.splitlines()):
+    code = [line.split("#", 1)[0] for line in text.splitlines()]
+    if not any("source:" in line or ("entity:" in line and not _CUSTOMER_ENTITY.search(line)) for line in code):
         return None
     from feature_factory.catalog.sources import load_sources
 
@@ -144,7 +160,7 @@ def _parse_text(text: str, source: str, sources=None) -> Catalog:
 def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, source: str = "catalog",
                   sources=None) -> Catalog:
     specs: list[FeatureSpec] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}  # (entity, name): names are columns of their entity's table
     for i, raw in enumerate(entries, start=1):
         label = f"{source}: entry #{i}"
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
@@ -152,11 +168,14 @@ def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, so
         if not isinstance(raw, dict):
             raise CatalogError(f"{label}: expected a mapping, got {type(raw).__name__}")
         spec = parse_entry({**(defaults or {}), **raw}, label, sources)
-        if spec.name in seen:
-            raise CatalogError(f"{label}: duplicate feature name {spec.name!r} (first declared in entry #{seen[spec.name]})")
-        seen[spec.name] = i
+        if (spec.entity, spec.name) in seen:
+            raise CatalogError(f"{label}: duplicate feature name {spec.name!r} (first declared in entry "
+                               f"#{seen[spec.entity, spec.name]})" + ("" if spec.entity == "customer" else
+                                                                     f" of entity {spec.entity!r}"))
+        seen[spec.entity, spec.name] = i
         specs.append(spec)
-    return Catalog(tuple(specs))
+    return Catalog(tuple(s for s in specs if s.entity == "customer"),
+                   tuple(s for s in specs if s.entity != "customer"))
 
 
 def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
@@ -178,11 +197,17 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
         raise CatalogError(f"{label}: window_days must be a positive integer, got {window!r}")
     if window > MAX_WINDOW_DAYS:
         raise CatalogError(f"{label}: window_days {window} is longer than the maximum lookback of {MAX_WINDOW_DAYS} days")
-    if raw.get("entity", "customer") != "customer":
-        raise CatalogError(f"{label}: entity {raw['entity']!r} is not supported (only 'customer')")
-    src = raw.get("source", DEFAULT_SOURCE)
-    table, known, key = _source_columns(src, label, "source", sources)
-    agg, value, where, columns, parts = _parse_aggregate(raw["aggregate"], label, src, known, sources)
+    entity, population, entity_key = _entity(raw.get("entity", "customer"), label, sources)
+    if name == entity_key:
+        raise CatalogError(f"{label}: name {name!r} is the key column of {entity}_features")
+    if entity != "customer" and sources is None:
+        from feature_factory.catalog.sources import load_sources
+
+        sources = load_sources()
+    src = raw.get("source", population)
+    table, known, key = _source_columns(src, label, "source", sources, entity)
+    agg, value, where, columns, parts = _parse_aggregate(raw["aggregate"], label, src, known, sources,
+                                                         entity, population)
     _check_dtype(agg, dtype, label)
     tags = raw.get("tags") or ()
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
@@ -196,7 +221,7 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
         aggregate=render_aggregate(agg, value, where) if agg != "ratio" else None,
         window_days=window,
         empty_value=0 if agg in ("count", "sum") else None,
-        entity="customer",
+        entity=entity,
         expectations=_parse_expectations(raw.get("expectations"), label),
         tags=tuple(tags),
         source_columns=columns,
@@ -211,10 +236,28 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
     )
 
 
-def _source_columns(name: Any, label: str, field: str, sources) -> tuple[str, tuple[str, ...], str]:
-    """(raw table, columns a feature may read, customer key column) of source `name`; `events` is the
-    raw_events contract."""
-    if name == DEFAULT_SOURCE:
+def _entity(name: Any, label: str, sources) -> tuple[str, str, str]:
+    """(entity, its population source, its feature table's key column); customer is built in."""
+    if name == "customer":
+        return "customer", DEFAULT_SOURCE, "customer_id"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CatalogError(f"{label}: entity {name!r} is not an entity name (snake_case, see sources.yaml entities:)")
+    if sources is None:
+        from feature_factory.catalog.sources import load_sources
+
+        sources = load_sources()
+    try:
+        e = sources.entity(name)
+    except KeyError as exc:
+        raise CatalogError(f"{label}: {exc.args[0]}") from None
+    return e.name, e.source, e.key
+
+
+def _source_columns(name: Any, label: str, field: str, sources, entity: str = "customer"
+                    ) -> tuple[str, tuple[str, ...], str]:
+    """(raw table, columns a feature may read, the entity's key column) of source `name`; `events`
+    is the raw_events contract."""
+    if name == DEFAULT_SOURCE and entity == "customer":
         return "raw_events", RAW_EVENTS_COLUMNS, "customer_id"  # event_id first
     if not isinstance(name, str) or not _NAME.match(name):
         raise CatalogError(f"{label}: {field} {name!r} is not a source name (snake_case, see sources.yaml)")
@@ -228,12 +271,12 @@ def _source_columns(name: Any, label: str, field: str, sources) -> tuple[str, tu
         raise CatalogError(f"{label}: {field} {name!r} is not declared in {sources.path or 'the sources file'} "
                            f"(known: {', '.join(sources.names())}); add the source or set FEATURE_FACTORY_SOURCES"
                            ) from None
-    if "customer" not in dict(spec.entity_keys):
-        raise CatalogError(f"{label}: {field} {name!r} has no customer key (entity_keys: "
-                           f"{', '.join(dict(spec.entity_keys))}); customer features need entity_keys.customer")
+    if entity not in dict(spec.entity_keys):
+        raise CatalogError(f"{label}: {field} {name!r} has no {entity} key (entity_keys: "
+                           f"{', '.join(dict(spec.entity_keys))}); {entity} features need entity_keys.{entity}")
     # The row id first: a count of rows reads it (lineage), as a count of events reads event_id.
     return (spec.raw_table, (spec.row_id, *(c for c in spec.raw_columns if c != spec.row_id)),
-            spec.entity_column("customer"))
+            spec.entity_column(entity))
 
 
 def render_aggregate(agg: str, value: str | None, where: str | None) -> str | None:
@@ -264,14 +307,14 @@ def _check_dtype(agg: str, dtype: DType, label: str) -> None:
 
 
 def _parse_aggregate(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tuple[str, ...] = RAW_EVENTS_COLUMNS,
-                     sources=None):
+                     sources=None, entity: str = "customer", population: str = DEFAULT_SOURCE):
     """(agg, value, where, columns, ratio parts) of an aggregate over source `src` (columns `known`)."""
     if isinstance(raw, dict) and raw.get("agg") == "ratio":
-        return ("ratio", None, None, (), _parse_ratio(raw, label, src, sources))
-    return (*_parse_simple(raw, label, src, known), ())
+        return ("ratio", None, None, (), _parse_ratio(raw, label, src, sources, entity))
+    return (*_parse_simple(raw, label, src, known, population=population), ())
 
 
-def _parse_ratio(raw: dict[str, Any], label: str, src: str, sources) -> tuple[Part, Part]:
+def _parse_ratio(raw: dict[str, Any], label: str, src: str, sources, entity: str = "customer") -> tuple[Part, Part]:
     unknown = sorted(set(raw) - {"agg", "numerator", "denominator"})
     if unknown:
         raise CatalogError(f"{label}: a ratio aggregate has unknown field(s) {unknown}; allowed: agg, numerator, "
@@ -286,14 +329,15 @@ def _parse_ratio(raw: dict[str, Any], label: str, src: str, sources) -> tuple[Pa
         part_src = body.pop("source", src)
         if body.get("agg") not in RATIO_PART_AGGS:
             raise CatalogError(f"{label}: {fld}.agg {body.get('agg')!r} is not one of {', '.join(RATIO_PART_AGGS)}")
-        table, known, key = _source_columns(part_src, label, f"{fld}.source", sources)
+        table, known, key = _source_columns(part_src, label, f"{fld}.source", sources, entity)
         agg, value, where, columns = _parse_simple(body, label, part_src, known, prefix=f"{fld}.")
         parts.append(Part(part_src, table, key, agg, value, where, columns))
     return parts[0], parts[1]
 
 
 def _parse_simple(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tuple[str, ...] = RAW_EVENTS_COLUMNS,
-                  prefix: str = "aggregate.") -> tuple[str, str | None, str | None, tuple[str, ...]]:
+                  prefix: str = "aggregate.", population: str = DEFAULT_SOURCE
+                  ) -> tuple[str, str | None, str | None, tuple[str, ...]]:
     if not isinstance(raw, dict):
         raise CatalogError(f"{label}: aggregate must be a mapping like {{agg: sum, value: amount, where: ...}}")
     unknown = sorted(set(raw) - {"agg", "value", "where"})
@@ -302,9 +346,9 @@ def _parse_simple(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tuple[
     agg = raw.get("agg")
     if agg not in AGGS:
         raise CatalogError(f"{label}: {prefix}agg {agg!r} is not one of {', '.join(AGGS)}")
-    if agg == "days_since_last_event" and src != DEFAULT_SOURCE:
-        raise CatalogError(f"{label}: days_since_last_event is over the events source only (it is the "
-                           f"population rule), not {src!r}")
+    if agg == "days_since_last_event" and src != population:
+        raise CatalogError(f"{label}: days_since_last_event is over the entity's population source "
+                           f"{population!r} only (it is the population rule), not {src!r}")
     value, where = raw.get("value"), raw.get("where")
     if agg == "days_since_last_event" and (value is not None or where is not None):
         raise CatalogError(f"{label}: days_since_last_event takes no value or where")

@@ -16,7 +16,7 @@ import functools
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +109,45 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
+class EntitySpec:
+    """What features are computed per: its feature table's key column and the source whose rows
+    make its population (an entity value seen there within the lookback gets a snapshot row)."""
+
+    name: str
+    key: str  # the key column of <entity>_features / <entity>_features_online
+    source: str  # the population source (its entity_keys[name] column holds the key)
+    description: str = ""
+
+    @property
+    def features_table(self) -> str:
+        return f"{self.name}_features"
+
+    @property
+    def online_table(self) -> str:
+        return f"{self.name}_features_online"
+
+
+# The churn example's entity: customer_features / customer_features_online over raw_events.
+CUSTOMER = EntitySpec("customer", "customer_id", DEFAULT_SOURCE, "Customer (the churn example).")
+_ENTITY_KEYS = {"key", "source", "description"}
+
+
+@dataclass(frozen=True)
 class SourceCatalog:
     sources: tuple[SourceSpec, ...]
     path: str = ""
+    # Declared entities besides `customer` (which is always the churn example's, see CUSTOMER).
+    declared_entities: tuple[EntitySpec, ...] = ()
+
+    def entity(self, name: str) -> EntitySpec:
+        if name == CUSTOMER.name:
+            return CUSTOMER
+        for e in self.declared_entities:
+            if e.name == name:
+                return e
+        raise KeyError(f"entity {name!r} is not declared in {self.path or 'the sources file'} "
+                       f"(declared: {', '.join([CUSTOMER.name, *(e.name for e in self.declared_entities)])}); "
+                       f"add it under 'entities:' with key and source")
 
     def get(self, name: str) -> SourceSpec:
         for s in self.sources:
@@ -153,7 +189,64 @@ def _parse_text(text: str, source: str) -> SourceCatalog:
     entries = doc.get("sources") if isinstance(doc, dict) else None
     if not isinstance(entries, dict) or not entries:
         raise CatalogError(f"sources file {source}: expected a top-level 'sources:' mapping of source name -> entry")
-    return parse_sources(entries, source)
+    unknown = sorted(set(doc) - {"sources", "entities"})
+    if unknown:
+        raise CatalogError(f"sources file {source}: unknown top-level field(s) {unknown}; allowed: entities, sources")
+    catalog = parse_sources(entries, source)
+    return replace(catalog, declared_entities=parse_entities(doc.get("entities"), catalog, source))
+
+
+def parse_entities(raw: Any, catalog: SourceCatalog, source: str = "sources") -> tuple[EntitySpec, ...]:
+    """`entities: {<name>: {key: <column>, source: <source>, description}}`; customer is built in."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{source}: entities must map entity name -> {{key: <column>, source: <source>}}")
+    out = []
+    for name, body in raw.items():
+        label = f"{source}: entity {name!r}"
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise CatalogError(f"{label}: the entity name must be a lower-case snake_case identifier")
+        if name == CUSTOMER.name:
+            raise CatalogError(f"{label}: customer is the churn example's entity (customer_features over "
+                               "events) and cannot be redeclared")
+        taken = _claimed_tables(catalog)
+        for fld, table in (("features table", f"{name}_features"), ("online table", f"{name}_features_online")):
+            if table in taken:
+                raise CatalogError(f"{label}: its {fld} {table!r} is already {taken[table]}; rename the entity")
+        if not isinstance(body, dict):
+            raise CatalogError(f"{label}: expected a mapping like {{key: {name}_id, source: <source>}}")
+        unknown = sorted(set(body) - _ENTITY_KEYS)
+        if unknown:
+            raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(_ENTITY_KEYS)}")
+        for fld in ("key", "source"):
+            if body.get(fld) in (None, ""):
+                raise CatalogError(f"{label}: missing required field {fld!r}")
+        key = body["key"]
+        if not isinstance(key, str) or not _NAME.match(key) or key in ("snapshot_date", "computed_at", "found"):
+            raise CatalogError(f"{label}: key {key!r} is not a snake_case column name for {name}_features")
+        try:
+            src = catalog.get(body["source"])
+        except KeyError as exc:
+            raise CatalogError(f"{label}: source: {exc.args[0]}") from None
+        if name not in dict(src.entity_keys):
+            raise CatalogError(f"{label}: source {src.name!r} has no key column for {name!r} (entity_keys: "
+                               f"{', '.join(dict(src.entity_keys))}); add entity_keys.{name} to the source")
+        out.append(EntitySpec(name, key, src.name, str(body.get("description") or "").strip()))
+    return tuple(out)
+
+
+def _claimed_tables(catalog: SourceCatalog) -> dict[str, str]:
+    """Table name -> who has it: every source's tables and the pipeline's contract tables."""
+    from feature_factory import tables
+
+    taken = {t.name: "a table of the pipeline (feature_factory/tables.py)" for t in tables.ALL}
+    for s in catalog.sources:
+        for fld, t in (("tables.raw", s.raw_table), ("tables.quarantine", s.quarantine_table),
+                       ("location.table", s.table)):
+            if t:
+                taken[t.lower()] = f"claimed by source {s.name!r} ({fld})"
+    return taken
 
 
 def parse_sources(entries: dict[str, Any], source: str = "sources") -> SourceCatalog:

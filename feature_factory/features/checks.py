@@ -16,6 +16,7 @@ import dagster as dg
 from feature_factory import tables
 from feature_factory.catalog import Catalog, Expectations, load_catalog
 from feature_factory.features import expectations
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.partitions import tagged_days
 from feature_factory.warehouse.base import Warehouse
 
@@ -27,11 +28,12 @@ def check_name(feature: str) -> str:
     return f"{feature}_expectations"
 
 
-def _scope(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> tuple[dt.date, dt.date] | None:
+def _scope(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+           entity: EntityTables = CUSTOMER_TABLES) -> tuple[dt.date, dt.date] | None:
     days = tagged_days(context.run.tags)
     if days is not None:
         return days
-    latest = expectations.latest_snapshot_date(warehouse)
+    latest = expectations.latest_snapshot_date(warehouse, entity)
     return (latest, latest) if latest else None
 
 
@@ -42,33 +44,38 @@ def _describe(f) -> str:
     return f"{f.name}: " + ", ".join(p for p in parts if p) + " (from the catalog)."
 
 
-def build_expectation_checks(catalog: Catalog) -> dg.AssetChecksDefinition | None:
+def build_expectation_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_TABLES
+                             ) -> dg.AssetChecksDefinition | None:
+    """One multi-check over the entity's feature table (default customer_features): a check per
+    computed feature with expectations."""
     features = [f for f in catalog.computed() if f.expectations != Expectations()]
     if not features:
         return None
-    specs = [dg.AssetCheckSpec(check_name(f.name), asset=ASSET, description=_describe(f)) for f in features]
+    asset = dg.AssetKey(entity.features_table)
+    specs = [dg.AssetCheckSpec(check_name(f.name), asset=asset, description=_describe(f)) for f in features]
     by_check = {check_name(f.name): f for f in features}
+    table = entity.features_table
 
-    @dg.multi_asset_check(specs=specs, can_subset=True, name="customer_features_expectations")
+    @dg.multi_asset_check(specs=specs, can_subset=True, name=f"{table}_expectations")
     def customer_features_expectations(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
         """Catalog expectations (range, NULL rate) measured in one SQL aggregate."""
         wanted = [by_check[k.name] for k in context.selected_asset_check_keys]
-        scope = _scope(context, warehouse)
+        scope = _scope(context, warehouse, entity)
         scope = (scope[1], scope[1]) if scope else None
         if scope is None:
             for f in wanted:
-                yield dg.AssetCheckResult(check_name=check_name(f.name), asset_key=ASSET, passed=False,
-                                          description=f"{tables.CUSTOMER_FEATURES.name} has no rows to check")
+                yield dg.AssetCheckResult(check_name=check_name(f.name), asset_key=asset, passed=False,
+                                          description=f"{table} has no rows to check")
             return
-        outcomes = {o.feature: o for o in expectations.evaluate(warehouse, wanted, *scope)}
+        outcomes = {o.feature: o for o in expectations.evaluate(warehouse, wanted, *scope, entity=entity)}
         for f in wanted:
             o = outcomes.get(f.name)
             if o is None:
-                yield dg.AssetCheckResult(check_name=check_name(f.name), asset_key=ASSET, passed=False,
-                                          description=f"{tables.CUSTOMER_FEATURES.name} has no column {f.name}: materialize it")
+                yield dg.AssetCheckResult(check_name=check_name(f.name), asset_key=asset, passed=False,
+                                          description=f"{table} has no column {f.name}: materialize it")
                 continue
             yield dg.AssetCheckResult(
-                check_name=check_name(f.name), asset_key=ASSET, passed=o.passed,
+                check_name=check_name(f.name), asset_key=asset, passed=o.passed,
                 severity=dg.AssetCheckSeverity.WARN,
                 description="; ".join(o.failures) or None,
                 metadata={
@@ -84,21 +91,36 @@ def build_expectation_checks(catalog: Catalog) -> dg.AssetChecksDefinition | Non
     return customer_features_expectations
 
 
-@dg.asset_check(asset=ASSET, name=NO_DUPLICATES, blocking=True)
-def no_duplicate_keys(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
-    """Each (customer_id, snapshot_date) appears once; duplicates stop downstream assets."""
-    scope = _scope(context, warehouse)
-    if scope is None:
-        return dg.AssetCheckResult(passed=False, description=f"{tables.CUSTOMER_FEATURES.name} has no rows to check")
-    n, sample = expectations.duplicate_keys(warehouse, *scope)
-    return dg.AssetCheckResult(
-        passed=n == 0,
-        description=f"{n} duplicated (customer_id, snapshot_date) keys in {scope[0]} .. {scope[1]}" if n else None,
-        metadata={"snapshot_range": f"{scope[0]} .. {scope[1]}", "duplicate_keys": n,
-                  "examples": ", ".join(f"{c}@{d} x{k}" for c, d, k in sample)},
-    )
+def build_duplicate_check(entity: EntityTables = CUSTOMER_TABLES) -> dg.AssetChecksDefinition:
+    """`no_duplicate_keys` (blocking) on the entity's feature table."""
+    table, key = entity.features_table, entity.key
+
+    @dg.asset_check(asset=dg.AssetKey(table), name=NO_DUPLICATES, blocking=True,
+                    description=f"Each ({key}, snapshot_date) appears once; duplicates stop downstream assets.")
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+        scope = _scope(context, warehouse, entity)
+        if scope is None:
+            return dg.AssetCheckResult(passed=False, description=f"{table} has no rows to check")
+        n, sample = expectations.duplicate_keys(warehouse, *scope, entity=entity)
+        return dg.AssetCheckResult(
+            passed=n == 0,
+            description=f"{n} duplicated ({key}, snapshot_date) keys in {scope[0]} .. {scope[1]}" if n else None,
+            metadata={"snapshot_range": f"{scope[0]} .. {scope[1]}", "duplicate_keys": n,
+                      "examples": ", ".join(f"{c}@{d} x{k}" for c, d, k in sample)},
+        )
+
+    return _check
+
+
+no_duplicate_keys = build_duplicate_check()
+
+
+def entity_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_TABLES) -> list[dg.AssetChecksDefinition]:
+    """The checks of one entity's feature table from its catalog features."""
+    dup = no_duplicate_keys if entity is CUSTOMER_TABLES else build_duplicate_check(entity)
+    return [c for c in (build_expectation_checks(catalog, entity), dup) if c is not None]
 
 
 def all_checks(catalog: Catalog | None = None) -> list[dg.AssetChecksDefinition]:
     catalog = catalog or load_catalog()
-    return [c for c in (build_expectation_checks(catalog), no_duplicate_keys) if c is not None]
+    return entity_checks(catalog)

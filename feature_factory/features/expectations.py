@@ -10,8 +10,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.features.snapshots import range_where
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
@@ -36,19 +36,20 @@ class Outcome:
         return self.nulls / self.rows if self.rows else 0.0
 
 
-def latest_snapshot_date(warehouse: Warehouse) -> dt.date | None:
-    if not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
+def latest_snapshot_date(warehouse: Warehouse, entity: EntityTables = CUSTOMER_TABLES) -> dt.date | None:
+    if not warehouse.table_exists(entity.features_table):
         return None
-    row = warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES.name}")
+    row = warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {quote_ident(entity.features_table)}")
     value = row[0] if row else None
     return value.date() if isinstance(value, dt.datetime) else value
 
 
 def evaluate(
-    warehouse: Warehouse, features: Sequence[FeatureSpec], first: dt.date, last: dt.date
+    warehouse: Warehouse, features: Sequence[FeatureSpec], first: dt.date, last: dt.date,
+    entity: EntityTables = CUSTOMER_TABLES,
 ) -> list[Outcome]:
-    """Each feature's expectations over snapshot days [first, last]."""
-    have = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
+    """Each feature's expectations over snapshot days [first, last] of the entity's feature table."""
+    have = {c for c, _ in warehouse.columns(entity.features_table)}
     features = [f for f in features if f.name in have]
     if not features:
         return []
@@ -58,7 +59,7 @@ def evaluate(
         lo = "0" if e.min is None else f"COUNT(CASE WHEN {c} < {e.min!r} THEN 1 END)"
         hi = "0" if e.max is None else f"COUNT(CASE WHEN {c} > {e.max!r} THEN 1 END)"
         parts += [f"COUNT({c})", lo, hi, f"MIN(CAST({c} AS DOUBLE))", f"MAX(CAST({c} AS DOUBLE))"]
-    row = warehouse.fetch_one(f"SELECT {', '.join(parts)} FROM {tables.CUSTOMER_FEATURES.name} WHERE {range_where(first, last)}")
+    row = warehouse.fetch_one(f"SELECT {', '.join(parts)} FROM {quote_ident(entity.features_table)} WHERE {range_where(first, last)}")
     rows = int(row[0])
     out = []
     for i, f in enumerate(features):
@@ -82,17 +83,19 @@ def _failures(f: FeatureSpec, o: Outcome) -> list[str]:
     return msgs
 
 
-def duplicate_keys(warehouse: Warehouse, first: dt.date, last: dt.date, examples: int = 5) -> tuple[int, list[tuple]]:
-    """(number of duplicated (customer_id, snapshot_date) keys, a few of them) in [first, last]."""
+def duplicate_keys(warehouse: Warehouse, first: dt.date, last: dt.date, examples: int = 5,
+                   entity: EntityTables = CUSTOMER_TABLES) -> tuple[int, list[tuple]]:
+    """(number of duplicated (<key>, snapshot_date) keys, a few of them) in [first, last]."""
+    key = quote_ident(entity.key)
     dup = (
-        f"SELECT customer_id, snapshot_date, COUNT(*) AS n FROM {tables.CUSTOMER_FEATURES.name} WHERE {range_where(first, last)} "
-        "GROUP BY customer_id, snapshot_date HAVING COUNT(*) > 1"
+        f"SELECT {key}, snapshot_date, COUNT(*) AS n FROM {quote_ident(entity.features_table)} WHERE {range_where(first, last)} "
+        f"GROUP BY {key}, snapshot_date HAVING COUNT(*) > 1"
     )
     row = warehouse.fetch_one(f"SELECT COUNT(*) FROM ({dup}) AS d")
     count = int(row[0]) if row else 0
     if not count:  # the common case: one scan, no second query for examples
         return 0, []
-    shown = warehouse.fetch_all(f"SELECT * FROM ({dup}) AS d ORDER BY customer_id, snapshot_date LIMIT {int(examples)}")
+    shown = warehouse.fetch_all(f"SELECT * FROM ({dup}) AS d ORDER BY {key}, snapshot_date LIMIT {int(examples)}")
     return count, shown
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 DEFAULT_TTL_DAYS = 2
@@ -42,22 +42,29 @@ def build_online_table(
     ttl_days: int = DEFAULT_TTL_DAYS,
     as_of: dt.date | None = None,
     built_at: dt.datetime | None = None,
+    entity: EntityTables = CUSTOMER_TABLES,
 ) -> OnlineResult:
-    """Rebuild the online table from `customer_features` (the remediation domain calls this too)."""
+    """Rebuild the online table from `customer_features` (the remediation domain calls this too), or
+    another entity's `<entity>_online` from its `<entity>_features`. Patches (the remediation
+    domain's) apply to customer features only."""
     if ttl_days < 0:
         raise ValueError(f"ttl_days must be >= 0, got {ttl_days}")
     served = catalog.served()
-    have = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
+    source, key = entity.features_table, quote_ident(entity.key)
+    have = {c for c, _ in warehouse.columns(source)}
     if not have:
-        raise OnlineTableError(f"table {tables.CUSTOMER_FEATURES.name} does not exist: materialize customer_features first")
+        raise OnlineTableError(f"table {source} does not exist: materialize {source} first")
     missing = [f.name for f in served if f.name not in have]
     if missing:
         raise OnlineTableError(
-            f"{tables.CUSTOMER_FEATURES.name} has no column(s) {missing} for served feature(s): materialize "
-            "customer_features after adding them to the catalog"
+            f"{source} has no column(s) {missing} for served feature(s): materialize "
+            f"{source} after adding them to the catalog"
         )
     built_at = built_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    exprs = patch_layer.patched_expressions(warehouse, served, qualifier="l")
+    if entity.name == CUSTOMER_TABLES.name:
+        exprs = patch_layer.patched_expressions(warehouse, served, qualifier="l")
+    else:
+        exprs = {f.name: f"l.{quote_ident(f.name)}" for f in served}
     upto = f" WHERE snapshot_date <= {sql_literal(as_of)}" if as_of else ""
     ref = sql_literal(as_of) if as_of else "(SELECT MAX(snapshot_date) FROM ff_latest)"
     age = warehouse.date_diff_days("l.snapshot_date", ref)
@@ -65,17 +72,17 @@ def build_online_table(
         f"CAST({exprs[f.name]} AS {f.dtype.sql_type}) AS {quote_ident(f.name)}, " for f in served
     )
     sql = (
-        "WITH ff_ranked AS (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY customer_id "
-        f"ORDER BY snapshot_date DESC) AS ff_rn FROM {tables.CUSTOMER_FEATURES.name} f{upto}), "
+        f"WITH ff_ranked AS (SELECT f.*, ROW_NUMBER() OVER (PARTITION BY {key} "
+        f"ORDER BY snapshot_date DESC) AS ff_rn FROM {quote_ident(source)} f{upto}), "
         "ff_latest AS (SELECT * FROM ff_ranked WHERE ff_rn = 1) "
-        f"SELECT l.customer_id, l.snapshot_date, {feature_cols}"
+        f"SELECT l.{key}, l.snapshot_date, {feature_cols}"
         f"CAST({age} AS BIGINT) AS snapshot_age_days, "
         f"CASE WHEN {age} > {int(ttl_days)} THEN TRUE ELSE FALSE END AS is_stale, "
         f"l.computed_at, {sql_literal(built_at)} AS built_at FROM ff_latest l"
     )
-    rows = warehouse.replace_table(tables.CUSTOMER_FEATURES_ONLINE.name, sql)
+    rows = warehouse.replace_table(entity.online_table, sql)
     stats = warehouse.fetch_one(
-        f"SELECT COUNT(CASE WHEN is_stale THEN 1 END), MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES_ONLINE.name}"
+        f"SELECT COUNT(CASE WHEN is_stale THEN 1 END), MAX(snapshot_date) FROM {quote_ident(entity.online_table)}"
     )
     reference = as_of or (stats[1] if stats else None)
     if isinstance(reference, dt.datetime):
@@ -84,38 +91,41 @@ def build_online_table(
 
 
 def get_online_features(
-    warehouse: Warehouse, customer_ids: Sequence[str], features: Sequence[str] | None = None
+    warehouse: Warehouse, customer_ids: Sequence[str], features: Sequence[str] | None = None,
+    entity: EntityTables = CUSTOMER_TABLES,
 ) -> pd.DataFrame:
-    """One row per requested id, in request order (duplicates repeated): `customer_id`, `found`,
-    the status columns and the features. Unknown ids come back with found=False and NULLs."""
+    """One row per requested id, in request order (duplicates repeated): `customer_id` (another
+    entity: its key column), `found`, the status columns and the features. Unknown ids come back
+    with found=False and NULLs."""
     if isinstance(customer_ids, (str, bytes)) or not isinstance(customer_ids, Sequence):
-        raise TypeError("customer_ids must be a list of customer id strings, not a single value")
-    types = dict(warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name))
+        raise TypeError(f"ids must be a list of {entity.name} id strings, not a single value")
+    table, key = entity.online_table, entity.key
+    types = dict(warehouse.columns(table))
     if not types:
-        raise OnlineTableError(f"table {tables.CUSTOMER_FEATURES_ONLINE.name} does not exist: materialize customer_features_online first")
-    feature_cols = [c for c in types if c not in ("customer_id", *STATUS_COLUMNS)]
+        raise OnlineTableError(f"table {table} does not exist: materialize {table} first")
+    feature_cols = [c for c in types if c not in (key, *STATUS_COLUMNS)]
     if features is not None:
         unknown = [f for f in features if f not in feature_cols]
         if unknown:
-            raise KeyError(f"not served in {tables.CUSTOMER_FEATURES_ONLINE.name}: {unknown}; served: {feature_cols}")
+            raise KeyError(f"not served in {table}: {unknown}; served: {feature_cols}")
         feature_cols = list(features)
-    cols = ["customer_id", *[c for c in STATUS_COLUMNS if c in types], *feature_cols]
+    cols = [key, *[c for c in STATUS_COLUMNS if c in types], *feature_cols]
     wanted = list(dict.fromkeys(str(c) for c in customer_ids if c is not None))
     parts = [
         warehouse.fetch_df(
-            f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {tables.CUSTOMER_FEATURES_ONLINE.name} "
-            f"WHERE customer_id IN ({', '.join('?' for _ in chunk)})",
+            f"SELECT {', '.join(quote_ident(c) for c in cols)} FROM {quote_ident(table)} "
+            f"WHERE {quote_ident(key)} IN ({', '.join('?' for _ in chunk)})",
             chunk,
         )
         for chunk in (wanted[i:i + _CHUNK] for i in range(0, len(wanted), _CHUNK))
     ]
-    rows = {r["customer_id"]: r for part in parts for r in part.to_dict("records")}
+    rows = {r[key]: r for part in parts for r in part.to_dict("records")}
     records = []
     for cid in customer_ids:
-        key = None if cid is None else str(cid)
-        hit = rows.get(key)
-        records.append({**dict.fromkeys(cols), **(hit or {}), "customer_id": key, "found": hit is not None})
-    out = pd.DataFrame.from_records(records, columns=["customer_id", "found", *cols[1:]])
+        sid = None if cid is None else str(cid)
+        hit = rows.get(sid)
+        records.append({**dict.fromkeys(cols), **(hit or {}), key: sid, "found": hit is not None})
+    out = pd.DataFrame.from_records(records, columns=[key, "found", *cols[1:]])
     for c in cols[1:]:
         out[c] = _as_dtype(out[c], types[c])
     return out

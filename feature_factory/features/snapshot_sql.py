@@ -65,8 +65,14 @@ def snapshot_plan(
     strategy: str = "auto",
     direct_max_days: int = DEFAULT_DIRECT_MAX_DAYS,
     events_table: str = "raw_events",
+    entity_key: str = "customer_id",
+    population: str = _EVENTS,
+    population_key: str = "customer_id",
 ) -> SnapshotPlan:
-    """The SELECT producing customer_id, snapshot_date, one column per feature, computed_at."""
+    """The SELECT producing customer_id, snapshot_date, one column per feature, computed_at.
+
+    Another entity: `entity_key` names its key column (e.g. product_id), `population` its population
+    source, whose raw table is `events_table` and key column there `population_key`."""
     if last < first:
         raise ValueError(f"snapshot range is empty: first {first} is after last {last}")
     if strategy not in STRATEGIES:
@@ -79,7 +85,7 @@ def snapshot_plan(
     if strategy == "auto":
         strategy = "direct" if days <= direct_max_days else "window"
     read_from = first - dt.timedelta(days=MAX_WINDOW_DAYS - 1)
-    b = _Builder(warehouse, features, read_from, days, events_table)
+    b = _Builder(warehouse, features, read_from, days, events_table, entity_key, population, population_key)
     sql = b.direct(computed_at) if strategy == "direct" else b.window(computed_at)
     return SnapshotPlan(sql, first, last, read_from, strategy)
 
@@ -93,8 +99,11 @@ def _measures_of(f: FeatureSpec) -> list[tuple[tuple, tuple[str, ...]]]:
 
 
 class _Builder:
-    def __init__(self, wh: Warehouse, features: list[FeatureSpec], read_from: dt.date, days: int, table: str):
+    def __init__(self, wh: Warehouse, features: list[FeatureSpec], read_from: dt.date, days: int, table: str,
+                 key: str = "customer_id", pop: str = _EVENTS, pop_key: str = "customer_id"):
         self.wh, self.features, self.table = wh, features, quote_ident(table)
+        # The entity's key column (output and internal), its population source and that source's key.
+        self.key, self.pop, self.pop_key = quote_ident(key), pop, pop_key
         self.anchor = read_from
         # Day numbers are offsets from `read_from`; snapshot days are offsets first_off..last_off.
         self.first_off = MAX_WINDOW_DAYS - 1
@@ -102,13 +111,13 @@ class _Builder:
         self.measures: dict[tuple, int] = {}
         self.needs: set[tuple[int, str, int]] = set()  # (measure, kind, window)
         # source -> (table, customer key column); events first: it is always read (the population).
-        self.sources: dict[str, tuple[str, str]] = {_EVENTS: (table, "customer_id")}
+        self.sources: dict[str, tuple[str, str]] = {pop: (table, pop_key)}
         for f in features:
             for key, kinds in _measures_of(f):
-                if key[0] != _EVENTS:
+                if key[0] != pop:
                     self.sources.setdefault(key[0], (key[1], key[2]))
-                else:  # the events table is the caller's (raw_events, or a benchmark's copy)
-                    key = (_EVENTS, table, "customer_id", *key[3:])
+                else:  # the population table is the caller's (raw_events, or a benchmark's copy)
+                    key = (pop, table, pop_key, *key[3:])
                 m = self.measures.setdefault(key, len(self.measures))
                 for kind in kinds:
                     self.needs.add((m, kind, f.window_days))
@@ -116,8 +125,8 @@ class _Builder:
 
     def measure(self, f: FeatureSpec, i: int = 0) -> int:
         key = _measures_of(f)[i][0]
-        if key[0] == _EVENTS:
-            key = (_EVENTS, self.sources[_EVENTS][0], "customer_id", *key[3:])
+        if key[0] == self.pop:
+            key = (self.pop, self.sources[self.pop][0], self.pop_key, *key[3:])
         return self.measures[key]
 
     # -- shared pieces ---------------------------------------------------------------------------------
@@ -126,14 +135,14 @@ class _Builder:
             return self.union_cte()
         read = (c for f in self.features for p in ((f.numerator, f.denominator) if f.agg == "ratio" else (f,))
                 for c in (p.columns if f.agg == "ratio" else p.source_columns))
-        cols = sorted(set(read) - {"customer_id"})
+        cols = sorted(set(read) - {self.pop_key, self.key})
         last = self.anchor + dt.timedelta(days=self.last_off)
         day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
         return (
-            f"ff_ev AS (SELECT customer_id, CAST({day} AS INTEGER) AS ff_day"
+            f"ff_ev AS (SELECT {self._key_as(self.pop_key)}, CAST({day} AS INTEGER) AS ff_day"
             + "".join(f", {quote_ident(c)}" for c in cols)
             + f" FROM {self.table} WHERE event_date BETWEEN {sql_literal(self.anchor)} AND {sql_literal(last)}"
-            " AND customer_id IS NOT NULL)"
+            f" AND {quote_ident(self.pop_key)} IS NOT NULL)"
         )
 
     def union_cte(self) -> str:
@@ -143,8 +152,8 @@ class _Builder:
         day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
         branches = []
         for src, (table, key) in self.sources.items():
-            cols = [f"{quote_ident(key)} AS customer_id", f"CAST({day} AS INTEGER) AS ff_day",
-                    "1 AS ff_e" if src == _EVENTS else "CAST(NULL AS INTEGER) AS ff_e"]
+            cols = [f"{quote_ident(key)} AS {self.key}", f"CAST({day} AS INTEGER) AS ff_day",
+                    "1 AS ff_e" if src == self.pop else "CAST(NULL AS INTEGER) AS ff_e"]
             for (m_src, _, _, value, where), m in sorted(self.measures.items(), key=lambda kv: kv[1]):
                 if m_src != src:
                     cols.append(f"NULL AS ff_v{m}")
@@ -156,6 +165,10 @@ class _Builder:
                 f"{sql_literal(self.anchor)} AND {sql_literal(last)} AND {quote_ident(key)} IS NOT NULL"
             )
         return "ff_ev AS (" + " UNION ALL ".join(branches) + ")"
+
+    def _key_as(self, column: str) -> str:
+        """`column` under the entity key's name (unchanged when they are the same)."""
+        return self.key if quote_ident(column) == self.key else f"{quote_ident(column)} AS {self.key}"
 
     def partial(self, m: int, kind: str, extra: str | None = None) -> str:
         """The aggregate of measure `m`'s partial `kind` over event rows (optionally also `extra`)."""
@@ -200,7 +213,7 @@ class _Builder:
             out.append(f"CAST({expr} AS {t}) AS {quote_ident(f.name)}")
         snapshot = self.wh.date_add_days(sql_literal(self.anchor), "ff_snap")
         return (
-            f"customer_id, {snapshot} AS snapshot_date, "
+            f"{self.key}, {snapshot} AS snapshot_date, "
             + "".join(f"{e}, " for e in out)
             + f"{sql_literal(computed_at)} AS computed_at"
         )
@@ -216,9 +229,9 @@ class _Builder:
         return (
             f"WITH {self.events_cte()}, "
             f"ff_snaps AS (SELECT CAST(x AS INTEGER) AS ff_snap FROM (VALUES {snaps}) AS t(x)), "
-            f"ff_agg AS (SELECT customer_id, ff_snap, {', '.join(aggs)} FROM ff_ev "
+            f"ff_agg AS (SELECT {self.key}, ff_snap, {', '.join(aggs)} FROM ff_ev "
             f"JOIN ff_snaps ON ff_day BETWEEN ff_snap - {MAX_WINDOW_DAYS - 1} AND ff_snap "
-            "GROUP BY customer_id, ff_snap), "
+            f"GROUP BY {self.key}, ff_snap), "
             "ff_out AS (SELECT ff_agg.*, ff_snap - ff_last AS ff_since FROM ff_agg"
             # Customers with rows of other sources only are not in the population.
             + (" WHERE ff_last IS NOT NULL) " if self.multi else ") ")
@@ -226,10 +239,11 @@ class _Builder:
         )
 
     def window(self, computed_at: dt.datetime) -> str:
+        ek = self.key
         kinds = sorted({(m, kind) for m, kind, _ in self.needs})
         part_cols = [f"{self.partial(m, kind)} AS {_name(m, kind)}" for m, kind in kinds]
         days = ", ".join(f"({d})" for d in range(0, self.last_off + 1))
-        over = "OVER (PARTITION BY customer_id ORDER BY ff_day ROWS BETWEEN {} PRECEDING AND CURRENT ROW)"
+        over = f"OVER (PARTITION BY {self.key} ORDER BY ff_day ROWS BETWEEN {{}} PRECEDING AND CURRENT ROW)"
         fn = {"n": "SUM", "s": "SUM", "q": "SUM", "lo": "MIN", "hi": "MAX"}
         wins = [f"MAX(ff_act) {over.format(MAX_WINDOW_DAYS - 1)} AS ff_last"]
         for m, kind, k in sorted(self.needs):
@@ -241,17 +255,17 @@ class _Builder:
             part_cols.append("COUNT(ff_e) AS ff_en")
         return (
             f"WITH {self.events_cte()}, "
-            f"ff_part AS (SELECT customer_id, ff_day, {', '.join(part_cols) or 'COUNT(*) AS ff_n'} "
-            "FROM ff_ev GROUP BY customer_id, ff_day), "
-            "ff_span AS (SELECT customer_id, MIN(ff_day) AS ff_lo, MAX(ff_day) AS ff_hi FROM ff_part GROUP BY customer_id), "
+            f"ff_part AS (SELECT {ek}, ff_day, {', '.join(part_cols) or 'COUNT(*) AS ff_n'} "
+            f"FROM ff_ev GROUP BY {ek}, ff_day), "
+            f"ff_span AS (SELECT {ek}, MIN(ff_day) AS ff_lo, MAX(ff_day) AS ff_hi FROM ff_part GROUP BY {ek}), "
             f"ff_days AS (SELECT CAST(x AS INTEGER) AS ff_day FROM (VALUES {days}) AS t(x)), "
             # Dense per customer, from their first event day read to 89 days after their last, so
             # ROWS frames count days (ROWS frames are cheaper than RANGE frames on DuckDB).
-            f"ff_grid AS (SELECT ff_span.customer_id, ff_days.ff_day, {act} AS ff_act"
+            f"ff_grid AS (SELECT ff_span.{ek}, ff_days.ff_day, {act} AS ff_act"
             f"{grid_cols} FROM ff_span JOIN ff_days ON ff_days.ff_day BETWEEN ff_span.ff_lo "
             f"AND ff_span.ff_hi + {MAX_WINDOW_DAYS - 1} "
-            "LEFT JOIN ff_part ON ff_part.customer_id = ff_span.customer_id AND ff_part.ff_day = ff_days.ff_day), "
-            f"ff_win AS (SELECT customer_id, ff_day AS ff_snap, {', '.join(wins)} FROM ff_grid), "
+            f"LEFT JOIN ff_part ON ff_part.{ek} = ff_span.{ek} AND ff_part.ff_day = ff_days.ff_day), "
+            f"ff_win AS (SELECT {ek}, ff_day AS ff_snap, {', '.join(wins)} FROM ff_grid), "
             "ff_out AS (SELECT ff_win.*, ff_snap - ff_last AS ff_since FROM ff_win "
             f"WHERE ff_snap >= {self.first_off} AND ff_last IS NOT NULL) "
             f"SELECT {self._finish(computed_at, _name)} FROM ff_out"

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from feature_factory import markdown as md
-from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
@@ -60,14 +60,21 @@ def write_snapshots(
     strategy: str = "auto",
     direct_max_days: int = DEFAULT_DIRECT_MAX_DAYS,
     max_days_per_statement: int = DEFAULT_MAX_DAYS_PER_STATEMENT,
+    entity: EntityTables = CUSTOMER_TABLES,
 ) -> SnapshotResult:
-    """Compute the snapshot days [first, last] in the warehouse and replace them in the table."""
+    """Compute the snapshot days [first, last] in the warehouse and replace them in the entity's
+    feature table (default customer_features). `customers` of the result counts the entity's keys."""
     computed = [f for f in features if f.computed]
     if not computed:
         raise FeatureBuildError("the catalog has no computed feature (all retired?)")
-    if not warehouse.table_exists(tables.RAW_EVENTS.name):
-        raise FeatureBuildError(f"table {tables.RAW_EVENTS.name} does not exist: materialize raw_events first")
-    for table in dict.fromkeys(t for f in computed for t, _ in f.reads if t != tables.RAW_EVENTS.name):
+    pop = entity.population_table
+    wrong = sorted(f.name for f in computed if f.entity != entity.name)
+    if wrong:
+        raise FeatureBuildError(f"feature(s) {wrong} are not of entity {entity.name!r}: they belong in their "
+                                "own entity's feature table")
+    if not warehouse.table_exists(pop):
+        raise FeatureBuildError(f"table {pop} does not exist: materialize {pop} first")
+    for table in dict.fromkeys(t for f in computed for t, _ in f.reads if t != pop):
         if not warehouse.table_exists(table):
             users = sorted(f.name for f in computed if any(t == table for t, _ in f.reads))
             raise FeatureBuildError(f"table {table} (read by {', '.join(users)}) does not exist: materialize "
@@ -79,36 +86,40 @@ def write_snapshots(
     start = first
     while start <= last:
         end = min(last, start + dt.timedelta(days=max_days_per_statement - 1))
-        plan = snapshot_plan(warehouse, computed, start, end, computed_at, strategy, direct_max_days, tables.RAW_EVENTS.name)
-        rows += _replace_range(warehouse, computed, start, end, plan.sql)
+        plan = snapshot_plan(warehouse, computed, start, end, computed_at, strategy, direct_max_days, pop,
+                             entity.key, entity.population, entity.population_key)
+        rows += _replace_range(warehouse, computed, start, end, plan.sql, entity)
         plans.append(plan)
         start = end + dt.timedelta(days=1)
     seconds = time.perf_counter() - started
-    row = warehouse.fetch_one(f"SELECT COUNT(DISTINCT customer_id) FROM {tables.CUSTOMER_FEATURES.name} WHERE {range_where(first, last)}")
+    row = warehouse.fetch_one(f"SELECT COUNT(DISTINCT {quote_ident(entity.key)}) FROM {quote_ident(entity.features_table)} "
+                              f"WHERE {range_where(first, last)}")
     return SnapshotResult(tuple(plans), rows, int(row[0]) if row else 0, seconds)
 
 
-def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.date, last: dt.date, sql: str) -> int:
+def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.date, last: dt.date, sql: str,
+                   entity: EntityTables = CUSTOMER_TABLES) -> int:
     """Delete + insert the days in one transaction, straight from the SELECT.
 
     Like `Warehouse.replace_where` (old or new rows, never neither; re-runs replace) but without a
     staging copy: the output types are known from the catalog, so the table and any new feature
     column are created up front, and a 10M-row backfill is written once instead of twice.
     """
-    wanted = [("customer_id", "VARCHAR"), ("snapshot_date", "DATE")]
+    wanted = [(entity.key, "VARCHAR"), ("snapshot_date", "DATE")]
+    table = quote_ident(entity.features_table)
     wanted += [(f.name, f.dtype.sql_type) for f in features] + [("computed_at", "TIMESTAMP")]
     where = range_where(first, last)
     with warehouse.session() as s:
-        have = dict(warehouse.session_columns(s, tables.CUSTOMER_FEATURES.name))
-        ddl = [] if have else [f"CREATE TABLE {tables.CUSTOMER_FEATURES.name} ({', '.join(f'{quote_ident(c)} {t}' for c, t in wanted)})"]
+        have = dict(warehouse.session_columns(s, entity.features_table))
+        ddl = [] if have else [f"CREATE TABLE {table} ({', '.join(f'{quote_ident(c)} {t}' for c, t in wanted)})"]
         for col, typ in wanted:
             if col in have and have[col] != typ:
                 raise FeatureBuildError(
-                    f"{tables.CUSTOMER_FEATURES.name}.{col} is {have[col]} but the catalog now makes it {typ}: rename the "
+                    f"{table}.{col} is {have[col]} but the catalog now makes it {typ}: rename the "
                     "feature (columns are never retyped in place)"
                 )
             if have and col not in have:
-                ddl.append(f"ALTER TABLE {tables.CUSTOMER_FEATURES.name} ADD COLUMN {quote_ident(col)} {typ}")
+                ddl.append(f"ALTER TABLE {table} ADD COLUMN {quote_ident(col)} {typ}")
         cols = ", ".join(quote_ident(c) for c, _ in wanted)
         # Bind the SELECT before the table is touched: a bad expression fails here, leaving the
         # table as it was even where DDL commits on its own (Snowflake).
@@ -120,23 +131,24 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
             if warehouse.transactional_ddl:
                 for statement in ddl:
                     s.execute(statement)
-            s.execute(f"DELETE FROM {tables.CUSTOMER_FEATURES.name} WHERE {where}")
-            s.execute(f"INSERT INTO {tables.CUSTOMER_FEATURES.name} ({cols}) SELECT {cols} FROM ({sql}) AS ff_new")
-        row = s.fetch_one(f"SELECT COUNT(*) FROM {tables.CUSTOMER_FEATURES.name} WHERE {where}")
+            s.execute(f"DELETE FROM {table} WHERE {where}")
+            s.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({sql}) AS ff_new")
+        row = s.fetch_one(f"SELECT COUNT(*) FROM {table} WHERE {where}")
     return int(row[0]) if row else 0
 
 
-def preview(warehouse: Warehouse, features: Sequence[FeatureSpec], day: dt.date, limit: int = 5) -> str:
+def preview(warehouse: Warehouse, features: Sequence[FeatureSpec], day: dt.date, limit: int = 5,
+            entity: EntityTables = CUSTOMER_TABLES) -> str:
     """A Markdown table of a few customers of one snapshot day (bounded: LIMIT), one line per
     feature: 13 features side by side would be cut off at the right edge of the UI's dialog."""
-    cols = ["customer_id"] + [f.name for f in features if f.computed]
+    cols = [entity.key] + [f.name for f in features if f.computed]
     df = warehouse.fetch_df(
-        f"SELECT {', '.join(cols)} FROM {tables.CUSTOMER_FEATURES.name} WHERE snapshot_date = {sql_literal(day)} "
-        f"ORDER BY customer_id LIMIT {int(limit)}"
+        f"SELECT {', '.join(cols)} FROM {quote_ident(entity.features_table)} WHERE snapshot_date = {sql_literal(day)} "
+        f"ORDER BY {quote_ident(entity.key)} LIMIT {int(limit)}"
     )
     if df.empty:
         return "_no rows_"
-    customers = [str(c) for c in df["customer_id"]]
+    customers = [str(c) for c in df[entity.key]]
     rows = [[name, *df[name].tolist()] for name in cols[1:]]
     return md.table(["feature", *customers], rows)
 

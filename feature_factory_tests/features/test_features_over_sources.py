@@ -74,7 +74,7 @@ def _entry(**kw):
      "'event_type'; known: ticket_id, customer_id, opened_at"),
     (_entry(aggregate={"agg": "sum", "value": "amount"}), "references unknown column of source 'support_tickets'"),
     (_entry(source="tickets"), "source 'tickets' is not declared in "),
-    (_entry(aggregate={"agg": "days_since_last_event"}), "days_since_last_event is over the events source only"),
+    (_entry(aggregate={"agg": "days_since_last_event"}), "days_since_last_event is over the entity's population source 'events' only"),
     (_entry(dtype="float", aggregate={"agg": "ratio", "numerator": {"agg": "avg", "value": "minutes_to_resolve"},
                                       "denominator": {"agg": "count", "source": "events"}}),
      "aggregate.numerator.agg 'avg' is not one of count, sum"),

@@ -1,0 +1,165 @@
+"""Asset factory: each entity of the catalog other than `customer` (features with `entity: product`,
+the entity declared under `entities:` in the sources file) gets `<entity>_features` (daily
+snapshots, partitioned like customer_features, one SQL statement per day range on either backend)
+and `<entity>_features_online` (the latest snapshot per key), with descriptions, column schemas and
+column lineage from the catalog, and the checks `<feature>_expectations` (warn) and
+`no_duplicate_keys` (blocking) on `<entity>_features`. A new catalog entry plus a code-location reload makes them appear;
+nothing here names an entity. `customer` keeps its hand-written assets (`features/assets.py`).
+"""
+
+
+import datetime as dt
+
+import dagster as dg
+
+from feature_factory import partitions
+from feature_factory.catalog import Catalog, load_catalog, load_sources
+from feature_factory.catalog.loader import CATALOG_ENV, catalog_path
+from feature_factory.features import checks, online, snapshots
+from feature_factory.features.assets import (
+    GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, feature_columns,
+)
+from feature_factory.features.entities import EntityTables, contracts, entity_tables
+from feature_factory.warehouse.base import Warehouse, quote_ident
+
+
+def _deps(entity: EntityTables, catalog: Catalog) -> list[dg.AssetKey]:
+    """The population's raw table, then every other raw table a computed feature reads."""
+    read = dict.fromkeys([entity.population_table, *(t for f in catalog.computed() for t, _ in f.reads)])
+    return [dg.AssetKey(t) for t in read]
+
+
+def _lineage(entity: EntityTables, catalog: Catalog) -> dg.TableColumnLineage:
+    pop = dg.AssetKey(entity.population_table)
+    deps = {entity.key: [dg.TableColumnDep(asset_key=pop, column_name=entity.population_key)],
+            "snapshot_date": [dg.TableColumnDep(asset_key=pop, column_name="event_date")]}
+    for f in catalog.computed():
+        deps[f.name] = [dg.TableColumnDep(asset_key=dg.AssetKey(t), column_name=c) for t, c in f.reads]
+    return dg.TableColumnLineage(deps_by_column=deps)
+
+
+def _current(entity: str) -> Catalog:
+    """The entity's features in the catalog as it is now (a run reads the file, like customer_features)."""
+    current = load_catalog().for_entity(entity)
+    if not current.computed():
+        raise dg.Failure(description=f"the catalog {catalog_path()} has no computed feature of entity {entity!r} "
+                         f"(set {CATALOG_ENV} to the file the code location was loaded with, or reload it)")
+    return current
+
+
+def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefinition]:
+    """[<entity>_features, <entity>_features_online] for the entity's features in `catalog`."""
+    features_contract, online_contract = contracts(entity)
+    schema = features_contract.column_schema(feature_columns(catalog.computed()))
+    online_schema = online_contract.column_schema(feature_columns(catalog.served()))
+    owners = sorted({f"team:{f.owner}" for f in catalog.features if f.owner})
+    tags = {"feature_factory/entity": entity.name}
+    key, name = entity.key, entity.name
+
+    @dg.asset(
+        name=entity.features_table,
+        group_name=GROUP,
+        kinds={"sql", "warehouse"},
+        partitions_def=partitions.daily_partitions,
+        backfill_policy=partitions.single_run_backfill,
+        deps=_deps(entity, catalog),
+        owners=owners or None,
+        tags=tags,
+        description=(
+            f"Daily feature snapshots per {name}: one row per {key} seen in {entity.population_table} "
+            f"(source `{entity.population}`) within the last 90 days and snapshot day (features as of the "
+            f"END of that day), one column per computed catalog feature of entity `{name}`. Computed by one "
+            "SQL statement in the warehouse over the partition range; the range is replaced atomically."),
+        metadata={"dagster/table_name": entity.features_table, "dagster/column_schema": schema},
+    )
+    def _features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse):
+        current = _current(name)
+        window = context.partition_time_window
+        first, last = window.start.date(), window.end.date() - dt.timedelta(days=1)
+        try:
+            result = snapshots.write_snapshots(
+                warehouse, current.features, first, last, strategy=config.strategy,
+                direct_max_days=config.direct_max_days, max_days_per_statement=config.max_days_per_statement,
+                entity=entity)
+        except snapshots.FeatureBuildError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        plans = sorted({p.strategy for p in result.plans})
+        context.log.info(f"{entity.features_table} {first}..{last}: {result.rows} rows, {result.customers} "
+                         f"{name}(s), {len(result.plans)} statement(s) ({', '.join(plans)} plan)")
+        computed = current.computed()
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": result.rows,
+            f"{name}_keys": result.customers,
+            "snapshot_days": (last - first).days + 1,
+            "snapshot_range": f"{first} .. {last}",
+            "rows_read_from": str(result.read_from),
+            "sql_plan": ", ".join(plans),
+            "sql_statements": len(result.plans),
+            "sql_seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+            "features": dg.MetadataValue.json({f.name: f.lifecycle.value for f in computed}),
+            "preview": dg.MetadataValue.md(snapshots.preview(warehouse, computed, last, entity=entity)),
+            "dagster/column_schema": features_contract.column_schema(feature_columns(computed)),
+            "dagster/column_lineage": _lineage(entity, current),
+        })
+
+    @dg.asset(
+        name=entity.online_table,
+        group_name=GROUP,
+        kinds={"sql", "warehouse"},
+        deps=[_features],
+        owners=owners or None,
+        tags=tags,
+        automation_condition=ONLINE_AUTOMATION,
+        description=(
+            f"The online feature table of entity `{name}`: each {key}'s latest {entity.features_table} "
+            "snapshot, served features only (active + deprecated), with snapshot_date, snapshot_age_days "
+            "and is_stale (older than the TTL). Rebuilt atomically. Fetch rows with "
+            "`feature_factory.features.online.get_online_features(..., entity=...)`."),
+        metadata={"dagster/table_name": entity.online_table, "dagster/column_schema": online_schema},
+    )
+    def _online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse):
+        current = _current(name)
+        try:
+            as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
+        except ValueError as exc:
+            raise dg.Failure(description=f"as_of={config.as_of!r} is not a YYYY-MM-DD date") from exc
+        try:
+            result = online.build_online_table(warehouse, current, ttl_days=config.ttl_days, as_of=as_of,
+                                               entity=entity)
+        except online.OnlineTableError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        served = current.served()
+        sample = warehouse.fetch_df(
+            f"SELECT {quote_ident(key)}, snapshot_date, is_stale"
+            + "".join(f", {quote_ident(f.name)}" for f in served)
+            + f" FROM {quote_ident(entity.online_table)} ORDER BY {quote_ident(key)} LIMIT 8")
+        lineage = {c: [dg.TableColumnDep(asset_key=dg.AssetKey(entity.features_table), column_name=c)]
+                   for c in [key, "snapshot_date", "computed_at", *result.features]}
+        context.log.info(f"{result.rows} {name}(s) served, {result.stale} stale (reference {result.reference_date})")
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": result.rows,
+            "stale_rows": result.stale,
+            "stale_share": dg.MetadataValue.float(result.stale / result.rows if result.rows else 0.0),
+            "reference_date": str(result.reference_date),
+            "ttl_days": config.ttl_days,
+            "served_features": dg.MetadataValue.json(list(result.features)),
+            "preview": dg.MetadataValue.md(snapshots.markdown_table(sample)),
+            "dagster/column_schema": online_contract.column_schema(
+                feature_columns(served), described={"is_stale": f"snapshot_age_days > ttl_days ({config.ttl_days})."}),
+            "dagster/column_lineage": dg.TableColumnLineage(deps_by_column=lineage),
+        })
+
+    return [_features, _online]
+
+
+def definitions(catalog: Catalog | None = None) -> dg.Definitions:
+    """The assets and checks (expectations, no_duplicate_keys) of every entity other than customer
+    that has features in the catalog."""
+    catalog = catalog or load_catalog()
+    entities = catalog.entities()
+    if not entities:
+        return dg.Definitions()
+    sources = load_sources()
+    resolved = [(entity_tables(e, sources), catalog.for_entity(e)) for e in entities]
+    return dg.Definitions(assets=[a for t, c in resolved for a in entity_assets(t, c)],
+                          asset_checks=[k for t, c in resolved for k in checks.entity_checks(c, t)])
