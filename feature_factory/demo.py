@@ -3,8 +3,9 @@
 generate events with drift in the last days -> ingest + customer_features backfill (one run over the
 range) -> online table -> baseline from the first 60 days -> feature_stats + drift_alerts + drift_report (one run)
 -> the drift sensor's tick requests remediation -> propose patches, approve by the shipped example
-policy -> apply -> retrain + score. The sensor's cursor is then stored in the instance, so the
-daemon that `make ui` starts does not act on the same alerts again.
+policy -> apply -> retrain + score. The runs the sensor's tick requested carry its drift-key tag, as
+the daemon's would, so the daemon that `make ui` starts skips the alerts the demo already handled
+(the sensor's own dedup, through public instance APIs; no cursor is handed over).
 
 Every step is a run of the code location's own jobs, executed in this process against the instance
 in DAGSTER_HOME, so `make ui` afterwards shows the runs, materializations, checks and plots. Data
@@ -32,7 +33,8 @@ EXPECTED = {
                  "amount_stddev_7d", "revenue_30d", "revenue_90d"},
     "channel_shift": {"mobile_events_7d", "web_events_7d"},
 }
-SENSOR_TAG = "dagster/sensor_name"  # the tag the daemon puts on a sensor's runs (the UI's "Launched by")
+SENSOR_TAG = "dagster/sensor_name"  # the tags the daemon puts on a sensor's runs (the UI's "Launched by")
+RUN_KEY_TAG = "dagster/run_key"
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -67,7 +69,6 @@ class Story:
     end: dt.date
     drift_start: dt.date
     runs: list[tuple[str, str, bool, float]] = field(default_factory=list)  # step, run id, ok, seconds
-    sensor_cursor: str | None = None
     alerts_text: str = ""  # read once after the drift run; printed there and in the summary
     seconds: float = 0.0
 
@@ -156,10 +157,10 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
         return detail
 
     def react(step: Step) -> str:
-        requests, cursor = drift_sensor_tick(defs, instance)
-        story.sensor_cursor = cursor
-        # Tagged as the daemon tags a sensor's runs, so the UI shows them launched by drift_sensor.
-        done = [run_step(step, tags={**r.tags, SENSOR_TAG: "drift_sensor"})
+        requests = drift_sensor_tick(defs, instance)
+        # Tagged as the daemon tags a sensor's runs: the UI shows them launched by drift_sensor, and
+        # their drift-key tag tells the daemon's sensor these alerts are handled.
+        done = [run_step(step, tags={**r.tags, SENSOR_TAG: "drift_sensor", RUN_KEY_TAG: r.run_key})
                 for r in requests if r.job_name == step.job]
         if not done:  # nothing reached the sensor's severity: propose from the latest day anyway
             done = [run_step(step)]
@@ -171,7 +172,8 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
             story.alerts_text = alerts_summary(story)
             out(indent(story.alerts_text))
     story.seconds = time.perf_counter() - began
-    out(indent(hand_over_sensor_cursor(instance, story.sensor_cursor)))
+    out(indent("drift sensor: the runs it requested are tagged with their drift keys; the UI's daemon "
+               "acts only on alerts newer than this story"))
     out("")
     out(summary(story, defs.resources["model_registry"].open()))
     return story
@@ -217,10 +219,11 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
     ]
 
 
-def drift_sensor_tick(defs, instance) -> tuple[list, str | None]:
+def drift_sensor_tick(defs, instance) -> list:
     """What the daemon's drift sensor does on its next tick, done here with the code location's own
     sensor and resources: read every new drift_alerts materialization, notify, and return the runs
-    it requests (with its new cursor)."""
+    it requests. It starts from no cursor, as the daemon's first tick does; alerts already handled
+    are known from the runs' drift-key tags, not from a cursor."""
     import dagster as dg
 
     sensor = defs.resolve_sensor_def("drift_sensor")
@@ -231,46 +234,8 @@ def drift_sensor_tick(defs, instance) -> tuple[list, str | None]:
                                                 definitions=defs))
         requests += result.run_requests or []
         if result.cursor == cursor:
-            return requests, cursor
+            return requests
         cursor = result.cursor
-
-
-def hand_over_sensor_cursor(instance, cursor: str | None) -> str:
-    """Store the demo's drift-sensor cursor in the instance, so the daemon started by `make ui`
-    carries on from here instead of acting on the demo's alerts a second time.
-
-    What `dagster sensor cursor --set` does, in process: the CLI starts a code server (~12 s) and
-    stores a sensor without state as STOPPED, where ours is on by default. The state is keyed by
-    the sensor's selector (code location name + repository + sensor), so the location is named as
-    `make ui` names it (`dagster dev -m feature_factory.definitions`)."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin
-    from dagster._core.scheduler.instigation import (
-        InstigatorState, InstigatorStatus, InstigatorType, SensorInstigatorData,
-    )
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
-
-    if cursor is None:
-        return "drift sensor: nothing to hand over"
-    module = "feature_factory.definitions"
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(executable_path=sys.executable, module_name=module, working_directory=os.getcwd()),
-        location_name=module)
-    try:
-        with origin.create_location(instance) as location:
-            sensor = next(iter(location.get_repositories().values())).get_sensor("drift_sensor")
-            state = instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id)
-            if state is None:
-                instance.add_instigator_state(InstigatorState(
-                    sensor.get_remote_origin(), InstigatorType.SENSOR, InstigatorStatus.DECLARED_IN_CODE,
-                    SensorInstigatorData(min_interval=sensor.min_interval_seconds, cursor=cursor,
-                                         sensor_type=sensor.sensor_type)))
-            else:
-                instance.update_instigator_state(state.with_data(
-                    state.instigator_data._replace(cursor=cursor)))
-    except Exception as exc:  # the story is told; only the hand-over failed
-        return (f"drift sensor: could not store its cursor (the UI's daemon will act on these alerts "
-                f"again): {type(exc).__name__}: {exc}")
-    return "drift sensor: cursor stored; the UI's daemon acts only on alerts newer than this story"
 
 
 def label_config(days: int) -> dict:

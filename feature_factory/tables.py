@@ -108,6 +108,23 @@ def _cols(*triples: tuple[str, str, str]) -> tuple[Column, ...]:
 # Columns: events/contract.py (RAW_EVENTS_COLUMNS, QUARANTINE_COLUMNS).
 RAW_EVENTS = Table("raw_events", "events", "Validated events, one row per event, partitioned by day.")
 QUARANTINED_EVENTS = Table("quarantined_events", "events", "Rejected landing rows, each with its reason.")
+# Internal ingestion state (no assets). landing_files' columns: events/staging.py.
+LANDING_FILES = Table("landing_files", "events", "One row per ingested landing file: fingerprint, rows, event days.",
+                      asset=False)
+LANDING_SCHEMA_DRIFT = Table(
+    "landing_schema_drift", "events", "Schema findings per landing file (what the schema-drift policy did).",
+    _cols(
+        ("source_file", "VARCHAR", "The landing file."),
+        ("file_fingerprint", "VARCHAR", "The file's content fingerprint when it was read."),
+        ("kind", "VARCHAR", "extra_column, missing_column or changed_type."),
+        ("column_name", "VARCHAR", "The column concerned."),
+        ("detail", "VARCHAR", "What was found, in words."),
+        ("action", "VARCHAR", "What the policy did: auto_adapt, alert or fail."),
+        ("severity", "VARCHAR", "info, warning or error."),
+        ("detected_at", "TIMESTAMP", "When the file was read (UTC)."),
+    ),
+    asset=False,
+)
 
 # --- features -----------------------------------------------------------------------------------
 CUSTOMER_FEATURES = Table(
@@ -369,7 +386,8 @@ MODEL_PERFORMANCE = Table(
     ),
 )
 
-ALL = (RAW_EVENTS, QUARANTINED_EVENTS, CUSTOMER_FEATURES, CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,
+ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_SCHEMA_DRIFT, CUSTOMER_FEATURES,
+       CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,
        FEATURE_STATS_BASELINE, DRIFT_ALERTS, PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
        REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE)
 ASSETS = tuple(t for t in ALL if t.asset)

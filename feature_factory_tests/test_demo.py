@@ -11,6 +11,8 @@ import dagster as dg
 import pytest
 
 from feature_factory import demo, settings, tables
+from feature_factory.monitoring.notifier import Notifier
+from feature_factory.monitoring.sensors import DRIFT_KEY_TAG, DriftCursor
 from feature_factory.warehouse.duckdb import DuckDBWarehouse
 
 
@@ -66,10 +68,27 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert wh.fetch_one("SELECT COUNT(*) FROM feature_patches_active")[0] == len(applied)
     online = wh.fetch_one("SELECT COUNT(*) FROM customer_features_online")[0]
     assert online > 250 and wh.fetch_one("SELECT COUNT(*) FROM inference_results WHERE role = 'champion'")[0] == online
-    # The sensor's cursor is handed to the instance: the daemon will not act on these alerts again,
-    # and the default-on sensor stays on.
-    (state,) = [s for s in instance.all_instigator_state() if s.name == "drift_sensor"]
-    assert state.status.value == "DECLARED_IN_CODE" and state.instigator_data.cursor == story.sensor_cursor
+    # The daemon `make ui` starts will not act on these alerts again: its drift sensor, from no
+    # cursor, finds the runs the demo launched for them (their drift-key tags) and neither alerts
+    # nor requests; the default-on sensor stays on (no state stored, so DECLARED_IN_CODE).
+    from feature_factory.definitions import build_defs
+
+    defs = build_defs()
+    sensor = defs.resolve_sensor_def("drift_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert [s for s in instance.all_instigator_state() if s.name == "drift_sensor"] == []
+    sent = []
+
+    class Recording(Notifier):
+        def notify(self, alert):
+            sent.append(alert)
+            return True
+
+    daemon_tick = sensor(dg.build_sensor_context(instance=instance, definitions=defs, resources={
+        "notifier": Recording(), "drift_response": defs.resources["drift_response"]}))
+    assert daemon_tick.run_requests == [] and sent == [] and DriftCursor.parse(daemon_tick.cursor).fired
+    launched = [r for r in instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": "drift_sensor"}))]
+    assert {r.tags[DRIFT_KEY_TAG] for r in launched} and all(r.tags["dagster/run_key"] for r in launched)
     assert "drift sensor requested ['remediation_job']" in text
     assert "champion: v" in text and "open the UI on this instance:" in text and "make ui" in text
     # Every contract table's columns are described in the UI (its newest materialization).

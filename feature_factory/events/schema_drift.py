@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy, events_source
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 
-SCHEMA_DRIFT_TABLE = "landing_schema_drift"
-SCHEMA_DRIFT_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {SCHEMA_DRIFT_TABLE} (source_file VARCHAR, file_fingerprint VARCHAR, "
-    "kind VARCHAR, column_name VARCHAR, detail VARCHAR, action VARCHAR, severity VARCHAR, "
-    "detected_at TIMESTAMP)"
-)
+SCHEMA_DRIFT_DDL = f"CREATE TABLE IF NOT EXISTS {tables.LANDING_SCHEMA_DRIFT} ({tables.LANDING_SCHEMA_DRIFT.ddl()})"
 _SEVERITY = {DriftAction.auto_adapt: "info", DriftAction.alert: "warning", DriftAction.fail: "error"}
 # Plausible epoch magnitudes (1973..2286): seconds, then milliseconds.
 _EPOCH_RANGES = ((1e8, 1e10, 1000), (1e11, 1e13, 1))
@@ -159,10 +155,10 @@ def failure_message(file_label: str, failures: list[Finding]) -> str:
 
 def record(session: Session, source_file: str, fingerprint: str, findings: list[Finding], now_sql: str) -> None:
     """Replace the recorded findings of `source_file` (call inside the file's transaction)."""
-    session.execute(f"DELETE FROM {SCHEMA_DRIFT_TABLE} WHERE source_file = ?", [source_file])
+    session.execute(f"DELETE FROM {tables.LANDING_SCHEMA_DRIFT} WHERE source_file = ?", [source_file])
     for f in findings:
         session.execute(
-            f"INSERT INTO {SCHEMA_DRIFT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, {now_sql})",
+            f"INSERT INTO {tables.LANDING_SCHEMA_DRIFT} VALUES (?, ?, ?, ?, ?, ?, ?, {now_sql})",
             [source_file, fingerprint, f.kind, f.column, f.detail, f.action.value, f.severity],
         )
 
@@ -172,12 +168,12 @@ def record_many(session: Session, files: list[tuple[str, str, list[Finding]]], n
     if not files:
         return
     names = ", ".join(sql_literal(name) for name, _, _ in files)
-    session.execute(f"DELETE FROM {SCHEMA_DRIFT_TABLE} WHERE source_file IN ({names})")
+    session.execute(f"DELETE FROM {tables.LANDING_SCHEMA_DRIFT} WHERE source_file IN ({names})")
     rows = [(name, fp, f.kind, f.column, f.detail, f.action.value, f.severity)
             for name, fp, findings in files for f in findings]
     for i in range(0, len(rows), 200):
         chunk = rows[i:i + 200]
-        session.execute(f"INSERT INTO {SCHEMA_DRIFT_TABLE} VALUES "
+        session.execute(f"INSERT INTO {tables.LANDING_SCHEMA_DRIFT} VALUES "
                         + ", ".join(f"(?, ?, ?, ?, ?, ?, ?, {now_sql})" for _ in chunk),
                         [v for row in chunk for v in row])
 

@@ -25,8 +25,6 @@ from feature_factory.catalog import Catalog, FeatureSpec
 from feature_factory.features import patches
 from feature_factory.warehouse.base import Session, Warehouse, clean_row, quote_ident
 
-ACTIVE = tables.FEATURE_PATCHES_ACTIVE.name  # written by remediation, read here
-
 
 def fetch_active(session: Session, features: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Rows of `feature_patches_active` (only `features`, when given), oldest applied first."""
@@ -36,7 +34,7 @@ def fetch_active(session: Session, features: Sequence[str] | None = None) -> lis
             return []
         where = f" WHERE feature IN ({', '.join('?' for _ in features)})"
         params = list(features)
-    df = session.fetch_df(f"SELECT * FROM {ACTIVE}{where} ORDER BY applied_at, patch_id", params)
+    df = session.fetch_df(f"SELECT * FROM {tables.FEATURE_PATCHES_ACTIVE}{where} ORDER BY applied_at, patch_id", params)
     return [clean_row(r) for r in df.to_dict("records")]
 
 
@@ -49,7 +47,7 @@ def load_active(
     whose feature name was altered would otherwise just drop out of the filter, silently.
     """
     with warehouse.session() as s:
-        if not warehouse.session_columns(s, ACTIVE):
+        if not warehouse.session_columns(s, tables.FEATURE_PATCHES_ACTIVE.name):
             return {}
         rows = fetch_active(s)
     wanted = None if features is None else set(features)

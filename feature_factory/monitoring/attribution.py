@@ -79,11 +79,10 @@ from dataclasses import dataclass, field
 
 from scipy.stats import norm
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-EVENTS_TABLE = "raw_events"
-FEATURES_TABLE = "customer_features"
 NEW_CUSTOMER_DAYS = 28
 DIMENSIONS = ("event_type", "channel", "cohort", "first_seen_week", "source_file")
 MODES = ("tail", "missing", "shift")
@@ -180,7 +179,7 @@ def refresh_first_seen(warehouse: Warehouse) -> str:
     idempotent): a re-run changes nothing.
     """
     counts = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
-        f"SELECT event_date, COUNT(*) FROM {EVENTS_TABLE} GROUP BY event_date")}
+        f"SELECT event_date, COUNT(*) FROM {tables.RAW_EVENTS} GROUP BY event_date")}
     stored: dict[str, int] = {}
     if warehouse.table_exists(FIRST_SEEN_TABLE) and warehouse.table_exists(FIRST_SEEN_DAYS):
         stored = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
@@ -191,21 +190,21 @@ def refresh_first_seen(warehouse: Warehouse) -> str:
     days = ", ".join(_lit_date(dt.date.fromisoformat(d)) for d in new)
     if not stored or any(counts.get(d) != n for d, n in stored.items()):
         warehouse.replace_table(FIRST_SEEN_TABLE, f"SELECT customer_id, MIN(event_date) AS first_day "
-                                                  f"FROM {EVENTS_TABLE} GROUP BY customer_id")
+                                                  f"FROM {tables.RAW_EVENTS} GROUP BY customer_id")
         warehouse.replace_table(FIRST_SEEN_DAYS, f"SELECT event_date, COUNT(*) AS event_rows "
-                                                 f"FROM {EVENTS_TABLE} GROUP BY event_date")
+                                                 f"FROM {tables.RAW_EVENTS} GROUP BY event_date")
         return "rebuilt"
     if new[0] > max(stored):
         # Later than every folded day: a customer already in the table keeps its earlier day.
         warehouse.execute(
             f"INSERT INTO {FIRST_SEEN_TABLE} (customer_id, first_day) SELECT customer_id, MIN(event_date) "
-            f"FROM {EVENTS_TABLE} WHERE event_date IN ({days}) AND customer_id NOT IN "
+            f"FROM {tables.RAW_EVENTS} WHERE event_date IN ({days}) AND customer_id NOT IN "
             f"(SELECT customer_id FROM {FIRST_SEEN_TABLE}) GROUP BY customer_id")
     else:
         warehouse.replace_table(FIRST_SEEN_TABLE, (
             f"SELECT customer_id, MIN(first_day) AS first_day FROM ("
             f"SELECT customer_id, first_day FROM {FIRST_SEEN_TABLE} UNION ALL "
-            f"SELECT customer_id, MIN(event_date) AS first_day FROM {EVENTS_TABLE} "
+            f"SELECT customer_id, MIN(event_date) AS first_day FROM {tables.RAW_EVENTS} "
             f"WHERE event_date IN ({days}) GROUP BY customer_id) u GROUP BY customer_id"))
     rows = " UNION ALL ".join(f"SELECT {_lit_date(dt.date.fromisoformat(d))} AS event_date, "
                               f"CAST({counts[d]} AS BIGINT) AS event_rows" for d in new)
@@ -229,10 +228,10 @@ def out_of_range_customers(warehouse: Warehouse, day: dt.date, targets: Sequence
     units of a tail (a customer's rows are out of range together). One small statement over the
     day's customer_features rows."""
     tails = [t for t in targets if t.mode == "tail"]
-    if not tails or not warehouse.table_exists(FEATURES_TABLE):
+    if not tails or not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
         return {}
     cols = ", ".join(f"SUM(CASE WHEN {_out_of_range(t)} THEN 1 ELSE 0 END)" for t in tails)
-    row = warehouse.fetch_one(f"SELECT {cols} FROM {FEATURES_TABLE} WHERE snapshot_date = {_lit_date(day)}")
+    row = warehouse.fetch_one(f"SELECT {cols} FROM {tables.CUSTOMER_FEATURES} WHERE snapshot_date = {_lit_date(day)}")
     return {t.spec.name: int(v or 0) for t, v in zip(tails, row or ())}
 
 
@@ -264,8 +263,8 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
             cols.append(f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
             aggs += [f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, e.event_date AS e_day, {', '.join(cols)} "
-             f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
-             f"LEFT JOIN {FEATURES_TABLE} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
+             f"FROM {tables.RAW_EVENTS} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
+             f"LEFT JOIN {tables.CUSTOMER_FEATURES} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
     return _grouped(inner, aggs)
 
@@ -282,7 +281,7 @@ def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Se
                     f"CASE WHEN {_unless_false(cond)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
         aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}"]
     inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, {', '.join(cols)} "
-             f"FROM {EVENTS_TABLE} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
+             f"FROM {tables.RAW_EVENTS} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
     return _grouped(inner, aggs)
 
@@ -315,7 +314,7 @@ def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date,
     JSON): every day judged against the same baseline reuses it. A cached row is used only while
     the window's raw_events row count and the feature's definition are unchanged; the others are
     computed in one statement and stored (replace of their keys: idempotent)."""
-    events = int(warehouse.fetch_one(f"SELECT COUNT(*) FROM {EVENTS_TABLE} WHERE event_date BETWEEN "
+    events = int(warehouse.fetch_one(f"SELECT COUNT(*) FROM {tables.RAW_EVENTS} WHERE event_date BETWEEN "
                                      f"{_lit_date(start)} AND {_lit_date(end)}")[0])
     cached: dict[str, dict] = {}
     if warehouse.table_exists(BASELINE_CACHE_TABLE):
@@ -379,7 +378,7 @@ def attribute(
     first; at most `TOP_PER_FEATURE` per feature, only those concentrated beyond their size and
     their noise band (module rule). Empty without events."""
     targets = list(targets)
-    if not targets or not warehouse.table_exists(EVENTS_TABLE):
+    if not targets or not warehouse.table_exists(tables.RAW_EVENTS.name):
         return Attribution({}, {})
     refresh_first_seen(warehouse)
     cur = _rows(warehouse, current_sql(warehouse, day, targets))

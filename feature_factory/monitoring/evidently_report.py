@@ -21,11 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory import settings, tables
-from feature_factory.monitoring.stats import FEATURES_TABLE
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
-ALERTS_TABLE = tables.DRIFT_ALERTS.name  # its evidently_* columns are filled from here
-BASELINE_TABLE = tables.FEATURE_STATS_BASELINE.name
 
 
 @dataclass
@@ -38,7 +35,7 @@ class EvidentlyResult:
 
 def sample_sql(expressions: dict[str, str], n: int) -> str:
     cols = ", ".join(f"{expr} AS {name}" for name, expr in expressions.items())
-    return (f"SELECT {cols} FROM {FEATURES_TABLE} WHERE snapshot_date BETWEEN CAST(? AS DATE) "
+    return (f"SELECT {cols} FROM {tables.CUSTOMER_FEATURES} WHERE snapshot_date BETWEEN CAST(? AS DATE) "
             f"AND CAST(? AS DATE) ORDER BY RANDOM() LIMIT {int(n)}")
 
 
@@ -50,17 +47,17 @@ def report_path(day: dt.date, baseline_version: int) -> Path:
 def judged_day(warehouse: Warehouse, day: dt.date):
     """The `drift_alerts` rows of `day` (feature, baseline_version, severity, severity_rank,
     drift_types, psi, ks), worst first; empty when drift_alerts has not judged the day."""
-    if not warehouse.table_exists(ALERTS_TABLE):
+    if not warehouse.table_exists(tables.DRIFT_ALERTS.name):
         return warehouse.fetch_df("SELECT NULL AS feature WHERE 1 = 0")
     return warehouse.fetch_df(
-        f"SELECT feature, baseline_version, severity, severity_rank, drift_types, psi, ks FROM {ALERTS_TABLE} "
+        f"SELECT feature, baseline_version, severity, severity_rank, drift_types, psi, ks FROM {tables.DRIFT_ALERTS} "
         "WHERE alert_date = CAST(? AS DATE) ORDER BY severity_rank DESC, feature", [str(day)])
 
 
 def baseline_window(warehouse: Warehouse, version: int) -> tuple[dt.date, dt.date] | None:
     """The window of days of baseline `version` (not necessarily the current one: the alerts of
     a day name the version they were judged against)."""
-    row = warehouse.fetch_one(f"SELECT MIN(window_start), MAX(window_end) FROM {BASELINE_TABLE} "
+    row = warehouse.fetch_one(f"SELECT MIN(window_start), MAX(window_end) FROM {tables.FEATURE_STATS_BASELINE} "
                               "WHERE baseline_version = ?", [int(version)])
     if not row or row[0] is None:
         return None
@@ -75,7 +72,7 @@ def store_verdicts(warehouse: Warehouse, day: dt.date, baseline_version: int, co
         return f"CASE feature {whens} ELSE NULL END" if whens else "NULL"
 
     warehouse.execute(
-        f"UPDATE {ALERTS_TABLE} SET evidently_drift = {case('drift')}, evidently_score = {case('score')}, "
+        f"UPDATE {tables.DRIFT_ALERTS} SET evidently_drift = {case('drift')}, evidently_score = {case('score')}, "
         f"evidently_method = {case('method')} WHERE alert_date = CAST(? AS DATE) AND baseline_version = ?",
         [str(day), int(baseline_version)])
     return len(columns)

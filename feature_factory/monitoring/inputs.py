@@ -27,7 +27,6 @@ from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
-EVENTS_TABLE = tables.RAW_EVENTS.name
 # raw_events column -> rows on which a blank is that row's normal value, not a lost one (the
 # events contract allows a blank amount anywhere; on a browse there is no amount to lose).
 NO_VALUE_EXPECTED = {"amount": "event_type = 'browse'"}
@@ -38,7 +37,7 @@ Inputs = Mapping[str, tuple[str, str | None, str | None]]
 
 def input_specs(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[str, tuple[str, str | None, str | None]]:
     """Features whose raw input can be missing; empty when raw_events is not there."""
-    columns = {c.lower() for c, _ in warehouse.columns(EVENTS_TABLE)}
+    columns = {c.lower() for c, _ in warehouse.columns(tables.RAW_EVENTS.name)}
     if "event_date" not in columns:
         return {}
     out = {}
@@ -98,7 +97,7 @@ def inputs_cte(inputs: Inputs, start_sql: str, end_sql: str, by_day: bool) -> st
     pick = lambda p: "CASE fl.feature " + " ".join(  # noqa: E731
         f"WHEN {sql_literal(n)} THEN w.{p}{i}" for i, n in enumerate(names)) + " END"
     return (
-        f"inp_wide AS (SELECT {day}{', '.join(aggs)} FROM {EVENTS_TABLE} "
+        f"inp_wide AS (SELECT {day}{', '.join(aggs)} FROM {tables.RAW_EVENTS} "
         f"WHERE event_date BETWEEN {start_sql} AND {end_sql}{group}), "
         f"inp AS (SELECT {'w.stats_date, ' if by_day else ''}fl.feature, "
         f"CAST({pick('r')} AS BIGINT) AS input_rows, CAST({pick('n')} AS BIGINT) AS input_nulls "

@@ -12,25 +12,24 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring import attribution, diagnosis
 from feature_factory.monitoring.drift import FeatureDrift
 from feature_factory.monitoring.summary import Summary
 from feature_factory.warehouse.base import Warehouse
 
-SCHEMA_DRIFT_TABLE = "landing_schema_drift"  # events/schema_drift.py
-LANDING_FILES = "landing_files"  # events/staging.py
 SCHEMA_KINDS = ("changed_type", "missing_column")
 
 
 def schema_findings(warehouse: Warehouse, first: dt.date, last: dt.date) -> list[dict]:
     """Type changes and missing columns of landing files with events in [first, last]."""
-    if not (warehouse.table_exists(SCHEMA_DRIFT_TABLE) and warehouse.table_exists(LANDING_FILES)):
+    if not all(warehouse.table_exists(t.name) for t in (tables.LANDING_SCHEMA_DRIFT, tables.LANDING_FILES)):
         return []
     kinds = ", ".join(f"'{k}'" for k in SCHEMA_KINDS)
     df = warehouse.fetch_df(
         f"SELECT d.source_file, d.kind, d.column_name, d.detail, f.min_event_date, f.max_event_date "
-        f"FROM {SCHEMA_DRIFT_TABLE} d JOIN {LANDING_FILES} f ON f.source_file = d.source_file "
+        f"FROM {tables.LANDING_SCHEMA_DRIFT} d JOIN {tables.LANDING_FILES} f ON f.source_file = d.source_file "
         f"WHERE d.kind IN ({kinds}) AND f.max_event_date >= CAST(? AS DATE) "
         f"AND f.min_event_date <= CAST(? AS DATE) ORDER BY d.source_file, d.column_name",
         [str(first), str(last)])
@@ -70,7 +69,7 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
         files = [f for f in findings if f["column_name"] in reads and f["max_event_date"] >= start]
         prelim[r.feature] = diagnosis.preliminary(r.types, r.metrics, current.get(r.feature),
                                                   baseline[r.feature], files, rules)
-    columns = {c for c, _ in warehouse.columns(attribution.EVENTS_TABLE)}
+    columns = {c for c, _ in warehouse.columns(tables.RAW_EVENTS.name)}
     targets = []
     for spec in attribution.attributable([by_name[f] for f in prelim if f in by_name], columns):
         cause, evidence = prelim[spec.name]

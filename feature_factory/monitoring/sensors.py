@@ -5,13 +5,19 @@ id in its cursor), and for each partition whose severity reaches `drift_response
 sends an alert through the `notifier` resource, requests `remediation_job`, and requests
 `retrain_job` when a drifted feature is one the champion model uses. A range run (backfill) is acted
 on once, for its newest drifted day, not once per day. Exactly once per
-(partition, baseline version): the cursor keeps the keys already acted on (so re-materializing a
-partition does not alert again), and each run request carries a run key
-`remediation:{partition}:{baseline_version}` (so the daemon would drop a duplicate even if the
-cursor were lost). A new baseline version is a new key: it fires again. (A tick that crashes after
-notifying but before its cursor is stored may re-send that alert once; its runs stay deduplicated.)
+(partition, baseline version), its "drift key":
+- the cursor keeps the keys already acted on (so re-materializing a partition does not alert again);
+- each run it requests is tagged `feature_factory/drift_key`, and an alert whose key a run launched
+  after it carries is handled: it is neither alerted nor requested again, even by a sensor whose
+  cursor is new or lost (the daemon `make ui` starts after `make demo`, which ran the sensor's
+  requests in process);
+- each run request carries a run key `remediation:{partition}:{baseline_version}`, so the daemon
+  drops a duplicate too.
+A new baseline version is a new key: it fires again. (A tick that crashes after notifying but
+before its runs are launched may re-send that alert once.)
 """
 
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +32,7 @@ from feature_factory.monitoring.notifier import Notifier
 DRIFT_ALERTS = tables.DRIFT_ALERTS.key
 REMEDIATION_JOB = "remediation_job"
 RETRAIN_JOB = "retrain_job"
+DRIFT_KEY_TAG = "feature_factory/drift_key"  # "{partition}:{baseline_version}" on every run requested
 MAX_REMEMBERED = 5000  # acted-on keys kept in the cursor (years of daily partitions)
 BATCH = 200
 
@@ -89,6 +96,15 @@ def champion_features(log, read: Callable[[], Iterable[str]] = no_champion) -> s
         return set()
 
 
+def handled(instance: dg.DagsterInstance, key: str, since: float) -> bool:
+    """True when a run was launched for drift key `key` (by this sensor, the daemon's or the demo's
+    in-process tick: its runs carry the key as a tag) after the alert was recorded at `since`
+    (epoch seconds). An older run answered an earlier materialization: a demo rerun on a wiped
+    warehouse, or the same partition re-judged after its cursor was lost, is a new alert."""
+    after = dt.datetime.fromtimestamp(since, tz=dt.timezone.utc)
+    return bool(instance.get_runs(filters=dg.RunsFilter(tags={DRIFT_KEY_TAG: key}, created_after=after), limit=1))
+
+
 def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: DriftResponse,
              targets: set[str], read_champion: Callable[[], Iterable[str]] = no_champion) -> dg.SensorResult:
     cursor = DriftCursor.parse(context.cursor)
@@ -100,7 +116,7 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
     # A range run (a backfill) materializes every day of the range: act once per run, on its newest
     # drifted day (the remediation proposes from one partition anyway); every drifted day of the run
     # is marked fired. Runless reports each stand alone.
-    groups: dict[str, list[tuple[str, str, int, dict, str]]] = {}
+    groups: dict[str, list[tuple[str, str, int, dict, str, float]]] = {}
     for record in records:
         cursor.after_storage_id = record.storage_id
         mat = record.asset_materialization
@@ -109,21 +125,26 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
         version = verdict.get("baseline_version")
         if version is None or int(verdict.get("severity_rank") or 0) < min_rank:
             continue
-        key = f"{partition}:{version}"
-        if key in cursor.fired:
-            continue
-        cursor.fired.append(key)
         group = record.run_id or f"runless:{record.storage_id}"
-        groups.setdefault(group, []).append((str(partition), key, version, verdict, record.run_id))
+        groups.setdefault(group, []).append(
+            (str(partition), f"{partition}:{version}", version, verdict, record.run_id, record.timestamp))
+    acted = set(cursor.fired)  # a key fires once: the first record of it that no run answered wins
     requests: list[dg.RunRequest] = []
     champion: set[str] | None = None
     for days in groups.values():
-        partition, key, version, verdict, run_id = max(days, key=lambda d: d[0])
+        days = [d for d in days if d[1] not in acted]
+        if not days:
+            continue
+        partition, key, version, verdict, run_id, recorded = max(days, key=lambda d: d[0])
+        cursor.fired += [d[1] for d in days if d[1] not in cursor.fired]  # handled or acted on now
+        if handled(context.instance, key, since=recorded):
+            continue
+        acted.update(day[1] for day in days)
         features = {f: s for f, s in (verdict.get("features") or {}).items()
                     if SEVERITIES.index(s) >= min_rank}
         tags = {"feature_factory/drift_partition": partition,
                 "feature_factory/baseline_version": str(version),
-                "feature_factory/max_severity": verdict["severity"]}
+                "feature_factory/max_severity": verdict["severity"], DRIFT_KEY_TAG: key}
         notifier.notify({
             "kind": "feature_drift", "partition": partition, "baseline_version": version,
             "max_severity": verdict["severity"], "features": features, "run_id": run_id,

@@ -13,7 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory import tables
-from feature_factory.remediation import loop, rules, store, views
+from feature_factory.remediation import loop, rules, views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
 from feature_factory.warehouse.base import Warehouse
@@ -38,6 +38,11 @@ class ApplyConfig(dg.Config):
     actor: str | None = Field(default=None, description="Who applies (recorded in the log); default the run's user tag or 'dagster'.")
 
 
+def live_schema(warehouse: Warehouse, table: tables.Table) -> dg.TableSchema:
+    """The contract's column schema over the columns the table has now (an older table may lack some)."""
+    return table.column_schema(live=warehouse.columns(table.name))
+
+
 def actor_of(context, configured: str | None) -> str:
     return configured or context.run.tags.get("dagster/user") or "dagster"
 
@@ -47,7 +52,7 @@ def log_applied(context, logs: list[dict], warehouse: Warehouse) -> None:
     context.log_event(dg.AssetMaterialization(
         asset_key=tables.FEATURE_PATCH_LOG.key, description="Patches applied or rolled back by this run.",
         metadata={**log_metadata(logs, warehouse),
-                  "dagster/column_schema": tables.FEATURE_PATCH_LOG.column_schema(live=warehouse.columns(store.LOG))},
+                  "dagster/column_schema": live_schema(warehouse, tables.FEATURE_PATCH_LOG)},
     ))
 
 
@@ -57,7 +62,7 @@ def log_views(context, warehouse: Warehouse, why: str) -> None:
     context.log_event(dg.AssetMaterialization(
         asset_key=tables.PATCH_CANDIDATES.key, description=why,
         metadata={**{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
-                  "dagster/column_schema": tables.PATCH_CANDIDATES.column_schema(live=warehouse.columns(store.CANDIDATES))},
+                  "dagster/column_schema": live_schema(warehouse, tables.PATCH_CANDIDATES)},
     ))
 
 
@@ -70,7 +75,7 @@ def log_metadata(logs: list[dict], warehouse: Warehouse) -> dict:
         "patches": dg.MetadataValue.md(views.log_markdown(logs)),
         "active_patches": dg.MetadataValue.md(views.active_markdown(warehouse)),
         "model_requests": dg.MetadataValue.json(requests),
-        "dagster/row_count": warehouse.row_count(store.LOG),
+        "dagster/row_count": warehouse.row_count(tables.FEATURE_PATCH_LOG.name),
     }
 
 
@@ -122,8 +127,8 @@ def patch_candidates(
         "review_sql": dg.MetadataValue.md(views.review_markdown(result.new)),
         "skipped": dg.MetadataValue.json(result.skipped + refused),
         "message": result.message or "ok",
-        "dagster/row_count": warehouse.row_count(store.CANDIDATES),
-        "dagster/column_schema": tables.PATCH_CANDIDATES.column_schema(live=warehouse.columns(store.CANDIDATES)),
+        "dagster/row_count": warehouse.row_count(tables.PATCH_CANDIDATES.name),
+        "dagster/column_schema": live_schema(warehouse, tables.PATCH_CANDIDATES),
     })
 
 
@@ -146,6 +151,6 @@ def feature_patch_log(
         log_views(context, warehouse, f"{len(logs)} patch(es) applied by this run.")
     return dg.MaterializeResult(metadata={
         **log_metadata(logs, warehouse),
-        "dagster/column_schema": tables.FEATURE_PATCH_LOG.column_schema(live=warehouse.columns(store.LOG)),
+        "dagster/column_schema": live_schema(warehouse, tables.FEATURE_PATCH_LOG),
     })
 

@@ -4,8 +4,8 @@ would make the patch layer refuse to build the online table, training sets and m
 
 import dagster as dg
 
+from feature_factory import tables
 from feature_factory.features import patch_layer, patches
-from feature_factory.remediation import store
 from feature_factory.remediation.assets import feature_patch_log
 from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.warehouse.base import Warehouse
@@ -15,7 +15,7 @@ from feature_factory.warehouse.base import Warehouse
                 description="Every active patch re-validates against the catalog and its id.")
 def active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings) -> dg.AssetCheckResult:
     catalog = remediation.load_catalog()
-    if not warehouse.table_exists(store.ACTIVE):
+    if not warehouse.table_exists(tables.FEATURE_PATCHES_ACTIVE.name):
         return dg.AssetCheckResult(passed=True, metadata={"active_patches": 0})
     with warehouse.session() as s:
         rows = patch_layer.fetch_active(s)

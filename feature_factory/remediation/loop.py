@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer, patches
@@ -53,7 +54,7 @@ def decide(
         rows = {r["patch_id"]: r for r in store.fetch_candidates(s, ids)}
         unknown = [i for i in ids if i not in rows]
         if unknown:
-            raise store.TransitionError(f"unknown patch id(s) {unknown}: not in {store.CANDIDATES}")
+            raise store.TransitionError(f"unknown patch id(s) {unknown}: not in {tables.PATCH_CANDIDATES}")
         for pid in approve:
             store.check_transition(pid, rows[pid]["status"], "APPROVED")
             _typed(rows[pid], catalog)
@@ -72,7 +73,7 @@ def approve_by_policy(
 ) -> tuple[list[str], list[str]]:
     """Approve every PROPOSED patch the policy allows. Returns (approved ids, refusals): a patch
     that no longer validates is left PROPOSED and reported, not approved."""
-    if not warehouse.table_exists(store.CANDIDATES):
+    if not warehouse.table_exists(tables.PATCH_CANDIDATES.name):
         return [], []
     now = store.utcnow()
     approved, refused = [], []
@@ -130,7 +131,7 @@ def apply_approved(
             found = {r["patch_id"]: r for r in rows}
             missing = [i for i in patch_ids if i not in found]
             if missing:
-                raise store.TransitionError(f"unknown patch id(s) {missing}: not in {store.CANDIDATES}")
+                raise store.TransitionError(f"unknown patch id(s) {missing}: not in {tables.PATCH_CANDIDATES}")
             for r in rows:
                 store.check_transition(r["patch_id"], r["status"], "APPLIED")
         new = [_typed(r, catalog) for r in rows]
@@ -155,13 +156,13 @@ def apply_approved(
                 for p, r in zip(new, rows)]
         with warehouse.session() as s, s.transaction():
             for p, log in zip(new, logs):
-                store.insert_row(s, store.ACTIVE, {
+                store.insert_row(s, tables.FEATURE_PATCHES_ACTIVE.name, {
                     "patch_id": p.patch_id, "feature": p.feature, "action": p.action,
                     "params": store.to_json(p.params()), "baseline_version": p.baseline_version,
                     "applied_at": now, "applied_by": actor, "log_id": log["log_id"],
                 })
                 store.set_status(s, p.patch_id, "APPROVED", "APPLIED", now, applied_at=now)
-                store.insert_row(s, store.LOG, log)
+                store.insert_row(s, tables.FEATURE_PATCH_LOG.name, log)
         if rebuild is not None:
             rebuild()
     return logs
@@ -188,7 +189,7 @@ def rollback(
             store.ensure_tables(s)
             rows = store.fetch_candidates(s, [patch_id])
         if not rows:
-            raise store.TransitionError(f"unknown patch id {patch_id!r}: not in {store.CANDIDATES}")
+            raise store.TransitionError(f"unknown patch id {patch_id!r}: not in {tables.PATCH_CANDIDATES}")
         row = rows[0]
         store.check_transition(patch_id, row["status"], "ROLLED_BACK")
         before, after = stats.rollback_stats(warehouse, catalog, row)
@@ -200,9 +201,9 @@ def rollback(
             "alert_date": as_date(row["alert_date"]),
         }
         with warehouse.session() as s, s.transaction():
-            s.execute(f"DELETE FROM {store.ACTIVE} WHERE patch_id = ?", [patch_id])
+            s.execute(f"DELETE FROM {tables.FEATURE_PATCHES_ACTIVE} WHERE patch_id = ?", [patch_id])
             store.set_status(s, patch_id, "APPLIED", "ROLLED_BACK", now, rolled_back_at=now)
-            store.insert_row(s, store.LOG, log)
+            store.insert_row(s, tables.FEATURE_PATCH_LOG.name, log)
         if rebuild is not None:
             rebuild()
     return log

@@ -15,9 +15,6 @@ from feature_factory.dates import as_date
 from feature_factory.remediation import rules, store
 from feature_factory.warehouse.base import Warehouse, clean_row, quote_ident
 
-DRIFT_ALERTS = tables.DRIFT_ALERTS.name
-BASELINE = tables.FEATURE_STATS_BASELINE.name
-FEATURES = tables.CUSTOMER_FEATURES.name
 
 
 @dataclass
@@ -32,14 +29,14 @@ class ProposeResult:
 
 def load_alerts(warehouse: Warehouse, alert_date: dt.date | None = None) -> tuple[dt.date | None, list[dict]]:
     """The drift_alerts rows of `alert_date` (default: the latest partition). Bounded: features x 1 day."""
-    if not warehouse.table_exists(DRIFT_ALERTS):
+    if not warehouse.table_exists(tables.DRIFT_ALERTS.name):
         return None, []
     if alert_date is None:
-        row = warehouse.fetch_one(f"SELECT MAX(alert_date) FROM {DRIFT_ALERTS}")
+        row = warehouse.fetch_one(f"SELECT MAX(alert_date) FROM {tables.DRIFT_ALERTS}")
         alert_date = as_date(row[0]) if row else None
         if alert_date is None:
             return None, []
-    df = warehouse.fetch_df(f"SELECT * FROM {DRIFT_ALERTS} WHERE alert_date = ?", [alert_date])
+    df = warehouse.fetch_df(f"SELECT * FROM {tables.DRIFT_ALERTS} WHERE alert_date = ?", [alert_date])
     rows = [clean_row(r) for r in df.to_dict("records")]
     for r in rows:
         r["alert_date"] = as_date(r["alert_date"])
@@ -47,24 +44,25 @@ def load_alerts(warehouse: Warehouse, alert_date: dt.date | None = None) -> tupl
 
 
 def load_baseline(warehouse: Warehouse, versions: set[int]) -> dict[tuple[int, str], dict[str, Any]]:
-    if not versions or not warehouse.table_exists(BASELINE):
+    if not versions or not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
         return {}
     marks = ", ".join("?" for _ in versions)
-    df = warehouse.fetch_df(f"SELECT * FROM {BASELINE} WHERE baseline_version IN ({marks})", sorted(versions))
+    df = warehouse.fetch_df(f"SELECT * FROM {tables.FEATURE_STATS_BASELINE} WHERE baseline_version IN ({marks})",
+                            sorted(versions))
     return {(int(r["baseline_version"]), r["feature"]): clean_row(r) for r in df.to_dict("records")}
 
 
 def rows_changed(warehouse: Warehouse, catalog: Catalog, patch, day: dt.date) -> int | None:
     """How many customer_features rows of `day` the data patch would change (counted in the
     warehouse); None when the table is not there."""
-    if not warehouse.table_exists(FEATURES):
+    if not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
         return None
     spec = patch.validate(catalog)
     col = quote_ident(spec.name)
     expr = patch.row_expression(col, spec)
     row = warehouse.fetch_one(
         f"SELECT SUM(CASE WHEN ({expr}) IS NULL AND {col} IS NULL THEN 0 WHEN ({expr}) = {col} THEN 0 "
-        f"ELSE 1 END) FROM {FEATURES} WHERE snapshot_date = CAST(? AS DATE)", [str(day)])
+        f"ELSE 1 END) FROM {tables.CUSTOMER_FEATURES} WHERE snapshot_date = CAST(? AS DATE)", [str(day)])
     return int(row[0] or 0) if row else 0
 
 
@@ -125,6 +123,6 @@ def propose(
                     "baseline_version": c.patch.baseline_version, "proposed_at": now, "proposed_by": actor,
                     "updated_at": now,
                 }
-                store.insert_row(s, store.CANDIDATES, row)
+                store.insert_row(s, tables.PATCH_CANDIDATES.name, row)
                 result.new.append(row)
     return result

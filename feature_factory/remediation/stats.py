@@ -12,15 +12,14 @@ from feature_factory.features import patch_layer
 from feature_factory.features.patches import Patch, PatchValidationError, compose
 from feature_factory.warehouse.base import Warehouse, WarehouseError, clean_row, quote_ident, sql_literal
 
-FEATURES = tables.CUSTOMER_FEATURES.name
-BASELINE = tables.FEATURE_STATS_BASELINE.name
 
 
 def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int | None) -> tuple[float, float] | None:
-    if version is None or not warehouse.session_columns(session, BASELINE):
+    if version is None or not warehouse.session_columns(session, tables.FEATURE_STATS_BASELINE.name):
         return None
     row = session.fetch_one(
-        f"SELECT p01, p99 FROM {BASELINE} WHERE feature = ? AND baseline_version = ?", [feature, version]
+        f"SELECT p01, p99 FROM {tables.FEATURE_STATS_BASELINE} WHERE feature = ? AND baseline_version = ?",
+        [feature, version]
     )
     if not row or row[0] is None or row[1] is None:
         return None
@@ -36,8 +35,8 @@ def feature_stats(
     q01, q50, q99 = warehouse.quantiles("v", [0.01, 0.5, 0.99])
     # One connection for the whole measurement: opening one is the dominant cost on small data.
     with warehouse.session() as s:
-        if not warehouse.session_columns(s, FEATURES):
-            return {"note": f"{FEATURES} does not exist yet"}
+        if not warehouse.session_columns(s, tables.CUSTOMER_FEATURES.name):
+            return {"note": f"{tables.CUSTOMER_FEATURES} does not exist yet"}
         bounds = _baseline_bounds(warehouse, s, feature, baseline_version)
         oor = "CAST(NULL AS DOUBLE)"
         if bounds:
@@ -49,8 +48,8 @@ SELECT MAX(snapshot_date) AS snapshot_date, COUNT(*) AS n,
        AVG(v) AS mean, STDDEV_SAMP(v) AS stddev, MIN(v) AS minimum, MAX(v) AS maximum,
        {q01} AS p01, {q50} AS p50, {q99} AS p99, {oor} AS out_of_range_share
 FROM (
-    SELECT snapshot_date, CAST({expr} AS DOUBLE) AS v FROM {FEATURES}
-    WHERE snapshot_date = (SELECT MAX(snapshot_date) FROM {FEATURES})
+    SELECT snapshot_date, CAST({expr} AS DOUBLE) AS v FROM {tables.CUSTOMER_FEATURES}
+    WHERE snapshot_date = (SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES})
 ) t"""
         try:
             df = s.fetch_df(sql)

@@ -28,10 +28,6 @@ from typing import Any
 from feature_factory import tables
 from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, clean_row
 
-CANDIDATES = tables.PATCH_CANDIDATES.name
-LOG = tables.FEATURE_PATCH_LOG.name
-LOCK = tables.REMEDIATION_LOCK.name
-ACTIVE = tables.FEATURE_PATCHES_ACTIVE.name  # read by features/patch_layer.py
 # Columns, types and their descriptions: feature_factory/tables.py.
 CONTRACTS = (tables.PATCH_CANDIDATES, tables.FEATURE_PATCH_LOG, tables.FEATURE_PATCHES_ACTIVE, tables.REMEDIATION_LOCK)
 
@@ -85,7 +81,7 @@ def fetch_candidates(
         where.append("status = ?")
         params.append(status)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    df = session.fetch_df(f"SELECT * FROM {CANDIDATES}{clause} ORDER BY proposed_at, patch_id", params)
+    df = session.fetch_df(f"SELECT * FROM {tables.PATCH_CANDIDATES}{clause} ORDER BY proposed_at, patch_id", params)
     return [clean_row(r) for r in df.to_dict("records")]
 
 
@@ -94,7 +90,7 @@ def set_status(session: Session, patch_id: str, current: str, target: str, at: d
     check_transition(patch_id, current, target)
     sets = ["status = ?", "updated_at = ?"] + [f"{k} = ?" for k in fields]
     session.execute(
-        f"UPDATE {CANDIDATES} SET {', '.join(sets)} WHERE patch_id = ? AND status = ?",
+        f"UPDATE {tables.PATCH_CANDIDATES} SET {', '.join(sets)} WHERE patch_id = ? AND status = ?",
         [target, at, *fields.values(), patch_id, current],
     )
 
@@ -111,22 +107,22 @@ def remediation_lock(
     """Hold the warehouse-level remediation lock, or raise `RemediationBusy` at once."""
     now = utcnow()
     with warehouse.session() as s:
-        s.execute(f"CREATE TABLE IF NOT EXISTS {LOCK} ({tables.REMEDIATION_LOCK.ddl()})")
+        s.execute(f"CREATE TABLE IF NOT EXISTS {tables.REMEDIATION_LOCK} ({tables.REMEDIATION_LOCK.ddl()})")
         s.execute(
-            f"INSERT INTO {LOCK} (lock_name, holder, acquired_at) "
+            f"INSERT INTO {tables.REMEDIATION_LOCK} (lock_name, holder, acquired_at) "
             "SELECT ?, CAST(NULL AS VARCHAR), CAST(NULL AS TIMESTAMP) "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {LOCK} WHERE lock_name = ?)",
+            f"WHERE NOT EXISTS (SELECT 1 FROM {tables.REMEDIATION_LOCK} WHERE lock_name = ?)",
             [name, name],
         )
         try:
             s.execute(
-                f"UPDATE {LOCK} SET holder = ?, acquired_at = ? "
+                f"UPDATE {tables.REMEDIATION_LOCK} SET holder = ?, acquired_at = ? "
                 "WHERE lock_name = ? AND (holder IS NULL OR acquired_at < ?)",
                 [holder, now, name, now - dt.timedelta(seconds=ttl_s)],
             )
         except WarehouseError:
             pass  # a write conflict: someone else is taking it right now
-        row = s.fetch_one(f"SELECT holder, acquired_at FROM {LOCK} WHERE lock_name = ?", [name])
+        row = s.fetch_one(f"SELECT holder, acquired_at FROM {tables.REMEDIATION_LOCK} WHERE lock_name = ?", [name])
     if not row or row[0] != holder:
         raise RemediationBusy(
             f"another remediation run holds the {name!r} lock ({row[0] if row else '?'} since "
@@ -137,7 +133,7 @@ def remediation_lock(
         yield
     finally:
         warehouse.execute(
-            f"UPDATE {LOCK} SET holder = NULL, acquired_at = NULL WHERE lock_name = ? AND holder = ?",
+            f"UPDATE {tables.REMEDIATION_LOCK} SET holder = NULL, acquired_at = NULL WHERE lock_name = ? AND holder = ?",
             [name, holder],
         )
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from feature_factory import tables
 from feature_factory import markdown as md
 from feature_factory.features import patch_layer
 from feature_factory.remediation import store
@@ -19,7 +20,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty
 
 
 def candidates_markdown(warehouse: Warehouse, statuses: Sequence[str] = ("PROPOSED", "APPROVED")) -> str:
-    if not warehouse.table_exists(store.CANDIDATES):
+    if not warehouse.table_exists(tables.PATCH_CANDIDATES.name):
         return "_no patch candidates yet_"
     with warehouse.session() as s:
         rows = [{**r, "params": params_text(r.get("params")), "approver": short_actor(r.get("approver"))}
@@ -61,7 +62,7 @@ def short_actor(actor: str | None) -> str | None:
 
 
 def active_markdown(warehouse: Warehouse) -> str:
-    if not warehouse.table_exists(store.ACTIVE):
+    if not warehouse.table_exists(tables.FEATURE_PATCHES_ACTIVE.name):
         return "_no applied patches_"
     with warehouse.session() as s:
         rows = patch_layer.fetch_active(s)

@@ -1,9 +1,11 @@
 """The `Warehouse` contract every asset is typed against.
 
 Assets speak portable SQL (lower-case unquoted identifiers; types VARCHAR, DOUBLE, BIGINT, DATE,
-TIMESTAMP, BOOLEAN; `?` placeholders) through this interface. The few pieces that differ between
-engines (parsing untrusted text, quantiles, loading a landing file) are methods here, implemented
-side by side in `duckdb.py` and `snowflake.py`.
+TIMESTAMP, BOOLEAN; `?` placeholders) through this interface. A `Warehouse` keeps connections,
+catalog lookups (`table_exists`, `columns`), atomic writes and landing-file loading, implemented
+side by side in `duckdb.py` and `snowflake.py`. The SQL text that differs between engines (parsing
+untrusted text, quantiles, date arithmetic) is its `dialect`, a connection-free object
+(`dialect.py`); the fragment methods here delegate to it.
 
 Results are returned with lower-case column names on every backend (Snowflake upper-cases unquoted
 identifiers), so callers never see the difference.
@@ -25,6 +27,8 @@ from typing import Any, Protocol
 
 import dagster as dg
 import pandas as pd
+
+from feature_factory.warehouse.dialect import Dialect
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
 
@@ -108,14 +112,13 @@ class Warehouse(dg.ConfigurableResource, ABC):
     # -- connection -------------------------------------------------------------------------------
     @property
     @abstractmethod
-    def dialect(self) -> str:
-        """`duckdb` or `snowflake`."""
+    def dialect(self) -> Dialect:
+        """The engine's SQL fragments (`dialect.DUCKDB` or `dialect.SNOWFLAKE`); `str()` is its name."""
 
     @property
     def transactional_ddl(self) -> bool:
-        """Whether CREATE/ALTER TABLE take part in a transaction (DuckDB) or commit on their own
-        (Snowflake): where they do, a schema change is swapped in together with the data."""
-        return True
+        """Whether CREATE/ALTER TABLE take part in a transaction (see `Dialect.transactional_ddl`)."""
+        return self.dialect.transactional_ddl
 
     @abstractmethod
     @contextmanager
@@ -124,7 +127,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
     def describe(self) -> str:
         """A human description for metadata and logs (never includes secrets)."""
-        return self.dialect
+        return self.dialect.name
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -263,50 +266,33 @@ class Warehouse(dg.ConfigurableResource, ABC):
         `stage_file`, which names it in its error. The default reads every file alone."""
         return []
 
-    # -- dialect fragments ----------------------------------------------------------------------------
-    @abstractmethod
+    # -- dialect fragments: the engine's `dialect` builds them (see dialect.Dialect for each) -------
     def try_double(self, expr: str) -> str:
-        """SQL turning VARCHAR `expr` into DOUBLE, NULL when it is not a number."""
+        return self.dialect.try_double(expr)
 
-    @abstractmethod
     def try_timestamp(self, expr: str) -> str:
-        """SQL turning an ISO-8601 VARCHAR `expr` into TIMESTAMP (UTC, no zone), NULL when unparseable."""
+        return self.dialect.try_timestamp(expr)
 
-    @abstractmethod
     def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
-        """Aggregate expressions for the exact (interpolated, `PERCENTILE_CONT`) quantiles of `expr`."""
+        return self.dialect.quantiles(expr, qs)
 
     def approx_count_distinct(self, expr: str) -> str:
-        """Aggregate: HyperLogLog estimate of the number of distinct non-null values of `expr`."""
-        return f"APPROX_COUNT_DISTINCT({expr})"
+        return self.dialect.approx_count_distinct(expr)
 
     def unit_hash(self, exprs: Sequence[str], mod: int) -> str:
-        """A deterministic pseudo-random DOUBLE in [0, 1) from `exprs` (resolution 1 / `mod`), for
-        sampling rows reproducibly (a re-run picks the same rows)."""
-        return f"CAST(ABS(MOD(HASH({', '.join(exprs)}), {int(mod)})) AS DOUBLE) / {int(mod)}"
+        return self.dialect.unit_hash(exprs, mod)
 
     def quantile_grid(self, expr: str, m: int) -> str | None:
-        """One aggregate giving the nearest-rank quantile grid of `expr`'s non-null values as JSON
-        text `[q_0, ..., q_m]`, q_k = x_(max(1, ceil(k n / m))) (NULL when there is no value), or
-        None when this backend has no list aggregates (callers then rank the values with
-        ROW_NUMBER and pick the order statistics with a join, which every backend runs)."""
-        return None
+        return self.dialect.quantile_grid(expr, m)
 
     def asof_left_join(self, left: str, right: str, on: str, left_time: str, right_time: str) -> str | None:
-        """FROM-clause fragment joining each `left` row to the newest `right` row matching `on`
-        whose `right_time` is strictly before `left_time` (NULL columns when there is none), or None
-        when this backend has no as-of join that runs everywhere it is tested (callers then write
-        a range join + `QUALIFY ROW_NUMBER()`, which every backend runs)."""
-        return None
+        return self.dialect.asof_left_join(left, right, on, left_time, right_time)
 
     def date_add_days(self, date_expr: str, days: str | int) -> str:
-        """`date_expr` plus `days` days, as a DATE."""
-        return f"CAST(DATEADD(day, {days}, {date_expr}) AS DATE)"
+        return self.dialect.date_add_days(date_expr, days)
 
     def date_diff_days(self, start_expr: str, end_expr: str) -> str:
-        """Whole days from `start_expr` to `end_expr` (both DATE)."""
-        return f"DATEDIFF(day, {start_expr}, {end_expr})"
+        return self.dialect.date_diff_days(start_expr, end_expr)
 
     def epoch_ms_to_timestamp(self, ms_expr: str) -> str:
-        """TIMESTAMP (UTC, no zone) from a number of milliseconds since 1970-01-01 UTC."""
-        return f"DATEADD(millisecond, CAST({ms_expr} AS BIGINT), CAST('1970-01-01 00:00:00' AS TIMESTAMP))"
+        return self.dialect.epoch_ms_to_timestamp(ms_expr)

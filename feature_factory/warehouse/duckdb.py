@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr
 from feature_factory import settings
 from feature_factory.warehouse import landing_csv
 from feature_factory.warehouse.base import LandingRead, Warehouse, WarehouseError, quote_ident, sql_literal
+from feature_factory.warehouse.dialect import DUCKDB, Dialect
 from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
 
 _GLOB_CHARS = frozenset("*?[{")
@@ -136,8 +137,8 @@ class DuckDBWarehouse(Warehouse):
             self.teardown_after_execution(None)
 
     @property
-    def dialect(self) -> str:
-        return "duckdb"
+    def dialect(self) -> Dialect:
+        return DUCKDB
 
     def resolved_path(self) -> Path:
         return Path(self.path).resolve() if self.path else settings.warehouse_path()
@@ -303,43 +304,6 @@ class DuckDBWarehouse(Warehouse):
                     f"{cols} FROM read_parquet([{paths}], filename = true, file_row_number = true) r "
                     f"JOIN (VALUES {labels}) m(ff_path, ff_label) ON m.ff_path = r.filename"))
         return reads
-
-    def try_double(self, expr: str) -> str:
-        return f"TRY_CAST({expr} AS DOUBLE)"
-
-    def try_timestamp(self, expr: str) -> str:
-        # TIMESTAMPTZ accepts offsets; normalise to UTC and drop the zone.
-        return f"CAST(timezone('UTC', TRY_CAST({expr} AS TIMESTAMPTZ)) AS TIMESTAMP)"
-
-    def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
-        # One list aggregate indexed per quantile: DuckDB computes identical aggregates once, so
-        # the values are gathered and partitioned once instead of once per quantile (~4x faster).
-        fractions = "[" + ", ".join(repr(float(q)) for q in qs) + "]"
-        return [f"quantile_cont({expr}, {fractions})[{i}]" for i in range(1, len(qs) + 1)]
-
-    def unit_hash(self, exprs: Sequence[str], mod: int) -> str:
-        # hash() is an unsigned 64-bit integer here (no ABS needed).
-        return f"CAST(hash({', '.join(exprs)}) % {int(mod)} AS DOUBLE) / {int(mod)}"
-
-    def quantile_grid(self, expr: str, m: int) -> str | None:
-        # Sort each group's values once and pick the m + 1 ranks (integer arithmetic, so the ranks
-        # are exact for any n): ~6x cheaper than ranking every row with a window and joining.
-        values = f"list_sort(list({expr}) FILTER (WHERE {expr} IS NOT NULL))"
-        ranks = f"[greatest(1, (grid_k * COUNT({expr}) + {m - 1}) // {m}) for grid_k in range({m + 1})]"
-        return f"CAST(list_select({values}, {ranks}) AS VARCHAR)"
-
-    def asof_left_join(self, left: str, right: str, on: str, left_time: str, right_time: str) -> str | None:
-        # A sort-merge per key instead of a range join + window: ~2x faster on 1M labels.
-        return f"{left} ASOF LEFT JOIN {right} ON {on} AND {left_time} > {right_time}"
-
-    def date_add_days(self, date_expr: str, days: str | int) -> str:
-        return f"CAST({date_expr} + CAST({days} AS INTEGER) AS DATE)"
-
-    def date_diff_days(self, start_expr: str, end_expr: str) -> str:
-        return f"datediff('day', {start_expr}, {end_expr})"
-
-    def epoch_ms_to_timestamp(self, ms_expr: str) -> str:
-        return f"epoch_ms(CAST({ms_expr} AS BIGINT))"
 
 
 # CSV files read by one statement (one transaction): bounds the rows a group holds in flight and

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from feature_factory.warehouse import landing_csv
 from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident
+from feature_factory.warehouse.dialect import SNOWFLAKE, Dialect
 from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -79,12 +80,8 @@ class SnowflakeWarehouse(Warehouse):
     )
 
     @property
-    def dialect(self) -> str:
-        return "snowflake"
-
-    @property
-    def transactional_ddl(self) -> bool:
-        return False  # Snowflake commits the open transaction before and after every DDL statement
+    def dialect(self) -> Dialect:
+        return SNOWFLAKE  # its DDL commits on its own (Dialect.transactional_ddl is False)
 
     def describe(self) -> str:
         return f"snowflake:{self.snowflake.database}.{self.snowflake.schema_}"
@@ -140,18 +137,6 @@ class SnowflakeWarehouse(Warehouse):
             except Exception as exc:
                 raise WarehouseError(f"cannot read landing file {path}: {exc}") from exc
         return lowered
-
-    def try_double(self, expr: str) -> str:
-        # TRY_CAST from VARCHAR is Snowflake's and fakesnow's common ground.
-        return f"TRY_CAST({expr} AS DOUBLE)"
-
-    def try_timestamp(self, expr: str) -> str:
-        # ISO-8601 with or without an offset, converted to UTC. fakesnow cannot run
-        # TRY_TO_TIMESTAMP_TZ; the test suite's fakesnow subclass overrides this one fragment.
-        return f"CAST(CONVERT_TIMEZONE('UTC', TRY_TO_TIMESTAMP_TZ({expr})) AS TIMESTAMP_NTZ)"
-
-    def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
-        return [f"PERCENTILE_CONT({float(q)!r}) WITHIN GROUP (ORDER BY {expr})" for q in qs]
 
 
 def _portable_type(snowflake_type: str, scale: int | None = None) -> str:

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from feature_factory.monitoring.notifier import LogNotifier, WebhookNotifier
-from feature_factory.monitoring.sensors import DriftCursor, DriftResponse, build_drift_sensor
+from feature_factory.monitoring.sensors import DRIFT_KEY_TAG, DriftCursor, DriftResponse, build_drift_sensor
 
 
 @dg.op
@@ -152,3 +152,29 @@ def test_a_range_run_is_acted_on_once_for_its_newest_drifted_day(webhook):
         assert hook.received[0][1]["drifted_days_in_run"] == ["2024-03-03", "2024-03-05"]
         assert DriftCursor.parse(cursor).fired == ["2024-03-03:1", "2024-03-05:1"]
         assert tick(sensor, instance, cursor, url)[0] == []
+
+
+def test_a_drift_key_some_run_already_carries_is_not_acted_on_again(webhook):
+    """A sensor with a new cursor (the daemon after the demo ran the requests in process) skips
+    the (partition, baseline version) a launched run is tagged with: no alert, no request."""
+    url, hook = webhook
+    sensor = build_drift_sensor([remediation_stub])
+    with dg.instance_for_test() as instance:
+        report(instance, "2024-03-02", 3, 1, {"revenue_7d": "high"})
+        report(instance, "2024-03-04", 3, 1, {"revenue_7d": "high"})
+        ctx = dg.build_sensor_context(instance=instance, resources={
+            "notifier": WebhookNotifier(url=url, timeout_s=2), "drift_response": DriftResponse()})
+        first = sensor.evaluate_tick(ctx).run_requests
+        assert [r.tags[DRIFT_KEY_TAG] for r in first] == ["2024-03-02:1", "2024-03-04:1"]
+        # Launch the first request as the demo does (in process, with the request's tags).
+        assert remediation_stub.execute_in_process(instance=instance, tags=first[0].tags).success
+        requests, cursor = tick(sensor, instance, None, url)
+        assert requests == [("remediation_job", "remediation:2024-03-04:1")]
+        assert [a["partition"] for _, a in hook.received] == ["2024-03-02", "2024-03-04", "2024-03-04"]
+        assert DriftCursor.parse(cursor).fired == ["2024-03-02:1", "2024-03-04:1"]
+        # A run answers the alerts recorded before it: the same partition judged again later (a demo
+        # rerun on a wiped warehouse) is a new alert.
+        report(instance, "2024-03-02", 2, 1, {"revenue_7d": "medium"})
+        requests, _ = tick(sensor, instance, None, url)
+        assert requests == [("remediation_job", "remediation:2024-03-04:1"),
+                            ("remediation_job", "remediation:2024-03-02:1")]

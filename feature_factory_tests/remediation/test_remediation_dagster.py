@@ -9,7 +9,8 @@ from remediation_helpers import (
 )
 from remediation_helpers import run_job as run
 
-from feature_factory.remediation import online, store
+from feature_factory import tables
+from feature_factory.remediation import online
 from feature_factory.remediation.resources import RemediationSettings
 
 
@@ -28,7 +29,7 @@ def wh(duckdb_warehouse, monkeypatch):
 
 
 def statuses(wh):
-    return dict(wh.fetch_all(f"SELECT action, status FROM {store.CANDIDATES}"))
+    return dict(wh.fetch_all(f"SELECT action, status FROM {tables.PATCH_CANDIDATES}"))
 
 
 def test_propose_approve_apply_rollback_through_jobs(wh):
@@ -41,14 +42,14 @@ def test_propose_approve_apply_rollback_through_jobs(wh):
     assert mat.metadata["new_proposals"].value == 2 and mat.metadata["mode"].value == "propose_only"
     assert "/* REVIEW */" in mat.metadata["review_sql"].value
     assert statuses(wh) == {"clip": "PROPOSED", "impute_median": "PROPOSED"}
-    ids = dict(wh.fetch_all(f"SELECT action, patch_id FROM {store.CANDIDATES}"))
+    ids = dict(wh.fetch_all(f"SELECT action, patch_id FROM {tables.PATCH_CANDIDATES}"))
 
     result = run("approve_patches_job", wh, settings, instance=instance, run_config={"ops": {"approve_patches": {
         "config": {"approve": [ids["clip"]], "reject": [ids["impute_median"]], "approver": "alice"}}}})
     assert result.success
     assert statuses(wh) == {"clip": "APPROVED", "impute_median": "REJECTED"}
-    assert wh.fetch_one(f"SELECT approver FROM {store.CANDIDATES} WHERE action = 'clip'") == ("alice",)
-    assert wh.fetch_one(f"SELECT rejected_by FROM {store.CANDIDATES} WHERE action = 'impute_median'") == ("alice",)
+    assert wh.fetch_one(f"SELECT approver FROM {tables.PATCH_CANDIDATES} WHERE action = 'clip'") == ("alice",)
+    assert wh.fetch_one(f"SELECT rejected_by FROM {tables.PATCH_CANDIDATES} WHERE action = 'impute_median'") == ("alice",)
 
     result = run("apply_patches_job", wh, settings, instance=instance,
                  run_config={"ops": {"feature_patch_log": {"config": {"actor": "alice"}}}})
@@ -68,7 +69,7 @@ def test_propose_approve_apply_rollback_through_jobs(wh):
                  run_config={"ops": {"rollback_patch": {"config": {"patch_id": ids["clip"], "actor": "bob"}}}})
     assert result.success
     assert dump(wh, "customer_features_online") == before
-    assert wh.fetch_all(f"SELECT event, actor FROM {store.LOG} ORDER BY logged_at") == [("apply", "alice"), ("rollback", "bob")]
+    assert wh.fetch_all(f"SELECT event, actor FROM {tables.FEATURE_PATCH_LOG} ORDER BY logged_at") == [("apply", "alice"), ("rollback", "bob")]
     log_events = instance.fetch_materializations(dg.AssetKey("feature_patch_log"), limit=5).records
     assert len(log_events) == 2
     meta = instance.fetch_materializations(dg.AssetKey("patch_candidates"), limit=1).records[0].asset_materialization.metadata
@@ -92,8 +93,8 @@ def test_auto_approve_only_approves(wh, tmp_path):
     result = run("remediation_job", wh, CatalogSettings(mode="auto_approve", policy_path=str(policy)))
     assert result.success
     assert statuses(wh) == {"clip": "APPROVED", "impute_median": "PROPOSED"}
-    assert wh.fetch_one(f"SELECT approver FROM {store.CANDIDATES} WHERE action = 'clip'") == (f"policy:{policy}",)
-    assert wh.row_count(store.ACTIVE) == 0
+    assert wh.fetch_one(f"SELECT approver FROM {tables.PATCH_CANDIDATES} WHERE action = 'clip'") == (f"policy:{policy}",)
+    assert wh.row_count(tables.FEATURE_PATCHES_ACTIVE.name) == 0
 
 
 def test_auto_apply_applies_allowlisted_patches_with_no_human(wh, tmp_path):
@@ -104,7 +105,7 @@ def test_auto_apply_applies_allowlisted_patches_with_no_human(wh, tmp_path):
     assert result.success
     assert statuses(wh) == {"clip": "APPLIED", "impute_median": "PROPOSED"}
     assert wh.fetch_one("SELECT MAX(revenue_7d) FROM customer_features_online") == (90.5,)
-    assert wh.fetch_one(f"SELECT actor, event FROM {store.LOG}") == (f"policy:{policy}", "apply")
+    assert wh.fetch_one(f"SELECT actor, event FROM {tables.FEATURE_PATCH_LOG}") == (f"policy:{policy}", "apply")
     assert len(instance.fetch_materializations(dg.AssetKey("feature_patch_log"), limit=5).records) == 1
 
 
@@ -147,7 +148,7 @@ def test_applied_model_patches_launch_their_jobs_once(duckdb_warehouse, tmp_path
     policy.write_text("rules:\n  - feature: revenue_7d\n    actions: [request_retrain, refresh_baseline]\n")
     instance = dg.DagsterInstance.ephemeral()
     assert run("remediation_job", wh, CatalogSettings(mode="auto_apply", policy_path=str(policy)), instance=instance).success
-    ids = dict(wh.fetch_all(f"SELECT action, patch_id FROM {store.CANDIDATES} WHERE status = 'APPLIED'"))
+    ids = dict(wh.fetch_all(f"SELECT action, patch_id FROM {tables.PATCH_CANDIDATES} WHERE status = 'APPLIED'"))
     assert set(ids) == {"request_retrain", "refresh_baseline"}
 
     available = {"retrain_job", "capture_baseline_job"}
@@ -167,12 +168,12 @@ def test_active_patches_check_flags_a_tampered_row(wh):
 
     settings = CatalogSettings()
     run("remediation_job", wh, settings)
-    clip_id = wh.fetch_one(f"SELECT patch_id FROM {store.CANDIDATES} WHERE action = 'clip'")[0]
+    clip_id = wh.fetch_one(f"SELECT patch_id FROM {tables.PATCH_CANDIDATES} WHERE action = 'clip'")[0]
     run("approve_patches_job", wh, settings, run_config={"ops": {"approve_patches": {
         "config": {"approve": [clip_id], "approver": "alice"}}}})
     run("apply_patches_job", wh, settings)
     assert active_patches_valid(warehouse=wh, remediation=settings).passed
-    wh.execute(f"UPDATE {store.ACTIVE} SET params = ?", ['{"lower": 0.5, "upper": 1e308}'])
+    wh.execute(f"UPDATE {tables.FEATURE_PATCHES_ACTIVE} SET params = ?", ['{"lower": 0.5, "upper": 1e308}'])
     result = active_patches_valid(warehouse=wh, remediation=settings)
     assert not result.passed and clip_id in result.description and "does not match its id" in result.description
 
@@ -187,7 +188,7 @@ def test_sensor_requested_run_proposes_for_the_partition_that_fired(wh):
     result = run("remediation_job", wh, CatalogSettings(), tags={"feature_factory/drift_partition": "2024-03-10"})
     assert result.success
     assert statuses(wh) == {"clip": "PROPOSED", "impute_median": "PROPOSED"}
-    assert {r[0] for r in wh.fetch_all(f"SELECT feature FROM {store.CANDIDATES}")} == {"revenue_7d", "amount_stddev_7d"}
+    assert {r[0] for r in wh.fetch_all(f"SELECT feature FROM {tables.PATCH_CANDIDATES}")} == {"revenue_7d", "amount_stddev_7d"}
     assert run("remediation_job", wh, CatalogSettings()).success  # default: the latest partition
-    assert wh.fetch_one(f"SELECT params FROM {store.CANDIDATES} WHERE feature = 'purchases_7d'") == (
+    assert wh.fetch_one(f"SELECT params FROM {tables.PATCH_CANDIDATES} WHERE feature = 'purchases_7d'") == (
         '{"lower": 0, "upper": 9}',)

@@ -19,12 +19,13 @@ import pytest
 from remediation_helpers import CatalogSettings, build_online, dump, spec
 from remediation_helpers import run_job as run
 
+from feature_factory import tables
 from feature_factory.catalog import Catalog, DType
 from feature_factory.events.contract import IngestionConfig
 from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
 from feature_factory.events.ingestion import ingest_range
 from feature_factory.monitoring import alerts, baseline
-from feature_factory.remediation import online, store
+from feature_factory.remediation import online
 
 START, DAYS = dt.date(2024, 1, 1), 28
 LAST = START + dt.timedelta(days=DAYS - 1)
@@ -76,12 +77,12 @@ def test_outliers_to_clip_to_rollback(duckdb_warehouse, tmp_path, monkeypatch):
     settings = E2ESettings()
     assert run("remediation_job", wh, settings, instance=instance).success
     clip_id, params = wh.fetch_one(
-        f"SELECT patch_id, params FROM {store.CANDIDATES} WHERE feature = 'revenue_7d' AND action = 'clip'")
+        f"SELECT patch_id, params FROM {tables.PATCH_CANDIDATES} WHERE feature = 'revenue_7d' AND action = 'clip'")
     # Tail contamination: the clip sits at the baseline's own maximum (and the declared minimum), so
     # no value the baseline saw can change.
     p99 = wh.fetch_one("SELECT max_value FROM feature_stats_baseline WHERE feature = 'revenue_7d' AND is_current")[0]
     assert json.loads(params) == {"lower": 0.0, "upper": p99}
-    evidence = json.loads(wh.fetch_one(f"SELECT evidence FROM {store.CANDIDATES} WHERE patch_id = ?", [clip_id])[0])
+    evidence = json.loads(wh.fetch_one(f"SELECT evidence FROM {tables.PATCH_CANDIDATES} WHERE patch_id = ?", [clip_id])[0])
     assert evidence["diagnosis"] == "tail_contamination" and "bulk is stable" in evidence["why"]
 
     assert run("approve_patches_job", wh, settings, instance=instance, run_config={"ops": {"approve_patches": {
@@ -108,5 +109,5 @@ def test_outliers_to_clip_to_rollback(duckdb_warehouse, tmp_path, monkeypatch):
         "config": {"patch_id": clip_id, "actor": "bob"}}}}).success
     assert dump(wh, "customer_features_online") == before
     assert drift_of(wh, "revenue_7d").types == drifted.types
-    assert wh.fetch_all(f"SELECT event, actor FROM {store.LOG} ORDER BY logged_at") == [
+    assert wh.fetch_all(f"SELECT event, actor FROM {tables.FEATURE_PATCH_LOG} ORDER BY logged_at") == [
         ("apply", "dagster"), ("rollback", "bob")]

@@ -8,6 +8,7 @@ import json
 import pytest
 from remediation_helpers import DAY, alert, build_online, dump, seed_alerts
 
+from feature_factory import tables
 from feature_factory.features.patch_layer import patched_expressions
 from feature_factory.remediation import loop, store
 from feature_factory.features.patches import PatchValidationError
@@ -24,7 +25,7 @@ def test_propose_is_idempotent_and_records_review_sql(seeded, catalog):
     assert sorted(r["action"] for r in first.new) == ["clip", "impute_median"]
     again = loop.propose(seeded, catalog)
     assert again.new == [] and sorted(again.existing) == sorted(r["patch_id"] for r in first.new)
-    rows = seeded.fetch_all(f"SELECT patch_id, status, review_sql, params, evidence FROM {store.CANDIDATES}")
+    rows = seeded.fetch_all(f"SELECT patch_id, status, review_sql, params, evidence FROM {tables.PATCH_CANDIDATES}")
     assert len(rows) == 2 and {r[1] for r in rows} == {"PROPOSED"}
     clip = next(r for r in rows if "clip" in r[2])
     assert clip[2].startswith("/* REVIEW */")
@@ -57,20 +58,20 @@ def test_approve_apply_rollback_is_exact(seeded, catalog):
     revenue = dict(seeded.fetch_all("SELECT customer_id, revenue_7d FROM customer_features_online"))
     assert revenue["c09"] == 90.5 and revenue["c00"] == 1.0 and revenue["c05"] == 51.0
     # Stats before/after are the measured effect of the patch on the latest snapshot.
-    log = seeded.fetch_df(f"SELECT * FROM {store.LOG}")
+    log = seeded.fetch_df(f"SELECT * FROM {tables.FEATURE_PATCH_LOG}")
     before, after = json.loads(log.stats_before[0]), json.loads(log.stats_after[0])
     assert before["maximum"] == 5000.0 and after["maximum"] == 90.5
     assert before["out_of_range_share"] == pytest.approx(0.1) and after["out_of_range_share"] == 0.0
-    status = dict(seeded.fetch_all(f"SELECT patch_id, status FROM {store.CANDIDATES}"))
+    status = dict(seeded.fetch_all(f"SELECT patch_id, status FROM {tables.PATCH_CANDIDATES}"))
     assert status == {clip_id: "APPLIED", impute_id: "REJECTED"}
-    approver = seeded.fetch_one(f"SELECT approver, approved_at FROM {store.CANDIDATES} WHERE patch_id = ?", [clip_id])
+    approver = seeded.fetch_one(f"SELECT approver, approved_at FROM {tables.PATCH_CANDIDATES} WHERE patch_id = ?", [clip_id])
     assert approver[0] == "alice" and approver[1] is not None
 
     loop.rollback(seeded, catalog, clip_id, actor="bob", run_id="r2", rebuild=lambda: build_online(seeded, catalog))
     assert dump(seeded, "customer_features_online") == (before_rows, before_hash)
-    events = seeded.fetch_all(f"SELECT event, actor FROM {store.LOG} ORDER BY logged_at")
+    events = seeded.fetch_all(f"SELECT event, actor FROM {tables.FEATURE_PATCH_LOG} ORDER BY logged_at")
     assert events == [("apply", "alice"), ("rollback", "bob")]
-    assert seeded.row_count(store.ACTIVE) == 0
+    assert seeded.row_count(tables.FEATURE_PATCHES_ACTIVE.name) == 0
     with pytest.raises(store.TransitionError, match="cannot go from ROLLED_BACK to ROLLED_BACK"):
         loop.rollback(seeded, catalog, clip_id, actor="bob")
 
@@ -81,7 +82,7 @@ def test_policy_approves_only_allowlisted(seeded, catalog, tmp_path):
     result = loop.propose(seeded, catalog)
     approved, refused = loop.approve_by_policy(seeded, catalog, load_policy(path, catalog))
     assert approved == _ids(result, "clip") and refused == []
-    rows = dict(seeded.fetch_all(f"SELECT action, approver FROM {store.CANDIDATES} WHERE status = 'APPROVED'"))
+    rows = dict(seeded.fetch_all(f"SELECT action, approver FROM {tables.PATCH_CANDIDATES} WHERE status = 'APPROVED'"))
     assert rows == {"clip": f"policy:{path}"}
 
 
@@ -92,7 +93,7 @@ def test_decisions_are_validated(seeded, catalog):
         loop.decide(seeded, catalog, approve=[clip_id], approver=" ")
     with pytest.raises(store.TransitionError, match="unknown patch id"):
         loop.decide(seeded, catalog, approve=[clip_id, "deadbeef"], approver="alice")
-    assert seeded.fetch_one(f"SELECT status FROM {store.CANDIDATES} WHERE patch_id = ?", [clip_id]) == ("PROPOSED",)
+    assert seeded.fetch_one(f"SELECT status FROM {tables.PATCH_CANDIDATES} WHERE patch_id = ?", [clip_id]) == ("PROPOSED",)
     with pytest.raises(store.TransitionError, match="cannot go from PROPOSED to APPLIED"):
         loop.apply_approved(seeded, catalog, actor="alice", patch_ids=[clip_id])
 
@@ -102,13 +103,13 @@ def test_tampered_params_are_refused_and_nothing_runs(seeded, catalog):
     clip_id = _ids(result, "clip")[0]
     loop.decide(seeded, catalog, approve=[clip_id], approver="alice")
     evil = '{"lower": "0 END; DROP TABLE customer_features; --", "upper": 90.5}'
-    seeded.execute(f"UPDATE {store.CANDIDATES} SET params = ? WHERE patch_id = ?", [evil, clip_id])
+    seeded.execute(f"UPDATE {tables.PATCH_CANDIDATES} SET params = ? WHERE patch_id = ?", [evil, clip_id])
     with pytest.raises(PatchValidationError, match="must be a number"):
         loop.apply_approved(seeded, catalog, actor="mallory")
-    assert seeded.table_exists("customer_features") and seeded.row_count(store.ACTIVE) == 0
-    assert seeded.fetch_one(f"SELECT status FROM {store.CANDIDATES} WHERE patch_id = ?", [clip_id]) == ("APPROVED",)
+    assert seeded.table_exists("customer_features") and seeded.row_count(tables.FEATURE_PATCHES_ACTIVE.name) == 0
+    assert seeded.fetch_one(f"SELECT status FROM {tables.PATCH_CANDIDATES} WHERE patch_id = ?", [clip_id]) == ("APPROVED",)
     # A plausible-looking change is caught by the content hash.
-    seeded.execute(f"UPDATE {store.CANDIDATES} SET params = ? WHERE patch_id = ?", ['{"lower": 0.5, "upper": 1.0}', clip_id])
+    seeded.execute(f"UPDATE {tables.PATCH_CANDIDATES} SET params = ? WHERE patch_id = ?", ['{"lower": 0.5, "upper": 1.0}', clip_id])
     with pytest.raises(PatchValidationError, match="does not match its id"):
         loop.apply_approved(seeded, catalog, actor="mallory")
 
@@ -118,7 +119,7 @@ def test_tampered_active_row_stops_the_patch_layer(seeded, catalog):
     clip_id = _ids(result, "clip")[0]
     loop.decide(seeded, catalog, approve=[clip_id], approver="alice")
     loop.apply_approved(seeded, catalog, actor="alice")
-    seeded.execute(f"UPDATE {store.ACTIVE} SET feature = ? WHERE patch_id = ?",
+    seeded.execute(f"UPDATE {tables.FEATURE_PATCHES_ACTIVE} SET feature = ? WHERE patch_id = ?",
                    ["revenue_7d; DROP TABLE customer_features", clip_id])
     with pytest.raises(PatchValidationError, match="not a plain lower-case identifier"):
         patched_expressions(seeded, catalog.served())
@@ -152,10 +153,10 @@ def test_lock_excludes_a_second_holder(warehouse):
     with store.remediation_lock(warehouse, "run-b"):  # released, so free again
         pass
     # A crashed holder's lock expires after its TTL.
-    warehouse.execute(f"UPDATE {store.LOCK} SET holder = 'crashed', acquired_at = ?",
+    warehouse.execute(f"UPDATE {tables.REMEDIATION_LOCK} SET holder = 'crashed', acquired_at = ?",
                       [store.utcnow().replace(year=2000)])
     with store.remediation_lock(warehouse, "run-c"):
-        assert warehouse.fetch_one(f"SELECT holder FROM {store.LOCK}") == ("run-c",)
+        assert warehouse.fetch_one(f"SELECT holder FROM {tables.REMEDIATION_LOCK}") == ("run-c",)
 
 
 def test_no_alerts_yet_is_a_clear_message(warehouse, catalog):
@@ -171,9 +172,9 @@ def test_apply_and_rollback_wait_for_no_one_while_the_lock_is_held(seeded, catal
     with store.remediation_lock(seeded, "run-in-progress"):
         with pytest.raises(store.RemediationBusy, match="run-in-progress"):
             loop.apply_approved(seeded, catalog, actor="bob")
-        assert seeded.row_count(store.ACTIVE) == 0 and seeded.row_count(store.LOG) == 0
+        assert seeded.row_count(tables.FEATURE_PATCHES_ACTIVE.name) == 0 and seeded.row_count(tables.FEATURE_PATCH_LOG.name) == 0
     loop.apply_approved(seeded, catalog, actor="bob")
     with store.remediation_lock(seeded, "run-in-progress"):
         with pytest.raises(store.RemediationBusy):
             loop.rollback(seeded, catalog, clip_id, actor="bob")
-    assert seeded.fetch_one(f"SELECT status FROM {store.CANDIDATES} WHERE patch_id = ?", [clip_id]) == ("APPLIED",)
+    assert seeded.fetch_one(f"SELECT status FROM {tables.PATCH_CANDIDATES} WHERE patch_id = ?", [clip_id]) == ("APPLIED",)

@@ -16,7 +16,8 @@ from remediation_helpers import (
     CatalogSettings, alert, build_online, make_catalog, run_job, seed_alerts, seed_baseline, seed_features,
 )
 
-from feature_factory.remediation import online, store as patch_store
+from feature_factory import tables
+from feature_factory.remediation import online
 from feature_factory.serving.assets import customer_features_online_store
 from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.serving.server import create_app
@@ -94,7 +95,7 @@ def test_swaps_under_load_fail_no_request(make_store, duckdb_warehouse, monkeypa
                 assert dg.materialize([customer_features_online_store], resources=resources).success
                 versions.update([served_rows(s)])
             assert run_job("remediation_job", wh, settings, instance=instance).success
-            (patch_id,) = [p for (p,) in wh.fetch_all(f"SELECT patch_id FROM {patch_store.CANDIDATES}")]
+            (patch_id,) = [p for (p,) in wh.fetch_all(f"SELECT patch_id FROM {tables.PATCH_CANDIDATES.name}")]
             assert run_job("approve_patches_job", wh, settings, instance=instance, run_config={"ops": {
                 "approve_patches": {"config": {"approve": [patch_id], "approver": "t"}}}}).success
             assert run_job("apply_patches_job", wh, settings, instance=instance).success

@@ -120,3 +120,25 @@ def test_sql_literal_escapes_and_refuses_non_finite():
     assert sql_literal(dt.date(2024, 1, 2)) == "CAST('2024-01-02' AS DATE)"
     with pytest.raises(ValueError):
         sql_literal(float("nan"))
+
+
+def test_the_dialect_needs_no_connection_and_the_warehouse_delegates_to_it(warehouse):
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from feature_factory.warehouse.dialect import DUCKDB, SNOWFLAKE
+
+    # Importable on its own: neither Dagster nor a database driver comes with it.
+    probe = ("import sys, feature_factory.warehouse.dialect; "
+             "print(sorted(m for m in ('dagster', 'duckdb', 'snowflake.connector') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
+    assert warehouse.dialect is {"duckdb": DUCKDB, "snowflake": SNOWFLAKE}[str(warehouse.dialect)]
+    assert warehouse.transactional_ddl is warehouse.dialect.transactional_ddl is (warehouse.dialect is DUCKDB)
+    assert warehouse.describe().startswith(warehouse.dialect.name)
+    # A DuckDB fragment, run on a bare DuckDB connection with no warehouse around it.
+    day, text = "DATE '2024-02-27'", "'x'"
+    sql = f"SELECT {DUCKDB.date_add_days(day, 3)}, {DUCKDB.try_double(text)}"
+    assert duckdb.connect().execute(sql).fetchone() == (dt.date(2024, 3, 1), None)
