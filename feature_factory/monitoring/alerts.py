@@ -20,7 +20,7 @@ from feature_factory.monitoring.baseline import (
 )
 from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
 from feature_factory.monitoring.stats import (
-    DEFAULT_GRID_SIZE, STATS_TABLE, feature_columns, read_expressions, resolve_features, stats_select_sql,
+    DEFAULT_GRID_SIZE, feature_columns, read_expressions, resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.root_cause import diagnose_day
@@ -111,10 +111,10 @@ def evaluate_days(
 
 
 def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[dt.date, list[dict]]:
-    if not warehouse.table_exists(STATS_TABLE):
+    if not warehouse.table_exists(tables.FEATURE_STATS.name):
         return {}
     df = warehouse.fetch_df(
-        f"SELECT * FROM {STATS_TABLE} WHERE stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
+        f"SELECT * FROM {tables.FEATURE_STATS} WHERE stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
         [str(first), str(last)])
     by_day: dict[dt.date, list[dict]] = {}
     for r in df.to_dict("records"):

@@ -17,7 +17,7 @@ from feature_factory.monitoring.baseline import (
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.stats import (
-    STATS_TABLE, MonitoringError, read_expressions, resolve_features, write_feature_stats,
+    MonitoringError, read_expressions, resolve_features, write_feature_stats,
 )
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
@@ -47,13 +47,13 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
                                grid_size=config.grid_size, sketch_rows=config.sketch_rows)
     preview = warehouse.fetch_df(
         f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
-        f"FROM {STATS_TABLE} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
+        f"FROM {tables.FEATURE_STATS} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
         "days": (last - first).days + 1,
         "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
         "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
-        "dagster/column_schema": tables.FEATURE_STATS.column_schema(live=warehouse.columns(STATS_TABLE)),
+        "dagster/column_schema": tables.FEATURE_STATS.column_schema(live=warehouse.columns(tables.FEATURE_STATS.name)),
     })
 
 

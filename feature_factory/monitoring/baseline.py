@@ -23,7 +23,7 @@ from feature_factory.dates import as_date
 from feature_factory.monitoring.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.stats import (
-    DEFAULT_GRID_SIZE, FEATURES_TABLE, Binning, MonitoringError, feature_columns, read_expressions,
+    DEFAULT_GRID_SIZE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.summary import Summary
@@ -91,9 +91,9 @@ def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
         raise ValueError(f"first_n_days={first_n_days} must be at least 1")
     first = _parse(start, "start_date")
     if first is None:
-        row = warehouse.fetch_one(f"SELECT MIN(snapshot_date) FROM {FEATURES_TABLE}")
+        row = warehouse.fetch_one(f"SELECT MIN(snapshot_date) FROM {tables.CUSTOMER_FEATURES}")
         if not row or row[0] is None:
-            raise MonitoringError(f"{FEATURES_TABLE} has no rows: materialize customer_features first")
+            raise MonitoringError(f"{tables.CUSTOMER_FEATURES} has no rows: materialize customer_features first")
         first = as_date(row[0])
     last = _parse(end, "end_date") or first + dt.timedelta(days=first_n_days - 1)
     if last < first:
@@ -131,7 +131,7 @@ def capture_baseline(
     exprs = read_expressions(warehouse, specs)
     window = [str(start), str(end)]
     row = warehouse.fetch_one(
-        f"SELECT COUNT(DISTINCT snapshot_date) FROM {FEATURES_TABLE} "
+        f"SELECT COUNT(DISTINCT snapshot_date) FROM {tables.CUSTOMER_FEATURES} "
         "WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", window)
     days = int(row[0]) if row else 0
     if days == 0:

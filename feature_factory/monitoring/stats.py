@@ -37,8 +37,6 @@ from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
-FEATURES_TABLE = tables.CUSTOMER_FEATURES.name
-STATS_TABLE = tables.FEATURE_STATS.name
 DEFAULT_GRID_SIZE = 100
 DEFAULT_DAYS_PER_STATEMENT = 7  # see write_feature_stats
 SKETCH_ALPHA = 0.001  # the DKW bound on a sketch's CDF holds with probability 1 - SKETCH_ALPHA
@@ -69,10 +67,10 @@ def resolve_features(features: Sequence[FeatureSpec] | None) -> list[FeatureSpec
 
 def feature_columns(warehouse: Warehouse) -> dict[str, str]:
     """customer_features column -> portable type; a clear error when the table does not exist."""
-    cols = dict(warehouse.columns(FEATURES_TABLE))
+    cols = dict(warehouse.columns(tables.CUSTOMER_FEATURES.name))
     if not cols:
         raise MonitoringError(
-            f"table {FEATURES_TABLE} does not exist in {warehouse.describe()}: "
+            f"table {tables.CUSTOMER_FEATURES} does not exist in {warehouse.describe()}: "
             "materialize customer_features first"
         )
     return cols
@@ -143,16 +141,16 @@ def stats_select_sql(
         # a hash of (customer, day), so a re-run samples the same rows.
         day_key = "snapshot_date" if by_day else "CAST(NULL AS DATE)"
         ctes = [
-            f"day_rows AS (SELECT {day_key} AS day_key, COUNT(*) AS n FROM {FEATURES_TABLE} "
+            f"day_rows AS (SELECT {day_key} AS day_key, COUNT(*) AS n FROM {tables.CUSTOMER_FEATURES} "
             f"WHERE snapshot_date BETWEEN {lo} AND {hi} GROUP BY 1)",
             f"src AS (SELECT f.snapshot_date AS stats_date, CASE WHEN "
             f"{warehouse.unit_hash(['f.customer_id', 'f.snapshot_date'], _HASH_MOD)} * d.n < {int(sketch_rows)} "
-            f"THEN 1 ELSE 0 END AS in_sample, {src} FROM {FEATURES_TABLE} f JOIN day_rows d "
+            f"THEN 1 ELSE 0 END AS in_sample, {src} FROM {tables.CUSTOMER_FEATURES} f JOIN day_rows d "
             f"ON {'d.day_key = f.snapshot_date' if by_day else '1 = 1'} "
             f"WHERE f.snapshot_date BETWEEN {lo} AND {hi})",
         ]
     else:
-        ctes = [f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {FEATURES_TABLE} "
+        ctes = [f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {tables.CUSTOMER_FEATURES} "
                 f"WHERE snapshot_date BETWEEN {lo} AND {hi})"]
     ctes += [
         f"long AS (SELECT s.stats_date, s.in_sample, fl.feature, CAST({value} AS DOUBLE) AS v "
@@ -253,7 +251,7 @@ def write_feature_stats(
             sql = stats_select_sql(warehouse, exprs, first, upto, binning=binning, grid_size=grid_size,
                                    inputs=inputs, sketch_rows=sketch_rows)
             rows += warehouse.replace_where(
-                STATS_TABLE, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
+                tables.FEATURE_STATS.name, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
                 where_params=[str(first), str(upto)],
             )
             first = upto + dt.timedelta(days=1)

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from feature_factory.monitoring.summary import Summary
 
 MIN_T = 4.0
 HORIZON_WINDOWS = 1.0
