@@ -11,8 +11,9 @@ from pydantic import Field
 from feature_factory import partitions, tables
 from feature_factory.catalog import Catalog, FeatureSpec, Lifecycle, load_catalog
 from feature_factory.features import online, snapshots
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, STRATEGIES
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.base import Warehouse, quote_ident
 
 GROUP = "features"
 RAW_EVENTS = tables.RAW_EVENTS.key
@@ -151,25 +152,32 @@ def customer_features_online(context: dg.AssetExecutionContext, config: OnlineCo
     only (active + deprecated; never draft or retired), read through the patch layer (applied
     remediation patches), with snapshot_date, snapshot_age_days and is_stale (older than the TTL).
     Rebuilt atomically. Fetch rows with `feature_factory.features.online.get_online_features`."""
-    catalog = load_catalog()
+    return build_online(context, config, warehouse, load_catalog(), CUSTOMER_TABLES,
+                        tables.CUSTOMER_FEATURES_ONLINE, customer_features.key, unit="customers")
+
+
+def build_online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse,
+                 catalog: Catalog, entity: EntityTables, contract: tables.Table, features_key: dg.AssetKey,
+                 unit: str) -> dg.MaterializeResult:
+    """Rebuild an entity's online table from its feature table and describe it: row counts,
+    staleness, a preview, the column schema and lineage (customer_features_online and every
+    `<entity>_features_online` of the entity factory)."""
     try:
         as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
     except ValueError as exc:
         raise dg.Failure(description=f"as_of={config.as_of!r} is not a YYYY-MM-DD date") from exc
     try:
-        result = online.build_online_table(warehouse, catalog, ttl_days=config.ttl_days, as_of=as_of)
+        result = online.build_online_table(warehouse, catalog, ttl_days=config.ttl_days, as_of=as_of, entity=entity)
     except online.OnlineTableError as exc:
         raise dg.Failure(description=str(exc)) from exc
     served = catalog.served()
+    key = quote_ident(entity.key)
     sample = warehouse.fetch_df(
-        f"SELECT customer_id, snapshot_date, is_stale, {', '.join(f.name for f in served)} "
-        f"FROM {tables.CUSTOMER_FEATURES_ONLINE.name} ORDER BY customer_id LIMIT 8"
-    )
-    cols = tables.CUSTOMER_FEATURES_ONLINE.column_schema(
-        feature_columns(served), described={"is_stale": f"snapshot_age_days > ttl_days ({config.ttl_days})."})
-    lineage = {c: [dg.TableColumnDep(asset_key=customer_features.key, column_name=c)]
-               for c in ["customer_id", "snapshot_date", "computed_at", *result.features]}
-    context.log.info(f"{result.rows} customers served, {result.stale} stale (reference {result.reference_date})")
+        f"SELECT {key}, snapshot_date, is_stale" + "".join(f", {quote_ident(f.name)}" for f in served)
+        + f" FROM {quote_ident(entity.online_table)} ORDER BY {key} LIMIT 8")
+    lineage = {c: [dg.TableColumnDep(asset_key=features_key, column_name=c)]
+               for c in [entity.key, "snapshot_date", "computed_at", *result.features]}
+    context.log.info(f"{result.rows} {unit} served, {result.stale} stale (reference {result.reference_date})")
     return dg.MaterializeResult(metadata={
         "dagster/row_count": result.rows,
         "stale_rows": result.stale,
@@ -178,6 +186,7 @@ def customer_features_online(context: dg.AssetExecutionContext, config: OnlineCo
         "ttl_days": config.ttl_days,
         "served_features": dg.MetadataValue.json(list(result.features)),
         "preview": dg.MetadataValue.md(snapshots.markdown_table(sample)),
-        "dagster/column_schema": cols,
+        "dagster/column_schema": contract.column_schema(
+            feature_columns(served), described={"is_stale": f"snapshot_age_days > ttl_days ({config.ttl_days})."}),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column=lineage),
     })

@@ -15,12 +15,12 @@ import dagster as dg
 from feature_factory import partitions
 from feature_factory.catalog import Catalog, load_catalog, load_sources
 from feature_factory.catalog.loader import CATALOG_ENV, catalog_path
-from feature_factory.features import checks, online, snapshots
+from feature_factory.features import checks, snapshots
 from feature_factory.features.assets import (
-    GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, feature_columns,
+    GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, build_online, feature_columns,
 )
 from feature_factory.features.entities import EntityTables, contracts, entity_tables
-from feature_factory.warehouse.base import Warehouse, quote_ident
+from feature_factory.warehouse.base import Warehouse
 
 
 def _deps(entity: EntityTables, catalog: Catalog) -> list[dg.AssetKey]:
@@ -118,36 +118,8 @@ def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefin
         metadata={"dagster/table_name": entity.online_table, "dagster/column_schema": online_schema},
     )
     def _online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse):
-        current = _current(name)
-        try:
-            as_of = dt.date.fromisoformat(config.as_of) if config.as_of else None
-        except ValueError as exc:
-            raise dg.Failure(description=f"as_of={config.as_of!r} is not a YYYY-MM-DD date") from exc
-        try:
-            result = online.build_online_table(warehouse, current, ttl_days=config.ttl_days, as_of=as_of,
-                                               entity=entity)
-        except online.OnlineTableError as exc:
-            raise dg.Failure(description=str(exc)) from exc
-        served = current.served()
-        sample = warehouse.fetch_df(
-            f"SELECT {quote_ident(key)}, snapshot_date, is_stale"
-            + "".join(f", {quote_ident(f.name)}" for f in served)
-            + f" FROM {quote_ident(entity.online_table)} ORDER BY {quote_ident(key)} LIMIT 8")
-        lineage = {c: [dg.TableColumnDep(asset_key=dg.AssetKey(entity.features_table), column_name=c)]
-                   for c in [key, "snapshot_date", "computed_at", *result.features]}
-        context.log.info(f"{result.rows} {name}(s) served, {result.stale} stale (reference {result.reference_date})")
-        return dg.MaterializeResult(metadata={
-            "dagster/row_count": result.rows,
-            "stale_rows": result.stale,
-            "stale_share": dg.MetadataValue.float(result.stale / result.rows if result.rows else 0.0),
-            "reference_date": str(result.reference_date),
-            "ttl_days": config.ttl_days,
-            "served_features": dg.MetadataValue.json(list(result.features)),
-            "preview": dg.MetadataValue.md(snapshots.markdown_table(sample)),
-            "dagster/column_schema": online_contract.column_schema(
-                feature_columns(served), described={"is_stale": f"snapshot_age_days > ttl_days ({config.ttl_days})."}),
-            "dagster/column_lineage": dg.TableColumnLineage(deps_by_column=lineage),
-        })
+        return build_online(context, config, warehouse, _current(name), entity, online_contract,
+                            dg.AssetKey(entity.features_table), unit=f"{name}(s)")
 
     return [_features, _online]
 
