@@ -68,6 +68,18 @@ class CatalogError(ValueError):
     """An invalid catalog entry; the message names the entry."""
 
 
+def check_fields(raw: dict[str, Any], label: str, allowed: frozenset[str] | set[str],
+                 required: tuple[str, ...] = (), empty: tuple[Any, ...] = (None, "")) -> None:
+    """Refuse a YAML mapping with a field outside `allowed`, or a `required` field that is missing
+    or `empty` (the catalog's and the sources file's entries, one message shape for all)."""
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+    for key in required:
+        if raw.get(key) in empty:
+            raise CatalogError(f"{label}: missing required field {key!r}")
+
+
 @dataclass(frozen=True)
 class Catalog:
     # The customer entity's features (customer_features: the churn example; every reader of the
@@ -179,12 +191,8 @@ def parse_entries(entries: list[Any], defaults: dict[str, Any] | None = None, so
 
 
 def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
-    unknown = sorted(set(raw) - _ENTRY_KEYS)
-    if unknown:
-        raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(_ENTRY_KEYS)}")
-    for key in ("name", "description", "owner", "dtype", "lifecycle", "window_days", "aggregate"):
-        if raw.get(key) in (None, ""):
-            raise CatalogError(f"{label}: missing required field {key!r}")
+    check_fields(raw, label, _ENTRY_KEYS,
+                 ("name", "description", "owner", "dtype", "lifecycle", "window_days", "aggregate"))
     name = raw["name"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise CatalogError(f"{label}: name {name!r} is not a lower-case snake_case identifier")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from feature_factory.catalog.loader import CatalogError
+from feature_factory.catalog.loader import CatalogError, check_fields
 
 DEFAULT_SOURCES_PATH = Path(__file__).with_name("sources.yaml")
 SOURCES_ENV = "FEATURE_FACTORY_SOURCES"
@@ -216,12 +216,7 @@ def parse_entities(raw: Any, catalog: SourceCatalog, source: str = "sources") ->
                 raise CatalogError(f"{label}: its {fld} {table!r} is already {taken[table]}; rename the entity")
         if not isinstance(body, dict):
             raise CatalogError(f"{label}: expected a mapping like {{key: {name}_id, source: <source>}}")
-        unknown = sorted(set(body) - _ENTITY_KEYS)
-        if unknown:
-            raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(_ENTITY_KEYS)}")
-        for fld in ("key", "source"):
-            if body.get(fld) in (None, ""):
-                raise CatalogError(f"{label}: missing required field {fld!r}")
+        check_fields(body, label, _ENTITY_KEYS, ("key", "source"))
         key = body["key"]
         if not isinstance(key, str) or not _NAME.match(key) or key in ("snapshot_date", "computed_at", "found"):
             raise CatalogError(f"{label}: key {key!r} is not a snake_case column name for {name}_features")
@@ -273,12 +268,8 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
         raise CatalogError(f"{label}: the source name must be a lower-case snake_case identifier")
     if not isinstance(raw, dict):
         raise CatalogError(f"{label}: expected a mapping, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _SOURCE_KEYS)
-    if unknown:
-        raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(_SOURCE_KEYS)}")
-    for key in ("location", "row_id", "entity_keys", "event_time", "columns"):
-        if raw.get(key) in (None, "", {}, []):
-            raise CatalogError(f"{label}: missing required field {key!r}")
+    check_fields(raw, label, _SOURCE_KEYS, ("location", "row_id", "entity_keys", "event_time", "columns"),
+                 empty=(None, "", {}, []))
     landing, table = _location(raw["location"], label)
     columns = _columns(raw["columns"], label)
     by_name = {c.name: c for c in columns}
@@ -368,9 +359,7 @@ def _columns(raw: Any, label: str) -> tuple[ColumnSpec, ...]:
         body = {"type": body} if isinstance(body, str) else body
         if not isinstance(body, dict):
             raise CatalogError(f"{where}: expected a mapping like {{type: string}}")
-        unknown = sorted(set(body) - _COLUMN_KEYS)
-        if unknown:
-            raise CatalogError(f"{where}: unknown field(s) {unknown}; allowed: {sorted(_COLUMN_KEYS)}")
+        check_fields(body, where, _COLUMN_KEYS)
         ctype = body.get("type")
         if ctype not in TYPES:
             raise CatalogError(f"{where}: type {ctype!r} is not one of {', '.join(TYPES)}")
