@@ -71,6 +71,23 @@ class IngestionResult:
         return out
 
 
+def read_counts(db, batch: str, sync: SyncReport, rows: str | None) -> Counter:
+    """(source_file, "accepted" | reason) -> rows read for this range: the batch's rows, plus, when
+    the rows were staged from landing files (`rows`, the staged-rows table), the rows of those files
+    that fall in no partition (bad or future time), quarantined when the file was staged, maybe by
+    an earlier run. `db`: a warehouse or an open session."""
+    counts: Counter = Counter({(r[0], r[1]): int(r[2]) for r in db.fetch_all(
+        f"SELECT source_file, COALESCE(reason, '{ACCEPTED}'), COUNT(*) FROM {batch} GROUP BY 1, 2")})
+    if rows is None:
+        return counts
+    staged_now = {f.source_file for f in sync.files if f.undated}  # counted in the batch already
+    for file, reason, n in db.fetch_all(
+            f"SELECT source_file, row_reason, COUNT(*) FROM {rows} WHERE event_date IS NULL "
+            f"AND source_file IN (SELECT DISTINCT source_file FROM {batch}) GROUP BY 1, 2"):
+        if file not in staged_now:
+            counts[(file, reason)] += int(n)
+    return counts
+
 def ingest_range(
     warehouse: Warehouse,
     start: dt.date,
@@ -111,19 +128,8 @@ def ingest_range(
             SELECT {', '.join(q_exprs.get(c, c) for c in q_cols)}
             FROM {batch} WHERE reason IS NOT NULL""")
         with warehouse.session() as s:
-            counts: Counter = Counter({
-                (r[0], r[1]): int(r[2]) for r in s.fetch_all(
-                    f"SELECT source_file, COALESCE(reason, '{ACCEPTED}'), COUNT(*) FROM {batch} GROUP BY 1, 2")
-            })
+            counts = read_counts(s, batch, sync, LANDING_ROWS)
             findings = _findings(s, batch, sync)
-            # A file read for this range also has rows in no partition (bad or future time),
-            # quarantined when it was staged, maybe by an earlier run: still rows read.
-            staged_now = {f.source_file for f in sync.files if f.undated}
-            for file, reason, n in s.fetch_all(
-                    f"SELECT source_file, row_reason, COUNT(*) FROM {LANDING_ROWS} WHERE event_date IS NULL "
-                    f"AND source_file IN (SELECT DISTINCT source_file FROM {batch}) GROUP BY 1, 2"):
-                if file not in staged_now:
-                    counts[(file, reason)] += int(n)
             s.execute(f"DROP TABLE IF EXISTS {batch}")
             dropped = True
     finally:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from feature_factory import settings
 from feature_factory.catalog.sources import ColumnSpec, SourceSpec
 from feature_factory.events import rules, work_tables
-from feature_factory.events.ingestion import ACCEPTED, IngestionResult
+from feature_factory.events.ingestion import IngestionResult, read_counts
 from feature_factory.events.landing import inspect_file, list_landing_files
 from feature_factory.events.staging import FileStatus, SyncReport
 from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, quote_ident, sql_literal
@@ -285,16 +284,8 @@ def ingest_source_range(
         warehouse.replace_where(t.quarantine, in_range, f"""SELECT
             {', '.join(q_exprs.get(c, c) for c, _, _ in quarantine_columns(spec))} FROM {batch}
             WHERE reason IS NOT NULL""")
-        counts: Counter = Counter({(r[0], r[1]): int(r[2]) for r in warehouse.fetch_all(
-            f"SELECT source_file, COALESCE(reason, '{ACCEPTED}'), COUNT(*) FROM {batch} GROUP BY 1, 2")})
-        if spec.table is None:
-            # Rows of no day of the files feeding the range were quarantined when staged: still read.
-            staged_now = {f.source_file for f in sync.files if f.undated}
-            for file, reason, n in warehouse.fetch_all(
-                    f"SELECT source_file, row_reason, COUNT(*) FROM {rows} WHERE event_date IS NULL "
-                    f"AND source_file IN (SELECT DISTINCT source_file FROM {batch}) GROUP BY 1, 2"):
-                if file not in staged_now:
-                    counts[(file, reason)] += int(n)
+        # A table source has no staged rows (it is read in place).
+        counts = read_counts(warehouse, batch, sync, rows if spec.table is None else None)
     finally:
         for table in work:
             warehouse.execute(f"DROP TABLE IF EXISTS {table}")
