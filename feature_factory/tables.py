@@ -17,7 +17,7 @@ name, owner and key only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -261,6 +261,21 @@ DRIFT_ALERTS = Table(
          "carrying most of the change, with their share of it and of the rows."),
     ),
 )
+
+# --- monitoring of other entities (issue 18) -----------------------------------------------------
+# Every entity other than customer gets its own statistics, baseline and alerts tables, shaped like
+# the customer ones (the same columns, so the same SQL and drift code read them), named after the
+# entity: product -> product_feature_stats, product_feature_stats_baseline, product_drift_alerts.
+def entity_monitoring(entity: str, features_table: str) -> tuple[Table, Table, Table]:
+    """The (stats, baseline, alerts) contracts of `entity`, whose features live in `features_table`."""
+    def derive(base: Table) -> Table:
+        words = lambda text: text.replace("customer_features", features_table)  # noqa: E731
+        return replace(base, name=f"{entity}_{base.name}", description=f"{words(base.description).rstrip('.')} "
+                       f"(entity {entity}: {features_table}).",
+                       columns=tuple(replace(c, description=words(c.description)) for c in base.columns))
+
+    return derive(FEATURE_STATS), derive(FEATURE_STATS_BASELINE), derive(DRIFT_ALERTS)
+
 
 # --- remediation --------------------------------------------------------------------------------
 _PATCH = (

@@ -12,7 +12,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.monitoring.baseline import (
@@ -24,6 +23,7 @@ from feature_factory.monitoring.stats import (
 )
 from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.root_cause import diagnose_day
+from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
@@ -38,6 +38,8 @@ class DayDrift:
     current: dict[str, Summary] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     diagnoses: dict[str, tuple[str, dict]] = field(default_factory=dict)  # feature -> (diagnosis, evidence)
+    # Set when the subject's drift cannot be diagnosed (another entity): why, shown in its alerts.
+    diagnosis_unavailable: str | None = None
 
     @property
     def message(self) -> str:
@@ -61,9 +63,10 @@ def evaluate_day(
     features: Sequence[FeatureSpec] | None = None,
     thresholds: Thresholds | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
+    subject: Subject = CUSTOMER,
 ) -> DayDrift:
     """Compare `day` with the current baseline; `baseline is None` (and no results) without one."""
-    return evaluate_days(warehouse, day, day, features, thresholds, grid_size)[0]
+    return evaluate_days(warehouse, day, day, features, thresholds, grid_size, subject)[0]
 
 
 def evaluate_days(
@@ -73,23 +76,25 @@ def evaluate_days(
     features: Sequence[FeatureSpec] | None = None,
     thresholds: Thresholds | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
+    subject: Subject = CUSTOMER,
 ) -> list[DayDrift]:
     """`evaluate_day` for every day of [first, last], each judged on its own; the baseline, the
     column types and the stored statistics are read once for the range (a 90-day backfill read
     them 90 times)."""
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    baseline = current_baseline(warehouse)
+    baseline = current_baseline(warehouse, subject)
     if baseline is None:
         return [DayDrift(day=d, baseline=None) for d in days]
     th = thresholds or Thresholds()
-    specs = resolve_features(features)
-    types = feature_columns(warehouse)
-    first_day = history_start(warehouse)
-    stored = _stored_stats(warehouse, first, last)
+    specs = resolve_features(features, subject)
+    types = feature_columns(warehouse, subject)
+    first_day = history_start(warehouse, subject)
+    stored = _stored_stats(warehouse, first, last, subject)
     out = []
     for day in days:
         report = DayDrift(day=day, baseline=baseline)
-        report.current = _day_stats(warehouse, day, stored.get(day, []), specs, baseline, grid_size, report.notes)
+        report.current = _day_stats(warehouse, day, stored.get(day, []), specs, baseline, grid_size, report.notes,
+                                    subject)
         for spec in specs:
             # Days whose window reaches back before the first event are ramp-up, not drift (the
             # same rule that keeps them out of the baseline).
@@ -104,17 +109,21 @@ def evaluate_days(
                 continue
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
                                           ahead=(day - baseline.window_end).days))
-        report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
-                                        (baseline.window_start, baseline.window_end), specs)
+        if subject.is_customer:
+            report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
+                                            (baseline.window_start, baseline.window_end), specs)
+        else:  # said, not guessed: the causes are read from raw_events columns (subject.py)
+            report.diagnosis_unavailable = subject.diagnosis_unavailable()
         out.append(report)
     return out
 
 
-def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[dt.date, list[dict]]:
-    if not warehouse.table_exists(tables.FEATURE_STATS.name):
+def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date,
+                  subject: Subject = CUSTOMER) -> dict[dt.date, list[dict]]:
+    if not warehouse.table_exists(subject.stats.name):
         return {}
     df = warehouse.fetch_df(
-        f"SELECT * FROM {tables.FEATURE_STATS} WHERE stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
+        f"SELECT * FROM {subject.stats} WHERE stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
         [str(first), str(last)])
     by_day: dict[dt.date, list[dict]] = {}
     for r in df.to_dict("records"):
@@ -123,16 +132,17 @@ def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date) -> dict[d
 
 
 def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, baseline: Baseline,
-               grid_size: int, notes: list[str]) -> dict[str, Summary]:
+               grid_size: int, notes: list[str], subject: Subject = CUSTOMER) -> dict[str, Summary]:
     fresh = bool(rows) and all(_same_version(r["baseline_version"], baseline.version) for r in rows)
     if not fresh:
-        exprs = read_expressions(warehouse, specs)
+        exprs = read_expressions(warehouse, specs, subject)
         rows = []
         if exprs:
+            inputs = input_specs(warehouse, specs) if subject.is_customer else {}
             sql = stats_select_sql(warehouse, exprs, day, day, binning=baseline.binning(),
-                                   grid_size=grid_size, inputs=input_specs(warehouse, specs))
+                                   grid_size=grid_size, inputs=inputs, subject=subject)
             rows = warehouse.fetch_df(sql).to_dict("records")
-        notes.append(f"feature_stats for {day} was not computed against baseline v{baseline.version}; "
+        notes.append(f"{subject.stats} for {day} was not computed against baseline v{baseline.version}; "
                      "recomputed here (re-materialize feature_stats to store it)")
     return {r["feature"]: Summary.from_row(r) for r in rows}
 
@@ -153,6 +163,8 @@ def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
         ev = (evidently or {}).get(r.feature, {})
         m = r.metrics
         diagnosis, why = report.diagnoses.get(r.feature, (None, None))
+        if why is None and report.diagnosis_unavailable and r.types:
+            why = {"headline": report.diagnosis_unavailable, "contributors": []}
         rows.append({
             "alert_date": report.day, "feature": r.feature, "baseline_version": report.baseline.version,
             **{k: m.get(k) for k in ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std",
@@ -170,10 +182,11 @@ def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
     return rows
 
 
-def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict], last: dt.date | None = None) -> int:
-    """Replace the `drift_alerts` partitions of days [day, last or day] with `rows` in one
-    statement (creating the typed table when needed)."""
+def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict], last: dt.date | None = None,
+                 subject: Subject = CUSTOMER) -> int:
+    """Replace the `drift_alerts` (the subject's alerts table) partitions of days [day, last or day]
+    with `rows` in one statement (creating the typed table when needed)."""
     return warehouse.replace_where(
-        tables.DRIFT_ALERTS.name, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(tables.DRIFT_ALERTS.schema, rows),
+        subject.alerts.name, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(subject.alerts.schema, rows),
         where_params=[str(day), str(last or day)],
     )

@@ -19,6 +19,7 @@ from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.stats import (
     MonitoringError, read_expressions, resolve_features, write_feature_stats,
 )
+from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
@@ -31,6 +32,25 @@ def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     return window.start.date(), (window.end - dt.timedelta(days=1)).date()
 
 
+def stats_result(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse,
+                 subject: Subject = CUSTOMER) -> dg.MaterializeResult:
+    """feature_stats' run (and every other entity's `<entity>_feature_stats`, entity_assets.py)."""
+    first, last = _days(context)
+    baseline = current_baseline(warehouse, subject)
+    rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
+                               grid_size=config.grid_size, sketch_rows=config.sketch_rows, subject=subject)
+    preview = warehouse.fetch_df(
+        f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
+        f"FROM {subject.stats} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "days": (last - first).days + 1,
+        "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
+        "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
+        "dagster/column_schema": subject.stats.column_schema(live=warehouse.columns(subject.stats.name)),
+    })
+
+
 @dg.asset(
     name="feature_stats", group_name=GROUP, partitions_def=daily_partitions,
     backfill_policy=single_run_backfill, deps=[CUSTOMER_FEATURES, "feature_stats_baseline"],
@@ -41,20 +61,7 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
     count, histogram counts over the current baseline's frozen bins, share outside its [p01, p99]
     and a quantile grid, computed in one SQL statement over the partition's days of
     customer_features (read through the patch layer). Long format: one row per (feature, stats_date)."""
-    first, last = _days(context)
-    baseline = current_baseline(warehouse)
-    rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
-                               grid_size=config.grid_size, sketch_rows=config.sketch_rows)
-    preview = warehouse.fetch_df(
-        f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
-        f"FROM {tables.FEATURE_STATS} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "days": (last - first).days + 1,
-        "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
-        "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
-        "dagster/column_schema": tables.FEATURE_STATS.column_schema(live=warehouse.columns(tables.FEATURE_STATS.name)),
-    })
+    return stats_result(context, config, warehouse)
 
 
 @dg.asset(name="feature_stats_baseline", group_name=GROUP, deps=[CUSTOMER_FEATURES], kinds={"sql"})
@@ -63,15 +70,21 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
     capture_baseline_job, or materialize with config). Every capture is a new version, exactly one
     is current, none is overwritten. Stores the statistics, frozen bin edges (deciles of the window,
     deduplicated), the window's histogram over them and its quantile grid."""
+    return baseline_result(context, config, warehouse)
+
+
+def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse,
+                    subject: Subject = CUSTOMER) -> dg.MaterializeResult:
+    """feature_stats_baseline's run (and every other entity's `<entity>_feature_stats_baseline`)."""
     try:
-        previous = current_baseline(warehouse)
+        previous = current_baseline(warehouse, subject)
     except MonitoringError as exc:  # e.g. two current versions: this capture repairs that
         context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
         previous = None
-    start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous)
-    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size)
+    start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous, subject)
+    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size, subject=subject)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
-    dropped = dropped_features(previous, baseline)
+    dropped = dropped_features(previous, baseline, subject)
     if dropped:  # loud: these features stop being monitored from now on
         context.log.warning(
             f"baseline {baseline.describe()} no longer monitors {len(dropped)} feature(s) that "
@@ -82,7 +95,7 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
         for f, s in sorted(baseline.features.items())])
     history = md.table(["version", "current", "window", "days", "captured", "features"], [
         [f"v{v}", "yes" if c else "", f"{md.fmt(a)}..{md.fmt(b)}", d, t, n]
-        for v, c, a, b, d, t, n in baseline_history(warehouse)[:20]])
+        for v, c, a, b, d, t, n in baseline_history(warehouse, subject)[:20]])
     return dg.MaterializeResult(metadata={
         "baseline_version": baseline.version,
         "window": f"{baseline.window_start}..{baseline.window_end}",
@@ -97,8 +110,8 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
             or "none: every feature's window is complete within the baseline window"),
         "statistics": dg.MetadataValue.md(table),
         "versions": dg.MetadataValue.md(history),
-        "dagster/row_count": warehouse.row_count(tables.FEATURE_STATS_BASELINE.name),
-        "dagster/column_schema": tables.FEATURE_STATS_BASELINE.column_schema(),
+        "dagster/row_count": warehouse.row_count(subject.baseline.name),
+        "dagster/column_schema": subject.baseline.column_schema(),
     })
 
 
@@ -116,18 +129,24 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     thresholds. Evidently's per-column verdict is added by drift_report, which runs after this
     asset has landed. Without a baseline the partition is left empty and the metadata says to run
     capture_baseline_job."""
+    return alerts_result(context, config, warehouse)
+
+
+def alerts_result(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
+                  subject: Subject = CUSTOMER) -> dg.MaterializeResult:
+    """drift_alerts' run (and every other entity's `<entity>_drift_alerts`, entity_assets.py)."""
     first, last = _days(context)
     per_partition, metadata, all_rows = {}, {}, []
     with warehouse.held():  # one open DuckDB file for the dozen small reads (each open is ~0.07 s)
         reports = alerts.evaluate_days(warehouse, first, last, thresholds=config.thresholds(),
-                                       grid_size=config.grid_size)
+                                       grid_size=config.grid_size, subject=subject)
     ranged = len(reports) > 1
     for report in reports:
         day = report.day
         # Histogram PNGs cost ~0.4 s each (matplotlib), up to max_plots a drifted day: in a range
         # run only the last day gets them, unless configured otherwise (as drift_report's Evidently).
         plots = day == last or config.plots_every_day_in_ranges
-        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, plots, last)
+        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, plots, last, subject)
         per_partition[str(day)] = verdict
         all_rows += day_rows
         if ranged:
@@ -135,7 +154,7 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
             # drifted features, drift table and plots (partition-scoped metadata overrides the
             # run's shared keys below), not the last day's or the run's worst.
             context.add_asset_metadata(metadata, partition_key=str(day))
-    rows = alerts.write_alerts(warehouse, first, all_rows, last)  # every day of the range in one statement
+    rows = alerts.write_alerts(warehouse, first, all_rows, last, subject)  # every day of the range in one statement
     if ranged:  # the run's summary, under its own names, shared by every partition's event
         worst = max(v["severity_rank"] for v in per_partition.values())
         summary = "| day | severity | features at low or above |\n|---|---|---|\n" + "\n".join(
@@ -143,20 +162,20 @@ def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehou
             for d, v in per_partition.items())
         metadata = {"run_days": len(reports), "run_summary": dg.MetadataValue.md(summary),
                     "run_max_severity": SEVERITIES[worst], "run_max_severity_rank": worst,
-                    "run_row_count": rows, "dagster/column_schema": tables.DRIFT_ALERTS.column_schema()}
+                    "run_row_count": rows, "dagster/column_schema": subject.alerts.column_schema()}
     metadata["partitions"] = dg.MetadataValue.json(per_partition)
     return dg.MaterializeResult(metadata=metadata)
 
 
 def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alerts.DayDrift,
-               with_plots: bool, last: dt.date) -> tuple[dict, dict, list[dict]]:
+               with_plots: bool, last: dt.date, subject: Subject = CUSTOMER) -> tuple[dict, dict, list[dict]]:
     """(verdict, metadata, alert rows) of one judged day."""
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
     from feature_factory.monitoring.root_cause import diagnosis_markdown
 
     day = report.day
     if report.baseline is None:
-        context.log.warning(f"drift_alerts {day}: {NO_BASELINE}")
+        context.log.warning(f"{subject.alerts} {day}: {NO_BASELINE}")
         verdict = {"severity_rank": 0, "severity": "none", "baseline_version": None, "features": {}}
         return verdict, {"status": NO_BASELINE, "max_severity": "none", "max_severity_rank": 0,
                          "dagster/row_count": 0}, []
@@ -171,9 +190,9 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
     features = {r.feature: r.severity for r in report.results if r.severity_rank > 0}
     causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
-               "baseline_version": b.version, "features": features, "causes": causes,
-               # Where drift_report writes this day's Evidently report (it runs after this asset).
-               "evidently_report": str(ev.report_path(day, b.version))}
+               "baseline_version": b.version, "features": features, "causes": causes}
+    if subject.is_customer:  # where drift_report writes this day's Evidently report (it runs after this asset)
+        verdict["evidently_report"] = str(ev.report_path(day, b.version))
     metadata = {
         "dagster/row_count": len(rows),
         "baseline_version": b.version,
@@ -183,12 +202,13 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
         "drifted_share": dg.MetadataValue.float(round(report.drifted_share(config.drifted_at), 4)),
         "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results)),
-        "diagnoses": dg.MetadataValue.md(diagnosis_markdown(report.results, report.diagnoses)),
+        "diagnoses": dg.MetadataValue.md(report.diagnosis_unavailable if report.diagnosis_unavailable and drifted
+                                         else diagnosis_markdown(report.results, report.diagnoses)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or (
             "no feature drifted" if not drifted else
             f"drawn only for the last day of this range run ({last}); set plots_every_day_in_ranges: true "
             "for every day, or materialize this partition alone")),
-        "dagster/column_schema": tables.DRIFT_ALERTS.column_schema(),
+        "dagster/column_schema": subject.alerts.column_schema(),
     }
     if report.message:
         metadata["notes"] = report.message

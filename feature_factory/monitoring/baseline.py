@@ -26,6 +26,7 @@ from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
 )
+from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
@@ -55,16 +56,16 @@ class Baseline:
         return f"v{self.version} ({self.window_start}..{self.window_end}, {self.days} days)"
 
 
-def current_baseline(warehouse: Warehouse) -> Baseline | None:
+def current_baseline(warehouse: Warehouse, subject: Subject = CUSTOMER) -> Baseline | None:
     """The current baseline, or None when none has been captured yet (see `NO_BASELINE`)."""
-    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
+    if not warehouse.table_exists(subject.baseline.name):
         return None
-    df = warehouse.fetch_df(f"SELECT * FROM {tables.FEATURE_STATS_BASELINE.name} WHERE is_current ORDER BY feature")
+    df = warehouse.fetch_df(f"SELECT * FROM {subject.baseline.name} WHERE is_current ORDER BY feature")
     if df.empty:
         return None
     versions = set(df["baseline_version"])
     if len(versions) != 1:
-        raise MonitoringError(f"{tables.FEATURE_STATS_BASELINE.name} has {len(versions)} current versions {sorted(versions)}")
+        raise MonitoringError(f"{subject.baseline.name} has {len(versions)} current versions {sorted(versions)}")
     first = df.iloc[0]
     return Baseline(
         version=int(first["baseline_version"]),
@@ -79,7 +80,8 @@ DEFAULT_FIRST_N_DAYS = 28  # the first capture's window when no baseline exists 
 
 
 def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
-                   first_n_days: int | None, previous: Baseline | None = None) -> tuple[dt.date, dt.date]:
+                   first_n_days: int | None, previous: Baseline | None = None,
+                   subject: Subject = CUSTOMER) -> tuple[dt.date, dt.date]:
     """[start, end]. Without start, end and `first_n_days`: the window of the `previous` (current)
     baseline, so a recapture (after adding a feature or a patch) keeps monitoring every feature it
     monitored; without a previous one, the first 28 days. `first_n_days` counts from `start` (or
@@ -91,9 +93,9 @@ def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
         raise ValueError(f"first_n_days={first_n_days} must be at least 1")
     first = _parse(start, "start_date")
     if first is None:
-        row = warehouse.fetch_one(f"SELECT MIN(snapshot_date) FROM {tables.CUSTOMER_FEATURES}")
+        row = warehouse.fetch_one(f"SELECT MIN(snapshot_date) FROM {subject.features}")
         if not row or row[0] is None:
-            raise MonitoringError(f"{tables.CUSTOMER_FEATURES} has no rows: materialize customer_features first")
+            raise MonitoringError(f"{subject.features} has no rows: materialize {subject.features} first")
         first = as_date(row[0])
     last = _parse(end, "end_date") or first + dt.timedelta(days=first_n_days - 1)
     if last < first:
@@ -101,12 +103,12 @@ def resolve_window(warehouse: Warehouse, start: str | None, end: str | None,
     return first, last
 
 
-def dropped_features(previous: Baseline | None, captured: Baseline) -> dict[str, str]:
+def dropped_features(previous: Baseline | None, captured: Baseline, subject: Subject = CUSTOMER) -> dict[str, str]:
     """Features the previous baseline monitored and the new one does not (name -> why)."""
     if previous is None:
         return {}
     return {f: (f"its window is first complete on {captured.incomplete[f]}, after the window's end"
-                if f in captured.incomplete else "not in customer_features or the catalog any more")
+                if f in captured.incomplete else f"not in {subject.features} or the catalog any more")
             for f in sorted(set(previous.features) - set(captured.features))}
 
 
@@ -117,8 +119,10 @@ def capture_baseline(
     features: Sequence[FeatureSpec] | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
     sketch_rows: int | None = None,
+    subject: Subject = CUSTOMER,
 ) -> Baseline:
-    """Capture a new current baseline version from customer_features days [start, end].
+    """Capture a new current baseline version from customer_features (the subject's feature table)
+    days [start, end].
 
     A k-day feature is only complete from the k-th day of event history on (before that its window
     reaches back past the first event), so each feature's baseline starts at the later of `start`
@@ -126,19 +130,19 @@ def capture_baseline(
     Features with no complete day in the window are left out (listed in `Baseline.incomplete`).
     `sketch_rows`: grids and quantiles from a row sample of about that many rows per day (pooled:
     per window), see stats.py; exact by default."""
-    types = feature_columns(warehouse)
-    specs = resolve_features(features)
-    exprs = read_expressions(warehouse, specs)
+    types = feature_columns(warehouse, subject)
+    specs = resolve_features(features, subject)
+    exprs = read_expressions(warehouse, specs, subject)
     window = [str(start), str(end)]
     row = warehouse.fetch_one(
-        f"SELECT COUNT(DISTINCT snapshot_date) FROM {tables.CUSTOMER_FEATURES} "
+        f"SELECT COUNT(DISTINCT snapshot_date) FROM {subject.features} "
         "WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", window)
     days = int(row[0]) if row else 0
     if days == 0:
         raise MonitoringError(
-            f"no customer_features rows between {start} and {end}: materialize those partitions "
+            f"no {subject.features} rows between {start} and {end}: materialize those partitions "
             "first or choose another baseline window")
-    groups, incomplete = complete_windows(history_start(warehouse), specs, start, end)
+    groups, incomplete = complete_windows(history_start(warehouse, subject), specs, start, end)
     if not groups:
         raise MonitoringError(
             f"no feature is complete anywhere in {start}..{end} (history starts too late): "
@@ -152,9 +156,10 @@ def capture_baseline(
         group_exprs = {n: exprs[n] for n in names if n in exprs}
         if not group_exprs:  # features of the catalog not (yet) in customer_features
             continue
-        inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs])
+        inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs]) if subject.is_customer else {}
         pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
-                                                     grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows))
+                                                     grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows,
+                                                     subject=subject))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
         group_edges = {f: decile_edges(s.grid) for f, s in group.items()}
         ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in group.items()
@@ -163,7 +168,7 @@ def capture_baseline(
         # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
             warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
-            grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows))
+            grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, subject=subject))
         for r in sorted(by_day.to_dict("records"), key=lambda r: as_date(r["stats_date"])):
             daily.setdefault(r["feature"], []).append(Summary.from_row(r))
             offsets.setdefault(r["feature"], []).append((end - as_date(r["stats_date"])).days)
@@ -192,18 +197,19 @@ def capture_baseline(
             "quantile_grid": json.dumps(s.grid) if s.grid is not None else None, "grid_size": grid_size,
             "grid_rank_error": s.grid_rank_error,
         })
-    _append_version(warehouse, rows)
-    baseline = current_baseline(warehouse)
+    _append_version(warehouse, rows, subject.baseline)
+    baseline = current_baseline(warehouse, subject)
     assert baseline is not None
     baseline.incomplete = incomplete
     return baseline
 
 
-def history_start(warehouse: Warehouse) -> dt.date | None:
-    """The first day of event history in raw_events; None without it (then no window is cut)."""
-    if not warehouse.table_exists(tables.RAW_EVENTS.name):
+def history_start(warehouse: Warehouse, subject: Subject = CUSTOMER) -> dt.date | None:
+    """The first day of event history in raw_events (another entity: its population's raw table);
+    None without it (then no window is cut)."""
+    if not warehouse.table_exists(subject.history):
         return None
-    row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {tables.RAW_EVENTS.name}")
+    row = warehouse.fetch_one(f"SELECT MIN(event_date) FROM {subject.history}")
     return as_date(row[0]) if row and row[0] is not None else None
 
 
@@ -241,29 +247,29 @@ def decile_edges(grid: list[float] | None) -> list[float]:
     return sorted(v for v in picks if v == v)
 
 
-def _append_version(warehouse: Warehouse, rows: list[dict]) -> None:
-    existing = {c for c, _ in warehouse.columns(tables.FEATURE_STATS_BASELINE.name)}
+def _append_version(warehouse: Warehouse, rows: list[dict], table: tables.Table) -> None:
+    existing = {c for c, _ in warehouse.columns(table.name)}
     if not existing:
-        warehouse.execute(f"CREATE TABLE {tables.FEATURE_STATS_BASELINE.name} AS {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, [])}")
-    for name, typ in tables.FEATURE_STATS_BASELINE.schema:  # columns may grow: older versions get NULL there
+        warehouse.execute(f"CREATE TABLE {table.name} AS {rows_select_sql(table.schema, [])}")
+    for name, typ in table.schema:  # columns may grow: older versions get NULL there
         if existing and name not in existing:
-            warehouse.execute(f"ALTER TABLE {tables.FEATURE_STATS_BASELINE.name} ADD COLUMN {name} {typ}")
-    cols = ", ".join(tables.FEATURE_STATS_BASELINE.names)
+            warehouse.execute(f"ALTER TABLE {table.name} ADD COLUMN {name} {typ}")
+    cols = ", ".join(table.names)
     with warehouse.session() as s, s.transaction():
-        row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {tables.FEATURE_STATS_BASELINE.name}")
+        row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {table.name}")
         version = int(row[0] or 0) + 1
-        s.execute(f"UPDATE {tables.FEATURE_STATS_BASELINE.name} SET is_current = FALSE WHERE is_current")
+        s.execute(f"UPDATE {table.name} SET is_current = FALSE WHERE is_current")
         versioned = [{**r, "baseline_version": version} for r in rows]
-        s.execute(f"INSERT INTO {tables.FEATURE_STATS_BASELINE.name} ({cols}) {rows_select_sql(tables.FEATURE_STATS_BASELINE.schema, versioned)}")
+        s.execute(f"INSERT INTO {table.name} ({cols}) {rows_select_sql(table.schema, versioned)}")
 
 
-def baseline_history(warehouse: Warehouse) -> list[tuple]:
+def baseline_history(warehouse: Warehouse, subject: Subject = CUSTOMER) -> list[tuple]:
     """(version, is_current, window_start, window_end, days, captured_at, features), newest first."""
-    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
+    if not warehouse.table_exists(subject.baseline.name):
         return []
     return warehouse.fetch_all(
         f"SELECT baseline_version, MAX(CASE WHEN is_current THEN 1 ELSE 0 END), MIN(window_start), "
-        f"MIN(window_end), MAX(days), MIN(captured_at), COUNT(*) FROM {tables.FEATURE_STATS_BASELINE.name} "
+        f"MIN(window_end), MAX(days), MIN(captured_at), COUNT(*) FROM {subject.baseline.name} "
         "GROUP BY baseline_version ORDER BY baseline_version DESC")
 
 

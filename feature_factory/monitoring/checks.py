@@ -6,18 +6,32 @@ from feature_factory import tables
 from feature_factory.monitoring.baseline import NO_BASELINE
 from feature_factory.warehouse.base import Warehouse
 
+_ONE_CURRENT = ("Exactly one baseline version is current, and each version's rows agree on its window end "
+                "and status (versions are appended, never rewritten; a feature's window may start later, "
+                "once its own window is complete).")
 
-@dg.asset_check(asset=tables.FEATURE_STATS_BASELINE.name, blocking=True,
-                description="Exactly one baseline version is current, and each version's rows agree "
-                "on its window end and status (versions are appended, never rewritten; a feature's "
-                "window may start later, once its own window is complete).")
+
+@dg.asset_check(asset=tables.FEATURE_STATS_BASELINE.name, blocking=True, description=_ONE_CURRENT)
 def one_current_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
-    if not warehouse.table_exists(tables.FEATURE_STATS_BASELINE.name):
+    return current_baseline_check(warehouse, tables.FEATURE_STATS_BASELINE)
+
+
+def build_one_current_baseline(baseline: tables.Table) -> dg.AssetChecksDefinition:
+    """The same gate on another entity's baseline table (`<entity>_feature_stats_baseline`)."""
+    @dg.asset_check(asset=baseline.name, name="one_current_baseline", blocking=True, description=_ONE_CURRENT)
+    def _check(warehouse: Warehouse) -> dg.AssetCheckResult:
+        return current_baseline_check(warehouse, baseline)
+
+    return _check
+
+
+def current_baseline_check(warehouse: Warehouse, baseline: tables.Table) -> dg.AssetCheckResult:
+    if not warehouse.table_exists(baseline.name):
         return dg.AssetCheckResult(passed=True, metadata={"status": NO_BASELINE})
     current = warehouse.fetch_all(
-        f"SELECT DISTINCT baseline_version FROM {tables.FEATURE_STATS_BASELINE.name} WHERE is_current ORDER BY 1")
+        f"SELECT DISTINCT baseline_version FROM {baseline.name} WHERE is_current ORDER BY 1")
     mixed = warehouse.fetch_all(
-        f"SELECT baseline_version FROM {tables.FEATURE_STATS_BASELINE.name} GROUP BY baseline_version "
+        f"SELECT baseline_version FROM {baseline.name} GROUP BY baseline_version "
         "HAVING COUNT(DISTINCT window_end) > 1 "
         "OR COUNT(DISTINCT is_current) > 1")
     versions = [int(r[0]) for r in current]

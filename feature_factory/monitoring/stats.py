@@ -1,4 +1,5 @@
-"""Per feature x day statistics of `customer_features`, as one SQL statement in the warehouse.
+"""Per feature x day statistics of `customer_features` (or of another entity's feature table: the
+`subject`, subject.py), as one SQL statement in the warehouse.
 
 The wide table is unpivoted with a CROSS JOIN against the list of feature names (one scan of the
 days asked for; `snapshot_date` is filtered first, so the cost does not depend on how many days are
@@ -29,11 +30,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
+from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
@@ -57,21 +58,22 @@ class Binning:
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def resolve_features(features: Sequence[FeatureSpec] | None) -> list[FeatureSpec]:
+def resolve_features(features: Sequence[FeatureSpec] | None, subject: Subject = CUSTOMER) -> list[FeatureSpec]:
     if features is None:
         from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
 
-        features = load_catalog().computed()
+        features = load_catalog().for_entity(subject.entity).computed()
     return [f for f in features if f.computed]
 
 
-def feature_columns(warehouse: Warehouse) -> dict[str, str]:
-    """customer_features column -> portable type; a clear error when the table does not exist."""
-    cols = dict(warehouse.columns(tables.CUSTOMER_FEATURES.name))
+def feature_columns(warehouse: Warehouse, subject: Subject = CUSTOMER) -> dict[str, str]:
+    """customer_features (the subject's feature table) column -> portable type; a clear error when
+    the table does not exist."""
+    cols = dict(warehouse.columns(subject.features))
     if not cols:
         raise MonitoringError(
-            f"table {tables.CUSTOMER_FEATURES} does not exist in {warehouse.describe()}: "
-            "materialize customer_features first"
+            f"table {subject.features} does not exist in {warehouse.describe()}: "
+            f"materialize {subject.features} first"
         )
     return cols
 
@@ -81,10 +83,11 @@ def is_numeric(column_type: str) -> bool:
     return t in NUMERIC_TYPES or t.startswith(("DECIMAL", "NUMBER"))
 
 
-def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> dict[str, str]:
+def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
+                     subject: Subject = CUSTOMER) -> dict[str, str]:
     """Feature -> SQL expression through the patch layer, for features present as numeric columns
     (a column that vanished or turned into text is a SCHEMA_CHANGE for drift, not a SQL error)."""
-    present = feature_columns(warehouse)
+    present = feature_columns(warehouse, subject)
     specs = [f for f in features if f.name in present and is_numeric(present[f.name])]
     exprs = patch_layer.patched_expressions(warehouse, specs)
     return {f.name: exprs.get(f.name, quote_ident(f.name)) for f in specs}
@@ -103,8 +106,9 @@ def stats_select_sql(
     with_grid: bool = True,
     computed_at: dt.datetime | None = None,
     sketch_rows: int | None = None,
+    subject: Subject = CUSTOMER,
 ) -> str:
-    """One SELECT over `customer_features` rows with snapshot_date in [start, end].
+    """One SELECT over `customer_features` (the subject's feature table) rows with snapshot_date in [start, end].
 
     `by_day=False` pools the window into one row per feature (baseline capture). `inputs` adds
     the raw input null counts of those days (inputs.py). `sketch_rows` switches the grid,
@@ -141,16 +145,16 @@ def stats_select_sql(
         # a hash of (customer, day), so a re-run samples the same rows.
         day_key = "snapshot_date" if by_day else "CAST(NULL AS DATE)"
         ctes = [
-            f"day_rows AS (SELECT {day_key} AS day_key, COUNT(*) AS n FROM {tables.CUSTOMER_FEATURES} "
+            f"day_rows AS (SELECT {day_key} AS day_key, COUNT(*) AS n FROM {subject.features} "
             f"WHERE snapshot_date BETWEEN {lo} AND {hi} GROUP BY 1)",
             f"src AS (SELECT f.snapshot_date AS stats_date, CASE WHEN "
-            f"{warehouse.unit_hash(['f.customer_id', 'f.snapshot_date'], _HASH_MOD)} * d.n < {int(sketch_rows)} "
-            f"THEN 1 ELSE 0 END AS in_sample, {src} FROM {tables.CUSTOMER_FEATURES} f JOIN day_rows d "
+            f"{warehouse.unit_hash([f'f.{subject.key}', 'f.snapshot_date'], _HASH_MOD)} * d.n < {int(sketch_rows)} "
+            f"THEN 1 ELSE 0 END AS in_sample, {src} FROM {subject.features} f JOIN day_rows d "
             f"ON {'d.day_key = f.snapshot_date' if by_day else '1 = 1'} "
             f"WHERE f.snapshot_date BETWEEN {lo} AND {hi})",
         ]
     else:
-        ctes = [f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {tables.CUSTOMER_FEATURES} "
+        ctes = [f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {subject.features} "
                 f"WHERE snapshot_date BETWEEN {lo} AND {hi})"]
     ctes += [
         f"long AS (SELECT s.stats_date, s.in_sample, fl.feature, CAST({value} AS DOUBLE) AS v "
@@ -232,26 +236,27 @@ def write_feature_stats(
     grid_size: int = DEFAULT_GRID_SIZE,
     days_per_statement: int = DEFAULT_DAYS_PER_STATEMENT,
     sketch_rows: int | None = None,
+    subject: Subject = CUSTOMER,
 ) -> int:
-    """Replace `feature_stats` rows for stats_date in [start, end]; returns rows written.
+    """Replace `feature_stats` (the subject's stats table) rows for stats_date in [start, end]; returns rows written.
 
     A long range (a backfill) is written `days_per_statement` days at a time: the quantiles and
     the grid sort every value of the statement's days, and one statement over 100 days of 100k
     customers sorts 130M values (tens of GB of spill) where 100 small ones stay in memory."""
     if days_per_statement < 1:
         raise ValueError(f"days_per_statement={days_per_statement} must be at least 1")
-    specs = resolve_features(features)
+    specs = resolve_features(features, subject)
     first, last = as_date(start), as_date(end)
     rows = 0
     with warehouse.held():
-        exprs = read_expressions(warehouse, specs)
-        inputs = input_specs(warehouse, specs)
+        exprs = read_expressions(warehouse, specs, subject)
+        inputs = input_specs(warehouse, specs) if subject.is_customer else {}
         while first <= last:
             upto = min(last, first + dt.timedelta(days=days_per_statement - 1))
             sql = stats_select_sql(warehouse, exprs, first, upto, binning=binning, grid_size=grid_size,
-                                   inputs=inputs, sketch_rows=sketch_rows)
+                                   inputs=inputs, sketch_rows=sketch_rows, subject=subject)
             rows += warehouse.replace_where(
-                tables.FEATURE_STATS.name, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
+                subject.stats.name, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
                 where_params=[str(first), str(upto)],
             )
             first = upto + dt.timedelta(days=1)

@@ -1,0 +1,201 @@
+"""Monitoring of another entity (issue 18): `product` gets product_feature_stats,
+product_feature_stats_baseline and product_drift_alerts, computed by the customer's SQL and drift
+rules over product_features (the same numbers for the same values, on DuckDB and Snowflake through
+fakesnow), built by the asset factory from the catalog, and materialized end to end from landed
+order CSVs; the customer tables are not touched and the alerts say why there is no diagnosis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from feature_factory import tables
+from feature_factory.catalog import load_catalog, load_sources
+from feature_factory.events.source_assets import source_assets
+from feature_factory.features import entity_assets as feature_entity_assets
+from feature_factory.features.entities import entity_tables
+from feature_factory.monitoring import alerts, baseline, entity_assets, stats
+from feature_factory.monitoring.subject import CUSTOMER, subject_for
+
+from .conftest import START, load_features, make_days
+
+EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
+SOURCES = EXAMPLES / "sources_orders.yaml"
+CATALOG = EXAMPLES / "features_orders.yaml"
+D = dt.date.fromisoformat
+
+
+@pytest.fixture
+def product(monkeypatch):
+    monkeypatch.setenv("FEATURE_FACTORY_SOURCES", str(SOURCES))
+    return subject_for(entity_tables("product", load_sources(SOURCES)))
+
+
+def test_product_contracts_are_the_customer_ones_renamed(product):
+    assert (product.entity, product.features, product.key, product.history) == (
+        "product", "product_features", "product_id", "raw_orders")
+    assert (product.stats.name, product.baseline.name, product.alerts.name) == (
+        "product_feature_stats", "product_feature_stats_baseline", "product_drift_alerts")
+    for mine, theirs in ((product.stats, tables.FEATURE_STATS), (product.baseline, tables.FEATURE_STATS_BASELINE),
+                         (product.alerts, tables.DRIFT_ALERTS)):
+        assert mine.schema == theirs.schema and mine.owner == "monitoring"
+        assert "customer_features" not in mine.description + " ".join(mine.descriptions.values())
+    assert product.stats.descriptions["feature"] == "The product_features column."
+    assert "(entity product: product_features)" in product.alerts.description
+    assert subject_for(entity_tables("customer")) is CUSTOMER and CUSTOMER.alerts is tables.DRIFT_ALERTS
+
+
+def _as_products(frame):
+    return frame.rename(columns={"customer_id": "product_id"})
+
+
+def _table(warehouse, name: str, order: str, drop: tuple[str, ...]) -> list[tuple]:
+    cols = [c for c, _ in warehouse.columns(name) if c not in drop]
+    return [tuple(round(v, 9) if isinstance(v, float) else v for v in r)
+            for r in warehouse.fetch_all(f"SELECT {', '.join(cols)} FROM {name} ORDER BY {order}")]
+
+
+def test_product_monitoring_equals_the_customer_path_on_the_same_values(warehouse, features, product):
+    """The same 12 days as customer_features and as product_features: baseline, statistics and
+    alerts agree value for value; only the tables differ, and the product alerts carry no diagnosis."""
+    frame = make_days(12, customers=250, seed=3, shift={11: {"amount_shift": 3.0, "outliers": 0.04}})
+    load_features(warehouse, frame)
+    staged = _as_products(frame).assign(snapshot_date=frame["snapshot_date"].astype(str),
+                                        computed_at=frame["computed_at"].astype(str))
+    warehouse.write_df("product_features_in", staged, mode="replace")
+    warehouse.replace_table("product_features", "SELECT product_id, CAST(snapshot_date AS DATE) AS snapshot_date, "
+                            "amount, visits, ratio, CAST(computed_at AS TIMESTAMP) AS computed_at FROM product_features_in")
+    last = START + dt.timedelta(days=11)
+    reports = {}
+    for subject in (CUSTOMER, product):
+        b = baseline.capture_baseline(warehouse, START, START + dt.timedelta(days=7), features, subject=subject)
+        assert (b.version, sorted(b.features)) == (1, ["amount", "ratio", "visits"])
+        assert stats.write_feature_stats(warehouse, START, last, features, binning=b.binning(),
+                                         subject=subject) == 3 * 12
+        reports[subject.entity] = alerts.evaluate_days(warehouse, START, last, features, subject=subject)
+        rows = [r for rep in reports[subject.entity] for r in alerts.alert_rows(rep)]
+        assert alerts.write_alerts(warehouse, START, rows, last, subject) == 3 * 12
+
+    drop = ("computed_at", "captured_at", "created_at", "diagnosis", "diagnosis_evidence", "top_contributors")
+    for mine, theirs, order in ((product.stats, tables.FEATURE_STATS, "feature, stats_date"),
+                                (product.baseline, tables.FEATURE_STATS_BASELINE, "feature"),
+                                (product.alerts, tables.DRIFT_ALERTS, "feature, alert_date")):
+        got, want = _table(warehouse, mine.name, order, drop), _table(warehouse, theirs.name, order, drop)
+        assert got == want and len(got) == (3 if mine is product.baseline else 36)
+
+    shifted = warehouse.fetch_one(f"SELECT severity, drift_types, diagnosis, diagnosis_evidence FROM {product.alerts} "
+                                  "WHERE feature = 'amount' AND alert_date = ?", [str(last)])
+    assert shifted[0] in ("high", "critical") and "MEAN_SHIFT" in shifted[1]
+    assert shifted[2] is None
+    assert json.loads(shifted[3])["headline"].startswith("diagnosis not available for entity 'product'")
+    day = reports["product"][-1]
+    assert day.diagnoses == {} and day.diagnosis_unavailable == product.diagnosis_unavailable()
+    # Undrifted rows carry no evidence at all, as on the customer side.
+    assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {product.alerts} WHERE severity = 'none' "
+                               "AND diagnosis_evidence IS NOT NULL")[0] == 0
+
+
+def test_product_monitoring_errors_name_the_product_table(duckdb_warehouse, features, product):
+    with pytest.raises(stats.MonitoringError, match="table product_features does not exist .*materialize product_features"):
+        stats.write_feature_stats(duckdb_warehouse, START, START, features, subject=product)
+    assert baseline.current_baseline(duckdb_warehouse, product) is None
+    assert alerts.evaluate_day(duckdb_warehouse, START, features, subject=product).baseline is None
+
+
+def test_factory_builds_product_monitoring_assets_checks_and_jobs(product, monkeypatch):
+    defs = entity_assets.definitions(load_catalog(CATALOG))
+    by_key = {a.key.path[-1]: a for a in defs.assets}
+    assert sorted(by_key) == ["product_drift_alerts", "product_feature_stats", "product_feature_stats_baseline"]
+    st, base, al = (by_key[n] for n in ("product_feature_stats", "product_feature_stats_baseline",
+                                        "product_drift_alerts"))
+    assert st.partitions_def is not None and al.partitions_def is not None and base.partitions_def is None
+    assert {k.path[-1] for k in st.dependency_keys} == {"product_features", "product_feature_stats_baseline"}
+    assert {k.path[-1] for k in al.dependency_keys} == {"product_feature_stats", "product_feature_stats_baseline",
+                                                        "product_features"}
+    assert {k.path[-1] for k in base.dependency_keys} == {"product_features"}
+    schema = al.metadata_by_key[al.key]["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == list(tables.DRIFT_ALERTS.names)
+    assert "diagnosis not available for entity 'product'" in al.descriptions_by_key[al.key]
+    assert "product_features" in st.descriptions_by_key[st.key]
+    assert [(c.asset_key.path[-1], c.name, c.blocking) for c in defs.asset_checks for c in c.check_specs] == [
+        ("product_feature_stats_baseline", "one_current_baseline", True)]
+    assert sorted(j.name for j in defs.jobs) == ["capture_product_baseline_job", "product_refresh_job"]
+    assert entity_assets.definitions(load_catalog()).assets is None or not list(entity_assets.definitions(
+        load_catalog()).assets)  # the shipped catalog: customer only
+
+
+# -- end to end: landed orders -> product_features -> baseline -> stats -> alerts, through Dagster --------
+HEADER = "line_no,sku,buyer,placed_at,order_total,status"
+DAYS = 70  # 2024-01-01 .. 2024-03-10: the 30-day features are complete from 01-30
+
+
+def _land_orders(folder: Path, products: int = 40, shift_from: int = 65) -> None:
+    """Two placed lines per product and day (totals around 10 + product number); from day
+    `shift_from` on the totals are five times larger. Two bad lines (negative total, unknown status)."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for d in range(DAYS):
+        day = START + dt.timedelta(days=d)
+        for p in range(products):
+            for k in range(2):
+                total = (10 + p) * (5 if d >= shift_from else 1) * float(rng.uniform(0.8, 1.2))
+                rows.append(f"l{d}_{p}_{k},p{p:02d},u{p % 7},{day}T1{k}:00:00Z,{total:.2f},ok")
+    rows += ["bad1,p01,u1,2024-01-05T09:00:00Z,-5,ok", "bad2,p01,u1,2024-01-05T09:10:00Z,5,lost"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "orders.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+
+
+def _range(first: str, last: str) -> dict:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def _metadata(result, asset: str) -> dict:
+    mats = list(result.asset_materializations_for_node(asset))
+    return {k: v.value for k, v in mats[-1].metadata.items()}
+
+
+def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, product, tmp_path, monkeypatch):
+    folder = tmp_path / "orders"
+    _land_orders(folder)
+    monkeypatch.setenv("FEATURE_FACTORY_CATALOG", str(CATALOG))
+    catalog = load_catalog(CATALOG)
+    features = feature_entity_assets.definitions(catalog)
+    monitoring = entity_assets.definitions(catalog)
+    res = {"warehouse": warehouse}
+    with dg.instance_for_test() as instance:
+        r = dg.materialize([source_assets(load_sources(SOURCES).get("orders")), *features.assets], resources=res,
+                           instance=instance, tags=_range("2024-01-01", "2024-03-10"), run_config={
+                               "ops": {"ingest_orders": {"config": {"landing_dir": str(folder)}}}})
+        assert _metadata(r, "product_features")["dagster/row_count"] == 40 * DAYS
+        assert sorted(warehouse.fetch_all("SELECT order_line_id, reason FROM orders_quarantine")) == [
+            ("bad1", "negative_order_total"), ("bad2", "unknown_status")]
+
+        assets = {a.key.path[-1]: a for a in monitoring.assets}
+        r = dg.materialize([assets["product_feature_stats_baseline"]], resources=res, instance=instance, run_config={
+            "ops": {"product_feature_stats_baseline": {"config": {"start_date": "2024-02-01",
+                                                                  "end_date": "2024-02-28"}}}})
+        md = _metadata(r, "product_feature_stats_baseline")
+        # days_since_last_order has a 90-day window: not complete before 03-30, so not in the baseline.
+        assert (md["baseline_version"], md["features"], md["window"]) == (1, 4, "2024-02-01..2024-02-28")
+        assert "days_since_last_order" in md["incomplete_features"]
+
+        r = dg.materialize([assets["product_feature_stats"], assets["product_drift_alerts"]], resources=res,
+                           instance=instance, tags=_range("2024-03-01", "2024-03-10"))
+        assert _metadata(r, "product_feature_stats")["dagster/row_count"] == 5 * 10
+    assert not warehouse.table_exists("feature_stats") and not warehouse.table_exists("drift_alerts")
+    by_day = dict(warehouse.fetch_all(
+        f"SELECT CAST(alert_date AS VARCHAR), MAX(severity_rank) FROM {product.alerts} "
+        "WHERE feature = 'revenue_7d' GROUP BY alert_date"))
+    assert len(by_day) == 10
+    assert max(by_day[str(D("2024-03-01") + dt.timedelta(days=i))] for i in range(4)) == 0  # before the shift
+    assert by_day["2024-03-10"] >= 3  # five times larger totals from 03-06: high or critical
+    got = warehouse.fetch_one(f"SELECT current_mean, baseline_mean, diagnosis FROM {product.alerts} "
+                              "WHERE feature = 'avg_order_total_30d' AND alert_date = CAST('2024-03-10' AS DATE)")
+    assert got[0] > got[1] * 1.5 and got[2] is None
+    assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {product.alerts} WHERE feature = 'days_since_last_order' "
+                               "AND alert_date = CAST('2024-03-10' AS DATE)")[0] == 0  # not judged: not in baseline
