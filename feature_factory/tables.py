@@ -262,20 +262,6 @@ DRIFT_ALERTS = Table(
     ),
 )
 
-# --- monitoring of other entities (issue 18) -----------------------------------------------------
-# Every entity other than customer gets its own statistics, baseline and alerts tables, shaped like
-# the customer ones (the same columns, so the same SQL and drift code read them), named after the
-# entity: product -> product_feature_stats, product_feature_stats_baseline, product_drift_alerts.
-def entity_monitoring(entity: str, features_table: str) -> tuple[Table, Table, Table]:
-    """The (stats, baseline, alerts) contracts of `entity`, whose features live in `features_table`."""
-    def derive(base: Table) -> Table:
-        words = lambda text: text.replace("customer_features", features_table)  # noqa: E731
-        return replace(base, name=f"{entity}_{base.name}", description=f"{words(base.description).rstrip('.')} "
-                       f"(entity {entity}: {features_table}).",
-                       columns=tuple(replace(c, description=words(c.description)) for c in base.columns))
-
-    return derive(FEATURE_STATS), derive(FEATURE_STATS_BASELINE), derive(DRIFT_ALERTS)
-
 
 # --- remediation --------------------------------------------------------------------------------
 _PATCH = (
@@ -400,6 +386,31 @@ MODEL_PERFORMANCE = Table(
         ("matured_through", "DATE", "Last event day the outcomes were read through."),
     ),
 )
+
+# --- other entities' monitoring and patches (issue 18) --------------------------------------------
+# Every entity other than customer gets its own statistics, baseline, alerts and patch tables,
+# shaped like the customer ones (the same columns, so the same SQL, drift and patch code read
+# them), named after the entity: product -> product_feature_stats, product_feature_stats_baseline,
+# product_drift_alerts, product_patch_candidates, product_feature_patch_log,
+# product_feature_patches_active. Not in ALL: they exist only for entities the sources file declares.
+def for_entity(base: Table, entity: str, features_table: str) -> Table:
+    """`base`'s contract for another entity: `<entity>_<name>`, about `features_table`."""
+    words = lambda text: text.replace("customer_features", features_table)  # noqa: E731
+    return replace(base, name=f"{entity}_{base.name}",
+                   description=f"{words(base.description).rstrip('.')} (entity {entity}: {features_table}).",
+                   columns=tuple(replace(c, description=words(c.description)) for c in base.columns))
+
+
+def entity_monitoring(entity: str, features_table: str) -> tuple[Table, Table, Table]:
+    """The (stats, baseline, alerts) contracts of `entity`, whose features live in `features_table`."""
+    return tuple(for_entity(t, entity, features_table) for t in (FEATURE_STATS, FEATURE_STATS_BASELINE, DRIFT_ALERTS))
+
+
+def entity_patches(entity: str, features_table: str) -> tuple[Table, Table, Table]:
+    """The (candidates, log, active) patch contracts of `entity` (the remediation lock is shared)."""
+    return tuple(for_entity(t, entity, features_table)
+                 for t in (PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE))
+
 
 ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_SCHEMA_DRIFT, CUSTOMER_FEATURES,
        CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,

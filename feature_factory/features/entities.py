@@ -25,6 +25,15 @@ class EntityTables:
     population_key: str  # its column holding the key
     description: str = ""
 
+    @property
+    def patch_tables(self) -> tuple[tables.Table, tables.Table, tables.Table]:
+        """(candidates, log, active): customer's patch_candidates, feature_patch_log and
+        feature_patches_active; another entity's `<entity>_patch_candidates`, ... (the patch layer
+        reads the active one, so a patch on product's revenue_7d never touches the customer's)."""
+        if self.name == CUSTOMER.name:
+            return tables.PATCH_CANDIDATES, tables.FEATURE_PATCH_LOG, tables.FEATURE_PATCHES_ACTIVE
+        return tables.entity_patches(self.name, self.features_table)
+
 
 CUSTOMER_TABLES = EntityTables(
     CUSTOMER.name, CUSTOMER.key, tables.CUSTOMER_FEATURES.name, tables.CUSTOMER_FEATURES_ONLINE.name,

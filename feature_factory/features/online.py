@@ -45,8 +45,8 @@ def build_online_table(
     entity: EntityTables = CUSTOMER_TABLES,
 ) -> OnlineResult:
     """Rebuild the online table from `customer_features` (the remediation domain calls this too), or
-    another entity's `<entity>_online` from its `<entity>_features`. Patches (the remediation
-    domain's) apply to customer features only."""
+    another entity's `<entity>_online` from its `<entity>_features`, each through its own active
+    patches (the remediation domain's)."""
     if ttl_days < 0:
         raise ValueError(f"ttl_days must be >= 0, got {ttl_days}")
     served = catalog.served()
@@ -61,10 +61,7 @@ def build_online_table(
             f"{source} after adding them to the catalog"
         )
     built_at = built_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    if entity.name == CUSTOMER_TABLES.name:
-        exprs = patch_layer.patched_expressions(warehouse, served, qualifier="l")
-    else:
-        exprs = {f.name: f"l.{quote_ident(f.name)}" for f in served}
+    exprs = patch_layer.patched_expressions(warehouse, served, qualifier="l", table=entity.patch_tables[2])
     upto = f" WHERE snapshot_date <= {sql_literal(as_of)}" if as_of else ""
     ref = sql_literal(as_of) if as_of else "(SELECT MAX(snapshot_date) FROM ff_latest)"
     age = warehouse.date_diff_days("l.snapshot_date", ref)

@@ -1,7 +1,8 @@
 """The patch layer: the one seam through which served, trained and monitored features are read.
 
 `patched_expressions(warehouse, features)` maps each feature name to a SQL expression over its
-unpatched `customer_features` column. With no applied remediation patch it is the bare column (the
+unpatched `customer_features` column (or another entity's: its own active patches, `table`).
+With no applied remediation patch it is the bare column (the
 identity); with patches it is rendered from the typed, re-validated parameters of the active
 patches (`feature_factory.features.patches`) — never from SQL text stored in a table. Callers
 select `{expr} AS {name} FROM customer_features` (or pass `qualifier="f"` to get `f.<column>`).
@@ -26,30 +27,34 @@ from feature_factory.features import patches
 from feature_factory.warehouse.base import Session, Warehouse, clean_row, quote_ident
 
 
-def fetch_active(session: Session, features: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Rows of `feature_patches_active` (only `features`, when given), oldest applied first."""
+def fetch_active(session: Session, features: Sequence[str] | None = None,
+                 table: tables.Table = tables.FEATURE_PATCHES_ACTIVE) -> list[dict[str, Any]]:
+    """Rows of `feature_patches_active` (or another entity's `table`; only `features`, when given),
+    oldest applied first."""
     where, params = "", []
     if features is not None:
         if not features:
             return []
         where = f" WHERE feature IN ({', '.join('?' for _ in features)})"
         params = list(features)
-    df = session.fetch_df(f"SELECT * FROM {tables.FEATURE_PATCHES_ACTIVE}{where} ORDER BY applied_at, patch_id", params)
+    df = session.fetch_df(f"SELECT * FROM {table}{where} ORDER BY applied_at, patch_id", params)
     return [clean_row(r) for r in df.to_dict("records")]
 
 
 def load_active(
-    warehouse: Warehouse, catalog: Catalog, features: Sequence[str] | None = None
+    warehouse: Warehouse, catalog: Catalog, features: Sequence[str] | None = None,
+    table: tables.Table = tables.FEATURE_PATCHES_ACTIVE,
 ) -> dict[str, list[patches.Patch]]:
-    """Validated active patches by feature (only `features`, when given).
+    """Validated active patches by feature (only `features`, when given), from `table` (another
+    entity's active patches: `EntityTables.patch_tables`).
 
     Every active row is rebuilt and checked against its id, not only the requested ones: a row
     whose feature name was altered would otherwise just drop out of the filter, silently.
     """
     with warehouse.session() as s:
-        if not warehouse.session_columns(s, tables.FEATURE_PATCHES_ACTIVE.name):
+        if not warehouse.session_columns(s, table.name):
             return {}
-        rows = fetch_active(s)
+        rows = fetch_active(s, table=table)
     wanted = None if features is None else set(features)
     out: dict[str, list[patches.Patch]] = {}
     for row in rows:
@@ -76,7 +81,8 @@ def expressions_for(
 
 
 def patched_expressions(
-    warehouse: Warehouse, features: Sequence[FeatureSpec], qualifier: str | None = None
+    warehouse: Warehouse, features: Sequence[FeatureSpec], qualifier: str | None = None,
+    table: tables.Table = tables.FEATURE_PATCHES_ACTIVE,
 ) -> dict[str, str]:
     """Feature name -> SQL expression over the unpatched column, with the active patches applied.
 
@@ -85,5 +91,5 @@ def patched_expressions(
     """
     features = list(features)
     catalog = Catalog(tuple(features))
-    active = load_active(warehouse, catalog, [f.name for f in features])
+    active = load_active(warehouse, catalog, [f.name for f in features], table)
     return expressions_for(active, features, catalog, qualifier)

@@ -131,7 +131,7 @@ class Patch:
         """The patched SQL expression over `column_sql` (validated first, always)."""
         return self.row_expression(column_sql, self.validate(catalog), row_prefix)
 
-    def render_review_sql(self, catalog: Catalog, table: str = "customer_features") -> str:
+    def render_review_sql(self, catalog: Catalog, table: str = "customer_features", key: str = "customer_id") -> str:
         """The exact SQL this patch applies, for a reviewer, with a leading `/* REVIEW */` marker."""
         spec = self.validate(catalog)
         name = quote_ident(self.feature)
@@ -142,7 +142,7 @@ class Patch:
         if not self.changes_data:
             return header + f"-- no SQL runs on feature values; {name} is served unchanged"
         return header + (
-            f"SELECT customer_id, snapshot_date, {self.row_expression(name, spec)} AS {name}\n"
+            f"SELECT {quote_ident(key)}, snapshot_date, {self.row_expression(name, spec)} AS {name}\n"
             f"FROM {quote_ident(table)}"
         )
 

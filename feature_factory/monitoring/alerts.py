@@ -38,8 +38,6 @@ class DayDrift:
     current: dict[str, Summary] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     diagnoses: dict[str, tuple[str, dict]] = field(default_factory=dict)  # feature -> (diagnosis, evidence)
-    # Set when the subject's drift cannot be diagnosed (another entity): why, shown in its alerts.
-    diagnosis_unavailable: str | None = None
 
     @property
     def message(self) -> str:
@@ -109,11 +107,10 @@ def evaluate_days(
                 continue
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
                                           ahead=(day - baseline.window_end).days))
-        if subject.is_customer:
-            report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
-                                            (baseline.window_start, baseline.window_end), specs)
-        else:  # said, not guessed: the causes are read from raw_events columns (subject.py)
-            report.diagnosis_unavailable = subject.diagnosis_unavailable()
+        # Another entity: the statistical diagnosis only; attribution reads raw_events (subject.py).
+        report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
+                                        (baseline.window_start, baseline.window_end), specs,
+                                        unattributed=None if subject.is_customer else subject.unattributed())
         out.append(report)
     return out
 
@@ -163,8 +160,6 @@ def alert_rows(report: DayDrift, evidently: dict[str, dict] | None = None,
         ev = (evidently or {}).get(r.feature, {})
         m = r.metrics
         diagnosis, why = report.diagnoses.get(r.feature, (None, None))
-        if why is None and report.diagnosis_unavailable and r.types:
-            why = {"headline": report.diagnosis_unavailable, "contributors": []}
         rows.append({
             "alert_date": report.day, "feature": r.feature, "baseline_version": report.baseline.version,
             **{k: m.get(k) for k in ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std",

@@ -202,8 +202,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
         "drifted_share": dg.MetadataValue.float(round(report.drifted_share(config.drifted_at), 4)),
         "drifted_features": dg.MetadataValue.json(sorted(r.feature for r in drifted)),
         "drift_table": dg.MetadataValue.md(drift_table_markdown(report.results)),
-        "diagnoses": dg.MetadataValue.md(report.diagnosis_unavailable if report.diagnosis_unavailable and drifted
-                                         else diagnosis_markdown(report.results, report.diagnoses)),
+        "diagnoses": dg.MetadataValue.md(diagnosis_markdown(report.results, report.diagnoses)),
         "histograms": dg.MetadataValue.md("\n\n".join(plots) or (
             "no feature drifted" if not drifted else
             f"drawn only for the last day of this range run ({last}); set plots_every_day_in_ranges: true "

@@ -7,8 +7,9 @@ with descriptions and column schemas from their contracts (`tables.entity_monito
 (`assets.stats_result`, ...), given the entity's `Subject`. A new catalog entry plus a
 code-location reload makes them appear; nothing here names an entity.
 
-Left to the customer assets: the Evidently `drift_report`, raw-input null counts and the drift
-diagnosis (they read raw_events' columns; another entity's alerts say the diagnosis is not available).
+Left to the customer assets: the Evidently `drift_report`, raw-input null counts and the attribution
+of a drift to segments and landing files (they read raw_events' columns; another entity's alerts
+carry the statistical diagnosis and say that attribution is not available).
 """
 
 import dagster as dg
@@ -63,8 +64,8 @@ def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
             f"Per feature of entity `{entity.name}` and day against the current {subject.baseline.name} "
             "version: PSI, KS, normalised Wasserstein, Jensen-Shannon, mean shift, std ratio, null-rate delta "
             "and share outside the baseline's [p01, p99]; named drift types and a severity from the configured "
-            f"thresholds, the columns of drift_alerts. No diagnosis: {subject.diagnosis_unavailable()} "
-            "(diagnosis is NULL, diagnosis_evidence says so)."),
+            f"thresholds, the columns of drift_alerts, and the statistical diagnosis (tail_contamination, "
+            f"population_shift, ...). No segment attribution: {subject.unattributed()}."),
         metadata={"dagster/table_name": subject.alerts.name, "dagster/column_schema": subject.alerts.column_schema()},
     )
     def _alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse):

@@ -46,21 +46,27 @@ def diagnose_day(
     baseline_window: tuple[dt.date, dt.date],
     specs: Sequence[FeatureSpec],
     rules: diagnosis.Rules | None = None,
+    unattributed: str | None = None,
 ) -> dict[str, tuple[str, dict]]:
-    """feature -> (diagnosis, evidence) for every drifted result (a drift type at low or above)."""
+    """feature -> (diagnosis, evidence) for every drifted result (a drift type at low or above).
+
+    `unattributed` (another entity's features): why there is no attribution; the diagnosis is then
+    the statistical one alone (diagnosis.py, no landing files or raw_events segments read) and the
+    headline says so."""
     drifted = [r for r in results if r.types]
     if not drifted:
         return {}
     with warehouse.held():  # one open database for the few statements below (DuckDB)
-        return _diagnose(warehouse, day, drifted, current, baseline, baseline_window, specs, rules)
+        return _diagnose(warehouse, day, drifted, current, baseline, baseline_window, specs, rules, unattributed)
 
 
 def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], current: dict[str, Summary],
               baseline: dict[str, Summary], baseline_window: tuple[dt.date, dt.date],
-              specs: Sequence[FeatureSpec], rules: diagnosis.Rules | None) -> dict[str, tuple[str, dict]]:
+              specs: Sequence[FeatureSpec], rules: diagnosis.Rules | None,
+              unattributed: str | None = None) -> dict[str, tuple[str, dict]]:
     by_name = {s.name: s for s in specs}
     widest = max((by_name[r.feature].window_days for r in drifted if r.feature in by_name), default=1)
-    findings = schema_findings(warehouse, day - dt.timedelta(days=widest - 1), day)
+    findings = [] if unattributed else schema_findings(warehouse, day - dt.timedelta(days=widest - 1), day)
     prelim = {}
     for r in drifted:
         spec = by_name.get(r.feature)
@@ -69,7 +75,7 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
         files = [f for f in findings if f["column_name"] in reads and f["max_event_date"] >= start]
         prelim[r.feature] = diagnosis.preliminary(r.types, r.metrics, current.get(r.feature),
                                                   baseline[r.feature], files, rules)
-    columns = {c for c, _ in warehouse.columns(tables.RAW_EVENTS.name)}
+    columns = set() if unattributed else {c for c, _ in warehouse.columns(tables.RAW_EVENTS.name)}
     targets = []
     for spec in attribution.attributable([by_name[f] for f in prelim if f in by_name], columns):
         cause, evidence = prelim[spec.name]
@@ -95,6 +101,8 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
         spec = by_name.get(feature)
         if spec is not None and not spec.over_raw_events:
             evidence["headline"] = f"{feature}: not attributed: source {_sources_of(spec)}"
+        if unattributed:
+            evidence["headline"] = f"{feature}: {unattributed}"
         out[feature] = (cause, evidence)
     return out
 

@@ -16,6 +16,7 @@ from feature_factory import tables
 from feature_factory.remediation import loop, rules, views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse
 
 GROUP = "remediation"
@@ -47,35 +48,36 @@ def actor_of(context, configured: str | None) -> str:
     return configured or context.run.tags.get("dagster/user") or "dagster"
 
 
-def log_applied(context, logs: list[dict], warehouse: Warehouse) -> None:
-    """Report a `feature_patch_log` materialization from a step that is not its asset."""
+def log_applied(context, logs: list[dict], warehouse: Warehouse, scope: Scope = CUSTOMER_SCOPE) -> None:
+    """Report a `feature_patch_log` (the scope's log) materialization from a step that is not its asset."""
     context.log_event(dg.AssetMaterialization(
-        asset_key=tables.FEATURE_PATCH_LOG.key, description="Patches applied or rolled back by this run.",
-        metadata={**log_metadata(logs, warehouse),
-                  "dagster/column_schema": live_schema(warehouse, tables.FEATURE_PATCH_LOG)},
+        asset_key=scope.log.key, description="Patches applied or rolled back by this run.",
+        metadata={**log_metadata(logs, warehouse, scope),
+                  "dagster/column_schema": live_schema(warehouse, scope.log)},
     ))
 
 
-def log_views(context, warehouse: Warehouse, why: str) -> None:
-    """Report a `patch_candidates` materialization whose patch views are read now, so its page never
-    shows a patch as APPROVED after it was applied (or as applied after a rollback)."""
+def log_views(context, warehouse: Warehouse, why: str, scope: Scope = CUSTOMER_SCOPE) -> None:
+    """Report a `patch_candidates` (the scope's candidates) materialization whose patch views are
+    read now, so its page never shows a patch as APPROVED after it was applied (or as applied after
+    a rollback)."""
     context.log_event(dg.AssetMaterialization(
-        asset_key=tables.PATCH_CANDIDATES.key, description=why,
-        metadata={**{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
-                  "dagster/column_schema": live_schema(warehouse, tables.PATCH_CANDIDATES)},
+        asset_key=scope.candidates.key, description=why,
+        metadata={**{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse, scope).items()},
+                  "dagster/column_schema": live_schema(warehouse, scope.candidates)},
     ))
 
 
-def log_metadata(logs: list[dict], warehouse: Warehouse) -> dict:
+def log_metadata(logs: list[dict], warehouse: Warehouse, scope: Scope = CUSTOMER_SCOPE) -> dict:
     requests = [{"action": l["action"], "feature": l["feature"], "patch_id": l["patch_id"],
                  "alert_date": str(l["alert_date"]) if l.get("alert_date") else None}
                 for l in logs if l["event"] == "apply" and l["action"] in MODEL_ACTIONS]
     return {
         "events": len(logs),
         "patches": dg.MetadataValue.md(views.log_markdown(logs)),
-        "active_patches": dg.MetadataValue.md(views.active_markdown(warehouse)),
+        "active_patches": dg.MetadataValue.md(views.active_markdown(warehouse, scope)),
         "model_requests": dg.MetadataValue.json(requests),
-        "dagster/row_count": warehouse.row_count(tables.FEATURE_PATCH_LOG.name),
+        "dagster/row_count": warehouse.row_count(scope.log.name),
     }
 
 
@@ -91,7 +93,14 @@ def patch_candidates(
     a retrain or baseline refresh for severe shifts, disable on critical breakage. Each has a stable
     id, its evidence and the exact SQL it would apply (`/* REVIEW */`). Nothing changes until a
     patch is approved (approve_patches_job, or the policy file in auto modes) and applied."""
-    catalog = remediation.load_catalog()
+    return propose_result(context, config, warehouse, remediation)
+
+
+def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse,
+                   remediation: RemediationSettings, scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
+    """patch_candidates' run (and every other entity's `<entity>_patch_candidates`, entity_assets.py:
+    propose only, whatever the mode; its approval is a person's, by approve_patches_job)."""
+    catalog = scope.catalog(remediation.load_catalog())
     # The drift sensor tags its request with the partition that fired.
     day = config.alert_date or context.run.tags.get("feature_factory/drift_partition")
     try:
@@ -99,9 +108,10 @@ def patch_candidates(
     except ValueError:
         raise ValueError(f"alert_date {day!r} is not a date in YYYY-MM-DD form") from None
     result = loop.propose(warehouse, catalog, config.rule_settings(), alert_date,
-                          actor=f"run:{context.run_id}", lock_ttl_s=remediation.lock_ttl_s)
+                          actor=f"run:{context.run_id}", lock_ttl_s=remediation.lock_ttl_s, scope=scope)
     approved, refused, applied = [], [], []
-    policy = remediation.load_policy(catalog) if remediation.mode != "propose_only" else None
+    auto = remediation.mode != "propose_only" and scope.is_customer  # the policy file names customer features
+    policy = remediation.load_policy(catalog) if auto else None
     if policy is not None:
         approved, refused = loop.approve_by_policy(warehouse, catalog, policy, remediation.lock_ttl_s)
         for msg in refused:
@@ -112,7 +122,7 @@ def patch_candidates(
             rebuild=rebuild_online_callback(context, warehouse, catalog), lock_ttl_s=remediation.lock_ttl_s,
         )
         log_applied(context, applied, warehouse)
-    if remediation.mode != "propose_only" and policy is None:
+    if auto and policy is None:
         context.log.warning(f"mode {remediation.mode} but no policy file configured: nothing approved")
     context.log.info(f"proposed {len(result.new)} new patch(es); {result.message}")
     return dg.MaterializeResult(metadata={
@@ -123,12 +133,12 @@ def patch_candidates(
         "already_proposed": len(result.existing),
         "approved_by_policy": dg.MetadataValue.json(approved),
         "applied": dg.MetadataValue.json([l["patch_id"] for l in applied]),
-        **{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
+        **{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse, scope).items()},
         "review_sql": dg.MetadataValue.md(views.review_markdown(result.new)),
         "skipped": dg.MetadataValue.json(result.skipped + refused),
         "message": result.message or "ok",
-        "dagster/row_count": warehouse.row_count(tables.PATCH_CANDIDATES.name),
-        "dagster/column_schema": live_schema(warehouse, tables.PATCH_CANDIDATES),
+        "dagster/row_count": warehouse.row_count(scope.candidates.name),
+        "dagster/column_schema": live_schema(warehouse, scope.candidates),
     })
 
 
@@ -140,17 +150,23 @@ def feature_patch_log(
     stats before and after). Materializing it applies every APPROVED patch atomically (state, status
     and log in one transaction under the remediation lock), then rebuilds customer_features_online;
     from then on the online table, training sets, inference and monitoring read patched values."""
-    catalog = remediation.load_catalog()
+    return apply_result(context, config, warehouse, remediation)
+
+
+def apply_result(context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse,
+                 remediation: RemediationSettings, scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
+    """feature_patch_log's run (and every other entity's `<entity>_feature_patch_log`)."""
+    catalog = scope.catalog(remediation.load_catalog())
     logs = loop.apply_approved(
         warehouse, catalog, actor=actor_of(context, config.actor), run_id=context.run_id,
-        patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog),
-        lock_ttl_s=remediation.lock_ttl_s,
+        patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog, scope),
+        lock_ttl_s=remediation.lock_ttl_s, scope=scope,
     )
     context.log.info(f"applied {len(logs)} patch(es)")
     if logs:
-        log_views(context, warehouse, f"{len(logs)} patch(es) applied by this run.")
+        log_views(context, warehouse, f"{len(logs)} patch(es) applied by this run.", scope)
     return dg.MaterializeResult(metadata={
-        **log_metadata(logs, warehouse),
-        "dagster/column_schema": live_schema(warehouse, tables.FEATURE_PATCH_LOG),
+        **log_metadata(logs, warehouse, scope),
+        "dagster/column_schema": live_schema(warehouse, scope.log),
     })
 

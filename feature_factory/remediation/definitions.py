@@ -5,10 +5,13 @@ in `feature_factory.wiring`."""
 
 import dagster as dg
 
-from feature_factory.remediation import assets, checks, jobs
+from feature_factory.remediation import assets, checks, entity_assets, jobs
 
-defs = dg.Definitions(
-    assets=[assets.patch_candidates, assets.feature_patch_log],
-    jobs=[jobs.remediation_job, jobs.approve_patches_job, jobs.apply_patches_job, jobs.rollback_patch_job],
-    asset_checks=[checks.active_patches_valid],
+defs = dg.Definitions.merge(
+    dg.Definitions(
+        assets=[assets.patch_candidates, assets.feature_patch_log],
+        jobs=[jobs.remediation_job, jobs.approve_patches_job, jobs.apply_patches_job, jobs.rollback_patch_job],
+        asset_checks=[checks.active_patches_valid],
+    ),
+    entity_assets.definitions(),  # every other entity's patch candidates and log
 )

@@ -6,6 +6,8 @@
   [...], approver: "alice"}}}`.
 - `apply_patches_job`: apply APPROVED patches and rebuild customer_features_online.
 - `rollback_patch_job`: run config `ops: {rollback_patch: {config: {patch_id: "...", actor: "bob"}}}`.
+- Another entity's patches: the same two jobs with `entity: product` in their config; its
+  `<entity>_remediation_job` and `<entity>_apply_patches_job` come from `entity_assets.py`.
 
 Apply and rollback cannot interleave: each holds the warehouse-level remediation lock
 (store.remediation_lock), and every state-changing step is in the Dagster pool `remediation`
@@ -17,38 +19,52 @@ Apply and rollback cannot interleave: each holds the warehouse-level remediation
 import dagster as dg
 from pydantic import Field
 
+from feature_factory.features.entities import entity_tables
 from feature_factory.remediation import loop, views
 from feature_factory.remediation.assets import actor_of, feature_patch_log, log_applied, log_views, patch_candidates
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
+from feature_factory.remediation.scope import Scope, scope_for
 from feature_factory.warehouse.base import Warehouse
+
+
+_ENTITY = ("Entity whose patches these are: customer (patch_candidates) or another entity of the sources "
+           "file (<entity>_patch_candidates).")
 
 
 class ApproveConfig(dg.Config):
     approve: list[str] = Field(default_factory=list, description="Patch ids to approve.")
     reject: list[str] = Field(default_factory=list, description="Patch ids to reject.")
     approver: str = Field(description="Who decides (recorded with the time).")
+    entity: str = Field(default="customer", description=_ENTITY)
 
 
 class RollbackConfig(dg.Config):
     patch_id: str = Field(description="The APPLIED patch to undo.")
     actor: str | None = Field(default=None, description="Who rolls back; default the run's user tag or 'dagster'.")
+    entity: str = Field(default="customer", description=_ENTITY)
+
+
+def scope_of(entity: str) -> Scope:
+    """The scope of a configured entity (a KeyError naming the sources file when it is not declared)."""
+    return scope_for(entity_tables(entity))
 
 
 @dg.op(pool=POOL)
 def approve_patches(context: dg.OpExecutionContext, config: ApproveConfig, warehouse: Warehouse,
                     remediation: RemediationSettings) -> None:
     """Approve and/or reject patch candidates; all or nothing, approver and time recorded."""
-    decided = loop.decide(warehouse, remediation.load_catalog(), config.approve, config.reject,
-                          config.approver, remediation.lock_ttl_s)
+    scope = scope_of(config.entity)
+    decided = loop.decide(warehouse, scope.catalog(remediation.load_catalog()), config.approve, config.reject,
+                          config.approver, remediation.lock_ttl_s, scope)
     context.log.info(f"{config.approver}: approved {decided['approved']}, rejected {decided['rejected']}")
     context.log_event(dg.AssetMaterialization(
-        asset_key="patch_candidates", description=f"Decisions by {config.approver}.",
+        asset_key=scope.candidates.name, description=f"Decisions by {config.approver}.",
         metadata={
             "approver": config.approver,
             "approved": dg.MetadataValue.json(decided["approved"]),
             "rejected": dg.MetadataValue.json(decided["rejected"]),
-            **{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse).items()},
+            **{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse, scope).items()},
         },
     ))
 
@@ -56,14 +72,16 @@ def approve_patches(context: dg.OpExecutionContext, config: ApproveConfig, wareh
 @dg.op(pool=POOL)
 def rollback_patch(context: dg.OpExecutionContext, config: RollbackConfig, warehouse: Warehouse,
                    remediation: RemediationSettings) -> None:
-    """Undo an applied patch exactly, log it, and rebuild customer_features_online."""
-    catalog = remediation.load_catalog()
+    """Undo an applied patch exactly, log it, and rebuild customer_features_online (another
+    entity's: its online table)."""
+    scope = scope_of(config.entity)
+    catalog = scope.catalog(remediation.load_catalog())
     log = loop.rollback(warehouse, catalog, config.patch_id, actor_of(context, config.actor), context.run_id,
-                        rebuild=rebuild_online_callback(context, warehouse, catalog),
-                        lock_ttl_s=remediation.lock_ttl_s)
+                        rebuild=rebuild_online_callback(context, warehouse, catalog, scope),
+                        lock_ttl_s=remediation.lock_ttl_s, scope=scope)
     context.log.info(f"rolled back {config.patch_id} ({log['action']} on {log['feature']})")
-    log_applied(context, [log], warehouse)
-    log_views(context, warehouse, f"{config.patch_id} rolled back.")
+    log_applied(context, [log], warehouse, scope)
+    log_views(context, warehouse, f"{config.patch_id} rolled back.", scope)
 
 
 @dg.job(tags=RUN_TAGS, description="Approve or reject patch candidates by id (approver recorded).")

@@ -6,6 +6,7 @@ never interleave. Patches are rebuilt from their stored rows and re-validated (t
 catalog, id hash) before anything is approved or applied; a refusal raises before any write.
 `rebuild` callbacks (e.g. rebuilding `customer_features_online`) run after the commit, still under
 the lock, so the online table always reflects a state that was committed in order.
+Every step takes a `scope` (scope.py): the customer's tables by default, another entity's its own.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer, patches
 from feature_factory.remediation import stats, store
 from feature_factory.remediation.policy import Policy
 from feature_factory.remediation.propose import ProposeResult, propose  # noqa: F401 (the loop API)
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -39,6 +40,7 @@ def decide(
     reject: Sequence[str] = (),
     approver: str = "",
     lock_ttl_s: float = 900.0,
+    scope: Scope = CUSTOMER_SCOPE,
 ) -> dict[str, list[str]]:
     """Approve and/or reject patches by id, recording who and when. All or nothing: an unknown id,
     a disallowed transition or a patch that no longer validates refuses the whole decision."""
@@ -50,11 +52,11 @@ def decide(
     ids = list(dict.fromkeys([*approve, *reject]))
     now = store.utcnow()
     with store.actor_lock(warehouse, approver, lock_ttl_s), warehouse.session() as s:
-        store.ensure_tables(s)
-        rows = {r["patch_id"]: r for r in store.fetch_candidates(s, ids)}
+        store.ensure_tables(s, scope)
+        rows = {r["patch_id"]: r for r in store.fetch_candidates(s, ids, scope=scope)}
         unknown = [i for i in ids if i not in rows]
         if unknown:
-            raise store.TransitionError(f"unknown patch id(s) {unknown}: not in {tables.PATCH_CANDIDATES}")
+            raise store.TransitionError(f"unknown patch id(s) {unknown}: not in {scope.candidates}")
         for pid in approve:
             store.check_transition(pid, rows[pid]["status"], "APPROVED")
             _typed(rows[pid], catalog)
@@ -62,24 +64,27 @@ def decide(
             store.check_transition(pid, rows[pid]["status"], "REJECTED")
         with s.transaction():
             for pid in approve:
-                store.set_status(s, pid, rows[pid]["status"], "APPROVED", now, approver=approver, approved_at=now)
+                store.set_status(s, pid, rows[pid]["status"], "APPROVED", now, scope=scope, approver=approver,
+                                 approved_at=now)
             for pid in reject:
-                store.set_status(s, pid, rows[pid]["status"], "REJECTED", now, rejected_by=approver, rejected_at=now)
+                store.set_status(s, pid, rows[pid]["status"], "REJECTED", now, scope=scope, rejected_by=approver,
+                                 rejected_at=now)
     return {"approved": list(approve), "rejected": list(reject)}
 
 
 def approve_by_policy(
-    warehouse: Warehouse, catalog: Catalog, policy: Policy, lock_ttl_s: float = 900.0
+    warehouse: Warehouse, catalog: Catalog, policy: Policy, lock_ttl_s: float = 900.0,
+    scope: Scope = CUSTOMER_SCOPE,
 ) -> tuple[list[str], list[str]]:
     """Approve every PROPOSED patch the policy allows. Returns (approved ids, refusals): a patch
     that no longer validates is left PROPOSED and reported, not approved."""
-    if not warehouse.table_exists(tables.PATCH_CANDIDATES.name):
+    if not warehouse.table_exists(scope.candidates.name):
         return [], []
     now = store.utcnow()
     approved, refused = [], []
     with store.actor_lock(warehouse, "policy", lock_ttl_s), warehouse.session() as s:
         with s.transaction():
-            for row in store.fetch_candidates(s, status="PROPOSED"):
+            for row in store.fetch_candidates(s, status="PROPOSED", scope=scope):
                 if not policy.allows(row["feature"], row["action"], row["severity"] or "none", _diagnosis(row)):
                     continue
                 try:
@@ -87,7 +92,7 @@ def approve_by_policy(
                 except patches.PatchValidationError as exc:
                     refused.append(str(exc))
                     continue
-                store.set_status(s, row["patch_id"], "PROPOSED", "APPROVED", now,
+                store.set_status(s, row["patch_id"], "PROPOSED", "APPROVED", now, scope=scope,
                                  approver=policy.approver, approved_at=now)
                 approved.append(row["patch_id"])
     return approved, refused
@@ -120,24 +125,26 @@ def apply_approved(
     patch_ids: Sequence[str] | None = None,
     rebuild: Callable[[], Any] | None = None,
     lock_ttl_s: float = 900.0,
+    scope: Scope = CUSTOMER_SCOPE,
 ) -> list[dict[str, Any]]:
     """Apply APPROVED patches (all, or `patch_ids`): active state, status and log rows in one
     transaction; then `rebuild`. Returns the log rows written."""
     with store.actor_lock(warehouse, actor, lock_ttl_s):
         with warehouse.session() as s:
-            store.ensure_tables(s)
-            rows = store.fetch_candidates(s, patch_ids) if patch_ids is not None else store.fetch_candidates(s, status="APPROVED")
+            store.ensure_tables(s, scope)
+            rows = (store.fetch_candidates(s, patch_ids, scope=scope) if patch_ids is not None
+                    else store.fetch_candidates(s, status="APPROVED", scope=scope))
         if patch_ids is not None:
             found = {r["patch_id"]: r for r in rows}
             missing = [i for i in patch_ids if i not in found]
             if missing:
-                raise store.TransitionError(f"unknown patch id(s) {missing}: not in {tables.PATCH_CANDIDATES}")
+                raise store.TransitionError(f"unknown patch id(s) {missing}: not in {scope.candidates}")
             for r in rows:
                 store.check_transition(r["patch_id"], r["status"], "APPLIED")
         new = [_typed(r, catalog) for r in rows]
         if not new:
             return []
-        current = patch_layer.load_active(warehouse, catalog)
+        current = patch_layer.load_active(warehouse, catalog, table=scope.active)
         taken = {(p.feature, p.action): p.patch_id for ps in current.values() for p in ps}
         for p in new:
             if (p.feature, p.action) in taken:
@@ -149,20 +156,21 @@ def apply_approved(
         after = {f: list(ps) for f, ps in current.items()}
         for p in new:
             after.setdefault(p.feature, []).append(p)
-        before_stats = {f: stats.feature_stats(warehouse, catalog, f, current.get(f, []), p_ver) for f, p_ver in _features(new)}
-        after_stats = {f: stats.feature_stats(warehouse, catalog, f, after[f], p_ver) for f, p_ver in _features(new)}
+        before_stats = {f: stats.feature_stats(warehouse, catalog, f, current.get(f, []), p_ver, scope)
+                        for f, p_ver in _features(new)}
+        after_stats = {f: stats.feature_stats(warehouse, catalog, f, after[f], p_ver, scope) for f, p_ver in _features(new)}
         now = store.utcnow()
         logs = [_log_row(p, "apply", actor, run_id, now, before_stats[p.feature], after_stats[p.feature], r["alert_date"])
                 for p, r in zip(new, rows)]
         with warehouse.session() as s, s.transaction():
             for p, log in zip(new, logs):
-                store.insert_row(s, tables.FEATURE_PATCHES_ACTIVE.name, {
+                store.insert_row(s, scope.active.name, {
                     "patch_id": p.patch_id, "feature": p.feature, "action": p.action,
                     "params": store.to_json(p.params()), "baseline_version": p.baseline_version,
                     "applied_at": now, "applied_by": actor, "log_id": log["log_id"],
                 })
-                store.set_status(s, p.patch_id, "APPROVED", "APPLIED", now, applied_at=now)
-                store.insert_row(s, tables.FEATURE_PATCH_LOG.name, log)
+                store.set_status(s, p.patch_id, "APPROVED", "APPLIED", now, scope=scope, applied_at=now)
+                store.insert_row(s, scope.log.name, log)
         if rebuild is not None:
             rebuild()
     return logs
@@ -180,19 +188,20 @@ def rollback(
     run_id: str = "",
     rebuild: Callable[[], Any] | None = None,
     lock_ttl_s: float = 900.0,
+    scope: Scope = CUSTOMER_SCOPE,
 ) -> dict[str, Any]:
     """Undo an APPLIED patch: remove it from the active set, mark it ROLLED_BACK, log it; then
     `rebuild`. Removing a patch needs no re-validation of it, so even a tampered or now-retired
     patch can be rolled back."""
     with store.actor_lock(warehouse, actor, lock_ttl_s):
         with warehouse.session() as s:
-            store.ensure_tables(s)
-            rows = store.fetch_candidates(s, [patch_id])
+            store.ensure_tables(s, scope)
+            rows = store.fetch_candidates(s, [patch_id], scope=scope)
         if not rows:
-            raise store.TransitionError(f"unknown patch id {patch_id!r}: not in {tables.PATCH_CANDIDATES}")
+            raise store.TransitionError(f"unknown patch id {patch_id!r}: not in {scope.candidates}")
         row = rows[0]
         store.check_transition(patch_id, row["status"], "ROLLED_BACK")
-        before, after = stats.rollback_stats(warehouse, catalog, row)
+        before, after = stats.rollback_stats(warehouse, catalog, row, scope)
         now = store.utcnow()
         log = {
             "log_id": uuid.uuid4().hex, "patch_id": patch_id, "feature": row["feature"],
@@ -201,9 +210,9 @@ def rollback(
             "alert_date": as_date(row["alert_date"]),
         }
         with warehouse.session() as s, s.transaction():
-            s.execute(f"DELETE FROM {tables.FEATURE_PATCHES_ACTIVE} WHERE patch_id = ?", [patch_id])
-            store.set_status(s, patch_id, "APPLIED", "ROLLED_BACK", now, rolled_back_at=now)
-            store.insert_row(s, tables.FEATURE_PATCH_LOG.name, log)
+            s.execute(f"DELETE FROM {scope.active} WHERE patch_id = ?", [patch_id])
+            store.set_status(s, patch_id, "APPLIED", "ROLLED_BACK", now, scope=scope, rolled_back_at=now)
+            store.insert_row(s, scope.log.name, log)
         if rebuild is not None:
             rebuild()
     return log

@@ -1,4 +1,5 @@
-"""Rebuilding `customer_features_online` after an apply or rollback, through the features module.
+"""Rebuilding `customer_features_online` (or another entity's online table) after an apply or
+rollback, through the features module.
 
 The online table belongs to the features domain; we call its builder (which reads through the patch
 layer) rather than writing the table ourselves, so there is one definition of what is served.
@@ -11,10 +12,11 @@ from typing import Any
 
 import dagster as dg
 
-from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.features.assets import feature_columns
+from feature_factory.features.entities import contracts
 from feature_factory.features.online import build_online_table
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.serving.assets import ASSET as STORE_ASSET
 from feature_factory.serving.assets import store_metadata
 from feature_factory.serving.refresh import refresh_store
@@ -26,16 +28,19 @@ def _builder() -> Callable[[Warehouse, Catalog], Any]:
     return build_online_table
 
 
-def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> Callable[[], None]:
-    """A callback that rebuilds the online table, refreshes the online store and reports both
+def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
+                            scope: Scope = CUSTOMER_SCOPE) -> Callable[[], None]:
+    """A callback that rebuilds the online table (another entity's: its `<entity>_features_online`),
+    refreshes the online store (customers: the store serves customer features) and reports the
     materializations."""
     build = _builder()
+    online = contracts(scope.entity)[1]
 
     def rebuild() -> None:
-        result = build(warehouse, catalog)
+        result = build(warehouse, catalog) if scope.is_customer else build(warehouse, catalog, entity=scope.entity)
         metadata: dict[str, Any] = {
-            "dagster/row_count": warehouse.row_count(tables.CUSTOMER_FEATURES_ONLINE.name),
-            "dagster/column_schema": tables.CUSTOMER_FEATURES_ONLINE.column_schema(feature_columns(catalog.served())),
+            "dagster/row_count": warehouse.row_count(online.name),
+            "dagster/column_schema": online.column_schema(feature_columns(catalog.served())),
         }
         # The features builder returns an OnlineResult; report its fields, not its repr.
         if getattr(result, "stale", None) is not None:
@@ -45,9 +50,11 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
         if getattr(result, "features", None) is not None:
             metadata["served_features"] = dg.MetadataValue.json(list(result.features))
         context.log_event(dg.AssetMaterialization(
-            asset_key=tables.CUSTOMER_FEATURES_ONLINE.name, description="Rebuilt after a remediation patch was applied or rolled back "
+            asset_key=online.name, description="Rebuilt after a remediation patch was applied or rolled back "
             "(served values read through the patch layer).", metadata=metadata,
         ))
+        if not scope.is_customer:
+            return
         # Serving follows: the online store gets the patched table as a new version (atomic swap).
         meta, where = refresh_store(warehouse, catalog)
         context.log_event(dg.AssetMaterialization(

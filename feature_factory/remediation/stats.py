@@ -1,24 +1,25 @@
 """A feature's stats on the latest snapshot, through a given set of patches: the before/after of
 each apply and rollback in `feature_patch_log`. One aggregate query in the warehouse (bounded
-result), over the snapshot `customer_features_online` serves."""
+result), over the snapshot `customer_features_online` serves (another entity: its own, scope.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
 from feature_factory.features.patches import Patch, PatchValidationError, compose
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse, WarehouseError, clean_row, quote_ident, sql_literal
 
 
 
-def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int | None) -> tuple[float, float] | None:
-    if version is None or not warehouse.session_columns(session, tables.FEATURE_STATS_BASELINE.name):
+def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int | None,
+                    scope: Scope = CUSTOMER_SCOPE) -> tuple[float, float] | None:
+    if version is None or not warehouse.session_columns(session, scope.subject.baseline.name):
         return None
     row = session.fetch_one(
-        f"SELECT p01, p99 FROM {tables.FEATURE_STATS_BASELINE} WHERE feature = ? AND baseline_version = ?",
+        f"SELECT p01, p99 FROM {scope.subject.baseline} WHERE feature = ? AND baseline_version = ?",
         [feature, version]
     )
     if not row or row[0] is None or row[1] is None:
@@ -27,7 +28,8 @@ def _baseline_bounds(warehouse: Warehouse, session, feature: str, version: int |
 
 
 def feature_stats(
-    warehouse: Warehouse, catalog: Catalog, feature: str, patches: list[Patch], baseline_version: int | None = None
+    warehouse: Warehouse, catalog: Catalog, feature: str, patches: list[Patch], baseline_version: int | None = None,
+    scope: Scope = CUSTOMER_SCOPE,
 ) -> dict[str, Any]:
     """count, null rate, mean, stddev, min, max, p01/p50/p99 and (with a baseline version) the share
     of non-null values outside that baseline's [p01, p99], of `feature` with `patches` applied."""
@@ -35,9 +37,10 @@ def feature_stats(
     q01, q50, q99 = warehouse.quantiles("v", [0.01, 0.5, 0.99])
     # One connection for the whole measurement: opening one is the dominant cost on small data.
     with warehouse.session() as s:
-        if not warehouse.session_columns(s, tables.CUSTOMER_FEATURES.name):
-            return {"note": f"{tables.CUSTOMER_FEATURES} does not exist yet"}
-        bounds = _baseline_bounds(warehouse, s, feature, baseline_version)
+        table = scope.subject.features
+        if not warehouse.session_columns(s, table):
+            return {"note": f"{table} does not exist yet"}
+        bounds = _baseline_bounds(warehouse, s, feature, baseline_version, scope)
         oor = "CAST(NULL AS DOUBLE)"
         if bounds:
             lo, hi = sql_literal(bounds[0]), sql_literal(bounds[1])
@@ -48,8 +51,8 @@ SELECT MAX(snapshot_date) AS snapshot_date, COUNT(*) AS n,
        AVG(v) AS mean, STDDEV_SAMP(v) AS stddev, MIN(v) AS minimum, MAX(v) AS maximum,
        {q01} AS p01, {q50} AS p50, {q99} AS p99, {oor} AS out_of_range_share
 FROM (
-    SELECT snapshot_date, CAST({expr} AS DOUBLE) AS v FROM {tables.CUSTOMER_FEATURES}
-    WHERE snapshot_date = (SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES})
+    SELECT snapshot_date, CAST({expr} AS DOUBLE) AS v FROM {table}
+    WHERE snapshot_date = (SELECT MAX(snapshot_date) FROM {table})
 ) t"""
         try:
             df = s.fetch_df(sql)
@@ -64,18 +67,19 @@ FROM (
     return out
 
 
-def rollback_stats(warehouse: Warehouse, catalog: Catalog, row: dict[str, Any]) -> tuple[dict, dict]:
+def rollback_stats(warehouse: Warehouse, catalog: Catalog, row: dict[str, Any],
+                   scope: Scope = CUSTOMER_SCOPE) -> tuple[dict, dict]:
     """Stats with and without the patch in `row`; a note instead when the feature's active
     patches no longer validate (the rollback itself still proceeds)."""
     feature = row["feature"]
     try:
-        active = patch_layer.load_active(warehouse, catalog, [feature]).get(feature, [])
+        active = patch_layer.load_active(warehouse, catalog, [feature], scope.active).get(feature, [])
     except (PatchValidationError, ValueError) as exc:
         note = {"note": f"stats unavailable: {exc}"}
         return note, note
     version = int(row["baseline_version"]) if row.get("baseline_version") is not None else None
     remaining = [p for p in active if p.patch_id != row["patch_id"]]
     return (
-        feature_stats(warehouse, catalog, feature, active, version),
-        feature_stats(warehouse, catalog, feature, remaining, version),
+        feature_stats(warehouse, catalog, feature, active, version, scope),
+        feature_stats(warehouse, catalog, feature, remaining, version, scope),
     )

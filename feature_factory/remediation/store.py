@@ -6,6 +6,8 @@ Tables (all created on first use; columns may grow, never rename):
   and after. Never updated or deleted.
 - `feature_patches_active`: the patches the patch layer applies right now. Apply inserts, rollback
   deletes; the log is the history.
+Another entity has its own candidates, log and active tables (`<entity>_patch_candidates`, ...:
+scope.py); the lock is shared.
 - `remediation_lock`: one row per lock name; a holder is set by a conditional UPDATE (compare and
   set), which both engines serialise: DuckDB raises a write conflict for the loser, Snowflake's
   row lock makes the loser's WHERE see the winner's holder. A crashed holder's lock expires after
@@ -26,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from feature_factory import tables
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, clean_row
 
 # Columns, types and their descriptions: feature_factory/tables.py.
@@ -57,8 +60,9 @@ def to_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def ensure_tables(session: Session) -> None:
-    for table in CONTRACTS:
+def ensure_tables(session: Session, scope: Scope = CUSTOMER_SCOPE) -> None:
+    """The scope's candidates, log and active tables (the customer's by default) and the lock."""
+    for table in (scope.candidates, scope.log, scope.active, tables.REMEDIATION_LOCK):
         session.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({table.ddl()})")
 
 
@@ -68,7 +72,7 @@ def check_transition(patch_id: str, current: str, target: str) -> None:
 
 
 def fetch_candidates(
-    session: Session, ids: Sequence[str] | None = None, status: str | None = None
+    session: Session, ids: Sequence[str] | None = None, status: str | None = None, scope: Scope = CUSTOMER_SCOPE,
 ) -> list[dict[str, Any]]:
     """Candidate rows as dicts (bounded: one row per proposed patch)."""
     where, params = [], []
@@ -81,16 +85,17 @@ def fetch_candidates(
         where.append("status = ?")
         params.append(status)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    df = session.fetch_df(f"SELECT * FROM {tables.PATCH_CANDIDATES}{clause} ORDER BY proposed_at, patch_id", params)
+    df = session.fetch_df(f"SELECT * FROM {scope.candidates}{clause} ORDER BY proposed_at, patch_id", params)
     return [clean_row(r) for r in df.to_dict("records")]
 
 
-def set_status(session: Session, patch_id: str, current: str, target: str, at: dt.datetime, **fields: Any) -> None:
-    """One validated status change (call inside the caller's transaction)."""
+def set_status(session: Session, patch_id: str, current: str, target: str, at: dt.datetime, *,
+               scope: Scope = CUSTOMER_SCOPE, **fields: Any) -> None:
+    """One validated status change in the scope's candidates (call inside the caller's transaction)."""
     check_transition(patch_id, current, target)
     sets = ["status = ?", "updated_at = ?"] + [f"{k} = ?" for k in fields]
     session.execute(
-        f"UPDATE {tables.PATCH_CANDIDATES} SET {', '.join(sets)} WHERE patch_id = ? AND status = ?",
+        f"UPDATE {scope.candidates} SET {', '.join(sets)} WHERE patch_id = ? AND status = ?",
         [target, at, *fields.values(), patch_id, current],
     )
 

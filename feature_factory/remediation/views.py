@@ -6,10 +6,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from feature_factory import tables
 from feature_factory import markdown as md
 from feature_factory.features import patch_layer
 from feature_factory.remediation import store
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse
 
 MAX_ROWS = 50
@@ -19,12 +19,13 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty
     return md.records_table(rows, columns, empty, MAX_ROWS)
 
 
-def candidates_markdown(warehouse: Warehouse, statuses: Sequence[str] = ("PROPOSED", "APPROVED")) -> str:
-    if not warehouse.table_exists(tables.PATCH_CANDIDATES.name):
+def candidates_markdown(warehouse: Warehouse, statuses: Sequence[str] = ("PROPOSED", "APPROVED"),
+                        scope: Scope = CUSTOMER_SCOPE) -> str:
+    if not warehouse.table_exists(scope.candidates.name):
         return "_no patch candidates yet_"
     with warehouse.session() as s:
         rows = [{**r, "params": params_text(r.get("params")), "approver": short_actor(r.get("approver"))}
-                for r in store.fetch_candidates(s) if r["status"] in statuses]
+                for r in store.fetch_candidates(s, scope=scope) if r["status"] in statuses]
     for r in rows:
         r["diagnosis"] = _evidence(r).get("diagnosis")
         r["cause"] = _evidence(r).get("headline")
@@ -40,10 +41,10 @@ def _evidence(row: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def patch_views(warehouse: Warehouse) -> dict[str, str]:
+def patch_views(warehouse: Warehouse, scope: Scope = CUSTOMER_SCOPE) -> dict[str, str]:
     """Every patch view as Markdown, read now: after an approve, apply or rollback the open list
     (PROPOSED / APPROVED) no longer shows what was applied or decided, and the active list is current."""
-    return {"open_patches": candidates_markdown(warehouse), "active_patches": active_markdown(warehouse)}
+    return {"open_patches": candidates_markdown(warehouse, scope=scope), "active_patches": active_markdown(warehouse, scope)}
 
 
 def params_text(params: str | None) -> str:
@@ -61,11 +62,11 @@ def short_actor(actor: str | None) -> str | None:
     return actor
 
 
-def active_markdown(warehouse: Warehouse) -> str:
-    if not warehouse.table_exists(tables.FEATURE_PATCHES_ACTIVE.name):
+def active_markdown(warehouse: Warehouse, scope: Scope = CUSTOMER_SCOPE) -> str:
+    if not warehouse.table_exists(scope.active.name):
         return "_no applied patches_"
     with warehouse.session() as s:
-        rows = patch_layer.fetch_active(s)
+        rows = patch_layer.fetch_active(s, table=scope.active)
     return markdown_table(rows, ["patch_id", "feature", "action", "params", "applied_by", "applied_at"], "_no applied patches_")
 
 

@@ -1,8 +1,9 @@
 """Monitoring of another entity (issue 18): `product` gets product_feature_stats,
-product_feature_stats_baseline and product_drift_alerts, computed by the customer's SQL and drift
-rules over product_features (the same numbers for the same values, on DuckDB and Snowflake through
-fakesnow), built by the asset factory from the catalog, and materialized end to end from landed
-order CSVs; the customer tables are not touched and the alerts say why there is no diagnosis."""
+product_feature_stats_baseline and product_drift_alerts, computed by the customer's SQL, drift
+rules and statistical diagnosis over product_features (the same numbers for the same values, on
+DuckDB and Snowflake through fakesnow), built by the asset factory from the catalog, and
+materialized end to end from landed order CSVs; the customer tables are not touched and the
+alerts say why there is no attribution."""
 
 from __future__ import annotations
 
@@ -61,8 +62,8 @@ def _table(warehouse, name: str, order: str, drop: tuple[str, ...]) -> list[tupl
 
 
 def test_product_monitoring_equals_the_customer_path_on_the_same_values(warehouse, features, product):
-    """The same 12 days as customer_features and as product_features: baseline, statistics and
-    alerts agree value for value; only the tables differ, and the product alerts carry no diagnosis."""
+    """The same 12 days as customer_features and as product_features: baseline, statistics, alerts
+    and diagnoses agree value for value; only the tables and the attribution headline differ."""
     frame = make_days(12, customers=250, seed=3, shift={11: {"amount_shift": 3.0, "outliers": 0.04}})
     load_features(warehouse, frame)
     staged = _as_products(frame).assign(snapshot_date=frame["snapshot_date"].astype(str),
@@ -81,7 +82,7 @@ def test_product_monitoring_equals_the_customer_path_on_the_same_values(warehous
         rows = [r for rep in reports[subject.entity] for r in alerts.alert_rows(rep)]
         assert alerts.write_alerts(warehouse, START, rows, last, subject) == 3 * 12
 
-    drop = ("computed_at", "captured_at", "created_at", "diagnosis", "diagnosis_evidence", "top_contributors")
+    drop = ("computed_at", "captured_at", "created_at", "diagnosis_evidence")
     for mine, theirs, order in ((product.stats, tables.FEATURE_STATS, "feature, stats_date"),
                                 (product.baseline, tables.FEATURE_STATS_BASELINE, "feature"),
                                 (product.alerts, tables.DRIFT_ALERTS, "feature, alert_date")):
@@ -91,10 +92,13 @@ def test_product_monitoring_equals_the_customer_path_on_the_same_values(warehous
     shifted = warehouse.fetch_one(f"SELECT severity, drift_types, diagnosis, diagnosis_evidence FROM {product.alerts} "
                                   "WHERE feature = 'amount' AND alert_date = ?", [str(last)])
     assert shifted[0] in ("high", "critical") and "MEAN_SHIFT" in shifted[1]
-    assert shifted[2] is None
-    assert json.loads(shifted[3])["headline"].startswith("diagnosis not available for entity 'product'")
-    day = reports["product"][-1]
-    assert day.diagnoses == {} and day.diagnosis_unavailable == product.diagnosis_unavailable()
+    assert shifted[2] == "population_shift"  # the whole distribution moved 3 stds: not a tail to clip
+    evidence = json.loads(shifted[3])
+    assert evidence["headline"] == f"amount: {product.unattributed()}"
+    assert evidence["headline"].startswith("amount: attribution not available for entity 'product'")
+    customer = json.loads(warehouse.fetch_one("SELECT diagnosis_evidence FROM drift_alerts WHERE feature = 'amount' "
+                                              "AND alert_date = ?", [str(last)])[0])
+    assert {k: v for k, v in customer.items() if k != "headline"} == {k: v for k, v in evidence.items() if k != "headline"}
     # Undrifted rows carry no evidence at all, as on the customer side.
     assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {product.alerts} WHERE severity = 'none' "
                                "AND diagnosis_evidence IS NOT NULL")[0] == 0
@@ -120,7 +124,7 @@ def test_factory_builds_product_monitoring_assets_checks_and_jobs(product, monke
     assert {k.path[-1] for k in base.dependency_keys} == {"product_features"}
     schema = al.metadata_by_key[al.key]["dagster/column_schema"]
     assert [c.name for c in schema.columns] == list(tables.DRIFT_ALERTS.names)
-    assert "diagnosis not available for entity 'product'" in al.descriptions_by_key[al.key]
+    assert "attribution not available for entity 'product'" in al.descriptions_by_key[al.key]
     assert "product_features" in st.descriptions_by_key[st.key]
     assert [(c.asset_key.path[-1], c.name, c.blocking) for c in defs.asset_checks for c in c.check_specs] == [
         ("product_feature_stats_baseline", "one_current_baseline", True)]
@@ -196,6 +200,6 @@ def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, produc
     assert by_day["2024-03-10"] >= 3  # five times larger totals from 03-06: high or critical
     got = warehouse.fetch_one(f"SELECT current_mean, baseline_mean, diagnosis FROM {product.alerts} "
                               "WHERE feature = 'avg_order_total_30d' AND alert_date = CAST('2024-03-10' AS DATE)")
-    assert got[0] > got[1] * 1.5 and got[2] is None
+    assert got[0] > got[1] * 1.5 and got[2] == "population_shift"  # every order five times larger
     assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {product.alerts} WHERE feature = 'days_since_last_order' "
                                "AND alert_date = CAST('2024-03-10' AS DATE)")[0] == 0  # not judged: not in baseline
