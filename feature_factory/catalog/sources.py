@@ -130,6 +130,10 @@ class EntitySpec:
 # The churn example's entity: customer_features / customer_features_online over raw_events.
 CUSTOMER = EntitySpec("customer", "customer_id", DEFAULT_SOURCE, "Customer (the churn example).")
 _ENTITY_KEYS = {"key", "source", "description"}
+# The monitoring and patch tables each entity gets besides its feature tables (tables.entity_monitoring,
+# tables.entity_patches): <entity>_feature_stats, ...
+ENTITY_TABLE_SUFFIXES = ("feature_stats", "feature_stats_baseline", "drift_alerts", "patch_candidates",
+                         "feature_patch_log", "feature_patches_active")
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,8 @@ def parse_entities(raw: Any, catalog: SourceCatalog, source: str = "sources") ->
             raise CatalogError(f"{label}: customer is the churn example's entity (customer_features over "
                                "events) and cannot be redeclared")
         taken = _claimed_tables(catalog)
-        for fld, table in (("features table", f"{name}_features"), ("online table", f"{name}_features_online")):
+        for fld, table in (("features table", f"{name}_features"), ("online table", f"{name}_features_online"),
+                           *((f"{t} table", f"{name}_{t}") for t in ENTITY_TABLE_SUFFIXES)):
             if table in taken:
                 raise CatalogError(f"{label}: its {fld} {table!r} is already {taken[table]}; rename the entity")
         if not isinstance(body, dict):

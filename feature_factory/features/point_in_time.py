@@ -10,8 +10,8 @@ Only portable SQL (a range join + ROW_NUMBER) plus the warehouse's date fragment
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from feature_factory.features.entities import EntityTables
 from feature_factory.warehouse.base import Warehouse, quote_ident
@@ -27,6 +27,8 @@ class FeatureJoin:
     on: str  # the spine column holding the entity's key
     features: tuple[str, ...]
     prefix: str = ""  # output column = prefix + feature (names are unique per entity only)
+    # feature -> SQL over the feature table's row `f` (e.g. through the patch layer); default the column
+    read: Mapping[str, str] = field(default_factory=dict)
 
 
 def point_in_time_sql(warehouse: Warehouse, spine_sql: str, time_column: str, joins: Sequence[FeatureJoin],
@@ -49,7 +51,7 @@ def point_in_time_sql(warehouse: Warehouse, spine_sql: str, time_column: str, jo
         missing = [f for f in j.features if f not in have]
         if missing:
             raise PointInTimeError(f"{j.entity.features_table} has no feature column(s) {missing}")
-        cols = [f"f.{quote_ident(f)} AS ff_{i}_{f}" for f in j.features]
+        cols = [f"{j.read.get(f) or 'f.' + quote_ident(f)} AS ff_{i}_{f}" for f in j.features]
         newest = warehouse.date_add_days("k.ff_day", -1)
         oldest = warehouse.date_add_days("k.ff_day", -int(ttl_days))
         ctes.append(

@@ -203,3 +203,19 @@ def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, produc
     assert got[0] > got[1] * 1.5 and got[2] == "population_shift"  # every order five times larger
     assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {product.alerts} WHERE feature = 'days_since_last_order' "
                                "AND alert_date = CAST('2024-03-10' AS DATE)")[0] == 0  # not judged: not in baseline
+
+
+def test_an_entity_whose_monitoring_table_a_source_claims_is_refused():
+    from feature_factory.catalog import CatalogError
+    from feature_factory.catalog.sources import ENTITY_TABLE_SUFFIXES, parse_entities, parse_sources
+
+    sources = parse_sources({"orders": {"location": {"landing_folder": "orders"}, "row_id": "line_id",
+                                        "tables": {"raw": "product_drift_alerts"}, "entity_keys": {"product": "sku"},
+                                        "event_time": "ts", "columns": {"line_id": "string", "sku": "string",
+                                                                        "ts": "timestamp"}}}, "my.yaml")
+    with pytest.raises(CatalogError, match="^my.yaml: entity 'product': its drift_alerts table 'product_drift_alerts' "
+                       "is already claimed by source 'orders' \\(tables.raw\\); rename the entity"):
+        parse_entities({"product": {"key": "product_id", "source": "orders"}}, sources, "my.yaml")
+    names = {t.name for t in (*tables.entity_monitoring("product", "product_features"),
+                              *tables.entity_patches("product", "product_features"))}
+    assert names == {f"product_{s}" for s in ENTITY_TABLE_SUFFIXES}  # the check covers every table made
