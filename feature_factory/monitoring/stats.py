@@ -89,7 +89,10 @@ def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
     (a column that vanished or turned into text is a SCHEMA_CHANGE for drift, not a SQL error)."""
     present = feature_columns(warehouse, subject)
     specs = [f for f in features if f.name in present and is_numeric(present[f.name])]
-    exprs = patch_layer.patched_expressions(warehouse, specs, table=subject.patches)
+    if subject.is_customer:  # feature_patches_active, the default
+        exprs = patch_layer.patched_expressions(warehouse, specs)
+    else:
+        exprs = patch_layer.patched_expressions(warehouse, specs, table=subject.patches)
     return {f.name: exprs.get(f.name, quote_ident(f.name)) for f in specs}
 
 

@@ -219,3 +219,23 @@ def test_an_entity_whose_monitoring_table_a_source_claims_is_refused():
     names = {t.name for t in (*tables.entity_monitoring("product", "product_features"),
                               *tables.entity_patches("product", "product_features"))}
     assert names == {f"product_{s}" for s in ENTITY_TABLE_SUFFIXES}  # the check covers every table made
+
+
+def test_product_refresh_job_selects_the_entity_path_from_ingestion_to_alerts(product):
+    from feature_factory.remediation import entity_assets as remediation_entity_assets
+
+    catalog = load_catalog(CATALOG)
+    defs = dg.Definitions.merge(
+        dg.Definitions(assets=[source_assets(load_sources(SOURCES).get("orders"))]),
+        feature_entity_assets.definitions(catalog), entity_assets.definitions(catalog),
+        remediation_entity_assets.definitions(catalog),
+        dg.Definitions(resources={"warehouse": object(), "remediation": object()}))
+    job = defs.resolve_job_def("product_refresh_job")
+    selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
+    assert selected == {"raw_orders", "orders_quarantine", "product_features", "product_features_online",
+                        "product_feature_stats", "product_drift_alerts"}
+    assert job.partitions_def is not None
+    capture = defs.resolve_job_def("capture_product_baseline_job")
+    assert {k.path[-1] for k in capture.asset_layer.selected_asset_keys} == {"product_feature_stats_baseline"}
+    remediation = defs.resolve_job_def("product_remediation_job")
+    assert {k.path[-1] for k in remediation.asset_layer.selected_asset_keys} == {"product_patch_candidates"}
