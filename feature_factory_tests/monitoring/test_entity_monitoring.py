@@ -221,15 +221,20 @@ def test_an_entity_whose_monitoring_table_a_source_claims_is_refused():
     assert names == {f"product_{s}" for s in ENTITY_TABLE_SUFFIXES}  # the check covers every table made
 
 
-def test_product_refresh_job_selects_the_entity_path_from_ingestion_to_alerts(product):
+def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(product, duckdb_warehouse, tmp_path,
+                                                                          monkeypatch):
     from feature_factory.remediation import entity_assets as remediation_entity_assets
+
+    monkeypatch.setenv("FEATURE_FACTORY_CATALOG", str(CATALOG))
+    folder = tmp_path / "orders"
+    _land_orders(folder, products=5)
 
     catalog = load_catalog(CATALOG)
     defs = dg.Definitions.merge(
         dg.Definitions(assets=[source_assets(load_sources(SOURCES).get("orders"))]),
         feature_entity_assets.definitions(catalog), entity_assets.definitions(catalog),
         remediation_entity_assets.definitions(catalog),
-        dg.Definitions(resources={"warehouse": object(), "remediation": object()}))
+        dg.Definitions(resources={"warehouse": duckdb_warehouse, "remediation": object()}))
     job = defs.resolve_job_def("product_refresh_job")
     selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
     assert selected == {"raw_orders", "orders_quarantine", "product_features", "product_features_online",
@@ -239,3 +244,13 @@ def test_product_refresh_job_selects_the_entity_path_from_ingestion_to_alerts(pr
     assert {k.path[-1] for k in capture.asset_layer.selected_asset_keys} == {"product_feature_stats_baseline"}
     remediation = defs.resolve_job_def("product_remediation_job")
     assert {k.path[-1] for k in remediation.asset_layer.selected_asset_keys} == {"product_patch_candidates"}
+    # A 10-day backfill of the job as one run: every asset of the path, no baseline yet.
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), tags=_range("2024-01-01", "2024-01-10"),
+                                    run_config={"ops": {"ingest_orders": {"config": {"landing_dir": str(folder)}}}})
+    assert result.success
+    wh = duckdb_warehouse
+    assert wh.fetch_one("SELECT COUNT(*) FROM product_features")[0] == 5 * 10
+    assert wh.fetch_one("SELECT COUNT(*) FROM product_features_online")[0] == 5
+    assert wh.fetch_one("SELECT COUNT(*) FROM product_feature_stats")[0] == 5 * 10  # 5 features x 10 days
+    assert wh.row_count("product_drift_alerts") == 0  # judged only against a baseline
+    assert _metadata(result, "product_drift_alerts")["partitions"]["2024-01-10"]["baseline_version"] is None
