@@ -45,7 +45,7 @@ def stats_result(context: dg.AssetExecutionContext, config: StatsConfig, warehou
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
         "days": (last - first).days + 1,
-        "baseline": baseline.describe() if baseline else f"{NO_BASELINE} (histograms left empty)",
+        "baseline": baseline.describe() if baseline else f"{subject.no_baseline(NO_BASELINE)} (histograms left empty)",
         "preview": dg.MetadataValue.md(f"on {last}:\n\n" + md.frame_table(preview)),
         "dagster/column_schema": subject.stats.column_schema(live=warehouse.columns(subject.stats.name)),
     })
@@ -175,9 +175,9 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
 
     day = report.day
     if report.baseline is None:
-        context.log.warning(f"{subject.alerts} {day}: {NO_BASELINE}")
+        context.log.warning(f"{subject.alerts} {day}: {subject.no_baseline(NO_BASELINE)}")
         verdict = {"severity_rank": 0, "severity": "none", "baseline_version": None, "features": {}}
-        return verdict, {"status": NO_BASELINE, "max_severity": "none", "max_severity_rank": 0,
+        return verdict, {"status": subject.no_baseline(NO_BASELINE), "max_severity": "none", "max_severity_rank": 0,
                          "dagster/row_count": 0}, []
     b = report.baseline
     rows = alerts.alert_rows(report)  # evidently_* stay NULL until drift_report has run

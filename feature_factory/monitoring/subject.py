@@ -37,6 +37,11 @@ class Subject:
     def is_customer(self) -> bool:
         return self.entity == CUSTOMER_TABLES.name
 
+    def no_baseline(self, message: str) -> str:
+        """The no-baseline `message` with this entity's capture job (customer: as it is)."""
+        return message if self.is_customer else message.replace("capture_baseline_job",
+                                                                  f"capture_{self.entity}_baseline_job")
+
     def unattributed(self) -> str:
         """Why another entity's drift is diagnosed from its statistics only (said in each alert's
         diagnosis_evidence headline and in the UI)."""

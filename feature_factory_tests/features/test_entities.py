@@ -240,6 +240,16 @@ def test_code_location_shows_product_assets_after_reload(tmp_path, monkeypatch):
 
 
 # -- a training set joining two feature tables point in time ---------------------------------------------
+# Order lines of 03-09 and 03-10: (line, buyer, product, buyer's purchases_7d and revenue_7d, product's
+# orders_7d and revenue_7d), also what the declared order_training_set asset holds (test_training_sets.py).
+ORDER_LINES_AS_OF = [
+    ("l10", "u1", "A1", 1, 5.0, 7, 70.0),   # 03-10: buyer and product as of 03-09
+    ("l11", "u1", "A1", 1, 5.0, 7, 70.0),
+    ("l13", "u0", "B2", 7, 35.0, 1, 20.0),  # 03-09: as of 03-08 (B2's 03-02 order only)
+    ("l9", "u0", "A1", 7, 35.0, 7, 70.0),
+]
+
+
 def test_order_lines_get_buyer_and_product_features_as_of_the_day_before(warehouse, catalog, product, tmp_path):
     from features_helpers import events_frame, write_raw_events
 
@@ -264,9 +274,4 @@ def test_order_lines_get_buyer_and_product_features_as_of_the_day_before(warehou
     assert build_point_in_time(warehouse, "order_training_set", spine, "placed_at", joins) == 4  # replaced
     got = warehouse.fetch_all("SELECT order_line_id, customer_id, product_id, purchases_7d, revenue_7d, "
                               "product_orders_7d, product_revenue_7d FROM order_training_set ORDER BY order_line_id")
-    assert got == [
-        ("l10", "u1", "A1", 1, 5.0, 7, 70.0),   # 03-10: buyer and product as of 03-09
-        ("l11", "u1", "A1", 1, 5.0, 7, 70.0),
-        ("l13", "u0", "B2", 7, 35.0, 1, 20.0),  # 03-09: as of 03-08 (B2's 03-02 order only)
-        ("l9", "u0", "A1", 7, 35.0, 7, 70.0),
-    ]
+    assert got == ORDER_LINES_AS_OF

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 from features_helpers import D, events_frame, write_raw_events
-from test_entities import CATALOG, SOURCES, _ingest
+from test_entities import CATALOG, ORDER_LINES_AS_OF, SOURCES, _ingest
 
 from feature_factory.catalog import CatalogError, load_catalog, load_sources
 from feature_factory.catalog.training_sets import load_training_sets, parse_training_sets
@@ -79,12 +79,7 @@ def test_order_training_set_asset_joins_buyer_and_product_point_in_time(warehous
     got = warehouse.fetch_all("SELECT order_line_id, customer_id, product_id, purchases_7d, revenue_7d, "
                               "product_orders_7d, product_revenue_7d FROM order_training_set "
                               "WHERE placed_at >= CAST('2024-03-09' AS TIMESTAMP) ORDER BY order_line_id")
-    assert got == [
-        ("l10", "u1", "A1", 1, 5.0, 7, 70.0),   # 03-10: buyer and product as of 03-09
-        ("l11", "u1", "A1", 1, 5.0, 7, 70.0),
-        ("l13", "u0", "B2", 7, 35.0, 1, 20.0),  # 03-09: as of 03-08 (B2's 03-02 order only)
-        ("l9", "u0", "A1", 7, 35.0, 7, 70.0),
-    ]
+    assert got == ORDER_LINES_AS_OF
     # No product snapshot the day before (l1 on the first day, l12 on B2's first day): NULL, the row kept.
     assert warehouse.fetch_all("SELECT order_line_id FROM order_training_set WHERE product_orders_7d IS NULL "
                                "ORDER BY order_line_id") == [("l1",), ("l12",)]

@@ -254,3 +254,5 @@ def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(produ
     assert wh.fetch_one("SELECT COUNT(*) FROM product_feature_stats")[0] == 5 * 10  # 5 features x 10 days
     assert wh.row_count("product_drift_alerts") == 0  # judged only against a baseline
     assert _metadata(result, "product_drift_alerts")["partitions"]["2024-01-10"]["baseline_version"] is None
+    assert _metadata(result, "product_feature_stats")["baseline"].startswith(
+        "no baseline captured yet — run capture_product_baseline_job")
