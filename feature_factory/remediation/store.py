@@ -6,12 +6,13 @@ Tables (all created on first use; columns may grow, never rename):
   and after. Never updated or deleted.
 - `feature_patches_active`: the patches the patch layer applies right now. Apply inserts, rollback
   deletes; the log is the history.
-Another entity has its own candidates, log and active tables (`<entity>_patch_candidates`, ...:
-scope.py); the lock is shared.
 - `remediation_lock`: one row per lock name; a holder is set by a conditional UPDATE (compare and
   set), which both engines serialise: DuckDB raises a write conflict for the loser, Snowflake's
   row lock makes the loser's WHERE see the winner's holder. A crashed holder's lock expires after
   its TTL.
+
+Another entity has its own candidates, log and active tables (`<entity>_patch_candidates`, ...:
+scope.py); the lock is shared.
 
 Status transitions (anything else is refused, naming the patch and both statuses):
 PROPOSED -> APPROVED | REJECTED; APPROVED -> APPLIED | REJECTED; APPLIED -> ROLLED_BACK;
