@@ -206,33 +206,47 @@ class Warehouse(dg.ConfigurableResource, ABC):
         Creates the table on first use; adds columns the SELECT has and the table lacks (columns
         may grow). Returns the number of rows inserted.
         """
+        with self.session() as s:
+            return self.session_replace_where(s, table, where_sql, select_sql, params, where_params)
+
+    def session_replace_where(
+        self,
+        s: Session,
+        table: str,
+        where_sql: str,
+        select_sql: str,
+        params: Sequence[Any] | None = None,
+        where_params: Sequence[Any] | None = None,
+    ) -> int:
+        """`replace_where` in an open session, so the SELECT may read that session's temporary
+        tables. This default builds the rows under a staging name first (the SELECT is evaluated
+        before the old rows go, even when it reads `table`), then deletes and inserts."""
         name = quote_ident(table)
         staging = quote_ident(f"{table}__staging")
-        with self.session() as s:
-            s.execute(f"DROP TABLE IF EXISTS {staging}")
-            s.execute(f"CREATE TABLE {staging} AS {select_sql}", params)
-            staged_cols = self.session_columns(s, staging)
-            try:
-                if not self.session_columns(s, name):
-                    with s.transaction():
-                        s.execute(f"CREATE TABLE {name} AS SELECT * FROM {staging}")
-                else:
-                    existing = {c for c, _ in self.session_columns(s, name)}
-                    ddl = [f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}"
-                           for col, typ in staged_cols if col not in existing]
-                    if not self.transactional_ddl:
+        s.execute(f"DROP TABLE IF EXISTS {staging}")
+        s.execute(f"CREATE TABLE {staging} AS {select_sql}", params)
+        staged_cols = self.session_columns(s, staging)
+        try:
+            if not self.session_columns(s, name):
+                with s.transaction():
+                    s.execute(f"CREATE TABLE {name} AS SELECT * FROM {staging}")
+            else:
+                existing = {c for c, _ in self.session_columns(s, name)}
+                ddl = [f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}"
+                       for col, typ in staged_cols if col not in existing]
+                if not self.transactional_ddl:
+                    for statement in ddl:
+                        s.execute(statement)
+                cols = ", ".join(quote_ident(c) for c, _ in staged_cols)
+                with s.transaction():  # new columns and the rows swap together where DDL allows
+                    if self.transactional_ddl:
                         for statement in ddl:
                             s.execute(statement)
-                    cols = ", ".join(quote_ident(c) for c, _ in staged_cols)
-                    with s.transaction():  # new columns and the rows swap together where DDL allows
-                        if self.transactional_ddl:
-                            for statement in ddl:
-                                s.execute(statement)
-                        s.execute(f"DELETE FROM {name} WHERE {where_sql}", where_params)
-                        s.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staging}")
-                row = s.fetch_one(f"SELECT COUNT(*) FROM {staging}")
-            finally:
-                s.execute(f"DROP TABLE IF EXISTS {staging}")
+                    s.execute(f"DELETE FROM {name} WHERE {where_sql}", where_params)
+                    s.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staging}")
+            row = s.fetch_one(f"SELECT COUNT(*) FROM {staging}")
+        finally:
+            s.execute(f"DROP TABLE IF EXISTS {staging}")
         return int(row[0]) if row else 0
 
     def write_df(self, table: str, df: pd.DataFrame, mode: str = "append") -> int:
