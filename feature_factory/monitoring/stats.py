@@ -105,17 +105,22 @@ def stats_select_sql(
     with_grid: bool = True,
     computed_at: dt.datetime | None = None,
     sketch_rows: int | None = None,
+    moments: bool = True,
+    pooled_row: bool = False,
 ) -> str:
     """One SELECT over `customer_features` rows with snapshot_date in [start, end].
 
     `by_day=False` pools the window into one row per feature (baseline capture). `inputs` adds
     the raw input null counts of those days (inputs.py). `sketch_rows` switches the grid,
     quantiles and distinct count to the sketch and the rest to one scan of the wide rows
-    (module docstring)."""
+    (module docstring); with it, `moments=False` and `pooled_row=True` split a baseline capture's
+    work between its two passes (sketch.py)."""
     if not expressions:
         raise MonitoringError("no feature columns to compute statistics for")
     if grid_size < 2:
         raise ValueError(f"grid_size={grid_size} must be at least 2")
+    if sketch_rows is None and (not moments or pooled_row):
+        raise ValueError("moments=False and pooled_row=True are sketch-mode options: set sketch_rows")
     if sketch_rows is not None and sketch_rows < 1000:
         raise ValueError(f"sketch_rows={sketch_rows} must be at least 1000 (or None for exact statistics): "
                          "fewer sampled rows make the rank error bound too wide to judge drift")
@@ -133,7 +138,8 @@ def stats_select_sql(
         ctes = sketch_ctes(warehouse, {n: expressions[n] for n in names}, lo, hi, by_day=by_day,
                            edges={n: list(binning.edges[n]) for n in names if n in binning.edges},
                            ranges={n: binning.ranges[n] for n in names if n in binning.ranges},
-                           nbins=nbins, grid_size=grid_size, with_grid=with_grid, sketch_rows=sketch_rows)
+                           nbins=nbins, grid_size=grid_size, with_grid=with_grid, sketch_rows=sketch_rows,
+                           moments=moments, pooled_row=pooled_row)
     else:
         ctes = _exact_ctes(warehouse, expressions, names, lo, hi, key_list, binning, nbins, grid_agg)
     if grid_agg:
@@ -183,8 +189,8 @@ def stats_select_sql(
         f"CAST({grid_json} AS VARCHAR) AS quantile_grid",
         f"CAST({grid_size if with_grid else 'NULL'} AS BIGINT) AS grid_size",
         # DKW rank error of the sketch's grid and quantiles (0: every value was used).
-        f"CAST(CASE WHEN a.sample_count < a.value_count THEN SQRT(LN({2 / SKETCH_ALPHA!r}) / "
-        "(2.0 * a.sample_count)) ELSE 0.0 END AS DOUBLE) AS grid_rank_error",
+        f"CAST(CASE WHEN a.sample_count = 0 AND a.value_count > 0 THEN NULL WHEN a.sample_count < a.value_count "
+        f"THEN SQRT(LN({2 / SKETCH_ALPHA!r}) / (2.0 * a.sample_count)) ELSE 0.0 END AS DOUBLE) AS grid_rank_error",
         f"CAST({'i.input_rows' if inputs else 'NULL'} AS BIGINT) AS input_rows",
         f"CAST({'i.input_nulls' if inputs else 'NULL'} AS BIGINT) AS input_nulls",
         f"CAST({version} AS BIGINT) AS baseline_version",
