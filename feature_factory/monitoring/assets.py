@@ -44,7 +44,8 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
     first, last = _days(context)
     baseline = current_baseline(warehouse)
     rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
-                               grid_size=config.grid_size, sketch_rows=config.sketch_rows)
+                               grid_size=config.grid_size, sketch_rows=config.sketch_rows,
+                               older_sketch_rows=config.range_sketch_rows)
     preview = warehouse.fetch_df(
         f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
         f"FROM {tables.FEATURE_STATS} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])

@@ -288,3 +288,24 @@ def test_sketch_baseline_capture_merges_the_windows_moments_exactly(warehouse, f
         exact_ranks = np.searchsorted(np.sort(x), e.edges, side="right") / len(x)
         if len(s.edges) == len(e.edges):
             assert np.all(np.abs(ranks - exact_ranks) <= 2 * s.grid_rank_error + 0.02), f
+
+
+def test_older_days_of_a_range_take_the_sketch_and_the_last_day_stays_exact(duckdb_warehouse, features):
+    """`older_sketch_rows` (StatsConfig.range_sketch_rows): a backfill's history is sketched, the
+    last day (the one a daily run alerts on) keeps the exact statistics."""
+    df = make_days(3, customers=3000, seed=6)
+    load_features(duckdb_warehouse, df)
+    last = START + dt.timedelta(days=2)
+    n = write_feature_stats(duckdb_warehouse, START, last, features, grid_size=20, older_sketch_rows=1000)
+    assert n == 3 * len(features)
+    rows = duckdb_warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date").to_dict("records")
+    for r in rows:
+        day = pd.Timestamp(r["stats_date"]).date()
+        x = df.loc[df["snapshot_date"] == day, r["feature"]].dropna().to_numpy(dtype=float)
+        s = Summary.from_row(r)
+        assert s.value_count == len(x) and s.mean == pytest.approx(x.mean(), rel=1e-9)
+        if day == last:
+            assert s.grid_rank_error == 0.0 and s.grid == pytest.approx(M.quantile_grid(x, 20).tolist())
+            assert s.distinct_count == len(np.unique(x))
+        else:  # about 1,000 of the day's 3,000 rows sampled
+            assert 0.04 < s.grid_rank_error < 0.08
