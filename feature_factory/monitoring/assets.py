@@ -70,7 +70,7 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
         context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
         previous = None
     start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous)
-    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size)
+    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size, sketch_rows=config.sketch_rows)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
     dropped = dropped_features(previous, baseline)
     if dropped:  # loud: these features stop being monitored from now on

@@ -42,6 +42,10 @@ class BaselineConfig(dg.Config):
         "start_date/end_date either, the current baseline's window (so every feature it monitors "
         "stays monitored); without a baseline, 28 days.")
     grid_size: int = Field(default=DEFAULT_GRID_SIZE, description="Quantile grid points kept per feature.")
+    sketch_rows: int | None = Field(default=None, description="Set (e.g. 65536) to take the baseline's quantile "
+                                    "grid, p01..p99 (and so its bin edges) from a reproducible row sample of about "
+                                    "this many rows of the window, as feature_stats' sketch_rows; moments, counts, "
+                                    "histograms and tails stay exact. Empty: exact.")
 
 
 class DriftConfig(dg.Config, Thresholds):
