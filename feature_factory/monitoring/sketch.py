@@ -14,11 +14,13 @@ Here every aggregate that streams is taken on the wide rows, one column at a tim
   (edge[i-1], edge[i]], as the exact CASE bucketing), and the tails `COUNT_IF(x < p01)`,
   `COUNT_IF(x > p99)`: exact, so PSI, Jensen-Shannon and OUT_OF_RANGE carry no sampling error.
 
-Only then are the sampled rows (a hash of customer and day below `sketch_rows / rows of the day`, the
-same rows as before) unpivoted, about `sketch_rows` x features values, for the quantile grid and
-p01..p99: the only statistics that need a sort, and the only ones with a rank error
-(`grid_rank_error`, stats.py). The statement ends in a CTE `agg` with the exact statement's `agg`
-columns, so stats.py's grid fallback, inputs join and final SELECT are shared.
+A second scan keeps only the sampled rows (a hash of customer and day below `sketch_rows / rows of
+the day`, the same rows as before), about `sketch_rows` a day, for the quantile grid and p01..p99:
+the only statistics that need a sort, and the only ones with a rank error (`grid_rank_error`,
+stats.py). On DuckDB one sort per column gives both (`Dialect.order_statistics`); elsewhere the
+sample alone is unpivoted for stats.py's ranked grid. The statement ends in a CTE `agg` with the
+exact statement's `agg` columns, so stats.py's grid fallback, inputs join and final SELECT are
+shared. Error bounds of each statistic: docs/drift-sketch.md.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
 _HASH_MOD = 2147483647  # resolution of the sampling hash (warehouse.unit_hash)
+
+
+def listed_grid(warehouse: Warehouse, grid_size: int) -> bool:
+    """Whether the sketch's grid comes from list aggregates (else stats.py ranks the sample)."""
+    return (warehouse.quantile_grid("v", grid_size) is not None
+            and warehouse.dialect.order_statistics("v", grid_size, [50]) is not None)
 
 
 def sketch_ctes(
@@ -116,7 +124,7 @@ def sketch_ctes(
     # aggregates, the grid and p01..p99 at nearest ranks from one sort per column; else
     # PERCENTILE_CONT per column and the sample unpivoted into `long` for stats.py's ranked grid.
     percents = [round(q * 100) for q in QUANTILE_COLUMNS.values()]
-    listed = warehouse.dialect.order_statistics("x0", grid_size, percents) is not None
+    listed = listed_grid(warehouse, grid_size)
     grid_agg = with_grid and listed
     per_col = []
     for i in idx:

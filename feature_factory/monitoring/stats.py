@@ -36,7 +36,7 @@ from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
-from feature_factory.monitoring.sketch import sketch_ctes
+from feature_factory.monitoring.sketch import listed_grid, sketch_ctes
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
@@ -134,6 +134,8 @@ def stats_select_sql(
 
     sketch = sketch_rows is not None
     grid_agg = warehouse.quantile_grid("v", grid_size) if with_grid else None
+    if sketch and not listed_grid(warehouse, grid_size):
+        grid_agg = None  # the sketch's sample is ranked (a `long` CTE), as the portable path does
     if sketch:
         ctes = sketch_ctes(warehouse, {n: expressions[n] for n in names}, lo, hi, by_day=by_day,
                            edges={n: list(binning.edges[n]) for n in names if n in binning.edges},

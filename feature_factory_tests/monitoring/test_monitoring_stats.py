@@ -309,3 +309,21 @@ def test_older_days_of_a_range_take_the_sketch_and_the_last_day_stays_exact(duck
             assert s.distinct_count == len(np.unique(x))
         else:  # about 1,000 of the day's 3,000 rows sampled
             assert 0.04 < s.grid_rank_error < 0.08
+
+
+def test_sketch_grid_from_ranked_sample_equals_the_listed_one(duckdb_warehouse, features, monkeypatch):
+    """The sketch's grid is the same order statistics of the same sampled rows whether DuckDB's
+    list aggregate picks them or the portable ROW_NUMBER path (Snowflake's) ranks the sample."""
+    load_features(duckdb_warehouse, make_days(2, customers=5000, seed=12))
+
+    def grids() -> dict:
+        write_feature_stats(duckdb_warehouse, START, START + dt.timedelta(days=1), features, grid_size=30,
+                            sketch_rows=1200)
+        rows = duckdb_warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date")
+        return {(r["feature"], str(r["stats_date"])): (Summary.from_row(r).grid, r["grid_rank_error"])
+                for r in rows.to_dict("records")}
+
+    listed = grids()
+    monkeypatch.setattr(type(duckdb_warehouse), "quantile_grid", lambda self, expr, m: None)
+    ranked = grids()
+    assert listed == ranked and len(listed) == 6 and all(eps > 0 for _, eps in listed.values())
