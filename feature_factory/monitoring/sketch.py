@@ -60,7 +60,8 @@ def sketch_ctes(
     the grid, `long` (the sampled values, `in_sample` = 1) for stats.py's ranked grid. `lo` / `hi`
     are SQL date literals, `expressions` feature -> SQL over customer_features.
 
-    `moments=False` leaves zeros, moments and min/max NULL (a baseline capture's pooled pass, which
+    `with_grid=False` draws no sample: grid, p01..p99 NULL (a baseline capture's one-day by-day pass
+    needs only the counts, histograms and tails). `moments=False` leaves zeros, moments and min/max NULL (a baseline capture's pooled pass, which
     needs only the sample's order statistics, counts and distinct counts); `pooled_row=True` (by
     day) adds a row per feature with stats_date NULL that merges the days' counts, power sums,
     min/max, histogram and tails (exactly: the sums are about one centre), so the capture gets the
@@ -165,16 +166,18 @@ def sketch_ctes(
         f"sk AS (SELECT {'w.stats_date, ' if day else ''}fl.feature, {', '.join(sampled)} "
         f"FROM sw w CROSS JOIN (VALUES {feats}) AS fl(feature))",
         f"agg AS (SELECT l.feature, {'l.stats_date, ' if by_day else ''}l.row_count, l.value_count, "
-        "COALESCE(k.sample_count, 0) AS sample_count, l.zero_count, "
+        f"{'COALESCE(k.sample_count, 0)' if with_grid else '0'} AS sample_count, l.zero_count, "
         f"CASE WHEN l.value_count > 0 THEN l.center + {a} END AS mean, "
         f"CASE WHEN l.value_count > 1 THEN SQRT(CASE WHEN {m2} < 0 THEN 0 ELSE {m2} END / ({n} - 1)) END AS stddev, "
         f"{kurtosis} AS kurtosis, l.min_value, l.max_value, "
-        + ", ".join(f"k.{q}" for q in QUANTILE_COLUMNS)
+        + ", ".join(f"{'k.' + q if with_grid else 'CAST(NULL AS DOUBLE) AS ' + q}" for q in QUANTILE_COLUMNS)
         + ", l.distinct_count, l.below_count + l.above_count AS out_of_range_count, l.above_count AS above_range_count, "
         + ", ".join(f"l.h{b}" for b in range(nbins))
         + (", k.grid_json" if grid_agg else "")
-        + f" FROM wl l LEFT JOIN sk k ON {joined})",
+        + f" FROM wl l{f' LEFT JOIN sk k ON {joined}' if with_grid else ''})",
     ]
+    if not with_grid:  # no order statistic asked for: no sample drawn (module doc)
+        ctes = [c for c in ctes if c.split(" AS (", 1)[0] not in ("smp", "sw", "sk")]
     if with_grid and not grid_agg:
         ctes.append(f"long AS (SELECT s.stats_date, 1 AS in_sample, fl.feature, {value} AS v FROM smp s "
                     f"CROSS JOIN (VALUES {feats}) AS fl(feature))")

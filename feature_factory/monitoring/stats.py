@@ -114,7 +114,7 @@ def stats_select_sql(
     the raw input null counts of those days (inputs.py). `sketch_rows` switches the grid,
     quantiles and distinct count to the sketch and the rest to one scan of the wide rows
     (module docstring); with it, `moments=False` and `pooled_row=True` split a baseline capture's
-    work between its two passes (sketch.py)."""
+    work between its two passes, and `with_grid=False` leaves p01..p99 NULL too (sketch.py)."""
     if not expressions:
         raise MonitoringError("no feature columns to compute statistics for")
     if grid_size < 2:
