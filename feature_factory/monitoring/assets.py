@@ -44,7 +44,8 @@ def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, wareho
     first, last = _days(context)
     baseline = current_baseline(warehouse)
     rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
-                               grid_size=config.grid_size, sketch_rows=config.sketch_rows)
+                               grid_size=config.grid_size, sketch_rows=config.sketch_rows,
+                               older_sketch_rows=config.range_sketch_rows)
     preview = warehouse.fetch_df(
         f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
         f"FROM {tables.FEATURE_STATS} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
@@ -69,7 +70,7 @@ def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineCo
         context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
         previous = None
     start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous)
-    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size)
+    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size, sketch_rows=config.sketch_rows)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
     dropped = dropped_features(previous, baseline)
     if dropped:  # loud: these features stop being monitored from now on

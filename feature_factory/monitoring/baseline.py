@@ -17,6 +17,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
@@ -153,8 +155,12 @@ def capture_baseline(
         if not group_exprs:  # features of the catalog not (yet) in customer_features
             continue
         inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs])
+        # With the sketch, the pooled pass takes only the sample's order statistics, counts and
+        # distinct counts; the window's moments come merged from the by-day pass (sketch.py).
+        sketch = sketch_rows is not None
         pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
-                                                     grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows))
+                                                     grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows,
+                                                     moments=not sketch))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
         group_edges = {f: decile_edges(s.grid) for f, s in group.items()}
         ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in group.items()
@@ -163,8 +169,13 @@ def capture_baseline(
         # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
             warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
-            grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows))
-        for r in sorted(by_day.to_dict("records"), key=lambda r: as_date(r["stats_date"])):
+            grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, pooled_row=sketch))
+        records = by_day.to_dict("records")
+        for r in (r for r in records if _missing_date(r["stats_date"])):  # the sketch's pooled moments
+            merged = Summary.from_row(r)
+            for name in _MOMENTS:
+                setattr(group[r["feature"]], name, getattr(merged, name))
+        for r in sorted((r for r in records if not _missing_date(r["stats_date"])), key=lambda r: as_date(r["stats_date"])):
             daily.setdefault(r["feature"], []).append(Summary.from_row(r))
             offsets.setdefault(r["feature"], []).append((end - as_date(r["stats_date"])).days)
         summaries.update(group)
@@ -197,6 +208,13 @@ def capture_baseline(
     assert baseline is not None
     baseline.incomplete = incomplete
     return baseline
+
+
+_MOMENTS = ("zero_rate", "mean", "stddev", "kurtosis", "min_value", "max_value")
+
+
+def _missing_date(value) -> bool:
+    return value is None or pd.isna(value)
 
 
 def history_start(warehouse: Warehouse) -> dt.date | None:
