@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from enum import Enum
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from feature_factory import settings
+from feature_factory.settings import Homes
 from feature_factory.catalog.loader import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
 from feature_factory.events import rules
@@ -79,13 +78,15 @@ def events_source() -> SourceSpec:
     return spec
 
 
-def events_landing_dir() -> Path:
-    """The churn example's landing folder: `FEATURE_FACTORY_LANDING` if set, else the events source's
-    `location.landing_folder` (relative to $FEATURE_FACTORY_HOME/landing; shipped: `events`)."""
-    if os.environ.get("FEATURE_FACTORY_LANDING"):
-        return settings.landing_dir()
+def events_landing_dir(homes: Homes | None = None) -> Path:
+    """The churn example's landing folder: the `homes`' landing folder if set (default: the
+    environment's, `FEATURE_FACTORY_LANDING`), else the events source's `location.landing_folder`
+    (relative to <home>/landing; shipped: `events`)."""
+    homes = homes or Homes()
+    if override := homes.landing_override():
+        return override
     folder = Path(events_source().landing_folder or "events")
-    return folder if folder.is_absolute() else settings.home() / "landing" / folder
+    return folder if folder.is_absolute() else homes.landing_root() / folder
 
 
 def reason_texts(spec: SourceSpec | None = None) -> dict[str, str]:
