@@ -12,11 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from feature_factory import tables
-from feature_factory.warehouse.base import Warehouse, sql_literal
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # the settings model imports without Dagster (warehouse.base brings it)
+    from feature_factory.warehouse.base import Warehouse
 
 
 
