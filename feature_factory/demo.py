@@ -189,7 +189,7 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     out(indent("drift sensor: the runs it requested are tagged with their drift keys; the UI's daemon "
                "acts only on alerts newer than this story"))
     out("")
-    out(summary(story, defs.resources["model_registry"].open(), wh))
+    out(summary(story, defs.resources["model_registry"].open(), wh, defs.resources["online_store"].store()))
     return story
 
 
@@ -363,9 +363,9 @@ def alerts_summary(story: Story, wh) -> str:
     return "\n".join(lines)
 
 
-def summary(story: Story, registry, wh) -> str:
-    """The story's outcome, read back from warehouse `wh` and `registry` (the code location's)
-    through the domains' own readers."""
+def summary(story: Story, registry, wh, store=None) -> str:
+    """The story's outcome, read back from warehouse `wh`, `registry` and online `store` (the code
+    location's) through the domains' own readers."""
     from feature_factory import tables
     from feature_factory.features.snapshots import snapshot_days
     from feature_factory.remediation.store import fetch_candidates
@@ -408,11 +408,11 @@ def summary(story: Story, registry, wh) -> str:
     lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
                  f"in {story.seconds:.0f}s")
     lines.append("open the UI on this instance: " + ui_command(story.homes))
-    lines += serving_lines(wh)
+    lines += serving_lines(wh, store)
     return "\n".join(lines)
 
 
-def serving_lines(wh) -> list[str]:
+def serving_lines(wh, store=None) -> list[str]:
     """The online store, asked as a client would: start the server beside the UI, then this request."""
     import json
 
@@ -422,7 +422,7 @@ def serving_lines(wh) -> list[str]:
 
     ids = online_ids(wh, 2)
     try:
-        curl, answer = sample_request(ids)
+        curl, answer = sample_request(ids, store=store)
     except Exception as exc:  # the story is told; only the sample failed
         return [f"online serving: the sample request failed: {type(exc).__name__}: {exc}"]
     return ["online serving: feature-factory serve (beside make ui), then:", f"  {curl}",

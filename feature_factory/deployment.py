@@ -70,8 +70,8 @@ def warehouse_for(name: str, homes: HomesResource | None = None):
 
 def resources_for(name: str | None = None, homes: HomesResource | None = None) -> dict[str, Any]:
     """Resources for deployment `name` (default: from the environment). With `homes` (the demo's
-    folders) the warehouse file and the model registry live under its home; without, every folder
-    is the environment's, read when a run uses it."""
+    folders) the warehouse file, the model registry and the SQLite online store live under its
+    home; without, every folder is the environment's, read when a run uses it."""
     from feature_factory.ml.resources import ModelRegistryResource
     from feature_factory.monitoring.notifier import notifier_from_env
     from feature_factory.monitoring.sensors import DriftResponse
@@ -81,7 +81,8 @@ def resources_for(name: str | None = None, homes: HomesResource | None = None) -
     name = name or deployment_name()
     return {"warehouse": warehouse_for(name, homes), "remediation": RemediationSettings.from_env(),
             "notifier": notifier_from_env(), "drift_response": DriftResponse(),
-            "online_store": OnlineStoreResource.from_env(), "homes": homes or HomesResource(),
+            "online_store": OnlineStoreResource.from_env(homes.root() if homes else None),
+            "homes": homes or HomesResource(),
             "model_registry": ModelRegistryResource(root=str(homes.root() / "models") if homes else None)}
 
 

@@ -66,7 +66,9 @@ def test_a_given_homes_resource_places_the_warehouse_and_the_registry(tmp_path):
     defs = build_defs(resources={"homes": HomesResource(home=str(chosen))})
     assert defs.resources["warehouse"].resolved_path() == chosen / "warehouse.duckdb"
     assert defs.resources["model_registry"].open().root == chosen / "models"
+    assert defs.resources["online_store"].store().describe() == f"sqlite:{chosen / 'online_store.sqlite'}"
     assert defs.resources["homes"].landing_dir() == chosen / "landing" / "events"
     # Without one, every folder is the environment's, read when used.
     default = build_defs().resources
     assert default["homes"].root() == settings.home() and default["warehouse"].path is None
+    assert default["online_store"].path is None and default["model_registry"].root is None
