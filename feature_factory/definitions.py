@@ -23,7 +23,7 @@ def build_defs(resources: Mapping[str, Any] | None = None,
     """The merged Definitions with `resources` (default: the deployment's, read from the
     environment now) and `executor` (default: the deployment's). The demo passes its own choices
     (its folders as `homes`, remediation mode and policy) instead of changing the environment; the
-    deployment's resources follow a given `homes` (warehouse file, model registry)."""
+    deployment's resources follow a given `homes` (warehouse file, model registry, online store)."""
     resources = {**deployment.resources_for(homes=(resources or {}).get("homes")), **(resources or {})}
     return dg.Definitions.merge(
         *(domain.defs for domain in DOMAINS),

@@ -416,9 +416,8 @@ def serving_lines(wh, store=None) -> list[str]:
     """The online store, asked as a client would: start the server beside the UI, then this request."""
     import json
 
-    from feature_factory.serving.sample import sample_request
-
     from feature_factory.features.online import online_ids
+    from feature_factory.serving.sample import sample_request
 
     ids = online_ids(wh, 2)
     try:
