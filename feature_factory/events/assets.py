@@ -34,8 +34,8 @@ def _spec(name: str, doc: str, columns) -> dg.AssetSpec:
 
 @dg.multi_asset(
     name="ingest_events",
-    specs=[_spec("raw_events", RAW_EVENTS_DOC, RAW_EVENTS_COLUMNS),
-           _spec("quarantined_events", QUARANTINE_DOC, QUARANTINE_COLUMNS)],
+    specs=[_spec(tables.RAW_EVENTS.name, RAW_EVENTS_DOC, RAW_EVENTS_COLUMNS),
+           _spec(tables.QUARANTINED_EVENTS.name, QUARANTINE_DOC, QUARANTINE_COLUMNS)],
     check_specs=checks.CHECK_SPECS,
     partitions_def=partitions.daily_partitions,
     backfill_policy=partitions.single_run_backfill,

@@ -15,10 +15,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from feature_factory.settings import Homes
+from feature_factory import tables
 from feature_factory.catalog.loader import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
 from feature_factory.events import rules
+from feature_factory.settings import Homes
 from feature_factory.warehouse.base import quote_ident
 
 CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
@@ -66,7 +67,7 @@ def events_source() -> SourceSpec:
     problems = []
     if got != want:
         problems.append(f"columns must be exactly {', '.join(f'{c} ({t})' for c, t in want)}")
-    if (spec.raw_table, spec.quarantine_table) != ("raw_events", "quarantined_events"):
+    if (spec.raw_table, spec.quarantine_table) != (tables.RAW_EVENTS.name, tables.QUARANTINED_EVENTS.name):
         problems.append("tables must be {raw: raw_events, quarantine: quarantined_events}")
     if spec.row_id != "event_id" or spec.entity_keys != (("customer", "customer_id"),) or spec.event_time != "event_ts":
         problems.append("row_id must be event_id, entity_keys {customer: customer_id}, event_time event_ts")

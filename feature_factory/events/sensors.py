@@ -15,7 +15,7 @@ from feature_factory.homes import HomesResource
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("raw_events", "quarantined_events"),  # partitioning inferred
+    selection=dg.AssetSelection.assets(tables.RAW_EVENTS.name, tables.QUARANTINED_EVENTS.name),  # partitioning inferred
     description="Ingest landing files into raw_events and quarantined_events for a day range.",
 )
 
