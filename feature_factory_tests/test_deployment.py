@@ -58,10 +58,11 @@ def test_code_location_loads_and_validates():
         assert job.name
 
 
-def test_a_given_homes_resource_places_the_warehouse_and_the_registry(tmp_path):
+def test_a_given_homes_resource_places_the_warehouse_and_the_registry(tmp_path, monkeypatch):
     from feature_factory.definitions import build_defs
     from feature_factory.homes import HomesResource
 
+    monkeypatch.delenv("FEATURE_FACTORY_ONLINE_STORE_PATH", raising=False)  # it would name another file
     chosen = tmp_path / "chosen"
     defs = build_defs(resources={"homes": HomesResource(home=str(chosen))})
     assert defs.resources["warehouse"].resolved_path() == chosen / "warehouse.duckdb"
