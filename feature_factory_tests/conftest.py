@@ -88,6 +88,7 @@ class DemoRun:
     output: str
     home: Path
     reports_url: str  # FEATURE_FACTORY_REPORTS_URL while it ran: the links in its metadata
+    environment_changes: dict  # name -> (before, after) of each FEATURE_FACTORY_/DAGSTER_ variable it changed
 
 
 DEMO_OPTIONS = {"customers": 300, "days": 40, "drift_days": 8}  # = the browser test's DEMO_ARGS
@@ -111,10 +112,13 @@ def demo_run(tmp_path_factory) -> DemoRun:
         for name in list(os.environ):
             if name.startswith(("FEATURE_FACTORY_", "DAGSTER_")):
                 mp.delenv(name)
-        mp.setenv("FEATURE_FACTORY_HOME", str(home))
-        mp.setenv("DAGSTER_HOME", str(home / "dagster_home"))
+        mp.setenv("FEATURE_FACTORY_HOME", str(home))  # no DAGSTER_HOME: the default, <home>/dagster_home
         mp.setenv("FEATURE_FACTORY_REPORTS_URL", reports_url)
-        for name in ("FEATURE_FACTORY_REMEDIATION_MODE", "FEATURE_FACTORY_REMEDIATION_POLICY"):
-            mp.setenv(name, "")  # the demo sets them; restored with the rest
+        before = dict(os.environ)
         story = demo.run_story(demo.StoryOptions(**DEMO_OPTIONS), out=lines.append)
-    return DemoRun(story=story, output="\n".join(lines), home=home, reports_url=reports_url)
+        after = dict(os.environ)
+    # The project's and Dagster's variables (libraries it imports set their own, e.g. KMP_*).
+    changes = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys()
+               if k.startswith(("FEATURE_FACTORY_", "DAGSTER_")) and before.get(k) != after.get(k)}
+    return DemoRun(story=story, output="\n".join(lines), home=home, reports_url=reports_url,
+                   environment_changes=changes)

@@ -59,3 +59,19 @@ def test_ensure_instance_writes_config_and_storage_once(tmp_path, monkeypatch):
     (home / "dagster.yaml").write_text(INSTANCE_YAML + "# edited by the user\n")
     ensure_instance(home)  # never overwritten
     assert (home / "dagster.yaml").read_text().endswith("# edited by the user\n")
+
+
+def test_the_instance_opens_from_its_folder_without_dagster_home(tmp_path, monkeypatch):
+    import dagster as dg
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "instance"
+    assert ensure_instance(home) == home.resolve()
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert config["storage"]["custom"]["config"]["base_dir"] == str(home.resolve())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.get_ref().storage, LockedSqliteStorage) and instance.get_runs() == []
+    # An earlier version's unedited file (`env: DAGSTER_HOME`) is brought up to date.
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    ensure_instance(home)
+    assert yaml.safe_load((home / "dagster.yaml").read_text()) == config

@@ -15,7 +15,7 @@ import feature_factory
 
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
-    {"__init__", "warehouse", "catalog", "settings", "partitions", "markdown", "tables", "dates"},
+    {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "markdown", "tables", "dates"},
     {"events"},
     {"features"},
     {"serving"},

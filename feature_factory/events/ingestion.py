@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory import settings
+from feature_factory.settings import Homes
 from feature_factory.events import rules, work_tables
 from feature_factory.events.contract import (
     QUARANTINE_COLUMNS, IngestionConfig, Reason, events_landing_dir, events_source, reason_detail_sql,
@@ -96,8 +97,10 @@ def ingest_range(
     *,
     now: dt.datetime | None = None,
     start_date: dt.date | None = None,
+    homes: Homes | None = None,
 ) -> IngestionResult:
-    """Ingest the landing folder's rows whose UTC event day is in [start, end).
+    """Ingest the landing folder's rows whose UTC event day is in [start, end). The folder is
+    `config.landing_dir`, else the events landing folder of `homes` (default: the environment's).
 
     `now` (naive UTC) is when the run started: `ingested_at`, and the reference for "in the
     future" when files are staged. Raises `SchemaDriftError` for drift configured to fail, before
@@ -108,7 +111,7 @@ def ingest_range(
     config = config or IngestionConfig()
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     start_date = start_date or dt.date.fromisoformat(settings.start_date())
-    landing = Path(config.landing_dir) if config.landing_dir else events_landing_dir()
+    landing = Path(config.landing_dir) if config.landing_dir else events_landing_dir(homes)
     sync = sync_landing(warehouse, landing, config, start_date, now)
 
     lo, hi = sql_literal(start), sql_literal(end)

@@ -22,6 +22,7 @@ import pandas as pd
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
+from feature_factory.features.snapshots import snapshot_days
 from feature_factory.monitoring.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.stats import (
@@ -132,10 +133,7 @@ def capture_baseline(
     specs = resolve_features(features)
     exprs = read_expressions(warehouse, specs)
     window = [str(start), str(end)]
-    row = warehouse.fetch_one(
-        f"SELECT COUNT(DISTINCT snapshot_date) FROM {tables.CUSTOMER_FEATURES} "
-        "WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", window)
-    days = int(row[0]) if row else 0
+    days = snapshot_days(warehouse, start, end)
     if days == 0:
         raise MonitoringError(
             f"no customer_features rows between {start} and {end}: materialize those partitions "

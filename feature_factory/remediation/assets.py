@@ -16,6 +16,7 @@ from feature_factory import tables
 from feature_factory.remediation import loop, rules, views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
+from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.warehouse.base import Warehouse
 
 GROUP = "remediation"
@@ -84,7 +85,8 @@ def log_metadata(logs: list[dict], warehouse: Warehouse) -> dict:
     deps=[tables.DRIFT_ALERTS.key, tables.FEATURE_STATS_BASELINE.key],
 )
 def patch_candidates(
-    context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings
+    context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings,
+    online_store: OnlineStoreResource,
 ) -> dg.MaterializeResult:
     """Typed remediation patches proposed from the latest drift alerts: impute the baseline median
     for null spikes, clip to the baseline [p01, p99] for outliers, cast for schema changes, request
@@ -109,7 +111,7 @@ def patch_candidates(
     if remediation.mode == "auto_apply" and approved:
         applied = loop.apply_approved(
             warehouse, catalog, actor=policy.approver, run_id=context.run_id, patch_ids=approved,
-            rebuild=rebuild_online_callback(context, warehouse, catalog), lock_ttl_s=remediation.lock_ttl_s,
+            rebuild=rebuild_online_callback(context, warehouse, catalog, online_store), lock_ttl_s=remediation.lock_ttl_s,
         )
         log_applied(context, applied, warehouse)
     if remediation.mode != "propose_only" and policy is None:
@@ -134,7 +136,8 @@ def patch_candidates(
 
 @dg.asset(group_name=GROUP, kinds={"sql", "python"}, pool=POOL, deps=[patch_candidates])
 def feature_patch_log(
-    context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse, remediation: RemediationSettings
+    context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse, remediation: RemediationSettings,
+    online_store: OnlineStoreResource,
 ) -> dg.MaterializeResult:
     """Append-only audit log of applied and rolled-back patches (who, when, params, the feature's
     stats before and after). Materializing it applies every APPROVED patch atomically (state, status
@@ -143,7 +146,7 @@ def feature_patch_log(
     catalog = remediation.load_catalog()
     logs = loop.apply_approved(
         warehouse, catalog, actor=actor_of(context, config.actor), run_id=context.run_id,
-        patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog),
+        patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog, online_store),
         lock_ttl_s=remediation.lock_ttl_s,
     )
     context.log.info(f"applied {len(logs)} patch(es)")

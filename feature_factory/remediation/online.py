@@ -17,6 +17,7 @@ from feature_factory.features.assets import feature_columns
 from feature_factory.features.online import build_online_table
 from feature_factory.serving.assets import ASSET as STORE_ASSET
 from feature_factory.serving.assets import store_metadata
+from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.serving.refresh import refresh_store
 from feature_factory.warehouse.base import Warehouse
 
@@ -26,9 +27,10 @@ def _builder() -> Callable[[Warehouse, Catalog], Any]:
     return build_online_table
 
 
-def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> Callable[[], None]:
-    """A callback that rebuilds the online table, refreshes the online store and reports both
-    materializations."""
+def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
+                            online_store: OnlineStoreResource) -> Callable[[], None]:
+    """A callback that rebuilds the online table, refreshes the run's online store and reports
+    both materializations."""
     build = _builder()
 
     def rebuild() -> None:
@@ -49,7 +51,7 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog) -> 
             "(served values read through the patch layer).", metadata=metadata,
         ))
         # Serving follows: the online store gets the patched table as a new version (atomic swap).
-        meta, where = refresh_store(warehouse, catalog)
+        meta, where = refresh_store(warehouse, catalog, store=online_store.store())
         context.log_event(dg.AssetMaterialization(
             asset_key=STORE_ASSET, description="Refreshed after a remediation patch was applied or "
             "rolled back: served values equal the patched online table.", metadata=store_metadata(meta, where),

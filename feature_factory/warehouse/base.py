@@ -17,7 +17,6 @@ GROUP BY or LIMIT.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,9 +28,7 @@ import dagster as dg
 import pandas as pd
 
 from feature_factory.warehouse.dialect import Dialect
-
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
-
+from feature_factory.warehouse.sql import quote_ident, sql_literal  # noqa: F401 (callers import them from here)
 
 class WarehouseError(RuntimeError):
     """A warehouse operation failed; the message says which statement or table."""
@@ -40,45 +37,6 @@ class WarehouseError(RuntimeError):
 def clean_row(row: dict[str, Any]) -> dict[str, Any]:
     """A row from `fetch_df(...).to_dict("records")` with pandas' missing values (NaN, NaT, NA) as None."""
     return {k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in row.items()}
-
-
-def quote_ident(name: str) -> str:
-    """Validate a lower-case identifier and return it quoted for both engines.
-
-    Both DuckDB and Snowflake fold unquoted identifiers to one case; we only ever create lower-case
-    snake_case names, which we then use unquoted. Anything else is refused rather than escaped, so
-    text from a table or a user can never smuggle SQL in through a name.
-    """
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise ValueError(f"invalid SQL identifier {name!r}: expected lower-case snake_case")
-    return name
-
-
-def sql_literal(value: Any) -> str:
-    """Render a Python scalar as a SQL literal (for DDL/CTAS text where placeholders are not allowed).
-
-    Strings are single-quoted with quotes doubled; numbers must be finite; None is NULL.
-    """
-    import datetime as dt
-    import math
-
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"non-finite number {value!r} cannot be a SQL literal")
-        return repr(float(value))
-    if isinstance(value, dt.datetime):
-        return f"CAST('{value.isoformat(sep=' ')}' AS TIMESTAMP)"
-    if isinstance(value, dt.date):
-        return f"CAST('{value.isoformat()}' AS DATE)"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"cannot render {type(value).__name__} as a SQL literal")
 
 
 @dataclass(frozen=True)
