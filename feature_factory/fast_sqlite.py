@@ -33,18 +33,19 @@ MAX_HELD = 16  # the instance's runs, index, schedules and asset DBs, and the la
 
 _lock = threading.Lock()
 _roots: set[str] = set()
+_listening = False
 _held: OrderedDict[str, sqlite3.Connection] = OrderedDict()
 
 
 def keep_open_fast(base_dir: str | os.PathLike) -> None:
     """Apply the settings above to SQLite files under `base_dir` from now on, in this process
     (idempotent)."""
-    root = os.path.realpath(base_dir)
+    global _listening
     with _lock:
-        first = not _roots
-        _roots.add(root)
-    if first:
-        event.listen(Engine, "connect", _on_connect)
+        _roots.add(os.path.realpath(base_dir))
+        if not _listening:
+            event.listen(Engine, "connect", _on_connect)
+            _listening = True
 
 
 def held_files() -> list[str]:

@@ -69,6 +69,7 @@ def test_instance_files_commit_without_a_flush_and_stay_open(tmp_path, monkeypat
 
     home = tmp_path / "fast_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setattr(fast_sqlite, "_roots", set())  # only this instance (conftest adds the temp folder)
     ensure_instance(home)
 
     @dg.asset
