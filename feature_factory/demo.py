@@ -229,7 +229,7 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
              "apply_patches_job"),
         # A losing challenger fails the blocking gate check: reported, not fatal.
         Step("retrain", "train LR + RF on the point-in-time training set, promote through the gate, score",
-             "retrain_job", run_config=label_config(options.days), must_succeed=False),
+             "retrain_job", run_config=retrain_config(options.days), must_succeed=False),
     ]
 
 
@@ -250,6 +250,14 @@ def drift_sensor_tick(defs, instance) -> list:
         if result.cursor == cursor:
             return requests
         cursor = result.cursor
+
+
+def retrain_config(days: int) -> dict:
+    """The retrain run's config: the labels for the story's length (label_config), and the forest's
+    trees fitted on two threads (the same trees as on one: each tree's seed is drawn before they
+    are fitted; one run at a time locally, so the cores are free)."""
+    ops = label_config(days).get("ops", {})
+    return {"ops": {**ops, "churn_model": {"config": {"n_jobs": 2}}}}
 
 
 def label_config(days: int) -> dict:

@@ -26,6 +26,7 @@ from pathlib import Path
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
 from feature_factory import settings
+from feature_factory.fast_sqlite import keep_open_fast
 
 LOCK_FILE = ".feature_factory_instance.lock"
 _PREPARED = ".feature_factory_prepared"
@@ -87,7 +88,8 @@ def instance_lock(home: Path) -> Iterator[None]:
 
 
 class LockedSqliteStorage(DagsterSqliteStorage):
-    """Dagster's SQLite run/event/schedule storage, created and migrated under `instance_lock`."""
+    """Dagster's SQLite run/event/schedule storage, created and migrated under `instance_lock`,
+    committing without a disk flush per event (`fast_sqlite`: WAL + synchronous=NORMAL)."""
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):  # the parent hard-codes its own class
@@ -95,6 +97,7 @@ class LockedSqliteStorage(DagsterSqliteStorage):
 
     @classmethod
     def from_local(cls, base_dir: str, inst_data=None):
+        keep_open_fast(base_dir)
         with instance_lock(Path(base_dir)):
             return super().from_local(base_dir, inst_data=inst_data)
 

@@ -7,6 +7,7 @@ runs on both and must assert the same values on both.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from feature_factory.fast_sqlite import keep_open_fast
 from feature_factory.warehouse import DuckDBWarehouse, SnowflakeWarehouse
 
 # DuckDB-side twin of the one Snowflake function fakesnow cannot run (TRY_TO_TIMESTAMP_TZ).
@@ -35,6 +37,15 @@ class FakeSnowflakeWarehouse(SnowflakeWarehouse):
 
     def try_timestamp(self, expr: str) -> str:
         return f"ff_try_timestamp({expr})"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_test_instances() -> None:
+    """Dagster instances the tests open in temporary folders (`dg.instance_for_test`, the demo's
+    home) commit their SQLite files without a disk flush per event, as the project's own
+    instance does (feature_factory.fast_sqlite): the same storage and events, ~20 ms less per
+    event."""
+    keep_open_fast(tempfile.gettempdir())
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ LAYERS = [
     {"monitoring"},
     {"remediation"},
     {"ml"},
-    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "bench", "synthetic"},
+    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "fast_sqlite", "bench", "synthetic"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 TOP = len(LAYERS) - 1
