@@ -132,7 +132,6 @@ def capture_baseline(
     types = feature_columns(warehouse)
     specs = resolve_features(features)
     exprs = read_expressions(warehouse, specs)
-    window = [str(start), str(end)]
     days = snapshot_days(warehouse, start, end)
     if days == 0:
         raise MonitoringError(

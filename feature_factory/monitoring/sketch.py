@@ -140,7 +140,6 @@ def sketch_ctes(
     sampled = [pick("sample_count", lambda i, n: f"w.k{i}"),
                *(pick(name, quantile_of(j)) for j, name in enumerate(QUANTILE_COLUMNS)),
                *([pick("grid_json", lambda i, n: f"CAST(w.o{i}[1:{grid_size + 1}] AS VARCHAR)")] if grid_agg else [])]
-    keys = "feature, stats_date" if by_day else "feature"
     on = "w.stats_date = s.stats_date" if by_day else "1 = 1"
     joined = "k.feature = l.feature" + (" AND k.stats_date = l.stats_date" if by_day else "")
     # Moments from the power sums about c: a = S1/n, M2 = S2 - n a^2, M4 = S4 - 4a S3 + 6a^2 S2 - 3n a^4.
