@@ -22,8 +22,9 @@ def build_defs(resources: Mapping[str, Any] | None = None,
                executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
     """The merged Definitions with `resources` (default: the deployment's, read from the
     environment now) and `executor` (default: the deployment's). The demo passes its own choices
-    (remediation mode and policy) instead of changing the environment."""
-    resources = {**deployment.resources_for(), **(resources or {})}
+    (its folders as `homes`, remediation mode and policy) instead of changing the environment; the
+    deployment's resources follow a given `homes` (warehouse file, model registry, online store)."""
+    resources = {**deployment.resources_for(homes=(resources or {}).get("homes")), **(resources or {})}
     return dg.Definitions.merge(
         *(domain.defs for domain in DOMAINS),
         wiring.build(resources["model_registry"]),  # the cross-domain sensors

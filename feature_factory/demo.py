@@ -8,22 +8,24 @@ the daemon's would, so the daemon that `make ui` starts skips the alerts the dem
 (the sensor's own dedup, through public instance APIs; no cursor is handed over).
 
 Every step is a run of the code location's own jobs, executed in this process against the instance
-in DAGSTER_HOME, so `make ui` afterwards shows the runs, materializations, checks and plots. Data
-goes under FEATURE_FACTORY_HOME. A home holding data the demo did not write is never wiped unless
-`--reset` says so.
+in DAGSTER_HOME (opened from its folder; the environment is read, never changed), so `make ui`
+afterwards shows the runs, materializations, checks and plots. Data goes under FEATURE_FACTORY_HOME:
+the demo hands its folders to the code location as the `homes` resource. A home holding data the
+demo did not write is never wiped unless `--reset` says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from feature_factory.settings import Homes
 
 MARKER = ".feature_factory_demo"  # written into a home the demo owns, so a rerun may wipe it
 POLICY = Path(__file__).parent / "remediation" / "policy.example.yaml"
@@ -71,6 +73,7 @@ class Story:
     runs: list[tuple[str, str, bool, float]] = field(default_factory=list)  # step, run id, ok, seconds
     alerts_text: str = ""  # read once after the drift run; printed there and in the summary
     seconds: float = 0.0
+    homes: Homes = field(default_factory=Homes)  # the folders the story writes (demo_homes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,21 +110,27 @@ class DemoError(RuntimeError):
 # The story
 
 
+def demo_homes(home: Path | None = None) -> Homes:
+    """The demo's folders: the environment's home (or `home`), instance folder and reports URL, and
+    always its own landing folder under the home, never a configured one (the demo wipes it)."""
+    env = Homes(home=str(home) if home else None)
+    root = env.root()
+    return Homes(home=str(root), landing=str(root / "landing" / "events"),
+                 dagster_home=str(env.instance_dir()), reports_url=env.base_reports_url())
+
+
 def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Story:
     from feature_factory import settings
-    from feature_factory.instance import ensure_instance
 
-    home = settings.home()
-    os.environ.setdefault("FEATURE_FACTORY_HOME", str(home))
-    # The demo writes and wipes its own landing folder under the home, never a configured one.
-    if os.environ.pop("FEATURE_FACTORY_LANDING", None):
-        out(f"note: FEATURE_FACTORY_LANDING ignored; the demo's events go to {settings.landing_dir()}")
-    os.environ["DAGSTER_HOME"] = str(ensure_instance())
+    homes = demo_homes()
+    home = homes.root()
+    if Homes().landing_override():
+        out(f"note: FEATURE_FACTORY_LANDING ignored; the demo's events go to {homes.landing_dir()}")
     prepare_home(home, options.reset, out)
 
     start = dt.date.fromisoformat(settings.start_date())
     end = start + dt.timedelta(days=options.days - 1)
-    story = Story(options, start, end, end - dt.timedelta(days=options.drift_days - 1))
+    story = Story(options, start, end, end - dt.timedelta(days=options.drift_days - 1), homes=homes)
     began = time.perf_counter()
     out(f"Feature Factory demo: {options.customers} customers x {options.days} days ({start}..{end}), "
         f"drift from {story.drift_start}; home {home}")
@@ -132,11 +141,16 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     import dagster as dg
 
     from feature_factory.definitions import build_defs
+    from feature_factory.homes import HomesResource
+    from feature_factory.instance import ensure_instance
     from feature_factory.remediation.resources import RemediationSettings
 
     # The shipped policy approves what it covers; the rest waits for a person.
-    defs = build_defs(resources={"remediation": RemediationSettings(mode="auto_approve", policy_path=str(POLICY))})
-    instance = dg.DagsterInstance.get()
+    defs = build_defs(resources={"homes": HomesResource(**homes.model_dump()),
+                                 "remediation": RemediationSettings(mode="auto_approve", policy_path=str(POLICY))})
+    # The instance in the demo's own folder, opened through its dagster.yaml (no DAGSTER_HOME needed).
+    instance = dg.DagsterInstance.from_config(str(ensure_instance(homes.instance_dir())))
+    wh = defs.resources["warehouse"]
 
     def run_step(step: Step, tags: dict[str, str] | None = None) -> str:
         t0 = time.perf_counter()
@@ -169,13 +183,13 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     for n, step in enumerate(story_steps(options, story), start=2):
         _step(out, n, step.title, (lambda s=step: react(s)) if step.after_sensor_tick else (lambda s=step: run_step(s)))
         if step.name == "drift":  # what the drift run found, before the sensor reacts to it
-            story.alerts_text = alerts_summary(story)
+            story.alerts_text = alerts_summary(story, wh)
             out(indent(story.alerts_text))
     story.seconds = time.perf_counter() - began
     out(indent("drift sensor: the runs it requested are tagged with their drift keys; the UI's daemon "
                "acts only on alerts newer than this story"))
     out("")
-    out(summary(story, defs.resources["model_registry"].open()))
+    out(summary(story, defs.resources["model_registry"].open(), wh, defs.resources["online_store"].store()))
     return story
 
 
@@ -215,7 +229,7 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
              "apply_patches_job"),
         # A losing challenger fails the blocking gate check: reported, not fatal.
         Step("retrain", "train LR + RF on the point-in-time training set, promote through the gate, score",
-             "retrain_job", run_config=label_config(options.days), must_succeed=False),
+             "retrain_job", run_config=retrain_config(options.days), must_succeed=False),
     ]
 
 
@@ -238,6 +252,14 @@ def drift_sensor_tick(defs, instance) -> list:
         cursor = result.cursor
 
 
+def retrain_config(days: int) -> dict:
+    """The retrain run's config: the labels for the story's length (label_config), and the forest's
+    trees fitted on two threads (the same trees as on one: each tree's seed is drawn before they
+    are fitted; one run at a time locally, so the cores are free)."""
+    ops = label_config(days).get("ops", {})
+    return {"ops": {**ops, "churn_model": {"config": {"n_jobs": 2}}}}
+
+
 def label_config(days: int) -> dict:
     """Churn labels need a 14-day outcome after 28 days of history, and the out-of-time split a
     purge of one horizon between training and holdout dates; a short story (--days < 90) scales
@@ -251,12 +273,13 @@ def label_config(days: int) -> dict:
 def prepare_home(home: Path, reset: bool, out: Callable[[str], None]) -> None:
     """Start from nothing: wipe what an earlier demo wrote. Data the demo did not write is kept
     unless `reset`; the Dagster instance (run history) is always kept."""
-    from feature_factory import deployment, settings
+    from feature_factory import deployment
 
-    owned = [settings.landing_dir(), home / "ground_truth", home / "models", home / "reports",
+    homes = demo_homes(home)
+    owned = [homes.landing_dir(), home / "ground_truth", home / "models", home / "reports",
              home / "plots"]
     if deployment.deployment_name() == "local":
-        owned += [settings.warehouse_path(), settings.warehouse_path().with_suffix(".duckdb.wal")]
+        owned += [homes.warehouse_path(), homes.warehouse_path().with_suffix(".duckdb.wal")]
     present = [p for p in owned if p.exists()]
     if present and not (home / MARKER).exists() and not reset:
         raise DemoError(
@@ -271,16 +294,14 @@ def prepare_home(home: Path, reset: bool, out: Callable[[str], None]) -> None:
 
 
 def _generate(story: Story) -> str:
-    from feature_factory import settings
     from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
 
-    o = story.options
+    o, landing = story.options, story.homes.landing_dir()
     result = generate(GeneratorConfig(
-        customers=o.customers, days=o.days, start=story.start, seed=o.seed, fmt="csv",
-        out_dir=settings.landing_dir(),
+        customers=o.customers, days=o.days, start=story.start, seed=o.seed, fmt="csv", out_dir=landing,
         drift=DriftConfig(start=story.drift_start, outlier_rate=o.outlier_rate, channel_shift=o.channel_shift),
     ))
-    return f"{result.total_events:,} events in {len(result.events_per_day)} daily files under {settings.landing_dir()}"
+    return f"{result.total_events:,} events in {len(result.events_per_day)} daily files under {landing}"
 
 
 def _step(out: Callable[[str], None], n: int, title: str, fn: Callable[[], str]) -> None:
@@ -305,31 +326,23 @@ def indent(text: str, by: str = "      ") -> str:
 # What the story shows, read back from the warehouse and the registry
 
 
-def _warehouse():
-    from feature_factory import deployment
+def alert_rows(wh, first: dt.date, last: dt.date) -> list:
+    """(feature, drift types, worst severity rank, days) over [first, last], alerts at low or above:
+    the monitoring domain's reader."""
+    from feature_factory.monitoring.alerts import alerts_by_feature
 
-    return deployment.warehouse_for(deployment.deployment_name())
-
-
-def alert_rows(wh, first: dt.date, last: dt.date) -> list[tuple[str, str, str, int]]:
-    """(feature, drift types, worst severity, days) over [first, last], alerts at low or above."""
-    return [tuple(r) for r in wh.fetch_all(
-        "SELECT feature, STRING_AGG(DISTINCT drift_types, ',') AS types, "
-        "MAX(severity_rank) AS worst, COUNT(*) AS days FROM drift_alerts "
-        "WHERE alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE) AND severity_rank >= 1 "
-        "GROUP BY feature ORDER BY worst DESC, feature", [str(first), str(last)])]
+    return alerts_by_feature(wh, first, last)
 
 
-def alerts_summary(story: Story) -> str:
+def alerts_summary(story: Story, wh) -> str:
+    """What the drift run found in warehouse `wh` (the code location's), against what was injected."""
     from feature_factory.monitoring.drift import SEVERITIES
 
-    wh = _warehouse()
     quiet_first = story.start + dt.timedelta(days=story.options.baseline_days)
     lines = [f"alerts in the drift window {story.drift_start}..{story.end} (feature: types, worst severity, days):"]
     drifted = alert_rows(wh, story.drift_start, story.end)
     for feature, types, worst, n in drifted:
-        kinds = ",".join(sorted({t for t in (types or "").split(",") if t}))
-        lines.append(f"  {feature}: {kinds or '-'}, {SEVERITIES[int(worst)]}, {n} day(s)")
+        lines.append(f"  {feature}: {','.join(types) or '-'}, {SEVERITIES[worst]}, {n} day(s)")
     if not drifted:
         lines.append("  none")
     from feature_factory.catalog import load_catalog
@@ -343,7 +356,7 @@ def alerts_summary(story: Story) -> str:
                      f"ends, so the baseline has no complete day of them: {', '.join(unmonitored)}")
     expected = set().union(*EXPECTED.values()) - set(unmonitored)
     # The verdict counts what the drift sensor acts on (medium and above); `low` is informational.
-    loud = {f for f, _, worst, _ in drifted if int(worst) >= SEVERITIES.index("medium")}
+    loud = {f for f, _, worst, _ in drifted if worst >= SEVERITIES.index("medium")}
     lines.append(f"expected to move: {', '.join(sorted(expected))}")
     lines.append(f"  flagged as expected: {', '.join(sorted(loud & expected)) or 'none'}")
     if expected - loud:
@@ -358,28 +371,32 @@ def alerts_summary(story: Story) -> str:
     return "\n".join(lines)
 
 
-def summary(story: Story, registry) -> str:
-    """The story's outcome, read back from the warehouse and `registry` (the code location's)."""
-    from feature_factory import settings
+def summary(story: Story, registry, wh, store=None) -> str:
+    """The story's outcome, read back from warehouse `wh`, `registry` and online `store` (the code
+    location's) through the domains' own readers."""
+    from feature_factory import tables
+    from feature_factory.features.snapshots import snapshot_days
+    from feature_factory.remediation.store import fetch_candidates
 
-    wh = _warehouse()
-    count = wh.row_count
-    days = (wh.fetch_one("SELECT COUNT(DISTINCT snapshot_date) FROM customer_features")[0]
-            if wh.table_exists("customer_features") else 0)
+    def count(table) -> int:
+        return wh.row_count(table.name)  # 0 for a table not written yet
+
     lines = ["Summary", "======="]
-    lines.append(f"counts: {count('raw_events'):,} events ingested, "
-                 f"{count('quarantined_events'):,} quarantined, "
-                 f"{count('customer_features'):,} feature rows ({days} days), "
-                 f"{count('customer_features_online'):,} customers online, "
-                 f"{count('inference_results'):,} scored")
-    lines.append(story.alerts_text or alerts_summary(story))
+    lines.append(f"counts: {count(tables.RAW_EVENTS):,} events ingested, "
+                 f"{count(tables.QUARANTINED_EVENTS):,} quarantined, "
+                 f"{count(tables.CUSTOMER_FEATURES):,} feature rows ({snapshot_days(wh)} days), "
+                 f"{count(tables.CUSTOMER_FEATURES_ONLINE):,} customers online, "
+                 f"{count(tables.INFERENCE_RESULTS):,} scored")
+    lines.append(story.alerts_text or alerts_summary(story, wh))
 
     lines.append("patches (feature, action, status, approver):")
-    if wh.table_exists("patch_candidates"):
-        for feature, action, status, approver in wh.fetch_all(
-                "SELECT feature, action, status, approver FROM patch_candidates ORDER BY status, feature, action"):
-            lines.append(f"  {feature}: {action} -> {status}" + (f" by {approver}" if approver else ""))
-        waiting = wh.fetch_one("SELECT COUNT(*) FROM patch_candidates WHERE status = 'PROPOSED'")[0]
+    if wh.table_exists(tables.PATCH_CANDIDATES.name):
+        with wh.session() as s:
+            candidates = sorted(fetch_candidates(s), key=lambda r: (r["status"], r["feature"], r["action"]))
+        for r in candidates:
+            lines.append(f"  {r['feature']}: {r['action']} -> {r['status']}"
+                         + (f" by {r['approver']}" if r["approver"] else ""))
+        waiting = sum(r["status"] == "PROPOSED" for r in candidates)
         if waiting:
             lines.append(f"  {waiting} proposal(s) wait for a person: launch approve_patches_job in the UI "
                          "(see README, 'Approving patches')")
@@ -392,26 +409,27 @@ def summary(story: Story, registry) -> str:
                      f"pr_auc {m.get('pr_auc', float('nan')):.3f}")
     lines.append(f"champion: v{champion.version} {champion.model_type}" if champion else "champion: none")
 
-    reports = sorted(settings.artifacts_dir("reports").glob("drift_*.html"))
-    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: {settings.report_url(reports[-1])}"
+    reports = sorted(story.homes.artifacts_dir("reports").glob("drift_*.html"))
+    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: {story.homes.report_url(reports[-1])}"
                  if reports else "Evidently report: none written")
     failed = [s for s, _, ok, _ in story.runs if not ok]
     lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
                  f"in {story.seconds:.0f}s")
-    lines.append("open the UI on this instance: " + ui_command())
-    lines += serving_lines(wh)
+    lines.append("open the UI on this instance: " + ui_command(story.homes))
+    lines += serving_lines(wh, store)
     return "\n".join(lines)
 
 
-def serving_lines(wh) -> list[str]:
+def serving_lines(wh, store=None) -> list[str]:
     """The online store, asked as a client would: start the server beside the UI, then this request."""
     import json
 
+    from feature_factory.features.online import online_ids
     from feature_factory.serving.sample import sample_request
 
-    ids = [r[0] for r in wh.fetch_all("SELECT customer_id FROM customer_features_online ORDER BY customer_id LIMIT 2")]
+    ids = online_ids(wh, 2)
     try:
-        curl, answer = sample_request(ids)
+        curl, answer = sample_request(ids, store=store)
     except Exception as exc:  # the story is told; only the sample failed
         return [f"online serving: the sample request failed: {type(exc).__name__}: {exc}"]
     return ["online serving: feature-factory serve (beside make ui), then:", f"  {curl}",
@@ -419,14 +437,12 @@ def serving_lines(wh) -> list[str]:
             *(f"     {json.dumps(r)}" for r in answer["results"])]
 
 
-def ui_command() -> str:
+def ui_command(homes: Homes) -> str:
     """`make ui`, with the homes spelled out when they are not the defaults."""
-    from feature_factory import settings
-
     default_home = Path(".feature_factory").resolve()
     parts = []
-    if settings.home() != default_home:
-        parts.append(f"FEATURE_FACTORY_HOME={settings.home()}")
-    if settings.dagster_home() != settings.home() / "dagster_home":
-        parts.append(f"DAGSTER_HOME={settings.dagster_home()}")
+    if homes.root() != default_home:
+        parts.append(f"FEATURE_FACTORY_HOME={homes.root()}")
+    if homes.instance_dir() != homes.root() / "dagster_home":
+        parts.append(f"DAGSTER_HOME={homes.instance_dir()}")
     return " ".join([*parts, "make ui"])

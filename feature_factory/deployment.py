@@ -9,12 +9,11 @@ never at import, never logged), steps may run in parallel processes.
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from feature_factory.homes import HomesResource
 from feature_factory.warehouse import DuckDBWarehouse
 
 if TYPE_CHECKING:  # imported when used: ~5 s that a local deployment never needs
@@ -59,16 +58,20 @@ def snowflake_resource() -> SnowflakeResource:
     )
 
 
-def warehouse_for(name: str):
+def warehouse_for(name: str, homes: HomesResource | None = None):
+    """The warehouse of deployment `name`; a local one's file is under `homes`' home (default: the
+    environment's, read when the warehouse is used)."""
     if name == "snowflake":
         from feature_factory.warehouse.snowflake import SnowflakeWarehouse
 
         return SnowflakeWarehouse(snowflake=snowflake_resource())
-    return DuckDBWarehouse()
+    return DuckDBWarehouse(path=str(homes.warehouse_path()) if homes else None)
 
 
-def resources_for(name: str | None = None) -> dict[str, Any]:
-    """Resources for deployment `name` (default: from the environment)."""
+def resources_for(name: str | None = None, homes: HomesResource | None = None) -> dict[str, Any]:
+    """Resources for deployment `name` (default: from the environment). With `homes` (the demo's
+    folders) the warehouse file, the model registry and the SQLite online store live under its
+    home; without, every folder is the environment's, read when a run uses it."""
     from feature_factory.ml.resources import ModelRegistryResource
     from feature_factory.monitoring.notifier import notifier_from_env
     from feature_factory.monitoring.sensors import DriftResponse
@@ -76,9 +79,11 @@ def resources_for(name: str | None = None) -> dict[str, Any]:
     from feature_factory.serving.config import OnlineStoreResource
 
     name = name or deployment_name()
-    return {"warehouse": warehouse_for(name), "remediation": RemediationSettings.from_env(),
+    return {"warehouse": warehouse_for(name, homes), "remediation": RemediationSettings.from_env(),
             "notifier": notifier_from_env(), "drift_response": DriftResponse(),
-            "online_store": OnlineStoreResource.from_env(), "model_registry": ModelRegistryResource()}
+            "online_store": OnlineStoreResource.from_env(homes.root() if homes else None),
+            "homes": homes or HomesResource(),
+            "model_registry": ModelRegistryResource(root=str(homes.root() / "models") if homes else None)}
 
 
 def executor_for(name: str | None = None) -> dg.ExecutorDefinition:

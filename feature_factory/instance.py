@@ -8,12 +8,15 @@ has more than one head"). So `ensure_instance` writes `dagster.yaml` and creates
 under a file lock, before any run; every entry point calls it (`feature-factory demo|ui|init`, the
 Makefile targets). The `dagster.yaml` it writes names `LockedSqliteStorage`, the stock SQLite
 storage created under the same lock, so plain `dagster ...` commands started together are safe too.
+It names the storage folder by its absolute path, so the instance opens from its folder alone
+(`dg.DagsterInstance.from_config(folder)`, what the demo does) whether DAGSTER_HOME is set or not.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -23,6 +26,7 @@ from pathlib import Path
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
 from feature_factory import settings
+from feature_factory.fast_sqlite import keep_open_fast
 
 LOCK_FILE = ".feature_factory_instance.lock"
 _PREPARED = ".feature_factory_prepared"
@@ -44,6 +48,13 @@ storage:
       base_dir:
         env: DAGSTER_HOME
 """
+# What ensure_instance writes: the same, with the folder itself instead of the variable.
+_ENV_BASE_DIR = "      base_dir:\n        env: DAGSTER_HOME\n"
+
+
+def instance_yaml(home: Path) -> str:
+    """The dagster.yaml of the instance in `home`: INSTANCE_YAML with its storage folder spelled out."""
+    return INSTANCE_YAML.replace(_ENV_BASE_DIR, f"      base_dir: {json.dumps(str(home.resolve()))}\n")
 
 
 _guard = threading.Lock()
@@ -77,7 +88,8 @@ def instance_lock(home: Path) -> Iterator[None]:
 
 
 class LockedSqliteStorage(DagsterSqliteStorage):
-    """Dagster's SQLite run/event/schedule storage, created and migrated under `instance_lock`."""
+    """Dagster's SQLite run/event/schedule storage, created and migrated under `instance_lock`,
+    committing without a disk flush per event (`fast_sqlite`: WAL + synchronous=NORMAL)."""
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):  # the parent hard-codes its own class
@@ -85,6 +97,7 @@ class LockedSqliteStorage(DagsterSqliteStorage):
 
     @classmethod
     def from_local(cls, base_dir: str, inst_data=None):
+        keep_open_fast(base_dir)
         with instance_lock(Path(base_dir)):
             return super().from_local(base_dir, inst_data=inst_data)
 
@@ -93,14 +106,15 @@ def ensure_instance(dagster_home: Path | None = None) -> Path:
     """Create DAGSTER_HOME with our dagster.yaml if it has none, and its storage; return the folder.
     Idempotent and safe to call from processes started together."""
     home = (dagster_home or settings.dagster_home()).resolve()
-    marker = home / _PREPARED
-    if marker.exists():
+    config, marker = home / "dagster.yaml", home / _PREPARED
+    if marker.exists() and not _unedited_env_yaml(config):
         return home
     with instance_lock(home):
-        config = home / "dagster.yaml"
-        if not config.exists():
+        # Written when missing; an earlier version's unedited file (which named the folder as
+        # `env: DAGSTER_HOME`) is brought up to date, so the instance opens without the variable.
+        if not config.exists() or _unedited_env_yaml(config):
             tmp = home / f".dagster.yaml.{os.getpid()}"
-            tmp.write_text(INSTANCE_YAML)
+            tmp.write_text(instance_yaml(home))
             tmp.replace(config)  # atomic: a reader sees no file or the whole file
         if not marker.exists():
             _create_storage(home)
@@ -108,20 +122,16 @@ def ensure_instance(dagster_home: Path | None = None) -> Path:
     return home
 
 
+def _unedited_env_yaml(config: Path) -> bool:
+    return config.exists() and config.read_text() == INSTANCE_YAML
+
+
 def _create_storage(home: Path) -> None:
     import dagster as dg
 
     # Opening the instance creates (and stamps) the storage (whichever storage dagster.yaml names).
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        with dg.DagsterInstance.from_config(str(home)):
-            pass
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,5 +1,8 @@
-"""Where things live. Read lazily (at call time), so tests and users can point the project elsewhere
-with environment variables without re-importing modules."""
+"""Where things live. `Homes` holds the folders (project home, landing folder, Dagster instance,
+reports URL); a field left unset reads its environment variable when it is used, so tests and
+users can point the project elsewhere without re-importing modules. The `homes` resource
+(`feature_factory/homes.py`) inherits these fields, so an asset reads the same values the demo
+or the deployment chose. The module functions below are the environment's `Homes()`."""
 
 from __future__ import annotations
 
@@ -7,35 +10,102 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 DEFAULT_START_DATE = "2024-01-01"
 DEFAULT_REPORTS_PORT = 3001  # `feature-factory ui` serves <home>/reports/ here
 
 
+class Homes(BaseModel):
+    """The project's folders: the one source of their defaults (plain pydantic, no Dagster)."""
+
+    home: str | None = Field(default=None, description="Project home (warehouse file, landing files, "
+                             "models, reports); default $FEATURE_FACTORY_HOME, else .feature_factory/ in "
+                             "the working directory.")
+    landing: str | None = Field(default=None, description="Landing folder of the events source; default "
+                                "$FEATURE_FACTORY_LANDING, else the source's location.landing_folder under "
+                                "<home>/landing (shipped: events).")
+    dagster_home: str | None = Field(default=None, description="Dagster instance folder; default "
+                                     "$DAGSTER_HOME, else <home>/dagster_home.")
+    reports_url: str | None = Field(default=None, description="Where a browser opens <home>/reports/; "
+                                    "default $FEATURE_FACTORY_REPORTS_URL, else the report server of "
+                                    f"`feature-factory ui` (http://127.0.0.1:{DEFAULT_REPORTS_PORT}).")
+
+    def root(self) -> Path:
+        return Path(self.home or os.environ.get("FEATURE_FACTORY_HOME") or ".feature_factory").resolve()
+
+    def instance_dir(self) -> Path:
+        return Path(self.dagster_home or os.environ.get("DAGSTER_HOME") or self.root() / "dagster_home").resolve()
+
+    def warehouse_path(self) -> Path:
+        return self.root() / "warehouse.duckdb"
+
+    def landing_override(self) -> Path | None:
+        """The configured events landing folder, or None: the events source's own folder applies."""
+        override = self.landing or os.environ.get("FEATURE_FACTORY_LANDING")
+        return Path(override).resolve() if override else None
+
+    def landing_root(self) -> Path:
+        """Where sources' relative `location.landing_folder`s live."""
+        return self.root() / "landing"
+
+    def landing_dir(self) -> Path:
+        """The events landing folder: the override, else `<home>/landing/events`."""
+        return self.landing_override() or self.landing_root() / "events"
+
+    def artifacts_dir(self, kind: str) -> Path:
+        """A folder under the home for generated artifacts (`reports`, `models`, `plots`, ...)."""
+        path = self.root() / kind
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def base_reports_url(self) -> str:
+        """No trailing slash."""
+        url = self.reports_url or os.environ.get("FEATURE_FACTORY_REPORTS_URL")
+        return (url or f"http://127.0.0.1:{DEFAULT_REPORTS_PORT}").rstrip("/")
+
+    def report_url(self, path: Path) -> str | None:
+        """The URL of a file under `<home>/reports/`, or None for a file elsewhere."""
+        try:
+            relative = Path(path).resolve().relative_to(self.root() / "reports")
+        except ValueError:
+            return None
+        return f"{self.base_reports_url()}/{relative.as_posix()}"
+
+
 def home() -> Path:
     """`FEATURE_FACTORY_HOME`, default `.feature_factory/` in the working directory."""
-    return Path(os.environ.get("FEATURE_FACTORY_HOME") or ".feature_factory").resolve()
+    return Homes().root()
 
 
 def dagster_home() -> Path:
     """`DAGSTER_HOME`, default `<home>/dagster_home`."""
-    return Path(os.environ.get("DAGSTER_HOME") or home() / "dagster_home").resolve()
+    return Homes().instance_dir()
 
 
 def warehouse_path() -> Path:
-    return home() / "warehouse.duckdb"
+    return Homes().warehouse_path()
 
 
 def landing_dir() -> Path:
     """Landing folder for event files; `FEATURE_FACTORY_LANDING` overrides the default."""
-    override = os.environ.get("FEATURE_FACTORY_LANDING")
-    return Path(override).resolve() if override else home() / "landing" / "events"
+    return Homes().landing_dir()
 
 
 def artifacts_dir(kind: str) -> Path:
     """A folder under the home for generated artifacts (`reports`, `models`, `plots`, ...)."""
-    path = home() / kind
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return Homes().artifacts_dir(kind)
+
+
+def reports_url() -> str:
+    """Where a browser opens `<home>/reports/`: `FEATURE_FACTORY_REPORTS_URL`, default the report
+    server of `feature-factory ui` on this machine (http://127.0.0.1:3001). No trailing slash."""
+    return Homes().base_reports_url()
+
+
+def report_url(path: Path) -> str | None:
+    """The URL of a file under `<home>/reports/`, or None for a file elsewhere."""
+    return Homes().report_url(path)
 
 
 def start_date() -> str:
@@ -48,21 +118,6 @@ def start_date() -> str:
             f"FEATURE_FACTORY_START_DATE={value!r} is not a date in YYYY-MM-DD form"
         ) from exc
     return value
-
-
-def reports_url() -> str:
-    """Where a browser opens `<home>/reports/`: `FEATURE_FACTORY_REPORTS_URL`, default the report
-    server of `feature-factory ui` on this machine (http://127.0.0.1:3001). No trailing slash."""
-    return (os.environ.get("FEATURE_FACTORY_REPORTS_URL") or f"http://127.0.0.1:{DEFAULT_REPORTS_PORT}").rstrip("/")
-
-
-def report_url(path: Path) -> str | None:
-    """The URL of a file under `<home>/reports/`, or None for a file elsewhere."""
-    try:
-        relative = Path(path).resolve().relative_to(home() / "reports")
-    except ValueError:
-        return None
-    return f"{reports_url()}/{relative.as_posix()}"
 
 
 def end_date() -> str | None:

@@ -11,7 +11,9 @@ training_set) list their fixed columns here and say after which one the feature 
 (`features_after`); the asset passes the catalog's columns in. `raw_events` and
 `quarantined_events` keep their column lists beside the landing contract
 (`events/contract.py`, which an earlier domain cannot import from here): their contracts carry the
-name, owner and key only.
+name, owner and key only. Internal state tables (`asset=False`: ingestion's landing_files and
+landing_rows, attribution's caches, the remediation lock) are contracts too, so their columns are
+described once and their names are imported, not retyped.
 """
 
 from __future__ import annotations
@@ -108,9 +110,48 @@ def _cols(*triples: tuple[str, str, str]) -> tuple[Column, ...]:
 # Columns: events/contract.py (RAW_EVENTS_COLUMNS, QUARANTINE_COLUMNS).
 RAW_EVENTS = Table("raw_events", "events", "Validated events, one row per event, partitioned by day.")
 QUARANTINED_EVENTS = Table("quarantined_events", "events", "Rejected landing rows, each with its reason.")
-# Internal ingestion state (no assets). landing_files' columns: events/staging.py.
-LANDING_FILES = Table("landing_files", "events", "One row per ingested landing file: fingerprint, rows, event days.",
-                      asset=False)
+# Internal ingestion state (no assets), written by events/staging.py.
+LANDING_FILES = Table(
+    "landing_files", "events", "One row per ingested landing file: fingerprint, rows, event days.",
+    _cols(
+        ("source_file", "VARCHAR", "The file's path relative to the landing folder."),
+        ("format", "VARCHAR", "csv or parquet (empty when the file could not be read)."),
+        ("size_bytes", "BIGINT", "File size when it was last seen."),
+        ("mtime_ns", "BIGINT", "Modification time (ns) when it was last seen."),
+        ("file_fingerprint", "VARCHAR", "Content hash of the file version staged."),
+        ("staging_key", "VARCHAR", "Hash of the settings that change how a file is read; another key re-reads it."),
+        ("status", "VARCHAR", "staged, quarantined (whole file rejected) or schema_failed."),
+        ("detail", "VARCHAR", "Why a file was rejected, in words."),
+        ("file_columns", "VARCHAR", "The file's own column names (JSON list)."),
+        ("rows_staged", "BIGINT", "Rows of the file in landing_rows."),
+        ("min_event_date", "DATE", "First event day among its rows."),
+        ("max_event_date", "DATE", "Last event day among its rows."),
+        ("staged_at", "TIMESTAMP", "When the file version was staged (UTC)."),
+        ("stat_key", "VARCHAR", "Size + mtime key: the content hash is recomputed only when it changes."),
+    ),
+    asset=False,
+)
+LANDING_ROWS = Table(
+    "landing_rows", "events", "Every staged landing row as text, with its parsed values and row-level reason.",
+    _cols(
+        ("source_file", "VARCHAR", "The landing file the row came from."),
+        ("file_fingerprint", "VARCHAR", "Content hash of that file version."),
+        ("source_row", "BIGINT", "1-based data row in the file."),
+        ("event_id", "VARCHAR", "Raw text as landed."),
+        ("customer_id", "VARCHAR", "Raw text as landed."),
+        ("event_type", "VARCHAR", "Raw text as landed."),
+        ("channel", "VARCHAR", "Raw text as landed."),
+        ("amount", "VARCHAR", "Raw text as landed."),
+        ("event_ts", "VARCHAR", "Raw text as landed."),
+        ("amount_value", "DOUBLE", "amount parsed (NULL when it does not parse)."),
+        ("event_ts_value", "TIMESTAMP", "event_ts parsed to UTC (NULL when it does not parse)."),
+        ("event_date", "DATE", "Partition day; NULL when the row belongs to no day."),
+        ("row_reason", "VARCHAR", "Row-level quarantine reason code, NULL for a valid row."),
+        ("staged_at", "TIMESTAMP", "When the file was staged (UTC)."),
+        ("row_detail", "VARCHAR", "Explanation the reader gave for a row error (CSV parse), else NULL."),
+    ),
+    asset=False,
+)
 LANDING_SCHEMA_DRIFT = Table(
     "landing_schema_drift", "events", "Schema findings per landing file (what the schema-drift policy did).",
     _cols(
@@ -260,6 +301,36 @@ DRIFT_ALERTS = Table(
          "JSON: the segments (event_type, channel, cohort, first-seen week, landing file) "
          "carrying most of the change, with their share of it and of the rows."),
     ),
+)
+# Root-cause attribution's caches (monitoring/attribution.py; no assets): rebuilt from raw_events
+# and the baseline window whenever what they summarize changes.
+CUSTOMER_FIRST_SEEN = Table(
+    "customer_first_seen", "monitoring", "Each customer's first event day (the first-seen cohort of a segment).",
+    _cols(
+        ("customer_id", "VARCHAR", "Customer."),
+        ("first_day", "DATE", "Day of the customer's first stored event."),
+    ),
+    asset=False,
+)
+CUSTOMER_FIRST_SEEN_DAYS = Table(
+    "customer_first_seen_days", "monitoring", "The event days folded into customer_first_seen, with their row counts.",
+    _cols(
+        ("event_date", "DATE", "A raw_events day folded in."),
+        ("event_rows", "BIGINT", "Its raw_events rows when folded in: another count refolds the table."),
+    ),
+    asset=False,
+)
+ATTRIBUTION_BASELINE = Table(
+    "attribution_baseline", "monitoring", "The baseline side of root-cause attribution, once per feature and window.",
+    _cols(
+        ("baseline_start", "DATE", "First day of the baseline window."),
+        ("baseline_end", "DATE", "Last day of the baseline window."),
+        ("feature", "VARCHAR", "The customer_features column."),
+        ("definition", "VARCHAR", "JSON: the feature's aggregate, value and filter SQL when computed."),
+        ("events", "BIGINT", "raw_events rows in the window when computed: another count recomputes it."),
+        ("segments", "VARCHAR", "JSON: per segment, the baseline side's sums."),
+    ),
+    asset=False,
 )
 
 
@@ -412,9 +483,10 @@ def entity_patches(entity: str, features_table: str) -> tuple[Table, Table, Tabl
                  for t in (PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE))
 
 
-ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_SCHEMA_DRIFT, CUSTOMER_FEATURES,
+ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_ROWS, LANDING_SCHEMA_DRIFT, CUSTOMER_FEATURES,
        CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,
-       FEATURE_STATS_BASELINE, DRIFT_ALERTS, PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
+       FEATURE_STATS_BASELINE, DRIFT_ALERTS, CUSTOMER_FIRST_SEEN, CUSTOMER_FIRST_SEEN_DAYS, ATTRIBUTION_BASELINE,
+       PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
        REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE)
 ASSETS = tuple(t for t in ALL if t.asset)
 BY_NAME = {t.name: t for t in ALL}

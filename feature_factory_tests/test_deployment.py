@@ -56,3 +56,20 @@ def test_code_location_loads_and_validates():
     # Every job resolves (assets and their dependencies all present).
     for job in repo.get_all_jobs():
         assert job.name
+
+
+def test_a_given_homes_resource_places_the_warehouse_and_the_registry(tmp_path, monkeypatch):
+    from feature_factory.definitions import build_defs
+    from feature_factory.homes import HomesResource
+
+    monkeypatch.delenv("FEATURE_FACTORY_ONLINE_STORE_PATH", raising=False)  # it would name another file
+    chosen = tmp_path / "chosen"
+    defs = build_defs(resources={"homes": HomesResource(home=str(chosen))})
+    assert defs.resources["warehouse"].resolved_path() == chosen / "warehouse.duckdb"
+    assert defs.resources["model_registry"].open().root == chosen / "models"
+    assert defs.resources["online_store"].store().describe() == f"sqlite:{chosen / 'online_store.sqlite'}"
+    assert defs.resources["homes"].landing_dir() == chosen / "landing" / "events"
+    # Without one, every folder is the environment's, read when used.
+    default = build_defs().resources
+    assert default["homes"].root() == settings.home() and default["warehouse"].path is None
+    assert default["online_store"].path is None and default["model_registry"].root is None

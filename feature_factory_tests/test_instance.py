@@ -59,3 +59,51 @@ def test_ensure_instance_writes_config_and_storage_once(tmp_path, monkeypatch):
     (home / "dagster.yaml").write_text(INSTANCE_YAML + "# edited by the user\n")
     ensure_instance(home)  # never overwritten
     assert (home / "dagster.yaml").read_text().endswith("# edited by the user\n")
+
+
+def test_the_instance_opens_from_its_folder_without_dagster_home(tmp_path, monkeypatch):
+    import dagster as dg
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "instance"
+    assert ensure_instance(home) == home.resolve()
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert config["storage"]["custom"]["config"]["base_dir"] == str(home.resolve())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.get_ref().storage, LockedSqliteStorage) and instance.get_runs() == []
+    # An earlier version's unedited file (`env: DAGSTER_HOME`) is brought up to date.
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    ensure_instance(home)
+    assert yaml.safe_load((home / "dagster.yaml").read_text()) == config
+
+
+def test_instance_files_commit_without_a_flush_and_stay_open(tmp_path, monkeypatch):
+    import dagster as dg
+    import sqlalchemy as sa
+
+    from feature_factory import fast_sqlite
+
+    home = tmp_path / "fast_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setattr(fast_sqlite, "_roots", set())  # only this instance (conftest adds the temp folder)
+    ensure_instance(home)
+
+    @dg.asset
+    def one():
+        return 1
+
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([one], instance=instance).success
+        runs_db = str((home / "history" / "runs.db").resolve())
+        assert runs_db in fast_sqlite.held_files()
+        with sa.create_engine(f"sqlite:///{runs_db}").connect() as conn:  # any engine on an instance file
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        # A run's events are readable from another connection (nothing is left in a transaction).
+        assert len(instance.get_runs()) == 1
+        with sqlite3.connect(runs_db) as con:
+            assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
+    outside = tmp_path / "elsewhere.db"
+    with sa.create_engine(f"sqlite:///{outside}").connect() as conn:  # files outside an instance: untouched
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL, SQLite's default
+    assert str(outside.resolve()) not in fast_sqlite.held_files()

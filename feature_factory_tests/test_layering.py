@@ -15,14 +15,14 @@ import feature_factory
 
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
-    {"__init__", "warehouse", "catalog", "settings", "partitions", "markdown", "tables", "dates"},
+    {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "markdown", "tables", "dates"},
     {"events"},
     {"features"},
     {"serving"},
     {"monitoring"},
     {"remediation"},
     {"ml"},
-    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "bench", "synthetic"},
+    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "fast_sqlite", "bench", "synthetic"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 TOP = len(LAYERS) - 1

@@ -43,3 +43,20 @@ def test_drift_thresholds_validate_and_reach_the_calculations():
         Thresholds(stale_severity="loud")
     assert Hyperparams.from_config(ModelConfig(cv_folds=2)) == Hyperparams(cv_folds=2)
     assert ProposeConfig(min_severity="high").rule_settings() == RuleSettings(min_severity="high")
+
+
+@pytest.mark.parametrize("module", [
+    "feature_factory.settings", "feature_factory.tables", "feature_factory.warehouse.dialect",
+    "feature_factory.warehouse.sql", "feature_factory.monitoring.drift", "feature_factory.ml.models",
+    "feature_factory.ml.labels", "feature_factory.remediation.rules",
+])
+def test_settings_models_import_without_dagster(module):
+    # The settings models (Homes, Thresholds, Hyperparams, LabelSettings, RuleSettings) and what
+    # they build SQL with: usable from a script or a notebook with neither Dagster nor a driver.
+    import subprocess
+    import sys
+
+    probe = (f"import sys, {module}; "
+             "print(sorted(m for m in ('dagster', 'duckdb', 'snowflake.connector') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]", module

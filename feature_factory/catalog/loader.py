@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from feature_factory import tables
 from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifecycle, Part
 
 DEFAULT_PATH = Path(__file__).with_name("features.yaml")
@@ -266,7 +267,7 @@ def _source_columns(name: Any, label: str, field: str, sources, entity: str = "c
     """(raw table, columns a feature may read, the entity's key column) of source `name`; `events`
     is the raw_events contract."""
     if name == DEFAULT_SOURCE and entity == "customer":
-        return "raw_events", RAW_EVENTS_COLUMNS, "customer_id"  # event_id first
+        return tables.RAW_EVENTS.name, RAW_EVENTS_COLUMNS, "customer_id"  # event_id first
     if not isinstance(name, str) or not _NAME.match(name):
         raise CatalogError(f"{label}: {field} {name!r} is not a source name (snake_case, see sources.yaml)")
     if sources is None:

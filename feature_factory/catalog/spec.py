@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from feature_factory.tables import RAW_EVENTS
+
 
 class Lifecycle(str, Enum):
     DRAFT = "draft"  # computed, not served, not used for training
@@ -87,7 +89,7 @@ class FeatureSpec:
     # The source whose rows the aggregate reads (sources.yaml) and its raw table; columns above are
     # that table's. `events` (raw_events) unless the entry names another `source:`.
     source: str = "events"
-    source_table: str = "raw_events"
+    source_table: str = RAW_EVENTS.name
     source_key: str = "customer_id"  # the source's column holding the customer key
     # agg == "ratio": numerator / denominator, each over its own source (value_sql, filter_sql and
     # source_columns are then None/empty: the feature is no single aggregate of one table's rows).

@@ -9,6 +9,7 @@ from feature_factory.events import checks, report
 from feature_factory.events.contract import QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig
 from feature_factory.events.ingestion import ingest_range
 from feature_factory.events.schema_drift import SchemaDriftError
+from feature_factory.homes import HomesResource
 from feature_factory.warehouse.base import Warehouse
 
 RAW_EVENTS_DOC = """Validated events, one row per accepted landing row, partitioned by UTC event day.
@@ -33,8 +34,8 @@ def _spec(name: str, doc: str, columns) -> dg.AssetSpec:
 
 @dg.multi_asset(
     name="ingest_events",
-    specs=[_spec("raw_events", RAW_EVENTS_DOC, RAW_EVENTS_COLUMNS),
-           _spec("quarantined_events", QUARANTINE_DOC, QUARANTINE_COLUMNS)],
+    specs=[_spec(tables.RAW_EVENTS.name, RAW_EVENTS_DOC, RAW_EVENTS_COLUMNS),
+           _spec(tables.QUARANTINED_EVENTS.name, QUARANTINE_DOC, QUARANTINE_COLUMNS)],
     check_specs=checks.CHECK_SPECS,
     partitions_def=partitions.daily_partitions,
     backfill_policy=partitions.single_run_backfill,
@@ -42,13 +43,14 @@ def _spec(name: str, doc: str, columns) -> dg.AssetSpec:
     # writes both: accepted and rejected rows of a partition are one unit.
     can_subset=True,
 )
-def ingest_events(context: dg.AssetExecutionContext, config: IngestionConfig, warehouse: Warehouse):
+def ingest_events(context: dg.AssetExecutionContext, config: IngestionConfig, warehouse: Warehouse,
+                  homes: HomesResource):
     """Validate the landing files' rows for the partition range and write both tables."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     try:
-        result = ingest_range(warehouse, start, end, config, now=now)
+        result = ingest_range(warehouse, start, end, config, now=now, homes=homes.homes())
     except SchemaDriftError as exc:
         raise dg.Failure(description=f"schema drift configured to fail: {exc}") from exc
     context.log.info(

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from enum import Enum
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from feature_factory import settings
+from feature_factory import tables
 from feature_factory.catalog.loader import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
 from feature_factory.events import rules
+from feature_factory.settings import Homes
 from feature_factory.warehouse.base import quote_ident
 
 CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
@@ -67,7 +67,7 @@ def events_source() -> SourceSpec:
     problems = []
     if got != want:
         problems.append(f"columns must be exactly {', '.join(f'{c} ({t})' for c, t in want)}")
-    if (spec.raw_table, spec.quarantine_table) != ("raw_events", "quarantined_events"):
+    if (spec.raw_table, spec.quarantine_table) != (tables.RAW_EVENTS.name, tables.QUARANTINED_EVENTS.name):
         problems.append("tables must be {raw: raw_events, quarantine: quarantined_events}")
     if spec.row_id != "event_id" or spec.entity_keys != (("customer", "customer_id"),) or spec.event_time != "event_ts":
         problems.append("row_id must be event_id, entity_keys {customer: customer_id}, event_time event_ts")
@@ -79,13 +79,15 @@ def events_source() -> SourceSpec:
     return spec
 
 
-def events_landing_dir() -> Path:
-    """The churn example's landing folder: `FEATURE_FACTORY_LANDING` if set, else the events source's
-    `location.landing_folder` (relative to $FEATURE_FACTORY_HOME/landing; shipped: `events`)."""
-    if os.environ.get("FEATURE_FACTORY_LANDING"):
-        return settings.landing_dir()
+def events_landing_dir(homes: Homes | None = None) -> Path:
+    """The churn example's landing folder: the `homes`' landing folder if set (default: the
+    environment's, `FEATURE_FACTORY_LANDING`), else the events source's `location.landing_folder`
+    (relative to <home>/landing; shipped: `events`)."""
+    homes = homes or Homes()
+    if override := homes.landing_override():
+        return override
     folder = Path(events_source().landing_folder or "events")
-    return folder if folder.is_absolute() else settings.home() / "landing" / folder
+    return folder if folder.is_absolute() else homes.landing_root() / folder
 
 
 def reason_texts(spec: SourceSpec | None = None) -> dict[str, str]:

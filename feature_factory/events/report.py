@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from feature_factory import markdown as md
+from feature_factory import tables
 from feature_factory.events.contract import QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS
 from feature_factory.events.ingestion import IngestionResult
 from feature_factory.warehouse.base import Warehouse, sql_literal
@@ -43,7 +44,7 @@ def raw_events_metadata(warehouse: Warehouse, result: IngestionResult) -> dict:
         "rows_accepted": result.rows_accepted,
         "rows_quarantined": result.rows_quarantined,
         "quarantine_rate": float(round(result.quarantine_rate, 6)),
-        "dagster/row_count": _count(warehouse, "raw_events"),
+        "dagster/row_count": _count(warehouse, tables.RAW_EVENTS.name),
         # Per-partition count only when the run is one partition (a range run reports its total).
         **({"dagster/partition_row_count": result.rows_accepted}
            if result.end - result.start == dt.timedelta(days=1) else {}),

@@ -9,18 +9,19 @@ from feature_factory.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tag
 from feature_factory.events import watch
 from feature_factory.events.contract import events_landing_dir
 from feature_factory.events.landing import list_landing_files
+from feature_factory.homes import HomesResource
 
 # Dagster's tags for a run over a partition range (what single-run backfills use).
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("raw_events", "quarantined_events"),  # partitioning inferred
+    selection=dg.AssetSelection.assets(tables.RAW_EVENTS.name, tables.QUARANTINED_EVENTS.name),  # partitioning inferred
     description="Ingest landing files into raw_events and quarantined_events for a day range.",
 )
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
-def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def landing_files_sensor(context: dg.SensorEvaluationContext, homes: HomesResource) -> dg.SensorResult:
     """New or changed files in the landing folder trigger ingest_job for exactly the days they
     cover (from the `events_YYYY-MM-DD*` file name, else a scan of the file). Run keys come from
     file path + fingerprint, so a restarted daemon never ingests a file twice. On its first tick
@@ -32,7 +33,7 @@ def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
         ingested = {dt.date.fromisoformat(k) for k in
                     context.instance.get_materialized_partitions(tables.RAW_EVENTS.key)}
     runs, seen = watch.plan(
-        list_landing_files(events_landing_dir()),
+        list_landing_files(events_landing_dir(homes.homes())),
         watch.load_cursor(context.cursor),
         first_day=dt.date.fromisoformat(pdef.get_first_partition_key()),
         last_day=dt.date.fromisoformat(last) if last else None,

@@ -23,6 +23,7 @@ from feature_factory.events.source_ingestion import (
 )
 from feature_factory.events.watch import dump_cursor, load_cursor, plan
 from feature_factory.partitions import range_tags
+from feature_factory.homes import HomesResource
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 QUARANTINE_RATE = "quarantine_rate_under_threshold"
@@ -89,11 +90,12 @@ def source_assets(spec: SourceSpec) -> dg.AssetsDefinition:
         backfill_policy=partitions.single_run_backfill,
         can_subset=True,
     )
-    def _ingest(context: dg.AssetExecutionContext, config: SourceIngestionConfig, warehouse: Warehouse):
+    def _ingest(context: dg.AssetExecutionContext, config: SourceIngestionConfig, warehouse: Warehouse,
+                homes: HomesResource):
         window = context.partition_time_window
         start, end = window.start.date(), window.end.date()
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        folder = Path(config.landing_dir) if config.landing_dir else None
+        folder = Path(config.landing_dir) if config.landing_dir else landing_dir(spec, homes.homes())
         result = ingest_source_range(warehouse, spec, start, end, folder=folder, now=now,
                                      future_tolerance_minutes=config.future_tolerance_minutes)
         context.log.info(f"{spec.name} [{start}, {end}): read {result.rows_read}, accepted "
@@ -171,10 +173,10 @@ def source_job_and_sensor(spec: SourceSpec):
 
     @dg.sensor(name=f"{spec.name}_landing_sensor", job=job, minimum_interval_seconds=30,
                default_status=dg.DefaultSensorStatus.STOPPED)
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sensor(context: dg.SensorEvaluationContext, homes: HomesResource) -> dg.SensorResult:
         pdef = partitions.daily_partitions
         last = pdef.get_last_partition_key()
-        runs, seen = plan(list_landing_files(landing_dir(spec)), load_cursor(context.cursor),
+        runs, seen = plan(list_landing_files(landing_dir(spec, homes.homes())), load_cursor(context.cursor),
                           first_day=dt.date.fromisoformat(pdef.get_first_partition_key()),
                           last_day=dt.date.fromisoformat(last) if last else None,
                           dates_of=lambda f: scan_dates(f, time_column), ingested=set())

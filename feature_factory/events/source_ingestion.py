@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_factory import settings
+from feature_factory.settings import Homes
 from feature_factory.catalog.sources import ColumnSpec, SourceSpec
 from feature_factory.events import rules, work_tables
 from feature_factory.events.ingestion import IngestionResult, read_counts
@@ -74,9 +75,11 @@ def quarantine_columns(spec: SourceSpec) -> list[tuple[str, str, str]]:
     ]
 
 
-def landing_dir(spec: SourceSpec) -> Path:
+def landing_dir(spec: SourceSpec, homes: Homes | None = None) -> Path:
+    """`spec`'s landing folder: its `location.landing_folder`, relative to <home>/landing of `homes`
+    (default: the environment's)."""
     folder = Path(spec.landing_folder or spec.name)
-    return folder if folder.is_absolute() else settings.home() / "landing" / folder
+    return folder if folder.is_absolute() else (homes or Homes()).landing_root() / folder
 
 
 def _typed_name(column: str) -> str:

@@ -26,6 +26,9 @@ from feature_factory.events.contract import (
     QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason, events_source, reason_detail_sql,
 )
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
+from feature_factory.tables import LANDING_FILES as FILES_TABLE
+from feature_factory.tables import LANDING_ROWS as ROWS_TABLE
+from feature_factory.tables import QUARANTINED_EVENTS, RAW_EVENTS
 from feature_factory.warehouse.base import (
     LandingRead, Session, Warehouse, WarehouseError, quote_ident, sql_literal,
 )
@@ -33,25 +36,16 @@ from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
 
 log = logging.getLogger(__name__)
 
-LANDING_ROWS = "landing_rows"
-LANDING_FILES = "landing_files"
+LANDING_ROWS = ROWS_TABLE.name
+LANDING_FILES = FILES_TABLE.name
+# (name, SQL type) of every table staging creates: landing_* from their contracts (tables.py).
 _DDL = {
-    "raw_events": RAW_EVENTS_COLUMNS,
-    "quarantined_events": QUARANTINE_COLUMNS,
-    LANDING_ROWS: [(c, t, "") for c, t in [
-        ("source_file", "VARCHAR"), ("file_fingerprint", "VARCHAR"), ("source_row", "BIGINT"),
-        ("event_id", "VARCHAR"), ("customer_id", "VARCHAR"), ("event_type", "VARCHAR"),
-        ("channel", "VARCHAR"), ("amount", "VARCHAR"), ("event_ts", "VARCHAR"),
-        ("amount_value", "DOUBLE"), ("event_ts_value", "TIMESTAMP"), ("event_date", "DATE"),
-        ("row_reason", "VARCHAR"), ("staged_at", "TIMESTAMP"), ("row_detail", "VARCHAR")]],
-    LANDING_FILES: [(c, t, "") for c, t in [
-        ("source_file", "VARCHAR"), ("format", "VARCHAR"), ("size_bytes", "BIGINT"),
-        ("mtime_ns", "BIGINT"), ("file_fingerprint", "VARCHAR"), ("staging_key", "VARCHAR"),
-        ("status", "VARCHAR"), ("detail", "VARCHAR"), ("file_columns", "VARCHAR"),
-        ("rows_staged", "BIGINT"), ("min_event_date", "DATE"), ("max_event_date", "DATE"),
-        ("staged_at", "TIMESTAMP"), ("stat_key", "VARCHAR")]],
+    RAW_EVENTS.name: [(c, t) for c, t, _ in RAW_EVENTS_COLUMNS],
+    QUARANTINED_EVENTS.name: [(c, t) for c, t, _ in QUARANTINE_COLUMNS],
+    LANDING_ROWS: ROWS_TABLE.schema,
+    LANDING_FILES: FILES_TABLE.schema,
 }
-_LANDING_FILES_COLS = ", ".join(c for c, _, _ in _DDL[LANDING_FILES])
+_LANDING_FILES_COLS = ", ".join(FILES_TABLE.names)
 _RAW = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
 _Q_COLS = ", ".join(c for c, _, _ in QUARANTINE_COLUMNS)
 # Files read one by one per transaction: fewer commits, and at most this many staging tables at once.
@@ -78,12 +72,12 @@ class SyncReport:
 
 def ensure_tables(warehouse: Warehouse, session: Session) -> None:
     for table, cols in _DDL.items():
-        body = ", ".join(f"{c} {t}" for c, t, _ in cols)
+        body = ", ".join(f"{c} {t}" for c, t in cols)
         session.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} ({body})")
         # Tables made by an earlier version lack the columns added since (appended, so explicit
         # column lists keep working).
         have = {c for c, _ in warehouse.session_columns(session, table)}
-        for c, t, _ in cols:
+        for c, t in cols:
             if c not in have:
                 session.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {c} {t}")
     session.execute(schema_drift.SCHEMA_DRIFT_DDL)
@@ -380,7 +374,7 @@ def _insert_rows_sql(source: _Source, outcome, config: IngestionConfig, start_da
     dated = (f"row_error IS NULL AND event_ts_value IS NOT NULL AND event_ts_value <= {future} "
              f"AND event_ts_value >= {start}")
     raw = ", ".join(f"{outcome.raw(c)} AS {c}" for c in _RAW)
-    cols = ", ".join(c for c, _, _ in _DDL[LANDING_ROWS])
+    cols = ", ".join(ROWS_TABLE.names)
     return f"""INSERT INTO {LANDING_ROWS} ({cols}) SELECT source_file, file_fingerprint, source_row,
         {', '.join(_RAW)}, amount_value, event_ts_value, CASE WHEN {dated} THEN CAST(event_ts_value AS DATE) END,
         {rules.reason_case(row_rules)}, {sql_literal(now)}, row_error

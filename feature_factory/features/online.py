@@ -90,6 +90,15 @@ def build_online_table(
     return OnlineResult(rows, int(stats[0] or 0) if stats else 0, reference, tuple(f.name for f in served))
 
 
+def online_ids(warehouse: Warehouse, limit: int, entity: EntityTables = CUSTOMER_TABLES) -> list[str]:
+    """The first `limit` ids of the entity's online table in key order (none before it is built)."""
+    if not warehouse.table_exists(entity.online_table):
+        return []
+    key = quote_ident(entity.key)
+    return [str(r[0]) for r in warehouse.fetch_all(
+        f"SELECT {key} FROM {quote_ident(entity.online_table)} ORDER BY {key} LIMIT {int(limit)}")]
+
+
 def get_online_features(
     warehouse: Warehouse, customer_ids: Sequence[str], features: Sequence[str] | None = None,
     entity: EntityTables = CUSTOMER_TABLES,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from feature_factory.catalog import Catalog, DType, FeatureSpec
-from feature_factory.warehouse.base import quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
 
 
 class PatchValidationError(ValueError):

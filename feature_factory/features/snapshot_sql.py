@@ -30,6 +30,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from feature_factory import tables
 from feature_factory.catalog.loader import MAX_WINDOW_DAYS
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
@@ -64,7 +65,7 @@ def snapshot_plan(
     computed_at: dt.datetime,
     strategy: str = "auto",
     direct_max_days: int = DEFAULT_DIRECT_MAX_DAYS,
-    events_table: str = "raw_events",
+    events_table: str = tables.RAW_EVENTS.name,
     entity_key: str = "customer_id",
     population: str = _EVENTS,
     population_key: str = "customer_id",

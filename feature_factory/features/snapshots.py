@@ -47,6 +47,20 @@ class SnapshotResult:
         return self.plans[0].read_from
 
 
+def snapshot_days(warehouse: Warehouse, first: dt.date | None = None, last: dt.date | None = None,
+                  features_table: str = CUSTOMER_TABLES.features_table) -> int:
+    """How many snapshot days an entity's feature table holds (in [first, last] when given); 0
+    when the table does not exist yet."""
+    if not warehouse.table_exists(features_table):
+        return 0
+    where, params = "", []
+    if first is not None or last is not None:
+        where = " WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)"
+        params = [str(first or dt.date.min), str(last or dt.date.max)]
+    row = warehouse.fetch_one(f"SELECT COUNT(DISTINCT snapshot_date) FROM {quote_ident(features_table)}{where}", params)
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def range_where(first: dt.date, last: dt.date) -> str:
     return f"snapshot_date BETWEEN {sql_literal(first)} AND {sql_literal(last)}"
 

@@ -12,11 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from feature_factory import tables
-from feature_factory.warehouse.base import Warehouse, sql_literal
+from feature_factory.dates import as_date
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # the settings model imports without Dagster (warehouse.base brings it)
+    from feature_factory.warehouse.base import Warehouse
 
 
 
@@ -147,20 +152,12 @@ def event_date_range(warehouse: Warehouse) -> tuple[dt.date, dt.date]:
     row = warehouse.fetch_one(f"SELECT MIN(event_date), MAX(event_date) FROM {tables.RAW_EVENTS.name}")
     if not row or row[0] is None:
         raise LabelError(f"table {tables.RAW_EVENTS.name} is empty: no events to label churn from")
-    return _as_date(row[0]), _as_date(row[1])
+    return as_date(row[0]), as_date(row[1])
 
 
 def _utc_now() -> dt.datetime:
     # A literal, not CURRENT_TIMESTAMP: Snowflake's is in the session's zone, ours is UTC.
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
-def _as_date(value) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def labels_sql(
@@ -255,7 +252,7 @@ def build_labels(
         tables.CHURN_LABELS.name, labels_sql(warehouse, plan.dates, horizon_days, lookback_days)
     )
     per_date = [
-        (_as_date(d), int(n), int(c or 0))
+        (as_date(d), int(n), int(c or 0))
         for d, n, c in warehouse.fetch_all(
             f"SELECT label_date, COUNT(*), SUM(churned) FROM {tables.CHURN_LABELS.name} "
             "GROUP BY label_date ORDER BY label_date"

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
@@ -185,3 +186,31 @@ def write_alerts(warehouse: Warehouse, day: dt.date, rows: list[dict], last: dt.
         subject.alerts.name, "alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", rows_select_sql(subject.alerts.schema, rows),
         where_params=[str(day), str(last or day)],
     )
+
+
+class FeatureAlerts(NamedTuple):
+    """One feature's alerts over a window of days."""
+
+    feature: str
+    drift_types: tuple[str, ...]  # every drift type named on any of its days, sorted
+    worst: int  # highest severity rank
+    days: int  # days alerting at the minimum rank or above
+
+
+def alerts_by_feature(warehouse: Warehouse, first: dt.date, last: dt.date, min_rank: int = 1,
+                      subject: Subject = CUSTOMER) -> list[FeatureAlerts]:
+    """Features alerting at `min_rank` (default `low`) or above on days [first, last] in drift_alerts
+    (the subject's alerts table), worst first, then by name. Bounded: at most features x days rows
+    are read; grouped here, so the SQL is the same on every backend."""
+    if not warehouse.table_exists(subject.alerts.name):
+        return []
+    grouped: dict[str, list] = {}
+    for feature, types, rank in warehouse.fetch_all(
+            f"SELECT feature, drift_types, severity_rank FROM {subject.alerts} "
+            "WHERE alert_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE) AND severity_rank >= ?",
+            [str(first), str(last), int(min_rank)]):
+        kinds, worst, days = grouped.setdefault(feature, [set(), 0, 0])
+        kinds.update(t for t in (types or "").split(",") if t)
+        grouped[feature][1:] = [max(worst, int(rank)), days + 1]
+    found = [FeatureAlerts(f, tuple(sorted(k)), w, n) for f, (k, w, n) in grouped.items()]
+    return sorted(found, key=lambda a: (-a.worst, a.feature))

@@ -7,7 +7,9 @@ import datetime as dt
 import dagster as dg
 
 from feature_factory import markdown as md
-from feature_factory import settings, tables
+from feature_factory import tables
+from feature_factory.homes import HomesResource
+from feature_factory.settings import Homes
 from feature_factory.monitoring import alerts
 from feature_factory.monitoring import evidently_report as ev
 from feature_factory.monitoring.baseline import (
@@ -38,7 +40,8 @@ def stats_result(context: dg.AssetExecutionContext, config: StatsConfig, warehou
     first, last = _days(context)
     baseline = current_baseline(warehouse, subject)
     rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
-                               grid_size=config.grid_size, sketch_rows=config.sketch_rows, subject=subject)
+                               grid_size=config.grid_size, sketch_rows=config.sketch_rows,
+                               older_sketch_rows=config.range_sketch_rows, subject=subject)
     preview = warehouse.fetch_df(
         f"SELECT feature, row_count, null_rate, mean, stddev, p50, p99, distinct_count "
         f"FROM {subject.stats} WHERE stats_date = CAST(? AS DATE) ORDER BY feature", [str(last)])
@@ -82,7 +85,8 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
         previous = None
     start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous, subject)
-    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size, subject=subject)
+    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size, sketch_rows=config.sketch_rows,
+                                subject=subject)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
     dropped = dropped_features(previous, baseline, subject)
     if dropped:  # loud: these features stop being monitored from now on
@@ -122,19 +126,21 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
     backfill_policy=single_run_backfill,
     deps=["feature_stats", "feature_stats_baseline", CUSTOMER_FEATURES], kinds={"python"},
 )
-def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse):
+def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
+                 homes: HomesResource):
     """Per feature and day against the current baseline: PSI, KS, normalised Wasserstein,
     Jensen-Shannon, mean shift (baseline stds), std ratio, null-rate delta and share outside the
     baseline's [p01, p99]; named drift types and a severity (none..critical) from the configured
     thresholds. Evidently's per-column verdict is added by drift_report, which runs after this
     asset has landed. Without a baseline the partition is left empty and the metadata says to run
     capture_baseline_job."""
-    return alerts_result(context, config, warehouse)
+    return alerts_result(context, config, warehouse, homes=homes.homes())
 
 
 def alerts_result(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
-                  subject: Subject = CUSTOMER) -> dg.MaterializeResult:
-    """drift_alerts' run (and every other entity's `<entity>_drift_alerts`, entity_assets.py)."""
+                  subject: Subject = CUSTOMER, homes: Homes | None = None) -> dg.MaterializeResult:
+    """drift_alerts' run (and every other entity's `<entity>_drift_alerts`, entity_assets.py).
+    `homes`: where the day's Evidently report will be (customer only: drift_report is its)."""
     first, last = _days(context)
     per_partition, metadata, all_rows = {}, {}, []
     with warehouse.held():  # one open DuckDB file for the dozen small reads (each open is ~0.07 s)
@@ -146,7 +152,7 @@ def alerts_result(context: dg.AssetExecutionContext, config: DriftConfig, wareho
         # Histogram PNGs cost ~0.4 s each (matplotlib), up to max_plots a drifted day: in a range
         # run only the last day gets them, unless configured otherwise (as drift_report's Evidently).
         plots = day == last or config.plots_every_day_in_ranges
-        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, plots, last, subject)
+        verdict, metadata, day_rows = _drift_day(context, config, warehouse, report, plots, last, subject, homes)
         per_partition[str(day)] = verdict
         all_rows += day_rows
         if ranged:
@@ -168,7 +174,8 @@ def alerts_result(context: dg.AssetExecutionContext, config: DriftConfig, wareho
 
 
 def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alerts.DayDrift,
-               with_plots: bool, last: dt.date, subject: Subject = CUSTOMER) -> tuple[dict, dict, list[dict]]:
+               with_plots: bool, last: dt.date, subject: Subject = CUSTOMER,
+               homes: Homes | None = None) -> tuple[dict, dict, list[dict]]:
     """(verdict, metadata, alert rows) of one judged day."""
     from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
     from feature_factory.monitoring.root_cause import diagnosis_markdown
@@ -191,8 +198,9 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
     causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
                "baseline_version": b.version, "features": features, "causes": causes}
-    if subject.is_customer:  # where drift_report writes this day's Evidently report (it runs after this asset)
-        verdict["evidently_report"] = str(ev.report_path(day, b.version))
+    if subject.is_customer and homes is not None:
+        # Where drift_report writes this day's Evidently report (it runs after this asset).
+        verdict["evidently_report"] = str(ev.report_path(day, b.version, homes))
     metadata = {
         "dagster/row_count": len(rows),
         "baseline_version": b.version,
@@ -218,7 +226,8 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
     name="drift_report", group_name=GROUP, partitions_def=daily_partitions,
     backfill_policy=single_run_backfill, deps=["drift_alerts"], kinds={"python", "evidently"},
 )
-def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse):
+def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse,
+                 homes: HomesResource):
     """Evidently's DataDriftPreset report for the day, as a second opinion next to drift_alerts:
     bounded samples of the day and of the baseline window the alerts were judged against (sampled
     in the warehouse), the HTML report under reports/, and Evidently's per-column verdict written
@@ -235,7 +244,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, w
             metadata = {"status": f"no report for this day of a range run (only {last} gets one; "
                                   "set every_day_in_ranges: true for all)"}
         else:
-            metadata = _report_day(context, config, warehouse, day)
+            metadata = _report_day(context, config, warehouse, day, homes.homes())
             reported += [str(day)] if "evidently_report_file" in metadata else []
         if ranged:  # each partition's own metadata (overrides the run's shared keys below)
             context.add_asset_metadata(metadata, partition_key=str(day))
@@ -244,7 +253,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, w
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: dt.date) -> dict:
+def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: dt.date, homes: Homes) -> dict:
     judged = ev.judged_day(warehouse, day)
     if judged.empty:
         message = f"drift_alerts has no rows for {day} (no baseline, or not materialized): no report"
@@ -256,7 +265,7 @@ def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: d
         return {"status": f"baseline v{version} of the {day} alerts is gone from {tables.FEATURE_STATS_BASELINE.name}: no report"}
     names = set(judged["feature"])
     exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
-    result = ev.run_report(warehouse, day, window, exprs, config.sample_size, version)
+    result = ev.run_report(warehouse, day, window, exprs, config.sample_size, version, homes)
     ev.store_verdicts(warehouse, day, version, result.columns)
     metadata = {
         "baseline_version": version,
@@ -266,7 +275,7 @@ def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: d
         "dagster/row_count": len(result.columns),
     }
     if result.path:  # a link the UI opens (served by `feature-factory ui`), and the file
-        url = settings.report_url(result.path)
+        url = homes.report_url(result.path)
         metadata["evidently_report"] = dg.MetadataValue.url(url) if url else dg.MetadataValue.path(str(result.path))
         metadata["evidently_report_file"] = dg.MetadataValue.path(str(result.path))
     if result.error:

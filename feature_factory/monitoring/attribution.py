@@ -89,9 +89,9 @@ MODES = ("tail", "missing", "shift")
 # A Monday, so week buckets start on Mondays on every backend.
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
 TOP_PER_FEATURE = 5
-FIRST_SEEN_TABLE = "customer_first_seen"  # customer_id, first_day: maintained by refresh_first_seen
-FIRST_SEEN_DAYS = "customer_first_seen_days"  # event_date, event_rows folded into it
-BASELINE_CACHE_TABLE = "attribution_baseline"  # the baseline side, once per baseline window
+FIRST_SEEN_TABLE = tables.CUSTOMER_FIRST_SEEN.name  # maintained by refresh_first_seen
+FIRST_SEEN_DAYS = tables.CUSTOMER_FIRST_SEEN_DAYS.name  # the event days folded into it
+BASELINE_CACHE_TABLE = tables.ATTRIBUTION_BASELINE.name  # the baseline side, once per baseline window
 # The ranking rule (module docstring).
 MARGIN = 0.05  # share beyond the segment's size
 FAMILY_ALPHA = 0.05  # the noise band: a dimension names a value by chance at most this often

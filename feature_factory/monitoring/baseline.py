@@ -17,9 +17,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
+from feature_factory.features.snapshots import snapshot_days
 from feature_factory.monitoring.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.stats import (
@@ -133,11 +136,7 @@ def capture_baseline(
     types = feature_columns(warehouse, subject)
     specs = resolve_features(features, subject)
     exprs = read_expressions(warehouse, specs, subject)
-    window = [str(start), str(end)]
-    row = warehouse.fetch_one(
-        f"SELECT COUNT(DISTINCT snapshot_date) FROM {subject.features} "
-        "WHERE snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", window)
-    days = int(row[0]) if row else 0
+    days = snapshot_days(warehouse, start, end, subject.features)
     if days == 0:
         raise MonitoringError(
             f"no {subject.features} rows between {start} and {end}: materialize those partitions "
@@ -157,9 +156,12 @@ def capture_baseline(
         if not group_exprs:  # features of the catalog not (yet) in customer_features
             continue
         inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs]) if subject.is_customer else {}
+        # With the sketch, the pooled pass takes only the sample's order statistics, counts and
+        # distinct counts; the window's moments come merged from the by-day pass (sketch.py).
+        sketch = sketch_rows is not None
         pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
                                                      grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows,
-                                                     subject=subject))
+                                                     moments=not sketch, subject=subject))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
         group_edges = {f: decile_edges(s.grid) for f, s in group.items()}
         ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in group.items()
@@ -168,8 +170,14 @@ def capture_baseline(
         # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
             warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
-            grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, subject=subject))
-        for r in sorted(by_day.to_dict("records"), key=lambda r: as_date(r["stats_date"])):
+            grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, pooled_row=sketch,
+            subject=subject))
+        records = by_day.to_dict("records")
+        for r in (r for r in records if _missing_date(r["stats_date"])):  # the sketch's pooled moments
+            merged = Summary.from_row(r)
+            for name in _MOMENTS:
+                setattr(group[r["feature"]], name, getattr(merged, name))
+        for r in sorted((r for r in records if not _missing_date(r["stats_date"])), key=lambda r: as_date(r["stats_date"])):
             daily.setdefault(r["feature"], []).append(Summary.from_row(r))
             offsets.setdefault(r["feature"], []).append((end - as_date(r["stats_date"])).days)
         summaries.update(group)
@@ -202,6 +210,13 @@ def capture_baseline(
     assert baseline is not None
     baseline.incomplete = incomplete
     return baseline
+
+
+_MOMENTS = ("zero_rate", "mean", "stddev", "kurtosis", "min_value", "max_value")
+
+
+def _missing_date(value) -> bool:
+    return value is None or pd.isna(value)
 
 
 def history_start(warehouse: Warehouse, subject: Subject = CUSTOMER) -> dt.date | None:

@@ -25,6 +25,10 @@ class StatsConfig(dg.Config):
                                     "many rows per day (HyperLogLog for distinct) instead of sorting every value: "
                                     "KS and Wasserstein then carry the sample's DKW rank error in ks_error_bound / "
                                     "wasserstein_error_bound (99.9%). Empty: exact.")
+    range_sketch_rows: int | None = Field(
+        default=None, description="In a multi-day (backfill) run, every day before the run's last takes the "
+        "sketch with this many rows (e.g. 65536; ~3x less CPU at 100k rows a day), the last day keeps "
+        "sketch_rows. Empty: every day as sketch_rows. Error bounds: docs/drift-sketch.md.")
 
 
 class BaselineConfig(dg.Config):
@@ -38,6 +42,10 @@ class BaselineConfig(dg.Config):
         "start_date/end_date either, the current baseline's window (so every feature it monitors "
         "stays monitored); without a baseline, 28 days.")
     grid_size: int = Field(default=DEFAULT_GRID_SIZE, description="Quantile grid points kept per feature.")
+    sketch_rows: int | None = Field(default=None, description="Set (e.g. 65536) to take the baseline's quantile "
+                                    "grid, p01..p99 (and so its bin edges) from a reproducible row sample of about "
+                                    "this many rows of the window, as feature_stats' sketch_rows; moments, counts, "
+                                    "histograms and tails stay exact. Empty: exact.")
 
 
 class DriftConfig(dg.Config, Thresholds):

@@ -20,7 +20,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory import settings, tables
+from feature_factory import tables
+from feature_factory.settings import Homes
 from feature_factory.warehouse.base import Warehouse, sql_literal
 
 
@@ -39,9 +40,10 @@ def sample_sql(expressions: dict[str, str], n: int) -> str:
             f"AND CAST(? AS DATE) ORDER BY RANDOM() LIMIT {int(n)}")
 
 
-def report_path(day: dt.date, baseline_version: int) -> Path:
-    """Where the report of `day` against baseline `baseline_version` is written (one file each)."""
-    return settings.artifacts_dir("reports") / f"drift_{day}_baseline_v{baseline_version}.html"
+def report_path(day: dt.date, baseline_version: int, homes: Homes | None = None) -> Path:
+    """Where the report of `day` against baseline `baseline_version` is written (one file each), under
+    <home>/reports of `homes` (default: the environment's)."""
+    return (homes or Homes()).artifacts_dir("reports") / f"drift_{day}_baseline_v{baseline_version}.html"
 
 
 def judged_day(warehouse: Warehouse, day: dt.date):
@@ -98,7 +100,8 @@ def verdicts_markdown(judged, columns: dict[str, dict], drifted_rank: int = 2) -
 
 
 def run_report(warehouse: Warehouse, day: dt.date, window: tuple[dt.date, dt.date],
-               expressions: dict[str, str], sample_size: int, baseline_version: int) -> EvidentlyResult:
+               expressions: dict[str, str], sample_size: int, baseline_version: int,
+               homes: Homes | None = None) -> EvidentlyResult:
     if sample_size < 1:
         raise ValueError(f"evidently sample_size={sample_size} must be positive")
     sql = sample_sql(expressions, sample_size)
@@ -115,7 +118,7 @@ def run_report(warehouse: Warehouse, day: dt.date, window: tuple[dt.date, dt.dat
     except Exception as exc:  # a second opinion must not take the first one down
         result.error = f"Evidently failed: {type(exc).__name__}: {exc}"
         return result
-    path = report_path(day, baseline_version)
+    path = report_path(day, baseline_version, homes)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

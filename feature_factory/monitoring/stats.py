@@ -11,16 +11,18 @@ metrics.py) is taken with one sorted-list aggregate where the backend has one
 (`warehouse.quantile_grid`), else with ROW_NUMBER over the same rows; it is what KS and
 Wasserstein use.
 
-Sketch mode (`sketch_rows`, off by default): the grid and the p01..p99 quantiles are taken from a
-deterministic uniform row sample of about `sketch_rows` rows per day (a hash of customer and day
-below `sketch_rows / rows of the day`; a fixed-size uniform sample is a mergeable sketch), and the
-distinct count from HyperLogLog; every other statistic (counts, moments, histograms, tails) stays
-exact over all rows. By the Dvoretzky-Kiefer-Wolfowitz inequality the sample's CDF is within
-eps = sqrt(ln(2 / SKETCH_ALPHA) / (2 k)) of the day's CDF (k sampled values) with probability
-1 - SKETCH_ALPHA; eps is stored per row (`grid_rank_error`, 0 when every row was used) and widens
-the KS bound by eps_current + eps_baseline and the Wasserstein bound by eps x range on each side
-(metrics.py). Sorting ~65k sampled values per feature and day instead of every value is what
-makes it fast: the exact grid, quantiles and distinct count are ~90% of the statement's time.
+Sketch mode (`sketch_rows`, off by default; SQL in sketch.py): the grid and the p01..p99 quantiles
+are taken from a deterministic uniform row sample of about `sketch_rows` rows per day (a hash of
+customer and day below `sketch_rows / rows of the day`; a fixed-size uniform sample is a mergeable
+sketch), the distinct count from HyperLogLog; counts, zeros, min/max, moments, histograms and tails
+stay exact over all rows, taken column by column on the wide rows in one scan (no unpivot of the
+day's rows; only the sample is unpivoted). By the Dvoretzky-Kiefer-Wolfowitz inequality the
+sample's CDF is within eps = sqrt(ln(2 / SKETCH_ALPHA) / (2 k)) of the day's CDF (k sampled
+values) with probability 1 - SKETCH_ALPHA; eps is stored per row (`grid_rank_error`, 0 when every
+row was used) and widens the KS bound by eps_current + eps_baseline and the Wasserstein bound by
+eps x range on each side (metrics.py). PSI, Jensen-Shannon and the tail shares come from exact
+counts, so they carry no sampling error (docs/drift-sketch.md).
+
 Features are read through the patch layer, so drift after a patch is measured on patched values.
 """
 
@@ -30,10 +32,12 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
+from feature_factory.monitoring.sketch import listed_grid, sketch_ctes
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
@@ -41,7 +45,6 @@ from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 DEFAULT_GRID_SIZE = 100
 DEFAULT_DAYS_PER_STATEMENT = 7  # see write_feature_stats
 SKETCH_ALPHA = 0.001  # the DKW bound on a sketch's CDF holds with probability 1 - SKETCH_ALPHA
-_HASH_MOD = 2147483647  # resolution of the sampling hash (warehouse.unit_hash)
 NUMERIC_TYPES = {"BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT", "REAL"}
 
 
@@ -109,17 +112,23 @@ def stats_select_sql(
     with_grid: bool = True,
     computed_at: dt.datetime | None = None,
     sketch_rows: int | None = None,
+    moments: bool = True,
+    pooled_row: bool = False,
     subject: Subject = CUSTOMER,
 ) -> str:
     """One SELECT over `customer_features` (the subject's feature table) rows with snapshot_date in [start, end].
 
     `by_day=False` pools the window into one row per feature (baseline capture). `inputs` adds
     the raw input null counts of those days (inputs.py). `sketch_rows` switches the grid,
-    quantiles and distinct count to the sketch (module docstring)."""
+    quantiles and distinct count to the sketch and the rest to one scan of the wide rows
+    (module docstring); with it, `moments=False` and `pooled_row=True` split a baseline capture's
+    work between its two passes, and `with_grid=False` leaves p01..p99 NULL too (sketch.py)."""
     if not expressions:
         raise MonitoringError("no feature columns to compute statistics for")
     if grid_size < 2:
         raise ValueError(f"grid_size={grid_size} must be at least 2")
+    if sketch_rows is None and (not moments or pooled_row):
+        raise ValueError("moments=False and pooled_row=True are sketch-mode options: set sketch_rows")
     if sketch_rows is not None and sketch_rows < 1000:
         raise ValueError(f"sketch_rows={sketch_rows} must be at least 1000 (or None for exact statistics): "
                          "fewer sampled rows make the rank error bound too wide to judge drift")
@@ -131,48 +140,18 @@ def stats_select_sql(
     binning = binning or Binning()
     nbins = max((len(binning.edges.get(n, ())) + 1 for n in names), default=1)
 
-    src = ", ".join(f"{expressions[n]} AS {n}" for n in names)
-    feats = ", ".join(f"({sql_literal(n)})" for n in names)
-    value = "CASE fl.feature " + " ".join(f"WHEN {sql_literal(n)} THEN s.{n}" for n in names) + " END"
     sketch = sketch_rows is not None
-    # `sv`: the values the grid and quantiles are taken from (the sampled ones in sketch mode).
-    sv = "CASE WHEN in_sample = 1 THEN v END" if sketch else "v"
-    quantiles = warehouse.quantiles(sv, list(QUANTILE_COLUMNS.values()))
-    q_cols = ", ".join(f"CAST({q} AS DOUBLE) AS {name}" for q, name in zip(quantiles, QUANTILE_COLUMNS))
-    hists = ", ".join(f"SUM(CASE WHEN b = {i} THEN 1 ELSE 0 END) AS h{i}" for i in range(nbins))
-    # The grid as one list aggregate where the backend has one, else ranked rows (below).
-    grid_agg = warehouse.quantile_grid(sv, grid_size) if with_grid else None
-    distinct = warehouse.approx_count_distinct("v") if sketch else "COUNT(DISTINCT v)"
+    grid_agg = warehouse.quantile_grid("v", grid_size) if with_grid else None
+    if sketch and not listed_grid(warehouse, grid_size):
+        grid_agg = None  # the sketch's sample is ranked (a `long` CTE), as the portable path does
     if sketch:
-        # Sampling rate per day (per window when pooled): about sketch_rows rows of each, picked by
-        # a hash of (customer, day), so a re-run samples the same rows.
-        day_key = "snapshot_date" if by_day else "CAST(NULL AS DATE)"
-        ctes = [
-            f"day_rows AS (SELECT {day_key} AS day_key, COUNT(*) AS n FROM {subject.features} "
-            f"WHERE snapshot_date BETWEEN {lo} AND {hi} GROUP BY 1)",
-            f"src AS (SELECT f.snapshot_date AS stats_date, CASE WHEN "
-            f"{warehouse.unit_hash([f'f.{subject.key}', 'f.snapshot_date'], _HASH_MOD)} * d.n < {int(sketch_rows)} "
-            f"THEN 1 ELSE 0 END AS in_sample, {src} FROM {subject.features} f JOIN day_rows d "
-            f"ON {'d.day_key = f.snapshot_date' if by_day else '1 = 1'} "
-            f"WHERE f.snapshot_date BETWEEN {lo} AND {hi})",
-        ]
+        ctes = sketch_ctes(warehouse, {n: expressions[n] for n in names}, lo, hi, by_day=by_day,
+                           edges={n: list(binning.edges[n]) for n in names if n in binning.edges},
+                           ranges={n: binning.ranges[n] for n in names if n in binning.ranges},
+                           nbins=nbins, grid_size=grid_size, with_grid=with_grid, sketch_rows=sketch_rows,
+                           moments=moments, pooled_row=pooled_row, table=subject.features, key=subject.key)
     else:
-        ctes = [f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {subject.features} "
-                f"WHERE snapshot_date BETWEEN {lo} AND {hi})"]
-    ctes += [
-        f"long AS (SELECT s.stats_date, s.in_sample, fl.feature, CAST({value} AS DOUBLE) AS v "
-        f"FROM src s CROSS JOIN (VALUES {feats}) AS fl(feature))",
-        f"binned AS (SELECT {key_list}, v, in_sample, {_bucket_sql(names, binning)} AS b, "
-        f"{_out_of_range_sql(names, binning)} AS oor FROM long)",
-        f"agg AS (SELECT {key_list}, COUNT(*) AS row_count, COUNT(v) AS value_count, "
-        f"COUNT({sv}) AS sample_count, "
-        "SUM(CASE WHEN v = 0 THEN 1 ELSE 0 END) AS zero_count, AVG(v) AS mean, "
-        "STDDEV_SAMP(v) AS stddev, KURTOSIS(v) AS kurtosis, MIN(v) AS min_value, MAX(v) AS max_value, "
-        f"{q_cols}, {distinct} AS distinct_count, "
-        "SUM(CASE WHEN oor > 0 THEN 1 ELSE 0 END) AS out_of_range_count, "
-        f"SUM(CASE WHEN oor = 2 THEN 1 ELSE 0 END) AS above_range_count, {hists}"
-        f"{f', {grid_agg} AS grid_json' if grid_agg else ''} FROM binned GROUP BY {key_list})",
-    ]
+        ctes = _exact_ctes(warehouse, expressions, names, lo, hi, key_list, binning, nbins, grid_agg, subject.features)
     if grid_agg:
         grid_json, from_clause = "a.grid_json", "agg a"
     elif with_grid:
@@ -220,8 +199,8 @@ def stats_select_sql(
         f"CAST({grid_json} AS VARCHAR) AS quantile_grid",
         f"CAST({grid_size if with_grid else 'NULL'} AS BIGINT) AS grid_size",
         # DKW rank error of the sketch's grid and quantiles (0: every value was used).
-        f"CAST(CASE WHEN a.sample_count < a.value_count THEN SQRT(LN({2 / SKETCH_ALPHA!r}) / "
-        "(2.0 * a.sample_count)) ELSE 0.0 END AS DOUBLE) AS grid_rank_error",
+        f"CAST(CASE WHEN a.sample_count = 0 AND a.value_count > 0 THEN NULL WHEN a.sample_count < a.value_count "
+        f"THEN SQRT(LN({2 / SKETCH_ALPHA!r}) / (2.0 * a.sample_count)) ELSE 0.0 END AS DOUBLE) AS grid_rank_error",
         f"CAST({'i.input_rows' if inputs else 'NULL'} AS BIGINT) AS input_rows",
         f"CAST({'i.input_nulls' if inputs else 'NULL'} AS BIGINT) AS input_nulls",
         f"CAST({version} AS BIGINT) AS baseline_version",
@@ -239,33 +218,66 @@ def write_feature_stats(
     grid_size: int = DEFAULT_GRID_SIZE,
     days_per_statement: int = DEFAULT_DAYS_PER_STATEMENT,
     sketch_rows: int | None = None,
+    older_sketch_rows: int | None = None,
     subject: Subject = CUSTOMER,
 ) -> int:
     """Replace `feature_stats` (the subject's stats table) rows for stats_date in [start, end]; returns rows written.
 
     A long range (a backfill) is written `days_per_statement` days at a time: the quantiles and
     the grid sort every value of the statement's days, and one statement over 100 days of 100k
-    customers sorts 130M values (tens of GB of spill) where 100 small ones stay in memory."""
+    customers sorts 130M values (tens of GB of spill) where 100 small ones stay in memory.
+    `older_sketch_rows`: the days before `end` take the sketch with that many rows (a backfill's
+    history, where exactness is not asked for: ~3x less CPU at 100k rows a day); `end` itself,
+    the day a daily run alerts on, keeps `sketch_rows`."""
     if days_per_statement < 1:
         raise ValueError(f"days_per_statement={days_per_statement} must be at least 1")
     specs = resolve_features(features, subject)
     first, last = as_date(start), as_date(end)
+    # (first day, last day, sketch_rows) of each part of the range.
+    parts = [(first, last - dt.timedelta(days=1), older_sketch_rows), (last, last, sketch_rows)] \
+        if older_sketch_rows is not None and first < last else [(first, last, sketch_rows)]
     rows = 0
     with warehouse.held():
         exprs = read_expressions(warehouse, specs, subject)
         inputs = input_specs(warehouse, specs) if subject.is_customer else {}
-        while first <= last:
-            upto = min(last, first + dt.timedelta(days=days_per_statement - 1))
-            sql = stats_select_sql(warehouse, exprs, first, upto, binning=binning, grid_size=grid_size,
-                                   inputs=inputs, sketch_rows=sketch_rows, subject=subject)
-            rows += warehouse.replace_where(
-                subject.stats.name, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
-                where_params=[str(first), str(upto)],
-            )
-            first = upto + dt.timedelta(days=1)
+        for day, until, sketch in parts:
+            while day <= until:
+                upto = min(until, day + dt.timedelta(days=days_per_statement - 1))
+                sql = stats_select_sql(warehouse, exprs, day, upto, binning=binning, grid_size=grid_size,
+                                       inputs=inputs, sketch_rows=sketch, subject=subject)
+                rows += warehouse.replace_where(
+                    subject.stats.name, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
+                    where_params=[str(day), str(upto)],
+                )
+                day = upto + dt.timedelta(days=1)
     return rows
 
 
+def _exact_ctes(warehouse: Warehouse, expressions: Mapping[str, str], names: list[str], lo: str, hi: str,
+                key_list: str, binning: Binning, nbins: int, grid_agg: str | None,
+                table: str = tables.CUSTOMER_FEATURES.name) -> list[str]:
+    """Every value unpivoted into (feature, v) rows, then aggregated per key (module doc)."""
+    src = ", ".join(f"{expressions[n]} AS {n}" for n in names)
+    feats = ", ".join(f"({sql_literal(n)})" for n in names)
+    value = "CASE fl.feature " + " ".join(f"WHEN {sql_literal(n)} THEN s.{n}" for n in names) + " END"
+    quantiles = warehouse.quantiles("v", list(QUANTILE_COLUMNS.values()))
+    q_cols = ", ".join(f"CAST({q} AS DOUBLE) AS {name}" for q, name in zip(quantiles, QUANTILE_COLUMNS))
+    hists = ", ".join(f"SUM(CASE WHEN b = {i} THEN 1 ELSE 0 END) AS h{i}" for i in range(nbins))
+    return [
+        f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {table} "
+        f"WHERE snapshot_date BETWEEN {lo} AND {hi})",
+        f"long AS (SELECT s.stats_date, s.in_sample, fl.feature, CAST({value} AS DOUBLE) AS v "
+        f"FROM src s CROSS JOIN (VALUES {feats}) AS fl(feature))",
+        f"binned AS (SELECT {key_list}, v, in_sample, {_bucket_sql(names, binning)} AS b, "
+        f"{_out_of_range_sql(names, binning)} AS oor FROM long)",
+        f"agg AS (SELECT {key_list}, COUNT(*) AS row_count, COUNT(v) AS value_count, COUNT(v) AS sample_count, "
+        "SUM(CASE WHEN v = 0 THEN 1 ELSE 0 END) AS zero_count, AVG(v) AS mean, "
+        "STDDEV_SAMP(v) AS stddev, KURTOSIS(v) AS kurtosis, MIN(v) AS min_value, MAX(v) AS max_value, "
+        f"{q_cols}, COUNT(DISTINCT v) AS distinct_count, "
+        "SUM(CASE WHEN oor > 0 THEN 1 ELSE 0 END) AS out_of_range_count, "
+        f"SUM(CASE WHEN oor = 2 THEN 1 ELSE 0 END) AS above_range_count, {hists}"
+        f"{f', {grid_agg} AS grid_json' if grid_agg else ''} FROM binned GROUP BY {key_list})",
+    ]
 
 
 def _bucket_sql(names: list[str], binning: Binning) -> str:

@@ -17,6 +17,7 @@ from feature_factory.remediation import loop, rules, views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
+from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.warehouse.base import Warehouse
 
 GROUP = "remediation"
@@ -86,18 +87,20 @@ def log_metadata(logs: list[dict], warehouse: Warehouse, scope: Scope = CUSTOMER
     deps=[tables.DRIFT_ALERTS.key, tables.FEATURE_STATS_BASELINE.key],
 )
 def patch_candidates(
-    context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings
+    context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings,
+    online_store: OnlineStoreResource,
 ) -> dg.MaterializeResult:
     """Typed remediation patches proposed from the latest drift alerts: impute the baseline median
     for null spikes, clip to the baseline [p01, p99] for outliers, cast for schema changes, request
     a retrain or baseline refresh for severe shifts, disable on critical breakage. Each has a stable
     id, its evidence and the exact SQL it would apply (`/* REVIEW */`). Nothing changes until a
     patch is approved (approve_patches_job, or the policy file in auto modes) and applied."""
-    return propose_result(context, config, warehouse, remediation)
+    return propose_result(context, config, warehouse, remediation, online_store)
 
 
 def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse,
-                   remediation: RemediationSettings, scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
+                   remediation: RemediationSettings, online_store: OnlineStoreResource,
+                   scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
     """patch_candidates' run (and every other entity's `<entity>_patch_candidates`, entity_assets.py:
     propose only, whatever the mode; its approval is a person's, by approve_patches_job)."""
     catalog = scope.catalog(remediation.load_catalog())
@@ -119,7 +122,7 @@ def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, war
     if remediation.mode == "auto_apply" and approved:
         applied = loop.apply_approved(
             warehouse, catalog, actor=policy.approver, run_id=context.run_id, patch_ids=approved,
-            rebuild=rebuild_online_callback(context, warehouse, catalog), lock_ttl_s=remediation.lock_ttl_s,
+            rebuild=rebuild_online_callback(context, warehouse, catalog, online_store), lock_ttl_s=remediation.lock_ttl_s,
         )
         log_applied(context, applied, warehouse)
     if auto and policy is None:
@@ -144,22 +147,24 @@ def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, war
 
 @dg.asset(group_name=GROUP, kinds={"sql", "python"}, pool=POOL, deps=[patch_candidates])
 def feature_patch_log(
-    context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse, remediation: RemediationSettings
+    context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse, remediation: RemediationSettings,
+    online_store: OnlineStoreResource,
 ) -> dg.MaterializeResult:
     """Append-only audit log of applied and rolled-back patches (who, when, params, the feature's
     stats before and after). Materializing it applies every APPROVED patch atomically (state, status
     and log in one transaction under the remediation lock), then rebuilds customer_features_online;
     from then on the online table, training sets, inference and monitoring read patched values."""
-    return apply_result(context, config, warehouse, remediation)
+    return apply_result(context, config, warehouse, remediation, online_store)
 
 
 def apply_result(context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse,
-                 remediation: RemediationSettings, scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
+                 remediation: RemediationSettings, online_store: OnlineStoreResource,
+                 scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
     """feature_patch_log's run (and every other entity's `<entity>_feature_patch_log`)."""
     catalog = scope.catalog(remediation.load_catalog())
     logs = loop.apply_approved(
         warehouse, catalog, actor=actor_of(context, config.actor), run_id=context.run_id,
-        patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog, scope),
+        patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog, online_store, scope),
         lock_ttl_s=remediation.lock_ttl_s, scope=scope,
     )
     context.log.info(f"applied {len(logs)} patch(es)")

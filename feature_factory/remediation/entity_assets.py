@@ -18,6 +18,7 @@ from feature_factory.features.entities import EntityTables, entity_tables
 from feature_factory.remediation import assets
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import scope_for
+from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -39,8 +40,8 @@ def remediation_assets(entity: EntityTables) -> tuple[list[dg.AssetsDefinition],
                   "dagster/column_schema": scope.candidates.column_schema()},
     )
     def _candidates(context: dg.AssetExecutionContext, config: assets.ProposeConfig, warehouse: Warehouse,
-                    remediation: RemediationSettings):
-        return assets.propose_result(context, config, warehouse, remediation, scope)
+                    remediation: RemediationSettings, online_store: OnlineStoreResource):
+        return assets.propose_result(context, config, warehouse, remediation, online_store, scope)
 
     @dg.asset(
         name=scope.log.name, group_name=assets.GROUP, kinds={"sql", "python"}, pool=POOL, tags=tags,
@@ -53,8 +54,8 @@ def remediation_assets(entity: EntityTables) -> tuple[list[dg.AssetsDefinition],
         metadata={"dagster/table_name": scope.log.name, "dagster/column_schema": scope.log.column_schema()},
     )
     def _log(context: dg.AssetExecutionContext, config: assets.ApplyConfig, warehouse: Warehouse,
-             remediation: RemediationSettings):
-        return assets.apply_result(context, config, warehouse, remediation, scope)
+             remediation: RemediationSettings, online_store: OnlineStoreResource):
+        return assets.apply_result(context, config, warehouse, remediation, online_store, scope)
 
     jobs = [
         dg.define_asset_job(f"{entity.name}_remediation_job", selection=[_candidates], tags=RUN_TAGS,

@@ -25,6 +25,7 @@ from feature_factory.remediation.assets import actor_of, feature_patch_log, log_
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import Scope, scope_for
+from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -71,13 +72,13 @@ def approve_patches(context: dg.OpExecutionContext, config: ApproveConfig, wareh
 
 @dg.op(pool=POOL)
 def rollback_patch(context: dg.OpExecutionContext, config: RollbackConfig, warehouse: Warehouse,
-                   remediation: RemediationSettings) -> None:
+                   remediation: RemediationSettings, online_store: OnlineStoreResource) -> None:
     """Undo an applied patch exactly, log it, and rebuild customer_features_online (another
     entity's: its online table)."""
     scope = scope_of(config.entity)
     catalog = scope.catalog(remediation.load_catalog())
     log = loop.rollback(warehouse, catalog, config.patch_id, actor_of(context, config.actor), context.run_id,
-                        rebuild=rebuild_online_callback(context, warehouse, catalog, scope),
+                        rebuild=rebuild_online_callback(context, warehouse, catalog, online_store, scope),
                         lock_ttl_s=remediation.lock_ttl_s, scope=scope)
     context.log.info(f"rolled back {config.patch_id} ({log['action']} on {log['feature']})")
     log_applied(context, [log], warehouse, scope)

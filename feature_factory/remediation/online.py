@@ -19,6 +19,7 @@ from feature_factory.features.online import build_online_table
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.serving.assets import ASSET as STORE_ASSET
 from feature_factory.serving.assets import store_metadata
+from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.serving.refresh import refresh_store
 from feature_factory.warehouse.base import Warehouse
 
@@ -29,10 +30,10 @@ def _builder() -> Callable[[Warehouse, Catalog], Any]:
 
 
 def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
-                            scope: Scope = CUSTOMER_SCOPE) -> Callable[[], None]:
+                            online_store: OnlineStoreResource, scope: Scope = CUSTOMER_SCOPE) -> Callable[[], None]:
     """A callback that rebuilds the online table (another entity's: its `<entity>_features_online`),
-    refreshes the online store (customers: the store serves customer features) and reports the
-    materializations."""
+    refreshes the run's online store (customers: the store serves customer features) and reports
+    the materializations."""
     build = _builder()
     online = contracts(scope.entity)[1]
 
@@ -56,7 +57,7 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
         if not scope.is_customer:
             return
         # Serving follows: the online store gets the patched table as a new version (atomic swap).
-        meta, where = refresh_store(warehouse, catalog)
+        meta, where = refresh_store(warehouse, catalog, store=online_store.store())
         context.log_event(dg.AssetMaterialization(
             asset_key=STORE_ASSET, description="Refreshed after a remediation patch was applied or "
             "rolled back: served values equal the patched online table.", metadata=store_metadata(meta, where),

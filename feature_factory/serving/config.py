@@ -9,12 +9,13 @@ environment in one place so the asset, the apply/rollback hook and `feature-fact
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from feature_factory.serving.redis_store import DEFAULT_PREFIX, DEFAULT_URL, GRACE_SECONDS, RedisOnlineStore
-from feature_factory.serving.sqlite_store import SQLiteOnlineStore, default_path
+from feature_factory.serving.sqlite_store import SQLITE_FILE, SQLiteOnlineStore, default_path
 from feature_factory.serving.store import OnlineStore
 
 STORE_TYPES = ("sqlite", "redis")
@@ -47,9 +48,12 @@ class OnlineStoreResource(dg.ConfigurableResource):
         return make_store(self.type, self.path, self.redis_url, self.redis_prefix, self.grace_seconds)
 
     @classmethod
-    def from_env(cls) -> OnlineStoreResource:
+    def from_env(cls, home: Path | None = None) -> OnlineStoreResource:
+        """The environment's store; a SQLite file under `home` (when given) unless
+        FEATURE_FACTORY_ONLINE_STORE_PATH names another."""
+        default = str(home / SQLITE_FILE) if home else None
         return cls(type=os.environ.get("FEATURE_FACTORY_ONLINE_STORE") or "sqlite",
-                   path=os.environ.get("FEATURE_FACTORY_ONLINE_STORE_PATH") or None,
+                   path=os.environ.get("FEATURE_FACTORY_ONLINE_STORE_PATH") or default,
                    redis_url=os.environ.get("FEATURE_FACTORY_REDIS_URL") or None,
                    redis_prefix=os.environ.get("FEATURE_FACTORY_REDIS_PREFIX") or None)
 

@@ -93,9 +93,12 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
                 elif r[3] != built:
                     raise StoreError(f"{tables.CUSTOMER_FEATURES_ONLINE.name} was rebuilt while it was being published; "
                                      "materialize customer_features_online_store again")
+            # orjson leaves each result in its over-sized output buffer (~8 KB for ~300 bytes of JSON):
+            # a 50,000-row page held ~0.4 GB and was a one-day refresh's peak RSS. A copy is exact.
             yield [(str(r[0]), None if r[1] is None else as_date(r[1]).isoformat(),
                     None if r[2] is None else int(r[2]),
-                    orjson.dumps({n: _plain(v, d) for n, v, d in zip(names, r[4:], dtypes)})) for r in got]
+                    memoryview(orjson.dumps({n: _plain(v, d) for n, v, d in zip(names, r[4:], dtypes)})).tobytes())
+                   for r in got]
             last = got[-1][0]
 
     meta = StoreMeta(version=new_version(), built_at=now.isoformat(),

@@ -7,15 +7,16 @@ from feature_factory.catalog import Catalog
 from feature_factory.features.online import DEFAULT_TTL_DAYS
 from feature_factory.serving.config import store_from_env
 from feature_factory.serving.publish import publish
-from feature_factory.serving.store import StoreMeta
+from feature_factory.serving.store import OnlineStore, StoreMeta
 from feature_factory.warehouse.base import Warehouse
 
 
 def refresh_store(warehouse: Warehouse, catalog: Catalog | None = None,
-                  ttl_days: int | None = None) -> tuple[StoreMeta, str]:
-    """Publish the online table to the store the environment configures, keeping the current
-    version's TTL (default TTL when the store is new); returns (meta, where)."""
-    store = store_from_env()
+                  ttl_days: int | None = None, store: OnlineStore | None = None) -> tuple[StoreMeta, str]:
+    """Publish the online table to `store` (default: the one the environment configures), keeping
+    the current version's TTL (default TTL when the store is new); returns (meta, where). The store
+    is closed afterwards."""
+    store = store or store_from_env()
     try:
         if ttl_days is None:
             current = store.current()

@@ -7,16 +7,17 @@ import json
 
 from feature_factory.serving.config import DEFAULT_PORT, store_from_env
 from feature_factory.serving.server import create_app
+from feature_factory.serving.store import OnlineStore
 
 
-def sample_request(ids: list[str], features: int = 3) -> tuple[str, dict]:
+def sample_request(ids: list[str], features: int = 3, store: OnlineStore | None = None) -> tuple[str, dict]:
     """(the curl command, the answer) for `ids` and the first `features` served features, plus one
-    unknown id to show `found: false`."""
+    unknown id to show `found: false`, from `store` (default: the environment's; closed afterwards)."""
     import asyncio
 
     import httpx
 
-    store = store_from_env()
+    store = store or store_from_env()
     meta = store.current()
     if meta is None:
         raise RuntimeError(f"the online store {store.describe()} holds no version: materialize "

@@ -161,8 +161,11 @@ class SQLiteOnlineStore(OnlineStore):
             self._reader = None
 
 
+SQLITE_FILE = "online_store.sqlite"  # under the project home
+
+
 def default_path() -> Path:
     from feature_factory import settings
 
     override = os.environ.get("FEATURE_FACTORY_ONLINE_STORE_PATH")
-    return Path(override).resolve() if override else settings.home() / "online_store.sqlite"
+    return Path(override).resolve() if override else settings.home() / SQLITE_FILE

@@ -17,7 +17,6 @@ GROUP BY or LIMIT.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,9 +28,7 @@ import dagster as dg
 import pandas as pd
 
 from feature_factory.warehouse.dialect import Dialect
-
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
-
+from feature_factory.warehouse.sql import quote_ident, sql_literal  # noqa: F401 (callers import them from here)
 
 class WarehouseError(RuntimeError):
     """A warehouse operation failed; the message says which statement or table."""
@@ -40,45 +37,6 @@ class WarehouseError(RuntimeError):
 def clean_row(row: dict[str, Any]) -> dict[str, Any]:
     """A row from `fetch_df(...).to_dict("records")` with pandas' missing values (NaN, NaT, NA) as None."""
     return {k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in row.items()}
-
-
-def quote_ident(name: str) -> str:
-    """Validate a lower-case identifier and return it quoted for both engines.
-
-    Both DuckDB and Snowflake fold unquoted identifiers to one case; we only ever create lower-case
-    snake_case names, which we then use unquoted. Anything else is refused rather than escaped, so
-    text from a table or a user can never smuggle SQL in through a name.
-    """
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise ValueError(f"invalid SQL identifier {name!r}: expected lower-case snake_case")
-    return name
-
-
-def sql_literal(value: Any) -> str:
-    """Render a Python scalar as a SQL literal (for DDL/CTAS text where placeholders are not allowed).
-
-    Strings are single-quoted with quotes doubled; numbers must be finite; None is NULL.
-    """
-    import datetime as dt
-    import math
-
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"non-finite number {value!r} cannot be a SQL literal")
-        return repr(float(value))
-    if isinstance(value, dt.datetime):
-        return f"CAST('{value.isoformat(sep=' ')}' AS TIMESTAMP)"
-    if isinstance(value, dt.date):
-        return f"CAST('{value.isoformat()}' AS DATE)"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"cannot render {type(value).__name__} as a SQL literal")
 
 
 @dataclass(frozen=True)
@@ -206,33 +164,47 @@ class Warehouse(dg.ConfigurableResource, ABC):
         Creates the table on first use; adds columns the SELECT has and the table lacks (columns
         may grow). Returns the number of rows inserted.
         """
+        with self.session() as s:
+            return self.session_replace_where(s, table, where_sql, select_sql, params, where_params)
+
+    def session_replace_where(
+        self,
+        s: Session,
+        table: str,
+        where_sql: str,
+        select_sql: str,
+        params: Sequence[Any] | None = None,
+        where_params: Sequence[Any] | None = None,
+    ) -> int:
+        """`replace_where` in an open session, so the SELECT may read that session's temporary
+        tables. This default builds the rows under a staging name first (the SELECT is evaluated
+        before the old rows go, even when it reads `table`), then deletes and inserts."""
         name = quote_ident(table)
         staging = quote_ident(f"{table}__staging")
-        with self.session() as s:
-            s.execute(f"DROP TABLE IF EXISTS {staging}")
-            s.execute(f"CREATE TABLE {staging} AS {select_sql}", params)
-            staged_cols = self.session_columns(s, staging)
-            try:
-                if not self.session_columns(s, name):
-                    with s.transaction():
-                        s.execute(f"CREATE TABLE {name} AS SELECT * FROM {staging}")
-                else:
-                    existing = {c for c, _ in self.session_columns(s, name)}
-                    ddl = [f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}"
-                           for col, typ in staged_cols if col not in existing]
-                    if not self.transactional_ddl:
+        s.execute(f"DROP TABLE IF EXISTS {staging}")
+        s.execute(f"CREATE TABLE {staging} AS {select_sql}", params)
+        staged_cols = self.session_columns(s, staging)
+        try:
+            if not self.session_columns(s, name):
+                with s.transaction():
+                    s.execute(f"CREATE TABLE {name} AS SELECT * FROM {staging}")
+            else:
+                existing = {c for c, _ in self.session_columns(s, name)}
+                ddl = [f"ALTER TABLE {name} ADD COLUMN {quote_ident(col)} {typ}"
+                       for col, typ in staged_cols if col not in existing]
+                if not self.transactional_ddl:
+                    for statement in ddl:
+                        s.execute(statement)
+                cols = ", ".join(quote_ident(c) for c, _ in staged_cols)
+                with s.transaction():  # new columns and the rows swap together where DDL allows
+                    if self.transactional_ddl:
                         for statement in ddl:
                             s.execute(statement)
-                    cols = ", ".join(quote_ident(c) for c, _ in staged_cols)
-                    with s.transaction():  # new columns and the rows swap together where DDL allows
-                        if self.transactional_ddl:
-                            for statement in ddl:
-                                s.execute(statement)
-                        s.execute(f"DELETE FROM {name} WHERE {where_sql}", where_params)
-                        s.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staging}")
-                row = s.fetch_one(f"SELECT COUNT(*) FROM {staging}")
-            finally:
-                s.execute(f"DROP TABLE IF EXISTS {staging}")
+                    s.execute(f"DELETE FROM {name} WHERE {where_sql}", where_params)
+                    s.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {staging}")
+            row = s.fetch_one(f"SELECT COUNT(*) FROM {staging}")
+        finally:
+            s.execute(f"DROP TABLE IF EXISTS {staging}")
         return int(row[0]) if row else 0
 
     def write_df(self, table: str, df: pd.DataFrame, mode: str = "append") -> int:

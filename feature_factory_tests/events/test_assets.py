@@ -12,7 +12,8 @@ from feature_factory import partitions, settings
 from feature_factory.events import checks
 from feature_factory.events.assets import ingest_events
 from feature_factory.events.definitions import defs
-from feature_factory.events.sensors import RANGE_END_TAG, RANGE_START_TAG
+from feature_factory.events.sensors import RANGE_END_TAG, RANGE_START_TAG, landing_files_sensor
+from feature_factory.homes import HomesResource
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def landing_home(project_home):
 def _run(warehouse, partition_key=None, tags=None, **config):
     return dg.materialize(
         [ingest_events], partition_key=partition_key, tags=tags, raise_on_error=False,
-        resources={"warehouse": warehouse},
+        resources={"warehouse": warehouse, "homes": HomesResource()},
         run_config={"ops": {"ingest_events": {"config": config}}} if config else None,
     )
 
@@ -40,7 +41,7 @@ def _checks(result):
 
 
 def test_definitions_wire_assets_checks_job_and_sensor(duckdb_warehouse):
-    full = dg.Definitions.merge(defs, dg.Definitions(resources={"warehouse": duckdb_warehouse}))
+    full = dg.Definitions.merge(defs, dg.Definitions(resources={"warehouse": duckdb_warehouse, "homes": HomesResource()}))
     graph = full.resolve_asset_graph()
     for key in ("raw_events", "quarantined_events"):
         node = graph.get(dg.AssetKey(key))
@@ -104,7 +105,7 @@ def test_duplicate_check_catches_what_the_run_wrote_twice(duckdb_warehouse, land
     # (simulated: the batch step's duplicate detection switched off).
     from feature_factory.events import ingestion
 
-    monkeypatch.setattr(ingestion, "_batch_sql", lambda lo, hi: (
+    monkeypatch.setattr(ingestion, "_batch_sql", lambda lo, hi, ids: (
         f"SELECT *, 1 AS dup_rank, row_reason AS reason FROM landing_rows "
         f"WHERE event_date >= {lo} AND event_date < {hi}"))
     (landing_home / "events_2024-01-04.csv").write_text(csv_text([ev("a", day=4, hour=22), ev("a", day=4, hour=23)]))
@@ -157,8 +158,25 @@ def test_range_run_over_several_days(duckdb_warehouse, landing_home):
 def test_selecting_one_table_still_ingests_both(duckdb_warehouse, landing_home):
     (landing_home / "events_2024-01-09.csv").write_text(csv_text([ev("ok", day=9, hour=22), ev("bad", day=9, amount="-2")]))
     result = dg.materialize([ingest_events], partition_key="2024-01-09", selection=["quarantined_events"],
-                            resources={"warehouse": duckdb_warehouse})
+                            resources={"warehouse": duckdb_warehouse, "homes": HomesResource()})
     assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == ["quarantined_events"]
     assert result.get_asset_check_evaluations() == []
     assert duckdb_warehouse.fetch_all("SELECT event_id FROM raw_events") == [("ok",)]
     assert _metadata(result, "quarantined_events")["rows_quarantined"] == 1
+
+
+def test_the_homes_resource_chooses_the_landing_folder_not_the_environment(duckdb_warehouse, landing_home, tmp_path):
+    # The environment's landing folder holds one file; the resource's folder another: the run
+    # reads the resource's, as the demo's runs do with the folders it hands to build_defs.
+    (landing_home / "events_2024-01-03.csv").write_text(csv_text([ev("env", day=3)]))
+    chosen = tmp_path / "chosen_home"
+    (chosen / "landing" / "events").mkdir(parents=True)
+    (chosen / "landing" / "events" / "events_2024-01-03.csv").write_text(
+        csv_text([ev("mine1", day=3), ev("mine2", day=3, hour=11)]))
+    result = dg.materialize([ingest_events], partition_key="2024-01-03",
+                            resources={"warehouse": duckdb_warehouse, "homes": HomesResource(home=str(chosen))})
+    assert result.success
+    assert [r[0] for r in duckdb_warehouse.fetch_all("SELECT event_id FROM raw_events ORDER BY 1")] == ["mine1", "mine2"]
+    sensor_run = landing_files_sensor(dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(), resources={"homes": HomesResource(landing=str(landing_home))}))
+    assert [r.partition_key for r in sensor_run.run_requests] == ["2024-01-03"]

@@ -15,6 +15,7 @@ from feature_factory import settings
 from feature_factory.events import watch
 from feature_factory.events.landing import LandingFile, filename_date, list_landing_files, scan_dates
 from feature_factory.events.sensors import RANGE_END_TAG, RANGE_START_TAG, landing_files_sensor
+from feature_factory.homes import HomesResource
 
 FIRST, LAST = dt.date(2024, 1, 1), dt.date(2024, 1, 31)
 
@@ -103,7 +104,7 @@ def test_cursor_round_trip_and_unknown_version():
 
 def _tick(cursor=None):
     instance = dg.DagsterInstance.ephemeral()
-    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"homes": HomesResource()})
     return landing_files_sensor(context)
 
 
@@ -139,12 +140,12 @@ def test_first_switch_on_skips_days_already_ingested(project_home):
     instance = dg.DagsterInstance.ephemeral()
     for key in ("2024-01-01", "2024-01-02"):
         instance.report_runless_asset_event(dg.AssetMaterialization("raw_events", partition=key))
-    first = landing_files_sensor(dg.build_sensor_context(instance=instance))
+    first = landing_files_sensor(dg.build_sensor_context(instance=instance, resources={"homes": HomesResource()}))
     assert [r.partition_key for r in first.run_requests] == ["2024-01-04"]
     assert sorted(watch.load_cursor(first.cursor)) == [f"events_2024-01-0{d}.csv" for d in (1, 2, 4)]
     # With a cursor, materialized days no longer matter: a changed file is ingested again.
     _write(landing, "events_2024-01-01.csv", [ev("e1", day=1), ev("e1b", day=1)])
-    again = landing_files_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    again = landing_files_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"homes": HomesResource()}))
     assert [r.partition_key for r in again.run_requests] == ["2024-01-01"]
 
 

@@ -12,6 +12,7 @@ from ingest_helpers import NOW, START, csv_text
 
 from feature_factory.catalog.sources import load_sources
 from feature_factory.events.source_ingestion import ingest_source_range, raw_columns
+from feature_factory.homes import HomesResource
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "sources_support_tickets.yaml"
 HEADER = ("ticket_id", "account_id", "created", "priority", "minutes_to_resolve", "channel", "note")
@@ -139,7 +140,7 @@ def test_asset_factory_materializes_a_source_with_schema_and_check(duckdb_wareho
     assert "`unknown_priority`: priority is not one of high, normal, low" in specs[
         "support_tickets_quarantine"].description
     assert [s.name for s in defs.sensors] == ["support_tickets_landing_sensor"]
-    result = dg.materialize([assets], partition_key="2024-01-02", resources={"warehouse": duckdb_warehouse},
+    result = dg.materialize([assets], partition_key="2024-01-02", resources={"warehouse": duckdb_warehouse, "homes": HomesResource()},
                             run_config={"ops": {"ingest_support_tickets": {"config": {
                                 "landing_dir": str(folder), "max_quarantine_rate": 0.4}}}}, raise_on_error=False)
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -186,8 +187,8 @@ def test_source_sensor_requests_the_days_a_new_file_covers(project_home):
         ("t2", "c1", "2024-01-03T23:00:00Z", "p2", "30", "chat")], HEADER[:-1]))
     _, sensor = source_assets.source_job_and_sensor(tickets())
     instance = dg.DagsterInstance.ephemeral()
-    first = sensor(dg.build_sensor_context(instance=instance))
+    first = sensor(dg.build_sensor_context(instance=instance, resources={"homes": HomesResource()}))
     (request,) = first.run_requests
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (
         "2024-01-02", "2024-01-03")  # from the file's own `created` times: its name says no day
-    assert sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor)).run_requests == []
+    assert sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"homes": HomesResource()})).run_requests == []

@@ -119,3 +119,13 @@ def test_csv_files_with_one_header_are_read_together_and_a_bad_record_falls_back
         (b, 1, "b1", None), (b, 2, "b2", "non_numeric_amount"), (b, 3, "b3", None),
         ("events_2024-01-01_c.csv", 1, "c1", None), ("events_2024-01-01_c.csv", 2, "c2", None),
         ("events_2024-01-01_c.csv", 3, "c3", "malformed_row")]
+
+
+def test_landing_tables_are_created_from_their_contracts(duckdb_warehouse):
+    from feature_factory import tables
+    from feature_factory.events.staging import ensure_tables
+
+    with duckdb_warehouse.session() as s:
+        ensure_tables(duckdb_warehouse, s)
+    for table in (tables.LANDING_FILES, tables.LANDING_ROWS):
+        assert [(c, t.upper()) for c, t in duckdb_warehouse.columns(table.name)] == table.schema, table.name

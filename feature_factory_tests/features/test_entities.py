@@ -22,6 +22,7 @@ from feature_factory.features import entity_assets
 from feature_factory.features.entities import CUSTOMER_TABLES, entity_tables
 from feature_factory.features.online import build_online_table, get_online_features
 from feature_factory.features.snapshots import FeatureBuildError, write_snapshots
+from feature_factory.homes import HomesResource
 
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
 SOURCES = EXAMPLES / "sources_orders.yaml"
@@ -201,7 +202,7 @@ def test_materialize_factory_assets_from_landed_files(duckdb_warehouse, catalog,
     # 4 of 17 lines are bad: above the default 5 % the blocking check would stop the features.
     run_config = {"ops": {"ingest_orders": {"config": {"landing_dir": str(folder), "max_quarantine_rate": 0.3}}}}
     tags = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-10"}
-    result = dg.materialize(defs, resources={"warehouse": duckdb_warehouse}, run_config=run_config, tags=tags,
+    result = dg.materialize(defs, resources={"warehouse": duckdb_warehouse, "homes": HomesResource()}, run_config=run_config, tags=tags,
                             raise_on_error=False)
     assert result.success
     mats = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata

@@ -179,3 +179,14 @@ def test_failed_write_keeps_the_previous_rows_and_retyping_is_refused(warehouse)
                for f in CATALOG.computed()]
     with pytest.raises(snapshots.FeatureBuildError, match="events_7d is BIGINT but the catalog now makes it DOUBLE"):
         snapshots.write_snapshots(warehouse, retyped, D("2024-04-10"), D("2024-04-10"), computed_at=NOW)
+
+
+def test_readers_of_snapshot_days_and_online_ids(warehouse):
+    # What the demo's summary and the baseline capture read, before and after the tables exist.
+    assert snapshots.snapshot_days(warehouse) == 0 and online.online_ids(warehouse, 2) == []
+    build_history(warehouse)
+    assert snapshots.snapshot_days(warehouse) == 10
+    assert snapshots.snapshot_days(warehouse, D("2024-04-03"), D("2024-04-05")) == 3
+    assert snapshots.snapshot_days(warehouse, D("2024-05-01"), D("2024-05-09")) == 0
+    online.build_online_table(warehouse, CATALOG)
+    assert online.online_ids(warehouse, 2) == ["a", "b"] and online.online_ids(warehouse, 9) == ["a", "b", "c", "d"]

@@ -218,3 +218,13 @@ def test_the_baseline_side_is_computed_once_per_baseline_and_reused(warehouse, m
     scans.clear()
     A.attribute(warehouse, DAY, [other], BASE)
     assert len(grouped()) == 2
+
+
+def test_the_caches_have_the_columns_their_contracts_describe(warehouse):
+    from feature_factory import tables
+
+    _load(warehouse, _events(blank_file=True))
+    A.refresh_first_seen(warehouse)
+    A.attribute(warehouse, DAY, [A.Target(REVENUE, "missing")], BASE)
+    for table in (tables.CUSTOMER_FIRST_SEEN, tables.CUSTOMER_FIRST_SEEN_DAYS, tables.ATTRIBUTION_BASELINE):
+        assert [c.lower() for c, _ in warehouse.columns(table.name)] == list(table.names), table.name

@@ -19,6 +19,7 @@ from feature_factory.monitoring import assets as A
 from feature_factory.monitoring.baseline import NO_BASELINE
 from feature_factory.monitoring.notifier import LogNotifier
 from feature_factory.monitoring.sensors import DriftResponse
+from feature_factory.homes import HomesResource
 
 from .conftest import load_features, make_days
 from .test_monitoring_sensor import remediation_stub
@@ -39,7 +40,7 @@ def catalog(monkeypatch, features):
 def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
     wh = duckdb_warehouse
     load_features(wh, make_days(10, customers=400, seed=5, shift={9: {"amount_shift": 1.0, "null_rate": 0.3}}))
-    res = {"warehouse": wh}
+    res = {"warehouse": wh, "homes": HomesResource()}
     with dg.instance_for_test() as instance:
         # Before any baseline: stats without histograms, an empty alerts partition, a clear message.
         r = dg.materialize([A.feature_stats, A.drift_alerts, A.drift_report], partition_key=DRIFT_DAY,
@@ -154,7 +155,7 @@ def A_sensor():  # noqa: N802
 
 def test_stale_partition_without_rows_is_reported(duckdb_warehouse, catalog):
     load_features(duckdb_warehouse, make_days(7, customers=100))
-    res = {"warehouse": duckdb_warehouse}
+    res = {"warehouse": duckdb_warehouse, "homes": HomesResource()}
     with dg.instance_for_test() as instance:
         dg.materialize([A.feature_stats_baseline], resources=res, instance=instance)
         r = dg.materialize([A.feature_stats, A.drift_alerts], partition_key="2024-01-09", resources=res,
@@ -168,7 +169,7 @@ def test_baseline_check_catches_two_current_versions(duckdb_warehouse, catalog):
     from feature_factory.monitoring.checks import one_current_baseline
 
     load_features(duckdb_warehouse, make_days(3, customers=50))
-    res = {"warehouse": duckdb_warehouse}
+    res = {"warehouse": duckdb_warehouse, "homes": HomesResource()}
     with dg.instance_for_test() as instance:
         for _ in range(2):
             r = dg.materialize([A.feature_stats_baseline, one_current_baseline], resources=res,
@@ -233,3 +234,21 @@ def test_drift_report_writes_its_verdicts_into_the_days_alerts_on_both_backends(
     assert "| amount | **high** | MEAN_SHIFT | 0.500 | 0.300 | drift | 0.001 | Wasserstein distance (normed) | yes |" in table
     assert "| ratio | **none** | – | 0.010 | 0.020 | ok | 0.040 | K-S p_value | yes |" in table
     assert "| visits | **none** | – | 0.010 | 0.020 | – | – | – | – |" in table
+
+
+def test_alerts_by_feature_groups_a_window_worst_first(warehouse):
+    from feature_factory.monitoring.alerts import FeatureAlerts, alerts_by_feature
+
+    first, last = dt.date(2024, 1, 2), dt.date(2024, 1, 4)
+    assert alerts_by_feature(warehouse, first, last) == []  # before drift_alerts exists
+    warehouse.execute("CREATE TABLE drift_alerts (alert_date DATE, feature VARCHAR, drift_types VARCHAR, "
+                      "severity_rank INTEGER)")
+    warehouse.execute(
+        "INSERT INTO drift_alerts VALUES (CAST('2024-01-01' AS DATE), 'a', 'psi', 4), "
+        "(CAST('2024-01-02' AS DATE), 'a', 'psi,ks', 1), (CAST('2024-01-03' AS DATE), 'a', 'mean_shift', 2), "
+        "(CAST('2024-01-02' AS DATE), 'b', 'ks', 3), (CAST('2024-01-04' AS DATE), 'c', NULL, 2), "
+        "(CAST('2024-01-03' AS DATE), 'd', '', 0)")
+    assert alerts_by_feature(warehouse, first, last) == [
+        FeatureAlerts("b", ("ks",), 3, 1), FeatureAlerts("a", ("ks", "mean_shift", "psi"), 2, 2),
+        FeatureAlerts("c", (), 2, 1)]
+    assert [a.feature for a in alerts_by_feature(warehouse, first, last, min_rank=3)] == ["b"]

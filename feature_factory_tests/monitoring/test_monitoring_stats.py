@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from feature_factory.monitoring import metrics as M
-from feature_factory.monitoring.stats import Binning, MonitoringError, write_feature_stats
+from feature_factory.monitoring.stats import Binning, MonitoringError, stats_select_sql, write_feature_stats
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
 
 from .conftest import START, load_features, make_days
@@ -207,3 +207,123 @@ def test_sketch_rows_below_the_floor_is_refused(duckdb_warehouse, features):
     load_features(duckdb_warehouse, make_days(1, customers=50))
     with pytest.raises(ValueError, match="sketch_rows=10 must be at least 1000"):
         write_feature_stats(duckdb_warehouse, START, START, features, sketch_rows=10)
+
+
+def _sketch_frame(days: int, customers: int, seed: int) -> pd.DataFrame:
+    """make_days plus the cases the sketch's power sums must survive: a large offset (mean 1e6,
+    std 1: cancellation), a constant column (no spread) and zeros."""
+    df = make_days(days, customers=customers, seed=seed)
+    rng = np.random.default_rng(seed)
+    df["visits"] = df["visits"].where(df.index % 5 != 0, 0)
+    df.insert(5, "shifted", 1e6 + rng.normal(0.0, 1.0, len(df)))
+    df.insert(6, "flat", 7.5)
+    return df
+
+
+@pytest.mark.parametrize("by_day", [True, False])
+def test_sketch_exact_statistics_equal_the_exact_modes_on_both_backends(warehouse, features, by_day):
+    """Sketch mode (sketch.py) keeps every statistic except the grid, p01..p99 and the distinct
+    count exact: counts, null and zero rates, mean, stddev, kurtosis, min/max, histogram and tail
+    counts equal the exact statement's, per day and pooled over the window."""
+    from .conftest import spec
+
+    specs = [*features, spec("shifted"), spec("flat")]
+    load_features(warehouse, _sketch_frame(3, customers=4000, seed=8))
+    binning = Binning(version=2, edges={"amount": [40.0, 50.0, 60.0], "visits": [0.0, 2.0, 3.0, 5.0],
+                                        "shifted": [999999.0, 1e6, 1000001.0], "flat": [7.5]},
+                      ranges={"amount": (35.0, 65.0), "visits": (0.0, 7.0), "shifted": (999998.0, 1000002.0),
+                              "flat": (7.5, 7.5)})
+    exprs = {s.name: s.name for s in specs}
+    last = START + dt.timedelta(days=2)
+    key = ["feature", "stats_date"] if by_day else ["feature"]
+
+    def run(sketch_rows):
+        sql = stats_select_sql(warehouse, exprs, START, last, by_day=by_day, binning=binning, grid_size=20,
+                               sketch_rows=sketch_rows)
+        return warehouse.fetch_df(sql).sort_values(key).reset_index(drop=True)
+
+    exact, sketch = run(None), run(1000)
+    assert len(exact) == len(sketch) == len(specs) * (3 if by_day else 1)
+    assert sketch["grid_rank_error"].gt(0).all() and exact["grid_rank_error"].eq(0).all()
+    for e, s in zip(exact.to_dict("records"), sketch.to_dict("records")):
+        where = (e["feature"], e.get("stats_date"))
+        for col in ("row_count", "value_count", "null_count", "min_value", "max_value",
+                    "out_of_range_count", "above_range_count"):
+            assert s[col] == e[col], (where, col)
+        assert Summary.from_row(s).hist == Summary.from_row(e).hist, where  # (Snowflake's exact SUMs print as 1.0)
+        for col in ("null_rate", "zero_rate", "mean"):
+            assert s[col] == pytest.approx(e[col], rel=1e-12, abs=1e-12), (where, col)
+        assert s["stddev"] == pytest.approx(e["stddev"], rel=1e-9, abs=1e-9), where
+        if e["kurtosis"] is None or pd.isna(e["kurtosis"]):  # the constant column has no kurtosis
+            assert pd.isna(s["kurtosis"]), where
+        else:
+            assert s["kurtosis"] == pytest.approx(e["kurtosis"], rel=1e-6), where
+
+
+def test_sketch_baseline_capture_merges_the_windows_moments_exactly(warehouse, features):
+    """A sketch capture takes the window's moments from the by-day pass's merged power sums (one
+    full scan), not from a second scan: they equal an exact capture's on both backends, and the
+    frozen bins (from the sample's grid) are deciles of the window within the rank error."""
+    from feature_factory.monitoring.baseline import capture_baseline
+    from feature_factory.monitoring.stats import SKETCH_ALPHA
+
+    df = _sketch_frame(4, customers=3000, seed=9)
+    load_features(warehouse, df)
+    last = START + dt.timedelta(days=3)
+    exact = capture_baseline(warehouse, START, last, features).features
+    sketch = capture_baseline(warehouse, START, last, features, sketch_rows=2000).features
+    for f, e in exact.items():
+        s = sketch[f]
+        x = df[f].dropna().to_numpy(dtype=float)
+        assert (s.row_count, s.value_count, s.days) == (e.row_count, e.value_count, e.days) == (len(df), len(x), 4)
+        assert s.mean == pytest.approx(e.mean, rel=1e-12) and s.stddev == pytest.approx(e.stddev, rel=1e-9)
+        assert s.kurtosis == pytest.approx(e.kurtosis, rel=1e-6)
+        assert (s.zero_rate, s.min_value, s.max_value) == pytest.approx((e.zero_rate, e.min_value, e.max_value))
+        assert s.hist == M.bucketize(x, s.edges).tolist() and sum(s.hist) == len(x)
+        # About 2,000 of the window's 12,000 rows sampled (pooled): the DKW eps of that many values.
+        assert e.grid_rank_error == 0.0
+        assert s.grid_rank_error == pytest.approx(
+            np.sqrt(np.log(2 / SKETCH_ALPHA) / (2 * s.value_count * 2000 / 12000)), rel=0.15)
+        ranks = np.searchsorted(np.sort(x), s.edges, side="right") / len(x)
+        exact_ranks = np.searchsorted(np.sort(x), e.edges, side="right") / len(x)
+        if len(s.edges) == len(e.edges):
+            assert np.all(np.abs(ranks - exact_ranks) <= 2 * s.grid_rank_error + 0.02), f
+
+
+def test_older_days_of_a_range_take_the_sketch_and_the_last_day_stays_exact(duckdb_warehouse, features):
+    """`older_sketch_rows` (StatsConfig.range_sketch_rows): a backfill's history is sketched, the
+    last day (the one a daily run alerts on) keeps the exact statistics."""
+    df = make_days(3, customers=3000, seed=6)
+    load_features(duckdb_warehouse, df)
+    last = START + dt.timedelta(days=2)
+    n = write_feature_stats(duckdb_warehouse, START, last, features, grid_size=20, older_sketch_rows=1000)
+    assert n == 3 * len(features)
+    rows = duckdb_warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date").to_dict("records")
+    for r in rows:
+        day = pd.Timestamp(r["stats_date"]).date()
+        x = df.loc[df["snapshot_date"] == day, r["feature"]].dropna().to_numpy(dtype=float)
+        s = Summary.from_row(r)
+        assert s.value_count == len(x) and s.mean == pytest.approx(x.mean(), rel=1e-9)
+        if day == last:
+            assert s.grid_rank_error == 0.0 and s.grid == pytest.approx(M.quantile_grid(x, 20).tolist())
+            assert s.distinct_count == len(np.unique(x))
+        else:  # about 1,000 of the day's 3,000 rows sampled
+            assert 0.04 < s.grid_rank_error < 0.08
+
+
+def test_sketch_grid_from_ranked_sample_equals_the_listed_one(duckdb_warehouse, features, monkeypatch):
+    """The sketch's grid is the same order statistics of the same sampled rows whether DuckDB's
+    list aggregate picks them or the portable ROW_NUMBER path (Snowflake's) ranks the sample."""
+    load_features(duckdb_warehouse, make_days(2, customers=5000, seed=12))
+
+    def grids() -> dict:
+        write_feature_stats(duckdb_warehouse, START, START + dt.timedelta(days=1), features, grid_size=30,
+                            sketch_rows=1200)
+        rows = duckdb_warehouse.fetch_df("SELECT * FROM feature_stats ORDER BY feature, stats_date")
+        return {(r["feature"], str(r["stats_date"])): (Summary.from_row(r).grid, r["grid_rank_error"])
+                for r in rows.to_dict("records")}
+
+    listed = grids()
+    monkeypatch.setattr(type(duckdb_warehouse), "quantile_grid", lambda self, expr, m: None)
+    ranked = grids()
+    assert listed == ranked and len(listed) == 6 and all(eps > 0 for _, eps in listed.values())

@@ -130,11 +130,12 @@ def run_job(job_name: str, warehouse, settings, run_config=None, instance=None, 
     import dagster as dg
 
     from feature_factory.remediation import assets, jobs
+    from feature_factory.serving.config import OnlineStoreResource
 
     defs = dg.Definitions(
         assets=[assets.patch_candidates, assets.feature_patch_log],
         jobs=[jobs.remediation_job, jobs.approve_patches_job, jobs.apply_patches_job, jobs.rollback_patch_job],
-        resources={"warehouse": warehouse, "remediation": settings},
+        resources={"warehouse": warehouse, "remediation": settings, "online_store": OnlineStoreResource.from_env()},
     )
     return defs.resolve_job_def(job_name).execute_in_process(
         run_config=run_config or {}, instance=instance, raise_on_error=False, tags=tags)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dagster_dev import DagsterDev, free_port, graphql
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
 from feature_factory import settings
@@ -225,6 +226,20 @@ def metadata(materialization: dict) -> dict:
     return out
 
 
+def open_menu_item(page, menu_button, name, attempts: int = 4) -> None:
+    """Open a menu and click one of its items. The first-visit "Join the Dagster community" dialog
+    can arrive late, and its Skip handler closes a menu that was open: then open it again."""
+    item = page.get_by_role("menuitem", name=name)
+    for attempt in range(attempts):
+        menu_button.click()
+        try:
+            item.click(timeout=15 * SECOND)
+            return
+        except PlaywrightTimeoutError:
+            assert attempt < attempts - 1, f"menu item {name} could not be clicked in {attempts} tries"
+            page.keyboard.press("Escape")
+
+
 # ---------------------------------------------------------------------------------------------
 # The tests
 
@@ -238,8 +253,7 @@ def test_asset_graph_shows_groups_and_assets(page, ui):
 
     # Expand every group as a user does (graph settings menu). Then reload in a window big enough
     # that the graph, fitted with every group open, draws full-size nodes with names in full.
-    page.locator("button:has([aria-label='settings'])").last.click()
-    page.get_by_role("menuitem", name=re.compile("Expand all groups")).click()
+    open_menu_item(page, page.locator("button:has([aria-label='settings'])").last, re.compile("Expand all groups"))
     page.wait_for_url(re.compile(r"expanded="))
     page.set_viewport_size(GRAPH_VIEWPORT)
     page.reload()

@@ -38,6 +38,29 @@ def test_replace_where_is_idempotent_and_grows_columns(warehouse):
     assert rows == [(1, 10, None), (2, 21, None), (3, 30, 2.5)]
 
 
+def test_replace_where_select_sees_the_rows_before_the_delete(warehouse):
+    warehouse.replace_where("p", "d = 1", "SELECT 1 AS d, 10 AS v")
+    warehouse.replace_where("p", "d = 2", "SELECT 2 AS d, 20 AS v")
+    # A partition rebuilt from itself (DuckDB inserts straight from the SELECT only when it cannot
+    # read the table): directly, and through a view over the table.
+    assert warehouse.replace_where("p", "d = 1", "SELECT d, v + 1 AS v FROM p WHERE d = 1") == 1
+    warehouse.execute("CREATE VIEW p_view AS SELECT d, v FROM p")
+    assert warehouse.replace_where("p", "d = 2", "SELECT d, v + 5 AS v FROM p_view WHERE d = 2") == 1
+    assert warehouse.fetch_all("SELECT d, v FROM p ORDER BY d") == [(1, 11), (2, 25)]
+    assert not warehouse.table_exists("p__staging")
+
+
+def test_failed_replace_where_keeps_the_partition(warehouse):
+    warehouse.replace_where("p", "d = 1", "SELECT 1 AS d, 10 AS v")
+    warehouse.replace_table("src", "SELECT 1 AS d, 'not a number' AS s")
+    # Fails while the rows are produced (a cast of the data), after the DELETE would have run.
+    with pytest.raises(WarehouseError):
+        warehouse.replace_where("p", "d = 1", "SELECT d, CAST(s AS INTEGER) AS v FROM src")
+    assert warehouse.fetch_all("SELECT d, v FROM p") == [(1, 10)]
+    assert warehouse.replace_where("p", "d = 1", "SELECT d, 12 AS v FROM src") == 1
+    assert warehouse.fetch_all("SELECT d, v FROM p") == [(1, 12)]
+
+
 def test_write_df_append_and_replace(warehouse):
     df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
     assert warehouse.write_df("w", df) == 2
