@@ -21,9 +21,10 @@ from feature_factory.features import patch_layer
 from feature_factory.features.entities import entity_tables
 from feature_factory.features.online import build_online_table
 from feature_factory.monitoring import alerts, baseline, stats
-from feature_factory.remediation import assets, entity_assets, jobs, loop
+from feature_factory.remediation import assets, checks, entity_assets, jobs, loop
 from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, scope_for
+from feature_factory.serving.config import OnlineStoreResource
 
 SOURCES = Path(__file__).parents[2] / "docs" / "examples" / "sources_orders.yaml"
 START = dt.date(2024, 1, 1)
@@ -153,9 +154,11 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
     wh = duckdb_warehouse
     hi = _seed(wh, product)
     created, factory_jobs = entity_assets.remediation_assets(product)
+    check = checks.build_active_patches_valid(scope_for(product))
     defs = dg.Definitions(assets=[assets.patch_candidates, assets.feature_patch_log, *created],
-                          jobs=[jobs.approve_patches_job, jobs.rollback_patch_job, *factory_jobs],
-                          resources={"warehouse": wh, "remediation": ProductSettings()})
+                          jobs=[jobs.approve_patches_job, jobs.rollback_patch_job, *factory_jobs], asset_checks=[check],
+                          resources={"warehouse": wh, "remediation": ProductSettings(),
+                                     "online_store": OnlineStoreResource.from_env()})
     instance = dg.DagsterInstance.ephemeral()
 
     def run(name: str, config: dict | None = None):
@@ -178,6 +181,28 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
     assert keys == {"product_feature_patch_log", "product_features_online", "product_patch_candidates"}
     assert _online_max(wh) == pytest.approx(hi)
     assert "customer_features_online_store" not in keys  # the online store serves customers only
+    # The apply run re-validated product's active patches (the blocking check on its patch log).
+    (evaluation,) = r.get_asset_check_evaluations()
+    assert (evaluation.asset_key.path[-1], evaluation.check_name, evaluation.passed) == (
+        "product_feature_patch_log", "active_patches_valid", True)
+    assert evaluation.description == "1 active patch(es) of entity 'product' (product_feature_patches_active) valid"
+    # A tampered row fails it naming the patch; the customer's check does not read product's table.
+    (params,) = wh.fetch_one("SELECT params FROM product_feature_patches_active")
+    wh.execute("UPDATE product_feature_patches_active SET params = ?", ['{"lower": 0.5, "upper": 1e308}'])
+    result = check(warehouse=wh, remediation=ProductSettings())
+    assert not result.passed and result.description.startswith(f"{pid}: ") and "does not match its id" in result.description
+    assert result.metadata["active_patches"].value == 1
+    assert checks.active_patches_valid(warehouse=wh, remediation=ProductSettings()).metadata["active_patches"].value == 0
+    # A product feature gone from the catalog fails it too (validated against product's features).
+    wh.execute("UPDATE product_feature_patches_active SET params = ?", [params])
+    assert check(warehouse=wh, remediation=ProductSettings()).passed
+
+    class Without(ProductSettings):
+        def load_catalog(self):
+            return Catalog((), (FEATURES[1],))
+
+    result = check(warehouse=wh, remediation=Without())
+    assert not result.passed and pid in result.description and "revenue_7d" in result.description
 
     r = run("rollback_patch_job", {"ops": {"rollback_patch": {"config": {
         "patch_id": pid, "actor": "bob", "entity": "product"}}}})
