@@ -227,8 +227,8 @@ def probe_columns(warehouse: Warehouse, session: Session, relation: str, columns
     return {col: _part(values, f"c{i}_") for i, (col, _) in enumerate(columns)}
 
 
-def failure_message(file_label: str, failures: list[Finding]) -> str:
-    return "; ".join(f"landing file {file_label}: {f.detail} (schema_drift.{f.kind} = fail)" for f in failures)
+def failure_message(file_label: str, failures: list[Finding], what: str = "landing file") -> str:
+    return "; ".join(f"{what} {file_label}: {f.detail} (schema_drift.{f.kind} = fail)" for f in failures)
 
 
 def ensure_table(warehouse: Warehouse, session: Session) -> None:

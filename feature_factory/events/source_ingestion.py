@@ -243,10 +243,29 @@ def _action(value: str) -> DriftAction | str:
     return DriftAction(value) if value in DriftAction.__members__ else value
 
 
-def judge_columns(spec: SourceSpec, path: Path, columns: list[str]) -> tuple[
+def judge_table(warehouse: Warehouse, spec: SourceSpec):
+    """(text_of: the SQL reading each declared column from the table source, the column findings).
+    The same column policy as a landing file's, except that a table has nothing to quarantine: a
+    missing column under `quarantine` or `fail` stops the run naming the table. A table whose
+    columns cannot be listed here (db.schema.table) is read by the declared names."""
+    with warehouse.session() as s:
+        schema_drift.ensure_table(warehouse, s)
+        columns = [c for c, _ in warehouse.session_columns(s, spec.table)] if "." not in spec.table else []
+    if not columns:
+        return (lambda c: quote_ident(c.source)), []
+    mapping, findings, problem = judge_columns(spec, f"table {spec.table}", columns)
+    failed = schema_drift.failures(findings)
+    if problem or failed:
+        raise schema_drift.SchemaDriftError(
+            problem[1] if problem else schema_drift.failure_message(spec.table, failed, what="table"))
+    return (lambda c: quote_ident(mapping[c.name]) if mapping[c.name] else "CAST(NULL AS VARCHAR)"), findings
+
+
+def judge_columns(spec: SourceSpec, label: Path | str, columns: list[str]) -> tuple[
         dict[str, str | None], list[schema_drift.Finding], tuple[str, str] | None]:
     """(declared column -> file column read for it or None, extra/missing column findings, the
-    file-level quarantine (reason, detail) when a missing column quarantines the file)."""
+    file-level quarantine (reason, detail) when a missing column quarantines the file). `label`:
+    the file's path, or `table <name>` for a table source."""
     policy = spec.schema_drift
     aliases = {c.source: c.name for c in spec.columns if c.source != c.name}
     aliases.update(dict(policy.column_aliases))
@@ -258,8 +277,9 @@ def judge_columns(spec: SourceSpec, path: Path, columns: list[str]) -> tuple[
         alias_field=f"sources file: {spec.name}.schema_drift.column_aliases")
     problem = None
     if missing and policy.missing_column == "quarantine":
+        where = label if isinstance(label, str) else f"landing file {label}"
         problem = (rules.UNREADABLE_FILE, (
-            f"landing file {path}: missing column(s) {', '.join(spec.column(n).source for n in missing)} that source "
+            f"{where}: missing column(s) {', '.join(spec.column(n).source for n in missing)} that source "
             f"{spec.name!r} reads (found {', '.join(columns) or 'none'}); map renamed "
             "columns with `from:` in the sources file"))
     return mapping, findings, problem
@@ -359,12 +379,13 @@ def ingest_source_range(
             work.append(rows)
             future = sql_literal(now + dt.timedelta(minutes=future_tolerance_minutes))
             start_sql = sql_literal(dt.datetime.combine(start_date, dt.time()))
-            by_name = {c: quote_ident(c) for c in (col.source for col in spec.columns)}
+            text_of, findings = judge_table(warehouse, spec)
             select = _rows_select(warehouse, spec, spec.table, sql_literal(spec.table), "CAST(NULL AS VARCHAR)",
-                                  "NULL", None, future, start_sql, now_sql, text_of=lambda c: by_name[c.source])
+                                  "NULL", None, future, start_sql, now_sql, text_of=text_of)
             with warehouse.session() as s:
                 s.execute(f"CREATE TABLE {rows} AS {select}")
                 with s.transaction():
+                    schema_drift.record(s, spec.table, "", findings, now_sql, source=spec.name)
                     s.execute(f"DELETE FROM {t.quarantine} WHERE source_file = ? AND event_date IS NULL", [spec.table])
                     undated = _quarantine_undated(s, spec, None, now_sql, rows)
             sync = SyncReport([FileStatus(spec.table, None, "staged", undated=undated)])
@@ -383,7 +404,7 @@ def ingest_source_range(
             WHERE reason IS NOT NULL""")
         # A table source has no staged rows (it is read in place).
         counts = read_counts(warehouse, batch, sync, rows if spec.table is None else None)
-        findings = source_findings(warehouse, spec, batch, sync) if spec.table is None else []
+        findings = source_findings(warehouse, spec, batch, sync)
     finally:
         for table in work:
             warehouse.execute(f"DROP TABLE IF EXISTS {table}")

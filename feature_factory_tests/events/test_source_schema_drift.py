@@ -198,3 +198,31 @@ def test_the_ingestion_asset_shows_the_findings_and_fails_on_fail(duckdb_warehou
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "schema drift configured to fail (source support_tickets): landing file" in \
         failure.event_specific_data.error.message
+
+
+def test_a_table_source_gets_the_column_policy(warehouse):
+    from feature_factory.catalog.sources import parse_sources
+
+    def spec(policy=None):
+        entry = {"location": {"table": "crm_export"}, "row_id": "ticket_id",
+                 "entity_keys": {"customer": "customer_id"}, "event_time": "opened_at",
+                 "columns": {"ticket_id": "string", "customer_id": {"type": "string", "from": "cust"},
+                             "opened_at": "timestamp", "minutes": "number"}}
+        if policy:
+            entry["schema_drift"] = policy
+        return parse_sources({"crm_tickets": entry}, "s.yaml").get("crm_tickets")
+
+    # The export renamed cust -> customer and dropped minutes; it has a column nobody reads.
+    warehouse.execute("CREATE TABLE crm_export (ticket_id VARCHAR, customer VARCHAR, opened_at TIMESTAMP, "
+                      "extra VARCHAR)")
+    warehouse.execute("INSERT INTO crm_export VALUES ('a', 'c1', '2024-01-02 08:00:00', 'x')")
+    with pytest.raises(schema_drift.SchemaDriftError, match=r"^table crm_export: missing column\(s\) cust, minutes "
+                       r"that source 'crm_tickets' reads \(found ticket_id, customer, opened_at, extra\)"):
+        ingest_source_range(warehouse, spec(), DAY, DAY + dt.timedelta(days=1), now=NOW, start_date=START)
+    adapted = spec({"missing_column": "alert", "extra_column": "alert", "column_aliases": {"customer": "customer_id"}})
+    result = ingest_source_range(warehouse, adapted, DAY, DAY + dt.timedelta(days=1), now=NOW, start_date=START)
+    assert warehouse.fetch_all("SELECT ticket_id, customer_id, minutes FROM raw_crm_tickets") == [("a", "c1", None)]
+    assert warehouse.fetch_all("SELECT source_file, kind, column_name, severity FROM landing_schema_drift "
+                               "WHERE source = 'crm_tickets' ORDER BY kind") == [
+        ("crm_export", "extra_column", "extra", "warning"), ("crm_export", "missing_column", "minutes", "warning")]
+    assert [f["kind"] for f in result.findings] == ["extra_column", "missing_column"]
