@@ -21,6 +21,8 @@ from feature_factory.features import patch_layer
 from feature_factory.features.entities import entity_tables
 from feature_factory.features.online import build_online_table
 from feature_factory.monitoring import alerts, baseline, stats
+from feature_factory.monitoring.notifier import LogNotifier
+from feature_factory.monitoring.sensors import DriftResponse, build_entity_drift_sensor
 from feature_factory.remediation import assets, checks, entity_assets, jobs, loop
 from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, scope_for
@@ -161,14 +163,26 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
                                      "online_store": OnlineStoreResource.from_env()})
     instance = dg.DagsterInstance.ephemeral()
 
-    def run(name: str, config: dict | None = None):
-        result = defs.resolve_job_def(name).execute_in_process(run_config=config or {}, instance=instance)
+    def run(name: str, config: dict | None = None, tags: dict | None = None):
+        result = defs.resolve_job_def(name).execute_in_process(run_config=config or {}, instance=instance,
+                                                               tags=tags)
         assert result.success
         return result
 
-    r = run("product_remediation_job")
+    # The drift sensor's path: product_drift_alerts of LAST materialized -> product_drift_sensor
+    # requests product_remediation_job for that partition -> the run proposes from that day.
+    verdict = {"severity_rank": 4, "severity": "critical", "baseline_version": 1, "features": {"revenue_7d": "critical"}}
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key="product_drift_alerts", partition=str(LAST),
+        metadata={"partitions": dg.MetadataValue.json({str(LAST): verdict})}))
+    ctx = dg.build_sensor_context(instance=instance, resources={"notifier": LogNotifier(),
+                                                                "drift_response": DriftResponse()})
+    (request,) = build_entity_drift_sensor(scope_for(product).subject).evaluate_tick(ctx).run_requests
+    assert (request.job_name, request.tags["feature_factory/drift_partition"]) == ("product_remediation_job", str(LAST))
+    r = run(request.job_name, tags=request.tags)
     md = r.asset_materializations_for_node("product_patch_candidates")[0].metadata
     assert md["new_proposals"].value == 1 and md["mode"].value == "propose_only"
+    assert md["alert_date"].value == str(LAST)  # the partition the sensor's request named
     (pid,) = [p for (p,) in wh.fetch_all("SELECT patch_id FROM product_patch_candidates WHERE action = 'clip'")]
     assert pid in md["open_patches"].value and "FROM product_features" in md["review_sql"].value
 
