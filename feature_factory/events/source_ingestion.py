@@ -32,8 +32,7 @@ from pathlib import Path
 from feature_factory import settings
 from feature_factory.settings import Homes
 from feature_factory.catalog.sources import ColumnSpec, SourceSpec
-from feature_factory.events import rules, schema_drift, work_tables
-from feature_factory.events.contract import DriftAction
+from feature_factory.events import rules, schema_drift, source_drift, work_tables
 from feature_factory.events.ingestion import IngestionResult, read_counts
 from feature_factory.events.landing import inspect_file, list_landing_files
 from feature_factory.events.staging import FileStatus, SyncReport
@@ -199,7 +198,7 @@ def sync_landing(warehouse: Warehouse, spec: SourceSpec, folder: Path, start_dat
                     except WarehouseError as exc:
                         problem = (rules.UNREADABLE_FILE, str(exc).splitlines()[0])
                     else:
-                        mapping, findings, problem = judge_columns(spec, f.path, columns)
+                        mapping, findings, problem = source_drift.judge_columns(spec, f.path, columns)
                 with s.transaction():
                     _forget(s, t, f.rel)
                     if problem is None and not schema_drift.failures(findings):
@@ -239,52 +238,6 @@ def sync_landing(warehouse: Warehouse, spec: SourceSpec, folder: Path, start_dat
     return report
 
 
-def _action(value: str) -> DriftAction | str:
-    return DriftAction(value) if value in DriftAction.__members__ else value
-
-
-def judge_table(warehouse: Warehouse, spec: SourceSpec):
-    """(text_of: the SQL reading each declared column from the table source, the column findings).
-    The same column policy as a landing file's, except that a table has nothing to quarantine: a
-    missing column under `quarantine` or `fail` stops the run naming the table. A table whose
-    columns cannot be listed here (db.schema.table) is read by the declared names."""
-    with warehouse.session() as s:
-        schema_drift.ensure_table(warehouse, s)
-        columns = [c for c, _ in warehouse.session_columns(s, spec.table)] if "." not in spec.table else []
-    if not columns:
-        return (lambda c: quote_ident(c.source)), []
-    mapping, findings, problem = judge_columns(spec, f"table {spec.table}", columns)
-    failed = schema_drift.failures(findings)
-    if problem or failed:
-        raise schema_drift.SchemaDriftError(
-            problem[1] if problem else schema_drift.failure_message(spec.table, failed, what="table"))
-    return (lambda c: quote_ident(mapping[c.name]) if mapping[c.name] else "CAST(NULL AS VARCHAR)"), findings
-
-
-def judge_columns(spec: SourceSpec, label: Path | str, columns: list[str]) -> tuple[
-        dict[str, str | None], list[schema_drift.Finding], tuple[str, str] | None]:
-    """(declared column -> file column read for it or None, extra/missing column findings, the
-    file-level quarantine (reason, detail) when a missing column quarantines the file). `label`:
-    the file's path, or `table <name>` for a table source."""
-    policy = spec.schema_drift
-    aliases = {c.source: c.name for c in spec.columns if c.source != c.name}
-    aliases.update(dict(policy.column_aliases))
-    mapping, extra = schema_drift.map_onto(columns, spec.column_names(), aliases)
-    missing = [name for name, col in mapping.items() if col is None]
-    findings = schema_drift.column_findings(
-        extra, missing, _action(policy.extra_column), _action(policy.missing_column),
-        what=f"source {spec.name!r}", adapted="; read as blank",
-        alias_field=f"sources file: {spec.name}.schema_drift.column_aliases")
-    problem = None
-    if missing and policy.missing_column == "quarantine":
-        where = label if isinstance(label, str) else f"landing file {label}"
-        problem = (rules.UNREADABLE_FILE, (
-            f"{where}: missing column(s) {', '.join(spec.column(n).source for n in missing)} that source "
-            f"{spec.name!r} reads (found {', '.join(columns) or 'none'}); map renamed "
-            "columns with `from:` in the sources file"))
-    return mapping, findings, problem
-
-
 def _stage_rows(warehouse: Warehouse, s: Session, spec: SourceSpec, relation: str, rel: str, fingerprint: str,
                 mapping: dict[str, str | None], findings: list, future: str, start: str, now_sql: str) -> list:
     """Insert the file's rows into its landing rows; judge a changed type of its number columns and
@@ -292,7 +245,6 @@ def _stage_rows(warehouse: Warehouse, s: Session, spec: SourceSpec, relation: st
     allows one. Returns the findings, with the changed types added (a `fail` one leaves the rows
     for the caller to drop)."""
     t = source_tables(spec)
-    policy = spec.schema_drift
     text_of = lambda c: mapping[c.name] or "CAST(NULL AS VARCHAR)"  # noqa: E731
 
     def insert(casts: dict[str, str] | None = None) -> None:
@@ -301,32 +253,8 @@ def _stage_rows(warehouse: Warehouse, s: Session, spec: SourceSpec, relation: st
                                  ROW_ERROR_COLUMN, future, start, now_sql, text_of=text_of, casts=casts))
 
     insert()
-    typed = [c for c in spec.columns if c.type != "string" and mapping[c.name]]
-    if not typed:
-        return findings
-    # Cheap counts first (blank vs parsed, from what was just staged); the full probe only for a
-    # column whose failing share reaches the policy's threshold.
-    exprs = {f"{c.name}__{k}": e for c in typed
-             for k, e in schema_drift.value_counts(c.name, _typed_name(c.name)).items()}
-    row = s.fetch_one(f"SELECT {', '.join(exprs.values())} FROM {t.landing_rows} WHERE source_file = ?", [rel])
-    counts = dict(zip(exprs, row))
-    suspects = [c for c in typed if schema_drift.counts_drifted(counts[f"{c.name}__n"], counts[f"{c.name}__ok"], policy)]
-    if not suspects:
-        return findings
-    cols = ", ".join(c.name for c in suspects)
-    probes = schema_drift.probe_columns(
-        warehouse, s, f"(SELECT {cols} FROM {t.landing_rows} WHERE source_file = ?) ff_rows",
-        [(c.name, c.type) for c in suspects], [rel])
-    casts = {}
-    findings = list(findings)
-    for c in suspects:
-        judge = schema_drift.judge_number if c.type == "number" else schema_drift.judge_time
-        expected = "a number" if c.type == "number" else "an ISO-8601 timestamp"
-        finding, cast = judge(warehouse, c.name, c.name, probes[c.name], policy, expected=expected)
-        if finding:
-            findings.append(finding)
-        if cast:
-            casts[c.name] = cast
+    found, casts = source_drift.judge_types(warehouse, s, spec, t.landing_rows, rel, mapping, _typed_name)
+    findings = [*findings, *found]
     if casts and not schema_drift.failures(findings):
         s.execute(f"DELETE FROM {t.landing_rows} WHERE source_file = ?", [rel])
         insert(casts)
@@ -379,7 +307,7 @@ def ingest_source_range(
             work.append(rows)
             future = sql_literal(now + dt.timedelta(minutes=future_tolerance_minutes))
             start_sql = sql_literal(dt.datetime.combine(start_date, dt.time()))
-            text_of, findings = judge_table(warehouse, spec)
+            text_of, findings = source_drift.judge_table(warehouse, spec)
             select = _rows_select(warehouse, spec, spec.table, sql_literal(spec.table), "CAST(NULL AS VARCHAR)",
                                   "NULL", None, future, start_sql, now_sql, text_of=text_of)
             with warehouse.session() as s:
