@@ -153,7 +153,7 @@ LANDING_ROWS = Table(
     asset=False,
 )
 LANDING_SCHEMA_DRIFT = Table(
-    "landing_schema_drift", "events", "Schema findings per landing file (what the schema-drift policy did).",
+    "landing_schema_drift", "events", "Schema findings per source and landing file (what the schema-drift policy did).",
     _cols(
         ("source_file", "VARCHAR", "The landing file."),
         ("file_fingerprint", "VARCHAR", "The file's content fingerprint when it was read."),
@@ -163,6 +163,8 @@ LANDING_SCHEMA_DRIFT = Table(
         ("action", "VARCHAR", "What the policy did: auto_adapt, alert or fail."),
         ("severity", "VARCHAR", "info, warning or error."),
         ("detected_at", "TIMESTAMP", "When the file was read (UTC)."),
+        ("source", "VARCHAR", "The source (sources file) whose landing file it is: events, support_tickets, ... "
+         "(NULL: events, recorded before this column)."),
     ),
     asset=False,
 )

@@ -33,11 +33,29 @@ NORMALIZE = ("none", "trim", "lower", "upper")
 # Columns every raw table of a source gets besides its declared ones (a column must not shadow them).
 LINEAGE_COLUMNS = ("event_date", "source_file", "source_row", "ingested_at")
 _SOURCE_KEYS = {"description", "owner", "entity", "location", "tables", "row_id", "entity_keys", "event_time",
-                "columns"}
+                "columns", "schema_drift"}
 _COLUMN_KEYS = {"type", "from", "description", "required", "normalize", "map", "accepted", "min", "max",
                 "reasons"}
 _LOCATION_KEYS = {"landing_folder", "table"}
 _REASON_RULES = ("required", "accepted", "type", "min", "max")
+# What ingestion does about a landing file whose columns differ from the source's (events/schema_drift.py):
+# auto_adapt (recorded as info), alert (the same, recorded as a warning) or fail (stop the run). A missing
+# column may also quarantine the whole file, the behaviour before sources had a policy (its default).
+DRIFT_ACTIONS = ("auto_adapt", "alert", "fail")
+MISSING_ACTIONS = ("quarantine", *DRIFT_ACTIONS)
+_DRIFT_KEYS = {"extra_column", "missing_column", "changed_type", "changed_type_min_share", "column_aliases"}
+
+
+@dataclass(frozen=True)
+class SchemaDriftSpec:
+    """A source's landing schema-drift policy (`schema_drift:` in the sources file), the same cases
+    as the events source's run-config policy (events/contract.py SchemaDriftPolicy)."""
+
+    extra_column: str = "auto_adapt"  # a file column the source does not read: ignored
+    missing_column: str = "quarantine"  # quarantine: the file is one unreadable_file row; else read as NULL
+    changed_type: str = "alert"  # a number / the event time no longer parses: cast when lossless
+    changed_type_min_share: float = 0.5  # share of non-blank values failing the type that counts as retyped
+    column_aliases: tuple[tuple[str, str], ...] = ()  # landing column -> declared column (known renames)
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,7 @@ class SourceSpec:
     entity_keys: tuple[tuple[str, str], ...]  # entity -> column holding its key
     event_time: str
     columns: tuple[ColumnSpec, ...] = field(default_factory=tuple)
+    schema_drift: SchemaDriftSpec = field(default_factory=SchemaDriftSpec)
 
     def column(self, name: str) -> ColumnSpec:
         for c in self.columns:
@@ -317,12 +336,53 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
     quarantine_table = _ident(tables.get("quarantine", f"{name}_quarantine"), label, "tables.quarantine")
     if raw_table == quarantine_table:
         raise CatalogError(f"{label}: tables.raw and tables.quarantine are the same table {raw_table!r}")
+    if "schema_drift" in raw and name == DEFAULT_SOURCE:
+        raise CatalogError(f"{label}: schema_drift: the {DEFAULT_SOURCE} source's policy is the raw_events "
+                           "run config's schema_drift (events/contract.py), not the sources file")
+    drift = _schema_drift(raw.get("schema_drift"), columns, f"{label}: schema_drift")
     return SourceSpec(
         name=name, description=str(raw.get("description") or "").strip(), owner=str(raw.get("owner") or ""),
         entity=entity, landing_folder=landing, table=table, raw_table=raw_table,
         quarantine_table=quarantine_table, row_id=row_id, entity_keys=tuple(entity_keys),
-        event_time=event_time, columns=columns,
+        event_time=event_time, columns=columns, schema_drift=drift,
     )
+
+
+def _schema_drift(raw: Any, columns: tuple[ColumnSpec, ...], label: str) -> SchemaDriftSpec:
+    """`schema_drift: {extra_column, missing_column, changed_type, changed_type_min_share, column_aliases}`."""
+    if raw is None:
+        return SchemaDriftSpec()
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{label}: expected a mapping like {{missing_column: alert}}")
+    check_fields(raw, label, _DRIFT_KEYS)
+    actions = {}
+    for fld, allowed in (("extra_column", DRIFT_ACTIONS), ("missing_column", MISSING_ACTIONS),
+                         ("changed_type", DRIFT_ACTIONS)):
+        value = raw.get(fld, getattr(SchemaDriftSpec, fld))
+        if value not in allowed:
+            raise CatalogError(f"{label}.{fld} {value!r} is not one of {', '.join(allowed)}")
+        actions[fld] = value
+    share = raw.get("changed_type_min_share", SchemaDriftSpec.changed_type_min_share)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise CatalogError(f"{label}.changed_type_min_share must be a number from 0 to 1, got {share!r}")
+    aliases = raw.get("column_aliases") or {}
+    if not isinstance(aliases, dict):
+        raise CatalogError(f"{label}.column_aliases must map landing column -> declared column")
+    by_name, reads = {c.name: c for c in columns}, {c.source: c.name for c in columns}
+    out = []
+    for landing, target in aliases.items():
+        where = f"{label}.column_aliases.{landing}"
+        landing = str(landing).strip().lower()  # landing headers are read case-insensitively
+        if not _NAME.match(landing):
+            raise CatalogError(f"{where}: {landing!r} is not a plain column name (letters, digits, _)")
+        if target not in by_name:
+            raise CatalogError(f"{where}: maps onto {target!r}, which is not a declared column; "
+                               f"declared: {', '.join(by_name)}")
+        if landing in reads:
+            raise CatalogError(f"{where}: {landing!r} is already read by column {reads[landing]!r} (from)")
+        out.append((landing, target))
+    return SchemaDriftSpec(actions["extra_column"], actions["missing_column"], actions["changed_type"],
+                           float(share), tuple(out))
 
 
 def _location(raw: Any, label: str) -> tuple[str | None, str | None]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from feature_factory import settings
 from feature_factory.settings import Homes
-from feature_factory.events import rules, work_tables
+from feature_factory.events import rules, schema_drift, work_tables
 from feature_factory.events.contract import (
     QUARANTINE_COLUMNS, IngestionConfig, Reason, events_landing_dir, events_source, reason_detail_sql,
 )
@@ -213,6 +213,7 @@ def _findings(session: Session, batch: str, sync: SyncReport) -> list[dict]:
     extra = f" OR source_file IN ({', '.join('?' for _ in staged)})" if staged else ""
     df = session.fetch_df(
         "SELECT source_file, kind, column_name, action, severity, detail FROM landing_schema_drift "
-        f"WHERE source_file IN (SELECT DISTINCT source_file FROM {batch}){extra} "
+        f"WHERE {schema_drift.of_source(schema_drift.EVENTS)} AND (source_file IN (SELECT DISTINCT source_file "
+        f"FROM {batch}){extra}) "
         "ORDER BY source_file, kind, column_name", staged or None)
     return df.to_dict("records")

@@ -34,6 +34,17 @@ def _preview(warehouse: Warehouse, sql: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(markdown_table(list(df.columns), list(df.itertuples(index=False, name=None))))
 
 
+def findings_metadata(findings: list[dict]) -> dict:
+    """The schema-drift findings of a run's files (rows of landing_schema_drift) as asset metadata."""
+    return {
+        "schema_drift_findings_count": len(findings),
+        "schema_drift_findings": dg.MetadataValue.md(markdown_table(
+            ["source_file", "kind", "column", "action", "severity", "detail"],
+            [(f["source_file"], f["kind"], f["column_name"], f["action"], f["severity"], f["detail"])
+             for f in findings])),
+    }
+
+
 def raw_events_metadata(warehouse: Warehouse, result: IngestionResult) -> dict:
     lo, hi = sql_literal(result.start), sql_literal(result.end)
     findings = result.findings
@@ -59,11 +70,7 @@ def raw_events_metadata(warehouse: Warehouse, result: IngestionResult) -> dict:
              if files.with_status(s)])),
         "file_errors": dg.MetadataValue.md(markdown_table(
             ["source_file", "error"], [(f.source_file, f.detail) for f in files.with_status("quarantined")])),
-        "schema_drift_findings_count": len(findings),
-        "schema_drift_findings": dg.MetadataValue.md(markdown_table(
-            ["source_file", "kind", "column", "action", "severity", "detail"],
-            [(f["source_file"], f["kind"], f["column_name"], f["action"], f["severity"], f["detail"])
-             for f in findings])),
+        **findings_metadata(findings),
         "preview": _preview(warehouse, "SELECT event_id, customer_id, event_type, channel, amount, event_ts, "
                                        "CAST(event_date AS VARCHAR) AS event_date, source_file, source_row "
                                        f"FROM raw_events WHERE event_date >= {lo} AND event_date < {hi} "

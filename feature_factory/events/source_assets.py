@@ -17,6 +17,7 @@ from feature_factory import partitions
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceCatalog, SourceSpec
 from feature_factory.events import report, rules
 from feature_factory.events.ingestion import IngestionResult
+from feature_factory.events.schema_drift import SchemaDriftError
 from feature_factory.events.landing import list_landing_files, scan_dates
 from feature_factory.events.source_ingestion import (
     ingest_source_range, landing_dir, quarantine_columns, raw_columns,
@@ -96,8 +97,11 @@ def source_assets(spec: SourceSpec) -> dg.AssetsDefinition:
         start, end = window.start.date(), window.end.date()
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         folder = Path(config.landing_dir) if config.landing_dir else landing_dir(spec, homes.homes())
-        result = ingest_source_range(warehouse, spec, start, end, folder=folder, now=now,
-                                     future_tolerance_minutes=config.future_tolerance_minutes)
+        try:
+            result = ingest_source_range(warehouse, spec, start, end, folder=folder, now=now,
+                                         future_tolerance_minutes=config.future_tolerance_minutes)
+        except SchemaDriftError as exc:
+            raise dg.Failure(description=f"schema drift configured to fail (source {spec.name}): {exc}") from exc
         context.log.info(f"{spec.name} [{start}, {end}): read {result.rows_read}, accepted "
                          f"{result.rows_accepted}, quarantined {result.rows_quarantined} {result.by_reason()}")
         for f in result.sync.with_status("quarantined"):
@@ -155,6 +159,7 @@ def _raw_metadata(warehouse: Warehouse, spec: SourceSpec, result: IngestionResul
         "rows_read": result.rows_read, "rows_accepted": result.rows_accepted,
         "rows_quarantined": result.rows_quarantined, "quarantine_rate": float(result.quarantine_rate),
         "dagster/row_count": report._count(warehouse, table),
+        **report.findings_metadata(result.findings),
         "preview": dg.MetadataValue.md(report.markdown_table(
             list(preview.columns), list(preview.itertuples(index=False, name=None)))),
         "dagster/column_schema": report.column_schema(raw_columns(spec)),

@@ -8,8 +8,14 @@ of it SQL in the warehouse, driven only by the source's spec:
    backend's reader into a work table, and in one INSERT its rows are read through the column
    mapping (`from`), parsed (numbers, the event time) and given the reason of the first failing rule
    (`rules.row_rules`) into `<source>_landing_rows`. Rows in no day (bad or future time) are
-   quarantined then, once per file version. A file missing a mapped column, or unreadable, is one
-   file-level quarantine row naming it. A warehouse table source is read in place instead.
+   quarantined then, once per file version. An unreadable file is one file-level quarantine row
+   naming it. The file's columns are judged by the source's schema-drift policy (`schema_drift:`,
+   the events source's cases and logic, events/schema_drift.py): an extra column is ignored; a
+   missing one quarantines the file (the default) or is read as blank, or the run fails; a number
+   column or the event time whose values stopped parsing (`changed_type_min_share` of them) is
+   read through a lossless cast where there is one (`12.50 USD`, epoch seconds/milliseconds), else
+   its rows are quarantined as usual, or the run fails. Every finding is recorded per (source,
+   file) in `landing_schema_drift`. A warehouse table source is read in place instead.
 2. Over the range's rows, one statement adds the duplicate reasons (row id twice in the batch: the
    first by file, row wins; or stored in another partition), and the range's partitions of the raw
    and quarantine tables are replaced (delete + insert in one transaction).
@@ -26,7 +32,7 @@ from pathlib import Path
 from feature_factory import settings
 from feature_factory.settings import Homes
 from feature_factory.catalog.sources import ColumnSpec, SourceSpec
-from feature_factory.events import rules, work_tables
+from feature_factory.events import rules, schema_drift, source_drift, work_tables
 from feature_factory.events.ingestion import IngestionResult, read_counts
 from feature_factory.events.landing import inspect_file, list_landing_files
 from feature_factory.events.staging import FileStatus, SyncReport
@@ -128,8 +134,10 @@ def _row_rules(spec: SourceSpec, future: str, start: str, row_error: str | None,
 
 def _rows_select(warehouse: Warehouse, spec: SourceSpec, relation: str, source_file: str, fingerprint: str,
                  source_row: str, row_error: str | None, future: str, start: str, now: str,
-                 text_of=lambda c: c.source) -> str:
-    """SELECT of staged rows (columns of `_staged_columns`) over `relation`."""
+                 text_of=lambda c: c.source, casts: dict[str, str] | None = None) -> str:
+    """SELECT of staged rows (columns of `_staged_columns`) over `relation`; `casts` replaces a typed
+    column's parser (a lossless cast the schema-drift policy chose, over the column's text)."""
+    casts = casts or {}
     ts = _typed_name(spec.event_time)
     dated = f"{ts} IS NOT NULL AND {ts} <= {future} AND {ts} >= {start}"
     if row_error:
@@ -138,7 +146,8 @@ def _rows_select(warehouse: Warehouse, spec: SourceSpec, relation: str, source_f
     case = rules.reason_case(_row_rules(spec, future, start, row_error, reference))
     texts = ", ".join(f"CAST({text_of(c)} AS VARCHAR) AS {c.name}" for c in spec.columns)
     typed = [c for c in spec.columns if c.type != "string"]
-    parsed = ", ".join(f"{_parsers(warehouse, c, c.name)} AS {_typed_name(c.name)}" for c in typed)
+    parsed = ", ".join(f"{casts.get(c.name) or _parsers(warehouse, c, c.name)} AS {_typed_name(c.name)}"
+                       for c in typed)
     err = f", {row_error}" if row_error else ""
     return f"""SELECT {source_file} AS source_file, {fingerprint} AS file_fingerprint,
             ff_source_row AS source_row, {', '.join(c.name for c in spec.columns)},
@@ -151,15 +160,18 @@ def _rows_select(warehouse: Warehouse, spec: SourceSpec, relation: str, source_f
 
 def sync_landing(warehouse: Warehouse, spec: SourceSpec, folder: Path, start_date: dt.date, now: dt.datetime,
                  future_tolerance_minutes: float) -> SyncReport:
-    """Stage every new or changed landing file of `spec` (once per file version and rules)."""
+    """Stage every new or changed landing file of `spec` (once per file version and rules). Raises
+    `SchemaDriftError` naming the files, after staging the others, when the policy says `fail`."""
     t = source_tables(spec)
     future = sql_literal(now + dt.timedelta(minutes=future_tolerance_minutes))
     start, now_sql = sql_literal(dt.datetime.combine(start_date, dt.time())), sql_literal(now)
-    # A changed rule, mapping or start day re-judges every file.
+    # A changed rule, mapping, policy or start day re-judges every file.
     rules_key = hashlib.sha256(repr((spec, start_date.isoformat(), future_tolerance_minutes)).encode()).hexdigest()[:16]
     report = SyncReport()
+    failed: list[str] = []
     with warehouse.session() as s:
         work_tables.drop_leftovers(warehouse, s)  # of a killed run
+        schema_drift.ensure_table(warehouse, s)
         registry = {r[0]: r[1:] for r in s.fetch_all(
             f"SELECT source_file, stat_key, file_fingerprint, rules_key FROM {t.landing_files}")}
         for f in list_landing_files(folder):
@@ -178,6 +190,7 @@ def sync_landing(warehouse: Warehouse, spec: SourceSpec, folder: Path, start_dat
             elif problem:
                 problem = (rules.UNREADABLE_FILE, f"landing file {f.path}: {problem}")
             tmp = work_tables.new_name("landing_stage")
+            findings: list[schema_drift.Finding] = []
             try:
                 if problem is None:
                     try:
@@ -185,21 +198,21 @@ def sync_landing(warehouse: Warehouse, spec: SourceSpec, folder: Path, start_dat
                     except WarehouseError as exc:
                         problem = (rules.UNREADABLE_FILE, str(exc).splitlines()[0])
                     else:
-                        missing = [c.source for c in spec.columns if c.source not in columns]
-                        if missing:
-                            problem = (rules.UNREADABLE_FILE, (
-                                f"landing file {f.path}: missing column(s) {', '.join(missing)} that source "
-                                f"{spec.name!r} reads (found {', '.join(columns) or 'none'}); map renamed "
-                                "columns with `from:` in the sources file"))
+                        mapping, findings, problem = source_drift.judge_columns(spec, f.path, columns)
                 with s.transaction():
                     _forget(s, t, f.rel)
-                    if problem is None:
-                        s.execute(f"INSERT INTO {t.landing_rows} ({', '.join(c for c, _ in _staged_columns(spec))}) "
-                                  + _rows_select(warehouse, spec, tmp, sql_literal(f.rel),
-                                                 sql_literal(fingerprint), "source_row", ROW_ERROR_COLUMN,
-                                                 future, start, now_sql))
+                    if problem is None and not schema_drift.failures(findings):
+                        findings = _stage_rows(warehouse, s, spec, tmp, f.rel, fingerprint, mapping, findings,
+                                               future, start, now_sql)
+                    if problem is None and schema_drift.failures(findings):
+                        s.execute(f"DELETE FROM {t.landing_rows} WHERE source_file = ?", [f.rel])
+                        detail = schema_drift.failure_message(str(f.path), schema_drift.failures(findings))
+                        log.error(detail)
+                        failed.append(detail)
+                        status = FileStatus(f.rel, fingerprint, "schema_failed", detail, findings=findings)
+                    elif problem is None:
                         undated = _quarantine_undated(s, spec, f.rel, now_sql)
-                        status = FileStatus(f.rel, fingerprint, "staged", undated=undated)
+                        status = FileStatus(f.rel, fingerprint, "staged", findings=findings, undated=undated)
                     else:
                         reason, detail = problem
                         log.error(detail)
@@ -209,14 +222,43 @@ def sync_landing(warehouse: Warehouse, spec: SourceSpec, folder: Path, start_dat
                         s.execute(f"INSERT INTO {t.quarantine} ({', '.join(cols)}) VALUES "
                                   f"({', '.join(values.get(c, 'NULL') for c in cols)})",
                                   [f.rel, fingerprint, reason, detail])
-                        status = FileStatus(f.rel, fingerprint, "quarantined", detail, undated={reason: 1})
+                        status = FileStatus(f.rel, fingerprint, "quarantined", detail, findings=findings,
+                                            undated={reason: 1})
+                    schema_drift.record(s, f.rel, fingerprint, findings, now_sql, source=spec.name)
+                    # A failed file keeps no rules key: the next run reads it again.
+                    key = "" if status.status == "schema_failed" else rules_key
                     s.execute(f"INSERT INTO {t.landing_files} ({', '.join(c for c, _ in _FILES_COLUMNS)}) "
                               f"VALUES (?, ?, ?, ?, ?, ?, {now_sql})",
-                              [f.rel, f.stat_key, fingerprint, rules_key, status.status, status.detail])
+                              [f.rel, f.stat_key, fingerprint, key, status.status, status.detail])
             finally:
                 s.execute(f"DROP TABLE IF EXISTS {tmp}")
             report.files.append(status)
+    if failed:
+        raise schema_drift.SchemaDriftError("; ".join(failed))
     return report
+
+
+def _stage_rows(warehouse: Warehouse, s: Session, spec: SourceSpec, relation: str, rel: str, fingerprint: str,
+                mapping: dict[str, str | None], findings: list, future: str, start: str, now_sql: str) -> list:
+    """Insert the file's rows into its landing rows; judge a changed type of its number columns and
+    event time from the staged values, re-reading the file through a lossless cast when the policy
+    allows one. Returns the findings, with the changed types added (a `fail` one leaves the rows
+    for the caller to drop)."""
+    t = source_tables(spec)
+    text_of = lambda c: mapping[c.name] or "CAST(NULL AS VARCHAR)"  # noqa: E731
+
+    def insert(casts: dict[str, str] | None = None) -> None:
+        s.execute(f"INSERT INTO {t.landing_rows} ({', '.join(c for c, _ in _staged_columns(spec))}) "
+                  + _rows_select(warehouse, spec, relation, sql_literal(rel), sql_literal(fingerprint), "source_row",
+                                 ROW_ERROR_COLUMN, future, start, now_sql, text_of=text_of, casts=casts))
+
+    insert()
+    found, casts = source_drift.judge_types(warehouse, s, spec, t.landing_rows, rel, mapping, _typed_name)
+    findings = [*findings, *found]
+    if casts and not schema_drift.failures(findings):
+        s.execute(f"DELETE FROM {t.landing_rows} WHERE source_file = ?", [rel])
+        insert(casts)
+    return findings
 
 
 def _forget(s: Session, t: SourceTables, rel: str) -> None:
@@ -265,12 +307,13 @@ def ingest_source_range(
             work.append(rows)
             future = sql_literal(now + dt.timedelta(minutes=future_tolerance_minutes))
             start_sql = sql_literal(dt.datetime.combine(start_date, dt.time()))
-            by_name = {c: quote_ident(c) for c in (col.source for col in spec.columns)}
+            text_of, findings = source_drift.judge_table(warehouse, spec)
             select = _rows_select(warehouse, spec, spec.table, sql_literal(spec.table), "CAST(NULL AS VARCHAR)",
-                                  "NULL", None, future, start_sql, now_sql, text_of=lambda c: by_name[c.source])
+                                  "NULL", None, future, start_sql, now_sql, text_of=text_of)
             with warehouse.session() as s:
                 s.execute(f"CREATE TABLE {rows} AS {select}")
                 with s.transaction():
+                    schema_drift.record(s, spec.table, "", findings, now_sql, source=spec.name)
                     s.execute(f"DELETE FROM {t.quarantine} WHERE source_file = ? AND event_date IS NULL", [spec.table])
                     undated = _quarantine_undated(s, spec, None, now_sql, rows)
             sync = SyncReport([FileStatus(spec.table, None, "staged", undated=undated)])
@@ -289,13 +332,25 @@ def ingest_source_range(
             WHERE reason IS NOT NULL""")
         # A table source has no staged rows (it is read in place).
         counts = read_counts(warehouse, batch, sync, rows if spec.table is None else None)
+        findings = source_findings(warehouse, spec, batch, sync)
     finally:
         for table in work:
             warehouse.execute(f"DROP TABLE IF EXISTS {table}")
     for f in sync.files:
         for reason, n in f.undated.items():
             counts[(f.source_file, reason)] += n
-    return IngestionResult(start, end, counts, sync)
+    return IngestionResult(start, end, counts, sync, findings)
+
+
+def source_findings(warehouse: Warehouse, spec: SourceSpec, batch: str, sync: SyncReport) -> list[dict]:
+    """Recorded schema-drift findings of `spec`'s files that fed this range or were read by this run."""
+    read = [f.source_file for f in sync.files if f.status != "unchanged"]
+    also = f" OR source_file IN ({', '.join(sql_literal(r) for r in read)})" if read else ""
+    df = warehouse.fetch_df(
+        "SELECT source_file, kind, column_name, action, severity, detail FROM landing_schema_drift "
+        f"WHERE {schema_drift.of_source(spec.name)} AND (source_file IN (SELECT DISTINCT source_file FROM {batch})"
+        f"{also}) ORDER BY source_file, kind, column_name")
+    return df.to_dict("records")
 
 
 def _batch_sql(spec: SourceSpec, rows: str, lo: str, hi: str) -> str:

@@ -80,7 +80,7 @@ def ensure_tables(warehouse: Warehouse, session: Session) -> None:
         for c, t in cols:
             if c not in have:
                 session.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {c} {t}")
-    session.execute(schema_drift.SCHEMA_DRIFT_DDL)
+    schema_drift.ensure_table(warehouse, session)
 
 
 def sync_landing(

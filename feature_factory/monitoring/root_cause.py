@@ -27,10 +27,14 @@ def schema_findings(warehouse: Warehouse, first: dt.date, last: dt.date) -> list
     if not all(warehouse.table_exists(t.name) for t in (tables.LANDING_SCHEMA_DRIFT, tables.LANDING_FILES)):
         return []
     kinds = ", ".join(f"'{k}'" for k in SCHEMA_KINDS)
+    # Only the events source's findings (landing_files is its registry); a table written before
+    # findings had a source holds only events'.
+    has_source = "source" in {c for c, _ in warehouse.columns(tables.LANDING_SCHEMA_DRIFT.name)}
+    events_only = " AND COALESCE(d.source, 'events') = 'events'" if has_source else ""
     df = warehouse.fetch_df(
         f"SELECT d.source_file, d.kind, d.column_name, d.detail, f.min_event_date, f.max_event_date "
         f"FROM {tables.LANDING_SCHEMA_DRIFT} d JOIN {tables.LANDING_FILES} f ON f.source_file = d.source_file "
-        f"WHERE d.kind IN ({kinds}) AND f.max_event_date >= CAST(? AS DATE) "
+        f"WHERE d.kind IN ({kinds}){events_only} AND f.max_event_date >= CAST(? AS DATE) "
         f"AND f.min_event_date <= CAST(? AS DATE) ORDER BY d.source_file, d.column_name",
         [str(first), str(last)])
     return [{k.lower(): (str(v)[:10] if "date" in k.lower() else v) for k, v in r.items()}

@@ -15,6 +15,17 @@ on once, for its newest drifted day, not once per day. Exactly once per
   drops a duplicate too.
 A new baseline version is a new key: it fires again. (A tick that crashes after notifying but
 before its runs are launched may re-send that alert once.)
+
+A tick reads every record after its cursor (in pages of `BATCH`, at most `MAX_RECORDS_PER_TICK`),
+so what it does does not depend on where a page ends: with the keys of page one in the cursor, a
+later page's re-judged partition of an earlier story (a demo rerun on a wiped warehouse: baseline
+version 1 again, the same key) used to be skipped unseen by `handled`, and the third demo run in
+one Dagster home requested nothing.
+
+Every other entity of the catalog gets the same sensor over its own alerts (`watch_for`):
+`<entity>_drift_sensor` watches `<entity>_drift_alerts` and requests `<entity>_remediation_job`
+(no retraining: the models are the churn model's). Its drift keys are `<entity>:{partition}:{version}`,
+so a customer run never marks a product alert handled, nor the reverse.
 """
 
 import datetime as dt
@@ -28,13 +39,42 @@ from pydantic import Field
 from feature_factory import tables
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.notifier import Notifier
+from feature_factory.monitoring.subject import CUSTOMER, Subject
 
 DRIFT_ALERTS = tables.DRIFT_ALERTS.key
 REMEDIATION_JOB = "remediation_job"
 RETRAIN_JOB = "retrain_job"
 DRIFT_KEY_TAG = "feature_factory/drift_key"  # "{partition}:{baseline_version}" on every run requested
 MAX_REMEMBERED = 5000  # acted-on keys kept in the cursor (years of daily partitions)
-BATCH = 200
+BATCH = 200  # records per event-log read
+MAX_RECORDS_PER_TICK = 20_000  # the rest waits for the next tick (its cursor says where)
+
+
+@dataclass(frozen=True)
+class DriftWatch:
+    """Which alerts one drift sensor watches and which jobs it may request (no Dagster objects)."""
+
+    entity: str
+    alerts: str  # the drift_alerts asset (and table) name
+    remediation_job: str
+    retrain_job: str | None  # None: drift of this entity never requests a retrain
+    sensor: str
+
+    def key(self, partition: str, version) -> str:
+        """The drift key of a (partition, baseline version): the customer's as it always was."""
+        base = f"{partition}:{version}"
+        return base if self.entity == CUSTOMER.entity else f"{self.entity}:{base}"
+
+
+CUSTOMER_WATCH = DriftWatch(CUSTOMER.entity, tables.DRIFT_ALERTS.name, REMEDIATION_JOB, RETRAIN_JOB, "drift_sensor")
+
+
+def watch_for(subject: Subject) -> DriftWatch:
+    """The drift sensor's view of `subject` (customer: the churn example's drift_sensor)."""
+    if subject.is_customer:
+        return CUSTOMER_WATCH
+    return DriftWatch(subject.entity, subject.alerts.name, f"{subject.entity}_remediation_job", None,
+                      f"{subject.entity}_drift_sensor")
 
 
 # When the sensor acts: its policy, a resource so a deployment can change it.
@@ -105,13 +145,26 @@ def handled(instance: dg.DagsterInstance, key: str, since: float) -> bool:
     return bool(instance.get_runs(filters=dg.RunsFilter(tags={DRIFT_KEY_TAG: key}, created_after=after), limit=1))
 
 
+def new_records(instance: dg.DagsterInstance, asset: str, after_storage_id: int | None) -> list:
+    """Every materialization record of `asset` after `after_storage_id`, oldest first (at most
+    `MAX_RECORDS_PER_TICK`), read in pages of `BATCH`."""
+    records: list = []
+    while len(records) < MAX_RECORDS_PER_TICK:
+        page = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_storage_id=after_storage_id),
+            limit=BATCH, ascending=True).records
+        records += page
+        if len(page) < BATCH:
+            break
+        after_storage_id = page[-1].storage_id
+    return records
+
+
 def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: DriftResponse,
-             targets: set[str], read_champion: Callable[[], Iterable[str]] = no_champion) -> dg.SensorResult:
+             targets: set[str], read_champion: Callable[[], Iterable[str]] = no_champion,
+             watch: DriftWatch = CUSTOMER_WATCH) -> dg.SensorResult:
     cursor = DriftCursor.parse(context.cursor)
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=DRIFT_ALERTS, after_storage_id=cursor.after_storage_id),
-        limit=BATCH, ascending=True,
-    ).records
+    records = new_records(context.instance, watch.alerts, cursor.after_storage_id)
     min_rank = response.min_rank()
     # A range run (a backfill) materializes every day of the range: act once per run, on its newest
     # drifted day (the remediation proposes from one partition anyway); every drifted day of the run
@@ -127,7 +180,7 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
             continue
         group = record.run_id or f"runless:{record.storage_id}"
         groups.setdefault(group, []).append(
-            (str(partition), f"{partition}:{version}", version, verdict, record.run_id, record.timestamp))
+            (str(partition), watch.key(partition, version), version, verdict, record.run_id, record.timestamp))
     acted = set(cursor.fired)  # a key fires once: the first record of it that no run answered wins
     requests: list[dg.RunRequest] = []
     champion: set[str] | None = None
@@ -145,19 +198,20 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
         tags = {"feature_factory/drift_partition": partition,
                 "feature_factory/baseline_version": str(version),
                 "feature_factory/max_severity": verdict["severity"], DRIFT_KEY_TAG: key}
+        entity = {} if watch.entity == CUSTOMER.entity else {"entity": watch.entity, "alerts": watch.alerts}
         notifier.notify({
-            "kind": "feature_drift", "partition": partition, "baseline_version": version,
+            "kind": "feature_drift", **entity, "partition": partition, "baseline_version": version,
             "max_severity": verdict["severity"], "features": features, "run_id": run_id,
             "evidently_report": verdict.get("evidently_report"),
             "causes": {f: c for f, c in (verdict.get("causes") or {}).items() if f in features},
             "drifted_days_in_run": sorted(d[0] for d in days),
         })
-        if response.request_remediation and REMEDIATION_JOB in targets:
-            requests.append(dg.RunRequest(job_name=REMEDIATION_JOB, run_key=f"remediation:{key}", tags=tags))
-        if response.request_retrain and RETRAIN_JOB in targets:
+        if response.request_remediation and watch.remediation_job in targets:
+            requests.append(dg.RunRequest(job_name=watch.remediation_job, run_key=f"remediation:{key}", tags=tags))
+        if response.request_retrain and watch.retrain_job and watch.retrain_job in targets:
             champion = champion_features(context.log, read_champion) if champion is None else champion
             if champion & set(features):
-                requests.append(dg.RunRequest(job_name=RETRAIN_JOB, run_key=f"retrain:{key}", tags=tags))
+                requests.append(dg.RunRequest(job_name=watch.retrain_job, run_key=f"retrain:{key}", tags=tags))
     return dg.SensorResult(run_requests=requests, cursor=cursor.dumps())
 
 
@@ -180,3 +234,24 @@ def build_drift_sensor(jobs: Sequence = (), name: str = "drift_sensor",
         return evaluate(context, notifier, drift_response, targets, read_champion)
 
     return _drift_sensor
+
+
+def build_entity_drift_sensor(subject: Subject, minimum_interval_seconds: int = 60,
+                              default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+                              ) -> dg.SensorDefinition:
+    """`<entity>_drift_sensor`: the drift sensor over `subject`'s alerts, requesting
+    `<entity>_remediation_job` (by name: the job is built by the remediation asset factory, a later
+    layer; the code location refuses to load if it is missing)."""
+    watch = watch_for(subject)
+    if subject.is_customer:
+        raise ValueError("the customer's drift sensor is build_drift_sensor (drift_sensor)")
+
+    @dg.sensor(name=watch.sensor, job_name=watch.remediation_job, minimum_interval_seconds=minimum_interval_seconds,
+               default_status=default_status,
+               description=f"Alerts and requests {watch.remediation_job} once per {watch.alerts} partition and "
+               f"baseline version (entity `{watch.entity}`; no retraining: the models are the churn model's).")
+    def _entity_drift_sensor(context: dg.SensorEvaluationContext, notifier: Notifier,
+                             drift_response: DriftResponse) -> dg.SensorResult:
+        return evaluate(context, notifier, drift_response, {watch.remediation_job}, watch=watch)
+
+    return _entity_drift_sensor

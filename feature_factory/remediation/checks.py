@@ -1,24 +1,28 @@
 """Quality gate on the applied patches: every active patch still re-validates (typed params, id
 hash, catalog: feature present and not retired). Blocking, because a patch that no longer validates
-would make the patch layer refuse to build the online table, training sets and monitoring."""
+would make the patch layer refuse to build the online table, training sets and monitoring.
+
+One check per entity, on its patch log: `active_patches_valid` on feature_patch_log (the customer's,
+against the catalog as loaded) and on every `<entity>_feature_patch_log` (built by the asset
+factory, against that entity's features, reading `<entity>_feature_patches_active`)."""
 
 import dagster as dg
 
-from feature_factory import tables
+from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer, patches
 from feature_factory.remediation.assets import feature_patch_log
 from feature_factory.remediation.resources import RemediationSettings
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse
 
 
-@dg.asset_check(asset=feature_patch_log, blocking=True,
-                description="Every active patch re-validates against the catalog and its id.")
-def active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings) -> dg.AssetCheckResult:
-    catalog = remediation.load_catalog()
-    if not warehouse.table_exists(tables.FEATURE_PATCHES_ACTIVE.name):
+def validate_active(warehouse: Warehouse, catalog: Catalog, scope: Scope = CUSTOMER_SCOPE) -> dg.AssetCheckResult:
+    """The check's result: `scope`'s active patches re-validated against `catalog` (the scope's
+    features), each problem naming the patch id."""
+    if not warehouse.table_exists(scope.active.name):
         return dg.AssetCheckResult(passed=True, metadata={"active_patches": 0})
     with warehouse.session() as s:
-        rows = patch_layer.fetch_active(s)
+        rows = patch_layer.fetch_active(s, table=scope.active)
     problems = []
     for row in rows:
         try:
@@ -27,9 +31,27 @@ def active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings)
             patch.validate(catalog)
         except patches.PatchValidationError as exc:
             problems.append(f"{row['patch_id']}: {exc}")
+    where = "" if scope.is_customer else f" of entity {scope.entity.name!r} ({scope.active.name})"
     return dg.AssetCheckResult(
         passed=not problems,
-        description="; ".join(problems) if problems else f"{len(rows)} active patch(es) valid",
+        description="; ".join(problems) if problems else f"{len(rows)} active patch(es){where} valid",
         metadata={"active_patches": len(rows), "invalid": dg.MetadataValue.json(problems)},
     )
 
+
+@dg.asset_check(asset=feature_patch_log, blocking=True,
+                description="Every active patch re-validates against the catalog and its id.")
+def active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings) -> dg.AssetCheckResult:
+    return validate_active(warehouse, remediation.load_catalog())
+
+
+def build_active_patches_valid(scope: Scope) -> dg.AssetChecksDefinition:
+    """`active_patches_valid` on `scope`'s patch log (another entity's), blocking like the customer's."""
+
+    @dg.asset_check(asset=scope.log.name, name="active_patches_valid", blocking=True,
+                    description=f"Every active patch of entity `{scope.entity.name}` ({scope.active.name}) "
+                    f"re-validates against its features in the catalog and its id.")
+    def _active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings) -> dg.AssetCheckResult:
+        return validate_active(warehouse, scope.catalog(remediation.load_catalog()), scope)
+
+    return _active_patches_valid

@@ -2,7 +2,8 @@
 shaped like the customer's: `<entity>_patch_candidates` (proposals from `<entity>_drift_alerts`
 against `<entity>_feature_stats_baseline`) and `<entity>_feature_patch_log` (materializing it
 applies the APPROVED ones and rebuilds `<entity>_features_online`), with
-`<entity>_remediation_job` and `<entity>_apply_patches_job`. Approve/reject and rollback are the
+`<entity>_remediation_job` and `<entity>_apply_patches_job`, and the blocking check
+`active_patches_valid` on the log (checks.py). Approve/reject and rollback are the
 customer's jobs with `entity: <entity>` in their config. The runs are the customer assets' own
 (`assets.propose_result`, `assets.apply_result`) given the entity's `Scope`.
 
@@ -15,7 +16,7 @@ import dagster as dg
 
 from feature_factory.catalog import Catalog, load_catalog, load_sources
 from feature_factory.features.entities import EntityTables, entity_tables
-from feature_factory.remediation import assets
+from feature_factory.remediation import assets, checks
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import scope_for
 from feature_factory.serving.config import OnlineStoreResource
@@ -73,5 +74,7 @@ def definitions(catalog: Catalog | None = None) -> dg.Definitions:
     if not catalog.entities():
         return dg.Definitions()
     sources = load_sources()
-    built = [remediation_assets(entity_tables(e, sources)) for e in catalog.entities()]
-    return dg.Definitions(assets=[a for assets_, _ in built for a in assets_], jobs=[j for _, jobs in built for j in jobs])
+    entities = [entity_tables(e, sources) for e in catalog.entities()]
+    built = [remediation_assets(e) for e in entities]
+    return dg.Definitions(assets=[a for assets_, _ in built for a in assets_], jobs=[j for _, jobs in built for j in jobs],
+                          asset_checks=[checks.build_active_patches_valid(scope_for(e)) for e in entities])

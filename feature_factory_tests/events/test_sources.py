@@ -73,6 +73,17 @@ def test_a_second_source_parses_with_defaults():
     ({"location": {"s3": "x"}}, r"location must be exactly one of"),
     ({"tables": {"raw": "raw_events; drop"}}, r"tables.raw 'raw_events; drop' is not a table name"),
     ({"entity": "product"}, r"entity 'product' has no key column in entity_keys"),
+    ({"schema_drift": {"missing_column": "drop"}},
+     r"schema_drift.missing_column 'drop' is not one of quarantine, auto_adapt, alert, fail"),
+    ({"schema_drift": {"extra_column": "quarantine"}},
+     r"schema_drift.extra_column 'quarantine' is not one of auto_adapt, alert, fail"),
+    ({"schema_drift": {"changed_type_min_share": 2}}, r"schema_drift.changed_type_min_share must be a number"),
+    ({"schema_drift": {"column_aliases": {"acct": "account"}}},
+     r"schema_drift.column_aliases.acct: maps onto 'account', which is not a declared column; declared: ticket_id"),
+    ({"schema_drift": {"column_aliases": {"account_id": "ticket_id"}}},
+     r"schema_drift.column_aliases.account_id: 'account_id' is already read by column 'customer_id'"),
+    ({"schema_drift": {"on_missing": "alert"}}, r"schema_drift: unknown field\(s\) \['on_missing'\]"),
+    ({"schema_drift": "alert"}, r"schema_drift: expected a mapping"),
 ])
 def test_bad_source_fields_name_file_source_and_field(over, message):
     with pytest.raises(CatalogError, match=r"^s\.yaml: .*" + message):
@@ -169,3 +180,20 @@ def test_the_churn_ingestion_follows_the_events_source_rules(duckdb_warehouse, w
         ("e3", "unknown_channel", "channel is not one of web, mobile, store"),
         ("e4", "amount_above_max", "amount is above 100")]
     assert result.by_reason() == {"amount_above_max": 1, "unknown_channel": 1}
+
+
+def test_schema_drift_policy_defaults_and_values():
+    from feature_factory.catalog.sources import SchemaDriftSpec
+
+    assert parse().get("support_tickets").schema_drift == SchemaDriftSpec(
+        "auto_adapt", "quarantine", "alert", 0.5, ())
+    spec = parse(schema_drift={"missing_column": "alert", "changed_type": "fail", "changed_type_min_share": 0.25,
+                               "column_aliases": {"Acct": "customer_id"}}).get("support_tickets")
+    assert spec.schema_drift == SchemaDriftSpec("auto_adapt", "alert", "fail", 0.25, (("acct", "customer_id"),))
+
+
+def test_the_events_source_policy_stays_in_its_run_config():
+    entry = yaml.safe_load(DEFAULT_SOURCES_PATH.read_text())["sources"]["events"]
+    with pytest.raises(CatalogError, match=r"^s\.yaml: source 'events': schema_drift: the events source's policy "
+                       r"is the raw_events run config's schema_drift"):
+        parse_sources({"events": {**entry, "schema_drift": {"missing_column": "alert"}}}, "s.yaml")

@@ -22,7 +22,10 @@ from feature_factory.features import entity_assets as feature_entity_assets
 from feature_factory.features.entities import entity_tables
 from feature_factory.homes import HomesResource
 from feature_factory.monitoring import alerts, baseline, entity_assets, stats
+from feature_factory.monitoring.notifier import LogNotifier
+from feature_factory.monitoring.sensors import DriftResponse, build_entity_drift_sensor
 from feature_factory.monitoring.subject import CUSTOMER, subject_for
+from feature_factory.serving.config import OnlineStoreResource
 
 from .conftest import START, load_features, make_days
 
@@ -192,6 +195,12 @@ def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, produc
         r = dg.materialize([assets["product_feature_stats"], assets["product_drift_alerts"]], resources=res,
                            instance=instance, tags=_range("2024-03-01", "2024-03-10"))
         assert _metadata(r, "product_feature_stats")["dagster/row_count"] == 5 * 10
+        # The product drift sensor acts on the range run once, for its newest drifted day.
+        ctx = dg.build_sensor_context(instance=instance, resources={
+            "notifier": LogNotifier(), "drift_response": DriftResponse()})
+        requests = build_entity_drift_sensor(product).evaluate_tick(ctx).run_requests
+        assert [(q.job_name, q.run_key) for q in requests] == [
+            ("product_remediation_job", "remediation:product:2024-03-10:1")]
     assert not warehouse.table_exists("feature_stats") and not warehouse.table_exists("drift_alerts")
     by_day = dict(warehouse.fetch_all(
         f"SELECT CAST(alert_date AS VARCHAR), MAX(severity_rank) FROM {product.alerts} "
@@ -236,7 +245,7 @@ def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(produ
         feature_entity_assets.definitions(catalog), entity_assets.definitions(catalog),
         remediation_entity_assets.definitions(catalog),
         dg.Definitions(resources={"warehouse": duckdb_warehouse, "remediation": object(), "homes": HomesResource(),
-                                  "online_store": object()}))
+                                  "online_store": OnlineStoreResource.from_env()}))
     job = defs.resolve_job_def("product_refresh_job")
     selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
     assert selected == {"raw_orders", "orders_quarantine", "product_features", "product_features_online",

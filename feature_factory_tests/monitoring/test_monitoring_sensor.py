@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -178,3 +179,48 @@ def test_a_drift_key_some_run_already_carries_is_not_acted_on_again(webhook):
         requests, _ = tick(sensor, instance, None, url)
         assert requests == [("remediation_job", "remediation:2024-03-04:1"),
                             ("remediation_job", "remediation:2024-03-02:1")]
+
+
+def _demo_tick(sensor, instance, url):
+    """What the demo does after each story: tick from no cursor until the cursor stops moving."""
+    requests, cursor = [], None
+    while True:
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+            "notifier": WebhookNotifier(url=url, timeout_s=2), "drift_response": DriftResponse()})
+        data = sensor.evaluate_tick(ctx)
+        requests += data.run_requests
+        if data.cursor == cursor:
+            return requests
+        cursor = data.cursor
+
+
+def test_a_third_story_in_the_same_home_is_acted_on(webhook):
+    """The demo run three times in one Dagster home on a wiped warehouse: each story materializes
+    90 drift_alerts partitions in one range run (baseline version 1 each time, so the drift keys
+    repeat) and then ticks the sensor from no cursor. 270 records are more than one read batch
+    (200); the third story's drifted days must still be acted on, once."""
+    url, hook = webhook
+    days = [str(dt.date(2024, 1, 1) + dt.timedelta(days=i)) for i in range(90)]
+
+    @dg.asset(name="drift_alerts", partitions_def=dg.DailyPartitionsDefinition("2024-01-01"),
+              backfill_policy=dg.BackfillPolicy.single_run())
+    def fake_drift_alerts():
+        per = {d: ({"severity_rank": 4, "severity": "critical", "baseline_version": 1,
+                    "features": {"revenue_7d": "critical"}} if i >= 80 else
+                   {"severity_rank": 0, "severity": "none", "baseline_version": 1, "features": {}})
+               for i, d in enumerate(days)}
+        return dg.MaterializeResult(metadata={"partitions": dg.MetadataValue.json(per)})
+
+    sensor = build_drift_sensor([remediation_stub])
+    with dg.instance_for_test() as instance:
+        for story in range(3):
+            assert dg.materialize([fake_drift_alerts], instance=instance, tags={
+                "dagster/asset_partition_range_start": days[0],
+                "dagster/asset_partition_range_end": days[-1]}).success
+            requests = _demo_tick(sensor, instance, url)
+            assert [(r.job_name, r.run_key) for r in requests] == [
+                ("remediation_job", f"remediation:{days[-1]}:1")], f"story {story + 1}"
+            for r in requests:  # the demo runs the request in process, with its tags
+                assert remediation_stub.execute_in_process(instance=instance, tags=r.tags).success
+        assert len(instance.fetch_materializations(dg.AssetKey("drift_alerts"), limit=1000).records) == 270
+        assert len(hook.received) == 3

@@ -21,7 +21,9 @@ from feature_factory.features import patch_layer
 from feature_factory.features.entities import entity_tables
 from feature_factory.features.online import build_online_table
 from feature_factory.monitoring import alerts, baseline, stats
-from feature_factory.remediation import assets, entity_assets, jobs, loop
+from feature_factory.monitoring.notifier import LogNotifier
+from feature_factory.monitoring.sensors import DriftResponse, build_entity_drift_sensor
+from feature_factory.remediation import assets, checks, entity_assets, jobs, loop
 from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, scope_for
 from feature_factory.serving.config import OnlineStoreResource
@@ -147,27 +149,40 @@ def _seed(warehouse, product) -> float:
     return b.features["revenue_7d"].max_value
 
 
-def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product, tmp_path):
+def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
     """product_remediation_job proposes, approve_patches_job (entity: product) approves,
     product_apply_patches_job applies and rebuilds product_features_online, rollback_patch_job
     (entity: product) undoes it; each reports the product assets' materializations."""
     wh = duckdb_warehouse
     hi = _seed(wh, product)
     created, factory_jobs = entity_assets.remediation_assets(product)
+    check = checks.build_active_patches_valid(scope_for(product))
     defs = dg.Definitions(assets=[assets.patch_candidates, assets.feature_patch_log, *created],
-                          jobs=[jobs.approve_patches_job, jobs.rollback_patch_job, *factory_jobs],
+                          jobs=[jobs.approve_patches_job, jobs.rollback_patch_job, *factory_jobs], asset_checks=[check],
                           resources={"warehouse": wh, "remediation": ProductSettings(),
-                                     "online_store": OnlineStoreResource(path=str(tmp_path / "online.sqlite"))})
+                                     "online_store": OnlineStoreResource.from_env()})
     instance = dg.DagsterInstance.ephemeral()
 
-    def run(name: str, config: dict | None = None):
-        result = defs.resolve_job_def(name).execute_in_process(run_config=config or {}, instance=instance)
+    def run(name: str, config: dict | None = None, tags: dict | None = None):
+        result = defs.resolve_job_def(name).execute_in_process(run_config=config or {}, instance=instance,
+                                                               tags=tags)
         assert result.success
         return result
 
-    r = run("product_remediation_job")
+    # The drift sensor's path: product_drift_alerts of LAST materialized -> product_drift_sensor
+    # requests product_remediation_job for that partition -> the run proposes from that day.
+    verdict = {"severity_rank": 4, "severity": "critical", "baseline_version": 1, "features": {"revenue_7d": "critical"}}
+    instance.report_runless_asset_event(dg.AssetMaterialization(
+        asset_key="product_drift_alerts", partition=str(LAST),
+        metadata={"partitions": dg.MetadataValue.json({str(LAST): verdict})}))
+    ctx = dg.build_sensor_context(instance=instance, resources={"notifier": LogNotifier(),
+                                                                "drift_response": DriftResponse()})
+    (request,) = build_entity_drift_sensor(scope_for(product).subject).evaluate_tick(ctx).run_requests
+    assert (request.job_name, request.tags["feature_factory/drift_partition"]) == ("product_remediation_job", str(LAST))
+    r = run(request.job_name, tags=request.tags)
     md = r.asset_materializations_for_node("product_patch_candidates")[0].metadata
     assert md["new_proposals"].value == 1 and md["mode"].value == "propose_only"
+    assert md["alert_date"].value == str(LAST)  # the partition the sensor's request named
     (pid,) = [p for (p,) in wh.fetch_all("SELECT patch_id FROM product_patch_candidates WHERE action = 'clip'")]
     assert pid in md["open_patches"].value and "FROM product_features" in md["review_sql"].value
 
@@ -180,6 +195,28 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product, tmp
     assert keys == {"product_feature_patch_log", "product_features_online", "product_patch_candidates"}
     assert _online_max(wh) == pytest.approx(hi)
     assert "customer_features_online_store" not in keys  # the online store serves customers only
+    # The apply run re-validated product's active patches (the blocking check on its patch log).
+    (evaluation,) = r.get_asset_check_evaluations()
+    assert (evaluation.asset_key.path[-1], evaluation.check_name, evaluation.passed) == (
+        "product_feature_patch_log", "active_patches_valid", True)
+    assert evaluation.description == "1 active patch(es) of entity 'product' (product_feature_patches_active) valid"
+    # A tampered row fails it naming the patch; the customer's check does not read product's table.
+    (params,) = wh.fetch_one("SELECT params FROM product_feature_patches_active")
+    wh.execute("UPDATE product_feature_patches_active SET params = ?", ['{"lower": 0.5, "upper": 1e308}'])
+    result = check(warehouse=wh, remediation=ProductSettings())
+    assert not result.passed and result.description.startswith(f"{pid}: ") and "does not match its id" in result.description
+    assert result.metadata["active_patches"].value == 1
+    assert checks.active_patches_valid(warehouse=wh, remediation=ProductSettings()).metadata["active_patches"].value == 0
+    # A product feature gone from the catalog fails it too (validated against product's features).
+    wh.execute("UPDATE product_feature_patches_active SET params = ?", [params])
+    assert check(warehouse=wh, remediation=ProductSettings()).passed
+
+    class Without(ProductSettings):
+        def load_catalog(self):
+            return Catalog((), (FEATURES[1],))
+
+    result = check(warehouse=wh, remediation=Without())
+    assert not result.passed and pid in result.description and "revenue_7d" in result.description
 
     r = run("rollback_patch_job", {"ops": {"rollback_patch": {"config": {
         "patch_id": pid, "actor": "bob", "entity": "product"}}}})
