@@ -7,7 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from feature_factory import markdown as md
-from feature_factory import tables
+from feature_factory import priorities, tables
 from feature_factory.homes import HomesResource
 from feature_factory.settings import Homes
 from feature_factory.monitoring import alerts
@@ -225,6 +225,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
 @dg.asset(
     name="drift_report", group_name=GROUP, partitions_def=daily_partitions,
     backfill_policy=single_run_backfill, deps=["drift_alerts"], kinds={"python", "evidently"},
+    op_tags=priorities.op_tags(priorities.SECOND_OPINION),
 )
 def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse,
                  homes: HomesResource):
