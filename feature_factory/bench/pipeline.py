@@ -89,12 +89,15 @@ def _run_job(meter, partition_key: str | None = None, first: str | None = None,
     instance = dg.DagsterInstance.get()
     tags = {RANGE_START: first, RANGE_END: last} if first else None
     marks = _cpu_marks(instance)
+    load_before = os.getloadavg()[0]
     with meter.measure():
         result = job.execute_in_process(run_config=run_config, instance=instance, partition_key=partition_key,
                                         tags=tags, raise_on_error=False)
+    # The machine is shared: the 1-minute load average around the run says how far wall is from CPU.
+    load = {"load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
     steps = _step_seconds(instance, result.run_id)
     out = {"success": result.success, "steps": steps, "step_total_s": round(sum(steps.values()), 3),
-           "run_id": result.run_id, **_landed(instance, result.run_id), **_cpu_spans(marks)}
+           "run_id": result.run_id, **_landed(instance, result.run_id), **_cpu_spans(marks), **load}
     if not result.success:
         out["failed"] = _failure(result)
     out.update(_counts())
