@@ -15,7 +15,8 @@ import feature_factory
 
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
-    {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "markdown", "tables", "dates"},
+    {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "priorities", "markdown", "tables",
+     "dates"},
     {"events"},
     {"features"},
     {"serving"},

@@ -88,12 +88,16 @@ def _run_job(meter, partition_key: str | None = None, first: str | None = None,
     ensure_instance()
     instance = dg.DagsterInstance.get()
     tags = {RANGE_START: first, RANGE_END: last} if first else None
+    marks = _cpu_marks(instance)
+    load_before = os.getloadavg()[0]
     with meter.measure():
         result = job.execute_in_process(run_config=run_config, instance=instance, partition_key=partition_key,
                                         tags=tags, raise_on_error=False)
+    # The machine is shared: the 1-minute load average around the run says how far wall is from CPU.
+    load = {"load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
     steps = _step_seconds(instance, result.run_id)
     out = {"success": result.success, "steps": steps, "step_total_s": round(sum(steps.values()), 3),
-           "run_id": result.run_id, **_landed(instance, result.run_id)}
+           "run_id": result.run_id, **_landed(instance, result.run_id), **_cpu_spans(marks), **load}
     if not result.success:
         out["failed"] = _failure(result)
     out.update(_counts())
@@ -122,6 +126,47 @@ def _landed(instance, run_id: str, asset: str = "drift_alerts") -> dict:
     done = [r.timestamp for r in logs if r.dagster_event and r.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
             and r.dagster_event.asset_key and r.dagster_event.asset_key.to_user_string() == asset]
     return {"alerts_landed_s": round(max(done) - logs[0].timestamp, 3)} if done else {}
+
+
+def _cpu_marks(instance) -> list[tuple[str, str, float]]:
+    """Record (event type, step or asset, process CPU seconds) as the run stores each event. The
+    machine is shared, so wall seconds swing with the load; the CPU the run (all its threads,
+    DuckDB's included) spent up to each event is the comparable figure."""
+    import time
+
+    marks: list[tuple[str, str, float]] = []
+    store = instance.handle_new_event
+
+    def handle(event, **kwargs):
+        ev = event.dagster_event
+        kind = ev.event_type_value if ev is not None else "LOG"
+        what = ev.asset_key.to_user_string() if kind == "ASSET_MATERIALIZATION" else (event.step_key or "")
+        marks.append((kind, what, time.process_time()))
+        return store(event, **kwargs)
+
+    instance.handle_new_event = handle  # this instance object only; it is disposed after the run
+    return marks
+
+
+def _cpu_spans(marks: list[tuple[str, str, float]], asset: str = "drift_alerts") -> dict:
+    """Per step CPU seconds (STEP_START to its end), and CPU from the run's first event to `asset`'s
+    last materialization (`alerts_landed_cpu_s`, the CPU twin of alerts_landed_s)."""
+    starts, steps, landed = {}, {}, None
+    begin = marks[0][2] if marks else None
+    for kind, what, cpu in marks:
+        if kind == "STEP_START":
+            starts[what] = cpu
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and what in starts:
+            steps[what] = round(cpu - starts[what], 3)
+        elif kind == "ASSET_MATERIALIZATION" and what == asset:
+            landed = cpu
+    out = {"steps_cpu_s": steps} if steps else {}
+    if begin is not None and landed is not None:
+        out["alerts_landed_cpu_s"] = round(landed - begin, 3)
+        # Shown in the results table's notes (report.py renders "phases").
+        out["phases"] = {"CPU from run start to drift_alerts landed": out["alerts_landed_cpu_s"],
+                         **{f"{k} CPU": v for k, v in steps.items()}}
+    return out
 
 
 def _step_seconds(instance, run_id: str) -> dict[str, float]:
@@ -175,6 +220,7 @@ def _new_day(params: dict) -> int:
 
 def prepare_refresh(params: dict, meter) -> dict:
     """Capture a baseline from the first stored days (unless one exists) and land the new day's file."""
+    from feature_factory.monitoring.attribution import refresh_first_seen
     from feature_factory.monitoring.baseline import capture_baseline, current_baseline
     from feature_factory.warehouse import DuckDBWarehouse
 
@@ -184,6 +230,7 @@ def prepare_refresh(params: dict, meter) -> dict:
         first = day(params["first"])
         last = min(day(params["first"] + params["baseline_days"] - 1), day(params["last"]))
         baseline = capture_baseline(wh, first, last)
+        refresh_first_seen(wh)  # what feature_stats_baseline does after a capture (monitoring/assets.py)
     new = _new_day(params)
     for f in sorted(Path(params["landing_all"]).glob(f"events_{day(new)}*")):
         _link(f, Path(params["home"]) / "landing")

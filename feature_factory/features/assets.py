@@ -8,7 +8,7 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field
 
-from feature_factory import partitions, tables
+from feature_factory import partitions, priorities, tables
 from feature_factory.catalog import Catalog, FeatureSpec, Lifecycle, load_catalog
 from feature_factory.features import online, snapshots
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
@@ -146,6 +146,7 @@ ONLINE_AUTOMATION = (
     deps=[customer_features],
     metadata={"dagster/table_name": tables.CUSTOMER_FEATURES_ONLINE.name},
     automation_condition=ONLINE_AUTOMATION,
+    op_tags=priorities.op_tags(priorities.SERVING),  # after drift_alerts in a refresh (priorities.py)
 )
 def customer_features_online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     """The online feature table: each customer's latest customer_features snapshot, served features

@@ -13,7 +13,7 @@ import datetime as dt
 
 import dagster as dg
 
-from feature_factory import tables
+from feature_factory import priorities, tables
 from feature_factory.catalog import Catalog, Expectations, load_catalog
 from feature_factory.features import expectations
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
@@ -56,7 +56,9 @@ def build_expectation_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_T
     by_check = {check_name(f.name): f for f in features}
     table = entity.features_table
 
-    @dg.multi_asset_check(specs=specs, can_subset=True, name=f"{table}_expectations")
+    # WARN checks block nothing: a refresh runs them after drift_alerts (priorities.py).
+    @dg.multi_asset_check(specs=specs, can_subset=True, name=f"{table}_expectations",
+                          op_tags=priorities.op_tags(priorities.CHECKS))
     def customer_features_expectations(context: dg.AssetCheckExecutionContext, warehouse: Warehouse):
         """Catalog expectations (range, NULL rate) measured in one SQL aggregate."""
         wanted = [by_check[k.name] for k in context.selected_asset_check_keys]

@@ -1,10 +1,12 @@
 """Monitoring jobs and the daily schedule.
 
 - `capture_baseline_job`: captures a new baseline version (Launchpad config: window of days).
-- `daily_refresh_job`: events -> features (+ online table) -> stats -> drift alerts -> the Evidently
-  drift_report for one day (the report last: drift_alerts has landed, and the sensor can act on it,
-  before Evidently starts); the schedule runs it for yesterday's partition. A range backfill of it from the UI is one run over
-  the range (single-run backfill policy on every partitioned asset; drift_alerts judges each day).
+- `daily_refresh_job`: events -> features -> stats -> drift alerts first, then the online table and
+  store, the catalog expectations and the Evidently drift_report for one day (`dagster/priority` op
+  tags, feature_factory/priorities.py: drift_alerts has landed, and the sensor can act on it, before
+  any step it does not read runs); the schedule runs it for yesterday's partition. A range
+  backfill of it from the UI is one run over the range (single-run backfill policy on every
+  partitioned asset; drift_alerts judges each day).
 """
 
 import dagster as dg
@@ -17,7 +19,7 @@ capture_baseline_job = dg.define_asset_job(
 )
 
 # customer_features_online is unpartitioned: a run of any day range rebuilds it once, after the
-# snapshots, so serving never lags the refresh.
+# snapshots (and after drift_alerts, priorities.py), so serving is refreshed by the same run.
 REFRESH_ASSETS = ("raw_events", "quarantined_events", "customer_features", "customer_features_online",
                   "customer_features_online_store", "feature_stats", "drift_alerts", "drift_report")
 

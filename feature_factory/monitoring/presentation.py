@@ -83,6 +83,9 @@ def histogram_png(feature: str, baseline: Summary, current: Summary | None, titl
     fig.suptitle(textwrap.fill(title or feature, 80), fontsize=9)
     ax.set_title(quantile_line(baseline, current), fontsize=7)
     fig.tight_layout()
+    # tight_layout leaves a placeholder layout engine, for which savefig draws the whole figure once
+    # more before the real draw (~20% of a PNG's CPU); the axes are placed already: same bytes.
+    fig.set_layout_engine(None)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)

@@ -5,6 +5,7 @@ written from `customer_features_online` after every rebuild (logic in `publish`)
 import dagster as dg
 from pydantic import Field
 
+from feature_factory import priorities
 from feature_factory.catalog import load_catalog
 from feature_factory.features.assets import ONLINE_AUTOMATION, customer_features_online
 from feature_factory.features.online import DEFAULT_TTL_DAYS
@@ -44,6 +45,7 @@ def store_metadata(meta: StoreMeta, where: str) -> dict:
     kinds={"sqlite", "redis", "python"},
     deps=[customer_features_online],
     automation_condition=ONLINE_AUTOMATION,
+    op_tags=priorities.op_tags(priorities.SERVING),  # after drift_alerts in a refresh (priorities.py)
 )
 def customer_features_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig,
                                    warehouse: Warehouse, online_store: OnlineStoreResource) -> dg.MaterializeResult:
