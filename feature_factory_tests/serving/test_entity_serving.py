@@ -166,3 +166,46 @@ def test_code_location_serves_product_after_reload(sources, monkeypatch):
         monkeypatch.delenv("FEATURE_FACTORY_CATALOG")
         importlib.reload(sdefs)
     assert {k.path[-1] for a in sdefs.defs.assets for k in a.keys} == {"customer_features_online_store"}
+
+
+def test_product_patch_apply_and_rollback_refresh_the_product_store(make_store, warehouse, monkeypatch):
+    """Through the remediation hook (remediation/online.py) on SQLite and Redis, from DuckDB and
+    Snowflake: apply a clip on product revenue_7d -> product's store serves the patched value (equal
+    to product_features_online) -> rollback -> the original value; customer's store never written."""
+    from product_patch_helpers import FEATURES, LAST, SOURCES, product_tables, seed_product_drift
+
+    from feature_factory.catalog import Catalog
+    from feature_factory.remediation import loop
+    from feature_factory.remediation.online import rebuild_online_callback
+    from feature_factory.remediation.scope import scope_for
+
+    monkeypatch.setenv("FEATURE_FACTORY_SOURCES", str(SOURCES))
+    entity = product_tables()
+    hi = seed_product_drift(warehouse, entity)
+    scope, catalog, resource = scope_for(entity), Catalog(tuple(FEATURES)), OnlineStoreResource.from_env()
+    events = []
+    context = dg.build_op_context()
+    context.log_event = events.append  # the materializations the hook reports
+    rebuild = rebuild_online_callback(context, warehouse, catalog, resource, scope)
+    (clip,) = [r for r in loop.propose(warehouse, catalog, alert_date=LAST, scope=scope).new if r["action"] == "clip"]
+    loop.decide(warehouse, catalog, [clip["patch_id"]], approver="alice", scope=scope)
+
+    def served() -> dict:
+        got = resource.store("product").lookup(["p0000", "p0100"])
+        return {k: orjson.loads(r[3])["revenue_7d"] for k, r in got.rows.items()}
+
+    def table() -> dict:
+        return dict(warehouse.fetch_all("SELECT product_id, revenue_7d FROM product_features_online "
+                                        "WHERE product_id IN ('p0000', 'p0100')"))
+
+    original = table()
+    assert original["p0000"] == 5000.0
+    loop.apply_approved(warehouse, catalog, actor="alice", patch_ids=[clip["patch_id"]], rebuild=rebuild, scope=scope)
+    patched = served()
+    assert patched == pytest.approx(table()) and patched["p0000"] == pytest.approx(hi)
+    assert patched["p0100"] == pytest.approx(original["p0100"])  # inside the clip: unchanged
+    assert [e.asset_key.path[-1] for e in events] == ["product_features_online", "product_features_online_store"]
+    assert events[1].metadata["dagster/row_count"].value == 300
+    loop.rollback(warehouse, catalog, clip["patch_id"], actor="bob", rebuild=rebuild, scope=scope)
+    assert served() == pytest.approx(original)
+    assert resource.store().current() is None  # the customer's store: never written
