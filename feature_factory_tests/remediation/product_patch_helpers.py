@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from feature_factory.catalog import Catalog, DType, FeatureSpec, Lifecycle, load_sources
 from feature_factory.features.entities import entity_tables
