@@ -18,6 +18,7 @@ from serving_helpers import (
 from starlette.testclient import TestClient
 
 from feature_factory.catalog import load_catalog
+from feature_factory.features.assets import ONLINE_AUTOMATION
 from feature_factory.serving import assets
 from feature_factory.serving.config import OnlineStoreResource, entity_path, entity_prefix, make_store
 from feature_factory.serving.publish import publish
@@ -139,6 +140,7 @@ def test_catalog_builds_product_store_asset_and_it_publishes(sources, make_store
     assert asset.key == dg.AssetKey("product_features_online_store")
     assert asset.dependency_keys == {dg.AssetKey("product_features_online")}
     assert asset.group_names_by_key[asset.key] == "serving"
+    assert asset.automation_conditions_by_key[asset.key] == ONLINE_AUTOMATION  # follows the online table
     assert "feature-factory serve --entity product" in asset.descriptions_by_key[asset.key]
     assert assets.store_assets(load_catalog(Path(assets.__file__).parents[1] / "catalog" / "features.yaml")) == []
     seed_product_online(duckdb_warehouse)
