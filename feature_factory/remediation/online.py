@@ -17,10 +17,10 @@ from feature_factory.features.assets import feature_columns
 from feature_factory.features.entities import contracts
 from feature_factory.features.online import build_online_table
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
-from feature_factory.serving.assets import ASSET as STORE_ASSET
 from feature_factory.serving.assets import store_metadata
 from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.serving.refresh import refresh_store
+from feature_factory.serving.store import store_asset
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -32,8 +32,8 @@ def _builder() -> Callable[[Warehouse, Catalog], Any]:
 def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
                             online_store: OnlineStoreResource, scope: Scope = CUSTOMER_SCOPE) -> Callable[[], None]:
     """A callback that rebuilds the online table (another entity's: its `<entity>_features_online`),
-    refreshes the run's online store (customers: the store serves customer features) and reports
-    the materializations."""
+    refreshes that entity's store of the run's online store resource and reports the
+    materializations (`customer_features_online_store`, `<entity>_features_online_store`)."""
     build = _builder()
     online = contracts(scope.entity)[1]
 
@@ -54,13 +54,13 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
             asset_key=online.name, description="Rebuilt after a remediation patch was applied or rolled back "
             "(served values read through the patch layer).", metadata=metadata,
         ))
-        if not scope.is_customer:
-            return
-        # Serving follows: the online store gets the patched table as a new version (atomic swap).
-        meta, where = refresh_store(warehouse, catalog, store=online_store.store())
+        # Serving follows: the entity's own store gets the patched table as a new version (atomic swap).
+        meta, where = refresh_store(warehouse, catalog, store=online_store.store(scope.entity.name),
+                                    entity=scope.entity)
         context.log_event(dg.AssetMaterialization(
-            asset_key=STORE_ASSET, description="Refreshed after a remediation patch was applied or "
-            "rolled back: served values equal the patched online table.", metadata=store_metadata(meta, where),
+            asset_key=store_asset(scope.entity.name), description="Refreshed after a remediation patch was "
+            "applied or rolled back: served values equal the patched online table.",
+            metadata=store_metadata(meta, where, scope.entity),
         ))
 
     return rebuild

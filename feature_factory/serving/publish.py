@@ -1,7 +1,8 @@
-"""Copy `customer_features_online` from the warehouse into an online store as a new version.
+"""Copy `customer_features_online` (or another entity's `<entity>_features_online`) from the
+warehouse into an online store as a new version.
 
 The online table has one row per customer (its size grows with customers, never with events); it
-is read in keyset pages ordered by customer_id so memory stays bounded on any warehouse, and
+is read in keyset pages ordered by its key (customer_id, product_id, ...) so memory stays bounded on any warehouse, and
 written to the store as one version that becomes current atomically. If the online table is rebuilt
 while the pages are read (its `built_at` changes), the publish fails instead of mixing two builds.
 """
@@ -14,11 +15,11 @@ from collections.abc import Iterator
 
 import orjson
 
-from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.features.online import DEFAULT_TTL_DAYS, STATUS_COLUMNS
-from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version
+from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version, store_asset
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
 PAGE_ROWS = 50_000
@@ -49,31 +50,35 @@ def _plain(value, dtype: str):
     return str(value)
 
 
-def online_fields(warehouse: Warehouse, catalog: Catalog | None = None) -> tuple[FeatureField, ...]:
-    types = warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name)
+def online_fields(warehouse: Warehouse, catalog: Catalog | None = None,
+                  entity: EntityTables = CUSTOMER_TABLES) -> tuple[FeatureField, ...]:
+    """The served features of the entity's online table (descriptions from `catalog`: the entity's)."""
+    table = entity.online_table
+    types = warehouse.columns(table)
     if not types:
-        raise StoreError(f"table {tables.CUSTOMER_FEATURES_ONLINE.name} does not exist: materialize customer_features_online first")
+        raise StoreError(f"table {table} does not exist: materialize {table} first")
     described = {f.name: f.description for f in catalog.features} if catalog else {}
     return tuple(FeatureField(c, _dtype(t), described.get(c, ""))
-                 for c, t in types if c.lower() not in ("customer_id", *STATUS_COLUMNS))
+                 for c, t in types if c.lower() not in (entity.key, *STATUS_COLUMNS))
 
 
 def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = None,
             ttl_days: int = DEFAULT_TTL_DAYS, page_rows: int = PAGE_ROWS,
-            now: dt.datetime | None = None) -> StoreMeta:
-    """Write the online table as a new store version and make it current. Returns its meta."""
-    fields = online_fields(warehouse, catalog)
-    have = {c.lower() for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name)}
+            now: dt.datetime | None = None, entity: EntityTables = CUSTOMER_TABLES) -> StoreMeta:
+    """Write the entity's online table (customer_features_online by default) as a new version of
+    `store` (the entity's store) and make it current. Returns its meta."""
+    fields = online_fields(warehouse, catalog, entity)
+    table, key = quote_ident(entity.online_table), quote_ident(entity.key)
+    have = {c.lower() for c, _ in warehouse.columns(entity.online_table)}
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(tzinfo=None, microsecond=0)
-    newest = as_date(warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES_ONLINE.name}")[0])
+    newest = as_date(warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {table}")[0])
     # Ages as the online table measured them (from its reference day); else from the newest snapshot.
     age = "snapshot_age_days" if "snapshot_age_days" in have else (
-        warehouse.date_diff_days("snapshot_date", f"(SELECT MAX(snapshot_date) FROM {tables.CUSTOMER_FEATURES_ONLINE.name})"))
+        warehouse.date_diff_days("snapshot_date", f"(SELECT MAX(snapshot_date) FROM {table})"))
     stamp = "built_at" if "built_at" in have else "NULL"
     cols = ", ".join(quote_ident(f.name) for f in fields)
-    select = (f"SELECT customer_id, snapshot_date, CAST({age} AS BIGINT), {stamp}{', ' if cols else ''}{cols} "
-              f"FROM {tables.CUSTOMER_FEATURES_ONLINE.name}")
-    first = warehouse.fetch_one(f"SELECT snapshot_date, CAST({age} AS BIGINT) FROM {tables.CUSTOMER_FEATURES_ONLINE.name} "
+    select = f"SELECT {key}, snapshot_date, CAST({age} AS BIGINT), {stamp}{', ' if cols else ''}{cols} FROM {table}"
+    first = warehouse.fetch_one(f"SELECT snapshot_date, CAST({age} AS BIGINT) FROM {table} "
                                 "WHERE snapshot_date IS NOT NULL LIMIT 1")
     reference = (as_date(first[0]) + dt.timedelta(days=int(first[1] or 0))) if first else newest
     dtypes = [f.dtype for f in fields]
@@ -82,8 +87,8 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
     def pages() -> Iterator[list[tuple]]:
         last, built = None, ...
         while True:
-            where = " WHERE customer_id > ?" if last is not None else ""
-            got = warehouse.fetch_all(f"{select}{where} ORDER BY customer_id LIMIT {int(page_rows)}",
+            where = f" WHERE {key} > ?" if last is not None else ""
+            got = warehouse.fetch_all(f"{select}{where} ORDER BY {key} LIMIT {int(page_rows)}",
                                       [last] if last is not None else None)
             if not got:
                 return
@@ -91,8 +96,8 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
                 if built is ...:
                     built = r[3]
                 elif r[3] != built:
-                    raise StoreError(f"{tables.CUSTOMER_FEATURES_ONLINE.name} was rebuilt while it was being published; "
-                                     "materialize customer_features_online_store again")
+                    raise StoreError(f"{entity.online_table} was rebuilt while it was being published; "
+                                     f"materialize {store_asset(entity.name)} again")
             # orjson leaves each result in its over-sized output buffer (~8 KB for ~300 bytes of JSON):
             # a 50,000-row page held ~0.4 GB and was a one-day refresh's peak RSS. A copy is exact.
             yield [(str(r[0]), None if r[1] is None else as_date(r[1]).isoformat(),
@@ -103,5 +108,5 @@ def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = 
 
     meta = StoreMeta(version=new_version(), built_at=now.isoformat(),
                      reference_date=reference.isoformat() if reference else None,
-                     ttl_days=int(ttl_days), rows=0, features=fields)
+                     ttl_days=int(ttl_days), rows=0, features=fields, source=entity.online_table)
     return store.write(meta, pages())

@@ -1,6 +1,6 @@
 """The production online store: Redis (the `redis` client).
 
-Layout under a key prefix `<p>`: `<p>:rows:<version>` is a hash entity id -> the row
+Layout under a key prefix `<p>` (one per entity: `config.entity_prefix`): `<p>:rows:<version>` is a hash entity id -> the row
 (snapshot_date, age_days and the values JSON, joined by 0x1f); `<p>:meta:<version>` the version's
 meta; `<p>:current` the current version. A write fills the new hash (invisible until the pointer moves), then moves the
 pointer and gives the previous version an expiry (the grace period) in one MULTI/EXEC. A read is one
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, StoreMeta
+from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, StoreMeta, store_asset
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ff:customer_features"
@@ -41,14 +41,14 @@ def _encode(row: Row) -> bytes:
     return day + SEP + age + SEP + row[3]
 
 
-def _decode(parts, ids: Sequence[str], metas: dict) -> Lookup:
+def _decode(parts, ids: Sequence[str], metas: dict, asset: str = store_asset()) -> Lookup:
     if not parts:
         return Lookup(None, {}, "missing")
     meta = metas.get(parts[0])
     if meta is None:
         if not parts[1]:
             raise StoreError("online store: the current version's meta is missing (a write in progress "
-                             "crashed?); materialize customer_features_online_store again")
+                             f"crashed?); materialize {asset} again")
         metas.clear()
         meta = metas[parts[0]] = StoreMeta.from_json(parts[1])
     rows: dict[str, Row] = {}
@@ -63,8 +63,9 @@ class RedisOnlineStore(OnlineStore):
     kind = "redis"
 
     def __init__(self, url: str = DEFAULT_URL, prefix: str = DEFAULT_PREFIX,
-                 grace_seconds: int = GRACE_SECONDS, batch_size: int = 5000) -> None:
+                 grace_seconds: int = GRACE_SECONDS, batch_size: int = 5000, asset: str = store_asset()) -> None:
         self.url, self.prefix, self.grace_seconds, self.batch_size = url, prefix, grace_seconds, batch_size
+        self.asset = asset  # the asset that writes this store (named in errors)
         self._sync = None
         self._script = None
         self._metas: dict[bytes, StoreMeta] = {}  # parsed once per version
@@ -127,7 +128,7 @@ class RedisOnlineStore(OnlineStore):
             parts = self._script(keys=[self._key("current")], args=[self.prefix, known, *entity_ids])
         except redis.RedisError as exc:
             raise StoreError(f"cannot read online store {self.describe()}: {exc}") from exc
-        return _decode(parts, entity_ids, self._metas)
+        return _decode(parts, entity_ids, self._metas, self.asset)
 
     # No async override: the synchronous client answers a loopback EVALSHA in tens of microseconds,
     # and redis.asyncio's per-call overhead measured several times that on this machine.

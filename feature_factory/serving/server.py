@@ -1,8 +1,10 @@
-"""The HTTP feature server: a Starlette (ASGI) app served by uvicorn (`feature-factory serve`).
+"""The HTTP feature server: a Starlette (ASGI) app served by uvicorn (`feature-factory serve`),
+for one entity's store (the customer's by default; `serve --entity product` serves product ids).
 
 - `POST /features` {"entity_ids": [...], "features": [...]?} -> per entity `found`, `snapshot_date`,
   `age_days`, `stale` and `values` (all null when stale: older than the TTL).
-- `GET /schema`: the served features (name, dtype, description), TTL, version, request limits.
+- `GET /schema`: the entity key the ids are values of (`customer_id`, `product_id`, ...), the served
+  features (name, dtype, description), TTL, version, request limits.
 - `GET /health`: 200 when a version is served, 503 while the store holds none yet.
 - `GET /metrics`: Prometheus text (request counts, latency histogram, store version).
 
@@ -25,9 +27,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.serving.answer import DEFAULT_MAX_IDS, Answerer, BadRequest, check_features, dedupe, parse_query
 from feature_factory.serving.metrics import ServerMetrics
-from feature_factory.serving.store import OnlineStore, StoreError
+from feature_factory.serving.store import OnlineStore, StoreError, store_asset
 
 log = logging.getLogger("feature_factory.serving")
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above 1000 ids
@@ -49,7 +52,9 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message}, status)
 
 
-def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int | None = None):
+def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int | None = None,
+               entity: EntityTables = CUSTOMER_TABLES):
+    """The app answering `entity`'s ids from `store` (that entity's store)."""
     answerer = Answerer(ttl_days)
     metrics = ServerMetrics()
 
@@ -111,7 +116,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         meta, err = _current()
         if err:
             return _error(f"online store unavailable: {err}", 503)
-        body = {"entity": "customer_id", "store": store.kind, "max_ids_per_request": max_ids,
+        body = {"entity": entity.key, "store": store.kind, "max_ids_per_request": max_ids,
                 "version": None, "ttl_days": ttl_days, "features": []}
         if meta is not None:
             body.update(version=meta.version, built_at=meta.built_at, reference_date=meta.reference_date,
@@ -127,7 +132,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
             status, body = 503, {"status": "unavailable", "store": store.describe(), "error": err}
         elif meta is None:
             status, body = 503, {"status": "no_version", "store": store.describe(),
-                                 "hint": "materialize customer_features_online_store"}
+                                 "hint": f"materialize {store_asset(entity.name)}"}
         else:
             status, body = 200, {"status": "ok", "store": store.describe(), "version": meta.version,
                                  "rows": meta.rows, "built_at": meta.built_at}
@@ -151,6 +156,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         Route("/metrics", prometheus, methods=["GET"]),
     ], lifespan=_closing(store))
     app.state.store = store
+    app.state.entity = entity
     app.state.metrics = metrics
     return FeatureApp(app, features)
 

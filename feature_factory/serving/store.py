@@ -1,4 +1,5 @@
-"""The online store contract: versioned snapshots of `customer_features_online`, swapped atomically.
+"""The online store contract: versioned snapshots of `customer_features_online` (or another
+entity's `<entity>_features_online`, each in its own store), swapped atomically.
 
 A store holds whole versions. `write` builds a new version beside the current one and switches the
 current pointer in one atomic step; a reader always sees one version entirely (the old or the new,
@@ -60,6 +61,12 @@ class StoreMeta:
 
     def built_at_dt(self) -> dt.datetime:
         return dt.datetime.fromisoformat(self.built_at)
+
+
+def store_asset(entity: str = "customer") -> str:
+    """The asset that writes the entity's store: its online table's name + `_store`
+    (`customer_features_online_store`, `product_features_online_store`)."""
+    return f"{entity}_features_online_store"
 
 
 def new_version(now: dt.datetime | None = None) -> str:

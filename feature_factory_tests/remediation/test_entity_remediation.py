@@ -9,62 +9,29 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import dagster as dg
-import numpy as np
-import pandas as pd
+import orjson
 import pytest
+from product_patch_helpers import (
+    FEATURES, LAST, SOURCES, START, ProductSettings, frame, online_max, product_tables, seed_product_drift,
+)
 
-from feature_factory.catalog import Catalog, DType, FeatureSpec, Lifecycle, load_sources
+from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
-from feature_factory.features.entities import entity_tables
 from feature_factory.features.online import build_online_table
 from feature_factory.monitoring import alerts, baseline, stats
 from feature_factory.monitoring.notifier import LogNotifier
 from feature_factory.monitoring.sensors import DriftResponse, build_entity_drift_sensor
 from feature_factory.remediation import assets, checks, entity_assets, jobs, loop
-from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, scope_for
 from feature_factory.serving.config import OnlineStoreResource
-
-SOURCES = Path(__file__).parents[2] / "docs" / "examples" / "sources_orders.yaml"
-START = dt.date(2024, 1, 1)
-DAYS = 10
-LAST = START + dt.timedelta(days=DAYS - 1)
-
-
-def _spec(name: str, dtype: DType = DType.FLOAT) -> FeatureSpec:
-    return FeatureSpec(name=name, description=name, owner="tests", dtype=dtype, lifecycle=Lifecycle.ACTIVE,
-                       aggregate=None, window_days=7, entity="product")
-
-
-FEATURES = [_spec("revenue_7d"), _spec("orders_7d", DType.INT)]
-
-
-def _frame() -> pd.DataFrame:
-    """300 products a day; on the last day 5 % of them have revenue_7d = 5000 (far above p99)."""
-    rng = np.random.default_rng(11)
-    frames = []
-    for d in range(DAYS):
-        revenue = rng.normal(100.0, 15.0, 300)
-        if d == DAYS - 1:
-            revenue[:15] = 5000.0
-        frames.append(pd.DataFrame({"product_id": [f"p{i:04d}" for i in range(300)],
-                                    "snapshot_date": str(START + dt.timedelta(days=d)),
-                                    "revenue_7d": revenue, "orders_7d": rng.poisson(4, 300).astype("int64"),
-                                    "computed_at": "2024-06-01 00:00:00"}))
-    return pd.concat(frames, ignore_index=True)
 
 
 @pytest.fixture
 def product(monkeypatch):
     monkeypatch.setenv("FEATURE_FACTORY_SOURCES", str(SOURCES))
-    return entity_tables("product", load_sources(SOURCES))
-
-
-def _online_max(warehouse) -> float:
-    return float(warehouse.fetch_one("SELECT MAX(revenue_7d) FROM product_features_online")[0])
+    return product_tables()
 
 
 def test_product_clip_is_proposed_approved_applied_and_rolled_back(warehouse, product):
@@ -72,7 +39,7 @@ def test_product_clip_is_proposed_approved_applied_and_rolled_back(warehouse, pr
     subject, catalog = scope.subject, Catalog(tuple(FEATURES))
     assert (scope.candidates.name, scope.log.name, scope.active.name) == (
         "product_patch_candidates", "product_feature_patch_log", "product_feature_patches_active")
-    warehouse.write_df("product_features_in", _frame(), mode="replace")
+    warehouse.write_df("product_features_in", frame(), mode="replace")
     warehouse.replace_table("product_features", "SELECT product_id, CAST(snapshot_date AS DATE) AS snapshot_date, "
                             "revenue_7d, orders_7d, CAST(computed_at AS TIMESTAMP) AS computed_at FROM product_features_in")
     b = baseline.capture_baseline(warehouse, START, LAST - dt.timedelta(days=1), FEATURES, subject=subject)
@@ -84,7 +51,7 @@ def test_product_clip_is_proposed_approved_applied_and_rolled_back(warehouse, pr
     assert "MEAN_SHIFT" in drift_types and diagnosis == "tail_contamination"  # 15 rows moved, the bulk did not
     lo, hi = b.features["revenue_7d"].min_value, b.features["revenue_7d"].max_value
     build_online_table(warehouse, catalog, entity=product)
-    assert _online_max(warehouse) == 5000.0
+    assert online_max(warehouse) == 5000.0
 
     proposed = loop.propose(warehouse, catalog, alert_date=LAST, scope=scope)
     clips = [r for r in proposed.new if r["action"] == "clip"]
@@ -109,7 +76,7 @@ def test_product_clip_is_proposed_approved_applied_and_rolled_back(warehouse, pr
     assert [(l["event"], l["feature"]) for l in logs] == [("apply", "revenue_7d")]
     before, after = json.loads(logs[0]["stats_before"]), json.loads(logs[0]["stats_after"])
     assert before["maximum"] == 5000.0 and after["maximum"] == pytest.approx(hi)
-    assert _online_max(warehouse) == pytest.approx(hi)  # served: patched
+    assert online_max(warehouse) == pytest.approx(hi)  # served: patched
     assert warehouse.fetch_all("SELECT patch_id FROM product_feature_patches_active") == [(pid,)]
     assert list(patch_layer.load_active(warehouse, catalog, table=scope.active)) == ["revenue_7d"]
     assert patch_layer.load_active(warehouse, catalog) == {}  # the customer's active patches: none
@@ -120,7 +87,7 @@ def test_product_clip_is_proposed_approved_applied_and_rolled_back(warehouse, pr
 
     log = loop.rollback(warehouse, catalog, pid, actor="bob", rebuild=rebuild, scope=scope)
     assert json.loads(log["stats_after"])["maximum"] == 5000.0
-    assert _online_max(warehouse) == 5000.0
+    assert online_max(warehouse) == 5000.0
     assert warehouse.fetch_one("SELECT COUNT(*) FROM product_feature_patches_active")[0] == 0
     assert warehouse.fetch_one("SELECT status FROM product_patch_candidates WHERE patch_id = ?", [pid])[0] == "ROLLED_BACK"
     assert [r[0] for r in warehouse.fetch_all("SELECT event FROM product_feature_patch_log ORDER BY logged_at")] == [
@@ -129,39 +96,24 @@ def test_product_clip_is_proposed_approved_applied_and_rolled_back(warehouse, pr
         assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {table}")[0] == 0
 
 
-class ProductSettings(RemediationSettings):
-    """The remediation resource with the product features as the catalog's `others`."""
-
-    def load_catalog(self):
-        return Catalog((), tuple(FEATURES))
-
-
-def _seed(warehouse, product) -> float:
-    """product_features with outliers on LAST, a baseline and that day's alerts; the baseline max."""
-    warehouse.write_df("product_features_in", _frame(), mode="replace")
-    warehouse.replace_table("product_features", "SELECT product_id, CAST(snapshot_date AS DATE) AS snapshot_date, "
-                            "revenue_7d, orders_7d, CAST(computed_at AS TIMESTAMP) AS computed_at FROM product_features_in")
-    subject = scope_for(product).subject
-    b = baseline.capture_baseline(warehouse, START, LAST - dt.timedelta(days=1), FEATURES, subject=subject)
-    alerts.write_alerts(warehouse, LAST, alerts.alert_rows(alerts.evaluate_day(warehouse, LAST, FEATURES,
-                                                                               subject=subject)), subject=subject)
-    build_online_table(warehouse, Catalog(tuple(FEATURES)), entity=product)
-    return b.features["revenue_7d"].max_value
-
-
-def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
+def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product, tmp_path):
     """product_remediation_job proposes, approve_patches_job (entity: product) approves,
-    product_apply_patches_job applies and rebuilds product_features_online, rollback_patch_job
-    (entity: product) undoes it; each reports the product assets' materializations."""
+    product_apply_patches_job applies, rebuilds product_features_online and refreshes product's
+    online store, rollback_patch_job (entity: product) undoes it; each reports the product assets'
+    materializations. (Both store backends: serving/test_entity_serving.py.)"""
     wh = duckdb_warehouse
-    hi = _seed(wh, product)
+    hi = seed_product_drift(wh, product)
     created, factory_jobs = entity_assets.remediation_assets(product)
     check = checks.build_active_patches_valid(scope_for(product))
     defs = dg.Definitions(assets=[assets.patch_candidates, assets.feature_patch_log, *created],
                           jobs=[jobs.approve_patches_job, jobs.rollback_patch_job, *factory_jobs], asset_checks=[check],
                           resources={"warehouse": wh, "remediation": ProductSettings(),
-                                     "online_store": OnlineStoreResource.from_env()})
+                                     "online_store": OnlineStoreResource(path=str(tmp_path / "online.sqlite"))})
     instance = dg.DagsterInstance.ephemeral()
+
+    def served_revenue() -> float:
+        got = OnlineStoreResource(path=str(tmp_path / "online.sqlite")).store("product").lookup(["p0000"])
+        return orjson.loads(got.rows["p0000"][3])["revenue_7d"]
 
     def run(name: str, config: dict | None = None, tags: dict | None = None):
         result = defs.resolve_job_def(name).execute_in_process(run_config=config or {}, instance=instance,
@@ -192,9 +144,11 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
         "product_patch_candidates"]
     r = run("product_apply_patches_job", {"ops": {"product_feature_patch_log": {"config": {"actor": "alice"}}}})
     keys = {m.asset_key.path[-1] for m in r.asset_materializations_for_node("product_feature_patch_log")}
-    assert keys == {"product_feature_patch_log", "product_features_online", "product_patch_candidates"}
-    assert _online_max(wh) == pytest.approx(hi)
-    assert "customer_features_online_store" not in keys  # the online store serves customers only
+    assert keys == {"product_feature_patch_log", "product_features_online", "product_patch_candidates",
+                    "product_features_online_store"}  # product's own store, not the customer's
+    assert online_max(wh) == pytest.approx(hi)
+    assert served_revenue() == pytest.approx(hi)  # p0000 had 5000: the store serves the patched value
+    assert not (tmp_path / "online.sqlite").exists()  # the customer's store: untouched
     # The apply run re-validated product's active patches (the blocking check on its patch log).
     (evaluation,) = r.get_asset_check_evaluations()
     assert (evaluation.asset_key.path[-1], evaluation.check_name, evaluation.passed) == (
@@ -221,8 +175,10 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
     r = run("rollback_patch_job", {"ops": {"rollback_patch": {"config": {
         "patch_id": pid, "actor": "bob", "entity": "product"}}}})
     assert {m.asset_key.path[-1] for m in r.asset_materializations_for_node("rollback_patch")} == {
-        "product_feature_patch_log", "product_features_online", "product_patch_candidates"}
-    assert _online_max(wh) == 5000.0
+        "product_feature_patch_log", "product_features_online", "product_patch_candidates",
+        "product_features_online_store"}
+    assert online_max(wh) == 5000.0
+    assert served_revenue() == 5000.0  # and the store serves the original again
     assert wh.fetch_all("SELECT event, actor FROM product_feature_patch_log ORDER BY logged_at") == [
         ("apply", "alice"), ("rollback", "bob")]
     assert not wh.table_exists("patch_candidates")  # nothing reached the customer's tables
