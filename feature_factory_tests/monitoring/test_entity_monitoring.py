@@ -20,6 +20,7 @@ from feature_factory.catalog import load_catalog, load_sources
 from feature_factory.events.source_assets import source_assets
 from feature_factory.features import entity_assets as feature_entity_assets
 from feature_factory.features.entities import entity_tables
+from feature_factory.homes import HomesResource
 from feature_factory.monitoring import alerts, baseline, entity_assets, stats
 from feature_factory.monitoring.subject import CUSTOMER, subject_for
 
@@ -170,7 +171,7 @@ def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, produc
     catalog = load_catalog(CATALOG)
     features = feature_entity_assets.definitions(catalog)
     monitoring = entity_assets.definitions(catalog)
-    res = {"warehouse": warehouse}
+    res = {"warehouse": warehouse, "homes": HomesResource()}
     with dg.instance_for_test() as instance:
         r = dg.materialize([source_assets(load_sources(SOURCES).get("orders")), *features.assets], resources=res,
                            instance=instance, tags=_range("2024-01-01", "2024-03-10"), run_config={
@@ -234,7 +235,8 @@ def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(produ
         dg.Definitions(assets=[source_assets(load_sources(SOURCES).get("orders"))]),
         feature_entity_assets.definitions(catalog), entity_assets.definitions(catalog),
         remediation_entity_assets.definitions(catalog),
-        dg.Definitions(resources={"warehouse": duckdb_warehouse, "remediation": object()}))
+        dg.Definitions(resources={"warehouse": duckdb_warehouse, "remediation": object(), "homes": HomesResource(),
+                                  "online_store": object()}))
     job = defs.resolve_job_def("product_refresh_job")
     selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
     assert selected == {"raw_orders", "orders_quarantine", "product_features", "product_features_online",

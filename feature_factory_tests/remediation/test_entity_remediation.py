@@ -24,6 +24,7 @@ from feature_factory.monitoring import alerts, baseline, stats
 from feature_factory.remediation import assets, entity_assets, jobs, loop
 from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, scope_for
+from feature_factory.serving.config import OnlineStoreResource
 
 SOURCES = Path(__file__).parents[2] / "docs" / "examples" / "sources_orders.yaml"
 START = dt.date(2024, 1, 1)
@@ -146,7 +147,7 @@ def _seed(warehouse, product) -> float:
     return b.features["revenue_7d"].max_value
 
 
-def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
+def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product, tmp_path):
     """product_remediation_job proposes, approve_patches_job (entity: product) approves,
     product_apply_patches_job applies and rebuilds product_features_online, rollback_patch_job
     (entity: product) undoes it; each reports the product assets' materializations."""
@@ -155,7 +156,8 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product):
     created, factory_jobs = entity_assets.remediation_assets(product)
     defs = dg.Definitions(assets=[assets.patch_candidates, assets.feature_patch_log, *created],
                           jobs=[jobs.approve_patches_job, jobs.rollback_patch_job, *factory_jobs],
-                          resources={"warehouse": wh, "remediation": ProductSettings()})
+                          resources={"warehouse": wh, "remediation": ProductSettings(),
+                                     "online_store": OnlineStoreResource(path=str(tmp_path / "online.sqlite"))})
     instance = dg.DagsterInstance.ephemeral()
 
     def run(name: str, config: dict | None = None):
