@@ -43,7 +43,7 @@ from feature_factory.monitoring.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 DEFAULT_GRID_SIZE = 100
-DEFAULT_DAYS_PER_STATEMENT = 7  # see write_feature_stats
+DEFAULT_DAYS_PER_STATEMENT = 25  # see write_feature_stats
 SKETCH_ALPHA = 0.001  # the DKW bound on a sketch's CDF holds with probability 1 - SKETCH_ALPHA
 NUMERIC_TYPES = {"BIGINT", "DOUBLE", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "FLOAT", "REAL"}
 
@@ -224,9 +224,11 @@ def write_feature_stats(
 ) -> int:
     """Replace `feature_stats` (the subject's stats table) rows for stats_date in [start, end]; returns rows written.
 
-    A long range (a backfill) is written `days_per_statement` days at a time: the quantiles and
-    the grid sort every value of the statement's days, and one statement over 100 days of 100k
-    customers sorts 130M values (tens of GB of spill) where 100 small ones stay in memory.
+    A long range (a backfill) is written `days_per_statement` days at a time: the order statistics
+    hold every value of the statement's days in sorted lists, so one statement over 100 days of
+    108k customers would hold ~230M values (several GB). 25 days (4 statements for 100 days) held
+    2.2 GB peak RSS there and took 41 CPU-s where 7 days took 56 CPU-s (each statement scans and
+    groups its days once per feature).
     `older_sketch_rows`: the days before `end` take the sketch with that many rows (a backfill's
     history, where exactness is not asked for: ~3x less CPU at 100k rows a day); `end` itself,
     the day a daily run alerts on, keeps `sketch_rows`."""
