@@ -21,6 +21,7 @@ from feature_factory.monitoring import assets, checks
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.subject import Subject, subject_for
 from feature_factory.partitions import daily_partitions, single_run_backfill
+from feature_factory.serving.store import store_asset
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -82,7 +83,7 @@ def monitoring_jobs(entity: EntityTables, subject: Subject, sources: SourceCatal
         "(config: start_date/end_date or first_n_days). The previous version is kept.")
     population = sources.get(entity.population)
     refreshed = (population.raw_table, population.quarantine_table, entity.features_table, entity.online_table,
-                 subject.stats.name, subject.alerts.name)
+                 store_asset(entity.name), subject.stats.name, subject.alerts.name)
     refresh = dg.define_asset_job(
         f"{entity.name}_refresh_job", selection=dg.AssetSelection.key_prefixes(*([k] for k in refreshed)),
         description=f"Refresh a day range of entity {entity.name}: " + ", ".join(refreshed) + ".")

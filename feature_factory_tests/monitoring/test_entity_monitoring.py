@@ -234,6 +234,7 @@ def test_an_entity_whose_monitoring_table_a_source_claims_is_refused():
 def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(product, duckdb_warehouse, tmp_path,
                                                                           monkeypatch):
     from feature_factory.remediation import entity_assets as remediation_entity_assets
+    from feature_factory.serving import assets as serving_assets
 
     monkeypatch.setenv("FEATURE_FACTORY_CATALOG", str(CATALOG))
     folder = tmp_path / "orders"
@@ -243,13 +244,13 @@ def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(produ
     defs = dg.Definitions.merge(
         dg.Definitions(assets=[source_assets(load_sources(SOURCES).get("orders"))]),
         feature_entity_assets.definitions(catalog), entity_assets.definitions(catalog),
-        remediation_entity_assets.definitions(catalog),
+        remediation_entity_assets.definitions(catalog), dg.Definitions(assets=serving_assets.store_assets(catalog)),
         dg.Definitions(resources={"warehouse": duckdb_warehouse, "remediation": object(), "homes": HomesResource(),
                                   "online_store": OnlineStoreResource.from_env()}))
     job = defs.resolve_job_def("product_refresh_job")
     selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
     assert selected == {"raw_orders", "orders_quarantine", "product_features", "product_features_online",
-                        "product_feature_stats", "product_drift_alerts"}
+                        "product_features_online_store", "product_feature_stats", "product_drift_alerts"}
     assert job.partitions_def is not None
     capture = defs.resolve_job_def("capture_product_baseline_job")
     assert {k.path[-1] for k in capture.asset_layer.selected_asset_keys} == {"product_feature_stats_baseline"}
