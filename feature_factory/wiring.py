@@ -14,8 +14,8 @@ remediation -> ml; see docs/architecture.md). What reaches *forward* is assemble
 
 import dagster as dg
 
-from feature_factory.catalog import Catalog, load_catalog, load_sources
-from feature_factory.features.entities import entity_tables
+from feature_factory.catalog import Catalog
+from feature_factory.features.entities import other_entities
 from feature_factory.ml.jobs import retrain_job
 from feature_factory.ml.resources import ModelRegistryResource
 from feature_factory.monitoring.jobs import capture_baseline_job
@@ -27,11 +27,7 @@ from feature_factory.remediation.sensors import build_requests_sensor
 
 def entity_drift_sensors(catalog: Catalog | None = None) -> list[dg.SensorDefinition]:
     """`<entity>_drift_sensor` of every entity other than customer with features in the catalog."""
-    catalog = catalog or load_catalog()
-    if not catalog.entities():
-        return []
-    sources = load_sources()
-    return [build_entity_drift_sensor(subject_for(entity_tables(e, sources))) for e in catalog.entities()]
+    return [build_entity_drift_sensor(subject_for(entity)) for entity in other_entities(catalog)]
 
 
 def build(model_registry: ModelRegistryResource) -> dg.Definitions:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from feature_factory import tables
+from feature_factory.catalog.loader import Catalog, load_catalog
 from feature_factory.catalog.sources import CUSTOMER, SourceCatalog, load_sources
 
 
@@ -49,6 +50,17 @@ def entity_tables(name: str, sources: SourceCatalog | None = None) -> EntityTabl
     src = sources.get(e.source)
     return EntityTables(e.name, e.key, e.features_table, e.online_table, src.name, src.raw_table,
                         src.entity_column(e.name), e.description)
+
+
+def other_entities(catalog: Catalog | None = None) -> list[EntityTables]:
+    """The tables of every entity other than customer with features in `catalog` (default: the
+    loaded one), in the order first declared; [] without reading the sources file when there is
+    none (the churn-only code location). What every per-entity asset factory iterates over."""
+    names = (catalog or load_catalog()).entities()
+    if not names:
+        return []
+    sources = load_sources()
+    return [entity_tables(name, sources) for name in names]
 
 
 def contracts(entity: EntityTables) -> tuple[tables.Table, tables.Table]:

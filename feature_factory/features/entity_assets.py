@@ -13,13 +13,13 @@ import datetime as dt
 import dagster as dg
 
 from feature_factory import partitions
-from feature_factory.catalog import Catalog, load_catalog, load_sources
+from feature_factory.catalog import Catalog, load_catalog
 from feature_factory.catalog.loader import CATALOG_ENV, catalog_path
 from feature_factory.features import checks, snapshots
 from feature_factory.features.assets import (
     GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, build_online, feature_columns,
 )
-from feature_factory.features.entities import EntityTables, contracts, entity_tables
+from feature_factory.features.entities import EntityTables, contracts, other_entities
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -128,10 +128,6 @@ def definitions(catalog: Catalog | None = None) -> dg.Definitions:
     """The assets and checks (expectations, no_duplicate_keys) of every entity other than customer
     that has features in the catalog."""
     catalog = catalog or load_catalog()
-    entities = catalog.entities()
-    if not entities:
-        return dg.Definitions()
-    sources = load_sources()
-    resolved = [(entity_tables(e, sources), catalog.for_entity(e)) for e in entities]
+    resolved = [(t, catalog.for_entity(t.name)) for t in other_entities(catalog)]
     return dg.Definitions(assets=[a for t, c in resolved for a in entity_assets(t, c)],
                           asset_checks=[k for t, c in resolved for k in checks.entity_checks(c, t)])

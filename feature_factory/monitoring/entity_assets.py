@@ -14,9 +14,9 @@ carry the statistical diagnosis and say that attribution is not available).
 
 import dagster as dg
 
-from feature_factory.catalog import Catalog, load_catalog, load_sources
+from feature_factory.catalog import Catalog, load_sources
 from feature_factory.catalog.sources import SourceCatalog
-from feature_factory.features.entities import EntityTables, entity_tables
+from feature_factory.features.entities import EntityTables, other_entities
 from feature_factory.monitoring import assets, checks
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.subject import Subject, subject_for
@@ -93,12 +93,10 @@ def monitoring_jobs(entity: EntityTables, subject: Subject, sources: SourceCatal
 def definitions(catalog: Catalog | None = None) -> dg.Definitions:
     """The monitoring assets, checks and jobs of every entity other than customer with features in
     the catalog."""
-    catalog = catalog or load_catalog()
-    names = catalog.entities()
-    if not names:
+    entities = other_entities(catalog)
+    if not entities:
         return dg.Definitions()
-    sources = load_sources()
-    entities = [entity_tables(e, sources) for e in names]
+    sources = load_sources()  # the populations' quarantine tables (parsed once: load_sources caches)
     subjects = [subject_for(e) for e in entities]
     return dg.Definitions(
         assets=[a for e in entities for a in monitoring_assets(e)],

@@ -14,8 +14,8 @@ and without a diagnosis there is no exclude_source (scope.py).
 
 import dagster as dg
 
-from feature_factory.catalog import Catalog, load_catalog, load_sources
-from feature_factory.features.entities import EntityTables, entity_tables
+from feature_factory.catalog import Catalog
+from feature_factory.features.entities import EntityTables, other_entities
 from feature_factory.remediation import assets, checks
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import scope_for
@@ -70,11 +70,7 @@ def remediation_assets(entity: EntityTables) -> tuple[list[dg.AssetsDefinition],
 
 def definitions(catalog: Catalog | None = None) -> dg.Definitions:
     """The remediation assets and jobs of every entity other than customer with features in the catalog."""
-    catalog = catalog or load_catalog()
-    if not catalog.entities():
-        return dg.Definitions()
-    sources = load_sources()
-    entities = [entity_tables(e, sources) for e in catalog.entities()]
+    entities = other_entities(catalog)
     built = [remediation_assets(e) for e in entities]
     return dg.Definitions(assets=[a for assets_, _ in built for a in assets_], jobs=[j for _, jobs in built for j in jobs],
                           asset_checks=[checks.build_active_patches_valid(scope_for(e)) for e in entities])

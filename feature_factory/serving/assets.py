@@ -8,9 +8,9 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory import priorities
-from feature_factory.catalog import Catalog, load_catalog, load_sources
+from feature_factory.catalog import Catalog, load_catalog
 from feature_factory.features.assets import ONLINE_AUTOMATION, customer_features_online
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables, entity_tables
+from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables, other_entities
 from feature_factory.features.online import DEFAULT_TTL_DAYS
 from feature_factory.serving import publish
 from feature_factory.serving.config import DEFAULT_PORT, OnlineStoreResource
@@ -102,9 +102,4 @@ def store_asset_for(entity: EntityTables) -> dg.AssetsDefinition:
 
 def store_assets(catalog: Catalog | None = None) -> list[dg.AssetsDefinition]:
     """`<entity>_features_online_store` for every entity other than customer with features in the catalog."""
-    catalog = catalog or load_catalog()
-    names = catalog.entities()
-    if not names:
-        return []
-    sources = load_sources()
-    return [store_asset_for(entity_tables(e, sources)) for e in names]
+    return [store_asset_for(entity) for entity in other_entities(catalog)]
