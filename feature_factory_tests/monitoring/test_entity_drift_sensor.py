@@ -19,6 +19,8 @@ from feature_factory.monitoring.sensors import (DRIFT_KEY_TAG, DriftCursor, Drif
                                                 build_entity_drift_sensor)
 from feature_factory.monitoring.subject import CUSTOMER, subject_for
 
+from .job_stubs import remediation_stub, retrain_stub
+
 EXAMPLES = Path(__file__).parents[2] / "docs" / "examples"
 SOURCES = EXAMPLES / "sources_orders.yaml"
 CATALOG = EXAMPLES / "features_orders.yaml"
@@ -30,26 +32,6 @@ class Recorder(Notifier):
     def notify(self, alert: dict) -> bool:
         type(self).sent.append(alert)
         return True
-
-
-@dg.op
-def _noop():
-    return None
-
-
-@dg.job(name="remediation_job")
-def remediation_stub():
-    _noop()
-
-
-@dg.job(name="retrain_job")
-def retrain_stub():
-    _noop()
-
-
-@dg.job(name="product_remediation_job")
-def product_remediation_stub():
-    _noop()
 
 
 @pytest.fixture

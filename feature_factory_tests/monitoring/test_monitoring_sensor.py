@@ -13,20 +13,7 @@ import pytest
 from feature_factory.monitoring.notifier import LogNotifier, WebhookNotifier
 from feature_factory.monitoring.sensors import DRIFT_KEY_TAG, DriftCursor, DriftResponse, build_drift_sensor
 
-
-@dg.op
-def _noop():
-    return None
-
-
-@dg.job(name="remediation_job")
-def remediation_stub():
-    _noop()
-
-
-@dg.job(name="retrain_job")
-def retrain_stub():
-    _noop()
+from .job_stubs import remediation_stub, retrain_stub
 
 
 class _Hook(BaseHTTPRequestHandler):
