@@ -26,12 +26,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from feature_factory.catalog.sources import CUSTOMER as CUSTOMER_ENTITY
 from feature_factory.serving.redis_store import DEFAULT_PREFIX, DEFAULT_URL, GRACE_SECONDS, RedisOnlineStore
 from feature_factory.serving.sqlite_store import SQLITE_FILE, SQLiteOnlineStore, default_path
 from feature_factory.serving.store import OnlineStore, store_asset
 
 STORE_TYPES = ("sqlite", "redis")
-CUSTOMER = "customer"  # the churn example's entity: the store as configured
+CUSTOMER = CUSTOMER_ENTITY.name  # the churn example's entity: the store as configured
 DEFAULT_PORT = 6570  # beside Feast's 6566, so both can run on one machine
 
 
