@@ -50,7 +50,7 @@ $(BENCH_VENV)/.installed: pyproject.toml constraints.txt setup.py bench/requirem
 	touch $@
 
 bench: $(BENCH_VENV)/.installed
-	$(BENCH_PY) -m feature_factory.cli bench $(BENCH_ARGS)
+	$(BENCH_PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .feature_factory

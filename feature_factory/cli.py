@@ -1,4 +1,6 @@
-"""`feature-factory` command line: generate data, run the demo story, open the UI, benchmarks.
+"""`feature-factory` command line: generate data, run the demo story, open the UI, serve features.
+
+The benchmarks are not part of the installed package: `make bench` (or `python -m bench` in a checkout).
 
 Subcommands live beside the code they drive; this module only dispatches, importing each lazily so
 `feature-factory generate` does not pay for loading Dagster.
@@ -17,7 +19,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("feature_factory.demo", "run the whole story on the embedded DuckDB"),
     "ui": ("feature_factory.ui", "open the Dagster UI on the project's instance"),
     "serve": ("feature_factory.serving.cli", "serve online features over HTTP from the online store"),
-    "bench": ("feature_factory.bench", "run the benchmarks and write results"),
 }
 
 

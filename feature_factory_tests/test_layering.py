@@ -23,7 +23,7 @@ LAYERS = [
     {"monitoring"},
     {"remediation"},
     {"ml"},
-    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "fast_sqlite", "bench", "synthetic"},
+    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "fast_sqlite", "synthetic"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 TOP = len(LAYERS) - 1
@@ -82,3 +82,15 @@ def test_the_walker_finds_forward_and_function_level_imports():
                      "from feature_factory import wiring, markdown\nimport os\n")
     assert sorted(imported(tree)) == [(1, "importlib"), (3, "feature_factory.ml"),
                                       (4, "feature_factory.markdown"), (4, "feature_factory.wiring")]
+
+
+def test_the_installed_package_never_imports_the_benchmarks_or_feast():
+    """The wheel ships feature_factory only: the benchmarks (bench/, which import Feast) stay in the checkout."""
+    found = []
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+            found += [f"{path.relative_to(PACKAGE)}:{node.lineno} {n}" for n in names
+                      if n.split(".")[0] in ("bench", "feast")]
+    assert found == []

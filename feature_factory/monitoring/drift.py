@@ -31,7 +31,7 @@ further than every normal day did.
 Signed effects (mean shift, log std ratio, null, zero-share and tail deltas) are measured from the
 baseline's own trend where it has a significant one (trend.py: population ageing early in a
 history is not drift). The calibration of all this, by simulation at 1k..1M values a day, is in
-docs/drift-calibration.md (`feature-factory bench --only calibration`).
+docs/drift-calibration.md (`python -m bench --only calibration`).
 """
 
 from __future__ import annotations

@@ -8,24 +8,24 @@ import json
 import duckdb
 import pytest
 
-from feature_factory import cli
-from feature_factory.bench.harness import run_measured
+import bench
+from bench.harness import run_measured
 
 
 def test_harness_measures_a_child_process_and_caps_its_memory(tmp_path):
-    ok = run_measured("feature_factory.bench.probe:allocate", {"mb": 200}, log_path=tmp_path / "ok.log")
+    ok = run_measured("bench.probe:allocate", {"mb": 200}, log_path=tmp_path / "ok.log")
     assert ok.status == "ok", ok.reason
     assert ok.out["rows_out"] == 200
     assert ok.peak_rss_mb >= 200  # the child's own peak, not the test process's
     assert 0 < ok.wall_s <= ok.process_wall_s
     assert ok.cpu_s >= 0 and ok.rss_before_mb > 0
 
-    capped = run_measured("feature_factory.bench.probe:allocate", {"mb": 400, "hold_s": 30},
+    capped = run_measured("bench.probe:allocate", {"mb": 400, "hold_s": 30},
                           log_path=tmp_path / "capped.log", mem_cap_bytes=150 * 2**20)
     assert capped.status == "killed"
     assert "cap" in capped.reason and capped.wall_s is None
 
-    broken = run_measured("feature_factory.bench.probe:no_such_function", {}, log_path=tmp_path / "broken.log")
+    broken = run_measured("bench.probe:no_such_function", {}, log_path=tmp_path / "broken.log")
     assert broken.status == "failed" and "no_such_function" in broken.reason
 
 
@@ -33,7 +33,7 @@ def test_harness_measures_a_child_process_and_caps_its_memory(tmp_path):
 def quick_pit(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     out, work = root / "results", root / "work"
-    code = cli.main(["bench", "--quick", "--only", "pit_a", "--contenders", "ours,ours_asof_proposal,bare_asof",
+    code = bench.main(["--quick", "--only", "pit_a", "--contenders", "ours,ours_asof_proposal,bare_asof",
                      "--out", str(out), "--work", str(work)])
     assert code == 0
     return json.loads((out / "results.json").read_text()), out, work
@@ -83,7 +83,7 @@ def test_quick_pit_matches_a_brute_force_as_of_lookup(quick_pit):
 def test_report_only_rejudges_the_goals_without_measuring(quick_pit):
     doc, out, _ = quick_pit
     (out / "RESULTS.md").unlink()
-    assert cli.main(["bench", "--report-only", "--out", str(out)]) == 0
+    assert bench.main(["--report-only", "--out", str(out)]) == 0
     again = json.loads((out / "results.json").read_text())
     assert again["workloads"][0]["rows"] == doc["workloads"][0]["rows"]  # nothing re-measured
     goals = {g["goal"]: g for g in again["workloads"][0]["goals"]}

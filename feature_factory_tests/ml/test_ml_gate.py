@@ -14,7 +14,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from feature_factory.bench.gate_seeds import FEATURES, study, temporal_world
+from bench.gate_seeds import FEATURES, study, temporal_world
 from feature_factory.ml import models, training
 from feature_factory.ml.registry import ModelRegistry
 

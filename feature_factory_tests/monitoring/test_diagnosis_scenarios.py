@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from feature_factory.bench import diagnosis as B
+from bench import diagnosis as B
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feature_factory.bench import calibration as C
+from bench import calibration as C
 from feature_factory.monitoring import gates as G
 from feature_factory.monitoring import trend as T
 

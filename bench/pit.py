@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from feature_factory.bench import synth
+from bench import synth
 
 LABELS = "churn_labels"
 SNAPSHOTS = "customer_features"

@@ -13,7 +13,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-from feature_factory.bench import synth
+from bench import synth
 
 
 def _data(params: dict, fmt: str) -> Path:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from feature_factory.bench import synth
+from bench import synth
 
 TABLE = "customer_features"
 REF_DAY = synth.START

@@ -8,9 +8,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from feature_factory.bench import report
-from feature_factory.bench.harness import run_measured, run_plain
-from feature_factory.bench.workloads import BY_NAME, WORKLOADS, Workload, resolve_paths
+from bench import report
+from bench.harness import run_measured, run_plain
+from bench.workloads import BY_NAME, WORKLOADS, Workload, resolve_paths
 
 GiB = 2**30
 REPEAT_UNDER_S = 60.0  # a contender slower than this on its first run is not repeated
@@ -41,7 +41,7 @@ def memory_cap(cap_gb: float) -> int:
 
 
 def _env(params: dict) -> dict[str, str]:
-    from feature_factory.bench.pipeline import home_env
+    from bench.pipeline import home_env
 
     home = Path(params["home"])
     return {**home_env(home), "FEAST_USAGE": "False", "PYTHONUNBUFFERED": "1"}

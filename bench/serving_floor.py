@@ -1,6 +1,6 @@
 """The floor for a Python feature server here: a bare ASGI app answering from a Python dict
 (no store, no validation beyond parsing), served by the same uvicorn as ours.
-`python -m uvicorn --factory feature_factory.bench.serving_floor:app` with FF_BENCH_FLOOR_PARQUET."""
+`python -m uvicorn --factory bench.serving_floor:app` with FF_BENCH_FLOOR_PARQUET."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Run one benchmark contender in its own process and measure it.
 
 Each contender is a function `fn(params: dict, meter: Meter) -> dict` in some module. It runs in a
-fresh `python -m feature_factory.bench.child` process, so its peak RSS is its own (`os.wait4` gives
+fresh `python -m bench.child` process, so its peak RSS is its own (`os.wait4` gives
 the rusage of exactly that child, unlike RUSAGE_CHILDREN, which keeps the maximum over every child
 so far). Inside, the contender wraps the work it is judged on in `with meter.measure():`, so
 imports, data loading that is not part of the workload, and result export are not timed; the
@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 MB = 1024 * 1024
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -147,10 +148,12 @@ def run_measured(target: str, params: dict, *, log_path: Path, env: dict | None 
     result_path.unlink(missing_ok=True)
     spec = json.dumps({"target": target, "params": params, "result_path": str(result_path)})
     child_env = {**os.environ, **(env or {})}
+    # `bench` is not installed (the wheel ships only feature_factory): the child finds it from the checkout.
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), child_env.get("PYTHONPATH", "")) if p)
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [python or sys.executable, "-m", "feature_factory.bench.child", spec],
+            [python or sys.executable, "-m", "bench.child", spec],
             stdout=log, stderr=subprocess.STDOUT, env=child_env, start_new_session=True,
         )
         killed, watched_peak = "", 0

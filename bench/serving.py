@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from feature_factory.bench import loadgen, synth
+from bench import loadgen, synth
 
 SIZES = (1, 10, 100)
 
@@ -266,7 +266,7 @@ def ours_redis_2w(params: dict, meter) -> dict:
 def dict_floor(params: dict, meter) -> dict:
     p = _paths(params)
     port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "feature_factory.bench.serving_floor:app",
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench.serving_floor:app",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     probe = loadgen.http_request("/", b'{"entity_ids": ["C0000001"]}', port)
     server = Server(cmd, port, probe, Path(params["dir"]) / "server_floor.log",

@@ -1,4 +1,4 @@
-"""`feature-factory bench`: the benchmarks of issue 8, each contender measured in its own process.
+"""`python -m bench` (`make bench`): the benchmarks of issue 8, each contender measured in its own process.
 
 Workloads: pit_a, pit_b (point-in-time training set vs Feast and a bare ASOF join), drift (vs
 Evidently and a bare quantile/histogram query), scale (10M events through Dagster: backfill and one
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from feature_factory.bench import runner
+    from bench import runner
 
     work = args.work or (DEFAULT_WORK / "quick" if args.quick else DEFAULT_WORK)
     out = args.out or (work / "results" if args.quick else DEFAULT_OUT)
@@ -56,9 +56,16 @@ def run(args: argparse.Namespace) -> int:
                                  cap_gb=args.mem_cap_gb, repeat=args.repeat or (1 if args.quick else 3),
                                  contenders=args.contenders)
     except ValueError as exc:
-        print(f"feature-factory bench: {exc}")
+        print(f"bench: {exc}")
         return 2
     missed = [g["goal"] for w in results["workloads"] for g in w["goals"] if not g["met"]]
     print(f"wrote {out / 'results.json'} and {out / 'RESULTS.md'}; "
           f"{len(missed)} goal(s) not met" + (": " + "; ".join(missed) if missed else ""))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from feature_factory.bench import pit, synth
+from bench import pit, synth
 
 STORES = {"feast_file": "file", "feast_duckdb": "duckdb"}
 

@@ -416,7 +416,7 @@ def sizes(quick: bool) -> dict:
 
 
 def goals(rows: dict, params: dict) -> list[dict]:
-    from feature_factory.bench.workloads import goal
+    from bench.workloads import goal
 
     row = rows.get("scenarios") or {}
     ok = row.get("status") == "ok" and row.get("drifted_feature_days")
@@ -461,7 +461,7 @@ def table_markdown(doc: dict) -> str:
     wl = next((w for w in doc["workloads"] if w["name"] == "diagnosis"), None)
     row = next((r for r in (wl or {}).get("rows", []) if r["contender"] == "scenarios" and r.get("table")), None)
     if row is None:
-        raise ValueError("no diagnosis scenarios in these results: run `feature-factory bench --only diagnosis`")
+        raise ValueError("no diagnosis scenarios in these results: run `python -m bench --only diagnosis`")
     lines = ["| scenario | drifted feature-days | diagnosis right | segment right (of applicable): how | "
              "diagnoses | proposals fitting / wrong |", "|---|---:|---:|---:|---|---|"]
     for r in row["table"]:
@@ -471,7 +471,7 @@ def table_markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m feature_factory.bench.diagnosis [DIR] [scenario ...]: the table, no harness
+if __name__ == "__main__":  # python -m bench.diagnosis [DIR] [scenario ...]: the table, no harness
     import sys
 
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/ff_diagnosis")

@@ -22,7 +22,7 @@ import os
 import shutil
 from pathlib import Path
 
-from feature_factory.bench import synth
+from bench import synth
 
 JOB = "daily_refresh_job"
 TABLES = ("raw_events", "quarantined_events", "customer_features", "feature_stats", "drift_alerts")

@@ -10,7 +10,7 @@ Each seed runs two scenarios, each two training rounds through `training.train_f
   different trait (f_amount instead of f_count); the challenger is trained on 16 weeks. The gate
   should promote it.
 
-    python -m feature_factory.bench.gate_seeds [--seeds 10] [--kinds logistic_regression,random_forest]
+    python -m bench.gate_seeds [--seeds 10] [--kinds logistic_regression,random_forest]
         [--out bench/results/gate_seeds.json]
 """
 

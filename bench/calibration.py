@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from feature_factory.bench.synth import uniform
+from bench.synth import uniform
 
 START = dt.date(2024, 1, 1)
 DRIFTED_AT = "medium"
@@ -232,7 +232,7 @@ def calibrate(params: dict, meter) -> dict:
 
 
 def goals(rows: dict, params: dict) -> list[dict]:
-    from feature_factory.bench.workloads import goal
+    from bench.workloads import goal
 
     out = []
     for step, grid in params["grids"].items():
@@ -258,7 +258,7 @@ def table_markdown(doc: dict) -> str:
     results.json document."""
     wl = next((w for w in doc["workloads"] if w["name"] == "calibration"), None)
     if wl is None:
-        raise ValueError("no calibration workload in these results: run `feature-factory bench --only calibration`")
+        raise ValueError("no calibration workload in these results: run `python -m bench --only calibration`")
     rows = [r for r in wl["rows"] if r.get("status") == "ok" and r.get("table")]
     sizes = [r["values_per_day"] for r in rows]
     head = "| case | effect | " + " | ".join(f"{n:,}/day" for n in sizes) + " |\n|---|---|" + "---|" * len(sizes)
@@ -280,7 +280,7 @@ def table_markdown(doc: dict) -> str:
     return "\n".join(lines + [f"| **all drift-free** | false alarms / 1000 | {total} |"])
 
 
-if __name__ == "__main__":  # python -m feature_factory.bench.calibration bench/results/results.json
+if __name__ == "__main__":  # python -m bench.calibration bench/results/results.json
     import json
     import sys
 

@@ -12,18 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory.bench import calibration
-from feature_factory.bench import diagnosis
+from bench import calibration
+from bench import diagnosis
 
-PIT = "feature_factory.bench.pit"
-FEAST = "feature_factory.bench.feast_pit"
-DRIFT = "feature_factory.bench.drift"
-PIPE = "feature_factory.bench.pipeline"
-CHAIN = "feature_factory.bench.chain"
-CAL = "feature_factory.bench.calibration"
-SERVE = "feature_factory.bench.serving"
-DIAG = "feature_factory.bench.diagnosis"
-STAGE = "feature_factory.bench.staging"
+PIT = "bench.pit"
+FEAST = "bench.feast_pit"
+DRIFT = "bench.drift"
+PIPE = "bench.pipeline"
+CHAIN = "bench.chain"
+CAL = "bench.calibration"
+SERVE = "bench.serving"
+DIAG = "bench.diagnosis"
+STAGE = "bench.staging"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Entry point of a benchmark child process: `python -m feature_factory.bench.child '<spec json>'`.
+"""Entry point of a benchmark child process: `python -m bench.child '<spec json>'`.
 
 Imports the contender's module, runs it with a `Meter`, writes {"meter", "out"} as JSON for the
 parent. A failure propagates (non-zero exit, traceback in the log), which the parent reports.
@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from feature_factory.bench.harness import Meter
+from bench.harness import Meter
 
 
 def guard_duckdb_spill(limit: str) -> None:

@@ -134,7 +134,7 @@ def markdown(doc: dict) -> str:
     lines = [
         "# Benchmark results" + (" (quick sizes: a smoke run, not a measurement)" if doc.get("quick") else ""),
         "",
-        f"Generated {doc['generated_at']} by `feature-factory bench` (commit {doc.get('commit') or '?'}) on "
+        f"Generated {doc['generated_at']} by `python -m bench` (commit {doc.get('commit') or '?'}) on "
         f"{m['cpu'] or 'unknown CPU'}, {m['cores']} cores, {m['memory_gib']} GiB RAM, Python {m['python']}.",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val) + ".",
         "",
