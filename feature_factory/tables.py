@@ -18,8 +18,9 @@ described once and their names are imported, not retyped.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -169,141 +170,223 @@ LANDING_SCHEMA_DRIFT = Table(
     asset=False,
 )
 
+# --- one entity's tables ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class EntityNames:
+    """The names of one entity's tables (the sources file's `entities: <name>: tables:`), which its
+    contracts below are built from. The defaults are the customer's, the churn example's data
+    contract; another entity's default to `<entity>_features`, ... (`EntityNames.derived`)."""
+
+    entity: str = "customer"
+    features: str = "customer_features"
+    online: str = "customer_features_online"
+    online_store: str = "customer_features_online_store"
+    stats: str = "feature_stats"
+    baseline: str = "feature_stats_baseline"
+    alerts: str = "drift_alerts"
+    drift_report: str = "drift_report"
+    patch_candidates: str = "patch_candidates"
+    patch_log: str = "feature_patch_log"
+    patches_active: str = "feature_patches_active"
+    # Tables named after their entity say so in their descriptions ("(entity product: product_features)");
+    # tables whose names were declared (the customer's) read as the contract always did.
+    qualified: bool = False
+
+    ROLES = ("features", "online", "online_store", "stats", "baseline", "alerts", "drift_report",
+             "patch_candidates", "patch_log", "patches_active")
+
+    @classmethod
+    def derived(cls, entity: str, **declared: str) -> "EntityNames":
+        """`entity`'s names: each role not `declared` named after the entity (product_features,
+        product_feature_stats, product_drift_alerts, ...); qualified unless every role is declared."""
+        default = {"features": f"{entity}_features", "online": f"{entity}_features_online",
+                   "online_store": f"{entity}_features_online_store", "stats": f"{entity}_feature_stats",
+                   "baseline": f"{entity}_feature_stats_baseline", "alerts": f"{entity}_drift_alerts",
+                   "drift_report": f"{entity}_drift_report", "patch_candidates": f"{entity}_patch_candidates",
+                   "patch_log": f"{entity}_feature_patch_log", "patches_active": f"{entity}_feature_patches_active"}
+        return cls(entity, **{**default, **declared}, qualified=set(declared) != set(cls.ROLES))
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(getattr(self, r) for r in self.ROLES)
+
+    def said(self, description: str) -> str:
+        """A contract's description, naming the entity when its tables are named after it."""
+        if not self.qualified:
+            return description
+        return f"{description.rstrip('.')} (entity {self.entity}: {self.features})."
+
+
+CUSTOMER_NAMES = EntityNames()
+
+
 # --- features -----------------------------------------------------------------------------------
-CUSTOMER_FEATURES = Table(
-    "customer_features", "features", "Daily feature snapshot per customer (unpatched).",
-    _cols(
-        ("customer_id", "VARCHAR", "Customer (seen within the last 90 days)."),
-        ("snapshot_date", "DATE", "Features as of the END of this day."),
-        ("computed_at", "TIMESTAMP", "When the run computed the row (UTC)."),
-    ),
-    features_after="snapshot_date",
-)
-CUSTOMER_FEATURES_ONLINE = Table(
-    "customer_features_online", "features", "Latest snapshot per customer, read through the patch layer.",
-    _cols(
-        ("customer_id", "VARCHAR", "Customer (one row each: their newest snapshot)."),
-        ("snapshot_date", "DATE", "The snapshot the row comes from."),
-        ("snapshot_age_days", "BIGINT", "Days from snapshot_date to the reference day."),
-        ("is_stale", "BOOLEAN", "snapshot_age_days > ttl_days."),
-        ("computed_at", "TIMESTAMP", "When the snapshot row was computed."),
-        ("built_at", "TIMESTAMP", "When this table was built."),
-    ),
-    features_after="snapshot_date",
-)
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def features_table(n: EntityNames = CUSTOMER_NAMES, key: str = "customer_id") -> Table:
+    """`<entity>_features`: one row per key and snapshot day; the catalog's features follow snapshot_date."""
+    who = n.entity.replace("_", " ")
+    return Table(
+        n.features, "features", f"Daily feature snapshot per {who} (unpatched).",
+        _cols(
+            (key, "VARCHAR", f"{who.capitalize()} (seen within the last 90 days)."),
+            ("snapshot_date", "DATE", "Features as of the END of this day."),
+            ("computed_at", "TIMESTAMP", "When the run computed the row (UTC)."),
+        ),
+        features_after="snapshot_date",
+    )
+
+
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def online_table(n: EntityNames = CUSTOMER_NAMES, key: str = "customer_id") -> Table:
+    """`<entity>_features_online`: the newest snapshot per key, read through the patch layer."""
+    who = n.entity.replace("_", " ")
+    return Table(
+        n.online, "features", f"Latest snapshot per {who}, read through the patch layer.",
+        _cols(
+            (key, "VARCHAR", f"{who.capitalize()} (one row each: their newest snapshot)."),
+            ("snapshot_date", "DATE", "The snapshot the row comes from."),
+            ("snapshot_age_days", "BIGINT", "Days from snapshot_date to the reference day."),
+            ("is_stale", "BOOLEAN", "snapshot_age_days > ttl_days."),
+            ("computed_at", "TIMESTAMP", "When the snapshot row was computed."),
+            ("built_at", "TIMESTAMP", "When this table was built."),
+        ),
+        features_after="snapshot_date",
+    )
+
+
+CUSTOMER_FEATURES = features_table(CUSTOMER_NAMES, "customer_id")
+CUSTOMER_FEATURES_ONLINE = online_table(CUSTOMER_NAMES, "customer_id")
 
 # --- monitoring ---------------------------------------------------------------------------------
 _QUANTILES = ("p01", "p05", "p25", "p50", "p75", "p95", "p99")  # monitoring/summary.QUANTILE_COLUMNS
 
-FEATURE_STATS = Table(
-    "feature_stats", "monitoring", "Per feature and day statistics of customer_features.",
-    _cols(
-        ("feature", "VARCHAR", "The customer_features column."),
-        ("stats_date", "DATE", "The snapshot day (the partition)."),
-        ("row_count", "BIGINT", "Snapshot rows that day."),
-        ("value_count", "BIGINT", "Rows with a non-NULL value."),
-        ("null_count", "BIGINT", "Rows with NULL."),
-        ("null_rate", "DOUBLE", "null_count / row_count."),
-        ("zero_rate", "DOUBLE", "Share of values equal to 0."),
-        ("mean", "DOUBLE", "Mean of the values."),
-        ("stddev", "DOUBLE", "Sample standard deviation."),
-        ("kurtosis", "DOUBLE", "Excess kurtosis (heavy tails show here first)."),
-        ("min_value", "DOUBLE", "Smallest value."),
-        ("max_value", "DOUBLE", "Largest value."),
-        *((q, "DOUBLE", f"{int(q[1:])}th percentile.") for q in _QUANTILES),
-        ("distinct_count", "BIGINT", "Distinct values."),
-        ("out_of_range_count", "BIGINT", "Values outside the current baseline's [p01, p99] (NULL without one)."),
-        ("above_range_count", "BIGINT", "Values above the baseline's p99 (NULL without a baseline)."),
-        ("hist_counts", "VARCHAR", "JSON: counts over the baseline's frozen decile bins (NULL without one)."),
-        ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles (KS and Wasserstein use them)."),
-        ("grid_size", "BIGINT", "Points in quantile_grid."),
-        ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (DKW; 0 when every row was used)."),
-        ("input_rows", "BIGINT", "raw_events rows in the feature's window that carry its input value."),
-        ("input_nulls", "BIGINT", "Of those, rows whose input value is NULL."),
-        ("baseline_version", "BIGINT", "The baseline version the bins came from (NULL: none)."),
-        ("computed_at", "TIMESTAMP", "When the row was computed (UTC)."),
-    ),
-)
-FEATURE_STATS_BASELINE = Table(
-    "feature_stats_baseline", "monitoring", "Versioned reference statistics per feature (one current version).",
-    _cols(
-        ("baseline_version", "BIGINT", "Version number; each capture adds one."),
-        ("is_current", "BOOLEAN", "True on the version drift is judged against."),
-        ("window_start", "DATE", "First snapshot day of the window."),
-        ("window_end", "DATE", "Last snapshot day of the window."),
-        ("days", "BIGINT", "Days in the window."),
-        ("captured_at", "TIMESTAMP", "When the version was captured (UTC)."),
-        ("feature", "VARCHAR", "The customer_features column."),
-        ("column_type", "VARCHAR", "Its SQL type at capture (a change later is a schema drift)."),
-        ("row_count", "BIGINT", "Snapshot rows over the window."),
-        ("value_count", "BIGINT", "Non-NULL values over the window."),
-        ("null_rate", "DOUBLE", "NULL share over the window."),
-        ("zero_rate", "DOUBLE", "Share of values equal to 0."),
-        ("mean", "DOUBLE", "Mean over the window."),
-        ("stddev", "DOUBLE", "Standard deviation over the window."),
-        ("kurtosis", "DOUBLE", "Excess kurtosis over the window."),
-        ("min_value", "DOUBLE", "Smallest value."),
-        ("max_value", "DOUBLE", "Largest value."),
-        *((q, "DOUBLE", f"{int(q[1:])}th percentile over the window.") for q in _QUANTILES),
-        ("distinct_count", "BIGINT", "Distinct values."),
-        ("input_null_rate", "DOUBLE", "NULL rate of the raw event values the feature aggregates."),
-        ("out_of_range_share", "DOUBLE", "The window's own share outside the daily [p01, p99] it is judged by."),
-        ("above_range_share", "DOUBLE", "Of that, the share above p99."),
-        ("rows_per_day", "DOUBLE", "row_count / days (volume drift compares against it)."),
-        ("noise_floor", "VARCHAR", "JSON: day-to-day spread of each metric within the window (alerts need more)."),
-        ("bin_edges", "VARCHAR", "JSON: the frozen decile bin edges PSI and JS distance use."),
-        ("hist_counts", "VARCHAR", "JSON: counts over those bins."),
-        ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles."),
-        ("grid_size", "BIGINT", "Points in quantile_grid."),
-        ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (0 when exact)."),
-    ),
-)
-DRIFT_ALERTS = Table(
-    "drift_alerts", "monitoring", "Per feature and day drift metrics, types and severity.",
-    _cols(
-        ("alert_date", "DATE", "The day judged (the partition)."),
-        ("feature", "VARCHAR", "The customer_features column judged."),
-        ("baseline_version", "BIGINT", "The feature_stats_baseline version it was judged against."),
-        ("psi", "DOUBLE", "Population stability index over the baseline's frozen decile bins."),
-        ("ks", "DOUBLE", "Two-sample Kolmogorov-Smirnov statistic (from quantile grids)."),
-        ("wasserstein_norm", "DOUBLE", "Wasserstein distance divided by the baseline's std (from quantile grids)."),
-        ("js_distance", "DOUBLE", "Jensen-Shannon distance over the baseline's bins (0 same, 1 disjoint)."),
-        ("mean_shift_std", "DOUBLE", "abs(mean - baseline mean) / baseline std."),
-        ("std_ratio", "DOUBLE", "std / baseline std (1 = unchanged)."),
-        ("null_rate_delta", "DOUBLE", "NULL rate minus the baseline's NULL rate (0.05 = 5 points more)."),
-        ("out_of_range_share", "DOUBLE", "Share of values outside the baseline's [p01, p99]."),
-        ("drift_types", "VARCHAR",
-         "Comma-separated drift types at low or above (MEAN_SHIFT, OUT_OF_RANGE, ...); empty when none."),
-        ("severity", "VARCHAR", "Worst drift type's severity: none, low, medium, high or critical."),
-        ("created_at", "TIMESTAMP", "When the row was written (UTC)."),
-        ("severity_rank", "BIGINT", "severity as a number: none 0, low 1, medium 2, high 3, critical 4."),
-        ("type_severities", "VARCHAR", 'JSON: each drift type\'s own severity, e.g. {"MEAN_SHIFT": "high"}.'),
-        ("out_of_range_excess", "DOUBLE",
-         "Share outside [p01, p99] in the worse tail, beyond the baseline's own share there."),
-        ("ks_error_bound", "DOUBLE", "How far the grid-based KS can be from the exact statistic."),
-        ("wasserstein_error_bound", "DOUBLE", "How far the grid-based Wasserstein can be from the exact value."),
-        ("current_rows", "BIGINT", "Rows of the feature on that day."),
-        ("current_mean", "DOUBLE", "Mean on that day."),
-        ("baseline_mean", "DOUBLE", "Mean over the baseline window."),
-        ("current_null_rate", "DOUBLE", "NULL rate on that day."),
-        ("baseline_null_rate", "DOUBLE", "NULL rate over the baseline window."),
-        ("evidently_drift", "BOOLEAN",
-         "Evidently's per-column verdict (NULL when no Evidently report was made that day)."),
-        ("evidently_score", "DOUBLE", "Evidently's drift score for the column (its method's statistic or p-value)."),
-        ("evidently_method", "VARCHAR", "The test Evidently chose for the column."),
-        ("note", "VARCHAR", "Why something was not judged (too few values, ramp-up, no rows)."),
-        ("input_null_rate_delta", "DOUBLE", "Change in the NULL rate of the raw event values the feature aggregates."),
-        # Why it drifted (monitoring/diagnosis.py, root_cause.py): NULL on rows without drift.
-        ("diagnosis", "VARCHAR",
-         "The likely cause of the drift: tail_contamination, population_shift, missing_data, "
-         "type_or_schema, volume_or_staleness or single_source (NULL when not drifted)."),
-        ("diagnosis_evidence", "VARCHAR",
-         "JSON: the numbers behind the diagnosis (bulk and tail moves, KS residual, shares)."),
-        ("top_contributors", "VARCHAR",
-         "JSON: the segments (event_type, channel, cohort, first-seen week, landing file) "
-         "carrying most of the change, with their share of it and of the rows."),
-    ),
-)
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def stats_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
+    """Per feature and day statistics of the entity's features."""
+    return Table(
+        n.stats, "monitoring", n.said(f"Per feature and day statistics of {n.features}."),
+        _cols(
+            ("feature", "VARCHAR", f"The {n.features} column."),
+            ("stats_date", "DATE", "The snapshot day (the partition)."),
+            ("row_count", "BIGINT", "Snapshot rows that day."),
+            ("value_count", "BIGINT", "Rows with a non-NULL value."),
+            ("null_count", "BIGINT", "Rows with NULL."),
+            ("null_rate", "DOUBLE", "null_count / row_count."),
+            ("zero_rate", "DOUBLE", "Share of values equal to 0."),
+            ("mean", "DOUBLE", "Mean of the values."),
+            ("stddev", "DOUBLE", "Sample standard deviation."),
+            ("kurtosis", "DOUBLE", "Excess kurtosis (heavy tails show here first)."),
+            ("min_value", "DOUBLE", "Smallest value."),
+            ("max_value", "DOUBLE", "Largest value."),
+            *((q, "DOUBLE", f"{int(q[1:])}th percentile.") for q in _QUANTILES),
+            ("distinct_count", "BIGINT", "Distinct values."),
+            ("out_of_range_count", "BIGINT", "Values outside the current baseline's [p01, p99] (NULL without one)."),
+            ("above_range_count", "BIGINT", "Values above the baseline's p99 (NULL without a baseline)."),
+            ("hist_counts", "VARCHAR", "JSON: counts over the baseline's frozen decile bins (NULL without one)."),
+            ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles (KS and Wasserstein use them)."),
+            ("grid_size", "BIGINT", "Points in quantile_grid."),
+            ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (DKW; 0 when every row was used)."),
+            ("input_rows", "BIGINT", "raw_events rows in the feature's window that carry its input value."),
+            ("input_nulls", "BIGINT", "Of those, rows whose input value is NULL."),
+            ("baseline_version", "BIGINT", "The baseline version the bins came from (NULL: none)."),
+            ("computed_at", "TIMESTAMP", "When the row was computed (UTC)."),
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def baseline_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
+    """Versioned reference statistics of the entity's features."""
+    return Table(
+        n.baseline, "monitoring", n.said("Versioned reference statistics per feature (one current version)."),
+        _cols(
+            ("baseline_version", "BIGINT", "Version number; each capture adds one."),
+            ("is_current", "BOOLEAN", "True on the version drift is judged against."),
+            ("window_start", "DATE", "First snapshot day of the window."),
+            ("window_end", "DATE", "Last snapshot day of the window."),
+            ("days", "BIGINT", "Days in the window."),
+            ("captured_at", "TIMESTAMP", "When the version was captured (UTC)."),
+            ("feature", "VARCHAR", f"The {n.features} column."),
+            ("column_type", "VARCHAR", "Its SQL type at capture (a change later is a schema drift)."),
+            ("row_count", "BIGINT", "Snapshot rows over the window."),
+            ("value_count", "BIGINT", "Non-NULL values over the window."),
+            ("null_rate", "DOUBLE", "NULL share over the window."),
+            ("zero_rate", "DOUBLE", "Share of values equal to 0."),
+            ("mean", "DOUBLE", "Mean over the window."),
+            ("stddev", "DOUBLE", "Standard deviation over the window."),
+            ("kurtosis", "DOUBLE", "Excess kurtosis over the window."),
+            ("min_value", "DOUBLE", "Smallest value."),
+            ("max_value", "DOUBLE", "Largest value."),
+            *((q, "DOUBLE", f"{int(q[1:])}th percentile over the window.") for q in _QUANTILES),
+            ("distinct_count", "BIGINT", "Distinct values."),
+            ("input_null_rate", "DOUBLE", "NULL rate of the raw event values the feature aggregates."),
+            ("out_of_range_share", "DOUBLE", "The window's own share outside the daily [p01, p99] it is judged by."),
+            ("above_range_share", "DOUBLE", "Of that, the share above p99."),
+            ("rows_per_day", "DOUBLE", "row_count / days (volume drift compares against it)."),
+            ("noise_floor", "VARCHAR", "JSON: day-to-day spread of each metric within the window (alerts need more)."),
+            ("bin_edges", "VARCHAR", "JSON: the frozen decile bin edges PSI and JS distance use."),
+            ("hist_counts", "VARCHAR", "JSON: counts over those bins."),
+            ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles."),
+            ("grid_size", "BIGINT", "Points in quantile_grid."),
+            ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (0 when exact)."),
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def alerts_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
+    """Per feature and day drift of the entity's features."""
+    return Table(
+        n.alerts, "monitoring", n.said("Per feature and day drift metrics, types and severity."),
+        _cols(
+            ("alert_date", "DATE", "The day judged (the partition)."),
+            ("feature", "VARCHAR", f"The {n.features} column judged."),
+            ("baseline_version", "BIGINT", f"The {n.baseline} version it was judged against."),
+            ("psi", "DOUBLE", "Population stability index over the baseline's frozen decile bins."),
+            ("ks", "DOUBLE", "Two-sample Kolmogorov-Smirnov statistic (from quantile grids)."),
+            ("wasserstein_norm", "DOUBLE", "Wasserstein distance divided by the baseline's std (from quantile grids)."),
+            ("js_distance", "DOUBLE", "Jensen-Shannon distance over the baseline's bins (0 same, 1 disjoint)."),
+            ("mean_shift_std", "DOUBLE", "abs(mean - baseline mean) / baseline std."),
+            ("std_ratio", "DOUBLE", "std / baseline std (1 = unchanged)."),
+            ("null_rate_delta", "DOUBLE", "NULL rate minus the baseline's NULL rate (0.05 = 5 points more)."),
+            ("out_of_range_share", "DOUBLE", "Share of values outside the baseline's [p01, p99]."),
+            ("drift_types", "VARCHAR",
+             "Comma-separated drift types at low or above (MEAN_SHIFT, OUT_OF_RANGE, ...); empty when none."),
+            ("severity", "VARCHAR", "Worst drift type's severity: none, low, medium, high or critical."),
+            ("created_at", "TIMESTAMP", "When the row was written (UTC)."),
+            ("severity_rank", "BIGINT", "severity as a number: none 0, low 1, medium 2, high 3, critical 4."),
+            ("type_severities", "VARCHAR", 'JSON: each drift type\'s own severity, e.g. {"MEAN_SHIFT": "high"}.'),
+            ("out_of_range_excess", "DOUBLE",
+             "Share outside [p01, p99] in the worse tail, beyond the baseline's own share there."),
+            ("ks_error_bound", "DOUBLE", "How far the grid-based KS can be from the exact statistic."),
+            ("wasserstein_error_bound", "DOUBLE", "How far the grid-based Wasserstein can be from the exact value."),
+            ("current_rows", "BIGINT", "Rows of the feature on that day."),
+            ("current_mean", "DOUBLE", "Mean on that day."),
+            ("baseline_mean", "DOUBLE", "Mean over the baseline window."),
+            ("current_null_rate", "DOUBLE", "NULL rate on that day."),
+            ("baseline_null_rate", "DOUBLE", "NULL rate over the baseline window."),
+            ("evidently_drift", "BOOLEAN",
+             "Evidently's per-column verdict (NULL when no Evidently report was made that day)."),
+            ("evidently_score", "DOUBLE", "Evidently's drift score for the column (its method's statistic or p-value)."),
+            ("evidently_method", "VARCHAR", "The test Evidently chose for the column."),
+            ("note", "VARCHAR", "Why something was not judged (too few values, ramp-up, no rows)."),
+            ("input_null_rate_delta", "DOUBLE", "Change in the NULL rate of the raw event values the feature aggregates."),
+            # Why it drifted (monitoring/diagnosis.py, root_cause.py): NULL on rows without drift.
+            ("diagnosis", "VARCHAR",
+             "The likely cause of the drift: tail_contamination, population_shift, missing_data, "
+             "type_or_schema, volume_or_staleness or single_source (NULL when not drifted)."),
+            ("diagnosis_evidence", "VARCHAR",
+             "JSON: the numbers behind the diagnosis (bulk and tail moves, KS residual, shares)."),
+            ("top_contributors", "VARCHAR",
+             "JSON: the segments (event_type, channel, cohort, first-seen week, landing file) "
+             "carrying most of the change, with their share of it and of the rows."),
+        ),
+    )
+
+FEATURE_STATS = stats_table(CUSTOMER_NAMES)
+FEATURE_STATS_BASELINE = baseline_table(CUSTOMER_NAMES)
+DRIFT_ALERTS = alerts_table(CUSTOMER_NAMES)
+
+
 # Root-cause attribution's caches (monitoring/attribution.py; no assets): rebuilt from raw_events
 # and the baseline window whenever what they summarize changes.
 CUSTOMER_FIRST_SEEN = Table(
@@ -337,63 +420,86 @@ ATTRIBUTION_BASELINE = Table(
 
 
 # --- remediation --------------------------------------------------------------------------------
-_PATCH = (
-    ("patch_id", "VARCHAR",
-     "Content hash of the patch (feature, action, params, baseline): the same fix has the same id."),
-    ("feature", "VARCHAR", "The customer_features column the patch changes."),
-    ("action", "VARCHAR", "What the patch does: cast, map_values, impute_median, clip, disable_feature, "
-     "request_retrain or refresh_baseline."),
-    ("params", "VARCHAR", "JSON: the action's parameters (e.g. clip bounds)."),
-)
-PATCH_CANDIDATES = Table(
-    "patch_candidates", "remediation", "One row per proposed patch and its lifecycle.",
-    _cols(
-        *_PATCH,
-        ("evidence", "VARCHAR", "JSON: the alert's metrics and the baseline statistics the rule used."),
-        ("review_sql", "VARCHAR", "The exact SQL the patch applies, marked /* REVIEW */, for the approver."),
-        ("status", "VARCHAR", "PROPOSED, APPROVED, REJECTED, APPLIED or ROLLED_BACK."),
-        ("severity", "VARCHAR", "Severity of the alert that led to the patch."),
-        ("drift_types", "VARCHAR", "Drift types of that alert."),
-        ("alert_date", "DATE", "The drift_alerts day that led to the patch."),
-        ("baseline_version", "BIGINT", "The baseline the patch was derived from."),
-        ("proposed_at", "TIMESTAMP", "When it was proposed (UTC)."),
-        ("proposed_by", "VARCHAR", "Who proposed it (the remediation run's actor)."),
-        ("approver", "VARCHAR", "Who approved it (a person, or the policy in auto_approve mode)."),
-        ("approved_at", "TIMESTAMP", "When it was approved (UTC)."),
-        ("rejected_by", "VARCHAR", "Who rejected it."),
-        ("rejected_at", "TIMESTAMP", "When it was rejected (UTC)."),
-        ("applied_at", "TIMESTAMP", "When it was last applied (UTC)."),
-        ("rolled_back_at", "TIMESTAMP", "When it was last rolled back (UTC)."),
-        ("updated_at", "TIMESTAMP", "Last status change (UTC)."),
-    ),
-)
-FEATURE_PATCH_LOG = Table(
-    "feature_patch_log", "remediation", "Append-only log of applied and rolled-back patches.",
-    _cols(
-        ("log_id", "VARCHAR", "Id of this log entry (append-only: rows are never updated)."),
-        *_PATCH[:3],
-        ("event", "VARCHAR", "apply or rollback."),
-        ("actor", "VARCHAR", "Who applied or rolled back."),
-        ("logged_at", "TIMESTAMP", "When (UTC)."),
-        ("run_id", "VARCHAR", "The Dagster run that did it."),
-        _PATCH[3],
-        ("stats_before", "VARCHAR", "JSON: the feature's stats on the latest snapshot before the change."),
-        ("stats_after", "VARCHAR", "JSON: the same stats after the change."),
-        ("alert_date", "DATE", "The drift_alerts day that led to the patch."),
-    ),
-)
+def _patch(n: EntityNames) -> tuple[tuple[str, str, str], ...]:
+    return (
+        ("patch_id", "VARCHAR",
+         "Content hash of the patch (feature, action, params, baseline): the same fix has the same id."),
+        ("feature", "VARCHAR", f"The {n.features} column the patch changes."),
+        ("action", "VARCHAR", "What the patch does: cast, map_values, impute_median, clip, disable_feature, "
+         "request_retrain or refresh_baseline."),
+        ("params", "VARCHAR", "JSON: the action's parameters (e.g. clip bounds)."),
+    )
+
+
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def candidates_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
+    """The entity's proposed patches and their lifecycle."""
+    return Table(
+        n.patch_candidates, "remediation", n.said("One row per proposed patch and its lifecycle."),
+        _cols(
+            *_patch(n),
+            ("evidence", "VARCHAR", "JSON: the alert's metrics and the baseline statistics the rule used."),
+            ("review_sql", "VARCHAR", "The exact SQL the patch applies, marked /* REVIEW */, for the approver."),
+            ("status", "VARCHAR", "PROPOSED, APPROVED, REJECTED, APPLIED or ROLLED_BACK."),
+            ("severity", "VARCHAR", "Severity of the alert that led to the patch."),
+            ("drift_types", "VARCHAR", "Drift types of that alert."),
+            ("alert_date", "DATE", f"The {n.alerts} day that led to the patch."),
+            ("baseline_version", "BIGINT", "The baseline the patch was derived from."),
+            ("proposed_at", "TIMESTAMP", "When it was proposed (UTC)."),
+            ("proposed_by", "VARCHAR", "Who proposed it (the remediation run's actor)."),
+            ("approver", "VARCHAR", "Who approved it (a person, or the policy in auto_approve mode)."),
+            ("approved_at", "TIMESTAMP", "When it was approved (UTC)."),
+            ("rejected_by", "VARCHAR", "Who rejected it."),
+            ("rejected_at", "TIMESTAMP", "When it was rejected (UTC)."),
+            ("applied_at", "TIMESTAMP", "When it was last applied (UTC)."),
+            ("rolled_back_at", "TIMESTAMP", "When it was last rolled back (UTC)."),
+            ("updated_at", "TIMESTAMP", "Last status change (UTC)."),
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def patch_log_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
+    """The entity's append-only apply / rollback log."""
+    return Table(
+        n.patch_log, "remediation", n.said("Append-only log of applied and rolled-back patches."),
+        _cols(
+            ("log_id", "VARCHAR", "Id of this log entry (append-only: rows are never updated)."),
+            *_patch(n)[:3],
+            ("event", "VARCHAR", "apply or rollback."),
+            ("actor", "VARCHAR", "Who applied or rolled back."),
+            ("logged_at", "TIMESTAMP", "When (UTC)."),
+            ("run_id", "VARCHAR", "The Dagster run that did it."),
+            _patch(n)[3],
+            ("stats_before", "VARCHAR", "JSON: the feature's stats on the latest snapshot before the change."),
+            ("stats_after", "VARCHAR", "JSON: the same stats after the change."),
+            ("alert_date", "DATE", f"The {n.alerts} day that led to the patch."),
+        ),
+    )
+
+
 # Written by remediation, read by every feature read through features/patch_layer.py.
-FEATURE_PATCHES_ACTIVE = Table(
-    "feature_patches_active", "remediation", "The patches the patch layer applies right now.",
-    _cols(
-        *_PATCH,
-        ("baseline_version", "BIGINT", "The baseline the patch was derived from."),
-        ("applied_at", "TIMESTAMP", "When it was applied (UTC)."),
-        ("applied_by", "VARCHAR", "Who applied it."),
-        ("log_id", "VARCHAR", "The feature_patch_log entry of the apply."),
-    ),
-    asset=False,
-)
+@functools.lru_cache(maxsize=64)  # one contract object per entity
+def active_patches_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
+    """The entity's patches the patch layer applies."""
+    return Table(
+        n.patches_active, "remediation", n.said("The patches the patch layer applies right now."),
+        _cols(
+            *_patch(n),
+            ("baseline_version", "BIGINT", "The baseline the patch was derived from."),
+            ("applied_at", "TIMESTAMP", "When it was applied (UTC)."),
+            ("applied_by", "VARCHAR", "Who applied it."),
+            ("log_id", "VARCHAR", f"The {n.patch_log} entry of the apply."),
+        ),
+        asset=False,
+    )
+
+PATCH_CANDIDATES = candidates_table(CUSTOMER_NAMES)
+FEATURE_PATCH_LOG = patch_log_table(CUSTOMER_NAMES)
+FEATURE_PATCHES_ACTIVE = active_patches_table(CUSTOMER_NAMES)
+
+
+
 REMEDIATION_LOCK = Table(
     "remediation_lock", "remediation", "One row per lock name: who holds it since when.",
     _cols(
@@ -460,29 +566,20 @@ MODEL_PERFORMANCE = Table(
     ),
 )
 
-# --- other entities' monitoring and patches (issue 18) --------------------------------------------
-# Every entity other than customer gets its own statistics, baseline, alerts and patch tables,
-# shaped like the customer ones (the same columns, so the same SQL, drift and patch code read
-# them), named after the entity: product -> product_feature_stats, product_feature_stats_baseline,
-# product_drift_alerts, product_patch_candidates, product_feature_patch_log,
-# product_feature_patches_active. Not in ALL: they exist only for entities the sources file declares.
-def for_entity(base: Table, entity: str, features_table: str) -> Table:
-    """`base`'s contract for another entity: `<entity>_<name>`, about `features_table`."""
-    words = lambda text: text.replace("customer_features", features_table)  # noqa: E731
-    return replace(base, name=f"{entity}_{base.name}",
-                   description=f"{words(base.description).rstrip('.')} (entity {entity}: {features_table}).",
-                   columns=tuple(replace(c, description=words(c.description)) for c in base.columns))
+# --- every entity's monitoring and patches ----------------------------------------------------------
+# Each entity gets its statistics, baseline, alerts and patch tables from the builders above, named
+# by its `EntityNames` (the customer's: the contract names; another's after it: product ->
+# product_feature_stats, ..., product_feature_patches_active). The same columns, so the same SQL,
+# drift and patch code read any entity's. Only the customer's are in ALL: the others exist only for
+# entities the sources file declares.
+def entity_monitoring(names: EntityNames) -> tuple[Table, Table, Table]:
+    """The (stats, baseline, alerts) contracts of an entity."""
+    return stats_table(names), baseline_table(names), alerts_table(names)
 
 
-def entity_monitoring(entity: str, features_table: str) -> tuple[Table, Table, Table]:
-    """The (stats, baseline, alerts) contracts of `entity`, whose features live in `features_table`."""
-    return tuple(for_entity(t, entity, features_table) for t in (FEATURE_STATS, FEATURE_STATS_BASELINE, DRIFT_ALERTS))
-
-
-def entity_patches(entity: str, features_table: str) -> tuple[Table, Table, Table]:
-    """The (candidates, log, active) patch contracts of `entity` (the remediation lock is shared)."""
-    return tuple(for_entity(t, entity, features_table)
-                 for t in (PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE))
+def entity_patches(names: EntityNames) -> tuple[Table, Table, Table]:
+    """The (candidates, log, active) patch contracts of an entity (the remediation lock is shared)."""
+    return candidates_table(names), patch_log_table(names), active_patches_table(names)
 
 
 ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_ROWS, LANDING_SCHEMA_DRIFT, CUSTOMER_FEATURES,

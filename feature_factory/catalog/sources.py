@@ -20,6 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from feature_factory.catalog.entity_spec import (  # noqa: F401 (re-exported: where entities were declared)
+    CUSTOMER, ENTITY_TABLE_SUFFIXES, EntitySpec, parse_entities,
+)
 from feature_factory.catalog.loader import CatalogError, check_fields
 
 DEFAULT_SOURCES_PATH = Path(__file__).with_name("sources.yaml")
@@ -128,48 +131,18 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
-class EntitySpec:
-    """What features are computed per: its feature table's key column and the source whose rows
-    make its population (an entity value seen there within the lookback gets a snapshot row)."""
-
-    name: str
-    key: str  # the key column of <entity>_features / <entity>_features_online
-    source: str  # the population source (its entity_keys[name] column holds the key)
-    description: str = ""
-
-    @property
-    def features_table(self) -> str:
-        return f"{self.name}_features"
-
-    @property
-    def online_table(self) -> str:
-        return f"{self.name}_features_online"
-
-
-# The churn example's entity: customer_features / customer_features_online over raw_events.
-CUSTOMER = EntitySpec("customer", "customer_id", DEFAULT_SOURCE, "Customer (the churn example).")
-_ENTITY_KEYS = {"key", "source", "description"}
-# The monitoring and patch tables each entity gets besides its feature tables (tables.entity_monitoring,
-# tables.entity_patches): <entity>_feature_stats, ...
-ENTITY_TABLE_SUFFIXES = ("feature_stats", "feature_stats_baseline", "drift_alerts", "patch_candidates",
-                         "feature_patch_log", "feature_patches_active")
-
-
-@dataclass(frozen=True)
 class SourceCatalog:
     sources: tuple[SourceSpec, ...]
     path: str = ""
-    # Declared entities besides `customer` (which is always the churn example's, see CUSTOMER).
-    declared_entities: tuple[EntitySpec, ...] = ()
+    # Every entity, the customer first unless the file declares it later (catalog/entity_spec.py).
+    declared_entities: tuple[EntitySpec, ...] = (CUSTOMER,)
 
     def entity(self, name: str) -> EntitySpec:
-        if name == CUSTOMER.name:
-            return CUSTOMER
         for e in self.declared_entities:
             if e.name == name:
                 return e
         raise KeyError(f"entity {name!r} is not declared in {self.path or 'the sources file'} "
-                       f"(declared: {', '.join([CUSTOMER.name, *(e.name for e in self.declared_entities)])}); "
+                       f"(declared: {', '.join(e.name for e in self.declared_entities)}); "
                        f"add it under 'entities:' with key and source")
 
     def get(self, name: str) -> SourceSpec:
@@ -217,55 +190,6 @@ def _parse_text(text: str, source: str) -> SourceCatalog:
         raise CatalogError(f"sources file {source}: unknown top-level field(s) {unknown}; allowed: entities, sources")
     catalog = parse_sources(entries, source)
     return replace(catalog, declared_entities=parse_entities(doc.get("entities"), catalog, source))
-
-
-def parse_entities(raw: Any, catalog: SourceCatalog, source: str = "sources") -> tuple[EntitySpec, ...]:
-    """`entities: {<name>: {key: <column>, source: <source>, description}}`; customer is built in."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, dict):
-        raise CatalogError(f"{source}: entities must map entity name -> {{key: <column>, source: <source>}}")
-    out = []
-    for name, body in raw.items():
-        label = f"{source}: entity {name!r}"
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise CatalogError(f"{label}: the entity name must be a lower-case snake_case identifier")
-        if name == CUSTOMER.name:
-            raise CatalogError(f"{label}: customer is the churn example's entity (customer_features over "
-                               "events) and cannot be redeclared")
-        taken = _claimed_tables(catalog)
-        for fld, table in (("features table", f"{name}_features"), ("online table", f"{name}_features_online"),
-                           *((f"{t} table", f"{name}_{t}") for t in ENTITY_TABLE_SUFFIXES)):
-            if table in taken:
-                raise CatalogError(f"{label}: its {fld} {table!r} is already {taken[table]}; rename the entity")
-        if not isinstance(body, dict):
-            raise CatalogError(f"{label}: expected a mapping like {{key: {name}_id, source: <source>}}")
-        check_fields(body, label, _ENTITY_KEYS, ("key", "source"))
-        key = body["key"]
-        if not isinstance(key, str) or not _NAME.match(key) or key in ("snapshot_date", "computed_at", "found"):
-            raise CatalogError(f"{label}: key {key!r} is not a snake_case column name for {name}_features")
-        try:
-            src = catalog.get(body["source"])
-        except KeyError as exc:
-            raise CatalogError(f"{label}: source: {exc.args[0]}") from None
-        if name not in dict(src.entity_keys):
-            raise CatalogError(f"{label}: source {src.name!r} has no key column for {name!r} (entity_keys: "
-                               f"{', '.join(dict(src.entity_keys))}); add entity_keys.{name} to the source")
-        out.append(EntitySpec(name, key, src.name, str(body.get("description") or "").strip()))
-    return tuple(out)
-
-
-def _claimed_tables(catalog: SourceCatalog) -> dict[str, str]:
-    """Table name -> who has it: every source's tables and the pipeline's contract tables."""
-    from feature_factory import tables
-
-    taken = {t.name: "a table of the pipeline (feature_factory/tables.py)" for t in tables.ALL}
-    for s in catalog.sources:
-        for fld, t in (("tables.raw", s.raw_table), ("tables.quarantine", s.quarantine_table),
-                       ("location.table", s.table)):
-            if t:
-                taken[t.lower()] = f"claimed by source {s.name!r} ({fld})"
-    return taken
 
 
 def parse_sources(entries: dict[str, Any], source: str = "sources") -> SourceCatalog:

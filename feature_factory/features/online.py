@@ -61,10 +61,7 @@ def build_online_table(
             f"{source} after adding them to the catalog"
         )
     built_at = built_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
-    if entity.name == CUSTOMER_TABLES.name:  # feature_patches_active, the default
-        exprs = patch_layer.patched_expressions(warehouse, served, qualifier="l")
-    else:
-        exprs = patch_layer.patched_expressions(warehouse, served, qualifier="l", table=entity.patch_tables[2])
+    exprs = patch_layer.patched_expressions(warehouse, served, qualifier="l", table=entity.patch_tables[2])
     upto = f" WHERE snapshot_date <= {sql_literal(as_of)}" if as_of else ""
     ref = sql_literal(as_of) if as_of else "(SELECT MAX(snapshot_date) FROM ff_latest)"
     age = warehouse.date_diff_days("l.snapshot_date", ref)

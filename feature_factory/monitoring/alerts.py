@@ -108,10 +108,10 @@ def evaluate_days(
                 continue
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
                                           ahead=(day - baseline.window_end).days))
-        # Another entity: the statistical diagnosis only; attribution reads raw_events (subject.py).
+        # An entity whose spec has no attribute_by: the statistical diagnosis only (subject.py).
         report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
                                         (baseline.window_start, baseline.window_end), specs,
-                                        unattributed=None if subject.is_customer else subject.unattributed())
+                                        unattributed=subject.unattributed())
         out.append(report)
     return out
 
@@ -136,7 +136,7 @@ def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, base
         exprs = read_expressions(warehouse, specs, subject)
         rows = []
         if exprs:
-            inputs = input_specs(warehouse, specs) if subject.is_customer else {}
+            inputs = input_specs(warehouse, specs)
             sql = stats_select_sql(warehouse, exprs, day, day, binning=baseline.binning(),
                                    grid_size=grid_size, inputs=inputs, subject=subject)
             rows = warehouse.fetch_df(sql).to_dict("records")

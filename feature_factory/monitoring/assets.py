@@ -88,7 +88,7 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
     baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size, sketch_rows=config.sketch_rows,
                                 subject=subject)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
-    if subject.is_customer and warehouse.table_exists(tables.RAW_EVENTS.name):
+    if subject.unattributed() is None and warehouse.table_exists(tables.RAW_EVENTS.name):
         # Attribution's customer_first_seen, brought up to date now: the first drifted day judged
         # against this baseline would otherwise rebuild it inside drift_alerts (a MIN over every
         # stored event: 0.8 CPU-s at 10M events), delaying the alerts; later days fold in one day.
@@ -203,8 +203,8 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
     causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
                "baseline_version": b.version, "features": features, "causes": causes}
-    if subject.is_customer and homes is not None:
-        # Where drift_report writes this day's Evidently report (it runs after this asset).
+    if homes is not None:
+        # Where the entity's drift report writes this day's Evidently report (it runs after this asset).
         verdict["evidently_report"] = str(ev.report_path(day, b.version, homes))
     metadata = {
         "dagster/row_count": len(rows),

@@ -155,7 +155,7 @@ def capture_baseline(
         group_exprs = {n: exprs[n] for n in names if n in exprs}
         if not group_exprs:  # features of the catalog not (yet) in customer_features
             continue
-        inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs]) if subject.is_customer else {}
+        inputs = input_specs(warehouse, [s for s in specs if s.name in group_exprs])
         # With the sketch, the pooled pass takes only the sample's order statistics, counts and
         # distinct counts; the window's moments come merged from the by-day pass (sketch.py).
         sketch = sketch_rows is not None

@@ -57,24 +57,25 @@ class DriftWatch:
     entity: str
     alerts: str  # the drift_alerts asset (and table) name
     remediation_job: str
-    retrain_job: str | None  # None: drift of this entity never requests a retrain
+    retrain_job: str | None  # None: the entity declares no model, its drift never requests a retrain
     sensor: str
+    key_prefix: str = ""  # the entity spec's drift_key_prefix ("product:"; the customer's: none)
+    # Alerts of an entity whose tables are named after it say whose they are (entity, alerts).
+    names_entity: bool = False
 
     def key(self, partition: str, version) -> str:
-        """The drift key of a (partition, baseline version): the customer's as it always was."""
-        base = f"{partition}:{version}"
-        return base if self.entity == CUSTOMER.entity else f"{self.entity}:{base}"
-
-
-CUSTOMER_WATCH = DriftWatch(CUSTOMER.entity, tables.DRIFT_ALERTS.name, REMEDIATION_JOB, RETRAIN_JOB, "drift_sensor")
+        """The drift key of a (partition, baseline version), in the entity's namespace."""
+        return f"{self.key_prefix}{partition}:{version}"
 
 
 def watch_for(subject: Subject) -> DriftWatch:
-    """The drift sensor's view of `subject` (customer: the churn example's drift_sensor)."""
-    if subject.is_customer:
-        return CUSTOMER_WATCH
-    return DriftWatch(subject.entity, subject.alerts.name, f"{subject.entity}_remediation_job", None,
-                      f"{subject.entity}_drift_sensor")
+    """The drift sensor's view of `subject`: every name from its entity's spec."""
+    spec = subject.of.spec
+    return DriftWatch(subject.entity, subject.alerts.name, subject.of.jobs.remediation, subject.of.retrain_job,
+                      subject.of.jobs.drift_sensor, spec.key_prefix, spec.tables.qualified)
+
+
+CUSTOMER_WATCH = watch_for(CUSTOMER)
 
 
 # When the sensor acts: its policy, a resource so a deployment can change it.
@@ -198,7 +199,7 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
         tags = {"feature_factory/drift_partition": partition,
                 "feature_factory/baseline_version": str(version),
                 "feature_factory/max_severity": verdict["severity"], DRIFT_KEY_TAG: key}
-        entity = {} if watch.entity == CUSTOMER.entity else {"entity": watch.entity, "alerts": watch.alerts}
+        entity = {"entity": watch.entity, "alerts": watch.alerts} if watch.names_entity else {}
         notifier.notify({
             "kind": "feature_drift", **entity, "partition": partition, "baseline_version": version,
             "max_severity": verdict["severity"], "features": features, "run_id": run_id,
@@ -215,23 +216,28 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
     return dg.SensorResult(run_requests=requests, cursor=cursor.dumps())
 
 
-def build_drift_sensor(jobs: Sequence = (), name: str = "drift_sensor",
+def build_drift_sensor(jobs: Sequence = (), name: str | None = None,
                        minimum_interval_seconds: int = 60,
                        default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
                        read_champion: Callable[[], Iterable[str]] = no_champion,
+                       subject: Subject = CUSTOMER,
                        ) -> dg.SensorDefinition:
-    """The sensor, targeting whichever of remediation_job / retrain_job are given (by definition,
-    so it can only request jobs that exist in the code location). `read_champion` returns the
-    champion model's features (the model registry's `champion_features`, wired at the top)."""
+    """`subject`'s drift sensor (default the customer's `drift_sensor`), targeting whichever of its
+    remediation and retrain jobs are given (by definition, so it can only request jobs that exist
+    in the code location). `read_champion` returns the champion model's features (the model
+    registry's `champion_features`, wired at the top)."""
+    watch = watch_for(subject)
     targets = {j.name for j in jobs}
+    retrain = (f" (and retraining when the champion model uses a drifted feature: {watch.retrain_job})"
+               if watch.retrain_job else " (no retraining: its entity declares no model)")
 
-    @dg.sensor(name=name, jobs=list(jobs) or None, minimum_interval_seconds=minimum_interval_seconds,
+    @dg.sensor(name=name or watch.sensor, jobs=list(jobs) or None, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status,
-               description="Alerts and requests remediation (and retraining when the champion model "
-               "uses a drifted feature) once per drift_alerts partition and baseline version.")
+               description=f"Alerts and requests {watch.remediation_job}{retrain} once per {watch.alerts} "
+               f"partition and baseline version (entity `{watch.entity}`).")
     def _drift_sensor(context: dg.SensorEvaluationContext, notifier: Notifier,
                       drift_response: DriftResponse) -> dg.SensorResult:
-        return evaluate(context, notifier, drift_response, targets, read_champion)
+        return evaluate(context, notifier, drift_response, targets, read_champion, watch)
 
     return _drift_sensor
 
@@ -239,17 +245,14 @@ def build_drift_sensor(jobs: Sequence = (), name: str = "drift_sensor",
 def build_entity_drift_sensor(subject: Subject, minimum_interval_seconds: int = 60,
                               default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
                               ) -> dg.SensorDefinition:
-    """`<entity>_drift_sensor`: the drift sensor over `subject`'s alerts, requesting
-    `<entity>_remediation_job` (by name: the job is built by the remediation asset factory, a later
-    layer; the code location refuses to load if it is missing)."""
+    """`subject`'s drift sensor requesting its remediation job by name (the job is built by the
+    remediation asset factory, a later layer; the code location refuses to load if it is missing)."""
     watch = watch_for(subject)
-    if subject.is_customer:
-        raise ValueError("the customer's drift sensor is build_drift_sensor (drift_sensor)")
 
     @dg.sensor(name=watch.sensor, job_name=watch.remediation_job, minimum_interval_seconds=minimum_interval_seconds,
                default_status=default_status,
                description=f"Alerts and requests {watch.remediation_job} once per {watch.alerts} partition and "
-               f"baseline version (entity `{watch.entity}`; no retraining: the models are the churn model's).")
+               f"baseline version (entity `{watch.entity}`).")
     def _entity_drift_sensor(context: dg.SensorEvaluationContext, notifier: Notifier,
                              drift_response: DriftResponse) -> dg.SensorResult:
         return evaluate(context, notifier, drift_response, {watch.remediation_job}, watch=watch)

@@ -92,10 +92,7 @@ def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
     (a column that vanished or turned into text is a SCHEMA_CHANGE for drift, not a SQL error)."""
     present = feature_columns(warehouse, subject)
     specs = [f for f in features if f.name in present and is_numeric(present[f.name])]
-    if subject.is_customer:  # feature_patches_active, the default
-        exprs = patch_layer.patched_expressions(warehouse, specs)
-    else:
-        exprs = patch_layer.patched_expressions(warehouse, specs, table=subject.patches)
+    exprs = patch_layer.patched_expressions(warehouse, specs, table=subject.patches)
     return {f.name: exprs.get(f.name, quote_ident(f.name)) for f in specs}
 
 
@@ -242,7 +239,7 @@ def write_feature_stats(
     rows = 0
     with warehouse.held():
         exprs = read_expressions(warehouse, specs, subject)
-        inputs = input_specs(warehouse, specs) if subject.is_customer else {}
+        inputs = input_specs(warehouse, specs)  # features over raw_events only
         for day, until, sketch in parts:
             while day <= until:
                 upto = min(until, day + dt.timedelta(days=days_per_statement - 1))

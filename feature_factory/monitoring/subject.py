@@ -1,64 +1,84 @@
-"""What one set of monitoring tables watches: an entity's feature table and its key, and the
-statistics, baseline and alert tables written about it (no Dagster here).
+"""What one set of monitoring tables watches: a thin view of an `Entity` (features/entities.py)
+under the names monitoring reads (no Dagster here).
 
-`CUSTOMER` is the churn example's: customer_features -> feature_stats, feature_stats_baseline,
-drift_alerts (their names are the data contract). Any other entity of the sources file gets its
-own, named after it (`tables.entity_monitoring`): product_features -> product_feature_stats,
-product_feature_stats_baseline, product_drift_alerts. stats.py, baseline.py and alerts.py take a
-subject (default `CUSTOMER`), so the same SQL and drift rules run over either.
-
-What stays customer-only, and why: the raw input null counts (inputs.py) and the attribution of a
-drift to segments and landing files (root_cause.py, attribution.py) read raw_events' own columns
-(event_type, channel, landing files, first-seen cohorts). Another entity's drift gets the
-statistical diagnosis (diagnosis.py: tail_contamination, population_shift, missing_data, ...,
-from the day's and the baseline's statistics) and its evidence says "attribution not available".
+The customer's subject reads customer_features -> feature_stats, feature_stats_baseline,
+drift_alerts; product's reads product_features -> product_feature_stats, ...: stats.py, baseline.py
+and alerts.py take a subject (default the built-in customer's), so the same SQL and drift rules run
+over any entity. What differs between entities is in their spec: an entity without `attribute_by`
+gets the statistical diagnosis only (`unattributed`), one without a model no retrain request.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from feature_factory import tables
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 
 
 @dataclass(frozen=True)
 class Subject:
-    entity: str
-    features: str  # the feature table the statistics are taken over
-    key: str  # its key column (the sketch's sampling hash uses it)
-    stats: tables.Table
-    baseline: tables.Table
-    alerts: tables.Table
-    history: str  # the raw table whose first event_date starts each feature's window (ramp-up)
-    patches: tables.Table  # the active patches the features are read through
+    of: Entity
 
     @property
-    def is_customer(self) -> bool:
-        return self.entity == CUSTOMER_TABLES.name
+    def entity(self) -> str:
+        return self.of.name
+
+    @property
+    def features(self) -> str:
+        """The feature table the statistics are taken over."""
+        return self.of.features_table
+
+    @property
+    def key(self) -> str:
+        """Its key column (the sketch's sampling hash uses it)."""
+        return self.of.key
+
+    @property
+    def stats(self) -> tables.Table:
+        return self.of.monitoring[0]
+
+    @property
+    def baseline(self) -> tables.Table:
+        return self.of.monitoring[1]
+
+    @property
+    def alerts(self) -> tables.Table:
+        return self.of.monitoring[2]
+
+    @property
+    def history(self) -> str:
+        """The raw table whose first event_date starts each feature's window (ramp-up)."""
+        return self.of.population_table
+
+    @property
+    def patches(self) -> tables.Table:
+        """The active patches the features are read through."""
+        return self.of.patch_tables[2]
+
+    @property
+    def capture_job(self) -> str:
+        return self.of.jobs.capture_baseline
 
     def no_baseline(self, message: str) -> str:
-        """The no-baseline `message` with this entity's capture job (customer: as it is)."""
-        return message if self.is_customer else message.replace("capture_baseline_job",
-                                                                  f"capture_{self.entity}_baseline_job")
+        """The no-baseline `message` naming this entity's capture job."""
+        return message.replace("capture_baseline_job", self.capture_job)
 
-    def unattributed(self) -> str:
-        """Why another entity's drift is diagnosed from its statistics only (said in each alert's
-        diagnosis_evidence headline and in the UI)."""
+    def unattributed(self) -> str | None:
+        """Why the entity's drift is diagnosed from its statistics only (said in each alert's
+        diagnosis_evidence headline and in the UI); None when its spec has `attribute_by`."""
+        if self.of.attributed:
+            return None
         return (f"attribution not available for entity {self.entity!r}: its contributors (event_type, channel, "
                 f"cohort, landing file) are read from {tables.RAW_EVENTS} columns, which only customer features "
                 "aggregate; the diagnosis is from the statistics alone")
 
 
-CUSTOMER = Subject(CUSTOMER_TABLES.name, tables.CUSTOMER_FEATURES.name, CUSTOMER_TABLES.key, tables.FEATURE_STATS,
-                   tables.FEATURE_STATS_BASELINE, tables.DRIFT_ALERTS, tables.RAW_EVENTS.name,
-                   tables.FEATURE_PATCHES_ACTIVE)
+@functools.lru_cache(maxsize=64)
+def subject_for(entity: Entity) -> Subject:
+    """The monitoring tables of `entity` (one object per entity)."""
+    return Subject(entity)
 
 
-def subject_for(entity: EntityTables) -> Subject:
-    """The monitoring tables of `entity` (customer: the churn example's)."""
-    if entity.name == CUSTOMER.entity:
-        return CUSTOMER
-    stats, baseline, alerts = tables.entity_monitoring(entity.name, entity.features_table)
-    return Subject(entity.name, entity.features_table, entity.key, stats, baseline, alerts, entity.population_table,
-                   entity.patch_tables[2])
+CUSTOMER = subject_for(CUSTOMER_TABLES)

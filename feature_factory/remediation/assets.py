@@ -103,7 +103,8 @@ def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, war
                    scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
     """patch_candidates' run (and every other entity's `<entity>_patch_candidates`, entity_assets.py:
     propose only, whatever the mode; its approval is a person's, by approve_patches_job)."""
-    catalog = scope.catalog(remediation.load_catalog())
+    full = remediation.load_catalog()
+    catalog = scope.catalog(full)
     # The drift sensor tags its request with the partition that fired.
     day = config.alert_date or context.run.tags.get("feature_factory/drift_partition")
     try:
@@ -113,18 +114,19 @@ def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, war
     result = loop.propose(warehouse, catalog, config.rule_settings(), alert_date,
                           actor=f"run:{context.run_id}", lock_ttl_s=remediation.lock_ttl_s, scope=scope)
     approved, refused, applied = [], [], []
-    auto = remediation.mode != "propose_only" and scope.is_customer  # the policy file names customer features
-    policy = remediation.load_policy(catalog) if auto else None
+    auto = remediation.mode != "propose_only"
+    policy = remediation.load_policy(full) if auto else None  # its rules may name any entity's features
     if policy is not None:
-        approved, refused = loop.approve_by_policy(warehouse, catalog, policy, remediation.lock_ttl_s)
+        approved, refused = loop.approve_by_policy(warehouse, catalog, policy, remediation.lock_ttl_s, scope)
         for msg in refused:
             context.log.error(f"policy approval refused: {msg}")
     if remediation.mode == "auto_apply" and approved:
         applied = loop.apply_approved(
             warehouse, catalog, actor=policy.approver, run_id=context.run_id, patch_ids=approved,
-            rebuild=rebuild_online_callback(context, warehouse, catalog, online_store), lock_ttl_s=remediation.lock_ttl_s,
+            rebuild=rebuild_online_callback(context, warehouse, catalog, online_store, scope),
+            lock_ttl_s=remediation.lock_ttl_s, scope=scope,
         )
-        log_applied(context, applied, warehouse)
+        log_applied(context, applied, warehouse, scope)
     if auto and policy is None:
         context.log.warning(f"mode {remediation.mode} but no policy file configured: nothing approved")
     context.log.info(f"proposed {len(result.new)} new patch(es); {result.message}")

@@ -31,7 +31,8 @@ def validate_active(warehouse: Warehouse, catalog: Catalog, scope: Scope = CUSTO
             patch.validate(catalog)
         except patches.PatchValidationError as exc:
             problems.append(f"{row['patch_id']}: {exc}")
-    where = "" if scope.is_customer else f" of entity {scope.entity.name!r} ({scope.active.name})"
+    # Named after its entity (product_feature_patches_active): say whose; the customer's reads as it did.
+    where = f" of entity {scope.entity.name!r} ({scope.active.name})" if scope.entity.names.qualified else ""
     return dg.AssetCheckResult(
         passed=not problems,
         description="; ".join(problems) if problems else f"{len(rows)} active patch(es){where} valid",

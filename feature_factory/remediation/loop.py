@@ -85,7 +85,8 @@ def approve_by_policy(
     with store.actor_lock(warehouse, "policy", lock_ttl_s), warehouse.session() as s:
         with s.transaction():
             for row in store.fetch_candidates(s, status="PROPOSED", scope=scope):
-                if not policy.allows(row["feature"], row["action"], row["severity"] or "none", _diagnosis(row)):
+                if not policy.allows(row["feature"], row["action"], row["severity"] or "none", _diagnosis(row),
+                                     scope.entity.name):
                     continue
                 try:
                     _typed(row, catalog)

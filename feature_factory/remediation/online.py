@@ -35,10 +35,10 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
     refreshes that entity's store of the run's online store resource and reports the
     materializations (`customer_features_online_store`, `<entity>_features_online_store`)."""
     build = _builder()
-    online = contracts(scope.entity)[1]
+    online = scope.entity.contracts[1]
 
     def rebuild() -> None:
-        result = build(warehouse, catalog) if scope.is_customer else build(warehouse, catalog, entity=scope.entity)
+        result = build(warehouse, catalog, entity=scope.entity)
         metadata: dict[str, Any] = {
             "dagster/row_count": warehouse.row_count(online.name),
             "dagster/column_schema": online.column_schema(feature_columns(catalog.served())),
@@ -58,7 +58,7 @@ def rebuild_online_callback(context, warehouse: Warehouse, catalog: Catalog,
         meta, where = refresh_store(warehouse, catalog, store=online_store.store(scope.entity.name),
                                     entity=scope.entity)
         context.log_event(dg.AssetMaterialization(
-            asset_key=store_asset(scope.entity.name), description="Refreshed after a remediation patch was "
+            asset_key=scope.entity.store_asset, description="Refreshed after a remediation patch was "
             "applied or rolled back: served values equal the patched online table.",
             metadata=store_metadata(meta, where, scope.entity),
         ))

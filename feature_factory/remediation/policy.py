@@ -19,7 +19,7 @@ from feature_factory.remediation.rules import SEVERITIES, severity_rank
 from feature_factory.warehouse.base import quote_ident
 
 EXAMPLE_PATH = Path(__file__).with_name("policy.example.yaml")
-_RULE_KEYS = {"feature", "actions", "max_severity", "diagnoses"}
+_RULE_KEYS = {"feature", "actions", "max_severity", "diagnoses", "entity"}
 # monitoring/diagnosis.py's names (not imported: remediation reads them as data from drift_alerts).
 DIAGNOSES = ("tail_contamination", "population_shift", "missing_data", "type_or_schema",
              "volume_or_staleness", "single_source")
@@ -35,9 +35,13 @@ class PolicyRule:
     actions: frozenset[str]
     max_severity: str | None = None
     diagnoses: frozenset[str] | None = None  # None: any (also patches proposed without a diagnosis)
+    entity: str | None = None  # None: the patches of every entity (customer, product, ...)
 
-    def allows(self, feature: str, action: str, severity: str, diagnosis: str | None = None) -> bool:
+    def allows(self, feature: str, action: str, severity: str, diagnosis: str | None = None,
+               entity: str | None = None) -> bool:
         if self.feature not in ("*", feature) or action not in self.actions:
+            return False
+        if self.entity is not None and entity != self.entity:
             return False
         if self.diagnoses is not None and diagnosis not in self.diagnoses:
             return False
@@ -53,12 +57,15 @@ class Policy:
     def approver(self) -> str:
         return f"policy:{self.path}"
 
-    def allows(self, feature: str, action: str, severity: str, diagnosis: str | None = None) -> bool:
-        return any(rule.allows(feature, action, severity, diagnosis) for rule in self.rules)
+    def allows(self, feature: str, action: str, severity: str, diagnosis: str | None = None,
+               entity: str | None = None) -> bool:
+        """Whether a rule approves the patch (of `entity`'s features; None: a rule for any entity)."""
+        return any(rule.allows(feature, action, severity, diagnosis, entity) for rule in self.rules)
 
 
 def load_policy(path: str | Path, catalog: Catalog | None = None) -> Policy:
-    """Parse and validate a policy file; with `catalog`, named features must exist in it."""
+    """Parse and validate a policy file; with `catalog`, named features must exist in it (a rule
+    with `entity:` among that entity's features, one without among any entity's)."""
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text())
@@ -86,8 +93,9 @@ def _rule(path: Path, index: int, raw: object, catalog: Catalog | None) -> Polic
             quote_ident(feature)
         except ValueError:
             raise PolicyError(f"{where}: feature {feature!r} is not a feature name or '*'") from None
-        if catalog is not None and feature not in catalog.names():
-            raise PolicyError(f"{where}: feature {feature!r} is not in the catalog")
+        if catalog is not None and feature not in _names(catalog, raw.get("entity")):
+            raise PolicyError(f"{where}: feature {feature!r} is not in the catalog"
+                              + (f" (entity {raw['entity']!r})" if raw.get("entity") else ""))
     actions = raw.get("actions")
     if not isinstance(actions, list) or not actions:
         raise PolicyError(f"{where}: actions must be a non-empty list")
@@ -105,4 +113,15 @@ def _rule(path: Path, index: int, raw: object, catalog: Catalog | None) -> Polic
         if bad:
             raise PolicyError(f"{where}: unknown diagnosis(es) {bad}; known: {', '.join(DIAGNOSES)}")
         diagnoses = frozenset(diagnoses)
-    return PolicyRule(feature=feature, actions=frozenset(actions), max_severity=max_severity, diagnoses=diagnoses)
+    entity = raw.get("entity")
+    if entity is not None and not isinstance(entity, str):
+        raise PolicyError(f"{where}: entity must be an entity name (customer, product, ...)")
+    return PolicyRule(feature=feature, actions=frozenset(actions), max_severity=max_severity, diagnoses=diagnoses,
+                      entity=entity)
+
+
+def _names(catalog: Catalog, entity: str | None) -> set[str]:
+    """The feature names a rule may name: `entity`'s, or every entity's."""
+    if entity is not None:
+        return set(catalog.for_entity(entity).names())
+    return {*catalog.names(), *(f.name for f in catalog.others)}

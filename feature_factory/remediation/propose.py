@@ -94,12 +94,13 @@ def _that_change_rows(warehouse: Warehouse, catalog: Catalog, candidates: list, 
 
 
 def _data_patches_only(candidates: list, scope: Scope, skipped: list[str]) -> list:
-    """Another entity's candidates without the model requests: request_retrain / refresh_baseline
-    are acted on for the churn model and the customer baseline only (recapture with
-    capture_<entity>_baseline_job instead)."""
+    """The candidates of an entity without a model, without the model requests: request_retrain /
+    refresh_baseline are acted on for an entity's model and its baseline (recapture with the
+    entity's capture job instead)."""
     kept = [c for c in candidates if c.patch.changes_data]
     skipped += [f"{c.patch.feature}: {c.patch.action} is not proposed for entity {scope.entity.name!r} (model and "
-                f"baseline requests are the churn model's; run capture_{scope.entity.name}_baseline_job to recapture)"
+                f"baseline requests need a model, which its entity spec does not declare; run "
+                f"{scope.entity.jobs.capture_baseline} to recapture)"
                 for c in candidates if c not in kept]
     return kept
 
@@ -126,7 +127,7 @@ def propose(
                              scope)
     proposal = rules.propose([a for a in alerts if a.get("baseline_version") is not None], baseline, catalog, settings)
     result.skipped = proposal.skipped
-    if not scope.is_customer:
+    if scope.entity.spec.model is None:
         proposal.candidates = _data_patches_only(proposal.candidates, scope, result.skipped)
     proposal.candidates = _that_change_rows(warehouse, catalog, proposal.candidates, day, result.skipped, scope)
     now = store.utcnow()

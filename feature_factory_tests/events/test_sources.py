@@ -119,6 +119,7 @@ def test_two_sources_claiming_one_table():
 def test_events_source_must_keep_the_raw_events_contract(tmp_path, monkeypatch):
     doc = yaml.safe_load(open(DEFAULT_SOURCES_PATH))
     doc["sources"]["events"]["columns"].pop("channel")
+    doc["entities"]["customer"]["attribute_by"].remove("channel")  # else the entity refuses the file first
     path = tmp_path / "sources.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     monkeypatch.setenv(SOURCES_ENV, str(path))

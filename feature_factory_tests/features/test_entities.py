@@ -13,6 +13,7 @@ import pytest
 import yaml
 from features_helpers import D
 
+from feature_factory import tables
 from feature_factory.catalog import CatalogError, load_catalog, load_sources
 from feature_factory.catalog.loader import parse_entries
 from feature_factory.catalog.sources import parse_entities, parse_sources
@@ -70,7 +71,9 @@ def _orders_source(**entity_keys):
     ({"product": {"key": "product_id", "source": "shop"}}, "entity 'product': source: unknown source 'shop'"),
     ({"store": {"key": "store_id", "source": "orders"}},
      "entity 'store': source 'orders' has no key column for 'store' .*add entity_keys.store to the source"),
-    ({"customer": {"key": "customer_id", "source": "orders"}}, "entity 'customer': customer is the churn"),
+    # The customer is declared like any entity (issue 27): here over a source without its key.
+    ({"customer": {"key": "customer_id", "source": "orders"}},
+     "entity 'customer': source 'orders' has no key column for 'customer'"),
     ({"product": {"key": "product_id", "source": "orders", "table": "x"}}, r"entity 'product': unknown field\(s\) \['table'\]"),
     ({"orders": {"key": "k", "source": "orders"}, "x": {"key": "k", "source": "orders"}},
      "entity 'orders': its features table 'orders_features' is already claimed by source 'orders' \\(tables.raw\\)"),
@@ -276,3 +279,66 @@ def test_order_lines_get_buyer_and_product_features_as_of_the_day_before(warehou
     got = warehouse.fetch_all("SELECT order_line_id, customer_id, product_id, purchases_7d, revenue_7d, "
                               "product_orders_7d, product_revenue_7d FROM order_training_set ORDER BY order_line_id")
     assert got == ORDER_LINES_AS_OF
+
+
+# -- the entity spec (issue 27): the customer is declared like any other entity ------------------------
+def test_the_shipped_customer_is_the_built_in_one_and_names_every_table_and_job():
+    from feature_factory.catalog.entity_spec import CUSTOMER
+
+    shipped = load_sources().entity("customer")
+    assert shipped == CUSTOMER and load_sources().declared_entities[0] == shipped
+    assert shipped.tables.all() == ("customer_features", "customer_features_online", "customer_features_online_store",
+                                    "feature_stats", "feature_stats_baseline", "drift_alerts", "drift_report",
+                                    "patch_candidates", "feature_patch_log", "feature_patches_active")
+    assert shipped.job_names.all() == ("daily_refresh_job", "capture_baseline_job", "remediation_job",
+                                       "apply_patches_job", "drift_sensor")
+    assert (shipped.attribute_by, shipped.model.retrain_job, shipped.key_prefix) == (
+        ("event_type", "channel"), "retrain_job", "")
+    assert entity_tables("customer").contracts == (tables.CUSTOMER_FEATURES, tables.CUSTOMER_FEATURES_ONLINE)
+
+
+def test_a_sources_file_without_a_customer_gets_the_built_in_one_first(product):
+    from feature_factory.catalog.entity_spec import CUSTOMER
+
+    sources = load_sources(SOURCES)  # docs/examples/sources_orders.yaml declares only product
+    assert [e.name for e in sources.declared_entities] == ["customer", "product"]
+    assert sources.entity("customer") is CUSTOMER and entity_tables("customer", sources) is CUSTOMER_TABLES
+    # product's names derive from its name; its contracts are the customer's columns about its tables
+    assert product.names.all() == ("product_features", "product_features_online", "product_features_online_store",
+                                   "product_feature_stats", "product_feature_stats_baseline", "product_drift_alerts",
+                                   "product_drift_report", "product_patch_candidates", "product_feature_patch_log",
+                                   "product_feature_patches_active")
+    assert product.jobs.all() == ("product_refresh_job", "capture_product_baseline_job", "product_remediation_job",
+                                  "product_apply_patches_job", "product_drift_sensor")
+    assert (product.retrain_job, product.attributed, product.spec.key_prefix) == (None, False, "product:")
+    features, online = product.contracts
+    assert features.names == ("product_id", "snapshot_date", "computed_at")
+    assert features.descriptions["product_id"] == "Product (seen within the last 90 days)."
+    assert online.schema[1:] == tables.CUSTOMER_FEATURES_ONLINE.schema[1:]
+    log = product.patch_tables[1]
+    assert (log.descriptions["feature"], log.descriptions["alert_date"]) == (
+        "The product_features column the patch changes.", "The product_drift_alerts day that led to the patch.")
+
+
+def test_an_entity_may_name_its_tables_and_jobs_and_declares_what_it_attributes_by(tmp_path):
+    doc = yaml.safe_load(SOURCES.read_text())
+    doc["entities"]["product"].update(tables={"alerts": "sku_drift"}, jobs={"refresh": "sku_refresh"},
+                                      attribute_by=["status"], drift_key_prefix="sku/")
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    p = load_sources(path).entity("product")
+    assert (p.tables.alerts, p.tables.features, p.job_names.refresh, p.job_names.remediation) == (
+        "sku_drift", "product_features", "sku_refresh", "product_remediation_job")
+    assert (p.attribute_by, p.key_prefix, p.tables.qualified) == (("status",), "sku/", True)
+    for change, message in (
+            ({"attribute_by": ["order_total"]}, "attribute_by 'order_total' must be a string column that is not a key"),
+            ({"attribute_by": ["colour"]}, "attribute_by 'colour' is not a column of source 'orders'"),
+            ({"tables": {"alerts": "drift_alerts"}}, "its drift_alerts table 'drift_alerts' is already claimed by "
+                                                     "entity 'customer'"),
+            ({"tables": {"alert": "x"}}, r"tables: unknown field\(s\) \['alert'\]"),
+            ({"model": {"asset": "m"}}, "model: missing required field 'label'")):
+        bad = yaml.safe_load(SOURCES.read_text())
+        bad["entities"]["product"].update(change)
+        path.write_text(yaml.safe_dump(bad))
+        with pytest.raises(CatalogError, match=f"^{path}: entity 'product': .*{message}"):
+            load_sources(path)

@@ -151,7 +151,7 @@ def test_online_table_reads_through_the_patch_layer(duckdb_warehouse, monkeypatc
     build_history(duckdb_warehouse)
     seen = {}
 
-    def patched(warehouse, features, qualifier=None):
+    def patched(warehouse, features, qualifier=None, table=None):
         seen["features"] = [f.name for f in features]
         exprs = {f.name: f"{qualifier}.{f.name}" for f in features}
         exprs["revenue_7d"] = f"LEAST({qualifier}.revenue_7d, 5.0)"  # a stand-in for a cap patch

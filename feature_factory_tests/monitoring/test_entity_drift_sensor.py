@@ -92,9 +92,10 @@ def test_product_drift_is_alerted_and_remediated_once_per_partition_and_baseline
         assert tick(customer, instance)[0] == []  # handled by that run
 
 
-def test_the_sensor_needs_an_entity_other_than_customer():
-    with pytest.raises(ValueError, match="build_drift_sensor"):
-        build_entity_drift_sensor(CUSTOMER)
+def test_the_customer_is_an_entity_like_any_other_for_the_sensor():
+    """Issue 27: no customer-only sensor builder; the customer's names come from its spec."""
+    sensor = build_entity_drift_sensor(CUSTOMER)
+    assert (sensor.name, [t.job_name for t in sensor.targets]) == ("drift_sensor", ["remediation_job"])
 
 
 DOMAINS = ("feature_factory.events.definitions", "feature_factory.features.definitions",

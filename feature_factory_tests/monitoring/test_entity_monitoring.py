@@ -226,8 +226,8 @@ def test_an_entity_whose_monitoring_table_a_source_claims_is_refused():
     with pytest.raises(CatalogError, match="^my.yaml: entity 'product': its drift_alerts table 'product_drift_alerts' "
                        "is already claimed by source 'orders' \\(tables.raw\\); rename the entity"):
         parse_entities({"product": {"key": "product_id", "source": "orders"}}, sources, "my.yaml")
-    names = {t.name for t in (*tables.entity_monitoring("product", "product_features"),
-                              *tables.entity_patches("product", "product_features"))}
+    names = {t.name for t in (*tables.entity_monitoring(tables.EntityNames.derived("product")),
+                              *tables.entity_patches(tables.EntityNames.derived("product")))}
     assert names == {f"product_{s}" for s in ENTITY_TABLE_SUFFIXES}  # the check covers every table made
 
 

@@ -93,7 +93,7 @@ def test_stats_read_features_through_the_patch_layer(duckdb_warehouse, features,
     load_features(duckdb_warehouse, make_days(1, customers=200))
     monkeypatch.setattr(
         "feature_factory.features.patch_layer.patched_expressions",
-        lambda wh, specs, qualifier=None: {s.name: ("LEAST(amount, 55.0)" if s.name == "amount" else s.name)
+        lambda wh, specs, qualifier=None, table=None: {s.name: ("LEAST(amount, 55.0)" if s.name == "amount" else s.name)
                                            for s in specs})
     write_feature_stats(duckdb_warehouse, START, START, features)
     assert duckdb_warehouse.fetch_one("SELECT max_value FROM feature_stats WHERE feature = 'amount'")[0] == 55.0

@@ -97,8 +97,9 @@ def seed_alerts(warehouse, rows: list[dict]) -> None:
     insert(warehouse, "drift_alerts", ALERT_COLUMNS, rows)
 
 
-def build_online(warehouse, catalog) -> None:
-    """Stand-in for the features module's online builder: latest snapshot through the patch layer."""
+def build_online(warehouse, catalog, entity=None) -> None:
+    """Stand-in for the features module's online builder: latest snapshot through the patch layer
+    (the customer's tables, whatever `entity` it is called with)."""
     from feature_factory.features.patch_layer import patched_expressions
 
     served = catalog.served()

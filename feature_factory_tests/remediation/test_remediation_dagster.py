@@ -23,7 +23,7 @@ def wh(duckdb_warehouse, monkeypatch):
         alert("amount_stddev_7d", "NULL_SPIKE", "medium", null_rate_delta=0.5),
     ])
     # Stand in for the features module's online builder.
-    monkeypatch.setattr(online, "_builder", lambda: lambda w, c: build_online(w, c))
+    monkeypatch.setattr(online, "_builder", lambda: build_online)
     build_online(duckdb_warehouse, make_catalog())
     return duckdb_warehouse
 

@@ -63,7 +63,7 @@ def test_outliers_to_clip_to_rollback(duckdb_warehouse, tmp_path, monkeypatch):
     ingest_range(wh, START, LAST + dt.timedelta(days=1), IngestionConfig(landing_dir=str(landing)), start_date=START)
     wh.replace_table("customer_features", FEATURES_SQL)
     baseline.capture_baseline(wh, START + dt.timedelta(days=7), START + dt.timedelta(days=20), CATALOG.computed())
-    monkeypatch.setattr(online, "_builder", lambda: lambda w, c: build_online(w, c))
+    monkeypatch.setattr(online, "_builder", lambda: build_online)
     build_online(wh, CATALOG)
     before = dump(wh, "customer_features_online")
 

@@ -72,7 +72,7 @@ def test_swaps_under_load_fail_no_request(make_store, duckdb_warehouse, monkeypa
     seed_features(wh)
     seed_baseline(wh)
     seed_alerts(wh, [alert("revenue_7d", "OUT_OF_RANGE", "high", out_of_range_share=0.1)])
-    monkeypatch.setattr(online, "_builder", lambda: lambda w, c: build_online(w, c))
+    monkeypatch.setattr(online, "_builder", lambda: build_online)
     build_online(wh, make_catalog())
     resources = {"warehouse": wh, "online_store": OnlineStoreResource.from_env()}
     assert dg.materialize([customer_features_online_store], resources=resources).success
