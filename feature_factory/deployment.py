@@ -72,6 +72,7 @@ def resources_for(name: str | None = None, homes: HomesResource | None = None) -
     """Resources for deployment `name` (default: from the environment). With `homes` (the demo's
     folders) the warehouse file, the model registry and the SQLite online store live under its
     home; without, every folder is the environment's, read when a run uses it."""
+    from feature_factory.catalog_resource import CatalogResource
     from feature_factory.ml.resources import ModelRegistryResource
     from feature_factory.monitoring.notifier import notifier_from_env
     from feature_factory.monitoring.sensors import DriftResponse
@@ -80,6 +81,7 @@ def resources_for(name: str | None = None, homes: HomesResource | None = None) -
 
     name = name or deployment_name()
     return {"warehouse": warehouse_for(name, homes), "remediation": RemediationSettings.from_env(),
+            "catalog": CatalogResource(),  # FEATURE_FACTORY_CATALOG / _SOURCES, read when a run uses them
             "notifier": notifier_from_env(), "drift_response": DriftResponse(),
             "online_store": OnlineStoreResource.from_env(homes.root() if homes else None),
             "homes": homes or HomesResource(),

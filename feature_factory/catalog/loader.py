@@ -127,15 +127,17 @@ def catalog_path() -> Path:
     return Path(override).resolve() if override else DEFAULT_PATH
 
 
-def load_catalog(path: str | Path | None = None) -> Catalog:
+def load_catalog(path: str | Path | None = None, sources=None) -> Catalog:
     """Read and validate a catalog file (default: `catalog_path()`). Features over a source other
-    than `events` are checked against `load_sources()` (FEATURE_FACTORY_SOURCES or the shipped file)."""
+    than `events` are checked against `sources` (a SourceCatalog; default `load_sources()`:
+    FEATURE_FACTORY_SOURCES or the shipped file)."""
     path = Path(path) if path is not None else catalog_path()
     try:
         text = path.read_text()
     except OSError as exc:
         raise CatalogError(f"cannot read catalog {path}: {exc}") from exc
-    sources = _sources_if_needed(text)
+    if sources is None:
+        sources = _sources_if_needed(text)
     return _parse_text(text, str(path), sources)
 
 

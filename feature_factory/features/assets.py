@@ -10,6 +10,7 @@ from pydantic import Field
 
 from feature_factory import partitions, priorities, tables
 from feature_factory.catalog import Catalog, FeatureSpec, Lifecycle, load_catalog
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features import online, snapshots
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, STRATEGIES
@@ -92,12 +93,13 @@ def source_deps(catalog: Catalog | None = None) -> list[dg.AssetKey]:
     deps=source_deps(),
     metadata={"dagster/table_name": tables.CUSTOMER_FEATURES.name},
 )
-def customer_features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+def customer_features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse,
+                      catalog: CatalogResource) -> dg.MaterializeResult:
     """Daily feature snapshots: one row per customer seen within the last 90 days and snapshot day
     (features as of the END of that day), one column per computed catalog feature (active,
     deprecated and draft). Computed by one SQL statement in the warehouse over the partition range,
     reading only events of the 90 days before it; the range is replaced atomically."""
-    catalog = load_catalog()
+    catalog = catalog.catalog().for_entity(CUSTOMER_TABLES.name)
     window = context.partition_time_window
     first, last = window.start.date(), window.end.date() - dt.timedelta(days=1)
     try:
@@ -146,14 +148,18 @@ ONLINE_AUTOMATION = (
     deps=[customer_features],
     metadata={"dagster/table_name": tables.CUSTOMER_FEATURES_ONLINE.name},
     automation_condition=ONLINE_AUTOMATION,
+    # Unpartitioned, but in daily_refresh_job: `dg launch --job ... --partition-range` needs every asset
+    # of the job on the single-run policy (a range run rebuilds it once, after the snapshots).
+    backfill_policy=partitions.single_run_backfill,
     op_tags=priorities.op_tags(priorities.SERVING),  # after drift_alerts in a refresh (priorities.py)
 )
-def customer_features_online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+def customer_features_online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse,
+                             catalog: CatalogResource) -> dg.MaterializeResult:
     """The online feature table: each customer's latest customer_features snapshot, served features
     only (active + deprecated; never draft or retired), read through the patch layer (applied
     remediation patches), with snapshot_date, snapshot_age_days and is_stale (older than the TTL).
     Rebuilt atomically. Fetch rows with `feature_factory.features.online.get_online_features`."""
-    return build_online(context, config, warehouse, load_catalog(), CUSTOMER_TABLES,
+    return build_online(context, config, warehouse, catalog.catalog().for_entity(CUSTOMER_TABLES.name), CUSTOMER_TABLES,
                         tables.CUSTOMER_FEATURES_ONLINE, customer_features.key, unit="customers")
 
 

@@ -14,7 +14,7 @@ import dagster as dg
 
 from feature_factory import partitions
 from feature_factory.catalog import Catalog, load_catalog
-from feature_factory.catalog.loader import CATALOG_ENV, catalog_path
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features import checks, snapshots
 from feature_factory.features.assets import (
     GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, build_online, feature_columns,
@@ -38,12 +38,12 @@ def _lineage(entity: EntityTables, catalog: Catalog) -> dg.TableColumnLineage:
     return dg.TableColumnLineage(deps_by_column=deps)
 
 
-def _current(entity: str) -> Catalog:
-    """The entity's features in the catalog as it is now (a run reads the file, like customer_features)."""
-    current = load_catalog().for_entity(entity)
+def _current(catalog: CatalogResource, entity: str) -> Catalog:
+    """The entity's features in the run's catalog (like customer_features)."""
+    current = catalog.catalog().for_entity(entity)
     if not current.computed():
-        raise dg.Failure(description=f"the catalog {catalog_path()} has no computed feature of entity {entity!r} "
-                         f"(set {CATALOG_ENV} to the file the code location was loaded with, or reload it)")
+        raise dg.Failure(description=f"the run's {catalog.describe()} has no computed feature of entity {entity!r} "
+                         "(point the catalog resource at the file the code location was loaded with, or reload it)")
     return current
 
 
@@ -72,8 +72,9 @@ def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefin
             "SQL statement in the warehouse over the partition range; the range is replaced atomically."),
         metadata={"dagster/table_name": entity.features_table, "dagster/column_schema": schema},
     )
-    def _features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse):
-        current = _current(name)
+    def _features(context: dg.AssetExecutionContext, config: SnapshotConfig, warehouse: Warehouse,
+                  catalog: CatalogResource):
+        current = _current(catalog, name)
         window = context.partition_time_window
         first, last = window.start.date(), window.end.date() - dt.timedelta(days=1)
         try:
@@ -110,6 +111,7 @@ def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefin
         owners=owners or None,
         tags=tags,
         automation_condition=ONLINE_AUTOMATION,
+        backfill_policy=partitions.single_run_backfill,  # in <entity>_refresh_job: see customer_features_online
         description=(
             f"The online feature table of entity `{name}`: each {key}'s latest {entity.features_table} "
             "snapshot, served features only (active + deprecated), with snapshot_date, snapshot_age_days "
@@ -117,8 +119,9 @@ def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefin
             "`feature_factory.features.online.get_online_features(..., entity=...)`."),
         metadata={"dagster/table_name": entity.online_table, "dagster/column_schema": online_schema},
     )
-    def _online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse):
-        return build_online(context, config, warehouse, _current(name), entity, online_contract,
+    def _online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse,
+                catalog: CatalogResource):
+        return build_online(context, config, warehouse, _current(catalog, name), entity, online_contract,
                             dg.AssetKey(entity.features_table), unit=f"{name}(s)")
 
     return [_features, _online]

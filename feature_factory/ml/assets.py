@@ -16,6 +16,7 @@ from feature_factory import tables
 from feature_factory.features.assets import feature_description
 from feature_factory.ml import labels as labels_lib
 from feature_factory.ml import training_set as training_set_lib
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.ml.resources import ModelRegistryResource
 from feature_factory.ml.configs import (
     ChampionConfig, InferenceConfig, LabelConfig, ModelConfig, PerformanceConfig, TrainingSetConfig,
@@ -64,12 +65,13 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
 
 
 @dg.asset(group_name=GROUP, kinds={"sql"}, deps=[churn_labels, tables.CUSTOMER_FEATURES.key])
-def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+def training_set(config: TrainingSetConfig, warehouse: Warehouse, catalog: CatalogResource) -> dg.MaterializeResult:
     """Point-in-time training set: each churn label LEFT-joined in the warehouse to the newest
     customer_features snapshot dated within [label_date - ttl_days, label_date - 1] (features read
     through the patch layer). No label is ever dropped; labels without a fresh snapshot get NULL
     features and are counted."""
-    s = training_set_lib.build_training_set(warehouse, ttl_days=config.ttl_days)
+    trainable = catalog.catalog().trainable()
+    s = training_set_lib.build_training_set(warehouse, trainable, ttl_days=config.ttl_days)
     fmt = lambda v: None if v is None else round(v, 1)  # noqa: E731
     return dg.MaterializeResult(metadata={
         "dagster/row_count": s.rows,
@@ -85,7 +87,7 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse) -> dg.Material
         "null_counts": dg.MetadataValue.json(s.null_counts),
         "dagster/column_schema": tables.TRAINING_SET.column_schema(
             live=warehouse.columns(tables.TRAINING_SET.name),
-            described={f.name: feature_description(f) for f in training_set_lib.default_features()}),
+            described={f.name: feature_description(f) for f in trainable}),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
             **{f: [dg.TableColumnDep(asset_key=tables.CUSTOMER_FEATURES.key, column_name=f)]
                for f in s.features},
@@ -237,7 +239,8 @@ def _scoring_metadata(s, prefix: str = "") -> dict:
 @dg.asset(group_name=GROUP, kinds={"scikitlearn", "sql"},
           deps=[champion_model, tables.CUSTOMER_FEATURES_ONLINE.key])
 def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig,
-                      warehouse: Warehouse, model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+                      warehouse: Warehouse, model_registry: ModelRegistryResource,
+                      catalog: CatalogResource) -> dg.MaterializeResult:
     """Churn scores for every customer in customer_features_online: the champion's (role
     `champion`) and, while there is a challenger, the challenger's in shadow (role `shadow`), each
     row with probability, predicted label, model_version and scored_at, per scoring run (run_id);
@@ -248,6 +251,7 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
     s = inference.score_customers(
         warehouse, context.run_id, chunk_rows=config.chunk_rows, threshold=config.threshold,
         shadow=config.shadow, as_of=config.as_of, registry=model_registry.open(),
+        features=catalog.catalog().trainable(),
     )
     preview = warehouse.fetch_df(
         "SELECT customer_id, churn_probability, predicted_churn FROM inference_results "

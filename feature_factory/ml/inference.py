@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from feature_factory import tables
+from feature_factory.catalog import FeatureSpec
 from feature_factory.ml import models
 from feature_factory.ml.registry import ModelRegistry, ModelVersion
 from feature_factory.ml.training_set import feature_expressions
@@ -105,14 +107,16 @@ def _as_date(value: dt.date | str) -> dt.date:
         raise InferenceError(f"inference_results as_of={value!r} is not a date in YYYY-MM-DD form") from exc
 
 
-def _snapshot_source(warehouse: Warehouse, as_of: dt.date) -> tuple[str, set[str]]:
-    """customer_features of one snapshot day, patched like the training set (a subquery)."""
-    from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
+def _snapshot_source(warehouse: Warehouse, as_of: dt.date, features: Sequence[FeatureSpec] | None
+                     ) -> tuple[str, set[str]]:
+    """customer_features of one snapshot day, patched like the training set (a subquery); `features`:
+    the trainable ones (default: the catalog file in force)."""
+    from feature_factory.catalog import load_catalog
 
     if not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
         raise InferenceError(f"table {tables.CUSTOMER_FEATURES.name} does not exist: materialize customer_features first")
     present = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
-    specs = [f for f in load_catalog().trainable() if f.name in present]
+    specs = [f for f in (load_catalog().trainable() if features is None else features) if f.name in present]
     exprs = feature_expressions(warehouse, specs)
     cols = ", ".join(f"{exprs[f.name]} AS {quote_ident(f.name)}" for f in specs)
     return (f"(SELECT customer_id{', ' + cols if cols else ''} FROM {tables.CUSTOMER_FEATURES.name} "
@@ -131,6 +135,7 @@ def score_customers(
     threshold: float | None = None,
     shadow: bool = True,
     as_of: dt.date | str | None = None,
+    features: Sequence[FeatureSpec] | None = None,
 ) -> ScoringSummary:
     """Score every online customer with the champion and (with `shadow`) the current challenger:
     the challenger's scores are written beside the champion's with role 'shadow', so its realized
@@ -151,7 +156,7 @@ def score_customers(
     source, snapshot = tables.CUSTOMER_FEATURES_ONLINE.name, "o.snapshot_date"
     if as_of is not None:
         as_of = _as_date(as_of)
-        source, cols = _snapshot_source(warehouse, as_of)
+        source, cols = _snapshot_source(warehouse, as_of, features)
         snapshot = sql_literal(as_of)
     else:
         cols = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name)}

@@ -10,6 +10,7 @@ import dagster as dg
 
 from feature_factory import markdown as md
 from feature_factory.catalog import load_catalog, load_sources
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.catalog.training_sets import TrainingSetSpec, load_training_sets
 from feature_factory.features import patch_layer
 from feature_factory.features.assets import feature_columns
@@ -20,9 +21,9 @@ from feature_factory.warehouse.base import Warehouse, quote_ident
 GROUP = "ml"
 
 
-def feature_joins(warehouse: Warehouse, spec: TrainingSetSpec) -> list[FeatureJoin]:
-    """The spec's joins, each entity's features read through its own active patches."""
-    catalog, sources = load_catalog(), load_sources()
+def feature_joins(warehouse: Warehouse, spec: TrainingSetSpec, catalogs: CatalogResource) -> list[FeatureJoin]:
+    """The spec's joins, each entity's features (of the run's catalog) read through its own active patches."""
+    catalog, sources = catalogs.catalog(), catalogs.sources()
     out = []
     for j in spec.joins:
         entity = entity_tables(j.entity, sources)
@@ -58,9 +59,9 @@ def training_set_asset(spec: TrainingSetSpec) -> dg.AssetsDefinition:
                      "feature catalog; one SQL statement, replaced atomically."),
         metadata={"dagster/table_name": spec.name, "dagster/column_schema": schema},
     )
-    def _training_set(warehouse: Warehouse) -> dg.MaterializeResult:
+    def _training_set(warehouse: Warehouse, catalog: CatalogResource) -> dg.MaterializeResult:
         spine = f"SELECT {', '.join(quote_ident(c) for c in spec.columns)} FROM {quote_ident(spec.spine_table)}"
-        rows = build_point_in_time(warehouse, spec.name, spine, spec.time, feature_joins(warehouse, spec),
+        rows = build_point_in_time(warehouse, spec.name, spine, spec.time, feature_joins(warehouse, spec, catalog),
                                    spec.ttl_days)
         found = {j.entity: j.prefix + j.features[0] for j in spec.joins}
         counts = warehouse.fetch_one("SELECT " + ", ".join(

@@ -32,7 +32,8 @@ class TrainingSetError(ValueError):
 
 
 def default_features() -> list[FeatureSpec]:
-    from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
+    """The trainable features of the catalog file in force (runs pass their catalog resource's)."""
+    from feature_factory.catalog import load_catalog
 
     return load_catalog().trainable()
 

@@ -59,7 +59,7 @@ class DayDrift:
 def evaluate_day(
     warehouse: Warehouse,
     day: dt.date,
-    features: Sequence[FeatureSpec] | None = None,
+    features: Sequence[FeatureSpec],
     thresholds: Thresholds | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
     subject: Subject = CUSTOMER,
@@ -72,7 +72,7 @@ def evaluate_days(
     warehouse: Warehouse,
     first: dt.date,
     last: dt.date,
-    features: Sequence[FeatureSpec] | None = None,
+    features: Sequence[FeatureSpec],
     thresholds: Thresholds | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
     subject: Subject = CUSTOMER,
@@ -85,7 +85,7 @@ def evaluate_days(
     if baseline is None:
         return [DayDrift(day=d, baseline=None) for d in days]
     th = thresholds or Thresholds()
-    specs = resolve_features(features, subject)
+    specs = resolve_features(features)
     types = feature_columns(warehouse, subject)
     first_day = history_start(warehouse, subject)
     stored = _stored_stats(warehouse, first, last, subject)

@@ -8,6 +8,7 @@ import dagster as dg
 
 from feature_factory import markdown as md
 from feature_factory import priorities, tables
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.homes import HomesResource
 from feature_factory.settings import Homes
 from feature_factory.monitoring import alerts, attribution
@@ -19,7 +20,7 @@ from feature_factory.monitoring.baseline import (
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.stats import (
-    MonitoringError, read_expressions, resolve_features, write_feature_stats,
+    MonitoringError, read_expressions, write_feature_stats,
 )
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.partitions import daily_partitions, single_run_backfill
@@ -34,12 +35,18 @@ def _days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     return window.start.date(), (window.end - dt.timedelta(days=1)).date()
 
 
+def computed(catalog: CatalogResource, subject: Subject) -> list:
+    """The subject's computed features in the run's catalog."""
+    return catalog.catalog().for_entity(subject.entity).computed()
+
+
 def stats_result(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse,
-                 subject: Subject = CUSTOMER) -> dg.MaterializeResult:
+                 catalog: CatalogResource, subject: Subject = CUSTOMER) -> dg.MaterializeResult:
     """feature_stats' run (and every other entity's `<entity>_feature_stats`, entity_assets.py)."""
     first, last = _days(context)
     baseline = current_baseline(warehouse, subject)
-    rows = write_feature_stats(warehouse, first, last, binning=baseline.binning() if baseline else None,
+    rows = write_feature_stats(warehouse, first, last, computed(catalog, subject),
+                               binning=baseline.binning() if baseline else None,
                                grid_size=config.grid_size, sketch_rows=config.sketch_rows,
                                older_sketch_rows=config.range_sketch_rows, subject=subject)
     preview = warehouse.fetch_df(
@@ -59,25 +66,27 @@ def stats_result(context: dg.AssetExecutionContext, config: StatsConfig, warehou
     backfill_policy=single_run_backfill, deps=[CUSTOMER_FEATURES, "feature_stats_baseline"],
     kinds={"sql"},
 )
-def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse):
+def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse,
+                  catalog: CatalogResource):
     """Per feature and day: count, null and zero rates, mean, stddev, min/max, p01..p99, distinct
     count, histogram counts over the current baseline's frozen bins, share outside its [p01, p99]
     and a quantile grid, computed in one SQL statement over the partition's days of
     customer_features (read through the patch layer). Long format: one row per (feature, stats_date)."""
-    return stats_result(context, config, warehouse)
+    return stats_result(context, config, warehouse, catalog)
 
 
 @dg.asset(name="feature_stats_baseline", group_name=GROUP, deps=[CUSTOMER_FEATURES], kinds={"sql"})
-def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse):
+def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse,
+                           catalog: CatalogResource):
     """Reference statistics per feature captured from a chosen window of days (run
     capture_baseline_job, or materialize with config). Every capture is a new version, exactly one
     is current, none is overwritten. Stores the statistics, frozen bin edges (deciles of the window,
     deduplicated), the window's histogram over them and its quantile grid."""
-    return baseline_result(context, config, warehouse)
+    return baseline_result(context, config, warehouse, catalog)
 
 
 def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse,
-                    subject: Subject = CUSTOMER) -> dg.MaterializeResult:
+                    catalog: CatalogResource, subject: Subject = CUSTOMER) -> dg.MaterializeResult:
     """feature_stats_baseline's run (and every other entity's `<entity>_feature_stats_baseline`)."""
     try:
         previous = current_baseline(warehouse, subject)
@@ -85,8 +94,8 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
         previous = None
     start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous, subject)
-    baseline = capture_baseline(warehouse, start, end, grid_size=config.grid_size, sketch_rows=config.sketch_rows,
-                                subject=subject)
+    baseline = capture_baseline(warehouse, start, end, computed(catalog, subject), grid_size=config.grid_size,
+                                sketch_rows=config.sketch_rows, subject=subject)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
     if subject.unattributed() is None and warehouse.table_exists(tables.RAW_EVENTS.name):
         # Attribution's customer_first_seen, brought up to date now: the first drifted day judged
@@ -132,24 +141,25 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
     deps=["feature_stats", "feature_stats_baseline", CUSTOMER_FEATURES], kinds={"python"},
 )
 def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
-                 homes: HomesResource):
+                 homes: HomesResource, catalog: CatalogResource):
     """Per feature and day against the current baseline: PSI, KS, normalised Wasserstein,
     Jensen-Shannon, mean shift (baseline stds), std ratio, null-rate delta and share outside the
     baseline's [p01, p99]; named drift types and a severity (none..critical) from the configured
     thresholds. Evidently's per-column verdict is added by drift_report, which runs after this
     asset has landed. Without a baseline the partition is left empty and the metadata says to run
     capture_baseline_job."""
-    return alerts_result(context, config, warehouse, homes=homes.homes())
+    return alerts_result(context, config, warehouse, catalog, homes=homes.homes())
 
 
 def alerts_result(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
-                  subject: Subject = CUSTOMER, homes: Homes | None = None) -> dg.MaterializeResult:
+                  catalog: CatalogResource, subject: Subject = CUSTOMER, homes: Homes | None = None
+                  ) -> dg.MaterializeResult:
     """drift_alerts' run (and every other entity's `<entity>_drift_alerts`, entity_assets.py).
     `homes`: where the day's Evidently report will be (customer only: drift_report is its)."""
     first, last = _days(context)
     per_partition, metadata, all_rows = {}, {}, []
     with warehouse.held():  # one open DuckDB file for the dozen small reads (each open is ~0.07 s)
-        reports = alerts.evaluate_days(warehouse, first, last, thresholds=config.thresholds(),
+        reports = alerts.evaluate_days(warehouse, first, last, computed(catalog, subject), thresholds=config.thresholds(),
                                        grid_size=config.grid_size, subject=subject)
     ranged = len(reports) > 1
     for report in reports:
@@ -233,7 +243,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
     op_tags=priorities.op_tags(priorities.SECOND_OPINION),
 )
 def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse,
-                 homes: HomesResource):
+                 homes: HomesResource, catalog: CatalogResource):
     """Evidently's DataDriftPreset report for the day, as a second opinion next to drift_alerts:
     bounded samples of the day and of the baseline window the alerts were judged against (sampled
     in the warehouse), the HTML report under reports/, and Evidently's per-column verdict written
@@ -250,7 +260,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, w
             metadata = {"status": f"no report for this day of a range run (only {last} gets one; "
                                   "set every_day_in_ranges: true for all)"}
         else:
-            metadata = _report_day(context, config, warehouse, day, homes.homes())
+            metadata = _report_day(context, config, warehouse, day, homes.homes(), computed(catalog, CUSTOMER))
             reported += [str(day)] if "evidently_report_file" in metadata else []
         if ranged:  # each partition's own metadata (overrides the run's shared keys below)
             context.add_asset_metadata(metadata, partition_key=str(day))
@@ -259,7 +269,8 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, w
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: dt.date, homes: Homes) -> dict:
+def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: dt.date, homes: Homes,
+                features: list) -> dict:
     judged = ev.judged_day(warehouse, day)
     if judged.empty:
         message = f"drift_alerts has no rows for {day} (no baseline, or not materialized): no report"
@@ -270,7 +281,7 @@ def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: d
     if window is None:
         return {"status": f"baseline v{version} of the {day} alerts is gone from {tables.FEATURE_STATS_BASELINE.name}: no report"}
     names = set(judged["feature"])
-    exprs = read_expressions(warehouse, [s for s in resolve_features(None) if s.name in names])
+    exprs = read_expressions(warehouse, [s for s in features if s.name in names])
     result = ev.run_report(warehouse, day, window, exprs, config.sample_size, version, homes)
     ev.store_verdicts(warehouse, day, version, result.columns)
     metadata = {

@@ -119,7 +119,7 @@ def capture_baseline(
     warehouse: Warehouse,
     start: dt.date,
     end: dt.date,
-    features: Sequence[FeatureSpec] | None = None,
+    features: Sequence[FeatureSpec],
     grid_size: int = DEFAULT_GRID_SIZE,
     sketch_rows: int | None = None,
     subject: Subject = CUSTOMER,
@@ -134,7 +134,7 @@ def capture_baseline(
     `sketch_rows`: grids and quantiles from a row sample of about that many rows per day (pooled:
     per window), see stats.py; exact by default."""
     types = feature_columns(warehouse, subject)
-    specs = resolve_features(features, subject)
+    specs = resolve_features(features)
     exprs = read_expressions(warehouse, specs, subject)
     days = snapshot_days(warehouse, start, end, subject.features)
     if days == 0:

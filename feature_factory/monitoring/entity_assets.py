@@ -16,6 +16,7 @@ import dagster as dg
 
 from feature_factory.catalog import Catalog, load_sources
 from feature_factory.catalog.sources import SourceCatalog
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features.entities import EntityTables, other_entities
 from feature_factory.monitoring import assets, checks
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
@@ -42,8 +43,9 @@ def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
             "format: one row per (feature, stats_date), the columns of feature_stats."),
         metadata={"dagster/table_name": subject.stats.name, "dagster/column_schema": subject.stats.column_schema()},
     )
-    def _stats(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse):
-        return assets.stats_result(context, config, warehouse, subject)
+    def _stats(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse,
+               catalog: CatalogResource):
+        return assets.stats_result(context, config, warehouse, catalog, subject)
 
     @dg.asset(
         name=subject.baseline.name, group_name=assets.GROUP, deps=[features], kinds={"sql"}, tags=tags,
@@ -54,8 +56,9 @@ def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
         metadata={"dagster/table_name": subject.baseline.name,
                   "dagster/column_schema": subject.baseline.column_schema()},
     )
-    def _baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse):
-        return assets.baseline_result(context, config, warehouse, subject)
+    def _baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse,
+                  catalog: CatalogResource):
+        return assets.baseline_result(context, config, warehouse, catalog, subject)
 
     @dg.asset(
         name=subject.alerts.name, group_name=assets.GROUP, partitions_def=daily_partitions,
@@ -69,8 +72,9 @@ def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
             f"population_shift, ...). No segment attribution: {subject.unattributed()}."),
         metadata={"dagster/table_name": subject.alerts.name, "dagster/column_schema": subject.alerts.column_schema()},
     )
-    def _alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse):
-        return assets.alerts_result(context, config, warehouse, subject)
+    def _alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
+                catalog: CatalogResource):
+        return assets.alerts_result(context, config, warehouse, catalog, subject)
 
     return [_stats, _baseline, _alerts]
 

@@ -61,11 +61,8 @@ class Binning:
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def resolve_features(features: Sequence[FeatureSpec] | None, subject: Subject = CUSTOMER) -> list[FeatureSpec]:
-    if features is None:
-        from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
-
-        features = load_catalog().for_entity(subject.entity).computed()
+def resolve_features(features: Sequence[FeatureSpec]) -> list[FeatureSpec]:
+    """The computed ones of `features` (the run's catalog's, handed in by the caller)."""
     return [f for f in features if f.computed]
 
 
@@ -211,7 +208,7 @@ def write_feature_stats(
     warehouse: Warehouse,
     start: dt.date | str,
     end: dt.date | str,
-    features: Sequence[FeatureSpec] | None = None,
+    features: Sequence[FeatureSpec],
     binning: Binning | None = None,
     grid_size: int = DEFAULT_GRID_SIZE,
     days_per_statement: int = DEFAULT_DAYS_PER_STATEMENT,
@@ -231,7 +228,7 @@ def write_feature_stats(
     the day a daily run alerts on, keeps `sketch_rows`."""
     if days_per_statement < 1:
         raise ValueError(f"days_per_statement={days_per_statement} must be at least 1")
-    specs = resolve_features(features, subject)
+    specs = resolve_features(features)
     first, last = as_date(start), as_date(end)
     # (first day, last day, sketch_rows) of each part of the range.
     parts = [(first, last - dt.timedelta(days=1), older_sketch_rows), (last, last, sketch_rows)] \

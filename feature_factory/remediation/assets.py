@@ -13,6 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory import tables
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.remediation import loop, rules, views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
@@ -88,22 +89,22 @@ def log_metadata(logs: list[dict], warehouse: Warehouse, scope: Scope = CUSTOMER
 )
 def patch_candidates(
     context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings,
-    online_store: OnlineStoreResource,
+    online_store: OnlineStoreResource, catalog: CatalogResource,
 ) -> dg.MaterializeResult:
     """Typed remediation patches proposed from the latest drift alerts: impute the baseline median
     for null spikes, clip to the baseline [p01, p99] for outliers, cast for schema changes, request
     a retrain or baseline refresh for severe shifts, disable on critical breakage. Each has a stable
     id, its evidence and the exact SQL it would apply (`/* REVIEW */`). Nothing changes until a
     patch is approved (approve_patches_job, or the policy file in auto modes) and applied."""
-    return propose_result(context, config, warehouse, remediation, online_store)
+    return propose_result(context, config, warehouse, remediation, online_store, catalog)
 
 
 def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse,
-                   remediation: RemediationSettings, online_store: OnlineStoreResource,
+                   remediation: RemediationSettings, online_store: OnlineStoreResource, catalogs: CatalogResource,
                    scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
     """patch_candidates' run (and every other entity's `<entity>_patch_candidates`, entity_assets.py:
     propose only, whatever the mode; its approval is a person's, by approve_patches_job)."""
-    full = remediation.load_catalog()
+    full = catalogs.catalog()
     catalog = scope.catalog(full)
     # The drift sensor tags its request with the partition that fired.
     day = config.alert_date or context.run.tags.get("feature_factory/drift_partition")
@@ -150,20 +151,20 @@ def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, war
 @dg.asset(group_name=GROUP, kinds={"sql", "python"}, pool=POOL, deps=[patch_candidates])
 def feature_patch_log(
     context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse, remediation: RemediationSettings,
-    online_store: OnlineStoreResource,
+    online_store: OnlineStoreResource, catalog: CatalogResource,
 ) -> dg.MaterializeResult:
     """Append-only audit log of applied and rolled-back patches (who, when, params, the feature's
     stats before and after). Materializing it applies every APPROVED patch atomically (state, status
     and log in one transaction under the remediation lock), then rebuilds customer_features_online;
     from then on the online table, training sets, inference and monitoring read patched values."""
-    return apply_result(context, config, warehouse, remediation, online_store)
+    return apply_result(context, config, warehouse, remediation, online_store, catalog)
 
 
 def apply_result(context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse,
-                 remediation: RemediationSettings, online_store: OnlineStoreResource,
+                 remediation: RemediationSettings, online_store: OnlineStoreResource, catalogs: CatalogResource,
                  scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
     """feature_patch_log's run (and every other entity's `<entity>_feature_patch_log`)."""
-    catalog = scope.catalog(remediation.load_catalog())
+    catalog = scope.catalog(catalogs.catalog())
     logs = loop.apply_approved(
         warehouse, catalog, actor=actor_of(context, config.actor), run_id=context.run_id,
         patch_ids=config.patch_ids, rebuild=rebuild_online_callback(context, warehouse, catalog, online_store, scope),

@@ -11,7 +11,7 @@ import dagster as dg
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer, patches
 from feature_factory.remediation.assets import feature_patch_log
-from feature_factory.remediation.resources import RemediationSettings
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse
 
@@ -42,8 +42,8 @@ def validate_active(warehouse: Warehouse, catalog: Catalog, scope: Scope = CUSTO
 
 @dg.asset_check(asset=feature_patch_log, blocking=True,
                 description="Every active patch re-validates against the catalog and its id.")
-def active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings) -> dg.AssetCheckResult:
-    return validate_active(warehouse, remediation.load_catalog())
+def active_patches_valid(warehouse: Warehouse, catalog: CatalogResource) -> dg.AssetCheckResult:
+    return validate_active(warehouse, CUSTOMER_SCOPE.catalog(catalog.catalog()))
 
 
 def build_active_patches_valid(scope: Scope) -> dg.AssetChecksDefinition:
@@ -52,7 +52,7 @@ def build_active_patches_valid(scope: Scope) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=scope.log.name, name="active_patches_valid", blocking=True,
                     description=f"Every active patch of entity `{scope.entity.name}` ({scope.active.name}) "
                     f"re-validates against its features in the catalog and its id.")
-    def _active_patches_valid(warehouse: Warehouse, remediation: RemediationSettings) -> dg.AssetCheckResult:
-        return validate_active(warehouse, scope.catalog(remediation.load_catalog()), scope)
+    def _active_patches_valid(warehouse: Warehouse, catalog: CatalogResource) -> dg.AssetCheckResult:
+        return validate_active(warehouse, scope.catalog(catalog.catalog()), scope)
 
     return _active_patches_valid

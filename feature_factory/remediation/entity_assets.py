@@ -15,6 +15,7 @@ and without a diagnosis there is no exclude_source (scope.py).
 import dagster as dg
 
 from feature_factory.catalog import Catalog
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features.entities import EntityTables, other_entities
 from feature_factory.remediation import assets, checks
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
@@ -41,8 +42,8 @@ def remediation_assets(entity: EntityTables) -> tuple[list[dg.AssetsDefinition],
                   "dagster/column_schema": scope.candidates.column_schema()},
     )
     def _candidates(context: dg.AssetExecutionContext, config: assets.ProposeConfig, warehouse: Warehouse,
-                    remediation: RemediationSettings, online_store: OnlineStoreResource):
-        return assets.propose_result(context, config, warehouse, remediation, online_store, scope)
+                    remediation: RemediationSettings, online_store: OnlineStoreResource, catalog: CatalogResource):
+        return assets.propose_result(context, config, warehouse, remediation, online_store, catalog, scope)
 
     @dg.asset(
         name=scope.log.name, group_name=assets.GROUP, kinds={"sql", "python"}, pool=POOL, tags=tags,
@@ -55,8 +56,8 @@ def remediation_assets(entity: EntityTables) -> tuple[list[dg.AssetsDefinition],
         metadata={"dagster/table_name": scope.log.name, "dagster/column_schema": scope.log.column_schema()},
     )
     def _log(context: dg.AssetExecutionContext, config: assets.ApplyConfig, warehouse: Warehouse,
-             remediation: RemediationSettings, online_store: OnlineStoreResource):
-        return assets.apply_result(context, config, warehouse, remediation, online_store, scope)
+             remediation: RemediationSettings, online_store: OnlineStoreResource, catalog: CatalogResource):
+        return assets.apply_result(context, config, warehouse, remediation, online_store, catalog, scope)
 
     jobs = [
         dg.define_asset_job(f"{entity.name}_remediation_job", selection=[_candidates], tags=RUN_TAGS,

@@ -19,6 +19,7 @@ Apply and rollback cannot interleave: each holds the warehouse-level remediation
 import dagster as dg
 from pydantic import Field
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features.entities import entity_tables
 from feature_factory.remediation import loop, views
 from feature_factory.remediation.assets import actor_of, feature_patch_log, log_applied, log_views, patch_candidates
@@ -46,17 +47,18 @@ class RollbackConfig(dg.Config):
     entity: str = Field(default="customer", description=_ENTITY)
 
 
-def scope_of(entity: str) -> Scope:
-    """The scope of a configured entity (a KeyError naming the sources file when it is not declared)."""
-    return scope_for(entity_tables(entity))
+def scope_of(entity: str, catalog: CatalogResource) -> Scope:
+    """The scope of a configured entity in the run's sources (a KeyError naming the sources file
+    when it is not declared)."""
+    return scope_for(entity_tables(entity, catalog.sources()))
 
 
 @dg.op(pool=POOL)
 def approve_patches(context: dg.OpExecutionContext, config: ApproveConfig, warehouse: Warehouse,
-                    remediation: RemediationSettings) -> None:
+                    remediation: RemediationSettings, catalog: CatalogResource) -> None:
     """Approve and/or reject patch candidates; all or nothing, approver and time recorded."""
-    scope = scope_of(config.entity)
-    decided = loop.decide(warehouse, scope.catalog(remediation.load_catalog()), config.approve, config.reject,
+    scope = scope_of(config.entity, catalog)
+    decided = loop.decide(warehouse, scope.catalog(catalog.catalog()), config.approve, config.reject,
                           config.approver, remediation.lock_ttl_s, scope)
     context.log.info(f"{config.approver}: approved {decided['approved']}, rejected {decided['rejected']}")
     context.log_event(dg.AssetMaterialization(
@@ -72,13 +74,14 @@ def approve_patches(context: dg.OpExecutionContext, config: ApproveConfig, wareh
 
 @dg.op(pool=POOL)
 def rollback_patch(context: dg.OpExecutionContext, config: RollbackConfig, warehouse: Warehouse,
-                   remediation: RemediationSettings, online_store: OnlineStoreResource) -> None:
+                   remediation: RemediationSettings, online_store: OnlineStoreResource,
+                   catalog: CatalogResource) -> None:
     """Undo an applied patch exactly, log it, and rebuild customer_features_online (another
     entity's: its online table)."""
-    scope = scope_of(config.entity)
-    catalog = scope.catalog(remediation.load_catalog())
-    log = loop.rollback(warehouse, catalog, config.patch_id, actor_of(context, config.actor), context.run_id,
-                        rebuild=rebuild_online_callback(context, warehouse, catalog, online_store, scope),
+    scope = scope_of(config.entity, catalog)
+    features = scope.catalog(catalog.catalog())
+    log = loop.rollback(warehouse, features, config.patch_id, actor_of(context, config.actor), context.run_id,
+                        rebuild=rebuild_online_callback(context, warehouse, features, online_store, scope),
                         lock_ttl_s=remediation.lock_ttl_s, scope=scope)
     context.log.info(f"rolled back {config.patch_id} ({log['action']} on {log['feature']})")
     log_applied(context, [log], warehouse, scope)

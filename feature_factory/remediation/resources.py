@@ -32,7 +32,8 @@ RUN_TAGS = {"feature_factory/concurrency": "remediation"}
 
 
 class RemediationSettings(dg.ConfigurableResource):
-    """Remediation mode, approval policy file and catalog location."""
+    """Remediation mode and approval policy file (the catalog is the run's `catalog` resource, the
+    one its features were built from)."""
 
     mode: Mode = Field(
         default="propose_only",
@@ -42,7 +43,6 @@ class RemediationSettings(dg.ConfigurableResource):
         default=None,
         description="Approval policy YAML (see remediation/policy.example.yaml); none = nothing auto-approved.",
     )
-    catalog_path: str | None = Field(default=None, description="Feature catalog YAML; default the shipped catalog.")
     lock_ttl_s: float = Field(
         default=900.0, description="Seconds after which a crashed run's remediation lock may be taken over."
     )
@@ -55,11 +55,6 @@ class RemediationSettings(dg.ConfigurableResource):
                 f"FEATURE_FACTORY_REMEDIATION_MODE={mode!r} is not a mode; choose one of {', '.join(MODES)}"
             )
         return cls(mode=mode, policy_path=os.environ.get("FEATURE_FACTORY_REMEDIATION_POLICY") or None)
-
-    def load_catalog(self) -> Catalog:
-        from feature_factory.catalog import load_catalog  # late-bound: tests swap the catalog
-
-        return load_catalog(self.catalog_path)
 
     def load_policy(self, catalog: Catalog):
         """The validated policy, or None when no policy file is configured."""

@@ -8,10 +8,12 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory import priorities
-from feature_factory.catalog import Catalog, load_catalog
+from feature_factory.catalog import Catalog
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features.assets import ONLINE_AUTOMATION, customer_features_online
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables, other_entities
 from feature_factory.features.online import DEFAULT_TTL_DAYS
+from feature_factory.partitions import single_run_backfill
 from feature_factory.serving import publish
 from feature_factory.serving.config import DEFAULT_PORT, OnlineStoreResource
 from feature_factory.serving.store import StoreError, StoreMeta, store_asset
@@ -64,14 +66,16 @@ def publish_result(context: dg.AssetExecutionContext, config: OnlineStoreConfig,
     kinds={"sqlite", "redis", "python"},
     deps=[customer_features_online],
     automation_condition=ONLINE_AUTOMATION,
+    backfill_policy=single_run_backfill,  # in daily_refresh_job: see customer_features_online
     op_tags=priorities.op_tags(priorities.SERVING),  # after drift_alerts in a refresh (priorities.py)
 )
 def customer_features_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig,
-                                   warehouse: Warehouse, online_store: OnlineStoreResource) -> dg.MaterializeResult:
+                                   warehouse: Warehouse, online_store: OnlineStoreResource,
+                                   catalog: CatalogResource) -> dg.MaterializeResult:
     """The online store `feature-factory serve` answers from: customer_features_online copied as a
     new version (SQLite by default, Redis in production) and made current atomically, so a reader
     sees the old or the new version, never a mix. Apply and rollback refresh it too."""
-    return publish_result(context, config, warehouse, online_store, load_catalog())
+    return publish_result(context, config, warehouse, online_store, catalog.catalog().for_entity(CUSTOMER_TABLES.name))
 
 
 def store_asset_for(entity: EntityTables) -> dg.AssetsDefinition:
@@ -84,6 +88,7 @@ def store_asset_for(entity: EntityTables) -> dg.AssetsDefinition:
         kinds={"sqlite", "redis", "python"},
         deps=[dg.AssetKey(entity.online_table)],
         automation_condition=ONLINE_AUTOMATION,
+        backfill_policy=single_run_backfill,  # in <entity>_refresh_job
         tags={"feature_factory/entity": name},
         description=(
             f"The online store `feature-factory serve --entity {name}` answers from (POST /features with "
@@ -93,9 +98,9 @@ def store_asset_for(entity: EntityTables) -> dg.AssetsDefinition:
             "refresh it too."),
     )
     def _store(context: dg.AssetExecutionContext, config: OnlineStoreConfig, warehouse: Warehouse,
-               online_store: OnlineStoreResource) -> dg.MaterializeResult:
-        # The catalog as it is now (descriptions of the served features), like the online table's run.
-        return publish_result(context, config, warehouse, online_store, load_catalog().for_entity(name), entity)
+               online_store: OnlineStoreResource, catalog: CatalogResource) -> dg.MaterializeResult:
+        # The run's catalog (descriptions of the served features), like the online table's run.
+        return publish_result(context, config, warehouse, online_store, catalog.catalog().for_entity(name), entity)
 
     return _store
 

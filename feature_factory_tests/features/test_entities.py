@@ -13,6 +13,7 @@ import pytest
 import yaml
 from features_helpers import D
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory import tables
 from feature_factory.catalog import CatalogError, load_catalog, load_sources
 from feature_factory.catalog.loader import parse_entries
@@ -205,7 +206,7 @@ def test_materialize_factory_assets_from_landed_files(duckdb_warehouse, catalog,
     # 4 of 17 lines are bad: above the default 5 % the blocking check would stop the features.
     run_config = {"ops": {"ingest_orders": {"config": {"landing_dir": str(folder), "max_quarantine_rate": 0.3}}}}
     tags = {"dagster/asset_partition_range_start": "2024-03-01", "dagster/asset_partition_range_end": "2024-03-10"}
-    result = dg.materialize(defs, resources={"warehouse": duckdb_warehouse, "homes": HomesResource()}, run_config=run_config, tags=tags,
+    result = dg.materialize(defs, resources={"warehouse": duckdb_warehouse, "homes": HomesResource(), "catalog": CatalogResource()}, run_config=run_config, tags=tags,
                             raise_on_error=False)
     assert result.success
     mats = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata

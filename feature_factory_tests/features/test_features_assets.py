@@ -9,6 +9,7 @@ import pytest
 import yaml
 from features_helpers import D, events_frame, random_events, reference_features, write_raw_events
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory import markdown as md
 from feature_factory import partitions
 from feature_factory.catalog import load_catalog
@@ -30,7 +31,7 @@ def events_asset(events):
 
 def materialize(warehouse, events, selection=None, partition_key=None, tags=None, run_config=None):
     defs = [events_asset(events), assets.customer_features, assets.customer_features_online, *checks.all_checks()]
-    return dg.materialize(defs, resources={"warehouse": warehouse}, partition_key=partition_key, tags=tags,
+    return dg.materialize(defs, resources={"warehouse": warehouse, "catalog": CatalogResource()}, partition_key=partition_key, tags=tags,
                           selection=selection, run_config=run_config, raise_on_error=False)
 
 
@@ -110,7 +111,7 @@ def test_duplicate_check_blocks_downstream(duckdb_warehouse):
     # Plant a duplicate row, then re-run only the check and the online table after it.
     duckdb_warehouse.execute("INSERT INTO customer_features SELECT * FROM customer_features")
     defs = [assets.customer_features_online, checks.no_duplicate_keys, assets.customer_features]
-    result = dg.materialize(defs, resources={"warehouse": duckdb_warehouse}, raise_on_error=False,
+    result = dg.materialize(defs, resources={"warehouse": duckdb_warehouse, "catalog": CatalogResource()}, raise_on_error=False,
                             selection=dg.AssetSelection.checks(checks.no_duplicate_keys) | dg.AssetSelection.assets("customer_features_online"))
     ev = check_results(result)[checks.NO_DUPLICATES]
     assert not ev.passed and "1 duplicated (customer_id, snapshot_date) keys" in ev.description
@@ -176,12 +177,12 @@ def test_lifecycle_retired_absent_draft_not_served_deprecated_marked(duckdb_ware
 def test_online_table_follows_new_snapshots_by_automation(duckdb_warehouse):
     events = events_frame([("a", "purchase", "web", 10.0, "2024-02-10")])
     defs = dg.Definitions(assets=[events_asset(events), assets.customer_features, assets.customer_features_online],
-                          resources={"warehouse": duckdb_warehouse})
+                          resources={"warehouse": duckdb_warehouse, "catalog": CatalogResource()})
     instance = dg.DagsterInstance.ephemeral()
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0
     dg.materialize([events_asset(events), assets.customer_features], instance=instance, partition_key="2024-02-10",
-                   resources={"warehouse": duckdb_warehouse})
+                   resources={"warehouse": duckdb_warehouse, "catalog": CatalogResource()})
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert after.total_requested == 1
     assert after.get_num_requested(dg.AssetKey("customer_features_online")) == 1

@@ -10,6 +10,7 @@ import pytest
 from features_helpers import D, events_frame, write_raw_events
 from test_entities import CATALOG, ORDER_LINES_AS_OF, SOURCES, _ingest
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.catalog import CatalogError, load_catalog, load_sources
 from feature_factory.catalog.training_sets import load_training_sets, parse_training_sets
 from feature_factory.features.entities import entity_tables
@@ -73,7 +74,7 @@ def test_order_training_set_asset_joins_buyer_and_product_point_in_time(warehous
     schema = asset.metadata_by_key[asset.key]["dagster/column_schema"]
     assert [c.name for c in schema.columns][-4:] == ["purchases_7d", "revenue_7d", "product_orders_7d",
                                                      "product_revenue_7d"]
-    result = dg.materialize([asset], resources={"warehouse": warehouse})
+    result = dg.materialize([asset], resources={"warehouse": warehouse, "catalog": CatalogResource()})
     md = {k: v.value for k, v in result.asset_materializations_for_node("order_training_set")[0].metadata.items()}
     assert md["dagster/row_count"] == 13
     got = warehouse.fetch_all("SELECT order_line_id, customer_id, product_id, purchases_7d, revenue_7d, "

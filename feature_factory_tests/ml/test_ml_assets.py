@@ -10,6 +10,8 @@ import pytest
 from ml_helpers import default_specs, make_activity_world
 
 from feature_factory import settings
+from feature_factory.catalog import Catalog
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.ml import assets, checks, jobs, training_set
 from feature_factory.ml.registry import ModelRegistry
 from feature_factory.ml.resources import ModelRegistryResource
@@ -18,10 +20,16 @@ ML_ASSETS = [assets.churn_labels, assets.training_set, assets.churn_model, asset
              assets.inference_results, assets.model_performance, checks.challenger_beats_champion]
 
 
+def catalog() -> CatalogResource:
+    """The run's catalog: the test world's features (handed in)."""
+    return CatalogResource.of(Catalog(tuple(default_specs())))
+
+
 def _run(warehouse, model_overrides: dict | None = None):
     model_cfg = {"cv_folds": 3, "rf_n_estimators": 30, "bootstrap_resamples": 50, **(model_overrides or {})}
     return dg.materialize(
-        ML_ASSETS, resources={"warehouse": warehouse, "model_registry": ModelRegistryResource()}, raise_on_error=False,
+        ML_ASSETS, resources={"warehouse": warehouse, "model_registry": ModelRegistryResource(), "catalog": catalog()},
+        raise_on_error=False,
         run_config=dg.RunConfig(ops={
             "churn_labels": {"config": {"horizon_days": 14, "every_days": 7, "min_history_days": 21}},
             "training_set": {"config": {"ttl_days": 3}},
@@ -37,8 +45,7 @@ def _meta(result, key: str) -> dict:
 
 
 @pytest.fixture
-def world(duckdb_warehouse, monkeypatch):
-    monkeypatch.setattr(training_set, "default_features", default_specs)
+def world(duckdb_warehouse):
     truth = make_activity_world(duckdb_warehouse)
     path = settings.home() / "ground_truth" / "customers.parquet"
     path.parent.mkdir(parents=True)
@@ -97,7 +104,8 @@ def test_retrain_flow_then_gate_holds_then_promotes(world):
     assert reg.champion().version == champ["champion_version"]
     assert len(reg.versions()) == n_versions + 2
     # Scoring meanwhile: the held challenger scores the same customers in shadow.
-    shadow_run = dg.materialize([assets.inference_results], resources={"warehouse": wh, "model_registry": ModelRegistryResource()})
+    shadow_run = dg.materialize([assets.inference_results], resources={"warehouse": wh, "model_registry": ModelRegistryResource(),
+                                                                      "catalog": catalog()})
     inf = _meta(shadow_run, "inference_results")
     assert inf["shadow_version"] == held_version != inf["model_version"] == champ["champion_version"]
     assert "shadow_prediction_psi" in inf and "shadow_score_bins_vs_training" in inf

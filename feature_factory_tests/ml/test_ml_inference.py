@@ -110,13 +110,10 @@ def test_clear_errors(duckdb_warehouse):
         score_customers(duckdb_warehouse, "r", reg)
 
 
-def test_backtest_scores_a_past_snapshot(duckdb_warehouse, monkeypatch):
+def test_backtest_scores_a_past_snapshot(duckdb_warehouse):
     from ml_helpers import default_specs
 
-    from feature_factory.catalog import Catalog
-    import feature_factory.catalog as catalog
-
-    monkeypatch.setattr(catalog, "load_catalog", lambda: Catalog(tuple(default_specs())))
+    specs = default_specs()  # the run's trainable features, handed in
     reg = ModelRegistry()
     pipe, v = _champion(reg)
     frame = synthetic_frame(6, seed=2, dates=1)
@@ -124,11 +121,11 @@ def test_backtest_scores_a_past_snapshot(duckdb_warehouse, monkeypatch):
         pd.DataFrame({"customer_id": frame["customer_id"], "snapshot_date": day,
                       "f_count": frame["f_count"] + shift, "f_amount": frame["f_amount"]})
         for day, shift in (("2024-03-01", 0), ("2024-03-02", 5))]))
-    s = score_customers(duckdb_warehouse, "bt", reg, as_of="2024-03-01", chunk_rows=4)
+    s = score_customers(duckdb_warehouse, "bt", reg, as_of="2024-03-01", chunk_rows=4, features=specs)
     got = duckdb_warehouse.fetch_df("SELECT * FROM inference_results ORDER BY customer_id")
     assert s.customers == 6 and s.chunks == 2 and {str(d)[:10] for d in got["snapshot_date"]} == {"2024-03-01"}
     assert np.allclose(got["churn_probability"], models.predict_proba(pipe, frame, FEATURES))
     with pytest.raises(InferenceError, match="no rows for snapshot_date 2023-01-01"):
-        score_customers(duckdb_warehouse, "bt2", reg, as_of="2023-01-01")
+        score_customers(duckdb_warehouse, "bt2", reg, as_of="2023-01-01", features=specs)
     with pytest.raises(InferenceError, match="as_of='March' is not a date"):
-        score_customers(duckdb_warehouse, "bt3", reg, as_of="March")
+        score_customers(duckdb_warehouse, "bt3", reg, as_of="March", features=specs)

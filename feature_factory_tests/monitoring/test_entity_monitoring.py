@@ -15,6 +15,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory import tables
 from feature_factory.catalog import load_catalog, load_sources
 from feature_factory.events.source_assets import source_assets
@@ -174,7 +175,8 @@ def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, produc
     catalog = load_catalog(CATALOG)
     features = feature_entity_assets.definitions(catalog)
     monitoring = entity_assets.definitions(catalog)
-    res = {"warehouse": warehouse, "homes": HomesResource()}
+    res = {"warehouse": warehouse, "homes": HomesResource(),
+           "catalog": CatalogResource(catalog_path=str(CATALOG), sources_path=str(SOURCES))}
     with dg.instance_for_test() as instance:
         r = dg.materialize([source_assets(load_sources(SOURCES).get("orders")), *features.assets], resources=res,
                            instance=instance, tags=_range("2024-01-01", "2024-03-10"), run_config={
@@ -246,7 +248,8 @@ def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(produ
         feature_entity_assets.definitions(catalog), entity_assets.definitions(catalog),
         remediation_entity_assets.definitions(catalog), dg.Definitions(assets=serving_assets.store_assets(catalog)),
         dg.Definitions(resources={"warehouse": duckdb_warehouse, "remediation": object(), "homes": HomesResource(),
-                                  "online_store": OnlineStoreResource.from_env()}))
+                                  "online_store": OnlineStoreResource.from_env(),
+                                  "catalog": CatalogResource(catalog_path=str(CATALOG), sources_path=str(SOURCES))}))
     job = defs.resolve_job_def("product_refresh_job")
     selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
     assert selected == {"raw_orders", "orders_quarantine", "product_features", "product_features_online",
@@ -268,3 +271,37 @@ def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(produ
     assert _metadata(result, "product_drift_alerts")["partitions"]["2024-01-10"]["baseline_version"] is None
     assert _metadata(result, "product_feature_stats")["baseline"].startswith(
         "no baseline captured yet — run capture_product_baseline_job")
+
+
+def test_every_asset_of_each_refresh_job_runs_a_partition_range_as_one_run(monkeypatch):
+    """`dg launch --job daily_refresh_job --partition-range A...B` (and product_refresh_job) needs
+    every asset of the job on the single-run backfill policy, the unpartitioned online table and
+    store included (issue 34 item 5); resolving the jobs warns of no varying policies."""
+    import importlib
+    import warnings
+
+    from feature_factory import definitions
+
+    domains = ("feature_factory.events.definitions", "feature_factory.features.definitions",
+               "feature_factory.monitoring.definitions",
+               "feature_factory.remediation.definitions", "feature_factory.serving.definitions")
+    monkeypatch.setenv("FEATURE_FACTORY_SOURCES", str(SOURCES))
+    monkeypatch.setenv("FEATURE_FACTORY_CATALOG", str(CATALOG))
+    try:
+        for name in domains:
+            importlib.reload(importlib.import_module(name))
+        defs = definitions.build_defs()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            jobs = {name: defs.resolve_job_def(name) for name in ("daily_refresh_job", "product_refresh_job")}
+        assert [str(w.message) for w in caught if "BackfillPolic" in str(w.message)] == []
+        for name, job in jobs.items():
+            policies = {k.to_user_string(): job.asset_layer.get(k).backfill_policy
+                        for k in job.asset_layer.executable_asset_keys}
+            assert {"customer_features_online_store", "product_features_online_store", "raw_orders"} & set(policies)
+            assert {k: p for k, p in policies.items() if p != dg.BackfillPolicy.single_run()} == {}, name
+    finally:
+        monkeypatch.delenv("FEATURE_FACTORY_SOURCES")
+        monkeypatch.delenv("FEATURE_FACTORY_CATALOG")
+        for name in domains:
+            importlib.reload(importlib.import_module(name))

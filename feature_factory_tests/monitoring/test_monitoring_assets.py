@@ -15,6 +15,7 @@ import pytest
 
 from feature_factory import tables
 from feature_factory.catalog import Catalog
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.monitoring import assets as A
 from feature_factory.monitoring.baseline import NO_BASELINE
 from feature_factory.monitoring.notifier import LogNotifier
@@ -33,14 +34,15 @@ def _metadata(result, asset: str) -> dict:
 
 
 @pytest.fixture
-def catalog(monkeypatch, features):
-    monkeypatch.setattr("feature_factory.catalog.load_catalog", lambda path=None: Catalog(tuple(features)))
+def catalog(features):
+    """The run's catalog resource: the test's features (handed in, no global replaced)."""
+    return CatalogResource.of(Catalog(tuple(features)))
 
 
 def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
     wh = duckdb_warehouse
     load_features(wh, make_days(10, customers=400, seed=5, shift={9: {"amount_shift": 1.0, "null_rate": 0.3}}))
-    res = {"warehouse": wh, "homes": HomesResource()}
+    res = {"warehouse": wh, "homes": HomesResource(), "catalog": catalog}
     with dg.instance_for_test() as instance:
         # Before any baseline: stats without histograms, an empty alerts partition, a clear message.
         r = dg.materialize([A.feature_stats, A.drift_alerts, A.drift_report], partition_key=DRIFT_DAY,
@@ -155,7 +157,7 @@ def A_sensor():  # noqa: N802
 
 def test_stale_partition_without_rows_is_reported(duckdb_warehouse, catalog):
     load_features(duckdb_warehouse, make_days(7, customers=100))
-    res = {"warehouse": duckdb_warehouse, "homes": HomesResource()}
+    res = {"warehouse": duckdb_warehouse, "homes": HomesResource(), "catalog": catalog}
     with dg.instance_for_test() as instance:
         dg.materialize([A.feature_stats_baseline], resources=res, instance=instance)
         r = dg.materialize([A.feature_stats, A.drift_alerts], partition_key="2024-01-09", resources=res,
@@ -169,7 +171,7 @@ def test_baseline_check_catches_two_current_versions(duckdb_warehouse, catalog):
     from feature_factory.monitoring.checks import one_current_baseline
 
     load_features(duckdb_warehouse, make_days(3, customers=50))
-    res = {"warehouse": duckdb_warehouse, "homes": HomesResource()}
+    res = {"warehouse": duckdb_warehouse, "homes": HomesResource(), "catalog": catalog}
     with dg.instance_for_test() as instance:
         for _ in range(2):
             r = dg.materialize([A.feature_stats_baseline, one_current_baseline], resources=res,

@@ -65,10 +65,11 @@ def _build(seed, root, catalog):
                              out_dir=landing))
     wh = DuckDBWarehouse(path=str(root / "clean.duckdb"))
     _pipeline(wh, landing, 0, DAYS - 1, catalog)
-    baseline = B.capture_baseline(wh, D(BASE[0]), D(BASE[1]))
-    write_feature_stats(wh, D(DRIFT), D(DAYS - 1), binning=baseline.binning())
+    features = catalog.computed()
+    baseline = B.capture_baseline(wh, D(BASE[0]), D(BASE[1]), features)
+    write_feature_stats(wh, D(DRIFT), D(DAYS - 1), features, binning=baseline.binning())
     with wh.held():  # one open DuckDB file for the many small reads of the four judged days
-        quiet = {i: evaluate_day(wh, D(i)) for i in range(DRIFT + 1, DAYS, 2)}
+        quiet = {i: evaluate_day(wh, D(i), features) for i in range(DRIFT + 1, DAYS, 2)}
 
     drifted = {}
     for kind, (options, _) in DRIFTS.items():
@@ -85,9 +86,9 @@ def _build(seed, root, catalog):
         shutil.copy(root / "clean.duckdb", root / f"{kind}.duckdb")
         dwh = DuckDBWarehouse(path=str(root / f"{kind}.duckdb"))
         _pipeline(dwh, only_drift, DRIFT, DAYS - 1, catalog)
-        write_feature_stats(dwh, D(DAYS - 1), D(DAYS - 1), binning=baseline.binning())
+        write_feature_stats(dwh, D(DAYS - 1), D(DAYS - 1), features, binning=baseline.binning())
         with dwh.held():
-            drifted[kind] = (evaluate_day(dwh, D(DAYS - 1)), affected)
+            drifted[kind] = (evaluate_day(dwh, D(DAYS - 1), features), affected)
     return seed, quiet, drifted
 
 

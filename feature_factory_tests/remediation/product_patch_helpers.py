@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.catalog import Catalog, DType, FeatureSpec, Lifecycle, load_sources
 from feature_factory.features.entities import entity_tables
 from feature_factory.features.online import build_online_table
@@ -55,10 +56,11 @@ def online_max(warehouse) -> float:
 
 
 class ProductSettings(RemediationSettings):
-    """The remediation resource with the product features as the catalog's `others`."""
+    """The remediation resource of a product test; `catalog_resource()`: the product features as the
+    catalog's `others`, with the orders sources, handed in."""
 
-    def load_catalog(self):
-        return Catalog((), tuple(FEATURES))
+    def catalog_resource(self, features=None) -> CatalogResource:
+        return CatalogResource.of(Catalog((), tuple(features or FEATURES)), load_sources(SOURCES))
 
 
 def seed_product_drift(warehouse, product) -> float:

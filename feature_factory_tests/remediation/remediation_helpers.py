@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.catalog import Catalog, DType, Expectations, FeatureSpec, Lifecycle
 from feature_factory.remediation.resources import RemediationSettings
 
@@ -120,10 +121,11 @@ def dump(warehouse, table: str) -> tuple[list, str]:
 
 
 class CatalogSettings(RemediationSettings):
-    """The remediation resource with the test catalog instead of the shipped YAML."""
+    """The remediation resource (mode, policy) of a test; `catalog_resource()` is the `catalog`
+    resource its runs get: the test catalog, handed in."""
 
-    def load_catalog(self):
-        return make_catalog()
+    def catalog_resource(self) -> CatalogResource:
+        return CatalogResource.of(make_catalog())
 
 
 def run_job(job_name: str, warehouse, settings, run_config=None, instance=None, tags=None):
@@ -136,7 +138,8 @@ def run_job(job_name: str, warehouse, settings, run_config=None, instance=None, 
     defs = dg.Definitions(
         assets=[assets.patch_candidates, assets.feature_patch_log],
         jobs=[jobs.remediation_job, jobs.approve_patches_job, jobs.apply_patches_job, jobs.rollback_patch_job],
-        resources={"warehouse": warehouse, "remediation": settings, "online_store": OnlineStoreResource.from_env()},
+        resources={"warehouse": warehouse, "remediation": settings, "online_store": OnlineStoreResource.from_env(),
+                   "catalog": settings.catalog_resource()},
     )
     return defs.resolve_job_def(job_name).execute_in_process(
         run_config=run_config or {}, instance=instance, raise_on_error=False, tags=tags)

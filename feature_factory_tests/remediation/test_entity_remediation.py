@@ -108,6 +108,7 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product, tmp
     defs = dg.Definitions(assets=[assets.patch_candidates, assets.feature_patch_log, *created],
                           jobs=[jobs.approve_patches_job, jobs.rollback_patch_job, *factory_jobs], asset_checks=[check],
                           resources={"warehouse": wh, "remediation": ProductSettings(),
+                                     "catalog": ProductSettings().catalog_resource(),
                                      "online_store": OnlineStoreResource(path=str(tmp_path / "online.sqlite"))})
     instance = dg.DagsterInstance.ephemeral()
 
@@ -157,19 +158,16 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product, tmp
     # A tampered row fails it naming the patch; the customer's check does not read product's table.
     (params,) = wh.fetch_one("SELECT params FROM product_feature_patches_active")
     wh.execute("UPDATE product_feature_patches_active SET params = ?", ['{"lower": 0.5, "upper": 1e308}'])
-    result = check(warehouse=wh, remediation=ProductSettings())
+    result = check(warehouse=wh, catalog=ProductSettings().catalog_resource())
     assert not result.passed and result.description.startswith(f"{pid}: ") and "does not match its id" in result.description
     assert result.metadata["active_patches"].value == 1
-    assert checks.active_patches_valid(warehouse=wh, remediation=ProductSettings()).metadata["active_patches"].value == 0
+    assert checks.active_patches_valid(warehouse=wh, catalog=ProductSettings().catalog_resource()
+                                       ).metadata["active_patches"].value == 0
     # A product feature gone from the catalog fails it too (validated against product's features).
     wh.execute("UPDATE product_feature_patches_active SET params = ?", [params])
-    assert check(warehouse=wh, remediation=ProductSettings()).passed
+    assert check(warehouse=wh, catalog=ProductSettings().catalog_resource()).passed
 
-    class Without(ProductSettings):
-        def load_catalog(self):
-            return Catalog((), (FEATURES[1],))
-
-    result = check(warehouse=wh, remediation=Without())
+    result = check(warehouse=wh, catalog=ProductSettings().catalog_resource([FEATURES[1]]))
     assert not result.passed and pid in result.description and "revenue_7d" in result.description
 
     r = run("rollback_patch_job", {"ops": {"rollback_patch": {"config": {

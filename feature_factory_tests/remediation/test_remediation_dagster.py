@@ -172,9 +172,9 @@ def test_active_patches_check_flags_a_tampered_row(wh):
     run("approve_patches_job", wh, settings, run_config={"ops": {"approve_patches": {
         "config": {"approve": [clip_id], "approver": "alice"}}}})
     run("apply_patches_job", wh, settings)
-    assert active_patches_valid(warehouse=wh, remediation=settings).passed
+    assert active_patches_valid(warehouse=wh, catalog=settings.catalog_resource()).passed
     wh.execute(f"UPDATE {tables.FEATURE_PATCHES_ACTIVE} SET params = ?", ['{"lower": 0.5, "upper": 1e308}'])
-    result = active_patches_valid(warehouse=wh, remediation=settings)
+    result = active_patches_valid(warehouse=wh, catalog=settings.catalog_resource())
     assert not result.passed and clip_id in result.description and "does not match its id" in result.description
 
 

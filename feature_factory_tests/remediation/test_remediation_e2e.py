@@ -19,6 +19,7 @@ import pytest
 from remediation_helpers import CatalogSettings, build_online, dump, spec
 from remediation_helpers import run_job as run
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory import tables
 from feature_factory.catalog import Catalog, DType
 from feature_factory.events.contract import IngestionConfig
@@ -45,8 +46,8 @@ GROUP BY 1, 2"""
 
 
 class E2ESettings(CatalogSettings):
-    def load_catalog(self):
-        return CATALOG
+    def catalog_resource(self):
+        return CatalogResource.of(CATALOG)
 
 
 def drift_of(wh, feature):

@@ -17,6 +17,7 @@ from serving_helpers import (
 )
 from starlette.testclient import TestClient
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory.catalog import load_catalog
 from feature_factory.features.assets import ONLINE_AUTOMATION
 from feature_factory.serving import assets
@@ -145,7 +146,9 @@ def test_catalog_builds_product_store_asset_and_it_publishes(sources, make_store
     assert assets.store_assets(load_catalog(Path(assets.__file__).parents[1] / "catalog" / "features.yaml")) == []
     seed_product_online(duckdb_warehouse)
     result = dg.materialize([asset], resources={"warehouse": duckdb_warehouse,
-                                                "online_store": OnlineStoreResource.from_env()})
+                                                "online_store": OnlineStoreResource.from_env(),
+                                                "catalog": CatalogResource(catalog_path=str(ORDERS_CATALOG),
+                                                                           sources_path=str(ORDERS_SOURCES))})
     assert result.success
     md = result.asset_materializations_for_node("product_features_online_store")[0].metadata
     assert md["dagster/row_count"].value == 4 and md["served_features"].value == ["revenue_7d", "orders_7d"]

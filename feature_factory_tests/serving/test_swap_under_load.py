@@ -16,6 +16,7 @@ from remediation_helpers import (
     CatalogSettings, alert, build_online, make_catalog, run_job, seed_alerts, seed_baseline, seed_features,
 )
 
+from feature_factory.catalog_resource import CatalogResource
 from feature_factory import tables
 from feature_factory.remediation import online
 from feature_factory.serving.assets import customer_features_online_store
@@ -74,7 +75,8 @@ def test_swaps_under_load_fail_no_request(make_store, duckdb_warehouse, monkeypa
     seed_alerts(wh, [alert("revenue_7d", "OUT_OF_RANGE", "high", out_of_range_share=0.1)])
     monkeypatch.setattr(online, "_builder", lambda: build_online)
     build_online(wh, make_catalog())
-    resources = {"warehouse": wh, "online_store": OnlineStoreResource.from_env()}
+    resources = {"warehouse": wh, "online_store": OnlineStoreResource.from_env(),
+                 "catalog": CatalogResource.of(make_catalog())}
     assert dg.materialize([customer_features_online_store], resources=resources).success
     s = make_store()
     versions = dict([served_rows(s)])
