@@ -220,3 +220,29 @@ def test_patch_ids_are_the_demos(demo_run):
             assert status == "PROPOSED", (pid, status)
         if re.search(rf"patch_id: {pid}", readme):
             assert status == "APPLIED", (pid, status)
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_pages_resolve():
+    """Every relative link in the README and docs/ names a file that exists and, for a Markdown
+    page, a heading it has (the README's content moved to docs/: no link may point at a section that
+    moved)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        body = FENCE.sub("", page.read_text(encoding="utf-8"))
+        for target in re.findall(r"\]\(([^)\s]+)\)", body):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            assert file.exists(), f"{page.name}: link to {target}: no such file"
+            if anchor and file.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", FENCE.sub("", file.read_text(encoding="utf-8")), re.M)
+                assert anchor in {github_anchor(h) for h in headings}, f"{page.name}: link to {target}: no such heading"
+            checked += 1
+    assert checked > 50
