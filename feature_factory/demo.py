@@ -7,7 +7,8 @@ policy -> apply -> retrain + score. The runs the sensor's tick requested carry i
 the daemon's would, so the daemon that `make ui` starts skips the alerts the demo already handled
 (the sensor's own dedup, through public instance APIs; no cursor is handed over).
 
-Every step is a run of the code location's own jobs, executed in this process against the instance
+Every step is a run of the code location's own jobs, recorded with the code location's origin (so
+the UI lists it under its job, `attached_runs`) and executed in this process against the instance
 in DAGSTER_HOME (opened from its folder; the environment is read, never changed), so `make ui`
 afterwards shows the runs, materializations, checks and plots. Data goes under FEATURE_FACTORY_HOME:
 the demo hands its folders to the code location as the `homes` resource. A home holding data the
@@ -140,6 +141,7 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
 
     import dagster as dg
 
+    from feature_factory.attached_runs import execute_attached
     from feature_factory.definitions import build_defs
     from feature_factory.homes import HomesResource
     from feature_factory.instance import ensure_instance
@@ -154,8 +156,10 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
 
     def run_step(step: Step, tags: dict[str, str] | None = None) -> str:
         t0 = time.perf_counter()
-        result = defs.resolve_job_def(step.job).execute_in_process(
-            instance=instance, raise_on_error=False, tags={**step.tags, **(tags or {})},
+        # Recorded with the code location's origin, so the UI lists it under its job and on the
+        # Overview timeline, as a run the daemon launched; executed here, in process.
+        result = execute_attached(
+            defs.resolve_job_def(step.job), instance, tags={**step.tags, **(tags or {})},
             asset_selection=[dg.AssetKey(a) for a in step.assets] if step.assets else None,
             run_config={**QUIET_LOGS, **step.run_config},
         )

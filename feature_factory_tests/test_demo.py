@@ -9,8 +9,10 @@ import json
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
 from feature_factory import demo, settings, tables
+from feature_factory.attached_runs import repository_label
 from feature_factory.monitoring.notifier import Notifier
 from feature_factory.monitoring.sensors import DRIFT_KEY_TAG, DriftCursor
 from feature_factory.warehouse.duckdb import DuckDBWarehouse
@@ -33,6 +35,11 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert all(run_id in recorded for _, run_id, _, _ in story.runs)
     assert set(recorded.values()) >= {"daily_refresh_job", "capture_baseline_job", "remediation_job",
                                       "apply_patches_job", "retrain_job"}
+    # Filed under their jobs in the code location `make ui` serves (Jobs -> <job> -> Runs and the
+    # Overview timeline select runs by this label), as runs the daemon launched would be.
+    for job in {recorded[run_id] for _, run_id, _, _ in story.runs}:
+        filed = instance.get_runs(dg.RunsFilter(job_name=job, tags={REPOSITORY_LABEL_TAG: repository_label()}))
+        assert {run_id for _, run_id, _, _ in story.runs if recorded[run_id] == job} <= {r.run_id for r in filed}
     # The Evidently report is its own asset, after drift_alerts in the same run: it links the
     # last day's report, and its verdicts are in that day's drift_alerts rows.
     drift_run = dict((s, r) for s, r, _, _ in story.runs)["drift"]
