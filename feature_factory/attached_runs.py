@@ -25,7 +25,8 @@ from dagster._core.origin import JobPythonOrigin
 from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.workspace.load_target import ModuleTarget
 
-CODE_LOCATION = "feature_factory.definitions"  # the module `make ui` loads; also the location's name
+from feature_factory.settings import CODE_LOCATION
+
 
 
 def origins(job_name: str, module: str = CODE_LOCATION, working_directory: str | None = None

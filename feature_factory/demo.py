@@ -121,7 +121,7 @@ def demo_homes(home: Path | None = None) -> Homes:
 
 
 def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Story:
-    from feature_factory import settings
+    from feature_factory import project_env, settings
 
     homes = demo_homes()
     home = homes.root()
@@ -136,6 +136,9 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     out(f"Feature Factory demo: {options.customers} customers x {options.days} days ({start}..{end}), "
         f"drift from {story.drift_start}; home {home}")
 
+    # The UI's daily partitions end with the story's last day (read by the code location on each
+    # load): "40 partitions", not every day since the start date; `generate --append-days` moves it.
+    project_env.update(home, {project_env.END_DATE: str(end)})
     _step(out, 1, "generate events (outlier burst + channel-mix change in the last "
                   f"{options.drift_days} days)", lambda: _generate(story))
 
@@ -378,7 +381,7 @@ def alerts_summary(story: Story, wh) -> str:
 def summary(story: Story, registry, wh, store=None) -> str:
     """The story's outcome, read back from warehouse `wh`, `registry` and online `store` (the code
     location's) through the domains' own readers."""
-    from feature_factory import tables
+    from feature_factory import project_env, tables
     from feature_factory.features.snapshots import snapshot_days
     from feature_factory.remediation.store import fetch_candidates
 
@@ -414,12 +417,14 @@ def summary(story: Story, registry, wh, store=None) -> str:
     lines.append(f"champion: v{champion.version} {champion.model_type}" if champion else "champion: none")
 
     reports = sorted(story.homes.artifacts_dir("reports").glob("drift_*.html"))
-    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: {story.homes.report_url(reports[-1])}"
-                 if reports else "Evidently report: none written")
+    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: "
+                 f"{browser_url(story.homes.report_url(reports[-1]))}" if reports else "Evidently report: none written")
     failed = [s for s, _, ok, _ in story.runs if not ok]
     lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
                  f"in {story.seconds:.0f}s")
     lines.append("open the UI on this instance: " + ui_command(story.homes))
+    lines.append(f"  its daily partitions end on {story.end} ({project_env.END_DATE} in "
+                 f"{project_env.path(story.homes.root())}, read on every Reload)")
     lines += serving_lines(wh, store)
     return "\n".join(lines)
 
@@ -439,6 +444,12 @@ def serving_lines(wh, store=None) -> list[str]:
     return ["online serving: feature-factory serve (beside make ui), then:", f"  {curl}",
             f"  -> store {json.dumps(answer['store'])}",
             *(f"     {json.dumps(r)}" for r in answer["results"])]
+
+
+def browser_url(link: str) -> str:
+    """A report link as a user opens it: a relative one (the default, no port baked in) on the
+    address `make ui` serves by default; the UI on another port opens the same path there."""
+    return f"http://127.0.0.1:3000{link}" if link.startswith("/") else link
 
 
 def ui_command(homes: Homes) -> str:

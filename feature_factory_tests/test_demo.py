@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from feature_factory import demo, settings, tables
+from feature_factory import demo, project_env, settings, tables
 from feature_factory.attached_runs import repository_label
 from feature_factory.monitoring.notifier import Notifier
 from feature_factory.monitoring.sensors import DRIFT_KEY_TAG, DriftCursor
@@ -100,6 +100,9 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert {r.tags[DRIFT_KEY_TAG] for r in launched} and all(r.tags["dagster/run_key"] for r in launched)
     assert "drift sensor requested ['remediation_job']" in text
     assert "champion: v" in text and "open the UI on this instance:" in text and "make ui" in text
+    # The UI's partitions end with the story (the code location reads the home's .env on each load).
+    assert project_env.read(demo_run.home)[project_env.END_DATE] == str(story.end) == "2024-02-09"
+    assert f"its daily partitions end on {story.end}" in text
     # Every contract table's columns are described in the UI (its newest materialization).
     for table in tables.ASSETS:
         (record,) = instance.fetch_materializations(table.key, limit=1).records

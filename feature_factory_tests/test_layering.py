@@ -16,7 +16,7 @@ import feature_factory
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
     {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "priorities", "markdown", "tables",
-     "dates"},
+     "dates", "project_env"},
     {"events"},
     {"features"},
     {"serving"},

@@ -77,4 +77,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"feature-factory generate: {exc}", file=sys.stderr)
         return 2
     print(result.summary())
+    if args.out is None:  # the project's landing: its partitions follow the data (project_env)
+        from feature_factory import project_env
+
+        moved = project_env.extend_end_date(settings.home(), config.last_day.isoformat())
+        if moved:
+            print(f"{project_env.END_DATE} in {project_env.path(settings.home())} moved to {moved}: "
+                  "reload the code location (UI: Deployment -> Reload) to see the new partitions")
     return 0
