@@ -23,7 +23,7 @@ LAYERS = [
     {"monitoring"},
     {"remediation"},
     {"ml"},
-    {"definitions", "wiring", "deployment", "demo", "attached_runs", "cli", "ui", "instance", "fast_sqlite", "synthetic"},
+    {"definitions", "wiring", "deployment", "demo", "attached_runs", "cli", "ui", "ui_front", "instance", "fast_sqlite", "synthetic"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 TOP = len(LAYERS) - 1
