@@ -150,9 +150,11 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     from feature_factory.instance import ensure_instance
     from feature_factory.remediation.resources import RemediationSettings
 
-    # The shipped policy approves what it covers; the rest waits for a person.
+    # The shipped policy approves what it covers; the rest waits for a person. Alerts reach the
+    # terminal as one short line each (the default notifier logs each alert's whole JSON).
     defs = build_defs(resources={"homes": HomesResource(**homes.model_dump()),
-                                 "remediation": RemediationSettings(mode="auto_approve", policy_path=str(POLICY))})
+                                 "remediation": RemediationSettings(mode="auto_approve", policy_path=str(POLICY)),
+                                 "notifier": story_notifier()})
     # The instance in the demo's own folder, opened through its dagster.yaml (no DAGSTER_HOME needed).
     instance = dg.DagsterInstance.from_config(str(ensure_instance(homes.instance_dir())))
     wh = defs.resources["warehouse"]
@@ -238,6 +240,20 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
         Step("retrain", "train LR + RF on the point-in-time training set, promote through the gate, score",
              "retrain_job", run_config=retrain_config(options.days), must_succeed=False),
     ]
+
+
+def story_notifier():
+    """The demo's notifier: one line per drift alert on stdout (day, worst severity, features)."""
+    from feature_factory.monitoring.notifier import Notifier
+
+    class StoryNotifier(Notifier):
+        def notify(self, alert: dict) -> bool:
+            features = alert.get("features") or {}
+            print(f"      drift alert sent for {alert.get('partition')}: {alert.get('max_severity')}, "
+                  f"{len(features)} feature(s): {', '.join(sorted(features))}", flush=True)
+            return True
+
+    return StoryNotifier()
 
 
 def drift_sensor_tick(defs, instance) -> list:

@@ -100,6 +100,11 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert {r.tags[DRIFT_KEY_TAG] for r in launched} and all(r.tags["dagster/run_key"] for r in launched)
     assert "drift sensor requested ['remediation_job']" in text
     assert "champion: v" in text and "open the UI on this instance:" in text and "make ui" in text
+    # patch_candidates' newest event (the apply run's refresh of its views) still shows the review
+    # SQL of the proposals that wait for a person.
+    newest = instance.fetch_materializations(dg.AssetKey("patch_candidates"), limit=1).records[0]
+    assert newest.run_id == dict((s, r) for s, r, _, _ in story.runs)["apply"]
+    assert "/* REVIEW */" in newest.asset_materialization.metadata["review_sql"].value
     # The UI's partitions end with the story (the code location reads the home's .env on each load).
     assert project_env.read(demo_run.home)[project_env.END_DATE] == str(story.end) == "2024-02-09"
     assert f"its daily partitions end on {story.end}" in text
