@@ -530,3 +530,36 @@ def test_daily_partitions_end_with_the_demo(page, ui):
     expect(page.get_by_text(f"Materialized ({DEMO_DAYS})", exact=True).first).to_be_visible()
     expect(page.get_by_text("Missing (0)", exact=True).first).to_be_visible()
     shot(page, "17-raw-events-partitions")
+
+
+RELOAD = """mutation { reloadRepositoryLocation(repositoryLocationName: "feature_factory.definitions") {
+  __typename ... on WorkspaceLocationEntry { loadStatus } } }"""
+SOURCE_EXAMPLE = ROOT / "docs" / "examples" / "sources_support_tickets.yaml"
+
+
+def reload_code_location(ui) -> None:
+    assert gql(ui, RELOAD)["reloadRepositoryLocation"]["__typename"] == "WorkspaceLocationEntry"
+    time.sleep(2)
+    ui.wait_ready(timeout=240)
+
+
+def test_a_source_in_the_home_env_appears_on_reload(page, ui, story_env):
+    """Onboarding a source without restarting `make ui` (issue 34, item 7): its sources file named
+    in the home's .env, then Deployment -> Reload: the group `sources` shows its two assets. Last
+    in the module: the .env is restored and the code location reloaded afterwards."""
+    env_file = Path(story_env["FEATURE_FACTORY_HOME"]) / ".env"
+    before = env_file.read_text()
+    try:
+        env_file.write_text(before + f"FEATURE_FACTORY_SOURCES={SOURCE_EXAMPLE}\n")
+        reload_code_location(ui)
+        page.goto(f"{ui.base_url}/asset-groups")
+        expect(page.locator("svg foreignObject.group", has_text="sources")).to_have_count(1)
+        shot(page, "18-sources-after-reload")
+        nodes = gql(ui, "{ assetNodes { assetKey { path } groupName } }")["assetNodes"]
+        assert sorted(n["assetKey"]["path"][0] for n in nodes if n["groupName"] == "sources") == [
+            "raw_support_tickets", "support_tickets_quarantine"]
+    finally:
+        env_file.write_text(before)
+        reload_code_location(ui)
+    nodes = gql(ui, "{ assetNodes { groupName } }")["assetNodes"]
+    assert "sources" not in {n["groupName"] for n in nodes}
