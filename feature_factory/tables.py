@@ -188,12 +188,17 @@ class EntityNames:
     patch_candidates: str = "patch_candidates"
     patch_log: str = "feature_patch_log"
     patches_active: str = "feature_patches_active"
+    # Root-cause attribution's caches (monitoring/attribution.py, `attribution_caches` below).
+    first_seen: str = "customer_first_seen"
+    first_seen_days: str = "customer_first_seen_days"
+    attribution_baseline: str = "attribution_baseline"
     # Tables named after their entity say so in their descriptions ("(entity product: product_features)");
     # tables whose names were declared (the customer's) read as the contract always did.
     qualified: bool = False
 
     ROLES = ("features", "online", "online_store", "stats", "baseline", "alerts", "drift_report",
-             "patch_candidates", "patch_log", "patches_active")
+             "patch_candidates", "patch_log", "patches_active", "first_seen", "first_seen_days",
+             "attribution_baseline")
 
     @classmethod
     def derived(cls, entity: str, **declared: str) -> "EntityNames":
@@ -203,7 +208,9 @@ class EntityNames:
                    "online_store": f"{entity}_features_online_store", "stats": f"{entity}_feature_stats",
                    "baseline": f"{entity}_feature_stats_baseline", "alerts": f"{entity}_drift_alerts",
                    "drift_report": f"{entity}_drift_report", "patch_candidates": f"{entity}_patch_candidates",
-                   "patch_log": f"{entity}_feature_patch_log", "patches_active": f"{entity}_feature_patches_active"}
+                   "patch_log": f"{entity}_feature_patch_log", "patches_active": f"{entity}_feature_patches_active",
+                   "first_seen": f"{entity}_first_seen", "first_seen_days": f"{entity}_first_seen_days",
+                   "attribution_baseline": f"{entity}_attribution_baseline"}
         return cls(entity, **{**default, **declared}, qualified=set(declared) != set(cls.ROLES))
 
     def all(self) -> tuple[str, ...]:

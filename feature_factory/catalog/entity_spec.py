@@ -76,7 +76,9 @@ class EntitySpec:
     description: str = ""
     tables: EntityNames = field(default_factory=EntityNames)
     jobs: EntityJobs | None = None  # None: derived from the name (see `job_names`)
-    attribute_by: tuple[str, ...] = ()  # population columns a drift is attributed by (segments)
+    # Population columns a drift is attributed by (segments), besides the cohort, first-seen week and
+    # landing file every entity's drift is attributed by.
+    attribute_by: tuple[str, ...] = ()
     model: EntityModel | None = None
     # Namespace of the drift keys the drift sensor tags its runs with ("product:2024-03-02:1").
     drift_key_prefix: str | None = None  # None: "<entity>:"

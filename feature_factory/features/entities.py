@@ -80,11 +80,6 @@ class Entity:
         return tables.entity_patches(self.names)
 
     @property
-    def attributed(self) -> bool:
-        """Whether its drift is attributed to segments of its population (`attribute_by`)."""
-        return bool(self.spec.attribute_by)
-
-    @property
     def retrain_job(self) -> str | None:
         """The job a drift of a feature its model uses requests (None: the entity has no model)."""
         return self.spec.model.retrain_job if self.spec.model else None

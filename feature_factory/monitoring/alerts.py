@@ -108,10 +108,10 @@ def evaluate_days(
                 continue
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
                                           ahead=(day - baseline.window_end).days))
-        # An entity whose spec has no attribute_by: the statistical diagnosis only (subject.py).
+        # Attributed over the entity's population rows by its dimensions (subject.attribution).
         report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
                                         (baseline.window_start, baseline.window_end), specs,
-                                        unattributed=subject.unattributed())
+                                        source=subject.attribution)
         out.append(report)
     return out
 

@@ -97,11 +97,12 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
     baseline = capture_baseline(warehouse, start, end, computed(catalog, subject), grid_size=config.grid_size,
                                 sketch_rows=config.sketch_rows, subject=subject)
     context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
-    if subject.unattributed() is None and warehouse.table_exists(tables.RAW_EVENTS.name):
-        # Attribution's customer_first_seen, brought up to date now: the first drifted day judged
+    source = subject.attribution
+    if warehouse.table_exists(source.raw_table):
+        # Attribution's first-seen table (customer_first_seen), brought up to date now: the first drifted day judged
         # against this baseline would otherwise rebuild it inside drift_alerts (a MIN over every
         # stored event: 0.8 CPU-s at 10M events), delaying the alerts; later days fold in one day.
-        context.log.info(f"{tables.CUSTOMER_FIRST_SEEN.name}: {attribution.refresh_first_seen(warehouse)}")
+        context.log.info(f"{source.first_seen_table}: {attribution.refresh_first_seen(warehouse, source)}")
     dropped = dropped_features(previous, baseline, subject)
     if dropped:  # loud: these features stop being monitored from now on
         context.log.warning(

@@ -68,8 +68,9 @@ def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
             f"Per feature of entity `{entity.name}` and day against the current {subject.baseline.name} "
             "version: PSI, KS, normalised Wasserstein, Jensen-Shannon, mean shift, std ratio, null-rate delta "
             "and share outside the baseline's [p01, p99]; named drift types and a severity from the configured "
-            f"thresholds, the columns of drift_alerts, and the statistical diagnosis (tail_contamination, "
-            f"population_shift, ...). No segment attribution: {subject.unattributed()}."),
+            f"thresholds, the columns of drift_alerts, and the diagnosis (tail_contamination, population_shift, "
+            f"...) with the segments of {subject.history} carrying the change (by "
+            f"{', '.join(subject.attribution.all_dimensions)})."),
         metadata={"dagster/table_name": subject.alerts.name, "dagster/column_schema": subject.alerts.column_schema()},
     )
     def _alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,

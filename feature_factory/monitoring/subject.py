@@ -4,8 +4,9 @@ under the names monitoring reads (no Dagster here).
 The customer's subject reads customer_features -> feature_stats, feature_stats_baseline,
 drift_alerts; product's reads product_features -> product_feature_stats, ...: stats.py, baseline.py
 and alerts.py take a subject (default the built-in customer's), so the same SQL and drift rules run
-over any entity. What differs between entities is in their spec: an entity without `attribute_by`
-gets the statistical diagnosis only (`unattributed`), one without a model no retrain request.
+over any entity, and its drift is attributed (`attribution`) over its population's raw table by the
+dimensions its spec declares (`attribute_by`) plus cohort, first-seen week and landing file. What
+differs between entities is in their spec: one without a model gets no retrain request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from feature_factory import tables
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
+from feature_factory.monitoring.attribution import AttributionSource
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,14 @@ class Subject:
         """The no-baseline `message` naming this entity's capture job."""
         return message.replace("capture_baseline_job", self.capture_job)
 
-    def unattributed(self) -> str | None:
-        """Why the entity's drift is diagnosed from its statistics only (said in each alert's
-        diagnosis_evidence headline and in the UI); None when its spec has `attribute_by`."""
-        if self.of.attributed:
-            return None
-        return (f"attribution not available for entity {self.entity!r}: its contributors (event_type, channel, "
-                f"cohort, landing file) are read from {tables.RAW_EVENTS} columns, which only customer features "
-                "aggregate; the diagnosis is from the statistics alone")
+    @functools.cached_property
+    def attribution(self) -> AttributionSource:
+        """Where the entity's drift is attributed: its population's raw table and key, its
+        `attribute_by` dimensions and its cache tables (the customer's: attribution.CUSTOMER)."""
+        e, n = self.of, self.of.names
+        return AttributionSource(e.name, e.population_table, e.population_key, e.features_table, e.key,
+                                 e.spec.attribute_by, n.first_seen, n.first_seen_days, n.attribution_baseline,
+                                 e.population)
 
 
 @functools.lru_cache(maxsize=64)

@@ -290,7 +290,8 @@ def test_the_shipped_customer_is_the_built_in_one_and_names_every_table_and_job(
     assert shipped == CUSTOMER and load_sources().declared_entities[0] == shipped
     assert shipped.tables.all() == ("customer_features", "customer_features_online", "customer_features_online_store",
                                     "feature_stats", "feature_stats_baseline", "drift_alerts", "drift_report",
-                                    "patch_candidates", "feature_patch_log", "feature_patches_active")
+                                    "patch_candidates", "feature_patch_log", "feature_patches_active",
+                                    "customer_first_seen", "customer_first_seen_days", "attribution_baseline")
     assert shipped.job_names.all() == ("daily_refresh_job", "capture_baseline_job", "remediation_job",
                                        "apply_patches_job", "drift_sensor")
     assert (shipped.attribute_by, shipped.model.retrain_job, shipped.key_prefix) == (
@@ -308,10 +309,11 @@ def test_a_sources_file_without_a_customer_gets_the_built_in_one_first(product):
     assert product.names.all() == ("product_features", "product_features_online", "product_features_online_store",
                                    "product_feature_stats", "product_feature_stats_baseline", "product_drift_alerts",
                                    "product_drift_report", "product_patch_candidates", "product_feature_patch_log",
-                                   "product_feature_patches_active")
+                                   "product_feature_patches_active", "product_first_seen", "product_first_seen_days",
+                                   "product_attribution_baseline")
     assert product.jobs.all() == ("product_refresh_job", "capture_product_baseline_job", "product_remediation_job",
                                   "product_apply_patches_job", "product_drift_sensor")
-    assert (product.retrain_job, product.attributed, product.spec.key_prefix) == (None, False, "product:")
+    assert (product.retrain_job, product.spec.attribute_by, product.spec.key_prefix) == (None, ("status",), "product:")
     features, online = product.contracts
     assert features.names == ("product_id", "snapshot_date", "computed_at")
     assert features.descriptions["product_id"] == "Product (seen within the last 90 days)."
@@ -343,3 +345,17 @@ def test_an_entity_may_name_its_tables_and_jobs_and_declares_what_it_attributes_
         path.write_text(yaml.safe_dump(bad))
         with pytest.raises(CatalogError, match=f"^{path}: entity 'product': .*{message}"):
             load_sources(path)
+
+
+def test_each_entity_is_attributed_by_its_spec():
+    """The customer's attribution source is attribution.CUSTOMER; product's names its population
+    (raw_orders, product_id), the dimensions its spec declares and caches named after it."""
+    from feature_factory.monitoring import attribution
+    from feature_factory.monitoring.subject import CUSTOMER, subject_for
+
+    assert CUSTOMER.attribution == attribution.CUSTOMER
+    doc = yaml.safe_load(SOURCES.read_text())
+    product = subject_for(entity_tables("product", load_sources(SOURCES))).attribution
+    assert product == attribution.AttributionSource.for_entity(
+        "product", "raw_orders", "product_id", "product_features", "product_id",
+        doc["entities"]["product"].get("attribute_by", ()), source="orders")
