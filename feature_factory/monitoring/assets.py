@@ -216,7 +216,7 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
                "baseline_version": b.version, "features": features, "causes": causes}
     if homes is not None:
         # Where the entity's drift report writes this day's Evidently report (it runs after this asset).
-        verdict["evidently_report"] = str(ev.report_path(day, b.version, homes))
+        verdict["evidently_report"] = str(ev.report_path(day, b.version, homes, subject))
     metadata = {
         "dagster/row_count": len(rows),
         "baseline_version": b.version,
@@ -238,19 +238,33 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
     return verdict, metadata, rows
 
 
-@dg.asset(
-    name="drift_report", group_name=GROUP, partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill, deps=["drift_alerts"], kinds={"python", "evidently"},
-    op_tags=priorities.op_tags(priorities.SECOND_OPINION),
-)
-def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse,
-                 homes: HomesResource, catalog: CatalogResource):
-    """Evidently's DataDriftPreset report for the day, as a second opinion next to drift_alerts:
-    bounded samples of the day and of the baseline window the alerts were judged against (sampled
-    in the warehouse), the HTML report under reports/, and Evidently's per-column verdict written
-    into that day's drift_alerts rows (evidently_* columns) and shown beside ours. It runs after
-    drift_alerts has landed, so alerting never waits for Evidently. In a range run only the last
-    day gets a report unless every_day_in_ranges (each report is a few MB of HTML)."""
+def build_drift_report(subject: Subject, tags: dict[str, str] | None = None) -> dg.AssetsDefinition:
+    """The entity's Evidently report asset (the customer's `drift_report`, product's
+    `product_drift_report`), downstream of its drift alerts."""
+    alerts_table = subject.alerts.name
+
+    @dg.asset(
+        name=subject.of.names.drift_report, group_name=GROUP, partitions_def=daily_partitions,
+        backfill_policy=single_run_backfill, deps=[alerts_table], kinds={"python", "evidently"}, tags=tags,
+        op_tags=priorities.op_tags(priorities.SECOND_OPINION),
+        description=(
+            f"Evidently's DataDriftPreset report for the day, as a second opinion next to {alerts_table}: "
+            "bounded samples of the day and of the baseline window the alerts were judged against (sampled "
+            f"in the warehouse), the HTML report under reports/, and Evidently's per-column verdict written "
+            f"into that day's {alerts_table} rows (evidently_* columns) and shown beside ours. It runs after "
+            f"{alerts_table} has landed, so alerting never waits for Evidently. In a range run only the last "
+            "day gets a report unless every_day_in_ranges (each report is a few MB of HTML)."),
+    )
+    def _drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse,
+                      homes: HomesResource, catalog: CatalogResource):
+        return report_result(context, config, warehouse, homes.homes(), computed(catalog, subject), subject)
+
+    return _drift_report
+
+
+def report_result(context: dg.AssetExecutionContext, config: DriftReportConfig, warehouse: Warehouse,
+                  homes: Homes, features: list, subject: Subject) -> dg.MaterializeResult:
+    """An entity's drift report run: each day of the partition range (the last one in a range run)."""
     first, last = _days(context)
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     ranged, metadata, reported = len(days) > 1, {}, []
@@ -261,7 +275,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, w
             metadata = {"status": f"no report for this day of a range run (only {last} gets one; "
                                   "set every_day_in_ranges: true for all)"}
         else:
-            metadata = _report_day(context, config, warehouse, day, homes.homes(), computed(catalog, CUSTOMER))
+            metadata = _report_day(context, config, warehouse, day, homes, features, subject)
             reported += [str(day)] if "evidently_report_file" in metadata else []
         if ranged:  # each partition's own metadata (overrides the run's shared keys below)
             context.add_asset_metadata(metadata, partition_key=str(day))
@@ -271,20 +285,21 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftReportConfig, w
 
 
 def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: dt.date, homes: Homes,
-                features: list) -> dict:
-    judged = ev.judged_day(warehouse, day)
+                features: list, subject: Subject = CUSTOMER) -> dict:
+    judged = ev.judged_day(warehouse, day, subject)
+    asset = subject.of.names.drift_report
     if judged.empty:
-        message = f"drift_alerts has no rows for {day} (no baseline, or not materialized): no report"
-        context.log.warning(f"drift_report {day}: {message}")
+        message = f"{subject.alerts} has no rows for {day} (no baseline, or not materialized): no report"
+        context.log.warning(f"{asset} {day}: {message}")
         return {"status": message}
     version = int(judged["baseline_version"].iloc[0])
-    window = ev.baseline_window(warehouse, version)
+    window = ev.baseline_window(warehouse, version, subject)
     if window is None:
-        return {"status": f"baseline v{version} of the {day} alerts is gone from {tables.FEATURE_STATS_BASELINE.name}: no report"}
+        return {"status": f"baseline v{version} of the {day} alerts is gone from {subject.baseline}: no report"}
     names = set(judged["feature"])
-    exprs = read_expressions(warehouse, [s for s in features if s.name in names])
-    result = ev.run_report(warehouse, day, window, exprs, config.sample_size, version, homes)
-    ev.store_verdicts(warehouse, day, version, result.columns)
+    exprs = read_expressions(warehouse, [s for s in features if s.name in names], subject)
+    result = ev.run_report(warehouse, day, window, exprs, config.sample_size, version, homes, subject)
+    ev.store_verdicts(warehouse, day, version, result.columns, subject)
     metadata = {
         "baseline_version": version,
         "evidently_sample_rows": f"current {result.sample_rows[0]}, reference {result.sample_rows[1]}",
@@ -297,6 +312,9 @@ def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: d
         metadata["evidently_report"] = dg.MetadataValue.url(url) if url else dg.MetadataValue.path(str(result.path))
         metadata["evidently_report_file"] = dg.MetadataValue.path(str(result.path))
     if result.error:
-        context.log.warning(f"drift_report {day}: {result.error}")
+        context.log.warning(f"{asset} {day}: {result.error}")
         metadata["evidently_status"] = result.error
     return metadata
+
+
+drift_report = build_drift_report(CUSTOMER)

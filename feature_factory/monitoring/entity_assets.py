@@ -1,15 +1,13 @@
 """Asset factory: each entity of the catalog other than `customer` gets its own monitoring, shaped
 like the customer's: `<entity>_feature_stats` (daily), `<entity>_feature_stats_baseline`
-(versioned, with the blocking `one_current_baseline` check) and `<entity>_drift_alerts` (daily),
-with descriptions and column schemas from their contracts (`tables.entity_monitoring`), plus
-`capture_<entity>_baseline_job` and `<entity>_refresh_job` (ingestion -> features -> online table
--> statistics -> drift alerts for a day range). The runs are the customer assets' own
-(`assets.stats_result`, ...), given the entity's `Subject`. A new catalog entry plus a
-code-location reload makes them appear; nothing here names an entity.
-
-Left to the customer assets: the Evidently `drift_report`, raw-input null counts and the attribution
-of a drift to segments and landing files (they read raw_events' columns; another entity's alerts
-carry the statistical diagnosis and say that attribution is not available).
+(versioned, with the blocking `one_current_baseline` check), `<entity>_drift_alerts` (daily,
+diagnosed and attributed to segments of its population by its spec's `attribute_by`, cohort and
+landing file) and `<entity>_drift_report` (Evidently's second opinion), with descriptions and
+column schemas from their contracts, plus `capture_<entity>_baseline_job` and
+`<entity>_refresh_job` (ingestion -> features -> online table -> statistics -> drift alerts ->
+report for a day range). The runs are the customer assets' own (`assets.stats_result`, ...), given
+the entity's `Subject`. A new catalog entry plus a code-location reload makes them appear; nothing
+here names an entity. (Raw-input null counts cover features over raw_events only: inputs.py.)
 """
 
 import dagster as dg
@@ -17,12 +15,12 @@ import dagster as dg
 from feature_factory.catalog import Catalog, load_sources
 from feature_factory.catalog.sources import SourceCatalog
 from feature_factory.catalog_resource import CatalogResource
+from feature_factory.homes import HomesResource
 from feature_factory.features.entities import EntityTables, other_entities
 from feature_factory.monitoring import assets, checks
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.subject import Subject, subject_for
 from feature_factory.partitions import daily_partitions, single_run_backfill
-from feature_factory.serving.store import store_asset
 from feature_factory.warehouse.base import Warehouse
 
 
@@ -74,10 +72,10 @@ def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
         metadata={"dagster/table_name": subject.alerts.name, "dagster/column_schema": subject.alerts.column_schema()},
     )
     def _alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
-                catalog: CatalogResource):
-        return assets.alerts_result(context, config, warehouse, catalog, subject)
+                catalog: CatalogResource, homes: HomesResource):
+        return assets.alerts_result(context, config, warehouse, catalog, subject, homes.homes())
 
-    return [_stats, _baseline, _alerts]
+    return [_stats, _baseline, _alerts, assets.build_drift_report(subject, tags)]
 
 
 def monitoring_jobs(entity: EntityTables, subject: Subject, sources: SourceCatalog) -> list:
@@ -88,7 +86,7 @@ def monitoring_jobs(entity: EntityTables, subject: Subject, sources: SourceCatal
         "(config: start_date/end_date or first_n_days). The previous version is kept.")
     population = sources.get(entity.population)
     refreshed = (population.raw_table, population.quarantine_table, entity.features_table, entity.online_table,
-                 store_asset(entity.name), subject.stats.name, subject.alerts.name)
+                 entity.store_asset, subject.stats.name, subject.alerts.name, entity.names.drift_report)
     refresh = dg.define_asset_job(
         f"{entity.name}_refresh_job", selection=dg.AssetSelection.key_prefixes(*([k] for k in refreshed)),
         description=f"Refresh a day range of entity {entity.name}: " + ", ".join(refreshed) + ".")

@@ -1,6 +1,6 @@
 """An Evidently DataDriftPreset report on bounded samples, as a second opinion next to ours: the
 `drift_report` asset, downstream of `drift_alerts` (the alerts land, and the sensor can act,
-before Evidently runs).
+before Evidently runs); every other entity's `<entity>_drift_report` over its own tables (`subject`).
 
 Reference: up to `sample_size` rows of the baseline window; current: up to `sample_size` rows of
 the partition; both sampled in the warehouse (`ORDER BY RANDOM() LIMIT n`) and read through the
@@ -20,10 +20,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory import tables
+from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.settings import Homes
 from feature_factory.warehouse.base import Warehouse, sql_literal
-
 
 
 @dataclass
@@ -34,39 +33,42 @@ class EvidentlyResult:
     sample_rows: tuple[int, int] = (0, 0)  # (current, reference)
 
 
-def sample_sql(expressions: dict[str, str], n: int) -> str:
+def sample_sql(expressions: dict[str, str], n: int, subject: Subject = CUSTOMER) -> str:
     cols = ", ".join(f"{expr} AS {name}" for name, expr in expressions.items())
-    return (f"SELECT {cols} FROM {tables.CUSTOMER_FEATURES} WHERE snapshot_date BETWEEN CAST(? AS DATE) "
+    return (f"SELECT {cols} FROM {subject.features} WHERE snapshot_date BETWEEN CAST(? AS DATE) "
             f"AND CAST(? AS DATE) ORDER BY RANDOM() LIMIT {int(n)}")
 
 
-def report_path(day: dt.date, baseline_version: int, homes: Homes | None = None) -> Path:
+def report_path(day: dt.date, baseline_version: int, homes: Homes | None = None, subject: Subject = CUSTOMER) -> Path:
     """Where the report of `day` against baseline `baseline_version` is written (one file each), under
-    <home>/reports of `homes` (default: the environment's)."""
-    return (homes or Homes()).artifacts_dir("reports") / f"drift_{day}_baseline_v{baseline_version}.html"
+    <home>/reports of `homes` (default: the environment's): named after the entity's report asset
+    (drift_report -> drift_<day>_..., product_drift_report -> product_drift_<day>_...)."""
+    stem = subject.of.names.drift_report.removesuffix("_report")
+    return (homes or Homes()).artifacts_dir("reports") / f"{stem}_{day}_baseline_v{baseline_version}.html"
 
 
-def judged_day(warehouse: Warehouse, day: dt.date):
-    """The `drift_alerts` rows of `day` (feature, baseline_version, severity, severity_rank,
-    drift_types, psi, ks), worst first; empty when drift_alerts has not judged the day."""
-    if not warehouse.table_exists(tables.DRIFT_ALERTS.name):
+def judged_day(warehouse: Warehouse, day: dt.date, subject: Subject = CUSTOMER):
+    """The `drift_alerts` (the subject's alerts) rows of `day` (feature, baseline_version, severity,
+    severity_rank, drift_types, psi, ks), worst first; empty when it has not judged the day."""
+    if not warehouse.table_exists(subject.alerts.name):
         return warehouse.fetch_df("SELECT NULL AS feature WHERE 1 = 0")
     return warehouse.fetch_df(
-        f"SELECT feature, baseline_version, severity, severity_rank, drift_types, psi, ks FROM {tables.DRIFT_ALERTS} "
+        f"SELECT feature, baseline_version, severity, severity_rank, drift_types, psi, ks FROM {subject.alerts} "
         "WHERE alert_date = CAST(? AS DATE) ORDER BY severity_rank DESC, feature", [str(day)])
 
 
-def baseline_window(warehouse: Warehouse, version: int) -> tuple[dt.date, dt.date] | None:
+def baseline_window(warehouse: Warehouse, version: int, subject: Subject = CUSTOMER) -> tuple[dt.date, dt.date] | None:
     """The window of days of baseline `version` (not necessarily the current one: the alerts of
     a day name the version they were judged against)."""
-    row = warehouse.fetch_one(f"SELECT MIN(window_start), MAX(window_end) FROM {tables.FEATURE_STATS_BASELINE} "
+    row = warehouse.fetch_one(f"SELECT MIN(window_start), MAX(window_end) FROM {subject.baseline} "
                               "WHERE baseline_version = ?", [int(version)])
     if not row or row[0] is None:
         return None
     return tuple(d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)[:10]) for d in row)
 
 
-def store_verdicts(warehouse: Warehouse, day: dt.date, baseline_version: int, columns: dict[str, dict]) -> int:
+def store_verdicts(warehouse: Warehouse, day: dt.date, baseline_version: int, columns: dict[str, dict],
+                   subject: Subject = CUSTOMER) -> int:
     """Write Evidently's per-column verdicts into `day`'s drift_alerts rows in one UPDATE (a
     feature Evidently could not score gets NULL); re-running it sets the same columns again."""
     def case(key: str) -> str:
@@ -74,7 +76,7 @@ def store_verdicts(warehouse: Warehouse, day: dt.date, baseline_version: int, co
         return f"CASE feature {whens} ELSE NULL END" if whens else "NULL"
 
     warehouse.execute(
-        f"UPDATE {tables.DRIFT_ALERTS} SET evidently_drift = {case('drift')}, evidently_score = {case('score')}, "
+        f"UPDATE {subject.alerts} SET evidently_drift = {case('drift')}, evidently_score = {case('score')}, "
         f"evidently_method = {case('method')} WHERE alert_date = CAST(? AS DATE) AND baseline_version = ?",
         [str(day), int(baseline_version)])
     return len(columns)
@@ -101,10 +103,10 @@ def verdicts_markdown(judged, columns: dict[str, dict], drifted_rank: int = 2) -
 
 def run_report(warehouse: Warehouse, day: dt.date, window: tuple[dt.date, dt.date],
                expressions: dict[str, str], sample_size: int, baseline_version: int,
-               homes: Homes | None = None) -> EvidentlyResult:
+               homes: Homes | None = None, subject: Subject = CUSTOMER) -> EvidentlyResult:
     if sample_size < 1:
         raise ValueError(f"evidently sample_size={sample_size} must be positive")
-    sql = sample_sql(expressions, sample_size)
+    sql = sample_sql(expressions, sample_size, subject)
     current = warehouse.fetch_df(sql, [str(day), str(day)]).astype("float64")
     reference = warehouse.fetch_df(sql, [str(window[0]), str(window[1])]).astype("float64")
     result = EvidentlyResult(sample_rows=(len(current), len(reference)))
@@ -118,7 +120,7 @@ def run_report(warehouse: Warehouse, day: dt.date, window: tuple[dt.date, dt.dat
     except Exception as exc:  # a second opinion must not take the first one down
         result.error = f"Evidently failed: {type(exc).__name__}: {exc}"
         return result
-    path = report_path(day, baseline_version, homes)
+    path = report_path(day, baseline_version, homes, subject)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

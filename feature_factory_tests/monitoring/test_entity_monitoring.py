@@ -120,7 +120,10 @@ def test_product_monitoring_errors_name_the_product_table(duckdb_warehouse, feat
 def test_factory_builds_product_monitoring_assets_checks_and_jobs(product, monkeypatch):
     defs = entity_assets.definitions(load_catalog(CATALOG))
     by_key = {a.key.path[-1]: a for a in defs.assets}
-    assert sorted(by_key) == ["product_drift_alerts", "product_feature_stats", "product_feature_stats_baseline"]
+    # Issue 27: its Evidently report too (the factory's assets were the three without it)
+    assert sorted(by_key) == ["product_drift_alerts", "product_drift_report", "product_feature_stats",
+                              "product_feature_stats_baseline"]
+    assert {k.path[-1] for k in by_key["product_drift_report"].dependency_keys} == {"product_drift_alerts"}
     st, base, al = (by_key[n] for n in ("product_feature_stats", "product_feature_stats_baseline",
                                         "product_drift_alerts"))
     assert st.partitions_def is not None and al.partitions_def is not None and base.partitions_def is None
@@ -205,6 +208,16 @@ def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, produc
         requests = build_entity_drift_sensor(product).evaluate_tick(ctx).run_requests
         assert [(q.job_name, q.run_key) for q in requests] == [
             ("product_remediation_job", "remediation:product:2024-03-10:1")]
+        # Issue 27: product gets its Evidently report too, beside its own alerts.
+        r = dg.materialize([assets["product_drift_report"]], resources=res, instance=instance,
+                           partition_key="2024-03-10")
+        md = _metadata(r, "product_drift_report")
+        assert md["evidently_drifted_features"] == ["avg_order_total_30d", "revenue_7d"]
+        assert Path(md["evidently_report_file"]).name == "product_drift_2024-03-10_baseline_v1.html"
+        assert Path(md["evidently_report_file"]).stat().st_size > 10_000
+    verdicts = dict(warehouse.fetch_all(f"SELECT feature, evidently_drift FROM {product.alerts} "
+                                        "WHERE alert_date = CAST('2024-03-10' AS DATE)"))
+    assert verdicts == {"orders_7d": False, "revenue_7d": True, "avg_order_total_30d": True, "return_rate_30d": False}
     assert not warehouse.table_exists("feature_stats") and not warehouse.table_exists("drift_alerts")
     by_day = dict(warehouse.fetch_all(
         f"SELECT CAST(alert_date AS VARCHAR), MAX(severity_rank) FROM {product.alerts} "
@@ -217,6 +230,37 @@ def test_landed_orders_to_product_drift_alerts_through_dagster(warehouse, produc
     assert got[0] > got[1] * 1.5 and got[2] == "population_shift"  # every order five times larger
     assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {product.alerts} WHERE feature = 'days_since_last_order' "
                                "AND alert_date = CAST('2024-03-10' AS DATE)")[0] == 0  # not judged: not in baseline
+
+
+def test_product_drift_is_attributed_to_the_segment_that_carries_it(warehouse, product, tmp_path):
+    """Issue 27: a product's drift names a segment of its own rows, through its drift_alerts asset:
+    a second landing file of inflated lines for five products on the last three days is named."""
+    folder = tmp_path / "orders"
+    _land_orders(folder, shift_from=DAYS)  # no shift in the main export
+    late = [f"x{d}_{p},p{p:02d},u1,{D('2024-03-08') + dt.timedelta(days=d)}T15:00:00Z,{4000 + p},ok"
+            for d in range(3) for p in range(5)]
+    (folder / "orders_late.csv").write_text("\n".join([HEADER, *late]) + "\n")
+    catalog = load_catalog(CATALOG)
+    features = feature_entity_assets.definitions(catalog)
+    assets = {a.key.path[-1]: a for a in entity_assets.definitions(catalog).assets}
+    res = {"warehouse": warehouse, "homes": HomesResource(),
+           "catalog": CatalogResource(catalog_path=str(CATALOG), sources_path=str(SOURCES))}
+    with dg.instance_for_test() as instance:
+        assert dg.materialize([source_assets(load_sources(SOURCES).get("orders")), *features.assets], resources=res,
+                              instance=instance, tags=_range("2024-01-01", "2024-03-10"), run_config={
+                                  "ops": {"ingest_orders": {"config": {"landing_dir": str(folder)}}}}).success
+        assert dg.materialize([assets["product_feature_stats_baseline"]], resources=res, instance=instance,
+                              run_config={"ops": {"product_feature_stats_baseline": {"config": {
+                                  "start_date": "2024-02-01", "end_date": "2024-02-28"}}}}).success
+        assert dg.materialize([assets["product_feature_stats"], assets["product_drift_alerts"]], resources=res,
+                              instance=instance, partition_key="2024-03-10").success
+    diagnosis, evidence, top = warehouse.fetch_one(
+        f"SELECT diagnosis, diagnosis_evidence, top_contributors FROM {product.alerts} "
+        "WHERE feature = 'revenue_7d' AND alert_date = CAST('2024-03-10' AS DATE)")
+    named = [(c["dimension"], c["value"]) for c in json.loads(top)]
+    assert named[0] == ("source_file", "orders_late.csv"), (diagnosis, named)
+    assert "orders_late.csv" in json.loads(evidence)["headline"]
+    assert warehouse.table_exists("product_first_seen")  # its own attribution caches
 
 
 def test_an_entity_whose_monitoring_table_a_source_claims_is_refused():
@@ -255,7 +299,8 @@ def test_product_refresh_job_runs_the_entity_path_from_ingestion_to_alerts(produ
     job = defs.resolve_job_def("product_refresh_job")
     selected = {k.path[-1] for k in job.asset_layer.selected_asset_keys}
     assert selected == {"raw_orders", "orders_quarantine", "product_features", "product_features_online",
-                        "product_features_online_store", "product_feature_stats", "product_drift_alerts"}
+                        "product_features_online_store", "product_feature_stats", "product_drift_alerts",
+                        "product_drift_report"}  # issue 27: the report, as in daily_refresh_job
     assert job.partitions_def is not None
     capture = defs.resolve_job_def("capture_product_baseline_job")
     assert {k.path[-1] for k in capture.asset_layer.selected_asset_keys} == {"product_feature_stats_baseline"}
