@@ -180,3 +180,35 @@ def test_product_patches_through_the_dagster_jobs(duckdb_warehouse, product, tmp
     assert wh.fetch_all("SELECT event, actor FROM product_feature_patch_log ORDER BY logged_at") == [
         ("apply", "alice"), ("rollback", "bob")]
     assert not wh.table_exists("patch_candidates")  # nothing reached the customer's tables
+
+
+def test_product_patches_are_approved_and_applied_by_policy(warehouse, product, tmp_path):
+    """Issue 27: the policy approval modes serve every entity. A rule for product's revenue_7d clip
+    approves (auto_apply: and applies) product's proposal; the same rule for the customer does not."""
+    hi = seed_product_drift(warehouse, product)
+    created, factory_jobs = entity_assets.remediation_assets(product)
+    rule = "rules: [{feature: '%s', entity: %s, actions: [clip], diagnoses: [tail_contamination]}]"
+
+    def remediate(entity: str, mode: str, feature: str = "revenue_7d"):
+        policy = tmp_path / f"{entity}.yaml"
+        policy.write_text(rule % (feature, entity))
+        settings = ProductSettings(mode=mode, policy_path=str(policy))
+        defs = dg.Definitions(assets=created, jobs=factory_jobs, resources={
+            "warehouse": warehouse, "remediation": settings, "catalog": settings.catalog_resource(),
+            "online_store": OnlineStoreResource(path=str(tmp_path / "online.sqlite"))})
+        result = defs.resolve_job_def("product_remediation_job").execute_in_process(
+            instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        (md,) = [m.metadata for m in result.asset_materializations_for_node("product_patch_candidates")
+                 if "approved_by_policy" in m.metadata]  # the asset's own (auto_apply also reports others)
+        return md, policy
+
+    md, _ = remediate("customer", "auto_approve", "*")  # a customer rule: product's clip waits for a person
+    (pid,) = [p for (p,) in warehouse.fetch_all("SELECT patch_id FROM product_patch_candidates WHERE action = 'clip'")]
+    assert md["approved_by_policy"].value == [] and md["mode"].value == "auto_approve"
+    md, policy = remediate("product", "auto_apply")
+    assert md["approved_by_policy"].value == [pid] and md["applied"].value == [pid]
+    assert warehouse.fetch_one("SELECT status, approver FROM product_patch_candidates WHERE patch_id = ?", [pid]) == (
+        "APPLIED", f"policy:{policy}")
+    assert online_max(warehouse) == pytest.approx(hi)  # served values clipped at the baseline's maximum
+    assert not warehouse.table_exists("patch_candidates")  # the customer's tables untouched
