@@ -168,13 +168,15 @@ METRIC_NAMES = ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std"
 
 
 def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresholds,
-            current_type: str | None = "DOUBLE", ahead: float | None = None) -> FeatureDrift:
+            current_type: str | None = "DOUBLE", ahead: float | None = None,
+            table: str = "customer_features") -> FeatureDrift:
     """Drift of `current` (one day; None when the partition has no row for it) vs `baseline`;
-    `ahead`: days from the baseline window's last day to this day (for the baseline's trend)."""
+    `ahead`: days from the baseline window's last day to this day (for the baseline's trend);
+    `table`: the entity's feature table the feature is a column of (named when it is missing)."""
     empty = dict.fromkeys(METRIC_NAMES)
     if current_type is None:
         return FeatureDrift(feature, empty, {"SCHEMA_CHANGE": th.schema_severity},
-                            f"column {feature} is missing from customer_features")
+                            f"column {feature} is missing from {table}")
     if baseline.column_type and current_type.upper() != baseline.column_type.upper():
         return FeatureDrift(feature, empty, {"SCHEMA_CHANGE": th.schema_severity},
                             f"column type changed: baseline {baseline.column_type}, now {current_type}")

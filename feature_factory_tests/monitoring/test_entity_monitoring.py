@@ -108,6 +108,11 @@ def test_product_monitoring_equals_the_customer_path_on_the_same_values(warehous
     # Undrifted rows carry no evidence at all, as on the customer side.
     assert warehouse.fetch_one(f"SELECT COUNT(*) FROM {product.alerts} WHERE severity = 'none' "
                                "AND diagnosis_evidence IS NOT NULL")[0] == 0
+    # A column gone from product_features is said to be missing from product_features (issue 27).
+    warehouse.replace_table("product_features", "SELECT product_id, snapshot_date, amount, visits, computed_at "
+                            "FROM product_features_in")
+    notes = {r.feature: r.note for r in alerts.evaluate_day(warehouse, last, features, subject=product).results}
+    assert notes["ratio"] == "column ratio is missing from product_features"
 
 
 def test_product_monitoring_errors_name_the_product_table(duckdb_warehouse, features, product):
