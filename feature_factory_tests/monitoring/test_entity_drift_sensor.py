@@ -131,3 +131,33 @@ def test_the_code_location_with_the_example_files_has_the_product_sensor(monkeyp
             importlib.reload(importlib.import_module(name))
     assert "product_drift_sensor" not in {s.name for s in definitions.build_defs().sensors}
     assert load_catalog().entities() == []
+
+
+def test_one_builder_makes_every_entity_s_sensor_retrain_only_with_a_model(monkeypatch, tmp_path):
+    """Issue 27: wiring.drift_sensors builds the customer's and product's sensors the same way;
+    product requests a retrain only once its spec declares a model (here the churn model's job)."""
+    import yaml
+
+    from feature_factory import wiring
+
+    monkeypatch.setenv("FEATURE_FACTORY_SOURCES", str(SOURCES))
+    monkeypatch.setenv("FEATURE_FACTORY_CATALOG", str(CATALOG))
+    remediation = importlib.import_module("feature_factory.remediation.definitions")
+    try:
+        importlib.reload(remediation)  # the code location as loaded with the example files
+        catalog = load_catalog(CATALOG)
+        targets = {s.name: sorted(t.job_name for t in s.targets) for s in wiring.drift_sensors(catalog=catalog)}
+        assert targets == {"drift_sensor": ["remediation_job", "retrain_job"],
+                           "product_drift_sensor": ["product_remediation_job"]}
+        doc = yaml.safe_load(SOURCES.read_text())
+        doc["entities"]["product"]["model"] = {"asset": "churn_model", "label": "churn_labels",
+                                               "retrain_job": "retrain_job"}
+        path = tmp_path / "sources.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        monkeypatch.setenv("FEATURE_FACTORY_SOURCES", str(path))
+        product = {s.name: s for s in wiring.drift_sensors(catalog=catalog)}["product_drift_sensor"]
+        assert sorted(t.job_name for t in product.targets) == ["product_remediation_job", "retrain_job"]
+    finally:
+        monkeypatch.delenv("FEATURE_FACTORY_SOURCES")
+        monkeypatch.delenv("FEATURE_FACTORY_CATALOG")
+        importlib.reload(remediation)
