@@ -10,6 +10,7 @@ range, since it guards every day that was written.
 """
 
 import datetime as dt
+import functools
 
 import dagster as dg
 
@@ -93,6 +94,7 @@ def build_expectation_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_T
     return customer_features_expectations
 
 
+@functools.lru_cache(maxsize=64)  # one definition per entity, whoever asks
 def build_duplicate_check(entity: EntityTables = CUSTOMER_TABLES) -> dg.AssetChecksDefinition:
     """`no_duplicate_keys` (blocking) on the entity's feature table."""
     table, key = entity.features_table, entity.key
@@ -114,13 +116,12 @@ def build_duplicate_check(entity: EntityTables = CUSTOMER_TABLES) -> dg.AssetChe
     return _check
 
 
-no_duplicate_keys = build_duplicate_check()
+no_duplicate_keys = build_duplicate_check(CUSTOMER_TABLES)
 
 
 def entity_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_TABLES) -> list[dg.AssetChecksDefinition]:
     """The checks of one entity's feature table from its catalog features."""
-    dup = no_duplicate_keys if entity is CUSTOMER_TABLES else build_duplicate_check(entity)
-    return [c for c in (build_expectation_checks(catalog, entity), dup) if c is not None]
+    return [c for c in (build_expectation_checks(catalog, entity), build_duplicate_check(entity)) if c is not None]
 
 
 def all_checks(catalog: Catalog | None = None) -> list[dg.AssetChecksDefinition]:
