@@ -248,8 +248,8 @@ def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print,
         wh = DuckDBWarehouse(path=str(tmp))
         _ingest(wh, landing, 0, DAYS - 1)
         _features(wh, catalog, BASE[0], DAYS - 1)
-        baseline = B.capture_baseline(wh, DAY(BASE[0]), DAY(BASE[1]))
-        write_feature_stats(wh, DAY(DRIFT), DAY(DAYS - 1), binning=baseline.binning())
+        baseline = B.capture_baseline(wh, DAY(BASE[0]), DAY(BASE[1]), catalog.computed())
+        write_feature_stats(wh, DAY(DRIFT), DAY(DAYS - 1), catalog.computed(), binning=baseline.binning())
         del wh
         tmp.rename(base_db)
     rows = []
@@ -276,10 +276,10 @@ def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print,
             _ingest(wh, only, first, DAYS - 1, scenario.extra.get("schema_drift"))
             _features(wh, catalog, first, DAYS - 1)
             baseline = B.current_baseline(wh)
-            write_feature_stats(wh, DAY(first), DAY(DAYS - 1), binning=baseline.binning())
+            write_feature_stats(wh, DAY(first), DAY(DAYS - 1), catalog.computed(), binning=baseline.binning())
         reports, proposals = {}, {}
         for i in judged:
-            report = evaluate_day(wh, DAY(i))
+            report = evaluate_day(wh, DAY(i), catalog.computed())
             write_alerts(wh, DAY(i), alert_rows(report))
             reports[DAY(i)] = report
             proposals[DAY(i)] = _proposals(wh, catalog, DAY(i))
@@ -352,8 +352,8 @@ def scale(params: dict, meter) -> dict:
         wh = DuckDBWarehouse(path=str(db))
         _ingest(wh, landing, 0, last)
         _features(wh, catalog, last - 14, last)
-        baseline = B.capture_baseline(wh, DAY(last - 14), DAY(last - 1))
-        write_feature_stats(wh, DAY(last), DAY(last), binning=baseline.binning())
+        baseline = B.capture_baseline(wh, DAY(last - 14), DAY(last - 1), catalog.computed())
+        write_feature_stats(wh, DAY(last), DAY(last), catalog.computed(), binning=baseline.binning())
         del wh
         marker.write_text(wanted)
     from feature_factory.monitoring import attribution
@@ -368,7 +368,7 @@ def scale(params: dict, meter) -> dict:
         try:
             t0 = time.perf_counter()
             with wh.held():  # as in a Dagster run, where the resource keeps the database open
-                report = AL.evaluate_day(wh, day)
+                report = AL.evaluate_day(wh, day, catalog.computed())
                 AL.write_alerts(wh, day, AL.alert_rows(report))
             return time.perf_counter() - t0, report
         finally:

@@ -220,6 +220,7 @@ def _new_day(params: dict) -> int:
 
 def prepare_refresh(params: dict, meter) -> dict:
     """Capture a baseline from the first stored days (unless one exists) and land the new day's file."""
+    from feature_factory.catalog import load_catalog
     from feature_factory.monitoring.attribution import refresh_first_seen
     from feature_factory.monitoring.baseline import capture_baseline, current_baseline
     from feature_factory.warehouse import DuckDBWarehouse
@@ -229,7 +230,7 @@ def prepare_refresh(params: dict, meter) -> dict:
     if baseline is None:
         first = day(params["first"])
         last = min(day(params["first"] + params["baseline_days"] - 1), day(params["last"]))
-        baseline = capture_baseline(wh, first, last)
+        baseline = capture_baseline(wh, first, last, load_catalog().computed())  # the code location's catalog
         refresh_first_seen(wh)  # what feature_stats_baseline does after a capture (monitoring/assets.py)
     new = _new_day(params)
     for f in sorted(Path(params["landing_all"]).glob(f"events_{day(new)}*")):
