@@ -63,7 +63,7 @@ def plan_calibration(train: pd.DataFrame, *, method: str, share: float, purge_da
         got += counts[d]
         if got >= need:
             break
-    fit = [d for d in dates if d + dt.timedelta(days=purge_days) <= cal[0]]
+    fit = [d for d in dates if d < cal[0] and d + dt.timedelta(days=purge_days) <= cal[0]]
     y = train.set_index("label_date")["churned"]
     why = ""
     if not fit:

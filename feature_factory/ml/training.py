@@ -228,7 +228,7 @@ def train_frame(
         result.holdout["churned"].to_numpy(),
         {k: m.holdout_scores for k, m in result.models.items()},
         {k: m.importances for k, m in result.models.items()},
-        threshold=params.threshold,
+        threshold=params.threshold, base_rate=result.base_rate,
     ) if render else {}
     return TrainingRound(
         result, {k: registry.get(v.version) for k, v in registered.items()}, registry.get(challenger.version),
