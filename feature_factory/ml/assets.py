@@ -48,6 +48,7 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
         last_label_date=config.last_label_date,
         every_days=config.every_days,
         min_history_days=config.min_history_days,
+        min_tenure_days=config.min_tenure_days,
     )
     per_date = [[d, n, c, f"{c / n:.3f}" if n else ""] for d, n, c in summary.per_date]
     return dg.MaterializeResult(metadata={
