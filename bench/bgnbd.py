@@ -56,8 +56,10 @@ BEFORE = {"candidates": ["logistic_regression", "random_forest"], "calibration":
 
 def cdnow_events(path: Path) -> pd.DataFrame:
     """The CDNOW master file as landing rows (contract columns); the invented columns are constant."""
+    with open(path) as fh:  # the lifetimes copy has a header line, the original file none
+        header = not fh.readline().split()[0].isdigit()
     raw = pd.read_csv(path, sep=r"\s+", header=None, names=["customer", "date", "cds", "amount"],
-                      dtype={"customer": str, "date": str})
+                      dtype={"customer": str, "date": str}, skiprows=1 if header else 0)
     if raw.empty or not raw["date"].str.fullmatch(r"\d{8}").all():
         raise ValueError(f"{path}: not the CDNOW master file (customer id, YYYYMMDD date, quantity, amount)")
     day = pd.to_datetime(raw["date"], format="%Y%m%d")

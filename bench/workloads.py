@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import bgnbd
 from bench import calibration
 from bench import diagnosis
 
@@ -24,6 +25,7 @@ CAL = "bench.calibration"
 SERVE = "bench.serving"
 DIAG = "bench.diagnosis"
 STAGE = "bench.staging"
+BGNBD = "bench.bgnbd"
 
 
 @dataclass(frozen=True)
@@ -410,6 +412,21 @@ WORKLOADS += (
               Step("parquet", f"{STAGE}:ingest", "Parquet landing files, the same events",
                    params={"fmt": "parquet"}, repeatable=False)),
              lambda rows, params: []),
+)
+
+WORKLOADS += (
+    Workload("bgnbd", "10. Churn champion vs BG/NBD on the same out-of-time rows (issue 26)",
+             "The product's path (ingest, catalog features, labels, training set, churn_model's training round) "
+             "on generated events (2,000 customers, 150 days, 14-day horizon) and on the CDNOW purchase log "
+             "(23,570 customers, 1997-98, 90-day horizon; --cdnow PATH), the holdout rows scored by our champion, "
+             "the pre-issue-26 model, BG/NBD (Fader, Hardie & Lee 2005), recency and a constant; 95% customer-"
+             "bootstrap intervals (docs/models.md).",
+             bgnbd.sizes,
+             (Step("synthetic", f"{BGNBD}:case_step", "generated events, 14-day horizon", repeatable=False,
+                   params={"case": "synthetic"}),
+              Step("cdnow", f"{BGNBD}:case_step", "CDNOW master file, 90-day horizon", repeatable=False,
+                   params={"case": "cdnow"})),
+             bgnbd.goals),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}
