@@ -221,6 +221,17 @@ def run_case(case: str, work: Path, params: dict, log=print) -> dict:
     for kind, m in res.models.items():
         if kind != best.kind:
             scores[f"candidate_{kind}"] = m.holdout_scores
+    if params.get("stacked"):
+        # What a lifetime signal adds (issue 26 item 1 is not in yet): BG/NBD's score as one more
+        # feature, point in time per label date (its 4 parameters fitted before the holdout).
+        stacked_frame = frame.copy()
+        stacked_frame["bgnbd_p_no_purchase"], _ = bgnbd_scores(
+            data["purchases"], data["first_seen"], frame, cfg["horizon_days"], res.split.holdout_first)
+        with tempfile.TemporaryDirectory() as reg_dir:
+            st = training.train_frame(stacked_frame, [*features, "bgnbd_p_no_purchase"], models.Hyperparams(**hp),
+                                      ModelRegistry(reg_dir), horizon_days=cfg["horizon_days"], render=False)
+        scores["stacked"] = st.result.best("roc_auc").holdout_scores
+        log(f"[{case}] stacked: {st.result.best('roc_auc').kind} {st.result.best('roc_auc').metrics['roc_auc']:.3f}")
     out = compare(y, hold["customer_id"].to_numpy(), scores, resamples=int(params.get("resamples", 1000)))
     before_diff = compare(y, hold["customer_id"].to_numpy(), scores, resamples=int(params.get("resamples", 1000)),
                           pair=("before", "bgnbd"))
@@ -241,7 +252,8 @@ def run_case(case: str, work: Path, params: dict, log=print) -> dict:
 def case_step(params: dict, meter) -> dict:
     """A bench step (`bench.bgnbd:case_step`): one case, its table in the row."""
     work = Path(params["dir"])
-    row = run_case(params["case"], work, params)
+    with meter.measure():  # the whole case: pipeline, both training rounds, scoring, bootstrap
+        row = run_case(params["case"], work, params)
     shutil.rmtree(work / params["case"], ignore_errors=True)
     return {"rows_out": row["holdout_rows"], **row}
 
@@ -274,7 +286,8 @@ def table_markdown(r: dict) -> str:
     lines = ["| scorer | ROC AUC | PR AUC | Brier |", "|---|---|---|---|"]
     names = {"champion": f"our champion ({r['champion_kind']}, calibrated)", "before": f"before (issue 26): {r['before_kind']}, uncalibrated",
              "bgnbd": "BG/NBD, P(no purchase in the horizon)", "recency": "recency alone",
-             "constant": "constant (training churn rate)"}
+             "constant": "constant (training churn rate)",
+             "stacked": "ours + BG/NBD's score as a feature (bench only)"}
     for k, v in r["scorers"].items():
         label = names.get(k, k.replace("candidate_", "candidate: "))
         brier = "-" if k == "recency" else f"{v['brier']:.3f} [{v['brier_ci'][0]:.3f}, {v['brier_ci'][1]:.3f}]"
@@ -289,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdnow", help="path of CDNOW_master.txt (skip the cdnow case without it)")
     parser.add_argument("--cases", default="synthetic,cdnow")
     parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--stacked", action="store_true",
+                        help="also train our candidates with BG/NBD's score as one more feature (what a lifetime "
+                             "signal adds)")
     parser.add_argument("--work", type=Path, default=Path("bench/work/bgnbd"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/bgnbd.json"))
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -303,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         if case == "cdnow" and not args.cdnow:
             print("cdnow: skipped (no --cdnow PATH)")
             continue
-        r = run_case(case, args.work, {"cdnow": args.cdnow, "resamples": args.resamples, "hyperparams": hyper})
+        r = run_case(case, args.work, {"cdnow": args.cdnow, "resamples": args.resamples, "hyperparams": hyper,
+                                    "stacked": args.stacked})
         results[case] = r
         print(f"\n## {case}: {r['holdout_rows']} holdout rows, {r['holdout_customers']} customers; "
               f"AUC champion - BG/NBD {r['auc_diff']:+.3f} [{r['auc_diff_ci'][0]:+.3f}, {r['auc_diff_ci'][1]:+.3f}]; "
