@@ -105,7 +105,7 @@ def test_duplicate_check_catches_what_the_run_wrote_twice(duckdb_warehouse, land
     # (simulated: the batch step's duplicate detection switched off).
     from feature_factory.events import ingestion
 
-    monkeypatch.setattr(ingestion, "_batch_sql", lambda lo, hi, ids: (
+    monkeypatch.setattr(ingestion, "_batch_sql", lambda lo, hi, ids, *_: (
         f"SELECT *, 1 AS dup_rank, row_reason AS reason FROM landing_rows "
         f"WHERE event_date >= {lo} AND event_date < {hi}"))
     (landing_home / "events_2024-01-04.csv").write_text(csv_text([ev("a", day=4, hour=22), ev("a", day=4, hour=23)]))

@@ -11,7 +11,8 @@ import pandas as pd
 from ingest_helpers import NOW, START, csv_text
 
 from feature_factory.catalog.sources import load_sources
-from feature_factory.events.source_ingestion import ingest_source_range, raw_columns
+from feature_factory.events.ingestion import ingest_source_range
+from feature_factory.events.layout import raw_columns
 from feature_factory.homes import HomesResource
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "sources_support_tickets.yaml"
@@ -124,14 +125,14 @@ def test_a_warehouse_table_source_is_read_in_place(warehouse):
 def test_asset_factory_materializes_a_source_with_schema_and_check(duckdb_warehouse, tmp_path):
     import dagster as dg
 
-    from feature_factory.events import source_assets
+    from feature_factory.events import definitions as events_definitions
 
     folder = tmp_path / "landing" / "support_tickets"
     folder.mkdir(parents=True)
     (folder / "export.csv").write_text(csv_text([
         ("t1", "c1", "2024-01-02 09:00:00", "p1", "30", "chat"),
         ("t2", "c1", "2024-01-02 10:00:00", "p9", "30", "chat")], HEADER[:-1]))
-    defs = source_assets.definitions(load_sources(EXAMPLE))
+    defs = events_definitions.definitions(load_sources(EXAMPLE))
     (assets,) = defs.assets
     specs = {s.key.to_user_string(): s for s in assets.specs}
     assert set(specs) == {"raw_support_tickets", "support_tickets_quarantine"}
@@ -178,14 +179,14 @@ def test_a_new_source_entry_appears_in_the_code_location(tmp_path):
 def test_source_sensor_requests_the_days_a_new_file_covers(project_home):
     import dagster as dg
 
-    from feature_factory.events import source_assets
+    from feature_factory.events import sensors
 
     folder = project_home / "landing" / "support_tickets"  # the source's landing_folder under the home
     folder.mkdir(parents=True)
     (folder / "export.csv").write_text(csv_text([
         ("t1", "c1", "2024-01-02 09:00:00", "p1", "30", "chat"),
         ("t2", "c1", "2024-01-03T23:00:00Z", "p2", "30", "chat")], HEADER[:-1]))
-    _, sensor = source_assets.source_job_and_sensor(tickets())
+    _, sensor = sensors.source_job_and_sensor(tickets())
     instance = dg.DagsterInstance.ephemeral()
     first = sensor(dg.build_sensor_context(instance=instance, resources={"homes": HomesResource()}))
     (request,) = first.run_requests
