@@ -193,3 +193,32 @@ def test_source_sensor_requests_the_days_a_new_file_covers(project_home):
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (
         "2024-01-02", "2024-01-03")  # from the file's own `created` times: its name says no day
     assert sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"homes": HomesResource()})).run_requests == []
+
+
+def test_a_sample_of_quarantined_rows_per_reason_for_any_source(warehouse, tmp_path):
+    from feature_factory.events import report
+
+    folder = tmp_path / "support_tickets"
+    folder.mkdir()
+    (folder / "tickets_2024-01-02.csv").write_text(csv_text([
+        ("t1", "c1", "2024-01-02 09:00:00", "p1", "30", "chat"),
+        ("t2", "c1", "2024-01-02 09:30:00", "urgent", "5", "chat"),
+        ("t3", "c1", "2024-01-02 10:00:00", "p2", "-3", "chat"),
+        ("t4", "c2", "2024-01-02 10:30:00", "whenever", "", "mail"),
+        ("t1", "c1", "2024-01-02 11:00:00", "p1", "1", "chat")], HEADER[:-1]))
+    (folder / "notes.txt").write_text("not data")
+    result = run(warehouse, folder)
+    samples = report.quarantine_samples(warehouse, tickets(), result, NOW, per_reason=1)
+    assert samples == [
+        ("duplicate_ticket_id_in_batch", "ticket_id already seen earlier in this batch (file, row order)",
+         "ticket_id=t1; customer_id=c1; opened_at=2024-01-02 11:00:00; priority=p1; minutes_to_resolve=1; "
+         "channel=chat", "tickets_2024-01-02.csv", 5),
+        ("negative_minutes_to_resolve", "minutes_to_resolve is negative",
+         "ticket_id=t3; customer_id=c1; opened_at=2024-01-02 10:00:00; priority=p2; minutes_to_resolve=-3; "
+         "channel=chat", "tickets_2024-01-02.csv", 3),
+        ("unknown_priority", "priority is not one of high, normal, low",
+         "ticket_id=t2; customer_id=c1; opened_at=2024-01-02 09:30:00; priority=urgent; minutes_to_resolve=5; "
+         "channel=chat", "tickets_2024-01-02.csv", 2),  # t4 (also unknown_priority) is past the sample
+        ("unsupported_file_type", f"landing file {folder / 'notes.txt'}: unsupported file type '.txt'; expected "
+         ".csv, .csv.gz or .parquet", "", "notes.txt", None),
+    ]
