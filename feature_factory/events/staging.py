@@ -34,6 +34,7 @@ from pathlib import Path
 
 from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import layout, rules, schema_drift, work_tables
+from feature_factory.events.contract import events_source
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
 from feature_factory.tables import LANDING_FILES as FILES_TABLE
 from feature_factory.warehouse.base import LandingRead, Session, Warehouse, WarehouseError, sql_literal
@@ -111,11 +112,7 @@ class Source:
 
 def ensure_tables(warehouse: Warehouse, session: Session, spec: SourceSpec | None = None) -> None:
     """The source's tables (default: the churn example's) as their contracts say."""
-    if spec is None:
-        from feature_factory.events.contract import events_source  # the default only
-
-        spec = events_source()
-    layout.ensure_tables(warehouse, session, spec)
+    layout.ensure_tables(warehouse, session, spec or events_source())
 
 
 def rows_select(warehouse: Warehouse, run: Run, source: Source, mapping: dict[str, str | None] | None,
