@@ -47,11 +47,12 @@ class Reason(str, Enum):
 
 
 def events_source() -> SourceSpec:
-    """The `events` source of the sources file: the churn example's landing folder and rules.
+    """The `events` source of the sources file: the churn example's landing folder (or table) and rules.
 
-    Its rules, value maps, accepted values, column mapping (`from`) and folder are configuration;
-    its columns are the raw_events contract (the staging of raw_events, with its schema-drift
-    handling, is built for them), checked here with a message naming the file and the fix."""
+    Its location, rules, value maps, accepted values and column mapping (`from`) are configuration,
+    ingested by the one path every source takes; its columns and tables are the raw_events
+    contract the features and the catalog read, checked here with a message naming the file and
+    the fix."""
     catalog = load_sources()
     try:
         spec = catalog.get(DEFAULT_SOURCE)

@@ -24,7 +24,7 @@ def source_job_and_sensor(spec: SourceSpec):
     job = dg.define_asset_job(
         names.job or f"ingest_{spec.name}_job",
         selection=dg.AssetSelection.assets(spec.raw_table, spec.quarantine_table),  # partitioning inferred
-        description=f"Ingest source {spec.name}'s landing files into {spec.raw_table} and "
+        description=f"Ingest the rows of source `{spec.name}` into {spec.raw_table} and "
         f"{spec.quarantine_table} for a day range.")
     if spec.table is not None:
         return job, None  # a table has no files to watch: schedule or materialize it
@@ -60,7 +60,7 @@ def source_job_and_sensor(spec: SourceSpec):
             context.log.info(f"{run.run_key}: {len(run.files)} new/changed file(s) -> {first}..{last_day}")
         return dg.SensorResult(run_requests=requests, cursor=watch.dump_cursor(seen))
 
-    _sensor.__doc__ = (f"New or changed files in source {spec.name}'s landing folder trigger {job.name} for exactly "
+    _sensor.__doc__ = (f"New or changed files in the landing folder of source `{spec.name}` trigger {job.name} for exactly "
                        "the days they cover (from the `events_YYYY-MM-DD*` file name, else a scan of the file). "
                        "Run keys come from file path + fingerprint, so a restarted daemon never ingests a file "
                        f"twice. On its first tick (no cursor) files whose days {spec.raw_table} already holds are "
