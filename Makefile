@@ -27,8 +27,9 @@ test: install
 	scripts/ensure-redis.sh
 	$(PY) -m pytest -q
 
-# `make ui PORT=3456 REPORTS_PORT=3457`: the Dagster UI's port (default 3000) and the port serving
-# the HTML reports (default 3001, or the port of FEATURE_FACTORY_REPORTS_URL).
+# `make ui PORT=3456`: the UI's port (default 3000); the HTML reports are served on it under /reports/,
+# where report links point (no port in them). REPORTS_PORT: a second port serving them, for links
+# written by earlier versions (default 3001 when free; 0 for none). See docs/project-settings.md.
 PORT ?= 3000
 REPORTS_PORT ?=
 

@@ -7,7 +7,8 @@ policy -> apply -> retrain + score. The runs the sensor's tick requested carry i
 the daemon's would, so the daemon that `make ui` starts skips the alerts the demo already handled
 (the sensor's own dedup, through public instance APIs; no cursor is handed over).
 
-Every step is a run of the code location's own jobs, executed in this process against the instance
+Every step is a run of the code location's own jobs, recorded with the code location's origin (so
+the UI lists it under its job, `attached_runs`) and executed in this process against the instance
 in DAGSTER_HOME (opened from its folder; the environment is read, never changed), so `make ui`
 afterwards shows the runs, materializations, checks and plots. Data goes under FEATURE_FACTORY_HOME:
 the demo hands its folders to the code location as the `homes` resource. A home holding data the
@@ -120,7 +121,7 @@ def demo_homes(home: Path | None = None) -> Homes:
 
 
 def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Story:
-    from feature_factory import settings
+    from feature_factory import project_env, settings
 
     homes = demo_homes()
     home = homes.root()
@@ -135,27 +136,35 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     out(f"Feature Factory demo: {options.customers} customers x {options.days} days ({start}..{end}), "
         f"drift from {story.drift_start}; home {home}")
 
+    # The UI's daily partitions end with the story's last day (read by the code location on each
+    # load): "40 partitions", not every day since the start date; `generate --append-days` moves it.
+    project_env.update(home, {project_env.END_DATE: str(end)})
     _step(out, 1, "generate events (outlier burst + channel-mix change in the last "
                   f"{options.drift_days} days)", lambda: _generate(story))
 
     import dagster as dg
 
+    from feature_factory.attached_runs import execute_attached
     from feature_factory.definitions import build_defs
     from feature_factory.homes import HomesResource
     from feature_factory.instance import ensure_instance
     from feature_factory.remediation.resources import RemediationSettings
 
-    # The shipped policy approves what it covers; the rest waits for a person.
+    # The shipped policy approves what it covers; the rest waits for a person. Alerts reach the
+    # terminal as one short line each (the default notifier logs each alert's whole JSON).
     defs = build_defs(resources={"homes": HomesResource(**homes.model_dump()),
-                                 "remediation": RemediationSettings(mode="auto_approve", policy_path=str(POLICY))})
+                                 "remediation": RemediationSettings(mode="auto_approve", policy_path=str(POLICY)),
+                                 "notifier": story_notifier()})
     # The instance in the demo's own folder, opened through its dagster.yaml (no DAGSTER_HOME needed).
     instance = dg.DagsterInstance.from_config(str(ensure_instance(homes.instance_dir())))
     wh = defs.resources["warehouse"]
 
     def run_step(step: Step, tags: dict[str, str] | None = None) -> str:
         t0 = time.perf_counter()
-        result = defs.resolve_job_def(step.job).execute_in_process(
-            instance=instance, raise_on_error=False, tags={**step.tags, **(tags or {})},
+        # Recorded with the code location's origin, so the UI lists it under its job and on the
+        # Overview timeline, as a run the daemon launched; executed here, in process.
+        result = execute_attached(
+            defs.resolve_job_def(step.job), instance, tags={**step.tags, **(tags or {})},
             asset_selection=[dg.AssetKey(a) for a in step.assets] if step.assets else None,
             run_config={**QUIET_LOGS, **step.run_config},
         )
@@ -231,6 +240,20 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
         Step("retrain", "train LR + RF on the point-in-time training set, promote through the gate, score",
              "retrain_job", run_config=retrain_config(options.days), must_succeed=False),
     ]
+
+
+def story_notifier():
+    """The demo's notifier: one line per drift alert on stdout (day, worst severity, features)."""
+    from feature_factory.monitoring.notifier import Notifier
+
+    class StoryNotifier(Notifier):
+        def notify(self, alert: dict) -> bool:
+            features = alert.get("features") or {}
+            print(f"      drift alert sent for {alert.get('partition')}: {alert.get('max_severity')}, "
+                  f"{len(features)} feature(s): {', '.join(sorted(features))}", flush=True)
+            return True
+
+    return StoryNotifier()
 
 
 def drift_sensor_tick(defs, instance) -> list:
@@ -374,7 +397,7 @@ def alerts_summary(story: Story, wh) -> str:
 def summary(story: Story, registry, wh, store=None) -> str:
     """The story's outcome, read back from warehouse `wh`, `registry` and online `store` (the code
     location's) through the domains' own readers."""
-    from feature_factory import tables
+    from feature_factory import project_env, tables
     from feature_factory.features.snapshots import snapshot_days
     from feature_factory.remediation.store import fetch_candidates
 
@@ -410,12 +433,14 @@ def summary(story: Story, registry, wh, store=None) -> str:
     lines.append(f"champion: v{champion.version} {champion.model_type}" if champion else "champion: none")
 
     reports = sorted(story.homes.artifacts_dir("reports").glob("drift_*.html"))
-    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: {story.homes.report_url(reports[-1])}"
-                 if reports else "Evidently report: none written")
+    lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: "
+                 f"{browser_url(story.homes.report_url(reports[-1]))}" if reports else "Evidently report: none written")
     failed = [s for s, _, ok, _ in story.runs if not ok]
     lines.append(f"{len(story.runs)} Dagster runs ({'all succeeded' if not failed else 'failed: ' + ', '.join(failed)}) "
                  f"in {story.seconds:.0f}s")
     lines.append("open the UI on this instance: " + ui_command(story.homes))
+    lines.append(f"  its daily partitions end on {story.end} ({project_env.END_DATE} in "
+                 f"{project_env.path(story.homes.root())}, read on every Reload)")
     lines += serving_lines(wh, store)
     return "\n".join(lines)
 
@@ -435,6 +460,12 @@ def serving_lines(wh, store=None) -> list[str]:
     return ["online serving: feature-factory serve (beside make ui), then:", f"  {curl}",
             f"  -> store {json.dumps(answer['store'])}",
             *(f"     {json.dumps(r)}" for r in answer["results"])]
+
+
+def browser_url(link: str) -> str:
+    """A report link as a user opens it: a relative one (the default, no port baked in) on the
+    address `make ui` serves by default; the UI on another port opens the same path there."""
+    return f"http://127.0.0.1:3000{link}" if link.startswith("/") else link
 
 
 def ui_command(homes: Homes) -> str:

@@ -1,9 +1,11 @@
 """The one daily partitions definition every daily asset shares.
 
 Partitions run from `FEATURE_FACTORY_START_DATE` to today (the daily schedule loads yesterday's
-partition), so the UI counts every day since 2024-01-01 and shows a demo's 90 days as a few percent
-"filled": the other days simply have no events yet. `FEATURE_FACTORY_END_DATE` (last day,
-inclusive) bounds them to the data instead, e.g. for a historical data set; keys never change.
+partition), so the UI would count every day since 2024-01-01 and show a demo's 90 days as a few
+percent "filled". `FEATURE_FACTORY_END_DATE` (last day, inclusive) bounds them to the data instead;
+`make demo` writes it into the project home's `.env` (project_env), which the code location reads
+on every load, and `generate --append-days` moves it, so the UI counts the days that have data.
+Keys never change.
 """
 
 import datetime as dt

@@ -13,7 +13,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 DEFAULT_START_DATE = "2024-01-01"
-DEFAULT_REPORTS_PORT = 3001  # `feature-factory ui` serves <home>/reports/ here
+REPORTS_PATH = "/reports"  # `feature-factory ui` serves <home>/reports/ here, on the UI's own address
+DEFAULT_REPORTS_PORT = 3001  # and on this second port, where links written by earlier versions point
+# The code location's module, which `make ui` loads (`dg dev -m ...`); Dagster names the location after it.
+CODE_LOCATION = "feature_factory.definitions"
 
 
 class Homes(BaseModel):
@@ -28,8 +31,9 @@ class Homes(BaseModel):
     dagster_home: str | None = Field(default=None, description="Dagster instance folder; default "
                                      "$DAGSTER_HOME, else <home>/dagster_home.")
     reports_url: str | None = Field(default=None, description="Where a browser opens <home>/reports/; "
-                                    "default $FEATURE_FACTORY_REPORTS_URL, else the report server of "
-                                    f"`feature-factory ui` (http://127.0.0.1:{DEFAULT_REPORTS_PORT}).")
+                                    "default $FEATURE_FACTORY_REPORTS_URL, else /reports: relative to "
+                                    "the UI's own address, where `feature-factory ui` serves them (a "
+                                    "link that names no host or port opens on whatever port the UI has).")
 
     def root(self) -> Path:
         return Path(self.home or os.environ.get("FEATURE_FACTORY_HOME") or ".feature_factory").resolve()
@@ -60,9 +64,9 @@ class Homes(BaseModel):
         return path
 
     def base_reports_url(self) -> str:
-        """No trailing slash."""
+        """No trailing slash; `/reports` (the UI's address) unless configured."""
         url = self.reports_url or os.environ.get("FEATURE_FACTORY_REPORTS_URL")
-        return (url or f"http://127.0.0.1:{DEFAULT_REPORTS_PORT}").rstrip("/")
+        return (url or REPORTS_PATH).rstrip("/")
 
     def report_url(self, path: Path) -> str | None:
         """The URL of a file under `<home>/reports/`, or None for a file elsewhere."""
@@ -98,8 +102,8 @@ def artifacts_dir(kind: str) -> Path:
 
 
 def reports_url() -> str:
-    """Where a browser opens `<home>/reports/`: `FEATURE_FACTORY_REPORTS_URL`, default the report
-    server of `feature-factory ui` on this machine (http://127.0.0.1:3001). No trailing slash."""
+    """Where a browser opens `<home>/reports/`: `FEATURE_FACTORY_REPORTS_URL`, default `/reports`
+    on the UI's own address (`feature-factory ui` serves it there). No trailing slash."""
     return Homes().base_reports_url()
 
 

@@ -304,36 +304,47 @@ DRIFT_ALERTS = Table(
          "carrying most of the change, with their share of it and of the rows."),
     ),
 )
-# Root-cause attribution's caches (monitoring/attribution.py; no assets): rebuilt from raw_events
-# and the baseline window whenever what they summarize changes.
-CUSTOMER_FIRST_SEEN = Table(
-    "customer_first_seen", "monitoring", "Each customer's first event day (the first-seen cohort of a segment).",
-    _cols(
-        ("customer_id", "VARCHAR", "Customer."),
-        ("first_day", "DATE", "Day of the customer's first stored event."),
-    ),
-    asset=False,
-)
-CUSTOMER_FIRST_SEEN_DAYS = Table(
-    "customer_first_seen_days", "monitoring", "The event days folded into customer_first_seen, with their row counts.",
-    _cols(
-        ("event_date", "DATE", "A raw_events day folded in."),
-        ("event_rows", "BIGINT", "Its raw_events rows when folded in: another count refolds the table."),
-    ),
-    asset=False,
-)
-ATTRIBUTION_BASELINE = Table(
-    "attribution_baseline", "monitoring", "The baseline side of root-cause attribution, once per feature and window.",
-    _cols(
-        ("baseline_start", "DATE", "First day of the baseline window."),
-        ("baseline_end", "DATE", "Last day of the baseline window."),
-        ("feature", "VARCHAR", "The customer_features column."),
-        ("definition", "VARCHAR", "JSON: the feature's aggregate, value and filter SQL when computed."),
-        ("events", "BIGINT", "raw_events rows in the window when computed: another count recomputes it."),
-        ("segments", "VARCHAR", "JSON: per segment, the baseline side's sums."),
-    ),
-    asset=False,
-)
+# Root-cause attribution's caches (monitoring/attribution.py; no assets): rebuilt from the raw table
+# and the baseline window whenever what they summarize changes. One set per entity, built by
+# `attribution_caches` from the entity's names; the customer's are the shipped names.
+def attribution_caches(entity: str, key: str, raw_table: str, features_table: str, *,
+                       baseline_name: str | None = None) -> tuple[Table, Table, Table]:
+    """(first seen, first-seen days, attribution baseline) contracts of `entity`, whose events are
+    rows of `raw_table` keyed by `key` and whose features live in `features_table`:
+    `<entity>_first_seen`, `<entity>_first_seen_days` and `baseline_name` (default
+    `<entity>_attribution_baseline`)."""
+    first_seen = f"{entity}_first_seen"
+    who = entity.replace("_", " ")
+    return (
+        Table(first_seen, "monitoring", f"Each {who}'s first event day (the first-seen cohort of a segment).",
+              _cols(
+                  (key, "VARCHAR", f"{who.capitalize()}."),
+                  ("first_day", "DATE", f"Day of the {who}'s first stored event."),
+              ),
+              asset=False),
+        Table(f"{first_seen}_days", "monitoring", f"The event days folded into {first_seen}, with their row counts.",
+              _cols(
+                  ("event_date", "DATE", f"A {raw_table} day folded in."),
+                  ("event_rows", "BIGINT", f"Its {raw_table} rows when folded in: another count refolds the table."),
+              ),
+              asset=False),
+        Table(baseline_name or f"{entity}_attribution_baseline", "monitoring",
+              "The baseline side of root-cause attribution, once per feature and window"
+              + ("." if baseline_name else f" (entity {entity}: {features_table})."),
+              _cols(
+                  ("baseline_start", "DATE", "First day of the baseline window."),
+                  ("baseline_end", "DATE", "Last day of the baseline window."),
+                  ("feature", "VARCHAR", f"The {features_table} column."),
+                  ("definition", "VARCHAR", "JSON: the feature's aggregate, value and filter SQL when computed."),
+                  ("events", "BIGINT", f"{raw_table} rows in the window when computed: another count recomputes it."),
+                  ("segments", "VARCHAR", "JSON: per segment, the baseline side's sums."),
+              ),
+              asset=False),
+    )
+
+
+CUSTOMER_FIRST_SEEN, CUSTOMER_FIRST_SEEN_DAYS, ATTRIBUTION_BASELINE = attribution_caches(
+    "customer", "customer_id", RAW_EVENTS.name, CUSTOMER_FEATURES.name, baseline_name="attribution_baseline")
 
 
 # --- remediation --------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
 """`feature-factory ui` (`make ui`): the Dagster UI (webserver + daemon) on the project's own
-instance, and the HTML reports under `$FEATURE_FACTORY_HOME/reports/` over HTTP beside it.
+instance, and the HTML reports under `$FEATURE_FACTORY_HOME/reports/` at `/reports/` of the same
+address.
 
 Dagster's UI shows a `path` metadata value as text a browser cannot open (it is a file on the
-server), so the Evidently reports are served here, read-only, on a second port, and `drift_alerts`
-links them as URLs (`settings.reports_url()`). The UI itself runs through `dg dev`, Dagster's
-current CLI (`dagster dev` prints a SupersessionWarning pointing at it).
+server), so the Evidently reports are served over HTTP and `drift_report` links them as URLs. Those
+links are relative (`/reports/<file>`, `settings.reports_url()`): `ui_front` puts the reports and
+the Dagster webserver behind one address, so a link opens on whatever port the UI has now. The UI
+itself runs through `dg dev`, Dagster's current CLI, on an inner loopback port. The reports are also
+served on a second port (`--reports-port`, default 3001 when free), where links written by earlier
+versions point.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import json
 import os
 import shutil
 import signal
@@ -21,18 +26,23 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from feature_factory.settings import CODE_LOCATION
+
+ENV_FILE_PATHS = "DAGSTER_PROJECT_ENV_FILE_PATHS"  # Dagster's per-project .env loader reads this
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
     parser.add_argument("--reports-port", type=int, default=None,
-                        help="port serving the HTML reports (default: the port of "
-                             "FEATURE_FACTORY_REPORTS_URL, else 3001); 0 turns the report server off")
+                        help="a second port serving the HTML reports, for links written before they "
+                             "were served under the UI's /reports/ (default: the port of "
+                             "FEATURE_FACTORY_REPORTS_URL, else 3001, when free); 0: none")
 
 
 def command(host: str, port: int) -> list[str]:
     dg = shutil.which("dg", path=os.path.dirname(sys.executable)) or "dg"
-    return [dg, "dev", "-m", "feature_factory.definitions", "-h", host, "-p", str(port)]
+    return [dg, "dev", "-m", CODE_LOCATION, "-h", host, "-p", str(port)]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -55,26 +65,46 @@ def serve_reports(directory: Path, host: str, port: int) -> http.server.Threadin
     return server
 
 
+def project_env_variables(home: Path, env: dict[str, str]) -> dict[str, str]:
+    """DAGSTER_PROJECT_ENV_FILE_PATHS with the code location mapped to the home, so Dagster applies
+    `<home>/.env` (project_env) on every load and reload of the code location and in every run.
+    A mapping the user set is kept; ours is added to it."""
+    try:
+        paths = json.loads(env.get(ENV_FILE_PATHS) or "{}")
+    except ValueError as exc:
+        raise SystemExit(f"feature-factory ui: {ENV_FILE_PATHS} is not JSON ({exc})") from exc
+    paths.setdefault(CODE_LOCATION, str(home))
+    return {ENV_FILE_PATHS: json.dumps(paths)}
+
+
 def run(args: argparse.Namespace) -> int:
-    from feature_factory import settings
+    from feature_factory import settings, ui_front
     from feature_factory.instance import ensure_instance
 
     env = dict(os.environ)
     env["FEATURE_FACTORY_HOME"] = str(settings.home())
     env["DAGSTER_HOME"] = str(ensure_instance())
-    reports_port = args.reports_port
-    if reports_port is None:
-        reports_port = urlsplit(settings.reports_url()).port or settings.DEFAULT_REPORTS_PORT
+    env.update(project_env_variables(settings.home(), env))
+    reports = settings.artifacts_dir("reports")
+    address = ui_front.bind(args.host, args.port)  # the user's address: a taken port fails here, at once
+    inner = _free_loopback_port()  # the Dagster webserver's own port, behind the front door
     server = None
-    if reports_port:
-        server = serve_reports(settings.artifacts_dir("reports"), args.host, reports_port)
-        # Runs launched from this UI link their reports to where they are served.
-        env["FEATURE_FACTORY_REPORTS_URL"] = f"http://{args.host}:{server.server_address[1]}"
-    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={env['DAGSTER_HOME']})", flush=True)
-    if server:
-        print(f"reports on {env['FEATURE_FACTORY_REPORTS_URL']}/ (from {settings.artifacts_dir('reports')})",
-              flush=True)
-    child = subprocess.Popen(command(args.host, args.port), env=env)
+    if args.reports_port != 0:  # the links of earlier versions named this port (default 3001)
+        port = args.reports_port or urlsplit(settings.reports_url()).port or settings.DEFAULT_REPORTS_PORT
+        try:
+            server = serve_reports(reports, args.host, port)
+        except SystemExit as exc:
+            if args.reports_port:
+                raise
+            print(f"note: {exc}; only links written before reports were served under /reports/ need it",
+                  flush=True)
+    door = ui_front.FrontDoor(address, reports, f"http://127.0.0.1:{inner}")
+    url = f"http://{args.host}:{args.port}"
+    print(f"Dagster UI on {url} (DAGSTER_HOME={env['DAGSTER_HOME']}); the webserver's log below names "
+          f"its inner port {inner}: open {url}", flush=True)
+    print(f"reports on {url}{ui_front.REPORTS_PATH}/ (from {reports})"
+          + (f", and on http://{args.host}:{server.server_address[1]}/" if server else ""), flush=True)
+    child = subprocess.Popen(command("127.0.0.1", inner), env=env)
     signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))  # stop both together
     try:
         return child.wait()
@@ -85,5 +115,14 @@ def run(args: argparse.Namespace) -> int:
             child.send_signal(signal.SIGKILL)
             return child.wait()
     finally:
+        door.stop()
         if server:
             server.shutdown()
+
+
+def _free_loopback_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

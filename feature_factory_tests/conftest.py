@@ -98,7 +98,7 @@ class DemoRun:
     story: object  # demo.Story
     output: str
     home: Path
-    reports_url: str  # FEATURE_FACTORY_REPORTS_URL while it ran: the links in its metadata
+    reports_url: str  # what the links in its metadata start with (the default: /reports, no port)
     environment_changes: dict  # name -> (before, after) of each FEATURE_FACTORY_/DAGSTER_ variable it changed
 
 
@@ -109,22 +109,17 @@ DEMO_OPTIONS = {"customers": 300, "days": 40, "drift_days": 8}  # = the browser 
 def demo_run(tmp_path_factory) -> DemoRun:
     """`demo.run_story` in process on a fresh home (one run for the whole session: it is the
     suite's most expensive setup, ~1.5 min). Its environment is restored afterwards."""
-    import socket
-
-    from feature_factory import demo
+    from feature_factory import demo, settings
 
     home = tmp_path_factory.mktemp("demo_story") / "home"
     (home / "dagster_home").mkdir(parents=True)
-    with socket.socket() as s:  # a free loopback port for the report server the UI will start
-        s.bind(("127.0.0.1", 0))
-        reports_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    reports_url = settings.REPORTS_PATH  # no FEATURE_FACTORY_REPORTS_URL: a user's default links
     lines: list[str] = []
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith(("FEATURE_FACTORY_", "DAGSTER_")):
                 mp.delenv(name)
         mp.setenv("FEATURE_FACTORY_HOME", str(home))  # no DAGSTER_HOME: the default, <home>/dagster_home
-        mp.setenv("FEATURE_FACTORY_REPORTS_URL", reports_url)
         before = dict(os.environ)
         story = demo.run_story(demo.StoryOptions(**DEMO_OPTIONS), out=lines.append)
         after = dict(os.environ)

@@ -9,8 +9,10 @@ import json
 
 import dagster as dg
 import pytest
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from feature_factory import demo, settings, tables
+from feature_factory import demo, project_env, settings, tables
+from feature_factory.attached_runs import repository_label
 from feature_factory.monitoring.notifier import Notifier
 from feature_factory.monitoring.sensors import DRIFT_KEY_TAG, DriftCursor
 from feature_factory.warehouse.duckdb import DuckDBWarehouse
@@ -33,6 +35,11 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert all(run_id in recorded for _, run_id, _, _ in story.runs)
     assert set(recorded.values()) >= {"daily_refresh_job", "capture_baseline_job", "remediation_job",
                                       "apply_patches_job", "retrain_job"}
+    # Filed under their jobs in the code location `make ui` serves (Jobs -> <job> -> Runs and the
+    # Overview timeline select runs by this label), as runs the daemon launched would be.
+    for job in {recorded[run_id] for _, run_id, _, _ in story.runs}:
+        filed = instance.get_runs(dg.RunsFilter(job_name=job, tags={REPOSITORY_LABEL_TAG: repository_label()}))
+        assert {run_id for _, run_id, _, _ in story.runs if recorded[run_id] == job} <= {r.run_id for r in filed}
     # The Evidently report is its own asset, after drift_alerts in the same run: it links the
     # last day's report, and its verdicts are in that day's drift_alerts rows.
     drift_run = dict((s, r) for s, r, _, _ in story.runs)["drift"]
@@ -93,6 +100,14 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert {r.tags[DRIFT_KEY_TAG] for r in launched} and all(r.tags["dagster/run_key"] for r in launched)
     assert "drift sensor requested ['remediation_job']" in text
     assert "champion: v" in text and "open the UI on this instance:" in text and "make ui" in text
+    # patch_candidates' newest event (the apply run's refresh of its views) still shows the review
+    # SQL of the proposals that wait for a person.
+    newest = instance.fetch_materializations(dg.AssetKey("patch_candidates"), limit=1).records[0]
+    assert newest.run_id == dict((s, r) for s, r, _, _ in story.runs)["apply"]
+    assert "/* REVIEW */" in newest.asset_materialization.metadata["review_sql"].value
+    # The UI's partitions end with the story (the code location reads the home's .env on each load).
+    assert project_env.read(demo_run.home)[project_env.END_DATE] == str(story.end) == "2024-02-09"
+    assert f"its daily partitions end on {story.end}" in text
     # Every contract table's columns are described in the UI (its newest materialization).
     for table in tables.ASSETS:
         (record,) = instance.fetch_materializations(table.key, limit=1).records

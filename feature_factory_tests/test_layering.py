@@ -16,14 +16,14 @@ import feature_factory
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
     {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "priorities", "markdown", "tables",
-     "dates"},
+     "dates", "project_env"},
     {"events"},
     {"features"},
     {"serving"},
     {"monitoring"},
     {"remediation"},
     {"ml"},
-    {"definitions", "wiring", "deployment", "demo", "cli", "ui", "instance", "fast_sqlite", "synthetic"},
+    {"definitions", "wiring", "deployment", "demo", "attached_runs", "cli", "ui", "ui_front", "instance", "fast_sqlite", "synthetic"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 TOP = len(LAYERS) - 1

@@ -4,6 +4,7 @@ the drift histogram's tail panel. Pure functions, no Dagster run."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import numpy as np
@@ -56,7 +57,10 @@ def test_patch_log_shows_rounded_before_after_stats_in_few_columns():
     header, _, row = out.splitlines()
     assert header == "| patch_id | feature | action | event | actor | before → after |"
     assert row == ("| abcdef0123456789 | max_amount_7d | clip | apply | policy | "
-                   "max 3,761.72 → 412.5; p99 412.5 → 412.5; null rate 0 → 0 |")
+                   "max 3,761.72 → 412.5; p99 412.5 (unchanged); null rate 0 (unchanged) |")
+    log["stats_before"], log["stats_after"] = '{"out_of_range_share": 0.028771}', '{"out_of_range_share": 0.028771}'
+    assert views.stats_change(*(json.loads(log[k]) for k in ("stats_before", "stats_after"))) == (
+        "outside baseline p01–p99 0.02877 (unchanged)")
 
 
 def test_every_column_of_drift_alerts_and_remediation_tables_is_described():
@@ -93,3 +97,19 @@ def test_open_patches_cells_stay_short():
     assert views.short_actor("policy:/work/x/feature_factory/remediation/policy.example.yaml") == (
         "policy:policy.example.yaml")
     assert views.short_actor("alice") == "alice" and views.short_actor(None) is None
+
+
+def test_drift_table_has_an_evidently_column_only_when_its_verdicts_are_known():
+    from feature_factory.monitoring.drift import FeatureDrift
+    from feature_factory.monitoring.presentation import drift_table_markdown
+
+    results = [FeatureDrift("revenue_7d", {"psi": 0.4, "ks": 0.2}, {"MEAN_SHIFT": "high"}),
+               FeatureDrift("events_7d", {"psi": 0.01}, {})]
+    alerts = drift_table_markdown(results).splitlines()  # drift_alerts: lands before Evidently runs
+    assert alerts[0].endswith("| out of range |") and "Evidently |" not in alerts[0]
+    assert alerts[2] == "| revenue_7d | **high** | MEAN_SHIFT | 0.400 | 0.200 | – | – | – | – |"
+    assert alerts[-1] == ("Evidently's verdict per feature: `drift_report`'s drift_table for this day "
+                          "(it runs after these alerts land).")
+    both = drift_table_markdown(results, {"revenue_7d": {"drift": True, "score": 0.0123}}).splitlines()
+    assert both[0].endswith("| out of range | Evidently |") and len(both) == 4
+    assert both[2].endswith("| – | drift (0.012) |") and both[3].endswith("| – | – |")

@@ -47,7 +47,8 @@ def test_report_server_serves_the_reports_folder_only(project_home, tmp_path):
 
 def test_report_urls(project_home, monkeypatch):
     report = settings.artifacts_dir("reports") / "drift_2024-03-30_baseline_v1.html"
-    assert settings.report_url(report) == "http://127.0.0.1:3001/drift_2024-03-30_baseline_v1.html"
+    # No host or port: the UI's own address serves /reports/ (ui_front), whatever port it has now.
+    assert settings.report_url(report) == "/reports/drift_2024-03-30_baseline_v1.html"
     monkeypatch.setenv("FEATURE_FACTORY_REPORTS_URL", "https://ff.example.com/reports/")
     assert settings.report_url(report) == "https://ff.example.com/reports/drift_2024-03-30_baseline_v1.html"
     assert settings.report_url(project_home / "elsewhere.html") is None

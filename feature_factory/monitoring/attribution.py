@@ -1,4 +1,11 @@
-"""Root-cause attribution: which event dimension, customer cohort or landing file a drift came from.
+"""Root-cause attribution: which event dimension, entity cohort or landing file a drift came from.
+
+Any entity: an `AttributionSource` names the raw table whose rows its features aggregate, the key
+column there and in its feature table, the dimensions to attribute by, and the three cache tables
+(`CUSTOMER`: raw_events / customer_id / customer_features, dimensions event_type and channel,
+caches customer_first_seen, customer_first_seen_days, attribution_baseline; another entity's
+caches are `<entity>_first_seen`, ... from `tables.attribution_caches`). Below, "raw_events",
+"customer" and "customer_features" read as the source's raw table, entity and feature table.
 
 Computed in the warehouse, over `raw_events` and the catalog's feature definitions
 (`FeatureSpec.value_sql` / `filter_sql` / `window_days`), for every drifted feature of one day in
@@ -11,11 +18,15 @@ not grow with the event count.
 
 Segments (dimension: value):
 
-- `event_type`, `channel`: the event's own columns;
+- the source's declared dimensions (the customer's: `event_type`, `channel`): the event's own
+  columns; a source may declare none;
 - `cohort`: `new` (first event within `NEW_CUSTOMER_DAYS` days before the event) or `returning`
   (first events from `customer_first_seen`);
 - `first_seen_week`: the Monday of the week of the customer's first event;
-- `source_file`: the landing file the event was ingested from.
+- `source_file`: the landing file the event was ingested from (a lineage column of every raw table).
+
+Totals (all rows, mass, missing inputs of the baseline) are summed over the cohort dimension,
+which every row belongs to exactly once whatever dimensions the source declares.
 
 Mass of a feature in a segment: the aggregated value summed over the segment's rows inside the
 feature's window and filter (rows for counts). What "the change" is depends on the diagnosis:
@@ -74,6 +85,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -84,19 +96,76 @@ from feature_factory.catalog import FeatureSpec
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 NEW_CUSTOMER_DAYS = 28
-DIMENSIONS = ("event_type", "channel", "cohort", "first_seen_week", "source_file")
+# The segments every source has (from the first-seen table and the lineage columns), after its own.
+DERIVED = ("cohort", "first_seen_week", "source_file")
+TOTALS = "cohort"  # every row is in exactly one cohort: the dimension totals are summed over
 MODES = ("tail", "missing", "shift")
 # A Monday, so week buckets start on Mondays on every backend.
 _EPOCH_MONDAY = dt.date(1970, 1, 5)
 TOP_PER_FEATURE = 5
-FIRST_SEEN_TABLE = tables.CUSTOMER_FIRST_SEEN.name  # maintained by refresh_first_seen
-FIRST_SEEN_DAYS = tables.CUSTOMER_FIRST_SEEN_DAYS.name  # the event days folded into it
-BASELINE_CACHE_TABLE = tables.ATTRIBUTION_BASELINE.name  # the baseline side, once per baseline window
 # The ranking rule (module docstring).
 MARGIN = 0.05  # share beyond the segment's size
 FAMILY_ALPHA = 0.05  # the noise band: a dimension names a value by chance at most this often
 COVERAGE_MAX = 0.9  # a value holding this much of the feature's rows or mass explains nothing
 FILE_CARRIES = 0.5  # a file carrying this much of the change ranks first
+
+
+_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
+# Names the statements use for their own columns: a dimension may not take one.
+_RESERVED = re.compile(r"(a|e_day|first_day|g_.*|[rmnoqs][0-9]+)")
+
+
+@dataclass(frozen=True)
+class AttributionSource:
+    """Where one entity's drift is attributed: the raw table its features aggregate (with the
+    lineage columns event_date and source_file), its key column there and in the feature table,
+    the raw columns to attribute by (`dimensions`, possibly none) and the three cache tables."""
+
+    entity: str
+    raw_table: str
+    raw_key: str  # the entity's key column in raw_table
+    features_table: str
+    features_key: str  # its key column in features_table
+    dimensions: tuple[str, ...]
+    first_seen_table: str  # maintained by refresh_first_seen: (raw_key, first_day)
+    first_seen_days_table: str  # the event days folded into it
+    baseline_table: str  # the baseline side, once per feature and baseline window
+    source: str = ""  # its name in the sources file (schema findings are read for it)
+
+    def __post_init__(self) -> None:
+        where = f"attribution source of entity {self.entity!r} ({self.raw_table})"
+        for name in (self.raw_key, self.features_key, *self.dimensions):
+            if not _IDENT.fullmatch(name):
+                raise ValueError(f"{where}: column {name!r} is not a lower-case SQL identifier")
+        for d in self.dimensions:
+            if d in DERIVED or _RESERVED.fullmatch(d) or d == self.raw_key:
+                raise ValueError(f"{where}: dimension {d!r} clashes with a segment or column attribution "
+                                 f"names itself ({', '.join(DERIVED)}, the key, a, e_day, first_day, g_*, r0...)")
+        if len(set(self.dimensions)) != len(self.dimensions):
+            raise ValueError(f"{where}: dimensions {list(self.dimensions)} repeat a column")
+
+    @property
+    def all_dimensions(self) -> tuple[str, ...]:
+        """The declared dimensions, then cohort, first_seen_week and source_file."""
+        return (*self.dimensions, *DERIVED)
+
+    @classmethod
+    def for_entity(cls, entity: str, raw_table: str, raw_key: str, features_table: str, features_key: str,
+                   dimensions: Sequence[str] = (), source: str = "") -> AttributionSource:
+        """Another entity's source, its caches named after it (`tables.attribution_caches`)."""
+        first_seen, days, baseline = tables.attribution_caches(entity, raw_key, raw_table, features_table)
+        return cls(entity, raw_table, raw_key, features_table, features_key, tuple(dimensions),
+                   first_seen.name, days.name, baseline.name, source)
+
+
+CUSTOMER = AttributionSource(
+    "customer", tables.RAW_EVENTS.name, "customer_id", tables.CUSTOMER_FEATURES.name, "customer_id",
+    ("event_type", "channel"), tables.CUSTOMER_FIRST_SEEN.name, tables.CUSTOMER_FIRST_SEEN_DAYS.name,
+    tables.ATTRIBUTION_BASELINE.name, "events")
+DIMENSIONS = CUSTOMER.all_dimensions
+FIRST_SEEN_TABLE = CUSTOMER.first_seen_table
+FIRST_SEEN_DAYS = CUSTOMER.first_seen_days_table
+BASELINE_CACHE_TABLE = CUSTOMER.baseline_table
 
 
 @dataclass(frozen=True)
@@ -129,45 +198,55 @@ def _unless_false(cond: str) -> str:
     return f"COALESCE({cond}, TRUE)"
 
 
-def attributable(specs: Sequence[FeatureSpec], event_columns: set[str]) -> list[FeatureSpec]:
-    """Features whose value is an aggregate of raw_events rows (derived ones are not)."""
+def reads_source(spec: FeatureSpec, source: AttributionSource = CUSTOMER) -> bool:
+    """The feature is one aggregate over the source's raw rows keyed by its key (not a ratio of
+    two sources, not another source's rows, not the rows of another entity sharing the table)."""
+    return (spec.agg != "ratio" and getattr(spec, "source_table", tables.RAW_EVENTS.name) == source.raw_table
+            and getattr(spec, "source_key", "customer_id") == source.raw_key)
+
+
+def attributable(specs: Sequence[FeatureSpec], event_columns: set[str],
+                 source: AttributionSource = CUSTOMER) -> list[FeatureSpec]:
+    """Features whose value is an aggregate of the source's raw rows (derived ones are not)."""
     return [s for s in specs if s.agg and s.agg != "days_since_last_event" and s.window_days
-            and getattr(s, "over_raw_events", True)  # another source's rows are not in raw_events
+            and reads_source(s, source)  # another source's rows are not in this raw table
             and set(s.source_columns) <= event_columns]
 
 
-def _segments(warehouse: Warehouse, date_col: str) -> str:
-    """Segment columns of an event row `e` joined to its customer's first day `fs.first_day`."""
+def _segments(warehouse: Warehouse, date_col: str, source: AttributionSource = CUSTOMER) -> str:
+    """Segment columns of an event row `e` joined to its entity's first day `fs.first_day`."""
     age = warehouse.date_diff_days("fs.first_day", date_col)
     week = warehouse.date_diff_days(_lit_date(_EPOCH_MONDAY), "fs.first_day")
-    return (f"e.event_type, e.channel, e.source_file, "
+    own = "".join(f"e.{d}, " for d in source.dimensions)
+    return (f"{own}e.source_file, "
             f"CASE WHEN {age} < {NEW_CUSTOMER_DAYS} THEN 'new' ELSE 'returning' END AS cohort, "
             f"CAST(FLOOR({week} / 7) AS BIGINT) AS first_seen_week")
 
 
-def _grouped(inner: str, aggs: list[str]) -> str:
+def _grouped(inner: str, aggs: list[str], dimensions: Sequence[str] = DIMENSIONS) -> str:
     """The segment rows of `inner` in two steps: one aggregation by every dimension at once (a
     few thousand combinations), then the grouping sets over that small result (every aggregate is
     a sum or a min, so it re-aggregates exactly): one pass over the events instead of one per set."""
-    dims = ", ".join(DIMENSIONS)
-    sets = ", ".join(f"({d})" for d in DIMENSIONS)
-    grouping = ", ".join(f"GROUPING({d}) AS g_{d}" for d in DIMENSIONS)
+    dims = ", ".join(dimensions)
+    sets = ", ".join(f"({d})" for d in dimensions)
+    grouping = ", ".join(f"GROUPING({d}) AS g_{d}" for d in dimensions)
     names = [a.rsplit(" AS ", 1)[1] for a in aggs]
     outer = ", ".join(f"{'MIN' if n == 'first_day' else 'SUM'}({n}) AS {n}" for n in names)
     return (f"SELECT {grouping}, {dims}, {outer} FROM (SELECT {dims}, {', '.join(aggs)} FROM ({inner}) seg "
             f"GROUP BY {dims}) combos GROUP BY GROUPING SETS ({sets})")
 
 
-def _first_days() -> str:
+def _first_days(source: AttributionSource = CUSTOMER) -> str:
     """Each customer's first event day, from the maintained table (`refresh_first_seen`): the
     first day over all stored events equals the first day up to `day` for every customer with an
     event in a window ending on `day`, so one table serves every judged day."""
-    return f"{FIRST_SEEN_TABLE} fs"
+    return f"{source.first_seen_table} fs ON fs.{source.raw_key} = e.{source.raw_key}"
 
 
-def refresh_first_seen(warehouse: Warehouse) -> str:
-    """Bring `customer_first_seen` (customer_id, first_day) up to date with raw_events; returns
-    what it did ("current", "added N day(s)", "rebuilt").
+def refresh_first_seen(warehouse: Warehouse, source: AttributionSource = CUSTOMER) -> str:
+    """Bring `customer_first_seen` (customer_id, first_day) up to date with raw_events (another
+    entity's: `<entity>_first_seen` with its key, from its raw table); returns what it did
+    ("current", "added N day(s)", "rebuilt").
 
     In the warehouse, incremental per event day: `customer_first_seen_days` keeps the row count of
     every event day folded in. New days later than every folded day (the daily case) only add the
@@ -178,37 +257,38 @@ def refresh_first_seen(warehouse: Warehouse) -> str:
     re-folds the same days next time (the INSERT skips customers already there, MIN is
     idempotent): a re-run changes nothing.
     """
+    raw, key = source.raw_table, source.raw_key
+    seen, days_table = source.first_seen_table, source.first_seen_days_table
     counts = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
-        f"SELECT event_date, COUNT(*) FROM {tables.RAW_EVENTS} GROUP BY event_date")}
+        f"SELECT event_date, COUNT(*) FROM {raw} GROUP BY event_date")}
     stored: dict[str, int] = {}
-    if warehouse.table_exists(FIRST_SEEN_TABLE) and warehouse.table_exists(FIRST_SEEN_DAYS):
+    if warehouse.table_exists(seen) and warehouse.table_exists(days_table):
         stored = {str(d)[:10]: int(n) for d, n in warehouse.fetch_all(
-            f"SELECT event_date, event_rows FROM {FIRST_SEEN_DAYS}")}
+            f"SELECT event_date, event_rows FROM {days_table}")}
     if stored == counts:
         return "current"
     new = sorted(set(counts) - set(stored))
     days = ", ".join(_lit_date(dt.date.fromisoformat(d)) for d in new)
     if not stored or any(counts.get(d) != n for d, n in stored.items()):
-        warehouse.replace_table(FIRST_SEEN_TABLE, f"SELECT customer_id, MIN(event_date) AS first_day "
-                                                  f"FROM {tables.RAW_EVENTS} GROUP BY customer_id")
-        warehouse.replace_table(FIRST_SEEN_DAYS, f"SELECT event_date, COUNT(*) AS event_rows "
-                                                 f"FROM {tables.RAW_EVENTS} GROUP BY event_date")
+        warehouse.replace_table(seen, f"SELECT {key}, MIN(event_date) AS first_day FROM {raw} GROUP BY {key}")
+        warehouse.replace_table(days_table, f"SELECT event_date, COUNT(*) AS event_rows "
+                                            f"FROM {raw} GROUP BY event_date")
         return "rebuilt"
     if new[0] > max(stored):
         # Later than every folded day: a customer already in the table keeps its earlier day.
         warehouse.execute(
-            f"INSERT INTO {FIRST_SEEN_TABLE} (customer_id, first_day) SELECT customer_id, MIN(event_date) "
-            f"FROM {tables.RAW_EVENTS} WHERE event_date IN ({days}) AND customer_id NOT IN "
-            f"(SELECT customer_id FROM {FIRST_SEEN_TABLE}) GROUP BY customer_id")
+            f"INSERT INTO {seen} ({key}, first_day) SELECT {key}, MIN(event_date) "
+            f"FROM {raw} WHERE event_date IN ({days}) AND {key} NOT IN "
+            f"(SELECT {key} FROM {seen}) GROUP BY {key}")
     else:
-        warehouse.replace_table(FIRST_SEEN_TABLE, (
-            f"SELECT customer_id, MIN(first_day) AS first_day FROM ("
-            f"SELECT customer_id, first_day FROM {FIRST_SEEN_TABLE} UNION ALL "
-            f"SELECT customer_id, MIN(event_date) AS first_day FROM {tables.RAW_EVENTS} "
-            f"WHERE event_date IN ({days}) GROUP BY customer_id) u GROUP BY customer_id"))
+        warehouse.replace_table(seen, (
+            f"SELECT {key}, MIN(first_day) AS first_day FROM ("
+            f"SELECT {key}, first_day FROM {seen} UNION ALL "
+            f"SELECT {key}, MIN(event_date) AS first_day FROM {raw} "
+            f"WHERE event_date IN ({days}) GROUP BY {key}) u GROUP BY {key}"))
     rows = " UNION ALL ".join(f"SELECT {_lit_date(dt.date.fromisoformat(d))} AS event_date, "
                               f"CAST({counts[d]} AS BIGINT) AS event_rows" for d in new)
-    warehouse.replace_where(FIRST_SEEN_DAYS, f"event_date IN ({days})", rows)
+    warehouse.replace_where(days_table, f"event_date IN ({days})", rows)
     return f"added {len(new)} day(s)"
 
 
@@ -223,19 +303,21 @@ def _out_of_range(t: Target, table: str = "") -> str:
     return " OR ".join(out) or "1 = 0"
 
 
-def out_of_range_customers(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -> dict[str, int]:
+def out_of_range_customers(warehouse: Warehouse, day: dt.date, targets: Sequence[Target],
+                           source: AttributionSource = CUSTOMER) -> dict[str, int]:
     """feature -> how many customers are out of range on `day` (tail targets): the independent
     units of a tail (a customer's rows are out of range together). One small statement over the
     day's customer_features rows."""
     tails = [t for t in targets if t.mode == "tail"]
-    if not tails or not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
+    if not tails or not warehouse.table_exists(source.features_table):
         return {}
     cols = ", ".join(f"SUM(CASE WHEN {_out_of_range(t)} THEN 1 ELSE 0 END)" for t in tails)
-    row = warehouse.fetch_one(f"SELECT {cols} FROM {tables.CUSTOMER_FEATURES} WHERE snapshot_date = {_lit_date(day)}")
+    row = warehouse.fetch_one(f"SELECT {cols} FROM {source.features_table} WHERE snapshot_date = {_lit_date(day)}")
     return {t.spec.name: int(v or 0) for t, v in zip(tails, row or ())}
 
 
-def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -> str:
+def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target],
+                source: AttributionSource = CUSTOMER) -> str:
     """Per segment, for each target i: rows r_i and what its mode reads (tail: mass m_i and the
     out-of-range mass o_i with its sum of squares q_i; missing: missing inputs n_i; shift: m_i and
     its sum of squares s_i) inside its window as of `day`; `a` counts every event row of the
@@ -262,14 +344,16 @@ def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target]) -
         if t.mode == "tail":
             cols.append(f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
             aggs += [f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
-    inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, e.event_date AS e_day, {', '.join(cols)} "
-             f"FROM {tables.RAW_EVENTS} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
-             f"LEFT JOIN {tables.CUSTOMER_FEATURES} cf ON cf.customer_id = e.customer_id AND cf.snapshot_date = {hi} "
+    inner = (f"SELECT {_segments(warehouse, 'e.event_date', source)}, e.event_date AS e_day, {', '.join(cols)} "
+             f"FROM {source.raw_table} e JOIN {_first_days(source)} "
+             f"LEFT JOIN {source.features_table} cf ON cf.{source.features_key} = e.{source.raw_key} "
+             f"AND cf.snapshot_date = {hi} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
-    return _grouped(inner, aggs)
+    return _grouped(inner, aggs, source.all_dimensions)
 
 
-def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Sequence[Target]) -> str:
+def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Sequence[Target],
+                 source: AttributionSource = CUSTOMER) -> str:
     """Per segment, for each target i: rows r_i, mass m_i (sum of squares s_i) and missing inputs
     n_i over the baseline's event days [start, end]; `a` counts every event row."""
     lo, hi = _lit_date(start), _lit_date(end)
@@ -280,10 +364,10 @@ def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Se
                     f"CASE WHEN {cond} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
                     f"CASE WHEN {_unless_false(cond)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
         aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}"]
-    inner = (f"SELECT {_segments(warehouse, 'e.event_date')}, {', '.join(cols)} "
-             f"FROM {tables.RAW_EVENTS} e JOIN {_first_days()} ON fs.customer_id = e.customer_id "
+    inner = (f"SELECT {_segments(warehouse, 'e.event_date', source)}, {', '.join(cols)} "
+             f"FROM {source.raw_table} e JOIN {_first_days(source)} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
-    return _grouped(inner, aggs)
+    return _grouped(inner, aggs, source.all_dimensions)
 
 
 def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
@@ -291,13 +375,14 @@ def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
     out = {}
     for r in warehouse.fetch_df(sql).to_dict("records"):
         r = {k.lower(): v for k, v in r.items()}
-        dim = next(d for d in DIMENSIONS if int(r[f"g_{d}"]) == 0)
+        dims = [k[2:] for k in r if k.startswith("g_")]  # the statement's dimensions (_grouped)
+        dim = next(d for d in dims if int(r[f"g_{d}"]) == 0)
         value = r[dim]
         if dim == "first_seen_week" and value is not None:
             value = str(_EPOCH_MONDAY + dt.timedelta(weeks=int(value)))
         first = r.pop("first_day", None)
         out[(dim, "" if value is None else str(value))] = {
-            **{k: float(v or 0) for k, v in r.items() if k not in DIMENSIONS and not k.startswith("g_")},
+            **{k: float(v or 0) for k, v in r.items() if k not in dims and not k.startswith("g_")},
             **({"first_day": str(first)[:10]} if first is not None else {})}
     return out
 
@@ -307,20 +392,21 @@ def _definition(spec: FeatureSpec) -> str:
     return json.dumps([spec.agg, spec.value_sql, spec.filter_sql])
 
 
-def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date,
-                  targets: Sequence[Target]) -> list[dict[tuple[str, str], dict]]:
+def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Sequence[Target],
+                  source: AttributionSource = CUSTOMER) -> list[dict[tuple[str, str], dict]]:
     """The baseline side of each target (segment -> a, r, m, s, n), computed once per baseline
     window and kept in `attribution_baseline` (one row per feature and window, the segments as
     JSON): every day judged against the same baseline reuses it. A cached row is used only while
     the window's raw_events row count and the feature's definition are unchanged; the others are
     computed in one statement and stored (replace of their keys: idempotent)."""
-    events = int(warehouse.fetch_one(f"SELECT COUNT(*) FROM {tables.RAW_EVENTS} WHERE event_date BETWEEN "
+    cache = source.baseline_table
+    events = int(warehouse.fetch_one(f"SELECT COUNT(*) FROM {source.raw_table} WHERE event_date BETWEEN "
                                      f"{_lit_date(start)} AND {_lit_date(end)}")[0])
     cached: dict[str, dict] = {}
-    if warehouse.table_exists(BASELINE_CACHE_TABLE):
+    if warehouse.table_exists(cache):
         names = ", ".join(sql_literal(t.spec.name) for t in targets)
         for feature, definition, n, segments in warehouse.fetch_all(
-                f"SELECT feature, definition, events, segments FROM {BASELINE_CACHE_TABLE} "
+                f"SELECT feature, definition, events, segments FROM {cache} "
                 f"WHERE baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
                 f"AND feature IN ({names})"):
             cached[feature] = {"definition": definition, "events": int(n), "segments": segments}
@@ -334,7 +420,7 @@ def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date,
             out.append(None)
             missing.append(t)
     if missing:
-        rows = _rows(warehouse, baseline_sql(warehouse, start, end, missing))
+        rows = _rows(warehouse, baseline_sql(warehouse, start, end, missing, source))
         by_target = {}
         for j, t in enumerate(missing):
             keep = {"a": "a", f"r{j}": "r", f"m{j}": "m", f"s{j}": "s", f"n{j}": "n"}
@@ -349,11 +435,22 @@ def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date,
                        json.dumps([[d, v, row] for (d, v), row in sorted(by_target[t.spec.name].items())])]
         names = ", ".join(sql_literal(t.spec.name) for t in missing)
         warehouse.replace_where(
-            BASELINE_CACHE_TABLE, f"baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
+            cache, f"baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
                                   f"AND feature IN ({names})",
             " UNION ALL ".join(selects), params=params)
         out = [o if o is not None else by_target[t.spec.name] for o, t in zip(out, targets)]
     return out
+
+
+def check_columns(warehouse: Warehouse, source: AttributionSource) -> None:
+    """A clear error when the raw table lacks a column attribution reads (a dimension the source
+    declares, its key, or a lineage column) rather than the backend's binder message."""
+    have = {c.lower() for c, _ in warehouse.columns(source.raw_table)}
+    need = [source.raw_key, "event_date", "source_file", *source.dimensions]
+    lost = [c for c in need if c not in have]
+    if lost:
+        raise ValueError(f"attribution of entity {source.entity!r}: {source.raw_table} has no column(s) "
+                         f"{', '.join(lost)} (its key, lineage columns and declared dimensions)")
 
 
 @dataclass
@@ -373,24 +470,27 @@ def attribute(
     day: dt.date,
     targets: Sequence[Target],
     baseline_window: tuple[dt.date, dt.date],
+    source: AttributionSource = CUSTOMER,
 ) -> Attribution:
     """Each feature's contributors (dimension, value, share, expected, delta, low, lift), best
     first; at most `TOP_PER_FEATURE` per feature, only those concentrated beyond their size and
     their noise band (module rule). Empty without events."""
     targets = list(targets)
-    if not targets or not warehouse.table_exists(tables.RAW_EVENTS.name):
+    if not targets or not warehouse.table_exists(source.raw_table):
         return Attribution({}, {})
-    refresh_first_seen(warehouse)
-    cur = _rows(warehouse, current_sql(warehouse, day, targets))
+    check_columns(warehouse, source)
+    refresh_first_seen(warehouse, source)
+    cur = _rows(warehouse, current_sql(warehouse, day, targets, source))
     start, end = baseline_window
-    bases = baseline_rows(warehouse, start, end, targets)
+    bases = baseline_rows(warehouse, start, end, targets, source)
     base_days = max((end - start).days + 1, 1)
     files = {v: r["first_day"] for (d, v), r in cur.items() if d == "source_file" and "first_day" in r}
-    customers = out_of_range_customers(warehouse, day, targets)
+    customers = out_of_range_customers(warehouse, day, targets, source)
     found, covering = {}, {}
     for i, t in enumerate(targets):
         covering[t.spec.name] = []
-        found[t.spec.name] = contributors(t, i, cur, bases[i], base_days, covering[t.spec.name], customers)
+        found[t.spec.name] = contributors(t, i, cur, bases[i], base_days, covering[t.spec.name], customers,
+                                          source.all_dimensions)
     return Attribution(found, files,
                        {t.spec.name: carriers(t, i, cur) for i, t in enumerate(targets) if t.mode != "shift"},
                        {k: v for k, v in covering.items() if v})
@@ -439,17 +539,20 @@ def _base(base: dict, key: tuple[str, str], i: int | None) -> dict:
 
 
 def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
-                 covering: list[str] | None = None, units_cap: dict[str, int] | None = None) -> list[dict]:
+                 covering: list[str] | None = None, units_cap: dict[str, int] | None = None,
+                 dimensions: Sequence[str] = DIMENSIONS) -> list[dict]:
     """The shares of one target from the grouped rows (pure; see the module docstring). `base`
-    holds the baseline side (columns a, r, m, s, n; or indexed like `cur` when `i` applies)."""
+    holds the baseline side (columns a, r, m, s, n; or indexed like `cur` when `i` applies);
+    `dimensions` the source's (`AttributionSource.all_dimensions`)."""
     k = t.spec.window_days
     b = {key: _base(base, key, i) for key in base}
-    b_rows = sum(v["r"] for (d, _), v in b.items() if d == "event_type")
-    b_mass = sum(v["m"] for (d, _), v in b.items() if d == "event_type")
-    b_all = sum(v["a"] for (d, _), v in b.items() if d == "event_type")
-    b_miss = sum(v["n"] for (d, _), v in b.items() if d == "event_type")
+    # The baseline's totals over the dimension every row is in once (a source may declare none).
+    b_rows = sum(v["r"] for (d, _), v in b.items() if d == TOTALS)
+    b_mass = sum(v["m"] for (d, _), v in b.items() if d == TOTALS)
+    b_all = sum(v["a"] for (d, _), v in b.items() if d == TOTALS)
+    b_miss = sum(v["n"] for (d, _), v in b.items() if d == TOTALS)
     out = []
-    for dim in DIMENSIONS:
+    for dim in dimensions:
         keys = sorted({v for d, v in cur if d == dim} | ({v for d, v in b if d == dim} if dim != "source_file" else set()))
         deltas, sizes, noise = {}, {}, 0.0
         units = 0.0  # tail: sum of squared weights; missing: missing inputs (each a unit)

@@ -18,9 +18,12 @@ def _fmt(v: float | None, digits: int = 3) -> str:
 
 
 def drift_table_markdown(results: list[FeatureDrift], evidently: dict[str, dict] | None = None) -> str:
-    """One line per feature, worst first."""
+    """One line per feature, worst first. Evidently's verdicts are a column only when given:
+    drift_alerts lands before drift_report runs Evidently, so its table points there instead of
+    showing a column of dashes."""
     header = ("| feature | severity | drift types | PSI | KS | mean shift (σ) | std ratio | null Δ "
-              "| out of range | Evidently |\n|---|---|---|---|---|---|---|---|---|---|")
+              "| out of range |" + (" Evidently |" if evidently is not None else "")
+              + "\n|---|---|---|---|---|---|---|---|---|" + ("---|" if evidently is not None else ""))
     lines = [header]
     for r in sorted(results, key=lambda r: (-r.severity_rank, r.feature)):
         m = r.metrics
@@ -32,8 +35,12 @@ def drift_table_markdown(results: list[FeatureDrift], evidently: dict[str, dict]
         lines.append(
             f"| {r.feature} | **{r.severity}** | {types} | {_fmt(m.get('psi'))} | {_fmt(m.get('ks'))} "
             f"| {_fmt(m.get('mean_shift_std'), 2)} | {_fmt(m.get('std_ratio'), 2)} "
-            f"| {_fmt(m.get('null_rate_delta'))} | {_fmt(m.get('out_of_range_share'))} | {ev_text} |"
+            f"| {_fmt(m.get('null_rate_delta'))} | {_fmt(m.get('out_of_range_share'))} |"
+            + (f" {ev_text} |" if evidently is not None else "")
         )
+    if evidently is None:
+        lines.append("\nEvidently's verdict per feature: `drift_report`'s drift_table for this day "
+                     "(it runs after these alerts land).")
     return "\n".join(lines)
 
 

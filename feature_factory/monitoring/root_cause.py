@@ -1,5 +1,6 @@
 """Diagnosis of one judged day in the warehouse: reads what diagnosis.py needs (landing schema drift
-of the files in each feature's window, attribution over raw_events) and applies its rules.
+of the files in each feature's window, attribution over the entity's raw table: raw_events for the
+customer, `attribution.AttributionSource`) and applies its rules.
 
 On a day with drift, whatever the number of drifted features: one grouped statement over the
 current windows, one over the baseline window only the first time a baseline is used (stored in
@@ -17,20 +18,20 @@ from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring import attribution, diagnosis
 from feature_factory.monitoring.drift import FeatureDrift
 from feature_factory.monitoring.summary import Summary
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.base import Warehouse, sql_literal
 
 SCHEMA_KINDS = ("changed_type", "missing_column")
 
 
-def schema_findings(warehouse: Warehouse, first: dt.date, last: dt.date) -> list[dict]:
-    """Type changes and missing columns of landing files with events in [first, last]."""
+def schema_findings(warehouse: Warehouse, first: dt.date, last: dt.date, source: str = "events") -> list[dict]:
+    """Type changes and missing columns of landing files of `source` with events in [first, last]."""
     if not all(warehouse.table_exists(t.name) for t in (tables.LANDING_SCHEMA_DRIFT, tables.LANDING_FILES)):
         return []
     kinds = ", ".join(f"'{k}'" for k in SCHEMA_KINDS)
     # Only the events source's findings (landing_files is its registry); a table written before
     # findings had a source holds only events'.
     has_source = "source" in {c for c, _ in warehouse.columns(tables.LANDING_SCHEMA_DRIFT.name)}
-    events_only = " AND COALESCE(d.source, 'events') = 'events'" if has_source else ""
+    events_only = f" AND COALESCE(d.source, 'events') = {sql_literal(source)}" if has_source else ""
     df = warehouse.fetch_df(
         f"SELECT d.source_file, d.kind, d.column_name, d.detail, f.min_event_date, f.max_event_date "
         f"FROM {tables.LANDING_SCHEMA_DRIFT} d JOIN {tables.LANDING_FILES} f ON f.source_file = d.source_file "
@@ -51,8 +52,10 @@ def diagnose_day(
     specs: Sequence[FeatureSpec],
     rules: diagnosis.Rules | None = None,
     unattributed: str | None = None,
+    source: attribution.AttributionSource = attribution.CUSTOMER,
 ) -> dict[str, tuple[str, dict]]:
-    """feature -> (diagnosis, evidence) for every drifted result (a drift type at low or above).
+    """feature -> (diagnosis, evidence) for every drifted result (a drift type at low or above),
+    attributed over `source` (the entity's raw table, dimensions and caches).
 
     `unattributed` (another entity's features): why there is no attribution; the diagnosis is then
     the statistical one alone (diagnosis.py, no landing files or raw_events segments read) and the
@@ -61,34 +64,38 @@ def diagnose_day(
     if not drifted:
         return {}
     with warehouse.held():  # one open database for the few statements below (DuckDB)
-        return _diagnose(warehouse, day, drifted, current, baseline, baseline_window, specs, rules, unattributed)
+        return _diagnose(warehouse, day, drifted, current, baseline, baseline_window, specs, rules, unattributed,
+                         source)
 
 
 def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], current: dict[str, Summary],
               baseline: dict[str, Summary], baseline_window: tuple[dt.date, dt.date],
               specs: Sequence[FeatureSpec], rules: diagnosis.Rules | None,
-              unattributed: str | None = None) -> dict[str, tuple[str, dict]]:
+              unattributed: str | None = None,
+              source: attribution.AttributionSource = attribution.CUSTOMER) -> dict[str, tuple[str, dict]]:
     by_name = {s.name: s for s in specs}
     widest = max((by_name[r.feature].window_days for r in drifted if r.feature in by_name), default=1)
-    findings = [] if unattributed else schema_findings(warehouse, day - dt.timedelta(days=widest - 1), day)
+    findings = [] if unattributed or not source.source else \
+        schema_findings(warehouse, day - dt.timedelta(days=widest - 1), day, source.source)
     prelim = {}
     for r in drifted:
         spec = by_name.get(r.feature)
-        reads = set(spec.source_columns) if spec and spec.over_raw_events else set()  # raw_events files
+        # The landing files of the source's raw table are the ones whose findings matter.
+        reads = set(spec.source_columns) if spec and attribution.reads_source(spec, source) else set()
         start = str(day - dt.timedelta(days=(spec.window_days if spec else 1) - 1))
         files = [f for f in findings if f["column_name"] in reads and f["max_event_date"] >= start]
         prelim[r.feature] = diagnosis.preliminary(r.types, r.metrics, current.get(r.feature),
                                                   baseline[r.feature], files, rules)
-    columns = set() if unattributed else {c for c, _ in warehouse.columns(tables.RAW_EVENTS.name)}
+    columns = set() if unattributed else {c for c, _ in warehouse.columns(source.raw_table)}
     targets = []
-    for spec in attribution.attributable([by_name[f] for f in prelim if f in by_name], columns):
+    for spec in attribution.attributable([by_name[f] for f in prelim if f in by_name], columns, source):
         cause, evidence = prelim[spec.name]
         mode = diagnosis.MODE[cause]
         ref = baseline[spec.name].quantiles
         upper = evidence.get("tail", "upper") == "upper"
         targets.append(attribution.Target(spec, mode, lower=None if upper else ref.get("p01"),
                                           upper=ref.get("p99") if upper else None))
-    found = (attribution.attribute(warehouse, day, targets, baseline_window) if targets
+    found = (attribution.attribute(warehouse, day, targets, baseline_window, source) if targets
              else attribution.Attribution({}, {}))
     out = {}
     for feature, (cause, evidence) in prelim.items():
@@ -100,10 +107,11 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
             evidence["files"] = files
         if found.covering.get(feature):
             evidence["covering"] = found.covering[feature]  # values that hold ~all of it: never ranked
+        raw = source.raw_table
         evidence["headline"] = attribution.headline(feature, mode, contributors, files) if feature in found.by_feature else \
-            f"{feature}: not attributable to raw_events rows (a derived feature, or raw_events is missing)"
+            f"{feature}: not attributable to {raw} rows (a derived feature, or {raw} is missing)"
         spec = by_name.get(feature)
-        if spec is not None and not spec.over_raw_events:
+        if spec is not None and not attribution.reads_source(spec, source):
             evidence["headline"] = f"{feature}: not attributed: source {_sources_of(spec)}"
         if unattributed:
             evidence["headline"] = f"{feature}: {unattributed}"

@@ -65,6 +65,8 @@ def log_views(context, warehouse: Warehouse, why: str, scope: Scope = CUSTOMER_S
     context.log_event(dg.AssetMaterialization(
         asset_key=scope.candidates.key, description=why,
         metadata={**{k: dg.MetadataValue.md(v) for k, v in views.patch_views(warehouse, scope).items()},
+                  # the newest event is the one the UI shows: it carries what still waits for review
+                  "review_sql": dg.MetadataValue.md(views.waiting_review_markdown(warehouse, scope)),
                   "dagster/column_schema": live_schema(warehouse, scope.candidates)},
     ))
 

@@ -71,14 +71,21 @@ def active_markdown(warehouse: Warehouse, scope: Scope = CUSTOMER_SCOPE) -> str:
 
 
 # The before/after statistics a log row shows, as (label, key in stats_before/stats_after).
+# The share outside the baseline's [p01, p99], not outside the clip's bounds: a clip at the
+# baseline's max leaves the clipped values above its p99, so that share rightly stays as it was.
 LOG_STATS = (("max", "maximum"), ("p99", "p99"), ("mean", "mean"), ("null rate", "null_rate"),
-             ("out of range", "out_of_range_share"))
+             ("outside baseline p01–p99", "out_of_range_share"))
 
 
 def stats_change(before: dict[str, Any], after: dict[str, Any]) -> str:
-    """`max 3,761.72 → 412.5; null rate 0 → 0; ...`: every statistic on one line, rounded."""
-    return "; ".join(f"{label} {md.fmt(before.get(key))} → {md.fmt(after.get(key))}"
-                     for label, key in LOG_STATS if key in before or key in after)
+    """`max 3,761.72 → 412.5; null rate 0 (unchanged); ...`: every statistic on one line, rounded;
+    one that reads the same before and after says so instead of `x → x`."""
+    parts = []
+    for label, key in LOG_STATS:
+        if key in before or key in after:
+            old, new = md.fmt(before.get(key)), md.fmt(after.get(key))
+            parts.append(f"{label} {old} (unchanged)" if old == new else f"{label} {old} → {new}")
+    return "; ".join(parts)
 
 
 def log_markdown(logs: Sequence[dict[str, Any]]) -> str:
@@ -89,6 +96,15 @@ def log_markdown(logs: Sequence[dict[str, Any]]) -> str:
         before, after = json.loads(log["stats_before"] or "{}"), json.loads(log["stats_after"] or "{}")
         rows.append({**log, "before → after": stats_change(before, after) or md.MISSING})
     return markdown_table(rows, ["patch_id", "feature", "action", "event", "actor", "before → after"])
+
+
+def waiting_review_markdown(warehouse: Warehouse, scope: Scope = CUSTOMER_SCOPE) -> str:
+    """The review SQL of every proposal still waiting for a person (PROPOSED), read now."""
+    if not warehouse.table_exists(scope.candidates.name):
+        return "_no patch candidates yet_"
+    with warehouse.session() as s:
+        rows = store.fetch_candidates(s, status="PROPOSED", scope=scope)
+    return review_markdown(rows) if rows else "_no proposal waits for review_"
 
 
 def review_markdown(rows: Sequence[dict[str, Any]]) -> str:

@@ -42,7 +42,9 @@ def _plain(value, dtype: str):
         return None
     if dtype == "DOUBLE":
         v = float(value)
-        return None if math.isnan(v) or math.isinf(v) else v
+        # 15 significant digits (what a double holds exactly): 2977.88, not the 2977.8799999999997
+        # a SUM of cents leaves behind.
+        return None if math.isnan(v) or math.isinf(v) else float(f"{v:.15g}")
     if dtype == "BIGINT":
         return int(value)
     if dtype == "BOOLEAN":

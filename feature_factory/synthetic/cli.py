@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, help="landing folder (default: the project's)")
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--files-per-day", type=int, default=1)
+    parser.add_argument("--append-days", type=int, default=0, metavar="N",
+                        help="land the N days after the first --days of the same population (give the "
+                             "flags of the earlier run unchanged); existing files are left as they are")
     parser.add_argument("--truth-out", type=Path, default=None,
                         help="ground truth folder, outside the landing folder"
                              " (default: <home>/ground_truth for the default landing)")
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             out_dir=args.out or settings.landing_dir(),
             truth_dir=args.truth_out,
             files_per_day=args.files_per_day,
+            append_days=args.append_days,
             drift=DriftConfig(
                 start=args.drift_start,
                 amount_shift=args.amount_shift,
@@ -67,5 +71,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"feature-factory generate: {exc}", file=sys.stderr)
         return 2
-    print(generate(config).summary())
+    try:
+        result = generate(config)
+    except ValueError as exc:
+        print(f"feature-factory generate: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    if args.out is None:  # the project's landing: its partitions follow the data (project_env)
+        from feature_factory import project_env
+
+        moved = project_env.extend_end_date(settings.home(), config.last_day.isoformat())
+        if moved:
+            print(f"{project_env.END_DATE} in {project_env.path(settings.home())} moved to {moved}: "
+                  "reload the code location (UI: Deployment -> Reload) to see the new partitions")
     return 0

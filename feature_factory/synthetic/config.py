@@ -81,6 +81,9 @@ class GeneratorConfig:
     drift: DriftConfig = field(default_factory=DriftConfig)
     base_missing_amount_rate: float = 0.005  # real feeds lose a few amounts even without drift
     replace_churners: bool = True
+    # Days after the `days` horizon to land, of the same population (built for `days`): only their
+    # files are written, so the files of an earlier run with the same settings stay as they are.
+    append_days: int = 0
 
     def __post_init__(self):
         if isinstance(self.start, str):
@@ -92,6 +95,8 @@ class GeneratorConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"generator {name}={value!r} must be a positive integer")
+        if not isinstance(self.append_days, int) or self.append_days < 0:
+            raise ValueError(f"generator append_days={self.append_days!r} must be a whole number >= 0")
         if self.fmt not in FORMATS:
             raise ValueError(f"generator fmt={self.fmt!r}; expected one of {FORMATS}")
         if not 0.0 <= self.base_missing_amount_rate <= 1.0:
@@ -106,14 +111,26 @@ class GeneratorConfig:
         if self.drift.only_part is not None and self.drift.only_part > self.files_per_day:
             raise ValueError(f"drift only_part={self.drift.only_part} but files_per_day={self.files_per_day}: "
                              "there is no such landing file in a day")
-        if self.drift.start is not None and not self.start <= self.drift.start <= self.end:
+        if self.drift.start is not None and not self.start <= self.drift.start <= self.last_day:
             raise ValueError(
-                f"drift start {self.drift.start} is outside the generated days {self.start}..{self.end}"
+                f"drift start {self.drift.start} is outside the generated days {self.start}..{self.last_day}"
             )
 
     @property
     def end(self) -> dt.date:
+        """The population's horizon: the last of the `days` days."""
         return self.start + dt.timedelta(days=self.days - 1)
+
+    @property
+    def last_day(self) -> dt.date:
+        """The last day landed: `end` plus the appended days."""
+        return self.end + dt.timedelta(days=self.append_days)
+
+    def settings_record(self) -> dict:
+        """What decides the population and its files (kept in the ground truth, so an append can
+        check it continues the same data)."""
+        return {"customers": self.customers, "days": self.days, "start": self.start.isoformat(),
+                "seed": self.seed, "format": self.fmt, "files_per_day": self.files_per_day}
 
 
 def _parse_date(what: str, value: str) -> dt.date:

@@ -8,6 +8,9 @@ drift from its own stream again, so:
   differs only in what that drift touches (the tests rely on this).
 Files are written atomically (hidden temp file, then rename); a rerun leaves identical files
 untouched and removes this generator's files for the same days in another format or split.
+`append_days` lands the days after the `days` horizon for the same population (the population is
+drawn for `days`, so changing `days` draws another one): earlier days are simulated for their state
+but their files are not touched.
 
     result = generate(GeneratorConfig(customers=2000, days=90, seed=7, out_dir="landing"))
 """
@@ -15,6 +18,7 @@ untouched and removes this generator's files for the same days in another format
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,6 +166,25 @@ def _part_bounds(rows: int, files_per_day: int, part: int) -> tuple[int, int]:
     return int(bounds[part - 1]), int(bounds[part])
 
 
+def _check_continues(cfg: GeneratorConfig) -> dict:
+    """An append continues the data an earlier run landed: refuse settings that would draw another
+    population (its ground truth records the settings it was generated with). Returns that record
+    ({} when there is none: the days are well defined all the same)."""
+    manifest = cfg.truth_dir / ground_truth.DRIFT_FILE
+    if not manifest.is_file():
+        return {}
+    recorded = json.loads(manifest.read_text()).get("generator", {})
+    differ = {k: (recorded.get(k), v) for k, v in cfg.settings_record().items()
+              if k in recorded and recorded[k] != v}
+    if differ:
+        raise ValueError(
+            f"--append-days continues the files generated with the settings in {manifest}, but "
+            + ", ".join(f"{k} was {old!r}, now {new!r}" for k, (old, new) in sorted(differ.items()))
+            + ": pass the same --customers/--days/--start/--seed/--format/--files-per-day as before "
+              "(--days stays the original number of days)")
+    return recorded
+
+
 def generate(config: GeneratorConfig) -> GenerationResult:
     """Write one landing file per day (or `files_per_day`) and the ground truth; see module doc."""
     cfg = config
@@ -174,9 +197,12 @@ def generate(config: GeneratorConfig) -> GenerationResult:
     changed = 0
     per_day: dict[dt.date, int] = {}
     by_type = np.zeros(3, dtype=np.int64)
-    for day_index in range(cfg.days):
+    recorded = _check_continues(cfg) if cfg.append_days else {}
+    for day_index in range(cfg.days + cfg.append_days):
         day = cfg.start + dt.timedelta(days=day_index)
         events = _simulate_day(cfg, pop, state, baseline, day_index)
+        if cfg.append_days and day_index < cfg.days:
+            continue  # simulated for the state the next days continue from; its files stay untouched
         schema_change = cfg.drift.schema_change if cfg.drift.active_on(day) else None
         part = cfg.drift.only_part if schema_change else None
         table = output.day_table(events, day, ids, cfg.fmt, None if part else schema_change)
@@ -187,7 +213,8 @@ def generate(config: GeneratorConfig) -> GenerationResult:
         changed += n_changed
         per_day[day] = len(events["etype"])
         by_type += np.bincount(events["etype"], minlength=3)
-    ground_truth.write_ground_truth(cfg, pop, state.first_event_day, baseline)
+    if recorded.get("last_day", "") <= cfg.last_day.isoformat():  # never forget days landed earlier
+        ground_truth.write_ground_truth(cfg, pop, state.first_event_day, baseline)
     return GenerationResult(
         out_dir=cfg.out_dir,
         truth_dir=cfg.truth_dir,

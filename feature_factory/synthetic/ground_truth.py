@@ -120,9 +120,8 @@ def _drift_manifest(cfg: GeneratorConfig, baseline: dict[str, float]) -> dict[st
         "drift_start": d.start.isoformat() if d.start else None,
         "injected": entries,
         "baseline": baseline,
-        "generator": {"customers": cfg.customers, "days": cfg.days, "start": cfg.start.isoformat(),
-                      "end": cfg.end.isoformat(), "seed": cfg.seed, "format": cfg.fmt,
-                      "files_per_day": cfg.files_per_day},
+        "generator": {**cfg.settings_record(), "end": cfg.end.isoformat(),
+                      "append_days": cfg.append_days, "last_day": cfg.last_day.isoformat()},
     }
 
 

@@ -88,8 +88,8 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         assert "amount" in md["evidently_drifted_features"] and md["dagster/row_count"] == 3
         report = Path(md["evidently_report_file"])
         assert report.is_file() and report.parent == project_home / "reports"
-        # The UI's link: the report server of `feature-factory ui` (default port 3001), by file name.
-        assert md["evidently_report"] == f"http://127.0.0.1:3001/{report.name}"
+        # The UI's link: /reports/ of the UI's own address (no port baked in), by file name.
+        assert md["evidently_report"] == f"/reports/{report.name}"
         assert report.stat().st_size > 10_000 and "amount" in report.read_text(encoding="utf-8")
         rows = wh.fetch_df("SELECT feature, severity, evidently_drift, evidently_score, evidently_method "
                            "FROM drift_alerts ORDER BY feature")

@@ -64,6 +64,7 @@ def test_propose_approve_apply_rollback_through_jobs(wh):
     views = instance.fetch_materializations(dg.AssetKey("patch_candidates"), limit=1).records[0]
     meta = views.asset_materialization.metadata
     assert ids["clip"] not in meta["open_patches"].value and ids["clip"] in meta["active_patches"].value
+    assert meta["review_sql"].value == "_no proposal waits for review_"  # the newest event has the key too
 
     result = run("rollback_patch_job", wh, settings, instance=instance,
                  run_config={"ops": {"rollback_patch": {"config": {"patch_id": ids["clip"], "actor": "bob"}}}})

@@ -85,3 +85,16 @@ def test_redis_keeps_the_previous_version_for_the_grace_period_only(redis_url, d
     client = redis.Redis.from_url(redis_url)
     assert 0 < client.ttl(f"test:grace:rows:{first.version}") <= 7
     assert client.ttl(f"test:grace:rows:{store.current().version}") == -1  # the current never expires
+
+
+def test_served_doubles_carry_no_float_noise():
+    """A SUM of cents in DOUBLE leaves 2977.8799999999997; the store serves 2977.88 (15 significant
+    digits, what a double holds exactly), and keeps every other double as it was."""
+    import math
+
+    from feature_factory.serving.publish import _plain
+
+    assert _plain(2977.8799999999997, "DOUBLE") == 2977.88 and _plain(957.4100000000001, "DOUBLE") == 957.41
+    assert _plain(0.1 + 0.2, "DOUBLE") == 0.3 and _plain(1 / 3, "DOUBLE") == 0.333333333333333
+    assert _plain(1e-300, "DOUBLE") == 1e-300 and _plain(float("nan"), "DOUBLE") is None
+    assert _plain(12345678.5, "DOUBLE") == 12345678.5 and math.isclose(_plain(math.pi, "DOUBLE"), math.pi)

@@ -375,3 +375,49 @@ def test_cli_end_to_end(tmp_path, project_home, capsys):
 
     assert main(["generate", "--days", "2", "--out", str(out), "--outlier-rate", "0.1"]) == 2
     assert "outliers needs a start date (--drift-start)" in capsys.readouterr().err
+
+
+def test_append_days_lands_the_next_days_of_the_same_population(tmp_path):
+    """"One more day": the days after the horizon, of the same customers; earlier files untouched."""
+    first = _generate(tmp_path, customers=300, days=30, seed=5)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in first.files}
+    more = _generate(tmp_path, customers=300, days=30, seed=5, append_days=5)
+    assert [p.name for p in more.files] == [f"events_2024-01-{d}.csv" for d in range(31, 32)] + [
+        f"events_2024-02-0{d}.csv" for d in range(1, 5)]
+    assert more.files_changed == 5 and sorted(more.events_per_day) == [
+        START + dt.timedelta(days=30 + i) for i in range(5)]
+    for path, (data, mtime) in before.items():  # byte for byte, not even rewritten
+        assert path.read_bytes() == data and path.stat().st_mtime_ns == mtime, path.name
+    # Appending fewer days again changes nothing: the same days come out byte-identical.
+    appended = {p: p.read_bytes() for p in more.files}
+    again = _generate(tmp_path, customers=300, days=30, seed=5, append_days=2)
+    assert again.files_changed == 0 and all(p.read_bytes() == appended[p] for p in again.files)
+
+    # The same population: each purchase follows its customer's own basket size from the ground
+    # truth, and no customer whose churn date has passed comes back.
+    truth = load_ground_truth(more.truth_dir).customers.set_index("customer_id")
+    rows = _read(more)
+    assert set(rows["customer_id"]) <= set(truth.index)
+    bought = rows[(rows["event_type"] == "purchase") & (rows["amount"] != "")]
+    log_amount = np.log(_amount(bought).to_numpy())
+    log_median = np.log(truth.loc[bought["customer_id"], "basket_median"].to_numpy())
+    assert len(bought) > 200 and np.corrcoef(log_amount, log_median)[0, 1] > 0.6
+    churn = pd.to_datetime(truth.loc[rows["customer_id"], "churn_date"]).dt.date.to_numpy()
+    day = pd.to_datetime(rows["file_day"]).dt.date.to_numpy()
+    assert not any(c is not None and not pd.isna(c) and d >= c for c, d in zip(churn, day))
+    assert json.loads((more.truth_dir / "drift.json").read_text())["generator"]["last_day"] == "2024-02-04"
+
+
+def test_append_days_refuses_other_settings(tmp_path, capsys):
+    out = tmp_path / "landing" / "events"
+    args = ["generate", "--customers", "30", "--days", "4", "--seed", "2", "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+    # --days 5 would draw another population: the message says what differs and what to pass.
+    assert main([*args[:4], "5", *args[5:], "--append-days", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "days was 4, now 5" in err and "--days stays the original number of days" in err
+    assert sorted(p.name for p in out.iterdir()) == [f"events_2024-01-0{d}.csv" for d in range(1, 5)]
+    assert main([*args, "--append-days", "1"]) == 0
+    assert re.match(r"wrote 1 files \(1 changed\)", capsys.readouterr().out)
+    assert sorted(p.name for p in out.iterdir())[-1] == "events_2024-01-05.csv"

@@ -1,5 +1,5 @@
-"""Start the UI for real on loopback, as a user does (`feature-factory ui`: `dg dev` plus the
-report server), and stop it cleanly.
+"""Start the UI for real on loopback, as a user does (`feature-factory ui`: `dg dev` behind the
+front door that also serves the reports), and stop it cleanly.
 
 `feature-factory ui` runs in its own process group (webserver, daemon, code servers and run workers are
 its children). Stopping sends SIGINT to the group, which is what Ctrl-C does, waits, and kills
@@ -51,15 +51,16 @@ def _default_signals() -> None:  # runs in the child between fork and exec
 
 
 class DagsterDev:
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None):
-        """The report server's port comes from FEATURE_FACTORY_REPORTS_URL in `env`."""
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None, args: list[str] = ()):
+        """`args`: more options of `feature-factory ui` (e.g. `--reports-port N`)."""
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
         self.log = open(self.log_path, "w")
         self.started_at = time.time()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "feature_factory.cli", "ui", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "feature_factory.cli", "ui", "--host", "127.0.0.1", "--port", str(self.port),
+             *args],
             env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, preexec_fn=_default_signals,
         )

@@ -111,30 +111,29 @@ def story_env(chromium, artifacts, tmp_path_factory, request) -> dict[str, str]:
     environment that points at it."""
     home = tmp_path_factory.mktemp("ui") / "home"
     reuse = os.environ.get("FEATURE_FACTORY_UI_TEST_HOME")
-    reports_url = f"http://127.0.0.1:{free_port()}"
     if not reuse:
         run = request.getfixturevalue("demo_run")
         o = run.story.options
         assert DEMO_ARGS == ["--customers", str(o.customers), "--days", str(o.days), "--drift-days", str(o.drift_days)]
         (artifacts / "demo.log").write_text(run.output, encoding="utf-8")
         assert all(ok for _, _, ok, _ in run.story.runs), f"the demo story failed:\n{run.output[-3000:]}"
-        reuse, reports_url = str(run.home), run.reports_url  # its metadata links reports there
-    shutil.copytree(reuse, home)
+        assert run.reports_url == settings.REPORTS_PATH  # a user's default: links without a port
+        reuse = str(run.home)
+    shutil.copytree(reuse, home)  # with its .env: the partitions end with the demo's last day
     dagster_home = home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text(quiet_automation_instance_yaml())
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FEATURE_FACTORY_", "DAGSTER_", "SNOWFLAKE_"))}
-    env.update(FEATURE_FACTORY_HOME=str(home), DAGSTER_HOME=str(dagster_home), PYTHONUNBUFFERED="1",
-               # the demo linked its reports here, and the UI serves them here
-               FEATURE_FACTORY_REPORTS_URL=reports_url)
+    env.update(FEATURE_FACTORY_HOME=str(home), DAGSTER_HOME=str(dagster_home), PYTHONUNBUFFERED="1")
     return env
 
 
 @pytest.fixture(scope="module")
 def ui(story_env, artifacts):
     """`feature-factory ui` over the story's home; always stopped, whatever happens."""
-    dev = DagsterDev(story_env, artifacts / "dagster-dev.log", cwd=ROOT)
+    # REPORTS_PORT moved since the demo wrote its links (`make ui REPORTS_PORT=...`): they must open.
+    dev = DagsterDev(story_env, artifacts / "dagster-dev.log", cwd=ROOT, args=["--reports-port", str(free_port())])
     try:
         dev.wait_ready(timeout=240)
         yield dev
@@ -444,27 +443,33 @@ def test_drift_alerts_partition_shows_its_own_verdict(page, ui):
     assert last["max_severity"] in ("high", "critical") and quiet["run_max_severity"] == last["max_severity"]
 
 
-def test_report_link_opens_and_columns_are_described(page, ui, story_env):
+def test_report_link_opens_and_columns_are_described(page, ui):
     """drift_report (Evidently, downstream of drift_alerts) links its report as a URL the browser
-    opens (served by `feature-factory ui`), and drift_alerts' page shows what each column means."""
+    opens: a path on the UI's own address (no port baked in), so it opens though the UI and its
+    report port are not the ones of the demo that wrote it; drift_alerts' page shows what each
+    column means."""
     day = LAST_DAY.isoformat()
-    reports_url = story_env["FEATURE_FACTORY_REPORTS_URL"]
     page.goto(f"{ui.base_url}/assets/drift_report?view=partitions&partition={day}")
     metadata_table = page.locator("table").filter(has_text="evidently_report")
     row = metadata_table.first.locator("tr").filter(has=page.get_by_text("evidently_report", exact=True))
-    links = row.first.locator(f"a[href^='{reports_url}/']")  # the URL text and its open icon
+    links = row.first.locator("a[href*='drift_']")  # the URL text and its open icon
     links.first.wait_for()
     hrefs = {a.get_attribute("href") for a in links.all()}
-    assert hrefs == {f"{reports_url}/drift_{day}_baseline_v1.html"}, hrefs
-    href = hrefs.pop()
+    assert hrefs == {f"/reports/drift_{day}_baseline_v1.html"}, hrefs
+    expect(links.first).to_have_text(f"/reports/drift_{day}_baseline_v1.html")
     links.first.scroll_into_view_if_needed()
     shot(page, "11-drift-report-link")
-    response = page.goto(href)
-    assert response is not None and response.status == 200, href
+    # Clicked as a user does: the link opens a new tab on the UI's current address.
+    with page.context.expect_page() as opened:
+        links.first.click()
+    report = opened.value
+    report.wait_for_load_state()
+    assert report.url == f"{ui.base_url}/reports/drift_{day}_baseline_v1.html", report.url
     # Evidently's own page (a React app): the dataset verdict and the drifted features' rows.
-    expect(page.get_by_text("Dataset Drift", exact=True).first).to_be_visible()
-    expect(page.get_by_text("max_amount_7d", exact=True).first).to_be_visible()
-    shot(page, "12-evidently-report")
+    expect(report.get_by_text("Dataset Drift", exact=True).first).to_be_visible()
+    expect(report.get_by_text("max_amount_7d", exact=True).first).to_be_visible()
+    report.screenshot(path=ARTIFACTS / "12-evidently-report.png")
+    report.close()
 
     # The column schema with its descriptions (Overview tab: "Columns").
     page.goto(f"{ui.base_url}/assets/drift_alerts")
@@ -484,3 +489,77 @@ def test_churn_model_metadata_shows_roc_auc(page, ui):
     wait_loaded(page)
     expect(page.get_by_text(re.compile("roc_auc")).first).to_be_attached()
     shot(page, "14-churn-model")
+
+
+JOB_RUNS = """query($job: String!) { runsOrError(filter: {pipelineName: $job}) { ... on Runs { results {
+  runId status repositoryOrigin { repositoryLocationName repositoryName } } } } }"""
+DEMO_JOBS = ["daily_refresh_job", "capture_baseline_job", "remediation_job", "apply_patches_job", "retrain_job"]
+
+
+def test_demo_runs_are_listed_under_their_jobs(page, ui):
+    """Jobs -> <job> -> Runs lists the demo's runs, and Overview's timeline has a row per job: the
+    runs carry the code location's origin, as runs the daemon launched do (issue 34, item 1)."""
+    runs = gql(ui, JOB_RUNS, job="daily_refresh_job")["runsOrError"]["results"]
+    demo_runs = [r for r in runs if r["status"] == "SUCCESS"]
+    assert len(demo_runs) >= 2, runs  # the backfill and the drift run
+    assert all(r["repositoryOrigin"] == {"repositoryLocationName": "feature_factory.definitions",
+                                         "repositoryName": "__repository__"} for r in demo_runs), demo_runs
+    page.goto(f"{ui.base_url}/locations/__repository__@feature_factory.definitions/jobs/daily_refresh_job/runs")
+    for r in demo_runs:
+        expect(page.get_by_text(r["runId"][:8], exact=True).first).to_be_visible()
+    expect(page.get_by_text("No runs found")).to_have_count(0)
+    shot(page, "15-job-runs")
+
+    page.goto(f"{ui.base_url}/overview/activity/timeline")
+    expect(page.get_by_text("No runs or scheduled ticks in this time period")).to_have_count(0)
+    for job in DEMO_JOBS:
+        expect(page.get_by_text(job, exact=True).first).to_be_visible()
+    shot(page, "16-overview-timeline")
+
+
+PARTITION_KEYS = """{ assetNodeOrError(assetKey: {path: ["raw_events"]}) { ... on AssetNode { partitionKeys } } }"""
+
+
+def test_daily_partitions_end_with_the_demo(page, ui):
+    """The daily assets count the demo's days, all materialized, not every day since 2024-01-01
+    (the demo's FEATURE_FACTORY_END_DATE in the home's .env, read when the code location loads)."""
+    keys = gql(ui, PARTITION_KEYS)["assetNodeOrError"]["partitionKeys"]
+    assert (len(keys), keys[0], keys[-1]) == (DEMO_DAYS, settings.DEFAULT_START_DATE, LAST_DAY.isoformat())
+    page.goto(f"{ui.base_url}/assets/raw_events?view=partitions")
+    expect(page.get_by_text(f"{DEMO_DAYS} Partitions Selected", exact=True).first).to_be_visible()
+    expect(page.get_by_text(f"Materialized ({DEMO_DAYS})", exact=True).first).to_be_visible()
+    expect(page.get_by_text("Missing (0)", exact=True).first).to_be_visible()
+    shot(page, "17-raw-events-partitions")
+
+
+RELOAD = """mutation { reloadRepositoryLocation(repositoryLocationName: "feature_factory.definitions") {
+  __typename ... on WorkspaceLocationEntry { loadStatus } } }"""
+SOURCE_EXAMPLE = ROOT / "docs" / "examples" / "sources_support_tickets.yaml"
+
+
+def reload_code_location(ui) -> None:
+    assert gql(ui, RELOAD)["reloadRepositoryLocation"]["__typename"] == "WorkspaceLocationEntry"
+    time.sleep(2)
+    ui.wait_ready(timeout=240)
+
+
+def test_a_source_in_the_home_env_appears_on_reload(page, ui, story_env):
+    """Onboarding a source without restarting `make ui` (issue 34, item 7): its sources file named
+    in the home's .env, then Deployment -> Reload: the group `sources` shows its two assets. Last
+    in the module: the .env is restored and the code location reloaded afterwards."""
+    env_file = Path(story_env["FEATURE_FACTORY_HOME"]) / ".env"
+    before = env_file.read_text()
+    try:
+        env_file.write_text(before + f"FEATURE_FACTORY_SOURCES={SOURCE_EXAMPLE}\n")
+        reload_code_location(ui)
+        page.goto(f"{ui.base_url}/asset-groups")
+        expect(page.locator("svg foreignObject.group", has_text="sources")).to_have_count(1)
+        shot(page, "18-sources-after-reload")
+        nodes = gql(ui, "{ assetNodes { assetKey { path } groupName } }")["assetNodes"]
+        assert sorted(n["assetKey"]["path"][0] for n in nodes if n["groupName"] == "sources") == [
+            "raw_support_tickets", "support_tickets_quarantine"]
+    finally:
+        env_file.write_text(before)
+        reload_code_location(ui)
+    nodes = gql(ui, "{ assetNodes { groupName } }")["assetNodes"]
+    assert "sources" not in {n["groupName"] for n in nodes}
