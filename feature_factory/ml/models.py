@@ -97,6 +97,12 @@ class Hyperparams(BaseModel):
         "(None = the holdout's purge gap, i.e. the label horizon; 0 = none: more recent fitting data, "
         "at the cost of outcome windows shared between fitted and calibration labels).",
     )
+    calibration_refit: bool = Field(
+        default=True,
+        description="After the calibration map is learned, refit the estimator on every training date (the "
+        "newest included) and apply the map to it: the newest dates shape the ranking (after a shift they "
+        "are the ones that know it), at the cost of a map learned on a fit without them.",
+    )
     isotonic_min_rows: int = Field(
         default=1000, description="auto calibration: isotonic from this many calibration rows, sigmoid below."
     )
@@ -343,12 +349,15 @@ def _fit_kind(kind: str, params: Hyperparams, train: pd.DataFrame, holdout: pd.D
     model = pipeline
     if cal.method != "none":
         model = calib.calibrate(pipeline, X_train[cal_rows], y_train[cal_rows], cal.method)
+        if params.calibration_refit:
+            pipeline = build_pipeline(kind, params).fit(X_train, y_train)
+            model = calib.swap_estimator(model, pipeline)
     scores = predict_proba(model, holdout, used, params.n_jobs)
     return TrainedModel(
         kind=kind, pipeline=model, features=used,
         metrics=evaluate(y_hold, scores, params.threshold), cv=cv_summary,
         holdout_scores=scores,
-        importances=importances(pipeline, used, X_train[fit_rows], y_train[fit_rows], params.random_state),
+        importances=importances(pipeline, used, X_train, y_train, params.random_state),
         ci=bootstrap_ci(y_hold, scores, holdout["customer_id"].to_numpy(),
                         n_resamples=params.bootstrap_resamples, seed=params.random_state),
         calibration=cal.method,
