@@ -322,7 +322,9 @@ def train_models(
         models=models, holdout=holdout, n_train=len(train), n_holdout=len(holdout),
         positives=int(df["churned"].sum()), params=params, features=used, split=split,
         n_purged=len(df) - len(train) - len(holdout), dropped_features=screened.dropped,
-        cv_note=cv_note, calibration=cal.describe(), base_rate=base_rate,
+        cv_note=cv_note, base_rate=base_rate,
+        calibration=cal.describe() + ("; then refitted on every training date (calibration_refit)"
+                                      if cal.method != "none" and params.calibration_refit else ""),
         constant_brier=float(np.mean((base_rate - y_hold) ** 2)),
     )
 

@@ -86,7 +86,8 @@ def test_calibration_on_the_newest_dates_follows_a_falling_base_rate():
     r, c = raw.models["logistic_regression"], cal.models["logistic_regression"]
     assert raw.calibration == "uncalibrated (calibration: none)"
     assert cal.calibration == ("isotonic on 2024-04-22..2024-05-06 (3 dates); estimator fitted on "
-                               "2024-01-01..2024-04-15 (16 dates)")
+                               "2024-01-01..2024-04-15 (16 dates); then refitted on every training date "
+                               "(calibration_refit)")
     holdout_rate = cal.holdout["churned"].mean()
     # Uncalibrated, the scores carry the training dates' churn rate, far above the holdout's;
     # calibrated on the newest training dates, less than half as far (the rate keeps falling).
