@@ -1,10 +1,16 @@
-"""The production online store: Redis (the `redis` client).
+"""The production online store: Redis (the `redis` client; the server reads with `redis.asyncio`).
 
 Layout under a key prefix `<p>` (one per entity: `config.entity_prefix`): `<p>:rows:<version>` is a hash entity id -> the row
 (snapshot_date, age_days and the values JSON, joined by 0x1f); `<p>:meta:<version>` the version's
 meta; `<p>:current` the current version. A write fills the new hash (invisible until the pointer moves), then moves the
 pointer and gives the previous version an expiry (the grace period) in one MULTI/EXEC. A read is one
 Lua script (pointer + HMGET + meta), which Redis runs atomically: never a mix of versions.
+
+Every call has a deadline. The server's reads go through `redis.asyncio` (hiredis parser) from a
+bounded pool, with connect and read timeouts (`timeout`, default 0.5 s): a stalled or dead Redis
+costs a request at most that long and answers 503, and never holds the event loop, so /health and
+the other requests keep being answered. A connection refused is retried once (a Redis restart
+leaves dead pooled connections); a timeout is not retried.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ff:customer_features"
 GRACE_SECONDS = 60  # the previous version lives this long after a swap
+READ_TIMEOUT = 0.5  # seconds: connect and read deadline of the server's calls (a p99 is ~ms)
+WRITE_TIMEOUT = 30.0  # seconds: a publish's calls (a batch of thousands of rows)
+POOL_SIZE = 64  # connections of one server process; a request waits at most READ_TIMEOUT for one
 SEP = b"\x1f"  # unit separator: never in a date, an integer or JSON text (control chars are escaped)
 
 # KEYS[1] = current pointer; ARGV[1] = prefix, ARGV[2] = the version whose meta the caller has
@@ -45,6 +54,9 @@ def _decode(parts, ids: Sequence[str], metas: dict, asset: str = store_asset()) 
     if not parts:
         return Lookup(None, {}, "missing")
     meta = metas.get(parts[0])
+    if not isinstance(parts, list) or len(parts) != len(ids) + 2:
+        raise StoreError(f"online store: the lookup answered {type(parts).__name__} of an unexpected length; "
+                         f"is the prefix another program's keys? materialize {asset} again")
     if meta is None:
         if not parts[1]:
             raise StoreError("online store: the current version's meta is missing (a write in progress "
@@ -52,10 +64,13 @@ def _decode(parts, ids: Sequence[str], metas: dict, asset: str = store_asset()) 
         metas.clear()
         meta = metas[parts[0]] = StoreMeta.from_json(parts[1])
     rows: dict[str, Row] = {}
-    for i, raw in enumerate(parts[2:]):
-        if raw:  # Lua turns a nil into false, which the client returns as None
-            day, age, values = raw.split(SEP, 2)
-            rows[ids[i]] = (ids[i], day.decode() or None, int(age) if age else None, values)
+    try:
+        for i, raw in enumerate(parts[2:]):
+            if raw:  # Lua turns a nil into false, which the client returns as None
+                day, age, values = raw.split(SEP, 2)
+                rows[ids[i]] = (ids[i], day.decode() or None, int(age) if age else None, values)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise StoreError(f"online store: a stored row is malformed ({exc}); materialize {asset} again") from exc
     return Lookup(meta, rows, "ok")
 
 
@@ -63,24 +78,56 @@ class RedisOnlineStore(OnlineStore):
     kind = "redis"
 
     def __init__(self, url: str = DEFAULT_URL, prefix: str = DEFAULT_PREFIX,
-                 grace_seconds: int = GRACE_SECONDS, batch_size: int = 5000, asset: str = store_asset()) -> None:
+                 grace_seconds: int = GRACE_SECONDS, batch_size: int = 5000, asset: str = store_asset(),
+                 timeout: float = READ_TIMEOUT, pool_size: int = POOL_SIZE) -> None:
+        from redis.connection import parse_url
+
+        try:
+            parse_url(url)
+        except ValueError as exc:
+            raise ValueError(f"Redis URL {_safe_url(url)!r}: {exc} (FEATURE_FACTORY_REDIS_URL, --redis-url)") from None
         self.url, self.prefix, self.grace_seconds, self.batch_size = url, prefix, grace_seconds, batch_size
         self.asset = asset  # the asset that writes this store (named in errors)
+        self.timeout, self.pool_size = timeout, pool_size
         self._sync = None
         self._script = None
+        self._async = None  # (event loop, client, script): a redis.asyncio client serves one loop
         self._metas: dict[bytes, StoreMeta] = {}  # parsed once per version
 
     def describe(self) -> str:
-        return f"redis:{self.url} prefix {self.prefix}"
+        return f"redis:{_safe_url(self.url)} prefix {self.prefix}"
+
+    def _retry(self):
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.retry import Retry
+
+        return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
     @property
     def client(self):
+        """The synchronous client (publishing, the CLI's start-up check, tests)."""
         if self._sync is None:
             import redis
 
-            self._sync = redis.Redis.from_url(self.url)
+            self._sync = redis.Redis.from_url(self.url, socket_connect_timeout=max(self.timeout, 2.0),
+                                              socket_timeout=WRITE_TIMEOUT, retry=self._retry())
             self._script = self._sync.register_script(_LOOKUP)
         return self._sync
+
+    def _aclient(self):
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async[0] is not loop:
+            from redis.asyncio import BlockingConnectionPool, Redis
+
+            pool = BlockingConnectionPool.from_url(
+                self.url, max_connections=self.pool_size, timeout=self.timeout,
+                socket_connect_timeout=self.timeout, socket_timeout=self.timeout, retry=self._retry())
+            client = Redis(connection_pool=pool)
+            self._async = (loop, client, client.register_script(_LOOKUP))
+        return self._async
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -130,8 +177,16 @@ class RedisOnlineStore(OnlineStore):
             raise StoreError(f"cannot read online store {self.describe()}: {exc}") from exc
         return _decode(parts, entity_ids, self._metas, self.asset)
 
-    # No async override: the synchronous client answers a loopback EVALSHA in tens of microseconds,
-    # and redis.asyncio's per-call overhead measured several times that on this machine.
+    async def alookup(self, entity_ids: Sequence[str]) -> Lookup:
+        import redis
+
+        try:
+            _, _, script = self._aclient()
+            known = next(iter(self._metas), b"")
+            parts = await script(keys=[self._key("current")], args=[self.prefix, known, *entity_ids])
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"cannot read online store {self.describe()}: {_reason(exc)}") from exc
+        return _decode(parts, entity_ids, self._metas, self.asset)
 
     def current(self) -> StoreMeta | None:
         import redis
@@ -140,10 +195,49 @@ class RedisOnlineStore(OnlineStore):
             version = self.client.get(self._key("current"))
             raw = self.client.get(self._key("meta", version.decode())) if version else None
         except redis.RedisError as exc:
-            raise StoreError(f"cannot read online store {self.describe()}: {exc}") from exc
+            raise StoreError(f"cannot read online store {self.describe()}: {_reason(exc)}") from exc
+        return StoreMeta.from_json(raw) if raw else None
+
+    async def acurrent(self) -> StoreMeta | None:
+        import redis
+
+        try:
+            _, client, _ = self._aclient()
+            version = await client.get(self._key("current"))
+            raw = await client.get(self._key("meta", version.decode())) if version else None
+        except (redis.RedisError, OSError) as exc:
+            raise StoreError(f"cannot read online store {self.describe()}: {_reason(exc)}") from exc
         return StoreMeta.from_json(raw) if raw else None
 
     def close(self) -> None:
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+        self._async = None  # its loop is gone or closes it (aclose)
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            client = self._async[1]
+            self._async = None
+            await client.aclose()
+        self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{text} (timed out)" if "timeout" in type(exc).__name__.lower() and "time" not in text.lower() else text
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password (describe() reaches logs and /health)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + netloc, parts.path, parts.query, parts.fragment))

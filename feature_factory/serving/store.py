@@ -32,6 +32,7 @@ class FeatureField:
     name: str
     dtype: str  # 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR'
     description: str = ""
+    pii: bool = False  # the catalog's `pii: true`: masked for callers whose key lacks the pii scope
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,19 @@ class StoreMeta:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StoreMeta:
-        data = json.loads(text)
-        data["features"] = tuple(FeatureField(**f) for f in data.get("features", ()))
-        return cls(**data)
+        """The meta a version was written with; StoreError when it is not (a corrupt store)."""
+        try:
+            data = json.loads(text)
+            data["features"] = tuple(FeatureField(**f) for f in data.get("features", ()))
+            return cls(**data)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise StoreError(f"a version's meta is unreadable ({type(exc).__name__}: {exc}): the store is "
+                             "corrupt; publish it again") from exc
+
+    @property
+    def pii_names(self) -> frozenset[str]:
+        """Served features the catalog marks `pii: true` (masked for callers without the pii scope)."""
+        return frozenset(f.name for f in self.features if f.pii)
 
     def built_at_dt(self) -> dt.datetime:
         return dt.datetime.fromisoformat(self.built_at)
@@ -102,8 +113,13 @@ class OnlineStore(ABC):
         new version."""
 
     async def alookup(self, entity_ids: Sequence[str]) -> Lookup:
-        """Async `lookup` for the server; backends with an async client override it."""
+        """`lookup` for the server, never holding its event loop for long: a backend with an async
+        client overrides it; one doing blocking work moves large reads to a thread."""
         return self.lookup(entity_ids)
+
+    async def acurrent(self) -> StoreMeta | None:
+        """`current` for the server (same rule as `alookup`)."""
+        return self.current()
 
     @abstractmethod
     def current(self) -> StoreMeta | None:
@@ -114,3 +130,7 @@ class OnlineStore(ABC):
 
     def close(self) -> None:  # pragma: no cover - backends override when they hold connections
         pass
+
+    async def aclose(self) -> None:
+        """Close from the server's event loop (a backend with an async client overrides it)."""
+        self.close()
