@@ -142,8 +142,10 @@ class SQLiteOnlineStore(OnlineStore):
 
     def _connection(self) -> sqlite3.Connection | None:
         """This thread's reader of the file now at `path` (None when there is none). A file
-        deleted, replaced or republished under the same name is noticed on the next read (one
-        stat: the file's identity), and the reader reopens it: no restart needed."""
+        deleted, replaced, republished or overwritten under the same name is noticed on the next
+        read (one stat: the file's identity, size and mtime), and the reader reopens it, with no
+        page cached from the old bytes: no restart needed. (SQLite writes the main file only at
+        checkpoints, so a reader reopens about once per publish.)"""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -151,7 +153,7 @@ class SQLiteOnlineStore(OnlineStore):
             return None
         except OSError as exc:
             raise StoreError(f"cannot read online store {self.path}: {exc}") from exc
-        ident = (st.st_dev, st.st_ino)
+        ident = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         local = self._local
         conn = getattr(local, "conn", None)
         if conn is not None and local.ident != ident:
