@@ -85,3 +85,38 @@ def test_redis_keeps_the_previous_version_for_the_grace_period_only(redis_url, d
     client = redis.Redis.from_url(redis_url)
     assert 0 < client.ttl(f"test:grace:rows:{first.version}") <= 7
     assert client.ttl(f"test:grace:rows:{store.current().version}") == -1  # the current never expires
+
+
+def test_concurrent_redis_lookups_share_calls_and_each_gets_its_rows(redis_url, duckdb_warehouse):
+    """The server's async reads: lookups in flight together go to Redis in one script call, and
+    each still gets exactly its own ids' rows (the same as a lookup alone), from one version."""
+    import asyncio
+
+    from feature_factory.serving.redis_store import RedisOnlineStore
+
+    store = RedisOnlineStore(redis_url, "test:coalesce")
+    seed_online(duckdb_warehouse)
+    meta = publish(duckdb_warehouse, store, catalog())
+    asks = [["c00"], ["c05", "nobody"], ["c01", "c02", "c03"], ["zz"], ["c04", "c04x", "c00"]] * 4
+    calls = []
+
+    async def run():
+        _, client, script = store._aclient()
+        original = script.__call__
+
+        async def counted(*a, **kw):
+            calls.append(kw["args"][2:])
+            return await original(*a, **kw)
+
+        store._async = (store._async[0], client, counted)
+        try:
+            return await asyncio.gather(*(store.alookup(ids) for ids in asks))
+        finally:
+            await store.aclose()
+
+    got = asyncio.run(run())
+    for ids, lookup in zip(asks, got):
+        alone = store.lookup(ids)
+        assert lookup.meta == meta and lookup.rows == alone.rows and set(lookup.rows) <= set(ids)
+    assert plain(got[2].rows)["c02"] == ("c02", "2024-03-10", 0, {"revenue_7d": 20.0, "purchases_7d": 2})
+    assert len(calls) < len(asks) and sum(len(c) for c in calls) == sum(len(a) for a in asks)
