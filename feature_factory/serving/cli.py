@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve values older than this as stale (default: the TTL the store was written with)")
     parser.add_argument("--redis-timeout", type=float, default=None,
                         help="seconds a Redis connect or read may take before the request answers 503 "
-                        "(default 0.5)")
+                        "(default 1)")
     parser.add_argument("--keys", default=None,
                         help="API keys file (YAML; see docs/serving.md): with it, /features and /schema need "
                         "a key and answer only its scope; PII features are masked for keys without the pii "

@@ -4,7 +4,7 @@ environment in one place so the asset, the apply/rollback hook and `feature-fact
 - `FEATURE_FACTORY_ONLINE_STORE`: `sqlite` (default) or `redis`.
 - `FEATURE_FACTORY_ONLINE_STORE_PATH`: the SQLite file (default `<home>/online_store.sqlite`).
 - `FEATURE_FACTORY_REDIS_URL`: default `redis://localhost:6379/0`; `FEATURE_FACTORY_REDIS_PREFIX`;
-  `FEATURE_FACTORY_REDIS_TIMEOUT`: seconds a server's Redis connect or read may take (default 0.5).
+  `FEATURE_FACTORY_REDIS_TIMEOUT`: seconds a server's Redis connect or read may take (default 1).
 
 One store per entity, derived from that one configuration (`store(entity)`), so they never collide:
 

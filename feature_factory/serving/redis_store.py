@@ -7,7 +7,7 @@ pointer and gives the previous version an expiry (the grace period) in one MULTI
 Lua script (pointer + HMGET + meta), which Redis runs atomically: never a mix of versions.
 
 Every call has a deadline. The server's reads go through `redis.asyncio` (hiredis parser) from a
-bounded pool, with connect and read timeouts (`timeout`, default 0.5 s): a stalled or dead Redis
+bounded pool, with connect and read timeouts (`timeout`, default 1 s): a stalled or dead Redis
 costs a request at most that long and answers 503, and never holds the event loop, so /health and
 the other requests keep being answered. A connection refused is retried once (a Redis restart
 leaves dead pooled connections); a timeout is not retried.
@@ -23,7 +23,8 @@ from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ff:customer_features"
 GRACE_SECONDS = 60  # the previous version lives this long after a swap
-READ_TIMEOUT = 0.5  # seconds: connect and read deadline of the server's calls (a p99 is ~ms)
+READ_TIMEOUT = 1.0  # seconds: connect and read deadline of the server's calls (a p99 is ~ms; 0.5 s
+# gave spurious 503s on this 2-core machine at load 11, when the server shared its process with a run)
 WRITE_TIMEOUT = 30.0  # seconds: a publish's calls (a batch of thousands of rows)
 POOL_SIZE = 64  # connections of one server process; a request waits at most READ_TIMEOUT for one
 BATCH_IDS = 2000  # ids of concurrent requests read in one script call
