@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
-from feature_factory.serving.access import ANONYMOUS, Denied, Policy, Scope, presented_key
+from feature_factory.serving.access import OPEN, Denied, Policy, Scope, presented_key
 from feature_factory.serving.answer import (
     DEFAULT_MAX_IDS, Answerer, BadRequest, Query, check_features, dedupe, parse_query,
 )
@@ -79,6 +79,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
     answerer = Answerer(ttl_days)
     metrics = ServerMetrics()
     policy = policy or Policy({})
+    keyed = policy.enabled  # an open server reads no key header and counts no key
     pii_extra = frozenset(pii)
     masks: dict[tuple, frozenset] = {}  # (version, key name) -> masked features
 
@@ -107,7 +108,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
                 chunks.append(chunk)
             if not message.get("more_body"):
                 break
-        key = ANONYMOUS
+        key = None
         try:
             status, payload, key = await _features(b"".join(chunks), size, scope["headers"])
         except Exception as exc:  # a bug, not the request: say so rather than drop the connection
@@ -117,14 +118,17 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
-        metrics.observe("/features", status, time.perf_counter() - t0, key)
+        metrics.observe("/features", status, time.perf_counter() - t0, key if keyed else None)
 
     async def _features(raw: bytes, size: int, headers) -> tuple[int, bytes, str]:
-        try:
-            caller = policy.authenticate(presented_key(headers), entity.name)
-        except Denied as denied:
-            log.info("POST /features denied (%s): %s", denied.status, denied.message)
-            return denied.status, orjson.dumps({"error": denied.message}), denied.key
+        if keyed:
+            try:
+                caller = policy.authenticate(presented_key(headers), entity.name)
+            except Denied as denied:
+                log.info("POST /features denied (%s): %s", denied.status, denied.message)
+                return denied.status, orjson.dumps({"error": denied.message}), denied.key
+        else:
+            caller = OPEN
         who = caller.name
         if size > MAX_BODY_BYTES:
             return 400, orjson.dumps({"error": f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read"}), who
@@ -178,11 +182,11 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         try:
             caller = policy.authenticate(presented_key(request.scope["headers"]), entity.name)
         except Denied as denied:
-            metrics.observe("/schema", denied.status, time.perf_counter() - t0, denied.key)
+            metrics.observe("/schema", denied.status, time.perf_counter() - t0, denied.key if keyed else None)
             return _error(denied.message, denied.status)
         meta, err = await _current()
         if err:
-            metrics.observe("/schema", 503, time.perf_counter() - t0, caller.name)
+            metrics.observe("/schema", 503, time.perf_counter() - t0, caller.name if keyed else None)
             return _error(f"online store unavailable: {err}", 503)
         body = {"entity": entity.key, "store": store.kind, "max_ids_per_request": max_ids,
                 "version": None, "ttl_days": ttl_days, "features": []}
@@ -197,7 +201,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
                         features=[{"name": f.name, "dtype": f.dtype, "description": f.description,
                                    **({"pii": True, "masked": f.name in hidden} if f.name in pii_names else {})}
                                   for f in shown])
-        metrics.observe("/schema", 200, time.perf_counter() - t0, caller.name)
+        metrics.observe("/schema", 200, time.perf_counter() - t0, caller.name if keyed else None)
         return _json(body)
 
     async def health(request: Request) -> Response:

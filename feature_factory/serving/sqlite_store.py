@@ -6,6 +6,14 @@ Layout: each version is a table `ff_rows_<version>` (WITHOUT ROWID, keyed by ent
 view in the same transaction: WAL readers see the old version until the commit and the new one
 after it, never a mix. Versions older than the previous one are dropped after the swap.
 A read is one SELECT on the view (one committed version; each row names it).
+
+Failures (issue 29): each read first checks the file's identity (one stat) and reopens a file that
+was deleted, replaced or rewritten, so a republish is served without a restart; a file SQLite
+cannot read (not a database, malformed) raises StoreError (the server's 503), never a 500, and
+the reader reopens on the next request; `current()` (what /health reports) reads on a fresh
+connection. The next publish sets an unreadable file aside as `<name>.corrupt-<version>` (kept)
+and writes a new one, and removes a -wal/-shm left by a deleted file (SQLite would replay it into
+the new one).
 """
 
 from __future__ import annotations

@@ -59,8 +59,12 @@ class StoreMeta:
         """The meta a version was written with; StoreError when it is not (a corrupt store)."""
         try:
             data = json.loads(text)
-            data["features"] = tuple(FeatureField(**f) for f in data.get("features", ()))
-            return cls(**data)
+            # Fields this code does not know (a store published by a newer release) are ignored, so
+            # a publisher can be upgraded before its servers.
+            names = FeatureField.__dataclass_fields__
+            data["features"] = tuple(FeatureField(**{k: v for k, v in f.items() if k in names})
+                                     for f in data.get("features", ()))
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise StoreError(f"a version's meta is unreadable ({type(exc).__name__}: {exc}): the store is "
                              "corrupt; publish it again") from exc

@@ -120,3 +120,14 @@ def test_concurrent_redis_lookups_share_calls_and_each_gets_its_rows(redis_url, 
         assert lookup.meta == meta and lookup.rows == alone.rows and set(lookup.rows) <= set(ids)
     assert plain(got[2].rows)["c02"] == ("c02", "2024-03-10", 0, {"revenue_7d": 20.0, "purchases_7d": 2})
     assert len(calls) < len(asks) and sum(len(c) for c in calls) == sum(len(a) for a in asks)
+
+
+def test_a_meta_written_by_a_newer_release_is_read_and_a_garbled_one_is_a_store_error():
+    meta = StoreMeta(version="v1", built_at="2024-03-10T02:00:00", reference_date=None, ttl_days=2, rows=1,
+                     features=(FeatureField("a", "DOUBLE", "about a", pii=True),))
+    data = orjson.loads(meta.to_json())
+    data["features"][0]["unit"] = "EUR"  # fields a later release may add
+    data["lineage"] = ["x"]
+    assert StoreMeta.from_json(orjson.dumps(data)) == meta and meta.pii_names == {"a"}
+    with pytest.raises(StoreError, match="a version's meta is unreadable .* the store is corrupt; publish it again"):
+        StoreMeta.from_json(b'{"version": 1')
