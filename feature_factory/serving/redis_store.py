@@ -121,19 +121,46 @@ class RedisOnlineStore(OnlineStore):
         return self._sync
 
     def _aclient(self):
+        """(loop, client, script, connection) of the running event loop: the pooled client for
+        small calls (/health) and one connection of its own for the lookups, which are
+        serialised by `alookup` anyway (one call in flight), so they skip the pool."""
         import asyncio
 
         loop = asyncio.get_running_loop()
         if self._async is None or self._async[0] is not loop:
             from redis.asyncio import BlockingConnectionPool, Redis
+            from redis.asyncio.connection import Connection, parse_url
 
-            pool = BlockingConnectionPool.from_url(
-                self.url, max_connections=self.pool_size, timeout=self.timeout,
-                socket_connect_timeout=self.timeout, socket_timeout=self.timeout, retry=self._retry())
+            options = dict(socket_connect_timeout=self.timeout, socket_timeout=self.timeout, retry=self._retry())
+            pool = BlockingConnectionPool.from_url(self.url, max_connections=self.pool_size, timeout=self.timeout,
+                                                   **options)
             client = Redis(connection_pool=pool)
-            self._async = (loop, client, client.register_script(_LOOKUP))
+            kwargs = parse_url(self.url)
+            conn = kwargs.pop("connection_class", Connection)(**kwargs, **options)
+            self._async = (loop, client, client.register_script(_LOOKUP), conn)
             self._queue, self._draining = deque(), False  # nothing carries over from another loop
         return self._async
+
+    async def _call(self, ids: Sequence[str]):
+        """One lookup script call for `ids` on the lookup connection (loading the script into a
+        Redis that does not have it, e.g. after a restart)."""
+        from redis.exceptions import NoScriptError
+
+        _, _, script, conn = self._aclient()
+        known = next(iter(self._metas), b"")  # the version whose meta we hold
+        args = (1, self._key("current"), self.prefix, known, *ids)
+        try:
+            try:
+                await conn.send_command("EVALSHA", script.sha, *args)
+                return await conn.read_response()
+            except NoScriptError:
+                await conn.send_command("SCRIPT", "LOAD", _LOOKUP)
+                await conn.read_response()
+                await conn.send_command("EVALSHA", script.sha, *args)
+                return await conn.read_response()
+        except BaseException:
+            await conn.disconnect(nowait=True)  # a reply may still be on its way: never read it as the next one
+            raise
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -184,24 +211,37 @@ class RedisOnlineStore(OnlineStore):
         return _decode(parts, entity_ids, self._metas, self.asset)
 
     async def alookup(self, entity_ids: Sequence[str]) -> Lookup:
-        """The lookups of concurrent requests share one script call: while a call is in flight,
-        the next requests' ids queue, and go together in the next call (up to BATCH_IDS ids).
-        One Lua call reads one version, so every request still gets one whole version; a request
-        alone waits for no one. Under load this replaces N round trips through redis.asyncio
-        (whose per-call cost, not Redis's, was the limit) with one."""
-        import asyncio
+        """The lookups of concurrent requests share script calls: one call is in flight at a time;
+        the requests arriving meanwhile queue and go together in the next call (up to BATCH_IDS
+        ids). One Lua call reads one version, so every request still gets one whole version; a
+        request alone makes its own call at once. Under load this replaces N round trips through
+        redis.asyncio (whose per-call cost, not Redis's, was the limit) with one."""
+        loop = self._aclient()[0]
+        if self._draining:
+            future = loop.create_future()
+            self._queue.append((entity_ids, future))
+            return await future
+        self._draining = True
+        try:
+            parts = await self._call(entity_ids)
+        except (_redis_errors() + (OSError,)) as exc:
+            error = StoreError(f"cannot read online store {self.describe()}: {_reason(exc)}")
+            self._fail_queue(error)  # the queued requests would each wait for the same Redis
+            raise error from exc
+        finally:
+            if self._queue:
+                loop.create_task(self._drain())  # it keeps _draining until the queue is empty
+            else:
+                self._draining = False
+        return _decode(parts, entity_ids, self._metas, self.asset)
 
-        loop, _, _ = self._aclient()
-        future = loop.create_future()
-        self._queue.append((entity_ids, future))
-        if not self._draining:
-            self._draining = True
-            loop.create_task(self._drain())
-        return await future
+    def _fail_queue(self, error: StoreError) -> None:
+        while self._queue:
+            _, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(error)
 
     async def _drain(self) -> None:
-        import redis
-
         try:
             while self._queue:
                 batch, taken = [], 0
@@ -209,28 +249,21 @@ class RedisOnlineStore(OnlineStore):
                     item = self._queue.popleft()
                     batch.append(item)
                     taken += len(item[0])
-                ids = [e for item in batch for e in item[0]]
                 try:
-                    _, _, script = self._aclient()
-                    known = next(iter(self._metas), b"")
-                    parts = await script(keys=[self._key("current")], args=[self.prefix, known, *ids])
-                except (redis.RedisError, OSError) as exc:
-                    # The requests queued meanwhile fail with it: each would wait its own timeout
-                    # on the same stalled or dead Redis.
+                    parts = await self._call([e for item in batch for e in item[0]])
+                except (_redis_errors() + (OSError,)) as exc:
                     error = StoreError(f"cannot read online store {self.describe()}: {_reason(exc)}")
-                    batch.extend(self._queue)
-                    self._queue.clear()
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(error)
+                    self._fail_queue(error)
                     continue
                 offset = 2
                 for wanted, future in batch:
-                    if future.done():  # its request was cancelled (client gone)
-                        offset += len(wanted)
-                        continue
                     piece = parts[:2] + parts[offset:offset + len(wanted)] if parts else parts
                     offset += len(wanted)
+                    if future.done():  # its request was cancelled (client gone)
+                        continue
                     try:
                         future.set_result(_decode(piece, wanted, self._metas, self.asset))
                     except StoreError as exc:
@@ -252,7 +285,7 @@ class RedisOnlineStore(OnlineStore):
         import redis
 
         try:
-            _, client, _ = self._aclient()
+            _, client, _, _ = self._aclient()
             version = await client.get(self._key("current"))
             raw = await client.get(self._key("meta", version.decode())) if version else None
         except (redis.RedisError, OSError) as exc:
@@ -267,10 +300,17 @@ class RedisOnlineStore(OnlineStore):
 
     async def aclose(self) -> None:
         if self._async is not None:
-            client = self._async[1]
+            _, client, _, conn = self._async
             self._async = None
+            await conn.disconnect()
             await client.aclose()
         self.close()
+
+
+def _redis_errors() -> tuple:
+    import redis
+
+    return (redis.RedisError,)
 
 
 def _reason(exc: BaseException) -> str:
