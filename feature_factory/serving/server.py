@@ -82,6 +82,14 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
     keyed = policy.enabled  # an open server reads no key header and counts no key
     pii_extra = frozenset(pii)
     masks: dict[tuple, frozenset] = {}  # (version, key name) -> masked features
+    last_warning = [0.0]
+
+    def warn_unavailable(reason: str) -> None:
+        # Once per 10 s, not once per request: a stalled store under load would flood the log.
+        now = time.monotonic()
+        if now - last_warning[0] >= 10.0:
+            last_warning[0] = now
+            log.warning("online store unavailable (503s until it is back; logged at most every 10 s): %s", reason)
 
     def masked_for(caller: Scope, meta: StoreMeta | None) -> frozenset:
         if caller.pii or meta is None:
@@ -165,7 +173,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         except BadRequest as exc:
             return 400, orjson.dumps({"error": str(exc)}), who
         except StoreError as exc:
-            log.warning("online store unavailable: %s", exc)
+            warn_unavailable(str(exc))
             return 503, orjson.dumps({"error": f"online store unavailable: {exc}"}), who
         metrics.saw_version(store.kind, meta.version if meta else None, meta.rows if meta else None)
         metrics.count_entities(answer.found - answer.stale, answer.stale, answer.missing)
