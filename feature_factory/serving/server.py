@@ -25,7 +25,6 @@ threads, and Redis is read through an async client with timeouts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -44,7 +43,7 @@ from feature_factory.serving.answer import (
     DEFAULT_MAX_IDS, Answerer, BadRequest, Query, check_features, dedupe, parse_query,
 )
 from feature_factory.serving.metrics import ServerMetrics
-from feature_factory.serving.store import OnlineStore, StoreError, StoreMeta, store_asset
+from feature_factory.serving.store import OnlineStore, StoreError, StoreMeta, off_loop, store_asset
 
 log = logging.getLogger("feature_factory.serving")
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above 1000 ids
@@ -167,7 +166,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
             masked = masked_for(caller, meta)
             now = dt.datetime.now(dt.timezone.utc)
             if len(ids) > INLINE_ANSWER_IDS:
-                answer = await asyncio.to_thread(answerer.answer, query, lookup, now, masked)
+                answer = await off_loop(answerer.answer, query, lookup, now, masked)
             else:
                 answer = answerer.answer(query, lookup, now, masked)
         except BadRequest as exc:

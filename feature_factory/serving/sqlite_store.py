@@ -18,7 +18,6 @@ the new one).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, StoreMeta, new_version
+from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, StoreMeta, new_version, off_loop
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +235,7 @@ class SQLiteOnlineStore(OnlineStore):
         # own connection), so a large request never holds the loop.
         if len(entity_ids) <= self.inline_ids:
             return self.lookup(entity_ids)
-        return await asyncio.to_thread(self.lookup, entity_ids)
+        return await off_loop(self.lookup, entity_ids)
 
     def current(self) -> StoreMeta | None:
         """The current version's meta, read on a fresh connection (what /health and /schema

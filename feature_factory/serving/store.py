@@ -14,13 +14,27 @@ when the version is written so the server answers without re-encoding every valu
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 Row = tuple  # (entity_id, snapshot_date 'YYYY-MM-DD' | None, age_days at build | None, values JSON bytes)
+
+
+# The one worker thread large reads and answers run on, off the server's event loop. One, not a
+# pool: Python threads share one interpreter lock, so N threads building answers would each take
+# turns before the event loop got its own; with one, the loop waits at most one switch interval
+# (see `cli.app_from_env`), and large requests queue behind each other, not in front of small ones.
+_OFF_LOOP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ff-serving-off-loop")
+
+
+async def off_loop(fn, *args):
+    """`fn(*args)` on the serving worker thread, awaited from the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_OFF_LOOP, fn, *args)
 
 
 class StoreError(RuntimeError):
