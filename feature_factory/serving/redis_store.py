@@ -285,12 +285,18 @@ class RedisOnlineStore(OnlineStore):
         import redis
 
         try:
-            _, client, _, _ = self._aclient()
-            version = await client.get(self._key("current"))
-            raw = await client.get(self._key("meta", version.decode())) if version else None
+            # The lookup script with no ids: pointer and meta in one round trip, on the pool (not
+            # queued behind the lookups), so /health answers while large reads are in flight.
+            _, _, script, _ = self._aclient()
+            parts = await script(keys=[self._key("current")], args=[self.prefix, b""])
         except (redis.RedisError, OSError) as exc:
             raise StoreError(f"cannot read online store {self.describe()}: {_reason(exc)}") from exc
-        return StoreMeta.from_json(raw) if raw else None
+        if not parts:
+            return None
+        if not parts[1]:
+            raise StoreError(f"online store {self.describe()}: the current version's meta is missing; "
+                             f"materialize {self.asset} again")
+        return StoreMeta.from_json(parts[1])
 
     def close(self) -> None:
         if self._sync is not None:
