@@ -25,8 +25,13 @@ from feature_factory.serving.publish import publish
 from feature_factory.serving.redis_store import RedisOnlineStore
 from feature_factory.serving.server import create_app
 from feature_factory.serving.sqlite_store import SQLiteOnlineStore
+from feature_factory.serving.store import FeatureField, StoreError, StoreMeta
 
 IDS = [f"c{i:02d}" for i in range(6)]
+
+
+def plain(rows: dict) -> dict:
+    return {k: (*r[:3], orjson.loads(r[3])) for k, r in rows.items()}
 
 
 @pytest.fixture
@@ -298,3 +303,50 @@ def test_a_redis_url_password_never_reaches_health():
     with TestClient(create_app(store)) as client:
         health = client.get("/health")
         assert health.status_code == 503 and "s3cret" not in health.text
+
+
+# -- store reads (moved here from test_store.py to keep that file as main has it) --------------------
+def test_concurrent_redis_lookups_share_calls_and_each_gets_its_rows(redis_url, duckdb_warehouse):
+    """The server's async reads: lookups in flight together go to Redis in one script call, and
+    each still gets exactly its own ids' rows (the same as a lookup alone), from one version."""
+    import asyncio
+
+    from feature_factory.serving.redis_store import RedisOnlineStore
+
+    store = RedisOnlineStore(redis_url, "test:coalesce")
+    seed_online(duckdb_warehouse)
+    meta = publish(duckdb_warehouse, store, catalog())
+    asks = [["c00"], ["c05", "nobody"], ["c01", "c02", "c03"], ["zz"], ["c04", "c04x", "c00"]] * 4
+    calls = []
+
+    original = store._call
+
+    async def counted(ids):
+        calls.append(list(ids))
+        return await original(ids)
+
+    store._call = counted
+
+    async def run():
+        try:
+            return await asyncio.gather(*(store.alookup(ids) for ids in asks))
+        finally:
+            await store.aclose()
+
+    got = asyncio.run(run())
+    for ids, lookup in zip(asks, got):
+        alone = store.lookup(ids)
+        assert lookup.meta == meta and lookup.rows == alone.rows and set(lookup.rows) <= set(ids)
+    assert plain(got[2].rows)["c02"] == ("c02", "2024-03-10", 0, {"revenue_7d": 20.0, "purchases_7d": 2})
+    assert len(calls) < len(asks) and sum(len(c) for c in calls) == sum(len(a) for a in asks)
+
+
+def test_a_meta_written_by_a_newer_release_is_read_and_a_garbled_one_is_a_store_error():
+    meta = StoreMeta(version="v1", built_at="2024-03-10T02:00:00", reference_date=None, ttl_days=2, rows=1,
+                     features=(FeatureField("a", "DOUBLE", "about a", pii=True),))
+    data = orjson.loads(meta.to_json())
+    data["features"][0]["unit"] = "EUR"  # fields a later release may add
+    data["lineage"] = ["x"]
+    assert StoreMeta.from_json(orjson.dumps(data)) == meta and meta.pii_names == {"a"}
+    with pytest.raises(StoreError, match="a version's meta is unreadable .* the store is corrupt; publish it again"):
+        StoreMeta.from_json(b'{"version": 1')
