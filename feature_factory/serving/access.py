@@ -11,7 +11,8 @@ SHA-256 of the key itself (`serve --new-key NAME` makes a key and prints its ent
         features: [revenue_7d, purchases_7d]   # features it may read, or ["*"]
         pii: false                        # may it read `pii: true` features unmasked? (default false)
 
-Rules (deny by default once any key is configured; with no keys file the server is open, as before):
+Rules (deny by default once any key is configured; with no keys file the server is open, as before,
+except that PII features are masked for everyone: only a key with `pii: true` reads them):
 
 | request | answer |
 |---|---|
@@ -77,7 +78,9 @@ class Scope:
         return frozenset() if self.pii else frozenset(pii)
 
 
-OPEN = Scope(ANONYMOUS, None, None, pii=True)  # no keys configured: everything, as before keys existed
+# No keys configured: every entity and feature, as before keys existed, but PII masked: reading a
+# `pii: true` feature unmasked always takes a key with the pii scope.
+OPEN = Scope(ANONYMOUS, None, None, pii=False)
 
 
 def hash_key(key: str) -> str:

@@ -105,7 +105,7 @@ def test_pii_is_masked_without_the_pii_scope(guarded):
 
 def test_a_catalog_mark_masks_a_store_published_before_it(make_store, duckdb_warehouse):
     """The server is given the catalog's PII marks at start: a store published without the mark
-    is masked all the same (an open server masks nothing: everyone holds every scope)."""
+    is masked all the same; an open server (no keys) masks PII for every caller."""
     seed_online(duckdb_warehouse)
     publish(duckdb_warehouse, make_store(), catalog(), ttl_days=2)  # no pii mark in this version
     from feature_factory.serving.access import Policy, Scope
@@ -114,6 +114,12 @@ def test_a_catalog_mark_masks_a_store_published_before_it(make_store, duckdb_war
     with TestClient(create_app(make_store(), policy=policy, pii={"revenue_7d"})) as client:
         body = client.post("/features", json={"entity_ids": ["c03"]}, headers={"X-API-Key": "k"}).json()
         assert body["masked"] == ["revenue_7d"] and body["results"][0]["values"] == {"revenue_7d": None, "purchases_7d": 3}
+    with TestClient(create_app(make_store(), pii={"revenue_7d"})) as client:  # no keys: open, PII still masked
+        body = client.post("/features", json={"entity_ids": ["c03"]}).json()
+        assert body["masked"] == ["revenue_7d"] and body["results"][0]["values"] == {"revenue_7d": None, "purchases_7d": 3}
+        schema = client.get("/schema").json()["features"]
+        assert schema[0] == {"name": "revenue_7d", "dtype": "DOUBLE", "description": "about revenue_7d",
+                             "pii": True, "masked": True}
 
 
 def test_per_key_counts_and_no_key_in_metrics_or_logs(guarded, caplog):
