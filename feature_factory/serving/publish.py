@@ -59,8 +59,9 @@ def online_fields(warehouse: Warehouse, catalog: Catalog | None = None,
     types = warehouse.columns(table)
     if not types:
         raise StoreError(f"table {table} does not exist: materialize {table} first")
-    described = {f.name: f.description for f in catalog.features} if catalog else {}
-    return tuple(FeatureField(c, _dtype(t), described.get(c, ""))
+    described = {f.name: f for f in catalog.features} if catalog else {}
+    return tuple(FeatureField(c, _dtype(t), described[c].description if c in described else "",
+                              pii=described[c].pii if c in described else False)
                  for c, t in types if c.lower() not in (entity.key, *STATUS_COLUMNS))
 
 
