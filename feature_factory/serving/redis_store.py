@@ -191,12 +191,13 @@ class RedisOnlineStore(OnlineStore):
                 pipe.expire(self._key("meta", old), self.grace_seconds)
             pipe.execute()
         except redis.RedisError as exc:
+            leftover = ""
             try:
                 self.client.delete(rows_key)
-            except redis.RedisError:
-                pass
+            except redis.RedisError as cleanup:  # said in the error: the half-written key stays behind
+                leftover = f" (and the partly written key {rows_key} could not be deleted: {cleanup})"
             raise StoreError(f"cannot write online store {self.describe()}: {exc}; is redis-server "
-                             "running at that URL?") from exc
+                             f"running at that URL?{leftover}") from exc
         return meta
 
     def lookup(self, entity_ids: Sequence[str]) -> Lookup:
