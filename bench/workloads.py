@@ -300,6 +300,9 @@ def _serving_steps() -> tuple[Step, ...]:
         Step("ours_sqlite_2w", f"{SERVE}:ours_sqlite_2w", "the same, 2 uvicorn workers", repeatable=False),
         Step("ours_redis", f"{SERVE}:ours_redis", "feature-factory serve, Redis store", repeatable=False),
         Step("ours_redis_2w", f"{SERVE}:ours_redis_2w", "the same, 2 uvicorn workers", repeatable=False),
+        Step("hostile_sqlite", f"{SERVE}:hostile_sqlite", "ours, SQLite: issue 29's ~1 MB body, then /health "
+             "while 4 clients send 1,000-id requests", repeatable=False),
+        Step("hostile_redis", f"{SERVE}:hostile_redis", "the same on Redis", repeatable=False),
         Step("feast_default", f"{SERVE}:feast_default", "feast serve (0.67), SQLite online store, defaults",
              repeatable=False),
         Step("feast_tuned", f"{SERVE}:feast_tuned", "feast serve, 2 workers, no access log, no worker "

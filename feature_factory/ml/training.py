@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,7 +22,9 @@ from feature_factory import tables
 from feature_factory.ml import models, plots
 from feature_factory.ml.registry import ModelRegistry, ModelVersion, gate_decision
 from feature_factory.ml.training_set import feature_columns, load_training_frame
-from feature_factory.warehouse.base import Warehouse
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 
 @dataclass
