@@ -118,6 +118,14 @@ def _notes(r: dict) -> str:
         notes.append("32 clients: " + ", ".join(
             f"{k} ent {v['rps']:.0f} req/s p99 {v['p99_ms']:.1f} ms, {v['errors']} errors"
             for k, v in r["concurrent"].items()))
+    if r.get("hostile"):  # the serving workload's hostile requests (issue 29)
+        h = r["hostile"]
+        notes.append(f"issue body (1,000 ids x 70,000 feature names): HTTP {h['issue_body']['status']} in "
+                     f"{h['issue_body']['ms']:.1f} ms; widest valid (1,000 ids, all features): HTTP "
+                     f"{h['widest_valid']['status']} in {h['widest_valid']['ms']:.1f} ms; /health p50/p99 ms alone "
+                     f"{h['health_alone']['p50_ms']:.2f}/{h['health_alone']['p99_ms']:.2f}, "
+                     f"under 4 clients of 1,000-id requests ({h['load']['rps'] or 0:.0f} req/s, {h['load']['errors']} errors) "
+                     f"{h['health_under_load']['p50_ms']:.2f}/{h['health_under_load']['p99_ms']:.2f}")
     if r.get("steps"):
         notes.append("steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in r["steps"].items()))
     if r.get("phases"):

@@ -305,3 +305,87 @@ def feast_tuned(params: dict, meter) -> dict:
     by default), registry refreshed hourly."""
     return _feast(params, meter, ["-w", "2", "--no-access-log", "--max-requests", "10000000", "-r", "3600"],
                   "feast_tuned")
+
+
+# -- hostile requests (issue 29): does one client's large request hold everyone else's? ------------------
+def _status_and_time(port: int, data: bytes) -> tuple[int, float]:
+    async def once():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            t0 = time.perf_counter()
+            status, _ = await loadgen._roundtrip(reader, writer, data)
+            return status, time.perf_counter() - t0
+        finally:
+            writer.close()
+    return asyncio.run(once())
+
+
+def _hostile(params: dict, meter, store: str, extra_env: dict | None = None) -> dict:
+    """Ours (1 worker): the issue's body (1,000 ids, one feature named 70,000 times, ~1 MB) once;
+    then /health p50/p99 alone and while 4 clients send the widest valid request (1,000 ids,
+    every feature named twice: the de-duplicated, decoded-subset path)."""
+    import threading
+
+    p = _paths(params)
+    port = _free_port()
+    cmd = [sys.executable, "-m", "feature_factory.cli", "serve", "--store", store, "--port", str(port), "--max-ids", "1000"]
+    if store == "sqlite":
+        cmd += ["--path", str(p["sqlite"])]
+    env = {"FEATURE_FACTORY_ONLINE_STORE_PATH": str(p["sqlite"]), **(extra_env or {})}
+    probe = loadgen.http_request("/features", b'{"entity_ids": ["C0000001"]}', port)
+    server = Server(cmd, port, probe, Path(params["dir"]) / f"server_hostile_{store}.log", env)
+    names = [s.name for s in synth.features()]
+    ids = _ids(1000)
+    issue = loadgen.http_request("/features", json.dumps({"entity_ids": ids, "features": [names[0]] * 70_000}).encode(), port)
+    widest = loadgen.http_request("/features", json.dumps({"entity_ids": ids, "features": names * 2}).encode(), port)
+    health = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    seconds = float(params["seconds"]["100"])
+    try:
+        server.wait()
+        with meter.measure():
+            status, took = _status_and_time(port, issue)
+            widest_status, widest_took = _status_and_time(port, widest)
+            alone = asyncio.run(loadgen.sequential(port, [health] * 300, warmup=20))
+            load: dict = {}
+            t = threading.Thread(target=lambda: load.update(asyncio.run(loadgen.concurrent(port, [widest] * 20, 4, seconds))))
+            t.start()
+            time.sleep(0.3)
+            busy = asyncio.run(loadgen.sequential(port, [health] * 300, warmup=0))
+            t.join()
+        return {"hostile": {"issue_body": {"status": status, "ms": took * 1000},
+                            "widest_valid": {"status": widest_status, "ms": widest_took * 1000},
+                            "health_alone": alone, "health_under_load": busy,
+                            "load": {"rps": load.get("rps"), "errors": load.get("errors")}}}
+    finally:
+        server.stop()
+
+
+def hostile_sqlite(params: dict, meter) -> dict:
+    return _hostile(params, meter, "sqlite")
+
+
+def hostile_redis(params: dict, meter) -> dict:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return {"skipped": "redis-server not installed (scripts/ensure-redis.sh)"}
+    port = _free_port()
+    folder = Path(params["dir"]) / "redis_hostile"
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        import redis
+
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        _publish(params, "redis", url)
+        return _hostile(params, meter, "redis", {"FEATURE_FACTORY_REDIS_URL": url})
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

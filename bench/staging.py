@@ -2,7 +2,8 @@
 
 The project's generator writes `days` days of events for `customers` customers (one file a day) in
 both formats. Each contender starts from an empty DuckDB warehouse and ingests every day as one
-range (`events.ingestion.ingest_range`), timed in two phases: `stage` (`staging.sync_landing`:
+range (`events.ingestion.ingest_range`, the one ingestion path of every source), timed in two
+phases: `stage` (`staging.sync_landing`:
 reading, parsing and classifying every file into `landing_rows`) and `partitions` (the batch
 statement with the duplicate checks, then `raw_events` and `quarantined_events` replaced).
 """
@@ -42,7 +43,7 @@ def generate(params: dict, meter) -> dict:
 
 def ingest(params: dict, meter) -> dict:
     from feature_factory.events import ingestion, staging
-    from feature_factory.events.contract import IngestionConfig
+    from feature_factory.events.contract import IngestionConfig, events_source
     from feature_factory.warehouse import DuckDBWarehouse
 
     fmt = params["fmt"]
@@ -55,7 +56,7 @@ def ingest(params: dict, meter) -> dict:
     now = dt.datetime.combine(end, dt.time()) + dt.timedelta(days=1)
     with warehouse.held():
         with meter.measure("stage"):
-            sync = staging.sync_landing(warehouse, Path(config.landing_dir), config, start, now)
+            sync = staging.sync_landing(warehouse, staging.Run(ingestion.with_run_policy(events_source(), config), start, now), Path(config.landing_dir))
         with meter.measure("partitions"):  # the files are staged: only the partitions are written
             result = ingestion.ingest_range(warehouse, start, end, config, now=now, start_date=start)
     staged = sum(1 for f in sync.files if f.status == "staged")

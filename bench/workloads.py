@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import bgnbd
 from bench import calibration
 from bench import diagnosis
 
@@ -24,6 +25,7 @@ CAL = "bench.calibration"
 SERVE = "bench.serving"
 DIAG = "bench.diagnosis"
 STAGE = "bench.staging"
+BGNBD = "bench.bgnbd"
 
 
 @dataclass(frozen=True)
@@ -298,6 +300,9 @@ def _serving_steps() -> tuple[Step, ...]:
         Step("ours_sqlite_2w", f"{SERVE}:ours_sqlite_2w", "the same, 2 uvicorn workers", repeatable=False),
         Step("ours_redis", f"{SERVE}:ours_redis", "feature-factory serve, Redis store", repeatable=False),
         Step("ours_redis_2w", f"{SERVE}:ours_redis_2w", "the same, 2 uvicorn workers", repeatable=False),
+        Step("hostile_sqlite", f"{SERVE}:hostile_sqlite", "ours, SQLite: issue 29's ~1 MB body, then /health "
+             "while 4 clients send 1,000-id requests", repeatable=False),
+        Step("hostile_redis", f"{SERVE}:hostile_redis", "the same on Redis", repeatable=False),
         Step("feast_default", f"{SERVE}:feast_default", "feast serve (0.67), SQLite online store, defaults",
              repeatable=False),
         Step("feast_tuned", f"{SERVE}:feast_tuned", "feast serve, 2 workers, no access log, no worker "
@@ -410,6 +415,21 @@ WORKLOADS += (
               Step("parquet", f"{STAGE}:ingest", "Parquet landing files, the same events",
                    params={"fmt": "parquet"}, repeatable=False)),
              lambda rows, params: []),
+)
+
+WORKLOADS += (
+    Workload("bgnbd", "10. Churn champion vs BG/NBD on the same out-of-time rows (issue 26)",
+             "The product's path (ingest, catalog features, labels, training set, churn_model's training round) "
+             "on generated events (2,000 customers, 150 days, 14-day horizon) and on the CDNOW purchase log "
+             "(23,570 customers, 1997-98, 90-day horizon; --cdnow PATH), the holdout rows scored by our champion, "
+             "the pre-issue-26 model, BG/NBD (Fader, Hardie & Lee 2005), recency and a constant; 95% customer-"
+             "bootstrap intervals (docs/models.md).",
+             bgnbd.sizes,
+             (Step("synthetic", f"{BGNBD}:case_step", "generated events, 14-day horizon", repeatable=False,
+                   params={"case": "synthetic"}),
+              Step("cdnow", f"{BGNBD}:case_step", "CDNOW master file, 90-day horizon", repeatable=False,
+                   params={"case": "cdnow"})),
+             bgnbd.goals),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}

@@ -236,9 +236,11 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
              "and approves those the example policy covers", "remediation_job", after_sensor_tick=True),
         Step("apply", "apply the approved patches (logged, reversible) and rebuild the online table",
              "apply_patches_job"),
-        # A losing challenger fails the blocking gate check: reported, not fatal.
-        Step("retrain", "train LR + RF on the point-in-time training set, promote through the gate, score",
-             "retrain_job", run_config=retrain_config(options.days), must_succeed=False),
+        # A losing challenger is a kept champion (the gate warns, the run succeeds). With no champion
+        # to keep, a challenger the gate refuses fails the run: reported (exit 1), not fatal.
+        Step("retrain", "train LR, RF and gradient boosting on the point-in-time training set, calibrate, "
+             "promote through the gate, score", "retrain_job", run_config=retrain_config(options.days),
+             must_succeed=False),
     ]
 
 

@@ -61,7 +61,7 @@ _SCALAR_FUNCTIONS = {  # sqlglot class -> the name users write
 }
 _ENTRY_KEYS = {
     "name", "description", "owner", "entity", "dtype", "lifecycle", "window_days", "aggregate",
-    "expectations", "tags", "source",
+    "expectations", "tags", "source", "pii",
 }
 
 
@@ -223,6 +223,8 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
     tags = raw.get("tags") or ()
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
         raise CatalogError(f"{label}: tags must be a list of strings")
+    if not isinstance(raw.get("pii", False), bool):
+        raise CatalogError(f"{label}: pii must be true or false, got {raw['pii']!r}")
     return FeatureSpec(
         name=name,
         description=str(raw["description"]).strip(),
@@ -235,6 +237,7 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
         entity=entity,
         expectations=_parse_expectations(raw.get("expectations"), label),
         tags=tuple(tags),
+        pii=raw.get("pii", False),
         source_columns=columns,
         agg=agg,
         value_sql=value,

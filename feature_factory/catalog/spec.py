@@ -79,6 +79,7 @@ class FeatureSpec:
     entity: str = "customer"
     expectations: Expectations = field(default_factory=Expectations)
     tags: tuple[str, ...] = ()
+    pii: bool = False  # personal data: the feature server masks it for keys without the pii scope
     # raw_events columns the aggregate reads (derived by the loader with sqlglot; for lineage).
     source_columns: tuple[str, ...] = ()
     # The declarative form `aggregate` was rendered from; the snapshot builder decomposes it into

@@ -1,13 +1,28 @@
-"""Dagster wiring for validated ingestion: one step writes raw_events and quarantined_events."""
+"""One asset factory for every source: one ingestion multi-asset writing the source's raw and
+quarantine tables (and, in `sensors.py`, its job and landing sensor).
 
+Asset keys are the source's table names; descriptions and column schemas come from the source's
+entry in the sources file. The churn example's `events` source keeps the names users know
+(`ingest_events` writing `raw_events` / `quarantined_events` in group `events`, check
+`no_duplicate_event_id`, its run config with the schema-drift policy): `CHURN_EXAMPLE` holds them as
+data; every other source gets names derived from the spec (`ingest_<source>`, group `sources`).
+"""
+
+# No `from __future__ import annotations`: Dagster reads the step function's config annotation,
+# which is the source's config class (`names.config`), at definition time.
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 
-from feature_factory import partitions, tables
-from feature_factory.events import checks, report
-from feature_factory.events.contract import QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig
-from feature_factory.events.ingestion import ingest_range
+from feature_factory import partitions
+from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec
+from feature_factory.events import checks, layout, report, rules
+from feature_factory.events.contract import (
+    QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, SourceIngestionConfig, events_source,
+)
+from feature_factory.events.ingestion import ingest
 from feature_factory.events.schema_drift import SchemaDriftError
 from feature_factory.homes import HomesResource
 from feature_factory.warehouse.base import Warehouse
@@ -25,44 +40,101 @@ nothing is silently lost. Rows of a day are replaced with that day's partition; 
 no day (unparseable or future timestamps, unreadable files) are kept once per file version."""
 
 
-def _spec(name: str, doc: str, columns) -> dg.AssetSpec:
-    return dg.AssetSpec(
-        name, group_name="events", kinds={"sql", "warehouse"}, description=doc,
-        metadata={"dagster/column_schema": report.column_schema(columns), "dagster/table_name": name},
+@dataclass(frozen=True)
+class AssetNames:
+    """What a source's ingestion is called and shows in the UI (None: derived from the spec)."""
+
+    group: str = "sources"
+    duplicates_check: str = checks.NO_DUPLICATE_ROWS
+    raw_doc: str | None = None
+    quarantine_doc: str | None = None
+    raw_columns: layout.Columns | None = None
+    quarantine_columns: layout.Columns | None = None
+    config: type[SourceIngestionConfig] = SourceIngestionConfig
+    job: str | None = None  # default ingest_<source>_job
+    sensor: str | None = None  # default <source>_landing_sensor
+
+
+CHURN_EXAMPLE = AssetNames(
+    group="events", duplicates_check=checks.NO_DUPLICATES, raw_doc=RAW_EVENTS_DOC, quarantine_doc=QUARANTINE_DOC,
+    raw_columns=RAW_EVENTS_COLUMNS, quarantine_columns=QUARANTINE_COLUMNS, config=IngestionConfig,
+    job="ingest_job", sensor="landing_files_sensor")
+
+
+def describe(spec: SourceSpec) -> tuple[str, str]:
+    """(raw table description, quarantine table description) from the source's entry."""
+    where = (f"the landing folder `{spec.landing_folder}` (CSV/Parquet)" if spec.table is None
+             else f"the warehouse table `{spec.table}` (read in place)")
+    rule_list = "; ".join(f"`{reason}`: {text}" for reason, text in rules.texts(spec).items())
+    raw = (f"{spec.description or 'Source ' + spec.name + '.'}\n\nValidated rows of source `{spec.name}` "
+           f"from {where}, one per accepted row, partitioned by the UTC day of `{spec.event_time}`. Row id "
+           f"`{spec.row_id}`; entity keys {', '.join(f'{e}: `{c}`' for e, c in spec.entity_keys)}. Declared "
+           "in the sources file (docs/sources.md); rejected rows go to "
+           f"`{spec.quarantine_table}`.")
+    quarantine = (f"Every rejected row of source `{spec.name}` with its reason, raw values and source "
+                  f"file/row, so nothing is silently lost. Reasons: {rule_list}.")
+    return raw, quarantine
+
+
+def source_assets(spec: SourceSpec | Callable[[], SourceSpec], names: AssetNames = AssetNames()) -> dg.AssetsDefinition:
+    """The ingestion multi-asset of a source. `spec` may be a function returning it, read when a
+    run starts (the churn example's: its rules follow the sources file in force then)."""
+    current = spec if callable(spec) else (lambda: spec)
+    spec = current()
+    raw_doc, q_doc = describe(spec)
+    raw_cols = names.raw_columns or layout.raw_columns(spec)
+    q_cols = names.quarantine_columns or layout.quarantine_columns(spec)
+    raw_key, q_key = dg.AssetKey(spec.raw_table), dg.AssetKey(spec.quarantine_table)
+    tags = {"feature_factory/source": spec.name, "feature_factory/entity": spec.entity}
+
+    def asset_spec(name: str, doc: str, columns) -> dg.AssetSpec:
+        return dg.AssetSpec(name, group_name=names.group, kinds={"sql", "warehouse"}, description=doc,
+                            owners=[f"team:{spec.owner}"] if spec.owner else None, tags=tags,
+                            metadata={"dagster/column_schema": report.column_schema(columns),
+                                      "dagster/table_name": name})
+
+    @dg.multi_asset(
+        name=f"ingest_{spec.name}",
+        specs=[asset_spec(spec.raw_table, names.raw_doc or raw_doc, raw_cols),
+               asset_spec(spec.quarantine_table, names.quarantine_doc or q_doc, q_cols)],
+        check_specs=checks.check_specs(spec, names.duplicates_check),
+        partitions_def=partitions.daily_partitions,
+        backfill_policy=partitions.single_run_backfill,
+        # Selecting either table (e.g. `--select raw_events`) runs the one ingestion, which always
+        # writes both: accepted and rejected rows of a partition are one unit.
+        can_subset=True,
     )
+    def _ingest(context: dg.AssetExecutionContext, config: names.config, warehouse: Warehouse,  # type: ignore[valid-type]
+                homes: HomesResource):
+        source = current()
+        window = context.partition_time_window
+        start, end = window.start.date(), window.end.date()
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            result = ingest(warehouse, source, start, end, config, now=now, homes=homes.homes())
+        except SchemaDriftError as exc:
+            raise dg.Failure(description=f"schema drift configured to fail (source {source.name}): {exc}") from exc
+        context.log.info(f"{source.name} [{start}, {end}): read {result.rows_read}, accepted "
+                         f"{result.rows_accepted}, quarantined {result.rows_quarantined} {result.by_reason()}")
+        for f in result.sync.with_status("quarantined"):
+            context.log.error(f.detail)
+        if raw_key in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=raw_key,
+                                       metadata=report.raw_metadata(warehouse, source, result, now, raw_cols))
+        if q_key in context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=q_key,
+                                       metadata=report.quarantine_metadata(warehouse, source, result, now, q_cols))
+        wanted = {k.name for k in context.selected_asset_check_keys}
+        yield from (c for c in checks.evaluate(warehouse, source, result, config, names.duplicates_check)
+                    if c.check_name in wanted)
+
+    _ingest.__doc__ = f"Validate source {spec.name}'s rows for the partition range and write both tables."
+    return _ingest
 
 
-@dg.multi_asset(
-    name="ingest_events",
-    specs=[_spec(tables.RAW_EVENTS.name, RAW_EVENTS_DOC, RAW_EVENTS_COLUMNS),
-           _spec(tables.QUARANTINED_EVENTS.name, QUARANTINE_DOC, QUARANTINE_COLUMNS)],
-    check_specs=checks.CHECK_SPECS,
-    partitions_def=partitions.daily_partitions,
-    backfill_policy=partitions.single_run_backfill,
-    # Selecting either table (e.g. `--select raw_events`) runs the one ingestion, which always
-    # writes both: accepted and rejected rows of a partition are one unit.
-    can_subset=True,
-)
-def ingest_events(context: dg.AssetExecutionContext, config: IngestionConfig, warehouse: Warehouse,
-                  homes: HomesResource):
-    """Validate the landing files' rows for the partition range and write both tables."""
-    window = context.partition_time_window
-    start, end = window.start.date(), window.end.date()
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    try:
-        result = ingest_range(warehouse, start, end, config, now=now, homes=homes.homes())
-    except SchemaDriftError as exc:
-        raise dg.Failure(description=f"schema drift configured to fail: {exc}") from exc
-    context.log.info(
-        f"[{start}, {end}): read {result.rows_read}, accepted {result.rows_accepted}, "
-        f"quarantined {result.rows_quarantined} {result.by_reason()}")
-    for f in result.sync.with_status("quarantined"):
-        context.log.error(f.detail)
-    selected = context.selected_asset_keys
-    if tables.RAW_EVENTS.key in selected:
-        yield dg.MaterializeResult(asset_key=tables.RAW_EVENTS.name, metadata=report.raw_events_metadata(warehouse, result))
-    if tables.QUARANTINED_EVENTS.key in selected:
-        yield dg.MaterializeResult(asset_key=tables.QUARANTINED_EVENTS.name,
-                                   metadata=report.quarantine_metadata(warehouse, result, now))
-    wanted = {k.name for k in context.selected_asset_check_keys}
-    yield from (c for c in checks.evaluate(warehouse, result, config) if c.check_name in wanted)
+ingest_events = source_assets(events_source, CHURN_EXAMPLE)
+
+
+def names_of(spec: SourceSpec) -> AssetNames:
+    """The names of `spec`'s ingestion: the churn example's contract names, else derived."""
+    return CHURN_EXAMPLE if spec.name == DEFAULT_SOURCE else AssetNames()

@@ -7,10 +7,7 @@ handled, so the rules live in one place that the UI (config schema) and the test
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import Enum
-from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -19,7 +16,6 @@ from feature_factory import tables
 from feature_factory.catalog.loader import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
 from feature_factory.events import rules
-from feature_factory.settings import Homes
 from feature_factory.warehouse.base import quote_ident
 
 CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
@@ -51,11 +47,12 @@ class Reason(str, Enum):
 
 
 def events_source() -> SourceSpec:
-    """The `events` source of the sources file: the churn example's landing folder and rules.
+    """The `events` source of the sources file: the churn example's landing folder (or table) and rules.
 
-    Its rules, value maps, accepted values, column mapping (`from`) and folder are configuration;
-    its columns are the raw_events contract (the staging of raw_events, with its schema-drift
-    handling, is built for them), checked here with a message naming the file and the fix."""
+    Its location, rules, value maps, accepted values and column mapping (`from`) are configuration,
+    ingested by the one path every source takes; its columns and tables are the raw_events
+    contract the features and the catalog read, checked here with a message naming the file and
+    the fix."""
     catalog = load_sources()
     try:
         spec = catalog.get(DEFAULT_SOURCE)
@@ -71,33 +68,15 @@ def events_source() -> SourceSpec:
         problems.append("tables must be {raw: raw_events, quarantine: quarantined_events}")
     if spec.row_id != "event_id" or spec.entity_keys != (("customer", "customer_id"),) or spec.event_time != "event_ts":
         problems.append("row_id must be event_id, entity_keys {customer: customer_id}, event_time event_ts")
-    if spec.table is not None:
-        problems.append("location must be a landing_folder")
     if problems:
         raise CatalogError(f"{catalog.path}: source {DEFAULT_SOURCE!r}: " + "; ".join(problems)
                            + " (add a new source for other data; see docs/sources.md)")
     return spec
 
 
-def events_landing_dir(homes: Homes | None = None) -> Path:
-    """The churn example's landing folder: the `homes`' landing folder if set (default: the
-    environment's, `FEATURE_FACTORY_LANDING`), else the events source's `location.landing_folder`
-    (relative to <home>/landing; shipped: `events`)."""
-    homes = homes or Homes()
-    if override := homes.landing_override():
-        return override
-    folder = Path(events_source().landing_folder or "events")
-    return folder if folder.is_absolute() else homes.landing_root() / folder
-
-
 def reason_texts(spec: SourceSpec | None = None) -> dict[str, str]:
     """reason code -> human explanation, for the events source's rules."""
     return rules.texts(spec or events_source())
-
-
-def reason_detail_sql(column: str = "row_reason", spec: SourceSpec | None = None) -> str:
-    """SQL turning a reason code column into its human explanation (the `detail` column)."""
-    return rules.detail_sql(reason_texts(spec), column)
 
 
 # name, SQL type, description: the DDL and the Dagster column schema come from these lists.
@@ -175,17 +154,12 @@ class SchemaDriftPolicy(dg.Config):
         return dict(self.column_aliases)
 
 
-class IngestionConfig(dg.Config):
-    """Settings for turning landing files into `raw_events` and `quarantined_events`."""
+class SourceIngestionConfig(dg.Config):
+    """Settings for ingesting one source (run config of its ingestion asset)."""
 
     landing_dir: str | None = Field(
-        default=None,
-        description="Landing folder; default $FEATURE_FACTORY_LANDING, else the events source's "
-        "location.landing_folder under $FEATURE_FACTORY_HOME/landing (shipped: events).",
-    )
-    schema_drift: SchemaDriftPolicy = Field(
-        default_factory=SchemaDriftPolicy, description="Schema-drift policy per case."
-    )
+        default=None, description="Landing folder; default the source's location.landing_folder under "
+        "$FEATURE_FACTORY_HOME/landing (ignored for a table source).")
     max_quarantine_rate: float = Field(
         default=0.05, ge=0.0, le=1.0,
         description="The quarantine-rate check fails (and blocks downstream) above this share of "
@@ -201,18 +175,16 @@ class IngestionConfig(dg.Config):
         "when its file was staged).",
     )
 
-    def staging_key(self, start_date: str) -> str:
-        """Everything that changes how a file is staged: a file is re-staged when this changes."""
-        payload = {
-            "v": STAGING_VERSION,
-            "drift": self.schema_drift.model_dump(mode="json"),
-            "future_tolerance_minutes": self.future_tolerance_minutes,
-            "start_date": start_date,
-            # The events source's rules and mapping: a changed rule re-stages (re-judges) every file.
-            "source": hashlib.sha256(repr(events_source()).encode()).hexdigest()[:16],
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
+class IngestionConfig(SourceIngestionConfig):
+    """Settings for turning landing files into `raw_events` and `quarantined_events`: a source's,
+    plus the churn example's schema-drift policy (the sources file has none for it)."""
 
-# Bump when staging logic changes meaning, so existing staged files are re-read.
-STAGING_VERSION = 3  # 2: CSV read in the one strict dialect (no per-file guessing); 3: rules from sources.yaml
+    landing_dir: str | None = Field(
+        default=None,
+        description="Landing folder; default $FEATURE_FACTORY_LANDING, else the events source's "
+        "location.landing_folder under $FEATURE_FACTORY_HOME/landing (shipped: events).",
+    )
+    schema_drift: SchemaDriftPolicy = Field(
+        default_factory=SchemaDriftPolicy, description="Schema-drift policy per case."
+    )

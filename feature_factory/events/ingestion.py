@@ -1,12 +1,14 @@
-"""Validated ingestion of a partition range [start, end) of days: pure warehouse logic, no Dagster.
+"""Validated ingestion of any source (catalog/sources.yaml) over days [start, end): pure warehouse
+logic, no Dagster. The churn example's `events` source takes the same path as every other one.
 
-1. Stage new or changed landing files (`staging.sync_landing`: parse, row-level reasons, schema
-   drift, undated rows quarantined once per file version).
+1. Stage the source's new or changed landing files (`staging.sync_landing`: grouped reads, row
+   reasons from the source's rules, schema drift per its policy, undated rows quarantined once per
+   file version). A warehouse-table source is read in place instead, into a session work table.
 2. In one SQL statement over the staged rows of the range, add the batch-level reasons: duplicate
-   event_id within the batch (the first by file, row wins) and against rows already stored in
-   OTHER partitions of raw_events (the range's own earlier rows are being replaced, so they are
-   not duplicates of themselves).
-3. Replace the range's partitions of `raw_events` (accepted) and `quarantined_events` (rejected).
+   row id within the batch (the first by file, row wins) and against rows already stored in OTHER
+   partitions of the raw table (the range's own earlier rows are being replaced, so they are not
+   duplicates of themselves).
+3. Replace the range's partitions of the raw table (accepted) and the quarantine table (rejected).
 
 Rows read = accepted + quarantined, counted per file and reason: every row of each file that feeds
 the range, including its rows in no partition (quarantined when the file was staged).
@@ -14,19 +16,19 @@ the range, including its rows in no partition (quarantined when the file was sta
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory import settings
+from feature_factory.catalog.sources import SourceSpec
+from feature_factory.events import layout, rules, schema_drift, work_tables
+from feature_factory.events.contract import IngestionConfig, SourceIngestionConfig, events_source
+from feature_factory.events.staging import FileStatus, Run, Source, SyncReport, quarantine_undated, rows_select, sync_landing
 from feature_factory.settings import Homes
-from feature_factory.events import rules, schema_drift, work_tables
-from feature_factory.events.contract import (
-    QUARANTINE_COLUMNS, IngestionConfig, Reason, events_landing_dir, events_source, reason_detail_sql,
-)
-from feature_factory.events.staging import LANDING_ROWS, SyncReport, sync_landing
-from feature_factory.warehouse.base import Session, Warehouse, sql_literal
+from feature_factory.warehouse.base import Session, Warehouse, quote_ident, sql_literal
 
 ACCEPTED = "accepted"
 
@@ -72,6 +74,100 @@ class IngestionResult:
         return out
 
 
+def with_run_policy(spec: SourceSpec, config: SourceIngestionConfig) -> SourceSpec:
+    """`spec` under the schema-drift policy of a run config that carries one (the churn example's)."""
+    policy = getattr(config, "schema_drift", None)
+    if policy is None:
+        return spec
+    return dataclasses.replace(spec, schema_drift=schema_drift.policy_from_config(policy))
+
+
+def ingest(warehouse: Warehouse, spec: SourceSpec, start: dt.date, end: dt.date,
+           config: SourceIngestionConfig, *, now: dt.datetime | None = None, start_date: dt.date | None = None,
+           homes: Homes | None = None) -> IngestionResult:
+    """Ingest `spec` for [start, end) under a run's config: its landing folder (`config.landing_dir`,
+    else the source's folder under `homes`), its future tolerance and, when the config carries one
+    (the churn example's), its schema-drift policy in place of the sources file's."""
+    spec = with_run_policy(spec, config)
+    folder = Path(config.landing_dir) if config.landing_dir else layout.landing_dir(spec, homes)
+    return ingest_source_range(warehouse, spec, start, end, folder=folder, now=now, start_date=start_date,
+                               future_tolerance_minutes=config.future_tolerance_minutes)
+
+
+def ingest_range(warehouse: Warehouse, start: dt.date, end: dt.date, config: IngestionConfig | None = None, *,
+                 now: dt.datetime | None = None, start_date: dt.date | None = None,
+                 homes: Homes | None = None) -> IngestionResult:
+    """`ingest` of the churn example's `events` source (raw_events, quarantined_events)."""
+    return ingest(warehouse, events_source(), start, end, config or IngestionConfig(), now=now,
+                  start_date=start_date, homes=homes)
+
+
+def ingest_source_range(
+    warehouse: Warehouse, spec: SourceSpec, start: dt.date, end: dt.date, *, folder: Path | None = None,
+    now: dt.datetime | None = None, start_date: dt.date | None = None, future_tolerance_minutes: float = 5.0,
+) -> IngestionResult:
+    """Ingest `spec`'s rows whose UTC event day is in [start, end) into its raw and quarantine tables.
+
+    `now` (naive UTC) is when the run started: `ingested_at`, and the reference for "in the future"
+    when files are staged. Raises `SchemaDriftError` for drift configured to fail, before any
+    partition is written."""
+    if end <= start:
+        raise ValueError(f"empty partition range [{start}, {end})")
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    start_date = start_date or dt.date.fromisoformat(settings.start_date())
+    run = Run(spec, start_date, now, future_tolerance_minutes)
+    t = layout.source_tables(spec)
+    lo, hi = sql_literal(start), sql_literal(end)
+    in_range = f"event_date >= {lo} AND event_date < {hi}"
+    table_source = spec.table is not None
+    if table_source:
+        mapping, table_findings = schema_drift.judge_table(warehouse, spec)
+    else:
+        sync = sync_landing(warehouse, run, folder or layout.landing_dir(spec))
+    rows = work_tables.new_name("landing_stage") if table_source else t.landing_rows
+    batch, ids = work_tables.new_name("ingest_batch"), work_tables.new_name("ingest_batch")
+    plan = _Batch(spec, rows, lo, hi, ids, carry_landed=table_source)
+    # One session: the work tables are TEMPORARY (that session's, in memory, spilled to disk only
+    # past the memory limit), not tables written to the database file and dropped minutes later.
+    with warehouse.session() as s:
+        try:
+            if table_source:
+                sync = _read_table(warehouse, s, run, rows, mapping, table_findings)
+            s.execute(f"CREATE TEMPORARY TABLE {ids} AS {plan.ids_sql()}")
+            s.execute(f"CREATE TEMPORARY TABLE {batch} AS {_batch_sql(lo, hi, ids, plan)}")
+            warehouse.session_replace_where(s, quote_ident(t.raw), in_range, f"""
+                SELECT {plan.values_sql()}, event_date, source_file, source_row, {run.now_sql} AS ingested_at
+                FROM {batch} WHERE reason IS NULL""")
+            warehouse.session_replace_where(s, quote_ident(t.quarantine), in_range,
+                                            plan.quarantine_sql(batch, run.now_sql))
+            counts = read_counts(s, batch, sync, None if table_source else rows)
+            findings = _findings(s, spec, batch, sync)
+        finally:
+            for table in (batch, ids, *([rows] if table_source else [])):
+                s.execute(f"DROP TABLE IF EXISTS {table}")
+    for f in sync.files:
+        for reason, n in f.undated.items():
+            counts[(f.source_file, reason)] += n
+    return IngestionResult(start, end, counts, sync, findings)
+
+
+def _read_table(warehouse: Warehouse, s: Session, run: Run, rows: str, mapping, findings) -> SyncReport:
+    """A warehouse-table source read in place into the session's work table `rows`; its rows of no
+    day are quarantined again each run (the table may have changed)."""
+    spec, now_sql = run.spec, run.now_sql
+    layout.ensure_tables(warehouse, s, spec)
+    # A table row has no file row: `ff_row` numbers them so duplicates rank in a stable order.
+    select = rows_select(warehouse, run, Source(spec.table, sql_literal(spec.table), "CAST(NULL AS VARCHAR)",
+                                                "NULL", None), mapping)
+    s.execute(f"CREATE TEMPORARY TABLE {rows} AS SELECT *, ROW_NUMBER() OVER () AS ff_row FROM ({select}) ff_rows")
+    with s.transaction():
+        schema_drift.record(s, spec.table, "", findings, now_sql, source=spec.name)
+        s.execute(f"DELETE FROM {quote_ident(spec.quarantine_table)} WHERE source_file = ? AND event_date IS NULL",
+                  [spec.table])
+        undated = quarantine_undated(s, spec, rows, [spec.table], now_sql).get(spec.table, {})
+    return SyncReport([FileStatus(spec.table, None, "staged", undated=undated)])
+
+
 def read_counts(db, batch: str, sync: SyncReport, rows: str | None) -> Counter:
     """(source_file, "accepted" | reason) -> rows read for this range: the batch's rows, plus, when
     the rows were staged from landing files (`rows`, the staged-rows table), the rows of those files
@@ -89,131 +185,115 @@ def read_counts(db, batch: str, sync: SyncReport, rows: str | None) -> Counter:
             counts[(file, reason)] += int(n)
     return counts
 
-def ingest_range(
-    warehouse: Warehouse,
-    start: dt.date,
-    end: dt.date,
-    config: IngestionConfig | None = None,
-    *,
-    now: dt.datetime | None = None,
-    start_date: dt.date | None = None,
-    homes: Homes | None = None,
-) -> IngestionResult:
-    """Ingest the landing folder's rows whose UTC event day is in [start, end). The folder is
-    `config.landing_dir`, else the events landing folder of `homes` (default: the environment's).
 
-    `now` (naive UTC) is when the run started: `ingested_at`, and the reference for "in the
-    future" when files are staged. Raises `SchemaDriftError` for drift configured to fail, before
-    any partition is written.
-    """
-    if end <= start:
-        raise ValueError(f"empty partition range [{start}, {end})")
-    config = config or IngestionConfig()
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    start_date = start_date or dt.date.fromisoformat(settings.start_date())
-    landing = Path(config.landing_dir) if config.landing_dir else events_landing_dir(homes)
-    sync = sync_landing(warehouse, landing, config, start_date, now)
+@dataclass(frozen=True)
+class _Batch:
+    """The SQL over one range's staged rows of a source (`rows`, its staged-rows table)."""
 
-    lo, hi = sql_literal(start), sql_literal(end)
-    in_range = f"event_date >= {lo} AND event_date < {hi}"
-    batch, ids = work_tables.new_name("ingest_batch"), work_tables.new_name("ingest_batch")
-    # One session: the work tables are TEMPORARY (that session's, in memory, spilled to disk only
-    # past the memory limit), not tables written to the database file and dropped minutes later.
-    with warehouse.session() as s:
-        try:
-            s.execute(f"CREATE TEMPORARY TABLE {ids} AS {_ids_sql(lo, hi)}")
-            s.execute(f"CREATE TEMPORARY TABLE {batch} AS {_batch_sql(lo, hi, ids)}")
-            warehouse.session_replace_where(s, "raw_events", in_range, f"""
-                SELECT {_values_sql()}, event_date,
-                       source_file, source_row, {sql_literal(now)} AS ingested_at
-                FROM {batch} WHERE reason IS NULL""")
-            # The batch carries no raw text the accepted rows do not need: the rejected rows'
-            # fingerprint and landed amount / event_ts text are joined from landing_rows.
-            q_exprs = {"detail": f"{reason_detail_sql('b.reason')} AS detail",
-                       "quarantined_at": f"{sql_literal(now)} AS quarantined_at",
-                       **{c: f"l.{c}" for c in _LANDED_ONLY}}
-            warehouse.session_replace_where(s, "quarantined_events", in_range, f"""
-                SELECT {', '.join(q_exprs.get(c, f"b.{c}") for c, _, _ in QUARANTINE_COLUMNS)}
-                FROM {batch} b JOIN {LANDING_ROWS} l ON l.source_file = b.source_file AND l.source_row = b.source_row
-                WHERE b.reason IS NOT NULL""")
-            counts = read_counts(s, batch, sync, LANDING_ROWS)
-            findings = _findings(s, batch, sync)
-        finally:
-            for table in (batch, ids):
-                s.execute(f"DROP TABLE IF EXISTS {table}")
-    for f in sync.files:
-        for reason, n in f.undated.items():
-            counts[(f.source_file, reason)] += n
-    return IngestionResult(start, end, counts, sync, findings)
+    spec: SourceSpec
+    rows: str
+    lo: str
+    hi: str
+    ids: str
+    # A table source's work table has no (file, row) key to join back to: the batch carries the
+    # rejected rows' landed text itself. Staged files' batches leave it in the staged rows.
+    carry_landed: bool = False
 
+    @property
+    def row_key(self) -> str:
+        return "ff_row" if self.carry_landed else "source_row"
 
-def _values_sql() -> str:
-    """raw_events' contract columns from the staged rows: strings normalized and mapped per the
-    events source's rules (e.g. `LOWER(TRIM(channel))`), amount and event_ts as parsed."""
-    typed = {"amount": "CAST(amount_value AS DOUBLE)", "event_ts": "event_ts_value"}
-    return ", ".join(
-        f"{typed[c.name]} AS {c.name}" if c.name in typed else f"CAST({rules.value_sql(c, c.name)} AS VARCHAR) AS {c.name}"
-        for c in events_source().columns)
+    @property
+    def _t(self) -> layout.SourceTables:
+        return layout.source_tables(self.spec)
 
+    def in_range(self, alias: str = "") -> str:
+        return f"{alias}event_date >= {self.lo} AND {alias}event_date < {self.hi}"
 
-# What the batch keeps of a staged row: raw_events' inputs and the keys back to landing_rows.
-_BATCH_COLUMNS = ("source_file", "source_row", "event_id", "customer_id", "event_type", "channel",
-                  "amount_value", "event_ts_value", "event_date")
-_LANDED_ONLY = ("file_fingerprint", "amount", "event_ts")  # read from landing_rows for rejected rows
+    @staticmethod
+    def valid(alias: str = "") -> str:
+        return f"CASE WHEN {alias}row_reason IS NULL THEN 0 ELSE 1 END"
+
+    def landed_only(self) -> list[str]:
+        """What only a rejected row needs: its file's fingerprint and the text of typed columns."""
+        return ["file_fingerprint", *(c.name for c in layout.typed_columns(self.spec))]
+
+    def columns(self) -> list[str]:
+        """What the batch keeps of a staged row: the raw table's inputs and the keys back to the rows."""
+        strings = [c.name for c in self.spec.columns if c.type == "string"]
+        typed = [self._t.value(c.name) for c in layout.typed_columns(self.spec)]
+        return ["source_file", "source_row", *strings, *typed, "event_date",
+                *(self.landed_only() if self.carry_landed else [])]
+
+    def ids_sql(self) -> str:
+        """The range's staged row ids (trimmed), per validity, with their counts."""
+        rid = self.spec.row_id
+        return (f"SELECT TRIM({rid}) AS id, {self.valid()} AS bad, COUNT(*) AS n FROM {self.rows} "
+                f"WHERE {self.in_range()} GROUP BY TRIM({rid}), {self.valid()}")
+
+    def values_sql(self) -> str:
+        """The raw table's declared columns from the batch: strings normalized and mapped per the
+        source's rules (e.g. `LOWER(TRIM(channel))`), typed columns as parsed."""
+        t = self._t
+        return ", ".join(
+            f"{t.value(c.name)} AS {c.name}" if c.type != "string"
+            else f"CAST({rules.value_sql(c, c.name)} AS VARCHAR) AS {c.name}" for c in self.spec.columns)
+
+    def quarantine_sql(self, batch: str, now_sql: str) -> str:
+        """The rejected rows of the batch as quarantine rows, their landed text joined back from the
+        staged rows (the batch carries no raw text the accepted rows do not need)."""
+        landed = set(self.landed_only())
+        exprs = {"detail": f"{rules.detail_sql(rules.texts(self.spec), 'b.reason')} AS detail",
+                 "quarantined_at": f"{now_sql} AS quarantined_at"}
+        if not self.carry_landed:
+            exprs.update({c: f"l.{c}" for c in landed})
+        cols = [c for c, _, _ in layout.quarantine_columns(self.spec)]
+        join = ("" if self.carry_landed else
+                f" JOIN {self.rows} l ON l.source_file = b.source_file AND l.source_row = b.source_row")
+        return (f"SELECT {', '.join(exprs.get(c, f'b.{c}') for c in cols)} FROM {batch} b{join} "
+                "WHERE b.reason IS NOT NULL")
 
 
-def _valid(alias: str = "") -> str:
-    return f"CASE WHEN {alias}row_reason IS NULL THEN 0 ELSE 1 END"
-
-
-def _in_range(lo: str, hi: str, alias: str = "") -> str:
-    return f"{alias}event_date >= {lo} AND {alias}event_date < {hi}"
-
-
-def _ids_sql(lo: str, hi: str) -> str:
-    """The range's staged event ids (trimmed), per validity, with their counts."""
-    return (f"SELECT TRIM(event_id) AS id, {_valid()} AS bad, COUNT(*) AS n FROM {LANDING_ROWS} "
-            f"WHERE {_in_range(lo, hi)} GROUP BY TRIM(event_id), {_valid()}")
-
-
-def _batch_sql(lo: str, hi: str, ids: str) -> str:
-    """The range's staged rows with their batch-level reason; `ids` is the table of `_ids_sql`.
+def _batch_sql(lo: str, hi: str, ids: str, plan: _Batch) -> str:
+    """The range's staged rows with their batch-level reason; `ids` is the table of `ids_sql`.
 
     The ids are a table of their own so the engine knows their exact count: estimated from a filter
-    on landing_rows, DuckDB judged them the bigger side and built the stored-id lookup's hash table
-    on raw_events (10M ids, +0.8 GB peak and 2.4 s of one day's refresh) instead of on the day's ids."""
+    on the staged rows, DuckDB judged them the bigger side and built the stored-id lookup's hash
+    table on raw_events (10M ids, +0.8 GB peak and 2.4 s of one day's refresh) instead of on the
+    day's ids."""
+    rid, rows, key = plan.spec.row_id, plan.rows, plan.row_key
+    in_batch, stored = (r.reason for r in rules.duplicate_reasons(plan.spec))
     # Only ids seen twice are ranked (the first by file, row wins): a window over every row of a
     # range carries all its columns through a sort, ~35% of a 20-day batch's time.
     return f"""
         WITH ranked AS (
-            SELECT r.source_file, r.source_row, ROW_NUMBER() OVER (
-                PARTITION BY d.id, d.bad ORDER BY r.source_file, r.source_row) AS dup_rank
-            FROM {LANDING_ROWS} r JOIN {ids} d ON d.id = TRIM(r.event_id) AND d.bad = {_valid('r.')}
-            WHERE d.n > 1 AND {_in_range(lo, hi, 'r.')}
+            SELECT r.source_file, r.{key} AS row_key, ROW_NUMBER() OVER (
+                PARTITION BY d.id, d.bad ORDER BY r.source_file, r.{key}) AS dup_rank
+            FROM {rows} r JOIN {ids} d ON d.id = TRIM(r.{rid}) AND d.bad = {plan.valid('r.')}
+            WHERE d.n > 1 AND {plan.in_range('r.')}
         )
-        SELECT {', '.join(f"l.{c}" for c in _BATCH_COLUMNS)}, CASE
+        SELECT {', '.join(f"l.{c}" for c in plan.columns())}, CASE
             WHEN l.row_reason IS NOT NULL THEN l.row_reason
-            WHEN k.dup_rank > 1 THEN '{Reason.DUPLICATE_IN_BATCH.value}'
-            WHEN s.stored_id IS NOT NULL THEN '{Reason.DUPLICATE_OF_STORED.value}'
+            WHEN k.dup_rank > 1 THEN {sql_literal(in_batch)}
+            WHEN s.stored_id IS NOT NULL THEN {sql_literal(stored)}
         END AS reason
-        FROM {LANDING_ROWS} l
-        LEFT JOIN ranked k ON k.source_file = l.source_file AND k.source_row = l.source_row
+        FROM {rows} l
+        LEFT JOIN ranked k ON k.source_file = l.source_file AND k.row_key = l.{key}
         LEFT JOIN (
             -- Only the batch's ids are looked up: a semi-join probing the stored ids costs a scan,
             -- where DISTINCT over every stored id cost a hash table of the whole history.
-            SELECT DISTINCT event_id AS stored_id FROM raw_events
-            WHERE (event_date < {lo} OR event_date >= {hi}) AND event_id IN (SELECT id FROM {ids})
-        ) s ON s.stored_id = TRIM(l.event_id)
-        WHERE {_in_range(lo, hi, 'l.')}"""
+            SELECT DISTINCT {rid} AS stored_id FROM {quote_ident(plan.spec.raw_table)}
+            WHERE (event_date < {lo} OR event_date >= {hi}) AND {rid} IN (SELECT id FROM {ids})
+        ) s ON s.stored_id = TRIM(l.{rid})
+        WHERE {plan.in_range('l.')}"""
 
 
-def _findings(session: Session, batch: str, sync: SyncReport) -> list[dict]:
-    """Recorded drift findings of the files that fed this range or were staged by this run."""
-    staged = [f.source_file for f in sync.with_status("staged")]
-    extra = f" OR source_file IN ({', '.join('?' for _ in staged)})" if staged else ""
+def _findings(session: Session, spec: SourceSpec, batch: str, sync: SyncReport) -> list[dict]:
+    """Recorded drift findings of the source's files that fed this range or were read by this run."""
+    read = [f.source_file for f in sync.files if f.status != "unchanged"]
+    extra = f" OR source_file IN ({', '.join('?' for _ in read)})" if read else ""
     df = session.fetch_df(
         "SELECT source_file, kind, column_name, action, severity, detail FROM landing_schema_drift "
-        f"WHERE {schema_drift.of_source(schema_drift.EVENTS)} AND (source_file IN (SELECT DISTINCT source_file "
-        f"FROM {batch}){extra}) "
-        "ORDER BY source_file, kind, column_name", staged or None)
+        f"WHERE {schema_drift.of_source(spec.name)} AND (source_file IN (SELECT DISTINCT source_file "
+        f"FROM {batch}){extra}) ORDER BY source_file, kind, column_name", read or None)
     return df.to_dict("records")

@@ -1,30 +1,37 @@
-"""Measurements behind the raw_events asset checks: bounded SQL aggregates, no Dagster."""
+"""Measurements behind a raw table's asset checks: bounded SQL aggregates, no Dagster."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from feature_factory.warehouse.base import Warehouse, sql_literal
+from feature_factory import tables
+from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 
-def duplicate_event_ids(warehouse: Warehouse, start: dt.date, end: dt.date,
-                        sample: int = 5) -> tuple[int, list[str]]:
-    """(number of event_ids with a copy in days [start, end) that are stored more than once in
-    raw_events, a few of them). Only the range's ids are grouped, each against the whole table: a
-    run is judged on what it wrote, at the cost of a probe instead of grouping the whole history
-    (2.8 s of a 10M-event table, growing every day)."""
-    ids = (f"SELECT event_id FROM raw_events WHERE event_date >= {sql_literal(start)} "
-           f"AND event_date < {sql_literal(end)}")
-    dup = f"SELECT event_id FROM raw_events WHERE event_id IN ({ids}) GROUP BY event_id HAVING COUNT(*) > 1"
+def duplicate_ids(warehouse: Warehouse, table: str, row_id: str, start: dt.date, end: dt.date,
+                  sample: int = 5) -> tuple[int, list[str]]:
+    """(number of `row_id`s with a copy in days [start, end) that are stored more than once in
+    `table`, a few of them). Only the range's ids are grouped, each against the whole table: a run
+    is judged on what it wrote, at the cost of a probe instead of grouping the whole history (2.8 s
+    of a 10M-event table, growing every day)."""
+    t, rid = quote_ident(table), quote_ident(row_id)
+    ids = f"SELECT {rid} FROM {t} WHERE event_date >= {sql_literal(start)} AND event_date < {sql_literal(end)}"
+    dup = f"SELECT {rid} FROM {t} WHERE {rid} IN ({ids}) GROUP BY {rid} HAVING COUNT(*) > 1"
     n = warehouse.fetch_one(f"SELECT COUNT(*) FROM ({dup}) d")
-    found = warehouse.fetch_all(f"{dup} ORDER BY event_id LIMIT {int(sample)}") if n and n[0] else []
-    return int(n[0]) if n else 0, [r[0] for r in found]
+    found = warehouse.fetch_all(f"{dup} ORDER BY {rid} LIMIT {int(sample)}") if n and n[0] else []
+    return int(n[0]) if n else 0, [str(r[0]) for r in found]
 
 
-def newest_event_by_day(warehouse: Warehouse, start: dt.date, end: dt.date) -> dict[dt.date, dt.datetime]:
+def duplicate_event_ids(warehouse: Warehouse, start: dt.date, end: dt.date, sample: int = 5) -> tuple[int, list[str]]:
+    """`duplicate_ids` of raw_events' event_id."""
+    return duplicate_ids(warehouse, tables.RAW_EVENTS.name, "event_id", start, end, sample)
+
+
+def newest_event_by_day(warehouse: Warehouse, start: dt.date, end: dt.date, table: str = tables.RAW_EVENTS.name,
+                        event_time: str = "event_ts") -> dict[dt.date, dt.datetime]:
     rows = warehouse.fetch_all(
-        f"SELECT event_date, MAX(event_ts) FROM raw_events WHERE event_date >= {sql_literal(start)} "
-        f"AND event_date < {sql_literal(end)} GROUP BY event_date"
+        f"SELECT event_date, MAX({quote_ident(event_time)}) FROM {quote_ident(table)} "
+        f"WHERE event_date >= {sql_literal(start)} AND event_date < {sql_literal(end)} GROUP BY event_date"
     )
     return {r[0]: r[1] for r in rows}
 

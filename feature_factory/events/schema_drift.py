@@ -1,26 +1,30 @@
-"""Schema drift of one staged landing file against the contract, and what to do about it.
+"""Schema drift of a landing file (or a table source) against its source's columns, and what to do.
 
-Three cases, each with a configured action (`contract.SchemaDriftPolicy`): an extra column, a
-missing contract column, a changed type. Types are judged from values with one aggregate SQL probe
-over the staged (all-VARCHAR) table, because a CSV has no types and a Parquet writer may store
-anything as text: e.g. amount written as "12.50 USD", or event_ts as epoch seconds.
+Three cases, each with an action from the source's policy (`SchemaDriftSpec`: the sources file's
+`schema_drift:`, or for the churn example the raw_events run config's `schema_drift`, converted by
+`policy_from_config`): an extra column, a missing declared column, a changed type. Types are judged
+from values with one aggregate SQL probe over the staged (all-VARCHAR) rows, because a CSV has no
+types and a Parquet writer may store anything as text: e.g. an amount written as "12.50 USD", or an
+event time as epoch seconds.
 
-The outcome tells the staging step which SQL expression reads each contract column, so adapting
-(ignore, fill NULL, lossless cast) happens in the same INSERT that stages the rows.
+- `judge_columns`: which file column each declared column is read from (`from:`, its own name or
+  an alias), the extra/missing findings, and a file-level quarantine (reason, detail) when no
+  declared column is in the header, or a missing column under `missing_column: quarantine`;
+- `judge_table`: the same for a warehouse-table source, which has nothing to quarantine;
+- `judge_types`: a number column or the event time whose staged values stopped parsing: the
+  changed-type findings and the lossless casts to re-read the file with.
 
-The same judgement serves every declared source (events/source_ingestion.py, its policy from
-`schema_drift:` in the sources file): `map_onto` matches file columns to the declared ones,
-`column_findings` judges extra and missing columns, and `number_probe` / `time_probe` with
-`judge_number` / `judge_time` judge a changed type of any number column or of the event time.
-Findings are recorded per (source, landing file) in `landing_schema_drift`.
+Findings are recorded per (source, landing file) in `landing_schema_drift`. No Dagster here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from feature_factory import tables
-from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy, events_source
+from feature_factory.catalog.sources import DEFAULT_SOURCE, SchemaDriftSpec, SourceSpec
+from feature_factory.events import rules
+from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 
 SCHEMA_DRIFT_DDL = f"CREATE TABLE IF NOT EXISTS {tables.LANDING_SCHEMA_DRIFT} ({tables.LANDING_SCHEMA_DRIFT.ddl()})"
@@ -40,28 +44,12 @@ class Finding:
     kind: str  # extra_column | missing_column | changed_type
     column: str
     detail: str
-    action: DriftAction | str  # a DriftAction, or "quarantine" (a declared source's missing column)
+    action: DriftAction | str  # auto_adapt | alert | fail, or quarantine (a missing column)
     severity: str  # info | warning | error
 
     @property
     def action_name(self) -> str:
         return getattr(self.action, "value", self.action)
-
-
-@dataclass
-class DriftOutcome:
-    source: dict[str, str | None]  # contract column -> staged column read for it (None = missing)
-    amount_expr: str  # DOUBLE expression over the staged table
-    ts_expr: str  # TIMESTAMP expression over the staged table
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def failures(self) -> list[Finding]:
-        return failures(self.findings)
-
-    def raw(self, column: str) -> str:
-        src = self.source[column]
-        return f"CAST({src} AS VARCHAR)" if src else "CAST(NULL AS VARCHAR)"
 
 
 def failures(findings: list[Finding]) -> list[Finding]:
@@ -82,14 +70,6 @@ def map_onto(file_columns: list[str], targets, aliases: dict[str, str]) -> tuple
     return source, extra
 
 
-def map_columns(file_columns: list[str], policy: SchemaDriftPolicy) -> tuple[dict[str, str | None], list[str]]:
-    """(contract column -> file column or None, extra file columns), applying configured aliases."""
-    # The events source's column mapping (`from` in sources.yaml), then the policy's known renames.
-    aliases = {c.source: c.name for c in events_source().columns if c.source != c.name}
-    aliases.update(policy.validated_aliases())
-    return map_onto(file_columns, CONTRACT_COLUMNS, aliases)
-
-
 def column_findings(extra: list[str], missing: list[str], extra_action, missing_action,
                     what: str = "the contract", adapted: str = "; read as NULL",
                     alias_field: str = "schema_drift.column_aliases") -> list[Finding]:
@@ -107,65 +87,93 @@ def column_findings(extra: list[str], missing: list[str], extra_action, missing_
     return findings
 
 
-def assess_columns(warehouse: Warehouse, file_columns: list[str], policy: SchemaDriftPolicy) -> DriftOutcome:
-    """Compare a file's columns with the contract: extra and missing columns, and how each contract
-    column is read when no column changed type (the usual case)."""
-    source, extra = map_columns(file_columns, policy)
-    missing = [c for c, s in source.items() if s is None]
-    findings = column_findings(extra, missing, policy.extra_column, policy.missing_column)
-    outcome = DriftOutcome(source, amount_expr="CAST(NULL AS DOUBLE)", ts_expr="CAST(NULL AS TIMESTAMP)",
-                           findings=findings)
-    amount, ts = source["amount"], source["event_ts"]
-    if amount:
-        outcome.amount_expr = warehouse.try_double(f"TRIM({amount})")
-    if ts:
-        numeric = warehouse.try_double(f"TRIM({ts})")
-        # Numeric text is never read as ISO-8601 (Snowflake would silently take it as epoch).
-        outcome.ts_expr = f"CASE WHEN {numeric} IS NULL THEN {warehouse.try_timestamp(f'TRIM({ts})')} END"
-    return outcome
+def policy_from_config(policy: SchemaDriftPolicy) -> SchemaDriftSpec:
+    """The churn example's run-config policy as a source policy (its aliases checked against the
+    contract columns)."""
+    return SchemaDriftSpec(_value(policy.extra_column), _value(policy.missing_column), _value(policy.changed_type),
+                           float(policy.changed_type_min_share), tuple(policy.validated_aliases().items()))
 
 
-# Counts over staged `landing_rows` read with `assess_columns`' expressions: which rows of amount and
-# event_ts are non-blank, and which of those parsed. The same numbers the probe computes from the raw
-# text (amount_value IS NOT NULL exactly when the probe's number test passes, event_ts_value likewise),
-# without parsing again; the full probe runs only for a file whose counts cross the threshold.
-VALUE_COUNTS = {
-    "a_n": "COUNT(CASE WHEN NOT (amount IS NULL OR TRIM(amount) = '') THEN 1 END)",
-    "a_ok": "COUNT(CASE WHEN NOT (amount IS NULL OR TRIM(amount) = '') AND amount_value IS NOT NULL THEN 1 END)",
-    "t_n": "COUNT(CASE WHEN NOT (event_ts IS NULL OR TRIM(event_ts) = '') THEN 1 END)",
-    "t_ok": "COUNT(CASE WHEN NOT (event_ts IS NULL OR TRIM(event_ts) = '') AND event_ts_value IS NOT NULL "
-            "THEN 1 END)",
-}
+def map_columns(file_columns: list[str], policy: SchemaDriftPolicy) -> tuple[dict[str, str | None], list[str]]:
+    """(contract column -> file column or None, extra file columns) of the churn example under a
+    run-config policy: `judge_columns`' mapping, with the policy's aliases validated first."""
+    aliases = policy.validated_aliases()
+    return map_onto(file_columns, CONTRACT_COLUMNS, aliases)
 
 
-def needs_probe(counts: dict, policy: SchemaDriftPolicy) -> bool:
-    """Whether `VALUE_COUNTS` say a column may have changed type (then `assess_values` decides)."""
-    return any(_drifted(_bad_share(int(counts[n]), int(counts[ok])), policy)
-               for n, ok in (("a_n", "a_ok"), ("t_n", "t_ok")))
+def _alias_field(spec: SourceSpec) -> str:
+    # Where the policy a user edits lives: the churn example's is run config (the sources file
+    # refuses one for it), every other source's is its entry in the sources file.
+    if spec.name == DEFAULT_SOURCE:
+        return "schema_drift.column_aliases"
+    return f"sources file: {spec.name}.schema_drift.column_aliases"
 
 
-def assess_values(
-    warehouse: Warehouse, session: Session, outcome: DriftOutcome, policy: SchemaDriftPolicy,
-    relation: str, params: list | None = None,
-) -> DriftOutcome:
-    """Add changed-type findings to `outcome` from one aggregate probe over `relation`, which holds
-    the file's contract columns `amount` and `event_ts` as staged text (its `landing_rows`), and
-    switch to a lossless cast where the policy allows one. Returns a new outcome."""
-    out = DriftOutcome(dict(outcome.source), outcome.amount_expr, outcome.ts_expr, list(outcome.findings))
-    amount, ts = out.source["amount"], out.source["event_ts"]
-    probe = _probe(warehouse, session, relation, "amount" if amount else None, "event_ts" if ts else None,
-                   params)
-    if amount:
-        finding, cast = judge_number(warehouse, "amount", amount, _part(probe, "a_"), policy)
+def judge_columns(spec: SourceSpec, where: str, columns: list[str]) -> tuple[
+        dict[str, str | None], list[Finding], tuple[str, str] | None]:
+    """(declared column -> file column read for it or None, extra/missing column findings, the
+    file-level quarantine (reason, detail) or None) under `spec.schema_drift`. `where` names the
+    file (`landing file <path>`) or table (`table <name>`) in the detail."""
+    policy = spec.schema_drift
+    aliases = {c.source: c.name for c in spec.columns if c.source != c.name}
+    aliases.update(dict(policy.column_aliases))
+    mapping, extra = map_onto(columns, spec.column_names(), aliases)
+    if not any(mapping.values()):
+        # Nothing to read: most often a file with another delimiter (its header is one column).
+        hint = next((f"; the delimiter must be ',' (this header looks {name}-separated)"
+                     for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
+                     if len(columns) == 1 and sep in columns[0]), "")
+        return mapping, [], (rules.UNREADABLE_FILE, f"{where}: no contract column in its header "
+                             f"(found {', '.join(columns) or 'none'}){hint}")
+    missing = [name for name, col in mapping.items() if col is None]
+    findings = column_findings(extra, missing, policy.extra_column, policy.missing_column,
+                               what=f"source {spec.name!r}", adapted="; read as blank",
+                               alias_field=_alias_field(spec))
+    problem = None
+    if missing and policy.missing_column == "quarantine":
+        problem = (rules.UNREADABLE_FILE, (
+            f"{where}: missing column(s) {', '.join(spec.column(n).source for n in missing)} that source "
+            f"{spec.name!r} reads (found {', '.join(columns) or 'none'}); map renamed "
+            "columns with `from:` in the sources file"))
+    return mapping, findings, problem
+
+
+def judge_table(warehouse: Warehouse, spec: SourceSpec) -> tuple[dict[str, str | None] | None, list[Finding]]:
+    """(declared column -> table column or None, the column findings) of a warehouse-table source.
+    A table has nothing to quarantine: a missing column under `quarantine` or `fail` stops the run
+    naming the table. A table whose columns cannot be listed here (db.schema.table) is read by the
+    declared names (mapping None)."""
+    with warehouse.session() as s:
+        ensure_table(warehouse, s)
+        columns = [c for c, _ in warehouse.session_columns(s, spec.table)] if "." not in spec.table else []
+    if not columns:
+        return None, []
+    mapping, findings, problem = judge_columns(spec, f"table {spec.table}", [c.lower() for c in columns])
+    failed = failures(findings)
+    if problem or failed:
+        raise SchemaDriftError(problem[1] if problem else failure_message(spec.table, failed, what="table"))
+    return mapping, findings
+
+
+def judge_types(warehouse: Warehouse, s: Session, spec: SourceSpec, rows_table: str, rel: str,
+                suspects: list) -> tuple[list[Finding], dict[str, str]]:
+    """(changed-type findings, column -> lossless cast over its staged text) for the `suspects`
+    (typed columns whose cheap counts crossed the policy's share, see `counts_drifted`) of file
+    `rel`, staged in `rows_table` (text under each column's name): one aggregate probe."""
+    policy = spec.schema_drift
+    cols = ", ".join(c.name for c in suspects)
+    probes = probe_columns(warehouse, s, f"(SELECT {cols} FROM {rows_table} WHERE source_file = ?) ff_rows",
+                           [(c.name, c.type) for c in suspects], [rel])
+    findings, casts = [], {}
+    for c in suspects:
+        judge = judge_number if c.type == "number" else judge_time
+        expected = "a number" if c.type == "number" else "an ISO-8601 timestamp"
+        finding, cast = judge(warehouse, c.name, c.name, probes[c.name], policy, expected=expected)
         if finding:
-            out.findings.append(finding)
-        out.amount_expr = cast or out.amount_expr
-    if ts:
-        finding, cast = judge_time(warehouse, "event_ts", ts, _part(probe, "t_"), policy)
-        if finding:
-            out.findings.append(finding)
-        out.ts_expr = cast or out.ts_expr
-    return out
+            findings.append(finding)
+        if cast:
+            casts[c.name] = cast
+    return findings, casts
 
 
 def judge_number(warehouse: Warehouse, column: str, text: str, probe: dict, policy,
@@ -203,7 +211,7 @@ def judge_time(warehouse: Warehouse, column: str, text: str, probe: dict, policy
 
 def value_counts(text: str, value: str) -> dict[str, str]:
     """{n, ok}: non-blank values of staged text column `text`, and those its parsed `value` read
-    (`VALUE_COUNTS` for any column)."""
+    (what staging counts per typed column)."""
     blank = f"({text} IS NULL OR TRIM({text}) = '')"
     return {"n": f"COUNT(CASE WHEN NOT {blank} THEN 1 END)",
             "ok": f"COUNT(CASE WHEN NOT {blank} AND {value} IS NOT NULL THEN 1 END)"}
@@ -291,7 +299,7 @@ def _bad_share(n: int, ok: int) -> float:
     return (n - ok) / n if n else 0.0
 
 
-def _drifted(bad_share: float, policy: SchemaDriftPolicy) -> bool:
+def _drifted(bad_share: float, policy: SchemaDriftSpec) -> bool:
     return bool(bad_share) and bad_share >= policy.changed_type_min_share
 
 
@@ -339,13 +347,3 @@ def time_probe(warehouse: Warehouse, t: str) -> dict[str, str]:
         "num_max": f"MAX({t_num})",
         "example": f"MIN(CASE WHEN {t_nb} AND NOT ({t_ok}) THEN {t} END)",
     }
-
-
-def _probe(warehouse: Warehouse, session: Session, relation: str, amount: str | None, ts: str | None,
-           params: list | None = None) -> dict:
-    a = amount or "CAST(NULL AS VARCHAR)"
-    t = ts or "CAST(NULL AS VARCHAR)"
-    exprs = {**{f"a_{k}": e for k, e in number_probe(warehouse, a).items()},
-             **{f"t_{k}": e for k, e in time_probe(warehouse, t).items()}}
-    row = session.fetch_one(f"SELECT {', '.join(f'{e} AS {k}' for k, e in exprs.items())} FROM {relation}", params)
-    return {k: (int(v) if k.endswith(("_n", "_ok", "_unit", "_num")) else v) for k, v in zip(exprs, row)}

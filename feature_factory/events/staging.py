@@ -1,55 +1,53 @@
-"""Stage landing files into the warehouse once per file version.
+"""Stage a source's landing files into the warehouse once per file version (any source).
 
-Every landing file is loaded (as text) into `landing_rows`, with its values parsed and row-level
-problems classified in the same INSERT. A file is re-read only when its content, or the settings
-that change how it is read, change (`landing_files` remembers the file's stat key, content hash
-and the staging key; the hash is computed only when the stat key changed), so a daily run does not re-parse 90 unchanged files.
+Every landing file is loaded (as text) into the source's staged rows (`layout.source_tables`:
+`landing_rows` for the churn example, `<source>_landing_rows` for the others), with its values
+parsed and row-level problems classified by the source's rules (`rules.row_rules`) in the same
+INSERT. A file is re-read only when its content, or what changes how it is read (the source's
+rules, mapping and schema-drift policy, the first partition, the future tolerance) changes: the
+file registry (`landing_files` / `<source>_landing_files`) remembers the file's stat key, content
+hash and that staging key; the hash is computed only when the stat key changed, so a daily run does
+not re-parse 90 unchanged files.
+
+Files the backend can read together (DuckDB: Parquet files with the same columns, CSV files with
+the same header) are loaded, parsed and counted by one statement per group, each group one
+transaction; the others are read one by one and committed in chunks. A file whose columns differ
+from the source's is judged by its schema-drift policy (`schema_drift.judge_columns`,
+`judge_types`): extra columns ignored, missing ones read as blank, quarantined whole or failing the
+run, retyped numbers or times read through a lossless cast.
 
 Rows whose time puts them in no partition (unparseable, in the future, before the first
 partition) and whole-file rejections are quarantined here, exactly once per file version: no
-partition run owns them, so none could replace them.
-
-Staged rows are durable: a file that later leaves the landing folder (archived) keeps its rows,
-so re-materializing a partition does not lose data; a file rewritten under the same name replaces
-its rows.
+partition run owns them, so none could replace them. Staged rows are durable: a file that later
+leaves the landing folder (archived) keeps its rows; a file rewritten under the same name replaces
+them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory.events import rules, schema_drift, work_tables
-from feature_factory.events.contract import (
-    QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, Reason, events_source, reason_detail_sql,
-)
+from feature_factory.catalog.sources import SourceSpec
+from feature_factory.events import layout, rules, schema_drift, work_tables
+from feature_factory.events.contract import events_source
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
 from feature_factory.tables import LANDING_FILES as FILES_TABLE
-from feature_factory.tables import LANDING_ROWS as ROWS_TABLE
-from feature_factory.tables import QUARANTINED_EVENTS, RAW_EVENTS
-from feature_factory.warehouse.base import (
-    LandingRead, Session, Warehouse, WarehouseError, quote_ident, sql_literal,
-)
+from feature_factory.warehouse.base import LandingRead, Session, Warehouse, WarehouseError, sql_literal
 from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
 
 log = logging.getLogger(__name__)
 
-LANDING_ROWS = ROWS_TABLE.name
-LANDING_FILES = FILES_TABLE.name
-# (name, SQL type) of every table staging creates: landing_* from their contracts (tables.py).
-_DDL = {
-    RAW_EVENTS.name: [(c, t) for c, t, _ in RAW_EVENTS_COLUMNS],
-    QUARANTINED_EVENTS.name: [(c, t) for c, t, _ in QUARANTINE_COLUMNS],
-    LANDING_ROWS: ROWS_TABLE.schema,
-    LANDING_FILES: FILES_TABLE.schema,
-}
-_LANDING_FILES_COLS = ", ".join(FILES_TABLE.names)
-_RAW = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
-_Q_COLS = ", ".join(c for c, _, _ in QUARANTINE_COLUMNS)
+_FILES_COLS = ", ".join(FILES_TABLE.names)
 # Files read one by one per transaction: fewer commits, and at most this many staging tables at once.
 FILES_PER_TRANSACTION = 10
+# Bump when staging logic changes meaning, so existing staged files are re-read.
+# 2: CSV read in the one strict dialect; 3: rules from sources.yaml; 4: one staging for every source.
+STAGING_VERSION = 4
 
 
 @dataclass
@@ -70,43 +68,130 @@ class SyncReport:
         return [f for f in self.files if f.status in statuses]
 
 
-def ensure_tables(warehouse: Warehouse, session: Session) -> None:
-    for table, cols in _DDL.items():
-        body = ", ".join(f"{c} {t}" for c, t in cols)
-        session.execute(f"CREATE TABLE IF NOT EXISTS {quote_ident(table)} ({body})")
-        # Tables made by an earlier version lack the columns added since (appended, so explicit
-        # column lists keep working).
-        have = {c for c, _ in warehouse.session_columns(session, table)}
-        for c, t in cols:
-            if c not in have:
-                session.execute(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {c} {t}")
-    schema_drift.ensure_table(warehouse, session)
+@dataclass(frozen=True)
+class Run:
+    """What a staging (or a table source's read) judges rows against besides the source."""
+
+    spec: SourceSpec
+    start_date: dt.date
+    now: dt.datetime  # naive UTC: staged_at, and the reference for "in the future"
+    future_tolerance_minutes: float = 5.0
+
+    @property
+    def future(self) -> str:
+        return sql_literal(self.now + dt.timedelta(minutes=self.future_tolerance_minutes))
+
+    @property
+    def start(self) -> str:
+        return sql_literal(dt.datetime.combine(self.start_date, dt.time()))
+
+    @property
+    def now_sql(self) -> str:
+        return sql_literal(self.now)
+
+    @property
+    def key(self) -> str:
+        """Everything that changes how a file is staged: a file is re-staged when this changes."""
+        payload = {"v": STAGING_VERSION, "source": repr(self.spec), "start_date": self.start_date.isoformat(),
+                   "future_tolerance_minutes": self.future_tolerance_minutes}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def sync_landing(
-    warehouse: Warehouse, landing_dir: Path, config: IngestionConfig, start_date: dt.date,
-    now: dt.datetime,
-) -> SyncReport:
-    """Stage every new or changed landing file. Raises `SchemaDriftError` (after staging the
-    others and recording the findings) when a file's drift is configured to fail.
+@dataclass
+class Source:
+    """Where staged rows come from: `from_sql` yields the file (or table) columns, `label` and
+    `fingerprint` are SQL for the row's file, `row` its 1-based source row, `error` why the reader
+    could not parse the record (None: the reader never reports one, e.g. a table)."""
 
-    Files the backend can read together (DuckDB: Parquet files with the same columns, CSV files
-    with the same header, 25 to a statement) are loaded,
-    parsed and counted by one statement per group, each group one transaction; other files are read
-    one by one and committed in chunks. A file's rows, findings and registry entry always commit
-    together, so a crash leaves each file staged or not (then staged by the next run)."""
-    key = config.staging_key(start_date.isoformat())
+    from_sql: str
+    label: str
+    fingerprint: str
+    row: str
+    error: str | None = "CAST(NULL AS VARCHAR)"
+
+
+def ensure_tables(warehouse: Warehouse, session: Session, spec: SourceSpec | None = None) -> None:
+    """The source's tables (default: the churn example's) as their contracts say."""
+    layout.ensure_tables(warehouse, session, spec or events_source())
+
+
+def rows_select(warehouse: Warehouse, run: Run, source: Source, mapping: dict[str, str | None] | None,
+                casts: dict[str, str] | None = None) -> str:
+    """SELECT of staged rows (`layout.rows_columns`) over `source`: each declared column's text
+    read from the file column `mapping` names (None: a column of the declared name; a column
+    mapped to None is blank), typed columns parsed (`casts` replaces a parser with the lossless
+    cast the schema-drift policy chose), the event day, and the first failing rule's reason."""
+    spec, t = run.spec, layout.source_tables(run.spec)
+    casts = casts or {}
+    typed = layout.typed_columns(spec)
+
+    def text(c) -> str:
+        col = c.source if mapping is None else mapping[c.name]
+        return f"CAST({col} AS VARCHAR)" if col else "CAST(NULL AS VARCHAR)"
+
+    def parse(c) -> str:
+        if c.name in casts:
+            return casts[c.name]
+        number = warehouse.try_double(f"TRIM({c.name})")
+        if c.type == "number":
+            return number
+        # Numeric text is never read as ISO-8601 (Snowflake would silently take it as epoch).
+        return f"CASE WHEN {number} IS NULL THEN {warehouse.try_timestamp(f'TRIM({c.name})')} END"
+
+    row_error = "row_error" if source.error is not None else None
+    reference = "when the file was staged" if spec.table is None else "when the run started"
+    case = rules.reason_case(rules.row_rules(spec, lambda c: c, t.value, future=run.future, start=run.start,
+                                             row_error=row_error, time_reference=reference))
+    ts = t.value(spec.event_time)
+    dated = f"{ts} IS NOT NULL AND {ts} <= {run.future} AND {ts} >= {run.start}"
+    if row_error:
+        dated = f"row_error IS NULL AND {dated}"
+    names = [c.name for c in spec.columns]
+    values = [t.value(c.name) for c in typed]
+    return f"""SELECT source_file, file_fingerprint, source_row, {', '.join(names + values)},
+            CASE WHEN {dated} THEN CAST({ts} AS DATE) END AS event_date, {case} AS row_reason,
+            {run.now_sql} AS staged_at, row_error AS row_detail
+        FROM (SELECT *, {', '.join(f'{parse(c)} AS {t.value(c.name)}' for c in typed)}
+              FROM (SELECT {source.label} AS source_file, {source.fingerprint} AS file_fingerprint,
+                           CAST({source.row} AS BIGINT) AS source_row,
+                           {', '.join(f'{text(c)} AS {c.name}' for c in spec.columns)},
+                           CAST({source.error or 'NULL'} AS VARCHAR) AS row_error
+                    FROM {source.from_sql}) ff_text) ff_parsed"""
+
+
+def quarantine_undated(s: Session, spec: SourceSpec, rows: str, source_files: list[str],
+                       now_sql: str) -> dict[str, dict[str, int]]:
+    """Quarantine the staged rows of `source_files` that belong to no day (once per file version:
+    no partition run owns them); returns source_file -> reason -> rows."""
+    q_cols = [c for c, _, _ in layout.quarantine_columns(spec)]
+    exprs = {"reason": "row_reason", "detail": f"COALESCE(row_detail, {rules.detail_sql(rules.texts(spec))})",
+             "event_date": "CAST(NULL AS DATE)", "quarantined_at": now_sql}
+    where = f"source_file IN ({_in(source_files)}) AND event_date IS NULL"
+    s.execute(f"INSERT INTO {layout.source_tables(spec).quarantine} ({', '.join(q_cols)}) SELECT "
+              f"{', '.join(exprs.get(c, c) for c in q_cols)} FROM {rows} WHERE {where}")
+    out: dict[str, dict[str, int]] = {}
+    for rel, reason, n in s.fetch_all(f"SELECT source_file, row_reason, COUNT(*) FROM {rows} WHERE {where} "
+                                      "GROUP BY source_file, row_reason"):
+        out.setdefault(rel, {})[reason] = int(n)
+    return out
+
+
+def sync_landing(warehouse: Warehouse, run: Run, landing_dir: Path) -> SyncReport:
+    """Stage every new or changed landing file of `run.spec`. Raises `SchemaDriftError` (after
+    staging the others and recording the findings) when a file's drift is configured to fail.
+
+    A file's rows, findings and registry entry always commit together, so a crash leaves each file
+    staged or not (then staged by the next run)."""
+    t = layout.source_tables(run.spec)
+    key = run.key
     statuses: dict[str, FileStatus] = {}
     order: list[str] = []
     # One session for the whole sync: connections are not free (a DuckDB file open costs ~20-80 ms).
     with warehouse.session() as s:
-        ensure_tables(warehouse, s)
+        layout.ensure_tables(warehouse, s, run.spec)
         work_tables.drop_leftovers(warehouse, s)
-        registry = {
-            r[0]: r for r in s.fetch_all(
-                f"SELECT source_file, stat_key, file_fingerprint, staging_key, status "
-                f"FROM {LANDING_FILES}")
-        }
+        registry = {r[0]: r for r in s.fetch_all(
+            f"SELECT source_file, stat_key, file_fingerprint, staging_key, status FROM {t.landing_files}")}
         touched: list[LandingFile] = []
         pending: list[_Pending] = []
         for f in list_landing_files(landing_dir):
@@ -123,7 +208,7 @@ def sync_landing(
                 continue
             pending.append(_Pending(f, fingerprint, problem, known=reg is not None))
         if touched or pending:
-            statuses.update(_Stager(warehouse, s, config, key, start_date, now).run(touched, pending))
+            statuses.update(_Stager(warehouse, s, run).run(touched, pending))
     report = SyncReport([statuses[rel] for rel in order])
     failed = report.with_status("schema_failed")
     if failed:
@@ -139,26 +224,14 @@ class _Pending:
     known: bool  # registered before: what it staged then is replaced
 
 
-@dataclass
-class _Source:
-    """Where staged rows come from: `from_sql` yields the file columns (as VARCHAR), `label` and
-    `fingerprint` are SQL for the row's file, `row` its 1-based source row."""
-
-    from_sql: str
-    label: str
-    fingerprint: str
-    row: str
-    error: str = "CAST(NULL AS VARCHAR)"  # why the reader could not parse the record, or NULL
-
-
 class _Stager:
     """Stages the pending files of one sync: a group read together, or a chunk of files read one by
     one, commits as one transaction (so a 100-file backfill commits a few times, not 100)."""
 
-    def __init__(self, warehouse: Warehouse, s: Session, config: IngestionConfig, key: str,
-                 start_date: dt.date, now: dt.datetime):
-        self.warehouse, self.s, self.config, self.key = warehouse, s, config, key
-        self.start_date, self.now = start_date, now
+    def __init__(self, warehouse: Warehouse, s: Session, run: Run):
+        self.warehouse, self.s, self.run_ = warehouse, s, run
+        self.spec, self.t = run.spec, layout.source_tables(run.spec)
+        self.q_cols = [c for c, _, _ in layout.quarantine_columns(run.spec)]
 
     def run(self, touched: list[LandingFile], pending: list[_Pending]) -> dict[str, FileStatus]:
         out: dict[str, FileStatus] = {}
@@ -166,15 +239,15 @@ class _Stager:
         readable: dict[str, _Pending] = {}
         with s.transaction():
             for f in touched:
-                s.execute(f"UPDATE {LANDING_FILES} SET size_bytes = ?, mtime_ns = ?, stat_key = ? "
+                s.execute(f"UPDATE {self.t.landing_files} SET size_bytes = ?, mtime_ns = ?, stat_key = ? "
                           "WHERE source_file = ?", [f.size, f.mtime_ns, f.stat_key, f.rel])
             for p in pending:
                 if p.f.fmt is None:
-                    out[p.f.rel] = self._reject(p, Reason.UNSUPPORTED_FILE_TYPE,
+                    out[p.f.rel] = self._reject(p, rules.UNSUPPORTED_FILE_TYPE,
                                                 f"landing file {p.f.path}: unsupported file type "
                                                 f"{p.f.path.suffix or '(none)'!r}; expected .csv, .csv.gz or .parquet")
                 elif p.problem:
-                    out[p.f.rel] = self._reject(p, Reason.UNREADABLE_FILE, f"landing file {p.f.path}: {p.problem}")
+                    out[p.f.rel] = self._reject(p, rules.UNREADABLE_FILE, f"landing file {p.f.path}: {p.problem}")
                 else:
                     readable[p.f.rel] = p
         # Files the backend reads together: one transaction per group, reading inside it.
@@ -211,92 +284,99 @@ class _Stager:
                 with s.transaction():
                     for p, columns, tmp in loaded:
                         if isinstance(columns, str):
-                            out[p.f.rel] = self._reject(p, Reason.UNREADABLE_FILE, columns)
+                            out[p.f.rel] = self._reject(p, rules.UNREADABLE_FILE, columns)
                         else:
-                            out.update(self._stage([p], columns, _Source(
-                                quote_ident(tmp), sql_literal(p.f.rel), sql_literal(p.fingerprint), "source_row",
+                            out.update(self._stage([p], columns, Source(
+                                tmp, sql_literal(p.f.rel), sql_literal(p.fingerprint), "source_row",
                                 ROW_ERROR_COLUMN)))
             finally:
                 for tmp in tables:
                     s.execute(f"DROP TABLE IF EXISTS {tmp}")
         return out
 
-    def _group_source(self, read: LandingRead, members: list[_Pending]) -> _Source:
+    def _group_source(self, read: LandingRead, members: list[_Pending]) -> Source:
         prints = ", ".join(f"({sql_literal(p.f.rel)}, {sql_literal(p.fingerprint)})" for p in members)
-        return _Source(f"({read.sql}) ff_src JOIN (VALUES {prints}) ff_fp(ff_label, ff_fingerprint) "
-                       "ON ff_fp.ff_label = ff_src.source_file",
-                       "ff_src.source_file", "ff_fp.ff_fingerprint", "ff_src.source_row")
+        return Source(f"({read.sql}) ff_src JOIN (VALUES {prints}) ff_fp(ff_label, ff_fingerprint) "
+                      "ON ff_fp.ff_label = ff_src.source_file",
+                      "ff_src.source_file", "ff_fp.ff_fingerprint", "ff_src.source_row")
 
-    def _reject(self, p: _Pending, reason: Reason, detail: str) -> FileStatus:
-        return _quarantine_file(self.s, p.f, p.fingerprint, self.key, self.now, reason, detail)
+    def _reject(self, p: _Pending, reason: str, detail: str,
+                findings: list[schema_drift.Finding] | None = None) -> FileStatus:
+        """The whole file as one quarantine row (source_row NULL) naming the problem."""
+        s, t, now_sql = self.s, self.t, self.run_.now_sql
+        log.error(detail)
+        with s.transaction():
+            _forget(s, t, [p.f.rel])
+            values = {"source_file": "?", "file_fingerprint": "?", "reason": "?", "detail": "?",
+                      "quarantined_at": now_sql}
+            s.execute(f"INSERT INTO {t.quarantine} ({', '.join(self.q_cols)}) VALUES "
+                      f"({', '.join(values.get(c, 'NULL') for c in self.q_cols)})",
+                      [p.f.rel, p.fingerprint, reason, detail])
+            schema_drift.record(s, p.f.rel, p.fingerprint, findings or [], now_sql, source=self.spec.name)
+            _register(s, t, p.f, p.fingerprint, self.run_.key, "quarantined", detail, "", now_sql)
+        return FileStatus(p.f.rel, p.fingerprint, "quarantined", detail, findings=list(findings or []),
+                          undated={reason: 1})
 
-    def _stage(self, members: list[_Pending], columns: list[str], source: _Source) -> dict[str, FileStatus]:
+    def _insert(self, source: Source, mapping, casts=None) -> None:
+        cols = ", ".join(c for c, _ in layout.rows_columns(self.spec))
+        self.s.execute(f"INSERT INTO {self.t.landing_rows} ({cols}) "
+                       + rows_select(self.warehouse, self.run_, source, mapping, casts))
+
+    def _stage(self, members: list[_Pending], columns: list[str], source: Source) -> dict[str, FileStatus]:
         """Stage files with the same columns from `source`, in the caller's transaction."""
-        s, policy, now_sql = self.s, self.config.schema_drift, sql_literal(self.now)
-        mapped, _ = schema_drift.map_columns(columns, policy)
-        if not any(mapped.values()):
-            hint = next((f"; the delimiter must be ',' (this header looks {name}-separated)"
-                         for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
-                         if len(columns) == 1 and sep in columns[0]), "")
-            return {p.f.rel: self._reject(p, Reason.UNREADABLE_FILE,
-                                          f"landing file {p.f.path}: no contract column in its header "
-                                          f"(found {', '.join(columns) or 'none'}){hint}") for p in members}
-        outcome = schema_drift.assess_columns(self.warehouse, columns, policy)
+        s, spec, t, now_sql = self.s, self.spec, self.t, self.run_.now_sql
+        mapping, findings, problem = schema_drift.judge_columns(spec, "landing file", columns)
+        if problem:  # judged again per file, for a detail naming it
+            return {p.f.rel: self._reject(p, *schema_drift.judge_columns(spec, f"landing file {p.f.path}", columns)[2],
+                                          findings) for p in members}
         known = [p.f.rel for p in members if p.known]
         if known:  # a first-seen file has nothing to replace
-            _forget(s, known)
-        status = {p.f.rel: FileStatus(p.f.rel, p.fingerprint, "staged", findings=list(outcome.findings))
-                  for p in members}
+            _forget(s, t, known)
+        status = {p.f.rel: FileStatus(p.f.rel, p.fingerprint, "staged", findings=list(findings)) for p in members}
         counts: dict[str, dict] = {}
-        if outcome.failures:
+        if schema_drift.failures(findings):
             for p in members:
-                _fail(status[p.f.rel], p, outcome.failures)
+                _fail(status[p.f.rel], p, schema_drift.failures(findings))
         else:
-            s.execute(_insert_rows_sql(source, outcome, self.config, self.start_date, self.now))
-            counts = _counts(s, list(status))
+            self._insert(source, mapping)
+            counts = self._counts(list(status))
+            typed = [c for c in layout.typed_columns(spec) if mapping[c.name]]
             redone = False
             for p in members:
                 c = counts.get(p.f.rel)
-                if c is None or not schema_drift.needs_probe(c, policy):
+                suspects = [col for col in typed if c and schema_drift.counts_drifted(
+                    c[f"{col.name}__n"], c[f"{col.name}__ok"], spec.schema_drift)]
+                if not suspects:
                     continue
                 # Enough values failed to parse to call it a changed type: probe the staged text.
-                checked = schema_drift.assess_values(
-                    self.warehouse, s, outcome, policy,
-                    f"(SELECT amount, event_ts FROM {LANDING_ROWS} WHERE source_file = ?) ff_rows", [p.f.rel])
-                status[p.f.rel].findings = checked.findings
-                if checked.failures:
-                    _fail(status[p.f.rel], p, checked.failures)
-                    _forget(s, [p.f.rel])
+                found, casts = schema_drift.judge_types(self.warehouse, s, spec, t.landing_rows, p.f.rel, suspects)
+                status[p.f.rel].findings = [*findings, *found]
+                if schema_drift.failures(found):
+                    _fail(status[p.f.rel], p, schema_drift.failures(found))
+                    _forget(s, t, [p.f.rel])
                     redone = True
-                elif (checked.amount_expr, checked.ts_expr) != (outcome.amount_expr, outcome.ts_expr):
-                    _forget(s, [p.f.rel])  # re-read the file with the lossless cast
-                    s.execute(_insert_rows_sql(self._single(p, source), checked, self.config, self.start_date,
-                                               self.now))
+                elif casts:
+                    _forget(s, t, [p.f.rel])  # re-read the file with the lossless cast
+                    self._insert(self._single(p, source), mapping, casts)
                     redone = True
             if redone:
-                counts = _counts(s, list(status))
+                counts = self._counts(list(status))
         staged = [rel for rel, st in status.items() if st.status == "staged"]
         if staged:
-            s.execute(f"INSERT INTO quarantined_events ({_Q_COLS}) SELECT source_file, source_row, "
-                      f"file_fingerprint, {', '.join(_RAW)}, row_reason, COALESCE(row_detail, {reason_detail_sql()}), "
-                      f"CAST(NULL AS DATE), {now_sql} FROM {LANDING_ROWS} "
-                      f"WHERE source_file IN ({_in(staged)}) AND event_date IS NULL")
-            for rel, reason, n in s.fetch_all(
-                    f"SELECT source_file, row_reason, COUNT(*) FROM {LANDING_ROWS} "
-                    f"WHERE source_file IN ({_in(staged)}) AND event_date IS NULL GROUP BY source_file, row_reason"):
-                status[rel].undated[reason] = int(n)
+            for rel, undated in quarantine_undated(s, spec, t.landing_rows, staged, now_sql).items():
+                status[rel].undated = undated
         schema_drift.record_many(s, [(st.source_file, st.fingerprint, st.findings) for st in status.values()],
-                                 now_sql)
-        s.execute(f"DELETE FROM {LANDING_FILES} WHERE source_file IN ({_in(list(status))})")
+                                 now_sql, source=spec.name)
+        s.execute(f"DELETE FROM {t.landing_files} WHERE source_file IN ({_in(list(status))})")
         cols = ",".join(columns)
         rows = []
         for p in members:
             st, c = status[p.f.rel], counts.get(p.f.rel)
-            rows.append((p.f.rel, p.f.fmt or "", p.f.size, p.f.mtime_ns, p.fingerprint, self.key, st.status,
+            rows.append((p.f.rel, p.f.fmt or "", p.f.size, p.f.mtime_ns, p.fingerprint, self.run_.key, st.status,
                          st.detail, cols, int(c["n"]) if c else 0, c["min_day"] if c else None,
                          c["max_day"] if c else None, p.f.stat_key))
         for chunk in _chunks(rows, 200):
-            s.execute(f"INSERT INTO {LANDING_FILES} ({_LANDING_FILES_COLS}) VALUES "
+            s.execute(f"INSERT INTO {t.landing_files} ({_FILES_COLS}) VALUES "
                       + ", ".join(f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS DATE), CAST(? AS DATE), {now_sql}, ?)"
                                   for _ in chunk), [v for row in chunk for v in row])
         for st in status.values():
@@ -304,7 +384,17 @@ class _Stager:
                 log.error(st.detail)
         return status
 
-    def _single(self, p: _Pending, source: _Source) -> _Source:
+    def _counts(self, labels: list[str]) -> dict[str, dict]:
+        """Per staged file: rows, first and last day, and for each typed column its non-blank values
+        and those that parsed (what `schema_drift.counts_drifted` looks at)."""
+        exprs = {"n": "COUNT(*)", "min_day": "MIN(event_date)", "max_day": "MAX(event_date)"}
+        for c in layout.typed_columns(self.spec):
+            exprs.update({f"{c.name}__{k}": e for k, e in schema_drift.value_counts(c.name, self.t.value(c.name)).items()})
+        rows = self.s.fetch_all(f"SELECT source_file, {', '.join(exprs.values())} FROM {self.t.landing_rows} "
+                                f"WHERE source_file IN ({_in(labels)}) GROUP BY source_file")
+        return {r[0]: dict(zip(exprs, r[1:])) for r in rows}
+
+    def _single(self, p: _Pending, source: Source) -> Source:
         """The source of one file of a group (to read it again with other casts)."""
         if source.label != "ff_src.source_file":
             return source  # already this file alone
@@ -319,15 +409,6 @@ def _fail(status: FileStatus, p: _Pending, failures: list[schema_drift.Finding])
     status.detail = schema_drift.failure_message(str(p.f.path), failures)
 
 
-def _counts(s: Session, labels: list[str]) -> dict[str, dict]:
-    """Per staged file: rows, first and last day, and the value counts schema drift looks at."""
-    exprs = {"n": "COUNT(*)", "min_day": "MIN(event_date)", "max_day": "MAX(event_date)",
-             **schema_drift.VALUE_COUNTS}
-    rows = s.fetch_all(f"SELECT source_file, {', '.join(exprs.values())} FROM {LANDING_ROWS} "
-                       f"WHERE source_file IN ({_in(labels)}) GROUP BY source_file")
-    return {r[0]: dict(zip(exprs, r[1:])) for r in rows}
-
-
 def _in(values: list[str]) -> str:
     return ", ".join(sql_literal(v) for v in values)
 
@@ -337,48 +418,18 @@ def _chunks(items: list, size: int):
         yield items[i:i + size]
 
 
-def _forget(s: Session, source_files: list[str]) -> None:
+def _forget(s: Session, t: layout.SourceTables, source_files: list[str]) -> None:
     """Drop what earlier versions of the files staged (their partition rows are replaced when
     those partitions are re-materialized)."""
-    s.execute(f"DELETE FROM {LANDING_ROWS} WHERE source_file IN ({_in(source_files)})")
-    s.execute(f"DELETE FROM quarantined_events WHERE source_file IN ({_in(source_files)}) AND event_date IS NULL")
+    s.execute(f"DELETE FROM {t.landing_rows} WHERE source_file IN ({_in(source_files)})")
+    s.execute(f"DELETE FROM {t.quarantine} WHERE source_file IN ({_in(source_files)}) AND event_date IS NULL")
 
 
-def _quarantine_file(s: Session, f: LandingFile, fingerprint, key, now, reason: Reason, detail) -> FileStatus:
-    log.error(detail)
-    with s.transaction():
-        _forget(s, [f.rel])
-        s.execute(f"INSERT INTO quarantined_events ({_Q_COLS}) VALUES (?, NULL, ?, NULL, NULL, NULL, NULL, "
-                  f"NULL, NULL, ?, ?, NULL, {sql_literal(now)})", [f.rel, fingerprint, reason.value, detail])
-        schema_drift.record(s, f.rel, fingerprint, [], sql_literal(now))
-        _register(s, f, fingerprint, key, "quarantined", detail, "", now)
-    return FileStatus(f.rel, fingerprint, "quarantined", detail, undated={reason.value: 1})
-
-
-def _register(s: Session, f: LandingFile, fingerprint, key, status, detail, columns, now) -> None:
-    s.execute(f"DELETE FROM {LANDING_FILES} WHERE source_file = ?", [f.rel])
+def _register(s: Session, t: layout.SourceTables, f: LandingFile, fingerprint, key, status, detail, columns,
+              now_sql: str) -> None:
+    s.execute(f"DELETE FROM {t.landing_files} WHERE source_file = ?", [f.rel])
     s.execute(
-        f"INSERT INTO {LANDING_FILES} ({_LANDING_FILES_COLS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, COUNT(*), "
-        f"MIN(event_date), MAX(event_date), {sql_literal(now)}, ? FROM {LANDING_ROWS} WHERE source_file = ?",
+        f"INSERT INTO {t.landing_files} ({_FILES_COLS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, COUNT(*), "
+        f"MIN(event_date), MAX(event_date), {now_sql}, ? FROM {t.landing_rows} WHERE source_file = ?",
         [f.rel, f.fmt or "", f.size, f.mtime_ns, fingerprint, key, status, detail, columns, f.stat_key, f.rel],
     )
-
-
-def _insert_rows_sql(source: _Source, outcome, config: IngestionConfig, start_date, now) -> str:
-    future = sql_literal(now + dt.timedelta(minutes=config.future_tolerance_minutes))
-    start = sql_literal(dt.datetime.combine(start_date, dt.time()))
-    typed = {"amount": "amount_value", "event_ts": "event_ts_value"}
-    # The row reasons, generated from the events source's rules (events/rules.py).
-    row_rules = rules.row_rules(events_source(), lambda c: c, typed.__getitem__, future=future, start=start,
-                                row_error="row_error")
-    dated = (f"row_error IS NULL AND event_ts_value IS NOT NULL AND event_ts_value <= {future} "
-             f"AND event_ts_value >= {start}")
-    raw = ", ".join(f"{outcome.raw(c)} AS {c}" for c in _RAW)
-    cols = ", ".join(ROWS_TABLE.names)
-    return f"""INSERT INTO {LANDING_ROWS} ({cols}) SELECT source_file, file_fingerprint, source_row,
-        {', '.join(_RAW)}, amount_value, event_ts_value, CASE WHEN {dated} THEN CAST(event_ts_value AS DATE) END,
-        {rules.reason_case(row_rules)}, {sql_literal(now)}, row_error
-        FROM (SELECT {source.label} AS source_file, {source.fingerprint} AS file_fingerprint,
-              CAST({source.row} AS BIGINT) AS source_row, {raw}, CAST({source.error} AS VARCHAR) AS row_error,
-              {outcome.amount_expr} AS amount_value, {outcome.ts_expr} AS event_ts_value
-              FROM {source.from_sql}) p"""

@@ -1,11 +1,14 @@
 """Dagster wiring of the churn lifecycle: labels -> training set -> models -> gate -> champion ->
 inference. The logic lives in the sibling modules; these assets pass config and render metadata.
 
-Promotion design: `churn_model` registers both models and marks the better one challenger with its
-gate record; the blocking check `challenger_beats_champion` fails (ERROR) when the challenger does
-not clear the gate, which stops `champion_model` (the only step that promotes) and everything
-downstream in that run. `champion_model` re-checks the gate itself, so materializing it alone can
-never promote a losing challenger.
+Promotion design: `churn_model` registers every candidate and marks the best one challenger with
+its gate record. When the challenger does not clear the gate and a champion serves, the blocking
+check `challenger_beats_champion` fails with severity WARN (keeping the champion is a correct
+outcome: the run succeeds), `champion_model` keeps the champion and says why, and inference scores
+with it (the challenger in shadow). With no champion to keep, the check fails with ERROR, which
+stops `champion_model` (the only step that promotes) and everything downstream in that run.
+`champion_model` re-checks the gate itself, so materializing it alone can never promote a losing
+challenger.
 """
 
 
@@ -46,6 +49,7 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
         last_label_date=config.last_label_date,
         every_days=config.every_days,
         min_history_days=config.min_history_days,
+        min_tenure_days=config.min_tenure_days,
     )
     per_date = [[d, n, c, f"{c / n:.3f}" if n else ""] for d, n, c in summary.per_date]
     return dg.MaterializeResult(metadata={
@@ -99,12 +103,14 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse, catalog: Catal
 
 @dg.asset(group_name=GROUP, kinds={"scikitlearn"}, deps=[training_set])
 def churn_model(config: ModelConfig, warehouse: Warehouse, model_registry: ModelRegistryResource) -> dg.MaterializeResult:
-    """Trains LogisticRegression and RandomForest pipelines out of time: the holdout is the newest
-    label dates, training uses only dates a purge gap (the label horizon) before them, and CV runs
-    over expanding windows of label dates. Both models are registered (retraining the same data,
-    params and code returns the same version); the better on the promotion metric becomes
-    challenger, with its gate record against the champion, both scored on holdout rows neither
-    trained on."""
+    """Trains the candidate models (logistic regression, random forest, histogram gradient
+    boosting) out of time: the holdout is the newest label dates, training uses only dates a purge
+    gap (the label horizon) before them, CV runs over expanding windows of label dates, and each
+    model's probabilities are calibrated on the newest training dates. Constant and (near-)identical
+    features are dropped first (listed with the reason). Every candidate is registered (retraining
+    the same data, params and code returns the same version); the best on the promotion metric
+    becomes challenger, with its gate record against the champion, both scored on holdout rows
+    neither trained on, and against a constant predictor's Brier score."""
     from feature_factory.ml import models, training
     from feature_factory.ml.plots import markdown_image
 
@@ -112,6 +118,7 @@ def churn_model(config: ModelConfig, warehouse: Warehouse, model_registry: Model
         warehouse, models.Hyperparams.from_config(config), metric=config.promotion_metric,
         margin=config.promotion_margin, min_score=config.min_promotion_score,
         keep_archived=config.keep_archived_artifacts, registry=model_registry.open(),
+        brier_below_constant=config.require_brier_below_constant,
     )
     res, gate = rnd.result, rnd.gate
     verdict = "passes" if gate["passed"] else "fails"
@@ -130,6 +137,16 @@ def churn_model(config: ModelConfig, warehouse: Warehouse, model_registry: Model
         "data_version": rnd.data_version,
         "code_version": rnd.challenger.code_version,
         "features": dg.MetadataValue.json(res.features),
+        "dropped_features": dg.MetadataValue.md(
+            _md_table(["feature", "not trained on because"], [[f, why] for f, why in res.dropped_features.items()])
+            if res.dropped_features else "none: every trainable feature varies and none copies another"),
+        "calibration": res.calibration,
+        "time_cv": (res.cv_note or f"all {config.cv_folds} folds ran") if config.cv_folds else "off (cv_folds 0)",
+        "base_rate": dg.MetadataValue.float(round(res.base_rate, 4)),
+        "brier_vs_constant": dg.MetadataValue.md(_md_table(
+            ["scorer", "holdout Brier"],
+            [[f"constant {res.base_rate:.3f} (training churn rate)", f"{res.constant_brier:.4f}"]]
+            + [[k, f"{m.metrics['brier']:.4f}"] for k, m in res.models.items()])),
     }
     for kind, m in res.models.items():
         meta[f"{kind}_roc_auc"] = dg.MetadataValue.float(round(m.metrics["roc_auc"], 4))
@@ -174,6 +191,12 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse,
                 "champion_version": before.version})
         if not passed:
             challenger = None  # keep serving the champion; the reason is in the metadata
+    kept_reason = None
+    if (config.promotion_basis == "holdout" and challenger and before
+            and not (challenger.gate or {}).get("passed")):
+        # The gate kept the champion: a correct outcome, so this step succeeds and says why.
+        kept_reason = (challenger.gate or {}).get("reason", "")
+        challenger = None
     try:
         champ = registry.promote(challenger.version) if challenger else before
     except PromotionRefused as exc:
@@ -194,6 +217,8 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse,
         "champion_roc_auc": (dg.MetadataValue.float(round(champ.metrics["roc_auc"], 4))
                              if "roc_auc" in champ.metrics else None),
         "promotion_basis": config.promotion_basis + (f": {basis_note}" if basis_note else ""),
+        "gate_decision": (f"kept champion v{champ.version}: challenger v{registry.challenger().version} "
+                          f"{kept_reason}") if kept_reason is not None and registry.challenger() else None,
         "features": dg.MetadataValue.json(champ.features),
         "registry": dg.MetadataValue.md(_md_table(
             ["version", "type", "status", "roc_auc", "trained through", "data", "created"], listing

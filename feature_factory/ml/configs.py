@@ -27,7 +27,8 @@ class TrainingSetConfig(dg.Config):
 
 
 class ModelConfig(dg.Config, Hyperparams):
-    # Split, CV and estimator fields (holdout_share, cv_folds, lr_c, rf_*, ...): models.Hyperparams.
+    # Split, CV, candidates, calibration, feature screening and estimator fields (holdout_share,
+    # cv_folds, candidates, calibration*, lr_c, rf_*, hgb_*, ...): models.Hyperparams.
     keep_archived_artifacts: int = Field(
         default=10, description="Keep the model files of the newest N archived versions; older "
         "archived versions keep their registry record but their pickle is deleted.",
@@ -41,6 +42,12 @@ class ModelConfig(dg.Config, Hyperparams):
         default=0.005,
         description="The challenger must beat the champion, both scored on the same holdout rows "
         "neither trained on, by at least this.",
+    )
+    require_brier_below_constant: bool = Field(
+        default=True,
+        description="Refuse to promote a challenger whose holdout Brier score is not below a constant "
+        "predictor's (the training set's churn rate for every row): its probabilities would be worse "
+        "than the base rate.",
     )
     min_promotion_score: float | None = Field(
         default=0.5,

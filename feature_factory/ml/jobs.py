@@ -1,9 +1,9 @@
 """Retraining and scoring jobs and their schedules.
 
 The drift sensor (monitoring) requests `retrain_job` when drift touches a feature the champion uses
-(`registry.champion_features()`). A retrain whose challenger loses the gate stops before
-promotion and scoring, so `scoring_job` also runs daily to keep scores fresh with the current
-champion.
+(`registry.champion_features()`). A retrain whose challenger loses the gate succeeds: it keeps the
+champion (the gate check warns, `champion_model` says why) and scores with it, the challenger in
+shadow. `scoring_job` also runs daily to keep scores fresh between retrains.
 """
 
 
@@ -18,8 +18,9 @@ retrain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(
         churn_labels, training_set, churn_model, champion_model, inference_results, model_performance
     ),
-    description="Labels -> training set -> LR and RF -> promotion gate -> champion -> inference "
-    "(champion + shadow) -> realized performance.",
+    description="Labels -> training set -> LR, RF and gradient boosting (calibrated) -> promotion gate "
+    "-> champion (promoted, or kept with the gate's reason) -> inference (champion + shadow) -> realized "
+    "performance.",
 )
 
 scoring_job = dg.define_asset_job(

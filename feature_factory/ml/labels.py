@@ -52,7 +52,14 @@ class LabelSettings(BaseModel):
         default=90, description="Eligible at L = any event on days [L - lookback, L - 1]."
     )
     min_history_days: int = Field(
-        default=28, description="Default first label date is this many days after the first event."
+        default=28, description="Default first label date is this many days after the first event "
+        "(set it, or first_label_date, past an acquisition period to start the label window after it)."
+    )
+    min_tenure_days: int = Field(
+        default=0,
+        description="Label a customer at L only when their first event is at least this many days before "
+        "L: customers still in their acquisition period (a first purchase with no time to repeat yet) "
+        "churn at another rate than the established ones; 0 = every customer active in the lookback.",
     )
 
 
@@ -161,16 +168,26 @@ def _utc_now() -> dt.datetime:
 
 
 def labels_sql(
-    warehouse: Warehouse, dates: Sequence[dt.date], horizon_days: int, lookback_days: int
+    warehouse: Warehouse, dates: Sequence[dt.date], horizon_days: int, lookback_days: int,
+    min_tenure_days: int = 0,
 ) -> str:
     """One statement: eligible (customer, label_date) pairs with their outcome.
 
-    Reads only the event days some label needs: [first label - lookback, last label + horizon).
+    Reads only the event days some label needs: [first label - lookback, last label + horizon),
+    plus, with `min_tenure_days`, each customer's first event day.
     """
     if not dates:
         raise LabelError("labels_sql needs at least one label date")
     if lookback_days < 1:
         raise LabelError(f"activity lookback_days must be >= 1, got {lookback_days}")
+    if min_tenure_days < 0:
+        raise LabelError(f"min_tenure_days must be >= 0, got {min_tenure_days}")
+    tenure_cte, tenure_where = "", ""
+    if min_tenure_days > 0:
+        tenure_cte = (f"first_seen AS (SELECT customer_id, MIN(event_date) AS first_date FROM "
+                      f"{tables.RAW_EVENTS.name} WHERE customer_id IS NOT NULL GROUP BY customer_id),\n")
+        tenure_where = (f"\nJOIN first_seen fs ON fs.customer_id = el.customer_id "
+                        f"AND fs.first_date <= {warehouse.date_add_days('el.label_date', -int(min_tenure_days))}")
     date_rows = " UNION ALL ".join(f"SELECT {sql_literal(d)} AS label_date" for d in dates)
     lookback_start = warehouse.date_add_days("d.label_date", -int(lookback_days))
     outcome_end = warehouse.date_add_days("d.label_date", int(horizon_days))
@@ -180,7 +197,7 @@ def labels_sql(
     # the range joins below touch customer-days, not events.
     return f"""
 WITH label_dates AS ({date_rows}),
-daily AS (
+{tenure_cte}daily AS (
     SELECT customer_id, event_date,
            SUM(CASE WHEN event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases
     FROM {tables.RAW_EVENTS.name}
@@ -208,7 +225,7 @@ SELECT
     el.last_event_date,
     CAST({int(horizon_days)} AS BIGINT) AS horizon_days,
     {sql_literal(_utc_now())} AS created_at
-FROM eligible el
+FROM eligible el{tenure_where}
 LEFT JOIN outcome o ON o.customer_id = el.customer_id AND o.label_date = el.label_date
 """
 
@@ -235,6 +252,7 @@ def build_labels(
     last_label_date: str | dt.date | None = None,
     every_days: int = _D.every_days,
     min_history_days: int = _D.min_history_days,
+    min_tenure_days: int = _D.min_tenure_days,
 ) -> LabelSummary:
     """Replace `churn_labels` atomically and summarise it per label date."""
     first_event, last_event = event_date_range(warehouse)
@@ -249,7 +267,7 @@ def build_labels(
         min_history_days=min_history_days,
     )
     rows = warehouse.replace_table(
-        tables.CHURN_LABELS.name, labels_sql(warehouse, plan.dates, horizon_days, lookback_days)
+        tables.CHURN_LABELS.name, labels_sql(warehouse, plan.dates, horizon_days, lookback_days, min_tenure_days)
     )
     per_date = [
         (as_date(d), int(n), int(c or 0))

@@ -13,20 +13,25 @@ average rank), so no score rows are pulled into Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from feature_factory import tables
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.dialect import Dialect
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
+
 
 class PerformanceError(ValueError):
     """Realized performance cannot be computed; the message names the missing input."""
 
 
-def performance_sql(warehouse: Warehouse, horizon_days: int, lookback_days: int) -> str:
+def performance_sql(dialect: Dialect, horizon_days: int, lookback_days: int) -> str:
     h, lb = int(horizon_days), int(lookback_days)
-    outcome_end = warehouse.date_add_days("p.snapshot_date", h)
-    look_from = warehouse.date_add_days("p.snapshot_date", -lb)
+    outcome_end = dialect.date_add_days("p.snapshot_date", h)
+    look_from = dialect.date_add_days("p.snapshot_date", -lb)
     # The newest run per (customer, snapshot, model): re-scoring the same day does not double-count.
     return f"""
 WITH last_day AS (SELECT MAX(event_date) AS d FROM {tables.RAW_EVENTS.name}),
@@ -41,7 +46,7 @@ scored AS (
 pairs AS (
     SELECT DISTINCT s.customer_id, s.snapshot_date
     FROM scored s CROSS JOIN last_day l
-    WHERE {warehouse.date_add_days("s.snapshot_date", h)} <= l.d
+    WHERE {dialect.date_add_days("s.snapshot_date", h)} <= l.d
 ),
 outcome AS (
     SELECT p.customer_id, p.snapshot_date,
@@ -100,7 +105,7 @@ def build_performance(warehouse: Warehouse, horizon_days: int, lookback_days: in
             raise PerformanceError(f"table {table} does not exist: materialize {hint} first")
     if "role" not in {c for c, _ in warehouse.columns(tables.INFERENCE_RESULTS.name)}:
         warehouse.execute(f"ALTER TABLE {tables.INFERENCE_RESULTS.name} ADD COLUMN role VARCHAR")
-    rows = warehouse.replace_table(tables.MODEL_PERFORMANCE.name, performance_sql(warehouse, horizon_days, lookback_days))
+    rows = warehouse.replace_table(tables.MODEL_PERFORMANCE.name, performance_sql(warehouse.dialect, horizon_days, lookback_days))
     frame = warehouse.fetch_df(f"SELECT * FROM {tables.MODEL_PERFORMANCE.name} ORDER BY scoring_date, model_version")
     if not frame.empty:
         frame["scoring_date"] = pd.to_datetime(frame["scoring_date"]).dt.date

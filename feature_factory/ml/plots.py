@@ -44,8 +44,10 @@ def render_plots(
     scores: Mapping[str, np.ndarray],
     importances: Mapping[str, Mapping[str, float]],
     threshold: float = 0.5,
+    base_rate: float | None = None,
 ) -> dict[str, bytes]:
-    """PNG bytes per plot name, for every model's holdout `scores` (probability of churn)."""
+    """PNG bytes per plot name, for every model's holdout `scores` (probability of churn);
+    `base_rate` (the training churn rate) adds the constant predictor to the reliability plot."""
     from sklearn.calibration import calibration_curve
     from sklearn.metrics import brier_score_loss, confusion_matrix, precision_recall_curve, roc_curve
 
@@ -93,9 +95,13 @@ def render_plots(
         frac_pos, mean_pred = calibration_curve(y_true, s, n_bins=10, strategy="quantile")
         brier = brier_score_loss(y_true, s)
         ax.plot(mean_pred, frac_pos, "o-", label=f"{name} (Brier {brier:.3f})", markersize=3)
+    if base_rate is not None:
+        constant = brier_score_loss(y_true, np.full(len(y_true), base_rate))
+        ax.plot([base_rate], [y_true.mean()], "kx", markersize=8,
+                label=f"constant {base_rate:.2f} (Brier {constant:.3f})")
     ax.plot([0, 1], [0, 1], "--", color="lightgrey", label="perfectly calibrated")
     ax.set(xlabel="mean predicted probability", ylabel="observed churn rate",
-           title="Calibration (holdout, quantile bins)")
+           title="Reliability (holdout, quantile bins)")
     ax.legend(fontsize=7)
     out["calibration"] = _png(fig)
 

@@ -62,6 +62,8 @@ class ModelVersion:
     ci: dict[str, list[float]] = field(default_factory=dict)
     fingerprint: str = ""  # sha256 of model type + data version + params + features + code version
     artifact_removed: bool = False  # retention deleted the pickle; the record stays
+    dropped_features: dict[str, str] = field(default_factory=dict)  # not trained on, and why
+    calibration: str = ""  # how its probabilities were calibrated
 
 
 def gate_decision(

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -22,7 +22,9 @@ from feature_factory import tables
 from feature_factory.ml import models, plots
 from feature_factory.ml.registry import ModelRegistry, ModelVersion, gate_decision
 from feature_factory.ml.training_set import feature_columns, load_training_frame
-from feature_factory.warehouse.base import Warehouse
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 
 @dataclass
@@ -128,6 +130,18 @@ def gate_round(
     }
 
 
+def brier_gate(gate: dict[str, Any], brier: float, constant: float, base_rate: float) -> dict[str, Any]:
+    """The gate record, refused when the challenger's holdout Brier score is not below that of a
+    constant predictor at the training base rate: such probabilities are worse than knowing only
+    the churn rate, whatever the ranking metric says."""
+    gate = {**gate, "brier": brier, "brier_constant": constant}
+    if brier < constant:
+        return gate
+    why = (f"Brier {brier:.4f} is not below the constant predictor's {constant:.4f} (the training "
+           f"churn rate {base_rate:.3f} for every holdout row): its probabilities are worse than the base rate")
+    return {**gate, "passed": False, "brier_refused": True, "reason": f"{why}; {gate['reason']}"}
+
+
 def train_round(
     warehouse: Warehouse,
     params: models.Hyperparams,
@@ -138,8 +152,9 @@ def train_round(
     features: list[str] | None = None,
     registry: ModelRegistry | None = None,
     keep_archived: int | None = None,
-    kinds: tuple[str, ...] = models.MODEL_KINDS,
+    kinds: tuple[str, ...] | None = None,
     horizon_days: int | None = None,
+    brier_below_constant: bool = True,
 ) -> TrainingRound:
     models.signed(metric, 0.0)  # unknown metric: fail before any work
     registry = registry or ModelRegistry()
@@ -149,14 +164,15 @@ def train_round(
     df = load_training_frame(warehouse, features)
     horizon = horizon_days if horizon_days is not None else horizon_of_labels(warehouse)
     return train_frame(df, features, params, registry, metric=metric, margin=margin,
-                       min_score=min_score, keep_archived=keep_archived, kinds=kinds, horizon_days=horizon)
+                       min_score=min_score, keep_archived=keep_archived, kinds=kinds, horizon_days=horizon,
+                       brier_below_constant=brier_below_constant)
 
 
 def train_frame(
     df: pd.DataFrame, features: list[str], params: models.Hyperparams, registry: ModelRegistry, *,
     metric: str = "roc_auc", margin: float = 0.005, min_score: float | None = 0.5,
-    keep_archived: int | None = None, kinds: tuple[str, ...] = models.MODEL_KINDS,
-    horizon_days: int | None = None, render: bool = True,
+    keep_archived: int | None = None, kinds: tuple[str, ...] | None = None,
+    horizon_days: int | None = None, render: bool = True, brier_below_constant: bool = True,
 ) -> TrainingRound:
     """The round on an already loaded training frame (what train_round does after reading it);
     `render=False` skips the plots (measurements over many rounds)."""
@@ -175,13 +191,16 @@ def train_frame(
         "n_purged": result.n_purged,
         "n_holdout": result.n_holdout,
         "positives": result.positives,
+        "base_rate": result.base_rate,
     }
     params_dict = params.model_dump()
     registered = {
         kind: registry.register(
-            m.pipeline, model_type=kind, features=features, training_window=window,
-            metrics=m.metrics, cv=m.cv, ci=m.ci, data_version=version, params=params_dict,
+            m.pipeline, model_type=kind, features=m.features, training_window=window,
+            metrics={**m.metrics, "brier_constant": result.constant_brier}, cv=m.cv, ci=m.ci,
+            data_version=version, params=params_dict,
             threshold=params.threshold, score_reference=models.score_reference(m.holdout_scores),
+            dropped_features=result.dropped_features, calibration=result.calibration,
         )
         for kind, m in result.models.items()
     }
@@ -199,6 +218,8 @@ def train_frame(
     else:
         gate = gate_round(registry, best, result.holdout, metric=metric, margin=margin,
                           min_score=min_score, purge_days=split.purge_days, threshold=params.threshold)
+        if brier_below_constant:
+            gate = brier_gate(gate, best.metrics["brier"], result.constant_brier, result.base_rate)
     for kind, v in registered.items():
         if kind != best.kind and registry.get(v.version).status != "champion":
             registry.archive(v.version, f"lost to {best.kind} on {metric}")
@@ -209,7 +230,7 @@ def train_frame(
         result.holdout["churned"].to_numpy(),
         {k: m.holdout_scores for k, m in result.models.items()},
         {k: m.importances for k, m in result.models.items()},
-        threshold=params.threshold,
+        threshold=params.threshold, base_rate=result.base_rate,
     ) if render else {}
     return TrainingRound(
         result, {k: registry.get(v.version) for k, v in registered.items()}, registry.get(challenger.version),

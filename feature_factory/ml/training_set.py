@@ -16,13 +16,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features import patch_layer
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 KEY_COLUMNS = tables.TRAINING_SET.names  # the contract's fixed columns, in order
 

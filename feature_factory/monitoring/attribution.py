@@ -88,12 +88,17 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from scipy.stats import norm
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.dialect import Dialect
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the Warehouse (a Dagster resource) is only passed in: the SQL builders need none
+    from feature_factory.warehouse.base import Warehouse
 
 NEW_CUSTOMER_DAYS = 28
 # The segments every source has (from the first-seen table and the lineage columns), after its own.
@@ -112,7 +117,7 @@ FILE_CARRIES = 0.5  # a file carrying this much of the change ranks first
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*")
 # Names the statements use for their own columns: a dimension may not take one.
-_RESERVED = re.compile(r"(a|e_day|first_day|g_.*|[rmnoqs][0-9]+)")
+_RESERVED = re.compile(r"(events|e_day|first_day|g_.*|.*__.*)")
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class AttributionSource:
         for d in self.dimensions:
             if d in DERIVED or _RESERVED.fullmatch(d) or d == self.raw_key:
                 raise ValueError(f"{where}: dimension {d!r} clashes with a segment or column attribution "
-                                 f"names itself ({', '.join(DERIVED)}, the key, a, e_day, first_day, g_*, r0...)")
+                                 f"names itself ({', '.join(DERIVED)}, the key, events, e_day, first_day, g_*, *__*)")
         if len(set(self.dimensions)) != len(self.dimensions):
             raise ValueError(f"{where}: dimensions {list(self.dimensions)} repeat a column")
 
@@ -213,27 +218,91 @@ def attributable(specs: Sequence[FeatureSpec], event_columns: set[str],
             and set(s.source_columns) <= event_columns]
 
 
-def _segments(warehouse: Warehouse, date_col: str, source: AttributionSource = CUSTOMER) -> str:
+def _segments(dialect: Dialect, date_col: str, source: AttributionSource = CUSTOMER) -> str:
     """Segment columns of an event row `e` joined to its entity's first day `fs.first_day`."""
-    age = warehouse.date_diff_days("fs.first_day", date_col)
-    week = warehouse.date_diff_days(_lit_date(_EPOCH_MONDAY), "fs.first_day")
+    age = dialect.date_diff_days("fs.first_day", date_col)
+    week = dialect.date_diff_days(_lit_date(_EPOCH_MONDAY), "fs.first_day")
     own = "".join(f"e.{d}, " for d in source.dimensions)
     return (f"{own}e.source_file, "
             f"CASE WHEN {age} < {NEW_CUSTOMER_DAYS} THEN 'new' ELSE 'returning' END AS cohort, "
             f"CAST(FLOOR({week} / 7) AS BIGINT) AS first_seen_week")
 
 
-def _grouped(inner: str, aggs: list[str], dimensions: Sequence[str] = DIMENSIONS) -> str:
+# The measures a grouped statement names, per segment: every event row of its window (`events`) and
+# the first event day (`first_day`, current side), and per feature its rows inside the feature's
+# window and filter (`rows`), their mass (`mass`) with its sum of squares (`squares`), the rows
+# with a missing input (`missing`), and the out-of-range customers' mass (`out_of_range`) with its
+# sum of squares (`out_of_range_squares`).
+EVENTS, FIRST_DAY = "events", "first_day"
+ROWS, MASS, SQUARES, MISSING, OUT, OUT_SQUARES = (
+    "rows", "mass", "squares", "missing", "out_of_range", "out_of_range_squares")
+BASE_MEASURES = (ROWS, MASS, SQUARES, MISSING)  # the baseline side of every feature (stored)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One named column of a grouped statement: `combine` aggregates the inner event rows per
+    combination of every dimension, `outer` (SUM or MIN, both exact on partial results)
+    re-aggregates the combinations per segment. `feature` is None for the segment's own measures."""
+
+    name: str
+    feature: str | None
+    combine: str
+    outer: str = "SUM"
+
+    @property
+    def alias(self) -> str:
+        return self.name if self.feature is None else f"{self.name}__{self.feature}"
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """A grouped statement and what its columns are: read back by `_rows` through `measures`."""
+
+    sql: str
+    dimensions: tuple[str, ...]
+    measures: tuple[Measure, ...]
+
+
+@dataclass
+class _Inner:
+    """The per-row columns of the inner select and the measures over them, built together so an
+    alias is written once (by `add`) and every reader takes it from the `Measure`."""
+
+    columns: list[str] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+
+    def add(self, feature: str, name: str, row_sql: str, squares: str | None = None) -> None:
+        """Row column `row_sql` named `name` for `feature`, summed; and its sum of squares as the
+        measure `squares` when given."""
+        m = Measure(name, feature, "")
+        self.columns.append(f"{row_sql} AS {m.alias}")
+        self.measures.append(Measure(name, feature, f"SUM({m.alias})"))
+        if squares:
+            self.measures.append(Measure(squares, feature, f"SUM({m.alias} * {m.alias})"))
+
+
+def _features(targets: Sequence[Target]) -> None:
+    """Each target's feature names its columns: one target per feature, a lower-case identifier."""
+    names = [t.spec.name for t in targets]
+    for n in names:
+        quote_ident(n)
+    if len(set(names)) != len(names):
+        raise ValueError(f"attribution targets repeat a feature: {sorted(n for n in names if names.count(n) > 1)}")
+
+
+def _grouped(inner: str, measures: Sequence[Measure], dimensions: Sequence[str] = DIMENSIONS) -> Grouped:
     """The segment rows of `inner` in two steps: one aggregation by every dimension at once (a
     few thousand combinations), then the grouping sets over that small result (every aggregate is
     a sum or a min, so it re-aggregates exactly): one pass over the events instead of one per set."""
     dims = ", ".join(dimensions)
     sets = ", ".join(f"({d})" for d in dimensions)
     grouping = ", ".join(f"GROUPING({d}) AS g_{d}" for d in dimensions)
-    names = [a.rsplit(" AS ", 1)[1] for a in aggs]
-    outer = ", ".join(f"{'MIN' if n == 'first_day' else 'SUM'}({n}) AS {n}" for n in names)
-    return (f"SELECT {grouping}, {dims}, {outer} FROM (SELECT {dims}, {', '.join(aggs)} FROM ({inner}) seg "
-            f"GROUP BY {dims}) combos GROUP BY GROUPING SETS ({sets})")
+    combos = ", ".join(f"{m.combine} AS {m.alias}" for m in measures)
+    outer = ", ".join(f"{m.outer}({m.alias}) AS {m.alias}" for m in measures)
+    sql = (f"SELECT {grouping}, {dims}, {outer} FROM (SELECT {dims}, {combos} FROM ({inner}) seg "
+           f"GROUP BY {dims}) combos GROUP BY GROUPING SETS ({sets})")
+    return Grouped(sql, tuple(dimensions), tuple(measures))
 
 
 def _first_days(source: AttributionSource = CUSTOMER) -> str:
@@ -316,89 +385,114 @@ def out_of_range_customers(warehouse: Warehouse, day: dt.date, targets: Sequence
     return {t.spec.name: int(v or 0) for t, v in zip(tails, row or ())}
 
 
-def current_sql(warehouse: Warehouse, day: dt.date, targets: Sequence[Target],
-                source: AttributionSource = CUSTOMER) -> str:
-    """Per segment, for each target i: rows r_i and what its mode reads (tail: mass m_i and the
-    out-of-range mass o_i with its sum of squares q_i; missing: missing inputs n_i; shift: m_i and
-    its sum of squares s_i) inside its window as of `day`; `a` counts every event row of the
-    widest window."""
+def current_sql(dialect: Dialect, day: dt.date, targets: Sequence[Target],
+                source: AttributionSource = CUSTOMER) -> Grouped:
+    """Per segment, for each target: `rows` and what its mode reads (tail: `mass` and the
+    out-of-range mass `out_of_range` with its squares; missing: `missing`; shift: `mass` and its
+    `squares`) inside its window as of `day`; `events` counts every event row of the widest
+    window, `first_day` is the segment's first event day."""
+    _features(targets)
     widest = max(t.spec.window_days for t in targets)
     lo, hi = _lit_date(day - dt.timedelta(days=widest - 1)), _lit_date(day)
-    cols, aggs = [], ["COUNT(*) AS a", "MIN(e_day) AS first_day"]
-    for i, t in enumerate(targets):
+    cols = _Inner(measures=[Measure(EVENTS, None, "COUNT(*)"), Measure(FIRST_DAY, None, "MIN(e_day)", "MIN")])
+    for t in targets:
+        name = t.spec.name
         value, cond = _value(t.spec)
         inside = f"{cond} AND e.event_date >= {_lit_date(day - dt.timedelta(days=t.spec.window_days - 1))}"
         oor = _out_of_range(t, "cf.")
-        # Only the columns the target's mode reads (contributors): tail r, m, o, q; missing r, n;
-        # shift r, m, s. Fewer aggregates over the window's rows.
-        cols.append(f"CASE WHEN {inside} THEN 1 ELSE 0 END AS r{i}")
-        aggs.append(f"SUM(r{i}) AS r{i}")
+        # Only the columns the target's mode reads (contributors): tail rows, mass, out_of_range
+        # (+ squares); missing rows, missing; shift rows, mass (+ squares). Fewer aggregates.
+        cols.add(name, ROWS, f"CASE WHEN {inside} THEN 1 ELSE 0 END")
         if t.mode in ("tail", "shift"):
-            cols.append(f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}")
-            aggs.append(f"SUM(m{i}) AS m{i}")
-        if t.mode == "shift":
-            aggs.append(f"SUM(m{i} * m{i}) AS s{i}")
+            cols.add(name, MASS, f"CASE WHEN {inside} THEN COALESCE({value}, 0) ELSE 0 END",
+                     SQUARES if t.mode == "shift" else None)
         if t.mode == "missing":
-            cols.append(f"CASE WHEN {_unless_false(inside)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
-            aggs.append(f"SUM(n{i}) AS n{i}")
+            cols.add(name, MISSING, f"CASE WHEN {_unless_false(inside)} AND {value} IS NULL THEN 1 ELSE 0 END")
         if t.mode == "tail":
-            cols.append(f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END AS o{i}")
-            aggs += [f"SUM(o{i}) AS o{i}", f"SUM(o{i} * o{i}) AS q{i}"]
-    inner = (f"SELECT {_segments(warehouse, 'e.event_date', source)}, e.event_date AS e_day, {', '.join(cols)} "
+            cols.add(name, OUT, f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END", OUT_SQUARES)
+    inner = (f"SELECT {_segments(dialect, 'e.event_date', source)}, e.event_date AS e_day, {', '.join(cols.columns)} "
              f"FROM {source.raw_table} e JOIN {_first_days(source)} "
              f"LEFT JOIN {source.features_table} cf ON cf.{source.features_key} = e.{source.raw_key} "
              f"AND cf.snapshot_date = {hi} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
-    return _grouped(inner, aggs, source.all_dimensions)
+    return _grouped(inner, cols.measures, source.all_dimensions)
 
 
-def baseline_sql(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Sequence[Target],
-                 source: AttributionSource = CUSTOMER) -> str:
-    """Per segment, for each target i: rows r_i, mass m_i (sum of squares s_i) and missing inputs
-    n_i over the baseline's event days [start, end]; `a` counts every event row."""
+def baseline_sql(dialect: Dialect, start: dt.date, end: dt.date, targets: Sequence[Target],
+                 source: AttributionSource = CUSTOMER) -> Grouped:
+    """Per segment, for each target: `rows`, `mass` (with `squares`) and `missing` over the
+    baseline's event days [start, end]; `events` counts every event row."""
+    _features(targets)
     lo, hi = _lit_date(start), _lit_date(end)
-    cols, aggs = [], ["COUNT(*) AS a"]
-    for i, t in enumerate(targets):
+    cols = _Inner(measures=[Measure(EVENTS, None, "COUNT(*)")])
+    for t in targets:
         value, cond = _value(t.spec)
-        cols.append(f"CASE WHEN {cond} THEN 1 ELSE 0 END AS r{i}, "
-                    f"CASE WHEN {cond} THEN COALESCE({value}, 0) ELSE 0 END AS m{i}, "
-                    f"CASE WHEN {_unless_false(cond)} AND {value} IS NULL THEN 1 ELSE 0 END AS n{i}")
-        aggs += [f"SUM(r{i}) AS r{i}", f"SUM(m{i}) AS m{i}", f"SUM(m{i} * m{i}) AS s{i}", f"SUM(n{i}) AS n{i}"]
-    inner = (f"SELECT {_segments(warehouse, 'e.event_date', source)}, {', '.join(cols)} "
+        cols.add(t.spec.name, ROWS, f"CASE WHEN {cond} THEN 1 ELSE 0 END")
+        cols.add(t.spec.name, MASS, f"CASE WHEN {cond} THEN COALESCE({value}, 0) ELSE 0 END", SQUARES)
+        cols.add(t.spec.name, MISSING, f"CASE WHEN {_unless_false(cond)} AND {value} IS NULL THEN 1 ELSE 0 END")
+    inner = (f"SELECT {_segments(dialect, 'e.event_date', source)}, {', '.join(cols.columns)} "
              f"FROM {source.raw_table} e JOIN {_first_days(source)} "
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
-    return _grouped(inner, aggs, source.all_dimensions)
+    return _grouped(inner, cols.measures, source.all_dimensions)
 
 
-def _rows(warehouse: Warehouse, sql: str) -> dict[tuple[str, str], dict]:
-    """(dimension, value) -> the aggregate columns of that segment."""
+@dataclass
+class Segment:
+    """One segment's row of a grouped statement, by name: its own measures and each feature's."""
+
+    events: float = 0.0
+    first_day: str | None = None
+    features: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def of(self, feature: str) -> dict[str, float]:
+        """The segment's measures for `feature` (0 for one the statement did not read) and `events`."""
+        return {EVENTS: self.events, **self.features.get(feature, {})}
+
+
+def _rows(warehouse: Warehouse, query: Grouped) -> dict[tuple[str, str], Segment]:
+    """(dimension, value) -> that segment's measures, read by the names the statement gave them."""
     out = {}
-    for r in warehouse.fetch_df(sql).to_dict("records"):
+    for r in warehouse.fetch_df(query.sql).to_dict("records"):
         r = {k.lower(): v for k, v in r.items()}
-        dims = [k[2:] for k in r if k.startswith("g_")]  # the statement's dimensions (_grouped)
-        dim = next(d for d in dims if int(r[f"g_{d}"]) == 0)
+        dim = next(d for d in query.dimensions if int(r[f"g_{d}"]) == 0)
         value = r[dim]
         if dim == "first_seen_week" and value is not None:
             value = str(_EPOCH_MONDAY + dt.timedelta(weeks=int(value)))
-        first = r.pop("first_day", None)
-        out[(dim, "" if value is None else str(value))] = {
-            **{k: float(v or 0) for k, v in r.items() if k not in dims and not k.startswith("g_")},
-            **({"first_day": str(first)[:10]} if first is not None else {})}
+        seg = Segment()
+        for m in query.measures:
+            v = r[m.alias]
+            if m.name == FIRST_DAY:
+                seg.first_day = None if v is None else str(v)[:10]
+            elif m.feature is None:
+                seg.events = float(v or 0)
+            else:
+                seg.features.setdefault(m.feature, {})[m.name] = float(v or 0)
+        out[(dim, "" if value is None else str(value))] = seg
     return out
 
 
+def view(rows: dict[tuple[str, str], Segment], feature: str) -> dict[tuple[str, str], dict[str, float]]:
+    """One feature's side of grouped rows: segment -> its named measures and `events`."""
+    return {key: seg.of(feature) for key, seg in rows.items()}
+
+
+# Bumped when the stored segments' shape changes: a row stored in another shape is recomputed.
+_CACHE_FORMAT = 2
+
+
 def _definition(spec: FeatureSpec) -> str:
-    """What the baseline side of a feature depends on besides the window: its value and rows."""
-    return json.dumps([spec.agg, spec.value_sql, spec.filter_sql])
+    """What the baseline side of a feature depends on besides the window: its value and rows (and
+    the shape the side is stored in)."""
+    return json.dumps({"agg": spec.agg, "value": spec.value_sql, "filter": spec.filter_sql, "format": _CACHE_FORMAT})
 
 
 def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date, targets: Sequence[Target],
                   source: AttributionSource = CUSTOMER) -> list[dict[tuple[str, str], dict]]:
-    """The baseline side of each target (segment -> a, r, m, s, n), computed once per baseline
-    window and kept in `attribution_baseline` (one row per feature and window, the segments as
-    JSON): every day judged against the same baseline reuses it. A cached row is used only while
-    the window's raw_events row count and the feature's definition are unchanged; the others are
-    computed in one statement and stored (replace of their keys: idempotent)."""
+    """The baseline side of each target (segment -> events, rows, mass, squares, missing),
+    computed once per baseline window and kept in `attribution_baseline` (one row per feature and
+    window, the segments as JSON): every day judged against the same baseline reuses it. A cached
+    row is used only while the window's raw_events row count and the feature's definition are
+    unchanged; the others are computed in one statement and stored (replace of their keys: idempotent)."""
     cache = source.baseline_table
     events = int(warehouse.fetch_one(f"SELECT COUNT(*) FROM {source.raw_table} WHERE event_date BETWEEN "
                                      f"{_lit_date(start)} AND {_lit_date(end)}")[0])
@@ -420,12 +514,8 @@ def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date, targets: S
             out.append(None)
             missing.append(t)
     if missing:
-        rows = _rows(warehouse, baseline_sql(warehouse, start, end, missing, source))
-        by_target = {}
-        for j, t in enumerate(missing):
-            keep = {"a": "a", f"r{j}": "r", f"m{j}": "m", f"s{j}": "s", f"n{j}": "n"}
-            by_target[t.spec.name] = {seg: {new: v.get(old, 0.0) for old, new in keep.items()}
-                                      for seg, v in rows.items()}
+        rows = _rows(warehouse, baseline_sql(warehouse.dialect, start, end, missing, source))
+        by_target = {t.spec.name: view(rows, t.spec.name) for t in missing}
         selects, params = [], []
         for t in missing:
             selects.append("SELECT CAST(? AS DATE) AS baseline_start, CAST(? AS DATE) AS baseline_end, "
@@ -436,7 +526,7 @@ def baseline_rows(warehouse: Warehouse, start: dt.date, end: dt.date, targets: S
         names = ", ".join(sql_literal(t.spec.name) for t in missing)
         warehouse.replace_where(
             cache, f"baseline_start = {_lit_date(start)} AND baseline_end = {_lit_date(end)} "
-                                  f"AND feature IN ({names})",
+                   f"AND feature IN ({names})",
             " UNION ALL ".join(selects), params=params)
         out = [o if o is not None else by_target[t.spec.name] for o, t in zip(out, targets)]
     return out
@@ -480,26 +570,27 @@ def attribute(
         return Attribution({}, {})
     check_columns(warehouse, source)
     refresh_first_seen(warehouse, source)
-    cur = _rows(warehouse, current_sql(warehouse, day, targets, source))
+    cur = _rows(warehouse, current_sql(warehouse.dialect, day, targets, source))
     start, end = baseline_window
     bases = baseline_rows(warehouse, start, end, targets, source)
     base_days = max((end - start).days + 1, 1)
-    files = {v: r["first_day"] for (d, v), r in cur.items() if d == "source_file" and "first_day" in r}
+    files = {v: seg.first_day for (d, v), seg in cur.items() if d == "source_file" and seg.first_day is not None}
     customers = out_of_range_customers(warehouse, day, targets, source)
-    found, covering = {}, {}
-    for i, t in enumerate(targets):
-        covering[t.spec.name] = []
-        found[t.spec.name] = contributors(t, i, cur, bases[i], base_days, covering[t.spec.name], customers,
-                                          source.all_dimensions)
-    return Attribution(found, files,
-                       {t.spec.name: carriers(t, i, cur) for i, t in enumerate(targets) if t.mode != "shift"},
-                       {k: v for k, v in covering.items() if v})
+    found, covering, carried = {}, {}, {}
+    for t, base in zip(targets, bases):
+        name = t.spec.name
+        mine = view(cur, name)
+        covering[name] = []
+        found[name] = contributors(t, mine, base, base_days, covering[name], customers, source.all_dimensions)
+        if t.mode != "shift":
+            carried[name] = carriers(t, mine)
+    return Attribution(found, files, carried, {k: v for k, v in covering.items() if v})
 
 
-def carriers(t: Target, i: int, cur: dict, top: int = 3) -> list[dict]:
+def carriers(t: Target, cur: dict, top: int = 3) -> list[dict]:
     """The landing files holding the largest share of the out-of-range mass (tail) or of the
-    missing inputs (missing), with that share."""
-    key = f"o{i}" if t.mode == "tail" else f"n{i}"
+    missing inputs (missing), with that share; `cur` is the target's side (`view`)."""
+    key = OUT if t.mode == "tail" else MISSING
     files = {v: r.get(key, 0.0) for (d, v), r in cur.items() if d == "source_file"}
     total = sum(files.values())
     if total <= 0:
@@ -527,30 +618,25 @@ def wilson_low(share: float, n: float, z: float = 1.96) -> float:
     return max(0.0, (centre - half) / (1 + z2 / n))
 
 
-def _base(base: dict, key: tuple[str, str], i: int | None) -> dict:
-    """A baseline segment's columns under the names of the current statement's target i (the
-    cached baseline side has them without the index)."""
-    b = base.get(key, {})
-    if i is None or not b or "r" in b:
-        return {"a": b.get("a", 0.0), "r": b.get("r", 0.0), "m": b.get("m", 0.0), "s": b.get("s", 0.0),
-                "n": b.get("n", 0.0)}
-    return {"a": b.get("a", 0.0), "r": b.get(f"r{i}", 0.0), "m": b.get(f"m{i}", 0.0),
-            "s": b.get(f"s{i}", 0.0), "n": b.get(f"n{i}", 0.0)}
+def _base(row: dict | None) -> dict[str, float]:
+    """A baseline segment's measures (0 where the segment is absent from the baseline)."""
+    row = row or {}
+    return {k: row.get(k, 0.0) for k in (EVENTS, *BASE_MEASURES)}
 
 
-def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
+def contributors(t: Target, cur: dict, base: dict, base_days: int,
                  covering: list[str] | None = None, units_cap: dict[str, int] | None = None,
                  dimensions: Sequence[str] = DIMENSIONS) -> list[dict]:
-    """The shares of one target from the grouped rows (pure; see the module docstring). `base`
-    holds the baseline side (columns a, r, m, s, n; or indexed like `cur` when `i` applies);
-    `dimensions` the source's (`AttributionSource.all_dimensions`)."""
+    """The shares of one target from its side of the grouped rows (pure; see the module
+    docstring): `cur` and `base` map each segment to its named measures (`view`; the baseline's:
+    events, rows, mass, squares, missing); `dimensions` the source's (`AttributionSource.all_dimensions`)."""
     k = t.spec.window_days
-    b = {key: _base(base, key, i) for key in base}
+    b = {key: _base(row) for key, row in base.items()}
     # The baseline's totals over the dimension every row is in once (a source may declare none).
-    b_rows = sum(v["r"] for (d, _), v in b.items() if d == TOTALS)
-    b_mass = sum(v["m"] for (d, _), v in b.items() if d == TOTALS)
-    b_all = sum(v["a"] for (d, _), v in b.items() if d == TOTALS)
-    b_miss = sum(v["n"] for (d, _), v in b.items() if d == TOTALS)
+    b_rows = sum(v[ROWS] for (d, _), v in b.items() if d == TOTALS)
+    b_mass = sum(v[MASS] for (d, _), v in b.items() if d == TOTALS)
+    b_all = sum(v[EVENTS] for (d, _), v in b.items() if d == TOTALS)
+    b_miss = sum(v[MISSING] for (d, _), v in b.items() if d == TOTALS)
     out = []
     for dim in dimensions:
         keys = sorted({v for d, v in cur if d == dim} | ({v for d, v in b if d == dim} if dim != "source_file" else set()))
@@ -558,37 +644,37 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
         units = 0.0  # tail: sum of squared weights; missing: missing inputs (each a unit)
         for value in keys:
             c = cur.get((dim, value), {})
-            bs = b.get((dim, value), {"a": 0.0, "r": 0.0, "m": 0.0, "s": 0.0, "n": 0.0})
-            rows, mass = c.get(f"r{i}", 0.0), c.get(f"m{i}", 0.0)
+            bs = b.get((dim, value), _base(None))
+            rows, mass = c.get(ROWS, 0.0), c.get(MASS, 0.0)
             if t.mode == "tail":
                 # A file's size is its rows (files are slices of time: rows measure their normal
                 # content, while their mass holds the contamination being traced); any other
                 # segment's is its mass now: segments differ in mass per row (purchases of an
                 # amount feature; long-tenured customers reach the top of a 30-day sum first),
                 # and carrying the mass they hold anyway is not special.
-                deltas[value], sizes[value] = c.get(f"o{i}", 0.0), (rows if dim == "source_file" else mass)
-                units += c.get(f"q{i}", 0.0)
+                deltas[value], sizes[value] = c.get(OUT, 0.0), (rows if dim == "source_file" else mass)
+                units += c.get(OUT_SQUARES, 0.0)
             elif t.mode == "missing":
                 if dim == "source_file":
                     rate = b_miss / b_rows if b_rows else 0.0
                 else:
-                    rate = bs["n"] / bs["r"] if bs["r"] else 0.0
-                deltas[value], sizes[value] = c.get(f"n{i}", 0.0) - rows * rate, rows
-                units += c.get(f"n{i}", 0.0)
+                    rate = bs[MISSING] / bs[ROWS] if bs[ROWS] else 0.0
+                deltas[value], sizes[value] = c.get(MISSING, 0.0) - rows * rate, rows
+                units += c.get(MISSING, 0.0)
             elif dim == "source_file":
                 # A file's size: the rows that can carry the feature's mass. For a value feature
                 # its input rows (a file holding more purchases than average is not special for
                 # carrying more of a purchase-amount change); for a count, whose mass is its rows,
                 # every row (else a change in the rows themselves could never stand out).
-                carry = rows if t.spec.value_sql else c.get("a", 0.0)
+                carry = rows if t.spec.value_sql else c.get(EVENTS, 0.0)
                 base_carry = b_rows if t.spec.value_sql else b_all
                 per_row = b_mass / base_carry if base_carry else 0.0
                 deltas[value], sizes[value] = mass - carry * per_row, carry
-                noise += c.get(f"s{i}", 0.0)
+                noise += c.get(SQUARES, 0.0)
             else:
-                deltas[value] = mass / k - bs["m"] / base_days
-                sizes[value] = bs["m"] if b_mass else mass
-                noise += c.get(f"s{i}", 0.0) / (k * k) + bs["s"] / (base_days * base_days)
+                deltas[value] = mass / k - bs[MASS] / base_days
+                sizes[value] = bs[MASS] if b_mass else mass
+                noise += c.get(SQUARES, 0.0) / (k * k) + bs[SQUARES] / (base_days * base_days)
         if t.mode == "shift":
             weight = {v: abs(d) for v, d in deltas.items()}
         else:
@@ -598,7 +684,7 @@ def contributors(t: Target, i: int, cur: dict, base: dict, base_days: int,
             continue
         # Effective number of independent units behind the shares (module docstring).
         if t.mode == "tail":
-            n_eff = (sum(c.get(f"o{i}", 0.0) for (d, _), c in cur.items() if d == dim) ** 2 / units) if units else 0.0
+            n_eff = (sum(c.get(OUT, 0.0) for (d, _), c in cur.items() if d == dim) ** 2 / units) if units else 0.0
             customers = (units_cap or {}).get(t.spec.name)
             if customers:  # a customer's rows are out of range together: at most one unit each
                 n_eff = min(n_eff, customers)

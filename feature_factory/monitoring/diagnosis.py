@@ -45,16 +45,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from feature_factory.monitoring.kinds import Diagnosis, DriftType
 from feature_factory.monitoring.summary import Summary
 
-DIAGNOSES = ("tail_contamination", "population_shift", "missing_data", "type_or_schema",
-             "volume_or_staleness", "single_source")
+DIAGNOSES = tuple(Diagnosis)  # their values, stored in drift_alerts.diagnosis
 # The attribution mode each diagnosis asks for (attribution.MODES).
-MODE = {"tail_contamination": "tail", "single_source": "tail", "missing_data": "missing",
-        "type_or_schema": "missing", "population_shift": "shift", "volume_or_staleness": "shift"}
+MODE = {Diagnosis.TAIL_CONTAMINATION: "tail", Diagnosis.SINGLE_SOURCE: "tail", Diagnosis.MISSING_DATA: "missing",
+        Diagnosis.TYPE_OR_SCHEMA: "missing", Diagnosis.POPULATION_SHIFT: "shift",
+        Diagnosis.VOLUME_OR_STALENESS: "shift"}
 # The middle half: a contamination of up to ~20% of rows moves p95 (that is where it lands), not p25..p75.
 # Drift that a few extreme rows can cause on their own; DISTRIBUTION_SHIFT alone means the bulk moved.
-TAIL_TYPES = {"OUT_OF_RANGE", "VARIANCE_CHANGE", "MEAN_SHIFT"}
+TAIL_TYPES = {DriftType.OUT_OF_RANGE, DriftType.VARIANCE_CHANGE, DriftType.MEAN_SHIFT}
 BULK_QUANTILES = tuple(q / 100 for q in range(25, 80, 5))
 
 
@@ -119,28 +120,28 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
     }
     if current is not None:
         evidence["tail"] = _tail_side(current, baseline)
-    if "SCHEMA_CHANGE" in types:
-        return "type_or_schema", {**evidence, "why": "the column is missing or its type changed"}
+    if DriftType.SCHEMA_CHANGE in types:
+        return Diagnosis.TYPE_OR_SCHEMA, {**evidence, "why": "the column is missing or its type changed"}
     if schema_files:
         names = sorted({f["source_file"] for f in schema_files})
-        return "type_or_schema", {**evidence, "schema_files": schema_files[:10],
+        return Diagnosis.TYPE_OR_SCHEMA, {**evidence, "schema_files": schema_files[:10],
                                   "why": f"landing file(s) {', '.join(names[:3])} changed the type of a raw "
                                          "column this feature reads"}
-    if "STALE" in types:
-        return "volume_or_staleness", {**evidence, "why": "the day has far fewer rows than a baseline day"}
-    if "NULL_SPIKE" in types:
+    if DriftType.STALE in types:
+        return Diagnosis.VOLUME_OR_STALENESS, {**evidence, "why": "the day has far fewer rows than a baseline day"}
+    if DriftType.NULL_SPIKE in types:
         inputs = (metrics.get("input_null_rate_delta") or 0.0) > (metrics.get("null_rate_delta") or 0.0)
-        return "missing_data", {**evidence, "inputs_missing": inputs,
+        return Diagnosis.MISSING_DATA, {**evidence, "inputs_missing": inputs,
                                 "why": "raw inputs it aggregates went missing" if inputs else "more NULL values"}
     noise = float(baseline.noise.get("KS", 0.0) or 0.0)
     evidence["ks_noise"] = _round(noise)
     explained = explained_move(baseline, max(excess or 0.0, 0.0))
     evidence["bulk_explained"] = _round(explained)
     if types.keys() & TAIL_TYPES and _bulk_stable(ks, excess, shift, r, noise, explained):
-        return "tail_contamination", {**evidence, "why": (
+        return Diagnosis.TAIL_CONTAMINATION, {**evidence, "why": (
             f"the bulk is stable (largest p25..p75 move {_fmt(shift)} of the baseline spread), KS {_fmt(ks)} is "
             f"explained by {_fmt(excess)} excess mass in the {evidence.get('tail', 'upper')} tail")}
-    return "population_shift", {**evidence, "why": (
+    return Diagnosis.POPULATION_SHIFT, {**evidence, "why": (
         f"the bulk moved: KS {_fmt(ks)} beyond the {_fmt(excess or 0)} tail excess, largest p25..p75 "
         f"move {_fmt(shift)} of the baseline spread")}
 
@@ -151,7 +152,7 @@ def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: 
     the contributors always join the evidence."""
     r = rules or Rules()
     evidence = {**evidence, "contributors": contributors}
-    if diagnosis not in ("tail_contamination", "missing_data", "type_or_schema"):
+    if diagnosis not in (Diagnosis.TAIL_CONTAMINATION, Diagnosis.MISSING_DATA, Diagnosis.TYPE_OR_SCHEMA):
         return diagnosis, evidence
     files = [c for c in contributors if c["dimension"] == "source_file"]
     if not files:
@@ -166,7 +167,7 @@ def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: 
     # too) and far more than any other file.
     if (top["share"] >= r.single_source_share and top["share"] >= r.single_source_lead * second
             and top["expected"] <= r.single_source_size and clean_peers):
-        return "single_source", {**evidence, "source_file": top["value"], "was": diagnosis, "why": (
+        return Diagnosis.SINGLE_SOURCE, {**evidence, "source_file": top["value"], "was": diagnosis, "why": (
             f"{top['share']:.0%} of it from {top['value']} ({top['expected']:.0%} of the rows), while "
             f"{len(clean_peers)} other file(s) of the same day(s) are clean")}
     return diagnosis, evidence

@@ -37,116 +37,25 @@ docs/drift-calibration.md (`python -m bench --only calibration`).
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass
-from typing import Any, ClassVar
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from dataclasses import dataclass
 
 from feature_factory.monitoring import gates
 from feature_factory.monitoring import metrics
 from feature_factory.monitoring import trend
+from feature_factory.monitoring.kinds import DriftType
 from feature_factory.monitoring.summary import Summary
+# The thresholds and the severity scale live in thresholds.py (gates.py reads them too: no import
+# circle); importable from here as before.
+from feature_factory.monitoring.thresholds import SEVERITIES, Thresholds, Tiers, severity_rank  # noqa: F401
 
-SEVERITIES = ("none", "low", "medium", "high", "critical")
-DRIFT_TYPES = ("MEAN_SHIFT", "VARIANCE_CHANGE", "NULL_SPIKE", "OUT_OF_RANGE", "DISTRIBUTION_SHIFT",
-               "SCHEMA_CHANGE", "STALE", "POPULATION_MIX")
-
-
-def severity_rank(severity: str) -> int:
-    try:
-        return SEVERITIES.index(str(severity).lower())
-    except ValueError:
-        raise ValueError(f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}") from None
-
-
-@dataclass(frozen=True)
-class Tiers:
-    """Effect sizes at which severity becomes low, medium, high and critical (ascending)."""
-
-    low: float
-    medium: float
-    high: float
-    critical: float
-
-    def __post_init__(self) -> None:
-        values = (self.low, self.medium, self.high, self.critical)
-        if not all(math.isfinite(v) and v >= 0 for v in values) or list(values) != sorted(values):
-            raise ValueError(f"severity tiers must be finite, >= 0 and ascending; got {values}")
-
-    @classmethod
-    def of(cls, values) -> "Tiers":
-        values = list(values)
-        if len(values) != 4:
-            raise ValueError(f"expected 4 tier values (low, medium, high, critical); got {values}")
-        return cls(*[float(v) for v in values])
-
-    def rank(self, effect: float | None) -> int:
-        if effect is None or not math.isfinite(effect):
-            return 0
-        return sum(effect >= t for t in (self.low, self.medium, self.high, self.critical))
-
-
-_TIERS = "Effect size at which this drift type becomes low, medium, high, critical (4 ascending values)."
-
-
-def _tiers(default: tuple[float, float, float, float], what: str) -> Any:
-    return Field(default=list(default), description=f"{what} {_TIERS}")
-
-
-class Thresholds(BaseModel):
-    """When a drift type alerts, and how badly: the one source of these defaults.
-
-    A plain pydantic model (no Dagster): the calculations take it, and `DriftConfig` (config.py)
-    inherits its fields, so the Launchpad shows the same names, defaults and descriptions.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    mean_shift_std: list[float] = _tiers((0.15, 0.25, 0.5, 1.0), "MEAN_SHIFT: |mean - baseline mean| / baseline std.")
-    std_log_ratio: list[float] = _tiers((0.15, 0.3, 0.6, 1.2), "VARIANCE_CHANGE: |ln(std / baseline std)|.")
-    null_rate_delta: list[float] = _tiers((0.02, 0.05, 0.15, 0.4), "NULL_SPIKE: null rate increase (0.05 = 5 points).")
-    out_of_range_excess: list[float] = _tiers(
-        (0.005, 0.01, 0.03, 0.1), "OUT_OF_RANGE: share below the baseline p01 or above its p99 (worst tail) in "
-        "excess of the baseline's own share in that tail.")
-    psi: list[float] = _tiers((0.1, 0.2, 0.5, 1.0), "DISTRIBUTION_SHIFT: PSI over the frozen bins.")
-    ks: list[float] = _tiers((0.1, 0.15, 0.25, 0.4), "DISTRIBUTION_SHIFT: two-sample KS statistic.")
-    zero_share_delta: list[float] = _tiers(
-        (0.02, 0.05, 0.15, 0.4), "POPULATION_MIX: change of the share of zero values (for a window count: "
-        "customers without such activity in the window), beyond the baseline's own trend (0.05 = 5 points).")
-    alpha: float = Field(default=1e-4, gt=0, lt=1, description="An effect must also be significant at this "
-                         "level (so sampling noise in small partitions never alerts).")
-    noise_multiple: float = Field(default=2.0, description="A drift type also needs an effect above this "
-                                  "multiple of the largest one any baseline day shows against the pooled baseline.")
-    min_values: int = Field(default=30, description="Fewer non-null values than this: only nulls, staleness "
-                            "and schema are judged.")
-    stale_row_share: float = Field(default=0.5, description="STALE when a day has fewer rows than this share "
-                                   "of the baseline's rows per day (no rows at all is always STALE).")
-    stale_severity: str = Field(default="high", description="Severity of STALE.")
-    schema_severity: str = Field(default="critical", description="Severity of SCHEMA_CHANGE.")
-    psi_epsilon: ClassVar[float] = metrics.PSI_EPSILON
-
-    @field_validator("mean_shift_std", "std_log_ratio", "null_rate_delta", "out_of_range_excess", "psi", "ks",
-                     "zero_share_delta")
-    @classmethod
-    def _four_ascending(cls, values: list[float]) -> list[float]:
-        return list(astuple(Tiers.of(values)))
-
-    @field_validator("stale_severity", "schema_severity")
-    @classmethod
-    def _known_severity(cls, value: str) -> str:
-        severity_rank(value)
-        return value
-
-    def tier(self, name: str) -> Tiers:
-        """The tiers of one drift type's effect (`name` is the field, e.g. "psi")."""
-        return Tiers.of(getattr(self, name))
+DRIFT_TYPES = tuple(DriftType)  # the values, in drift.py's table order
 
 
 @dataclass
 class FeatureDrift:
     feature: str
     metrics: dict[str, float | None]
-    types: dict[str, str]  # drift type -> severity (only types at low or above)
+    types: dict[DriftType, str]  # drift type -> severity (only types at low or above)
     note: str = ""
 
     @property
@@ -175,18 +84,18 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
     `table`: the entity's feature table the feature is a column of (named when it is missing)."""
     empty = dict.fromkeys(METRIC_NAMES)
     if current_type is None:
-        return FeatureDrift(feature, empty, {"SCHEMA_CHANGE": th.schema_severity},
+        return FeatureDrift(feature, empty, {DriftType.SCHEMA_CHANGE: th.schema_severity},
                             f"column {feature} is missing from {table}")
     if baseline.column_type and current_type.upper() != baseline.column_type.upper():
-        return FeatureDrift(feature, empty, {"SCHEMA_CHANGE": th.schema_severity},
+        return FeatureDrift(feature, empty, {DriftType.SCHEMA_CHANGE: th.schema_severity},
                             f"column type changed: baseline {baseline.column_type}, now {current_type}")
     expected_rows = baseline.rows_per_day
     if current is None or current.row_count == 0:
-        return FeatureDrift(feature, empty, {"STALE": th.stale_severity}, "partition has no rows")
-    types: dict[str, str] = {}
+        return FeatureDrift(feature, empty, {DriftType.STALE: th.stale_severity}, "partition has no rows")
+    types: dict[DriftType, str] = {}
     notes = []
     if expected_rows and current.row_count < th.stale_row_share * expected_rows:
-        types["STALE"] = th.stale_severity
+        types[DriftType.STALE] = th.stale_severity
         notes.append(f"{current.row_count} rows vs {expected_rows:.0f} per baseline day")
 
     m = gates.day_metrics(current, baseline, th)
@@ -198,25 +107,27 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         noise = th.noise_multiple * baseline.noise.get(key, 0.0)
         return rank if e[key] is not None and e[key] > noise else 0
 
-    ranks = {"NULL_SPIKE": max(floor(gates.null_rank(e["NULL_SPIKE"], current, baseline, th), "NULL_SPIKE"),
+    T = DriftType
+    ranks = {T.NULL_SPIKE: max(floor(gates.null_rank(e[T.NULL_SPIKE], current, baseline, th), T.NULL_SPIKE),
                                floor(gates.input_null_rank(m, current, th), "INPUT_NULL"))}
-    if ranks["NULL_SPIKE"] and e["INPUT_NULL"] and e["INPUT_NULL"] > (e["NULL_SPIKE"] or 0):
+    if ranks[T.NULL_SPIKE] and e["INPUT_NULL"] and e["INPUT_NULL"] > (e[T.NULL_SPIKE] or 0):
         notes.append(f"input values missing: {baseline.input_null_rate:.1%} -> {current.input_null_rate:.1%} "
                      "of the raw_events rows it reads or would have read")
     if n_c >= th.min_values and n_b >= th.min_values:
-        ranks["MEAN_SHIFT"] = floor(gates.gated(th.tier("mean_shift_std"), e["MEAN_SHIFT"],
-                                           gates.z_score(e["MEAN_SHIFT"], 1 / n_c + 1 / n_b), th.alpha), "MEAN_SHIFT")
+        ranks[T.MEAN_SHIFT] = floor(gates.gated(th.tier("mean_shift_std"), e[T.MEAN_SHIFT],
+                                                gates.z_score(e[T.MEAN_SHIFT], 1 / n_c + 1 / n_b), th.alpha),
+                                    T.MEAN_SHIFT)
         # Var(ln s) ~ (excess kurtosis + 2) / 4n: heavy tails make the std itself noisy.
         spread = (max(baseline.kurtosis or 0.0, 0.0) + 2) / 4
-        ranks["VARIANCE_CHANGE"] = floor(gates.gated(
-            th.tier("std_log_ratio"), e["VARIANCE_CHANGE"],
-            gates.z_score(e["VARIANCE_CHANGE"], spread * (1 / n_c + 1 / n_b)), th.alpha), "VARIANCE_CHANGE")
-        ranks["OUT_OF_RANGE"] = floor(gates.oor_rank(e["OUT_OF_RANGE"], baseline, n_c, th), "OUT_OF_RANGE")
-        ranks["POPULATION_MIX"] = floor(gates.mix_rank(e["POPULATION_MIX"], current, baseline, th), "POPULATION_MIX")
-        if ranks["POPULATION_MIX"]:
+        ranks[T.VARIANCE_CHANGE] = floor(gates.gated(
+            th.tier("std_log_ratio"), e[T.VARIANCE_CHANGE],
+            gates.z_score(e[T.VARIANCE_CHANGE], spread * (1 / n_c + 1 / n_b)), th.alpha), T.VARIANCE_CHANGE)
+        ranks[T.OUT_OF_RANGE] = floor(gates.oor_rank(e[T.OUT_OF_RANGE], baseline, n_c, th), T.OUT_OF_RANGE)
+        ranks[T.POPULATION_MIX] = floor(gates.mix_rank(e[T.POPULATION_MIX], current, baseline, th), T.POPULATION_MIX)
+        if ranks[T.POPULATION_MIX]:
             notes.append(f"population mix: zeros (no such activity in the window) {baseline.zero_rate:.1%} -> "
                          f"{current.zero_rate:.1%} of values")
-        ranks["DISTRIBUTION_SHIFT"] = max(floor(gates.psi_rank(m["psi"], current, n_b, th), "PSI"),
+        ranks[T.DISTRIBUTION_SHIFT] = max(floor(gates.psi_rank(m["psi"], current, n_b, th), "PSI"),
                                           floor(gates.ks_rank(m["ks"], n_c, n_b, th), "KS"))
     else:
         notes.append(f"only {n_c} values; distribution not judged")

@@ -19,10 +19,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.settings import Homes
-from feature_factory.warehouse.base import Warehouse, sql_literal
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 
 @dataclass

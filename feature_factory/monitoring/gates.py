@@ -5,14 +5,12 @@ See drift.py for the table of types, effects and tests."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from feature_factory.monitoring import metrics
 from feature_factory.monitoring import trend
+from feature_factory.monitoring.kinds import DriftType
 from feature_factory.monitoring.summary import Summary
-
-if TYPE_CHECKING:
-    from feature_factory.monitoring.drift import Thresholds, Tiers
+from feature_factory.monitoring.thresholds import Thresholds, Tiers
 
 
 def effects(m: dict[str, float | None], expected: dict[str, float] | None = None) -> dict[str, float | None]:
@@ -31,9 +29,10 @@ def effects(m: dict[str, float | None], expected: dict[str, float] | None = None
 
     above, below = off("above_range_excess"), off("below_range_excess")
     oor = max(above, below) if above is not None and below is not None else m["out_of_range_excess"]
-    return {"MEAN_SHIFT": _abs(off("mean_shift_std")), "VARIANCE_CHANGE": _abs(off("log_std_ratio")),
-            "NULL_SPIKE": off("null_rate_delta"), "OUT_OF_RANGE": oor,
-            "POPULATION_MIX": _abs(off("zero_rate_delta")),
+    return {DriftType.MEAN_SHIFT: _abs(off("mean_shift_std")),
+            DriftType.VARIANCE_CHANGE: _abs(off("log_std_ratio")),
+            DriftType.NULL_SPIKE: off("null_rate_delta"), DriftType.OUT_OF_RANGE: oor,
+            DriftType.POPULATION_MIX: _abs(off("zero_rate_delta")),
             "INPUT_NULL": m["input_null_rate_delta"], "PSI": m["psi"], "KS": m["ks"]}
 
 

@@ -19,13 +19,17 @@ What "would have read" means (what a user means by a missing input):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
-from feature_factory.warehouse.base import Warehouse, sql_literal
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 # raw_events column -> rows on which a blank is that row's normal value, not a lost one (the
 # events contract allows a blank amount anywhere; on a browse there is no amount to lose).

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring import attribution, diagnosis
 from feature_factory.monitoring.drift import FeatureDrift
 from feature_factory.monitoring.summary import Summary
-from feature_factory.warehouse.base import Warehouse, sql_literal
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 SCHEMA_KINDS = ("changed_type", "missing_column")
 

@@ -29,19 +29,20 @@ from collections.abc import Mapping
 
 from feature_factory import tables
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
-from feature_factory.warehouse.base import Warehouse, sql_literal
+from feature_factory.warehouse.dialect import Dialect
+from feature_factory.warehouse.sql import sql_literal
 
 _HASH_MOD = 2147483647  # resolution of the sampling hash (warehouse.unit_hash)
 
 
-def listed_grid(warehouse: Warehouse, grid_size: int) -> bool:
+def listed_grid(dialect: Dialect, grid_size: int) -> bool:
     """Whether the sketch's grid comes from list aggregates (else stats.py ranks the sample)."""
-    return (warehouse.quantile_grid("v", grid_size) is not None
-            and warehouse.dialect.order_statistics("v", grid_size, [50]) is not None)
+    return (dialect.quantile_grid("v", grid_size) is not None
+            and dialect.order_statistics("v", grid_size, [50]) is not None)
 
 
 def sketch_ctes(
-    warehouse: Warehouse,
+    dialect: Dialect,
     expressions: Mapping[str, str],
     lo: str,
     hi: str,
@@ -58,7 +59,7 @@ def sketch_ctes(
     table: str = tables.CUSTOMER_FEATURES.name,
     key: str = "customer_id",
 ) -> list[str]:
-    """CTEs ending in `agg` (see the module doc) and, where the backend has no list aggregate for
+    """CTEs ending in `agg` (see the module doc), in `dialect`'s SQL and, where the backend has no list aggregate for
     the grid, `long` (the sampled values, `in_sample` = 1) for stats.py's ranked grid. `lo` / `hi`
     are SQL date literals, `expressions` feature -> SQL over `table` (customer_features; another
     entity's feature table, whose `key` column the sampling hash reads).
@@ -78,18 +79,21 @@ def sketch_ctes(
     aggs = ["COUNT(*) AS n_rows"]
     for i, n in enumerate(names):
         x, d, q = f"x{i}", f"d{i}", f"q{i}"  # d = x - centre, q = d^2 (src)
-        sums = [f"COUNT({x}) AS c{i}"]
+        # (alias, aggregate) pairs: the pooled row re-aggregates each column by its alias.
+        sums = [(f"c{i}", f"COUNT({x})")]
         if moments:
-            sums += [f"COUNT_IF({x} = 0) AS z{i}", f"SUM({d}) AS s1_{i}", f"SUM({q}) AS s2_{i}",
-                     f"SUM({q} * {d}) AS s3_{i}", f"SUM({q} * {q}) AS s4_{i}"]
-        sums += [f"COUNT_IF({x} <= {sql_literal(float(e))}) AS le{i}_{j}" for j, e in enumerate(edges.get(n, ()))]
+            sums += [(f"z{i}", f"COUNT_IF({x} = 0)"), (f"s1_{i}", f"SUM({d})"), (f"s2_{i}", f"SUM({q})"),
+                     (f"s3_{i}", f"SUM({q} * {d})"), (f"s4_{i}", f"SUM({q} * {q})")]
+        sums += [(f"le{i}_{j}", f"COUNT_IF({x} <= {sql_literal(float(e))})") for j, e in enumerate(edges.get(n, ()))]
         if n in ranges:
-            sums += [f"COUNT_IF({x} < {sql_literal(float(ranges[n][0]))}) AS lt{i}",
-                     f"COUNT_IF({x} > {sql_literal(float(ranges[n][1]))}) AS gt{i}"]
-        extremes = [f"MIN({x}) AS mn{i}", f"MAX({x}) AS mx{i}"] if moments else []
-        aggs += sums + extremes + [f"{warehouse.approx_count_distinct(x)} AS nd{i}"]
-        merged += [f"SUM({a.rsplit(' AS ', 1)[1]}) AS {a.rsplit(' AS ', 1)[1]}" for a in sums]
-        merged += [f"{e[:3]}({e.rsplit(' AS ', 1)[1]}) AS {e.rsplit(' AS ', 1)[1]}" for e in extremes]
+            sums += [(f"lt{i}", f"COUNT_IF({x} < {sql_literal(float(ranges[n][0]))})"),
+                     (f"gt{i}", f"COUNT_IF({x} > {sql_literal(float(ranges[n][1]))})")]
+        extremes = [("MIN", f"mn{i}"), ("MAX", f"mx{i}")] if moments else []  # (aggregate, alias)
+        aggs += [f"{agg} AS {alias}" for alias, agg in sums]
+        aggs += [f"{fn}({x}) AS {alias}" for fn, alias in extremes]
+        aggs += [f"{dialect.approx_count_distinct(x)} AS nd{i}"]
+        merged += [f"SUM({alias}) AS {alias}" for alias, _ in sums]
+        merged += [f"{fn}({alias}) AS {alias}" for fn, alias in extremes]
         merged += [f"CAST(NULL AS BIGINT) AS nd{i}"]  # HyperLogLog counts do not add up
     src = ", ".join(f"CAST({expressions[n]} AS DOUBLE) AS x{i}" for i, n in enumerate(names))
     xs = ", ".join(f"x{i}" for i in idx)
@@ -128,16 +132,16 @@ def sketch_ctes(
     # aggregates, the grid and p01..p99 at nearest ranks from one sort per column; else
     # PERCENTILE_CONT per column and the sample unpivoted into `long` for stats.py's ranked grid.
     percents = [round(q * 100) for q in QUANTILE_COLUMNS.values()]
-    listed = listed_grid(warehouse, grid_size)
+    listed = listed_grid(dialect, grid_size)
     grid_agg = with_grid and listed
     per_col = []
     for i in idx:
         per_col.append(f"COUNT(x{i}) AS k{i}")
         if listed:
-            per_col.append(f"{warehouse.dialect.order_statistics(f'x{i}', grid_size, percents)} AS o{i}")
+            per_col.append(f"{dialect.order_statistics(f'x{i}', grid_size, percents)} AS o{i}")
         else:
             per_col += [f"CAST({q} AS DOUBLE) AS {name}_{i}" for q, name in
-                        zip(warehouse.quantiles(f"x{i}", list(QUANTILE_COLUMNS.values())), QUANTILE_COLUMNS)]
+                        zip(dialect.quantiles(f"x{i}", list(QUANTILE_COLUMNS.values())), QUANTILE_COLUMNS)]
     quantile_of = ((lambda j: lambda i, n: f"CAST(w.o{i}[{grid_size + 2 + j}] AS DOUBLE)") if listed
                    else (lambda j: lambda i, n: f"w.{list(QUANTILE_COLUMNS)[j]}_{i}"))
     sampled = [pick("sample_count", lambda i, n: f"w.k{i}"),
@@ -155,32 +159,35 @@ def sketch_ctes(
     value = "CASE fl.feature " + " ".join(f"WHEN {sql_literal(n)} THEN s.x{i}" for i, n in enumerate(names)) + " END"
     rows = "wide" if not (pooled_row and by_day) else f"(SELECT * FROM wide UNION ALL SELECT {', '.join(merged)} FROM wide)"
     ctes = [
-        f"src AS (SELECT stats_date, {xs}, {powers} FROM (SELECT stats_date, {xs}, {centred} FROM (SELECT "
-        f"snapshot_date AS stats_date, {src} FROM {table} WHERE snapshot_date BETWEEN {lo} AND {hi}) r) c)",
-        f"wide AS (SELECT {day + ', ' if day else ''}{', '.join(aggs)} FROM src{group})",
+        ("src", f"SELECT stats_date, {xs}, {powers} FROM (SELECT stats_date, {xs}, {centred} FROM (SELECT "
+                f"snapshot_date AS stats_date, {src} FROM {table} WHERE snapshot_date BETWEEN {lo} AND {hi}) r) c"),
+        ("wide", f"SELECT {day + ', ' if day else ''}{', '.join(aggs)} FROM src{group}"),
         # A second scan for the sample (a join with src would make DuckDB materialize src's rows).
-        f"smp AS (SELECT s.stats_date, {', '.join(f's.x{i}' for i in idx)} FROM (SELECT snapshot_date AS stats_date, "
-        f"{warehouse.unit_hash([key, 'snapshot_date'], _HASH_MOD)} AS u, {src} FROM {table} "
-        f"WHERE snapshot_date BETWEEN {lo} AND {hi}) s JOIN wide w ON {on} WHERE s.u * w.n_rows < {int(sketch_rows)})",
-        f"wl AS (SELECT {'w.stats_date, ' if day else ''}fl.feature, w.n_rows AS row_count, {', '.join(unpivoted)} "
-        f"FROM {rows} w CROSS JOIN (VALUES {feats}) AS fl(feature))",
-        f"sw AS (SELECT {day + ', ' if day else ''}{', '.join(per_col)} FROM smp{group})",
-        f"sk AS (SELECT {'w.stats_date, ' if day else ''}fl.feature, {', '.join(sampled)} "
-        f"FROM sw w CROSS JOIN (VALUES {feats}) AS fl(feature))",
-        f"agg AS (SELECT l.feature, {'l.stats_date, ' if by_day else ''}l.row_count, l.value_count, "
-        f"{'COALESCE(k.sample_count, 0)' if with_grid else '0'} AS sample_count, l.zero_count, "
-        f"CASE WHEN l.value_count > 0 THEN l.center + {a} END AS mean, "
-        f"CASE WHEN l.value_count > 1 THEN SQRT(CASE WHEN {m2} < 0 THEN 0 ELSE {m2} END / ({n} - 1)) END AS stddev, "
-        f"{kurtosis} AS kurtosis, l.min_value, l.max_value, "
-        + ", ".join(f"{'k.' + q if with_grid else 'CAST(NULL AS DOUBLE) AS ' + q}" for q in QUANTILE_COLUMNS)
-        + ", l.distinct_count, l.below_count + l.above_count AS out_of_range_count, l.above_count AS above_range_count, "
-        + ", ".join(f"l.h{b}" for b in range(nbins))
-        + (", k.grid_json" if grid_agg else "")
-        + f" FROM wl l{f' LEFT JOIN sk k ON {joined}' if with_grid else ''})",
+        ("smp", f"SELECT s.stats_date, {', '.join(f's.x{i}' for i in idx)} FROM (SELECT snapshot_date AS stats_date, "
+                f"{dialect.unit_hash([key, 'snapshot_date'], _HASH_MOD)} AS u, {src} FROM {table} "
+                f"WHERE snapshot_date BETWEEN {lo} AND {hi}) s JOIN wide w ON {on} "
+                f"WHERE s.u * w.n_rows < {int(sketch_rows)}"),
+        ("wl", f"SELECT {'w.stats_date, ' if day else ''}fl.feature, w.n_rows AS row_count, {', '.join(unpivoted)} "
+               f"FROM {rows} w CROSS JOIN (VALUES {feats}) AS fl(feature)"),
+        ("sw", f"SELECT {day + ', ' if day else ''}{', '.join(per_col)} FROM smp{group}"),
+        ("sk", f"SELECT {'w.stats_date, ' if day else ''}fl.feature, {', '.join(sampled)} "
+               f"FROM sw w CROSS JOIN (VALUES {feats}) AS fl(feature)"),
+        ("agg", f"SELECT l.feature, {'l.stats_date, ' if by_day else ''}l.row_count, l.value_count, "
+                f"{'COALESCE(k.sample_count, 0)' if with_grid else '0'} AS sample_count, l.zero_count, "
+                f"CASE WHEN l.value_count > 0 THEN l.center + {a} END AS mean, "
+                f"CASE WHEN l.value_count > 1 THEN SQRT(CASE WHEN {m2} < 0 THEN 0 ELSE {m2} END / ({n} - 1)) "
+                f"END AS stddev, "
+                f"{kurtosis} AS kurtosis, l.min_value, l.max_value, "
+                + ", ".join(f"{'k.' + q if with_grid else 'CAST(NULL AS DOUBLE) AS ' + q}" for q in QUANTILE_COLUMNS)
+                + ", l.distinct_count, l.below_count + l.above_count AS out_of_range_count, "
+                  "l.above_count AS above_range_count, "
+                + ", ".join(f"l.h{b}" for b in range(nbins))
+                + (", k.grid_json" if grid_agg else "")
+                + f" FROM wl l{f' LEFT JOIN sk k ON {joined}' if with_grid else ''}"),
     ]
     if not with_grid:  # no order statistic asked for: no sample drawn (module doc)
-        ctes = [c for c in ctes if c.split(" AS (", 1)[0] not in ("smp", "sw", "sk")]
+        ctes = [(name, body) for name, body in ctes if name not in ("smp", "sw", "sk")]
     if with_grid and not grid_agg:
-        ctes.append(f"long AS (SELECT s.stats_date, 1 AS in_sample, fl.feature, {value} AS v FROM smp s "
-                    f"CROSS JOIN (VALUES {feats}) AS fl(feature))")
-    return ctes
+        ctes.append(("long", f"SELECT s.stats_date, 1 AS in_sample, fl.feature, {value} AS v FROM smp s "
+                             f"CROSS JOIN (VALUES {feats}) AS fl(feature)"))
+    return [f"{name} AS ({body})" for name, body in ctes]

@@ -136,10 +136,10 @@ def stats_select_sql(
 
     sketch = sketch_rows is not None
     grid_agg = warehouse.quantile_grid("v", grid_size) if with_grid else None
-    if sketch and not listed_grid(warehouse, grid_size):
+    if sketch and not listed_grid(warehouse.dialect, grid_size):
         grid_agg = None  # the sketch's sample is ranked (a `long` CTE), as the portable path does
     if sketch:
-        ctes = sketch_ctes(warehouse, {n: expressions[n] for n in names}, lo, hi, by_day=by_day,
+        ctes = sketch_ctes(warehouse.dialect, {n: expressions[n] for n in names}, lo, hi, by_day=by_day,
                            edges={n: list(binning.edges[n]) for n in names if n in binning.edges},
                            ranges={n: binning.ranges[n] for n in names if n in binning.ranges},
                            nbins=nbins, grid_size=grid_size, with_grid=with_grid, sketch_rows=sketch_rows,

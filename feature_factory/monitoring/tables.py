@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from feature_factory.warehouse.base import quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
 
 Schema = Sequence[tuple[str, str]]
 

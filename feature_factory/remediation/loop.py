@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
@@ -24,7 +24,9 @@ from feature_factory.remediation import stats, store
 from feature_factory.remediation.policy import Policy
 from feature_factory.remediation.propose import ProposeResult, propose  # noqa: F401 (the loop API)
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
-from feature_factory.warehouse.base import Warehouse
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 
 def _typed(row: dict[str, Any], catalog: Catalog) -> patches.Patch:

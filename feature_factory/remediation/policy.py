@@ -15,14 +15,14 @@ import yaml
 
 from feature_factory.catalog import Catalog
 from feature_factory.features.patches import ACTIONS
+from feature_factory.monitoring.kinds import Diagnosis
 from feature_factory.remediation.rules import SEVERITIES, severity_rank
 from feature_factory.warehouse.base import quote_ident
 
 EXAMPLE_PATH = Path(__file__).with_name("policy.example.yaml")
 _RULE_KEYS = {"feature", "actions", "max_severity", "diagnoses", "entity"}
-# monitoring/diagnosis.py's names (not imported: remediation reads them as data from drift_alerts).
-DIAGNOSES = ("tail_contamination", "population_shift", "missing_data", "type_or_schema",
-             "volume_or_staleness", "single_source")
+# The diagnoses a rule may name: the stored values of monitoring's enum (one list, not a copy).
+DIAGNOSES = tuple(str(d) for d in Diagnosis)
 
 
 class PolicyError(ValueError):

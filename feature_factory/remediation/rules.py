@@ -43,8 +43,8 @@ rounds half up, so patched values keep the column's type and in-range values are
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,9 +52,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feature_factory.catalog import Catalog, DType, FeatureSpec
 from feature_factory.features import patches
-from feature_factory.monitoring.drift import SEVERITIES, severity_rank  # one severity scale for alerts and patches
+from feature_factory.monitoring.alert_record import AlertRecord, AlertRowError, number
+from feature_factory.monitoring.kinds import Diagnosis, DriftType
+# One severity scale for alerts and patches (policy.py imports SEVERITIES from here).
+from feature_factory.monitoring.thresholds import SEVERITIES, severity_rank  # noqa: F401
 
-DATA_QUALITY = {"NULL_SPIKE", "OUT_OF_RANGE", "SCHEMA_CHANGE"}
+T = DriftType
+DATA_QUALITY = {T.NULL_SPIKE, T.OUT_OF_RANGE, T.SCHEMA_CHANGE}
+SHIFTS = (T.MEAN_SHIFT, T.DISTRIBUTION_SHIFT)
 EVIDENCE_METRICS = (
     "psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std", "std_ratio",
     "null_rate_delta", "out_of_range_share",
@@ -100,40 +105,7 @@ class Proposal:
     skipped: list[str] = field(default_factory=list)  # human-readable reasons, for metadata
 
 
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _type_severities(alert: dict[str, Any], types: set[str]) -> dict[str, str]:
-    """Each drift type's own severity (monitoring's `type_severities` JSON when present, else the
-    row's severity), so a low-grade OUT_OF_RANGE riding on a high MEAN_SHIFT does not get a clip."""
-    raw = alert.get("type_severities")
-    if raw:
-        try:
-            parsed = json.loads(raw) if isinstance(raw, str) else dict(raw)
-            found = {str(k).upper(): str(v) for k, v in parsed.items() if str(v) in SEVERITIES}
-            if found:
-                return {t: found.get(t, "none") for t in types}
-        except (ValueError, TypeError):
-            pass
-    return {t: str(alert["severity"]) for t in types}
-
-
-def evidence_of(alert: dict[str, Any]) -> dict[str, Any]:
-    raw = alert.get("diagnosis_evidence")
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    except (ValueError, TypeError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
+_num = number  # a finite float or None (a measurement that is missing)
 
 
 def companion_count(spec: FeatureSpec, catalog: Catalog) -> FeatureSpec | None:
@@ -147,23 +119,20 @@ def companion_count(spec: FeatureSpec, catalog: Catalog) -> FeatureSpec | None:
 
 
 def _by_diagnosis(
-    diagnosis: str, alert: dict[str, Any], stats: dict[str, Any], spec: FeatureSpec, catalog: Catalog,
-    s: RuleSettings, sev: dict[str, str],
+    diagnosis: Diagnosis, alert: AlertRecord, stats: dict[str, Any], spec: FeatureSpec, catalog: Catalog,
+    s: RuleSettings,
 ) -> list[tuple[patches.Patch, str]]:
-    feature, version, dtype = alert["feature"], int(alert["baseline_version"]), spec.dtype
-    why = evidence_of(alert)
-    worst = max(sev.values(), key=severity_rank) if sev else str(alert["severity"])
+    feature, version, dtype = alert.feature, int(alert.baseline_version), spec.dtype
+    why, sev, at_least = alert.evidence, alert.type_severities, alert.at_least
+    worst = max(sev.values(), key=severity_rank) if sev else alert.severity
     if severity_rank(worst) < severity_rank(s.min_severity):
         return []
 
-    def at_least(kind: str, level: str) -> bool:
-        return kind in sev and severity_rank(sev[kind]) >= severity_rank(level)
-
     out: list[tuple[patches.Patch, str]] = []
-    if diagnosis == "population_shift":
+    if diagnosis is Diagnosis.POPULATION_SHIFT:
         out.append((patches.RequestRetrain(feature=feature, baseline_version=version), worst))
         out.append((patches.RefreshBaseline(feature=feature, baseline_version=version), worst))
-    elif diagnosis == "tail_contamination":
+    elif diagnosis is Diagnosis.TAIL_CONTAMINATION:
         lo, hi = _num(stats.get("min_value")), _num(stats.get("max_value"))
         if lo is not None and hi is not None:
             # Bounds at the baseline's own extremes, so no value the baseline saw can change; the
@@ -176,91 +145,112 @@ def _by_diagnosis(
             if dtype is DType.INT:
                 lo, hi = math.floor(lo), math.ceil(hi)
             out.append((patches.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), worst))
-    elif diagnosis == "missing_data":
+    elif diagnosis is Diagnosis.MISSING_DATA:
         count = companion_count(spec, catalog)
         median = _num(stats.get("p50"))
         if spec.agg in ("avg", "min", "max", "stddev") and count is not None and median is not None:
             median = math.floor(median + 0.5) if dtype is DType.INT else median
             out.append((patches.ImputeMedian(feature=feature, baseline_version=version, median=median,
                                        when_rows_in=count.name, min_rows=2 if spec.agg == "stddev" else 1), worst))
-        shifts = [sev[t] for t in ("MEAN_SHIFT", "DISTRIBUTION_SHIFT") if at_least(t, s.model_min_severity)]
+        shifts = [sev[t] for t in SHIFTS if at_least(t, s.model_min_severity)]
         if shifts:
             out.append((patches.RequestRetrain(feature=feature, baseline_version=version), max(shifts, key=severity_rank)))
-    elif diagnosis == "type_or_schema":
-        if "SCHEMA_CHANGE" in sev:
-            out.append((patches.Cast(feature=feature, baseline_version=version, to=dtype.value), sev["SCHEMA_CHANGE"]))
+    elif diagnosis is Diagnosis.TYPE_OR_SCHEMA:
+        if T.SCHEMA_CHANGE in sev:
+            out.append((patches.Cast(feature=feature, baseline_version=version, to=dtype.value), sev[T.SCHEMA_CHANGE]))
         for f in sorted({f["source_file"] for f in why.get("schema_files", [])})[:3]:
             out.append((patches.ExcludeSource(feature=feature, baseline_version=version, source_file=f), worst))
-    elif diagnosis == "single_source" and why.get("source_file"):
+    elif diagnosis is Diagnosis.SINGLE_SOURCE and why.get("source_file"):
         out.append((patches.ExcludeSource(feature=feature, baseline_version=version, source_file=why["source_file"]), worst))
-    broken = [t for t in ("STALE", "SCHEMA_CHANGE") if at_least(t, s.disable_min_severity)]
-    null_delta = _num(alert.get("null_rate_delta")) or 0.0
-    if at_least("NULL_SPIKE", s.disable_min_severity) and null_delta >= s.disable_null_rate_delta:
-        broken.append("NULL_SPIKE")
+    broken = _broken(alert, s)
     if broken:
         out.append((patches.DisableFeature(feature=feature, baseline_version=version),
                     max((sev[t] for t in broken), key=severity_rank)))
     return out
 
 
+def _broken(alert: AlertRecord, s: RuleSettings) -> list[DriftType]:
+    """The drift types that say the feature is broken (disable_feature): STALE or SCHEMA_CHANGE at
+    `disable_min_severity`, or a null spike at least `disable_null_rate_delta` large."""
+    broken = [t for t in (T.STALE, T.SCHEMA_CHANGE) if alert.at_least(t, s.disable_min_severity)]
+    null_delta = alert.metrics.get("null_rate_delta") or 0.0
+    if alert.at_least(T.NULL_SPIKE, s.disable_min_severity) and null_delta >= s.disable_null_rate_delta:
+        broken.append(T.NULL_SPIKE)
+    return broken
+
+
 def _patches_for(
-    alert: dict[str, Any], stats: dict[str, Any], spec: FeatureSpec, s: RuleSettings, catalog: Catalog,
+    alert: AlertRecord, stats: dict[str, Any], spec: FeatureSpec, s: RuleSettings, catalog: Catalog,
 ) -> list[tuple[patches.Patch, str]]:
-    """(patch, the severity of the drift that calls for it) pairs for one alert row."""
-    feature, version, dtype = alert["feature"], int(alert["baseline_version"]), spec.dtype
-    types = {t.strip().upper() for t in str(alert.get("drift_types") or "").split(",") if t.strip()}
-    sev = _type_severities(alert, types)
-    diagnosis = alert.get("diagnosis")
-    if diagnosis:
-        return _by_diagnosis(str(diagnosis), alert, stats, spec, catalog, s, sev)
+    """(patch, the severity of the drift that calls for it) pairs for one alert."""
+    if alert.diagnosis is not None:
+        return _by_diagnosis(alert.diagnosis, alert, stats, spec, catalog, s)
+    return _by_types(alert, stats, spec, s)
 
-    def at_least(kind: str, level: str) -> bool:
-        return kind in sev and severity_rank(sev[kind]) >= severity_rank(level)
 
+def _by_types(alert: AlertRecord, stats: dict[str, Any], spec: FeatureSpec,
+              s: RuleSettings) -> list[tuple[patches.Patch, str]]:
+    """A row written before diagnoses existed (no `diagnosis`): the type-based rules of the module
+    table."""
+    feature, version, dtype = alert.feature, int(alert.baseline_version), spec.dtype
+    sev, at_least = alert.type_severities, alert.at_least
     out: list[tuple[patches.Patch, str]] = []
-    if at_least("SCHEMA_CHANGE", s.min_severity):
-        out.append((patches.Cast(feature=feature, baseline_version=version, to=dtype.value), sev["SCHEMA_CHANGE"]))
-    if at_least("NULL_SPIKE", s.min_severity) and _num(stats.get("p50")) is not None:
+    if at_least(T.SCHEMA_CHANGE, s.min_severity):
+        out.append((patches.Cast(feature=feature, baseline_version=version, to=dtype.value), sev[T.SCHEMA_CHANGE]))
+    if at_least(T.NULL_SPIKE, s.min_severity) and _num(stats.get("p50")) is not None:
         median = _num(stats["p50"])
         median = math.floor(median + 0.5) if dtype is DType.INT else median
-        out.append((patches.ImputeMedian(feature=feature, baseline_version=version, median=median), sev["NULL_SPIKE"]))
-    if at_least("OUT_OF_RANGE", s.min_severity) and None not in (_num(stats.get("p01")), _num(stats.get("p99"))):
+        out.append((patches.ImputeMedian(feature=feature, baseline_version=version, median=median), sev[T.NULL_SPIKE]))
+    if at_least(T.OUT_OF_RANGE, s.min_severity) and None not in (_num(stats.get("p01")), _num(stats.get("p99"))):
         lo, hi = _num(stats["p01"]), _num(stats["p99"])
         if dtype is DType.INT:
             lo, hi = math.floor(lo), math.ceil(hi)
-        out.append((patches.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), sev["OUT_OF_RANGE"]))
+        out.append((patches.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), sev[T.OUT_OF_RANGE]))
     data_fix = any(at_least(t, s.min_severity) for t in DATA_QUALITY)
-    shifts = [sev[t] for t in ("MEAN_SHIFT", "DISTRIBUTION_SHIFT") if at_least(t, s.model_min_severity)]
+    shifts = [sev[t] for t in SHIFTS if at_least(t, s.model_min_severity)]
     if shifts and not data_fix:
         worst = max(shifts, key=severity_rank)
         out.append((patches.RequestRetrain(feature=feature, baseline_version=version), worst))
         out.append((patches.RefreshBaseline(feature=feature, baseline_version=version), worst))
-    null_delta = _num(alert.get("null_rate_delta")) or 0.0
-    broken = [t for t in ("STALE", "SCHEMA_CHANGE") if at_least(t, s.disable_min_severity)]
-    if at_least("NULL_SPIKE", s.disable_min_severity) and null_delta >= s.disable_null_rate_delta:
-        broken.append("NULL_SPIKE")
+    broken = _broken(alert, s)
     if broken:
         worst = max((sev[t] for t in broken), key=severity_rank)
         out.append((patches.DisableFeature(feature=feature, baseline_version=version), worst))
     return out
 
 
+def records(alerts: Sequence[AlertRecord | Mapping[str, Any]], skipped: list[str]) -> list[AlertRecord]:
+    """The alerts as records: a drift_alerts row (a dict) is parsed (AlertRecord.from_row); a row
+    that does not parse is reported in `skipped` with what and where, and the others go on."""
+    out = []
+    for a in alerts:
+        if isinstance(a, AlertRecord):
+            out.append(a)
+            continue
+        try:
+            out.append(AlertRecord.from_row(a))
+        except AlertRowError as exc:
+            skipped.append(f"{exc}; no patch proposed")
+    return out
+
+
 def propose(
-    alerts: list[dict[str, Any]],
+    alerts: Sequence[AlertRecord | Mapping[str, Any]],
     baseline: dict[tuple[int, str], dict[str, Any]],
     catalog: Catalog,
     settings: RuleSettings | None = None,
 ) -> Proposal:
-    """Candidates for `alerts` (drift_alerts rows as dicts). `baseline` maps (baseline_version,
-    feature) to that version's stats (p01, p50, p99, ...). Alerts that cannot be acted on (unknown
-    or retired feature, no baseline stats, a patch that fails validation) are skipped with a
-    reason, so one bad row does not hide the others. Duplicates (same id) are dropped."""
+    """Candidates for `alerts` (typed records, or drift_alerts rows as dicts, parsed here).
+    `baseline` maps (baseline_version, feature) to that version's stats (p01, p50, p99, ...).
+    Alerts that cannot be acted on (a row that does not parse, unknown or retired feature, no
+    baseline stats, a patch that fails validation) are skipped with a reason, so one bad row does
+    not hide the others. Duplicates (same id) are dropped."""
     s = settings or RuleSettings()
     result = Proposal()
     seen: set[str] = set()
-    for alert in sorted(alerts, key=lambda a: (str(a.get("feature")), str(a.get("alert_date")))):
-        feature = alert.get("feature")
-        if severity_rank(alert.get("severity") or "none") < severity_rank(s.min_severity):
+    for alert in sorted(records(alerts, result.skipped), key=lambda a: (a.feature, str(a.alert_date))):
+        feature = alert.feature
+        if severity_rank(alert.severity) < severity_rank(s.min_severity):
             continue
         try:
             spec = catalog.get(feature)
@@ -270,7 +260,11 @@ def propose(
         if not spec.computed:
             result.skipped.append(f"{feature}: retired; no patch proposed")
             continue
-        stats = baseline.get((int(alert["baseline_version"]), feature), {})
+        if alert.baseline_version is None:
+            result.skipped.append(f"{feature}: the alert of {alert.alert_date} has no baseline_version; "
+                                  "no patch proposed")
+            continue
+        stats = baseline.get((alert.baseline_version, feature), {})
         try:
             found = _patches_for(alert, stats, spec, s, catalog)
             for patch, _ in found:
@@ -278,28 +272,27 @@ def propose(
         except patches.PatchValidationError as exc:
             result.skipped.append(str(exc))
             continue
+        types = alert.drift_types_text
         if not found:
             result.skipped.append(
-                f"{feature}: {alert.get('drift_types') or 'no drift types'} ({alert['severity']}) "
+                f"{feature}: {types or 'no drift types'} ({alert.severity}) "
                 "has no applicable patch" + ("" if stats else " (no baseline stats)")
             )
-        why = evidence_of(alert)
+        why = alert.evidence
         evidence = {
-            "alert_date": str(alert.get("alert_date")),
-            **({"diagnosis": alert["diagnosis"], "why": why.get("why"), "headline": why.get("headline"),
+            "alert_date": str(alert.alert_date),
+            **({"diagnosis": str(alert.diagnosis), "why": why.get("why"), "headline": why.get("headline"),
                 "contributors": why.get("contributors", []), "files": why.get("files", [])}
-               if alert.get("diagnosis") else {}),
-            "severity": alert["severity"],
-            "drift_types": alert.get("drift_types") or "",
-            "baseline_version": int(alert["baseline_version"]),
-            **{m: _num(alert.get(m)) for m in EVIDENCE_METRICS if m in alert},
+               if alert.diagnosis else {}),
+            "severity": alert.severity,
+            "drift_types": types,
+            "baseline_version": alert.baseline_version,
+            **{m: alert.metrics[m] for m in EVIDENCE_METRICS if m in alert.metrics},
             "baseline": {k: _num(stats.get(k)) for k in BASELINE_STATS if k in stats},
         }
         for patch, severity in found:
             if patch.patch_id in seen:
                 continue
             seen.add(patch.patch_id)
-            result.candidates.append(
-                Candidate(patch, severity, alert.get("drift_types") or "", alert.get("alert_date"), evidence)
-            )
+            result.candidates.append(Candidate(patch, severity, types, alert.alert_date, evidence))
     return result

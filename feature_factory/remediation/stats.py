@@ -4,13 +4,17 @@ result), over the snapshot `customer_features_online` serves (another entity: it
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
 from feature_factory.features.patches import Patch, PatchValidationError, compose
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
-from feature_factory.warehouse.base import Warehouse, WarehouseError, clean_row, quote_ident, sql_literal
+from feature_factory.warehouse.interface import WarehouseError, clean_row
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 
 

@@ -26,11 +26,14 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_factory import tables
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
-from feature_factory.warehouse.base import Session, Warehouse, WarehouseError, clean_row
+from feature_factory.warehouse.interface import Session, WarehouseError, clean_row
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 # Columns, types and their descriptions: feature_factory/tables.py.
 CONTRACTS = (tables.PATCH_CANDIDATES, tables.FEATURE_PATCH_LOG, tables.FEATURE_PATCHES_ACTIVE, tables.REMEDIATION_LOCK)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_factory import markdown as md
 from feature_factory.features import patch_layer
 from feature_factory.remediation import store
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
-from feature_factory.warehouse.base import Warehouse
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 MAX_ROWS = 50
 

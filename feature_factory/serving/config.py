@@ -3,7 +3,8 @@ environment in one place so the asset, the apply/rollback hook and `feature-fact
 
 - `FEATURE_FACTORY_ONLINE_STORE`: `sqlite` (default) or `redis`.
 - `FEATURE_FACTORY_ONLINE_STORE_PATH`: the SQLite file (default `<home>/online_store.sqlite`).
-- `FEATURE_FACTORY_REDIS_URL`: default `redis://localhost:6379/0`; `FEATURE_FACTORY_REDIS_PREFIX`.
+- `FEATURE_FACTORY_REDIS_URL`: default `redis://localhost:6379/0`; `FEATURE_FACTORY_REDIS_PREFIX`;
+  `FEATURE_FACTORY_REDIS_TIMEOUT`: seconds a server's Redis connect or read may take (default 1).
 
 One store per entity, derived from that one configuration (`store(entity)`), so they never collide:
 
@@ -27,7 +28,7 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory.catalog.sources import CUSTOMER as CUSTOMER_ENTITY
-from feature_factory.serving.redis_store import DEFAULT_PREFIX, DEFAULT_URL, GRACE_SECONDS, RedisOnlineStore
+from feature_factory.serving.redis_store import DEFAULT_PREFIX, DEFAULT_URL, GRACE_SECONDS, READ_TIMEOUT, RedisOnlineStore
 from feature_factory.serving.sqlite_store import SQLITE_FILE, SQLiteOnlineStore, default_path
 from feature_factory.serving.store import OnlineStore, store_asset
 
@@ -51,14 +52,14 @@ def entity_prefix(prefix: str | None, entity: str = CUSTOMER) -> str:
 
 def make_store(type: str = "sqlite", path: str | None = None, redis_url: str | None = None,
                redis_prefix: str | None = None, grace_seconds: int = GRACE_SECONDS,
-               entity: str = CUSTOMER) -> OnlineStore:
+               entity: str = CUSTOMER, redis_timeout: float | None = None) -> OnlineStore:
     """The store of `entity` (the customer's by default) on the chosen backend."""
     kind = (type or "sqlite").strip().lower()
     if kind == "sqlite":
         return SQLiteOnlineStore(entity_path(path or default_path(), entity))
     if kind == "redis":
         return RedisOnlineStore(redis_url or DEFAULT_URL, entity_prefix(redis_prefix, entity), grace_seconds,
-                                asset=store_asset(entity))
+                                asset=store_asset(entity), timeout=redis_timeout or READ_TIMEOUT)
     raise ValueError(f"online store type {type!r} is not known; choose one of {', '.join(STORE_TYPES)} "
                      "(FEATURE_FACTORY_ONLINE_STORE)")
 
@@ -77,17 +78,26 @@ class OnlineStoreResource(dg.ConfigurableResource):
                                      "(ff:<entity>_features by default).")
     grace_seconds: int = Field(default=GRACE_SECONDS, ge=0, description="Redis: how long the previous "
                                "version stays readable after a swap.")
+    redis_timeout: float | None = Field(default=None, gt=0, description=f"Redis: seconds a connect or a "
+                                        f"read of the feature server may take before it answers 503 "
+                                        f"(default {READ_TIMEOUT}).")
 
     def store(self, entity: str = CUSTOMER) -> OnlineStore:
         """The store of `entity` (each entity has its own: file or key prefix, see the module doc)."""
-        return make_store(self.type, self.path, self.redis_url, self.redis_prefix, self.grace_seconds, entity)
+        return make_store(self.type, self.path, self.redis_url, self.redis_prefix, self.grace_seconds, entity,
+                          self.redis_timeout)
 
     @classmethod
     def from_env(cls, home: Path | None = None) -> OnlineStoreResource:
         """The environment's store; a SQLite file under `home` (when given) unless
         FEATURE_FACTORY_ONLINE_STORE_PATH names another."""
         default = str(home / SQLITE_FILE) if home else None
-        return cls(type=os.environ.get("FEATURE_FACTORY_ONLINE_STORE") or "sqlite",
+        timeout = os.environ.get("FEATURE_FACTORY_REDIS_TIMEOUT") or None
+        try:
+            timeout = float(timeout) if timeout else None
+        except ValueError:
+            raise ValueError(f"FEATURE_FACTORY_REDIS_TIMEOUT={timeout!r} is not a number of seconds") from None
+        return cls(redis_timeout=timeout, type=os.environ.get("FEATURE_FACTORY_ONLINE_STORE") or "sqlite",
                    path=os.environ.get("FEATURE_FACTORY_ONLINE_STORE_PATH") or default,
                    redis_url=os.environ.get("FEATURE_FACTORY_REDIS_URL") or None,
                    redis_prefix=os.environ.get("FEATURE_FACTORY_REDIS_PREFIX") or None)

@@ -22,12 +22,22 @@ class ServerMetrics:
                                 ["backend", "version"], registry=self.registry)
         self.store_rows = Gauge("ff_serving_store_rows", "Rows in the store version last served.",
                                 registry=self.registry)
+        self.key_requests = Counter("ff_serving_key_requests", "HTTP requests to /features and /schema by API key "
+                                    "name (anonymous: no key; unknown: a key not configured), endpoint and status.",
+                                    ["key", "endpoint", "status"], registry=self.registry)
         self._version: str | None = None
+        self._keys = {}
         self._latency = {}
         self._requests = {}
         self._entities = {}
 
-    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+    def observe(self, endpoint: str, status: int, seconds: float, caller: str | None = None) -> None:
+        """One request; `caller` (the API key's name, never the key) also counts it per key."""
+        if caller is not None:
+            child = self._keys.get((caller, endpoint, status))
+            if child is None:
+                child = self._keys[caller, endpoint, status] = self.key_requests.labels(caller, endpoint, str(status))
+            child.inc()
         key = (endpoint, status)
         counter = self._requests.get(key)
         if counter is None:

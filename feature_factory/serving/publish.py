@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -20,7 +21,10 @@ from feature_factory.dates import as_date
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.features.online import DEFAULT_TTL_DAYS, STATUS_COLUMNS
 from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version, store_asset
-from feature_factory.warehouse.base import Warehouse, quote_ident
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 PAGE_ROWS = 50_000
 
@@ -59,8 +63,9 @@ def online_fields(warehouse: Warehouse, catalog: Catalog | None = None,
     types = warehouse.columns(table)
     if not types:
         raise StoreError(f"table {table} does not exist: materialize {table} first")
-    described = {f.name: f.description for f in catalog.features} if catalog else {}
-    return tuple(FeatureField(c, _dtype(t), described.get(c, ""))
+    described = {f.name: f for f in catalog.features} if catalog else {}
+    return tuple(FeatureField(c, _dtype(t), described[c].description if c in described else "",
+                              pii=described[c].pii if c in described else False)
                  for c, t in types if c.lower() not in (entity.key, *STATUS_COLUMNS))
 
 

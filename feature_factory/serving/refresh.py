@@ -4,13 +4,17 @@ entity's `<entity>_features_online`), so served values always equal the patched 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from feature_factory.catalog import Catalog
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
 from feature_factory.features.online import DEFAULT_TTL_DAYS
 from feature_factory.serving.config import store_from_env
 from feature_factory.serving.publish import publish
 from feature_factory.serving.store import OnlineStore, StoreMeta
-from feature_factory.warehouse.base import Warehouse
+
+if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
+    from feature_factory.warehouse.base import Warehouse
 
 
 def refresh_store(warehouse: Warehouse, catalog: Catalog | None = None,

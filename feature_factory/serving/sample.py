@@ -29,8 +29,11 @@ def sample_request(ids: list[str], features: int = 3, store: OnlineStore | None 
     body = {"entity_ids": ids, "features": list(meta.feature_names[:features])}
     async def ask() -> dict:
         transport = httpx.ASGITransport(app=create_app(store, entity=entity))
-        async with httpx.AsyncClient(transport=transport, base_url="http://feature-server") as client:
-            return (await client.post("/features", json=body)).json()
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://feature-server") as client:
+                return (await client.post("/features", json=body)).json()
+        finally:
+            await store.aclose()  # its async client belongs to this event loop
 
     try:
         answer = asyncio.run(ask())

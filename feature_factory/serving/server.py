@@ -4,14 +4,23 @@ for one entity's store (the customer's by default; `serve --entity product` serv
 - `POST /features` {"entity_ids": [...], "features": [...]?} -> per entity `found`, `snapshot_date`,
   `age_days`, `stale` and `values` (all null when stale: older than the TTL).
 - `GET /schema`: the entity key the ids are values of (`customer_id`, `product_id`, ...), the served
-  features (name, dtype, description), TTL, version, request limits.
-- `GET /health`: 200 when a version is served, 503 while the store holds none yet.
-- `GET /metrics`: Prometheus text (request counts, latency histogram, store version).
+  features (name, dtype, description; `pii`/`masked` on PII features), TTL, version, request limits.
+- `GET /health`: 200 when a version is served, 503 while the store holds none yet or cannot be read.
+- `GET /metrics`: Prometheus text (request counts, per key too, latency histogram, store version).
+
+Access (`access.py`): with a keys file, /features and /schema need a key (401 without one, 403
+outside its scope) and PII features are null for keys without the pii scope.
 
 A bad request is a 400 with a message saying what and where. A valid request never gets a 500
-because the store is missing or being swapped: a missing store answers found=false with
-store.state "missing"; a swap is invisible (the store reads one version atomically). An
-unreachable backend (Redis down) is a 503 with the reason.
+because the store is missing, being swapped, corrupt, replaced or unreachable: a missing store
+answers found=false with store.state "missing"; a swap is invisible (the store reads one version
+atomically); a store that cannot be read (a corrupt file, Redis down or stalled past its timeout)
+is a 503 with the reason, and the next request after a republish (or Redis's return) is served
+again, without a restart.
+
+No request holds the event loop for more than a few milliseconds of work: `features` is
+de-duplicated and bounded, ids are at most `max_ids`, large reads and answers run on worker
+threads, and Redis is read through an async client with timeouts.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterable
 
 import orjson
 from starlette.applications import Starlette
@@ -28,19 +38,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
-from feature_factory.serving.answer import DEFAULT_MAX_IDS, Answerer, BadRequest, check_features, dedupe, parse_query
+from feature_factory.serving.access import OPEN, Denied, Policy, Scope, presented_key
+from feature_factory.serving.answer import (
+    DEFAULT_MAX_IDS, Answerer, BadRequest, Query, check_features, dedupe, parse_query,
+)
 from feature_factory.serving.metrics import ServerMetrics
-from feature_factory.serving.store import OnlineStore, StoreError, store_asset
+from feature_factory.serving.store import OnlineStore, StoreError, StoreMeta, off_loop, store_asset
 
 log = logging.getLogger("feature_factory.serving")
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above 1000 ids
+# Answers for more ids than this are built on a worker thread: a 1,000-id answer of decoded
+# subsets is milliseconds of Python that would otherwise hold every other request (and /health).
+INLINE_ANSWER_IDS = 64
 
 
 def _closing(store: OnlineStore):
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        store.close()
+        await store.aclose()
     return lifespan
 
 
@@ -53,10 +69,36 @@ def _error(message: str, status: int) -> Response:
 
 
 def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int | None = None,
-               entity: EntityTables = CUSTOMER_TABLES):
-    """The app answering `entity`'s ids from `store` (that entity's store)."""
+               entity: EntityTables = CUSTOMER_TABLES, policy: Policy | None = None,
+               pii: Iterable[str] = ()):
+    """The app answering `entity`'s ids from `store` (that entity's store). `policy`: the API keys
+    (None or empty: open); `pii`: features to treat as PII beside those the store's version marks
+    (the catalog's marks as the server found them at start, so a mark added after the last publish
+    still masks)."""
     answerer = Answerer(ttl_days)
     metrics = ServerMetrics()
+    policy = policy or Policy({})
+    keyed = policy.enabled  # an open server reads no key header and counts no key
+    pii_extra = frozenset(pii)
+    masks: dict[tuple, frozenset] = {}  # (version, key name) -> masked features
+    last_warning = [0.0]
+
+    def warn_unavailable(reason: str) -> None:
+        # Once per 10 s, not once per request: a stalled store under load would flood the log.
+        now = time.monotonic()
+        if now - last_warning[0] >= 10.0:
+            last_warning[0] = now
+            log.warning("online store unavailable (503s until it is back; logged at most every 10 s): %s", reason)
+
+    def masked_for(caller: Scope, meta: StoreMeta | None) -> frozenset:
+        if caller.pii or meta is None:
+            return frozenset()
+        got = masks.get((meta.version, caller.name))
+        if got is None:
+            if len(masks) > 1024:
+                masks.clear()
+            got = masks[meta.version, caller.name] = caller.masked((meta.pii_names | pii_extra) & set(meta.feature_names))
+        return got
 
     async def features(scope, receive, send) -> None:
         """POST /features as a bare ASGI endpoint: the hot path skips Starlette's middleware and
@@ -73,8 +115,9 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
                 chunks.append(chunk)
             if not message.get("more_body"):
                 break
+        key = None
         try:
-            status, payload = await _features(b"".join(chunks), size)
+            status, payload, key = await _features(b"".join(chunks), size, scope["headers"])
         except Exception as exc:  # a bug, not the request: say so rather than drop the connection
             log.exception("feature request failed")
             status, payload = 500, orjson.dumps({"error": f"internal error: {type(exc).__name__}: {exc}"})
@@ -82,52 +125,94 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
-        metrics.observe("/features", status, time.perf_counter() - t0)
+        metrics.observe("/features", status, time.perf_counter() - t0, key if keyed else None)
 
-    async def _features(raw: bytes, size: int) -> tuple[int, bytes]:
+    async def _features(raw: bytes, size: int, headers) -> tuple[int, bytes, str]:
+        if keyed:
+            try:
+                caller = policy.authenticate(presented_key(headers), entity.name)
+            except Denied as denied:
+                log.info("POST /features denied (%s): %s", denied.status, denied.message)
+                return denied.status, orjson.dumps({"error": denied.message}), denied.key
+        else:
+            caller = OPEN
+        who = caller.name
         if size > MAX_BODY_BYTES:
-            return 400, orjson.dumps({"error": f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read"})
+            return 400, orjson.dumps({"error": f"the body is {size} bytes; at most {MAX_BODY_BYTES} are read"}), who
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return 400, orjson.dumps({"error": f"the body is not valid JSON: {exc}"})
+            return 400, orjson.dumps({"error": f"the body is not valid JSON: {exc}"}), who
         try:
             query = parse_query(body, max_ids)
-            lookup = await store.alookup(dedupe(query.entity_ids))
-            check_features(query.features, lookup.meta)
+            if query.features is not None and caller.features is not None:
+                outside = [f for f in query.features if f not in caller.features]
+                if outside:
+                    return 403, orjson.dumps({"error": f"key {who!r} may not read feature(s) {outside[:10]}; "
+                                              f"its features: {sorted(caller.features)}"}), who
+            ids = query.entity_ids
+            lookup = await store.alookup(dedupe(ids) if len(ids) > 1 else ids)
+            meta = lookup.meta
+            names = query.features
+            if caller.features is not None and meta is not None:
+                visible = caller.visible(meta.feature_names)
+                check_features(names, meta, visible)
+                if names is None and len(visible) < len(meta.feature_names):
+                    names = visible
+            else:
+                check_features(names, meta)
+            if names is not query.features:
+                query = Query(ids, names)
+            masked = masked_for(caller, meta)
+            now = dt.datetime.now(dt.timezone.utc)
+            if len(ids) > INLINE_ANSWER_IDS:
+                answer = await off_loop(answerer.answer, query, lookup, now, masked)
+            else:
+                answer = answerer.answer(query, lookup, now, masked)
         except BadRequest as exc:
-            return 400, orjson.dumps({"error": str(exc)})
+            return 400, orjson.dumps({"error": str(exc)}), who
         except StoreError as exc:
-            log.warning("online store unavailable: %s", exc)
-            return 503, orjson.dumps({"error": f"online store unavailable: {exc}"})
-        answer = answerer.answer(query, lookup, dt.datetime.now(dt.timezone.utc))
-        meta = lookup.meta
+            warn_unavailable(str(exc))
+            return 503, orjson.dumps({"error": f"online store unavailable: {exc}"}), who
         metrics.saw_version(store.kind, meta.version if meta else None, meta.rows if meta else None)
         metrics.count_entities(answer.found - answer.stale, answer.stale, answer.missing)
-        return 200, answer.body
+        return 200, answer.body, who
 
-    def _current():
+    async def _current():
         try:
-            return store.current(), None
+            return await store.acurrent(), None
         except StoreError as exc:
             return None, str(exc)
 
     async def schema(request: Request) -> Response:
-        meta, err = _current()
+        t0 = time.perf_counter()
+        try:
+            caller = policy.authenticate(presented_key(request.scope["headers"]), entity.name)
+        except Denied as denied:
+            metrics.observe("/schema", denied.status, time.perf_counter() - t0, denied.key if keyed else None)
+            return _error(denied.message, denied.status)
+        meta, err = await _current()
         if err:
+            metrics.observe("/schema", 503, time.perf_counter() - t0, caller.name if keyed else None)
             return _error(f"online store unavailable: {err}", 503)
         body = {"entity": entity.key, "store": store.kind, "max_ids_per_request": max_ids,
                 "version": None, "ttl_days": ttl_days, "features": []}
+        if policy.enabled:
+            body["key"] = caller.name
         if meta is not None:
+            hidden = masked_for(caller, meta)
+            pii_names = meta.pii_names | pii_extra
+            shown = [f for f in meta.features if caller.features is None or f.name in caller.features]
             body.update(version=meta.version, built_at=meta.built_at, reference_date=meta.reference_date,
                         rows=meta.rows, ttl_days=answerer.ttl(meta),
-                        features=[{"name": f.name, "dtype": f.dtype, "description": f.description}
-                                  for f in meta.features])
-        metrics.observe("/schema", 200, 0.0)
+                        features=[{"name": f.name, "dtype": f.dtype, "description": f.description,
+                                   **({"pii": True, "masked": f.name in hidden} if f.name in pii_names else {})}
+                                  for f in shown])
+        metrics.observe("/schema", 200, time.perf_counter() - t0, caller.name if keyed else None)
         return _json(body)
 
     async def health(request: Request) -> Response:
-        meta, err = _current()
+        meta, err = await _current()
         if err:
             status, body = 503, {"status": "unavailable", "store": store.describe(), "error": err}
         elif meta is None:
@@ -140,7 +225,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         return _json(body, status)
 
     async def prometheus(request: Request) -> Response:
-        meta, _ = _current()
+        meta, _ = await _current()
         if meta is not None:
             metrics.saw_version(store.kind, meta.version, meta.rows)
         data, content_type = metrics.render()
@@ -158,6 +243,7 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
     app.state.store = store
     app.state.entity = entity
     app.state.metrics = metrics
+    app.state.policy = policy
     return FeatureApp(app, features)
 
 

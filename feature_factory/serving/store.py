@@ -14,13 +14,27 @@ when the version is written so the server answers without re-encoding every valu
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 Row = tuple  # (entity_id, snapshot_date 'YYYY-MM-DD' | None, age_days at build | None, values JSON bytes)
+
+
+# The one worker thread large reads and answers run on, off the server's event loop. One, not a
+# pool: Python threads share one interpreter lock, so N threads building answers would each take
+# turns before the event loop got its own; with one, the loop waits at most one switch interval
+# (see `cli.app_from_env`), and large requests queue behind each other, not in front of small ones.
+_OFF_LOOP = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ff-serving-off-loop")
+
+
+async def off_loop(fn, *args):
+    """`fn(*args)` on the serving worker thread, awaited from the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_OFF_LOOP, fn, *args)
 
 
 class StoreError(RuntimeError):
@@ -32,6 +46,7 @@ class FeatureField:
     name: str
     dtype: str  # 'BIGINT' | 'DOUBLE' | 'BOOLEAN' | 'VARCHAR'
     description: str = ""
+    pii: bool = False  # the catalog's `pii: true`: masked for callers whose key lacks the pii scope
 
 
 @dataclass(frozen=True)
@@ -55,9 +70,23 @@ class StoreMeta:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StoreMeta:
-        data = json.loads(text)
-        data["features"] = tuple(FeatureField(**f) for f in data.get("features", ()))
-        return cls(**data)
+        """The meta a version was written with; StoreError when it is not (a corrupt store)."""
+        try:
+            data = json.loads(text)
+            # Fields this code does not know (a store published by a newer release) are ignored, so
+            # a publisher can be upgraded before its servers.
+            names = FeatureField.__dataclass_fields__
+            data["features"] = tuple(FeatureField(**{k: v for k, v in f.items() if k in names})
+                                     for f in data.get("features", ()))
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise StoreError(f"a version's meta is unreadable ({type(exc).__name__}: {exc}): the store is "
+                             "corrupt; publish it again") from exc
+
+    @property
+    def pii_names(self) -> frozenset[str]:
+        """Served features the catalog marks `pii: true` (masked for callers without the pii scope)."""
+        return frozenset(f.name for f in self.features if f.pii)
 
     def built_at_dt(self) -> dt.datetime:
         return dt.datetime.fromisoformat(self.built_at)
@@ -102,8 +131,13 @@ class OnlineStore(ABC):
         new version."""
 
     async def alookup(self, entity_ids: Sequence[str]) -> Lookup:
-        """Async `lookup` for the server; backends with an async client override it."""
+        """`lookup` for the server, never holding its event loop for long: a backend with an async
+        client overrides it; one doing blocking work moves large reads to a thread."""
         return self.lookup(entity_ids)
+
+    async def acurrent(self) -> StoreMeta | None:
+        """`current` for the server (same rule as `alookup`)."""
+        return self.current()
 
     @abstractmethod
     def current(self) -> StoreMeta | None:
@@ -114,3 +148,7 @@ class OnlineStore(ABC):
 
     def close(self) -> None:  # pragma: no cover - backends override when they hold connections
         pass
+
+    async def aclose(self) -> None:
+        """Close from the server's event loop (a backend with an async client overrides it)."""
+        self.close()

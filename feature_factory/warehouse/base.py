@@ -20,48 +20,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from feature_factory.warehouse.dialect import Dialect
+# The Dagster-free parts of the contract live in interface.py (modules that only take a warehouse
+# or catch its errors import them from there without loading Dagster); importable from here too.
+from feature_factory.warehouse.interface import LandingRead, Session, WarehouseError, clean_row  # noqa: F401
 from feature_factory.warehouse.sql import quote_ident, sql_literal  # noqa: F401 (callers import them from here)
-
-class WarehouseError(RuntimeError):
-    """A warehouse operation failed; the message says which statement or table."""
-
-
-def clean_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row from `fetch_df(...).to_dict("records")` with pandas' missing values (NaN, NaT, NA) as None."""
-    return {k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v) for k, v in row.items()}
-
-
-@dataclass(frozen=True)
-class LandingRead:
-    """Several landing files with the same columns, read by one SELECT (`sql`): `source_file` (the
-    file's label), `source_row` BIGINT (1-based row number within its file), then every file column
-    as VARCHAR under its lower-cased name (`columns`, in file order)."""
-
-    labels: tuple[str, ...]
-    columns: tuple[str, ...]
-    sql: str
-
-
-class Session(Protocol):
-    """One open connection. Statements in `transaction()` commit together or not at all."""
-
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
-
-    def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]: ...
-
-    def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> tuple | None: ...
-
-    def fetch_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame: ...
-
-    def transaction(self) -> Any: ...
 
 
 class Warehouse(dg.ConfigurableResource, ABC):

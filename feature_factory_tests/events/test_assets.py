@@ -105,7 +105,7 @@ def test_duplicate_check_catches_what_the_run_wrote_twice(duckdb_warehouse, land
     # (simulated: the batch step's duplicate detection switched off).
     from feature_factory.events import ingestion
 
-    monkeypatch.setattr(ingestion, "_batch_sql", lambda lo, hi, ids: (
+    monkeypatch.setattr(ingestion, "_batch_sql", lambda lo, hi, ids, *_: (
         f"SELECT *, 1 AS dup_rank, row_reason AS reason FROM landing_rows "
         f"WHERE event_date >= {lo} AND event_date < {hi}"))
     (landing_home / "events_2024-01-04.csv").write_text(csv_text([ev("a", day=4, hour=22), ev("a", day=4, hour=23)]))
@@ -180,3 +180,25 @@ def test_the_homes_resource_chooses_the_landing_folder_not_the_environment(duckd
     sensor_run = landing_files_sensor(dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(), resources={"homes": HomesResource(landing=str(landing_home))}))
     assert [r.partition_key for r in sensor_run.run_requests] == ["2024-01-03"]
+
+
+def test_raw_metadata_shows_a_sample_of_quarantined_rows_per_reason(duckdb_warehouse, landing_home):
+    # Four negative amounts (three shown: the first by row), one unknown channel, one undated row.
+    rows = [ev(f"n{i}", day=2, hour=9 + i, amount=f"-{i}") for i in range(1, 5)]
+    rows += [ev("f1", day=2, hour=20, channel="fax"), ("u1", "c9", "browse", "web", "", "soon"), ev("ok", day=2, hour=21)]
+    (landing_home / "events_2024-01-02.csv").write_text(csv_text(rows))
+    result = _run(duckdb_warehouse, "2024-01-02", max_quarantine_rate=0.9)
+    lines = _metadata(result, "raw_events")["quarantine_samples"].splitlines()
+    assert lines[0] == "| reason | detail | raw values | source_file | source_row |"
+    assert lines[2:] == [
+        "| negative_amount | amount is negative | event_id=n1; customer_id=c1; event_type=purchase; channel=web; "
+        "amount=-1; event_ts=2024-01-02T10:00:00Z | events_2024-01-02.csv | 1 |",
+        "| negative_amount | amount is negative | event_id=n2; customer_id=c1; event_type=purchase; channel=web; "
+        "amount=-2; event_ts=2024-01-02T11:00:00Z | events_2024-01-02.csv | 2 |",
+        "| negative_amount | amount is negative | event_id=n3; customer_id=c1; event_type=purchase; channel=web; "
+        "amount=-3; event_ts=2024-01-02T12:00:00Z | events_2024-01-02.csv | 3 |",
+        "| unknown_channel | channel is not one of web, mobile | event_id=f1; customer_id=c1; event_type=purchase; "
+        "channel=fax; amount=10.0; event_ts=2024-01-02T20:00:00Z | events_2024-01-02.csv | 5 |",
+        "| unparseable_timestamp | event_ts is missing or not an ISO-8601 timestamp; the row belongs to no day | "
+        "event_id=u1; customer_id=c9; event_type=browse; channel=web; event_ts=soon | events_2024-01-02.csv | 6 |",
+    ]

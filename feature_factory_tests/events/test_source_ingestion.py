@@ -11,7 +11,8 @@ import pandas as pd
 from ingest_helpers import NOW, START, csv_text
 
 from feature_factory.catalog.sources import load_sources
-from feature_factory.events.source_ingestion import ingest_source_range, raw_columns
+from feature_factory.events.ingestion import ingest_source_range
+from feature_factory.events.layout import raw_columns
 from feature_factory.homes import HomesResource
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "sources_support_tickets.yaml"
@@ -124,14 +125,14 @@ def test_a_warehouse_table_source_is_read_in_place(warehouse):
 def test_asset_factory_materializes_a_source_with_schema_and_check(duckdb_warehouse, tmp_path):
     import dagster as dg
 
-    from feature_factory.events import source_assets
+    from feature_factory.events import definitions as events_definitions
 
     folder = tmp_path / "landing" / "support_tickets"
     folder.mkdir(parents=True)
     (folder / "export.csv").write_text(csv_text([
         ("t1", "c1", "2024-01-02 09:00:00", "p1", "30", "chat"),
         ("t2", "c1", "2024-01-02 10:00:00", "p9", "30", "chat")], HEADER[:-1]))
-    defs = source_assets.definitions(load_sources(EXAMPLE))
+    defs = events_definitions.definitions(load_sources(EXAMPLE))
     (assets,) = defs.assets
     specs = {s.key.to_user_string(): s for s in assets.specs}
     assert set(specs) == {"raw_support_tickets", "support_tickets_quarantine"}
@@ -178,17 +179,46 @@ def test_a_new_source_entry_appears_in_the_code_location(tmp_path):
 def test_source_sensor_requests_the_days_a_new_file_covers(project_home):
     import dagster as dg
 
-    from feature_factory.events import source_assets
+    from feature_factory.events import sensors
 
     folder = project_home / "landing" / "support_tickets"  # the source's landing_folder under the home
     folder.mkdir(parents=True)
     (folder / "export.csv").write_text(csv_text([
         ("t1", "c1", "2024-01-02 09:00:00", "p1", "30", "chat"),
         ("t2", "c1", "2024-01-03T23:00:00Z", "p2", "30", "chat")], HEADER[:-1]))
-    _, sensor = source_assets.source_job_and_sensor(tickets())
+    _, sensor = sensors.source_job_and_sensor(tickets())
     instance = dg.DagsterInstance.ephemeral()
     first = sensor(dg.build_sensor_context(instance=instance, resources={"homes": HomesResource()}))
     (request,) = first.run_requests
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (
         "2024-01-02", "2024-01-03")  # from the file's own `created` times: its name says no day
     assert sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources={"homes": HomesResource()})).run_requests == []
+
+
+def test_a_sample_of_quarantined_rows_per_reason_for_any_source(warehouse, tmp_path):
+    from feature_factory.events import report
+
+    folder = tmp_path / "support_tickets"
+    folder.mkdir()
+    (folder / "tickets_2024-01-02.csv").write_text(csv_text([
+        ("t1", "c1", "2024-01-02 09:00:00", "p1", "30", "chat"),
+        ("t2", "c1", "2024-01-02 09:30:00", "urgent", "5", "chat"),
+        ("t3", "c1", "2024-01-02 10:00:00", "p2", "-3", "chat"),
+        ("t4", "c2", "2024-01-02 10:30:00", "whenever", "", "mail"),
+        ("t1", "c1", "2024-01-02 11:00:00", "p1", "1", "chat")], HEADER[:-1]))
+    (folder / "notes.txt").write_text("not data")
+    result = run(warehouse, folder)
+    samples = report.quarantine_samples(warehouse, tickets(), result, NOW, per_reason=1)
+    assert samples == [
+        ("duplicate_ticket_id_in_batch", "ticket_id already seen earlier in this batch (file, row order)",
+         "ticket_id=t1; customer_id=c1; opened_at=2024-01-02 11:00:00; priority=p1; minutes_to_resolve=1; "
+         "channel=chat", "tickets_2024-01-02.csv", 5),
+        ("negative_minutes_to_resolve", "minutes_to_resolve is negative",
+         "ticket_id=t3; customer_id=c1; opened_at=2024-01-02 10:00:00; priority=p2; minutes_to_resolve=-3; "
+         "channel=chat", "tickets_2024-01-02.csv", 3),
+        ("unknown_priority", "priority is not one of high, normal, low",
+         "ticket_id=t2; customer_id=c1; opened_at=2024-01-02 09:30:00; priority=urgent; minutes_to_resolve=5; "
+         "channel=chat", "tickets_2024-01-02.csv", 2),  # t4 (also unknown_priority) is past the sample
+        ("unsupported_file_type", f"landing file {folder / 'notes.txt'}: unsupported file type '.txt'; expected "
+         ".csv, .csv.gz or .parquet", "", "notes.txt", None),
+    ]

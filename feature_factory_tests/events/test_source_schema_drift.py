@@ -17,7 +17,7 @@ from ingest_helpers import NOW, START, csv_text
 
 from feature_factory.catalog.sources import load_sources
 from feature_factory.events import schema_drift
-from feature_factory.events.source_ingestion import ingest_source_range
+from feature_factory.events.ingestion import ingest_source_range
 from feature_factory.homes import HomesResource
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "sources_support_tickets.yaml"
@@ -178,7 +178,7 @@ def test_findings_are_kept_per_source(duckdb_warehouse):
 
 
 def test_the_ingestion_asset_shows_the_findings_and_fails_on_fail(duckdb_warehouse, tmp_path):
-    from feature_factory.events.source_assets import source_assets
+    from feature_factory.events.assets import source_assets
 
     folder = tmp_path / "support_tickets"
     land(folder, "units.csv", [("t1", "c1", "2024-01-02 09:00:00", "p1", "3 min", "chat")])

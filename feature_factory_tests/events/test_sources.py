@@ -198,3 +198,33 @@ def test_the_events_source_policy_stays_in_its_run_config():
     with pytest.raises(CatalogError, match=r"^s\.yaml: source 'events': schema_drift: the events source's policy "
                        r"is the raw_events run config's schema_drift"):
         parse_sources({"events": {**entry, "schema_drift": {"missing_column": "alert"}}}, "s.yaml")
+
+
+def test_the_churn_events_can_be_a_warehouse_table(duckdb_warehouse, tmp_path, monkeypatch):
+    """The events source takes every source's path: read in place from a table, with its mapping."""
+    import datetime as dt
+
+    from ingest_helpers import D1, NOW, START
+
+    from feature_factory.events.ingestion import ingest_range
+
+    doc = yaml.safe_load(open(DEFAULT_SOURCES_PATH))
+    doc["sources"]["events"]["location"] = {"table": "crm_events"}
+    doc["sources"]["events"]["columns"]["customer_id"]["from"] = "cust"
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    monkeypatch.setenv(SOURCES_ENV, str(path))
+    duckdb_warehouse.execute("CREATE TABLE crm_events (event_id VARCHAR, cust VARCHAR, event_type VARCHAR, "
+                             "channel VARCHAR, amount DOUBLE, event_ts TIMESTAMP)")
+    duckdb_warehouse.execute("INSERT INTO crm_events VALUES ('e1', 'c1', 'Purchase', 'web', 5, '2024-01-01 08:00:00'), "
+                             "('e2', 'c2', 'browse', 'fax', NULL, '2024-01-01 09:00:00'), "
+                             "('e1', 'c1', 'browse', 'web', NULL, '2024-01-01 10:00:00'), "
+                             "('e3', 'c3', 'browse', 'web', NULL, NULL)")
+    for _ in range(2):  # idempotent
+        result = ingest_range(duckdb_warehouse, D1, D1 + dt.timedelta(days=1), now=NOW, start_date=START)
+    assert duckdb_warehouse.fetch_all("SELECT event_id, customer_id, event_type, amount, source_file, source_row "
+                                      "FROM raw_events") == [("e1", "c1", "purchase", 5.0, "crm_events", None)]
+    assert duckdb_warehouse.fetch_all("SELECT event_id, reason, source_file FROM quarantined_events ORDER BY reason") == [
+        ("e1", "duplicate_event_id_in_batch", "crm_events"), ("e2", "unknown_channel", "crm_events"),
+        ("e3", "unparseable_timestamp", "crm_events")]
+    assert (result.rows_read, result.rows_accepted) == (4, 1)

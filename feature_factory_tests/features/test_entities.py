@@ -18,8 +18,8 @@ from feature_factory import tables
 from feature_factory.catalog import CatalogError, load_catalog, load_sources
 from feature_factory.catalog.loader import parse_entries
 from feature_factory.catalog.sources import parse_entities, parse_sources
-from feature_factory.events.source_assets import source_assets
-from feature_factory.events.source_ingestion import ingest_source_range
+from feature_factory.events.assets import source_assets
+from feature_factory.events.ingestion import ingest_source_range
 from feature_factory.features import entity_assets
 from feature_factory.features.entities import CUSTOMER_TABLES, entity_tables
 from feature_factory.features.online import build_online_table, get_online_features

@@ -15,7 +15,7 @@ from features_helpers import D, events_frame, write_raw_events
 
 from feature_factory.catalog import Catalog, CatalogError, load_catalog, load_sources
 from feature_factory.catalog.loader import parse_entries
-from feature_factory.events.source_ingestion import ingest_source_range
+from feature_factory.events.ingestion import ingest_source_range
 from feature_factory.features import assets as feature_assets
 from feature_factory.features.online import build_online_table
 from feature_factory.features.snapshot_sql import snapshot_plan

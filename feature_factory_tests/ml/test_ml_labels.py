@@ -98,3 +98,20 @@ def test_missing_or_empty_events_are_clear(duckdb_warehouse):
     duckdb_warehouse.execute("DELETE FROM raw_events")
     with pytest.raises(LabelError, match="raw_events is empty"):
         build_labels(duckdb_warehouse)
+
+
+def test_min_tenure_starts_labels_after_the_acquisition_period(warehouse):
+    make_raw_events(warehouse, [
+        ("old", "purchase", day(-60), 5.0), ("old", "purchase", day(-3), 5.0),   # tenure 60 days
+        ("new", "purchase", day(-10), 5.0),                                      # acquired 10 days ago
+        ("edge", "purchase", day(-30), 5.0),                                     # exactly 30 days
+        ("x", "browse", day(40), None),
+    ])
+    build_labels(warehouse, label_dates=[L], horizon_days=30, lookback_days=90)
+    assert warehouse.fetch_df("SELECT customer_id FROM churn_labels ORDER BY customer_id")[
+        "customer_id"].tolist() == ["edge", "new", "old"]
+    build_labels(warehouse, label_dates=[L], horizon_days=30, lookback_days=90, min_tenure_days=30)
+    assert warehouse.fetch_df("SELECT customer_id, churned FROM churn_labels ORDER BY customer_id").values.tolist() == [
+        ["edge", 1], ["old", 1]]
+    with pytest.raises(LabelError, match="min_tenure_days must be >= 0"):
+        build_labels(warehouse, label_dates=[L], min_tenure_days=-1)

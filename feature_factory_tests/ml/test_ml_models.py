@@ -23,7 +23,7 @@ def trained():
 
 
 def test_both_models_learn_the_signal_with_all_metrics(trained):
-    assert set(trained.models) == {"logistic_regression", "random_forest"}
+    assert set(trained.models) == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
     # 10 weekly dates of 24 rows: the newest 2 dates (20%) are held out; 04-19's outcome window
     # [04-19, 05-03) overlaps the holdout's, so it is purged; 04-12's ends on 04-26: it trains.
     split = trained.split
@@ -86,9 +86,11 @@ def test_degenerate_data_gives_clear_messages(case, message):
 
 
 def test_all_null_feature_keeps_positions():
+    # With screening off (on, it is dropped: test_constant_and_copied_features_are_dropped_and_listed).
     df = synthetic_frame(120)
     df["f_amount"] = np.nan
-    res = train_models(df, FEATURES, FAST, kinds=["logistic_regression"])
+    res = train_models(df, FEATURES, FAST.model_copy(update={"drop_constant_features": False}),
+                       kinds=["logistic_regression"])
     assert list(res.models["logistic_regression"].importances) == FEATURES
     assert res.models["logistic_regression"].metrics["roc_auc"] > 0.75
 
@@ -127,7 +129,7 @@ def test_time_folds_expand_and_purge():
 def test_metrics_table_is_narrow_with_the_gate_metric_first(trained):
     md = models.metrics_table(trained.models, "roc_auc")
     lines = md.splitlines()
-    assert lines[0] == "| metric | LR | RF |"
+    assert lines[0] == "| metric | LR | RF | HGB |"
     assert lines[2].startswith("| **roc_auc** (gate) | ")
     lr = trained.models["logistic_regression"]
     assert f"{lr.metrics['roc_auc']:.3f} [{lr.ci['roc_auc'][0]:.3f}, {lr.ci['roc_auc'][1]:.3f}]" in lines[2]

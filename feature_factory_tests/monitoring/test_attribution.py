@@ -120,15 +120,16 @@ def test_missing_amounts_are_traced_to_the_file_and_cohort(warehouse):
 
 # -- the ranking rule (pure): noise band, covering values, a carrying file first -----------------
 def _tail_rows(segments: dict[tuple[str, str], tuple], units_per_mass: float = 1.0) -> dict:
-    """Current-side rows of target 0 in tail mode: (dimension, value) -> (rows, out-of-range mass
-    [, mass]), the out-of-range mass made of equal weights (effective units: mass / weight); the
-    mass is the rows unless given."""
-    return {key: {"a": v[0], "r0": v[0], "m0": v[2] if len(v) > 2 else v[0], "n0": 0.0, "o0": v[1],
-                  "q0": v[1] * units_per_mass} for key, v in segments.items()}
+    """A tail target's current side: (dimension, value) -> (rows, out-of-range mass [, mass]), the
+    out-of-range mass made of equal weights (effective units: mass / weight); the mass is the rows
+    unless given."""
+    return {key: {"events": v[0], "rows": v[0], "mass": v[2] if len(v) > 2 else v[0], "missing": 0.0,
+                  "out_of_range": v[1], "out_of_range_squares": v[1] * units_per_mass}
+            for key, v in segments.items()}
 
 
 def _base_mass(segments: dict[tuple[str, str], float]) -> dict:
-    return {key: {"a": m, "r": m, "m": m, "s": m, "n": 0.0} for key, m in segments.items()}
+    return {key: {"events": m, "rows": m, "mass": m, "squares": m, "missing": 0.0} for key, m in segments.items()}
 
 
 TAIL = A.Target(REVENUE, "tail", upper=100.0)
@@ -140,12 +141,12 @@ def test_a_share_inside_its_noise_band_is_not_named_and_the_same_share_over_many
     segments = {("event_type", "purchase"): (50, 50.0), ("event_type", "view"): (50, 50.0),
                 ("channel", "mobile"): (55, 64.0), ("channel", "web"): (45, 36.0)}
     # 100 unit-weight out-of-range rows: mobile's 64% vs its 55% is inside the band (low end 0.54).
-    few = A.contributors(TAIL, 0, _tail_rows(segments), base, 14)
+    few = A.contributors(TAIL, _tail_rows(segments), base, 14)
     assert few == []
     z = A.band_z(2)
     assert round(z, 2) == 1.96 and A.wilson_low(0.64, 100, z) < 0.55 < A.wilson_low(0.64, 10_000, z)
     # The same shares over 10,000 units (weights 1/100 of the mass each): mobile is named.
-    many = A.contributors(TAIL, 0, _tail_rows(segments, units_per_mass=0.01), base, 14)
+    many = A.contributors(TAIL, _tail_rows(segments, units_per_mass=0.01), base, 14)
     assert [(c["dimension"], c["value"], c["share"], c["expected"]) for c in many] == [("channel", "mobile", 0.64, 0.55)]
     assert many[0]["low"] == round(A.wilson_low(0.64, 10_000, z), 4)
 
@@ -155,7 +156,7 @@ def test_a_value_holding_nearly_all_of_the_feature_explains_nothing():
     base = _base_mass({("event_type", "purchase"): 95.0, ("event_type", "refund"): 5.0})
     segments = {("event_type", "purchase"): (10, 1000.0, 1900.0), ("event_type", "refund"): (90, 0.0, 100.0)}
     covering: list[str] = []
-    assert A.contributors(TAIL, 0, _tail_rows(segments), base, 14, covering) == []
+    assert A.contributors(TAIL, _tail_rows(segments), base, 14, covering) == []
     assert covering == ["event_type=purchase"]
 
 
@@ -165,7 +166,7 @@ def test_a_file_carrying_most_of_the_change_ranks_first():
                 ("source_file", "a.csv"): (3, 600.0), ("source_file", "b.csv"): (97, 400.0),
                 ("first_seen_week", "2024-01-01"): (20, 950.0, 20.0),
                 ("first_seen_week", "2024-01-08"): (80, 50.0, 80.0)}
-    got = A.contributors(TAIL, 0, _tail_rows(segments), base, 14)
+    got = A.contributors(TAIL, _tail_rows(segments), base, 14)
     # The week has the larger share beyond its size (0.95 - 0.20 vs 0.60 - 0.03), the file carries
     # 60% of the change: the file leads.
     assert [(c["dimension"], c["value"]) for c in got] == [("source_file", "a.csv"), ("first_seen_week", "2024-01-01")]
@@ -196,7 +197,7 @@ def test_the_baseline_side_is_computed_once_per_baseline_and_reused(warehouse, m
     _load(warehouse, _events(blank_file=True))
     scans: list[str] = []
     rows = A._rows
-    monkeypatch.setattr(A, "_rows", lambda wh, sql: (scans.append(sql), rows(wh, sql))[1])
+    monkeypatch.setattr(A, "_rows", lambda wh, query: (scans.append(query.sql), rows(wh, query))[1])
     target = [A.Target(REVENUE, "missing")]
     once = A.attribute(warehouse, DAY, target, BASE).by_feature
     grouped = lambda: [q for q in scans if "GROUPING SETS" in q]  # noqa: E731

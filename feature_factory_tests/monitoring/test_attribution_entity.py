@@ -91,9 +91,9 @@ def test_a_source_without_dimensions_is_attributed_by_cohort_week_and_file(wareh
     assert {c["dimension"] for c in got} <= set(A.DERIVED)
     assert result.file_days["orders_2024-01-20_b.csv"] == "2024-01-20" and len(result.file_days) == 8
     # The segments read are the derived ones only (the grouped statement has no status or country).
-    segments = A._rows(warehouse, A.current_sql(warehouse, DAY, [A.Target(REVENUE, "tail", upper=200.0)], BARE))
+    segments = A._rows(warehouse, A.current_sql(warehouse.dialect, DAY, [A.Target(REVENUE, "tail", upper=200.0)], BARE))
     assert {d for d, _ in segments} == set(A.DERIVED)
-    assert segments[("cohort", "new")]["r0"] == 30 * 2 * 7 + 5
+    assert segments[("cohort", "new")].of("revenue_7d")["rows"] == 30 * 2 * 7 + 5
 
 
 def test_the_product_caches_have_the_columns_their_contracts_describe(warehouse):
@@ -120,7 +120,7 @@ def test_the_customer_record_is_the_shipped_names():
     assert A.DIMENSIONS == ("event_type", "channel", "cohort", "first_seen_week", "source_file")
 
 
-@pytest.mark.parametrize("dims, what", [(("cohort",), "clashes"), (("r0",), "clashes"), (("Country",), "identifier"),
+@pytest.mark.parametrize("dims, what", [(("cohort",), "clashes"), (("rows__x",), "clashes"), (("events",), "clashes"), (("Country",), "identifier"),
                                         (("country", "country"), "repeat")])
 def test_a_dimension_attribution_cannot_read_is_refused_by_name(dims, what):
     with pytest.raises(ValueError, match=f"entity 'product'.*{what}"):

@@ -18,7 +18,7 @@ import pytest
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory import tables
 from feature_factory.catalog import load_catalog, load_sources
-from feature_factory.events.source_assets import source_assets
+from feature_factory.events.assets import source_assets
 from feature_factory.features import entity_assets as feature_entity_assets
 from feature_factory.features.entities import entity_tables
 from feature_factory.homes import HomesResource

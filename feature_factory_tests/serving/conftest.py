@@ -65,4 +65,6 @@ def make_store(store_kind, tmp_path, request, monkeypatch):
     monkeypatch.setenv("FEATURE_FACTORY_ONLINE_STORE", "redis")
     monkeypatch.setenv("FEATURE_FACTORY_REDIS_URL", url)
     monkeypatch.setenv("FEATURE_FACTORY_REDIS_PREFIX", prefix)
-    return lambda: RedisOnlineStore(url, prefix, grace_seconds=5)
+    # A generous read timeout: these tests run the server in the process of a Dagster run on a
+    # shared, loaded machine (its event loop can wait its turn); the stall tests set their own.
+    return lambda: RedisOnlineStore(url, prefix, grace_seconds=5, timeout=5.0)
