@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from feature_factory import tables
-from feature_factory.catalog.loader import CatalogError, check_fields
+from feature_factory.catalog.errors import CatalogError, check_fields
 from feature_factory.tables import CUSTOMER_NAMES, EntityNames
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from feature_factory import tables
+from feature_factory.catalog.errors import CatalogError, check_fields  # noqa: F401 (re-exported)
 from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifecycle, Part
 
 DEFAULT_PATH = Path(__file__).with_name("features.yaml")
@@ -63,22 +64,6 @@ _ENTRY_KEYS = {
     "name", "description", "owner", "entity", "dtype", "lifecycle", "window_days", "aggregate",
     "expectations", "tags", "source", "pii",
 }
-
-
-class CatalogError(ValueError):
-    """An invalid catalog entry; the message names the entry."""
-
-
-def check_fields(raw: dict[str, Any], label: str, allowed: frozenset[str] | set[str],
-                 required: tuple[str, ...] = (), empty: tuple[Any, ...] = (None, "")) -> None:
-    """Refuse a YAML mapping with a field outside `allowed`, or a `required` field that is missing
-    or `empty` (the catalog's and the sources file's entries, one message shape for all)."""
-    unknown = sorted(set(raw) - set(allowed))
-    if unknown:
-        raise CatalogError(f"{label}: unknown field(s) {unknown}; allowed: {sorted(allowed)}")
-    for key in required:
-        if raw.get(key) in empty:
-            raise CatalogError(f"{label}: missing required field {key!r}")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from feature_factory.catalog.entity_spec import (  # noqa: F401 (re-exported: where entities were declared)
     CUSTOMER, ENTITY_TABLE_SUFFIXES, EntitySpec, parse_entities,
 )
-from feature_factory.catalog.loader import CatalogError, check_fields
+from feature_factory.catalog.errors import CatalogError, check_fields
 
 DEFAULT_SOURCES_PATH = Path(__file__).with_name("sources.yaml")
 SOURCES_ENV = "FEATURE_FACTORY_SOURCES"
