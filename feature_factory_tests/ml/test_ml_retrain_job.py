@@ -8,7 +8,9 @@ import dagster as dg
 import pytest
 from ml_helpers import default_specs, make_activity_world
 
-from feature_factory.ml import assets, checks, jobs, training_set
+from feature_factory.catalog import Catalog
+from feature_factory.catalog_resource import CatalogResource
+from feature_factory.ml import assets, checks, jobs
 from feature_factory.ml.registry import ModelRegistry
 from feature_factory.ml.resources import ModelRegistryResource
 
@@ -18,7 +20,8 @@ def _job_run(warehouse, instance, **model):
         assets=[assets.churn_labels, assets.training_set, assets.churn_model, assets.champion_model,
                 assets.inference_results, assets.model_performance],
         asset_checks=[checks.challenger_beats_champion], jobs=[jobs.retrain_job],
-        resources={"warehouse": warehouse, "model_registry": ModelRegistryResource()},
+        resources={"warehouse": warehouse, "model_registry": ModelRegistryResource(),
+                   "catalog": CatalogResource.of(Catalog(tuple(default_specs())))},  # the world's features
     )
     config = {"ops": {
         "churn_labels": {"config": {"horizon_days": 14, "every_days": 7, "min_history_days": 21}},
@@ -31,8 +34,7 @@ def _job_run(warehouse, instance, **model):
 
 
 @pytest.fixture
-def world(duckdb_warehouse, monkeypatch):
-    monkeypatch.setattr(training_set, "default_features", default_specs)
+def world(duckdb_warehouse):
     make_activity_world(duckdb_warehouse)
     return duckdb_warehouse
 
