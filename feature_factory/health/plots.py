@@ -45,7 +45,7 @@ def runtime_plot(report: HealthReport) -> bytes | None:
         return None
     fig, ax = _figure()
     for job, points in sorted(jobs.items()):
-        (line,) = ax.plot(_dates(points), [p.value for p in points], ".-", lw=0.8, label=job)
+        (line,) = ax.plot(_dates(points), [p.value for p in points], ".-", lw=0.8, label=job.strip("_"))
         m = next((m for m in report.metrics if m.subject == job and m.metric == "runtime_s"), None)
         if m and m.trend_per_day is not None and len(points) >= 2:
             t0, t1 = points[0].at, points[-1].at
