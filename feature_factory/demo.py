@@ -230,6 +230,8 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
         # A losing challenger fails the blocking gate check: reported, not fatal.
         Step("retrain", "train LR + RF on the point-in-time training set, promote through the gate, score",
              "retrain_job", run_config=retrain_config(options.days), must_succeed=False),
+        Step("health", "judge the pipeline's own health from this instance's run history (pipeline_health)",
+             "pipeline_health_job"),
     ]
 
 

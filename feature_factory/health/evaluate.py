@@ -68,7 +68,8 @@ class HealthReport:
 def _quantiles(values: list[float]) -> tuple[float | None, float | None]:
     if not values:
         return None, None
-    return float(np.quantile(values, 0.5)), float(np.quantile(values, 0.9))
+    p50, p90 = np.quantile(values, (0.5, 0.9))
+    return float(p50), float(p90)
 
 
 def _metric(kind: str, subject: str, metric: str, points: list[Point]) -> Metric:
