@@ -54,6 +54,7 @@ GROUPS = {
     "ml": ["churn_labels", "training_set", "churn_model", "champion_model", "inference_results",
            "model_performance"],
     "serving": ["customer_features_online_store"],
+    "health": ["pipeline_health"],
 }
 DRIFT_SENSOR = "drift_sensor"
 SCHEDULES = ["daily_refresh_schedule", "weekly_retrain_schedule", "daily_scoring_schedule"]
