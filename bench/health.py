@@ -97,7 +97,8 @@ def history_at(days: list[Day], d: int) -> History:
     label = lambda i: f"day-{i:04d}"  # noqa: E731
     volumes = {SOURCE: [Point(T0 + i * DAY, label(i), days[i].rows) for i in window if days[i].run is not None]}
     lateness = {SOURCE: [Point(T0 + i * DAY, label(i), days[i].lateness_h) for i in window if days[i].run is not None]}
-    return History(runs=runs, volumes=volumes, lateness=lateness, materialized=materialized)
+    return History(runs=runs, volumes=volumes, lateness=lateness, materialized=materialized,
+                   daily=frozenset(materialized))
 
 
 def now_of(d: int) -> float:

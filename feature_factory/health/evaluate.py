@@ -135,7 +135,7 @@ def _steps(job: str, runs: list, s: HealthSettings) -> Iterable[Metric]:
                 series[st.step].append(Point(r.started, r.run_id, st.seconds))
     for step, points in sorted(series.items()):
         subject = f"{job}/{step}"
-        yield _attach(_metric("step", subject, "runtime_s", points[-s.max_runs:]), rules.slowdown(subject, points, s))
+        yield _attach(_metric("step", subject, "runtime_s", points), rules.slowdown(subject, points, s))
 
 
 def _assets(history: History, now: float, s: HealthSettings) -> Iterable[Metric]:
@@ -150,6 +150,7 @@ def _assets(history: History, now: float, s: HealthSettings) -> Iterable[Metric]
             yield _metric("asset", asset, "warehouse_s", spent[asset])
         times = history.materialized.get(asset)
         if times:
-            age, cadence, finding = rules.stale(asset, times, now, s)
+            age, cadence, finding = rules.stale(asset, times, now, s, daily=asset in history.daily)
             yield Metric("asset", asset, "age_h", len(times), age, expected=cadence,
-                         threshold=cadence * s.stale_factor + s.stale_grace_hours, finding=finding)
+                         threshold=None if cadence is None else cadence * s.stale_factor + s.stale_grace_hours,
+                         finding=finding)

@@ -50,9 +50,11 @@ def _steps(instance: dg.DagsterInstance, run_id: str) -> Iterable[StepSample]:
 
 
 def materializations(instance: dg.DagsterInstance, now: float, s: HealthSettings,
-                     ) -> tuple[dict[str, list[float]], dict[str, list[Point]]]:
-    """(asset -> materialization times, asset -> rows per partition from `dagster/partition_row_count`)."""
+                     ) -> tuple[dict[str, list[float]], dict[str, list[Point]], frozenset[str]]:
+    """(asset -> materialization times, asset -> rows per partition from
+    `dagster/partition_row_count`, the assets partitioned by day)."""
     times: dict[str, list[float]] = {}
+    daily: set[str] = set()
     volumes: dict[str, dict[str, Point]] = {}
     since = _since(now, s)
     for key in instance.get_asset_keys():
@@ -61,12 +63,22 @@ def materializations(instance: dg.DagsterInstance, now: float, s: HealthSettings
             dg.AssetRecordsFilter(asset_key=key, after_timestamp=since), limit=PAGE).records
         for record in reversed(records):  # oldest first: a later materialization of a partition wins
             times.setdefault(name, []).append(record.timestamp)
+            if record.partition_key and _is_day(record.partition_key):
+                daily.add(name)
             mat = record.asset_materialization
             rows = next((mat.metadata[k].value for k in ROW_COUNT_KEYS if mat and k in mat.metadata), None)
             if record.partition_key and isinstance(rows, (int, float)):
                 volumes.setdefault(name, {})[record.partition_key] = Point(
                     _partition_time(record.partition_key, record.timestamp), record.partition_key, float(rows))
-    return times, {a: list(v.values()) for a, v in volumes.items()}
+    return times, {a: list(v.values()) for a, v in volumes.items()}, frozenset(daily)
+
+
+def _is_day(key: str) -> bool:
+    try:
+        dt.date.fromisoformat(key)
+    except ValueError:
+        return False
+    return True
 
 
 def _partition_time(key: str, fallback: float) -> float:

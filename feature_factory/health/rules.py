@@ -126,26 +126,32 @@ def late(subject: str, points: Sequence[Point], s: HealthSettings) -> Finding | 
                    f"{ep.base.median:.1f} h", value=latest, expected=ep.base.median)
 
 
-def cadence_hours(times: Sequence[float], s: HealthSettings) -> float:
+def cadence_hours(times: Sequence[float], s: HealthSettings, default: float | None = None) -> float | None:
     """The asset's own cadence: the median gap between its last materializing runs (times
-    within a minute are one run: a range run materializes every partition at once)."""
+    within a minute are one run: a range run materializes every partition at once); `default`
+    with fewer than three gaps."""
     distinct: list[float] = []
     for t in sorted(times):
         if not distinct or t - distinct[-1] > 60:
             distinct.append(t)
     gaps = [b - a for a, b in zip(distinct, distinct[1:])][-s.baseline_runs:]
     if len(gaps) < 3:
-        return s.expected_interval_hours
+        return default
     return sorted(gaps)[len(gaps) // 2] / HOUR
 
 
-def stale(asset: str, times: Sequence[float], now: float, s: HealthSettings) -> tuple[float, float, Finding | None]:
-    """(age in hours, cadence in hours, finding): stale when older than stale_factor x cadence + grace."""
+def stale(asset: str, times: Sequence[float], now: float, s: HealthSettings,
+          daily: bool = True) -> tuple[float, float | None, Finding | None]:
+    """(age in hours, cadence in hours, finding): stale when older than stale_factor x cadence +
+    grace. Without a cadence of its own, a `daily` asset is judged against expected_interval_hours;
+    another asset is not judged (cadence None)."""
     if not times:
-        return math.nan, math.nan, None
+        return math.nan, None, None
     last = max(times)
     age = (now - last) / HOUR
-    cadence = cadence_hours(times, s)
+    cadence = cadence_hours(times, s, s.expected_interval_hours if daily else None)
+    if cadence is None:
+        return age, None, None
     limit = cadence * s.stale_factor + s.stale_grace_hours
     if age <= limit:
         return age, cadence, None

@@ -49,5 +49,9 @@ class History:
     volumes: dict[str, Sequence[Point]] = field(default_factory=dict)  # source/asset -> rows per partition
     lateness: dict[str, Sequence[Point]] = field(default_factory=dict)  # source -> hours late per day
     materialized: dict[str, Sequence[float]] = field(default_factory=dict)  # asset -> materialization times
+    # Assets expected daily (partitioned by day): judged against expected_interval_hours until
+    # they have a cadence of their own; any other asset only once it has one (an on-demand asset,
+    # a baseline captured by hand, is never "stale" for not running daily).
+    daily: frozenset[str] = frozenset()
     sizes: Sequence[Point] = ()  # warehouse bytes over time
     disk_bytes: float | None = None  # what the warehouse may grow to (free disk + its own size)

@@ -126,6 +126,9 @@ def test_stale_against_the_learned_cadence():
     assert cadence == 24 and f is None
     _, _, f = rules.stale("b", [T0, T0 + DAY], T0 + DAY + 38 * HOUR, s)
     assert f.since == "2025-01-02T00:00:00Z"
+    # An asset not partitioned by day (a baseline captured by hand) is judged only on its own cadence.
+    age, cadence, f = rules.stale("b", [T0, T0 + DAY], T0 + 30 * DAY, s, daily=False)
+    assert (age, cadence, f) == (29 * 24, None, None)
 
 
 def test_growth_forecast_to_the_disk_threshold():
