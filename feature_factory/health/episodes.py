@@ -43,15 +43,21 @@ class Episode:
 
 
 def trailing_episode(values: Sequence[float], deviates: Callable[[float, Baseline], bool], window: int,
-                     min_baseline: int, max_length: int = 60) -> Episode | None:
+                     min_baseline: int, max_length: int = 60, look_past: int = 2) -> Episode | None:
     """The longest run of trailing points that each `deviates` from the baseline of the `window`
-    points before the run (at least `min_baseline` of them); None when the last point is normal."""
+    points before the run (at least `min_baseline` of them); None when no trailing run does.
+
+    A shorter run failing does not end the search: judged alone, the last point's baseline holds
+    the episode's first points (a 2x step after one 2.2x run reads as 1.5x of a median the 2.2x
+    run has raised), while the run from the onset, judged against what came before it, deviates
+    throughout. The search stops `look_past` lengths beyond the longest run found."""
     n = len(values)
     found = None
     for length in range(1, min(max_length, n - min_baseline) + 1):
+        if length > (found.length if found else 0) + look_past:
+            break
         start = n - length
         base = baseline(values[max(0, start - window):start])
-        if not all(deviates(v, base) for v in values[start:]):
-            break
-        found = Episode(start, length, base)
+        if all(deviates(v, base) for v in values[start:]):
+            found = Episode(start, length, base)
     return found

@@ -14,7 +14,7 @@ class HealthSettings(BaseModel):
     min_baseline: int = Field(default=5, ge=3, description="A series with fewer points before an episode is not judged.")
     slowdown_ratio: float = Field(default=1.5, gt=1, description="A step run is slow above this multiple of "
                                   "its baseline median...")
-    slowdown_z: float = Field(default=4.0, gt=0, description="...and above median + slowdown_z robust standard "
+    slowdown_z: float = Field(default=3.0, gt=0, description="...and above median + slowdown_z robust standard "
                               "deviations (1.4826 x MAD), so a noisy step needs a larger change.")
     sustain_runs: int = Field(default=2, ge=1, description="Slow runs in a row before a slowdown is a finding "
                               "(one slow run never is).")
@@ -26,8 +26,8 @@ class HealthSettings(BaseModel):
                                  "source's normal volume is learned from (as Elementary: 14 days).")
     volume_change: float = Field(default=0.3, gt=0, lt=1, description="A partition's rows below (1 - x) or "
                                  "above (1 + x) times the baseline median...")
-    volume_z: float = Field(default=4.0, gt=0, description="...and beyond volume_z robust standard deviations "
-                            "is a volume_drop / volume_spike.")
+    volume_z: float = Field(default=3.0, gt=0, description="...and beyond volume_z robust standard deviations "
+                            "is a volume_drop / volume_spike (3: Elementary's default sensitivity).")
     late_margin_hours: float = Field(default=2.0, ge=0, description="Landing files are late when a day's "
                                      "lateness exceeds its baseline median by this many hours (and by late_z).")
     late_z: float = Field(default=4.0, gt=0, description="Robust standard deviations above the median lateness.")

@@ -149,3 +149,17 @@ def test_cost_and_retry_metrics():
     assert by[("customer_features", "warehouse_s")].p50 == pytest.approx(30)
     assert by[("daily_refresh_job", "retry_rate")].latest == pytest.approx(0.2)
     assert by[("daily_refresh_job", "failure_rate")].p50 == 0
+
+
+def test_the_episode_is_judged_from_its_onset_not_from_the_last_point_alone():
+    """2x then 1.55x: the last point alone is judged against a median the 2x point raised (11,
+    not slow); the run from the onset, against the four points before it (median 10), is."""
+    from feature_factory.health.episodes import trailing_episode
+
+    def slow(v, b):
+        return v > 1.5 * b.median and v > b.median + 3 * b.sigma
+
+    values = [9, 11, 9, 11, 9, 11, 9, 11, 20, 15.5]
+    ep = trailing_episode(values, slow, window=4, min_baseline=3)
+    assert (ep.start, ep.length, ep.base.median) == (8, 2, 10)
+    assert trailing_episode([*values, 10], slow, window=4, min_baseline=3) is None  # back to normal
