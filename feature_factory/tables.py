@@ -470,8 +470,9 @@ PIPELINE_HEALTH = Table(
         ("subject", "VARCHAR", "The job, job/step, asset, source, or 'warehouse'."),
         ("metric", "VARCHAR", "runtime_s, failure_rate, retry_rate, warehouse_s, age_h, rows, lateness_h or size_bytes."),
         ("samples", "BIGINT", "Points the metric is computed from (runs, partitions, days)."),
-        ("latest", "DOUBLE", "The newest value (for age_h: hours since the last materialization)."),
-        ("p50", "DOUBLE", "Median over the lookback (failure_rate: the rate over the recent window)."),
+        ("latest", "DOUBLE", "The newest value (age_h: hours since the last materialization; failure_rate, "
+         "retry_rate: the rate over the job's recent window)."),
+        ("p50", "DOUBLE", "Median over the lookback."),
         ("p90", "DOUBLE", "90th percentile over the lookback."),
         ("total", "DOUBLE", "Sum over the lookback (warehouse_s: warehouse seconds spent; failure_rate: failures)."),
         ("trend_per_day", "DOUBLE", "Theil-Sen slope per day (runtime_s of a job, size_bytes)."),

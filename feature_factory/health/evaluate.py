@@ -101,9 +101,8 @@ def evaluate(history: History, now: float, s: HealthSettings | None = None) -> H
         report.series[f"job:{job}"] = ok
         recent = runs[-s.failure_window:]
         failed = sum(r.status == FAILURE for r in recent)
-        report.metrics.append(_attach(Metric("job", job, "failure_rate", len(recent), float(recent[-1].status == FAILURE),
-                                             failed / len(recent), total=float(failed)),
-                                      rules.failures(job, runs, s)))
+        report.metrics.append(_attach(Metric("job", job, "failure_rate", len(recent), failed / len(recent),
+                                             total=float(failed)), rules.failures(job, runs, s)))
         retried = sum(any(st.attempts > 1 for st in r.steps) for r in recent)
         report.metrics.append(Metric("job", job, "retry_rate", len(recent), retried / len(recent), total=float(retried)))
         report.metrics += _steps(job, runs, s)

@@ -99,8 +99,11 @@ def test_failures_in_a_row_and_by_rate():
     (f,) = findings(h, Kind.FAILURE_RATE)
     assert (f.subject, f.since, f.details["failed_in_a_row"]) == ("daily_refresh_job", "r023", 2)
     assert findings(history(25, failed={24}), Kind.FAILURE_RATE) == []
-    (f,) = findings(history(25, failed={16, 19, 21, 23, 24 - 0}), Kind.FAILURE_RATE)
-    assert f.value == pytest.approx(5 / 20)
+    h = history(25, failed={2, 12, 16, 19, 21, 23})  # never twice in a row; 5 of the last 20 (r002 is older)
+    (f,) = findings(h, Kind.FAILURE_RATE)
+    assert (f.value, f.since, f.severity) == (pytest.approx(5 / 20), "r012", Severity.MEDIUM)
+    rate = next(m for m in evaluate(h, h.runs[-1].started + HOUR).metrics if m.metric == "failure_rate")
+    assert (rate.latest, rate.total, rate.samples) == (pytest.approx(0.25), 5, 20)
 
 
 def test_volume_drop_and_spike_against_the_median_of_14():
@@ -148,7 +151,7 @@ def test_cost_and_retry_metrics():
     assert by[("customer_features", "warehouse_s")].total == pytest.approx(150)
     assert by[("customer_features", "warehouse_s")].p50 == pytest.approx(30)
     assert by[("daily_refresh_job", "retry_rate")].latest == pytest.approx(0.2)
-    assert by[("daily_refresh_job", "failure_rate")].p50 == 0
+    assert by[("daily_refresh_job", "failure_rate")].latest == 0
 
 
 def test_the_episode_is_judged_from_its_onset_not_from_the_last_point_alone():
