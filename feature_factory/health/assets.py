@@ -40,9 +40,13 @@ def read_history(instance: dg.DagsterInstance, warehouse: Warehouse, now: float,
                    materialized=materialized, daily=daily, sizes=sizes, disk_bytes=disk)
 
 
+KIND_ORDER = ("job", "step", "source", "warehouse", "asset")  # what a reader looks for first
+
+
 def _table(report: HealthReport) -> str:
+    """Findings first (worst first), then jobs, steps, sources, the warehouse, assets."""
     ordered = sorted(report.metrics, key=lambda m: (m.finding is None, -(m.finding.severity.rank if m.finding else 0),
-                                                     m.subject_kind, m.subject, m.metric))
+                                                     KIND_ORDER.index(m.subject_kind), m.subject, m.metric))
     return md.table(["subject", "metric", "n", "latest", "p50", "p90", "trend/day", "days to limit", "finding"], [
         [m.subject, m.metric, m.samples, m.latest, m.p50, m.p90, m.trend_per_day, m.days_to_threshold,
          f"{m.finding.severity.value} {m.finding.kind.value}" if m.finding else ""] for m in ordered])
