@@ -91,15 +91,17 @@ def history_at(days: list[Day], d: int) -> History:
     window = range(max(0, d - LOOKBACK_DAYS + 1), d + 1)
     runs = [days[i].run for i in window if days[i].run is not None]
     materialized: dict[str, list[float]] = {}
+    last_run: dict[str, str] = {}
     for r in runs:
         for st in r.steps:
             for a in st.assets:
                 materialized.setdefault(a, []).append(r.started + r.seconds)
+                last_run[a] = r.run_id
     label = lambda i: f"day-{i:04d}"  # noqa: E731
     volumes = {SOURCE: [Point(T0 + i * DAY, label(i), days[i].rows) for i in window if days[i].run is not None]}
     lateness = {SOURCE: [Point(T0 + i * DAY, label(i), days[i].lateness_h) for i in window if days[i].run is not None]}
     return History(runs=runs, volumes=volumes, lateness=lateness, materialized=materialized,
-                   daily=frozenset(materialized))
+                   daily=frozenset(materialized), last_run=last_run)
 
 
 def now_of(d: int) -> float:

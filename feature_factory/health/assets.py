@@ -26,7 +26,7 @@ class HealthConfig(dg.Config, HealthSettings):
 def read_history(instance: dg.DagsterInstance, warehouse: Warehouse, now: float, s: HealthSettings) -> History:
     """Runs and materializations from the instance; volumes, lateness and size from the warehouse."""
     runs = instance_history.runs(instance, now, s)
-    materialized, volumes, daily = instance_history.materializations(instance, now, s)
+    materialized, volumes, daily, last_run = instance_history.materializations(instance, now, s)
     events = storage.event_volumes(warehouse, s.lookback_days)
     if events:  # counted in the warehouse: exact for every day, range runs included
         volumes[tables.RAW_EVENTS.name] = events
@@ -37,7 +37,8 @@ def read_history(instance: dg.DagsterInstance, warehouse: Warehouse, now: float,
     if size is not None:
         sizes.append(storage.Point(now, str(today), size))
     return History(runs=runs, volumes=volumes, lateness={tables.RAW_EVENTS.name: lateness} if lateness else {},
-                   materialized=materialized, daily=daily, sizes=sizes, disk_bytes=disk)
+                   materialized=materialized, daily=daily, last_run=last_run, sizes=sizes,
+                   disk_bytes=disk)
 
 
 KIND_ORDER = ("job", "step", "source", "warehouse", "asset")  # what a reader looks for first

@@ -61,8 +61,9 @@ class HealthReport:
 
     @property
     def findings(self) -> list[Finding]:
-        found = [m.finding for m in self.metrics if m.finding is not None]
-        return sorted(found, key=lambda f: (-f.severity.rank, f.kind.value, f.subject))
+        """Each finding once (one stopped run's stale assets share one), worst first."""
+        found = {m.finding.key: m.finding for m in self.metrics if m.finding is not None}
+        return sorted(found.values(), key=lambda f: (-f.severity.rank, f.kind.value, f.subject))
 
 
 def _quantiles(values: list[float]) -> tuple[float | None, float | None]:
@@ -144,12 +145,19 @@ def _assets(history: History, now: float, s: HealthSettings) -> Iterable[Metric]
             if st.seconds is not None and st.assets:
                 for asset in st.assets:
                     spent[asset].append(Point(r.started, r.run_id, st.seconds / len(st.assets)))
+    ages: list[Metric] = []
     for asset in sorted(set(spent) | set(history.materialized)):
         if asset in spent:
             yield _metric("asset", asset, "warehouse_s", spent[asset])
         times = history.materialized.get(asset)
         if times:
             age, cadence, finding = rules.stale(asset, times, now, s, daily=asset in history.daily)
-            yield Metric("asset", asset, "age_h", len(times), age, expected=cadence,
-                         threshold=None if cadence is None else cadence * s.stale_factor + s.stale_grace_hours,
-                         finding=finding)
+            ages.append(Metric("asset", asset, "age_h", len(times), age, expected=cadence, finding=finding,
+                               threshold=None if cadence is None or asset not in history.daily
+                               else cadence * s.stale_factor + s.stale_grace_hours))
+    found = {m.subject: m.finding for m in ages if m.finding is not None}
+    if found:
+        shared = rules.stale_together(found, history.last_run, {r.run_id: r.job for r in history.runs})
+        for m in ages:
+            m.finding = shared.get(m.subject, m.finding)
+    yield from ages

@@ -50,11 +50,13 @@ def _steps(instance: dg.DagsterInstance, run_id: str) -> Iterable[StepSample]:
 
 
 def materializations(instance: dg.DagsterInstance, now: float, s: HealthSettings,
-                     ) -> tuple[dict[str, list[float]], dict[str, list[Point]], frozenset[str]]:
+                     ) -> tuple[dict[str, list[float]], dict[str, list[Point]], frozenset[str], dict[str, str]]:
     """(asset -> materialization times, asset -> rows per partition from
-    `dagster/partition_row_count`, the assets partitioned by day)."""
+    `dagster/partition_row_count`, the assets partitioned by day, asset -> run id of its newest
+    materialization)."""
     times: dict[str, list[float]] = {}
     daily: set[str] = set()
+    last_run: dict[str, str] = {}
     volumes: dict[str, dict[str, Point]] = {}
     since = _since(now, s)
     for key in instance.get_asset_keys():
@@ -63,6 +65,8 @@ def materializations(instance: dg.DagsterInstance, now: float, s: HealthSettings
             dg.AssetRecordsFilter(asset_key=key, after_timestamp=since), limit=PAGE).records
         for record in reversed(records):  # oldest first: a later materialization of a partition wins
             times.setdefault(name, []).append(record.timestamp)
+            if record.run_id:
+                last_run[name] = record.run_id
             if record.partition_key and _is_day(record.partition_key):
                 daily.add(name)
             mat = record.asset_materialization
@@ -70,7 +74,7 @@ def materializations(instance: dg.DagsterInstance, now: float, s: HealthSettings
             if record.partition_key and isinstance(rows, (int, float)):
                 volumes.setdefault(name, {})[record.partition_key] = Point(
                     _partition_time(record.partition_key, record.timestamp), record.partition_key, float(rows))
-    return times, {a: list(v.values()) for a, v in volumes.items()}, frozenset(daily)
+    return times, {a: list(v.values()) for a, v in volumes.items()}, frozenset(daily), last_run
 
 
 def _is_day(key: str) -> bool:

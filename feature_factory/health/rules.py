@@ -142,16 +142,17 @@ def cadence_hours(times: Sequence[float], s: HealthSettings, default: float | No
 
 def stale(asset: str, times: Sequence[float], now: float, s: HealthSettings,
           daily: bool = True) -> tuple[float, float | None, Finding | None]:
-    """(age in hours, cadence in hours, finding): stale when older than stale_factor x cadence +
-    grace. Without a cadence of its own, a `daily` asset is judged against expected_interval_hours;
-    another asset is not judged (cadence None)."""
+    """(age in hours, cadence in hours, finding): a `daily` asset (partitioned by day: expected on
+    a schedule) is stale when older than stale_factor x its cadence + grace; its cadence is its own
+    when it has one, else expected_interval_hours. Any other asset (a baseline captured by hand, a
+    model retrained on demand) is never stale: its age and cadence are reported, not judged."""
     if not times:
         return math.nan, None, None
     last = max(times)
     age = (now - last) / HOUR
     cadence = cadence_hours(times, s, s.expected_interval_hours if daily else None)
-    if cadence is None:
-        return age, None, None
+    if cadence is None or not daily:
+        return age, cadence, None
     limit = cadence * s.stale_factor + s.stale_grace_hours
     if age <= limit:
         return age, cadence, None
@@ -161,7 +162,30 @@ def stale(asset: str, times: Sequence[float], now: float, s: HealthSettings,
         Kind.STALE, asset, "age_h", severity, _when(last),
         f"{asset} last materialized {age:.1f} h ago ({_when(last)}); it usually materializes every "
         f"{cadence:.1f} h: about {max(1, math.floor(missed))} run(s) missed (a stopped schedule or sensor?)",
-        value=age, expected=cadence)
+        value=age, expected=cadence, details={"assets": [asset]})
+
+
+def stale_together(findings: dict[str, Finding], last_run: dict[str, str], jobs: dict[str, str]) -> dict[str, Finding]:
+    """One finding per run that stopped: the stale assets whose newest materialization came from
+    the same run (a stopped schedule's whole job) share one finding, named after its job, so one
+    stopped schedule is one alert, not one per asset. Assets without a known run stay alone."""
+    groups: dict[str, list[str]] = {}
+    for asset in sorted(findings):
+        groups.setdefault(last_run.get(asset, f"asset:{asset}"), []).append(asset)
+    out = {}
+    for run, assets in groups.items():
+        first = findings[assets[0]]
+        if len(assets) == 1 and run not in jobs:
+            out[assets[0]] = first
+            continue
+        worst = max((findings[a] for a in assets), key=lambda f: (f.severity.rank, f.value or 0))
+        subject = jobs.get(run, assets[0])
+        shared = Finding(Kind.STALE, subject, "age_h", worst.severity, first.since,
+                         f"{subject}: {', '.join(assets)} last materialized {worst.value:.1f} h ago by run {run} "
+                         f"({first.since}); usually every {worst.expected:.1f} h (a stopped schedule or sensor?)",
+                         value=worst.value, expected=worst.expected, details={"assets": assets, "run_id": run})
+        out.update({a: shared for a in assets})
+    return out
 
 
 def runtime_forecast(job: str, points: Sequence[Point], now: float,

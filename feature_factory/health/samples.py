@@ -53,5 +53,6 @@ class History:
     # they have a cadence of their own; any other asset only once it has one (an on-demand asset,
     # a baseline captured by hand, is never "stale" for not running daily).
     daily: frozenset[str] = frozenset()
+    last_run: dict[str, str] = field(default_factory=dict)  # asset -> run id of its newest materialization
     sizes: Sequence[Point] = ()  # warehouse bytes over time
     disk_bytes: float | None = None  # what the warehouse may grow to (free disk + its own size)

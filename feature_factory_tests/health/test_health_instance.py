@@ -59,7 +59,8 @@ def test_history_read_through_the_public_api(instance):
     step = next(st for r in runs if r.job == "__ephemeral_asset_job__" for st in r.steps)
     assert step.step == "tiny_events" and step.status == "SUCCESS" and step.assets == ("tiny_events",)
     assert step.seconds is not None and 0 <= step.seconds < 60
-    times, volumes, daily = instance_history.materializations(instance, now, s)
+    times, volumes, daily, last_run = instance_history.materializations(instance, now, s)
+    assert last_run["tiny_events"] == next(r.run_id for r in runs if r.started == max(x.started for x in runs if x.status == "SUCCESS"))
     assert daily == {"tiny_events"}
     assert len(times["tiny_events"]) == 7
     assert [p.value for p in sorted(volumes["tiny_events"], key=lambda p: p.at)] == ROWS

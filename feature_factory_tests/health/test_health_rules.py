@@ -166,3 +166,21 @@ def test_the_episode_is_judged_from_its_onset_not_from_the_last_point_alone():
     ep = trailing_episode(values, slow, window=4, min_baseline=3)
     assert (ep.start, ep.length, ep.base.median) == (8, 2, 10)
     assert trailing_episode([*values, 10], slow, window=4, min_baseline=3) is None  # back to normal
+
+
+def test_a_stopped_job_is_one_stale_finding_not_one_per_asset():
+    """Daily runs materializing two daily assets stop: one finding, named after the job."""
+    runs = [run(i, {"customer_features": 60.0, "feature_stats": 20.0}) for i in range(10)]
+    times = {a: [r.started + 90 for r in runs] for a in ("customer_features", "feature_stats")}
+    h = History(runs=runs, materialized=times, daily=frozenset(times),
+                last_run={a: runs[-1].run_id for a in times})
+    assert evaluate(h, runs[-1].started + 30 * HOUR).findings == []  # the next run is not due yet
+    (f,) = evaluate(h, runs[-1].started + 50 * HOUR).findings
+    assert (f.kind, f.subject, f.details["assets"], f.details["run_id"]) == (
+        Kind.STALE, "daily_refresh_job", ["customer_features", "feature_stats"], "r009")
+    # Not partitioned by day (on demand): reported, never stale.
+    h = History(runs=runs, materialized=times, last_run={a: runs[-1].run_id for a in times})
+    report = evaluate(h, runs[-1].started + 30 * DAY)
+    assert report.findings == []
+    assert {m.subject: m.expected for m in report.metrics if m.metric == "age_h"} == {
+        "customer_features": 24.0, "feature_stats": 24.0}
