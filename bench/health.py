@@ -36,7 +36,8 @@ from feature_factory.health.settings import HealthSettings
 DAY, HOUR = 86400.0, 3600.0
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % DAY  # a midnight UTC
 JOB = "daily_refresh_job"
-STEPS = (("ingest_events", 30.0, ("raw_events", "quarantined_events")), ("customer_features", 60.0, ("customer_features",)),
+STEPS = (("ingest_events", 30.0, ("raw_events", "quarantined_events")),
+         ("customer_features", 60.0, ("customer_features",)),
          ("feature_stats", 20.0, ("feature_stats",)), ("drift_alerts", 10.0, ("drift_alerts",)))
 SOURCE = "raw_events"
 LOOKBACK_DAYS = 60
@@ -109,7 +110,8 @@ def now_of(d: int) -> float:
 
 
 def expected_subject(inject: str, slow_step: int) -> str | None:
-    return {"slowdown": f"{JOB}/{STEPS[slow_step][0]}", "failure": JOB, "volume_drop": SOURCE, "late": SOURCE}.get(inject)
+    subjects = {"slowdown": f"{JOB}/{STEPS[slow_step][0]}", "failure": JOB, "volume_drop": SOURCE, "late": SOURCE}
+    return subjects.get(inject)
 
 
 def replay(seed: int, days: int, inject: str, at: int | None, settings: HealthSettings | None = None) -> dict:
@@ -224,9 +226,10 @@ def goals(rows: dict, params: dict) -> list[dict]:
 
     r = _ok(rows, "replay")
     texts = ("injected problems detected within 2 runs", "false alerts per 100 normal runs",
-             f"forecast median error on a known trend (days to the budget)")
+             "forecast median error on a known trend (days to the budget)")
     if r is None:
-        return [goal(t, g, None, None, _why(rows, "replay")) for t, g in zip(texts, (">= 90%", "<= 1", f"<= {FORECAST_ERROR_GOAL:.0%}"))]
+        targets = (">= 90%", "<= 1", f"<= {FORECAST_ERROR_GOAL:.0%}")
+        return [goal(t, g, None, None, _why(rows, "replay")) for t, g in zip(texts, targets)]
     fc = r.get("forecast") or {}
     err = fc.get("median_error")
     return [

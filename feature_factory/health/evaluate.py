@@ -105,7 +105,8 @@ def evaluate(history: History, now: float, s: HealthSettings | None = None) -> H
         report.metrics.append(_attach(Metric("job", job, "failure_rate", len(recent), failed / len(recent),
                                              total=float(failed)), rules.failures(job, runs, s)))
         retried = sum(any(st.attempts > 1 for st in r.steps) for r in recent)
-        report.metrics.append(Metric("job", job, "retry_rate", len(recent), retried / len(recent), total=float(retried)))
+        report.metrics.append(Metric("job", job, "retry_rate", len(recent), retried / len(recent),
+                                     total=float(retried)))
         report.metrics += _steps(job, runs, s)
     report.metrics += _assets(history, now, s)
     for source, points in sorted(history.volumes.items()):

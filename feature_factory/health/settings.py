@@ -11,7 +11,8 @@ class HealthSettings(BaseModel):
     max_runs: int = Field(default=500, ge=10, description="At most this many recent runs are read.")
     baseline_runs: int = Field(default=20, ge=3, description="Points before an episode that a series' normal "
                                "(median and MAD) is learned from.")
-    min_baseline: int = Field(default=5, ge=3, description="A series with fewer points before an episode is not judged.")
+    min_baseline: int = Field(default=5, ge=3, description="A series with fewer points before an episode is "
+                              "not judged.")
     slowdown_ratio: float = Field(default=1.5, gt=1, description="A step run is slow above this multiple of "
                                   "its baseline median...")
     slowdown_z: float = Field(default=3.0, gt=0, description="...and above median + slowdown_z robust standard "

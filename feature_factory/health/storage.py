@@ -112,5 +112,5 @@ def rows(report: HealthReport, day: dt.date, computed_at: dt.datetime) -> list[d
 
 def write(warehouse: Warehouse, day: dt.date, table_rows: Sequence[dict]) -> int:
     """Replace `day`'s rows of pipeline_health (a rerun the same day replaces, never appends)."""
-    return warehouse.replace_where(HEALTH.name, "health_date = CAST(? AS DATE)", rows_select_sql(HEALTH.schema, table_rows),
-                                   where_params=[str(day)])
+    return warehouse.replace_where(HEALTH.name, "health_date = CAST(? AS DATE)",
+                                   rows_select_sql(HEALTH.schema, table_rows), where_params=[str(day)])
