@@ -75,7 +75,7 @@ def warehouse_size(warehouse: Warehouse) -> tuple[float | None, float | None]:
     try:
         row = warehouse.fetch_one("SELECT SUM(bytes) FROM information_schema.tables "
                                   "WHERE table_schema = current_schema()")
-    except Exception:  # an engine without the column (fakesnow): size unknown, not a failure
+    except Exception:  # an engine without the view or column: size unknown, not a failure
         return None, None
     return (float(row[0]) if row and row[0] is not None else None), None
 
