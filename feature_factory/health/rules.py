@@ -188,11 +188,16 @@ def stale_together(findings: dict[str, Finding], last_run: dict[str, str], jobs:
     return out
 
 
+def _enough(pts: list[Point], s: HealthSettings) -> bool:
+    """Enough points, over enough days, to fit a daily trend."""
+    return len(pts) >= s.forecast_min_points and (pts[-1].at - pts[0].at) / 86400 >= s.forecast_min_days
+
+
 def runtime_forecast(job: str, points: Sequence[Point], now: float,
                      s: HealthSettings) -> tuple[Projection | None, Finding | None]:
     """A job's successful runtimes projected to its budget."""
     pts = _sorted(points)[-s.forecast_runs:]
-    if len(pts) < s.forecast_min_points:
+    if not _enough(pts, s):
         return None, None
     budget = s.budget(job)
     p = project([q.at for q in pts], [q.value for q in pts], budget, now, s.forecast_confidence)
@@ -203,7 +208,7 @@ def growth(points: Sequence[Point], limit: float | None, now: float,
            s: HealthSettings) -> tuple[Projection | None, Finding | None]:
     """The warehouse's size projected to `limit` (disk_fraction of what it may use)."""
     pts = _sorted(points)
-    if limit is None or len(pts) < s.forecast_min_points:
+    if limit is None or not _enough(pts, s):
         return None, None
     p = project([q.at for q in pts], [q.value for q in pts], limit, now, s.forecast_confidence)
     return p, _threshold_finding(Kind.GROWTH, "warehouse", "size_bytes", p, s,

@@ -43,6 +43,8 @@ class HealthSettings(BaseModel):
                                               "overriding runtime_budget_s.")
     forecast_runs: int = Field(default=30, ge=5, description="Recent successful runs a runtime trend is fitted on.")
     forecast_min_points: int = Field(default=8, ge=4, description="Fewer points: no forecast.")
+    forecast_min_days: float = Field(default=3.0, gt=0, description="Points spanning fewer days: no forecast (a "
+                                     "slope per day is not extrapolated from minutes of runs).")
     forecast_horizon_days: float = Field(default=30.0, gt=0, description="A budget or storage threshold "
                                          "projected to be reached within this many days is a finding.")
     forecast_confidence: float = Field(default=0.9, gt=0.5, lt=1, description="Confidence of the trend's "

@@ -35,6 +35,11 @@ def flaky_job():
     broken()
 
 
+# The tiny steps' real durations (tens of ms) swing with the machine's load: two slow ones in a row
+# would be a true slowdown finding. Out of this test's scope: the run config sets the ratio out of reach.
+STEADY = {"ops": {"pipeline_health": {"config": {"slowdown_ratio": 1000.0}}}}
+
+
 class Recorder(Notifier):
     def notify(self, alert: dict) -> bool:
         type(self).sent.append(alert)
@@ -69,7 +74,7 @@ def test_history_read_through_the_public_api(instance):
 def test_pipeline_health_writes_findings_and_the_sensor_notifies_each_once(instance, tmp_path):
     wh = DuckDBWarehouse(path=str(tmp_path / "wh.duckdb"))
     Recorder.sent = []
-    result = dg.materialize([pipeline_health], instance=instance, resources={"warehouse": wh})
+    result = dg.materialize([pipeline_health], instance=instance, resources={"warehouse": wh}, run_config=STEADY)
     assert result.success
     rows = wh.fetch_df("SELECT subject, metric, finding, severity, finding_key, latest, samples FROM pipeline_health "
                        "WHERE finding IS NOT NULL ORDER BY finding")
@@ -89,7 +94,7 @@ def test_pipeline_health_writes_findings_and_the_sensor_notifies_each_once(insta
     assert Recorder.sent[0]["kind"] == "pipeline_health" and Recorder.sent[0]["run_id"] == result.run_id
     assert notified(instance) == set(rows.finding_key)
     # A new cursor (another daemon), a re-judged day, the next day's run: the same keys, no new alert.
-    assert dg.materialize([pipeline_health], instance=instance, resources={"warehouse": wh}).success
+    assert dg.materialize([pipeline_health], instance=instance, resources={"warehouse": wh}, run_config=STEADY).success
     tick(None)
     tick(first.cursor)
     assert len(Recorder.sent) == 2

@@ -184,3 +184,12 @@ def test_a_stopped_job_is_one_stale_finding_not_one_per_asset():
     assert report.findings == []
     assert {m.subject: m.expected for m in report.metrics if m.metric == "age_h"} == {
         "customer_features": 24.0, "feature_stats": 24.0}
+
+
+def test_no_forecast_from_minutes_of_runs():
+    """Eight runs a minute apart, each slower: no slope per day is extrapolated from them."""
+    points = [Point(T0 + 60 * i, str(i), 10.0 + i) for i in range(8)]
+    assert rules.runtime_forecast("j", points, T0 + 600, HealthSettings()) == (None, None)
+    daily = [Point(T0 + DAY * i, str(i), 10.0 + i) for i in range(8)]
+    projection, _ = rules.runtime_forecast("j", daily, T0 + 7 * DAY, HealthSettings())
+    assert projection.slope_per_day == pytest.approx(1.0)
