@@ -15,6 +15,7 @@ from pathlib import Path
 from bench import bgnbd
 from bench import calibration
 from bench import diagnosis
+from bench import health
 
 PIT = "bench.pit"
 FEAST = "bench.feast_pit"
@@ -26,6 +27,7 @@ SERVE = "bench.serving"
 DIAG = "bench.diagnosis"
 STAGE = "bench.staging"
 BGNBD = "bench.bgnbd"
+HEALTH = "bench.health"
 
 
 @dataclass(frozen=True)
@@ -415,6 +417,14 @@ WORKLOADS += (
               Step("parquet", f"{STAGE}:ingest", "Parquet landing files, the same events",
                    params={"fmt": "parquet"}, repeatable=False)),
              lambda rows, params: []),
+    Workload("health", "10. Pipeline health by replay (issue 31)",
+             "Synthetic daily run histories (30 per injected problem and 30 normal, 200 runs each, runtime noise, "
+             "1% failed runs, 2% retries, 2% single slow runs) with injected 2x slowdowns, failure streaks, "
+             "halved volumes, late files and a stopped schedule, replayed day by day through the pipeline_health "
+             "asset's own evaluate(); plus forecasts on a known runtime trend (docs/pipeline-health.md).",
+             health.sizes,
+             (Step("replay", f"{HEALTH}:replay_step", "every history judged after each day's run", repeatable=False),),
+             health.goals),
 )
 
 WORKLOADS += (

@@ -9,13 +9,15 @@ import dagster as dg
 from feature_factory import deployment, wiring
 from feature_factory.events import definitions as events
 from feature_factory.features import definitions as features
+from feature_factory.health import definitions as health
+from feature_factory.health import freshness
 from feature_factory.ml import definitions as ml
 from feature_factory.monitoring import definitions as monitoring
 from feature_factory.remediation import definitions as remediation
 from feature_factory.serving import definitions as serving
 
 # Modules, not their `defs` objects: Dagster allows one Definitions at module scope.
-DOMAINS = [events, features, ml, remediation, monitoring, serving]
+DOMAINS = [events, features, ml, remediation, monitoring, serving, health]
 
 
 def build_defs(resources: Mapping[str, Any] | None = None,
@@ -25,11 +27,11 @@ def build_defs(resources: Mapping[str, Any] | None = None,
     (its folders as `homes`, remediation mode and policy) instead of changing the environment; the
     deployment's resources follow a given `homes` (warehouse file, model registry, online store)."""
     resources = {**deployment.resources_for(homes=(resources or {}).get("homes")), **(resources or {})}
-    return dg.Definitions.merge(
+    return freshness.declare(dg.Definitions.merge(  # freshness policies on the key assets (issue 31)
         *(domain.defs for domain in DOMAINS),
         wiring.build(resources["model_registry"]),  # the cross-domain sensors
         dg.Definitions(resources=resources, executor=executor or deployment.executor_for()),
-    )
+    ))
 
 
 defs = build_defs()

@@ -241,6 +241,8 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
         Step("retrain", "train LR, RF and gradient boosting on the point-in-time training set, calibrate, "
              "promote through the gate, score", "retrain_job", run_config=retrain_config(options.days),
              must_succeed=False),
+        Step("health", "judge the pipeline's own health from this instance's run history (pipeline_health)",
+             "pipeline_health_job"),
     ]
 
 

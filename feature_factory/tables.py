@@ -584,6 +584,37 @@ MODEL_PERFORMANCE = Table(
     ),
 )
 
+# --- health (issue 31) ----------------------------------------------------------------------------
+PIPELINE_HEALTH = Table(
+    "pipeline_health", "health", "The pipeline's own health per day: runtime, failures, volume, freshness, "
+    "size, their trends and forecasts, each with its finding (from Dagster's run history).",
+    _cols(
+        ("health_date", "DATE", "The day judged (one set of rows per day; a rerun replaces it)."),
+        ("subject_kind", "VARCHAR", "job, step, asset, source or warehouse."),
+        ("subject", "VARCHAR", "The job, job/step, asset, source, or 'warehouse'."),
+        ("metric", "VARCHAR", "runtime_s, failure_rate, retry_rate, warehouse_s, age_h, rows, lateness_h or size_bytes."),
+        ("samples", "BIGINT", "Points the metric is computed from (runs, partitions, days)."),
+        ("latest", "DOUBLE", "The newest value (age_h: hours since the last materialization; failure_rate, "
+         "retry_rate: the rate over the job's recent window)."),
+        ("p50", "DOUBLE", "Median over the lookback."),
+        ("p90", "DOUBLE", "90th percentile over the lookback."),
+        ("total", "DOUBLE", "Sum over the lookback (warehouse_s: warehouse seconds spent; failure_rate: failures)."),
+        ("trend_per_day", "DOUBLE", "Theil-Sen slope per day (runtime_s of a job, size_bytes)."),
+        ("expected", "DOUBLE", "The normal the value is judged against (age_h: the asset's cadence in hours)."),
+        ("threshold", "DOUBLE", "The budget or limit a forecast projects to (age_h: hours until stale)."),
+        ("days_to_threshold", "DOUBLE", "Days until the trend reaches the threshold (NULL: not growing)."),
+        ("days_low", "DOUBLE", "Soonest, at the upper bound of the slope's confidence interval."),
+        ("days_high", "DOUBLE", "Latest, at the lower bound (NULL: it may never reach it)."),
+        ("finding", "VARCHAR", "slowdown, failure_rate, volume_drop, volume_spike, late, stale, growth or "
+         "forecast; NULL when healthy."),
+        ("severity", "VARCHAR", "low, medium, high or critical (NULL when healthy)."),
+        ("finding_key", "VARCHAR", "kind:subject:onset, stable while the problem lasts (notified once)."),
+        ("message", "VARCHAR", "The finding in words."),
+        ("computed_at", "TIMESTAMP", "When the row was computed (UTC)."),
+    ),
+)
+
+
 # --- every entity's monitoring and patches ----------------------------------------------------------
 # Each entity gets its statistics, baseline, alerts and patch tables from the builders above, named
 # by its `EntityNames` (the customer's: the contract names; another's after it: product ->
@@ -604,6 +635,6 @@ ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_ROWS, LANDING_SCHE
        CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,
        FEATURE_STATS_BASELINE, DRIFT_ALERTS, CUSTOMER_FIRST_SEEN, CUSTOMER_FIRST_SEEN_DAYS, ATTRIBUTION_BASELINE,
        PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
-       REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE)
+       REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE, PIPELINE_HEALTH)
 ASSETS = tuple(t for t in ALL if t.asset)
 BY_NAME = {t.name: t for t in ALL}

@@ -25,7 +25,8 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     monkeypatch.setenv("FEATURE_FACTORY_HOME", str(demo_run.home))
     monkeypatch.setenv("DAGSTER_HOME", str(demo_run.home / "dagster_home"))
 
-    assert [s for s, _, ok, _ in story.runs] == ["backfill", "baseline", "drift", "propose", "apply", "retrain"]
+    assert [s for s, _, ok, _ in story.runs] == [
+        "backfill", "baseline", "drift", "propose", "apply", "retrain", "health"]
     # Its folders reach the code location as the `homes` resource: the environment is left as it was.
     assert demo_run.environment_changes == {}
     assert all(ok for _, _, ok, _ in story.runs), text

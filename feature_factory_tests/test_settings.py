@@ -7,6 +7,8 @@ import pytest
 from dagster._config.pythonic_config.config import infer_schema_from_config_class
 from pydantic import BaseModel, ValidationError
 
+from feature_factory.health.assets import HealthConfig
+from feature_factory.health.settings import HealthSettings
 from feature_factory.ml.configs import LabelConfig, ModelConfig
 from feature_factory.ml.labels import LabelSettings
 from feature_factory.ml.models import Hyperparams
@@ -16,7 +18,7 @@ from feature_factory.remediation.assets import ProposeConfig
 from feature_factory.remediation.rules import RuleSettings
 
 PAIRS = [(Thresholds, DriftConfig), (Hyperparams, ModelConfig), (LabelSettings, LabelConfig),
-         (RuleSettings, ProposeConfig)]
+         (RuleSettings, ProposeConfig), (HealthSettings, HealthConfig)]
 
 
 @pytest.mark.parametrize("settings, config", PAIRS, ids=lambda c: c.__name__)
@@ -48,7 +50,8 @@ def test_drift_thresholds_validate_and_reach_the_calculations():
 @pytest.mark.parametrize("module", [
     "feature_factory.settings", "feature_factory.tables", "feature_factory.warehouse.dialect",
     "feature_factory.warehouse.sql", "feature_factory.monitoring.drift", "feature_factory.ml.models",
-    "feature_factory.ml.labels", "feature_factory.remediation.rules",
+    "feature_factory.ml.labels", "feature_factory.remediation.rules", "feature_factory.health.settings",
+    "feature_factory.health.evaluate",
 ])
 def test_settings_models_import_without_dagster(module):
     # The settings models (Homes, Thresholds, Hyperparams, LabelSettings, RuleSettings) and what

@@ -6,6 +6,7 @@ disagree we pick SQL both accept; fragments fakesnow cannot run are noted where 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from dagster_snowflake import SnowflakeResource
 from pydantic import Field
 
 from feature_factory.warehouse import landing_csv
-from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident
+from feature_factory.warehouse.base import Warehouse, WarehouseError, quote_ident, sql_literal
 from feature_factory.warehouse.dialect import SNOWFLAKE, Dialect
 from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
 
@@ -89,7 +90,14 @@ class SnowflakeWarehouse(Warehouse):
     @contextmanager
     def session(self) -> Iterator[SnowflakeSession]:
         with self.snowflake.get_connection() as conn:
-            yield SnowflakeSession(conn)
+            session = SnowflakeSession(conn)
+            tag = query_tag()
+            if tag:  # cost per asset and run: docs/pipeline-health.md turns the tags into credits
+                try:
+                    session.execute(f"ALTER SESSION SET QUERY_TAG = {sql_literal(tag)}")
+                except WarehouseError:  # attribution only (fakesnow cannot set it): never stops a step
+                    pass
+            yield session
 
     def session_columns(self, session: SnowflakeSession, table: str) -> list[tuple[str, str]]:
         rows = session.fetch_all(
@@ -137,6 +145,24 @@ class SnowflakeWarehouse(Warehouse):
             except Exception as exc:
                 raise WarehouseError(f"cannot read landing file {path}: {exc}") from exc
         return lowered
+
+
+def query_tag() -> str | None:
+    """The QUERY_TAG of the Dagster step running now: compact JSON with the job, run, step and the
+    assets it materializes (Snowflake keeps at most 2,000 characters); None outside a step."""
+    import dagster as dg
+
+    try:
+        ctx = dg.OpExecutionContext.get()
+    except dg.DagsterInvariantViolationError:
+        return None
+    assets = sorted(k.to_user_string() for k in ctx.selected_asset_keys) if ctx.has_assets_def else []
+    tag = {"app": "feature_factory", "job": ctx.job_name, "run_id": ctx.run_id, "step": ctx.op.name, "assets": assets}
+    text = json.dumps(tag, separators=(",", ":"))
+    while len(text) > 2000 and tag["assets"]:
+        tag["assets"] = tag["assets"][:-1]
+        text = json.dumps(tag, separators=(",", ":"))
+    return text
 
 
 def _portable_type(snowflake_type: str, scale: int | None = None) -> str:

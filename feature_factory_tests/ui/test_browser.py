@@ -54,6 +54,7 @@ GROUPS = {
     "ml": ["churn_labels", "training_set", "churn_model", "champion_model", "inference_results",
            "model_performance"],
     "serving": ["customer_features_online_store"],
+    "health": ["pipeline_health"],
 }
 DRIFT_SENSOR = "drift_sensor"
 SCHEDULES = ["daily_refresh_schedule", "weekly_retrain_schedule", "daily_scoring_schedule"]
@@ -62,7 +63,7 @@ OUTLIER_FEATURES = {"max_amount_7d", "amount_stddev_7d", "avg_amount_nonzero_7d"
 SEVERITIES = ["none", "low", "medium", "high", "critical"]
 
 SECOND = 1000  # Playwright timeouts are in milliseconds; the UI on 2 busy cores can be slow
-GRAPH_VIEWPORT = {"width": 3600, "height": 2200}  # wide enough for full-size asset nodes at scale 1
+GRAPH_VIEWPORT = {"width": 3600, "height": 2800}  # big enough for full-size asset nodes at scale 1 (with the health group)
 expect.set_options(timeout=60 * SECOND)
 
 
