@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench import loadgen, synth
@@ -232,16 +233,16 @@ def ours_sqlite_2w(params: dict, meter) -> dict:
     return _serve_ours(params, meter, "sqlite", workers=2)
 
 
-def ours_redis(params: dict, meter, workers: int = 1) -> dict:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return {"skipped": "redis-server not installed (scripts/ensure-redis.sh)"}
+@contextmanager
+def _redis_server(params: dict, name: str):
+    """A private redis-server for one contender (its folder `<dir>/<name>`), published with the
+    store's rows; yields its URL. Stopped whatever happens."""
     port = _free_port()
-    folder = Path(params["dir"]) / "redis"
+    folder = Path(params["dir"]) / name
     folder.mkdir(parents=True, exist_ok=True)
-    redis_proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", str(folder)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     try:
         import redis
@@ -253,10 +254,20 @@ def ours_redis(params: dict, meter, workers: int = 1) -> dict:
             except redis.ConnectionError:
                 time.sleep(0.05)
         _publish(params, "redis", url)
-        return _serve_ours(params, meter, "redis", {"FEATURE_FACTORY_REDIS_URL": url}, workers=workers)
+        yield url
     finally:
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+NO_REDIS = {"skipped": "redis-server not installed (scripts/ensure-redis.sh)"}
+
+
+def ours_redis(params: dict, meter, workers: int = 1) -> dict:
+    if shutil.which("redis-server") is None:
+        return dict(NO_REDIS)
+    with _redis_server(params, "redis") as url:
+        return _serve_ours(params, meter, "redis", {"FEATURE_FACTORY_REDIS_URL": url}, workers=workers)
 
 
 def ours_redis_2w(params: dict, meter) -> dict:
@@ -365,27 +376,7 @@ def hostile_sqlite(params: dict, meter) -> dict:
 
 
 def hostile_redis(params: dict, meter) -> dict:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        return {"skipped": "redis-server not installed (scripts/ensure-redis.sh)"}
-    port = _free_port()
-    folder = Path(params["dir"]) / "redis_hostile"
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import redis
-
-        for _ in range(100):
-            try:
-                redis.Redis.from_url(url).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        _publish(params, "redis", url)
+    if shutil.which("redis-server") is None:
+        return dict(NO_REDIS)
+    with _redis_server(params, "redis_hostile") as url:
         return _hostile(params, meter, "redis", {"FEATURE_FACTORY_REDIS_URL": url})
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
