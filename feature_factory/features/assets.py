@@ -12,7 +12,7 @@ from feature_factory import partitions, priorities, tables
 from feature_factory.catalog import Catalog, FeatureSpec, Lifecycle, load_catalog
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features import online, snapshots
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, STRATEGIES
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
@@ -164,7 +164,7 @@ def customer_features_online(context: dg.AssetExecutionContext, config: OnlineCo
 
 
 def build_online(context: dg.AssetExecutionContext, config: OnlineConfig, warehouse: Warehouse,
-                 catalog: Catalog, entity: EntityTables, contract: tables.Table, features_key: dg.AssetKey,
+                 catalog: Catalog, entity: Entity, contract: tables.Table, features_key: dg.AssetKey,
                  unit: str) -> dg.MaterializeResult:
     """Rebuild an entity's online table from its feature table and describe it: row counts,
     staleness, a preview, the column schema and lineage (customer_features_online and every

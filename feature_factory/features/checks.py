@@ -17,7 +17,7 @@ import dagster as dg
 from feature_factory import priorities, tables
 from feature_factory.catalog import Catalog, Expectations, load_catalog
 from feature_factory.features import expectations
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.partitions import tagged_days
 from feature_factory.warehouse.base import Warehouse
 
@@ -30,7 +30,7 @@ def check_name(feature: str) -> str:
 
 
 def _scope(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
-           entity: EntityTables = CUSTOMER_TABLES) -> tuple[dt.date, dt.date] | None:
+           entity: Entity = CUSTOMER_TABLES) -> tuple[dt.date, dt.date] | None:
     days = tagged_days(context.run.tags)
     if days is not None:
         return days
@@ -45,7 +45,7 @@ def _describe(f) -> str:
     return f"{f.name}: " + ", ".join(p for p in parts if p) + " (from the catalog)."
 
 
-def build_expectation_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_TABLES
+def build_expectation_checks(catalog: Catalog, entity: Entity = CUSTOMER_TABLES
                              ) -> dg.AssetChecksDefinition | None:
     """One multi-check over the entity's feature table (default customer_features): a check per
     computed feature with expectations."""
@@ -95,7 +95,7 @@ def build_expectation_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_T
 
 
 @functools.lru_cache(maxsize=64)  # one definition per entity, whoever asks
-def build_duplicate_check(entity: EntityTables = CUSTOMER_TABLES) -> dg.AssetChecksDefinition:
+def build_duplicate_check(entity: Entity = CUSTOMER_TABLES) -> dg.AssetChecksDefinition:
     """`no_duplicate_keys` (blocking) on the entity's feature table."""
     table, key = entity.features_table, entity.key
 
@@ -119,7 +119,7 @@ def build_duplicate_check(entity: EntityTables = CUSTOMER_TABLES) -> dg.AssetChe
 no_duplicate_keys = build_duplicate_check(CUSTOMER_TABLES)
 
 
-def entity_checks(catalog: Catalog, entity: EntityTables = CUSTOMER_TABLES) -> list[dg.AssetChecksDefinition]:
+def entity_checks(catalog: Catalog, entity: Entity = CUSTOMER_TABLES) -> list[dg.AssetChecksDefinition]:
     """The checks of one entity's feature table from its catalog features."""
     return [c for c in (build_expectation_checks(catalog, entity), build_duplicate_check(entity)) if c is not None]
 

@@ -85,8 +85,6 @@ class Entity:
         return self.spec.model.retrain_job if self.spec.model else None
 
 
-EntityTables = Entity  # the name the feature domain used before the entity record carried every table
-
 
 @functools.lru_cache(maxsize=64)
 def resolve(spec: EntitySpec, population_table: str, population_key: str) -> Entity:

@@ -19,17 +19,17 @@ from feature_factory.features import checks, snapshots
 from feature_factory.features.assets import (
     GROUP, ONLINE_AUTOMATION, OnlineConfig, SnapshotConfig, build_online, feature_columns,
 )
-from feature_factory.features.entities import EntityTables, contracts, other_entities
+from feature_factory.features.entities import Entity, contracts, other_entities
 from feature_factory.warehouse.base import Warehouse
 
 
-def _deps(entity: EntityTables, catalog: Catalog) -> list[dg.AssetKey]:
+def _deps(entity: Entity, catalog: Catalog) -> list[dg.AssetKey]:
     """The population's raw table, then every other raw table a computed feature reads."""
     read = dict.fromkeys([entity.population_table, *(t for f in catalog.computed() for t, _ in f.reads)])
     return [dg.AssetKey(t) for t in read]
 
 
-def _lineage(entity: EntityTables, catalog: Catalog) -> dg.TableColumnLineage:
+def _lineage(entity: Entity, catalog: Catalog) -> dg.TableColumnLineage:
     pop = dg.AssetKey(entity.population_table)
     deps = {entity.key: [dg.TableColumnDep(asset_key=pop, column_name=entity.population_key)],
             "snapshot_date": [dg.TableColumnDep(asset_key=pop, column_name="event_date")]}
@@ -47,7 +47,7 @@ def _current(catalog: CatalogResource, entity: str) -> Catalog:
     return current
 
 
-def entity_assets(entity: EntityTables, catalog: Catalog) -> list[dg.AssetsDefinition]:
+def entity_assets(entity: Entity, catalog: Catalog) -> list[dg.AssetsDefinition]:
     """[<entity>_features, <entity>_features_online] for the entity's features in `catalog`."""
     features_contract, online_contract = contracts(entity)
     schema = features_contract.column_schema(feature_columns(catalog.computed()))

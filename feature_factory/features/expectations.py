@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from feature_factory.catalog.spec import FeatureSpec
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshots import range_where
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
@@ -36,7 +36,7 @@ class Outcome:
         return self.nulls / self.rows if self.rows else 0.0
 
 
-def latest_snapshot_date(warehouse: Warehouse, entity: EntityTables = CUSTOMER_TABLES) -> dt.date | None:
+def latest_snapshot_date(warehouse: Warehouse, entity: Entity = CUSTOMER_TABLES) -> dt.date | None:
     if not warehouse.table_exists(entity.features_table):
         return None
     row = warehouse.fetch_one(f"SELECT MAX(snapshot_date) FROM {quote_ident(entity.features_table)}")
@@ -46,7 +46,7 @@ def latest_snapshot_date(warehouse: Warehouse, entity: EntityTables = CUSTOMER_T
 
 def evaluate(
     warehouse: Warehouse, features: Sequence[FeatureSpec], first: dt.date, last: dt.date,
-    entity: EntityTables = CUSTOMER_TABLES,
+    entity: Entity = CUSTOMER_TABLES,
 ) -> list[Outcome]:
     """Each feature's expectations over snapshot days [first, last] of the entity's feature table."""
     have = {c for c, _ in warehouse.columns(entity.features_table)}
@@ -84,7 +84,7 @@ def _failures(f: FeatureSpec, o: Outcome) -> list[str]:
 
 
 def duplicate_keys(warehouse: Warehouse, first: dt.date, last: dt.date, examples: int = 5,
-                   entity: EntityTables = CUSTOMER_TABLES) -> tuple[int, list[tuple]]:
+                   entity: Entity = CUSTOMER_TABLES) -> tuple[int, list[tuple]]:
     """(number of duplicated (<key>, snapshot_date) keys, a few of them) in [first, last]."""
     key = quote_ident(entity.key)
     dup = (

@@ -16,7 +16,7 @@ import pandas as pd
 
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 DEFAULT_TTL_DAYS = 2
@@ -42,7 +42,7 @@ def build_online_table(
     ttl_days: int = DEFAULT_TTL_DAYS,
     as_of: dt.date | None = None,
     built_at: dt.datetime | None = None,
-    entity: EntityTables = CUSTOMER_TABLES,
+    entity: Entity = CUSTOMER_TABLES,
 ) -> OnlineResult:
     """Rebuild the online table from `customer_features` (the remediation domain calls this too), or
     another entity's `<entity>_online` from its `<entity>_features`, each through its own active
@@ -87,7 +87,7 @@ def build_online_table(
     return OnlineResult(rows, int(stats[0] or 0) if stats else 0, reference, tuple(f.name for f in served))
 
 
-def online_ids(warehouse: Warehouse, limit: int, entity: EntityTables = CUSTOMER_TABLES) -> list[str]:
+def online_ids(warehouse: Warehouse, limit: int, entity: Entity = CUSTOMER_TABLES) -> list[str]:
     """The first `limit` ids of the entity's online table in key order (none before it is built)."""
     if not warehouse.table_exists(entity.online_table):
         return []
@@ -98,7 +98,7 @@ def online_ids(warehouse: Warehouse, limit: int, entity: EntityTables = CUSTOMER
 
 def get_online_features(
     warehouse: Warehouse, customer_ids: Sequence[str], features: Sequence[str] | None = None,
-    entity: EntityTables = CUSTOMER_TABLES,
+    entity: Entity = CUSTOMER_TABLES,
 ) -> pd.DataFrame:
     """One row per requested id, in request order (duplicates repeated): `customer_id` (another
     entity: its key column), `found`, the status columns and the features. Unknown ids come back

@@ -46,7 +46,7 @@ def load_active(
     table: tables.Table = tables.FEATURE_PATCHES_ACTIVE,
 ) -> dict[str, list[patches.Patch]]:
     """Validated active patches by feature (only `features`, when given), from `table` (another
-    entity's active patches: `EntityTables.patch_tables`).
+    entity's active patches: `Entity.patch_tables`).
 
     Every active row is rebuilt and checked against its id, not only the requested ones: a row
     whose feature name was altered would otherwise just drop out of the filter, silently.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from feature_factory.features.entities import EntityTables
+from feature_factory.features.entities import Entity
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
 
@@ -23,7 +23,7 @@ class PointInTimeError(ValueError):
 
 @dataclass(frozen=True)
 class FeatureJoin:
-    entity: EntityTables
+    entity: Entity
     on: str  # the spine column holding the entity's key
     features: tuple[str, ...]
     prefix: str = ""  # output column = prefix + feature (names are unique per entity only)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from feature_factory import markdown as md
 from feature_factory.catalog.spec import FeatureSpec
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
@@ -74,7 +74,7 @@ def write_snapshots(
     strategy: str = "auto",
     direct_max_days: int = DEFAULT_DIRECT_MAX_DAYS,
     max_days_per_statement: int = DEFAULT_MAX_DAYS_PER_STATEMENT,
-    entity: EntityTables = CUSTOMER_TABLES,
+    entity: Entity = CUSTOMER_TABLES,
 ) -> SnapshotResult:
     """Compute the snapshot days [first, last] in the warehouse and replace them in the entity's
     feature table (default customer_features). `customers` of the result counts the entity's keys."""
@@ -112,7 +112,7 @@ def write_snapshots(
 
 
 def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.date, last: dt.date, sql: str,
-                   entity: EntityTables = CUSTOMER_TABLES) -> int:
+                   entity: Entity = CUSTOMER_TABLES) -> int:
     """Delete + insert the days in one transaction, straight from the SELECT.
 
     Like `Warehouse.replace_where` (old or new rows, never neither; re-runs replace) but without a
@@ -152,7 +152,7 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
 
 
 def preview(warehouse: Warehouse, features: Sequence[FeatureSpec], day: dt.date, limit: int = 5,
-            entity: EntityTables = CUSTOMER_TABLES) -> str:
+            entity: Entity = CUSTOMER_TABLES) -> str:
     """A Markdown table of a few customers of one snapshot day (bounded: LIMIT), one line per
     feature: 13 features side by side would be cut off at the right edge of the UI's dialog."""
     cols = [entity.key] + [f.name for f in features if f.computed]

@@ -16,7 +16,7 @@ from feature_factory.catalog import Catalog, load_sources
 from feature_factory.catalog.sources import SourceCatalog
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.homes import HomesResource
-from feature_factory.features.entities import EntityTables, other_entities
+from feature_factory.features.entities import Entity, other_entities
 from feature_factory.monitoring import assets, checks
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, StatsConfig
 from feature_factory.monitoring.subject import Subject, subject_for
@@ -24,7 +24,7 @@ from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
 
-def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
+def monitoring_assets(entity: Entity) -> list[dg.AssetsDefinition]:
     """[<entity>_feature_stats, <entity>_feature_stats_baseline, <entity>_drift_alerts]."""
     subject = subject_for(entity)
     features = dg.AssetKey(subject.features)
@@ -78,7 +78,7 @@ def monitoring_assets(entity: EntityTables) -> list[dg.AssetsDefinition]:
     return [_stats, _baseline, _alerts, assets.build_drift_report(subject, tags)]
 
 
-def monitoring_jobs(entity: EntityTables, subject: Subject, sources: SourceCatalog) -> list:
+def monitoring_jobs(entity: Entity, subject: Subject, sources: SourceCatalog) -> list:
     """capture_<entity>_baseline_job and <entity>_refresh_job (define_asset_job definitions)."""
     capture = dg.define_asset_job(
         f"capture_{entity.name}_baseline_job", selection=dg.AssetSelection.assets(subject.baseline.name),

@@ -16,7 +16,7 @@ import dagster as dg
 
 from feature_factory.catalog import Catalog
 from feature_factory.catalog_resource import CatalogResource
-from feature_factory.features.entities import EntityTables, other_entities
+from feature_factory.features.entities import Entity, other_entities
 from feature_factory.remediation import assets, checks
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import scope_for
@@ -24,7 +24,7 @@ from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.warehouse.base import Warehouse
 
 
-def remediation_assets(entity: EntityTables) -> tuple[list[dg.AssetsDefinition], list]:
+def remediation_assets(entity: Entity) -> tuple[list[dg.AssetsDefinition], list]:
     """([<entity>_patch_candidates, <entity>_feature_patch_log], their two jobs)."""
     scope = scope_for(entity)
     tags = {"feature_factory/entity": entity.name}

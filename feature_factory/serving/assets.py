@@ -11,7 +11,7 @@ from feature_factory import priorities
 from feature_factory.catalog import Catalog
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features.assets import ONLINE_AUTOMATION, customer_features_online
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables, other_entities
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity, other_entities
 from feature_factory.features.online import DEFAULT_TTL_DAYS
 from feature_factory.partitions import single_run_backfill
 from feature_factory.serving import publish
@@ -31,7 +31,7 @@ class OnlineStoreConfig(dg.Config):
     )
 
 
-def store_metadata(meta: StoreMeta, where: str, entity: EntityTables = CUSTOMER_TABLES) -> dict:
+def store_metadata(meta: StoreMeta, where: str, entity: Entity = CUSTOMER_TABLES) -> dict:
     serve = "" if entity.name == CUSTOMER_TABLES.name else f"  # feature-factory serve --entity {entity.name}\n"
     return {
         "dagster/row_count": meta.rows,
@@ -48,7 +48,7 @@ def store_metadata(meta: StoreMeta, where: str, entity: EntityTables = CUSTOMER_
 
 def publish_result(context: dg.AssetExecutionContext, config: OnlineStoreConfig, warehouse: Warehouse,
                    online_store: OnlineStoreResource, catalog: Catalog,
-                   entity: EntityTables = CUSTOMER_TABLES) -> dg.MaterializeResult:
+                   entity: Entity = CUSTOMER_TABLES) -> dg.MaterializeResult:
     """The run of customer_features_online_store (and of every `<entity>_features_online_store`)."""
     store = online_store.store(entity.name)
     try:
@@ -78,7 +78,7 @@ def customer_features_online_store(context: dg.AssetExecutionContext, config: On
     return publish_result(context, config, warehouse, online_store, catalog.catalog().for_entity(CUSTOMER_TABLES.name))
 
 
-def store_asset_for(entity: EntityTables) -> dg.AssetsDefinition:
+def store_asset_for(entity: Entity) -> dg.AssetsDefinition:
     """`<entity>_features_online_store`: the entity's online table published to its own store."""
     name = entity.name
 

@@ -18,7 +18,7 @@ import orjson
 
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.online import DEFAULT_TTL_DAYS, STATUS_COLUMNS
 from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version, store_asset
 from feature_factory.warehouse.sql import quote_ident
@@ -57,7 +57,7 @@ def _plain(value, dtype: str):
 
 
 def online_fields(warehouse: Warehouse, catalog: Catalog | None = None,
-                  entity: EntityTables = CUSTOMER_TABLES) -> tuple[FeatureField, ...]:
+                  entity: Entity = CUSTOMER_TABLES) -> tuple[FeatureField, ...]:
     """The served features of the entity's online table (descriptions from `catalog`: the entity's)."""
     table = entity.online_table
     types = warehouse.columns(table)
@@ -71,7 +71,7 @@ def online_fields(warehouse: Warehouse, catalog: Catalog | None = None,
 
 def publish(warehouse: Warehouse, store: OnlineStore, catalog: Catalog | None = None,
             ttl_days: int = DEFAULT_TTL_DAYS, page_rows: int = PAGE_ROWS,
-            now: dt.datetime | None = None, entity: EntityTables = CUSTOMER_TABLES) -> StoreMeta:
+            now: dt.datetime | None = None, entity: Entity = CUSTOMER_TABLES) -> StoreMeta:
     """Write the entity's online table (customer_features_online by default) as a new version of
     `store` (the entity's store) and make it current. Returns its meta."""
     fields = online_fields(warehouse, catalog, entity)

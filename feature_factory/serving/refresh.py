@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from feature_factory.catalog import Catalog
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.online import DEFAULT_TTL_DAYS
 from feature_factory.serving.config import store_from_env
 from feature_factory.serving.publish import publish
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource
 
 def refresh_store(warehouse: Warehouse, catalog: Catalog | None = None,
                   ttl_days: int | None = None, store: OnlineStore | None = None,
-                  entity: EntityTables = CUSTOMER_TABLES) -> tuple[StoreMeta, str]:
+                  entity: Entity = CUSTOMER_TABLES) -> tuple[StoreMeta, str]:
     """Publish the entity's online table to `store` (default: the entity's store as the environment
     configures it), keeping the current version's TTL (default TTL when the store is new); returns
     (meta, where). The store is closed afterwards."""

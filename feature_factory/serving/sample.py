@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.serving.config import DEFAULT_PORT, store_from_env
 from feature_factory.serving.server import create_app
 from feature_factory.serving.store import OnlineStore, store_asset
 
 
 def sample_request(ids: list[str], features: int = 3, store: OnlineStore | None = None,
-                   entity: EntityTables = CUSTOMER_TABLES) -> tuple[str, dict]:
+                   entity: Entity = CUSTOMER_TABLES) -> tuple[str, dict]:
     """(the curl command, the answer) for `ids` and the first `features` served features, plus one
     unknown id to show `found: false`, from `store` (default: the entity's store as the environment
     configures it; closed afterwards)."""

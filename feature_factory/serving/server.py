@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feature_factory.features.entities import CUSTOMER_TABLES, EntityTables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.serving.access import OPEN, Denied, Policy, Scope, presented_key
 from feature_factory.serving.answer import (
     DEFAULT_MAX_IDS, Answerer, BadRequest, Query, check_features, dedupe, parse_query,
@@ -69,7 +69,7 @@ def _error(message: str, status: int) -> Response:
 
 
 def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int | None = None,
-               entity: EntityTables = CUSTOMER_TABLES, policy: Policy | None = None,
+               entity: Entity = CUSTOMER_TABLES, policy: Policy | None = None,
                pii: Iterable[str] = ()):
     """The app answering `entity`'s ids from `store` (that entity's store). `policy`: the API keys
     (None or empty: open); `pii`: features to treat as PII beside those the store's version marks

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from feature_factory.catalog import Catalog, DType, Expectations, FeatureSpec, Lifecycle, load_sources
-from feature_factory.features.entities import EntityTables, entity_tables
+from feature_factory.features.entities import Entity, entity_tables
 from feature_factory.features.online import build_online_table
 
 DAY = dt.date(2024, 3, 10)
@@ -60,7 +60,7 @@ PRODUCT_ROWS = {"P1": (DAY, 70.0, 7), "P2": (DAY, 40.0, 1), "P3": (DAY - dt.time
                 "c00": (DAY, 999.0, 99)}
 
 
-def product() -> EntityTables:
+def product() -> Entity:
     return entity_tables("product", load_sources(ORDERS_SOURCES))
 
 
@@ -72,7 +72,7 @@ def product_catalog() -> Catalog:
     return Catalog((spec("revenue_7d", DType.FLOAT), spec("orders_7d", DType.INT)))
 
 
-def seed_product_online(warehouse) -> EntityTables:
+def seed_product_online(warehouse) -> Entity:
     """product_features with PRODUCT_ROWS, and product_features_online built from it."""
     warehouse.execute("DROP TABLE IF EXISTS product_features")
     with warehouse.session() as s:
