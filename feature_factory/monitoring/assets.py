@@ -214,6 +214,8 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
     causes = {f: {"diagnosis": d, "cause": e.get("headline")} for f, (d, e) in report.diagnoses.items() if f in features}
     verdict = {"severity_rank": severity_rank(report.max_severity), "severity": report.max_severity,
                "baseline_version": b.version, "features": features, "causes": causes}
+    if b.captured_at is not None:  # the capture judged against: what makes the alert one alert (answered.py)
+        verdict["baseline_captured_at"] = b.captured_at.isoformat()
     if homes is not None:
         # Where the entity's drift report writes this day's Evidently report (it runs after this asset).
         verdict["evidently_report"] = str(ev.report_path(day, b.version, homes, subject))

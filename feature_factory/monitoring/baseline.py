@@ -46,6 +46,9 @@ class Baseline:
     # Set by a capture: features left out because no day of the window had a complete window
     # (name -> first complete day). Not stored; such features are simply absent from the version.
     incomplete: dict[str, dt.date] = field(default_factory=dict)
+    # When this version was captured: with the version, it names the capture an alert was judged
+    # against (a wiped warehouse starts at version 1 again; answered.py).
+    captured_at: dt.datetime | None = None
 
     def binning(self) -> Binning:
         return Binning(
@@ -76,7 +79,12 @@ def current_baseline(warehouse: Warehouse, subject: Subject = CUSTOMER) -> Basel
         window_end=as_date(first["window_end"]),
         days=int(df["days"].max()),
         features={r["feature"]: Summary.from_row(r) for r in df.to_dict("records")},
+        captured_at=_timestamp(first.get("captured_at")),
     )
+
+
+def _timestamp(value) -> dt.datetime | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
 
 
 DEFAULT_FIRST_N_DAYS = 28  # the first capture's window when no baseline exists yet

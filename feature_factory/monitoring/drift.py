@@ -129,12 +129,34 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
                          f"{current.zero_rate:.1%} of values")
         ranks[T.DISTRIBUTION_SHIFT] = max(floor(gates.psi_rank(m["psi"], current, n_b, th), "PSI"),
                                           floor(gates.ks_rank(m["ks"], n_c, n_b, th), "KS"))
+        ageing = _ageing_note(ranks, m, baseline, ahead, th)
+        if ageing:
+            ranks[T.OUT_OF_RANGE] = 1
+            notes.append(ageing)
     else:
         notes.append(f"only {n_c} values; distribution not judged")
     for name, rank in ranks.items():
         if rank > 0:
             types[name] = SEVERITIES[rank]
     return FeatureDrift(feature, m, types, "; ".join(notes))
+
+
+def _ageing_note(ranks: dict[DriftType, int], m: dict[str, float | None], baseline: Summary,
+                 ahead: float | None, th: Thresholds) -> str:
+    """Why OUT_OF_RANGE is held at low, or "" when it is not: its tail grew along the baseline's
+    ageing trend (trend.ageing_tail) and the distribution did not shift (MEAN_SHIFT and
+    DISTRIBUTION_SHIFT below low). A burst or a real shift moves the mean or the CDF as well, or
+    lies in a tail the population is not ageing into, and keeps its tier (issue 28 item 3)."""
+    T = DriftType
+    if ranks[T.OUT_OF_RANGE] <= 1 or ranks[T.MEAN_SHIFT] or ranks[T.DISTRIBUTION_SHIFT]:
+        return ""
+    found = trend.ageing_tail(m, baseline.noise, ahead, th.ageing_slack)
+    if found is None:
+        return ""
+    tail, observed, expected = found
+    ms, ks = m.get("mean_shift_std"), m.get("ks")
+    return (f"{tail} tail +{observed:.1%} of values along the baseline's ageing trend (+{expected:.1%} expected), "
+            f"no shift of the distribution (mean {ms or 0:+.3f} std, KS {ks or 0:.2f}): OUT_OF_RANGE held at low")
 
 
 def baseline_noise(days: list[Summary], pooled: Summary, th: Thresholds | None = None,

@@ -11,6 +11,9 @@ on once, for its newest drifted day, not once per day. Exactly once per
   after it carries is handled: it is neither alerted nor requested again, even by a sensor whose
   cursor is new or lost (the daemon `make ui` starts after `make demo`, which ran the sensor's
   requests in process);
+- a run tagged with the alert's id (drift key + the baseline capture it was judged against,
+  answered.py) answered it for good: the same partition re-materialized against the same capture
+  is neither alerted nor requested again, even with the cursor lost (issue 28 item 5);
 - each run request carries a run key `remediation:{partition}:{baseline_version}`, so the daemon
   drops a duplicate too.
 A new baseline version is a new key: it fires again. (A tick that crashes after notifying but
@@ -28,7 +31,6 @@ Every other entity of the catalog gets the same sensor over its own alerts (`wat
 so a customer run never marks a product alert handled, nor the reverse.
 """
 
-import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory import tables
+from feature_factory.monitoring.answered import DRIFT_KEY_TAG, alert_id, answered, run_tags  # noqa: F401 (DRIFT_KEY_TAG: re-exported)
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.notifier import Notifier
 from feature_factory.monitoring.subject import CUSTOMER, Subject
@@ -44,7 +47,7 @@ from feature_factory.monitoring.subject import CUSTOMER, Subject
 DRIFT_ALERTS = tables.DRIFT_ALERTS.key
 REMEDIATION_JOB = "remediation_job"
 RETRAIN_JOB = "retrain_job"
-DRIFT_KEY_TAG = "feature_factory/drift_key"  # "{partition}:{baseline_version}" on every run requested
+# DRIFT_KEY_TAG ("{partition}:{baseline_version}" on every run requested) lives in answered.py.
 MAX_REMEMBERED = 5000  # acted-on keys kept in the cursor (years of daily partitions)
 BATCH = 200  # records per event-log read
 MAX_RECORDS_PER_TICK = 20_000  # the rest waits for the next tick (its cursor says where)
@@ -140,10 +143,9 @@ def champion_features(log, read: Callable[[], Iterable[str]] = no_champion) -> s
 def handled(instance: dg.DagsterInstance, key: str, since: float) -> bool:
     """True when a run was launched for drift key `key` (by this sensor, the daemon's or the demo's
     in-process tick: its runs carry the key as a tag) after the alert was recorded at `since`
-    (epoch seconds). An older run answered an earlier materialization: a demo rerun on a wiped
-    warehouse, or the same partition re-judged after its cursor was lost, is a new alert."""
-    after = dt.datetime.fromtimestamp(since, tz=dt.timezone.utc)
-    return bool(instance.get_runs(filters=dg.RunsFilter(tags={DRIFT_KEY_TAG: key}, created_after=after), limit=1))
+    (epoch seconds). `answered.answered` also knows the runs that answered the same alert before
+    it was re-materialized (the sensor uses that)."""
+    return answered(instance, key, None, since)
 
 
 def new_records(instance: dg.DagsterInstance, asset: str, after_storage_id: int | None) -> list:
@@ -191,14 +193,15 @@ def evaluate(context: dg.SensorEvaluationContext, notifier: Notifier, response: 
             continue
         partition, key, version, verdict, run_id, recorded = max(days, key=lambda d: d[0])
         cursor.fired += [d[1] for d in days if d[1] not in cursor.fired]  # handled or acted on now
-        if handled(context.instance, key, since=recorded):
+        alert = alert_id(key, verdict)
+        if answered(context.instance, key, alert, since=recorded):
             continue
         acted.update(day[1] for day in days)
         features = {f: s for f, s in (verdict.get("features") or {}).items()
                     if SEVERITIES.index(s) >= min_rank}
         tags = {"feature_factory/drift_partition": partition,
                 "feature_factory/baseline_version": str(version),
-                "feature_factory/max_severity": verdict["severity"], DRIFT_KEY_TAG: key}
+                "feature_factory/max_severity": verdict["severity"], **run_tags(key, alert)}
         entity = {"entity": watch.entity, "alerts": watch.alerts} if watch.names_entity else {}
         notifier.notify({
             "kind": "feature_drift", **entity, "partition": partition, "baseline_version": version,

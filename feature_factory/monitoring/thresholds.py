@@ -80,6 +80,10 @@ class Thresholds(BaseModel):
                          "level (so sampling noise in small partitions never alerts).")
     noise_multiple: float = Field(default=2.0, description="A drift type also needs an effect above this "
                                   "multiple of the largest one any baseline day shows against the pooled baseline.")
+    ageing_slack: float = Field(
+        default=3.0, ge=1.0, description="OUT_OF_RANGE stays low when its tail grew along the baseline's own "
+        "ageing trend, by at most this multiple of what the trend expects for the day, and neither the mean nor "
+        "the distribution (KS, PSI) moved (a young population ages faster than a straight line; 1 = only the line).")
     min_values: int = Field(default=30, description="Fewer non-null values than this: only nulls, staleness "
                             "and schema are judged.")
     stale_row_share: float = Field(default=0.5, description="STALE when a day has fewer rows than this share "

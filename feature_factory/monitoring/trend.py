@@ -12,6 +12,13 @@ judged day is expected anywhere between the pooled baseline (the trend stopped) 
 linear continuation (at most `HORIZON_WINDOWS` baseline windows past its end, then held): only a
 move beyond that interval is an effect (gates.effects). A sudden change of the mix (a step, not the
 baseline's slope) still shows in full and is named POPULATION_MIX (drift.py).
+
+Ageing need not be a straight line: in a young history the share of customers without recent events
+can grow faster after the window than in it (more customers reach the end of a 30-day window each
+day), so a tail's share outruns the linear expectation although nothing but ageing happened.
+`ageing_tail` names such a tail: its excess is on the side the baseline's own trend moves towards,
+and of the trend's order (at most `slack` times what the trend expects that day). drift.py holds
+OUT_OF_RANGE at low for it when nothing else of the distribution moved (issue 28 item 3).
 """
 
 from __future__ import annotations
@@ -64,6 +71,27 @@ def fit(offsets: Sequence[float], metrics: Sequence[dict[str, float | None]]) ->
         out[CENTER] = float(-x.mean())
         out[SPAN] = float(x.max() - x.min() + 1)
     return out
+
+
+TAILS = {"below_range_excess": "lower", "above_range_excess": "upper"}
+
+
+def ageing_tail(m: dict[str, float | None], noise: dict[str, float], ahead: float | None,
+                slack: float) -> tuple[str, float, float] | None:
+    """(tail, its excess, the trend's expected excess) when the day's worse tail grew along the
+    baseline's trend: the trend moves that tail outwards (its share, or for the lower tail the share
+    of zeros, has a significant positive slope) and the excess is at most `slack` times the trend's
+    expectation for the day; None otherwise (no trend, against it, or far beyond it)."""
+    exp = expected(noise, ahead)
+    t = signed(m)
+    along = {"below_range_excess": exp.get("below_range_excess", exp.get("zero_rate_delta")),
+             "above_range_excess": exp.get("above_range_excess")}
+    # The tail that drives OUT_OF_RANGE: the larger excess beyond what its trend expects.
+    worst = max(TAILS, key=lambda k: (t[k] if t[k] is not None else -math.inf) - max(along[k] or 0.0, 0.0))
+    observed, trend_says = t[worst], along[worst]
+    if observed is None or observed <= 0 or trend_says is None or trend_says <= 0:
+        return None
+    return (TAILS[worst], observed, trend_says) if observed <= slack * trend_says else None
 
 
 def expected(noise: dict[str, float], ahead: float | None) -> dict[str, float]:

@@ -41,10 +41,11 @@ def webhook():
     server.server_close()
 
 
-def report(instance, partition: str, rank: int, version: int | None, features: dict | None = None):
+def report(instance, partition: str, rank: int, version: int | None, features: dict | None = None,
+           captured: str | None = None):
     sev = ["none", "low", "medium", "high", "critical"][rank]
     per = {partition: {"severity_rank": rank, "severity": sev, "baseline_version": version,
-                       "features": features or {}}}
+                       "features": features or {}, **({"baseline_captured_at": captured} if captured else {})}}
     instance.report_runless_asset_event(dg.AssetMaterialization(
         asset_key="drift_alerts", partition=partition,
         metadata={"max_severity": sev, "max_severity_rank": rank, "partitions": dg.MetadataValue.json(per),
@@ -211,3 +212,43 @@ def test_a_third_story_in_the_same_home_is_acted_on(webhook):
                 assert remediation_stub.execute_in_process(instance=instance, tags=r.tags).success
         assert len(instance.fetch_materializations(dg.AssetKey("drift_alerts"), limit=1000).records) == 270
         assert len(hook.received) == 3
+
+
+def test_a_lost_cursor_after_a_re_materialization_repeats_nothing(webhook):
+    """Issue 28 item 5: runs answered an alert; its partition is re-materialized against the same
+    baseline capture; a sensor with its cursor lost requests nothing and sends nothing (the runs,
+    tagged with the alert's id, are the record). A genuinely new alert is still acted on: another
+    partition, or the same partition judged against a new capture (a wiped warehouse's version 1)."""
+    from feature_factory.monitoring.answered import ALERT_TAG
+
+    url, hook = webhook
+    captured = "2024-03-01T09:00:00"
+    sensor = build_drift_sensor([remediation_stub, retrain_stub], read_champion=lambda: {"revenue_7d"})
+
+    def judged(partition, rank, capture=captured):
+        report(instance, partition, rank, 1, {"revenue_7d": ["none", "low", "medium", "high"][rank]},
+               captured=capture)
+
+    with dg.instance_for_test() as instance:
+        judged("2024-02-05", 3)
+        requests, cursor = tick(sensor, instance, None, url)
+        assert requests == [("remediation_job", "remediation:2024-02-05:1"), ("retrain_job", "retrain:2024-02-05:1")]
+        ctx = dg.build_sensor_context(instance=instance, resources={
+            "notifier": LogNotifier(), "drift_response": DriftResponse()})
+        first = sensor.evaluate_tick(ctx).run_requests
+        assert [r.tags[ALERT_TAG] for r in first] == [f"2024-02-05:1@{captured}"] * 2
+        # Launched as the demo does, with the request's tags (one run answering is enough).
+        assert remediation_stub.execute_in_process(instance=instance, tags=first[0].tags).success
+        sent = len(hook.received)
+        judged("2024-02-05", 3)  # re-materialized, same baseline capture: the same alert
+        for cursor_now in (None, cursor):  # lost, intact
+            requests, _ = tick(sensor, instance, cursor_now, url)
+            assert requests == [] and len(hook.received) == sent
+        judged("2024-02-06", 2)  # a new partition: a new alert
+        requests, _ = tick(sensor, instance, None, url)
+        assert requests == [("remediation_job", "remediation:2024-02-06:1"), ("retrain_job", "retrain:2024-02-06:1")]
+        assert [a["partition"] for _, a in hook.received[sent:]] == ["2024-02-06"]
+        judged("2024-02-05", 3, capture="2024-03-09T10:00:00")  # a new capture (a wiped warehouse)
+        requests, _ = tick(sensor, instance, None, url)
+        assert ("remediation_job", "remediation:2024-02-05:1") in requests
+        assert [a["partition"] for _, a in hook.received[sent:]] == ["2024-02-06", "2024-02-06", "2024-02-05"]
