@@ -11,6 +11,12 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 |                       | type change / missing column on a raw column the feature reads                |
 |                       | (`landing_schema_drift`)                                                      |
 | `volume_or_staleness` | STALE (no rows, or fewer than the stale share of a baseline day's rows)       |
+| `population_shift`    | NULL_SPIKE that is NULL by definition: the aggregate is NULL over an empty    |
+|  (null by definition) | window (avg, min, max, stddev, ratio, days since last event), the raw inputs  |
+|                       | it reads did not go missing (input null rate up by < `empty_input_null_max`,  |
+|                       | 0.02), and a count over the same window and rows, when the catalog has one,   |
+|                       | gained zeros worth >= `empty_match` (0.5) of the null rise: more entities     |
+|                       | without a qualifying row (30% of purchases gone), not missing data            |
 | `missing_data`        | NULL_SPIKE (feature NULLs, or missing raw inputs it aggregates)               |
 | `tail_contamination`  | OUT_OF_RANGE, VARIANCE_CHANGE or MEAN_SHIFT (a few extreme rows cause each),  |
 |                       | and the bulk is stable: no quantile p25..p75 moved more than `bulk_shift`     |
@@ -57,6 +63,9 @@ MODE = {Diagnosis.TAIL_CONTAMINATION: "tail", Diagnosis.SINGLE_SOURCE: "tail", D
 # Drift that a few extreme rows can cause on their own; DISTRIBUTION_SHIFT alone means the bulk moved.
 TAIL_TYPES = {DriftType.OUT_OF_RANGE, DriftType.VARIANCE_CHANGE, DriftType.MEAN_SHIFT}
 BULK_QUANTILES = tuple(q / 100 for q in range(25, 80, 5))
+# Aggregates that are NULL when the window holds no qualifying row: such a NULL is an entity without
+# that activity (a population fact), unless the inputs it would have read went missing.
+NULL_ON_EMPTY = frozenset({"avg", "min", "max", "stddev", "ratio", "days_since_last_event"})
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ class Rules:
     single_source_lead: float = 3.0  # times the share of the next file
     single_source_size: float = 0.5
     peer_share: float = 0.2
+    empty_input_null_max: float = 0.02  # raw input null-rate rise below which the inputs are not missing
+    empty_match: float = 0.5  # companion count's zero-share rise, as a share of the null-rate rise
 
 
 def bulk_shift(current: Summary | None, baseline: Summary) -> float | None:
@@ -106,8 +117,11 @@ def explained_move(baseline: Summary, excess: float | None) -> float | None:
 
 
 def preliminary(types: dict[str, str], metrics: dict[str, float | None], current: Summary | None,
-                baseline: Summary, schema_files: list[dict], rules: Rules | None = None) -> tuple[str, dict]:
-    """The diagnosis before attribution (every rule but `single_source`), with its evidence."""
+                baseline: Summary, schema_files: list[dict], rules: Rules | None = None,
+                empty: dict | None = None) -> tuple[str, dict]:
+    """The diagnosis before attribution (every rule but `single_source`), with its evidence.
+    `empty` (for NULL_SPIKE, from `empty_window_evidence`): whether the feature's aggregate is
+    NULL over an empty window, and its companion count's zero-share rise."""
     r = rules or Rules()
     ks, excess = metrics.get("ks"), metrics.get("out_of_range_excess")
     shift = bulk_shift(current, baseline)
@@ -131,6 +145,10 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
         return Diagnosis.VOLUME_OR_STALENESS, {**evidence, "why": "the day has far fewer rows than a baseline day"}
     if DriftType.NULL_SPIKE in types:
         inputs = (metrics.get("input_null_rate_delta") or 0.0) > (metrics.get("null_rate_delta") or 0.0)
+        by_definition = None if inputs else null_by_definition(metrics, empty, r)
+        if by_definition:
+            return Diagnosis.POPULATION_SHIFT, {**evidence, **(empty or {}), "null_by_definition": True,
+                                                "why": by_definition}
         return Diagnosis.MISSING_DATA, {**evidence, "inputs_missing": inputs,
                                 "why": "raw inputs it aggregates went missing" if inputs else "more NULL values"}
     noise = float(baseline.noise.get("KS", 0.0) or 0.0)
@@ -144,6 +162,41 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
     return Diagnosis.POPULATION_SHIFT, {**evidence, "why": (
         f"the bulk moved: KS {_fmt(ks)} beyond the {_fmt(excess or 0)} tail excess, largest p25..p75 "
         f"move {_fmt(shift)} of the baseline spread")}
+
+
+def empty_window_evidence(agg: str | None, companion: str | None, current: Summary | None,
+                          baseline: Summary | None) -> dict:
+    """What `null_by_definition` reads: whether `agg` is NULL over an empty window, and the rise
+    of the zero share of `companion` (a count over the same window and rows; None without one)."""
+    out: dict[str, Any] = {"null_on_empty": agg in NULL_ON_EMPTY}
+    if companion:
+        out["companion"] = companion
+        if current is not None and baseline is not None and None not in (current.zero_rate, baseline.zero_rate):
+            out["companion_zero_rate_delta"] = _round(current.zero_rate - baseline.zero_rate)
+    return out
+
+
+def null_by_definition(metrics: dict[str, float | None], empty: dict | None, rules: Rules | None = None) -> str | None:
+    """Why the NULL rise is a population change (the text for `why`), or None when it may be
+    missing data: the aggregate must be NULL over an empty window, the raw inputs it reads must not
+    have gone missing, and a companion count, when there is one, must have gained as many zeros."""
+    r = rules or Rules()
+    delta = metrics.get("null_rate_delta") or 0.0
+    if not empty or not empty.get("null_on_empty") or delta <= 0:
+        return None
+    inputs = metrics.get("input_null_rate_delta")
+    zeros = empty.get("companion_zero_rate_delta")
+    if inputs is None and zeros is None:
+        return None  # nothing says the inputs are there
+    if inputs is not None and inputs > r.empty_input_null_max:
+        return None
+    if empty.get("companion") and (zeros is None or zeros < r.empty_match * delta):
+        return None
+    seen = [f"raw inputs not missing (input null rate {inputs:+.1%})"] if inputs is not None else []
+    if zeros is not None:
+        seen.append(f"{empty['companion']} zeros {zeros:+.1%}")
+    return (f"NULL by definition: {delta:+.1%} of rows have no qualifying row in the window (the aggregate "
+            f"of nothing is NULL), a population change, not missing data; {', '.join(seen)}")
 
 
 def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: dict[str, str] | None = None,

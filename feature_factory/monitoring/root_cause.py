@@ -18,6 +18,7 @@ from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.monitoring import attribution, diagnosis
 from feature_factory.monitoring.drift import FeatureDrift
+from feature_factory.monitoring.kinds import DriftType
 from feature_factory.monitoring.summary import Summary
 from feature_factory.warehouse.sql import sql_literal
 
@@ -88,8 +89,14 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
         reads = set(spec.source_columns) if spec and attribution.reads_source(spec, source) else set()
         start = str(day - dt.timedelta(days=(spec.window_days if spec else 1) - 1))
         files = [f for f in findings if f["column_name"] in reads and f["max_event_date"] >= start]
+        empty = None
+        if spec is not None and DriftType.NULL_SPIKE in r.types:
+            companion = companion_count(spec, specs)
+            empty = diagnosis.empty_window_evidence(
+                spec.agg, companion, current.get(companion) if companion else None,
+                baseline.get(companion) if companion else None)
         prelim[r.feature] = diagnosis.preliminary(r.types, r.metrics, current.get(r.feature),
-                                                  baseline[r.feature], files, rules)
+                                                  baseline[r.feature], files, rules, empty)
     columns = set() if unattributed else {c for c, _ in warehouse.columns(source.raw_table)}
     targets = []
     for spec in attribution.attributable([by_name[f] for f in prelim if f in by_name], columns, source):
@@ -121,6 +128,16 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
             evidence["headline"] = f"{feature}: {unattributed}"
         out[feature] = (cause, evidence)
     return out
+
+
+def companion_count(spec: FeatureSpec, specs: Sequence[FeatureSpec]) -> str | None:
+    """A count over the same window, source and rows as `spec` (its zeros are the entities with no
+    qualifying row, where `spec`'s aggregate is NULL); None when the catalog has none."""
+    for other in specs:
+        if (other.name != spec.name and other.agg == "count" and other.window_days == spec.window_days
+                and other.source == spec.source and (other.filter_sql or None) == (spec.filter_sql or None)):
+            return other.name
+    return None
 
 
 def _sources_of(spec: FeatureSpec) -> str:

@@ -8,7 +8,8 @@ types only set the severity (each type's own, >= `min_severity`):
 | `tail_contamination`  | clip at the baseline's max (upper tail) or min (lower tail), the other    |
 |                       | side at the declared range (integers: floor/ceil): no value the baseline  |
 |                       | saw is ever changed, and a legitimate 0 is never raised                   |
-| `population_shift`    | refresh_baseline + request_retrain (never clip or impute)                 |
+| `population_shift`    | refresh_baseline + request_retrain (never clip or impute; a NULL_SPIKE    |
+|                       | diagnosed so is NULL by definition: never disable_feature for it)         |
 | `missing_data`        | impute_median only for NULLs whose inputs were missing: avg/min/max/stddev|
 |                       | features with a count feature over the same window and rows               |
 |                       | (`when_rows_in`); sums and counts are never NULL, so nothing is imputed;  |
@@ -174,7 +175,11 @@ def _broken(alert: AlertRecord, s: RuleSettings) -> list[DriftType]:
     `disable_min_severity`, or a null spike at least `disable_null_rate_delta` large."""
     broken = [t for t in (T.STALE, T.SCHEMA_CHANGE) if alert.at_least(t, s.disable_min_severity)]
     null_delta = alert.metrics.get("null_rate_delta") or 0.0
-    if alert.at_least(T.NULL_SPIKE, s.disable_min_severity) and null_delta >= s.disable_null_rate_delta:
+    # NULLs by definition (diagnosed population_shift: entities without a qualifying row) are no
+    # broken feature.
+    by_definition = alert.diagnosis is Diagnosis.POPULATION_SHIFT
+    if (alert.at_least(T.NULL_SPIKE, s.disable_min_severity) and null_delta >= s.disable_null_rate_delta
+            and not by_definition):
         broken.append(T.NULL_SPIKE)
     return broken
 
