@@ -75,6 +75,9 @@ def test_monitoring_assets_end_to_end(duckdb_warehouse, catalog, project_home):
         md = _metadata(r, "drift_alerts")
         assert "evidently_report_file" not in md and "| amount | **" in md["drift_table"]
         assert md["partitions"][DRIFT_DAY]["evidently_report"].endswith(f"drift_{DRIFT_DAY}_baseline_v1.html")
+        # The verdict names the baseline capture it was judged against (the alert's id, answered.py).
+        captured = wh.fetch_one("SELECT MIN(captured_at) FROM feature_stats_baseline WHERE baseline_version = 1")[0]
+        assert md["partitions"][DRIFT_DAY]["baseline_captured_at"] == captured.isoformat()
         assert md["baseline_version"] == 1 and md["max_severity"] in ("high", "critical")
         assert md["max_severity_rank"] >= 3 and md["drifted_features"] == ["amount", "ratio"]
         assert md["drifted_share"] == pytest.approx(2 / 3, abs=1e-3)
