@@ -99,6 +99,14 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert daemon_tick.run_requests == [] and sent == [] and DriftCursor.parse(daemon_tick.cursor).fired
     launched = [r for r in instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": "drift_sensor"}))]
     assert {r.tags[DRIFT_KEY_TAG] for r in launched} and all(r.tags["dagster/run_key"] for r in launched)
+    # Issue 28 item 5: the answered partition's drift_alerts re-materialized (the same baseline
+    # capture), then a sensor whose cursor is lost: nothing requested, nothing re-sent.
+    day = launched[0].tags["feature_factory/drift_partition"]
+    # (The resolved asset carries the code location's resources.)
+    assert dg.materialize([defs.resolve_assets_def("drift_alerts")], partition_key=day, instance=instance).success
+    again = sensor(dg.build_sensor_context(instance=instance, definitions=defs, resources={
+        "notifier": Recording(), "drift_response": defs.resources["drift_response"]}))
+    assert again.run_requests == [] and sent == []
     assert "drift sensor requested ['remediation_job']" in text
     assert "champion: v" in text and "open the UI on this instance:" in text and "make ui" in text
     # patch_candidates' newest event (the apply run's refresh of its views) still shows the review

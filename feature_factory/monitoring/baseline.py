@@ -79,7 +79,8 @@ def current_baseline(warehouse: Warehouse, subject: Subject = CUSTOMER) -> Basel
         window_end=as_date(first["window_end"]),
         days=int(df["days"].max()),
         features={r["feature"]: Summary.from_row(r) for r in df.to_dict("records")},
-        captured_at=_timestamp(first.get("captured_at")),
+        # The version's newest capture time (rows carried unchanged from an older version may keep theirs).
+        captured_at=_timestamp(df["captured_at"].max()),
     )
 
 
