@@ -153,12 +153,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`feature-factory init`: prepare the instance before running `dagster` commands directly."""
-    from feature_factory.instance_hook import install_startup_file
-
     home = ensure_instance(args.dagster_home)
     print(f"Dagster instance ready in {home} (export DAGSTER_HOME={home})")
-    try:  # an editable install does not put the startup file in site-packages: do it here
-        install_startup_file()
-    except OSError as exc:
-        print(f"note: plain dagster commands on a new DAGSTER_HOME are not prepared ({exc})")
     return 0

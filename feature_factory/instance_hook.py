@@ -82,5 +82,24 @@ def install_startup_file(site_packages: Path | None = None) -> Path:
     return path
 
 
+# `feature-factory init`: prepare the instance, and put the startup file in site-packages (an
+# editable install leaves it out). Imports the instance module only when run (see the docstring).
+def add_arguments(parser) -> None:
+    from feature_factory import instance
+
+    instance.add_arguments(parser)
+
+
+def run(args) -> int:
+    from feature_factory import instance
+
+    code = instance.run(args)
+    try:
+        print(f"plain dagster commands prepare a new DAGSTER_HOME: {install_startup_file()}")
+    except OSError as exc:
+        print(f"note: plain dagster commands on a new DAGSTER_HOME are not prepared ({exc})")
+    return code
+
+
 if __name__ == "__main__":
     print(f"plain dagster commands prepare a new DAGSTER_HOME: {install_startup_file()}")
