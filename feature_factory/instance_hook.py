@@ -30,7 +30,15 @@ MODULES = frozenset({"dagster", "dagster_dg_cli", "dagster_webserver", "dagster_
 
 
 PTH_NAME = "feature_factory_instance.pth"
-PTH_LINE = "import feature_factory.instance_hook as _ff_hook; _ff_hook.prepare(); del _ff_hook\n"
+# The line checks the command name itself and imports this module only for a Dagster command:
+# importing the `feature_factory` package in every process would pin it to the installed copy
+# before a script or test run from another checkout (its own sys.path[0]) could load its own.
+_NAMES = "{" + ", ".join(repr(n) for n in sorted(CLI_NAMES | MODULES)) + "}"
+PTH_LINE = (
+    "import os, sys; _a = sys.orig_argv[1:3]; "
+    "_n = _a[1] if len(_a) == 2 and _a[0] == '-m' else os.path.basename(_a[0]) if _a else ''; "
+    f"_n in {_NAMES} and __import__('feature_factory.instance_hook').instance_hook.prepare()\n"
+)
 
 
 def is_dagster_cli(argv: Sequence[str]) -> bool:
