@@ -38,7 +38,10 @@ feature's window and filter (rows for counts). What "the change" is depends on t
 |         |                                       | in s x s's baseline missing rate                   |
 | shift   | everything else                       | per-day mass in s now minus in the baseline        |
 |         |                                       | (source_file: mass minus its input rows x the      |
-|         |                                       | baseline's mass per input row; all rows, counts)   |
+|         |                                       | baseline's mass per input row; all rows, counts;   |
+|         |                                       | cohort of a value feature: mass                    |
+|         |                                       | minus its input rows now x its own baseline mass   |
+|         |                                       | per row, shrunk to the overall rate by PRIOR_ROWS) |
 
 `share` = the segment's part of the change in its dimension (|delta| / sum |delta| for shift, the
 positive part for tail and missing, so each dimension sums to 1); `expected` = the share it would
@@ -46,7 +49,12 @@ have if it were not special: in tail mode its share of the feature's mass now (a
 its rows, as the file's mass holds the contamination traced), so purchases of an amount feature
 or long-tenured customers at the top of a 30-day sum are not special for carrying the mass they
 hold anyway; in missing mode its share of the feature's rows; in shift mode its baseline mass
-(source_file: its share of the feature's input rows, of all rows for a count).
+(source_file: its share of the feature's input rows, of all rows for a count; cohort of a value
+feature: its rows now at its baseline rate). The cohort needs the like-for-like expectation
+because customers move from `new` to `returning` as the history ages: early in a history every
+customer counts as new for weeks, so against the baseline's mass `returning` grows with the
+history's age and would be named first for any change, even a uniform one (issue 28). A
+first-seen week keeps its customers, so a wave of newcomers still shows there.
 
 Which segments are named (the ranking rule), a statistical rule rather than a fixed margin:
 
@@ -113,6 +121,12 @@ MARGIN = 0.05  # share beyond the segment's size
 FAMILY_ALPHA = 0.05  # the noise band: a dimension names a value by chance at most this often
 COVERAGE_MAX = 0.9  # a value holding this much of the feature's rows or mass explains nothing
 FILE_CARRIES = 0.5  # a file carrying this much of the change ranks first
+# Segments a customer moves between as the history ages (new -> returning): their sizes change with
+# the history's age, so their expectation is like for like (the segment's rows now at its baseline
+# rate), not its baseline mass. A first-seen week keeps its customers for good: a wave of newcomers
+# is a change its week carries, against its baseline mass.
+AGE_DIMENSIONS = ("cohort",)
+PRIOR_ROWS = 30  # rows of the overall rate a segment's own baseline rate is shrunk with
 
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*")
@@ -671,6 +685,13 @@ def contributors(t: Target, cur: dict, base: dict, base_days: int,
                 per_row = b_mass / base_carry if base_carry else 0.0
                 deltas[value], sizes[value] = mass - carry * per_row, carry
                 noise += c.get(SQUARES, 0.0)
+            elif dim in AGE_DIMENSIONS and t.spec.value_sql:
+                # Like for like (module docstring): the mass the segment's rows now would carry at
+                # its own baseline value per row, not its baseline mass (early in a history every
+                # customer was "new" in the baseline window; their ageing is no change).
+                expected = rows * _rate(bs[MASS], bs[ROWS], b_mass / b_rows if b_rows else 0.0)
+                deltas[value], sizes[value] = mass - expected, expected
+                noise += c.get(SQUARES, 0.0)
             else:
                 deltas[value] = mass / k - bs[MASS] / base_days
                 sizes[value] = bs[MASS] if b_mass else mass
@@ -706,6 +727,13 @@ def contributors(t: Target, cur: dict, base: dict, base_days: int,
                             "low": round(low, 4),
                             "lift": round(low / expected, 2) if expected > 0 else None})
     return rank(out)
+
+
+def _rate(mass: float, rows: float, overall: float) -> float:
+    """A segment's baseline mass per row, shrunk towards the `overall` rate by `PRIOR_ROWS` rows:
+    a cohort the baseline barely holds (returning customers early in a history) takes the overall
+    rate instead of the noise of its few rows."""
+    return (mass + PRIOR_ROWS * overall) / (rows + PRIOR_ROWS)
 
 
 def rank(found: list[dict]) -> list[dict]:
