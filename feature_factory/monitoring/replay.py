@@ -14,8 +14,10 @@ copy when a row of the same content sits in another file that was ingested befor
 file name first in order). A file is a replay when at least `REPLAY_SHARE` (0.9) of its rows are
 copies: a few coincidences (two identical purchases in one second) never make a file a replay.
 
-One statement over the event days asked for (the widest drifted window of a judged day): window
-functions over the content, grouped per (file, event day), so its result is bounded by files x days.
+One statement over the event days asked for (the widest drifted window of a judged day): a hash
+aggregate on (key, event time) finds the candidate rows, a window over the candidates' content
+finds the copies; grouped per (file, event day), so its result is bounded by files x days. Without
+copies it costs one aggregate over the window's rows (about 0.3 s of CPU per 3M rows on DuckDB).
 """
 
 from __future__ import annotations
@@ -69,21 +71,40 @@ def content_columns(columns: Sequence[str], key: str) -> list[str]:
     return [c for c in columns if c.lower() not in LINEAGE and (c.lower() == key.lower() or not c.lower().endswith("_id"))]
 
 
-def copies_sql(raw_table: str, content: Sequence[str], first: dt.date, last: dt.date) -> str:
-    """(source_file, event_date, file_rows, copy_rows) over raw rows of event days [first, last]."""
+def copies_sql(raw_table: str, content: Sequence[str], first: dt.date, last: dt.date,
+               match: Sequence[str] | None = None) -> str:
+    """(source_file, event_date, file_rows, copy_rows) over raw rows of event days [first, last].
+
+    Two steps, so a day without copies costs one hash aggregate: rows whose `match` columns (the
+    key and the event time) occur more than once are the only candidates; only they are ordered
+    by content to find each content's first holder."""
     if not content:
         raise ValueError(f"{raw_table}: no content columns to compare rows by")
+    match = list(match or content)
     part = ", ".join(quote_ident(c) for c in content)
+    keys = ", ".join(quote_ident(c) for c in match)
+    on = " AND ".join(f"w.{quote_ident(c)} = d.{quote_ident(c)}" for c in match)
     lo, hi = sql_literal(str(first)), sql_literal(str(last))
     # The first holder of each content: the earliest-ingested file (then by name); a row of any
     # other file with the same content is a copy. NULLs compare equal in PARTITION BY (a blank amount).
     return (
-        "SELECT source_file, event_date, COUNT(*) AS file_rows, "
-        "SUM(CASE WHEN source_file <> first_file THEN 1 ELSE 0 END) AS copy_rows FROM ("
-        f"SELECT source_file, event_date, FIRST_VALUE(source_file) OVER (PARTITION BY {part} "
-        "ORDER BY ingested_at, source_file) AS first_file "
-        f"FROM {raw_table} WHERE event_date BETWEEN CAST({lo} AS DATE) AND CAST({hi} AS DATE)) r "
-        "GROUP BY source_file, event_date")
+        f"WITH w AS (SELECT {part}, source_file, event_date, ingested_at FROM {raw_table} "
+        f"WHERE event_date BETWEEN CAST({lo} AS DATE) AND CAST({hi} AS DATE)), "
+        f"d AS (SELECT {keys} FROM w GROUP BY {keys} HAVING COUNT(*) > 1), "
+        "flagged AS (SELECT w.source_file, w.event_date, CASE WHEN w.source_file <> FIRST_VALUE(w.source_file) "
+        f"OVER (PARTITION BY {', '.join('w.' + quote_ident(c) for c in content)} "
+        f"ORDER BY w.ingested_at, w.source_file) THEN 1 ELSE 0 END AS copy FROM w JOIN d ON {on}), "
+        "c AS (SELECT source_file, event_date, SUM(copy) AS copy_rows FROM flagged GROUP BY source_file, event_date), "
+        "t AS (SELECT source_file, event_date, COUNT(*) AS file_rows FROM w GROUP BY source_file, event_date) "
+        "SELECT t.source_file, t.event_date, t.file_rows, COALESCE(c.copy_rows, 0) AS copy_rows FROM t "
+        "LEFT JOIN c ON c.source_file = t.source_file AND c.event_date = t.event_date")
+
+
+def match_columns(content: Sequence[str], key: str) -> list[str]:
+    """The candidates' key: the entity key and the event time when the table has one (any copy
+    shares both), else every content column."""
+    time = [c for c in content if c.lower() == "event_ts"]
+    return [key, *time] if time and key in content else list(content)
 
 
 @dataclass(frozen=True)
@@ -108,7 +129,7 @@ def replayed_files(warehouse: Warehouse, raw_table: str, key: str, first: dt.dat
     per_file: dict[str, list] = {}
     day_rows: dict[dt.date, int] = {}
     for source_file, day, rows, copies in warehouse.fetch_all(
-            copies_sql(raw_table, content_columns(columns, key), first, last)):
+            copies_sql(raw_table, content := content_columns(columns, key), first, last, match_columns(content, key))):
         entry = per_file.setdefault(str(source_file), [0, 0, {}])
         entry[0] += int(rows)
         entry[1] += int(copies or 0)
