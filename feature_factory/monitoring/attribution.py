@@ -53,8 +53,12 @@ hold anyway; in missing mode its share of the feature's rows; in shift mode its 
 feature: its rows now at its baseline rate). The cohort needs the like-for-like expectation
 because customers move from `new` to `returning` as the history ages: early in a history every
 customer counts as new for weeks, so against the baseline's mass `returning` grows with the
-history's age and would be named first for any change, even a uniform one (issue 28). A
-first-seen week keeps its customers, so a wave of newcomers still shows there.
+history's age and would be named first for any change, even a uniform one (issue 28). It is
+also named only when its mass departs from the mean value per row of its own event days (one
+small per-day table joined into the current statement) beyond its noise, in its change's
+direction: in a gradual uniform change the rows of the later days are dearer for everyone, and a
+cohort whose rows sit on those days is not special for it. A first-seen week keeps its
+customers, so a wave of newcomers still shows there.
 
 Which segments are named (the ranking rule), a statistical rule rather than a fixed margin:
 
