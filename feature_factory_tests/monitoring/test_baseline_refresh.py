@@ -112,3 +112,15 @@ def test_refresh_request_names_its_feature_only():
                        "alert_date": "2024-03-30"})
     config = req.run_config["ops"]["feature_stats_baseline"]["config"]
     assert config == {"start_date": "2024-03-03", "end_date": "2024-03-30", "features": ["web_events_7d"]}
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "snowflake"], indirect=True)
+def test_a_per_feature_capture_carries_the_others_on_both_backends(warehouse, features):
+    load_features(warehouse, make_days(4, customers=30))
+    B.capture_baseline(warehouse, D(0), D(2), features)
+    v2 = B.capture_baseline(warehouse, D(1), D(3), features, only=["visits"], exclude_days=[D(2)])
+    assert (v2.version, v2.carried, v2.windows["visits"], v2.features["visits"].days) == (
+        2, {"amount": 1, "ratio": 1}, (D(1), D(3)), 2)
+    assert v2.excluded == {"visits": [D(2)]} and v2.window_end_of("amount") == D(2)
+    assert current_baseline_check(warehouse, tables.FEATURE_STATS_BASELINE).passed
+    assert warehouse.fetch_one("SELECT COUNT(*) FROM feature_stats_baseline WHERE is_current")[0] == 3
