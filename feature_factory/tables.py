@@ -335,6 +335,9 @@ def baseline_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
             ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles."),
             ("grid_size", "BIGINT", "Points in quantile_grid."),
             ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (0 when exact)."),
+            ("excluded_days", "VARCHAR", "JSON: days of the window left out (contamination findings, clipped days)."),
+            ("carried_from", "BIGINT", "The version this row was copied from unchanged (a refresh of other "
+             "features); NULL when captured by its own version."),
         ),
     )
 

@@ -17,6 +17,7 @@ from feature_factory.monitoring.baseline import (
     NO_BASELINE, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
+from feature_factory.monitoring.contamination import excluded_days
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.stats import (
@@ -94,9 +95,16 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
         previous = None
     start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous, subject)
+    skip = excluded_days(warehouse, start, end, subject) if config.exclude_contaminated else {}
+    if skip:  # loud: the window is shorter than asked for, and why
+        context.log.warning(f"baseline window {start}..{end}: {len(skip)} day(s) left out: "
+                            + "; ".join(f"{d} ({why})" for d, why in skip.items()))
     baseline = capture_baseline(warehouse, start, end, computed(catalog, subject), grid_size=config.grid_size,
-                                sketch_rows=config.sketch_rows, subject=subject)
-    context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
+                                sketch_rows=config.sketch_rows, subject=subject, only=config.features,
+                                exclude_days=list(skip))
+    refreshed = sorted(set(baseline.features) - set(baseline.carried))
+    context.log.info(f"captured baseline {baseline.describe()}: {len(refreshed)} feature(s) recaptured "
+                     f"({', '.join(refreshed)}), {len(baseline.carried)} carried unchanged")
     source = subject.attribution
     if warehouse.table_exists(source.raw_table):
         # Attribution's first-seen table (customer_first_seen), brought up to date now: the first drifted day judged
@@ -120,6 +128,13 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         "window": f"{baseline.window_start}..{baseline.window_end}",
         "days": baseline.days,
         "features": len(baseline.features),
+        "recaptured_features": dg.MetadataValue.json(refreshed),
+        "carried_features": dg.MetadataValue.md(
+            "\n".join(f"- {f}: unchanged from v{v}" for f, v in sorted(baseline.carried.items()))
+            or "none: every feature was recaptured"),
+        "excluded_days": dg.MetadataValue.md(
+            "\n".join(f"- {d}: {why}" for d, why in skip.items())
+            or "none: no day of the window carries a contamination finding or a clipped value"),
         "dropped_features": dg.MetadataValue.md(
             "**No longer monitored** (the previous version monitored them; capture a window that "
             "ends later to keep them):\n\n" + "\n".join(f"- {f}: {why}" for f, why in dropped.items())
