@@ -615,6 +615,40 @@ PIPELINE_HEALTH = Table(
 )
 
 
+# --- governance (issue 30) ------------------------------------------------------------------------
+# Internal state of erasure (feature_factory/governance/erase.py). Neither table ever holds an erased
+# id: the tombstone keeps a salted hash (the salt lives in the project home, not in the warehouse),
+# the ledger keeps counts.
+ERASED_ENTITIES = Table(
+    "erased_entities", "governance", "Tombstones of erased entity ids: ingestion quarantines a row whose "
+    "key hashes to one (reason erased_entity).",
+    _cols(
+        ("entity", "VARCHAR", "The entity (sources file `entities:`) whose id was erased."),
+        ("id_hash", "VARCHAR", "Hex SHA-256 of the project's erasure salt followed by the id: never the id."),
+        ("erasure_id", "VARCHAR", "The erasure_ledger entry that wrote the tombstone."),
+        ("erased_at", "TIMESTAMP", "When (UTC)."),
+    ),
+    asset=False,
+)
+ERASURE_LEDGER = Table(
+    "erasure_ledger", "governance", "One row per erasure and place it reached: who, when, rows removed and "
+    "the re-count that verifies it (never the ids).",
+    _cols(
+        ("erasure_id", "VARCHAR", "Id of the erasure (one per request)."),
+        ("entity", "VARCHAR", "The entity erased."),
+        ("subjects", "BIGINT", "How many ids the request named."),
+        ("requested_by", "VARCHAR", "Who asked for it (the CLI's user or the run's actor)."),
+        ("erased_at", "TIMESTAMP", "When the erasure ran (UTC)."),
+        ("target_kind", "VARCHAR", "table, online_store, warehouse_file, landing_file, model_version or note."),
+        ("target", "VARCHAR", "The table, store, file or model version."),
+        ("rows_erased", "BIGINT", "Rows (or store entries) removed there."),
+        ("rows_remaining", "BIGINT", "The re-count after the erasure: 0 verifies it (NULL: not countable)."),
+        ("detail", "VARCHAR", "What was done or what is left, in words."),
+    ),
+    asset=False,
+)
+
+
 # --- every entity's monitoring and patches ----------------------------------------------------------
 # Each entity gets its statistics, baseline, alerts and patch tables from the builders above, named
 # by its `EntityNames` (the customer's: the contract names; another's after it: product ->
@@ -635,6 +669,7 @@ ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_ROWS, LANDING_SCHE
        CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,
        FEATURE_STATS_BASELINE, DRIFT_ALERTS, CUSTOMER_FIRST_SEEN, CUSTOMER_FIRST_SEEN_DAYS, ATTRIBUTION_BASELINE,
        PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
-       REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE, PIPELINE_HEALTH)
+       REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE, PIPELINE_HEALTH,
+       ERASED_ENTITIES, ERASURE_LEDGER)
 ASSETS = tuple(t for t in ALL if t.asset)
 BY_NAME = {t.name: t for t in ALL}
