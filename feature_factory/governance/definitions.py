@@ -1,0 +1,92 @@
+"""governance domain: `erase_entity_job` (the Launchpad's way to erase ids, the same logic as
+`feature-factory erase`) and the sensor that turns an erasure's retrain request into one run of
+the model's retrain job.
+
+The job's run config names the ids, and Dagster keeps a run's config in its run history: erasing
+through the Launchpad leaves the ids there until the run is deleted (the erasure's result says
+so). `feature-factory erase` starts no run and leaves no such trace (docs/governance.md).
+"""
+
+
+import getpass
+
+import dagster as dg
+from pydantic import Field
+
+from feature_factory import markdown as md
+from feature_factory.catalog_resource import CatalogResource
+from feature_factory.governance.erase import LEDGER, ErasureRequest
+from feature_factory.governance.runner import erase_with
+from feature_factory.homes import HomesResource
+from feature_factory.ml.jobs import retrain_job
+from feature_factory.ml.resources import ModelRegistryResource
+from feature_factory.serving.config import OnlineStoreResource
+from feature_factory.warehouse.base import Warehouse
+
+ERASURE_TAG = "feature_factory/erasure_id"
+COLUMNS = ("kind", "target", "erased", "remaining", "detail")  # the ledger rows shown in the run
+
+
+class EraseConfig(dg.Config):
+    entity: str = Field(default="customer", description="The entity whose ids to erase (the sources file's "
+                        "`entities:`; default customer).")
+    ids: list[str] = Field(description="The ids to erase: values of the entity's key (e.g. customer_id). "
+                           "Dagster keeps this config with the run: delete the run afterwards, or use "
+                           "`feature-factory erase`, which starts no run.")
+    requested_by: str = Field(default="", description="Who asks for the erasure (recorded in erasure_ledger); "
+                              "default: the run's `dagster/user` tag, else the user running the code location.")
+    rewrite_landing: bool = Field(default=False, description="Rewrite the landing files holding the ids "
+                                  "without them (default: report them in the ledger and leave them).")
+    request_retrain: bool = Field(default=False, description="When model versions were fit on the ids' rows, "
+                                  "ask for the model's retrain job (erasure_retrain_sensor launches it once).")
+
+
+@dg.op(description="Erase the ids from every table, the online store, the warehouse file and (by option) the "
+       "landing files; write tombstones and the erasure ledger (docs/governance.md).")
+def erase_entity(context: dg.OpExecutionContext, config: EraseConfig, warehouse: Warehouse,
+                 catalog: CatalogResource, homes: HomesResource, online_store: OnlineStoreResource,
+                 model_registry: ModelRegistryResource) -> dg.Output:
+    who = config.requested_by or context.run.tags.get("dagster/user") or getpass.getuser()
+    request = ErasureRequest.of(config.entity, config.ids, who, rewrite_landing=config.rewrite_landing,
+                                request_retrain=config.request_retrain)
+    result = erase_with({"warehouse": warehouse, "catalog": catalog, "homes": homes, "online_store": online_store,
+                         "model_registry": model_registry}, request)
+    rows = [{"kind": r.target_kind, "target": r.target, "erased": r.rows_erased, "remaining": r.rows_remaining,
+             "detail": r.detail} for r in result.rows]
+    if not result.verified:
+        raise dg.Failure(f"{result.erasure_id}: a re-count found rows of the ids left (see erasure_ledger)",
+                         metadata={"ledger": dg.MetadataValue.md(md.records_table(rows, COLUMNS))})
+    return dg.Output(result.erasure_id, metadata={
+        "erasure_id": result.erasure_id, "entity": result.entity, "subjects": result.subjects,
+        "rows_erased": result.rows_erased, "seconds": round(result.seconds, 2), "verified": result.verified,
+        "models_fit_on_the_ids": [f"v{m.version} ({m.status})" for m in result.models],
+        "ledger": dg.MetadataValue.md(md.records_table(rows, COLUMNS)),
+    })
+
+
+@dg.job(description="Erase an entity's ids everywhere the project keeps them (the Launchpad form of "
+        "`feature-factory erase`): tables, online store, warehouse file, landing files by option; tombstones "
+        "keep them out of later ingestion; erasure_ledger records who, when and the re-count.",
+        tags={"feature_factory/governance": "erase"})
+def erase_entity_job():
+    erase_entity()
+
+
+def retrain_requests(warehouse: Warehouse) -> list[str]:
+    """Erasures that asked for a retrain (oldest first); [] before any erasure."""
+    if not warehouse.table_exists(LEDGER):
+        return []
+    return [r[0] for r in warehouse.fetch_all(
+        f"SELECT erasure_id, MIN(erased_at) FROM {LEDGER} WHERE target_kind = 'retrain_request' AND target = ? "
+        "GROUP BY erasure_id ORDER BY 2", [retrain_job.name])]
+
+
+@dg.sensor(job=retrain_job, minimum_interval_seconds=120, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches retrain_job once for each erasure that requested a retrain (its run key is the "
+           "erasure id, so a request is acted on once).")
+def erasure_retrain_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SensorResult:
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=e, tags={ERASURE_TAG: e})
+                                         for e in retrain_requests(warehouse)])
+
+
+defs = dg.Definitions(jobs=[erase_entity_job], sensors=[erasure_retrain_sensor])
