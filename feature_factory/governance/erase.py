@@ -180,6 +180,14 @@ def erase_entity(
     store: OnlineStore | None = None, registry: ModelRegistry | None = None, now: dt.datetime | None = None,
 ) -> ErasureResult:
     """Erase `request.ids` of `request.entity` everywhere (module docstring); returns what was done."""
+    # One open database for the many short statements (DuckDB: ~50 ms per reopen of the file).
+    with warehouse.held():
+        return _erase(warehouse, request, sources, training_sets, homes, store, registry, now)
+
+
+def _erase(warehouse: Warehouse, request: ErasureRequest, sources: SourceCatalog,
+           training_sets: Sequence[TrainingSetSpec], homes: Homes | None, store: OnlineStore | None,
+           registry: ModelRegistry | None, now: dt.datetime | None) -> ErasureResult:
     started = time.perf_counter()
     try:
         entity = entity_tables(request.entity, sources)

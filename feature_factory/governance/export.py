@@ -21,7 +21,7 @@ import pandas as pd
 from feature_factory.catalog.sources import SourceCatalog
 from feature_factory.catalog.training_sets import TrainingSetSpec
 from feature_factory.features.entities import entity_tables
-from feature_factory.governance.targets import chunks, plan
+from feature_factory.governance.targets import Target, chunks, plan
 from feature_factory.serving.store import OnlineStore
 from feature_factory.warehouse.base import Warehouse, quote_ident
 
@@ -83,20 +83,9 @@ def export_entity(warehouse: Warehouse, entity: str, ids: Sequence[str], out: Pa
     out.mkdir(parents=True, exist_ok=True)
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
     manifest = ExportManifest(entity, len(ids), now.isoformat(), fmt)
-    targets, _ = plan(warehouse, entity, sources, training_sets)
-    for t in targets:
-        frames = [warehouse.fetch_df(f"SELECT * FROM {quote_ident(t.table)} WHERE {t.where(len(part))}", list(part))
-                  for part in chunks(ids)]
-        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        if df.empty:
-            manifest.tables.append(ExportedTable(t.table, t.column, 0, None, None, t.why))
-            continue
-        path = out / f"{t.table}.{fmt}"
-        if fmt == "parquet":
-            df.to_parquet(path, index=False)
-        else:
-            df.to_csv(path, index=False)
-        manifest.tables.append(ExportedTable(t.table, t.column, len(df), path.name, _sha256(path), t.why))
+    with warehouse.held():  # one open database for the many small reads
+        for t in plan(warehouse, entity, sources, training_sets)[0]:
+            manifest.tables.append(_write_table(warehouse, t, ids, out, fmt))
     if store is not None:
         found = store.lookup(ids)
         entries = {i: {"snapshot_date": r[1], "age_days": r[2], "features": json.loads(r[3])}
@@ -107,3 +96,18 @@ def export_entity(warehouse: Warehouse, entity: str, ids: Sequence[str], out: Pa
         manifest.online_store = {"file": path.name, "entries": len(entries), "sha256": _sha256(path)}
     (out / MANIFEST).write_text(manifest.to_json())  # last: a folder with a manifest is complete
     return manifest
+
+
+def _write_table(warehouse: Warehouse, t: Target, ids: list[str], out: Path, fmt: str) -> ExportedTable:
+    """One table's rows of the ids as `<table>.<fmt>` (no file when it has none)."""
+    frames = [warehouse.fetch_df(f"SELECT * FROM {quote_ident(t.table)} WHERE {t.where(len(part))}", list(part))
+              for part in chunks(ids)]
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if df.empty:
+        return ExportedTable(t.table, t.column, 0, None, None, t.why)
+    path = out / f"{t.table}.{fmt}"
+    if fmt == "parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
+    return ExportedTable(t.table, t.column, len(df), path.name, _sha256(path), t.why)
