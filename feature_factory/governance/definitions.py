@@ -8,6 +8,7 @@ so). `feature-factory erase` starts no run and leaves no such trace (docs/govern
 """
 
 
+import datetime as dt
 import getpass
 
 import dagster as dg
@@ -15,6 +16,7 @@ from pydantic import Field
 
 from feature_factory import markdown as md
 from feature_factory.catalog_resource import CatalogResource
+from feature_factory.governance import retention
 from feature_factory.governance.erase import LEDGER, ErasureRequest
 from feature_factory.governance.runner import erase_with
 from feature_factory.homes import HomesResource
@@ -89,4 +91,44 @@ def erasure_retrain_sensor(context: dg.SensorEvaluationContext, warehouse: Wareh
                                          for e in retrain_requests(warehouse)])
 
 
-defs = dg.Definitions(jobs=[erase_entity_job], sensors=[erasure_retrain_sensor])
+class RetentionConfig(dg.Config):
+    policy_path: str = Field(default="", description="Retention policy YAML; default FEATURE_FACTORY_RETENTION, "
+                             "else the shipped feature_factory/governance/retention.yaml (nothing expires).")
+    as_of: str = Field(default="", description="Day (YYYY-MM-DD) ages are measured from; default today (UTC).")
+    allow_guarded: bool = Field(default=False, description="Also delete rows the current baseline or a live "
+                                "model's training window needs (said in the metadata); default: keep them.")
+    dry_run: bool = Field(default=False, description="Count what would be deleted, delete nothing.")
+
+
+RETENTION_COLUMNS = ("table", "keep_days", "cutoff", "deleted", "guarded_kept", "note")
+
+
+@dg.asset(group_name="governance", kinds={"sql"},
+          description="Applies the per-table retention policy (feature_factory/governance/retention.yaml): rows "
+          "older than each table's keep_days are deleted in the warehouse; rows the current baseline or the "
+          "champion's / challenger's training window needs are kept and named (docs/governance.md).")
+def data_retention(config: RetentionConfig, warehouse: Warehouse,
+                   model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    rules = retention.load_policy(config.policy_path or None)
+    as_of = dt.date.fromisoformat(config.as_of) if config.as_of else dt.datetime.now(dt.timezone.utc).date()
+    guards = retention.guards(warehouse, model_registry.open())
+    outcomes = retention.apply(warehouse, rules, as_of, guards, allow_guarded=config.allow_guarded,
+                               dry_run=config.dry_run)
+    rows = [{c: getattr(o, c) for c in RETENTION_COLUMNS} for o in outcomes]
+    return dg.MaterializeResult(metadata={
+        "policy": str(retention.policy_path(config.policy_path or None)), "as_of": str(as_of),
+        "rows_deleted": sum(o.deleted for o in outcomes), "rows_kept_by_guards": sum(o.guarded_kept for o in outcomes),
+        "guards": [g.why for g in guards], "dry_run": config.dry_run,
+        "retention": dg.MetadataValue.md(md.records_table(rows, RETENTION_COLUMNS)),
+    })
+
+
+retention_job = dg.define_asset_job("retention_job", selection=[data_retention],
+                                    description="Apply the retention policy (data_retention).")
+retention_schedule = dg.ScheduleDefinition(
+    name="retention_schedule", job=retention_job, cron_schedule="30 4 * * *", execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Apply the retention policy daily at 04:30 UTC (the shipped policy expires nothing).")
+
+defs = dg.Definitions(assets=[data_retention], jobs=[erase_entity_job, retention_job],
+                      schedules=[retention_schedule], sensors=[erasure_retrain_sensor])
