@@ -552,6 +552,23 @@ TRAINING_SET = Table(
     ),
     features_after="feature_age_days",
 )
+TRAINING_SET_SNAPSHOTS = Table(
+    "training_set_snapshots", "ml", "Named snapshots of a training set: a frozen copy each, with the fingerprints "
+    "that say whether a rebuild equals it (ml/training_snapshots.py).",
+    _cols(
+        ("name", "VARCHAR", "The snapshot's name (model versions name the one they were trained on)."),
+        ("source_table", "VARCHAR", "The training set it was taken from (training_set, or a catalog training set)."),
+        ("snapshot_table", "VARCHAR", "The table holding its rows: training_set_snapshot__<name>."),
+        ("rows", "BIGINT", "Rows when taken."),
+        ("row_fingerprint", "VARCHAR", "SHA-256 of its rows (order-independent: sorted first)."),
+        ("definitions_fingerprint", "VARCHAR", "SHA-256 of the definitions of the features in it (catalog specs)."),
+        ("features", "VARCHAR", "JSON: the feature columns."),
+        ("label_window", "VARCHAR", "First..last label_date (when it has one)."),
+        ("created_at", "TIMESTAMP", "When it was taken (UTC)."),
+        ("created_by", "VARCHAR", "Who or what took it (a person, or churn_model for a training round)."),
+    ),
+    asset=False,
+)
 INFERENCE_RESULTS = Table(
     "inference_results", "ml", "The champion model's scores per customer.",
     _cols(
@@ -670,6 +687,6 @@ ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_ROWS, LANDING_SCHE
        FEATURE_STATS_BASELINE, DRIFT_ALERTS, CUSTOMER_FIRST_SEEN, CUSTOMER_FIRST_SEEN_DAYS, ATTRIBUTION_BASELINE,
        PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
        REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE, PIPELINE_HEALTH,
-       ERASED_ENTITIES, ERASURE_LEDGER)
+       ERASED_ENTITIES, ERASURE_LEDGER, TRAINING_SET_SNAPSHOTS)
 ASSETS = tuple(t for t in ALL if t.asset)
 BY_NAME = {t.name: t for t in ALL}
