@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("feature_factory.serving.cli", "serve online features over HTTP from the online store"),
     "erase": ("feature_factory.governance_cli:erase", "erase an entity's ids from every table, store and file"),
     "export": ("feature_factory.governance_cli:export", "export every row holding an entity's ids, with a manifest"),
+    "snapshot": ("feature_factory.governance_cli:snapshot", "list, create, export or restore training set snapshots"),
 }
 
 

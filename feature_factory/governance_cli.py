@@ -1,9 +1,10 @@
-"""`feature-factory erase` and `feature-factory export` (issue 30): the governance commands, on the
+"""`feature-factory erase`, `export` and `snapshot` (issue 30): the governance commands, on the
 deployment's resources (FEATURE_FACTORY_DEPLOYMENT, FEATURE_FACTORY_HOME, the online store's
 variables), in this process: no Dagster run is started, so no run's config or log keeps the ids.
 
     feature-factory erase --entity customer C000123 C000456 [--rewrite-landing] [--request-retrain]
     feature-factory export --entity customer C000123 --out ./subject-C000123 [--format csv]
+    feature-factory snapshot list | create [NAME] | export NAME --out DIR | restore NAME
 
 `erase` prints what it removed where, the re-count, the model versions fit on the ids and what it
 could not reach; exit code 0 when every table and store re-counts 0 rows, 1 otherwise, 2 on a bad
@@ -95,6 +96,49 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("list", "create", "export", "restore"),
+                        help="list the snapshots; create one of training_set; export one (Parquet + manifest.json); "
+                        "restore training_set from one (checked against its fingerprint)")
+    parser.add_argument("name", nargs="?", default=None, help="the snapshot (create: default named after its rows)")
+    parser.add_argument("--out", type=Path, default=None, help="export: the folder to write to")
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from feature_factory.ml import training_snapshots as snaps
+
+    warehouse = _resources()["warehouse"]
+    try:
+        if args.action == "list":
+            for s in snaps.list_snapshots(warehouse):
+                print(f"{s.name:<28} {s.rows:>8} rows  labels {s.label_window or '-':<24} {s.created_at}  "
+                      f"{s.created_by}  rows {s.row_fingerprint[:12]}  definitions {s.definitions_fingerprint[:12]}")
+            return 0
+        if args.action == "create":
+            from feature_factory.catalog import load_catalog
+
+            s = snaps.create(warehouse, args.name, features=load_catalog().trainable(), created_by=getpass.getuser())
+            print(f"snapshot {s.name}: {s.rows} rows of {s.source_table} in {s.snapshot_table}")
+            return 0
+        if not args.name:
+            print(f"feature-factory snapshot {args.action}: name the snapshot", file=sys.stderr)
+            return 2
+        if args.action == "export":
+            if args.out is None:
+                print("feature-factory snapshot export: give --out DIR", file=sys.stderr)
+                return 2
+            m = snaps.export(warehouse, args.name, args.out)
+            print(f"{m['rows_exported']} rows -> {args.out}/{m['file']} (+ manifest.json)")
+            return 0
+        s = snaps.restore(warehouse, args.name)
+        print(f"{s.source_table} rebuilt from snapshot {s.name}: {s.rows} rows, fingerprint verified")
+        return 0
+    except snaps.SnapshotError as exc:
+        print(f"feature-factory snapshot: {exc}", file=sys.stderr)
+        return 2
+
+
 # cli.COMMANDS names these as "feature_factory.governance_cli:erase" / ":export".
 erase = SimpleNamespace(add_arguments=_erase_arguments, run=_erase)
 export = SimpleNamespace(add_arguments=_export_arguments, run=_export)
+snapshot = SimpleNamespace(add_arguments=_snapshot_arguments, run=_snapshot)
