@@ -666,6 +666,19 @@ ERASURE_LEDGER = Table(
 )
 
 
+FEATURE_USAGE = Table(
+    "feature_usage", "governance", "The usage ledger: one row per feature and reader (who reads X: "
+    "WHERE feature = 'X').",
+    _cols(
+        ("feature", "VARCHAR", "The feature (catalog name)."),
+        ("reader_kind", "VARCHAR", "model_version, training_snapshot or training_set (declared in the catalog)."),
+        ("reader", "VARCHAR", "The model version (v12 random_forest), snapshot or training set name."),
+        ("status", "VARCHAR", "The model's status (champion, challenger, archived), snapshot or declared."),
+        ("last_used", "TIMESTAMP", "When the reader last used it (registered, taken); NULL: declared."),
+    ),
+)
+
+
 # --- every entity's monitoring and patches ----------------------------------------------------------
 # Each entity gets its statistics, baseline, alerts and patch tables from the builders above, named
 # by its `EntityNames` (the customer's: the contract names; another's after it: product ->
@@ -687,6 +700,6 @@ ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_ROWS, LANDING_SCHE
        FEATURE_STATS_BASELINE, DRIFT_ALERTS, CUSTOMER_FIRST_SEEN, CUSTOMER_FIRST_SEEN_DAYS, ATTRIBUTION_BASELINE,
        PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
        REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE, PIPELINE_HEALTH,
-       ERASED_ENTITIES, ERASURE_LEDGER, TRAINING_SET_SNAPSHOTS)
+       ERASED_ENTITIES, ERASURE_LEDGER, TRAINING_SET_SNAPSHOTS, FEATURE_USAGE)
 ASSETS = tuple(t for t in ALL if t.asset)
 BY_NAME = {t.name: t for t in ALL}

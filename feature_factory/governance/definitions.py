@@ -15,10 +15,11 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory import markdown as md
+from feature_factory import tables
 from feature_factory.catalog_resource import CatalogResource
-from feature_factory.governance import retention
+from feature_factory.governance import retention, usage
 from feature_factory.governance.erase import LEDGER, ErasureRequest
-from feature_factory.governance.runner import erase_with
+from feature_factory.governance.runner import erase_with, training_sets
 from feature_factory.homes import HomesResource
 from feature_factory.ml.jobs import retrain_job
 from feature_factory.ml.resources import ModelRegistryResource
@@ -123,6 +124,36 @@ def data_retention(config: RetentionConfig, warehouse: Warehouse,
     })
 
 
+class UsageConfig(dg.Config):
+    retirement_days: int = Field(default=90, ge=1, description="A feature no model version, snapshot or training "
+                                 "set used within this many days is listed as a retirement candidate.")
+
+
+@dg.asset(group_name="governance", kinds={"sql"},
+          description="The usage ledger: one row per feature and reader (model version, training set snapshot, "
+          "declared training set). Who reads X: SELECT * FROM feature_usage WHERE feature = 'X'. Features no "
+          "reader used within retirement_days are listed as retirement candidates.",
+          metadata={"dagster/table_name": usage.TABLE, "dagster/column_schema": tables.FEATURE_USAGE.column_schema()})
+def feature_usage(config: UsageConfig, warehouse: Warehouse, catalog: CatalogResource,
+                  model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    uses = usage.uses(model_registry.open(), warehouse, training_sets(catalog))
+    rows = usage.write(warehouse, uses)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    cat = catalog.catalog()
+    retire = usage.retirement_candidates([*cat.features, *cat.others], uses, config.retirement_days, now)
+    by_feature: dict[str, list[str]] = {}
+    for u in uses:
+        by_feature.setdefault(u.feature, []).append(f"{u.reader} ({u.status})")
+    table = [{"feature": f, "readers": len(r), "who": ", ".join(r[:5]) + (" ..." if len(r) > 5 else "")}
+             for f, r in sorted(by_feature.items())]
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows,
+        "who_reads": dg.MetadataValue.md(md.records_table(table, ("feature", "readers", "who"))),
+        "retirement_candidates": dg.MetadataValue.json(retire),
+        "retirement_days": config.retirement_days,
+    })
+
+
 retention_job = dg.define_asset_job("retention_job", selection=[data_retention],
                                     description="Apply the retention policy (data_retention).")
 retention_schedule = dg.ScheduleDefinition(
@@ -130,5 +161,5 @@ retention_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Apply the retention policy daily at 04:30 UTC (the shipped policy expires nothing).")
 
-defs = dg.Definitions(assets=[data_retention], jobs=[erase_entity_job, retention_job],
+defs = dg.Definitions(assets=[data_retention, feature_usage], jobs=[erase_entity_job, retention_job],
                       schedules=[retention_schedule], sensors=[erasure_retrain_sensor])
