@@ -148,6 +148,7 @@ def feature_usage(config: UsageConfig, warehouse: Warehouse, catalog: CatalogRes
              for f, r in sorted(by_feature.items())]
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows,
+        "dagster/column_schema": tables.FEATURE_USAGE.column_schema(),
         "who_reads": dg.MetadataValue.md(md.records_table(table, ("feature", "readers", "who"))),
         "retirement_candidates": dg.MetadataValue.json(retire),
         "retirement_days": config.retirement_days,
