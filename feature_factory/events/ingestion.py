@@ -8,6 +8,7 @@ logic, no Dagster. The churn example's `events` source takes the same path as ev
    row id within the batch (the first by file, row wins) and against rows already stored in OTHER
    partitions of the raw table (the range's own earlier rows are being replaced, so they are not
    duplicates of themselves).
+   Then, as its own step, rows whose entity key was erased get `erased_entity` (events/tombstones.py).
 3. Replace the range's partitions of the raw table (accepted) and the quarantine table (rejected).
 
 Rows read = accepted + quarantined, counted per file and reason: every row of each file that feeds
