@@ -12,10 +12,11 @@ One call (`erase_entity`) does, in this order:
    (serving: SQLite secure_delete + VACUUM + truncated WAL; Redis HDEL + SAVE / BGREWRITEAOF);
 4. reports the landing files (or rewrites them without the ids, `rewrite_landing`), names the model
    versions trained on the ids and, with `request_retrain`, asks for a retrain;
-5. removes the bytes from the warehouse at rest: DuckDB keeps deleted rows' bytes in its file, so
-   the file is rewritten (`DuckDBWarehouse.rewrite_file`); on Snowflake the rows stay in Time
-   Travel and Fail-safe, which the result says (`SNOWFLAKE_RETENTION`);
-6. writes the erasure ledger (`erasure_ledger`): who, when, rows per place, the re-count; never an id.
+5. writes the erasure ledger (`erasure_ledger`): who, when, rows per place, the re-count; never an id;
+6. removes the bytes from the warehouse at rest: DuckDB keeps deleted rows' bytes in its file, so
+   the file is rewritten (`DuckDBWarehouse.rewrite_file`) and byte-scanned (its ledger row follows);
+   on Snowflake the rows stay in Time Travel and Fail-safe, which the result says
+   (`SNOWFLAKE_RETENTION`).
 
 Idempotent: erasing an id again removes nothing more, writes no second tombstone and a new ledger
 entry that says 0 rows.
@@ -139,13 +140,14 @@ def _tombstone(s: Session, entity: str, hashes: list[str], erasure_id: str, now:
     return len(new)
 
 
-def write_ledger(warehouse: Warehouse, result: ErasureResult) -> None:
+def write_ledger(warehouse: Warehouse, result: ErasureResult, rows: Sequence[LedgerRow] | None = None) -> None:
+    """Append `rows` (default: all of the result's) to the ledger."""
     cols = tables.ERASURE_LEDGER.names
     with warehouse.session() as s:
         s.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER} ({tables.ERASURE_LEDGER.ddl()})")
         values = [(result.erasure_id, result.entity, result.subjects, result.requested_by,
                    result.erased_at.isoformat(sep=" "), r.target_kind, r.target, r.rows_erased, r.rows_remaining,
-                   r.detail) for r in result.rows]
+                   r.detail) for r in (result.rows if rows is None else rows)]
         for part in chunks(values):
             s.execute(f"INSERT INTO {LEDGER} ({', '.join(cols)}) VALUES "
                       + ", ".join("(?, ?, ?, ?, CAST(? AS TIMESTAMP), ?, ?, ?, ?, ?)" for _ in part),
@@ -268,7 +270,12 @@ def _erase(warehouse: Warehouse, request: ErasureRequest, sources: SourceCatalog
             "(asset metadata previews, run configs): Dagster keeps them with its runs; delete those runs "
             "(`dagster run delete`) or wipe the instance's history to remove them"))
 
-    # 5. The warehouse's bytes at rest (after every delete, before the ledger, which holds no id).
+    # The ledger holds no id, so it is written before the file rewrite: a rewrite that fails (another
+    # process holds the file) still leaves the record of what was erased.
+    write_ledger(warehouse, result)
+    written = len(result.rows)
+
+    # 5. The warehouse's bytes at rest (after every delete).
     rewrite = getattr(warehouse, "rewrite_file", None)
     if rewrite is not None:
         detail = rewrite()
@@ -280,5 +287,5 @@ def _erase(warehouse: Warehouse, request: ErasureRequest, sources: SourceCatalog
         result.rows.append(LedgerRow("warehouse_file", warehouse.describe(), None, None, SNOWFLAKE_RETENTION))
 
     result.seconds = time.perf_counter() - started
-    write_ledger(warehouse, result)
+    write_ledger(warehouse, result, result.rows[written:])
     return result
