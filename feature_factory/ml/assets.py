@@ -76,6 +76,9 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse, catalog: Catal
     features and are counted."""
     trainable = catalog.catalog().trainable()
     s = training_set_lib.build_training_set(warehouse, trainable, ttl_days=config.ttl_days)
+    from feature_factory.ml import training_snapshots
+
+    rows = training_snapshots.read_rows(warehouse, tables.TRAINING_SET.name)  # one row per label: bounded
     fmt = lambda v: None if v is None else round(v, 1)  # noqa: E731
     return dg.MaterializeResult(metadata={
         "dagster/row_count": s.rows,
@@ -84,6 +87,8 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse, catalog: Catal
         "missing_feature_share": dg.MetadataValue.float(round(s.missing_features / s.rows, 4) if s.rows else 0.0),
         "churned": s.churned,
         "label_window": f"{s.first_label_date} .. {s.last_label_date}",
+        "row_fingerprint": training_snapshots.row_fingerprint(rows),
+        "definitions_fingerprint": training_snapshots.definitions_fingerprint(trainable),
         "snapshot_age_days": dg.MetadataValue.md(_md_table(
             ["min", "mean", "median", "max"],
             [[fmt(s.age_min), fmt(s.age_mean), fmt(s.age_median), fmt(s.age_max)]],
@@ -114,16 +119,22 @@ def churn_model(config: ModelConfig, warehouse: Warehouse, model_registry: Model
     from feature_factory.ml import models, training
     from feature_factory.ml.plots import markdown_image
 
+    from feature_factory.ml import training_snapshots
+
+    # The rows this round fits on, frozen first (issue 30): each version names its snapshot, and the
+    # same rows reuse the same one.
+    snapshot = training_snapshots.create(warehouse, created_by="churn_model")
     rnd = training.train_round(
         warehouse, models.Hyperparams.from_config(config), metric=config.promotion_metric,
         margin=config.promotion_margin, min_score=config.min_promotion_score,
         keep_archived=config.keep_archived_artifacts, registry=model_registry.open(),
-        brier_below_constant=config.require_brier_below_constant,
+        brier_below_constant=config.require_brier_below_constant, training_snapshot=snapshot.name,
     )
     res, gate = rnd.result, rnd.gate
     verdict = "passes" if gate["passed"] else "fails"
     meta: dict = {
         "challenger_version": rnd.challenger.version,
+        "training_snapshot": snapshot.name,
         "challenger_type": rnd.challenger.model_type,
         "registered_versions": dg.MetadataValue.json({k: v.version for k, v in rnd.versions.items()}),
         "metrics": dg.MetadataValue.md(models.metrics_table(res.models, config.promotion_metric)),
