@@ -106,7 +106,7 @@ class IngestionNames:
     group: str = "sources"
     job: str | None = None  # default ingest_<source>_job
     sensor: str | None = None  # default <source>_landing_sensor
-    duplicates_check: str | None = None  # default no_duplicate_rows
+    duplicates_check: str | None = None  # default no_duplicate_row_id (events.checks.NO_DUPLICATE_ROWS)
     contract: str | None = None  # a landing contract in code (CONTRACTS), or None: the spec is the contract
 
 
@@ -320,9 +320,9 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
         staging = {k: staging.get(k, CHURN_EVENTS_STAGING[k]) for k in ("landing_rows", "landing_files")}
         suffix = raw.get("staged_value_suffix", CHURN_EVENTS_STAGING["staged_value_suffix"])
     if "schema_drift" in raw and ingestion.contract is not None:
-        raise CatalogError(f"{label}: schema_drift: a source validated against the {ingestion.contract!r} contract "
-                           "(ingestion.contract) takes its policy from the ingestion run config's schema_drift "
-                           "(events/contract.py), not the sources file")
+        raise CatalogError(f"{label}: schema_drift: the {name} source's policy is the {raw_table} run config's "
+                           f"schema_drift (ingestion.contract {ingestion.contract}: events/contract.py), not the "
+                           "sources file")
     drift = _schema_drift(raw.get("schema_drift"), columns, f"{label}: schema_drift")
     return SourceSpec(
         name=name, description=str(raw.get("description") or "").strip(), owner=str(raw.get("owner") or ""),

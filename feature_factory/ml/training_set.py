@@ -47,7 +47,10 @@ def feature_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
                         qualifier: str | None = None, entity: Entity = CUSTOMER_TABLES) -> dict[str, str]:
     """Each feature's SQL over the unpatched column of the entity's feature table (customer_features),
     from the patch layer (the entity's active patches)."""
-    exprs = patch_layer.patched_expressions(warehouse, list(features), qualifier, table=entity.patch_tables[2])
+    active = entity.patch_tables[2]
+    # The patch layer's default table is the customer's (feature_patches_active): named only when it differs.
+    extra = {} if active == tables.FEATURE_PATCHES_ACTIVE else {"table": active}
+    exprs = patch_layer.patched_expressions(warehouse, list(features), qualifier, **extra)
     missing = [f.name for f in features if f.name not in exprs]
     if missing:
         raise TrainingSetError(f"patch layer returned no expression for feature(s) {missing}")
