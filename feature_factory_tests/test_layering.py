@@ -1,7 +1,7 @@
 """The layer order, enforced by reading every module's imports (ast), so a cycle cannot creep back.
 
 core (warehouse, catalog, tables, dates, settings, partitions, markdown) -> events -> features -> serving ->
-monitoring -> remediation -> ml -> health -> top (definitions, wiring, deployment, demo, cli, ...). A module
+monitoring -> remediation -> ml -> health -> governance -> top (definitions, wiring, deployment, demo, cli, ...). A module
 may import its own layer or an earlier one, at module level or inside a function; never a later
 one. `importlib` is allowed only in the top layer (the CLI's lazy dispatch, the benchmarks' child
 processes): nothing sits above it, so there it cannot hide a cycle.
@@ -16,7 +16,7 @@ import feature_factory
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
     {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "priorities", "markdown", "tables",
-     "dates", "project_env", "catalog_resource"},
+     "dates", "project_env", "catalog_resource", "precision"},
     {"events"},
     {"features"},
     {"serving"},
@@ -24,7 +24,9 @@ LAYERS = [
     {"remediation"},
     {"ml"},
     {"health"},
-    {"definitions", "wiring", "deployment", "demo", "attached_runs", "cli", "ui", "ui_front", "instance", "fast_sqlite", "synthetic"},
+    {"governance"},
+    {"definitions", "wiring", "deployment", "demo", "attached_runs", "cli", "ui", "ui_front", "instance", "instance_hook",
+     "fast_sqlite", "synthetic", "governance_cli"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 TOP = len(LAYERS) - 1

@@ -36,10 +36,17 @@ NORMALIZE = ("none", "trim", "lower", "upper")
 # Columns every raw table of a source gets besides its declared ones (a column must not shadow them).
 LINEAGE_COLUMNS = ("event_date", "source_file", "source_row", "ingested_at")
 _SOURCE_KEYS = {"description", "owner", "entity", "location", "tables", "row_id", "entity_keys", "event_time",
-                "columns", "schema_drift"}
+                "columns", "schema_drift", "staged_value_suffix", "ingestion"}
+_TABLE_KEYS = {"raw", "quarantine", "landing_rows", "landing_files"}
+_INGESTION_KEYS = {"group", "job", "sensor", "duplicates_check", "contract"}
+# Landing contracts written in code (events/contract.py), which a source may declare it is validated
+# against (`ingestion: {contract: events}`): their column descriptions, and the schema-drift policy
+# in the ingestion's run config instead of the sources file.
+CONTRACTS = ("events",)
 _COLUMN_KEYS = {"type", "from", "description", "required", "normalize", "map", "accepted", "min", "max",
                 "reasons"}
 _LOCATION_KEYS = {"landing_folder", "table"}
+_LOCATION_FLAGS = {"landing_override"}
 _REASON_RULES = ("required", "accepted", "type", "min", "max")
 # What ingestion does about a landing file whose columns differ from the source's (events/schema_drift.py):
 # auto_adapt (recorded as info), alert (the same, recorded as a warning) or fail (stop the run). A missing
@@ -92,6 +99,26 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class IngestionNames:
+    """What a source's ingestion is called in Dagster (`ingestion:` in the sources file; None:
+    derived from the source's name by events/assets.py and events/sensors.py)."""
+
+    group: str = "sources"
+    job: str | None = None  # default ingest_<source>_job
+    sensor: str | None = None  # default <source>_landing_sensor
+    duplicates_check: str | None = None  # default no_duplicate_row_id (events.checks.NO_DUPLICATE_ROWS)
+    contract: str | None = None  # a landing contract in code (CONTRACTS), or None: the spec is the contract
+
+
+# What the churn example's `events` entry has always been called: what an `events` entry of a
+# sources file written before these were declarations gets (the shipped file declares them).
+CHURN_EVENTS_STAGING = {"landing_rows": "landing_rows", "landing_files": "landing_files",
+                        "staged_value_suffix": "_value", "landing_override": True}
+CHURN_EVENTS_INGESTION = IngestionNames("events", "ingest_job", "landing_files_sensor", "no_duplicate_event_id",
+                                        "events")
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     name: str
     description: str
@@ -106,6 +133,27 @@ class SourceSpec:
     event_time: str
     columns: tuple[ColumnSpec, ...] = field(default_factory=tuple)
     schema_drift: SchemaDriftSpec = field(default_factory=SchemaDriftSpec)
+    # Ingestion's staging tables (default <source>_landing_rows / <source>_landing_files) and the
+    # suffix a typed column's parsed value is staged under (<column><suffix>).
+    landing_rows_table: str | None = None
+    landing_files_table: str | None = None
+    staged_value_suffix: str = "__value"
+    # The homes' landing override (FEATURE_FACTORY_LANDING) names this source's folder.
+    landing_override: bool = False
+    ingestion: IngestionNames = field(default_factory=IngestionNames)
+
+    @property
+    def landing_rows(self) -> str:
+        return self.landing_rows_table or f"{self.name}_landing_rows"
+
+    @property
+    def landing_files(self) -> str:
+        return self.landing_files_table or f"{self.name}_landing_files"
+
+    @property
+    def schema_drift_in_run_config(self) -> bool:
+        """Whether the schema-drift policy is the ingestion run config's (a contract in code)."""
+        return self.ingestion.contract is not None
 
     def column(self, name: str) -> ColumnSpec:
         for c in self.columns:
@@ -218,7 +266,7 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
         raise CatalogError(f"{label}: expected a mapping, got {type(raw).__name__}")
     check_fields(raw, label, _SOURCE_KEYS, ("location", "row_id", "entity_keys", "event_time", "columns"),
                  empty=(None, "", {}, []))
-    landing, table = _location(raw["location"], label)
+    landing, table, override = _location(raw["location"], label)
     columns = _columns(raw["columns"], label)
     by_name = {c.name: c for c in columns}
 
@@ -254,22 +302,52 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
         raise CatalogError(f"{label}: entity {entity!r} has no key column in entity_keys "
                            f"({', '.join(dict(entity_keys))})")
     tables = raw.get("tables") or {}
-    if not isinstance(tables, dict) or set(tables) - {"raw", "quarantine"}:
-        raise CatalogError(f"{label}: tables must be a mapping with raw and/or quarantine")
+    if not isinstance(tables, dict) or set(tables) - _TABLE_KEYS:
+        raise CatalogError(f"{label}: tables must be a mapping with some of {', '.join(sorted(_TABLE_KEYS))}")
     raw_table = _ident(tables.get("raw", f"raw_{name}"), label, "tables.raw")
     quarantine_table = _ident(tables.get("quarantine", f"{name}_quarantine"), label, "tables.quarantine")
-    if raw_table == quarantine_table:
-        raise CatalogError(f"{label}: tables.raw and tables.quarantine are the same table {raw_table!r}")
-    if "schema_drift" in raw and name == DEFAULT_SOURCE:
-        raise CatalogError(f"{label}: schema_drift: the {DEFAULT_SOURCE} source's policy is the raw_events "
-                           "run config's schema_drift (events/contract.py), not the sources file")
+    staging = {k: _ident(tables[k], label, f"tables.{k}") for k in ("landing_rows", "landing_files") if k in tables}
+    named = [raw_table, quarantine_table, *staging.values()]
+    if len(set(named)) != len(named):
+        raise CatalogError(f"{label}: tables names one table twice ({', '.join(named)})")
+    suffix = raw.get("staged_value_suffix", "__value")
+    if not isinstance(suffix, str) or not re.fullmatch(r"_[a-z0-9_]*", suffix):
+        raise CatalogError(f"{label}: staged_value_suffix {suffix!r} must start with '_' (letters, digits, _)")
+    ingestion = _ingestion(raw.get("ingestion"), label)
+    if name == DEFAULT_SOURCE and "ingestion" not in raw:
+        # A sources file from before these were declared: the churn example's names, as it always had.
+        ingestion, override = CHURN_EVENTS_INGESTION, override or CHURN_EVENTS_STAGING["landing_override"]
+        staging = {k: staging.get(k, CHURN_EVENTS_STAGING[k]) for k in ("landing_rows", "landing_files")}
+        suffix = raw.get("staged_value_suffix", CHURN_EVENTS_STAGING["staged_value_suffix"])
+    if "schema_drift" in raw and ingestion.contract is not None:
+        raise CatalogError(f"{label}: schema_drift: the {name} source's policy is the {raw_table} run config's "
+                           f"schema_drift (ingestion.contract {ingestion.contract}: events/contract.py), not the "
+                           "sources file")
     drift = _schema_drift(raw.get("schema_drift"), columns, f"{label}: schema_drift")
     return SourceSpec(
         name=name, description=str(raw.get("description") or "").strip(), owner=str(raw.get("owner") or ""),
         entity=entity, landing_folder=landing, table=table, raw_table=raw_table,
         quarantine_table=quarantine_table, row_id=row_id, entity_keys=tuple(entity_keys),
         event_time=event_time, columns=columns, schema_drift=drift,
+        landing_rows_table=staging.get("landing_rows"), landing_files_table=staging.get("landing_files"),
+        staged_value_suffix=suffix, landing_override=override, ingestion=ingestion,
     )
+
+
+def _ingestion(raw: Any, label: str) -> IngestionNames:
+    """`ingestion: {group, job, sensor, duplicates_check, contract}`: the Dagster names of the source's ingestion."""
+    if raw is None:
+        return IngestionNames()
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{label}: ingestion must be a mapping like {{group: sources, job: ingest_orders_job}}")
+    check_fields(raw, f"{label}: ingestion", _INGESTION_KEYS)
+    for fld, value in raw.items():
+        if not isinstance(value, str) or not _NAME.match(value):
+            raise CatalogError(f"{label}: ingestion.{fld} {value!r} is not a lower-case snake_case name")
+    if raw.get("contract") is not None and raw["contract"] not in CONTRACTS:
+        raise CatalogError(f"{label}: ingestion.contract {raw['contract']!r} is not a contract in code "
+                           f"({', '.join(CONTRACTS)}); leave it out to validate against the columns declared here")
+    return IngestionNames(**{"group": "sources", **raw})
 
 
 def _schema_drift(raw: Any, columns: tuple[ColumnSpec, ...], label: str) -> SchemaDriftSpec:
@@ -309,18 +387,24 @@ def _schema_drift(raw: Any, columns: tuple[ColumnSpec, ...], label: str) -> Sche
                            float(share), tuple(out))
 
 
-def _location(raw: Any, label: str) -> tuple[str | None, str | None]:
-    if not isinstance(raw, dict) or len(raw) != 1 or set(raw) - _LOCATION_KEYS:
+def _location(raw: Any, label: str) -> tuple[str | None, str | None, bool]:
+    """(landing folder, table, whether the homes' landing override names the folder)."""
+    where = {k: v for k, v in raw.items() if k not in _LOCATION_FLAGS} if isinstance(raw, dict) else None
+    if where is None or len(where) != 1 or set(where) - _LOCATION_KEYS:
         raise CatalogError(f"{label}: location must be exactly one of {{landing_folder: <folder>}} or "
-                           "{table: <warehouse table>}")
-    (kind, value), = raw.items()
+                           "{table: <warehouse table>} (a landing folder may add landing_override: true)")
+    (kind, value), = where.items()
+    override = raw.get("landing_override", False)
+    if not isinstance(override, bool) or (override and kind != "landing_folder"):
+        raise CatalogError(f"{label}: location.landing_override must be true or false, and only beside a "
+                           "landing_folder")
     if not isinstance(value, str) or not value.strip():
         raise CatalogError(f"{label}: location.{kind} must be a non-empty string")
     if kind == "table":
-        return None, _ident(value, label, "location.table", dotted=True)
+        return None, _ident(value, label, "location.table", dotted=True), False
     if ".." in Path(value).parts:
         raise CatalogError(f"{label}: location.landing_folder {value!r} must not contain '..'")
-    return value, None
+    return value, None, override
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")

@@ -2,10 +2,12 @@
 quarantine tables (and, in `sensors.py`, its job and landing sensor).
 
 Asset keys are the source's table names; descriptions and column schemas come from the source's
-entry in the sources file. The churn example's `events` source keeps the names users know
-(`ingest_events` writing `raw_events` / `quarantined_events` in group `events`, check
-`no_duplicate_event_id`, its run config with the schema-drift policy): `CHURN_EXAMPLE` holds them as
-data; every other source gets names derived from the spec (`ingest_<source>`, group `sources`).
+entry in the sources file, and so do the names of its group, job, sensor and duplicates check
+(`ingestion:`; derived when not declared: group `sources`, `ingest_<source>_job`, ...). The churn
+example's `events` entry declares the names users know (`ingest_events` writing `raw_events` /
+`quarantined_events` in group `events`, check `no_duplicate_event_id`) and the landing contract in
+code it is validated against (`contract: events`: its texts, columns and run config with the
+schema-drift policy); `CHURN_EXAMPLE` is what `names_of` reads from that entry.
 """
 
 # No `from __future__ import annotations`: Dagster reads the step function's config annotation,
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from feature_factory import partitions
-from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec
+from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import checks, layout, report, rules
 from feature_factory.events.contract import (
     QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, SourceIngestionConfig, events_source,
@@ -55,10 +57,21 @@ class AssetNames:
     sensor: str | None = None  # default <source>_landing_sensor
 
 
-CHURN_EXAMPLE = AssetNames(
-    group="events", duplicates_check=checks.NO_DUPLICATES, raw_doc=RAW_EVENTS_DOC, quarantine_doc=QUARANTINE_DOC,
-    raw_columns=RAW_EVENTS_COLUMNS, quarantine_columns=QUARANTINE_COLUMNS, config=IngestionConfig,
-    job="ingest_job", sensor="landing_files_sensor")
+# The landing contracts written in code a source may declare (`ingestion: {contract: events}`):
+# descriptions and columns of its two tables, and its run config (which carries the schema-drift policy).
+CONTRACTS = {"events": dict(raw_doc=RAW_EVENTS_DOC, quarantine_doc=QUARANTINE_DOC, raw_columns=RAW_EVENTS_COLUMNS,
+                            quarantine_columns=QUARANTINE_COLUMNS, config=IngestionConfig)}
+
+
+def names_of(spec: SourceSpec) -> AssetNames:
+    """The names of `spec`'s ingestion, as its entry declares them (`ingestion:`; the churn example's
+    are the contract names users know), and its contract's texts and columns when it declares one."""
+    declared = spec.ingestion
+    return AssetNames(group=declared.group, duplicates_check=declared.duplicates_check or checks.NO_DUPLICATE_ROWS,
+                      job=declared.job, sensor=declared.sensor, **CONTRACTS.get(declared.contract, {}))
+
+
+CHURN_EXAMPLE = names_of(events_source())  # the shipped churn example's names, as declared
 
 
 def describe(spec: SourceSpec) -> tuple[str, str]:
@@ -133,8 +146,3 @@ def source_assets(spec: SourceSpec | Callable[[], SourceSpec], names: AssetNames
 
 
 ingest_events = source_assets(events_source, CHURN_EXAMPLE)
-
-
-def names_of(spec: SourceSpec) -> AssetNames:
-    """The names of `spec`'s ingestion: the churn example's contract names, else derived."""
-    return CHURN_EXAMPLE if spec.name == DEFAULT_SOURCE else AssetNames()

@@ -41,6 +41,8 @@ class Reason(str, Enum):
     NEGATIVE_AMOUNT = "negative_amount"
     DUPLICATE_IN_BATCH = "duplicate_event_id_in_batch"
     DUPLICATE_OF_STORED = "duplicate_event_id_stored"
+    # The row's customer was erased (a tombstone in erased_entities; events/tombstones.py, issue 30).
+    ERASED_ENTITY = rules.ERASED_ENTITY
     # File level: the whole file is one quarantine row (source_row NULL).
     UNSUPPORTED_FILE_TYPE = rules.UNSUPPORTED_FILE_TYPE
     UNREADABLE_FILE = rules.UNREADABLE_FILE

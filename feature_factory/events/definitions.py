@@ -3,7 +3,7 @@
 import dagster as dg
 
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceCatalog, load_sources
-from feature_factory.events.assets import ingest_events, source_assets
+from feature_factory.events.assets import ingest_events, names_of, source_assets
 from feature_factory.events.sensors import ingest_job, landing_files_sensor, source_job_and_sensor
 
 
@@ -15,7 +15,7 @@ def definitions(catalog: SourceCatalog) -> dg.Definitions:
     for spec in catalog.sources:
         if spec.name == DEFAULT_SOURCE:
             continue
-        assets.append(source_assets(spec))
+        assets.append(source_assets(spec, names_of(spec)))
         job, sensor = source_job_and_sensor(spec)
         jobs.append(job)
         if sensor is not None:

@@ -8,6 +8,7 @@ logic, no Dagster. The churn example's `events` source takes the same path as ev
    row id within the batch (the first by file, row wins) and against rows already stored in OTHER
    partitions of the raw table (the range's own earlier rows are being replaced, so they are not
    duplicates of themselves).
+   Then, as its own step, rows whose entity key was erased get `erased_entity` (events/tombstones.py).
 3. Replace the range's partitions of the raw table (accepted) and the quarantine table (rejected).
 
 Rows read = accepted + quarantined, counted per file and reason: every row of each file that feeds
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from feature_factory import settings
 from feature_factory.catalog.sources import SourceSpec
-from feature_factory.events import layout, rules, schema_drift, work_tables
+from feature_factory.events import layout, rules, schema_drift, tombstones, work_tables
 from feature_factory.events.contract import IngestionConfig, SourceIngestionConfig, events_source
 from feature_factory.events.staging import FileStatus, Run, Source, SyncReport, quarantine_undated, rows_select, sync_landing
 from feature_factory.settings import Homes
@@ -91,7 +92,7 @@ def ingest(warehouse: Warehouse, spec: SourceSpec, start: dt.date, end: dt.date,
     spec = with_run_policy(spec, config)
     folder = Path(config.landing_dir) if config.landing_dir else layout.landing_dir(spec, homes)
     return ingest_source_range(warehouse, spec, start, end, folder=folder, now=now, start_date=start_date,
-                               future_tolerance_minutes=config.future_tolerance_minutes)
+                               future_tolerance_minutes=config.future_tolerance_minutes, homes=homes)
 
 
 def ingest_range(warehouse: Warehouse, start: dt.date, end: dt.date, config: IngestionConfig | None = None, *,
@@ -105,12 +106,13 @@ def ingest_range(warehouse: Warehouse, start: dt.date, end: dt.date, config: Ing
 def ingest_source_range(
     warehouse: Warehouse, spec: SourceSpec, start: dt.date, end: dt.date, *, folder: Path | None = None,
     now: dt.datetime | None = None, start_date: dt.date | None = None, future_tolerance_minutes: float = 5.0,
+    homes: Homes | None = None,
 ) -> IngestionResult:
     """Ingest `spec`'s rows whose UTC event day is in [start, end) into its raw and quarantine tables.
 
     `now` (naive UTC) is when the run started: `ingested_at`, and the reference for "in the future"
     when files are staged. Raises `SchemaDriftError` for drift configured to fail, before any
-    partition is written."""
+    partition is written. `homes` holds the erasure salt the tombstone step reads."""
     if end <= start:
         raise ValueError(f"empty partition range [{start}, {end})")
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -135,6 +137,8 @@ def ingest_source_range(
                 sync = _read_table(warehouse, s, run, rows, mapping, table_findings)
             s.execute(f"CREATE TEMPORARY TABLE {ids} AS {plan.ids_sql()}")
             s.execute(f"CREATE TEMPORARY TABLE {batch} AS {_batch_sql(lo, hi, ids, plan)}")
+            # Its own step (issue 30): rows of an erased id go to quarantine as erased_entity.
+            tombstones.quarantine_erased(warehouse, s, spec, batch, homes)
             warehouse.session_replace_where(s, quote_ident(t.raw), in_range, f"""
                 SELECT {plan.values_sql()}, event_date, source_file, source_row, {run.now_sql} AS ingested_at
                 FROM {batch} WHERE reason IS NULL""")

@@ -3,9 +3,9 @@
 Every source gets the same four: its raw and quarantine tables (user-facing, named in the
 sources file), the staged rows (`<source>_landing_rows`: every landed row as text, its parsed
 values and its row-level reason) and the file registry (`<source>_landing_files`: stat key,
-fingerprint, staging key, status, rows and days per file). The churn example's staging tables
-keep the names they had before sources existed (`landing_rows`, `landing_files`, contracts in
-`tables.py`), and its raw/quarantine column descriptions are the raw_events contract's: names
+fingerprint, staging key, status, rows and days per file). The churn example's entry declares
+the staging names it had before sources existed (`tables: {landing_rows: landing_rows,
+landing_files: landing_files}`, contracts in `tables.py`; `staged_value_suffix: _value`): names
 are data here, the code that reads and writes them is the same for every source.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_factory import tables
-from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec
+from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import schema_drift
 from feature_factory.settings import Homes
 from feature_factory.warehouse.base import Session, Warehouse, quote_ident
@@ -36,11 +36,10 @@ class SourceTables:
 
 
 def source_tables(spec: SourceSpec) -> SourceTables:
-    if spec.name == DEFAULT_SOURCE:  # the contract names from before sources (tables.LANDING_*)
-        return SourceTables(spec.raw_table, spec.quarantine_table, tables.LANDING_ROWS.name,
-                            tables.LANDING_FILES.name, "_value")
-    return SourceTables(spec.raw_table, spec.quarantine_table, f"{spec.name}_landing_rows",
-                        f"{spec.name}_landing_files", "__value")
+    """The four tables, as the source's entry names them (the churn example's staging tables:
+    `landing_rows` / `landing_files`, the contracts tables.LANDING_* from before sources)."""
+    return SourceTables(spec.raw_table, spec.quarantine_table, spec.landing_rows, spec.landing_files,
+                        spec.staged_value_suffix)
 
 
 def raw_columns(spec: SourceSpec) -> Columns:
@@ -105,9 +104,9 @@ def ensure_tables(warehouse: Warehouse, session: Session, spec: SourceSpec) -> N
 def landing_dir(spec: SourceSpec, homes: Homes | None = None) -> Path:
     """`spec`'s landing folder: its `location.landing_folder`, relative to <home>/landing of `homes`
     (default: the environment's). The homes' landing override (`FEATURE_FACTORY_LANDING`) names the
-    churn example's folder, so it applies to that source only."""
+    folder of the source that declares `location.landing_override` (the churn example's)."""
     homes = homes or Homes()
-    if spec.name == DEFAULT_SOURCE and (override := homes.landing_override()):
+    if spec.landing_override and (override := homes.landing_override()):
         return override
     folder = Path(spec.landing_folder or spec.name)
     return folder if folder.is_absolute() else homes.landing_root() / folder

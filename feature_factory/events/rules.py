@@ -26,6 +26,7 @@ TIMESTAMP_IN_FUTURE = "timestamp_in_future"
 TIMESTAMP_BEFORE_START = "timestamp_before_start"
 UNSUPPORTED_FILE_TYPE = "unsupported_file_type"
 UNREADABLE_FILE = "unreadable_file"
+ERASED_ENTITY = "erased_entity"  # the row's entity key was erased (events/tombstones.py)
 MALFORMED_TEXT = ("the CSV record does not parse as one row of the header's columns (wrong number of fields, "
                   "broken quoting or a field over the size limit)")
 # Rules whose failure leaves the row without a day (quarantined once per file version).
@@ -112,6 +113,9 @@ def texts(spec: SourceSpec) -> dict[str, str]:
     dummy = row_rules(spec, lambda c: c, lambda c: c, future="NULL", start="NULL", row_error="e")
     out = {r.reason: r.text for r in dummy}
     out.update({r.reason: r.text for r in duplicate_reasons(spec)})
+    if spec.entity_keys:
+        keys = ", ".join(f"{c} ({e})" for e, c in spec.entity_keys)
+        out[ERASED_ENTITY] = f"the row's key {keys} was erased (a tombstone in erased_entities): kept out of {spec.raw_table}"
     return out
 
 

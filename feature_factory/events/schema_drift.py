@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from feature_factory import tables
-from feature_factory.catalog.sources import DEFAULT_SOURCE, SchemaDriftSpec, SourceSpec
+from feature_factory.catalog.sources import SchemaDriftSpec, SourceSpec
 from feature_factory.events import rules
 from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
@@ -102,9 +102,10 @@ def map_columns(file_columns: list[str], policy: SchemaDriftPolicy) -> tuple[dic
 
 
 def _alias_field(spec: SourceSpec) -> str:
-    # Where the policy a user edits lives: the churn example's is run config (the sources file
-    # refuses one for it), every other source's is its entry in the sources file.
-    if spec.name == DEFAULT_SOURCE:
+    # Where the policy a user edits lives: a source validated against a contract in code (the churn
+    # example's) has it in its run config (the sources file refuses one for it), every other
+    # source in its entry in the sources file.
+    if spec.schema_drift_in_run_config:
         return "schema_drift.column_aliases"
     return f"sources file: {spec.name}.schema_drift.column_aliases"
 

@@ -1,8 +1,10 @@
-"""Asset checks on `customer_features`, generated from the catalog's expectations.
+"""Asset checks on each entity's feature table (`customer_features`, `product_features`, ...),
+generated from the catalog's expectations of its features (`entity_checks`, called by the
+features asset factory's `definitions` for every entity).
 
 - `<feature>_expectations` (one per computed feature with expectations, WARN): allowed range and
   max NULL rate; a failure names the feature, the expectation and by how much.
-- `no_duplicate_keys` (blocking): no (customer_id, snapshot_date) twice.
+- `no_duplicate_keys` (blocking): no (<key>, snapshot_date) twice.
 
 Scope: expectations look at the latest materialized partition (the last day of the run's range, or
 the newest snapshot day when a check runs on its own); the duplicate check covers the run's whole

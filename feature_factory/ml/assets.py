@@ -16,7 +16,10 @@ import dagster as dg
 import pandas as pd
 
 from feature_factory import tables
+from feature_factory.catalog.errors import CatalogError
+from feature_factory.catalog.sources import SourceCatalog, load_sources, sources_path
 from feature_factory.features.assets import feature_description
+from feature_factory.features.entities import Entity, entity_tables
 from feature_factory.ml import labels as labels_lib
 from feature_factory.ml import training_set as training_set_lib
 from feature_factory.catalog_resource import CatalogResource
@@ -27,6 +30,22 @@ from feature_factory.ml.configs import (
 from feature_factory.warehouse.base import Warehouse
 
 GROUP = "ml"
+MODEL_ASSET = "churn_model"  # the model this domain trains; its entity declares it (`model: {asset: churn_model}`)
+
+
+def model_entity(sources: SourceCatalog | None = None) -> Entity:
+    """The entity whose spec declares this domain's model (`model: {asset: churn_model, ...}`): the
+    model trains on its feature table and scores its online table (the customer's customer_features
+    and customer_features_online in the shipped sources file)."""
+    sources = sources or load_sources()
+    declaring = [e.name for e in sources.declared_entities if e.model and e.model.asset == MODEL_ASSET]
+    if len(declaring) != 1:
+        raise CatalogError(f"{sources.path or sources_path()}: {len(declaring)} entities declare model.asset {MODEL_ASSET} "
+                           f"({', '.join(declaring) or 'none'}); exactly one must (its features train the model)")
+    return entity_tables(declaring[0], sources)
+
+
+MODEL_ENTITY = model_entity()
 
 
 def _md_table(header: list[str], rows: list[list[object]]) -> str:
@@ -68,14 +87,17 @@ def churn_labels(config: LabelConfig, warehouse: Warehouse) -> dg.MaterializeRes
     })
 
 
-@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[churn_labels, tables.CUSTOMER_FEATURES.key])
+@dg.asset(group_name=GROUP, kinds={"sql"}, deps=[churn_labels, MODEL_ENTITY.features_table])
 def training_set(config: TrainingSetConfig, warehouse: Warehouse, catalog: CatalogResource) -> dg.MaterializeResult:
     """Point-in-time training set: each churn label LEFT-joined in the warehouse to the newest
     customer_features snapshot dated within [label_date - ttl_days, label_date - 1] (features read
     through the patch layer). No label is ever dropped; labels without a fresh snapshot get NULL
     features and are counted."""
-    trainable = catalog.catalog().trainable()
-    s = training_set_lib.build_training_set(warehouse, trainable, ttl_days=config.ttl_days)
+    trainable = catalog.catalog().for_entity(MODEL_ENTITY.name).trainable()
+    s = training_set_lib.build_training_set(warehouse, trainable, ttl_days=config.ttl_days, entity=MODEL_ENTITY)
+    from feature_factory.ml import training_snapshots
+
+    rows = training_snapshots.read_rows(warehouse, tables.TRAINING_SET.name)  # one row per label: bounded
     fmt = lambda v: None if v is None else round(v, 1)  # noqa: E731
     return dg.MaterializeResult(metadata={
         "dagster/row_count": s.rows,
@@ -84,6 +106,8 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse, catalog: Catal
         "missing_feature_share": dg.MetadataValue.float(round(s.missing_features / s.rows, 4) if s.rows else 0.0),
         "churned": s.churned,
         "label_window": f"{s.first_label_date} .. {s.last_label_date}",
+        "row_fingerprint": training_snapshots.row_fingerprint(rows),
+        "definitions_fingerprint": training_snapshots.definitions_fingerprint(trainable),
         "snapshot_age_days": dg.MetadataValue.md(_md_table(
             ["min", "mean", "median", "max"],
             [[fmt(s.age_min), fmt(s.age_mean), fmt(s.age_median), fmt(s.age_max)]],
@@ -93,7 +117,7 @@ def training_set(config: TrainingSetConfig, warehouse: Warehouse, catalog: Catal
             live=warehouse.columns(tables.TRAINING_SET.name),
             described={f.name: feature_description(f) for f in trainable}),
         "dagster/column_lineage": dg.TableColumnLineage(deps_by_column={
-            **{f: [dg.TableColumnDep(asset_key=tables.CUSTOMER_FEATURES.key, column_name=f)]
+            **{f: [dg.TableColumnDep(asset_key=dg.AssetKey(MODEL_ENTITY.features_table), column_name=f)]
                for f in s.features},
             "churned": [dg.TableColumnDep(asset_key=tables.CHURN_LABELS.key, column_name="churned")],
             "label_date": [dg.TableColumnDep(asset_key=tables.CHURN_LABELS.key, column_name="label_date")],
@@ -114,16 +138,22 @@ def churn_model(config: ModelConfig, warehouse: Warehouse, model_registry: Model
     from feature_factory.ml import models, training
     from feature_factory.ml.plots import markdown_image
 
+    from feature_factory.ml import training_snapshots
+
+    # The rows this round fits on, frozen first (issue 30): each version names its snapshot, and the
+    # same rows reuse the same one.
+    snapshot = training_snapshots.create(warehouse, created_by="churn_model")
     rnd = training.train_round(
         warehouse, models.Hyperparams.from_config(config), metric=config.promotion_metric,
         margin=config.promotion_margin, min_score=config.min_promotion_score,
         keep_archived=config.keep_archived_artifacts, registry=model_registry.open(),
-        brier_below_constant=config.require_brier_below_constant,
+        brier_below_constant=config.require_brier_below_constant, training_snapshot=snapshot.name,
     )
     res, gate = rnd.result, rnd.gate
     verdict = "passes" if gate["passed"] else "fails"
     meta: dict = {
         "challenger_version": rnd.challenger.version,
+        "training_snapshot": snapshot.name,
         "challenger_type": rnd.challenger.model_type,
         "registered_versions": dg.MetadataValue.json({k: v.version for k, v in rnd.versions.items()}),
         "metrics": dg.MetadataValue.md(models.metrics_table(res.models, config.promotion_metric)),
@@ -173,7 +203,7 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse,
     registry = model_registry.open()
     before = registry.champion()
     challenger = registry.challenger()
-    basis_note = None
+    basis_note = kept_reason = None
     last = registry.last_round() or {}
     if config.promotion_basis == "holdout" and (last.get("gate") or {}).get("identical"):
         challenger = None  # the newest round reproduced the champion: nothing to promote
@@ -189,9 +219,9 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse,
             registry.mark_challenger(challenger.version, {
                 **gate, "basis": "realized", "passed": passed, "reason": basis_note,
                 "champion_version": before.version})
-        if not passed:
-            challenger = None  # keep serving the champion; the reason is in the metadata
-    kept_reason = None
+        if not passed:  # keep serving the champion (a correct outcome): this step succeeds and says why
+            kept_reason = f"(promotion on realized performance): {basis_note}"
+            challenger = None
     if (config.promotion_basis == "holdout" and challenger and before
             and not (challenger.gate or {}).get("passed")):
         # The gate kept the champion: a correct outcome, so this step succeeds and says why.
@@ -262,7 +292,7 @@ def _scoring_metadata(s, prefix: str = "") -> dict:
 
 
 @dg.asset(group_name=GROUP, kinds={"scikitlearn", "sql"},
-          deps=[champion_model, tables.CUSTOMER_FEATURES_ONLINE.key])
+          deps=[champion_model, MODEL_ENTITY.online_table])
 def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig,
                       warehouse: Warehouse, model_registry: ModelRegistryResource,
                       catalog: CatalogResource) -> dg.MaterializeResult:
@@ -276,7 +306,7 @@ def inference_results(context: dg.AssetExecutionContext, config: InferenceConfig
     s = inference.score_customers(
         warehouse, context.run_id, chunk_rows=config.chunk_rows, threshold=config.threshold,
         shadow=config.shadow, as_of=config.as_of, registry=model_registry.open(),
-        features=catalog.catalog().trainable(),
+        features=catalog.catalog().for_entity(MODEL_ENTITY.name).trainable(), entity=MODEL_ENTITY,
     )
     preview = warehouse.fetch_df(
         "SELECT customer_id, churn_probability, predicted_churn FROM inference_results "

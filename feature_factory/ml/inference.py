@@ -22,6 +22,7 @@ import pandas as pd
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.ml import models
 from feature_factory.ml.registry import ModelRegistry, ModelVersion
 from feature_factory.ml.training_set import feature_expressions
@@ -111,19 +112,20 @@ def _as_date(value: dt.date | str) -> dt.date:
         raise InferenceError(f"inference_results as_of={value!r} is not a date in YYYY-MM-DD form") from exc
 
 
-def _snapshot_source(warehouse: Warehouse, as_of: dt.date, features: Sequence[FeatureSpec] | None
-                     ) -> tuple[str, set[str]]:
-    """customer_features of one snapshot day, patched like the training set (a subquery); `features`:
-    the trainable ones (default: the catalog file in force)."""
+def _snapshot_source(warehouse: Warehouse, as_of: dt.date, features: Sequence[FeatureSpec] | None,
+                     entity: Entity = CUSTOMER_TABLES) -> tuple[str, set[str]]:
+    """The entity's feature table (customer_features) on one snapshot day, patched like the training
+    set (a subquery); `features`: the trainable ones (default: the catalog file in force)."""
     from feature_factory.catalog import load_catalog
 
-    if not warehouse.table_exists(tables.CUSTOMER_FEATURES.name):
-        raise InferenceError(f"table {tables.CUSTOMER_FEATURES.name} does not exist: materialize customer_features first")
-    present = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
+    table = entity.features_table
+    if not warehouse.table_exists(table):
+        raise InferenceError(f"table {table} does not exist: materialize {table} first")
+    present = {c for c, _ in warehouse.columns(table)}
     specs = [f for f in (load_catalog().trainable() if features is None else features) if f.name in present]
-    exprs = feature_expressions(warehouse, specs)
+    exprs = feature_expressions(warehouse, specs, entity=entity)
     cols = ", ".join(f"{exprs[f.name]} AS {quote_ident(f.name)}" for f in specs)
-    return (f"(SELECT customer_id{', ' + cols if cols else ''} FROM {tables.CUSTOMER_FEATURES.name} "
+    return (f"(SELECT {quote_ident(entity.key)} AS customer_id{', ' + cols if cols else ''} FROM {quote_ident(table)} "
             f"WHERE snapshot_date = {sql_literal(as_of)}) snap"), {f.name for f in specs}
 
 
@@ -140,6 +142,7 @@ def score_customers(
     shadow: bool = True,
     as_of: dt.date | str | None = None,
     features: Sequence[FeatureSpec] | None = None,
+    entity: Entity = CUSTOMER_TABLES,
 ) -> ScoringSummary:
     """Score every online customer with the champion and (with `shadow`) the current challenger:
     the challenger's scores are written beside the champion's with role 'shadow', so its realized
@@ -157,15 +160,19 @@ def score_customers(
             f"no champion model in the registry at {registry.root}: materialize churn_model and "
             "champion_model first"
         )
-    source, snapshot = tables.CUSTOMER_FEATURES_ONLINE.name, "o.snapshot_date"
+    # The feature tables of the entity whose `model:` declares the model (the customer's).
+    online, key = entity.online_table, quote_ident(entity.key)
+    # Scores are keyed customer_id (inference_results' contract): another key column is read under that name.
+    source = quote_ident(online) if entity.key == "customer_id" else f"(SELECT *, {key} AS customer_id FROM {quote_ident(online)}) o"
+    snapshot = "o.snapshot_date"
     if as_of is not None:
         as_of = _as_date(as_of)
-        source, cols = _snapshot_source(warehouse, as_of, features)
+        source, cols = _snapshot_source(warehouse, as_of, features, entity)
         snapshot = sql_literal(as_of)
     else:
-        cols = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES_ONLINE.name)}
+        cols = {c for c, _ in warehouse.columns(online)}
         if not cols:
-            raise InferenceError(f"table {tables.CUSTOMER_FEATURES_ONLINE.name} does not exist: materialize customer_features_online first")
+            raise InferenceError(f"table {online} does not exist: materialize {online} first")
     pipeline, info = registry.load(champ.version)
     scorers = [_Scorer("champion", pipeline, info, threshold, cols)]
     challenger = registry.challenger() if shadow else None
@@ -193,7 +200,7 @@ def score_customers(
             last_id = str(chunk["customer_id"].iloc[-1])
         if scorers[0].total == 0:
             where = f" for snapshot_date {as_of}" if as_of is not None else ""
-            raise InferenceError(f"{tables.CUSTOMER_FEATURES.name if as_of is not None else tables.CUSTOMER_FEATURES_ONLINE.name} has no rows{where}: nothing to score")
+            raise InferenceError(f"{entity.features_table if as_of is not None else online} has no rows{where}: nothing to score")
         scored_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         warehouse.replace_where(
             tables.INFERENCE_RESULTS.name,
@@ -205,7 +212,7 @@ def score_customers(
                 CAST(s.threshold AS DOUBLE) AS threshold,
                 {sql_literal(scored_at)} AS scored_at,
                 CAST(s.role AS VARCHAR) AS role
-            FROM {staging} s {"" if as_of is not None else f"LEFT JOIN {tables.CUSTOMER_FEATURES_ONLINE.name} o ON o.customer_id = s.customer_id"}""",
+            FROM {staging} s {"" if as_of is not None else f"LEFT JOIN {quote_ident(online)} o ON o.{key} = s.customer_id"}""",
             where_params=[run_id],
         )
     finally:

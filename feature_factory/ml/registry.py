@@ -64,6 +64,7 @@ class ModelVersion:
     artifact_removed: bool = False  # retention deleted the pickle; the record stays
     dropped_features: dict[str, str] = field(default_factory=dict)  # not trained on, and why
     calibration: str = ""  # how its probabilities were calibrated
+    training_snapshot: str = ""  # the training set snapshot it was fit on (ml/training_snapshots.py)
 
 
 def gate_decision(

@@ -155,6 +155,7 @@ def train_round(
     kinds: tuple[str, ...] | None = None,
     horizon_days: int | None = None,
     brier_below_constant: bool = True,
+    training_snapshot: str = "",
 ) -> TrainingRound:
     models.signed(metric, 0.0)  # unknown metric: fail before any work
     registry = registry or ModelRegistry()
@@ -165,7 +166,7 @@ def train_round(
     horizon = horizon_days if horizon_days is not None else horizon_of_labels(warehouse)
     return train_frame(df, features, params, registry, metric=metric, margin=margin,
                        min_score=min_score, keep_archived=keep_archived, kinds=kinds, horizon_days=horizon,
-                       brier_below_constant=brier_below_constant)
+                       brier_below_constant=brier_below_constant, training_snapshot=training_snapshot)
 
 
 def train_frame(
@@ -173,6 +174,7 @@ def train_frame(
     metric: str = "roc_auc", margin: float = 0.005, min_score: float | None = 0.5,
     keep_archived: int | None = None, kinds: tuple[str, ...] | None = None,
     horizon_days: int | None = None, render: bool = True, brier_below_constant: bool = True,
+    training_snapshot: str = "",
 ) -> TrainingRound:
     """The round on an already loaded training frame (what train_round does after reading it);
     `render=False` skips the plots (measurements over many rounds)."""
@@ -201,6 +203,7 @@ def train_frame(
             data_version=version, params=params_dict,
             threshold=params.threshold, score_reference=models.score_reference(m.holdout_scores),
             dropped_features=result.dropped_features, calibration=result.calibration,
+            training_snapshot=training_snapshot,
         )
         for kind, m in result.models.items()
     }

@@ -23,6 +23,7 @@ import pandas as pd
 from feature_factory import tables
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features import patch_layer
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.warehouse.sql import quote_ident, sql_literal
 
 if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster
@@ -43,9 +44,13 @@ def default_features() -> list[FeatureSpec]:
 
 
 def feature_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
-                        qualifier: str | None = None) -> dict[str, str]:
-    """Each feature's SQL over the unpatched `customer_features` column, from the patch layer."""
-    exprs = patch_layer.patched_expressions(warehouse, list(features), qualifier)
+                        qualifier: str | None = None, entity: Entity = CUSTOMER_TABLES) -> dict[str, str]:
+    """Each feature's SQL over the unpatched column of the entity's feature table (customer_features),
+    from the patch layer (the entity's active patches)."""
+    active = entity.patch_tables[2]
+    # The patch layer's default table is the customer's (feature_patches_active): named only when it differs.
+    extra = {} if active == tables.FEATURE_PATCHES_ACTIVE else {"table": active}
+    exprs = patch_layer.patched_expressions(warehouse, list(features), qualifier, **extra)
     missing = [f.name for f in features if f.name not in exprs]
     if missing:
         raise TrainingSetError(f"patch layer returned no expression for feature(s) {missing}")
@@ -57,9 +62,11 @@ def training_set_sql(
     features: Sequence[FeatureSpec],
     ttl_days: int = 7,
     label_range: tuple[object, object] | None = None,
+    entity: Entity = CUSTOMER_TABLES,
 ) -> str:
-    """The as-of join. `label_range` (first, last label date) lets the warehouse prune snapshot
-    partitions no label can use."""
+    """The as-of join of the labels to the feature table of `entity` (the entity whose `model:`
+    declares the model; the customer's customer_features). `label_range` (first, last label date)
+    lets the warehouse prune snapshot partitions no label can use."""
     if ttl_days < 1:
         raise TrainingSetError(f"ttl_days must be >= 1 (a snapshot dated L - 1 is needed), got {ttl_days}")
     if not features:
@@ -73,12 +80,13 @@ def training_set_sql(
         lo = _date(label_range[0]) - dt.timedelta(days=int(ttl_days))
         hi = _date(label_range[1]) - dt.timedelta(days=1)
         prune = f"\n    WHERE snapshot_date >= {sql_literal(lo)} AND snapshot_date <= {sql_literal(hi)}"
-    asof = warehouse.asof_left_join(f"{tables.CHURN_LABELS.name} l", f"(SELECT * FROM {tables.CUSTOMER_FEATURES.name}{prune}) f",
-                                    "f.customer_id = l.customer_id", "l.label_date", "f.snapshot_date")
+    features_table, key = quote_ident(entity.features_table), quote_ident(entity.key)
+    asof = warehouse.asof_left_join(f"{tables.CHURN_LABELS.name} l", f"(SELECT * FROM {features_table}{prune}) f",
+                                    f"f.{key} = l.customer_id", "l.label_date", "f.snapshot_date")
     if asof:
         # The newest earlier snapshot, kept only when it is within the TTL (the same rows as below).
         fresh = f"f.snapshot_date >= {oldest}"
-        exprs = feature_expressions(warehouse, features, qualifier="f")
+        exprs = feature_expressions(warehouse, features, qualifier="f", entity=entity)
         cols = ",\n    ".join(f"CASE WHEN {fresh} THEN {exprs[n]} END AS {n}" for n in names)
         return f"""
 SELECT
@@ -90,7 +98,7 @@ SELECT
     {cols}
 FROM {asof}
 """
-    exprs = feature_expressions(warehouse, features)
+    exprs = feature_expressions(warehouse, features, entity=entity)
     patched = ",\n        ".join(f"{exprs[n]} AS {n}" for n in names)
     selected = ",\n    ".join(f"f.{n}" for n in names)
     return f"""
@@ -104,10 +112,10 @@ SELECT
 FROM {tables.CHURN_LABELS.name} l
 LEFT JOIN (
     SELECT
-        customer_id,
+        {key} AS customer_id,
         snapshot_date,
         {patched}
-    FROM {tables.CUSTOMER_FEATURES.name}{prune}
+    FROM {features_table}{prune}
 ) f
   ON f.customer_id = l.customer_id
  AND f.snapshot_date <= {newest}
@@ -142,30 +150,33 @@ def _date(value: object) -> dt.date:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def _check_inputs(warehouse: Warehouse, features: Sequence[FeatureSpec]) -> None:
-    for table, hint in ((tables.CHURN_LABELS.name, "churn_labels"), (tables.CUSTOMER_FEATURES.name, "customer_features")):
+def _check_inputs(warehouse: Warehouse, features: Sequence[FeatureSpec], entity: Entity = CUSTOMER_TABLES) -> None:
+    for table in (tables.CHURN_LABELS.name, entity.features_table):
         if not warehouse.table_exists(table):
-            raise TrainingSetError(f"table {table} does not exist: materialize {hint} first")
-    present = {c for c, _ in warehouse.columns(tables.CUSTOMER_FEATURES.name)}
+            raise TrainingSetError(f"table {table} does not exist: materialize {table} first")
+    present = {c for c, _ in warehouse.columns(entity.features_table)}
     missing = [f.name for f in features if f.name not in present]
     if missing:
         raise TrainingSetError(
-            f"{tables.CUSTOMER_FEATURES.name} has no column(s) {missing} for trainable feature(s); "
-            "materialize customer_features for the label period after adding them to the catalog"
+            f"{entity.features_table} has no column(s) {missing} for trainable feature(s); "
+            f"materialize {entity.features_table} for the label period after adding them to the catalog"
         )
 
 
 def build_training_set(
-    warehouse: Warehouse, features: Sequence[FeatureSpec] | None = None, ttl_days: int = 7
+    warehouse: Warehouse, features: Sequence[FeatureSpec] | None = None, ttl_days: int = 7,
+    entity: Entity = CUSTOMER_TABLES,
 ) -> TrainingSetSummary:
-    """Replace `training_set` atomically, with exactly one row per label."""
+    """Replace `training_set` atomically, with exactly one row per label, its features from the
+    feature table of `entity` (the entity whose `model:` declares the model)."""
     features = list(features) if features is not None else default_features()
     with warehouse.held():
-        return _build(warehouse, features, ttl_days)
+        return _build(warehouse, features, ttl_days, entity)
 
 
-def _build(warehouse: Warehouse, features: list[FeatureSpec], ttl_days: int) -> TrainingSetSummary:
-    _check_inputs(warehouse, features)
+def _build(warehouse: Warehouse, features: list[FeatureSpec], ttl_days: int,
+           entity: Entity = CUSTOMER_TABLES) -> TrainingSetSummary:
+    _check_inputs(warehouse, features, entity)
     # The as-of join keeps one row per (customer_id, label_date); duplicate label keys would
     # silently collapse, so they are refused before anything is published.
     dup = warehouse.fetch_one(
@@ -180,7 +191,7 @@ def _build(warehouse: Warehouse, features: list[FeatureSpec], ttl_days: int) -> 
     if not bounds or bounds[0] is None:
         raise TrainingSetError(f"{tables.CHURN_LABELS.name} is empty: no labels to build a training set from")
     rows = warehouse.replace_table(
-        tables.TRAINING_SET.name, training_set_sql(warehouse, features, ttl_days, (bounds[0], bounds[1]))
+        tables.TRAINING_SET.name, training_set_sql(warehouse, features, ttl_days, (bounds[0], bounds[1]), entity)
     )
     labels = warehouse.row_count(tables.CHURN_LABELS.name)
     if rows != labels:  # labels changed while we built: say so rather than report wrong counts

@@ -107,7 +107,7 @@ def evaluate_days(
                                     "window was not yet complete in the baseline window); recapture to monitor it")
                 continue
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
-                                          ahead=(day - baseline.window_end).days, table=subject.features))
+                                          ahead=(day - baseline.window_end_of(spec.name)).days, table=subject.features))
         # Attributed over the entity's population rows by its dimensions (subject.attribution).
         report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
                                         (baseline.window_start, baseline.window_end), specs,

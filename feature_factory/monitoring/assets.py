@@ -1,13 +1,16 @@
-"""Monitoring assets: feature_stats (daily), feature_stats_baseline (versioned), drift_alerts (daily),
-drift_report (daily, Evidently's second opinion downstream of drift_alerts, so alerts never wait
-for it). Thin wiring of stats.py, baseline.py, alerts.py, evidently_report.py and presentation.py."""
+"""Monitoring assets, one asset factory (`entity_assets`) for every entity: its statistics (daily),
+baseline (versioned), drift alerts (daily) and drift report (daily, Evidently's second opinion
+downstream of the alerts, so alerts never wait for it): the customer's feature_stats,
+feature_stats_baseline, drift_alerts, drift_report; product's product_feature_stats, ... Thin
+wiring of stats.py, baseline.py, alerts.py, evidently_report.py and presentation.py."""
 
 import datetime as dt
+import functools
 
 import dagster as dg
 
 from feature_factory import markdown as md
-from feature_factory import priorities, tables
+from feature_factory import priorities
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.homes import HomesResource
 from feature_factory.settings import Homes
@@ -17,16 +20,17 @@ from feature_factory.monitoring.baseline import (
     NO_BASELINE, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
+from feature_factory.monitoring.contamination import excluded_days
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
 from feature_factory.monitoring.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.stats import (
     MonitoringError, read_expressions, write_feature_stats,
 )
-from feature_factory.monitoring.subject import CUSTOMER, Subject
+from feature_factory.features.entities import Entity
+from feature_factory.monitoring.subject import CUSTOMER, Subject, subject_for
 from feature_factory.partitions import daily_partitions, single_run_backfill
 from feature_factory.warehouse.base import Warehouse
 
-CUSTOMER_FEATURES = tables.CUSTOMER_FEATURES.key
 GROUP = "monitoring"
 
 
@@ -61,30 +65,6 @@ def stats_result(context: dg.AssetExecutionContext, config: StatsConfig, warehou
     })
 
 
-@dg.asset(
-    name="feature_stats", group_name=GROUP, partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill, deps=[CUSTOMER_FEATURES, "feature_stats_baseline"],
-    kinds={"sql"},
-)
-def feature_stats(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse,
-                  catalog: CatalogResource):
-    """Per feature and day: count, null and zero rates, mean, stddev, min/max, p01..p99, distinct
-    count, histogram counts over the current baseline's frozen bins, share outside its [p01, p99]
-    and a quantile grid, computed in one SQL statement over the partition's days of
-    customer_features (read through the patch layer). Long format: one row per (feature, stats_date)."""
-    return stats_result(context, config, warehouse, catalog)
-
-
-@dg.asset(name="feature_stats_baseline", group_name=GROUP, deps=[CUSTOMER_FEATURES], kinds={"sql"})
-def feature_stats_baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse,
-                           catalog: CatalogResource):
-    """Reference statistics per feature captured from a chosen window of days (run
-    capture_baseline_job, or materialize with config). Every capture is a new version, exactly one
-    is current, none is overwritten. Stores the statistics, frozen bin edges (deciles of the window,
-    deduplicated), the window's histogram over them and its quantile grid."""
-    return baseline_result(context, config, warehouse, catalog)
-
-
 def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse,
                     catalog: CatalogResource, subject: Subject = CUSTOMER) -> dg.MaterializeResult:
     """feature_stats_baseline's run (and every other entity's `<entity>_feature_stats_baseline`)."""
@@ -94,9 +74,16 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         context.log.warning(f"previous baseline unreadable ({exc}); capturing without comparing to it")
         previous = None
     start, end = resolve_window(warehouse, config.start_date, config.end_date, config.first_n_days, previous, subject)
+    skip = excluded_days(warehouse, start, end, subject) if config.exclude_contaminated else {}
+    if skip:  # loud: the window is shorter than asked for, and why
+        context.log.warning(f"baseline window {start}..{end}: {len(skip)} day(s) left out: "
+                            + "; ".join(f"{d} ({why})" for d, why in skip.items()))
     baseline = capture_baseline(warehouse, start, end, computed(catalog, subject), grid_size=config.grid_size,
-                                sketch_rows=config.sketch_rows, subject=subject)
-    context.log.info(f"captured baseline {baseline.describe()} for {len(baseline.features)} features")
+                                sketch_rows=config.sketch_rows, subject=subject, only=config.features,
+                                exclude_days=list(skip))
+    refreshed = sorted(set(baseline.features) - set(baseline.carried))
+    context.log.info(f"captured baseline {baseline.describe()}: {len(refreshed)} feature(s) recaptured "
+                     f"({', '.join(refreshed)}), {len(baseline.carried)} carried unchanged")
     source = subject.attribution
     if warehouse.table_exists(source.raw_table):
         # Attribution's first-seen table (customer_first_seen), brought up to date now: the first drifted day judged
@@ -120,6 +107,13 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         "window": f"{baseline.window_start}..{baseline.window_end}",
         "days": baseline.days,
         "features": len(baseline.features),
+        "recaptured_features": dg.MetadataValue.json(refreshed),
+        "carried_features": dg.MetadataValue.md(
+            "\n".join(f"- {f}: unchanged from v{v}" for f, v in sorted(baseline.carried.items()))
+            or "none: every feature was recaptured"),
+        "excluded_days": dg.MetadataValue.md(
+            "\n".join(f"- {d}: {why}" for d, why in skip.items())
+            or "none: no day of the window carries a contamination finding or a clipped value"),
         "dropped_features": dg.MetadataValue.md(
             "**No longer monitored** (the previous version monitored them; capture a window that "
             "ends later to keep them):\n\n" + "\n".join(f"- {f}: {why}" for f, why in dropped.items())
@@ -132,24 +126,6 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         "dagster/row_count": warehouse.row_count(subject.baseline.name),
         "dagster/column_schema": subject.baseline.column_schema(),
     })
-
-
-@dg.asset(
-    name="drift_alerts", group_name=GROUP, partitions_def=daily_partitions,
-    # Same policy as the SQL assets, so a backfill of daily_refresh_job is one run. Each day is
-    # still judged on its own; the `partitions` metadata carries every day's verdict for the sensor.
-    backfill_policy=single_run_backfill,
-    deps=["feature_stats", "feature_stats_baseline", CUSTOMER_FEATURES], kinds={"python"},
-)
-def drift_alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
-                 homes: HomesResource, catalog: CatalogResource):
-    """Per feature and day against the current baseline: PSI, KS, normalised Wasserstein,
-    Jensen-Shannon, mean shift (baseline stds), std ratio, null-rate delta and share outside the
-    baseline's [p01, p99]; named drift types and a severity (none..critical) from the configured
-    thresholds. Evidently's per-column verdict is added by drift_report, which runs after this
-    asset has landed. Without a baseline the partition is left empty and the metadata says to run
-    capture_baseline_job."""
-    return alerts_result(context, config, warehouse, catalog, homes=homes.homes())
 
 
 def alerts_result(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
@@ -319,4 +295,84 @@ def _report_day(context, config: DriftReportConfig, warehouse: Warehouse, day: d
     return metadata
 
 
-drift_report = build_drift_report(CUSTOMER)
+
+def _stats_asset(subject: Subject, tags: dict[str, str]) -> dg.AssetsDefinition:
+    entity = subject.of
+
+    @dg.asset(
+        name=subject.stats.name, group_name=GROUP, partitions_def=daily_partitions,
+        backfill_policy=single_run_backfill, deps=[subject.features, subject.baseline.name], kinds={"sql"}, tags=tags,
+        description=(
+            f"Per feature of entity `{entity.name}` and day: count, null and zero rates, mean, stddev, min/max, "
+            f"p01..p99, distinct count, histogram counts over the current {subject.baseline.name} version's "
+            "frozen bins, share outside its [p01, p99] and a quantile grid, computed in one SQL statement over "
+            f"the partition's days of {subject.features} (read through the patch layer). Long format: one row "
+            "per (feature, stats_date)."),
+        metadata={"dagster/table_name": subject.stats.name, "dagster/column_schema": subject.stats.column_schema()},
+    )
+    def _stats(context: dg.AssetExecutionContext, config: StatsConfig, warehouse: Warehouse,
+               catalog: CatalogResource):
+        return stats_result(context, config, warehouse, catalog, subject)
+
+    return _stats
+
+
+def _baseline_asset(subject: Subject, tags: dict[str, str]) -> dg.AssetsDefinition:
+    entity = subject.of
+
+    @dg.asset(
+        name=subject.baseline.name, group_name=GROUP, deps=[subject.features], kinds={"sql"}, tags=tags,
+        description=(
+            f"Reference statistics per feature of entity `{entity.name}` captured from a chosen window of "
+            f"{subject.features} days (run {subject.capture_job}, or materialize with config). Every capture is "
+            "a new version, exactly one is current, none is overwritten. Stores the statistics, frozen bin edges "
+            "(deciles of the window, deduplicated), the window's histogram over them and its quantile grid."),
+        metadata={"dagster/table_name": subject.baseline.name,
+                  "dagster/column_schema": subject.baseline.column_schema()},
+    )
+    def _baseline(context: dg.AssetExecutionContext, config: BaselineConfig, warehouse: Warehouse,
+                  catalog: CatalogResource):
+        return baseline_result(context, config, warehouse, catalog, subject)
+
+    return _baseline
+
+
+def _alerts_asset(subject: Subject, tags: dict[str, str]) -> dg.AssetsDefinition:
+    entity = subject.of
+
+    @dg.asset(
+        name=subject.alerts.name, group_name=GROUP, partitions_def=daily_partitions,
+        # Same policy as the SQL assets, so a backfill of the refresh job is one run. Each day is
+        # still judged on its own; the `partitions` metadata carries every day's verdict for the sensor.
+        backfill_policy=single_run_backfill, deps=[subject.stats.name, subject.baseline.name, subject.features],
+        kinds={"python"}, tags=tags,
+        description=(
+            f"Per feature of entity `{entity.name}` and day against the current {subject.baseline.name} version: "
+            "PSI, KS, normalised Wasserstein, Jensen-Shannon, mean shift (baseline stds), std ratio, null-rate "
+            "delta and share outside the baseline's [p01, p99]; named drift types and a severity (none..critical) "
+            "from the configured thresholds, and the diagnosis (tail_contamination, population_shift, ...) with "
+            f"the segments of {subject.history} carrying the change (by "
+            f"{', '.join(subject.attribution.all_dimensions)}). Evidently's per-column verdict is added by "
+            f"{entity.names.drift_report}, which runs after this asset has landed. Without a baseline the "
+            f"partition is left empty and the metadata says to run {subject.capture_job}."),
+        metadata={"dagster/table_name": subject.alerts.name, "dagster/column_schema": subject.alerts.column_schema()},
+    )
+    def _alerts(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: Warehouse,
+                homes: HomesResource, catalog: CatalogResource):
+        return alerts_result(context, config, warehouse, catalog, subject, homes.homes())
+
+    return _alerts
+
+
+@functools.lru_cache(maxsize=64)  # one definition per entity, whoever asks
+def entity_assets(entity: Entity) -> tuple[dg.AssetsDefinition, ...]:
+    """(stats, baseline, alerts, drift report) of one entity, named by its spec: the customer's
+    feature_stats, feature_stats_baseline, drift_alerts, drift_report; product's product_feature_stats, ..."""
+    subject = subject_for(entity)
+    tags = {"feature_factory/entity": entity.name}
+    return (_stats_asset(subject, tags), _baseline_asset(subject, tags), _alerts_asset(subject, tags),
+            build_drift_report(subject, tags))
+
+
+# The customer's, under the names users and tests import (the same objects the definitions hold).
+feature_stats, feature_stats_baseline, drift_alerts, drift_report = entity_assets(CUSTOMER.of)

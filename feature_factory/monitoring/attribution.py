@@ -38,7 +38,10 @@ feature's window and filter (rows for counts). What "the change" is depends on t
 |         |                                       | in s x s's baseline missing rate                   |
 | shift   | everything else                       | per-day mass in s now minus in the baseline        |
 |         |                                       | (source_file: mass minus its input rows x the      |
-|         |                                       | baseline's mass per input row; all rows, counts)   |
+|         |                                       | baseline's mass per input row; all rows, counts;   |
+|         |                                       | cohort of a value feature: mass                    |
+|         |                                       | minus its input rows now x its own baseline mass   |
+|         |                                       | per row, shrunk to the overall rate by PRIOR_ROWS) |
 
 `share` = the segment's part of the change in its dimension (|delta| / sum |delta| for shift, the
 positive part for tail and missing, so each dimension sums to 1); `expected` = the share it would
@@ -46,7 +49,16 @@ have if it were not special: in tail mode its share of the feature's mass now (a
 its rows, as the file's mass holds the contamination traced), so purchases of an amount feature
 or long-tenured customers at the top of a 30-day sum are not special for carrying the mass they
 hold anyway; in missing mode its share of the feature's rows; in shift mode its baseline mass
-(source_file: its share of the feature's input rows, of all rows for a count).
+(source_file: its share of the feature's input rows, of all rows for a count; cohort of a value
+feature: its rows now at its baseline rate). The cohort needs the like-for-like expectation
+because customers move from `new` to `returning` as the history ages: early in a history every
+customer counts as new for weeks, so against the baseline's mass `returning` grows with the
+history's age and would be named first for any change, even a uniform one (issue 28). It is
+also named only when its mass departs from the mean value per row of its own event days (one
+small per-day table joined into the current statement) beyond its noise, in its change's
+direction: in a gradual uniform change the rows of the later days are dearer for everyone, and a
+cohort whose rows sit on those days is not special for it. A first-seen week keeps its
+customers, so a wave of newcomers still shows there.
 
 Which segments are named (the ranking rule), a statistical rule rather than a fixed margin:
 
@@ -113,6 +125,12 @@ MARGIN = 0.05  # share beyond the segment's size
 FAMILY_ALPHA = 0.05  # the noise band: a dimension names a value by chance at most this often
 COVERAGE_MAX = 0.9  # a value holding this much of the feature's rows or mass explains nothing
 FILE_CARRIES = 0.5  # a file carrying this much of the change ranks first
+# Segments a customer moves between as the history ages (new -> returning): their sizes change with
+# the history's age, so their expectation is like for like (the segment's rows now at its baseline
+# rate), not its baseline mass. A first-seen week keeps its customers for good: a wave of newcomers
+# is a change its week carries, against its baseline mass.
+AGE_DIMENSIONS = ("cohort",)
+PRIOR_ROWS = 30  # rows of the overall rate a segment's own baseline rate is shrunk with
 
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]*")
@@ -236,6 +254,9 @@ def _segments(dialect: Dialect, date_col: str, source: AttributionSource = CUSTO
 EVENTS, FIRST_DAY = "events", "first_day"
 ROWS, MASS, SQUARES, MISSING, OUT, OUT_SQUARES = (
     "rows", "mass", "squares", "missing", "out_of_range", "out_of_range_squares")
+# Like-for-like expectation of an age segment (current side, value features in shift mode): its rows
+# each at the mean value of their own event day over all rows (`day_rates`).
+SAME_DAY = "same_day_mass"
 BASE_MEASURES = (ROWS, MASS, SQUARES, MISSING)  # the baseline side of every feature (stored)
 
 
@@ -395,6 +416,7 @@ def current_sql(dialect: Dialect, day: dt.date, targets: Sequence[Target],
     widest = max(t.spec.window_days for t in targets)
     lo, hi = _lit_date(day - dt.timedelta(days=widest - 1)), _lit_date(day)
     cols = _Inner(measures=[Measure(EVENTS, None, "COUNT(*)"), Measure(FIRST_DAY, None, "MIN(e_day)", "MIN")])
+    rates = [t for t in targets if t.mode == "shift" and t.spec.value_sql]
     for t in targets:
         name = t.spec.name
         value, cond = _value(t.spec)
@@ -410,12 +432,26 @@ def current_sql(dialect: Dialect, day: dt.date, targets: Sequence[Target],
             cols.add(name, MISSING, f"CASE WHEN {_unless_false(inside)} AND {value} IS NULL THEN 1 ELSE 0 END")
         if t.mode == "tail":
             cols.add(name, OUT, f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END", OUT_SQUARES)
+        if t in rates:
+            cols.add(name, SAME_DAY, f"CASE WHEN {inside} THEN COALESCE(dr.{_rate_alias(t)}, 0) ELSE 0 END")
+    day_rates = ""
+    if rates:  # each event day's mean value per row of each such feature: a small table, joined by day
+        means = ", ".join(
+            f"SUM(CASE WHEN {_value(t.spec)[1]} THEN COALESCE({_value(t.spec)[0]}, 0) ELSE 0 END) / "
+            f"NULLIF(SUM(CASE WHEN {_value(t.spec)[1]} THEN 1 ELSE 0 END), 0) AS {_rate_alias(t)}" for t in rates)
+        day_rates = (f"LEFT JOIN (SELECT e.event_date AS dr__day, {means} FROM {source.raw_table} e "
+                     f"WHERE e.event_date BETWEEN {lo} AND {hi} GROUP BY e.event_date) dr ON dr.dr__day = e.event_date ")
     inner = (f"SELECT {_segments(dialect, 'e.event_date', source)}, e.event_date AS e_day, {', '.join(cols.columns)} "
              f"FROM {source.raw_table} e JOIN {_first_days(source)} "
              f"LEFT JOIN {source.features_table} cf ON cf.{source.features_key} = e.{source.raw_key} "
-             f"AND cf.snapshot_date = {hi} "
+             f"AND cf.snapshot_date = {hi} {day_rates}"
              f"WHERE e.event_date BETWEEN {lo} AND {hi}")
     return _grouped(inner, cols.measures, source.all_dimensions)
+
+
+def _rate_alias(t: Target) -> str:
+    """The day-rates column of a target (a double underscore: no dimension can take the name)."""
+    return f"rate__{t.spec.name}"
 
 
 def baseline_sql(dialect: Dialect, start: dt.date, end: dt.date, targets: Sequence[Target],
@@ -641,6 +677,7 @@ def contributors(t: Target, cur: dict, base: dict, base_days: int,
     for dim in dimensions:
         keys = sorted({v for d, v in cur if d == dim} | ({v for d, v in b if d == dim} if dim != "source_file" else set()))
         deltas, sizes, noise = {}, {}, 0.0
+        same_day: dict[str, tuple[float, float]] = {}  # age segment -> (its mass beyond its days' mean, noise)
         units = 0.0  # tail: sum of squared weights; missing: missing inputs (each a unit)
         for value in keys:
             c = cur.get((dim, value), {})
@@ -671,6 +708,15 @@ def contributors(t: Target, cur: dict, base: dict, base_days: int,
                 per_row = b_mass / base_carry if base_carry else 0.0
                 deltas[value], sizes[value] = mass - carry * per_row, carry
                 noise += c.get(SQUARES, 0.0)
+            elif dim in AGE_DIMENSIONS and t.spec.value_sql:
+                # Like for like (module docstring): the mass the segment's rows now would carry at
+                # its own baseline value per row, not its baseline mass (early in a history every
+                # customer was "new" in the baseline window; their ageing is no change).
+                expected = rows * _rate(bs[MASS], bs[ROWS], b_mass / b_rows if b_rows else 0.0)
+                deltas[value], sizes[value] = mass - expected, expected
+                noise += c.get(SQUARES, 0.0)
+                if SAME_DAY in c:  # and against the other rows of its own days (a change all rows share is none of its own)
+                    same_day[value] = (mass - c[SAME_DAY], math.sqrt(c.get(SQUARES, 0.0)))
             else:
                 deltas[value] = mass / k - bs[MASS] / base_days
                 sizes[value] = bs[MASS] if b_mass else mass
@@ -700,12 +746,28 @@ def contributors(t: Target, cur: dict, base: dict, base_days: int,
                     covering.append(label({"dimension": dim, "value": value}))
                 continue
             low = wilson_low(share, n_eff, z) if math.isfinite(n_eff) else share
+            if value in same_day and not _own_change(deltas[value], *same_day[value], z):
+                continue
             if share - expected > MARGIN and low > expected:
                 out.append({"dimension": dim, "value": value, "share": round(share, 4),
                             "expected": round(expected, 4), "delta": round(deltas[value], 4),
                             "low": round(low, 4),
                             "lift": round(low / expected, 2) if expected > 0 else None})
     return rank(out)
+
+
+def _own_change(delta: float, beyond_days: float, noise: float, z: float) -> bool:
+    """An age segment's change is its own when its mass also departs from the mean of its own days
+    (`beyond_days`) beyond `z` times the noise of its sum, in the direction of its change: a
+    uniform change, gradual or not, moves every row of a day alike and leaves nothing beyond it."""
+    return abs(beyond_days) > z * noise and (beyond_days > 0) == (delta > 0)
+
+
+def _rate(mass: float, rows: float, overall: float) -> float:
+    """A segment's baseline mass per row, shrunk towards the `overall` rate by `PRIOR_ROWS` rows:
+    a cohort the baseline barely holds (returning customers early in a history) takes the overall
+    rate instead of the noise of its few rows."""
+    return (mass + PRIOR_ROWS * overall) / (rows + PRIOR_ROWS)
 
 
 def rank(found: list[dict]) -> list[dict]:

@@ -8,6 +8,12 @@ scored against the pooled baseline: the largest effect per drift type is the bas
 (drift.baseline_noise), and significant day-to-day trends (population ageing) are kept with it
 (trend.py). Every capture is a new version; the previous current one is kept, marked
 not current, in the same transaction. Nothing is ever overwritten.
+
+A capture of some features only (`only`: a `refresh_baseline` approved for one feature) recaptures
+those and carries every other feature's row of the previous version into the new one unchanged
+(`carried_from`), so a refresh moves nothing it was not approved for. Days with contamination
+findings or clipped values (contamination.py) are left out of the window (`exclude_days`, stored
+per feature in `excluded_days`), so a refresh never makes contamination normal.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from feature_factory.monitoring.stats import (
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.precision import plain_double
 from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.sql import sql_literal
 
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
@@ -49,6 +57,16 @@ class Baseline:
     # When this version was captured: with the version, it names the capture an alert was judged
     # against (a wiped warehouse starts at version 1 again; answered.py).
     captured_at: dt.datetime | None = None
+    # Each feature's own window (a per-feature refresh leaves the others' windows as they were).
+    windows: dict[str, tuple[dt.date, dt.date]] = field(default_factory=dict)
+    # Per feature: the version its row was carried from unchanged (absent: captured by this one).
+    carried: dict[str, int] = field(default_factory=dict)
+    # Per feature: days of its window left out (day -> why; stored as a list of days).
+    excluded: dict[str, list[dt.date]] = field(default_factory=dict)
+
+    def window_end_of(self, feature: str) -> dt.date:
+        """The last day of `feature`'s own window (the version's end when unknown)."""
+        return self.windows.get(feature, (self.window_start, self.window_end))[1]
 
     def binning(self) -> Binning:
         return Binning(
@@ -73,19 +91,28 @@ def current_baseline(warehouse: Warehouse, subject: Subject = CUSTOMER) -> Basel
     if len(versions) != 1:
         raise MonitoringError(f"{subject.baseline.name} has {len(versions)} current versions {sorted(versions)}")
     first = df.iloc[0]
+    records = df.to_dict("records")
     return Baseline(
         version=int(first["baseline_version"]),
         window_start=min(as_date(v) for v in df["window_start"]),  # features may start later (see capture)
-        window_end=as_date(first["window_end"]),
+        window_end=max(as_date(v) for v in df["window_end"]),  # a carried feature may end earlier
         days=int(df["days"].max()),
-        features={r["feature"]: Summary.from_row(r) for r in df.to_dict("records")},
+        features={r["feature"]: Summary.from_row(r) for r in records},
         # The version's newest capture time (rows carried unchanged from an older version may keep theirs).
         captured_at=_timestamp(df["captured_at"].max()),
+        windows={r["feature"]: (as_date(r["window_start"]), as_date(r["window_end"])) for r in records},
+        carried={r["feature"]: int(r["carried_from"]) for r in records if _present(r.get("carried_from"))},
+        excluded={r["feature"]: [dt.date.fromisoformat(d) for d in json.loads(r["excluded_days"])]
+                  for r in records if _present(r.get("excluded_days")) and json.loads(r["excluded_days"])},
     )
 
 
 def _timestamp(value) -> dt.datetime | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and value != value) and value is not pd.NA
 
 
 DEFAULT_FIRST_N_DAYS = 28  # the first capture's window when no baseline exists yet
@@ -132,9 +159,14 @@ def capture_baseline(
     grid_size: int = DEFAULT_GRID_SIZE,
     sketch_rows: int | None = None,
     subject: Subject = CUSTOMER,
+    only: Sequence[str] | None = None,
+    exclude_days: Sequence[dt.date] = (),
 ) -> Baseline:
     """Capture a new current baseline version from customer_features (the subject's feature table)
-    days [start, end].
+    days [start, end], without `exclude_days`.
+
+    `only`: recapture these features alone; every other feature of the current version is carried
+    into the new one unchanged (module doc). Names that are not computed features are an error.
 
     A k-day feature is only complete from the k-th day of event history on (before that its window
     reaches back past the first event), so each feature's baseline starts at the later of `start`
@@ -144,12 +176,16 @@ def capture_baseline(
     per window), see stats.py; exact by default."""
     types = feature_columns(warehouse, subject)
     specs = resolve_features(features)
+    if only is not None:
+        specs = refresh_specs(specs, only, subject)
     exprs = read_expressions(warehouse, specs, subject)
-    days = snapshot_days(warehouse, start, end, subject.features)
-    if days == 0:
+    skip = sorted({d for d in exclude_days if start <= d <= end})
+    days = snapshot_days(warehouse, start, end, subject.features) - _stored_days(warehouse, skip, subject)
+    if days <= 0:
         raise MonitoringError(
-            f"no {subject.features} rows between {start} and {end}: materialize those partitions "
-            "first or choose another baseline window")
+            f"no {subject.features} rows between {start} and {end}"
+            + (f" outside the {len(skip)} excluded day(s)" if skip else "")
+            + ": materialize those partitions first or choose another baseline window")
     groups, incomplete = complete_windows(history_start(warehouse, subject), specs, start, end)
     if not groups:
         raise MonitoringError(
@@ -170,7 +206,7 @@ def capture_baseline(
         sketch = sketch_rows is not None
         pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
                                                      grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows,
-                                                     moments=not sketch, subject=subject))
+                                                     moments=not sketch, subject=subject, exclude_days=skip))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
         group_edges = {f: decile_edges(s.grid) for f, s in group.items()}
         ranges = {f: (s.quantiles["p01"], s.quantiles["p99"]) for f, s in group.items()
@@ -180,7 +216,7 @@ def capture_baseline(
         by_day = warehouse.fetch_df(stats_select_sql(
             warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
             grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, pooled_row=sketch,
-            subject=subject))
+            subject=subject, exclude_days=skip))
         records = by_day.to_dict("records")
         for r in (r for r in records if _missing_date(r["stats_date"])):  # the sketch's pooled moments
             merged = Summary.from_row(r)
@@ -205,7 +241,9 @@ def capture_baseline(
             "captured_at": captured_at, "feature": f, "column_type": types[f],
             "row_count": s.row_count, "value_count": s.value_count, "null_rate": s.null_rate,
             "zero_rate": s.zero_rate, "mean": s.mean, "stddev": s.stddev, "kurtosis": s.kurtosis,
-            "min_value": s.min_value, "max_value": s.max_value, **s.quantiles,
+            # The extremes at the declared precision (clip bounds are taken from them; nothing
+            # else compares with them). The quantiles stay exact: drift bins values against them.
+            "min_value": plain_double(s.min_value), "max_value": plain_double(s.max_value), **s.quantiles,
             "distinct_count": s.distinct_count, "input_null_rate": s.input_null_rate,
             "out_of_range_share": s.out_of_range_share, "above_range_share": s.above_range_share,
             "rows_per_day": s.row_count / s.days,
@@ -213,8 +251,11 @@ def capture_baseline(
             "bin_edges": json.dumps(edges[f]), "hist_counts": json.dumps([int(c) for c in s.hist]),
             "quantile_grid": json.dumps(s.grid) if s.grid is not None else None, "grid_size": grid_size,
             "grid_rank_error": s.grid_rank_error,
+            "excluded_days": json.dumps([str(d) for d in skip if d >= firsts[f]]), "carried_from": None,
         })
-    _append_version(warehouse, rows, subject.baseline)
+    if not rows:
+        raise MonitoringError(f"none of {', '.join(only or [])} has a column in {subject.features} to capture")
+    _append_version(warehouse, rows, subject.baseline, carry_over=only is not None)
     baseline = current_baseline(warehouse, subject)
     assert baseline is not None
     baseline.incomplete = incomplete
@@ -271,7 +312,27 @@ def decile_edges(grid: list[float] | None) -> list[float]:
     return sorted(v for v in picks if v == v)
 
 
-def _append_version(warehouse: Warehouse, rows: list[dict], table: tables.Table) -> None:
+def refresh_specs(specs: Sequence[FeatureSpec], only: Sequence[str], subject: Subject = CUSTOMER) -> list[FeatureSpec]:
+    """The specs of the features a per-feature capture recaptures; a name that is not a computed
+    feature of the catalog is an error naming it."""
+    by_name = {s.name: s for s in specs}
+    unknown = [n for n in only if n not in by_name]
+    if unknown or not only:
+        raise MonitoringError(
+            f"baseline refresh of {subject.entity} features {list(only)}: "
+            + (f"{', '.join(unknown)} not computed features of the catalog" if unknown else "no feature named")
+            + f" (known: {', '.join(sorted(by_name))})")
+    return [by_name[n] for n in dict.fromkeys(only)]
+
+
+def _stored_days(warehouse: Warehouse, days: Sequence[dt.date], subject: Subject = CUSTOMER) -> int:
+    """How many of `days` have rows in the feature table."""
+    return sum(snapshot_days(warehouse, d, d, subject.features) for d in days) if days else 0
+
+
+def _append_version(warehouse: Warehouse, rows: list[dict], table: tables.Table, carry_over: bool = False) -> None:
+    """Append `rows` as the new current version. `carry_over`: the current version's rows of the
+    features not in `rows` are copied into it unchanged (their `carried_from` says from which)."""
     existing = {c for c, _ in warehouse.columns(table.name)}
     if not existing:
         warehouse.execute(f"CREATE TABLE {table.name} AS {rows_select_sql(table.schema, [])}")
@@ -282,7 +343,13 @@ def _append_version(warehouse: Warehouse, rows: list[dict], table: tables.Table)
     with warehouse.session() as s, s.transaction():
         row = s.fetch_one(f"SELECT COALESCE(MAX(baseline_version), 0) FROM {table.name}")
         version = int(row[0] or 0) + 1
-        s.execute(f"UPDATE {table.name} SET is_current = FALSE WHERE is_current")
+        if carry_over:
+            names = ", ".join(sql_literal(r["feature"]) for r in rows)
+            same = [n for n in table.names if n not in ("baseline_version", "carried_from")]
+            s.execute(f"INSERT INTO {table.name} ({', '.join(same)}, baseline_version, carried_from) "
+                      f"SELECT {', '.join(same)}, {version}, COALESCE(carried_from, baseline_version) "
+                      f"FROM {table.name} WHERE is_current AND feature NOT IN ({names})")
+        s.execute(f"UPDATE {table.name} SET is_current = FALSE WHERE is_current AND baseline_version < {version}")
         versioned = [{**r, "baseline_version": version} for r in rows]
         s.execute(f"INSERT INTO {table.name} ({cols}) {rows_select_sql(table.schema, versioned)}")
 

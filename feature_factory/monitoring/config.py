@@ -46,6 +46,15 @@ class BaselineConfig(dg.Config):
                                     "grid, p01..p99 (and so its bin edges) from a reproducible row sample of about "
                                     "this many rows of the window, as feature_stats' sketch_rows; moments, counts, "
                                     "histograms and tails stay exact. Empty: exact.")
+    features: list[str] | None = Field(
+        default=None, description="Recapture only these features (a refresh_baseline approved for them); every "
+        "other feature keeps its current baseline row, carried into the new version unchanged. Empty: every "
+        "feature.")
+    exclude_contaminated: bool = Field(
+        default=True, description="Leave out of the window the days with open contamination findings in "
+        "drift_alerts (tail_contamination, single_source, missing_data, type_or_schema at medium or above) or "
+        "values changed by an applied clip, so the baseline never makes contamination normal. The days left "
+        "out are named in the run's log and metadata.")
 
 
 class DriftConfig(dg.Config, Thresholds):

@@ -32,6 +32,11 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 | `population_shift`    | anything else that drifted (MEAN_SHIFT, VARIANCE_CHANGE, DISTRIBUTION_SHIFT,  |
 |                       | or OUT_OF_RANGE with a moved bulk)                                            |
 
+A replayed batch (replay.py: a landing file whose rows repeat rows of other files under new ids)
+in the feature's window, holding at least `replay_part` (0.02) of the window's raw rows, makes a
+`population_shift` or `tail_contamination` a `single_source` naming that file (`replayed`): the
+copy has the data's own shape, so only its content gives it away, and excluding the file undoes it.
+
 Then `tail_contamination`, `missing_data` and `type_or_schema` become `single_source` when one
 landing file carries >= `single_source_share` (0.5) of the change (attribution.py) and at least
 `single_source_lead` (3) times the next file's share, while holding at most `single_source_size`
@@ -81,6 +86,7 @@ class Rules:
     peer_share: float = 0.2
     empty_input_null_max: float = 0.02  # raw input null-rate rise below which the inputs are not missing
     empty_match: float = 0.5  # companion count's zero-share rise, as a share of the null-rate rise
+    replay_part: float = 0.02  # a replayed file's least share of the window's raw rows to explain its drift
 
 
 def bulk_shift(current: Summary | None, baseline: Summary) -> float | None:
@@ -224,6 +230,26 @@ def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: 
             f"{top['share']:.0%} of it from {top['value']} ({top['expected']:.0%} of the rows), while "
             f"{len(clean_peers)} other file(s) of the same day(s) are clean")}
     return diagnosis, evidence
+
+
+def replayed(diagnosis: str, evidence: dict, replay: dict, part: float, rules: Rules | None = None
+             ) -> tuple[str, dict]:
+    """`single_source` naming a replayed file (module rule) when the diagnosis is one a copy of the
+    data can cause and the file holds at least `replay_part` of the window's rows (`part`);
+    `replay` is replay.Replay.evidence(). The file leads the contributors."""
+    r = rules or Rules()
+    if diagnosis not in (Diagnosis.POPULATION_SHIFT, Diagnosis.TAIL_CONTAMINATION) or part < r.replay_part:
+        return diagnosis, evidence
+    name = replay["source_file"]
+    lead = {"dimension": "source_file", "value": name, "share": replay["share"], "expected": round(part, 4),
+            "delta": replay["copies"], "low": replay["share"], "lift": round(replay["share"] / part, 2) if part else None,
+            "replay": True}
+    others = [c for c in evidence.get("contributors", []) if not (c["dimension"] == "source_file" and c["value"] == name)]
+    return Diagnosis.SINGLE_SOURCE, {**evidence, "source_file": name, "was": diagnosis, "replay": replay,
+                                     "contributors": [lead, *others], "why": (
+        f"{name} replays {replay['copies']} rows already stored from other files under new ids "
+        f"({replay['share']:.0%} of its rows; event days {replay['first_day']}..{replay['last_day']}), "
+        f"{part:.0%} of this window's rows: a duplicated batch, not a change in the data")}
 
 
 def _bulk_stable(ks, excess, shift, r: Rules, noise: float = 0.0, explained: float | None = None) -> bool:

@@ -81,7 +81,7 @@ def _blank_expected(value_sql: str) -> str | None:
     return NO_VALUE_EXPECTED.get(tree.name.lower()) if isinstance(tree, exp.Column) else None
 
 
-def inputs_cte(inputs: Inputs, start_sql: str, end_sql: str, by_day: bool) -> str:
+def inputs_cte(inputs: Inputs, start_sql: str, end_sql: str, by_day: bool, excluded: Sequence[str] = ()) -> str:
     """CTE `inp` (feature[, stats_date], input_rows, input_nulls) over raw_events days [start, end]:
     the rows each feature read or would have read, and the blanks among them (module doc)."""
     names = list(inputs)
@@ -96,13 +96,14 @@ def inputs_cte(inputs: Inputs, start_sql: str, end_sql: str, by_day: bool) -> st
         aggs.append(f"SUM(CASE WHEN ({value}) IS NOT NULL AND {reads} THEN 1 WHEN {blank} THEN 1 ELSE 0 END) "
                     f"AS r{i}, SUM(CASE WHEN {blank} THEN 1 ELSE 0 END) AS n{i}")
     day = "event_date AS stats_date, " if by_day else ""
+    skip = f" AND event_date NOT IN ({', '.join(excluded)})" if excluded else ""
     group = " GROUP BY event_date" if by_day else ""
     feats = ", ".join(f"({sql_literal(n)})" for n in names)
     pick = lambda p: "CASE fl.feature " + " ".join(  # noqa: E731
         f"WHEN {sql_literal(n)} THEN w.{p}{i}" for i, n in enumerate(names)) + " END"
     return (
         f"inp_wide AS (SELECT {day}{', '.join(aggs)} FROM {tables.RAW_EVENTS} "
-        f"WHERE event_date BETWEEN {start_sql} AND {end_sql}{group}), "
+        f"WHERE event_date BETWEEN {start_sql} AND {end_sql}{skip}{group}), "
         f"inp AS (SELECT {'w.stats_date, ' if by_day else ''}fl.feature, "
         f"CAST({pick('r')} AS BIGINT) AS input_rows, CAST({pick('n')} AS BIGINT) AS input_nulls "
         f"FROM inp_wide w CROSS JOIN (VALUES {feats}) AS fl(feature))"

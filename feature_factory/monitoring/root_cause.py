@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
-from feature_factory.monitoring import attribution, diagnosis
+from feature_factory.monitoring import attribution, diagnosis, replay
 from feature_factory.monitoring.drift import FeatureDrift
 from feature_factory.monitoring.kinds import DriftType
 from feature_factory.monitoring.summary import Summary
@@ -108,10 +108,18 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
                                           upper=ref.get("p99") if upper else None))
     found = (attribution.attribute(warehouse, day, targets, baseline_window, source) if targets
              else attribution.Attribution({}, {}))
+    # Replayed batches in the widest attributed window (one statement; none without a target).
+    widest_target = max((t.spec.window_days for t in targets), default=0)
+    replays = replay.replayed_files(warehouse, source.raw_table, source.raw_key,
+                                    day - dt.timedelta(days=widest_target - 1), day) if targets else None
+    attributed = {t.spec.name: t.spec for t in targets}
     out = {}
     for feature, (cause, evidence) in prelim.items():
         contributors = found.by_feature.get(feature, [])
         cause, evidence = diagnosis.refine(cause, evidence, contributors, found.file_days, rules)
+        replayed = _replay_in_window(replays, attributed.get(feature), day)
+        if replayed is not None:
+            cause, evidence = diagnosis.replayed(cause, evidence, *replayed, rules)
         mode = diagnosis.MODE[cause]
         files = found.carriers.get(feature, []) if mode != "shift" else []
         if files:
@@ -126,6 +134,8 @@ def _diagnose(warehouse: Warehouse, day: dt.date, drifted: list[FeatureDrift], c
             evidence["headline"] = f"{feature}: not attributed: source {_sources_of(spec)}"
         if unattributed:
             evidence["headline"] = f"{feature}: {unattributed}"
+        if evidence.get("replay"):
+            evidence["headline"] = f"{feature}: {evidence['why']}"
         out[feature] = (cause, evidence)
     return out
 
@@ -138,6 +148,17 @@ def companion_count(spec: FeatureSpec, specs: Sequence[FeatureSpec]) -> str | No
                 and other.source == spec.source and (other.filter_sql or None) == (spec.filter_sql or None)):
             return other.name
     return None
+
+
+def _replay_in_window(replays: replay.Replays | None, spec: FeatureSpec | None, day: dt.date
+                      ) -> tuple[dict, float] | None:
+    """(the replayed file's evidence, its part of the feature window's raw rows) for the replay
+    with the largest part in `spec`'s window as of `day`; None without one."""
+    if replays is None or spec is None or not replays.files:
+        return None
+    first = day - dt.timedelta(days=spec.window_days - 1)
+    part, best = max(((replays.share_between(r, first, day), r) for r in replays.files), key=lambda pr: pr[0])
+    return (best.evidence(), part) if part > 0 else None
 
 
 def _sources_of(spec: FeatureSpec) -> str:

@@ -25,7 +25,7 @@ shared. Error bounds of each statistic: docs/drift-sketch.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from feature_factory import tables
 from feature_factory.monitoring.summary import QUANTILE_COLUMNS
@@ -58,6 +58,7 @@ def sketch_ctes(
     pooled_row: bool = False,
     table: str = tables.CUSTOMER_FEATURES.name,
     key: str = "customer_id",
+    excluded: Sequence[str] = (),
 ) -> list[str]:
     """CTEs ending in `agg` (see the module doc), in `dialect`'s SQL and, where the backend has no list aggregate for
     the grid, `long` (the sampled values, `in_sample` = 1) for stats.py's ranked grid. `lo` / `hi`
@@ -147,6 +148,8 @@ def sketch_ctes(
     sampled = [pick("sample_count", lambda i, n: f"w.k{i}"),
                *(pick(name, quantile_of(j)) for j, name in enumerate(QUANTILE_COLUMNS)),
                *([pick("grid_json", lambda i, n: f"CAST(w.o{i}[1:{grid_size + 1}] AS VARCHAR)")] if grid_agg else [])]
+    # The days read (a baseline capture may leave some out: `excluded`, SQL date literals).
+    days = f"snapshot_date BETWEEN {lo} AND {hi}" + (f" AND snapshot_date NOT IN ({', '.join(excluded)})" if excluded else "")
     on = "w.stats_date = s.stats_date" if by_day else "1 = 1"
     joined = "k.feature = l.feature" + (" AND k.stats_date = l.stats_date" if by_day else "")
     # Moments from the power sums about c: a = S1/n, M2 = S2 - n a^2, M4 = S4 - 4a S3 + 6a^2 S2 - 3n a^4.
@@ -160,12 +163,12 @@ def sketch_ctes(
     rows = "wide" if not (pooled_row and by_day) else f"(SELECT * FROM wide UNION ALL SELECT {', '.join(merged)} FROM wide)"
     ctes = [
         ("src", f"SELECT stats_date, {xs}, {powers} FROM (SELECT stats_date, {xs}, {centred} FROM (SELECT "
-                f"snapshot_date AS stats_date, {src} FROM {table} WHERE snapshot_date BETWEEN {lo} AND {hi}) r) c"),
+                f"snapshot_date AS stats_date, {src} FROM {table} WHERE {days}) r) c"),
         ("wide", f"SELECT {day + ', ' if day else ''}{', '.join(aggs)} FROM src{group}"),
         # A second scan for the sample (a join with src would make DuckDB materialize src's rows).
         ("smp", f"SELECT s.stats_date, {', '.join(f's.x{i}' for i in idx)} FROM (SELECT snapshot_date AS stats_date, "
                 f"{dialect.unit_hash([key, 'snapshot_date'], _HASH_MOD)} AS u, {src} FROM {table} "
-                f"WHERE snapshot_date BETWEEN {lo} AND {hi}) s JOIN wide w ON {on} "
+                f"WHERE {days}) s JOIN wide w ON {on} "
                 f"WHERE s.u * w.n_rows < {int(sketch_rows)}"),
         ("wl", f"SELECT {'w.stats_date, ' if day else ''}fl.feature, w.n_rows AS row_count, {', '.join(unpivoted)} "
                f"FROM {rows} w CROSS JOIN (VALUES {feats}) AS fl(feature)"),

@@ -61,6 +61,12 @@ class Binning:
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
+def days_between(column: str, lo: str, hi: str, excluded: Sequence[str] = ()) -> str:
+    """`column` in [lo, hi] (SQL date literals), except the `excluded` days (SQL date literals)."""
+    skip = f" AND {column} NOT IN ({', '.join(excluded)})" if excluded else ""
+    return f"{column} BETWEEN {lo} AND {hi}{skip}"
+
+
 def resolve_features(features: Sequence[FeatureSpec]) -> list[FeatureSpec]:
     """The computed ones of `features` (the run's catalog's, handed in by the caller)."""
     return [f for f in features if f.computed]
@@ -109,8 +115,10 @@ def stats_select_sql(
     moments: bool = True,
     pooled_row: bool = False,
     subject: Subject = CUSTOMER,
+    exclude_days: Sequence[dt.date] = (),
 ) -> str:
-    """One SELECT over `customer_features` (the subject's feature table) rows with snapshot_date in [start, end].
+    """One SELECT over `customer_features` (the subject's feature table) rows with snapshot_date in [start, end]
+    (without `exclude_days`: a baseline capture leaves out days with contamination findings).
 
     `by_day=False` pools the window into one row per feature (baseline capture). `inputs` adds
     the raw input null counts of those days (inputs.py). `sketch_rows` switches the grid,
@@ -128,6 +136,7 @@ def stats_select_sql(
                          "fewer sampled rows make the rank error bound too wide to judge drift")
     names = [quote_ident(n) for n in expressions]
     lo, hi = sql_literal(as_date(start)), sql_literal(as_date(end))
+    excluded = tuple(sql_literal(as_date(d)) for d in sorted(set(exclude_days)))
     keys = ["feature", "stats_date"] if by_day else ["feature"]
     key_list = ", ".join(keys)
     on = " AND ".join(f"a.{k} = g.{k}" for k in keys)
@@ -143,10 +152,11 @@ def stats_select_sql(
                            edges={n: list(binning.edges[n]) for n in names if n in binning.edges},
                            ranges={n: binning.ranges[n] for n in names if n in binning.ranges},
                            nbins=nbins, grid_size=grid_size, with_grid=with_grid, sketch_rows=sketch_rows,
-                           moments=moments, pooled_row=pooled_row, table=subject.features, key=subject.key)
+                           moments=moments, pooled_row=pooled_row, table=subject.features, key=subject.key,
+                           excluded=excluded)
     else:
         ctes = _exact_ctes(warehouse, expressions, names, lo, hi, key_list, binning, nbins, grid_agg, subject.features,
-                           grid_size, ranked_grid=with_grid and not grid_agg)
+                           grid_size, ranked_grid=with_grid and not grid_agg, excluded=excluded)
     if grid_agg:
         grid_json, from_clause = "a.grid_json", "agg a"
     elif with_grid:
@@ -169,7 +179,7 @@ def stats_select_sql(
         grid_json, from_clause = "CAST(NULL AS VARCHAR)", "agg a"
     inputs = {n: v for n, v in (inputs or {}).items() if n in names}
     if inputs:
-        ctes.append(inputs_cte(inputs, lo, hi, by_day))
+        ctes.append(inputs_cte(inputs, lo, hi, by_day, excluded))
         from_clause += f" LEFT JOIN inp i ON {' AND '.join(f'a.{k} = i.{k}' for k in keys)}"
     stamp = computed_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     version = sql_literal(binning.version)
@@ -253,7 +263,7 @@ def write_feature_stats(
 def _exact_ctes(warehouse: Warehouse, expressions: Mapping[str, str], names: list[str], lo: str, hi: str,
                 key_list: str, binning: Binning, nbins: int, grid_agg: str | None,
                 table: str = tables.CUSTOMER_FEATURES.name, grid_size: int = DEFAULT_GRID_SIZE,
-                ranked_grid: bool = False) -> list[str]:
+                ranked_grid: bool = False, excluded: Sequence[str] = ()) -> list[str]:
     """Every value aggregated per (feature[, day]) (module doc).
 
     Where the backend sorts a group's values into one list (`Dialect.sorted_values`, DuckDB), each
@@ -277,7 +287,7 @@ def _exact_ctes(warehouse: Warehouse, expressions: Mapping[str, str], names: lis
         q_cols = ", ".join(f"CAST({q} AS DOUBLE) AS {name}" for q, name in zip(quantiles, QUANTILE_COLUMNS))
         return [
             f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {table} "
-            f"WHERE snapshot_date BETWEEN {lo} AND {hi})",
+            f"WHERE {days_between('snapshot_date', lo, hi, excluded)})",
             f"long AS (SELECT s.stats_date, s.in_sample, fl.feature, CAST({value} AS DOUBLE) AS v "
             f"FROM src s CROSS JOIN (VALUES {feats}) AS fl(feature))",
             f"binned AS (SELECT {key_list}, v, in_sample, {_bucket_sql(names, binning)} AS b, "
@@ -292,7 +302,7 @@ def _exact_ctes(warehouse: Warehouse, expressions: Mapping[str, str], names: lis
         f"SELECT {sql_literal(n)} AS feature{day}, {streaming}, {sorted_values} AS ff_sorted "
         f"FROM (SELECT stats_date, v, {_bucket_sql([n], binning, 'v', single=True)} AS b, "
         f"{_out_of_range_sql([n], binning, single=True)} AS oor FROM (SELECT snapshot_date AS stats_date, "
-        f"CAST({expressions[n]} AS DOUBLE) AS v FROM {table} WHERE snapshot_date BETWEEN {lo} AND {hi}) ff_v) ff_b"
+        f"CAST({expressions[n]} AS DOUBLE) AS v FROM {table} WHERE {days_between('snapshot_date', lo, hi, excluded)}) ff_v) ff_b"
         f"{group}" for n in names]
     kept = ("row_count, value_count, sample_count, zero_count, mean, stddev, kurtosis, min_value, max_value, "
             "out_of_range_count, above_range_count, " + ", ".join(f"h{i}" for i in range(nbins)))

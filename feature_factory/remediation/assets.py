@@ -1,13 +1,16 @@
-"""Dagster wiring of the remediation loop: two assets (the proposals, the applied-patch log) and the
-steps the jobs run. Logic lives in `loop.py`; this module passes config and renders metadata.
+"""Dagster wiring of the remediation loop: one asset factory (`entity_assets`) builds every entity's
+two assets (the proposals, the applied-patch log), and the steps the jobs run. Logic lives in
+`loop.py`; this module passes config and renders metadata.
 
-`patch_candidates` proposes (and, by mode, approves by policy and applies); `feature_patch_log`
-applies APPROVED patches. Approve/reject and rollback are op jobs (jobs.py) that report
+The customer's `patch_candidates` proposes (and, by mode, approves by policy and applies);
+`feature_patch_log` applies APPROVED patches (product's: `product_patch_candidates`,
+`product_feature_patch_log`). Approve/reject and rollback are op jobs (jobs.py) that report
 materializations of these two assets, so every change shows on their pages in the UI.
 """
 
 
 import datetime as dt
+import functools
 
 import dagster as dg
 from pydantic import Field
@@ -17,7 +20,8 @@ from feature_factory.catalog_resource import CatalogResource
 from feature_factory.remediation import loop, rules, views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
-from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
+from feature_factory.features.entities import Entity
+from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope, scope_for
 from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.warehouse.base import Warehouse
 
@@ -85,22 +89,6 @@ def log_metadata(logs: list[dict], warehouse: Warehouse, scope: Scope = CUSTOMER
     }
 
 
-@dg.asset(
-    group_name=GROUP, kinds={"sql", "python"}, pool=POOL,
-    deps=[tables.DRIFT_ALERTS.key, tables.FEATURE_STATS_BASELINE.key],
-)
-def patch_candidates(
-    context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse, remediation: RemediationSettings,
-    online_store: OnlineStoreResource, catalog: CatalogResource,
-) -> dg.MaterializeResult:
-    """Typed remediation patches proposed from the latest drift alerts: impute the baseline median
-    for null spikes, clip to the baseline [p01, p99] for outliers, cast for schema changes, request
-    a retrain or baseline refresh for severe shifts, disable on critical breakage. Each has a stable
-    id, its evidence and the exact SQL it would apply (`/* REVIEW */`). Nothing changes until a
-    patch is approved (approve_patches_job, or the policy file in auto modes) and applied."""
-    return propose_result(context, config, warehouse, remediation, online_store, catalog)
-
-
 def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse,
                    remediation: RemediationSettings, online_store: OnlineStoreResource, catalogs: CatalogResource,
                    scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
@@ -150,18 +138,6 @@ def propose_result(context: dg.AssetExecutionContext, config: ProposeConfig, war
     })
 
 
-@dg.asset(group_name=GROUP, kinds={"sql", "python"}, pool=POOL, deps=[patch_candidates])
-def feature_patch_log(
-    context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse, remediation: RemediationSettings,
-    online_store: OnlineStoreResource, catalog: CatalogResource,
-) -> dg.MaterializeResult:
-    """Append-only audit log of applied and rolled-back patches (who, when, params, the feature's
-    stats before and after). Materializing it applies every APPROVED patch atomically (state, status
-    and log in one transaction under the remediation lock), then rebuilds customer_features_online;
-    from then on the online table, training sets, inference and monitoring read patched values."""
-    return apply_result(context, config, warehouse, remediation, online_store, catalog)
-
-
 def apply_result(context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse,
                  remediation: RemediationSettings, online_store: OnlineStoreResource, catalogs: CatalogResource,
                  scope: Scope = CUSTOMER_SCOPE) -> dg.MaterializeResult:
@@ -180,3 +156,51 @@ def apply_result(context: dg.AssetExecutionContext, config: ApplyConfig, warehou
         "dagster/column_schema": live_schema(warehouse, scope.log),
     })
 
+
+@functools.lru_cache(maxsize=64)  # one definition per entity, whoever asks
+def entity_assets(entity: Entity) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """(patch candidates, patch log) of one entity, named by its spec: the customer's
+    patch_candidates / feature_patch_log, product's product_patch_candidates / product_feature_patch_log."""
+    scope = scope_for(entity)
+    alerts, baseline = scope.subject.alerts, scope.subject.baseline
+    tags = {"feature_factory/entity": entity.name}
+
+    @dg.asset(
+        name=scope.candidates.name, group_name=GROUP, kinds={"sql", "python"}, pool=POOL, tags=tags,
+        deps=[alerts.key, baseline.key],
+        description=(
+            f"Typed remediation patches of entity `{entity.name}` proposed from the latest {alerts} partition: "
+            f"impute the {baseline} median for null spikes, clip to the baseline [p01, p99] for outliers, cast "
+            "for schema changes, request a retrain or baseline refresh for severe shifts (when the entity "
+            "declares a model), disable on critical breakage. Each has a stable id, its evidence and the exact "
+            f"SQL it would apply over {entity.features_table} (`/* REVIEW */`). Nothing changes until a patch is "
+            f"approved (approve_patches_job with entity: {entity.name}, or the policy file in auto modes) and "
+            "applied."),
+        metadata={"dagster/table_name": scope.candidates.name,
+                  "dagster/column_schema": scope.candidates.column_schema()},
+    )
+    def _candidates(context: dg.AssetExecutionContext, config: ProposeConfig, warehouse: Warehouse,
+                    remediation: RemediationSettings, online_store: OnlineStoreResource,
+                    catalog: CatalogResource) -> dg.MaterializeResult:
+        return propose_result(context, config, warehouse, remediation, online_store, catalog, scope)
+
+    @dg.asset(
+        name=scope.log.name, group_name=GROUP, kinds={"sql", "python"}, pool=POOL, tags=tags, deps=[_candidates],
+        description=(
+            f"Append-only audit log of applied and rolled-back patches of entity `{entity.name}` (who, when, "
+            "params, the feature's stats before and after). Materializing it applies every APPROVED patch "
+            f"atomically (state, status and log in one transaction under the remediation lock), then rebuilds "
+            f"{entity.online_table}; from then on the online table, training sets, inference and monitoring "
+            f"read {entity.features_table} patched."),
+        metadata={"dagster/table_name": scope.log.name, "dagster/column_schema": scope.log.column_schema()},
+    )
+    def _log(context: dg.AssetExecutionContext, config: ApplyConfig, warehouse: Warehouse,
+             remediation: RemediationSettings, online_store: OnlineStoreResource,
+             catalog: CatalogResource) -> dg.MaterializeResult:
+        return apply_result(context, config, warehouse, remediation, online_store, catalog, scope)
+
+    return _candidates, _log
+
+
+# The customer's, under the names users and tests import (the same objects the definitions hold).
+patch_candidates, feature_patch_log = entity_assets(CUSTOMER_SCOPE.entity)

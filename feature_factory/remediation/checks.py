@@ -2,15 +2,16 @@
 hash, catalog: feature present and not retired). Blocking, because a patch that no longer validates
 would make the patch layer refuse to build the online table, training sets and monitoring.
 
-One check per entity, on its patch log: `active_patches_valid` on feature_patch_log (the customer's,
-against the catalog as loaded) and on every `<entity>_feature_patch_log` (built by the asset
-factory, against that entity's features, reading `<entity>_feature_patches_active`)."""
+One check per entity, on its patch log, built by `build_active_patches_valid` from its scope:
+`active_patches_valid` on feature_patch_log (the customer's, reading feature_patches_active) and on
+product_feature_patch_log (against product's features, reading product_feature_patches_active)."""
+
+import functools
 
 import dagster as dg
 
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer, patches
-from feature_factory.remediation.assets import feature_patch_log
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse
@@ -40,19 +41,17 @@ def validate_active(warehouse: Warehouse, catalog: Catalog, scope: Scope = CUSTO
     )
 
 
-@dg.asset_check(asset=feature_patch_log, blocking=True,
-                description="Every active patch re-validates against the catalog and its id.")
-def active_patches_valid(warehouse: Warehouse, catalog: CatalogResource) -> dg.AssetCheckResult:
-    return validate_active(warehouse, CUSTOMER_SCOPE.catalog(catalog.catalog()))
-
-
+@functools.lru_cache(maxsize=64)  # one definition per entity, whoever asks
 def build_active_patches_valid(scope: Scope) -> dg.AssetChecksDefinition:
-    """`active_patches_valid` on `scope`'s patch log (another entity's), blocking like the customer's."""
+    """`active_patches_valid` (blocking) on `scope`'s patch log (feature_patch_log, product_feature_patch_log)."""
 
     @dg.asset_check(asset=scope.log.name, name="active_patches_valid", blocking=True,
                     description=f"Every active patch of entity `{scope.entity.name}` ({scope.active.name}) "
-                    f"re-validates against its features in the catalog and its id.")
+                    "re-validates against its features in the catalog and its id.")
     def _active_patches_valid(warehouse: Warehouse, catalog: CatalogResource) -> dg.AssetCheckResult:
         return validate_active(warehouse, scope.catalog(catalog.catalog()), scope)
 
     return _active_patches_valid
+
+
+active_patches_valid = build_active_patches_valid(CUSTOMER_SCOPE)

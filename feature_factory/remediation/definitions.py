@@ -1,17 +1,16 @@
-"""remediation domain: patch proposals, approval, audited apply and exact rollback.
+"""remediation domain: patch proposals, approval, audited apply and exact rollback for every
+entity (the customer's first), built by one factory (`entity_assets.remediation_assets`), plus
+the approve and rollback op jobs every entity shares (`entity:` in their config).
 
 Its sensor (applied requests -> retrain / baseline) targets later domains' jobs, so it is built
 in `feature_factory.wiring`."""
 
 import dagster as dg
 
-from feature_factory.remediation import assets, checks, entity_assets, jobs
+from feature_factory.features.entities import all_entities
+from feature_factory.remediation import entity_assets, jobs
 
 defs = dg.Definitions.merge(
-    dg.Definitions(
-        assets=[assets.patch_candidates, assets.feature_patch_log],
-        jobs=[jobs.remediation_job, jobs.approve_patches_job, jobs.apply_patches_job, jobs.rollback_patch_job],
-        asset_checks=[checks.active_patches_valid],
-    ),
-    entity_assets.definitions(),  # every other entity's patch candidates and log
+    entity_assets.definitions(entities=all_entities()),
+    dg.Definitions(jobs=[jobs.approve_patches_job, jobs.rollback_patch_job]),
 )

@@ -7,7 +7,8 @@
 - `apply_patches_job`: apply APPROVED patches and rebuild customer_features_online.
 - `rollback_patch_job`: run config `ops: {rollback_patch: {config: {patch_id: "...", actor: "bob"}}}`.
 - Another entity's patches: the same two jobs with `entity: product` in their config; its
-  `<entity>_remediation_job` and `<entity>_apply_patches_job` come from `entity_assets.py`.
+  `product_remediation_job` and `product_apply_patches_job` (names from its spec) come from the
+  same `entity_jobs` as the customer's.
 
 Apply and rollback cannot interleave: each holds the warehouse-level remediation lock
 (store.remediation_lock), and every state-changing step is in the Dagster pool `remediation`
@@ -16,13 +17,16 @@ Apply and rollback cannot interleave: each holds the warehouse-level remediation
 """
 
 
+import functools
+
 import dagster as dg
 from pydantic import Field
 
 from feature_factory.catalog_resource import CatalogResource
-from feature_factory.features.entities import entity_tables
+from feature_factory.features.entities import CUSTOMER_TABLES, Entity, entity_tables
 from feature_factory.remediation import loop, views
-from feature_factory.remediation.assets import actor_of, feature_patch_log, log_applied, log_views, patch_candidates
+from feature_factory.remediation import assets
+from feature_factory.remediation.assets import actor_of, log_applied, log_views
 from feature_factory.remediation.online import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import Scope, scope_for
@@ -98,12 +102,21 @@ def rollback_patch_job():
     rollback_patch()
 
 
-remediation_job = dg.define_asset_job(
-    "remediation_job", selection=[patch_candidates], tags=RUN_TAGS,
-    description="Propose patches from the latest drift alerts; by mode, approve by policy and apply.",
-)
+@functools.lru_cache(maxsize=64)  # one definition per entity, whoever asks
+def entity_jobs(entity: Entity) -> tuple:
+    """(remediation job, apply-patches job) of one entity, named by its spec: the customer's
+    remediation_job / apply_patches_job, product's product_remediation_job / product_apply_patches_job."""
+    candidates, log = assets.entity_assets(entity)
+    alerts = scope_for(entity).subject.alerts
+    return (
+        dg.define_asset_job(
+            entity.jobs.remediation, selection=[candidates], tags=RUN_TAGS,
+            description=f"Propose patches from the latest {alerts} partition; by mode, approve by policy and apply."),
+        dg.define_asset_job(
+            entity.jobs.apply_patches, selection=[log], tags=RUN_TAGS,
+            description=f"Apply every APPROVED {entity.name} patch atomically, log it, rebuild {entity.online_table}."),
+    )
 
-apply_patches_job = dg.define_asset_job(
-    "apply_patches_job", selection=[feature_patch_log], tags=RUN_TAGS,
-    description="Apply every APPROVED patch atomically, log it, rebuild customer_features_online.",
-)
+
+# The customer's, under the names users and tests import.
+remediation_job, apply_patches_job = entity_jobs(CUSTOMER_TABLES)

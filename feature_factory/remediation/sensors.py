@@ -1,6 +1,7 @@
 """Acting on applied model/baseline patches: `request_retrain` launches `retrain_job`,
 `refresh_baseline` launches `capture_baseline_job` over the `refresh_days` days ending on the
-alert's day. The sensor reads `feature_patch_log` materializations from Dagster's event log (the
+alert's day, for the patch's feature only (the others keep their baseline; the capture leaves out
+days with contamination findings, monitoring/contamination.py). The sensor reads `feature_patch_log` materializations from Dagster's event log (the
 `model_requests` metadata), never the warehouse, and launches once per patch (run key = patch id)."""
 
 import datetime as dt
@@ -23,7 +24,8 @@ def run_request(req: dict, refresh_days: int = REFRESH_DAYS) -> dg.RunRequest:
     if req["action"] == "refresh_baseline" and req.get("alert_date"):
         end = dt.date.fromisoformat(req["alert_date"])
         start = end - dt.timedelta(days=refresh_days - 1)
-        config = {"ops": {"feature_stats_baseline": {"config": {"start_date": str(start), "end_date": str(end)}}}}
+        config = {"ops": {"feature_stats_baseline": {"config": {
+            "start_date": str(start), "end_date": str(end), "features": [req["feature"]]}}}}
     return dg.RunRequest(job_name=job_name, run_key=f"patch:{req['patch_id']}", run_config=config, tags=tags)
 
 

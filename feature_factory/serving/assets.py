@@ -1,8 +1,10 @@
-"""Dagster wiring of the serving domain: `customer_features_online_store`, the online store
-written from `customer_features_online` after every rebuild (logic in `publish`), and, from the
-catalog, `<entity>_features_online_store` for every other entity with features (`store_assets`):
-the same run over `<entity>_features_online`, into that entity's own store (`config.py`)."""
+"""Dagster wiring of the serving domain: one asset factory (`store_asset_for`) builds every entity's
+online store asset, written from its online table after every rebuild (logic in `publish`): the
+customer's `customer_features_online_store` from `customer_features_online`, product's
+`product_features_online_store` into that entity's own store (`config.py`)."""
 
+
+import functools
 
 import dagster as dg
 from pydantic import Field
@@ -10,11 +12,12 @@ from pydantic import Field
 from feature_factory import priorities
 from feature_factory.catalog import Catalog
 from feature_factory.catalog_resource import CatalogResource
-from feature_factory.features.assets import ONLINE_AUTOMATION, customer_features_online
+from feature_factory.features.assets import ONLINE_AUTOMATION
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity, other_entities
 from feature_factory.features.online import DEFAULT_TTL_DAYS
 from feature_factory.partitions import single_run_backfill
 from feature_factory.serving import publish
+from feature_factory.serving.config import CUSTOMER as DEFAULT_ENTITY  # `feature-factory serve`'s default
 from feature_factory.serving.config import DEFAULT_PORT, OnlineStoreResource
 from feature_factory.serving.store import StoreError, StoreMeta, store_asset
 from feature_factory.warehouse.base import Warehouse
@@ -31,8 +34,13 @@ class OnlineStoreConfig(dg.Config):
     )
 
 
+def serve_command(entity: Entity) -> str:
+    """The command whose server answers the entity's ids (`--entity` unless it is the server's default)."""
+    return "feature-factory serve" + ("" if entity.name == DEFAULT_ENTITY else f" --entity {entity.name}")
+
+
 def store_metadata(meta: StoreMeta, where: str, entity: Entity = CUSTOMER_TABLES) -> dict:
-    serve = "" if entity.name == CUSTOMER_TABLES.name else f"  # feature-factory serve --entity {entity.name}\n"
+    serve = "" if entity.name == DEFAULT_ENTITY else f"  # {serve_command(entity)}\n"
     return {
         "dagster/row_count": meta.rows,
         "store": where,
@@ -61,39 +69,25 @@ def publish_result(context: dg.AssetExecutionContext, config: OnlineStoreConfig,
     return dg.MaterializeResult(metadata=store_metadata(meta, store.describe(), entity))
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"sqlite", "redis", "python"},
-    deps=[customer_features_online],
-    automation_condition=ONLINE_AUTOMATION,
-    backfill_policy=single_run_backfill,  # in daily_refresh_job: see customer_features_online
-    op_tags=priorities.op_tags(priorities.SERVING),  # after drift_alerts in a refresh (priorities.py)
-)
-def customer_features_online_store(context: dg.AssetExecutionContext, config: OnlineStoreConfig,
-                                   warehouse: Warehouse, online_store: OnlineStoreResource,
-                                   catalog: CatalogResource) -> dg.MaterializeResult:
-    """The online store `feature-factory serve` answers from: customer_features_online copied as a
-    new version (SQLite by default, Redis in production) and made current atomically, so a reader
-    sees the old or the new version, never a mix. Apply and rollback refresh it too."""
-    return publish_result(context, config, warehouse, online_store, catalog.catalog().for_entity(CUSTOMER_TABLES.name))
-
-
+@functools.lru_cache(maxsize=64)  # one definition per entity, whoever asks
 def store_asset_for(entity: Entity) -> dg.AssetsDefinition:
-    """`<entity>_features_online_store`: the entity's online table published to its own store."""
+    """The entity's online store asset (customer_features_online_store, product's
+    `product_features_online_store`): its online table published to its own store."""
     name = entity.name
 
     @dg.asset(
-        name=store_asset(name),
+        name=entity.store_asset,
         group_name=GROUP,
         kinds={"sqlite", "redis", "python"},
         deps=[dg.AssetKey(entity.online_table)],
         automation_condition=ONLINE_AUTOMATION,
-        backfill_policy=single_run_backfill,  # in <entity>_refresh_job
+        backfill_policy=single_run_backfill,  # in the entity's refresh job: see its online table
+        op_tags=priorities.op_tags(priorities.SERVING),  # after the drift alerts in a refresh (priorities.py)
         tags={"feature_factory/entity": name},
         description=(
-            f"The online store `feature-factory serve --entity {name}` answers from (POST /features with "
-            f"{entity.key} values): {entity.online_table} copied as a new version into entity `{name}`'s own "
-            "store (SQLite file or Redis key prefix, beside the customer's) and made current atomically, so a "
+            f"The online store `{serve_command(entity)}` answers from (POST /features with {entity.key} values): "
+            f"{entity.online_table} copied as a new version into entity `{name}`'s store (SQLite by default, "
+            "Redis in production; each entity its own file or key prefix) and made current atomically, so a "
             f"reader sees the old or the new version, never a mix. Applying and rolling back {name} patches "
             "refresh it too."),
     )
@@ -105,6 +99,10 @@ def store_asset_for(entity: Entity) -> dg.AssetsDefinition:
     return _store
 
 
-def store_assets(catalog: Catalog | None = None) -> list[dg.AssetsDefinition]:
-    """`<entity>_features_online_store` for every entity other than customer with features in the catalog."""
-    return [store_asset_for(entity) for entity in other_entities(catalog)]
+def store_assets(catalog: Catalog | None = None, entities: list[Entity] | None = None) -> list[dg.AssetsDefinition]:
+    """The online store asset of every entity with features in the catalog (default: the entities
+    other than the customer, what a catalog adds to the churn example)."""
+    return [store_asset_for(e) for e in (other_entities(catalog) if entities is None else entities)]
+
+
+customer_features_online_store = store_asset_for(CUSTOMER_TABLES)

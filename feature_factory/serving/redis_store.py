@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 
-from feature_factory.serving.store import Lookup, OnlineStore, Row, StoreError, StoreMeta, store_asset
+from feature_factory.serving.store import Erasure, Lookup, OnlineStore, Row, StoreError, StoreMeta, store_asset
 
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "ff:customer_features"
@@ -164,6 +164,38 @@ class RedisOnlineStore(OnlineStore):
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    def erase(self, entity_ids: Sequence[str]) -> Erasure:
+        """HDEL the ids from every version's hash under the prefix (the current one and the previous
+        one in its grace period), then rewrite what Redis keeps on disk: SAVE when it writes RDB
+        dumps (configured, or one was saved since it started), BGREWRITEAOF when the AOF is on."""
+        import redis
+
+        ids = list(entity_ids)
+        try:
+            r = self.client
+            keys = list(r.scan_iter(match=f"{self.prefix}:rows:*", count=1000))
+            erased = sum(int(r.hdel(k, *ids)) for k in keys) if ids else 0
+            pipe = r.pipeline(transaction=False)
+            for k in keys:
+                pipe.hmget(k, ids)
+            remaining = sum(v is not None for got in (pipe.execute() if keys and ids else []) for v in got)
+            done = []
+            try:
+                info = r.info("persistence")
+                saves = str(r.config_get("save").get("save", "")).strip()
+                if saves or int(info.get("rdb_saves", 0) or 0):  # a dump exists or will be written
+                    r.save()
+                    done.append("SAVE (RDB dump rewritten)")
+                if int(info.get("aof_enabled", 0) or 0):
+                    r.bgrewriteaof()
+                    done.append("BGREWRITEAOF (append-only file rewritten)")
+            except redis.ResponseError as exc:  # managed Redis may refuse CONFIG / SAVE
+                done.append(f"persistence not rewritten ({exc}): run SAVE / BGREWRITEAOF on the server")
+        except redis.RedisError as exc:
+            raise StoreError(f"cannot erase from online store {self.describe()}: {exc}") from exc
+        at_rest = "; ".join(done) or "no RDB or AOF persistence in use"
+        return Erasure(erased, remaining, f"{self.describe()}: HDEL from {len(keys)} version(s); {at_rest}")
 
     def write(self, meta: StoreMeta, batches: Iterable[Sequence[Row]]) -> StoreMeta:
         import redis

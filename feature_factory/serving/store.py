@@ -114,6 +114,16 @@ class Lookup:
     state: str = "ok"  # ok | missing (no version written yet)
 
 
+@dataclass(frozen=True)
+class Erasure:
+    """What `OnlineStore.erase` did: entries removed (over every kept version), entries of those
+    ids still found afterwards (0 verifies it), and what was done to the bytes at rest."""
+
+    erased: int
+    remaining: int
+    detail: str
+
+
 class OnlineStore(ABC):
     """An online store backend. Writes are atomic swaps of whole versions; reads are consistent."""
 
@@ -145,6 +155,12 @@ class OnlineStore(ABC):
 
     def describe(self) -> str:
         return self.kind
+
+    def erase(self, entity_ids: Sequence[str]) -> Erasure:
+        """Remove these ids from every version the store keeps (the current and the previous one),
+        and their bytes from what the backend keeps at rest (issue 30: erasure). A backend that
+        cannot says so with a StoreError, never by leaving them silently."""
+        raise StoreError(f"online store {self.describe()} cannot erase ids")
 
     def close(self) -> None:  # pragma: no cover - backends override when they hold connections
         pass

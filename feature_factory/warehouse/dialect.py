@@ -38,6 +38,10 @@ class Dialect:
         """Aggregate expressions for the exact (interpolated, `PERCENTILE_CONT`) quantiles of `expr`."""
         return [f"PERCENTILE_CONT({float(q)!r}) WITHIN GROUP (ORDER BY {expr})" for q in qs]
 
+    def sha256_hex(self, expr: str) -> str:
+        """SQL: the lower-case hex SHA-256 of VARCHAR `expr` (Python's `hashlib.sha256(...).hexdigest()`)."""
+        return f"SHA2({expr}, 256)"
+
     def approx_count_distinct(self, expr: str) -> str:
         """Aggregate: HyperLogLog estimate of the number of distinct non-null values of `expr`."""
         return f"APPROX_COUNT_DISTINCT({expr})"
@@ -100,6 +104,9 @@ class Dialect:
 
 class DuckDBDialect(Dialect):
     name = "duckdb"
+
+    def sha256_hex(self, expr: str) -> str:
+        return f"sha256({expr})"
 
     def try_timestamp(self, expr: str) -> str:
         # TIMESTAMPTZ accepts offsets; normalise to UTC and drop the zone.

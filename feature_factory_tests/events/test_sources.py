@@ -228,3 +228,37 @@ def test_the_churn_events_can_be_a_warehouse_table(duckdb_warehouse, tmp_path, m
         ("e1", "duplicate_event_id_in_batch", "crm_events"), ("e2", "unknown_channel", "crm_events"),
         ("e3", "unparseable_timestamp", "crm_events")]
     assert (result.rows_read, result.rows_accepted) == (4, 1)
+
+
+def test_what_the_churn_ingestion_is_called_is_declared_not_branched_on(tmp_path):
+    """Issue 27: events/ reads the churn example's names from its entry (shipped values: the names
+    users know); another source declaring the same keys gets them, and an older `events` entry
+    without them gets the shipped values."""
+    from feature_factory.events import layout
+    from feature_factory.events.assets import names_of
+    from feature_factory.settings import Homes
+
+    shipped = contract.events_source()
+    t, names = layout.source_tables(shipped), names_of(shipped)
+    assert (t.landing_rows, t.landing_files, t.value("amount")) == ("landing_rows", "landing_files", "amount_value")
+    assert (names.group, names.job, names.sensor, names.duplicates_check, names.config) == (
+        "events", "ingest_job", "landing_files_sensor", "no_duplicate_event_id", contract.IngestionConfig)
+    homes = Homes(home=str(tmp_path), landing=str(tmp_path / "mine"))
+    assert layout.landing_dir(shipped, homes) == tmp_path / "mine"  # landing_override: true
+    declared = parse(location={"landing_folder": "support_tickets", "landing_override": True},
+                     tables={"landing_rows": "tickets_rows", "landing_files": "tickets_files"},
+                     staged_value_suffix="_v", ingestion={"group": "support", "job": "tickets_job"}).get("support_tickets")
+    t, names = layout.source_tables(declared), names_of(declared)
+    assert (t.landing_rows, t.landing_files, t.value("agent")) == ("tickets_rows", "tickets_files", "agent_v")
+    assert (names.group, names.job, names.sensor, names.duplicates_check) == ("support", "tickets_job", None,
+                                                                              "no_duplicate_row_id")
+    assert layout.landing_dir(declared, homes) == tmp_path / "mine"
+    plain = parse().get("support_tickets")
+    assert (layout.source_tables(plain).landing_rows, names_of(plain).group) == ("support_tickets_landing_rows", "sources")
+    assert layout.landing_dir(plain, homes) == homes.landing_root() / "support_tickets"  # no override
+    entry = yaml.safe_load(DEFAULT_SOURCES_PATH.read_text())["sources"]["events"]
+    older = {k: v for k, v in entry.items() if k not in ("ingestion", "staged_value_suffix")}
+    older["location"], older["tables"] = {"landing_folder": "events"}, {"raw": "raw_events", "quarantine": "quarantined_events"}
+    assert parse_sources({"events": older}, "old.yaml").get("events") == shipped
+    with pytest.raises(CatalogError, match=r"^s\.yaml: source 'support_tickets': ingestion.contract 'orders' is not"):
+        parse(ingestion={"contract": "orders"})

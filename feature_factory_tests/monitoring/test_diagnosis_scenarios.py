@@ -7,7 +7,9 @@ attribution -> the proposal rules):
   that file named, and only `exclude_source` of that file or a clip proposed;
 - a channel-mix change: `population_shift` with refresh_baseline + request_retrain, never a clip;
 - a schema change the cast cannot repair (one file renames `amount`, ingested with NULL amounts
-  under `missing_column: alert`): the `type_or_schema` rule at medium+, that file excluded.
+  under `missing_column: alert`): the `type_or_schema` rule at medium+, that file excluded;
+- a replayed batch (days 101..103 re-landed in one extra file with new event ids, issue 28):
+  `single_source` naming that file, only its exclusion proposed (never a refresh or a retrain).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def table(tmp_path_factory):
                                 judged=(B.DRIFT + 4,))
         rows += B.run_scenarios(root / "work", CUSTOMERS, 3, {"rename_one_file"}, log=lambda *_: None,
                                 judged=(B.INCIDENT,))
+        rows += B.run_scenarios(root / "work", CUSTOMERS, 3, {"replay_three_days"}, log=lambda *_: None,
+                                judged=(B.INCIDENT + 2,))
     return {r["scenario"]: r for r in rows}
 
 
@@ -70,3 +74,14 @@ def test_a_schema_change_the_cast_cannot_repair_is_type_or_schema_and_excludes_t
     assert row["wrong_count"] == 0 and set(row["actions"]) == {"exclude_source"}, (row["actions"], row["wrong"])
     assert row["segment_first"] == row["drifted_feature_days"], row["details"]
     assert any(bad in line for line in row["examples"]), row["examples"]
+
+
+def test_a_replayed_batch_is_a_single_source_and_only_that_file_is_excluded(table):
+    row = table["replay_three_days"]
+    replay = f"events_{B.DAY(B.INCIDENT + 2)}_replay_{B.DAY(B.INCIDENT)}.parquet"
+    assert row["drifted_feature_days"] > 0, row["details"]
+    assert row["diagnoses"] == {"single_source": row["drifted_feature_days"]}, row["details"]
+    assert row["segment_first"] == row["drifted_feature_days"], row["details"]
+    assert row["wrong_count"] == 0 and set(row["actions"]) == {"exclude_source"}, (row["actions"], row["wrong"])
+    assert row["actions"]["exclude_source"] == row["drifted_feature_days"]
+    assert any(replay in line and "replays" in line for line in row["examples"]), row["examples"]

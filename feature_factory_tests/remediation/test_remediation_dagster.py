@@ -158,7 +158,8 @@ def test_applied_model_patches_launch_their_jobs_once(duckdb_warehouse, tmp_path
     assert set(by_job) == available
     assert by_job["retrain_job"].run_key == f"patch:{ids['request_retrain']}"
     window = by_job["capture_baseline_job"].run_config["ops"]["feature_stats_baseline"]["config"]
-    assert window == {"start_date": "2024-02-12", "end_date": "2024-03-10"}
+    # The refresh covers the feature it was approved for, nothing else (issue 28: it recaptured all).
+    assert window == {"start_date": "2024-02-12", "end_date": "2024-03-10", "features": ["revenue_7d"]}
     # A restarted sensor resumes from its cursor: nothing is launched twice.
     again = sensors.evaluate(dg.build_sensor_context(instance=instance, cursor=result.cursor), available)
     assert again.run_requests == []
