@@ -93,7 +93,7 @@ def evaluate_days(
     stored = _stored_stats(warehouse, first, last, subject)
     # Landed rows per event day (STALE judges the feed) and the trailing days' totals of count/sum
     # features (SUSTAINED_TREND): both bounded by days (x features), read once for the range.
-    landed = feeds.landed_counts(warehouse, subject.history, first, last)
+    landed, landed_files = feeds.landed_counts(warehouse, subject.history, first, last)
     totalled = {s.name for s in specs if s.agg in volume_trend.TOTALLED}
     totals = _stored_totals(warehouse, first - dt.timedelta(days=th.sustained_trend_days), first, totalled, subject)
     out = []
@@ -103,7 +103,7 @@ def evaluate_days(
                                     subject)
         for name in totalled:
             totals.setdefault(name, {})[day] = volume_trend.total(report.current.get(name))
-        feed = feeds.feed_day(day, landed) if landed else None
+        feed = feeds.feed_day(day, landed, files=landed_files) if landed else None
         for spec in specs:
             # Days whose window reaches back before the first event are ramp-up, not drift (the
             # same rule that keeps them out of the baseline).

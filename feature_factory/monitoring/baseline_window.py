@@ -7,8 +7,9 @@ every later day sits at the window's end or past it, far from the pooled mean of
 looks abnormal forever. So a capture fits ln(rows + 1) on the day (least squares) for each series
 and warns when the fitted change from the window's first to its last day reaches `max_change`
 (default 25%: a stationary population's weekly rhythm and noise move the fit by a few percent).
-It then slides a window of the same length over every day the series cover and suggests the latest
-one whose two series both change less than that (or else the flattest one).
+It then slides a window of the same length over every day the series cover and suggests the first
+one from the requested start on whose two series both change less than that (the most days left
+to judge; else the latest flat one before it, else the flattest one).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class WindowTrend:
     what: str  # "rows per snapshot day" (population) or "landed rows per day" (volume)
     start: dt.date
     end: dt.date
-    first: float  # fitted at the window's first day
-    last: float  # fitted at its last day
+    first: float  # mean of the window's first week (fitted at its first day in a window under 14 days)
+    last: float  # mean of its last week (or fitted at its last day)
 
     @property
     def change(self) -> float:
@@ -38,21 +39,28 @@ class WindowTrend:
 
     def describe(self) -> str:
         way = "fall" if self.last < self.first else "grow"
-        return (f"{self.what} {way} from {_k(self.first)} to {_k(self.last)} ({self.change:+.0%}, fitted) "
-                f"inside {self.start}..{self.end}")
+        return (f"{self.what} {way} from {_k(self.first)} to {_k(self.last)} ({self.change:+.0%}, first "
+                f"against last week) inside {self.start}..{self.end}")
 
 
 def fit(counts: Mapping[dt.date, float], start: dt.date, end: dt.date, what: str) -> WindowTrend | None:
-    """The least-squares trend of ln(count + 1) over the days of [start, end] in `counts` (a day
-    absent from it is not counted: days before a series starts); None with fewer than 7 days."""
-    pts = [((d - start).days, math.log1p(max(float(v), 0.0))) for d, v in counts.items() if start <= d <= end]
+    """The change over [start, end] of the days in `counts` (a day absent from it is not counted:
+    days before a series starts): the first week's mean against the last week's (weekly rhythm
+    cancels), or in a window under 14 days the least-squares trend of ln(count + 1); None with
+    fewer than 7 days."""
+    pts = sorted(((d - start).days, max(float(v), 0.0)) for d, v in counts.items() if start <= d <= end)
     if len(pts) < MIN_DAYS:
         return None
-    x, y = np.asarray(pts).T
+    span = (end - start).days
+    if span + 1 >= 2 * MIN_DAYS:
+        head = [v for x, v in pts if x < MIN_DAYS]
+        tail = [v for x, v in pts if x > span - MIN_DAYS]
+        if head and tail:
+            return WindowTrend(what, start, end, float(np.mean(head)), float(np.mean(tail)))
+    x, y = np.asarray([(x, math.log1p(v)) for x, v in pts]).T
     if np.ptp(x) == 0:
         return None
     slope, icpt = np.polyfit(x, y, 1)
-    span = (end - start).days
     return WindowTrend(what, start, end, math.expm1(icpt), math.expm1(icpt + slope * span))
 
 
@@ -60,10 +68,12 @@ def trending(trends: list[WindowTrend | None], max_change: float = MAX_CHANGE) -
     return [t for t in trends if t is not None and abs(t.change) >= max_change]
 
 
-def flattest(series: dict[str, Mapping[dt.date, float]], length: int,
-             max_change: float = MAX_CHANGE) -> tuple[dt.date, dt.date, float] | None:
-    """(start, end, worst abs change) of the latest window of `length` days whose series all change
-    less than `max_change`, else of the flattest; None when the series cover fewer days."""
+def flattest(series: dict[str, Mapping[dt.date, float]], length: int, max_change: float = MAX_CHANGE,
+             after: dt.date | None = None) -> tuple[dt.date, dt.date, float] | None:
+    """(start, end, worst abs change) of the first window of `length` days starting at or after
+    `after` whose series all change less than `max_change` (the one that leaves the most days to
+    judge), else of the latest such window before it, else of the flattest; None when the series
+    cover fewer days."""
     days = sorted(set().union(*(set(s) for s in series.values()))) if series else []
     if length < MIN_DAYS or len(days) < length:
         return None
@@ -79,6 +89,9 @@ def flattest(series: dict[str, Mapping[dt.date, float]], length: int,
     if not scored:
         return None
     flat = [w for w in scored if w[2] < max_change]
+    later = [w for w in flat if after is None or w[0] >= after]
+    if later:
+        return later[0]
     return flat[-1] if flat else min(scored, key=lambda w: w[2])
 
 
@@ -94,10 +107,10 @@ def warnings(population: Mapping[dt.date, float], landed: Mapping[dt.date, float
            "that no longer exists (a cohort ageing out of the population, or a feed growing or shrinking)"
            for t in found]
     series = {"population": population, **({"volume": landed} if landed else {})}
-    best = flattest(series, (end - start).days + 1, max_change)
+    best = flattest(series, (end - start).days + 1, max_change, after=start)
     if best and (best[0], best[1]) != (start, end):
         a, b, worst = best
-        out.append(f"a flatter window of the same length: start_date={a} end_date={b} (largest fitted change "
+        out.append(f"a flatter window of the same length: start_date={a} end_date={b} (largest change "
                    f"{worst:.0%}); recapture with it (capture_baseline_job config)")
     else:
         out.append("no window of the same length is flatter; a shorter window changes less")

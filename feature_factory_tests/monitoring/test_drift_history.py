@@ -48,14 +48,20 @@ def test_a_day_with_half_its_files_missing_is_stale_and_diagnosed_as_the_feed():
     landed = {d: 1000 + int(RNG.integers(-30, 30)) for d in days(40)}
     last = days(40)[-1]
     landed[last] = 500  # two of four files
-    feed = feed_day(last, landed)
-    assert feed.short() and feed.ratio == pytest.approx(0.5, abs=0.03)
+    files = {d: 4 for d in landed} | {last: 2}
+    feed = feed_day(last, landed, files=files)
+    assert feed.short() and feed.ratio == pytest.approx(0.5, abs=0.03) and feed.expected_files == 4
     day = summary(RNG.poisson(0.98, 14000))  # half of one day of a 30-day window
     result = compare("purchases_30d", day, BASE, Thresholds(), feed=feed)
-    assert result.types["STALE"] == "high" and "500 rows landed" in result.note
+    assert result.types["STALE"] == "high" and "500 rows landed" in result.note and "2 landing file(s) vs 4" in result.note
     assert D.preliminary(result.types, result.metrics, day, BASE, [])[0] == "volume_or_staleness"
     # A whole day missing: nothing landed at all.
-    assert feed_day(last, {**landed, last: 0}).short()
+    assert feed_day(last, {**landed, last: 0}, files=files | {last: 0}).short()
+    # A quiet day of a complete feed (CDNOW's Sunday before Christmas: 51 rows vs 104, from the one
+    # file every day comes from) is as low in rows, but nothing is missing.
+    one_file = {d: 1 for d in landed}
+    assert not feed_day(last, landed, files=one_file).short()
+    assert feed_day(last, landed).short()  # without file counts, rows decide alone
 
 
 def test_weekly_rhythm_and_small_noisy_feeds_are_not_stale():
@@ -133,17 +139,22 @@ def test_a_trending_baseline_window_warns_and_suggests_a_flatter_one():
     # A cohort ageing out: 20.9k rows per snapshot day falling to 7.2k over a quarter, flat later.
     all_days = days(365, dt.date(1997, 1, 1))
     q2 = (dt.date(1997, 4, 1), dt.date(1997, 6, 29))
-    population = {}
+    population, rng = {}, np.random.default_rng(1)  # its own stream: the same numbers run alone or not
     for d in all_days:
         x = min(max((d - q2[0]).days, 0), 89) / 89
-        population[d] = 20900 * (7200 / 20900) ** x * (1 + 0.01 * RNG.standard_normal())
-    t = W.fit(population, *q2, "rows per snapshot day")
-    assert t.first == pytest.approx(20900, rel=0.03) and t.last == pytest.approx(7200, rel=0.03)
+        population[d] = 20900 * (7200 / 20900) ** x * (1 + 0.01 * rng.standard_normal())
+    t = W.fit(population, *q2, "rows per snapshot day")  # the means of the first and the last week
+    assert t.first == pytest.approx(20900 * (7200 / 20900) ** (3 / 89), rel=0.02)
+    assert t.last == pytest.approx(20900 * (7200 / 20900) ** (86 / 89), rel=0.02)
+    short = W.fit(population, q2[0], q2[0] + dt.timedelta(days=9), "x")  # under 14 days: the fitted trend
+    assert short.first == pytest.approx(20900, rel=0.03)
     warnings = W.warnings(population, {}, *q2)
-    assert "fall from 20.9k to 7.2k (-66%, fitted)" in warnings[0]
+    assert "fall from 20.2k to 7.5k (-63%, first against last week)" in warnings[0]
     a, b = (dt.date.fromisoformat(v.split()[0]) for v in warnings[1].split("start_date=")[1].split("end_date="))
-    assert (b - a).days == 89 and a >= dt.date(1997, 6, 29)  # the latest flat window, after the decline
-    assert abs(W.fit(population, a, b, "x").change) < W.MAX_CHANGE
+    assert (b - a).days == 89 and a > q2[0] and abs(W.fit(population, a, b, "x").change) < W.MAX_CHANGE
+    # ... the first flat one from the requested start on (the most days left to judge).
+    before = a - dt.timedelta(days=1)
+    assert abs(W.fit(population, before, before + dt.timedelta(days=89), "x").change) >= W.MAX_CHANGE
     # Volume trending inside a flat population is named too; a flat window says nothing.
     landed = {d: 500 * (1 - 0.5 * (d - q2[0]).days / 89) for d in all_days if q2[0] <= d <= q2[1]}
     assert any("landed rows per day (volume) fall" in w for w in W.warnings({d: 1e4 for d in all_days}, landed, *q2))
