@@ -213,16 +213,23 @@ def capture_baseline(
     baseline = current_baseline(warehouse, subject)
     assert baseline is not None
     baseline.incomplete = incomplete
-    baseline.warnings = window_warnings(warehouse, start, end, subject)
+    ramp = max((s.window_days for s in specs if isinstance(s.window_days, int)), default=0)
+    baseline.warnings = window_warnings(warehouse, start, end, subject, ramp_days=ramp)
     return baseline
 
 
 def window_warnings(warehouse: Warehouse, start: dt.date, end: dt.date, subject: Subject = CUSTOMER,
-                    max_change: float = baseline_window.MAX_CHANGE) -> list[str]:
+                    max_change: float = baseline_window.MAX_CHANGE, ramp_days: int = 0) -> list[str]:
     """Warnings when [start, end] trends in population (rows per snapshot day) or volume (landed
-    rows per event day), with a flatter window of the same length (two GROUP BYs, one row a day)."""
+    rows per event day), with a flatter window of the same length (two GROUP BYs, one row a day).
+    The population's first `ramp_days` days of history are left out: it fills up while the
+    history is shorter than the longest window (the ramp-up the per-feature windows and the
+    baseline's own trend already account for), which is not a cohort ageing out."""
+    first_day = history_start(warehouse, subject)
+    ramped = first_day + dt.timedelta(days=max(ramp_days - 1, 0)) if first_day else None
     population = {as_date(d): float(n) for d, n in warehouse.fetch_all(
-        f"SELECT snapshot_date, COUNT(*) FROM {subject.features} GROUP BY snapshot_date") if d is not None}
+        f"SELECT snapshot_date, COUNT(*) FROM {subject.features} GROUP BY snapshot_date")
+        if d is not None and (ramped is None or as_date(d) >= ramped)}
     landed: dict[dt.date, float] = {}
     if population and warehouse.table_exists(subject.history):
         landed = {as_date(d): float(n) for d, n in warehouse.fetch_all(
