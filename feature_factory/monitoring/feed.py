@@ -31,9 +31,12 @@ import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from feature_factory.dates import as_date
-from feature_factory.warehouse.base import Warehouse
+
+if TYPE_CHECKING:  # drift.py imports this module: no Dagster (warehouse.base) at import time
+    from feature_factory.warehouse.base import Warehouse
 
 LOOKBACK_DAYS = 28
 MIN_DAYS = 7
