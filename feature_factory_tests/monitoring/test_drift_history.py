@@ -159,3 +159,26 @@ def test_a_trending_baseline_window_warns_and_suggests_a_flatter_one():
     landed = {d: 500 * (1 - 0.5 * (d - q2[0]).days / 89) for d in all_days if q2[0] <= d <= q2[1]}
     assert any("landed rows per day (volume) fall" in w for w in W.warnings({d: 1e4 for d in all_days}, landed, *q2))
     assert W.warnings({d: 1e4 for d in all_days}, {d: 500.0 for d in all_days}, *q2) == []
+
+
+def test_evaluate_day_judges_the_landed_feed_not_the_snapshot(duckdb_warehouse, features):
+    """Through the warehouse: a snapshot day that shrank to a third with every file landed is not
+    STALE; the same day with one of its two files missing is."""
+    from feature_factory.monitoring import baseline as B
+    from feature_factory.monitoring.alerts import evaluate_day
+
+    from .conftest import START, load_features, make_days
+
+    wh = duckdb_warehouse
+    load_features(wh, make_days(20, customers=90))
+    last = START + dt.timedelta(days=19)
+    wh.execute(f"DELETE FROM customer_features WHERE snapshot_date = DATE '{last}' AND customer_id >= 'c00030'")
+    B.capture_baseline(wh, START, START + dt.timedelta(days=9), features)
+    wh.execute("CREATE TABLE raw_events AS SELECT CAST(DATE '2024-01-01' + CAST(d AS INTEGER) AS DATE) AS event_date, "
+               "'f' || CAST(i % 2 AS VARCHAR) || '.csv' AS source_file FROM range(20) t(d), range(200) u(i)")
+    complete = evaluate_day(wh, last, features)
+    assert [r.feature for r in complete.results] and all("STALE" not in r.types for r in complete.results)
+    wh.execute(f"DELETE FROM raw_events WHERE event_date = DATE '{last}' AND source_file = 'f1.csv'")
+    short = evaluate_day(wh, last, features)
+    assert all(r.types.get("STALE") == "high" for r in short.results)
+    assert "100 rows landed" in short.results[0].note and "1 landing file(s) vs 2" in short.results[0].note
