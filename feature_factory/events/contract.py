@@ -7,6 +7,7 @@ handled, so the rules live in one place that the UI (config schema) and the test
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 
 import dagster as dg
@@ -61,8 +62,11 @@ def events_source() -> SourceSpec:
     except KeyError as exc:
         raise CatalogError(f"{catalog.path}: the churn example's source {DEFAULT_SOURCE!r} is missing "
                            "(it feeds raw_events)") from exc
-    got = tuple((c.name, c.type) for c in spec.columns)
     want = tuple(zip(CONTRACT_COLUMNS, _CONTRACT_TYPES))
+    if {c.name for c in spec.columns} == set(CONTRACT_COLUMNS):
+        # Columns a source's `constants:` or derived `row_id:` declares come last: the contract's order.
+        spec = replace(spec, columns=tuple(sorted(spec.columns, key=lambda c: CONTRACT_COLUMNS.index(c.name))))
+    got = tuple((c.name, c.type) for c in spec.columns)
     problems = []
     if got != want:
         problems.append(f"columns must be exactly {', '.join(f'{c} ({t})' for c, t in want)}")

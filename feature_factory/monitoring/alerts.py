@@ -23,6 +23,8 @@ from feature_factory.monitoring.stats import (
     DEFAULT_GRID_SIZE, feature_columns, read_expressions, resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.inputs import input_specs
+from feature_factory.monitoring import feed as feeds
+from feature_factory.monitoring import volume_trend
 from feature_factory.monitoring.root_cause import diagnose_day
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.summary import Summary
@@ -89,11 +91,19 @@ def evaluate_days(
     types = feature_columns(warehouse, subject)
     first_day = history_start(warehouse, subject)
     stored = _stored_stats(warehouse, first, last, subject)
+    # Landed rows per event day (STALE judges the feed) and the trailing days' totals of count/sum
+    # features (SUSTAINED_TREND): both bounded by days (x features), read once for the range.
+    landed, landed_files = feeds.landed_counts(warehouse, subject.history, first, last)
+    totalled = {s.name for s in specs if s.agg in volume_trend.TOTALLED}
+    totals = _stored_totals(warehouse, first - dt.timedelta(days=th.sustained_trend_days), first, totalled, subject)
     out = []
     for day in days:
         report = DayDrift(day=day, baseline=baseline)
         report.current = _day_stats(warehouse, day, stored.get(day, []), specs, baseline, grid_size, report.notes,
                                     subject)
+        for name in totalled:
+            totals.setdefault(name, {})[day] = volume_trend.total(report.current.get(name))
+        feed = feeds.feed_day(day, landed, files=landed_files) if landed else None
         for spec in specs:
             # Days whose window reaches back before the first event are ramp-up, not drift (the
             # same rule that keeps them out of the baseline).
@@ -106,8 +116,12 @@ def evaluate_days(
                 report.notes.append(f"{spec.name} is not in baseline v{baseline.version} (added later, or its "
                                     "window was not yet complete in the baseline window); recapture to monitor it")
                 continue
+            level = (volume_trend.level(day, {d: t for d, t in totals[spec.name].items() if t is not None},
+                                        volume_trend.reference(ref), th.sustained_trend_days)
+                     if spec.name in totalled else None)
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
-                                          ahead=(day - baseline.window_end_of(spec.name)).days, table=subject.features))
+                                          ahead=(day - baseline.window_end_of(spec.name)).days, table=subject.features,
+                                          feed=feed, level=level))
         # Attributed over the entity's population rows by its dimensions (subject.attribution).
         report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
                                         (baseline.window_start, baseline.window_end), specs,
@@ -127,6 +141,22 @@ def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date,
     for r in df.to_dict("records"):
         by_day.setdefault(as_date(r["stats_date"]), []).append(r)
     return by_day
+
+
+def _stored_totals(warehouse: Warehouse, first: dt.date, before: dt.date, features: set[str],
+                   subject: Subject = CUSTOMER) -> dict[str, dict[dt.date, float | None]]:
+    """Each count/sum feature's total (mean x values) per stored day of [first, before): the
+    trailing days SUSTAINED_TREND needs before a run's first day (any baseline version's rows: a
+    total does not depend on the bins)."""
+    out: dict[str, dict[dt.date, float | None]] = {f: {} for f in features}
+    if not features or not warehouse.table_exists(subject.stats.name):
+        return out
+    for day, feature, mean, values in warehouse.fetch_all(
+            f"SELECT stats_date, feature, mean, value_count FROM {subject.stats} "
+            "WHERE stats_date >= CAST(? AS DATE) AND stats_date < CAST(? AS DATE)", [str(first), str(before)]):
+        if feature in out and mean is not None and values:
+            out[feature][as_date(day)] = float(mean) * int(values)
+    return out
 
 
 def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, baseline: Baseline,

@@ -29,6 +29,7 @@ from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features.snapshots import snapshot_days
+from feature_factory.monitoring import baseline_window
 from feature_factory.monitoring.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.stats import (
@@ -64,6 +65,9 @@ class Baseline:
     def window_end_of(self, feature: str) -> dt.date:
         """The last day of `feature`'s own window (the version's end when unknown)."""
         return self.windows.get(feature, (self.window_start, self.window_end))[1]
+    # Set by a capture: the window trends in population or volume (baseline_window.py), with a
+    # flatter window suggested. Not stored; shown in the capture's metadata and log.
+    warnings: list[str] = field(default_factory=list)
 
     def binning(self) -> Binning:
         return Binning(
@@ -250,7 +254,33 @@ def capture_baseline(
     baseline = current_baseline(warehouse, subject)
     assert baseline is not None
     baseline.incomplete = incomplete
+    ramp = max((s.window_days for s in specs if isinstance(s.window_days, int)), default=0)
+    baseline.warnings = window_warnings(warehouse, start, end, subject, ramp_days=ramp)
     return baseline
+
+
+def window_warnings(warehouse: Warehouse, start: dt.date, end: dt.date, subject: Subject = CUSTOMER,
+                    max_change: float = baseline_window.MAX_CHANGE, ramp_days: int = 0) -> list[str]:
+    """Warnings when [start, end] trends in population (rows per snapshot day) or volume (landed
+    rows per event day), with a flatter window of the same length (two GROUP BYs, one row a day).
+    The population's first `ramp_days` days of history are left out: it fills up while the
+    history is shorter than the longest window (the ramp-up the per-feature windows and the
+    baseline's own trend already account for), which is not a cohort ageing out."""
+    first_day = history_start(warehouse, subject)
+    ramped = first_day + dt.timedelta(days=max(ramp_days - 1, 0)) if first_day else None
+    population = {as_date(d): float(n) for d, n in warehouse.fetch_all(
+        f"SELECT snapshot_date, COUNT(*) FROM {subject.features} GROUP BY snapshot_date")
+        if d is not None and (ramped is None or as_date(d) >= ramped)}
+    landed: dict[dt.date, float] = {}
+    if population and warehouse.table_exists(subject.history):
+        landed = {as_date(d): float(n) for d, n in warehouse.fetch_all(
+            f"SELECT event_date, COUNT(*) FROM {subject.history} GROUP BY event_date") if d is not None}
+        first = min(landed, default=None)
+        if first is not None:  # a day without rows between the first and the last landed nothing
+            span = (max(landed) - first).days + 1
+            landed = {first + dt.timedelta(days=i): landed.get(first + dt.timedelta(days=i), 0.0)
+                      for i in range(span)}
+    return baseline_window.warnings(population, landed, start, end, max_change)
 
 
 _MOMENTS = ("zero_rate", "mean", "stddev", "kurtosis", "min_value", "max_value")

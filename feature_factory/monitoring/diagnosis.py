@@ -10,7 +10,10 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 | `type_or_schema`      | SCHEMA_CHANGE on the column, or a landing file in the feature's window had a  |
 |                       | type change / missing column on a raw column the feature reads                |
 |                       | (`landing_schema_drift`)                                                      |
-| `volume_or_staleness` | STALE (no rows, or fewer than the stale share of a baseline day's rows)       |
+| `volume_or_staleness` | STALE (no rows, or an incomplete feed: feed.py), unless the mix moved too:    |
+|                       | with POPULATION_MIX or DISTRIBUTION_SHIFT at `short_day_mix_severity`         |
+|                       | (medium) or worse on the short day, the composition shift is diagnosed by the |
+|                       | rules below (`short_feed` in the evidence)                                    |
 | `missing_data`        | NULL_SPIKE (feature NULLs, or missing raw inputs it aggregates)               |
 | `tail_contamination`  | OUT_OF_RANGE, VARIANCE_CHANGE or MEAN_SHIFT (a few extreme rows cause each),  |
 |                       | and the bulk is stable: no quantile p25..p75 moved more than `bulk_shift`     |
@@ -24,7 +27,8 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 |                       | a share e out of the bulk moves each quantile by <= e in rank, to the         |
 |                       | baseline's p +- e) plus `bulk_noise` (0.05)                                   |
 | `population_shift`    | anything else that drifted (MEAN_SHIFT, VARIANCE_CHANGE, DISTRIBUTION_SHIFT,  |
-|                       | or OUT_OF_RANGE with a moved bulk)                                            |
+|                       | or OUT_OF_RANGE with a moved bulk; SUSTAINED_TREND alone: a slow trend of     |
+|                       | the feature's total, which a baseline refresh or retrain answers)             |
 
 A replayed batch (replay.py: a landing file whose rows repeat rows of other files under new ids)
 in the feature's window, holding at least `replay_part` (0.02) of the window's raw rows, makes a
@@ -76,6 +80,7 @@ class Rules:
     single_source_size: float = 0.5
     peer_share: float = 0.2
     replay_part: float = 0.02  # a replayed file's least share of the window's raw rows to explain its drift
+    short_day_mix_severity: str = "medium"  # a mix move on a short (STALE) day is diagnosed as itself from here
 
 
 def bulk_shift(current: Summary | None, baseline: Summary) -> float | None:
@@ -134,7 +139,13 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
                                   "why": f"landing file(s) {', '.join(names[:3])} changed the type of a raw "
                                          "column this feature reads"}
     if DriftType.STALE in types:
-        return Diagnosis.VOLUME_OR_STALENESS, {**evidence, "why": "the day has far fewer rows than a baseline day"}
+        if not composition_moved(types, r.short_day_mix_severity):
+            return Diagnosis.VOLUME_OR_STALENESS, {**evidence, "why": "the day's feed is incomplete: far fewer "
+                                                   "rows landed than on comparable days"}
+        evidence["short_feed"] = True  # reported, but what moved is the mix: diagnosed as that below
+    if set(types) - {DriftType.STALE} == {DriftType.SUSTAINED_TREND}:
+        return Diagnosis.POPULATION_SHIFT, {**evidence, "why": "a slow, sustained trend of the feature's total "
+                                            "over weeks (SUSTAINED_TREND), not a sudden change"}
     if DriftType.NULL_SPIKE in types:
         inputs = (metrics.get("input_null_rate_delta") or 0.0) > (metrics.get("null_rate_delta") or 0.0)
         return Diagnosis.MISSING_DATA, {**evidence, "inputs_missing": inputs,
@@ -150,6 +161,20 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
     return Diagnosis.POPULATION_SHIFT, {**evidence, "why": (
         f"the bulk moved: KS {_fmt(ks)} beyond the {_fmt(excess or 0)} tail excess, largest p25..p75 "
         f"move {_fmt(shift)} of the baseline spread")}
+
+
+COMPOSITION = {DriftType.POPULATION_MIX, DriftType.DISTRIBUTION_SHIFT}
+
+
+def composition_moved(types: dict[str, str], at: str = "medium") -> bool:
+    """A short day whose mix moved too (not only its volume): a missing file thins the window's
+    counts by about its share of one day over the window's days (half of one day of a 7-day
+    window: ~7%), which moves the share of customers without activity a little (POPULATION_MIX or
+    DISTRIBUTION_SHIFT at low). At `at` (medium) or above, the move is more than the missing rows
+    explain: a composition shift, reported as such."""
+    from feature_factory.monitoring.thresholds import severity_rank
+
+    return any(severity_rank(types[t]) >= severity_rank(at) for t in COMPOSITION if t in types)
 
 
 def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: dict[str, str] | None = None,

@@ -23,6 +23,8 @@ class DriftType(StrEnum):
     SCHEMA_CHANGE = "SCHEMA_CHANGE"
     STALE = "STALE"
     POPULATION_MIX = "POPULATION_MIX"
+    # A slow decline or growth of a count/sum feature's total over weeks (volume_trend.py).
+    SUSTAINED_TREND = "SUSTAINED_TREND"
 
 
 class Diagnosis(StrEnum):
