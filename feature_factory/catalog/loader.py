@@ -252,8 +252,8 @@ def _window(window: Any, label: str) -> int | None:
     if window == LIFETIME:
         return None
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise CatalogError(f"{label}: window_days must be a positive integer or {LIFETIME!r} (the whole "
-                           f"relationship), got {window!r}")
+        raise CatalogError(f"{label}: window_days must be a positive integer, got {window!r} (or {LIFETIME!r}: "
+                           "the whole relationship)")
     if window > MAX_FINITE_WINDOW_DAYS:
         raise CatalogError(f"{label}: window_days {window} is longer than {MAX_FINITE_WINDOW_DAYS} days (a refresh "
                            f"would read that much history); use window_days: {LIFETIME} (kept incrementally)")
