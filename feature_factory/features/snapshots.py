@@ -195,11 +195,12 @@ def _state_ddl(warehouse: Warehouse, s, entity: Entity, plan: SnapshotPlan) -> l
 
 def _write_state(warehouse: Warehouse, s, entity: Entity, plan: SnapshotPlan, first: dt.date,
                  last: dt.date) -> None:
-    """Replace the lifetime state of the range's days by the state as of `last`, in the feature
-    write's transaction (states inside a re-run range would be stale: the next run rebuilds them)."""
+    """Replace the lifetime states from the range's first day on by the state as of `last`, in the
+    feature write's transaction. States after a re-run range may have been built from other rows
+    (a day re-ingested): they are dropped, so the next refresh after it rebuilds from history once."""
     table = quote_ident(state_table(entity))
     names = ", ".join(quote_ident(c) for c in (entity.key, "state_date", *(c for c, _ in plan.state_columns)))
-    s.execute(f"DELETE FROM {table} WHERE state_date BETWEEN {sql_literal(first)} AND {sql_literal(last)}")
+    s.execute(f"DELETE FROM {table} WHERE state_date >= {sql_literal(first)}")
     s.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM ({plan.state_sql}) AS ff_state")
 
 

@@ -114,6 +114,10 @@ def test_the_state_is_what_a_refresh_reads_not_history(duckdb_warehouse):
     write_snapshots(duckdb_warehouse, LIFETIME, D("2024-01-02"), D("2024-05-31"), NOW, entity=forever)
     assert rows(duckdb_warehouse, "2024-05-31")["y"]["purchases_lifetime"] == 2
     assert rows(duckdb_warehouse, "2024-05-31")["y"]["tenure_days"] == (D("2024-05-31") - D("2024-01-02")).days
+    # Re-running an earlier day drops the states after it: the next day rebuilds from history.
+    write_snapshots(duckdb_warehouse, LIFETIME, D("2024-05-30"), D("2024-05-30"), NOW, entity=forever)
+    again = write_snapshots(duckdb_warehouse, LIFETIME, D("2024-06-01"), D("2024-06-01"), NOW, entity=forever)
+    assert again.plan.reads_history and rows(duckdb_warehouse, "2024-06-01")["x"]["purchases_lifetime"] == 4
 
 
 def test_a_feature_added_later_rebuilds_its_state_once(duckdb_warehouse):
