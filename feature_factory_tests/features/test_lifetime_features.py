@@ -146,8 +146,8 @@ def test_default_rule_and_windows_keep_the_classic_plan():
 def sources_with(tmp_path, value):
     """The shipped sources file with the customer's `keep_inactive_days` set to `value`."""
     text = SHIPPED_SOURCES.read_text()
-    if value is not None:
-        text = text.replace("  customer:\n", f"  customer:\n    keep_inactive_days: {value}\n", 1)
+    assert text.count("    keep_inactive_days: 90\n") == 1  # the shipped customer spells the default out
+    text = text.replace("    keep_inactive_days: 90\n", "" if value is None else f"    keep_inactive_days: {value}\n")
     path = tmp_path / "sources.yaml"
     path.write_text(text)
     return load_sources(path)
