@@ -105,6 +105,9 @@ def evaluate_days(
             totals.setdefault(name, {})[day] = volume_trend.total(report.current.get(name))
         feed = feeds.feed_day(day, landed, files=landed_files) if landed else None
         for spec in specs:
+            if not spec.drift_watched:  # declared in the catalog (lifetime aggregates grow as entities age)
+                report.notes.append(f"{spec.name}: not judged for drift: {spec.drift_exclude}")
+                continue
             # Days whose window reaches back before the first event are ramp-up, not drift (the
             # same rule that keeps them out of the baseline).
             if first_day and day < first_complete_day(first_day, spec):

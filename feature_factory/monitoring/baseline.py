@@ -300,8 +300,9 @@ def history_start(warehouse: Warehouse, subject: Subject = CUSTOMER) -> dt.date 
 
 
 def first_complete_day(first_day: dt.date, spec: FeatureSpec) -> dt.date:
-    """The first snapshot day whose window of `spec.window_days` days lies inside the history."""
-    return first_day + dt.timedelta(days=spec.window_days - 1)
+    """The first snapshot day whose window of `spec.window_days` days lies inside the history (a
+    lifetime feature's covers all of it from the first day)."""
+    return first_day + dt.timedelta(days=(spec.window_days or 1) - 1)
 
 
 def complete_windows(first_day: dt.date | None, specs: Sequence[FeatureSpec], start: dt.date,
