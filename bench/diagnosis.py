@@ -232,9 +232,9 @@ def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print,
                   judged: tuple[int, ...] = JUDGED) -> list[dict]:
     """Every scenario (or `names`) through the pipeline; rows of the table (see `score`)."""
     from feature_factory.catalog import load_catalog
-    from feature_factory.monitoring import baseline as B
-    from feature_factory.monitoring.alerts import alert_rows, evaluate_day, write_alerts
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.detection import baseline as B
+    from feature_factory.monitoring.report.alerts import alert_rows, evaluate_day, write_alerts
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
     from feature_factory.warehouse import DuckDBWarehouse
 
     catalog = load_catalog()
@@ -328,9 +328,9 @@ def scale(params: dict, meter) -> dict:
     """One day's drift run on ~10M stored raw_events, with and without diagnosis + attribution."""
     from feature_factory.catalog import load_catalog
     from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
-    from feature_factory.monitoring import alerts as AL
-    from feature_factory.monitoring import baseline as B
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.report import alerts as AL
+    from feature_factory.monitoring.detection import baseline as B
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
     from feature_factory.warehouse import DuckDBWarehouse
 
     root = Path(params["dir"]) / "scale"
@@ -356,7 +356,7 @@ def scale(params: dict, meter) -> dict:
         write_feature_stats(wh, DAY(last), DAY(last), catalog.computed(), binning=baseline.binning())
         del wh
         marker.write_text(wanted)
-    from feature_factory.monitoring import attribution
+    from feature_factory.monitoring.explain import attribution
 
     wh = DuckDBWarehouse(path=str(db))
     events = wh.fetch_one("SELECT COUNT(*) FROM raw_events")[0]

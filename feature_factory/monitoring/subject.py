@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from feature_factory import tables
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
-from feature_factory.monitoring.attribution import AttributionSource
+from feature_factory.monitoring.explain.attribution import AttributionSource
 
 
 @dataclass(frozen=True)

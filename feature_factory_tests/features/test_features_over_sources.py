@@ -226,9 +226,9 @@ def test_landed_tickets_to_served_features(warehouse, catalog, tmp_path):
 def test_ticket_features_are_monitored_and_drift(duckdb_warehouse, catalog, tmp_path):
     """Statistics and drift read customer_features only (the same SQL whatever a column's source;
     their Snowflake runs are the monitoring tests'), so DuckDB alone here keeps fakesnow time down."""
-    from feature_factory.monitoring.alerts import evaluate_days
-    from feature_factory.monitoring.baseline import capture_baseline
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.report.alerts import evaluate_days
+    from feature_factory.monitoring.detection.baseline import capture_baseline
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
 
     warehouse = duckdb_warehouse
     _landed_to_online(warehouse, catalog, tmp_path)
@@ -250,7 +250,7 @@ def test_ticket_features_are_monitored_and_drift(duckdb_warehouse, catalog, tmp_
 
 def test_raw_events_readers_skip_features_over_other_sources(catalog, duckdb_warehouse):
     from feature_factory.features.patches import ExcludeSource, PatchValidationError
-    from feature_factory.monitoring.attribution import attributable
+    from feature_factory.monitoring.explain.attribution import attributable
     from feature_factory.monitoring.inputs import input_specs
 
     write_raw_events(duckdb_warehouse, events_frame(EVENTS))

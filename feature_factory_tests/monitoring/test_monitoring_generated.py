@@ -15,10 +15,10 @@ import shutil
 
 import pytest
 
-from feature_factory.monitoring import baseline as B
-from feature_factory.monitoring.alerts import evaluate_day
-from feature_factory.monitoring.drift import severity_rank
-from feature_factory.monitoring.stats import write_feature_stats
+from feature_factory.monitoring.detection import baseline as B
+from feature_factory.monitoring.report.alerts import evaluate_day
+from feature_factory.monitoring.detection.drift import severity_rank
+from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
 
 pytestmark = pytest.mark.slow
 

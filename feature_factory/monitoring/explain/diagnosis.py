@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feature_factory.monitoring.kinds import Diagnosis, DriftType
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 
 DIAGNOSES = tuple(Diagnosis)  # their values, stored in drift_alerts.diagnosis
 # The attribution mode each diagnosis asks for (attribution.MODES).

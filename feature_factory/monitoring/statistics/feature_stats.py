@@ -37,9 +37,9 @@ from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
-from feature_factory.monitoring.sketch import listed_grid, sketch_ctes
+from feature_factory.monitoring.statistics.sketch import listed_grid, sketch_ctes
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import QUANTILE_COLUMNS
+from feature_factory.monitoring.statistics.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
 
 DEFAULT_GRID_SIZE = 100

@@ -23,14 +23,14 @@ from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features.snapshots import snapshot_days
-from feature_factory.monitoring.drift import baseline_noise
+from feature_factory.monitoring.detection.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.statistics.feature_stats import (
     DEFAULT_GRID_SIZE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from feature_factory import tables
-from feature_factory.monitoring.summary import QUANTILE_COLUMNS
+from feature_factory.monitoring.statistics.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.dialect import Dialect
 from feature_factory.warehouse.sql import sql_literal
 

@@ -15,17 +15,17 @@ from typing import NamedTuple
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
-from feature_factory.monitoring.baseline import (
+from feature_factory.monitoring.detection.baseline import (
     NO_BASELINE, Baseline, current_baseline, first_complete_day, history_start,
 )
-from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.detection.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
+from feature_factory.monitoring.statistics.feature_stats import (
     DEFAULT_GRID_SIZE, feature_columns, read_expressions, resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.inputs import input_specs
-from feature_factory.monitoring.root_cause import diagnose_day
+from feature_factory.monitoring.explain.root_cause import diagnose_day
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 from feature_factory.monitoring.tables import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
