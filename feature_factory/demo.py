@@ -403,7 +403,7 @@ def summary(story: Story, registry, wh, store=None) -> str:
     location's) through the domains' own readers."""
     from feature_factory import project_env, tables
     from feature_factory.features.snapshots import snapshot_days
-    from feature_factory.remediation.store import fetch_candidates
+    from feature_factory.remediation.patch_store import fetch_candidates
 
     def count(table) -> int:
         return wh.row_count(table.name)  # 0 for a table not written yet

@@ -15,7 +15,8 @@ from feature_factory import markdown as md
 from feature_factory import tables
 from feature_factory.monitoring.report.presentation import histogram_png, quantile_line, tail_shares
 from feature_factory.monitoring.statistics.summary import Summary
-from feature_factory.remediation import store, views
+from feature_factory.remediation import views
+from feature_factory.remediation import patch_store as store
 
 
 @pytest.mark.parametrize("value, text", [

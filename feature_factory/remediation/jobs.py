@@ -23,7 +23,7 @@ from feature_factory.catalog_resource import CatalogResource
 from feature_factory.features.entities import entity_tables
 from feature_factory.remediation import loop, views
 from feature_factory.remediation.assets import actor_of, feature_patch_log, log_applied, log_views, patch_candidates
-from feature_factory.remediation.online import rebuild_online_callback
+from feature_factory.remediation.online_refresh import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import Scope, scope_for
 from feature_factory.serving.config import OnlineStoreResource

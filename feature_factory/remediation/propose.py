@@ -11,7 +11,8 @@ from typing import Any
 
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
-from feature_factory.remediation import rules, store
+from feature_factory.remediation import rules
+from feature_factory.remediation import patch_store as store
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 from feature_factory.warehouse.base import Warehouse, clean_row, quote_ident
 

@@ -212,7 +212,7 @@ def test_drift_report_writes_its_verdicts_into_the_days_alerts_on_both_backends(
     import datetime as dt
 
     from feature_factory.monitoring.report import evidently_report as ev
-    from feature_factory.monitoring.tables import rows_select_sql
+    from feature_factory.warehouse.rows import rows_select_sql
 
     day, other = dt.date(2024, 1, 10), dt.date(2024, 1, 9)
     rows = [{"alert_date": d, "feature": f, "baseline_version": 2, "severity": s, "severity_rank": r,

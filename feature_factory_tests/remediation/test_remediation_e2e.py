@@ -27,7 +27,7 @@ from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, ge
 from feature_factory.events.ingestion import ingest_range
 from feature_factory.monitoring.report import alerts
 from feature_factory.monitoring.detection import baseline
-from feature_factory.remediation import online
+from feature_factory.remediation import online_refresh as online
 
 START, DAYS = dt.date(2024, 1, 1), 28
 LAST = START + dt.timedelta(days=DAYS - 1)

@@ -31,7 +31,7 @@ from feature_factory.monitoring.statistics.feature_stats import (
 )
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.statistics.summary import Summary
-from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.warehouse.rows import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"

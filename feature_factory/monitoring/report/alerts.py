@@ -26,7 +26,7 @@ from feature_factory.monitoring.inputs import input_specs
 from feature_factory.monitoring.explain.root_cause import diagnose_day
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.statistics.summary import Summary
-from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.warehouse.rows import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 
 
