@@ -116,7 +116,7 @@ def build(case: str, work: Path, params: dict, log=print) -> dict:
                  start_date=first, now=dt.datetime.combine(last + dt.timedelta(days=2), dt.time()))
     log(f"[{case}] ingested {wh.row_count('raw_events')} events in {time.perf_counter() - t0:.0f} s")
     catalog = load_catalog()
-    plan = snapshot_plan(wh, catalog.computed(), first, last, dt.datetime.combine(last, dt.time()))
+    plan = snapshot_plan(wh.dialect, catalog.computed(), first, last, dt.datetime.combine(last, dt.time()))
     wh.replace_table("customer_features", plan.sql)
     log(f"[{case}] {wh.row_count('customer_features')} feature rows, {time.perf_counter() - t0:.0f} s")
     lab = labels.build_labels(wh, horizon_days=cfg["horizon_days"], lookback_days=cfg["lookback_days"],

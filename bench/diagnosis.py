@@ -107,7 +107,7 @@ def _truth(landing: Path) -> dict:
 def _features(wh, catalog, first: int, last: int) -> None:
     from feature_factory.features.snapshot_sql import snapshot_plan
 
-    plan = snapshot_plan(wh, catalog.computed(), DAY(first), DAY(last), dt.datetime(2024, 6, 1))
+    plan = snapshot_plan(wh.dialect, catalog.computed(), DAY(first), DAY(last), dt.datetime(2024, 6, 1))
     wh.replace_where("customer_features", "snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
                      plan.sql, where_params=[str(DAY(first)), str(DAY(last))])
 

@@ -262,7 +262,7 @@ def features_sql(params: dict, meter) -> dict:
 
     wh = DuckDBWarehouse()
     new_day = day(_new_day(params))
-    plan = snapshot_plan(wh, load_catalog().computed(), new_day, new_day, dt.datetime(2025, 1, 1))
+    plan = snapshot_plan(wh.dialect, load_catalog().computed(), new_day, new_day, dt.datetime(2025, 1, 1))
     with wh.session() as s:
         with meter.measure():
             s.execute(f"CREATE OR REPLACE TABLE bench_snapshot AS {plan.sql}")

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from feature_factory import tables
 from feature_factory.catalog.loader import MAX_WINDOW_DAYS
 from feature_factory.catalog.spec import FeatureSpec
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.dialect import Dialect
+from feature_factory.warehouse.sql import quote_ident, sql_literal
 
 STRATEGIES = ("auto", "direct", "window")
 # Up to this many snapshot days the direct plan is cheaper: it costs one lookback scan per day,
@@ -58,7 +59,7 @@ class SnapshotPlan:
 
 
 def snapshot_plan(
-    warehouse: Warehouse,
+    dialect: Dialect,
     features: Sequence[FeatureSpec],
     first: dt.date,
     last: dt.date,
@@ -73,7 +74,8 @@ def snapshot_plan(
     """The SELECT producing customer_id, snapshot_date, one column per feature, computed_at.
 
     Another entity: `entity_key` names its key column (e.g. product_id), `population` its population
-    source, whose raw table is `events_table` and key column there `population_key`."""
+    source, whose raw table is `events_table` and key column there `population_key`. `dialect` is
+    the engine's (`warehouse.dialect`): the statement is built without a connection."""
     if last < first:
         raise ValueError(f"snapshot range is empty: first {first} is after last {last}")
     if strategy not in STRATEGIES:
@@ -86,7 +88,7 @@ def snapshot_plan(
     if strategy == "auto":
         strategy = "direct" if days <= direct_max_days else "window"
     read_from = first - dt.timedelta(days=MAX_WINDOW_DAYS - 1)
-    b = _Builder(warehouse, features, read_from, days, events_table, entity_key, population, population_key)
+    b = _Builder(dialect, features, read_from, days, events_table, entity_key, population, population_key)
     sql = b.direct(computed_at) if strategy == "direct" else b.window(computed_at)
     return SnapshotPlan(sql, first, last, read_from, strategy)
 
@@ -100,9 +102,9 @@ def _measures_of(f: FeatureSpec) -> list[tuple[tuple, tuple[str, ...]]]:
 
 
 class _Builder:
-    def __init__(self, wh: Warehouse, features: list[FeatureSpec], read_from: dt.date, days: int, table: str,
+    def __init__(self, dialect: Dialect, features: list[FeatureSpec], read_from: dt.date, days: int, table: str,
                  key: str = "customer_id", pop: str = _EVENTS, pop_key: str = "customer_id"):
-        self.wh, self.features, self.table = wh, features, quote_ident(table)
+        self.dialect, self.features, self.table = dialect, features, quote_ident(table)
         # The entity's key column (output and internal), its population source and that source's key.
         self.key, self.pop, self.pop_key = quote_ident(key), pop, pop_key
         self.anchor = read_from
@@ -138,7 +140,7 @@ class _Builder:
                 for c in (p.columns if f.agg == "ratio" else p.source_columns))
         cols = sorted(set(read) - {self.pop_key, self.key})
         last = self.anchor + dt.timedelta(days=self.last_off)
-        day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
+        day = self.dialect.date_diff_days(sql_literal(self.anchor), "event_date")
         return (
             f"ff_ev AS (SELECT {self._key_as(self.pop_key)}, CAST({day} AS INTEGER) AS ff_day"
             + "".join(f", {quote_ident(c)}" for c in cols)
@@ -150,7 +152,7 @@ class _Builder:
         """Rows of every source read, tagged: ff_e = 1 on events rows (population, last event), and
         ff_v<m> = measure m's value on its source's rows that pass its filter (NULL elsewhere)."""
         last = self.anchor + dt.timedelta(days=self.last_off)
-        day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
+        day = self.dialect.date_diff_days(sql_literal(self.anchor), "event_date")
         branches = []
         for src, (table, key) in self.sources.items():
             cols = [f"{quote_ident(key)} AS {self.key}", f"CAST({day} AS INTEGER) AS ff_day",
@@ -212,7 +214,7 @@ class _Builder:
             else:
                 expr = col(m, "lo" if f.agg == "min" else "hi", k)
             out.append(f"CAST({expr} AS {t}) AS {quote_ident(f.name)}")
-        snapshot = self.wh.date_add_days(sql_literal(self.anchor), "ff_snap")
+        snapshot = self.dialect.date_add_days(sql_literal(self.anchor), "ff_snap")
         return (
             f"{self.key}, {snapshot} AS snapshot_date, "
             + "".join(f"{e}, " for e in out)

@@ -12,12 +12,16 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from feature_factory import markdown as md
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 
@@ -100,7 +104,7 @@ def write_snapshots(
     start = first
     while start <= last:
         end = min(last, start + dt.timedelta(days=max_days_per_statement - 1))
-        plan = snapshot_plan(warehouse, computed, start, end, computed_at, strategy, direct_max_days, pop,
+        plan = snapshot_plan(warehouse.dialect, computed, start, end, computed_at, strategy, direct_max_days, pop,
                              entity.key, entity.population, entity.population_key)
         rows += _replace_range(warehouse, computed, start, end, plan.sql, entity)
         plans.append(plan)

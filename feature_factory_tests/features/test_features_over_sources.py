@@ -131,7 +131,7 @@ def write_raw_tickets(warehouse, rows) -> None:
 
 
 def _compute(warehouse, features, first, last, strategy):
-    plan = snapshot_plan(warehouse, features, first, last, NOW, strategy=strategy)
+    plan = snapshot_plan(warehouse.dialect, features, first, last, NOW, strategy=strategy)
     return warehouse.fetch_df(f"SELECT * FROM ({plan.sql}) AS q ORDER BY customer_id, snapshot_date")
 
 
@@ -275,7 +275,7 @@ def test_ratio_within_one_source_keeps_the_single_table_statement(warehouse):
         "aggregate": {"agg": "ratio", "numerator": {"agg": "count", "where": "event_type = 'browse'"},
                       "denominator": {"agg": "count", "where": "event_type = 'purchase'"}}}]).features
     write_raw_events(warehouse, events_frame(EVENTS))
-    plan = snapshot_plan(warehouse, [ratio], D("2024-04-30"), D("2024-04-30"), NOW)
+    plan = snapshot_plan(warehouse.dialect, [ratio], D("2024-04-30"), D("2024-04-30"), NOW)
     assert "UNION ALL" not in plan.sql
     got = dict(warehouse.fetch_all(f"SELECT customer_id, browses_per_purchase_90d FROM ({plan.sql}) AS q"))
     assert got["a"] == 0.5 and got["b"] is None and got["c"] == 0.0

@@ -239,7 +239,7 @@ def test_sketch_exact_statistics_equal_the_exact_modes_on_both_backends(warehous
     key = ["feature", "stats_date"] if by_day else ["feature"]
 
     def run(sketch_rows):
-        sql = stats_select_sql(warehouse, exprs, START, last, by_day=by_day, binning=binning, grid_size=20,
+        sql = stats_select_sql(warehouse.dialect, exprs, START, last, by_day=by_day, binning=binning, grid_size=20,
                                sketch_rows=sketch_rows)
         return warehouse.fetch_df(sql).sort_values(key).reset_index(drop=True)
 

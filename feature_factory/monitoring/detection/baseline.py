@@ -16,6 +16,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -32,7 +33,9 @@ from feature_factory.monitoring.statistics.feature_stats import (
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.statistics.summary import Summary
 from feature_factory.warehouse.rows import rows_select_sql
-from feature_factory.warehouse.base import Warehouse
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
@@ -159,7 +162,7 @@ def capture_baseline(
         # With the sketch, the pooled pass takes only the sample's order statistics, counts and
         # distinct counts; the window's moments come merged from the by-day pass (sketch.py).
         sketch = sketch_rows is not None
-        pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
+        pooled = warehouse.fetch_df(stats_select_sql(warehouse.dialect, group_exprs, first, end, by_day=False,
                                                      grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows,
                                                      moments=not sketch, subject=subject))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
@@ -169,7 +172,7 @@ def capture_baseline(
         # Per day: the histograms and tail counts, and (with two days or more) the grids the
         # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
-            warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
+            warehouse.dialect, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
             grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, pooled_row=sketch,
             subject=subject))
         records = by_day.to_dict("records")
