@@ -135,7 +135,7 @@ def capture_baseline(
     and that day: a 90-day count still ramping up would otherwise look like drift forever after.
     Features with no complete day in the window are left out (listed in `Baseline.incomplete`).
     `sketch_rows`: grids and quantiles from a row sample of about that many rows per day (pooled:
-    per window), see stats.py; exact by default."""
+    per window), see feature_stats.py; exact by default."""
     types = feature_columns(warehouse, subject)
     specs = resolve_features(features)
     exprs = read_expressions(warehouse, specs, subject)
