@@ -59,7 +59,7 @@ class SnapshotPlan:
 
 
 def snapshot_plan(
-    dialect: Dialect,
+    dialect: Dialect,  # the engine's (`warehouse.dialect`): built without a connection or Dagster
     features: Sequence[FeatureSpec],
     first: dt.date,
     last: dt.date,
@@ -74,8 +74,7 @@ def snapshot_plan(
     """The SELECT producing customer_id, snapshot_date, one column per feature, computed_at.
 
     Another entity: `entity_key` names its key column (e.g. product_id), `population` its population
-    source, whose raw table is `events_table` and key column there `population_key`. `dialect` is
-    the engine's (`warehouse.dialect`): the statement is built without a connection."""
+    source, whose raw table is `events_table` and key column there `population_key`."""
     if last < first:
         raise ValueError(f"snapshot range is empty: first {first} is after last {last}")
     if strategy not in STRATEGIES:
@@ -102,9 +101,9 @@ def _measures_of(f: FeatureSpec) -> list[tuple[tuple, tuple[str, ...]]]:
 
 
 class _Builder:
-    def __init__(self, dialect: Dialect, features: list[FeatureSpec], read_from: dt.date, days: int, table: str,
+    def __init__(self, wh: Dialect, features: list[FeatureSpec], read_from: dt.date, days: int, table: str,
                  key: str = "customer_id", pop: str = _EVENTS, pop_key: str = "customer_id"):
-        self.dialect, self.features, self.table = dialect, features, quote_ident(table)
+        self.wh, self.features, self.table = wh, features, quote_ident(table)
         # The entity's key column (output and internal), its population source and that source's key.
         self.key, self.pop, self.pop_key = quote_ident(key), pop, pop_key
         self.anchor = read_from
@@ -140,7 +139,7 @@ class _Builder:
                 for c in (p.columns if f.agg == "ratio" else p.source_columns))
         cols = sorted(set(read) - {self.pop_key, self.key})
         last = self.anchor + dt.timedelta(days=self.last_off)
-        day = self.dialect.date_diff_days(sql_literal(self.anchor), "event_date")
+        day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
         return (
             f"ff_ev AS (SELECT {self._key_as(self.pop_key)}, CAST({day} AS INTEGER) AS ff_day"
             + "".join(f", {quote_ident(c)}" for c in cols)
@@ -152,7 +151,7 @@ class _Builder:
         """Rows of every source read, tagged: ff_e = 1 on events rows (population, last event), and
         ff_v<m> = measure m's value on its source's rows that pass its filter (NULL elsewhere)."""
         last = self.anchor + dt.timedelta(days=self.last_off)
-        day = self.dialect.date_diff_days(sql_literal(self.anchor), "event_date")
+        day = self.wh.date_diff_days(sql_literal(self.anchor), "event_date")
         branches = []
         for src, (table, key) in self.sources.items():
             cols = [f"{quote_ident(key)} AS {self.key}", f"CAST({day} AS INTEGER) AS ff_day",
@@ -214,7 +213,7 @@ class _Builder:
             else:
                 expr = col(m, "lo" if f.agg == "min" else "hi", k)
             out.append(f"CAST({expr} AS {t}) AS {quote_ident(f.name)}")
-        snapshot = self.dialect.date_add_days(sql_literal(self.anchor), "ff_snap")
+        snapshot = self.wh.date_add_days(sql_literal(self.anchor), "ff_snap")
         return (
             f"{self.key}, {snapshot} AS snapshot_date, "
             + "".join(f"{e}, " for e in out)
