@@ -9,6 +9,7 @@ See docs/architecture.md.
 """
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -199,8 +200,11 @@ def _dagster_free_modules() -> list[str]:
 def _loads_dagster(modules: list[str]) -> bool:
     code = ("import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)\n"
             "print('dagster' in sys.modules)")
+    # PYTHONPATH, not the working directory: a .pth file may import feature_factory at interpreter
+    # start-up (the instance hook), before the working directory joins sys.path.
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
     done = subprocess.run([sys.executable, "-c", code, *modules], capture_output=True, text=True,
-                          cwd=PACKAGE.parent)
+                          cwd=PACKAGE.parent, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip() == "True"
 
