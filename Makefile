@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m feature_factory.instance_hook  # the startup file an editable install leaves out
 	touch $@
 
 # `make demo DEMO_ARGS="--customers 300 --days 40"` passes options (see `feature-factory demo --help`).

@@ -14,7 +14,7 @@ import sys
 
 # subcommand -> (module, help). Each module defines `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("feature_factory.instance", "prepare the Dagster instance (before running `dagster` directly)"),
+    "init": ("feature_factory.instance_hook", "prepare the Dagster instance (before running `dagster` directly)"),
     "generate": ("feature_factory.synthetic.cli", "write synthetic landing files"),
     "demo": ("feature_factory.demo", "run the whole story on the embedded DuckDB"),
     "ui": ("feature_factory.ui", "open the Dagster UI on the project's instance"),

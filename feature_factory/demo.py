@@ -3,7 +3,9 @@
 generate events with drift in the last days -> ingest + customer_features backfill (one run over the
 range) -> online table -> baseline from the first 60 days -> feature_stats + drift_alerts + drift_report (one run)
 -> the drift sensor's tick requests remediation -> propose patches, approve by the shipped example
-policy -> apply -> retrain + score. The runs the sensor's tick requested carry its drift-key tag, as
+policy -> apply -> retrain + score -> a challenger round (the champion kept, the challenger scored in
+shadow) -> backtests of early scoring days, whose outcomes are known, so `model_performance` shows
+both models' realized ROC AUC (the A/B story). The runs the sensor's tick requested carry its drift-key tag, as
 the daemon's would, so the daemon that `make ui` starts skips the alerts the demo already handled
 (the sensor's own dedup, through public instance APIs; no cursor is handed over).
 
@@ -139,7 +141,9 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
     # The UI's daily partitions end with the story's last day (read by the code location on each
     # load): "40 partitions", not every day since the start date; `generate --append-days` moves it.
     project_env.update(home, {project_env.END_DATE: str(end)})
-    _step(out, 1, "generate events (outlier burst + channel-mix change in the last "
+    steps = story_steps(options, story)
+    total = len(steps) + 1
+    _step(out, 1, total, "generate events (outlier burst + channel-mix change in the last "
                   f"{options.drift_days} days)", lambda: _generate(story))
 
     import dagster as dg
@@ -189,8 +193,21 @@ def run_story(options: StoryOptions, out: Callable[[str], None] = print) -> Stor
             done = [run_step(step)]
         return f"drift sensor requested {[r.job_name for r in requests]}; " + "; ".join(done)
 
-    for n, step in enumerate(story_steps(options, story), start=2):
-        _step(out, n, step.title, (lambda s=step: react(s)) if step.after_sensor_tick else (lambda s=step: run_step(s)))
+    def backtest(step: Step) -> str:
+        # One run per early scoring day (the inference asset scores one snapshot per run); the last
+        # run also measures realized performance over every day scored so far.
+        days = backtest_days(defs.resources["model_registry"].open())
+        if not days:
+            return "skipped: no champion with a holdout window to backtest"
+        return "; ".join(
+            f"{day}: " + run_step(Step(step.name, step.title, step.job, assets=step.assets if day == days[-1]
+                                       else step.assets[:1], must_succeed=step.must_succeed,
+                                       run_config={"ops": {"inference_results": {"config": {"as_of": str(day)}}}}))
+            for day in days)
+
+    for n, step in enumerate(steps, start=2):
+        act = react if step.after_sensor_tick else backtest if step.backtest else run_step
+        _step(out, n, total, step.title, lambda s=step, act=act: act(s))
         if step.name == "drift":  # what the drift run found, before the sensor reacts to it
             story.alerts_text = alerts_summary(story, wh)
             out(indent(story.alerts_text))
@@ -214,6 +231,7 @@ class Step:
     tags: dict[str, str] = field(default_factory=dict)
     must_succeed: bool = True  # False: a failure is reported and the story goes on
     after_sensor_tick: bool = False  # run once per request of the drift sensor's tick
+    backtest: bool = False  # run once per early scoring day (backtest_days), `as_of` that day
 
 
 def story_steps(options: StoryOptions, story: Story) -> list[Step]:
@@ -241,6 +259,15 @@ def story_steps(options: StoryOptions, story: Story) -> list[Step]:
         Step("retrain", "train LR, RF and gradient boosting on the point-in-time training set, calibrate, "
              "promote through the gate, score", "retrain_job", run_config=retrain_config(options.days),
              must_succeed=False),
+        # The A/B story: a challenger with other settings is registered, the champion keeps serving
+        # (promotion waits for realized performance) and the challenger scores the same customers
+        # in shadow; a successful run that says what the gate decided.
+        Step("challenger", "train a challenger (logistic regression, stronger regularisation): the champion "
+             "is kept until realized outcomes decide; the challenger scores in shadow", "retrain_job",
+             run_config=CHALLENGER_CONFIG, assets=CHALLENGER_ASSETS, must_succeed=False),
+        Step("backtest", "score early days whose outcomes are known (champion + shadow), then measure "
+             "realized performance", "scoring_job", assets=("inference_results", "model_performance"),
+             must_succeed=False, backtest=True),
         Step("health", "judge the pipeline's own health from this instance's run history (pipeline_health)",
              "pipeline_health_job"),
     ]
@@ -277,6 +304,29 @@ def drift_sensor_tick(defs, instance) -> list:
         if result.cursor == cursor:
             return requests
         cursor = result.cursor
+
+
+# The challenger round: new settings (so new model versions), promotion on realized performance.
+CHALLENGER_CONFIG = {"ops": {
+    "churn_model": {"config": {"candidates": ["logistic_regression"], "lr_c": 0.1}},
+    "champion_model": {"config": {"promotion_basis": "realized"}},
+}}
+CHALLENGER_ASSETS = ("churn_model", "champion_model", "inference_results", "model_performance")
+BACKTEST_DAYS = 3
+
+
+def backtest_days(registry, n: int = BACKTEST_DAYS) -> list[dt.date]:
+    """Up to `n` scoring days spread over the champion's holdout window: a score from snapshot day
+    S predicts label date S + 1, so these days were scored by neither model's training (the
+    challenger round trains on the same labels, same split), and their outcomes are known."""
+    champion = registry.champion()
+    window = champion.training_window if champion else {}
+    if not window.get("holdout_first_label_date") or not window.get("last_label_date"):
+        return []
+    first = dt.date.fromisoformat(str(window["holdout_first_label_date"])[:10]) - dt.timedelta(days=1)
+    last = dt.date.fromisoformat(str(window["last_label_date"])[:10]) - dt.timedelta(days=1)
+    span = (last - first).days
+    return sorted({first + dt.timedelta(days=round(i * span / max(n - 1, 1))) for i in range(n)})
 
 
 def retrain_config(days: int) -> dict:
@@ -331,8 +381,8 @@ def _generate(story: Story) -> str:
     return f"{result.total_events:,} events in {len(result.events_per_day)} daily files under {landing}"
 
 
-def _step(out: Callable[[str], None], n: int, title: str, fn: Callable[[], str]) -> None:
-    out(f"[{n}/7] {title}")
+def _step(out: Callable[[str], None], n: int, total: int, title: str, fn: Callable[[], str]) -> None:
+    out(f"[{n}/{total}] {title}")
     t0 = time.perf_counter()
     detail = fn()
     out(f"      done in {time.perf_counter() - t0:.1f}s: {detail}")
@@ -435,6 +485,7 @@ def summary(story: Story, registry, wh, store=None) -> str:
         lines.append(f"  v{v.version} {v.model_type}: {v.status}, roc_auc {m.get('roc_auc', float('nan')):.3f}, "
                      f"pr_auc {m.get('pr_auc', float('nan')):.3f}")
     lines.append(f"champion: v{champion.version} {champion.model_type}" if champion else "champion: none")
+    lines += ab_lines(registry, wh)
 
     reports = sorted(story.homes.artifacts_dir("reports").glob("drift_*.html"))
     lines.append(f"Evidently report: {reports[-1]}\n  in the browser while the UI runs: "
@@ -447,6 +498,36 @@ def summary(story: Story, registry, wh, store=None) -> str:
                  f"{project_env.path(story.homes.root())}, read on every Reload)")
     lines += serving_lines(wh, store)
     return "\n".join(lines)
+
+
+def ab_lines(registry, wh) -> list[str]:
+    """The A/B story as the tables tell it: who scores in shadow, and each model's realized ROC AUC
+    per matured scoring day (model_performance), with what a realized-basis promotion would decide."""
+    from feature_factory import tables
+    from feature_factory.ml import performance
+
+    champion, challenger = registry.champion(), registry.challenger()
+    if champion is None or not wh.table_exists(tables.INFERENCE_RESULTS.name):
+        return []
+    lines = []
+    if challenger is not None:
+        (shadow,) = wh.fetch_one(f"SELECT COUNT(*) FROM {tables.INFERENCE_RESULTS.name} WHERE role = 'shadow' "
+                                 "AND model_version = ?", [challenger.version])
+        lines.append(f"A/B: champion v{champion.version} serves; challenger v{challenger.version} "
+                     f"{challenger.model_type} scores in shadow ({shadow:,} shadow scores in inference_results)")
+    if not wh.table_exists(tables.MODEL_PERFORMANCE.name) or not wh.row_count(tables.MODEL_PERFORMANCE.name):
+        return lines + ["realized performance: no scoring day has a matured outcome window yet"]
+    frame = wh.fetch_df(f"SELECT * FROM {tables.MODEL_PERFORMANCE.name} ORDER BY scoring_date, model_version")
+    lines.append("realized performance (model_performance: scoring day, model, role, customers, roc_auc):")
+    for r in frame.itertuples(index=False):
+        auc = "-" if r.roc_auc is None or r.roc_auc != r.roc_auc else f"{r.roc_auc:.3f}"
+        lines.append(f"  {str(r.scoring_date)[:10]} v{r.model_version} {r.role}: {r.customers} customers, roc_auc {auc}")
+    if challenger is not None:
+        margin = float((challenger.gate or {}).get("margin", 0.005))
+        passed, reason = performance.realized_gate(frame, champion.version, challenger.version, margin)
+        verdict = {True: "would promote the challenger", False: "keeps the champion", None: "waits"}[passed]
+        lines.append(f"  champion_model with promotion_basis realized {verdict}: {reason}")
+    return lines
 
 
 def serving_lines(wh, store=None) -> list[str]:

@@ -7,7 +7,9 @@ processes doing it together fail ("table runs already exists") or leave it broke
 has more than one head"). So `ensure_instance` writes `dagster.yaml` and creates the storage once,
 under a file lock, before any run; every entry point calls it (`feature-factory demo|ui|init`, the
 Makefile targets). The `dagster.yaml` it writes names `LockedSqliteStorage`, the stock SQLite
-storage created under the same lock, so plain `dagster ...` commands started together are safe too.
+storage created under the same lock, so plain `dagster ...` commands started together are safe too;
+on a home that has no `dagster.yaml` yet, such a command writes it at startup, before Dagster opens
+the instance (`instance_hook`, through the `.pth` file the install puts in site-packages).
 It names the storage folder by its absolute path, so the instance opens from its folder alone
 (`dg.DagsterInstance.from_config(folder)`, what the demo does) whether DAGSTER_HOME is set or not.
 """
@@ -110,16 +112,26 @@ def ensure_instance(dagster_home: Path | None = None) -> Path:
     if marker.exists() and not _unedited_env_yaml(config):
         return home
     with instance_lock(home):
+        write_config(home)
+        if not marker.exists():
+            _create_storage(home)
+            marker.write_text("storage created\n")
+    return home
+
+
+def write_config(home: Path) -> None:
+    """Write `home`'s dagster.yaml when it has none, under the instance lock, without creating the
+    storage (the storage it names creates itself under the same lock). Also what a plain `dagster`
+    command does at startup on a new home (instance_hook). A user's file is never overwritten."""
+    home = home.resolve()
+    config = home / "dagster.yaml"
+    with instance_lock(home):
         # Written when missing; an earlier version's unedited file (which named the folder as
         # `env: DAGSTER_HOME`) is brought up to date, so the instance opens without the variable.
         if not config.exists() or _unedited_env_yaml(config):
             tmp = home / f".dagster.yaml.{os.getpid()}"
             tmp.write_text(instance_yaml(home))
             tmp.replace(config)  # atomic: a reader sees no file or the whole file
-        if not marker.exists():
-            _create_storage(home)
-            marker.write_text("storage created\n")
-    return home
 
 
 def _unedited_env_yaml(config: Path) -> bool:

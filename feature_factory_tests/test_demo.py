@@ -26,7 +26,8 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(demo_run.home / "dagster_home"))
 
     assert [s for s, _, ok, _ in story.runs] == [
-        "backfill", "baseline", "drift", "propose", "apply", "retrain", "health"]
+        "backfill", "baseline", "drift", "propose", "apply", "retrain", "challenger",
+        "backtest", "backtest", "backtest", "health"]
     # Its folders reach the code location as the `homes` resource: the environment is left as it was.
     assert demo_run.environment_changes == {}
     assert all(ok for _, _, ok, _ in story.runs), text
@@ -77,7 +78,39 @@ def test_small_story_runs_through_dagster(demo_run, monkeypatch):
     assert clips and all(c["diagnosis"] == "tail_contamination" and c["files"] for c in clips), clips
     assert wh.fetch_one("SELECT COUNT(*) FROM feature_patches_active")[0] == len(applied)
     online = wh.fetch_one("SELECT COUNT(*) FROM customer_features_online")[0]
-    assert online > 250 and wh.fetch_one("SELECT COUNT(*) FROM inference_results WHERE role = 'champion'")[0] == online
+    # The retrain run's champion scored every online customer (the backtests score older snapshots).
+    retrain_run = dict((s, r) for s, r, _, _ in story.runs)["retrain"]
+    assert online > 250 and wh.fetch_one("SELECT COUNT(*) FROM inference_results WHERE role = 'champion' "
+                                         "AND run_id = ?", [retrain_run])[0] == online
+    # The A/B story (issue 28, item 7): the challenger round kept the champion in a successful run
+    # that says why, the challenger scored the online customers in shadow, and both models scored
+    # the backtest days, whose realized ROC AUC model_performance holds.
+    from feature_factory.ml.registry import ModelRegistry
+
+    registry = ModelRegistry()  # under FEATURE_FACTORY_HOME, the demo's home
+    champion, challenger = registry.champion(), registry.challenger()
+    assert champion and challenger and challenger.model_type == "logistic_regression", text
+    roles = dict(wh.fetch_all("SELECT role, COUNT(DISTINCT model_version) FROM inference_results GROUP BY role"))
+    assert roles == {"champion": 1, "shadow": 1}
+    assert wh.fetch_all("SELECT DISTINCT model_version FROM inference_results WHERE role = 'shadow'") == [
+        (challenger.version,)]
+    assert wh.fetch_one("SELECT COUNT(*) FROM inference_results WHERE role = 'shadow' AND run_id = ?",
+                        [dict((s, r) for s, r, _, _ in story.runs)["challenger"]])[0] == online
+    challenger_run = dict((s, r) for s, r, _, _ in story.runs)["challenger"]
+    (kept,) = instance.fetch_materializations(dg.AssetKey("champion_model"), limit=1).records
+    assert kept.run_id == challenger_run
+    decision = kept.asset_materialization.metadata["gate_decision"].value
+    assert decision.startswith(f"kept champion v{champion.version}: challenger v{challenger.version} "), decision
+    days = demo.backtest_days(registry)
+    assert len(days) == 3
+    realized = wh.fetch_all("SELECT scoring_date, model_version, role, customers, roc_auc FROM model_performance "
+                            "ORDER BY scoring_date, role")
+    assert [(d, v, r) for d, v, r, _, _ in realized] == [
+        (day, version, role) for day in days
+        for version, role in ((champion.version, "champion"), (challenger.version, "shadow"))]
+    assert all(n > 100 and 0.5 < auc <= 1.0 for *_, n, auc in realized), realized
+    assert f"challenger v{challenger.version} logistic_regression scores in shadow" in text
+    assert "champion_model with promotion_basis realized" in text
     # The daemon `make ui` starts will not act on these alerts again: its drift sensor, from no
     # cursor, finds the runs the demo launched for them (their drift-key tags) and neither alerts
     # nor requests; the default-on sensor stays on (no state stored, so DECLARED_IN_CODE).

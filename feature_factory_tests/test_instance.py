@@ -7,7 +7,7 @@ import sqlite3
 
 import yaml
 
-from feature_factory.instance import INSTANCE_YAML, LockedSqliteStorage, ensure_instance
+from feature_factory.instance import INSTANCE_YAML, LockedSqliteStorage, ensure_instance, instance_yaml
 
 
 def _open_instance(home: str, barrier, results) -> None:
@@ -107,3 +107,73 @@ def test_instance_files_commit_without_a_flush_and_stay_open(tmp_path, monkeypat
     with sa.create_engine(f"sqlite:///{outside}").connect() as conn:  # files outside an instance: untouched
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL, SQLite's default
     assert str(outside.resolve()) not in fast_sqlite.held_files()
+
+
+def _venv_with_the_hook(folder):
+    """A virtualenv that sees this one's packages and holds the project's startup file, as
+    `make install` leaves site-packages."""
+    import subprocess
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    (site,) = Path(folder).glob("lib/python*/site-packages")
+    # Sorted before the hook's file, as the editable install's own .pth is.
+    (site / "0_packages.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+    from feature_factory.instance_hook import PTH_LINE, PTH_NAME, install_startup_file
+
+    installed = install_startup_file(site)
+    # What a wheel install ships (setup.py's data_files) is the same line.
+    assert installed.read_text() == PTH_LINE == (Path(__file__).resolve().parents[1] / PTH_NAME).read_text()
+    return Path(folder) / "bin" / "python"
+
+
+def test_plain_dagster_commands_started_together_on_a_new_home(tmp_path):
+    """Issue 28 item 6: no `feature-factory init`, no dagster.yaml, two `dagster` commands at once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    python = _venv_with_the_hook(tmp_path / "venv")
+    home = tmp_path / "brand_new_home"
+    home.mkdir()
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": root}
+    command = [str(python), str(Path(sys.executable).parent / "dagster"), "run", "list"]
+    procs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [(p.wait(120), p.stderr.read()) for p in procs]
+    assert [code for code, _ in outcomes] == [0, 0], outcomes
+    # The storage was created once, by the locked storage the hook's dagster.yaml names.
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert config["storage"]["custom"]["class"] == "LockedSqliteStorage"
+    for db in ("history/runs.db", "schedules/schedules.db"):
+        with sqlite3.connect(home / db) as con:
+            assert con.execute("SELECT COUNT(*) FROM alembic_version").fetchone() == (1,)
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as third:  # and the next user opens it
+        assert isinstance(third.get_ref().storage, LockedSqliteStorage) and third.get_runs() == []
+
+
+def test_the_startup_hook_acts_only_for_dagster_commands_on_a_home_without_config(tmp_path):
+    from feature_factory import instance_hook
+
+    home = tmp_path / "h"
+    home.mkdir()
+    env = {"DAGSTER_HOME": str(home)}
+    assert instance_hook.is_dagster_cli(["/venv/bin/python", "/venv/bin/dg", "launch"])
+    assert instance_hook.is_dagster_cli(["python", "-m", "dagster", "api", "grpc"])
+    assert not instance_hook.is_dagster_cli(["python", "-m", "pytest"])
+    assert not instance_hook.is_dagster_cli(["python", "/venv/bin/feature-factory", "demo"])
+    assert instance_hook.prepare(["python", "-m", "pytest"], env) is None
+    assert instance_hook.prepare(["python", "/venv/bin/dagster"], {}) is None  # no DAGSTER_HOME
+    assert instance_hook.prepare(["python", "/venv/bin/dagster"], {"DAGSTER_HOME": "relative"}) is None
+    assert not (home / "dagster.yaml").exists()
+    assert instance_hook.prepare(["python", "/venv/bin/dagster", "run", "list"], env) == home
+    assert (home / "dagster.yaml").read_text() == instance_yaml(home)
+    (home / "dagster.yaml").write_text("# the user's\n")
+    assert instance_hook.prepare(["python", "/venv/bin/dagster"], env) is None  # never overwritten
+    assert (home / "dagster.yaml").read_text() == "# the user's\n"

@@ -19,7 +19,7 @@ import feature_factory
 PACKAGE = Path(feature_factory.__file__).parent
 LAYERS = [
     {"__init__", "warehouse", "catalog", "settings", "homes", "partitions", "priorities", "markdown", "tables",
-     "dates", "project_env", "catalog_resource"},
+     "dates", "project_env", "catalog_resource", "precision"},
     {"events"},
     {"features"},
     {"serving"},
@@ -27,7 +27,7 @@ LAYERS = [
     {"remediation"},
     {"ml"},
     {"health"},
-    {"definitions", "wiring", "deployment", "demo", "attached_runs", "cli", "ui", "ui_front", "instance", "fast_sqlite", "synthetic"},
+    {"definitions", "wiring", "deployment", "demo", "attached_runs", "cli", "ui", "ui_front", "instance", "instance_hook", "fast_sqlite", "synthetic"},
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 TOP = len(LAYERS) - 1

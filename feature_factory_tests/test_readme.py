@@ -34,7 +34,7 @@ ID_PAGES = ["README.md", "docs/remediation.md"]
 PATCH_ID = re.compile(r"\b[0-9a-f]{16}\b")
 FENCE = re.compile(r"^ *```(\w*)\n(.*?)^ *```", re.S | re.M)
 # `approve: [acf306943816bb2e]   # web_events_7d refresh_baseline` and, for a clip, its bounds:
-# `patch_id: ad9915b083fe1a6d     # revenue_7d clip [0.0, 957.41]`
+# `patch_id: 15ec3dc9cd9f8124     # revenue_7d clip [0.0, 957.41]`
 ANNOTATED = re.compile(r"([0-9a-f]{16})\]?\s+#\s+(\w+)\s+(\w+)(?:\s+\[([^\]]+)\])?")
 # `/* REVIEW */ -- patch e0276eee1d878ffa: clip on max_amount_7d (baseline v1): ...` then its SQL
 REVIEW = re.compile(r"patch ([0-9a-f]{16}): (\w+) on (\w+) \(baseline v(\d+)\)[^\n]*\n([^\n]*)")

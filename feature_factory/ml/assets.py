@@ -173,7 +173,7 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse,
     registry = model_registry.open()
     before = registry.champion()
     challenger = registry.challenger()
-    basis_note = None
+    basis_note = kept_reason = None
     last = registry.last_round() or {}
     if config.promotion_basis == "holdout" and (last.get("gate") or {}).get("identical"):
         challenger = None  # the newest round reproduced the champion: nothing to promote
@@ -189,9 +189,9 @@ def champion_model(config: ChampionConfig, warehouse: Warehouse,
             registry.mark_challenger(challenger.version, {
                 **gate, "basis": "realized", "passed": passed, "reason": basis_note,
                 "champion_version": before.version})
-        if not passed:
-            challenger = None  # keep serving the champion; the reason is in the metadata
-    kept_reason = None
+        if not passed:  # keep serving the champion (a correct outcome): this step succeeds and says why
+            kept_reason = f"(promotion on realized performance): {basis_note}"
+            challenger = None
     if (config.promotion_basis == "holdout" and challenger and before
             and not (challenger.gate or {}).get("passed")):
         # The gate kept the champion: a correct outcome, so this step succeeds and says why.

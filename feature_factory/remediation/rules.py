@@ -56,6 +56,7 @@ from feature_factory.monitoring.report.alert_record import AlertRecord, AlertRow
 from feature_factory.monitoring.kinds import Diagnosis, DriftType
 # One severity scale for alerts and patches (policy.py imports SEVERITIES from here).
 from feature_factory.monitoring.detection.thresholds import SEVERITIES, severity_rank  # noqa: F401
+from feature_factory.precision import plain_double
 
 T = DriftType
 DATA_QUALITY = {T.NULL_SPIKE, T.OUT_OF_RANGE, T.SCHEMA_CHANGE}
@@ -105,7 +106,10 @@ class Proposal:
     skipped: list[str] = field(default_factory=list)  # human-readable reasons, for metadata
 
 
-_num = number  # a finite float or None (a measurement that is missing)
+def _num(v: Any) -> float | None:
+    """A finite float at the declared precision (patch parameters carry no float noise: 957.41,
+    not 957.4100000000001), or None (a measurement that is missing)."""
+    return plain_double(number(v))
 
 
 def companion_count(spec: FeatureSpec, catalog: Catalog) -> FeatureSpec | None:

@@ -10,7 +10,6 @@ while the pages are read (its `built_at` changes), the publish fails instead of 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.online import DEFAULT_TTL_DAYS, STATUS_COLUMNS
+from feature_factory.precision import plain_double
 from feature_factory.serving.store import FeatureField, OnlineStore, StoreError, StoreMeta, new_version, store_asset
 from feature_factory.warehouse.sql import quote_ident
 
@@ -45,10 +45,8 @@ def _plain(value, dtype: str):
     if value is None:
         return None
     if dtype == "DOUBLE":
-        v = float(value)
-        # 15 significant digits (what a double holds exactly): 2977.88, not the 2977.8799999999997
-        # a SUM of cents leaves behind.
-        return None if math.isnan(v) or math.isinf(v) else float(f"{v:.15g}")
+        # The declared precision: 2977.88, not the 2977.8799999999997 a SUM of cents leaves behind.
+        return plain_double(value)
     if dtype == "BIGINT":
         return int(value)
     if dtype == "BOOLEAN":

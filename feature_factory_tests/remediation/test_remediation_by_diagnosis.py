@@ -68,6 +68,23 @@ def test_tail_contamination_clips_at_the_baselines_extremes():
         ("max_amount_7d", "clip", json.dumps({"lower": 0.0, "upper": 260.0}, sort_keys=True))]
 
 
+def test_patch_parameters_carry_no_float_noise():
+    """A SUM of cents in DOUBLE leaves 957.4100000000001 as the baseline max: the clip's bound (and
+    the patch id hashed from it) reads 957.41, the declared precision (issue 34, item 9)."""
+    noisy = {**BASE, (1, "revenue_7d"): {**BASE[(1, "revenue_7d")], "max_value": 957.4100000000001},
+             (1, "max_amount_7d"): {**BASE[(1, "max_amount_7d")], "p50": 0.1 + 0.2, "p01": 0.30000000000000004,
+                                    "p99": 2977.8799999999997}}
+    got = rules.propose([diagnosed("revenue_7d", "tail_contamination", tail="upper"),
+                         diagnosed("max_amount_7d", "", "NULL_SPIKE,OUT_OF_RANGE", severity="high")],
+                        noisy, CATALOG)
+    params = {(c.patch.feature, c.patch.action): c.patch.params() for c in got.candidates}
+    assert params[("revenue_7d", "clip")] == {"lower": 0.0, "upper": 957.41}
+    assert params[("max_amount_7d", "clip")] == {"lower": 0.3, "upper": 2977.88}
+    assert params[("max_amount_7d", "impute_median")] == {"median": 0.3}
+    clean = P.Clip(feature="revenue_7d", baseline_version=1, lower=0.0, upper=957.41)
+    assert {c.patch.patch_id for c in got.candidates if c.patch.feature == "revenue_7d"} == {clean.patch_id}
+
+
 def test_missing_data_imputes_only_where_inputs_were_missing():
     got = rules.propose([diagnosed("max_amount_7d", "missing_data", "NULL_SPIKE"),
                          diagnosed("revenue_7d", "missing_data", "NULL_SPIKE,MEAN_SHIFT", severity="high")],

@@ -518,6 +518,36 @@ def test_demo_runs_are_listed_under_their_jobs(page, ui):
     shot(page, "16-overview-timeline")
 
 
+def test_a_kept_champion_is_a_successful_run_that_says_why(page, ui):
+    """The demo's challenger round keeps the champion (issue 34, item 2): its retrain run reads
+    Success, not a red Failure, and the asset pages say what the gate decided."""
+    # Newest first; runs a sensor or schedule requested during the test stay queued (or cancelled).
+    runs = [r for r in gql(ui, JOB_RUNS, job="retrain_job")["runsOrError"]["results"]
+            if r["status"] in ("SUCCESS", "FAILURE")]
+    assert len(runs) >= 2 and runs[0]["status"] == "SUCCESS", runs
+    kept = runs[0]["runId"]
+    page.goto(f"{ui.base_url}/runs/{kept}")
+    page.get_by_text("Success", exact=True).first.wait_for(timeout=120 * SECOND)
+    expect(page.get_by_text("Failure", exact=True)).to_have_count(0)
+    shot(page, "19-kept-champion-run")
+
+    champion, model = (latest_materialization(ui, asset) for asset in ("champion_model", "churn_model"))
+    assert champion["runId"] == model["runId"] == kept
+    decision = metadata(champion)["gate_decision"]
+    assert re.match(r"kept champion v\d+: challenger v\d+ ", decision), decision
+    page.goto(f"{ui.base_url}/assets/champion_model")
+    wait_loaded(page)
+    expect(page.get_by_text(decision, exact=True).first).to_be_attached()
+    # churn_model's gate record (Markdown: "**fails**: roc_auc ... < champion ... + margin ...").
+    verdict, reason = re.match(r"\*\*(passes|fails)\*\*: ([^;]+)", metadata(model)["gate"]).groups()
+    page.goto(f"{ui.base_url}/assets/churn_model")
+    wait_loaded(page)
+    row = page.locator("tr").filter(has=page.get_by_text("gate", exact=True)).first  # rendered inline
+    row.scroll_into_view_if_needed()
+    expect(row).to_contain_text(f"{verdict}: {reason.strip()}")
+    shot(page, "20-kept-champion-gate")
+
+
 PARTITION_KEYS = """{ assetNodeOrError(assetKey: {path: ["raw_events"]}) { ... on AssetNode { partitionKeys } } }"""
 
 

@@ -32,6 +32,7 @@ from feature_factory.monitoring.statistics.feature_stats import (
 )
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 from feature_factory.monitoring.statistics.summary import Summary
+from feature_factory.precision import plain_double
 from feature_factory.warehouse.rows import rows_select_sql
 
 if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
@@ -199,7 +200,9 @@ def capture_baseline(
             "captured_at": captured_at, "feature": f, "column_type": types[f],
             "row_count": s.row_count, "value_count": s.value_count, "null_rate": s.null_rate,
             "zero_rate": s.zero_rate, "mean": s.mean, "stddev": s.stddev, "kurtosis": s.kurtosis,
-            "min_value": s.min_value, "max_value": s.max_value, **s.quantiles,
+            # The extremes at the declared precision (clip bounds are taken from them; nothing
+            # else compares with them). The quantiles stay exact: drift bins values against them.
+            "min_value": plain_double(s.min_value), "max_value": plain_double(s.max_value), **s.quantiles,
             "distinct_count": s.distinct_count, "input_null_rate": s.input_null_rate,
             "out_of_range_share": s.out_of_range_share, "above_range_share": s.above_range_share,
             "rows_per_day": s.row_count / s.days,
