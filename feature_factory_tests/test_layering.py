@@ -180,6 +180,7 @@ DAGSTER_FREE = [
     "feature_factory.remediation.patch_stats", "feature_factory.remediation.views",
     "feature_factory.ml.labels", "feature_factory.ml.training_set", "feature_factory.ml.training",
     "feature_factory.ml.inference", "feature_factory.ml.models", "feature_factory.ml.registry",
+    "feature_factory.serving.store", "feature_factory.serving.server", "feature_factory.serving.publish",
     "feature_factory.health.detectors", "feature_factory.health.evaluate", "feature_factory.health.settings",
 ]
 
