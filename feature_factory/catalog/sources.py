@@ -4,7 +4,7 @@ A source names its location (a landing folder of CSV/Parquet files, or an existi
 table), its row id, its entity key column(s), its event-time column, its columns (each the name
 features use, optionally read `from` another landing column), value mappings, accepted values and
 ranges. Ingestion derives its validation SQL and quarantine reasons from these rules
-(`events/rules.py`); the feature catalog checks feature expressions against a source's columns.
+(`events/validation.py`); the feature catalog checks feature expressions against a source's columns.
 
 Pure and Dagster-free. Any problem raises `CatalogError` naming the file, the source and the field
 (the code location does not load with a bad source file, as with a bad feature catalog).

@@ -16,7 +16,7 @@ from pydantic import Field
 from feature_factory import tables
 from feature_factory.catalog.loader import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
-from feature_factory.events import rules
+from feature_factory.events import validation as rules
 from feature_factory.warehouse.base import quote_ident
 
 CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
@@ -28,7 +28,7 @@ LANDING_FORMATS = {".csv": "csv", ".parquet": "parquet"}  # and `.csv.gz` (see l
 class Reason(str, Enum):
     """Why a landing row (or a whole file) was quarantined. Row reasons are checked in this order;
     a row gets the first that applies. The rule-based ones (keys, accepted values, amount) come
-    from the `events` source's rules in catalog/sources.yaml (`events/rules.py` builds their SQL);
+    from the `events` source's rules in catalog/sources.yaml (`events/validation.py` builds their SQL);
     these are their codes with the shipped rules."""
 
     MALFORMED_ROW = rules.MALFORMED_ROW

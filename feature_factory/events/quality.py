@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from feature_factory import tables
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 def duplicate_ids(warehouse: Warehouse, table: str, row_id: str, start: dt.date, end: dt.date,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from feature_factory import tables
 from feature_factory.catalog.sources import SchemaDriftSpec, SourceSpec
-from feature_factory.events import rules
+from feature_factory.events import validation as rules
 from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory.catalog.sources import SourceSpec
-from feature_factory.events import layout, rules, schema_drift, work_tables
+from feature_factory.events import layout, schema_drift, work_tables
+from feature_factory.events import validation as rules
 from feature_factory.events.contract import events_source
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
 from feature_factory.tables import LANDING_FILES as FILES_TABLE

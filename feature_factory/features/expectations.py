@@ -9,11 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshots import range_where
-from feature_factory.warehouse.base import Warehouse, quote_ident
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 @dataclass(frozen=True)

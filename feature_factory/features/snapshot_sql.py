@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from feature_factory import tables
 from feature_factory.catalog.loader import MAX_WINDOW_DAYS
 from feature_factory.catalog.spec import FeatureSpec
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.dialect import Dialect
+from feature_factory.warehouse.sql import quote_ident, sql_literal
 
 STRATEGIES = ("auto", "direct", "window")
 # Up to this many snapshot days the direct plan is cheaper: it costs one lookback scan per day,
@@ -73,7 +74,7 @@ class SnapshotPlan:
 
 
 def snapshot_plan(
-    warehouse: Warehouse,
+    dialect: Dialect,  # the engine's (`warehouse.dialect`): built without a connection or Dagster
     features: Sequence[FeatureSpec],
     first: dt.date,
     last: dt.date,
@@ -109,12 +110,12 @@ def snapshot_plan(
     if not needs_state(features, keep_inactive_days):
         # The classic plan: the population and every window inside the 90-day lookback.
         read_from = first - dt.timedelta(days=MAX_WINDOW_DAYS - 1)
-        b = _Builder(warehouse, features, read_from, days, events_table, entity_key, population, population_key)
+        b = _Builder(dialect, features, read_from, days, events_table, entity_key, population, population_key)
         sql = b.direct(computed_at) if strategy == "direct" else b.window(computed_at)
         return SnapshotPlan(sql, first, last, read_from, strategy)
     lookback = max([f.window_days for f in features if f.window_days is not None] or [1])
     read_from = first - dt.timedelta(days=lookback - 1)
-    b = _Builder(warehouse, features, read_from, days, events_table, entity_key, population, population_key,
+    b = _Builder(dialect, features, read_from, days, events_table, entity_key, population, population_key,
                  lookback=lookback, lifetime=True)
     sql = b.lifetime_select(computed_at, strategy, keep_inactive_days, state_table, first)
     return SnapshotPlan(sql, first, last, read_from, strategy, b.state_select(first, last, state_table),
@@ -144,7 +145,7 @@ def _measures_of(f: FeatureSpec) -> list[tuple[tuple, tuple[str, ...]]]:
 
 
 class _Builder:
-    def __init__(self, wh: Warehouse, features: list[FeatureSpec], read_from: dt.date, days: int, table: str,
+    def __init__(self, wh: Dialect, features: list[FeatureSpec], read_from: dt.date, days: int, table: str,
                  key: str = "customer_id", pop: str = _EVENTS, pop_key: str = "customer_id",
                  lookback: int = MAX_WINDOW_DAYS, lifetime: bool = False):
         self.wh, self.features, self.table = wh, features, quote_ident(table)

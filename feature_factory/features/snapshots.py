@@ -12,12 +12,16 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from feature_factory import markdown as md
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 
@@ -122,7 +126,7 @@ def _plan(warehouse: Warehouse, computed: list[FeatureSpec], first: dt.date, las
     """The range's plan, reading the lifetime state of the day before `first` when the state table
     holds it with every partial the catalog needs (otherwise the plan rebuilds it from history once)."""
     def plan(state: str | None) -> SnapshotPlan:
-        return snapshot_plan(warehouse, computed, first, last, computed_at, strategy, direct_max_days,
+        return snapshot_plan(warehouse.dialect, computed, first, last, computed_at, strategy, direct_max_days,
                              entity.population_table, entity.key, entity.population, entity.population_key,
                              entity.spec.keep_inactive_days, state)
 

@@ -14,16 +14,18 @@ from feature_factory import priorities
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.homes import HomesResource
 from feature_factory.settings import Homes
-from feature_factory.monitoring import alerts, attribution, baseline_window
-from feature_factory.monitoring import evidently_report as ev
-from feature_factory.monitoring.baseline import (
+from feature_factory.monitoring.report import alerts
+from feature_factory.monitoring.explain import attribution
+from feature_factory.monitoring.detection import baseline_window
+from feature_factory.monitoring.report import evidently_report as ev
+from feature_factory.monitoring.detection.baseline import (
     NO_BASELINE, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
-from feature_factory.monitoring.contamination import excluded_days
+from feature_factory.monitoring.detection.contamination import excluded_days
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
-from feature_factory.monitoring.drift import SEVERITIES, severity_rank
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.detection.drift import SEVERITIES, severity_rank
+from feature_factory.monitoring.statistics.feature_stats import (
     MonitoringError, read_expressions, write_feature_stats,
 )
 from feature_factory.features.entities import Entity
@@ -176,8 +178,8 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
                with_plots: bool, last: dt.date, subject: Subject = CUSTOMER,
                homes: Homes | None = None) -> tuple[dict, dict, list[dict]]:
     """(verdict, metadata, alert rows) of one judged day."""
-    from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
-    from feature_factory.monitoring.root_cause import diagnosis_markdown
+    from feature_factory.monitoring.report.presentation import drift_table_markdown, histogram_png, markdown_image
+    from feature_factory.monitoring.explain.root_cause import diagnosis_markdown
 
     day = report.day
     if report.baseline is None:

@@ -37,7 +37,7 @@ import dagster as dg
 from pydantic import Field
 
 from feature_factory import tables
-from feature_factory.monitoring.drift import SEVERITIES, severity_rank
+from feature_factory.monitoring.detection.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.notifier import Notifier
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 

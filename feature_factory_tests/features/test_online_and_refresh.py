@@ -145,10 +145,10 @@ def test_plan_arguments_are_checked(duckdb_warehouse):
     from feature_factory.features.snapshot_sql import snapshot_plan
 
     with pytest.raises(ValueError, match="snapshot range is empty"):
-        snapshot_plan(duckdb_warehouse, CATALOG.features, D("2024-04-02"), D("2024-04-01"), NOW)
+        snapshot_plan(duckdb_warehouse.dialect, CATALOG.features, D("2024-04-02"), D("2024-04-01"), NOW)
     with pytest.raises(ValueError, match="strategy 'fast' is not one of auto, direct, window"):
-        snapshot_plan(duckdb_warehouse, CATALOG.features, D("2024-04-01"), D("2024-04-01"), NOW, strategy="fast")
-    auto = [snapshot_plan(duckdb_warehouse, CATALOG.features, D("2024-04-01"), D("2024-04-01") + dt.timedelta(days=n - 1), NOW).strategy
+        snapshot_plan(duckdb_warehouse.dialect, CATALOG.features, D("2024-04-01"), D("2024-04-01"), NOW, strategy="fast")
+    auto = [snapshot_plan(duckdb_warehouse.dialect, CATALOG.features, D("2024-04-01"), D("2024-04-01") + dt.timedelta(days=n - 1), NOW).strategy
             for n in (1, 14, 15)]
     assert auto == ["direct", "direct", "window"]
 

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from feature_factory.monitoring import baseline_window as W
-from feature_factory.monitoring import diagnosis as D
-from feature_factory.monitoring import volume_trend as V
-from feature_factory.monitoring.drift import Thresholds, compare
-from feature_factory.monitoring.feed import FeedDay, feed_day
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.detection import baseline_window as W
+from feature_factory.monitoring.explain import diagnosis as D
+from feature_factory.monitoring.detection import volume_trend as V
+from feature_factory.monitoring.detection.drift import Thresholds, compare
+from feature_factory.monitoring.statistics.feed import FeedDay, feed_day
+from feature_factory.monitoring.statistics.summary import Summary
 
 DAY0 = dt.date(1997, 7, 1)
 RNG = np.random.default_rng(26)
@@ -164,8 +164,8 @@ def test_a_trending_baseline_window_warns_and_suggests_a_flatter_one():
 def test_evaluate_day_judges_the_landed_feed_not_the_snapshot(duckdb_warehouse, features):
     """Through the warehouse: a snapshot day that shrank to a third with every file landed is not
     STALE; the same day with one of its two files missing is."""
-    from feature_factory.monitoring import baseline as B
-    from feature_factory.monitoring.alerts import evaluate_day
+    from feature_factory.monitoring.detection import baseline as B
+    from feature_factory.monitoring.report.alerts import evaluate_day
 
     from .conftest import START, load_features, make_days
 

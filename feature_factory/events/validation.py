@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from feature_factory.catalog.sources import ColumnSpec, SourceSpec
-from feature_factory.warehouse.base import sql_literal
+from feature_factory.warehouse.sql import sql_literal
 
 MALFORMED_ROW = "malformed_row"
 NULL_OR_EMPTY_KEY = "null_or_empty_key"

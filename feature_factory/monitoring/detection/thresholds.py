@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from feature_factory.monitoring import metrics
+from feature_factory.monitoring.detection import metrics
 
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -29,19 +30,21 @@ from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features.snapshots import snapshot_days
-from feature_factory.monitoring import baseline_window
-from feature_factory.monitoring.drift import baseline_noise
+from feature_factory.monitoring.detection import baseline_window
+from feature_factory.monitoring.detection.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.statistics.feature_stats import (
     DEFAULT_GRID_SIZE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import Summary
-from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.monitoring.statistics.summary import Summary
 from feature_factory.precision import plain_double
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.rows import rows_select_sql
 from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
@@ -168,7 +171,7 @@ def capture_baseline(
     and that day: a 90-day count still ramping up would otherwise look like drift forever after.
     Features with no complete day in the window are left out (listed in `Baseline.incomplete`).
     `sketch_rows`: grids and quantiles from a row sample of about that many rows per day (pooled:
-    per window), see stats.py; exact by default."""
+    per window), see feature_stats.py; exact by default."""
     types = feature_columns(warehouse, subject)
     specs = resolve_features(features)
     if only is not None:
@@ -199,7 +202,7 @@ def capture_baseline(
         # With the sketch, the pooled pass takes only the sample's order statistics, counts and
         # distinct counts; the window's moments come merged from the by-day pass (sketch.py).
         sketch = sketch_rows is not None
-        pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
+        pooled = warehouse.fetch_df(stats_select_sql(warehouse.dialect, group_exprs, first, end, by_day=False,
                                                      grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows,
                                                      moments=not sketch, subject=subject, exclude_days=skip))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
@@ -209,7 +212,7 @@ def capture_baseline(
         # Per day: the histograms and tail counts, and (with two days or more) the grids the
         # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
-            warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
+            warehouse.dialect, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
             grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, pooled_row=sketch,
             subject=subject, exclude_days=skip))
         records = by_day.to_dict("records")

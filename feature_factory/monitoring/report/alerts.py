@@ -11,25 +11,27 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
-from feature_factory.monitoring.baseline import (
+from feature_factory.monitoring.detection.baseline import (
     NO_BASELINE, Baseline, current_baseline, first_complete_day, history_start,
 )
-from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.detection.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
+from feature_factory.monitoring.statistics.feature_stats import (
     DEFAULT_GRID_SIZE, feature_columns, read_expressions, resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.inputs import input_specs
-from feature_factory.monitoring import feed as feeds
-from feature_factory.monitoring import volume_trend
-from feature_factory.monitoring.root_cause import diagnose_day
+from feature_factory.monitoring.statistics import feed as feeds
+from feature_factory.monitoring.detection import volume_trend
+from feature_factory.monitoring.explain.root_cause import diagnose_day
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import Summary
-from feature_factory.monitoring.tables import rows_select_sql
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.monitoring.statistics.summary import Summary
+from feature_factory.warehouse.rows import rows_select_sql
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 
@@ -170,7 +172,7 @@ def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, base
         rows = []
         if exprs:
             inputs = input_specs(warehouse, specs)
-            sql = stats_select_sql(warehouse, exprs, day, day, binning=baseline.binning(),
+            sql = stats_select_sql(warehouse.dialect, exprs, day, day, binning=baseline.binning(),
                                    grid_size=grid_size, inputs=inputs, subject=subject)
             rows = warehouse.fetch_df(sql).to_dict("records")
         notes.append(f"{subject.stats} for {day} was not computed against baseline v{baseline.version}; "

@@ -30,7 +30,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 
 KEY = "SUSTAINED_TREND"  # its key in a baseline's noise floor
 TOTALLED = ("count", "sum")

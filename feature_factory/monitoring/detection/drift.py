@@ -44,16 +44,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from feature_factory.monitoring import gates
-from feature_factory.monitoring import metrics
-from feature_factory.monitoring import trend
-from feature_factory.monitoring import volume_trend
-from feature_factory.monitoring.feed import FeedDay
+from feature_factory.monitoring.detection import gates
+from feature_factory.monitoring.detection import metrics
+from feature_factory.monitoring.detection import trend
+from feature_factory.monitoring.detection import volume_trend
+from feature_factory.monitoring.statistics.feed import FeedDay
 from feature_factory.monitoring.kinds import DriftType
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 # The thresholds and the severity scale live in thresholds.py (gates.py reads them too: no import
 # circle); importable from here as before.
-from feature_factory.monitoring.thresholds import SEVERITIES, Thresholds, Tiers, severity_rank  # noqa: F401
+from feature_factory.monitoring.detection.thresholds import SEVERITIES, Thresholds, Tiers, severity_rank  # noqa: F401
 
 DRIFT_TYPES = tuple(DriftType)  # the values, in drift.py's table order
 

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feature_factory.monitoring.kinds import Diagnosis, DriftType
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 
 DIAGNOSES = tuple(Diagnosis)  # their values, stored in drift_alerts.diagnosis
 # The attribution mode each diagnosis asks for (attribution.MODES).
@@ -172,7 +172,7 @@ def composition_moved(types: dict[str, str], at: str = "medium") -> bool:
     window: ~7%), which moves the share of customers without activity a little (POPULATION_MIX or
     DISTRIBUTION_SHIFT at low). At `at` (medium) or above, the move is more than the missing rows
     explain: a composition shift, reported as such."""
-    from feature_factory.monitoring.thresholds import severity_rank
+    from feature_factory.monitoring.detection.thresholds import severity_rank
 
     return any(severity_rank(types[t]) >= severity_rank(at) for t in COMPOSITION if t in types)
 
