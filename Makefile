@@ -23,10 +23,14 @@ DEMO_ARGS ?=
 demo: install
 	$(PY) -m feature_factory.cli demo $(DEMO_ARGS)
 
+# `make test TEST_WORKERS=1` runs in one process; the default spreads tests over every core
+# (pytest-xdist), keeping the demo story's tests together on one worker (conftest.py).
+TEST_WORKERS ?= auto
+
 test: install
 	scripts/ensure-chromium.sh
 	scripts/ensure-redis.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # `make ui PORT=3456`: the UI's port (default 3000); the HTML reports are served on it under /reports/,
 # where report links point (no port in them). REPORTS_PORT: a second port serving them, for links

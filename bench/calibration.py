@@ -131,9 +131,9 @@ def specs_for(columns: Sequence[str]):
 def judge(warehouse, columns: list[tuple[str, Case]], baseline_days: int, test_days: int,
           thresholds=None) -> list[dict]:
     """Run the product's baseline, stats and drift code; one record per (column, test day)."""
-    from feature_factory.monitoring.alerts import evaluate_days
-    from feature_factory.monitoring.baseline import capture_baseline
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.report.alerts import evaluate_days
+    from feature_factory.monitoring.detection.baseline import capture_baseline
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
 
     specs = specs_for([c for c, _ in columns])
     first, last = START + dt.timedelta(days=baseline_days), START + dt.timedelta(days=baseline_days + test_days - 1)
@@ -151,7 +151,7 @@ def judge(warehouse, columns: list[tuple[str, Case]], baseline_days: int, test_d
 
 def summarise(records: list[dict], rows_per_day: int) -> list[dict]:
     """Per case: feature-days, share flagged at medium+, worst severity, types seen."""
-    from feature_factory.monitoring.drift import severity_rank
+    from feature_factory.monitoring.detection.drift import severity_rank
 
     at = severity_rank(DRIFTED_AT)
     groups: dict[tuple[str, str], list[dict]] = {}

@@ -159,7 +159,7 @@ def _truth(landing: Path) -> dict:
 def _features(wh, catalog, first: int, last: int) -> None:
     from feature_factory.features.snapshot_sql import snapshot_plan
 
-    plan = snapshot_plan(wh, catalog.computed(), DAY(first), DAY(last), dt.datetime(2024, 6, 1))
+    plan = snapshot_plan(wh.dialect, catalog.computed(), DAY(first), DAY(last), dt.datetime(2024, 6, 1))
     wh.replace_where("customer_features", "snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
                      plan.sql, where_params=[str(DAY(first)), str(DAY(last))])
 
@@ -290,9 +290,9 @@ def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print,
                   judged: tuple[int, ...] = JUDGED) -> list[dict]:
     """Every scenario (or `names`) through the pipeline; rows of the table (see `score`)."""
     from feature_factory.catalog import load_catalog
-    from feature_factory.monitoring import baseline as B
-    from feature_factory.monitoring.alerts import alert_rows, evaluate_day, write_alerts
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.detection import baseline as B
+    from feature_factory.monitoring.report.alerts import alert_rows, evaluate_day, write_alerts
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
     from feature_factory.warehouse import DuckDBWarehouse
 
     catalog = load_catalog()
@@ -419,9 +419,9 @@ def scale(params: dict, meter) -> dict:
     """One day's drift run on ~10M stored raw_events, with and without diagnosis + attribution."""
     from feature_factory.catalog import load_catalog
     from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
-    from feature_factory.monitoring import alerts as AL
-    from feature_factory.monitoring import baseline as B
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.report import alerts as AL
+    from feature_factory.monitoring.detection import baseline as B
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
     from feature_factory.warehouse import DuckDBWarehouse
 
     root = Path(params["dir"]) / "scale"
@@ -447,7 +447,7 @@ def scale(params: dict, meter) -> dict:
         write_feature_stats(wh, DAY(last), DAY(last), catalog.computed(), binning=baseline.binning())
         del wh
         marker.write_text(wanted)
-    from feature_factory.monitoring import attribution
+    from feature_factory.monitoring.explain import attribution
 
     wh = DuckDBWarehouse(path=str(db))
     events = wh.fetch_one("SELECT COUNT(*) FROM raw_events")[0]

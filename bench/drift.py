@@ -70,7 +70,7 @@ def _warehouse(params: dict):
 
 
 def _drifted(report) -> list[str]:
-    from feature_factory.monitoring.drift import severity_rank
+    from feature_factory.monitoring.detection.drift import severity_rank
 
     return sorted(r.feature for r in report.results if r.severity_rank >= severity_rank(DRIFTED_AT))
 
@@ -89,9 +89,9 @@ def _verdicts(report) -> dict:
 
 
 def _from_scratch(params: dict, meter, sketch_rows: int | None) -> dict:
-    from feature_factory.monitoring.alerts import alert_rows, evaluate_day, write_alerts
-    from feature_factory.monitoring.baseline import capture_baseline
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.report.alerts import alert_rows, evaluate_day, write_alerts
+    from feature_factory.monitoring.detection.baseline import capture_baseline
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
 
     wh, specs = _warehouse(params), synth.features()
     with meter.measure(), wh.held():  # as drift_alerts does: one open file for the small reads
@@ -106,9 +106,9 @@ def _from_scratch(params: dict, meter, sketch_rows: int | None) -> dict:
 
 
 def _daily(params: dict, meter, sketch_rows: int | None) -> dict:
-    from feature_factory.monitoring.alerts import alert_rows, evaluate_day, write_alerts
-    from feature_factory.monitoring.baseline import current_baseline
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.report.alerts import alert_rows, evaluate_day, write_alerts
+    from feature_factory.monitoring.detection.baseline import current_baseline
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
 
     wh, specs = _warehouse(params), synth.features()
     with meter.measure(), wh.held():

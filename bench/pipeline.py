@@ -221,8 +221,8 @@ def _new_day(params: dict) -> int:
 def prepare_refresh(params: dict, meter) -> dict:
     """Capture a baseline from the first stored days (unless one exists) and land the new day's file."""
     from feature_factory.catalog import load_catalog
-    from feature_factory.monitoring.attribution import refresh_first_seen
-    from feature_factory.monitoring.baseline import capture_baseline, current_baseline
+    from feature_factory.monitoring.explain.attribution import refresh_first_seen
+    from feature_factory.monitoring.detection.baseline import capture_baseline, current_baseline
     from feature_factory.warehouse import DuckDBWarehouse
 
     wh = DuckDBWarehouse()
@@ -262,7 +262,7 @@ def features_sql(params: dict, meter) -> dict:
 
     wh = DuckDBWarehouse()
     new_day = day(_new_day(params))
-    plan = snapshot_plan(wh, load_catalog().computed(), new_day, new_day, dt.datetime(2025, 1, 1))
+    plan = snapshot_plan(wh.dialect, load_catalog().computed(), new_day, new_day, dt.datetime(2025, 1, 1))
     with wh.session() as s:
         with meter.measure():
             s.execute(f"CREATE OR REPLACE TABLE bench_snapshot AS {plan.sql}")

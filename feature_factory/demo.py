@@ -406,14 +406,14 @@ def indent(text: str, by: str = "      ") -> str:
 def alert_rows(wh, first: dt.date, last: dt.date) -> list:
     """(feature, drift types, worst severity rank, days) over [first, last], alerts at low or above:
     the monitoring domain's reader."""
-    from feature_factory.monitoring.alerts import alerts_by_feature
+    from feature_factory.monitoring.report.alerts import alerts_by_feature
 
     return alerts_by_feature(wh, first, last)
 
 
 def alerts_summary(story: Story, wh) -> str:
     """What the drift run found in warehouse `wh` (the code location's), against what was injected."""
-    from feature_factory.monitoring.drift import SEVERITIES
+    from feature_factory.monitoring.detection.drift import SEVERITIES
 
     quiet_first = story.start + dt.timedelta(days=story.options.baseline_days)
     lines = [f"alerts in the drift window {story.drift_start}..{story.end} (feature: types, worst severity, days):"]
@@ -423,7 +423,7 @@ def alerts_summary(story: Story, wh) -> str:
     if not drifted:
         lines.append("  none")
     from feature_factory.catalog import load_catalog
-    from feature_factory.monitoring.baseline import current_baseline
+    from feature_factory.monitoring.detection.baseline import current_baseline
 
     baseline = current_baseline(wh)
     unmonitored = sorted(f.name for f in load_catalog().computed()
@@ -453,7 +453,7 @@ def summary(story: Story, registry, wh, store=None) -> str:
     location's) through the domains' own readers."""
     from feature_factory import project_env, tables
     from feature_factory.features.snapshots import snapshot_days
-    from feature_factory.remediation.store import fetch_candidates
+    from feature_factory.remediation.patch_store import fetch_candidates
 
     def count(table) -> int:
         return wh.row_count(table.name)  # 0 for a table not written yet

@@ -25,7 +25,45 @@ def _end() -> str | None:
     return str(dt.date.fromisoformat(last) + dt.timedelta(days=1)) if last else None  # Dagster's end is exclusive
 
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.start_date(), end_date=_end())
+class ProjectDailyPartitions(dg.DailyPartitionsDefinition):
+    """Dagster's daily partitions, whose unknown-key error names the setting that bounds them: a
+    real log from 1997 onboarded with the default start date otherwise gets Dagster's "must have a
+    PartitionsDefinition containing the passed partition key `1997-01-01`", which never says that
+    `FEATURE_FACTORY_START_DATE` is the fix."""
+
+    def validate_partition_key(self, partition_key: str, context=None) -> None:
+        from dagster._core.errors import DagsterInvalidSubsetError, DagsterUnknownPartitionError
+
+        try:
+            return super().validate_partition_key(partition_key, context)
+        except DagsterUnknownPartitionError:
+            message = outside_message(partition_key)
+            if message is None:
+                raise
+            # Not DagsterUnknownPartitionError: the `dagster` CLI would swap this text for its own.
+            raise DagsterInvalidSubsetError(message) from None
+
+
+def outside_message(partition_key: str, start: str | None = None, last: str | None = None) -> str | None:
+    """Why a YYYY-MM-DD key is no daily partition (before `FEATURE_FACTORY_START_DATE` or after
+    `FEATURE_FACTORY_END_DATE`), naming the setting; None for a key inside them or not a date."""
+    try:
+        day = dt.date.fromisoformat(partition_key)
+    except ValueError:
+        return None
+    start = start or settings.start_date()
+    last = last if last is not None else settings.end_date()
+    if day < dt.date.fromisoformat(start):
+        return (f"partition {partition_key} is before the first daily partition {start}: set "
+                f"FEATURE_FACTORY_START_DATE={partition_key} (or earlier: the first day of your events) in the "
+                "environment or the project's .env, then reload the code location")
+    if last and day > dt.date.fromisoformat(last):
+        return (f"partition {partition_key} is after the last daily partition {last}: set "
+                f"FEATURE_FACTORY_END_DATE={partition_key} or later (or unset it), then reload the code location")
+    return None
+
+
+daily_partitions = ProjectDailyPartitions(start_date=settings.start_date(), end_date=_end())
 
 # SQL assets backfill as one run over the partition range: one statement, not one run per day.
 single_run_backfill = dg.BackfillPolicy.single_run()

@@ -188,7 +188,7 @@ class EntityNames:
     patch_candidates: str = "patch_candidates"
     patch_log: str = "feature_patch_log"
     patches_active: str = "feature_patches_active"
-    # Root-cause attribution's caches (monitoring/attribution.py, `attribution_caches` below).
+    # Root-cause attribution's caches (monitoring/explain/attribution.py, `attribution_caches` below).
     first_seen: str = "customer_first_seen"
     first_seen_days: str = "customer_first_seen_days"
     attribution_baseline: str = "attribution_baseline"
@@ -380,7 +380,7 @@ def alerts_table(n: EntityNames = CUSTOMER_NAMES) -> Table:
             ("evidently_method", "VARCHAR", "The test Evidently chose for the column."),
             ("note", "VARCHAR", "Why something was not judged (too few values, ramp-up, no rows)."),
             ("input_null_rate_delta", "DOUBLE", "Change in the NULL rate of the raw event values the feature aggregates."),
-            # Why it drifted (monitoring/diagnosis.py, root_cause.py): NULL on rows without drift.
+            # Why it drifted (monitoring/explain/diagnosis.py, root_cause.py): NULL on rows without drift.
             ("diagnosis", "VARCHAR",
              "The likely cause of the drift: tail_contamination, population_shift, missing_data, "
              "type_or_schema, volume_or_staleness or single_source (NULL when not drifted)."),
@@ -397,7 +397,7 @@ FEATURE_STATS_BASELINE = baseline_table(CUSTOMER_NAMES)
 DRIFT_ALERTS = alerts_table(CUSTOMER_NAMES)
 
 
-# Root-cause attribution's caches (monitoring/attribution.py; no assets): rebuilt from the raw table
+# Root-cause attribution's caches (monitoring/explain/attribution.py; no assets): rebuilt from the raw table
 # and the baseline window whenever what they summarize changes. One set per entity, built by
 # `attribution_caches` from the entity's names; the customer's are the shipped names.
 def attribution_caches(entity: str, key: str, raw_table: str, features_table: str, *,

@@ -39,6 +39,14 @@ class FakeSnowflakeWarehouse(SnowflakeWarehouse):
         return f"ff_try_timestamp({expr})"
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Under `pytest -n N --dist loadgroup` (make test), every test of the demo story runs on one
+    worker: `demo_run` is session-scoped, so the ~1.5 min story then runs once, not once per worker."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo_story"))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def fast_test_instances() -> None:
     """Dagster instances the tests open in temporary folders (`dg.instance_for_test`, the demo's

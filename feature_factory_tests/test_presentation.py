@@ -13,9 +13,10 @@ import pytest
 
 from feature_factory import markdown as md
 from feature_factory import tables
-from feature_factory.monitoring.presentation import histogram_png, quantile_line, tail_shares
-from feature_factory.monitoring.summary import Summary
-from feature_factory.remediation import store, views
+from feature_factory.monitoring.report.presentation import histogram_png, quantile_line, tail_shares
+from feature_factory.monitoring.statistics.summary import Summary
+from feature_factory.remediation import views
+from feature_factory.remediation import patch_store as store
 
 
 @pytest.mark.parametrize("value, text", [
@@ -100,8 +101,8 @@ def test_open_patches_cells_stay_short():
 
 
 def test_drift_table_has_an_evidently_column_only_when_its_verdicts_are_known():
-    from feature_factory.monitoring.drift import FeatureDrift
-    from feature_factory.monitoring.presentation import drift_table_markdown
+    from feature_factory.monitoring.detection.drift import FeatureDrift
+    from feature_factory.monitoring.report.presentation import drift_table_markdown
 
     results = [FeatureDrift("revenue_7d", {"psi": 0.4, "ks": 0.2}, {"MEAN_SHIFT": "high"}),
                FeatureDrift("events_7d", {"psi": 0.01}, {})]

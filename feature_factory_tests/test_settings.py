@@ -13,7 +13,7 @@ from feature_factory.ml.configs import LabelConfig, ModelConfig
 from feature_factory.ml.labels import LabelSettings
 from feature_factory.ml.models import Hyperparams
 from feature_factory.monitoring.config import DriftConfig
-from feature_factory.monitoring.drift import Thresholds
+from feature_factory.monitoring.detection.drift import Thresholds
 from feature_factory.remediation.assets import ProposeConfig
 from feature_factory.remediation.rules import RuleSettings
 
@@ -49,7 +49,7 @@ def test_drift_thresholds_validate_and_reach_the_calculations():
 
 @pytest.mark.parametrize("module", [
     "feature_factory.settings", "feature_factory.tables", "feature_factory.warehouse.dialect",
-    "feature_factory.warehouse.sql", "feature_factory.monitoring.drift", "feature_factory.ml.models",
+    "feature_factory.warehouse.sql", "feature_factory.monitoring.detection.drift", "feature_factory.ml.models",
     "feature_factory.ml.labels", "feature_factory.remediation.rules", "feature_factory.health.settings",
     "feature_factory.health.evaluate",
 ])

@@ -12,7 +12,7 @@ def test_every_contract_is_an_asset_of_its_owner():
 
 
 def test_contract_columns_are_described_once_and_match_what_the_code_writes():
-    from feature_factory.monitoring.summary import QUANTILE_COLUMNS
+    from feature_factory.monitoring.statistics.summary import QUANTILE_COLUMNS
 
     for t in tables.ALL:
         assert len(set(t.names)) == len(t.names), t.name

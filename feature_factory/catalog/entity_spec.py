@@ -32,7 +32,12 @@ _FEATURE_TABLE_COLUMNS = ("snapshot_date", "computed_at", "found")
 # names them: another entity's are <entity>_feature_stats, ...
 ENTITY_TABLE_SUFFIXES = ("feature_stats", "feature_stats_baseline", "drift_alerts", "patch_candidates",
                          "feature_patch_log", "feature_patches_active")
-_ENTITY_KEYS = {"key", "source", "description", "tables", "jobs", "attribute_by", "model", "drift_key_prefix"}
+_ENTITY_KEYS = {"key", "source", "description", "tables", "jobs", "attribute_by", "model", "drift_key_prefix",
+                "keep_inactive_days"}
+# The population rule of a feature table: an entity keeps its snapshot rows this many days after
+# its last event (the 90 of the churn example), or `forever`.
+DEFAULT_KEEP_INACTIVE_DAYS = 90
+FOREVER = "forever"
 _MODEL_KEYS = {"asset", "label", "retrain_job"}
 
 
@@ -82,6 +87,9 @@ class EntitySpec:
     model: EntityModel | None = None
     # Namespace of the drift keys the drift sensor tags its runs with ("product:2024-03-02:1").
     drift_key_prefix: str | None = None  # None: "<entity>:"
+    # The population rule: days an entity keeps its snapshot rows after its last event (None:
+    # forever, e.g. to score customers long gone quiet). Lifetime features need no change to it.
+    keep_inactive_days: int | None = DEFAULT_KEEP_INACTIVE_DAYS
 
     @property
     def features_table(self) -> str:
@@ -151,7 +159,18 @@ def parse_entity(name: str, body: Any, catalog, label: str, taken: dict[str, str
     return EntitySpec(
         name, key, src.name, str(body.get("description") or "").strip(), names,
         EntityJobs.derived(name, **jobs) if jobs else None,
-        _attribute_by(body.get("attribute_by"), src, label), _model(body.get("model"), label), prefix)
+        _attribute_by(body.get("attribute_by"), src, label), _model(body.get("model"), label), prefix,
+        keep_inactive_days(body.get("keep_inactive_days", DEFAULT_KEEP_INACTIVE_DAYS), label))
+
+
+def keep_inactive_days(raw: Any, label: str) -> int | None:
+    """`keep_inactive_days: <days> | forever` (None: forever)."""
+    if raw == FOREVER:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise CatalogError(f"{label}: keep_inactive_days must be a positive number of days or {FOREVER!r}, "
+                           f"got {raw!r}")
+    return raw
 
 
 def _names(raw: Any, roles: tuple[str, ...], label: str) -> dict[str, str]:

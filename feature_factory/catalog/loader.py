@@ -33,9 +33,13 @@ from feature_factory.catalog.spec import DType, Expectations, FeatureSpec, Lifec
 DEFAULT_PATH = Path(__file__).with_name("features.yaml")
 CATALOG_ENV = "FEATURE_FACTORY_CATALOG"
 
-# The longest window a feature may use. It is also the population rule of customer_features (a
-# customer gets a row while seen within this many days) and bounds what a one-day refresh reads.
+# The default population rule of an entity's feature table (a customer gets a row while seen within
+# this many days; `keep_inactive_days` of the entity changes it) and the lookback of a catalog
+# without longer windows: what a one-day refresh reads.
 MAX_WINDOW_DAYS = 90
+# The longest finite window (ten years): a refresh reads this many days of events. Longer: `all`.
+MAX_FINITE_WINDOW_DAYS = 3660
+LIFETIME = "all"  # window_days: all (the whole relationship)
 
 RAW_EVENTS_COLUMNS = (
     "event_id", "customer_id", "event_type", "channel", "amount", "event_ts", "event_date",
@@ -43,7 +47,11 @@ RAW_EVENTS_COLUMNS = (
 )
 # Columns of customer_features / the online table that a feature must not shadow.
 RESERVED_NAMES = frozenset({"customer_id", "snapshot_date", "computed_at", "is_stale", "found"})
-AGGS = ("count", "sum", "avg", "stddev", "min", "max", "days_since_last_event", "ratio")
+AGGS = ("count", "sum", "avg", "stddev", "min", "max", "days_since_last_event", "ratio", "count_days",
+        "days_since_first", "days_since_last")
+# Aggregates over the whole relationship only (window_days: all): they read the per-entity state.
+LIFETIME_AGGS = ("count_days", "days_since_first", "days_since_last")
+_PER_DAYS_AGGS = ("count", "sum", "count_days")
 RATIO_PART_AGGS = ("count", "sum")
 DEFAULT_SOURCE = "events"
 _SQL_AGG = {"sum": "SUM", "avg": "AVG", "stddev": "STDDEV_SAMP", "min": "MIN", "max": "MAX"}
@@ -62,7 +70,7 @@ _SCALAR_FUNCTIONS = {  # sqlglot class -> the name users write
 }
 _ENTRY_KEYS = {
     "name", "description", "owner", "entity", "dtype", "lifecycle", "window_days", "aggregate",
-    "expectations", "tags", "source", "pii",
+    "expectations", "tags", "source", "pii", "drift_exclude",
 }
 
 
@@ -188,11 +196,7 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
         raise CatalogError(f"{label}: name {name!r} is reserved for a table column")
     dtype = _enum(DType, raw["dtype"], label, "dtype")
     lifecycle = _enum(Lifecycle, raw["lifecycle"], label, "lifecycle")
-    window = raw["window_days"]
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise CatalogError(f"{label}: window_days must be a positive integer, got {window!r}")
-    if window > MAX_WINDOW_DAYS:
-        raise CatalogError(f"{label}: window_days {window} is longer than the maximum lookback of {MAX_WINDOW_DAYS} days")
+    window = _window(raw["window_days"], label)
     entity, population, entity_key = _entity(raw.get("entity", "customer"), label, sources)
     if name == entity_key:
         raise CatalogError(f"{label}: name {name!r} is the key column of {entity}_features")
@@ -202,9 +206,15 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
         sources = load_sources()
     src = raw.get("source", population)
     table, known, key = _source_columns(src, label, "source", sources, entity)
-    agg, value, where, columns, parts = _parse_aggregate(raw["aggregate"], label, src, known, sources,
-                                                         entity, population)
-    _check_dtype(agg, dtype, label)
+    agg, value, where, columns, parts, per_days = _parse_aggregate(raw["aggregate"], label, src, known, sources,
+                                                                   entity, population)
+    if not per_days:  # a rate is a float whatever it counts (_check_lifetime)
+        _check_dtype(agg, dtype, label)
+    _check_lifetime(agg, window, per_days, dtype, label)
+    drift_exclude = raw.get("drift_exclude")
+    if drift_exclude is not None and (not isinstance(drift_exclude, str) or not drift_exclude.strip()):
+        raise CatalogError(f"{label}: drift_exclude must be the reason drift monitoring skips the feature "
+                           f"(a sentence), got {drift_exclude!r}")
     tags = raw.get("tags") or ()
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
         raise CatalogError(f"{label}: tags must be a list of strings")
@@ -218,7 +228,7 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
         lifecycle=lifecycle,
         aggregate=render_aggregate(agg, value, where) if agg != "ratio" else None,
         window_days=window,
-        empty_value=0 if agg in ("count", "sum") else None,
+        empty_value=0 if agg in ("count", "sum", "count_days") and not per_days else None,
         entity=entity,
         expectations=_parse_expectations(raw.get("expectations"), label),
         tags=tuple(tags),
@@ -232,7 +242,35 @@ def parse_entry(raw: dict[str, Any], label: str, sources=None) -> FeatureSpec:
         source_key=key,
         numerator=parts[0] if parts else None,
         denominator=parts[1] if parts else None,
+        per_days=per_days,
+        drift_exclude=drift_exclude.strip() if drift_exclude else None,
     )
+
+
+def _window(window: Any, label: str) -> int | None:
+    """window_days: a positive number of days, or `all` (None: the whole relationship)."""
+    if window == LIFETIME:
+        return None
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise CatalogError(f"{label}: window_days must be a positive integer, got {window!r} (or {LIFETIME!r}: "
+                           "the whole relationship)")
+    if window > MAX_FINITE_WINDOW_DAYS:
+        raise CatalogError(f"{label}: window_days {window} is longer than {MAX_FINITE_WINDOW_DAYS} days (a refresh "
+                           f"would read that much history); use window_days: {LIFETIME} (kept incrementally)")
+    return window
+
+
+def _check_lifetime(agg: str, window: int | None, per_days: int | None, dtype: DType, label: str) -> None:
+    if agg in LIFETIME_AGGS and window is not None:
+        raise CatalogError(f"{label}: {agg} is over the whole relationship: set window_days: {LIFETIME}")
+    if window is None and agg == "ratio":
+        raise CatalogError(f"{label}: a ratio has no lifetime form yet; use a finite window_days")
+    if per_days is not None:
+        if window is not None or agg not in _PER_DAYS_AGGS:
+            raise CatalogError(f"{label}: aggregate.per_days applies to a lifetime (window_days: {LIFETIME}) "
+                               f"{', '.join(_PER_DAYS_AGGS)} only")
+        if dtype is not DType.FLOAT:
+            raise CatalogError(f"{label}: a rate (aggregate.per_days) must have dtype float")
 
 
 def _entity(name: Any, label: str, sources) -> tuple[str, str, str]:
@@ -280,7 +318,7 @@ def _source_columns(name: Any, label: str, field: str, sources, entity: str = "c
 
 def render_aggregate(agg: str, value: str | None, where: str | None) -> str | None:
     """The SQL aggregate over the rows of the window (None for days_since_last_event)."""
-    if agg == "days_since_last_event":
+    if agg in ("days_since_last_event", *LIFETIME_AGGS):
         return None
     if agg == "count":
         if value is None and where is None:
@@ -299,7 +337,7 @@ def _enum(kind, value: Any, label: str, field: str):
 
 
 def _check_dtype(agg: str, dtype: DType, label: str) -> None:
-    if agg in ("count", "days_since_last_event") and dtype is not DType.INT:
+    if agg in ("count", "days_since_last_event", *LIFETIME_AGGS) and dtype is not DType.INT:
         raise CatalogError(f"{label}: a {agg} feature must have dtype int")
     if agg in ("avg", "stddev", "ratio") and dtype is not DType.FLOAT:
         raise CatalogError(f"{label}: {'a' if agg == 'ratio' else 'an'} {agg} feature must have dtype float")
@@ -309,8 +347,14 @@ def _parse_aggregate(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tup
                      sources=None, entity: str = "customer", population: str = DEFAULT_SOURCE):
     """(agg, value, where, columns, ratio parts) of an aggregate over source `src` (columns `known`)."""
     if isinstance(raw, dict) and raw.get("agg") == "ratio":
-        return ("ratio", None, None, (), _parse_ratio(raw, label, src, sources, entity))
-    return (*_parse_simple(raw, label, src, known, population=population), ())
+        return ("ratio", None, None, (), _parse_ratio(raw, label, src, sources, entity), None)
+    per_days = None
+    if isinstance(raw, dict) and "per_days" in raw:
+        raw = dict(raw)
+        per_days = raw.pop("per_days")
+        if isinstance(per_days, bool) or not isinstance(per_days, int) or per_days < 1:
+            raise CatalogError(f"{label}: aggregate.per_days must be a positive number of days, got {per_days!r}")
+    return (*_parse_simple(raw, label, src, known, population=population), (), per_days)
 
 
 def _parse_ratio(raw: dict[str, Any], label: str, src: str, sources, entity: str = "customer") -> tuple[Part, Part]:
@@ -351,16 +395,18 @@ def _parse_simple(raw: Any, label: str, src: str = DEFAULT_SOURCE, known: tuple[
     value, where = raw.get("value"), raw.get("where")
     if agg == "days_since_last_event" and (value is not None or where is not None):
         raise CatalogError(f"{label}: days_since_last_event takes no value or where")
-    if agg not in ("count", "days_since_last_event") and value is None:
+    if agg in LIFETIME_AGGS and value is not None:
+        raise CatalogError(f"{label}: {agg} takes no value (only where: which rows count)")
+    if agg not in ("count", "days_since_last_event", *LIFETIME_AGGS) and value is None:
         raise CatalogError(f"{label}: {prefix.rstrip('.')} {agg} needs a value expression")
     columns: set[str] = set()
     if value is not None:
         value = _check_expression(value, label, f"{prefix}value", columns, src, known)
     if where is not None:
         where = _check_expression(where, label, f"{prefix}where", columns, src, known)
-    if agg == "days_since_last_event":
+    if agg in ("days_since_last_event", *LIFETIME_AGGS):
         columns.add("event_date")
-    elif agg == "count" and value is None:
+    if agg == "count" and value is None:
         columns.add(known[0])  # it counts rows: lineage names the row id (event_id for events)
     return agg, value, where, tuple(sorted(columns))
 

@@ -4,7 +4,7 @@ A source names its location (a landing folder of CSV/Parquet files, or an existi
 table), its row id, its entity key column(s), its event-time column, its columns (each the name
 features use, optionally read `from` another landing column), value mappings, accepted values and
 ranges. Ingestion derives its validation SQL and quarantine reasons from these rules
-(`events/rules.py`); the feature catalog checks feature expressions against a source's columns.
+(`events/validation.py`); the feature catalog checks feature expressions against a source's columns.
 
 Pure and Dagster-free. Any problem raises `CatalogError` naming the file, the source and the field
 (the code location does not load with a bad source file, as with a bad feature catalog).
@@ -36,7 +36,8 @@ NORMALIZE = ("none", "trim", "lower", "upper")
 # Columns every raw table of a source gets besides its declared ones (a column must not shadow them).
 LINEAGE_COLUMNS = ("event_date", "source_file", "source_row", "ingested_at")
 _SOURCE_KEYS = {"description", "owner", "entity", "location", "tables", "row_id", "entity_keys", "event_time",
-                "columns", "schema_drift", "staged_value_suffix", "ingestion"}
+                "columns", "schema_drift", "staged_value_suffix", "ingestion",
+                "constants", "checks"}
 _TABLE_KEYS = {"raw", "quarantine", "landing_rows", "landing_files"}
 _INGESTION_KEYS = {"group", "job", "sensor", "duplicates_check", "contract"}
 # Landing contracts written in code (events/contract.py), which a source may declare it is validated
@@ -44,7 +45,14 @@ _INGESTION_KEYS = {"group", "job", "sensor", "duplicates_check", "contract"}
 # in the ingestion's run config instead of the sources file.
 CONTRACTS = ("events",)
 _COLUMN_KEYS = {"type", "from", "description", "required", "normalize", "map", "accepted", "min", "max",
-                "reasons"}
+                "reasons", "default", "format"}
+# What a derived row id may hash besides declared columns: the landing file and its 1-based line.
+ROW_ID_LINEAGE = ("source_file", "source_row")
+_ROW_ID_KEYS = {"column", "hash"}
+# Shipped checks a source's declaration may turn off (`checks: {freshness: false, null_rate: false}`):
+# a purchase-only, date-only log has no time of day to be fresh by, and a `min_amount_7d`-style
+# average is NULL for every customer without a purchase in the window.
+CHECKS = ("freshness", "null_rate")
 _LOCATION_KEYS = {"landing_folder", "table"}
 _LOCATION_FLAGS = {"landing_override"}
 _REASON_RULES = ("required", "accepted", "type", "min", "max")
@@ -83,6 +91,10 @@ class ColumnSpec:
     min: float | None = None
     max: float | None = None
     reasons: tuple[tuple[str, str], ...] = ()  # rule -> quarantine reason code (overrides the default)
+    # The value of a row whose landing file has no such column or a blank field (`default:` or the
+    # source's `constants:`): a purchase-only log gets `event_type: purchase` without rewriting it.
+    default: str | None = None
+    format: str | None = None  # strftime-style format of a timestamp column (`%Y%m%d`); None: ISO-8601
 
     @property
     def sql_type(self) -> str:
@@ -154,6 +166,20 @@ class SourceSpec:
     def schema_drift_in_run_config(self) -> bool:
         """Whether the schema-drift policy is the ingestion run config's (a contract in code)."""
         return self.ingestion.contract is not None
+    # A derived row id: the row_id column is the hash of these (declared columns, source_file,
+    # source_row), not read from the file. () : read from the file like any column.
+    row_id_hash: tuple[str, ...] = ()
+    checks: tuple[tuple[str, bool], ...] = ()  # shipped check -> on/off (CHECKS; absent: on)
+
+    def check_enabled(self, name: str) -> bool:
+        return dict(self.checks).get(name, True)
+
+    def read_from_file(self, name: str) -> bool:
+        """Whether a landing file must have column `name`: not for a derived row id or a column with
+        a default (a constant)."""
+        if name == self.row_id and self.row_id_hash:
+            return False
+        return self.column(name).default is None
 
     def column(self, name: str) -> ColumnSpec:
         for c in self.columns:
@@ -267,15 +293,25 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
     check_fields(raw, label, _SOURCE_KEYS, ("location", "row_id", "entity_keys", "event_time", "columns"),
                  empty=(None, "", {}, []))
     landing, table, override = _location(raw["location"], label)
-    columns = _columns(raw["columns"], label)
+    row_id_raw, row_id_hash = _row_id(raw["row_id"], label)
+    columns = _with_constants(_columns(raw["columns"], label), raw.get("constants"), label)
+    if row_id_hash and row_id_raw not in {c.name for c in columns}:  # derived: no landing column needed
+        columns = (*columns, ColumnSpec(name=row_id_raw, type="string", source=row_id_raw,
+                                        description="derived row id: hash of " + ", ".join(row_id_hash)))
     by_name = {c.name: c for c in columns}
+    for part in row_id_hash:
+        if part not in by_name and part not in ROW_ID_LINEAGE:
+            raise CatalogError(f"{label}: row_id.hash: {part!r} is not a declared column or one of "
+                               f"{', '.join(ROW_ID_LINEAGE)}; declared: {', '.join(by_name)}")
+        if part == row_id_raw:
+            raise CatalogError(f"{label}: row_id.hash: the row id {part!r} cannot hash itself")
 
     def known(fld: str, col: Any) -> str:
         if col not in by_name:
             raise CatalogError(f"{label}: {fld} {col!r} is not a declared column; declared: {', '.join(by_name)}")
         return col
 
-    row_id = known("row_id", raw["row_id"])
+    row_id = known("row_id", row_id_raw)
     keys = raw["entity_keys"]
     if not isinstance(keys, dict):
         raise CatalogError(f"{label}: entity_keys must map entity name -> key column, e.g. {{customer: customer_id}}")
@@ -290,6 +326,9 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
     if by_name[row_id].type != "string":
         raise CatalogError(f"{label}: row_id column {row_id!r} must have type string")
     event_time = known("event_time", raw["event_time"])
+    formatted = [c.name for c in columns if c.format and c.name != event_time]
+    if formatted:
+        raise CatalogError(f"{label}: format applies to the event_time column only, not to {formatted}")
     if by_name[event_time].type != "timestamp":
         raise CatalogError(f"{label}: event_time column {event_time!r} must have type timestamp "
                            f"(it is {by_name[event_time].type})")
@@ -328,7 +367,8 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
         name=name, description=str(raw.get("description") or "").strip(), owner=str(raw.get("owner") or ""),
         entity=entity, landing_folder=landing, table=table, raw_table=raw_table,
         quarantine_table=quarantine_table, row_id=row_id, entity_keys=tuple(entity_keys),
-        event_time=event_time, columns=columns, schema_drift=drift,
+        event_time=event_time, columns=columns, schema_drift=drift, row_id_hash=row_id_hash,
+        checks=_checks(raw.get("checks"), label),
         landing_rows_table=staging.get("landing_rows"), landing_files_table=staging.get("landing_files"),
         staged_value_suffix=suffix, landing_override=override, ingestion=ingestion,
     )
@@ -348,6 +388,67 @@ def _ingestion(raw: Any, label: str) -> IngestionNames:
         raise CatalogError(f"{label}: ingestion.contract {raw['contract']!r} is not a contract in code "
                            f"({', '.join(CONTRACTS)}); leave it out to validate against the columns declared here")
     return IngestionNames(**{"group": "sources", **raw})
+
+
+def _row_id(raw: Any, label: str) -> tuple[Any, tuple[str, ...]]:
+    """`row_id: event_id` (a column) or `row_id: {column: event_id, hash: [customer_id, source_file,
+    source_row]}` (derived): (the column, the hashed parts)."""
+    if not isinstance(raw, dict):
+        return raw, ()
+    check_fields(raw, f"{label}: row_id", _ROW_ID_KEYS, ("column", "hash"))
+    parts = raw["hash"]
+    if not isinstance(parts, list) or not parts or not all(isinstance(p, str) for p in parts):
+        raise CatalogError(f"{label}: row_id.hash must be a non-empty list of column names "
+                           f"(declared columns, {', '.join(ROW_ID_LINEAGE)})")
+    if not isinstance(raw["column"], str) or not _NAME.match(raw["column"]):
+        raise CatalogError(f"{label}: row_id.column {raw['column']!r} is not a lower-case snake_case name")
+    return raw["column"], tuple(dict.fromkeys(parts))
+
+
+def _with_constants(columns: tuple[ColumnSpec, ...], raw: Any, label: str) -> tuple[ColumnSpec, ...]:
+    """`constants: {event_type: purchase}`: each named column gets that default (a column not
+    declared is declared as a string column holding it)."""
+    if raw is None:
+        return columns
+    if not isinstance(raw, dict) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                                            for v in raw.values()):
+        raise CatalogError(f"{label}: constants must map column -> value, e.g. {{event_type: purchase}}")
+    by_name = {c.name: c for c in columns}
+    out = list(columns)
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _NAME.match(name) or name in LINEAGE_COLUMNS:
+            raise CatalogError(f"{label}: constants: {name!r} is not a column name (lower-case snake_case, "
+                               f"not one of {', '.join(LINEAGE_COLUMNS)})")
+        value = _default(value, by_name[name].type if name in by_name else "string", f"{label}: constants.{name}")
+        if name in by_name:
+            if by_name[name].default is not None:
+                raise CatalogError(f"{label}: constants.{name}: the column already has a default")
+            out[out.index(by_name[name])] = replace(by_name[name], default=value)
+        else:
+            out.append(ColumnSpec(name=name, type="string", source=name, default=value,
+                                  description=f"constant {value!r} (constants:)"))
+    return tuple(out)
+
+
+def _default(value: Any, ctype: str, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+        raise CatalogError(f"{where}: a default must be a non-empty string or number, got {value!r}")
+    if ctype == "number":
+        try:
+            float(value)
+        except ValueError:
+            raise CatalogError(f"{where}: default {value!r} of a number column is not a number") from None
+    if ctype == "timestamp":
+        raise CatalogError(f"{where}: the event time cannot have a default (every row needs its own)")
+    return str(value)
+
+
+def _checks(raw: Any, label: str) -> tuple[tuple[str, bool], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or set(raw) - set(CHECKS) or not all(isinstance(v, bool) for v in raw.values()):
+        raise CatalogError(f"{label}: checks must map a shipped check ({', '.join(CHECKS)}) to true or false")
+    return tuple(raw.items())
 
 
 def _schema_drift(raw: Any, columns: tuple[ColumnSpec, ...], label: str) -> SchemaDriftSpec:
@@ -478,6 +579,11 @@ def _columns(raw: Any, label: str) -> tuple[ColumnSpec, ...]:
                 isinstance(v, str) and _NAME.match(v) for v in reasons.values()):
             raise CatalogError(f"{where}: reasons must map a rule ({', '.join(_REASON_RULES)}) to a "
                                "snake_case reason code")
+        default = None if body.get("default") is None else _default(body["default"], ctype, where)
+        fmt = body.get("format")
+        if fmt is not None and (ctype != "timestamp" or not isinstance(fmt, str) or "%" not in fmt):
+            raise CatalogError(f"{where}: format must be a strftime-style format like '%Y%m%d' on a timestamp "
+                               f"column, got {fmt!r}")
         required = body.get("required", False)
         if not isinstance(required, bool):
             raise CatalogError(f"{where}: required must be true or false")
@@ -485,6 +591,6 @@ def _columns(raw: Any, label: str) -> tuple[ColumnSpec, ...]:
             name=name, type=ctype, source=src, description=str(body.get("description") or "").strip(),
             required=required, normalize=normalize if ctype == "string" else "none",
             value_map=tuple((str(k), str(v)) for k, v in value_map.items()), accepted=tuple(accepted),
-            min=bounds["min"], max=bounds["max"], reasons=tuple(reasons.items()),
+            min=bounds["min"], max=bounds["max"], reasons=tuple(reasons.items()), default=default, format=fmt,
         ))
     return tuple(out)

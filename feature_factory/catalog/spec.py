@@ -73,7 +73,9 @@ class FeatureSpec:
     # raw_events only). `None` for derived features computed by the snapshot builder itself
     # (days_since_last_event).
     aggregate: str | None
-    window_days: int
+    # Days the window covers (D-k+1 .. D); None: the whole relationship (`window_days: all`), kept
+    # incrementally from a per-entity state (features/snapshot_sql.py), never a rescan of history.
+    window_days: int | None
     # What an empty window yields: 0 for counts and sums, NULL for averages/stddev/min/max.
     empty_value: float | None = None
     entity: str = "customer"
@@ -84,7 +86,8 @@ class FeatureSpec:
     source_columns: tuple[str, ...] = ()
     # The declarative form `aggregate` was rendered from; the snapshot builder decomposes it into
     # per-customer-day partials so one statement can compute many snapshot days.
-    agg: str | None = None  # count | sum | avg | stddev | min | max | days_since_last_event
+    agg: str | None = None  # count | sum | avg | stddev | min | max | days_since_last_event | ratio
+    #                         (lifetime only:) count_days | days_since_first | days_since_last
     value_sql: str | None = None  # scalar expression over raw_events columns (None: count rows)
     filter_sql: str | None = None  # boolean expression over raw_events columns (None: all rows)
     # The source whose rows the aggregate reads (sources.yaml) and its raw table; columns above are
@@ -96,12 +99,32 @@ class FeatureSpec:
     # source_columns are then None/empty: the feature is no single aggregate of one table's rows).
     numerator: Part | None = None
     denominator: Part | None = None
+    # Lifetime count/sum/count_days: the value per this many days of the entity's relationship
+    # (value * per_days / (days since its first event + 1)), e.g. purchase days per 30 days.
+    per_days: int | None = None
+    # Why drift monitoring does not judge this feature (None: it is judged). Lifetime aggregates
+    # and tenure grow as every entity ages, so a distribution shift is their nature, not a drift.
+    drift_exclude: str | None = None
+
+    @property
+    def lifetime(self) -> bool:
+        """Computed over the whole relationship (all events up to the snapshot day)."""
+        return self.window_days is None
+
+    @property
+    def window_label(self) -> str:
+        return "lifetime" if self.window_days is None else f"{self.window_days}d"
+
+    @property
+    def drift_watched(self) -> bool:
+        return self.drift_exclude is None
 
     @property
     def over_raw_events(self) -> bool:
         """An aggregate of raw_events rows only: what attribution, input monitoring, root cause and
-        the exclude_source patch (which read raw_events) can recompute or explain."""
-        return self.source == "events" and self.agg != "ratio"
+        the exclude_source patch (which read raw_events) can recompute or explain. Not a lifetime
+        feature: recomputing it would rescan the whole history."""
+        return self.source == "events" and self.agg != "ratio" and not self.lifetime
 
     @property
     def reads(self) -> tuple[tuple[str, str], ...]:

@@ -20,7 +20,8 @@ import dagster as dg
 
 from feature_factory import partitions
 from feature_factory.catalog.sources import SourceSpec
-from feature_factory.events import checks, layout, report, rules
+from feature_factory.events import checks, layout, report
+from feature_factory.events import validation as rules
 from feature_factory.events.contract import (
     QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, SourceIngestionConfig, events_source,
 )

@@ -46,7 +46,9 @@ def evaluate(warehouse: Warehouse, spec: SourceSpec, result: IngestionResult, co
     rate = result.quarantine_rate
     n_dups, sample = quality.duplicate_ids(warehouse, raw, spec.row_id, result.start, result.end)
     newest = quality.newest_event_by_day(warehouse, result.start, result.end, raw, spec.event_time)
-    stale = quality.stale_days(newest, result.start, result.end, config.freshness_lag_hours)
+    dated = quality.date_only(newest, spec.column(spec.event_time).format)
+    fresh_on = spec.check_enabled("freshness")  # a source's `checks: {freshness: false}`
+    stale = quality.stale_days(newest, result.start, result.end, config.freshness_lag_hours, dated) if fresh_on else []
     bad_files = result.sync.with_status("quarantined")
     warn = dg.AssetCheckSeverity.WARN
     return [
@@ -59,7 +61,8 @@ def evaluate(warehouse: Warehouse, spec: SourceSpec, result: IngestionResult, co
             metadata={f"duplicate_{spec.row_id}s": n_dups, "sample": ", ".join(sample)}),
         dg.AssetCheckResult(
             check_name=FRESHNESS, asset_key=raw, passed=not stale, severity=warn,
-            metadata={"lag_hours": config.freshness_lag_hours, "stale_days": len(stale),
+            description=None if fresh_on else f"turned off by source {spec.name!r} (checks.freshness: false)",
+            metadata={"lag_hours": config.freshness_lag_hours, "stale_days": len(stale), "date_only": dated,
                       "days": dg.MetadataValue.md(markdown_table(
                           ["day", "newest event"], [(d, ts or "no events") for d, ts in stale]))}),
         dg.AssetCheckResult(

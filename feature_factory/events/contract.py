@@ -7,6 +7,7 @@ handled, so the rules live in one place that the UI (config schema) and the test
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 
 import dagster as dg
@@ -15,7 +16,7 @@ from pydantic import Field
 from feature_factory import tables
 from feature_factory.catalog.loader import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCE, SourceSpec, load_sources
-from feature_factory.events import rules
+from feature_factory.events import validation as rules
 from feature_factory.warehouse.base import quote_ident
 
 CONTRACT_COLUMNS = ("event_id", "customer_id", "event_type", "channel", "amount", "event_ts")
@@ -27,7 +28,7 @@ LANDING_FORMATS = {".csv": "csv", ".parquet": "parquet"}  # and `.csv.gz` (see l
 class Reason(str, Enum):
     """Why a landing row (or a whole file) was quarantined. Row reasons are checked in this order;
     a row gets the first that applies. The rule-based ones (keys, accepted values, amount) come
-    from the `events` source's rules in catalog/sources.yaml (`events/rules.py` builds their SQL);
+    from the `events` source's rules in catalog/sources.yaml (`events/validation.py` builds their SQL);
     these are their codes with the shipped rules."""
 
     MALFORMED_ROW = rules.MALFORMED_ROW
@@ -61,8 +62,11 @@ def events_source() -> SourceSpec:
     except KeyError as exc:
         raise CatalogError(f"{catalog.path}: the churn example's source {DEFAULT_SOURCE!r} is missing "
                            "(it feeds raw_events)") from exc
-    got = tuple((c.name, c.type) for c in spec.columns)
     want = tuple(zip(CONTRACT_COLUMNS, _CONTRACT_TYPES))
+    if {c.name for c in spec.columns} == set(CONTRACT_COLUMNS):
+        # Columns a source's `constants:` or derived `row_id:` declares come last: the contract's order.
+        spec = replace(spec, columns=tuple(sorted(spec.columns, key=lambda c: CONTRACT_COLUMNS.index(c.name))))
+    got = tuple((c.name, c.type) for c in spec.columns)
     problems = []
     if got != want:
         problems.append(f"columns must be exactly {', '.join(f'{c} ({t})' for c, t in want)}")

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from feature_factory import settings
 from feature_factory.catalog.sources import SourceSpec
-from feature_factory.events import layout, rules, schema_drift, tombstones, work_tables
+from feature_factory.events import layout, schema_drift, tombstones, work_tables
+from feature_factory.events import validation as rules
 from feature_factory.events.contract import IngestionConfig, SourceIngestionConfig, events_source
 from feature_factory.events.staging import FileStatus, Run, Source, SyncReport, quarantine_undated, rows_select, sync_landing
 from feature_factory.settings import Homes

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from feature_factory import tables
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 def duplicate_ids(warehouse: Warehouse, table: str, row_id: str, start: dt.date, end: dt.date,
@@ -36,17 +40,27 @@ def newest_event_by_day(warehouse: Warehouse, start: dt.date, end: dt.date, tabl
     return {r[0]: r[1] for r in rows}
 
 
+def date_only(newest: dict[dt.date, dt.datetime | None], time_format: str | None = None) -> bool:
+    """Whether a source's event times carry no time of day: a declared format without an hour
+    (`%Y%m%d`), or every day's newest event at midnight (a date-only ISO feed)."""
+    if time_format is not None:
+        return not any(d in time_format for d in ("%H", "%I", "%M", "%S"))
+    values = [v for v in newest.values() if v is not None]
+    return bool(values) and all(isinstance(v, dt.datetime) and v.time() == dt.time() for v in values)
+
+
 def stale_days(
-    newest: dict[dt.date, dt.datetime], start: dt.date, end: dt.date, lag_hours: float
+    newest: dict[dt.date, dt.datetime], start: dt.date, end: dt.date, lag_hours: float, dated_only: bool = False
 ) -> list[tuple[dt.date, dt.datetime | None]]:
     """Days in [start, end) whose newest event is more than `lag_hours` before the day's end
-    (or that have no event at all)."""
+    (or that have no event at all). `dated_only` (event times without a time of day): a day with
+    any event is fresh, as no event can be later than the day's midnight."""
     out = []
     day = start
     while day < end:
         cutoff = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()) - dt.timedelta(hours=lag_hours)
         latest = newest.get(day)
-        if latest is None or latest < cutoff:
+        if latest is None or (latest < cutoff and not dated_only):
             out.append((day, latest))
         day += dt.timedelta(days=1)
     return out

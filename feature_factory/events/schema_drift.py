@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from feature_factory import tables
 from feature_factory.catalog.sources import SchemaDriftSpec, SourceSpec
-from feature_factory.events import rules
+from feature_factory.events import validation as rules
 from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 
@@ -79,12 +79,46 @@ def column_findings(extra: list[str], missing: list[str], extra_action, missing_
     findings = [_finding("extra_column", c, f"column {c!r} is not in {what}"
                          + adapt.get(_value(extra_action), "; ignored"), extra_action) for c in extra]
     for col in missing:
-        hint = f"; possibly renamed to {extra[0]!r} (map it with {alias_field})" if (
-            len(missing) == 1 and len(extra) == 1) else ""
+        close = extra[0] if len(missing) == 1 and len(extra) == 1 else similar(col, extra)
+        hint = f"; possibly renamed to {close!r} (map it with {alias_field})" if close else ""
         noun = "contract column" if what == "the contract" else "column"
         findings.append(_finding("missing_column", col, f"{noun} {col!r} is missing"
                                  + adapt.get(_value(missing_action), adapted) + hint, missing_action))
     return findings
+
+
+def similar(missing: str, extra: list[str]) -> str | None:
+    """The extra file column that most looks like a renamed `missing` one: the closest by difflib
+    (ratio >= 0.6), else one containing the other's name (`amount` / `amount_usd`), else a time
+    column for a time column (`event_ts` / `date`); None when nothing is close."""
+    import difflib
+
+    if not extra:
+        return None
+    close = difflib.get_close_matches(missing, extra, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    contains = [c for c in extra if len(min(c, missing, key=len)) >= 3 and (missing in c or c in missing)]
+    if contains:
+        return contains[0]
+    times = [c for c in extra if _TIME_WORDS & set(c.split("_"))]
+    return times[0] if _TIME_WORDS & set(missing.split("_")) and len(times) == 1 else None
+
+
+def _from_hints(spec: SourceSpec, missing: list[str], extra: list[str]) -> str:
+    """The `from:` mappings that would read `missing` declared columns from similar file columns,
+    and the way to give a column the file does not carry at all a constant."""
+    hints, used = [], set()
+    for n in missing:
+        c = similar(spec.column(n).source, [e for e in extra if e not in used])
+        if c:
+            hints.append(f"{n}: `from: {c}`")
+            used.add(c)
+    text = f" (similar columns in the file: {'; '.join(hints)}; or {_alias_field(spec)})" if hints else ""
+    return text + "; a column the file does not carry at all can get a constant (`constants:` or `default:`)"
+
+
+_TIME_WORDS = {"ts", "time", "timestamp", "date", "datetime", "dt", "day"}
 
 
 def policy_from_config(policy: SchemaDriftPolicy) -> SchemaDriftSpec:
@@ -125,8 +159,10 @@ def judge_columns(spec: SourceSpec, where: str, columns: list[str]) -> tuple[
                      for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"))
                      if len(columns) == 1 and sep in columns[0]), "")
         return mapping, [], (rules.UNREADABLE_FILE, f"{where}: no contract column in its header "
-                             f"(found {', '.join(columns) or 'none'}){hint}")
-    missing = [name for name, col in mapping.items() if col is None]
+                             f"(found {', '.join(columns) or 'none'}){hint}"
+                             + _from_hints(spec, [n for n in mapping if spec.read_from_file(n)], columns))
+    # A derived row id or a column with a default (a constant) is not read from the file.
+    missing = [name for name, col in mapping.items() if col is None and spec.read_from_file(name)]
     findings = column_findings(extra, missing, policy.extra_column, policy.missing_column,
                                what=f"source {spec.name!r}", adapted="; read as blank",
                                alias_field=_alias_field(spec))
@@ -135,7 +171,7 @@ def judge_columns(spec: SourceSpec, where: str, columns: list[str]) -> tuple[
         problem = (rules.UNREADABLE_FILE, (
             f"{where}: missing column(s) {', '.join(spec.column(n).source for n in missing)} that source "
             f"{spec.name!r} reads (found {', '.join(columns) or 'none'}); map renamed "
-            "columns with `from:` in the sources file"))
+            "columns with `from:` in the sources file" + _from_hints(spec, missing, extra)))
     return mapping, findings, problem
 
 

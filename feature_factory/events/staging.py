@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from feature_factory.catalog.sources import SourceSpec
-from feature_factory.events import layout, rules, schema_drift, work_tables
+from feature_factory.events import layout, schema_drift, work_tables
+from feature_factory.events import validation as rules
 from feature_factory.events.contract import events_source
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
 from feature_factory.tables import LANDING_FILES as FILES_TABLE
@@ -126,12 +127,19 @@ def rows_select(warehouse: Warehouse, run: Run, source: Source, mapping: dict[st
     typed = layout.typed_columns(spec)
 
     def text(c) -> str:
+        if c.name == spec.row_id and spec.row_id_hash:
+            return derived_row_id(spec, text, source)
         col = c.source if mapping is None else mapping[c.name]
-        return f"CAST({col} AS VARCHAR)" if col else "CAST(NULL AS VARCHAR)"
+        read = f"CAST({col} AS VARCHAR)" if col else "CAST(NULL AS VARCHAR)"
+        if c.default is None:
+            return read
+        return f"COALESCE(NULLIF(TRIM({read}), ''), {sql_literal(c.default)})" if col else sql_literal(c.default)
 
     def parse(c) -> str:
         if c.name in casts:
             return casts[c.name]
+        if c.format:  # a declared format (`%Y%m%d`): numeric-looking text is exactly what it parses
+            return warehouse.try_strptime(f"TRIM({c.name})", c.format)
         number = warehouse.try_double(f"TRIM({c.name})")
         if c.type == "number":
             return number
@@ -157,6 +165,16 @@ def rows_select(warehouse: Warehouse, run: Run, source: Source, mapping: dict[st
                            {', '.join(f'{text(c)} AS {c.name}' for c in spec.columns)},
                            CAST({source.error or 'NULL'} AS VARCHAR) AS row_error
                     FROM {source.from_sql}) ff_text) ff_parsed"""
+
+
+def derived_row_id(spec: SourceSpec, text, source: Source) -> str:
+    """The row id of a source that derives it (`row_id: {column, hash}`): MD5 of the hashed parts'
+    landed text joined by a separator (a blank part hashes as ''). With `source_row` (the file's
+    line) two same-day purchases of one customer get two ids; a natural key alone would make the
+    second a duplicate (docs/sources.md)."""
+    lineage = {"source_file": f"CAST({source.label} AS VARCHAR)", "source_row": f"CAST({source.row} AS VARCHAR)"}
+    parts = [lineage[p] if p in lineage else text(spec.column(p)) for p in spec.row_id_hash]
+    return "MD5(" + " || '|' || ".join(f"COALESCE({p}, '')" for p in parts) + ")"
 
 
 def quarantine_undated(s: Session, spec: SourceSpec, rows: str, source_files: list[str],

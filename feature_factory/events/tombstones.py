@@ -22,7 +22,7 @@ from pathlib import Path
 
 from feature_factory import tables
 from feature_factory.catalog.sources import SourceSpec
-from feature_factory.events import rules
+from feature_factory.events import validation as rules
 from feature_factory.settings import Homes
 from feature_factory.warehouse.base import Session, Warehouse, sql_literal
 

@@ -16,8 +16,13 @@ import re
 import socket
 import time
 import uuid
+from typing import TYPE_CHECKING
 
-from feature_factory.warehouse.base import Session, Warehouse, quote_ident
+from feature_factory.warehouse.interface import Session
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 

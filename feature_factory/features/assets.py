@@ -55,7 +55,7 @@ class OnlineConfig(dg.Config):
 
 def feature_description(f: FeatureSpec) -> str:
     mark = {Lifecycle.DEPRECATED: "DEPRECATED: ", Lifecycle.DRAFT: "DRAFT (not served): "}.get(f.lifecycle, "")
-    return f"{mark}{f.description} [window {f.window_days}d; owner {f.owner}]"
+    return f"{mark}{f.description} [window {f.window_label}; owner {f.owner}]"
 
 
 def feature_columns(features) -> list[dg.TableColumn]:

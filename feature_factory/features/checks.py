@@ -47,6 +47,18 @@ def _describe(f) -> str:
     return f"{f.name}: " + ", ".join(p for p in parts if p) + " (from the catalog)."
 
 
+def _null_rate_off(features) -> frozenset[str]:
+    """The features whose source turns the NULL-rate check off, from the sources file the code
+    location loads (a broken file fails that load elsewhere, with its own message)."""
+    from feature_factory.catalog.errors import CatalogError
+    from feature_factory.catalog.sources import load_sources
+
+    try:
+        return expectations.null_rate_off(features, load_sources())
+    except CatalogError:  # the checks keep their defaults; the entity loader reports the file
+        return frozenset()
+
+
 def build_expectation_checks(catalog: Catalog, entity: Entity = CUSTOMER_TABLES
                              ) -> dg.AssetChecksDefinition | None:
     """One multi-check over the entity's feature table (default customer_features): a check per
@@ -58,6 +70,7 @@ def build_expectation_checks(catalog: Catalog, entity: Entity = CUSTOMER_TABLES
     specs = [dg.AssetCheckSpec(check_name(f.name), asset=asset, description=_describe(f)) for f in features]
     by_check = {check_name(f.name): f for f in features}
     table = entity.features_table
+    off = _null_rate_off(features)
 
     # WARN checks block nothing: a refresh runs them after drift_alerts (priorities.py).
     @dg.multi_asset_check(specs=specs, can_subset=True, name=f"{table}_expectations",
@@ -72,7 +85,8 @@ def build_expectation_checks(catalog: Catalog, entity: Entity = CUSTOMER_TABLES
                 yield dg.AssetCheckResult(check_name=check_name(f.name), asset_key=asset, passed=False,
                                           description=f"{table} has no rows to check")
             return
-        outcomes = {o.feature: o for o in expectations.evaluate(warehouse, wanted, *scope, entity=entity)}
+        outcomes = {o.feature: o for o in expectations.evaluate(warehouse, wanted, *scope, entity=entity,
+                                                                 null_rate_off=off)}
         for f in wanted:
             o = outcomes.get(f.name)
             if o is None:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshots import range_where
-from feature_factory.warehouse.base import Warehouse, quote_ident
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 @dataclass(frozen=True)
@@ -46,9 +50,10 @@ def latest_snapshot_date(warehouse: Warehouse, entity: Entity = CUSTOMER_TABLES)
 
 def evaluate(
     warehouse: Warehouse, features: Sequence[FeatureSpec], first: dt.date, last: dt.date,
-    entity: Entity = CUSTOMER_TABLES,
+    entity: Entity = CUSTOMER_TABLES, null_rate_off: frozenset[str] = frozenset(),
 ) -> list[Outcome]:
-    """Each feature's expectations over snapshot days [first, last] of the entity's feature table."""
+    """Each feature's expectations over snapshot days [first, last] of the entity's feature table;
+    `null_rate_off`: features whose NULL rate is not judged (their source turned it off)."""
     have = {c for c, _ in warehouse.columns(entity.features_table)}
     features = [f for f in features if f.name in have]
     if not features:
@@ -65,17 +70,31 @@ def evaluate(
     for i, f in enumerate(features):
         non_null, below, above, mn, mx = row[1 + 5 * i: 6 + 5 * i]
         o = Outcome(f.name, rows, rows - int(non_null), int(below), int(above), _num(mn), _num(mx))
-        out.append(Outcome(**{**o.__dict__, "failures": tuple(_failures(f, o))}))
+        out.append(Outcome(**{**o.__dict__, "failures": tuple(_failures(f, o, f.name not in null_rate_off))}))
     return out
 
 
-def _failures(f: FeatureSpec, o: Outcome) -> list[str]:
+def null_rate_off(features: Sequence[FeatureSpec], sources) -> frozenset[str]:
+    """Features over a source whose declaration turns the NULL-rate check off (`checks: {null_rate:
+    false}`): on a purchase-only log an average or minimum is NULL for every customer without a
+    purchase in its window, which is most of a 90-day population, not a defect."""
+    off = set()
+    for f in features:
+        try:
+            if not sources.get(f.source).check_enabled("null_rate"):
+                off.add(f.name)
+        except KeyError:
+            continue
+    return frozenset(off)
+
+
+def _failures(f: FeatureSpec, o: Outcome, null_rate: bool = True) -> list[str]:
     e, msgs = f.expectations, []
     if o.below:
         msgs.append(f"{f.name}: {o.below} rows below min {e.min:g} (min seen {o.min_seen:g})")
     if o.above:
         msgs.append(f"{f.name}: {o.above} rows above max {e.max:g} (max seen {o.max_seen:g})")
-    if e.max_null_rate is not None and o.rows and o.null_rate > e.max_null_rate:
+    if null_rate and e.max_null_rate is not None and o.rows and o.null_rate > e.max_null_rate:
         msgs.append(
             f"{f.name}: null rate {o.null_rate:.3f} above max_null_rate {e.max_null_rate:g} "
             f"({o.nulls} of {o.rows} rows NULL)"

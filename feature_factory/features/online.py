@@ -11,13 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 DEFAULT_TTL_DAYS = 2
 _CHUNK = 1000  # ids per IN list (well under every engine's limit)

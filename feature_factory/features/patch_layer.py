@@ -19,12 +19,16 @@ reviewed fix.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_factory import tables
 from feature_factory.catalog import Catalog, FeatureSpec
 from feature_factory.features import patches
-from feature_factory.warehouse.base import Session, Warehouse, clean_row, quote_ident
+from feature_factory.warehouse.interface import Session, clean_row
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 def fetch_active(session: Session, features: Sequence[str] | None = None,

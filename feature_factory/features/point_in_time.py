@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from feature_factory.features.entities import Entity
-from feature_factory.warehouse.base import Warehouse, quote_ident
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 class PointInTimeError(ValueError):

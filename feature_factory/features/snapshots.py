@@ -12,12 +12,16 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from feature_factory import markdown as md
 from feature_factory.catalog.spec import FeatureSpec
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
 from feature_factory.features.snapshot_sql import DEFAULT_DIRECT_MAX_DAYS, SnapshotPlan, snapshot_plan
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 
@@ -100,9 +104,8 @@ def write_snapshots(
     start = first
     while start <= last:
         end = min(last, start + dt.timedelta(days=max_days_per_statement - 1))
-        plan = snapshot_plan(warehouse, computed, start, end, computed_at, strategy, direct_max_days, pop,
-                             entity.key, entity.population, entity.population_key)
-        rows += _replace_range(warehouse, computed, start, end, plan.sql, entity)
+        plan = _plan(warehouse, computed, start, end, computed_at, strategy, direct_max_days, entity)
+        rows += _replace_range(warehouse, computed, start, end, plan.sql, entity, plan)
         plans.append(plan)
         start = end + dt.timedelta(days=1)
     seconds = time.perf_counter() - started
@@ -111,8 +114,36 @@ def write_snapshots(
     return SnapshotResult(tuple(plans), rows, int(row[0]) if row else 0, seconds)
 
 
+def state_table(entity: Entity) -> str:
+    """The entity's lifetime state (`<features table>_state`): per entity key and state_date, the
+    partials of its lifetime features over every event up to that day (internal; the last day of
+    each written range is kept, so the next day's refresh reads one row per entity, not history)."""
+    return f"{entity.features_table}_state"
+
+
+def _plan(warehouse: Warehouse, computed: list[FeatureSpec], first: dt.date, last: dt.date,
+          computed_at: dt.datetime, strategy: str, direct_max_days: int, entity: Entity) -> SnapshotPlan:
+    """The range's plan, reading the lifetime state of the day before `first` when the state table
+    holds it with every partial the catalog needs (otherwise the plan rebuilds it from history once)."""
+    def plan(state: str | None) -> SnapshotPlan:
+        return snapshot_plan(warehouse.dialect, computed, first, last, computed_at, strategy, direct_max_days,
+                             entity.population_table, entity.key, entity.population, entity.population_key,
+                             entity.spec.keep_inactive_days, state)
+
+    fresh = plan(None)
+    table = state_table(entity)
+    if not fresh.state_columns or not warehouse.table_exists(table):
+        return fresh
+    have = {c for c, _ in warehouse.columns(table)}
+    if any(c not in have for c, _ in fresh.state_columns):
+        return fresh  # a lifetime feature added since: its history is read once
+    day = first - dt.timedelta(days=1)
+    row = warehouse.fetch_one(f"SELECT COUNT(*) FROM {quote_ident(table)} WHERE state_date = {sql_literal(day)}")
+    return plan(table) if row and row[0] else fresh
+
+
 def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.date, last: dt.date, sql: str,
-                   entity: Entity = CUSTOMER_TABLES) -> int:
+                   entity: Entity = CUSTOMER_TABLES, plan: SnapshotPlan | None = None) -> int:
     """Delete + insert the days in one transaction, straight from the SELECT.
 
     Like `Warehouse.replace_where` (old or new rows, never neither; re-runs replace) but without a
@@ -134,6 +165,8 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
                 )
             if have and col not in have:
                 ddl.append(f"ALTER TABLE {table} ADD COLUMN {quote_ident(col)} {typ}")
+        if plan is not None and plan.state_sql:
+            ddl += _state_ddl(warehouse, s, entity, plan)
         cols = ", ".join(quote_ident(c) for c, _ in wanted)
         # Bind the SELECT before the table is touched: a bad expression fails here, leaving the
         # table as it was even where DDL commits on its own (Snowflake).
@@ -147,8 +180,32 @@ def _replace_range(warehouse: Warehouse, features: list[FeatureSpec], first: dt.
                     s.execute(statement)
             s.execute(f"DELETE FROM {table} WHERE {where}")
             s.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({sql}) AS ff_new")
+            if plan is not None and plan.state_sql:
+                _write_state(warehouse, s, entity, plan, first, last)
         row = s.fetch_one(f"SELECT COUNT(*) FROM {table} WHERE {where}")
     return int(row[0]) if row else 0
+
+
+def _state_ddl(warehouse: Warehouse, s, entity: Entity, plan: SnapshotPlan) -> list[str]:
+    """The state table, or its columns for partials added since."""
+    name = state_table(entity)
+    table = quote_ident(name)
+    have = dict(warehouse.session_columns(s, name))
+    if not have:
+        cols = [(entity.key, "VARCHAR"), ("state_date", "DATE"), *plan.state_columns]
+        return [f"CREATE TABLE {table} ({', '.join(f'{quote_ident(c)} {t}' for c, t in cols)})"]
+    return [f"ALTER TABLE {table} ADD COLUMN {quote_ident(c)} {t}" for c, t in plan.state_columns if c not in have]
+
+
+def _write_state(warehouse: Warehouse, s, entity: Entity, plan: SnapshotPlan, first: dt.date,
+                 last: dt.date) -> None:
+    """Replace the lifetime states from the range's first day on by the state as of `last`, in the
+    feature write's transaction. States after a re-run range may have been built from other rows
+    (a day re-ingested): they are dropped, so the next refresh after it rebuilds from history once."""
+    table = quote_ident(state_table(entity))
+    names = ", ".join(quote_ident(c) for c in (entity.key, "state_date", *(c for c, _ in plan.state_columns)))
+    s.execute(f"DELETE FROM {table} WHERE state_date >= {sql_literal(first)}")
+    s.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM ({plan.state_sql}) AS ff_state")
 
 
 def preview(warehouse: Warehouse, features: Sequence[FeatureSpec], day: dt.date, limit: int = 5,

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feature_factory.catalog.sources import ColumnSpec, SourceCatalog, SourceSpec
-from feature_factory.events import layout, rules
+from feature_factory.events import layout
+from feature_factory.events import validation as rules
 from feature_factory.governance.targets import chunks
 from feature_factory.settings import Homes
 from feature_factory.warehouse.base import Session, Warehouse, quote_ident

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from feature_factory import tables
 from feature_factory.catalog.sources import SourceCatalog
 from feature_factory.catalog.training_sets import TrainingSetSpec
-from feature_factory.events import layout, rules
+from feature_factory.events import layout
+from feature_factory.events import validation as rules
 from feature_factory.features.entities import entity_tables
 from feature_factory.warehouse.base import Warehouse, quote_ident
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from feature_factory.health import rules
+from feature_factory.health import detectors as rules
 from feature_factory.health.findings import Finding
 from feature_factory.health.forecast import Projection
 from feature_factory.health.samples import FAILURE, SUCCESS, History, Point

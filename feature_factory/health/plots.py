@@ -9,7 +9,7 @@ import io
 
 from feature_factory.health.evaluate import HealthReport
 from feature_factory.health.samples import Point
-from feature_factory.monitoring.presentation import markdown_image
+from feature_factory.monitoring.report.presentation import markdown_image
 
 DAY = 86400.0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from feature_factory import tables
 from feature_factory.health.evaluate import HealthReport
 from feature_factory.health.samples import Point
-from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.warehouse.rows import rows_select_sql
 from feature_factory.warehouse.base import Warehouse
 from feature_factory.warehouse.duckdb import DuckDBWarehouse
 

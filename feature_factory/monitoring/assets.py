@@ -14,16 +14,18 @@ from feature_factory import priorities
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.homes import HomesResource
 from feature_factory.settings import Homes
-from feature_factory.monitoring import alerts, attribution
-from feature_factory.monitoring import evidently_report as ev
-from feature_factory.monitoring.baseline import (
+from feature_factory.monitoring.report import alerts
+from feature_factory.monitoring.explain import attribution
+from feature_factory.monitoring.detection import baseline_window
+from feature_factory.monitoring.report import evidently_report as ev
+from feature_factory.monitoring.detection.baseline import (
     NO_BASELINE, baseline_history, capture_baseline,
     current_baseline, dropped_features, resolve_window,
 )
-from feature_factory.monitoring.contamination import excluded_days
+from feature_factory.monitoring.detection.contamination import excluded_days
 from feature_factory.monitoring.config import BaselineConfig, DriftConfig, DriftReportConfig, StatsConfig
-from feature_factory.monitoring.drift import SEVERITIES, severity_rank
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.detection.drift import SEVERITIES, severity_rank
+from feature_factory.monitoring.statistics.feature_stats import (
     MonitoringError, read_expressions, write_feature_stats,
 )
 from feature_factory.features.entities import Entity
@@ -90,6 +92,8 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         # against this baseline would otherwise rebuild it inside drift_alerts (a MIN over every
         # stored event: 0.8 CPU-s at 10M events), delaying the alerts; later days fold in one day.
         context.log.info(f"{source.first_seen_table}: {attribution.refresh_first_seen(warehouse, source)}")
+    for warning in baseline.warnings:  # loud: a trending window makes every later day look drifted
+        context.log.warning(f"baseline {baseline.describe()}: {warning}")
     dropped = dropped_features(previous, baseline, subject)
     if dropped:  # loud: these features stop being monitored from now on
         context.log.warning(
@@ -114,6 +118,11 @@ def baseline_result(context: dg.AssetExecutionContext, config: BaselineConfig, w
         "excluded_days": dg.MetadataValue.md(
             "\n".join(f"- {d}: {why}" for d, why in skip.items())
             or "none: no day of the window carries a contamination finding or a clipped value"),
+        "window_trend": dg.MetadataValue.md(
+            "**Warning: the window trends** (population or volume):\n\n" + "\n".join(f"- {w}" for w in baseline.warnings)
+            if baseline.warnings else "flat: population and volume change less than "
+            f"{baseline_window.MAX_CHANGE:.0%} inside the window"),
+        "window_trend_warnings": len(baseline.warnings),
         "dropped_features": dg.MetadataValue.md(
             "**No longer monitored** (the previous version monitored them; capture a window that "
             "ends later to keep them):\n\n" + "\n".join(f"- {f}: {why}" for f, why in dropped.items())
@@ -169,8 +178,8 @@ def _drift_day(context, config: DriftConfig, warehouse: Warehouse, report: alert
                with_plots: bool, last: dt.date, subject: Subject = CUSTOMER,
                homes: Homes | None = None) -> tuple[dict, dict, list[dict]]:
     """(verdict, metadata, alert rows) of one judged day."""
-    from feature_factory.monitoring.presentation import drift_table_markdown, histogram_png, markdown_image
-    from feature_factory.monitoring.root_cause import diagnosis_markdown
+    from feature_factory.monitoring.report.presentation import drift_table_markdown, histogram_png, markdown_image
+    from feature_factory.monitoring.explain.root_cause import diagnosis_markdown
 
     day = report.day
     if report.baseline is None:

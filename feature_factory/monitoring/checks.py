@@ -5,7 +5,7 @@ import functools
 import dagster as dg
 
 from feature_factory import tables
-from feature_factory.monitoring.baseline import NO_BASELINE
+from feature_factory.monitoring.detection.baseline import NO_BASELINE
 from feature_factory.warehouse.base import Warehouse
 
 _ONE_CURRENT = ("Exactly one baseline version is current, and each version's rows agree on its status and "

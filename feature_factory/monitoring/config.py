@@ -10,8 +10,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from feature_factory.monitoring.drift import Thresholds
-from feature_factory.monitoring.stats import DEFAULT_GRID_SIZE
+from feature_factory.monitoring.detection.drift import Thresholds
+from feature_factory.monitoring.statistics.feature_stats import DEFAULT_GRID_SIZE
 
 
 class StatsConfig(dg.Config):

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 
 class DriftType(StrEnum):
-    """What moved (monitoring/drift.py has each type's effect size and noise test)."""
+    """What moved (monitoring/detection/drift.py has each type's effect size and noise test)."""
 
     MEAN_SHIFT = "MEAN_SHIFT"
     VARIANCE_CHANGE = "VARIANCE_CHANGE"
@@ -23,10 +23,12 @@ class DriftType(StrEnum):
     SCHEMA_CHANGE = "SCHEMA_CHANGE"
     STALE = "STALE"
     POPULATION_MIX = "POPULATION_MIX"
+    # A slow decline or growth of a count/sum feature's total over weeks (volume_trend.py).
+    SUSTAINED_TREND = "SUSTAINED_TREND"
 
 
 class Diagnosis(StrEnum):
-    """Why it moved (monitoring/diagnosis.py), which decides the fix (remediation/rules.py)."""
+    """Why it moved (monitoring/explain/diagnosis.py), which decides the fix (remediation/rules.py)."""
 
     TAIL_CONTAMINATION = "tail_contamination"
     POPULATION_SHIFT = "population_shift"

@@ -40,7 +40,7 @@ from pydantic import Field
 
 from feature_factory import tables
 from feature_factory.monitoring.answered import DRIFT_KEY_TAG, alert_id, answered, run_tags  # noqa: F401 (DRIFT_KEY_TAG: re-exported)
-from feature_factory.monitoring.drift import SEVERITIES, severity_rank
+from feature_factory.monitoring.detection.drift import SEVERITIES, severity_rank
 from feature_factory.monitoring.notifier import Notifier
 from feature_factory.monitoring.subject import CUSTOMER, Subject
 

@@ -2,7 +2,7 @@
 under the names monitoring reads (no Dagster here).
 
 The customer's subject reads customer_features -> feature_stats, feature_stats_baseline,
-drift_alerts; product's reads product_features -> product_feature_stats, ...: stats.py, baseline.py
+drift_alerts; product's reads product_features -> product_feature_stats, ...: feature_stats.py, baseline.py
 and alerts.py take a subject (default the built-in customer's), so the same SQL and drift rules run
 over any entity, and its drift is attributed (`attribution`) over its population's raw table by the
 dimensions its spec declares (`attribute_by`) plus cohort, first-seen week and landing file. What
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from feature_factory import tables
 from feature_factory.features.entities import CUSTOMER_TABLES, Entity
-from feature_factory.monitoring.attribution import AttributionSource
+from feature_factory.monitoring.explain.attribution import AttributionSource
 
 
 @dataclass(frozen=True)

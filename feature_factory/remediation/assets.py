@@ -18,7 +18,7 @@ from pydantic import Field
 from feature_factory import tables
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.remediation import loop, rules, views
-from feature_factory.remediation.online import rebuild_online_callback
+from feature_factory.remediation.online_refresh import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RemediationSettings
 from feature_factory.features.entities import Entity
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope, scope_for

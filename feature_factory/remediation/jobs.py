@@ -27,7 +27,7 @@ from feature_factory.features.entities import CUSTOMER_TABLES, Entity, entity_ta
 from feature_factory.remediation import loop, views
 from feature_factory.remediation import assets
 from feature_factory.remediation.assets import actor_of, log_applied, log_views
-from feature_factory.remediation.online import rebuild_online_callback
+from feature_factory.remediation.online_refresh import rebuild_online_callback
 from feature_factory.remediation.resources import POOL, RUN_TAGS, RemediationSettings
 from feature_factory.remediation.scope import Scope, scope_for
 from feature_factory.serving.config import OnlineStoreResource

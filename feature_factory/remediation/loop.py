@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer, patches
-from feature_factory.remediation import stats, store
+from feature_factory.remediation import patch_stats as stats, patch_store as store
 from feature_factory.remediation.policy import Policy
 from feature_factory.remediation.propose import ProposeResult, propose  # noqa: F401 (the loop API)
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope

@@ -17,7 +17,7 @@ from feature_factory.catalog import Catalog
 from feature_factory.features.patches import ACTIONS
 from feature_factory.monitoring.kinds import Diagnosis
 from feature_factory.remediation.rules import SEVERITIES, severity_rank
-from feature_factory.warehouse.base import quote_ident
+from feature_factory.warehouse.sql import quote_ident
 
 EXAMPLE_PATH = Path(__file__).with_name("policy.example.yaml")
 _RULE_KEYS = {"feature", "actions", "max_severity", "diagnoses", "entity"}

@@ -7,13 +7,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from feature_factory.catalog import Catalog
 from feature_factory.dates import as_date
-from feature_factory.remediation import rules, store
+from feature_factory.remediation import rules
+from feature_factory.remediation import patch_store as store
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
-from feature_factory.warehouse.base import Warehouse, clean_row, quote_ident
+from feature_factory.warehouse.interface import clean_row
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 

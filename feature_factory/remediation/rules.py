@@ -1,6 +1,6 @@
 """Which drift gets which patch: `drift_alerts` rows + baseline stats -> patch candidates.
 
-Rows with a `diagnosis` (monitoring/diagnosis.py) get the fix that fits the cause; the drift
+Rows with a `diagnosis` (monitoring/explain/diagnosis.py) get the fix that fits the cause; the drift
 types only set the severity (each type's own, >= `min_severity`):
 
 | diagnosis             | patch                                                                     |
@@ -53,10 +53,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feature_factory.catalog import Catalog, DType, FeatureSpec
 from feature_factory.features import patches
-from feature_factory.monitoring.alert_record import AlertRecord, AlertRowError, number
+from feature_factory.monitoring.report.alert_record import AlertRecord, AlertRowError, number
 from feature_factory.monitoring.kinds import Diagnosis, DriftType
 # One severity scale for alerts and patches (policy.py imports SEVERITIES from here).
-from feature_factory.monitoring.thresholds import SEVERITIES, severity_rank  # noqa: F401
+from feature_factory.monitoring.detection.thresholds import SEVERITIES, severity_rank  # noqa: F401
 from feature_factory.precision import plain_double
 
 T = DriftType

@@ -1,7 +1,7 @@
 """Acting on applied model/baseline patches: `request_retrain` launches `retrain_job`,
 `refresh_baseline` launches `capture_baseline_job` over the `refresh_days` days ending on the
 alert's day, for the patch's feature only (the others keep their baseline; the capture leaves out
-days with contamination findings, monitoring/contamination.py). The sensor reads `feature_patch_log` materializations from Dagster's event log (the
+days with contamination findings, monitoring/detection/contamination.py). The sensor reads `feature_patch_log` materializations from Dagster's event log (the
 `model_requests` metadata), never the warehouse, and launches once per patch (run key = patch id)."""
 
 import datetime as dt

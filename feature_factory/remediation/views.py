@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from feature_factory import markdown as md
 from feature_factory.features import patch_layer
-from feature_factory.remediation import store
+from feature_factory.remediation import patch_store as store
 from feature_factory.remediation.scope import CUSTOMER_SCOPE, Scope
 
 if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster

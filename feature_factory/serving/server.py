@@ -42,7 +42,7 @@ from feature_factory.serving.access import OPEN, Denied, Policy, Scope, presente
 from feature_factory.serving.answer import (
     DEFAULT_MAX_IDS, Answerer, BadRequest, Query, check_features, dedupe, parse_query,
 )
-from feature_factory.serving.metrics import ServerMetrics
+from feature_factory.serving.prometheus import ServerMetrics
 from feature_factory.serving.store import OnlineStore, StoreError, StoreMeta, off_loop, store_asset
 
 log = logging.getLogger("feature_factory.serving")

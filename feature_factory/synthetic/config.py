@@ -10,10 +10,16 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from feature_factory.synthetic.ground_truth import default_truth_dir
-
 FORMATS = ("csv", "parquet")
 SCHEMA_CHANGES = ("extra_column", "rename_column", "retype_column", "retype_timestamp")
+
+
+def default_truth_dir(landing: Path) -> Path:
+    """`$FEATURE_FACTORY_HOME/ground_truth` for the default `<home>/landing/events`, i.e. beside the
+    `landing` folder; for any other landing folder, a `ground_truth` folder next to it."""
+    landing = Path(landing).resolve()
+    root = landing.parent if landing.parent.name == "landing" else landing
+    return root.parent / "ground_truth"
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ class GeneratorConfig:
     seed: int = 7
     fmt: str = "csv"
     out_dir: Path = Path("landing")
-    truth_dir: Path | None = None  # default: ground_truth.default_truth_dir(out_dir)
+    truth_dir: Path | None = None  # default: default_truth_dir(out_dir)
     files_per_day: int = 1
     drift: DriftConfig = field(default_factory=DriftConfig)
     base_missing_amount_rate: float = 0.005  # real feeds lose a few amounts even without drift

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# default_truth_dir lives with the config that defaults to it (config must not import this module:
+# that was an import circle); re-exported here, where readers of the ground truth look for it.
+from feature_factory.synthetic.config import default_truth_dir  # noqa: F401
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -33,14 +37,6 @@ _AMOUNT_FEATURES = [
     "refund_amount_7d", "revenue_7d", "revenue_30d", "revenue_90d",
 ]
 _CHANNEL_FEATURES = ["mobile_events_7d", "web_events_7d"]
-
-
-def default_truth_dir(landing: Path) -> Path:
-    """`$FEATURE_FACTORY_HOME/ground_truth` for the default `<home>/landing/events`, i.e. beside the
-    `landing` folder; for any other landing folder, a `ground_truth` folder next to it."""
-    landing = Path(landing).resolve()
-    root = landing.parent if landing.parent.name == "landing" else landing
-    return root.parent / "ground_truth"
 
 
 @dataclass

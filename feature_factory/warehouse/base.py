@@ -214,6 +214,9 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def try_timestamp(self, expr: str) -> str:
         return self.dialect.try_timestamp(expr)
 
+    def try_strptime(self, expr: str, fmt: str) -> str:
+        return self.dialect.try_strptime(expr, fmt)
+
     def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
         return self.dialect.quantiles(expr, qs)
 

@@ -34,6 +34,11 @@ class Dialect:
         """SQL turning an ISO-8601 VARCHAR `expr` into TIMESTAMP (UTC, no zone), NULL when unparseable."""
         raise NotImplementedError(f"{self.name}: try_timestamp")
 
+    def try_strptime(self, expr: str, fmt: str) -> str:
+        """SQL turning VARCHAR `expr` into TIMESTAMP by the strftime-style `fmt` (`%Y%m%d`), NULL
+        when it does not match."""
+        raise NotImplementedError(f"{self.name}: try_strptime")
+
     def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
         """Aggregate expressions for the exact (interpolated, `PERCENTILE_CONT`) quantiles of `expr`."""
         return [f"PERCENTILE_CONT({float(q)!r}) WITHIN GROUP (ORDER BY {expr})" for q in qs]
@@ -112,6 +117,9 @@ class DuckDBDialect(Dialect):
         # TIMESTAMPTZ accepts offsets; normalise to UTC and drop the zone.
         return f"CAST(timezone('UTC', TRY_CAST({expr} AS TIMESTAMPTZ)) AS TIMESTAMP)"
 
+    def try_strptime(self, expr: str, fmt: str) -> str:
+        return f"CAST(TRY_STRPTIME({expr}, {_quote(fmt)}) AS TIMESTAMP)"
+
     def quantiles(self, expr: str, qs: Sequence[float]) -> list[str]:
         # One list aggregate indexed per quantile: DuckDB computes identical aggregates once, so
         # the values are gathered and partitioned once instead of once per quantile (~4x faster).
@@ -180,6 +188,36 @@ class SnowflakeDialect(Dialect):
         # ISO-8601 with or without an offset, converted to UTC. fakesnow cannot run
         # TRY_TO_TIMESTAMP_TZ; the test suite's fakesnow warehouse overrides this one fragment.
         return f"CAST(CONVERT_TIMEZONE('UTC', TRY_TO_TIMESTAMP_TZ({expr})) AS TIMESTAMP_NTZ)"
+
+    def try_strptime(self, expr: str, fmt: str) -> str:
+        return f"TRY_TO_TIMESTAMP_NTZ({expr}, {_quote(snowflake_format(fmt))})"
+
+
+# strftime directives -> Snowflake's date/time format elements (the ones a landing file uses).
+_SNOWFLAKE_FORMAT = {"%Y": "YYYY", "%y": "YY", "%m": "MM", "%d": "DD", "%H": "HH24", "%I": "HH12", "%M": "MI",
+                     "%S": "SS", "%f": "FF", "%b": "MON", "%p": "AM", "%%": "%"}
+
+
+def snowflake_format(fmt: str) -> str:
+    """A strftime-style format (`%Y%m%d`) in Snowflake's elements (`YYYYMMDD`); a directive it has
+    no element for is a ValueError naming it."""
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            d = fmt[i:i + 2]
+            if d not in _SNOWFLAKE_FORMAT:
+                raise ValueError(f"timestamp format {fmt!r}: {d!r} has no Snowflake equivalent "
+                                 f"(supported: {', '.join(_SNOWFLAKE_FORMAT)})")
+            out.append(_SNOWFLAKE_FORMAT[d])
+            i += 2
+        else:
+            out.append(f'"{fmt[i]}"' if fmt[i].isalpha() else fmt[i])
+            i += 1
+    return "".join(out)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 DUCKDB = DuckDBDialect()

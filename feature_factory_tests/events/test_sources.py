@@ -1,5 +1,5 @@
 """Sources in YAML: the shipped churn source; every kind of bad entry fails naming file, source, field;
-the rules become the validation SQL and reasons (events/rules.py)."""
+the rules become the validation SQL and reasons (events/validation.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import yaml
 
 from feature_factory.catalog import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCES_PATH, SOURCES_ENV, load_sources, parse_sources
-from feature_factory.events import contract, rules
+from feature_factory.events import contract
+from feature_factory.events import validation as rules
 
 TICKETS = {
     "description": "Support tickets", "location": {"landing_folder": "support_tickets"},

@@ -65,14 +65,18 @@ def write_raw_events(warehouse, events: pd.DataFrame) -> None:
     warehouse.execute("DROP TABLE IF EXISTS src_events")
 
 
-def reference_features(events: pd.DataFrame, days: list[dt.date]) -> pd.DataFrame:
-    """The 19 shipped features by direct definition, one row per (customer seen in 90 days, day)."""
+def reference_features(events: pd.DataFrame, days: list[dt.date], keep: int | None = 90) -> pd.DataFrame:
+    """The shipped features by direct definition, one row per (customer whose last event is within
+    `keep` days, None: any event so far; day)."""
     ev = events.copy()
     ev["amount"] = pd.to_numeric(ev["amount"], errors="coerce").astype(float)
     out = []
     for day in days:
-        look = ev[(ev["event_date"] > day - dt.timedelta(days=90)) & (ev["event_date"] <= day)]
-        for cust, g in look.groupby("customer_id"):
+        upto = ev[ev["event_date"] <= day]
+        for cust, life in upto.groupby("customer_id"):
+            if keep is not None and (day - life["event_date"].max()).days >= keep:
+                continue
+            g = life[life["event_date"] > day - dt.timedelta(days=90)]
             def win(k):
                 return g[g["event_date"] > day - dt.timedelta(days=k)]
 
@@ -89,7 +93,7 @@ def reference_features(events: pd.DataFrame, days: list[dt.date]) -> pd.DataFram
             out.append({
                 "customer_id": cust,
                 "snapshot_date": day,
-                "days_since_last_event": (day - g["event_date"].max()).days,
+                "days_since_last_event": (day - life["event_date"].max()).days,
                 "purchases_7d": purchases(w7),
                 "revenue_7d": revenue(w7),
                 "refunds_7d": int((w7["event_type"] == "refund").sum()),
@@ -108,8 +112,25 @@ def reference_features(events: pd.DataFrame, days: list[dt.date]) -> pd.DataFram
                 "purchases_90d": purchases(g),
                 "revenue_90d": revenue(g),
                 "events_90d": len(g),
+                **lifetime_reference(life, day),
             })
     return pd.DataFrame(out)
+
+
+def lifetime_reference(life: pd.DataFrame, day: dt.date) -> dict:
+    """The shipped lifetime features of one customer as of `day` from all their events up to it."""
+    bought = life[life["event_type"] == "purchase"]
+    amounts = bought["amount"].dropna()
+    tenure = (day - life["event_date"].min()).days
+    return {
+        "tenure_days": tenure,
+        "days_since_last_purchase": (day - bought["event_date"].max()).days if len(bought) else None,
+        "purchases_lifetime": len(bought),
+        "purchase_days_lifetime": bought["event_date"].nunique(),
+        "purchase_days_per_30d": bought["event_date"].nunique() * 30 / (tenure + 1),
+        "revenue_lifetime": float(amounts.sum()),
+        "avg_purchase_amount_lifetime": float(amounts.mean()) if len(amounts) else None,
+    }
 
 
 def assert_frames_match(actual: pd.DataFrame, expected: pd.DataFrame, columns: list[str]) -> None:

@@ -13,6 +13,9 @@ SHIPPED = [
     "mobile_events_7d", "web_events_7d", "avg_amount_nonzero_7d", "browse_events_7d", "amount_stddev_7d",
     "max_amount_7d", "min_amount_7d", "purchases_30d", "revenue_30d", "events_30d", "purchases_90d",
     "revenue_90d", "events_90d",
+    # issue 26: over the whole relationship
+    "tenure_days", "days_since_last_purchase", "purchases_lifetime", "purchase_days_lifetime",
+    "purchase_days_per_30d", "revenue_lifetime", "avg_purchase_amount_lifetime",
 ]
 
 
@@ -27,6 +30,12 @@ def test_shipped_catalog():
     assert cat.get("amount_stddev_7d").aggregate == "STDDEV_SAMP(amount)"
     assert cat.get("days_since_last_event").aggregate is None
     assert cat.get("max_amount_7d").expectations.max == 5000
+    life = cat.get("purchase_days_per_30d")
+    assert (life.window_days, life.lifetime, life.agg, life.per_days, life.dtype) == (None, True, "count_days", 30,
+                                                                                       DType.FLOAT)
+    assert life.empty_value is None and not life.over_raw_events and life.drift_exclude
+    assert cat.get("purchases_lifetime").empty_value == 0 and cat.get("revenue_7d").drift_watched
+    assert {f.name for f in cat.features if f.lifetime} == {f.name for f in cat.features if not f.drift_watched}
     with pytest.raises(KeyError, match="nope"):
         cat.get("nope")
 
@@ -60,7 +69,15 @@ def entry(**over):
     (entry(window_days=0), "window_days must be a positive integer, got 0"),
     (entry(window_days="7"), "window_days must be a positive integer, got '7'"),
     (entry(window_days=True), "window_days must be a positive integer"),
-    (entry(window_days=91), "longer than the maximum lookback of 90 days"),
+    # issue 26: windows beyond 90 days are allowed (window_days: 91 was refused before)
+    (entry(window_days=3661), "longer than 3660 days"),
+    (entry(window_days="forever"), "positive integer, got 'forever' (or 'all'"),
+    (entry(aggregate={"agg": "count_days"}), "count_days is over the whole relationship: set window_days: all"),
+    (entry(window_days="all", aggregate={"agg": "days_since_last", "value": "amount"}), "takes no value"),
+    (entry(window_days="all", aggregate={"agg": "count", "per_days": 30}), "a rate (aggregate.per_days) must have dtype float"),
+    (entry(dtype="float", aggregate={"agg": "count", "per_days": 30}), "applies to a lifetime"),
+    (entry(window_days="all", dtype="float", aggregate={"agg": "count", "per_days": 0}), "per_days must be a positive"),
+    (entry(window_days="all", drift_exclude=""), "drift_exclude must be the reason"),
     (entry(lifecycle="archived"), "lifecycle 'archived' is not one of draft, active, deprecated, retired"),
     (entry(dtype="string"), "dtype 'string' is not one of int, float"),
     (entry(dtype="float"), "a count feature must have dtype int"),

@@ -350,7 +350,7 @@ def test_an_entity_may_name_its_tables_and_jobs_and_declares_what_it_attributes_
 def test_each_entity_is_attributed_by_its_spec():
     """The customer's attribution source is attribution.CUSTOMER; product's names its population
     (raw_orders, product_id), the dimensions its spec declares and caches named after it."""
-    from feature_factory.monitoring import attribution
+    from feature_factory.monitoring.explain import attribution
     from feature_factory.monitoring.subject import CUSTOMER, subject_for
 
     assert CUSTOMER.attribution == attribution.CUSTOMER

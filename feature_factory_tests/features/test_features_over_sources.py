@@ -131,7 +131,7 @@ def write_raw_tickets(warehouse, rows) -> None:
 
 
 def _compute(warehouse, features, first, last, strategy):
-    plan = snapshot_plan(warehouse, features, first, last, NOW, strategy=strategy)
+    plan = snapshot_plan(warehouse.dialect, features, first, last, NOW, strategy=strategy)
     return warehouse.fetch_df(f"SELECT * FROM ({plan.sql}) AS q ORDER BY customer_id, snapshot_date")
 
 
@@ -226,9 +226,9 @@ def test_landed_tickets_to_served_features(warehouse, catalog, tmp_path):
 def test_ticket_features_are_monitored_and_drift(duckdb_warehouse, catalog, tmp_path):
     """Statistics and drift read customer_features only (the same SQL whatever a column's source;
     their Snowflake runs are the monitoring tests'), so DuckDB alone here keeps fakesnow time down."""
-    from feature_factory.monitoring.alerts import evaluate_days
-    from feature_factory.monitoring.baseline import capture_baseline
-    from feature_factory.monitoring.stats import write_feature_stats
+    from feature_factory.monitoring.report.alerts import evaluate_days
+    from feature_factory.monitoring.detection.baseline import capture_baseline
+    from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
 
     warehouse = duckdb_warehouse
     _landed_to_online(warehouse, catalog, tmp_path)
@@ -250,7 +250,7 @@ def test_ticket_features_are_monitored_and_drift(duckdb_warehouse, catalog, tmp_
 
 def test_raw_events_readers_skip_features_over_other_sources(catalog, duckdb_warehouse):
     from feature_factory.features.patches import ExcludeSource, PatchValidationError
-    from feature_factory.monitoring.attribution import attributable
+    from feature_factory.monitoring.explain.attribution import attributable
     from feature_factory.monitoring.inputs import input_specs
 
     write_raw_events(duckdb_warehouse, events_frame(EVENTS))
@@ -275,7 +275,7 @@ def test_ratio_within_one_source_keeps_the_single_table_statement(warehouse):
         "aggregate": {"agg": "ratio", "numerator": {"agg": "count", "where": "event_type = 'browse'"},
                       "denominator": {"agg": "count", "where": "event_type = 'purchase'"}}}]).features
     write_raw_events(warehouse, events_frame(EVENTS))
-    plan = snapshot_plan(warehouse, [ratio], D("2024-04-30"), D("2024-04-30"), NOW)
+    plan = snapshot_plan(warehouse.dialect, [ratio], D("2024-04-30"), D("2024-04-30"), NOW)
     assert "UNION ALL" not in plan.sql
     got = dict(warehouse.fetch_all(f"SELECT customer_id, browses_per_purchase_90d FROM ({plan.sql}) AS q"))
     assert got["a"] == 0.5 and got["b"] is None and got["c"] == 0.0

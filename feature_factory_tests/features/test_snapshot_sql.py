@@ -17,7 +17,7 @@ NAMES = [f.name for f in FEATURES]
 
 
 def compute(warehouse, first: dt.date, last: dt.date, strategy: str = "auto", features=FEATURES):
-    plan = snapshot_plan(warehouse, features, first, last, NOW, strategy=strategy)
+    plan = snapshot_plan(warehouse.dialect, features, first, last, NOW, strategy=strategy)
     return warehouse.fetch_df(f"SELECT * FROM ({plan.sql}) AS q ORDER BY customer_id, snapshot_date"), plan
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from feature_factory.health import rules
+from feature_factory.health import detectors as rules
 from feature_factory.health.evaluate import evaluate
 from feature_factory.health.findings import Kind, Severity
 from feature_factory.health.forecast import project

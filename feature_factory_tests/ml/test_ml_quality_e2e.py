@@ -23,7 +23,7 @@ def test_models_learn_churn_out_of_time_on_generated_data(duckdb_warehouse):
     end = start + dt.timedelta(days=days - 1)
     generate(GeneratorConfig(customers=400, days=days, seed=11, fmt="parquet", out_dir=settings.landing_dir()))
     ingest_range(wh, start, end + dt.timedelta(days=1))
-    plan = snapshot_sql.snapshot_plan(wh, load_catalog().computed(), start, end, dt.datetime(2024, 6, 1))
+    plan = snapshot_sql.snapshot_plan(wh.dialect, load_catalog().computed(), start, end, dt.datetime(2024, 6, 1))
     wh.replace_table("customer_features", plan.sql)
 
     lab = labels.build_labels(wh)

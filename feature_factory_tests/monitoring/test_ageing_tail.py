@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feature_factory.monitoring import trend as T
-from feature_factory.monitoring.drift import Thresholds, compare
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.detection import trend as T
+from feature_factory.monitoring.detection.drift import Thresholds, compare
+from feature_factory.monitoring.statistics.summary import Summary
 
 GRID = 100
 RNG = np.random.default_rng(28)
@@ -96,6 +96,6 @@ def test_ageing_tail_names_the_tail_only_along_a_positive_trend():
 
 
 def severity_of(result, kind: str) -> int:
-    from feature_factory.monitoring.drift import severity_rank
+    from feature_factory.monitoring.detection.drift import severity_rank
 
     return severity_rank(result.types.get(kind, "none"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from feature_factory.catalog import DType, FeatureSpec, Lifecycle
-from feature_factory.monitoring import attribution as A
+from feature_factory.monitoring.explain import attribution as A
 
 START = dt.date(2024, 1, 1)
 DAY = dt.date(2024, 1, 21)  # window 01-15..01-21; baseline event days 01-01..01-14

@@ -5,7 +5,7 @@ early in a history every customer counts as new in the baseline window, so their
 from __future__ import annotations
 
 from feature_factory.catalog import DType, FeatureSpec, Lifecycle
-from feature_factory.monitoring import attribution as A
+from feature_factory.monitoring.explain import attribution as A
 
 REVENUE = FeatureSpec(name="revenue_7d", description="r", owner="t", dtype=DType.FLOAT, lifecycle=Lifecycle.ACTIVE,
                       aggregate="x", window_days=7, agg="sum", value_sql="amount", filter_sql="event_type = 'purchase'",

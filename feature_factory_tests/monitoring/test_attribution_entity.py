@@ -10,7 +10,7 @@ import pytest
 
 from feature_factory import tables
 from feature_factory.catalog import DType, FeatureSpec, Lifecycle
-from feature_factory.monitoring import attribution as A
+from feature_factory.monitoring.explain import attribution as A
 
 from .test_attribution import _insert
 

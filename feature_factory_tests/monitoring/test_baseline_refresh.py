@@ -9,11 +9,11 @@ import shutil
 
 import pytest
 
-from feature_factory.monitoring import baseline as B
-from feature_factory.monitoring.alerts import alert_rows, evaluate_days, evaluate_day, write_alerts
+from feature_factory.monitoring.detection import baseline as B
+from feature_factory.monitoring.report.alerts import alert_rows, evaluate_days, evaluate_day, write_alerts
 from feature_factory.monitoring.checks import current_baseline_check
-from feature_factory.monitoring.contamination import excluded_days
-from feature_factory.monitoring.stats import MonitoringError
+from feature_factory.monitoring.detection.contamination import excluded_days
+from feature_factory.monitoring.statistics.feature_stats import MonitoringError
 from feature_factory import tables
 from feature_factory.remediation.sensors import run_request
 from feature_factory.warehouse import DuckDBWarehouse

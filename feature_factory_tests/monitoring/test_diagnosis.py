@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from feature_factory.monitoring import diagnosis as D
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.explain import diagnosis as D
+from feature_factory.monitoring.statistics.summary import Summary
 
 GRID = 100
 
@@ -26,7 +26,7 @@ def summary(values: np.ndarray, base: Summary | None = None) -> Summary:
 
 
 def _ks(a: Summary, b: Summary) -> float:
-    from feature_factory.monitoring import metrics as M
+    from feature_factory.monitoring.detection import metrics as M
 
     return M.ks_from_grids(a.grid, b.grid)
 

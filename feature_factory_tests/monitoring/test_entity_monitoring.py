@@ -22,7 +22,10 @@ from feature_factory.events.assets import source_assets
 from feature_factory.features import entity_assets as feature_entity_assets
 from feature_factory.features.entities import entity_tables
 from feature_factory.homes import HomesResource
-from feature_factory.monitoring import alerts, baseline, entity_assets, stats
+from feature_factory.monitoring import entity_assets
+from feature_factory.monitoring.report import alerts
+from feature_factory.monitoring.detection import baseline
+from feature_factory.monitoring.statistics import feature_stats as stats
 from feature_factory.monitoring.notifier import LogNotifier
 from feature_factory.monitoring.sensors import DriftResponse, build_entity_drift_sensor
 from feature_factory.monitoring.subject import CUSTOMER, subject_for

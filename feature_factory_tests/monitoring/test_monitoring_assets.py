@@ -17,7 +17,7 @@ from feature_factory import tables
 from feature_factory.catalog import Catalog
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory.monitoring import assets as A
-from feature_factory.monitoring.baseline import NO_BASELINE
+from feature_factory.monitoring.detection.baseline import NO_BASELINE
 from feature_factory.monitoring.notifier import LogNotifier
 from feature_factory.monitoring.sensors import DriftResponse
 from feature_factory.homes import HomesResource
@@ -214,8 +214,8 @@ def test_drift_report_writes_its_verdicts_into_the_days_alerts_on_both_backends(
     rows in one UPDATE (a feature Evidently could not score stays NULL), re-run = same result."""
     import datetime as dt
 
-    from feature_factory.monitoring import evidently_report as ev
-    from feature_factory.monitoring.tables import rows_select_sql
+    from feature_factory.monitoring.report import evidently_report as ev
+    from feature_factory.warehouse.rows import rows_select_sql
 
     day, other = dt.date(2024, 1, 10), dt.date(2024, 1, 9)
     rows = [{"alert_date": d, "feature": f, "baseline_version": 2, "severity": s, "severity_rank": r,
@@ -242,7 +242,7 @@ def test_drift_report_writes_its_verdicts_into_the_days_alerts_on_both_backends(
 
 
 def test_alerts_by_feature_groups_a_window_worst_first(warehouse):
-    from feature_factory.monitoring.alerts import FeatureAlerts, alerts_by_feature
+    from feature_factory.monitoring.report.alerts import FeatureAlerts, alerts_by_feature
 
     first, last = dt.date(2024, 1, 2), dt.date(2024, 1, 4)
     assert alerts_by_feature(warehouse, first, last) == []  # before drift_alerts exists

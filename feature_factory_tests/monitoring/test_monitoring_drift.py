@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from feature_factory import tables
-from feature_factory.monitoring import baseline as B
-from feature_factory.monitoring.alerts import alert_rows, evaluate_day, evaluate_days, write_alerts
-from feature_factory.monitoring.drift import Thresholds, Tiers, compare, severity_rank
-from feature_factory.monitoring.stats import MonitoringError, write_feature_stats
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.detection import baseline as B
+from feature_factory.monitoring.report.alerts import alert_rows, evaluate_day, evaluate_days, write_alerts
+from feature_factory.monitoring.detection.drift import Thresholds, Tiers, compare, severity_rank
+from feature_factory.monitoring.statistics.feature_stats import MonitoringError, write_feature_stats
+from feature_factory.monitoring.statistics.summary import Summary
 
 from .conftest import START, load_features, make_days
 

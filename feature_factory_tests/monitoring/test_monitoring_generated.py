@@ -15,10 +15,10 @@ import shutil
 
 import pytest
 
-from feature_factory.monitoring import baseline as B
-from feature_factory.monitoring.alerts import evaluate_day
-from feature_factory.monitoring.drift import severity_rank
-from feature_factory.monitoring.stats import write_feature_stats
+from feature_factory.monitoring.detection import baseline as B
+from feature_factory.monitoring.report.alerts import evaluate_day
+from feature_factory.monitoring.detection.drift import severity_rank
+from feature_factory.monitoring.statistics.feature_stats import write_feature_stats
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def _pipeline(wh, landing, first_day, last_day, catalog):
     ingest_range(wh, D(first_day), D(last_day + 1), IngestionConfig(landing_dir=str(landing)),
                  start_date=START)
     first = max(first_day, BASE[0])
-    plan = snapshot_plan(wh, catalog.computed(), D(first), D(last_day), dt.datetime(2024, 6, 1))
+    plan = snapshot_plan(wh.dialect, catalog.computed(), D(first), D(last_day), dt.datetime(2024, 6, 1))
     wh.replace_where("customer_features", "snapshot_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)",
                      plan.sql, where_params=[str(D(first)), str(D(last_day))])
 

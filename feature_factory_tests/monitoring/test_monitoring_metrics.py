@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ks_2samp, wasserstein_distance
 
-from feature_factory.monitoring import metrics as M
+from feature_factory.monitoring.detection import metrics as M
 
 SAMPLES = {
     "normal_shift": lambda r: (r.normal(0, 1, 3000), r.normal(0.3, 1.2, 2000)),
@@ -61,7 +61,7 @@ def test_ks_bound_holds_for_any_data(a, b, m):
 @pytest.mark.parametrize("name", SAMPLES)
 def test_psi_and_js_match_numpy_and_scipy_on_the_same_bins(name):
     base, cur = SAMPLES[name](np.random.default_rng(5))
-    from feature_factory.monitoring.baseline import decile_edges
+    from feature_factory.monitoring.detection.baseline import decile_edges
 
     edges = decile_edges(M.quantile_grid(base, 100).tolist())
     hc, hb = M.bucketize(cur, edges), M.bucketize(base, edges)
@@ -71,7 +71,7 @@ def test_psi_and_js_match_numpy_and_scipy_on_the_same_bins(name):
 
 
 def test_decile_edges_are_deduplicated_for_discrete_features():
-    from feature_factory.monitoring.baseline import decile_edges
+    from feature_factory.monitoring.detection.baseline import decile_edges
 
     base = np.random.default_rng(1).poisson(1.0, 5000).astype(float)
     edges = decile_edges(M.quantile_grid(base, 100).tolist())

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from feature_factory.monitoring import metrics as M
-from feature_factory.monitoring.stats import Binning, MonitoringError, stats_select_sql, write_feature_stats
-from feature_factory.monitoring.summary import QUANTILE_COLUMNS, Summary
+from feature_factory.monitoring.detection import metrics as M
+from feature_factory.monitoring.statistics.feature_stats import Binning, MonitoringError, stats_select_sql, write_feature_stats
+from feature_factory.monitoring.statistics.summary import QUANTILE_COLUMNS, Summary
 
 from .conftest import START, load_features, make_days
 
@@ -168,7 +168,7 @@ def test_sketch_keeps_exact_moments_and_bounds_the_grid_on_both_backends(warehou
     """Sketch mode (stats.py): counts, moments and histograms stay exact; grid and quantiles come
     from a deterministic ~sketch_rows row sample whose ranks are within the stored DKW bound; the
     distinct count is HyperLogLog's; a re-run samples the same rows."""
-    from feature_factory.monitoring.stats import SKETCH_ALPHA
+    from feature_factory.monitoring.statistics.feature_stats import SKETCH_ALPHA
 
     df = make_days(2, customers=6000, seed=4)
     load_features(warehouse, df)
@@ -239,7 +239,7 @@ def test_sketch_exact_statistics_equal_the_exact_modes_on_both_backends(warehous
     key = ["feature", "stats_date"] if by_day else ["feature"]
 
     def run(sketch_rows):
-        sql = stats_select_sql(warehouse, exprs, START, last, by_day=by_day, binning=binning, grid_size=20,
+        sql = stats_select_sql(warehouse.dialect, exprs, START, last, by_day=by_day, binning=binning, grid_size=20,
                                sketch_rows=sketch_rows)
         return warehouse.fetch_df(sql).sort_values(key).reset_index(drop=True)
 
@@ -265,8 +265,8 @@ def test_sketch_baseline_capture_merges_the_windows_moments_exactly(warehouse, f
     """A sketch capture takes the window's moments from the by-day pass's merged power sums (one
     full scan), not from a second scan: they equal an exact capture's on both backends, and the
     frozen bins (from the sample's grid) are deciles of the window within the rank error."""
-    from feature_factory.monitoring.baseline import capture_baseline
-    from feature_factory.monitoring.stats import SKETCH_ALPHA
+    from feature_factory.monitoring.detection.baseline import capture_baseline
+    from feature_factory.monitoring.statistics.feature_stats import SKETCH_ALPHA
 
     df = _sketch_frame(4, customers=3000, seed=9)
     load_features(warehouse, df)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bench import calibration as C
-from feature_factory.monitoring import gates as G
-from feature_factory.monitoring import trend as T
+from feature_factory.monitoring.detection import gates as G
+from feature_factory.monitoring.detection import trend as T
 
 
 def _by_name(*names: str) -> list[C.Case]:

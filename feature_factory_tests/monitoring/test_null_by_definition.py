@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from feature_factory.catalog import DType, FeatureSpec, Lifecycle
-from feature_factory.monitoring import diagnosis as D
-from feature_factory.monitoring.root_cause import companion_count
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.explain import diagnosis as D
+from feature_factory.monitoring.explain.root_cause import companion_count
+from feature_factory.monitoring.statistics.summary import Summary
 
 BASE = Summary(row_count=1500, value_count=1200, mean=40.0, stddev=15.0, grid=None)
 NULLS = {"NULL_SPIKE": "medium"}

@@ -10,7 +10,7 @@ import datetime as dt
 import dagster as dg
 
 from feature_factory import priorities, tables
-from feature_factory.monitoring.baseline import current_baseline
+from feature_factory.monitoring.detection.baseline import current_baseline
 from feature_factory.partitions import range_tags
 from feature_factory.synthetic.generator import GeneratorConfig, generate
 from feature_factory.warehouse import DuckDBWarehouse

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from feature_factory.monitoring import diagnosis, replay
+from feature_factory.monitoring.explain import diagnosis, replay
 from feature_factory.monitoring.kinds import Diagnosis
 
 START = dt.date(2024, 1, 1)

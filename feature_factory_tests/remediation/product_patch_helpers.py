@@ -14,7 +14,8 @@ from feature_factory.catalog_resource import CatalogResource
 from feature_factory.catalog import Catalog, DType, FeatureSpec, Lifecycle, load_sources
 from feature_factory.features.entities import entity_tables
 from feature_factory.features.online import build_online_table
-from feature_factory.monitoring import alerts, baseline
+from feature_factory.monitoring.report import alerts
+from feature_factory.monitoring.detection import baseline
 from feature_factory.remediation.resources import RemediationSettings
 from feature_factory.remediation.scope import scope_for
 

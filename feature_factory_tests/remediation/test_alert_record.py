@@ -10,7 +10,7 @@ import json
 import pytest
 from remediation_helpers import DAY, alert
 
-from feature_factory.monitoring.alert_record import AlertRecord, AlertRowError
+from feature_factory.monitoring.report.alert_record import AlertRecord, AlertRowError
 from feature_factory.monitoring.kinds import Diagnosis, DriftType, drift_types, joined
 from feature_factory.remediation import rules
 

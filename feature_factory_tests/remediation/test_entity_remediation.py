@@ -20,7 +20,9 @@ from product_patch_helpers import (
 from feature_factory.catalog import Catalog
 from feature_factory.features import patch_layer
 from feature_factory.features.online import build_online_table
-from feature_factory.monitoring import alerts, baseline, stats
+from feature_factory.monitoring.report import alerts
+from feature_factory.monitoring.detection import baseline
+from feature_factory.monitoring.statistics import feature_stats as stats
 from feature_factory.monitoring.notifier import LogNotifier
 from feature_factory.monitoring.sensors import DriftResponse, build_entity_drift_sensor
 from feature_factory.remediation import assets, checks, entity_assets, jobs, loop

@@ -10,7 +10,7 @@ from remediation_helpers import (
 from remediation_helpers import run_job as run
 
 from feature_factory import tables
-from feature_factory.remediation import online
+from feature_factory.remediation import online_refresh as online
 from feature_factory.remediation.resources import RemediationSettings
 
 

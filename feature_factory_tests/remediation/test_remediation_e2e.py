@@ -25,8 +25,9 @@ from feature_factory.catalog import Catalog, DType
 from feature_factory.events.contract import IngestionConfig
 from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
 from feature_factory.events.ingestion import ingest_range
-from feature_factory.monitoring import alerts, baseline
-from feature_factory.remediation import online
+from feature_factory.monitoring.report import alerts
+from feature_factory.monitoring.detection import baseline
+from feature_factory.remediation import online_refresh as online
 
 START, DAYS = dt.date(2024, 1, 1), 28
 LAST = START + dt.timedelta(days=DAYS - 1)

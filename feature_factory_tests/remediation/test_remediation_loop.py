@@ -10,7 +10,8 @@ from remediation_helpers import DAY, alert, build_online, dump, seed_alerts
 
 from feature_factory import tables
 from feature_factory.features.patch_layer import patched_expressions
-from feature_factory.remediation import loop, store
+from feature_factory.remediation import loop
+from feature_factory.remediation import patch_store as store
 from feature_factory.features.patches import PatchValidationError
 from feature_factory.remediation.policy import load_policy
 

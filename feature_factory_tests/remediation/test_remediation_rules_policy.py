@@ -142,7 +142,7 @@ def test_per_type_severities_gate_each_patch(catalog):
 
 @pytest.mark.parametrize("current", ["PROPOSED", "APPROVED", "REJECTED", "APPLIED", "ROLLED_BACK"])
 def test_status_transitions(current):
-    from feature_factory.remediation import store
+    from feature_factory.remediation import patch_store as store
 
     allowed = {
         "PROPOSED": {"APPROVED", "REJECTED"}, "APPROVED": {"APPLIED", "REJECTED"},

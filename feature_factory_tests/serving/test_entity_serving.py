@@ -174,14 +174,14 @@ def test_code_location_serves_product_after_reload(sources, monkeypatch):
 
 
 def test_product_patch_apply_and_rollback_refresh_the_product_store(make_store, warehouse, monkeypatch):
-    """Through the remediation hook (remediation/online.py) on SQLite and Redis, from DuckDB and
+    """Through the remediation hook (remediation/online_refresh.py) on SQLite and Redis, from DuckDB and
     Snowflake: apply a clip on product revenue_7d -> product's store serves the patched value (equal
     to product_features_online) -> rollback -> the original value; customer's store never written."""
     from product_patch_helpers import FEATURES, LAST, SOURCES, product_tables, seed_product_drift
 
     from feature_factory.catalog import Catalog
     from feature_factory.remediation import loop
-    from feature_factory.remediation.online import rebuild_online_callback
+    from feature_factory.remediation.online_refresh import rebuild_online_callback
     from feature_factory.remediation.scope import scope_for
 
     monkeypatch.setenv("FEATURE_FACTORY_SOURCES", str(SOURCES))

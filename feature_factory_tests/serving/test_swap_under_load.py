@@ -18,7 +18,7 @@ from remediation_helpers import (
 
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory import tables
-from feature_factory.remediation import online
+from feature_factory.remediation import online_refresh as online
 from feature_factory.serving.assets import customer_features_online_store
 from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.serving.server import create_app

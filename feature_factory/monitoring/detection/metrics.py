@@ -96,7 +96,7 @@ def wasserstein_from_grids(current: Sequence[float], baseline: Sequence[float]) 
 def wasserstein_error_bound(current: Sequence[float], baseline: Sequence[float],
                             rank_error: tuple[float, float] = (0.0, 0.0)) -> float | None:
     """The grids' bound above, plus eps x range for each side whose grid comes from a sketch with
-    rank error eps (stats.py): a quantile read at rank u lies between the true ones at u -/+ eps,
+    rank error eps (feature_stats.py): a quantile read at rank u lies between the true ones at u -/+ eps,
     so |F^-1 - F~^-1| integrates to at most eps times the grid's range (within the sketch's
     probability)."""
     qc, qb = _grid(current), _grid(baseline)
@@ -109,7 +109,7 @@ def wasserstein_error_bound(current: Sequence[float], baseline: Sequence[float],
 
 def ks_error_bound(current: Sequence[float], baseline: Sequence[float],
                    rank_error: tuple[float, float] = (0.0, 0.0)) -> float | None:
-    """max(1/m_F, 1/m_G) (see ks_from_grids), plus each sketch's rank error eps (stats.py): a
+    """max(1/m_F, 1/m_G) (see ks_from_grids), plus each sketch's rank error eps (feature_stats.py): a
     sketched CDF is within eps of the day's, so KS moves by at most eps_F + eps_G more."""
     qc, qb = _grid(current), _grid(baseline)
     if qc is None or qb is None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from feature_factory.catalog.sources import ColumnSpec, SourceSpec
-from feature_factory.warehouse.base import sql_literal
+from feature_factory.warehouse.sql import sql_literal
 
 MALFORMED_ROW = "malformed_row"
 NULL_OR_EMPTY_KEY = "null_or_empty_key"
@@ -71,7 +71,8 @@ def row_rules(
         Rule(UNPARSEABLE_TIMESTAMP, f"{ts} is missing or not an ISO-8601 timestamp; the row belongs to no day",
              f"{t} IS NULL"),
         Rule(TIMESTAMP_IN_FUTURE, f"{ts} is later than {time_reference}", f"{t} > {future}"),
-        Rule(TIMESTAMP_BEFORE_START, f"{ts} is before the first daily partition", f"{t} < {start}"),
+        Rule(TIMESTAMP_BEFORE_START, f"{ts} is before the first daily partition (FEATURE_FACTORY_START_DATE)",
+             f"{t} < {start}"),
     ]
     for c in spec.columns:
         if c.name in keys or c.name == ts:

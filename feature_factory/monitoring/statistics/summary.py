@@ -35,7 +35,7 @@ class Summary:
     above_range_count: int | None = None
     hist: list[float] | None = None
     grid: list[float] | None = None
-    grid_rank_error: float = 0.0  # the sketch's DKW bound on the grid's ranks (stats.py); 0 when exact
+    grid_rank_error: float = 0.0  # the sketch's DKW bound on the grid's ranks (feature_stats.py); 0 when exact
     # Baseline-only.
     edges: list[float] | None = None
     column_type: str | None = None

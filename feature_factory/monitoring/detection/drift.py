@@ -16,10 +16,15 @@ the effect size reaches, *provided* the effect is also distinguishable from samp
 |                    | minus the baseline's own share, worst tail   |                                 |
 | DISTRIBUTION_SHIFT | max tier of PSI and KS                       | chi2 (PSI) / KS critical value  |
 | SCHEMA_CHANGE      | column missing or its type changed           | - (always `schema_severity`)    |
-| STALE              | no rows, or rows < `stale_row_share` x the   | - (`stale_severity`)            |
-|                    | baseline's rows per day                      |                                 |
+| STALE              | no rows; or the feed is incomplete: landed   | shortfall >= 3 x the comparable |
+|                    | rows < `feed_short_share` x comparable       | days' noise (`stale_severity`)  |
+|                    | recent days (feed.py); only without landed   |                                 |
+|                    | counts: rows < `stale_row_share` x baseline's|                                 |
 | POPULATION_MIX     | abs(zero_rate - zero_rate_b): the share of   | two-proportion z-test           |
 |                    | customers without such activity (mix change) |                                 |
+| SUSTAINED_TREND    | count/sum features: abs median ln(total /    | 80% of the days on one side,    |
+|                    | baseline total per day) over 28 days         | beyond the baseline days' own   |
+|                    | (volume_trend.py: a slow decline or growth)  | (noise_multiple)                |
 
 The baseline pools several days of snapshots of the same customers, so its effective sample size
 is taken as its rows per day, not its total rows (conservative). Statistical tests assume
@@ -42,14 +47,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from feature_factory.monitoring import gates
-from feature_factory.monitoring import metrics
-from feature_factory.monitoring import trend
+from feature_factory.monitoring.detection import gates
+from feature_factory.monitoring.detection import metrics
+from feature_factory.monitoring.detection import trend
+from feature_factory.monitoring.detection import volume_trend
+from feature_factory.monitoring.statistics.feed import FeedDay
 from feature_factory.monitoring.kinds import DriftType
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 # The thresholds and the severity scale live in thresholds.py (gates.py reads them too: no import
 # circle); importable from here as before.
-from feature_factory.monitoring.thresholds import SEVERITIES, Thresholds, Tiers, severity_rank  # noqa: F401
+from feature_factory.monitoring.detection.thresholds import SEVERITIES, Thresholds, Tiers, severity_rank  # noqa: F401
 
 DRIFT_TYPES = tuple(DriftType)  # the values, in drift.py's table order
 
@@ -81,10 +88,14 @@ METRIC_NAMES = ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std"
 
 def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresholds,
             current_type: str | None = "DOUBLE", ahead: float | None = None,
-            table: str = "customer_features") -> FeatureDrift:
+            table: str = "customer_features", feed: FeedDay | None = None,
+            level: volume_trend.Level | None = None) -> FeatureDrift:
     """Drift of `current` (one day; None when the partition has no row for it) vs `baseline`;
     `ahead`: days from the baseline window's last day to this day (for the baseline's trend);
-    `table`: the entity's feature table the feature is a column of (named when it is missing)."""
+    `table`: the entity's feature table the feature is a column of (named when it is missing);
+    `feed`: the day's landed rows against comparable days (STALE judges the feed by it; without
+    it, snapshot rows against the baseline's); `level`: the trailing days' total against the
+    baseline's (count/sum features, SUSTAINED_TREND)."""
     empty = dict.fromkeys(METRIC_NAMES)
     if current_type is None:
         return FeatureDrift(feature, empty, {DriftType.SCHEMA_CHANGE: th.schema_severity},
@@ -97,9 +108,10 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
         return FeatureDrift(feature, empty, {DriftType.STALE: th.stale_severity}, "partition has no rows")
     types: dict[DriftType, str] = {}
     notes = []
-    if expected_rows and current.row_count < th.stale_row_share * expected_rows:
+    if _stale(current, expected_rows, feed, th):
         types[DriftType.STALE] = th.stale_severity
-        notes.append(f"{current.row_count} rows vs {expected_rows:.0f} per baseline day")
+        notes.append(feed.describe() if feed is not None else
+                     f"{current.row_count} rows vs {expected_rows:.0f} per baseline day")
 
     m = gates.day_metrics(current, baseline, th)
     e = gates.effects(m, trend.expected(baseline.noise, ahead))
@@ -138,6 +150,10 @@ def compare(feature: str, current: Summary | None, baseline: Summary, th: Thresh
             notes.append(ageing)
     else:
         notes.append(f"only {n_c} values; distribution not judged")
+    ranks[T.SUSTAINED_TREND] = volume_trend.rank(level, th.tier("sustained_trend_log_ratio"),
+                                                 baseline.noise.get(volume_trend.KEY, 0.0), th.noise_multiple)
+    if ranks[T.SUSTAINED_TREND]:
+        notes.append(level.describe())
     for name, rank in ranks.items():
         if rank > 0:
             types[name] = SEVERITIES[rank]
@@ -162,6 +178,15 @@ def _ageing_note(ranks: dict[DriftType, int], m: dict[str, float | None], baseli
             f"no shift of the distribution (mean {ms or 0:+.3f} std, KS {ks or 0:.2f}): OUT_OF_RANGE held at low")
 
 
+def _stale(current: Summary, expected_rows: float | None, feed: FeedDay | None, th: Thresholds) -> bool:
+    """An incomplete feed: the day's landed rows short of comparable days'. Only where landed rows
+    are unknown, snapshot rows short of the baseline's (a snapshot population shrinks as a cohort
+    ages out of it with every file present, so that comparison is a fallback, not the rule)."""
+    if feed is not None:
+        return feed.short(th.feed_short_share)
+    return bool(expected_rows) and current.row_count < th.stale_row_share * expected_rows
+
+
 def baseline_noise(days: list[Summary], pooled: Summary, th: Thresholds | None = None,
                    offsets: list[float] | None = None) -> dict[str, float]:
     """The largest effect any single baseline day shows against the pooled baseline: how much a
@@ -178,4 +203,5 @@ def baseline_noise(days: list[Summary], pooled: Summary, th: Thresholds | None =
         for key, value in gates.effects(m, expected).items():
             if value is not None and math.isfinite(value):
                 out[key] = max(out.get(key, 0.0), value)
-    return {**out, **trends}
+    # The day-to-day spread of a count/sum feature's total (SUSTAINED_TREND's floor).
+    return {**out, **trends, **volume_trend.noise([d for _, d in judged], pooled)}

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from feature_factory.dates import as_date
 from feature_factory.monitoring.kinds import Diagnosis
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.thresholds import severity_rank
+from feature_factory.monitoring.detection.thresholds import severity_rank
 from feature_factory.warehouse.sql import quote_ident, sql_literal
 
 if TYPE_CHECKING:  # only passed in

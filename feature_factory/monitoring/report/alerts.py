@@ -11,23 +11,27 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
-from feature_factory.monitoring.baseline import (
+from feature_factory.monitoring.detection.baseline import (
     NO_BASELINE, Baseline, current_baseline, first_complete_day, history_start,
 )
-from feature_factory.monitoring.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.detection.drift import SEVERITIES, FeatureDrift, Thresholds, compare, severity_rank
+from feature_factory.monitoring.statistics.feature_stats import (
     DEFAULT_GRID_SIZE, feature_columns, read_expressions, resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.inputs import input_specs
-from feature_factory.monitoring.root_cause import diagnose_day
+from feature_factory.monitoring.statistics import feed as feeds
+from feature_factory.monitoring.detection import volume_trend
+from feature_factory.monitoring.explain.root_cause import diagnose_day
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import Summary
-from feature_factory.monitoring.tables import rows_select_sql
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.monitoring.statistics.summary import Summary
+from feature_factory.warehouse.rows import rows_select_sql
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 
 
@@ -89,12 +93,23 @@ def evaluate_days(
     types = feature_columns(warehouse, subject)
     first_day = history_start(warehouse, subject)
     stored = _stored_stats(warehouse, first, last, subject)
+    # Landed rows per event day (STALE judges the feed) and the trailing days' totals of count/sum
+    # features (SUSTAINED_TREND): both bounded by days (x features), read once for the range.
+    landed, landed_files = feeds.landed_counts(warehouse, subject.history, first, last)
+    totalled = {s.name for s in specs if s.agg in volume_trend.TOTALLED}
+    totals = _stored_totals(warehouse, first - dt.timedelta(days=th.sustained_trend_days), first, totalled, subject)
     out = []
     for day in days:
         report = DayDrift(day=day, baseline=baseline)
         report.current = _day_stats(warehouse, day, stored.get(day, []), specs, baseline, grid_size, report.notes,
                                     subject)
+        for name in totalled:
+            totals.setdefault(name, {})[day] = volume_trend.total(report.current.get(name))
+        feed = feeds.feed_day(day, landed, files=landed_files) if landed else None
         for spec in specs:
+            if not spec.drift_watched:  # declared in the catalog (lifetime aggregates grow as entities age)
+                report.notes.append(f"{spec.name}: not judged for drift: {spec.drift_exclude}")
+                continue
             # Days whose window reaches back before the first event are ramp-up, not drift (the
             # same rule that keeps them out of the baseline).
             if first_day and day < first_complete_day(first_day, spec):
@@ -106,8 +121,12 @@ def evaluate_days(
                 report.notes.append(f"{spec.name} is not in baseline v{baseline.version} (added later, or its "
                                     "window was not yet complete in the baseline window); recapture to monitor it")
                 continue
+            level = (volume_trend.level(day, {d: t for d, t in totals[spec.name].items() if t is not None},
+                                        volume_trend.reference(ref), th.sustained_trend_days)
+                     if spec.name in totalled else None)
             report.results.append(compare(spec.name, report.current.get(spec.name), ref, th, types.get(spec.name),
-                                          ahead=(day - baseline.window_end_of(spec.name)).days, table=subject.features))
+                                          ahead=(day - baseline.window_end_of(spec.name)).days, table=subject.features,
+                                          feed=feed, level=level))
         # Attributed over the entity's population rows by its dimensions (subject.attribution).
         report.diagnoses = diagnose_day(warehouse, day, report.results, report.current, baseline.features,
                                         (baseline.window_start, baseline.window_end), specs,
@@ -129,6 +148,22 @@ def _stored_stats(warehouse: Warehouse, first: dt.date, last: dt.date,
     return by_day
 
 
+def _stored_totals(warehouse: Warehouse, first: dt.date, before: dt.date, features: set[str],
+                   subject: Subject = CUSTOMER) -> dict[str, dict[dt.date, float | None]]:
+    """Each count/sum feature's total (mean x values) per stored day of [first, before): the
+    trailing days SUSTAINED_TREND needs before a run's first day (any baseline version's rows: a
+    total does not depend on the bins)."""
+    out: dict[str, dict[dt.date, float | None]] = {f: {} for f in features}
+    if not features or not warehouse.table_exists(subject.stats.name):
+        return out
+    for day, feature, mean, values in warehouse.fetch_all(
+            f"SELECT stats_date, feature, mean, value_count FROM {subject.stats} "
+            "WHERE stats_date >= CAST(? AS DATE) AND stats_date < CAST(? AS DATE)", [str(first), str(before)]):
+        if feature in out and mean is not None and values:
+            out[feature][as_date(day)] = float(mean) * int(values)
+    return out
+
+
 def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, baseline: Baseline,
                grid_size: int, notes: list[str], subject: Subject = CUSTOMER) -> dict[str, Summary]:
     fresh = bool(rows) and all(_same_version(r["baseline_version"], baseline.version) for r in rows)
@@ -137,7 +172,7 @@ def _day_stats(warehouse: Warehouse, day: dt.date, rows: list[dict], specs, base
         rows = []
         if exprs:
             inputs = input_specs(warehouse, specs)
-            sql = stats_select_sql(warehouse, exprs, day, day, binning=baseline.binning(),
+            sql = stats_select_sql(warehouse.dialect, exprs, day, day, binning=baseline.binning(),
                                    grid_size=grid_size, inputs=inputs, subject=subject)
             rows = warehouse.fetch_df(sql).to_dict("records")
         notes.append(f"{subject.stats} for {day} was not computed against baseline v{baseline.version}; "

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from feature_factory.monitoring import metrics
+from feature_factory.monitoring.detection import metrics
 
 SEVERITIES = ("none", "low", "medium", "high", "critical")
 
@@ -76,6 +76,11 @@ class Thresholds(BaseModel):
     zero_share_delta: list[float] = _tiers(
         (0.02, 0.05, 0.15, 0.4), "POPULATION_MIX: change of the share of zero values (for a window count: "
         "customers without such activity in the window), beyond the baseline's own trend (0.05 = 5 points).")
+    sustained_trend_log_ratio: list[float] = _tiers(
+        (0.1, 0.2, 0.4, 0.7), "SUSTAINED_TREND: abs ln(total / baseline total per day) of a count or sum "
+        "feature, median over the last `sustained_trend_days` days (0.36 is a 30% decline).")
+    sustained_trend_days: int = Field(default=28, ge=7, description="SUSTAINED_TREND: trailing days whose "
+                                      "median total is judged (stored feature_stats); shorter bursts cannot move it.")
     alpha: float = Field(default=1e-4, gt=0, lt=1, description="An effect must also be significant at this "
                          "level (so sampling noise in small partitions never alerts).")
     noise_multiple: float = Field(default=2.0, description="A drift type also needs an effect above this "
@@ -86,14 +91,19 @@ class Thresholds(BaseModel):
         "the distribution (KS, PSI) moved (a young population ages faster than a straight line; 1 = only the line).")
     min_values: int = Field(default=30, description="Fewer non-null values than this: only nulls, staleness "
                             "and schema are judged.")
-    stale_row_share: float = Field(default=0.5, description="STALE when a day has fewer rows than this share "
-                                   "of the baseline's rows per day (no rows at all is always STALE).")
+    stale_row_share: float = Field(default=0.5, description="Only where no landed rows are known (no raw "
+                                   "table): STALE when a day has fewer snapshot rows than this share of the "
+                                   "baseline's rows per day (no rows at all is always STALE).")
+    feed_short_share: float = Field(default=0.6, gt=0, le=1, description="STALE when the day's landed rows "
+                                    "(raw table, per event day) are below this share of the median of comparable "
+                                    "recent days and the shortfall is beyond their noise (feed.py): an "
+                                    "incomplete feed, never a snapshot population that shrinks as a cohort ages.")
     stale_severity: str = Field(default="high", description="Severity of STALE.")
     schema_severity: str = Field(default="critical", description="Severity of SCHEMA_CHANGE.")
     psi_epsilon: ClassVar[float] = metrics.PSI_EPSILON
 
     @field_validator("mean_shift_std", "std_log_ratio", "null_rate_delta", "out_of_range_excess", "psi", "ks",
-                     "zero_share_delta")
+                     "zero_share_delta", "sustained_trend_log_ratio")
     @classmethod
     def _four_ascending(cls, values: list[float]) -> list[float]:
         return list(astuple(Tiers.of(values)))

@@ -7,8 +7,8 @@ import base64
 import io
 import math
 
-from feature_factory.monitoring.drift import FeatureDrift
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.detection.drift import FeatureDrift
+from feature_factory.monitoring.statistics.summary import Summary
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:

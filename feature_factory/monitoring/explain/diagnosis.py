@@ -17,6 +17,10 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 |                       | 0.02), and a count over the same window and rows, when the catalog has one,   |
 |                       | gained zeros worth >= `empty_match` (0.5) of the null rise: more entities     |
 |                       | without a qualifying row (30% of purchases gone), not missing data            |
+| `volume_or_staleness` | STALE (no rows, or an incomplete feed: feed.py), unless the mix moved too:    |
+|                       | with POPULATION_MIX or DISTRIBUTION_SHIFT at `short_day_mix_severity`         |
+|                       | (medium) or worse on the short day, the composition shift is diagnosed by the |
+|                       | rules below (`short_feed` in the evidence)                                    |
 | `missing_data`        | NULL_SPIKE (feature NULLs, or missing raw inputs it aggregates)               |
 | `tail_contamination`  | OUT_OF_RANGE, VARIANCE_CHANGE or MEAN_SHIFT (a few extreme rows cause each),  |
 |                       | and the bulk is stable: no quantile p25..p75 moved more than `bulk_shift`     |
@@ -30,7 +34,8 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 |                       | a share e out of the bulk moves each quantile by <= e in rank, to the         |
 |                       | baseline's p +- e) plus `bulk_noise` (0.05)                                   |
 | `population_shift`    | anything else that drifted (MEAN_SHIFT, VARIANCE_CHANGE, DISTRIBUTION_SHIFT,  |
-|                       | or OUT_OF_RANGE with a moved bulk)                                            |
+|                       | or OUT_OF_RANGE with a moved bulk; SUSTAINED_TREND alone: a slow trend of     |
+|                       | the feature's total, which a baseline refresh or retrain answers)             |
 
 A replayed batch (replay.py: a landing file whose rows repeat rows of other files under new ids)
 in the feature's window, holding at least `replay_part` (0.02) of the window's raw rows, makes a
@@ -57,7 +62,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feature_factory.monitoring.kinds import Diagnosis, DriftType
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 
 DIAGNOSES = tuple(Diagnosis)  # their values, stored in drift_alerts.diagnosis
 # The attribution mode each diagnosis asks for (attribution.MODES).
@@ -87,6 +92,7 @@ class Rules:
     empty_input_null_max: float = 0.02  # raw input null-rate rise below which the inputs are not missing
     empty_match: float = 0.5  # companion count's zero-share rise, as a share of the null-rate rise
     replay_part: float = 0.02  # a replayed file's least share of the window's raw rows to explain its drift
+    short_day_mix_severity: str = "medium"  # a mix move on a short (STALE) day is diagnosed as itself from here
 
 
 def bulk_shift(current: Summary | None, baseline: Summary) -> float | None:
@@ -148,7 +154,13 @@ def preliminary(types: dict[str, str], metrics: dict[str, float | None], current
                                   "why": f"landing file(s) {', '.join(names[:3])} changed the type of a raw "
                                          "column this feature reads"}
     if DriftType.STALE in types:
-        return Diagnosis.VOLUME_OR_STALENESS, {**evidence, "why": "the day has far fewer rows than a baseline day"}
+        if not composition_moved(types, r.short_day_mix_severity):
+            return Diagnosis.VOLUME_OR_STALENESS, {**evidence, "why": "the day's feed is incomplete: far fewer "
+                                                   "rows landed than on comparable days"}
+        evidence["short_feed"] = True  # reported, but what moved is the mix: diagnosed as that below
+    if set(types) - {DriftType.STALE} == {DriftType.SUSTAINED_TREND}:
+        return Diagnosis.POPULATION_SHIFT, {**evidence, "why": "a slow, sustained trend of the feature's total "
+                                            "over weeks (SUSTAINED_TREND), not a sudden change"}
     if DriftType.NULL_SPIKE in types:
         inputs = (metrics.get("input_null_rate_delta") or 0.0) > (metrics.get("null_rate_delta") or 0.0)
         by_definition = None if inputs else null_by_definition(metrics, empty, r)
@@ -203,6 +215,20 @@ def null_by_definition(metrics: dict[str, float | None], empty: dict | None, rul
         seen.append(f"{empty['companion']} zeros {zeros:+.1%}")
     return (f"NULL by definition: {delta:+.1%} of rows have no qualifying row in the window (the aggregate "
             f"of nothing is NULL), a population change, not missing data; {', '.join(seen)}")
+
+
+COMPOSITION = {DriftType.POPULATION_MIX, DriftType.DISTRIBUTION_SHIFT}
+
+
+def composition_moved(types: dict[str, str], at: str = "medium") -> bool:
+    """A short day whose mix moved too (not only its volume): a missing file thins the window's
+    counts by about its share of one day over the window's days (half of one day of a 7-day
+    window: ~7%), which moves the share of customers without activity a little (POPULATION_MIX or
+    DISTRIBUTION_SHIFT at low). At `at` (medium) or above, the move is more than the missing rows
+    explain: a composition shift, reported as such."""
+    from feature_factory.monitoring.detection.thresholds import severity_rank
+
+    return any(severity_rank(types[t]) >= severity_rank(at) for t in COMPOSITION if t in types)
 
 
 def refine(diagnosis: str, evidence: dict, contributors: list[dict], file_days: dict[str, str] | None = None,

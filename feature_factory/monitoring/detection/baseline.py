@@ -22,6 +22,7 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -29,18 +30,21 @@ from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features.snapshots import snapshot_days
-from feature_factory.monitoring.drift import baseline_noise
+from feature_factory.monitoring.detection import baseline_window
+from feature_factory.monitoring.detection.drift import baseline_noise
 from feature_factory.monitoring.inputs import input_specs
-from feature_factory.monitoring.stats import (
+from feature_factory.monitoring.statistics.feature_stats import (
     DEFAULT_GRID_SIZE, Binning, MonitoringError, feature_columns, read_expressions,
     resolve_features, stats_select_sql,
 )
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import Summary
-from feature_factory.monitoring.tables import rows_select_sql
+from feature_factory.monitoring.statistics.summary import Summary
 from feature_factory.precision import plain_double
-from feature_factory.warehouse.base import Warehouse
+from feature_factory.warehouse.rows import rows_select_sql
 from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 NO_BASELINE = "no baseline captured yet — run capture_baseline_job"
 
@@ -67,6 +71,9 @@ class Baseline:
     def window_end_of(self, feature: str) -> dt.date:
         """The last day of `feature`'s own window (the version's end when unknown)."""
         return self.windows.get(feature, (self.window_start, self.window_end))[1]
+    # Set by a capture: the window trends in population or volume (baseline_window.py), with a
+    # flatter window suggested. Not stored; shown in the capture's metadata and log.
+    warnings: list[str] = field(default_factory=list)
 
     def binning(self) -> Binning:
         return Binning(
@@ -173,7 +180,7 @@ def capture_baseline(
     and that day: a 90-day count still ramping up would otherwise look like drift forever after.
     Features with no complete day in the window are left out (listed in `Baseline.incomplete`).
     `sketch_rows`: grids and quantiles from a row sample of about that many rows per day (pooled:
-    per window), see stats.py; exact by default."""
+    per window), see feature_stats.py; exact by default."""
     types = feature_columns(warehouse, subject)
     specs = resolve_features(features)
     if only is not None:
@@ -204,7 +211,7 @@ def capture_baseline(
         # With the sketch, the pooled pass takes only the sample's order statistics, counts and
         # distinct counts; the window's moments come merged from the by-day pass (sketch.py).
         sketch = sketch_rows is not None
-        pooled = warehouse.fetch_df(stats_select_sql(warehouse, group_exprs, first, end, by_day=False,
+        pooled = warehouse.fetch_df(stats_select_sql(warehouse.dialect, group_exprs, first, end, by_day=False,
                                                      grid_size=grid_size, inputs=inputs, sketch_rows=sketch_rows,
                                                      moments=not sketch, subject=subject, exclude_days=skip))
         group = {r["feature"]: Summary.from_row(r) for r in pooled.to_dict("records")}
@@ -214,7 +221,7 @@ def capture_baseline(
         # Per day: the histograms and tail counts, and (with two days or more) the grids the
         # noise floor compares; a one-day window needs no second grid.
         by_day = warehouse.fetch_df(stats_select_sql(
-            warehouse, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
+            warehouse.dialect, group_exprs, first, end, binning=Binning(edges=group_edges, ranges=ranges),
             grid_size=grid_size, inputs=inputs, with_grid=days > 1, sketch_rows=sketch_rows, pooled_row=sketch,
             subject=subject, exclude_days=skip))
         records = by_day.to_dict("records")
@@ -259,7 +266,33 @@ def capture_baseline(
     baseline = current_baseline(warehouse, subject)
     assert baseline is not None
     baseline.incomplete = incomplete
+    ramp = max((s.window_days for s in specs if isinstance(s.window_days, int)), default=0)
+    baseline.warnings = window_warnings(warehouse, start, end, subject, ramp_days=ramp)
     return baseline
+
+
+def window_warnings(warehouse: Warehouse, start: dt.date, end: dt.date, subject: Subject = CUSTOMER,
+                    max_change: float = baseline_window.MAX_CHANGE, ramp_days: int = 0) -> list[str]:
+    """Warnings when [start, end] trends in population (rows per snapshot day) or volume (landed
+    rows per event day), with a flatter window of the same length (two GROUP BYs, one row a day).
+    The population's first `ramp_days` days of history are left out: it fills up while the
+    history is shorter than the longest window (the ramp-up the per-feature windows and the
+    baseline's own trend already account for), which is not a cohort ageing out."""
+    first_day = history_start(warehouse, subject)
+    ramped = first_day + dt.timedelta(days=max(ramp_days - 1, 0)) if first_day else None
+    population = {as_date(d): float(n) for d, n in warehouse.fetch_all(
+        f"SELECT snapshot_date, COUNT(*) FROM {subject.features} GROUP BY snapshot_date")
+        if d is not None and (ramped is None or as_date(d) >= ramped)}
+    landed: dict[dt.date, float] = {}
+    if population and warehouse.table_exists(subject.history):
+        landed = {as_date(d): float(n) for d, n in warehouse.fetch_all(
+            f"SELECT event_date, COUNT(*) FROM {subject.history} GROUP BY event_date") if d is not None}
+        first = min(landed, default=None)
+        if first is not None:  # a day without rows between the first and the last landed nothing
+            span = (max(landed) - first).days + 1
+            landed = {first + dt.timedelta(days=i): landed.get(first + dt.timedelta(days=i), 0.0)
+                      for i in range(span)}
+    return baseline_window.warnings(population, landed, start, end, max_change)
 
 
 _MOMENTS = ("zero_rate", "mean", "stddev", "kurtosis", "min_value", "max_value")
@@ -279,8 +312,9 @@ def history_start(warehouse: Warehouse, subject: Subject = CUSTOMER) -> dt.date 
 
 
 def first_complete_day(first_day: dt.date, spec: FeatureSpec) -> dt.date:
-    """The first snapshot day whose window of `spec.window_days` days lies inside the history."""
-    return first_day + dt.timedelta(days=spec.window_days - 1)
+    """The first snapshot day whose window of `spec.window_days` days lies inside the history (a
+    lifetime feature's covers all of it from the first day)."""
+    return first_day + dt.timedelta(days=(spec.window_days or 1) - 1)
 
 
 def complete_windows(first_day: dt.date | None, specs: Sequence[FeatureSpec], start: dt.date,

@@ -4,11 +4,11 @@
 The wide table is unpivoted with a CROSS JOIN against the list of feature names (one scan of the
 days asked for; `snapshot_date` is filtered first, so the cost does not depend on how many days are
 stored), then aggregated per (feature, day): counts, null and zero rates, moments, min/max, exact
-quantiles (`warehouse.quantiles`), distinct count, histogram counts over the baseline's frozen bin
+quantiles (`Dialect.quantiles`), distinct count, histogram counts over the baseline's frozen bin
 edges (CASE bucketing, bin i = (edge[i-1], edge[i]], open at both ends) and the share outside the
 baseline's [p01, p99]. A nearest-rank quantile grid (`grid_size` + 1 order statistics, see
 metrics.py) is taken with one sorted-list aggregate where the backend has one
-(`warehouse.quantile_grid`), else with ROW_NUMBER over the same rows; it is what KS and
+(`Dialect.quantile_grid`), else with ROW_NUMBER over the same rows; it is what KS and
 Wasserstein use.
 
 Sketch mode (`sketch_rows`, off by default; SQL in sketch.py): the grid and the p01..p99 quantiles
@@ -31,16 +31,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
 from feature_factory.dates import as_date
 from feature_factory.features import patch_layer
 from feature_factory.monitoring.inputs import Inputs, input_specs, inputs_cte
-from feature_factory.monitoring.sketch import listed_grid, sketch_ctes
+from feature_factory.monitoring.statistics.sketch import listed_grid, sketch_ctes
 from feature_factory.monitoring.subject import CUSTOMER, Subject
-from feature_factory.monitoring.summary import QUANTILE_COLUMNS
-from feature_factory.warehouse.base import Warehouse, quote_ident, sql_literal
+from feature_factory.monitoring.statistics.summary import QUANTILE_COLUMNS
+from feature_factory.warehouse.dialect import Dialect
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # the resource class is Dagster's; only its type is needed here
+    from feature_factory.warehouse.base import Warehouse
 
 DEFAULT_GRID_SIZE = 100
 DEFAULT_DAYS_PER_STATEMENT = 25  # see write_feature_stats
@@ -100,7 +105,7 @@ def read_expressions(warehouse: Warehouse, features: Sequence[FeatureSpec],
 
 
 def stats_select_sql(
-    warehouse: Warehouse,
+    dialect: Dialect,
     expressions: Mapping[str, str],
     start: dt.date | str,
     end: dt.date | str,
@@ -124,7 +129,8 @@ def stats_select_sql(
     the raw input null counts of those days (inputs.py). `sketch_rows` switches the grid,
     quantiles and distinct count to the sketch and the rest to one scan of the wide rows
     (module docstring); with it, `moments=False` and `pooled_row=True` split a baseline capture's
-    work between its two passes, and `with_grid=False` leaves p01..p99 NULL too (sketch.py)."""
+    work between its two passes, and `with_grid=False` leaves p01..p99 NULL too (sketch.py). `dialect`
+    is the engine's (`warehouse.dialect`): the statement is built without a connection."""
     if not expressions:
         raise MonitoringError("no feature columns to compute statistics for")
     if grid_size < 2:
@@ -144,18 +150,18 @@ def stats_select_sql(
     nbins = max((len(binning.edges.get(n, ())) + 1 for n in names), default=1)
 
     sketch = sketch_rows is not None
-    grid_agg = warehouse.quantile_grid("v", grid_size) if with_grid else None
-    if sketch and not listed_grid(warehouse.dialect, grid_size):
+    grid_agg = dialect.quantile_grid("v", grid_size) if with_grid else None
+    if sketch and not listed_grid(dialect, grid_size):
         grid_agg = None  # the sketch's sample is ranked (a `long` CTE), as the portable path does
     if sketch:
-        ctes = sketch_ctes(warehouse.dialect, {n: expressions[n] for n in names}, lo, hi, by_day=by_day,
+        ctes = sketch_ctes(dialect, {n: expressions[n] for n in names}, lo, hi, by_day=by_day,
                            edges={n: list(binning.edges[n]) for n in names if n in binning.edges},
                            ranges={n: binning.ranges[n] for n in names if n in binning.ranges},
                            nbins=nbins, grid_size=grid_size, with_grid=with_grid, sketch_rows=sketch_rows,
                            moments=moments, pooled_row=pooled_row, table=subject.features, key=subject.key,
                            excluded=excluded)
     else:
-        ctes = _exact_ctes(warehouse, expressions, names, lo, hi, key_list, binning, nbins, grid_agg, subject.features,
+        ctes = _exact_ctes(dialect, expressions, names, lo, hi, key_list, binning, nbins, grid_agg, subject.features,
                            grid_size, ranked_grid=with_grid and not grid_agg, excluded=excluded)
     if grid_agg:
         grid_json, from_clause = "a.grid_json", "agg a"
@@ -250,7 +256,7 @@ def write_feature_stats(
         for day, until, sketch in parts:
             while day <= until:
                 upto = min(until, day + dt.timedelta(days=days_per_statement - 1))
-                sql = stats_select_sql(warehouse, exprs, day, upto, binning=binning, grid_size=grid_size,
+                sql = stats_select_sql(warehouse.dialect, exprs, day, upto, binning=binning, grid_size=grid_size,
                                        inputs=inputs, sketch_rows=sketch, subject=subject)
                 rows += warehouse.replace_where(
                     subject.stats.name, "stats_date BETWEEN CAST(? AS DATE) AND CAST(? AS DATE)", sql,
@@ -260,7 +266,7 @@ def write_feature_stats(
     return rows
 
 
-def _exact_ctes(warehouse: Warehouse, expressions: Mapping[str, str], names: list[str], lo: str, hi: str,
+def _exact_ctes(dialect: Dialect, expressions: Mapping[str, str], names: list[str], lo: str, hi: str,
                 key_list: str, binning: Binning, nbins: int, grid_agg: str | None,
                 table: str = tables.CUSTOMER_FEATURES.name, grid_size: int = DEFAULT_GRID_SIZE,
                 ranked_grid: bool = False, excluded: Sequence[str] = ()) -> list[str]:
@@ -278,12 +284,12 @@ def _exact_ctes(warehouse: Warehouse, expressions: Mapping[str, str], names: lis
                  "STDDEV_SAMP(v) AS stddev, KURTOSIS(v) AS kurtosis, MIN(v) AS min_value, MAX(v) AS max_value, "
                  "SUM(CASE WHEN oor > 0 THEN 1 ELSE 0 END) AS out_of_range_count, "
                  f"SUM(CASE WHEN oor = 2 THEN 1 ELSE 0 END) AS above_range_count, {hists}")
-    sorted_values = None if ranked_grid else warehouse.dialect.sorted_values("v")
+    sorted_values = None if ranked_grid else dialect.sorted_values("v")
     if sorted_values is None:
         src = ", ".join(f"{expressions[n]} AS {n}" for n in names)
         feats = ", ".join(f"({sql_literal(n)})" for n in names)
         value = "CASE fl.feature " + " ".join(f"WHEN {sql_literal(n)} THEN s.{n}" for n in names) + " END"
-        quantiles = warehouse.quantiles("v", list(QUANTILE_COLUMNS.values()))
+        quantiles = dialect.quantiles("v", list(QUANTILE_COLUMNS.values()))
         q_cols = ", ".join(f"CAST({q} AS DOUBLE) AS {name}" for q, name in zip(quantiles, QUANTILE_COLUMNS))
         return [
             f"src AS (SELECT snapshot_date AS stats_date, 0 AS in_sample, {src} FROM {table} "
@@ -295,7 +301,7 @@ def _exact_ctes(warehouse: Warehouse, expressions: Mapping[str, str], names: lis
             f"agg AS (SELECT {key_list}, {streaming}, {q_cols}, COUNT(DISTINCT v) AS distinct_count"
             f"{f', {grid_agg} AS grid_json' if grid_agg else ''} FROM binned GROUP BY {key_list})",
         ]
-    d = warehouse.dialect
+    d = dialect
     by_day = "stats_date" in key_list
     day, group = (", stats_date", " GROUP BY stats_date") if by_day else ("", "")
     branches = [

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from feature_factory.monitoring.kinds import Diagnosis, DriftType, drift_types, joined
-from feature_factory.monitoring.thresholds import SEVERITIES, severity_rank
+from feature_factory.monitoring.detection.thresholds import SEVERITIES, severity_rank
 
 # The metric columns a record carries (drift_alerts' measurements).
 METRICS = ("psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std", "std_ratio", "null_rate_delta",

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import math
 
-from feature_factory.monitoring import metrics
-from feature_factory.monitoring import trend
+from feature_factory.monitoring.detection import metrics
+from feature_factory.monitoring.detection import trend
 from feature_factory.monitoring.kinds import DriftType
-from feature_factory.monitoring.summary import Summary
-from feature_factory.monitoring.thresholds import Thresholds, Tiers
+from feature_factory.monitoring.statistics.summary import Summary
+from feature_factory.monitoring.detection.thresholds import Thresholds, Tiers
 
 
 def effects(m: dict[str, float | None], expected: dict[str, float] | None = None) -> dict[str, float | None]:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from feature_factory import tables
 from feature_factory.catalog import FeatureSpec
-from feature_factory.monitoring import attribution, diagnosis, replay
-from feature_factory.monitoring.drift import FeatureDrift
+from feature_factory.monitoring.explain import attribution, diagnosis, replay
+from feature_factory.monitoring.detection.drift import FeatureDrift
 from feature_factory.monitoring.kinds import DriftType
-from feature_factory.monitoring.summary import Summary
+from feature_factory.monitoring.statistics.summary import Summary
 from feature_factory.warehouse.sql import sql_literal
 
 if TYPE_CHECKING:  # only passed in: importing the Warehouse (a Dagster resource) would load Dagster

@@ -1,7 +1,7 @@
 """Sketch mode of the feature_stats SQL (`sketch_rows`): exact cheap aggregates over every row, the
 order statistics from a row sample, and no unpivot of the day's rows.
 
-The exact statement (stats.py) unpivots every value into (feature, value) rows before aggregating:
+The exact statement (feature_stats.py) unpivots every value into (feature, value) rows before aggregating:
 at 1M rows x 13 features that is 13M rows through a CASE, which cost more than the sketch saved.
 Here every aggregate that streams is taken on the wide rows, one column at a time, in one scan:
 
@@ -17,9 +17,9 @@ Here every aggregate that streams is taken on the wide rows, one column at a tim
 A second scan keeps only the sampled rows (a hash of customer and day below `sketch_rows / rows of
 the day`, the same rows as before), about `sketch_rows` a day, for the quantile grid and p01..p99:
 the only statistics that need a sort, and the only ones with a rank error (`grid_rank_error`,
-stats.py). On DuckDB one sort per column gives both (`Dialect.order_statistics`); elsewhere the
-sample alone is unpivoted for stats.py's ranked grid. The statement ends in a CTE `agg` with the
-exact statement's `agg` columns, so stats.py's grid fallback, inputs join and final SELECT are
+feature_stats.py). On DuckDB one sort per column gives both (`Dialect.order_statistics`); elsewhere the
+sample alone is unpivoted for feature_stats.py's ranked grid. The statement ends in a CTE `agg` with the
+exact statement's `agg` columns, so feature_stats.py's grid fallback, inputs join and final SELECT are
 shared. Error bounds of each statistic: docs/drift-sketch.md.
 """
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from feature_factory import tables
-from feature_factory.monitoring.summary import QUANTILE_COLUMNS
+from feature_factory.monitoring.statistics.summary import QUANTILE_COLUMNS
 from feature_factory.warehouse.dialect import Dialect
 from feature_factory.warehouse.sql import sql_literal
 
@@ -36,7 +36,7 @@ _HASH_MOD = 2147483647  # resolution of the sampling hash (warehouse.unit_hash)
 
 
 def listed_grid(dialect: Dialect, grid_size: int) -> bool:
-    """Whether the sketch's grid comes from list aggregates (else stats.py ranks the sample)."""
+    """Whether the sketch's grid comes from list aggregates (else feature_stats.py ranks the sample)."""
     return (dialect.quantile_grid("v", grid_size) is not None
             and dialect.order_statistics("v", grid_size, [50]) is not None)
 
@@ -61,7 +61,7 @@ def sketch_ctes(
     excluded: Sequence[str] = (),
 ) -> list[str]:
     """CTEs ending in `agg` (see the module doc), in `dialect`'s SQL and, where the backend has no list aggregate for
-    the grid, `long` (the sampled values, `in_sample` = 1) for stats.py's ranked grid. `lo` / `hi`
+    the grid, `long` (the sampled values, `in_sample` = 1) for feature_stats.py's ranked grid. `lo` / `hi`
     are SQL date literals, `expressions` feature -> SQL over `table` (customer_features; another
     entity's feature table, whose `key` column the sampling hash reads).
 
@@ -131,7 +131,7 @@ def sketch_ctes(
     ]
     # The sample's order statistics column by column (no unpivot): where the backend has list
     # aggregates, the grid and p01..p99 at nearest ranks from one sort per column; else
-    # PERCENTILE_CONT per column and the sample unpivoted into `long` for stats.py's ranked grid.
+    # PERCENTILE_CONT per column and the sample unpivoted into `long` for feature_stats.py's ranked grid.
     percents = [round(q * 100) for q in QUANTILE_COLUMNS.values()]
     listed = listed_grid(dialect, grid_size)
     grid_agg = with_grid and listed
