@@ -10,17 +10,16 @@ distribution moved. The rules, first match wins (effect sizes are defaults of `R
 | `type_or_schema`      | SCHEMA_CHANGE on the column, or a landing file in the feature's window had a  |
 |                       | type change / missing column on a raw column the feature reads                |
 |                       | (`landing_schema_drift`)                                                      |
-| `volume_or_staleness` | STALE (no rows, or fewer than the stale share of a baseline day's rows)       |
+| `volume_or_staleness` | STALE (no rows, or an incomplete feed: feed.py), unless the mix moved too:    |
+|                       | with POPULATION_MIX or DISTRIBUTION_SHIFT at `short_day_mix_severity`         |
+|                       | (medium) or worse on the short day, the composition shift is diagnosed by the |
+|                       | rules below (`short_feed` in the evidence)                                    |
 | `population_shift`    | NULL_SPIKE that is NULL by definition: the aggregate is NULL over an empty    |
 |  (null by definition) | window (avg, min, max, stddev, ratio, days since last event), the raw inputs  |
 |                       | it reads did not go missing (input null rate up by < `empty_input_null_max`,  |
 |                       | 0.02), and a count over the same window and rows, when the catalog has one,   |
 |                       | gained zeros worth >= `empty_match` (0.5) of the null rise: more entities     |
 |                       | without a qualifying row (30% of purchases gone), not missing data            |
-| `volume_or_staleness` | STALE (no rows, or an incomplete feed: feed.py), unless the mix moved too:    |
-|                       | with POPULATION_MIX or DISTRIBUTION_SHIFT at `short_day_mix_severity`         |
-|                       | (medium) or worse on the short day, the composition shift is diagnosed by the |
-|                       | rules below (`short_feed` in the evidence)                                    |
 | `missing_data`        | NULL_SPIKE (feature NULLs, or missing raw inputs it aggregates)               |
 | `tail_contamination`  | OUT_OF_RANGE, VARIANCE_CHANGE or MEAN_SHIFT (a few extreme rows cause each),  |
 |                       | and the bulk is stable: no quantile p25..p75 moved more than `bulk_shift`     |
