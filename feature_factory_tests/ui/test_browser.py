@@ -55,6 +55,7 @@ GROUPS = {
            "model_performance"],
     "serving": ["customer_features_online_store"],
     "health": ["pipeline_health"],
+    "governance": ["data_retention", "feature_usage"],
 }
 DRIFT_SENSOR = "drift_sensor"
 SCHEDULES = ["daily_refresh_schedule", "weekly_retrain_schedule", "daily_scoring_schedule"]
