@@ -64,7 +64,7 @@ OUTLIER_FEATURES = {"max_amount_7d", "amount_stddev_7d", "avg_amount_nonzero_7d"
 SEVERITIES = ["none", "low", "medium", "high", "critical"]
 
 SECOND = 1000  # Playwright timeouts are in milliseconds; the UI on 2 busy cores can be slow
-GRAPH_VIEWPORT = {"width": 3600, "height": 2800}  # big enough for full-size asset nodes at scale 1 (with the health group)
+GRAPH_VIEWPORT = {"width": 3600, "height": 3800}  # big enough for full-size asset nodes at scale 1 (with the health and governance groups)
 expect.set_options(timeout=60 * SECOND)
 
 
