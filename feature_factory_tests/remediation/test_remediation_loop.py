@@ -30,7 +30,8 @@ def test_propose_is_idempotent_and_records_review_sql(seeded, catalog):
     assert len(rows) == 2 and {r[1] for r in rows} == {"PROPOSED"}
     clip = next(r for r in rows if "clip" in r[2])
     assert clip[2].startswith("/* REVIEW */")
-    assert json.loads(clip[3]) == {"lower": 0.5, "upper": 90.5}
+    # The current tail rule: upper bound at the baseline max, the clean lower side at the declared min.
+    assert json.loads(clip[3]) == {"lower": 0.0, "upper": 90.5}
     assert json.loads(clip[4])["out_of_range_share"] == 0.1
 
 
@@ -136,8 +137,8 @@ def test_second_patch_of_same_kind_is_refused_while_one_is_active(seeded, catalo
     loop.decide(seeded, catalog, approve=[clip_id], approver="alice")
     loop.apply_approved(seeded, catalog, actor="alice")
     seed_alerts(seeded, [alert("revenue_7d", "OUT_OF_RANGE", "high", version=2)])
-    seeded.execute("INSERT INTO feature_stats_baseline (baseline_version, feature, p01, p50, p99) "
-                   "VALUES (2, 'revenue_7d', 1.0, 40.0, 80.0)")
+    seeded.execute("INSERT INTO feature_stats_baseline (baseline_version, feature, min_value, p01, p50, p99, "
+                   "max_value) VALUES (2, 'revenue_7d', 1.0, 1.0, 40.0, 80.0, 80.0)")
     second = loop.propose(seeded, catalog)
     new_id = _ids(second, "clip")[0]
     assert new_id != clip_id
