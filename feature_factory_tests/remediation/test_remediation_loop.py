@@ -88,6 +88,18 @@ def test_policy_approves_only_allowlisted(seeded, catalog, tmp_path):
     assert rows == {"clip": f"policy:{path}"}
 
 
+def test_a_policy_naming_diagnoses_leaves_derived_diagnoses_to_a_person(seeded, catalog, tmp_path):
+    # The seeded rows carry no diagnosis: theirs is derived (tail_contamination for the clip), which
+    # a rule that names `diagnoses` does not auto-approve.
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules:\n  - feature: revenue_7d\n    actions: [clip]\n    diagnoses: [tail_contamination]\n")
+    result = loop.propose(seeded, catalog)
+    evidence = json.loads(seeded.fetch_one(f"SELECT evidence FROM {tables.PATCH_CANDIDATES} WHERE action = 'clip'")[0])
+    assert (evidence["diagnosis"], evidence["diagnosis_derived"]) == ("tail_contamination", True)
+    approved, _ = loop.approve_by_policy(seeded, catalog, load_policy(path, catalog))
+    assert approved == [] and len(_ids(result, "clip")) == 1
+
+
 def test_decisions_are_validated(seeded, catalog):
     result = loop.propose(seeded, catalog)
     clip_id = _ids(result, "clip")[0]
