@@ -71,7 +71,8 @@ class RuleSettings(BaseModel):
 
     min_severity: str = Field(default="medium", description="Least severe drift that gets a data patch.")
     model_min_severity: str = Field(
-        default="high", description="Least severe MEAN_SHIFT/DISTRIBUTION_SHIFT that proposes a retrain and a baseline refresh."
+        default="high", description="Least severe MEAN_SHIFT/DISTRIBUTION_SHIFT on a missing_data row that also requests a "
+        "retrain (a population_shift gets refresh + retrain from min_severity)."
     )
     disable_min_severity: str = Field(default="critical", description="Least severe breakage that proposes disabling the feature.")
     disable_null_rate_delta: float = Field(
