@@ -103,7 +103,7 @@ def _landing(case: str, work: Path, params: dict) -> tuple[Path, dt.date, dt.dat
 def build(case: str, work: Path, params: dict, log=print) -> dict:
     """Landing -> warehouse -> training frame; returns what the scoring step needs."""
     from feature_factory.catalog import load_catalog
-    from feature_factory.events.contract import IngestionConfig
+    from feature_factory.events.config import IngestionConfig
     from feature_factory.events.ingestion import ingest_range
     from feature_factory.features.entities import CUSTOMER_TABLES, resolve
     from feature_factory.features.snapshots import write_snapshots

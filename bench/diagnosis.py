@@ -165,7 +165,7 @@ def _features(wh, catalog, first: int, last: int) -> None:
 
 
 def _ingest(wh, landing: Path, first: int, last: int, schema_drift: dict | None = None) -> None:
-    from feature_factory.events.contract import IngestionConfig, SchemaDriftPolicy
+    from feature_factory.events.config import IngestionConfig, SchemaDriftPolicy
     from feature_factory.events.ingestion import ingest_range
 
     config = IngestionConfig(landing_dir=str(landing), schema_drift=SchemaDriftPolicy(**(schema_drift or {})))

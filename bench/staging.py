@@ -43,7 +43,8 @@ def generate(params: dict, meter) -> dict:
 
 def ingest(params: dict, meter) -> dict:
     from feature_factory.events import ingestion, staging
-    from feature_factory.events.contract import IngestionConfig, events_source
+    from feature_factory.events.config import IngestionConfig
+    from feature_factory.events.contract import events_source
     from feature_factory.warehouse import DuckDBWarehouse
 
     fmt = params["fmt"]

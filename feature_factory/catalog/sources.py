@@ -67,7 +67,7 @@ _DRIFT_KEYS = {"extra_column", "missing_column", "changed_type", "changed_type_m
 @dataclass(frozen=True)
 class SchemaDriftSpec:
     """A source's landing schema-drift policy (`schema_drift:` in the sources file), the same cases
-    as the events source's run-config policy (events/contract.py SchemaDriftPolicy)."""
+    as the events source's run-config policy (events/config.py SchemaDriftPolicy)."""
 
     extra_column: str = "auto_adapt"  # a file column the source does not read: ignored
     missing_column: str = "quarantine"  # quarantine: the file is one unreadable_file row; else read as NULL
@@ -360,7 +360,7 @@ def parse_source(name: Any, raw: Any, label: str) -> SourceSpec:
         suffix = raw.get("staged_value_suffix", CHURN_EVENTS_STAGING["staged_value_suffix"])
     if "schema_drift" in raw and ingestion.contract is not None:
         raise CatalogError(f"{label}: schema_drift: the {name} source's policy is the {raw_table} run config's "
-                           f"schema_drift (ingestion.contract {ingestion.contract}: events/contract.py), not the "
+                           f"schema_drift (ingestion.contract {ingestion.contract}: events/config.py), not the "
                            "sources file")
     drift = _schema_drift(raw.get("schema_drift"), columns, f"{label}: schema_drift")
     return SourceSpec(

@@ -22,9 +22,8 @@ from feature_factory import partitions
 from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import checks, layout, report
 from feature_factory.events import validation as rules
-from feature_factory.events.contract import (
-    QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, IngestionConfig, SourceIngestionConfig, events_source,
-)
+from feature_factory.events.config import IngestionConfig, SourceIngestionConfig
+from feature_factory.events.contract import QUARANTINE_COLUMNS, RAW_EVENTS_COLUMNS, events_source
 from feature_factory.events.ingestion import ingest
 from feature_factory.events.schema_drift import SchemaDriftError
 from feature_factory.homes import HomesResource

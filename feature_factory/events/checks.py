@@ -7,7 +7,7 @@ import dagster as dg
 
 from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import quality
-from feature_factory.events.contract import SourceIngestionConfig
+from feature_factory.events.config import SourceIngestionConfig
 from feature_factory.events.ingestion import IngestionResult
 from feature_factory.events.report import markdown_table
 from feature_factory.warehouse.base import Warehouse

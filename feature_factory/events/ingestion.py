@@ -22,15 +22,21 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feature_factory import settings
 from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import layout, schema_drift, tombstones, work_tables
 from feature_factory.events import validation as rules
-from feature_factory.events.contract import IngestionConfig, SourceIngestionConfig, events_source
+from feature_factory.events.contract import events_source
 from feature_factory.events.staging import FileStatus, Run, Source, SyncReport, quarantine_undated, rows_select, sync_landing
 from feature_factory.settings import Homes
-from feature_factory.warehouse.base import Session, Warehouse, quote_ident, sql_literal
+from feature_factory.warehouse.interface import Session
+from feature_factory.warehouse.sql import quote_ident, sql_literal
+
+if TYPE_CHECKING:  # only passed in (Dagster classes: the resource and the run config)
+    from feature_factory.events.config import IngestionConfig, SourceIngestionConfig
+    from feature_factory.warehouse.base import Warehouse
 
 ACCEPTED = "accepted"
 
@@ -100,7 +106,11 @@ def ingest_range(warehouse: Warehouse, start: dt.date, end: dt.date, config: Ing
                  now: dt.datetime | None = None, start_date: dt.date | None = None,
                  homes: Homes | None = None) -> IngestionResult:
     """`ingest` of the churn example's `events` source (raw_events, quarantined_events)."""
-    return ingest(warehouse, events_source(), start, end, config or IngestionConfig(), now=now,
+    if config is None:
+        from feature_factory.events.config import IngestionConfig  # the run config's defaults
+
+        config = IngestionConfig()
+    return ingest(warehouse, events_source(), start, end, config, now=now,
                   start_date=start_date, homes=homes)
 
 

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feature_factory import tables
 from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import schema_drift
 from feature_factory.settings import Homes
-from feature_factory.warehouse.base import Session, Warehouse, quote_ident
+from feature_factory.warehouse.interface import Session
+from feature_factory.warehouse.sql import quote_ident
+
+if TYPE_CHECKING:  # only passed in (the resource class loads Dagster)
+    from feature_factory.warehouse.base import Warehouse
 
 Columns = list[tuple[str, str, str]]  # (name, SQL type, description)
 

@@ -20,12 +20,18 @@ Findings are recorded per (source, landing file) in `landing_schema_drift`. No D
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from feature_factory import tables
 from feature_factory.catalog.sources import SchemaDriftSpec, SourceSpec
 from feature_factory.events import validation as rules
-from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction, SchemaDriftPolicy
-from feature_factory.warehouse.base import Session, Warehouse, sql_literal
+from feature_factory.events.contract import CONTRACT_COLUMNS, DriftAction
+from feature_factory.warehouse.interface import Session
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # only passed in (Dagster classes: the resource and the run config)
+    from feature_factory.events.config import SchemaDriftPolicy
+    from feature_factory.warehouse.base import Warehouse
 
 SCHEMA_DRIFT_DDL = f"CREATE TABLE IF NOT EXISTS {tables.LANDING_SCHEMA_DRIFT} ({tables.LANDING_SCHEMA_DRIFT.ddl()})"
 # By action value; `quarantine` is a declared source's missing_column action (the file is rejected).

@@ -31,6 +31,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import layout, schema_drift, work_tables
@@ -38,8 +39,12 @@ from feature_factory.events import validation as rules
 from feature_factory.events.contract import events_source
 from feature_factory.events.landing import LandingFile, inspect_file, list_landing_files
 from feature_factory.tables import LANDING_FILES as FILES_TABLE
-from feature_factory.warehouse.base import LandingRead, Session, Warehouse, WarehouseError, sql_literal
+from feature_factory.warehouse.interface import LandingRead, Session, WarehouseError
 from feature_factory.warehouse.landing_csv import ROW_ERROR_COLUMN
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # only passed in (the resource class loads Dagster)
+    from feature_factory.warehouse.base import Warehouse
 
 log = logging.getLogger(__name__)
 

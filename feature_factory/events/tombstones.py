@@ -19,12 +19,17 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from feature_factory import tables
 from feature_factory.catalog.sources import SourceSpec
 from feature_factory.events import validation as rules
 from feature_factory.settings import Homes
-from feature_factory.warehouse.base import Session, Warehouse, sql_literal
+from feature_factory.warehouse.interface import Session
+from feature_factory.warehouse.sql import sql_literal
+
+if TYPE_CHECKING:  # only passed in (the resource class loads Dagster)
+    from feature_factory.warehouse.base import Warehouse
 
 ERASED_ENTITY = rules.ERASED_ENTITY
 SALT_FILE = Path("governance") / "erasure_salt"

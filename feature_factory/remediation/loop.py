@@ -102,12 +102,16 @@ def approve_by_policy(
 
 
 def _diagnosis(row: dict[str, Any]) -> str | None:
-    """The diagnosis a candidate was proposed for (kept in its evidence JSON)."""
+    """The diagnosis a candidate was proposed for (kept in its evidence JSON). One derived from the
+    drift types of a row written before diagnoses existed counts as none here: a policy rule that
+    names `diagnoses` approves only what monitoring's evidence diagnosed, so a person reviews those."""
     try:
         evidence = json.loads(row.get("evidence") or "{}")
     except (TypeError, ValueError):
         return None
-    return evidence.get("diagnosis") if isinstance(evidence, dict) else None
+    if not isinstance(evidence, dict) or evidence.get("diagnosis_derived"):
+        return None
+    return evidence.get("diagnosis")
 
 
 def _log_row(patch: patches.Patch, event: str, actor: str, run_id: str, at: dt.datetime, before: dict, after: dict,

@@ -22,24 +22,19 @@ types only set the severity (each type's own, >= `min_severity`):
 Every data patch is also counted in the warehouse before it is proposed (propose.py): a patch
 that would change no row on the alert day is skipped with the reason.
 
-Rows without a diagnosis (written before diagnoses existed) keep the type-based rules:
-
-| drift type (its own severity >= `min_severity`) | patch                             |
-|-------------------------------------------------|-----------------------------------|
-| NULL_SPIKE                                 | impute_median (baseline p50)            |
-| OUT_OF_RANGE                               | clip (baseline [p01, p99])              |
-| SCHEMA_CHANGE                              | cast (back to the catalog dtype)        |
-| MEAN_SHIFT / DISTRIBUTION_SHIFT, >= `model_min_severity`, and no data-quality drift in the row | request_retrain + refresh_baseline |
-| >= `disable_min_severity` and broken (STALE, SCHEMA_CHANGE, or a null spike of at least `disable_null_rate_delta`) | disable_feature |
+Rows written before diagnoses existed get theirs derived from their drift types when the row is
+parsed (monitoring/report/alert_record.py: OUT_OF_RANGE -> tail_contamination, NULL_SPIKE ->
+missing_data, STALE -> volume_or_staleness, SCHEMA_CHANGE -> type_or_schema, other shifts ->
+population_shift), so every row goes through the one table above.
 
 Severities are per drift type (monitoring's `type_severities`; the row's severity when absent),
 and a candidate carries the severity of the drift that calls for it (what a policy's
-`max_severity` compares against). Data-quality drift (outliers, nulls, type changes) shifts the
-mean too; while a row shows it we fix the data first and do not also propose a retrain. If the
-shift persists on the patched values, the next alert (measured through the patch layer) proposes it.
+`max_severity` compares against); a diagnosis's data patch is gated by the row's worst type.
+Whatever the diagnosis, `disable_feature` is proposed at `disable_min_severity` for breakage:
+STALE, SCHEMA_CHANGE, or a null spike of at least `disable_null_rate_delta`.
 
-For integer features the clip bounds widen to whole numbers (floor p01, ceil p99) and the median
-rounds half up, so patched values keep the column's type and in-range values are never changed.
+For integer features the clip bounds widen to whole numbers (floor the lower, ceil the upper) and
+the median rounds half up, so patched values keep the column's type.
 """
 
 from __future__ import annotations
@@ -60,7 +55,6 @@ from feature_factory.monitoring.detection.thresholds import SEVERITIES, severity
 from feature_factory.precision import plain_double
 
 T = DriftType
-DATA_QUALITY = {T.NULL_SPIKE, T.OUT_OF_RANGE, T.SCHEMA_CHANGE}
 SHIFTS = (T.MEAN_SHIFT, T.DISTRIBUTION_SHIFT)
 EVIDENCE_METRICS = (
     "psi", "ks", "wasserstein_norm", "js_distance", "mean_shift_std", "std_ratio",
@@ -78,7 +72,8 @@ class RuleSettings(BaseModel):
 
     min_severity: str = Field(default="medium", description="Least severe drift that gets a data patch.")
     model_min_severity: str = Field(
-        default="high", description="Least severe MEAN_SHIFT/DISTRIBUTION_SHIFT that proposes a retrain and a baseline refresh."
+        default="high", description="Least severe MEAN_SHIFT/DISTRIBUTION_SHIFT on a missing_data row that also requests a "
+        "retrain (a population_shift gets refresh + retrain from min_severity)."
     )
     disable_min_severity: str = Field(default="critical", description="Least severe breakage that proposes disabling the feature.")
     disable_null_rate_delta: float = Field(
@@ -191,41 +186,19 @@ def _broken(alert: AlertRecord, s: RuleSettings) -> list[DriftType]:
 def _patches_for(
     alert: AlertRecord, stats: dict[str, Any], spec: FeatureSpec, s: RuleSettings, catalog: Catalog,
 ) -> list[tuple[patches.Patch, str]]:
-    """(patch, the severity of the drift that calls for it) pairs for one alert."""
-    if alert.diagnosis is not None:
-        return _by_diagnosis(alert.diagnosis, alert, stats, spec, catalog, s)
-    return _by_types(alert, stats, spec, s)
+    """(patch, the severity of the drift that calls for it) pairs for one alert: by its diagnosis,
+    stored or derived (a record without one names no drift type, so nothing is proposed)."""
+    if alert.diagnosis is None:
+        return []
+    return _by_diagnosis(alert.diagnosis, alert, stats, spec, catalog, s)
 
 
-def _by_types(alert: AlertRecord, stats: dict[str, Any], spec: FeatureSpec,
-              s: RuleSettings) -> list[tuple[patches.Patch, str]]:
-    """A row written before diagnoses existed (no `diagnosis`): the type-based rules of the module
-    table."""
-    feature, version, dtype = alert.feature, int(alert.baseline_version), spec.dtype
-    sev, at_least = alert.type_severities, alert.at_least
-    out: list[tuple[patches.Patch, str]] = []
-    if at_least(T.SCHEMA_CHANGE, s.min_severity):
-        out.append((patches.Cast(feature=feature, baseline_version=version, to=dtype.value), sev[T.SCHEMA_CHANGE]))
-    if at_least(T.NULL_SPIKE, s.min_severity) and _num(stats.get("p50")) is not None:
-        median = _num(stats["p50"])
-        median = math.floor(median + 0.5) if dtype is DType.INT else median
-        out.append((patches.ImputeMedian(feature=feature, baseline_version=version, median=median), sev[T.NULL_SPIKE]))
-    if at_least(T.OUT_OF_RANGE, s.min_severity) and None not in (_num(stats.get("p01")), _num(stats.get("p99"))):
-        lo, hi = _num(stats["p01"]), _num(stats["p99"])
-        if dtype is DType.INT:
-            lo, hi = math.floor(lo), math.ceil(hi)
-        out.append((patches.Clip(feature=feature, baseline_version=version, lower=lo, upper=hi), sev[T.OUT_OF_RANGE]))
-    data_fix = any(at_least(t, s.min_severity) for t in DATA_QUALITY)
-    shifts = [sev[t] for t in SHIFTS if at_least(t, s.model_min_severity)]
-    if shifts and not data_fix:
-        worst = max(shifts, key=severity_rank)
-        out.append((patches.RequestRetrain(feature=feature, baseline_version=version), worst))
-        out.append((patches.RefreshBaseline(feature=feature, baseline_version=version), worst))
-    broken = _broken(alert, s)
-    if broken:
-        worst = max((sev[t] for t in broken), key=severity_rank)
-        out.append((patches.DisableFeature(feature=feature, baseline_version=version), worst))
-    return out
+def _derived_why(alert: AlertRecord) -> str | None:
+    """What a reviewer reads for a diagnosis derived at parse time (no stored evidence)."""
+    if not alert.derived:
+        return None
+    return (f"derived from the drift types {alert.drift_types_text} (a row written before diagnoses "
+            "existed)")
 
 
 def records(alerts: Sequence[AlertRecord | Mapping[str, Any]], skipped: list[str]) -> list[AlertRecord]:
@@ -290,9 +263,11 @@ def propose(
         why = alert.evidence
         evidence = {
             "alert_date": str(alert.alert_date),
-            **({"diagnosis": str(alert.diagnosis), "why": why.get("why"), "headline": why.get("headline"),
-                "contributors": why.get("contributors", []), "files": why.get("files", [])}
+            **({"diagnosis": str(alert.diagnosis), "why": why.get("why") or _derived_why(alert),
+                "headline": why.get("headline"), "contributors": why.get("contributors", []),
+                "files": why.get("files", [])}
                if alert.diagnosis else {}),
+            **({"diagnosis_derived": True} if alert.derived else {}),
             "severity": alert.severity,
             "drift_types": types,
             "baseline_version": alert.baseline_version,

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from ingest_helpers import NOW, START, csv_text
 
-from feature_factory.events.contract import CONTRACT_COLUMNS, IngestionConfig
+from feature_factory.events.config import IngestionConfig
+from feature_factory.events.contract import CONTRACT_COLUMNS
 from feature_factory.events.ingestion import ingest_range
 
 

@@ -19,7 +19,8 @@ import pytest
 from bad_inputs import Bad, Case, FileRefused, Ok, csv_cases, parquet_cases, write_cases
 from ingest_helpers import NOW, START
 
-from feature_factory.events.contract import IngestionConfig, Reason
+from feature_factory.events.config import IngestionConfig
+from feature_factory.events.contract import Reason
 from feature_factory.events.ingestion import ingest_range
 from feature_factory.warehouse import DuckDBWarehouse
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from ingest_helpers import D1, ev, table
 
-from feature_factory.events.contract import CONTRACT_COLUMNS, SchemaDriftPolicy
+from feature_factory.events.config import SchemaDriftPolicy
+from feature_factory.events.contract import CONTRACT_COLUMNS
 from feature_factory.events.schema_drift import SchemaDriftError, map_columns
 
 FINDINGS = "source_file, kind, column_name, action, severity"

@@ -12,6 +12,7 @@ import yaml
 from feature_factory.catalog import CatalogError
 from feature_factory.catalog.sources import DEFAULT_SOURCES_PATH, SOURCES_ENV, load_sources, parse_sources
 from feature_factory.events import contract
+from feature_factory.events.config import IngestionConfig
 from feature_factory.events import validation as rules
 
 TICKETS = {
@@ -243,7 +244,7 @@ def test_what_the_churn_ingestion_is_called_is_declared_not_branched_on(tmp_path
     t, names = layout.source_tables(shipped), names_of(shipped)
     assert (t.landing_rows, t.landing_files, t.value("amount")) == ("landing_rows", "landing_files", "amount_value")
     assert (names.group, names.job, names.sensor, names.duplicates_check, names.config) == (
-        "events", "ingest_job", "landing_files_sensor", "no_duplicate_event_id", contract.IngestionConfig)
+        "events", "ingest_job", "landing_files_sensor", "no_duplicate_event_id", IngestionConfig)
     homes = Homes(home=str(tmp_path), landing=str(tmp_path / "mine"))
     assert layout.landing_dir(shipped, homes) == tmp_path / "mine"  # landing_override: true
     declared = parse(location={"landing_folder": "support_tickets", "landing_override": True},

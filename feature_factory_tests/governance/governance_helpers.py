@@ -7,7 +7,8 @@ import datetime as dt
 from pathlib import Path
 
 from feature_factory import tables
-from feature_factory.events.contract import CONTRACT_COLUMNS, IngestionConfig
+from feature_factory.events.config import IngestionConfig
+from feature_factory.events.contract import CONTRACT_COLUMNS
 from feature_factory.events.ingestion import ingest_range
 from feature_factory.ml.registry import ModelRegistry
 from feature_factory.serving.sqlite_store import SQLiteOnlineStore

@@ -33,7 +33,7 @@ DRIFTS = {  # generator option -> features that must reach medium on the last da
 
 
 def _pipeline(wh, landing, first_day, last_day, catalog):
-    from feature_factory.events.contract import IngestionConfig
+    from feature_factory.events.config import IngestionConfig
     from feature_factory.events.ingestion import ingest_range
     from feature_factory.features.snapshot_sql import snapshot_plan
 

@@ -17,7 +17,8 @@ FEATURE_COLUMNS = {
     "amount_stddev_7d": "DOUBLE", "draft_feature": "DOUBLE", "computed_at": "TIMESTAMP",
 }
 BASELINE_COLUMNS = {
-    "baseline_version": "BIGINT", "feature": "VARCHAR", "p01": "DOUBLE", "p50": "DOUBLE", "p99": "DOUBLE",
+    "baseline_version": "BIGINT", "feature": "VARCHAR", "min_value": "DOUBLE", "p01": "DOUBLE", "p50": "DOUBLE",
+    "p99": "DOUBLE", "max_value": "DOUBLE",
     "mean": "DOUBLE", "stddev": "DOUBLE", "null_rate": "DOUBLE", "is_current": "BOOLEAN",
 }
 ALERT_COLUMNS = {
@@ -39,18 +40,21 @@ def insert(warehouse, table: str, columns: dict[str, str], rows: list[dict]) -> 
                       [row.get(c) for c in columns])
 
 
-def spec(name: str, dtype: DType = DType.FLOAT, lifecycle: Lifecycle = Lifecycle.ACTIVE, **exp) -> FeatureSpec:
+def spec(name: str, dtype: DType = DType.FLOAT, lifecycle: Lifecycle = Lifecycle.ACTIVE, agg: str | None = None,
+         **exp) -> FeatureSpec:
     return FeatureSpec(
         name=name, description=name, owner="tests", dtype=dtype, lifecycle=lifecycle,
-        aggregate=None, window_days=7, expectations=Expectations(**exp),
+        aggregate=None, window_days=7, agg=agg, expectations=Expectations(**exp),
     )
 
 
 def make_catalog() -> Catalog:
     return Catalog((
         spec("revenue_7d", min=0.0, max=100000.0),
-        spec("purchases_7d", DType.INT, min=0),
-        spec("amount_stddev_7d", min=0.0),
+        # A count over the same window and rows as amount_stddev_7d: its NULLs with purchases are
+        # missing values (remediation's missing_data rule imputes only those).
+        spec("purchases_7d", DType.INT, agg="count", min=0),
+        spec("amount_stddev_7d", agg="stddev", min=0.0),
         spec("draft_feature", lifecycle=Lifecycle.DRAFT),
         spec("old_feature", lifecycle=Lifecycle.RETIRED),
     ))
@@ -76,11 +80,14 @@ def seed_features(warehouse, day: dt.date = DAY) -> None:
 
 def seed_baseline(warehouse, version: int = 1) -> None:
     insert(warehouse, "feature_stats_baseline", BASELINE_COLUMNS, [
-        {"baseline_version": version, "feature": "revenue_7d", "p01": 0.5, "p50": 45.0, "p99": 90.5,
+        {"baseline_version": version, "feature": "revenue_7d", "min_value": 0.5, "p01": 0.5, "p50": 45.0,
+         "p99": 90.5, "max_value": 90.5,
          "mean": 45.0, "stddev": 30.0, "null_rate": 0.0, "is_current": True},
-        {"baseline_version": version, "feature": "purchases_7d", "p01": 0.2, "p50": 4.5, "p99": 8.7,
+        {"baseline_version": version, "feature": "purchases_7d", "min_value": 0.0, "p01": 0.2, "p50": 4.5,
+         "p99": 8.7, "max_value": 9.0,
          "mean": 4.5, "stddev": 3.0, "null_rate": 0.0, "is_current": True},
-        {"baseline_version": version, "feature": "amount_stddev_7d", "p01": 0.1, "p50": 6.75, "p99": 13.4,
+        {"baseline_version": version, "feature": "amount_stddev_7d", "min_value": 0.0, "p01": 0.1, "p50": 6.75,
+         "p99": 13.4, "max_value": 13.5,
          "mean": 6.75, "stddev": 4.5, "null_rate": 0.0, "is_current": True},
     ])
 

@@ -35,7 +35,8 @@ def test_a_row_becomes_a_record_of_enums_with_the_stored_values():
 def test_a_row_without_per_type_severities_gives_each_type_the_rows_severity():
     r = AlertRecord.from_row(alert("revenue_7d", "NULL_SPIKE, stale", "medium"))
     assert r.type_severities == {DriftType.NULL_SPIKE: "medium", DriftType.STALE: "medium"}
-    assert r.diagnosis is None and r.evidence == {}
+    # Written before diagnoses existed: the diagnosis is derived from the types (was `is None`).
+    assert r.diagnosis is Diagnosis.VOLUME_OR_STALENESS and r.derived and r.evidence == {}
 
 
 @pytest.mark.parametrize("column, value, message", [
@@ -78,3 +79,34 @@ def test_drift_type_lists_round_trip_and_name_a_bad_value():
     assert joined(drift_types("NULL_SPIKE,STALE")) == "NULL_SPIKE,STALE" and drift_types(None) == ()
     with pytest.raises(ValueError, match="where: 'SPIKE' is not a drift type"):
         drift_types("SPIKE", "where")
+
+
+@pytest.mark.parametrize("types, metrics, expected", [
+    ("OUT_OF_RANGE", {}, Diagnosis.TAIL_CONTAMINATION),
+    ("MEAN_SHIFT,OUT_OF_RANGE", {"ks": 0.09, "out_of_range_excess": 0.05}, Diagnosis.TAIL_CONTAMINATION),
+    # KS far beyond what the tail's excess explains: the bulk moved.
+    ("OUT_OF_RANGE", {"ks": 0.24, "out_of_range_excess": 0.02}, Diagnosis.POPULATION_SHIFT),
+    ("NULL_SPIKE,OUT_OF_RANGE", {}, Diagnosis.MISSING_DATA),
+    ("STALE", {}, Diagnosis.VOLUME_OR_STALENESS),
+    ("SCHEMA_CHANGE,NULL_SPIKE", {}, Diagnosis.TYPE_OR_SCHEMA),
+    ("DISTRIBUTION_SHIFT", {}, Diagnosis.POPULATION_SHIFT),
+    ("POPULATION_MIX", {}, Diagnosis.POPULATION_SHIFT),
+    ("MEAN_SHIFT", {}, Diagnosis.POPULATION_SHIFT),
+    ("SUSTAINED_TREND", {}, Diagnosis.POPULATION_SHIFT),
+])
+def test_a_row_without_a_diagnosis_gets_one_derived_from_its_types(types, metrics, expected):
+    r = AlertRecord.from_row(alert("revenue_7d", types, "high", **metrics))
+    assert (r.diagnosis, r.derived) == (expected, True)
+
+
+def test_a_short_day_whose_mix_moved_is_diagnosed_as_the_mix_and_a_stored_diagnosis_is_kept():
+    moved = alert("revenue_7d", "STALE,POPULATION_MIX", "high",
+                  type_severities='{"STALE": "high", "POPULATION_MIX": "medium"}')
+    assert AlertRecord.from_row(moved).diagnosis is Diagnosis.POPULATION_SHIFT
+    thin = alert("revenue_7d", "STALE,POPULATION_MIX", "high",
+                 type_severities='{"STALE": "high", "POPULATION_MIX": "low"}')
+    assert AlertRecord.from_row(thin).diagnosis is Diagnosis.VOLUME_OR_STALENESS
+    stored = AlertRecord.from_row(alert("revenue_7d", "OUT_OF_RANGE", "high", diagnosis="population_shift"))
+    assert (stored.diagnosis, stored.derived) == (Diagnosis.POPULATION_SHIFT, False)
+    nothing = AlertRecord.from_row(alert("revenue_7d", "", "none"))
+    assert (nothing.diagnosis, nothing.derived) == (None, False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 from remediation_helpers import (
-    CatalogSettings, alert, build_online, dump, make_catalog, seed_alerts, seed_baseline, seed_features,
+    FEATURE_COLUMNS, CatalogSettings, alert, build_online, dump, insert, make_catalog, seed_alerts, seed_baseline,
+    seed_features,
 )
 from remediation_helpers import run_job as run
 
@@ -187,6 +188,10 @@ def test_sensor_requested_run_proposes_for_the_partition_that_fired(wh):
 
     later = dt.date(2024, 3, 11)
     seed_alerts(wh, [alert("purchases_7d", "OUT_OF_RANGE", "high", day=later)])
+    # A row of that day the clip changes (a patch that would change no row is not proposed).
+    insert(wh, "customer_features", FEATURE_COLUMNS, [{
+        "customer_id": "c00", "snapshot_date": later, "revenue_7d": 1.0, "purchases_7d": 40,
+        "amount_stddev_7d": 1.0, "draft_feature": 0.0, "computed_at": dt.datetime(2024, 3, 11, 1)}])
     result = run("remediation_job", wh, CatalogSettings(), tags={"feature_factory/drift_partition": "2024-03-10"})
     assert result.success
     assert statuses(wh) == {"clip": "PROPOSED", "impute_median": "PROPOSED"}

@@ -22,7 +22,7 @@ from remediation_helpers import run_job as run
 from feature_factory.catalog_resource import CatalogResource
 from feature_factory import tables
 from feature_factory.catalog import Catalog, DType
-from feature_factory.events.contract import IngestionConfig
+from feature_factory.events.config import IngestionConfig
 from feature_factory.synthetic.generator import DriftConfig, GeneratorConfig, generate
 from feature_factory.events.ingestion import ingest_range
 from feature_factory.monitoring.report import alerts

@@ -30,7 +30,8 @@ def test_propose_is_idempotent_and_records_review_sql(seeded, catalog):
     assert len(rows) == 2 and {r[1] for r in rows} == {"PROPOSED"}
     clip = next(r for r in rows if "clip" in r[2])
     assert clip[2].startswith("/* REVIEW */")
-    assert json.loads(clip[3]) == {"lower": 0.5, "upper": 90.5}
+    # The current tail rule: upper bound at the baseline max, the clean lower side at the declared min.
+    assert json.loads(clip[3]) == {"lower": 0.0, "upper": 90.5}
     assert json.loads(clip[4])["out_of_range_share"] == 0.1
 
 
@@ -87,6 +88,18 @@ def test_policy_approves_only_allowlisted(seeded, catalog, tmp_path):
     assert rows == {"clip": f"policy:{path}"}
 
 
+def test_a_policy_naming_diagnoses_leaves_derived_diagnoses_to_a_person(seeded, catalog, tmp_path):
+    # The seeded rows carry no diagnosis: theirs is derived (tail_contamination for the clip), which
+    # a rule that names `diagnoses` does not auto-approve.
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules:\n  - feature: revenue_7d\n    actions: [clip]\n    diagnoses: [tail_contamination]\n")
+    result = loop.propose(seeded, catalog)
+    evidence = json.loads(seeded.fetch_one(f"SELECT evidence FROM {tables.PATCH_CANDIDATES} WHERE action = 'clip'")[0])
+    assert (evidence["diagnosis"], evidence["diagnosis_derived"]) == ("tail_contamination", True)
+    approved, _ = loop.approve_by_policy(seeded, catalog, load_policy(path, catalog))
+    assert approved == [] and len(_ids(result, "clip")) == 1
+
+
 def test_decisions_are_validated(seeded, catalog):
     result = loop.propose(seeded, catalog)
     clip_id = _ids(result, "clip")[0]
@@ -136,8 +149,8 @@ def test_second_patch_of_same_kind_is_refused_while_one_is_active(seeded, catalo
     loop.decide(seeded, catalog, approve=[clip_id], approver="alice")
     loop.apply_approved(seeded, catalog, actor="alice")
     seed_alerts(seeded, [alert("revenue_7d", "OUT_OF_RANGE", "high", version=2)])
-    seeded.execute("INSERT INTO feature_stats_baseline (baseline_version, feature, p01, p50, p99) "
-                   "VALUES (2, 'revenue_7d', 1.0, 40.0, 80.0)")
+    seeded.execute("INSERT INTO feature_stats_baseline (baseline_version, feature, min_value, p01, p50, p99, "
+                   "max_value) VALUES (2, 'revenue_7d', 1.0, 1.0, 40.0, 80.0, 80.0)")
     second = loop.propose(seeded, catalog)
     new_id = _ids(second, "clip")[0]
     assert new_id != clip_id

@@ -11,10 +11,10 @@ from feature_factory.features import patches as P
 from feature_factory.remediation import rules
 from feature_factory.remediation.policy import EXAMPLE_PATH, PolicyError, load_policy
 
-BASE = {
-    (1, "revenue_7d"): {"p01": 0.5, "p50": 45.0, "p99": 90.5},
-    (1, "purchases_7d"): {"p01": 0.2, "p50": 4.5, "p99": 8.7},
-    (1, "amount_stddev_7d"): {"p01": 0.1, "p50": 6.75, "p99": 13.4},
+BASE = {  # a baseline's stats as monitoring writes them (min_value/max_value bound a clip)
+    (1, "revenue_7d"): {"min_value": 0.5, "p01": 0.5, "p50": 45.0, "p99": 90.5, "max_value": 90.5},
+    (1, "purchases_7d"): {"min_value": 0.0, "p01": 0.2, "p50": 4.5, "p99": 8.7, "max_value": 9.0},
+    (1, "amount_stddev_7d"): {"min_value": 0.0, "p01": 0.1, "p50": 6.75, "p99": 13.4, "max_value": 13.5},
 }
 
 
@@ -32,17 +32,31 @@ def test_each_drift_type_maps_to_its_patch(catalog):
         ("amount_stddev_7d", "impute_median"), ("purchases_7d", "cast"), ("revenue_7d", "clip"),
     ]
     by_action = {c.patch.action: c for c in proposal.candidates}
-    assert by_action["clip"].patch.params() == {"lower": 0.5, "upper": 90.5}
-    assert by_action["impute_median"].patch.params() == {"median": 6.75}
+    # Rows without a diagnosis get theirs derived (tail_contamination, missing_data, type_or_schema)
+    # and the current rules: a clip at the baseline max with the clean side at the declared min, and
+    # an impute only where the companion count says inputs were there (stddev: at least 2 rows).
+    assert by_action["clip"].patch.params() == {"lower": 0.0, "upper": 90.5}
+    assert by_action["impute_median"].patch.params() == {"median": 6.75, "when_rows_in": "purchases_7d",
+                                                         "min_rows": 2}
+    assert [c.evidence["diagnosis"] for c in proposal.candidates] == [
+        "missing_data", "type_or_schema", "tail_contamination"]
+    assert by_action["cast"].evidence["diagnosis_derived"] is True
     assert by_action["clip"].evidence["out_of_range_share"] == 0.03
     assert by_action["clip"].evidence["baseline"]["p99"] == 90.5
     assert by_action["clip"].evidence["alert_date"] == str(DAY)
 
 
 def test_integer_feature_bounds_widen_to_whole_numbers(catalog):
-    proposal = rules.propose([alert("purchases_7d", "OUT_OF_RANGE,NULL_SPIKE", "medium")], BASE, catalog)
+    # A baseline whose extremes are not whole numbers (a stats estimate): the bounds widen outward.
+    proposal = rules.propose([alert("purchases_7d", "OUT_OF_RANGE", "medium")],
+                             {(1, "purchases_7d"): {"min_value": 0.2, "max_value": 8.7}}, catalog)
     params = {c.patch.action: c.patch.params() for c in proposal.candidates}
-    assert params == {"clip": {"lower": 0, "upper": 9}, "impute_median": {"median": 5}}
+    assert params == {"clip": {"lower": 0, "upper": 9}}
+    # OUT_OF_RANGE with NULL_SPIKE is missing data (derived diagnosis); a count is never NULL, so
+    # nothing is imputed (was a clip and {"median": 5} by the retired type rules).
+    both = rules.propose([alert("purchases_7d", "OUT_OF_RANGE,NULL_SPIKE", "medium")], BASE, catalog)
+    assert {c.patch.action: c.patch.params() for c in both.candidates} == {}
+    assert both.skipped == ["purchases_7d: OUT_OF_RANGE,NULL_SPIKE (medium) has no applicable patch"]
 
 
 def test_severity_gates_and_model_patches(catalog):
@@ -51,7 +65,10 @@ def test_severity_gates_and_model_patches(catalog):
     shift = rules.propose([alert("revenue_7d", "MEAN_SHIFT", "high")], BASE, catalog)
     assert _actions(shift) == [("revenue_7d", "refresh_baseline"), ("revenue_7d", "request_retrain")]
     medium_shift = rules.propose([alert("revenue_7d", "DISTRIBUTION_SHIFT", "medium")], BASE, catalog)
-    assert medium_shift.candidates == [] and "no applicable patch" in medium_shift.skipped[0]
+    # A population_shift (derived) gets refresh + retrain from `min_severity` (the retired type rules
+    # waited for `model_min_severity`, high).
+    assert _actions(medium_shift) == [("revenue_7d", "refresh_baseline"), ("revenue_7d", "request_retrain")]
+    assert medium_shift.skipped == []
     # Outliers move the mean too: fix the data first, no retrain proposed alongside.
     mixed = rules.propose([alert("revenue_7d", "MEAN_SHIFT,OUT_OF_RANGE", "high")], BASE, catalog)
     assert _actions(mixed) == [("revenue_7d", "clip")]
@@ -80,7 +97,7 @@ def test_unusable_alerts_are_skipped_with_reasons(catalog):
         alert("old_feature", "OUT_OF_RANGE", "high"),
         alert("revenue_7d", "OUT_OF_RANGE", "high", version=7),  # no stats for v7
         alert("draft_feature", "OUT_OF_RANGE", "high"),
-    ], {**BASE, (1, "draft_feature"): {"p01": 5.0, "p99": 1.0}}, catalog)
+    ], {**BASE, (1, "draft_feature"): {"min_value": 5.0, "p01": 5.0, "p99": 1.0, "max_value": 1.0}}, catalog)
     assert proposal.candidates == []
     text = "\n".join(proposal.skipped)
     assert "'nope_7d': not in the catalog" in text and "old_feature: retired" in text
@@ -128,16 +145,21 @@ def test_patch_types_cover_every_policy_action():
 
 
 def test_per_type_severities_gate_each_patch(catalog):
-    # Row severity is high because of the mean shift; the outliers alone are only low: no clip,
-    # and the retrain is proposed because no data fix is.
+    # Outliers with a still bulk (KS explained) are tail_contamination (derived), whatever the
+    # mean shift's severity: the clip, at the row's worst type's severity (the retired type rules
+    # gated each patch by its own type: a low OUT_OF_RANGE got a retrain, a medium one a medium clip).
     row = alert("revenue_7d", "MEAN_SHIFT,OUT_OF_RANGE", "high",
                 type_severities='{"MEAN_SHIFT": "high", "OUT_OF_RANGE": "low"}')
     proposal = rules.propose([row], BASE, catalog)
-    assert _actions(proposal) == [("revenue_7d", "refresh_baseline"), ("revenue_7d", "request_retrain")]
+    assert _actions(proposal) == [("revenue_7d", "clip")]
     row = alert("revenue_7d", "MEAN_SHIFT,OUT_OF_RANGE", "high",
                 type_severities='{"MEAN_SHIFT": "high", "OUT_OF_RANGE": "medium"}')
     (clip,) = rules.propose([row], BASE, catalog).candidates
-    assert clip.patch.action == "clip" and clip.severity == "medium"
+    assert clip.patch.action == "clip" and clip.severity == "high"
+    # Every type below min_severity: nothing, whatever the row's stored severity.
+    quiet = alert("revenue_7d", "MEAN_SHIFT,OUT_OF_RANGE", "medium",
+                  type_severities='{"MEAN_SHIFT": "low", "OUT_OF_RANGE": "low"}')
+    assert rules.propose([quiet], BASE, catalog).candidates == []
 
 
 @pytest.mark.parametrize("current", ["PROPOSED", "APPROVED", "REJECTED", "APPLIED", "ROLLED_BACK"])

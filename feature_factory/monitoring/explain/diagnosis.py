@@ -57,6 +57,7 @@ between the two.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,6 +218,38 @@ def null_by_definition(metrics: dict[str, float | None], empty: dict | None, rul
 
 
 COMPOSITION = {DriftType.POPULATION_MIX, DriftType.DISTRIBUTION_SHIFT}
+
+
+def from_types(types: Mapping[DriftType, str], metrics: Mapping[str, float | None],
+               rules: Rules | None = None) -> Diagnosis | None:
+    """The diagnosis of a stored alert row written before diagnoses existed, from what the row
+    carries (its drift types with their severities, its KS and tail excess): `preliminary`'s rules
+    in their order, without the quantile grids, landing-file and attribution evidence only a
+    monitoring run has. SCHEMA_CHANGE -> `type_or_schema`; STALE (its mix not moved) ->
+    `volume_or_staleness`; SUSTAINED_TREND alone -> `population_shift`; NULL_SPIKE ->
+    `missing_data`; OUT_OF_RANGE whose KS beyond the tail excess is at most `ks_residual` (or not
+    stored) -> `tail_contamination`; any other drift (MEAN_SHIFT, VARIANCE_CHANGE,
+    DISTRIBUTION_SHIFT, POPULATION_MIX) -> `population_shift`. None when nothing drifted."""
+    r = rules or Rules()
+    kinds = set(types)
+    if not kinds:
+        return None
+    if DriftType.SCHEMA_CHANGE in kinds:
+        return Diagnosis.TYPE_OR_SCHEMA
+    if DriftType.STALE in kinds and not composition_moved(dict(types), r.short_day_mix_severity):
+        return Diagnosis.VOLUME_OR_STALENESS
+    if kinds - {DriftType.STALE} == {DriftType.SUSTAINED_TREND}:
+        return Diagnosis.POPULATION_SHIFT
+    if DriftType.NULL_SPIKE in kinds:
+        return Diagnosis.MISSING_DATA
+    if DriftType.OUT_OF_RANGE in kinds:
+        # Without the bulk quantiles, the KS the tail's excess does not explain is what is left to
+        # tell outliers from a shift (a row that stored neither: the outliers its type names).
+        ks, excess = metrics.get("ks"), metrics.get("out_of_range_excess")
+        if ks is None or excess is None or ks - max(excess, 0.0) <= r.ks_residual:
+            return Diagnosis.TAIL_CONTAMINATION
+    return Diagnosis.POPULATION_SHIFT
+
 
 
 def composition_moved(types: dict[str, str], at: str = "medium") -> bool:

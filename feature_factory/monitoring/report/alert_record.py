@@ -6,6 +6,9 @@ The table keeps its columns and values exactly (a user-facing contract: comma-jo
 them once, strictly: a value that is not what the column holds (a drift type, diagnosis or
 severity that does not exist, JSON that does not parse or is not an object) is an `AlertRowError`
 naming the table, the feature, the day and the column, never silently read as "nothing".
+
+A row written before diagnoses existed (no `diagnosis`) gets one here, derived from its drift types
+and measurements (explain/diagnosis.from_types; `derived` says so), so remediation has one rule set.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from feature_factory.monitoring.explain.diagnosis import from_types
 from feature_factory.monitoring.kinds import Diagnosis, DriftType, drift_types, joined
 from feature_factory.monitoring.detection.thresholds import SEVERITIES, severity_rank
 
@@ -49,9 +53,12 @@ class AlertRecord:
     drift_types: tuple[DriftType, ...]
     # Each drift type's own severity (rows written before per-type severities: the row's).
     type_severities: Mapping[DriftType, str]
-    diagnosis: Diagnosis | None = None  # None: a row written before diagnoses existed
+    # Stored by monitoring, or (`derived`) derived from the drift types of a row written before
+    # diagnoses existed; None only when the row names no drift type.
+    diagnosis: Diagnosis | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, float | None] = field(default_factory=dict)
+    derived: bool = False  # the diagnosis was derived at parse time, not stored (module docstring)
 
     @property
     def drift_types_text(self) -> str:
@@ -111,9 +118,13 @@ class AlertRecord:
                 day = dt.date.fromisoformat(str(day)[:10])
             except ValueError:
                 raise bad("alert_date", f"is {day!r}, not a date") from None
+        metrics = {m: number(row.get(m)) for m in METRICS if m in row}
+        derived = diagnosis is None
+        if derived:
+            diagnosis = from_types(severities, metrics)
         return cls(feature, day, version, severity, types, severities, diagnosis,
-                   _json_object(row.get("diagnosis_evidence"), bad, "diagnosis_evidence"),
-                   {m: number(row.get(m)) for m in METRICS if m in row})
+                   _json_object(row.get("diagnosis_evidence"), bad, "diagnosis_evidence"), metrics,
+                   derived and diagnosis is not None)
 
 
 def _json_object(raw: Any, bad, column: str) -> dict[str, Any]:
