@@ -10,6 +10,8 @@ for one entity's store (the customer's by default; `serve --entity product` serv
 
 Access (`access.py`): with a keys file, /features and /schema need a key (401 without one, 403
 outside its scope) and PII features are null for keys without the pii scope.
+With a read log (`read_log.py`), each 200 answer also counts a read per served feature and key,
+in memory; the counts are flushed to SQLite every `flush_seconds` off the loop and at shutdown.
 
 A bad request is a 400 with a message saying what and where. A valid request never gets a 500
 because the store is missing, being swapped, corrupt, replaced or unreachable: a missing store
