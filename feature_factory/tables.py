@@ -674,10 +674,15 @@ FEATURE_USAGE = Table(
     "WHERE feature = 'X').",
     _cols(
         ("feature", "VARCHAR", "The feature (catalog name)."),
-        ("reader_kind", "VARCHAR", "model_version, training_snapshot or training_set (declared in the catalog)."),
-        ("reader", "VARCHAR", "The model version (v12 random_forest), snapshot or training set name."),
-        ("status", "VARCHAR", "The model's status (champion, challenger, archived), snapshot or declared."),
-        ("last_used", "TIMESTAMP", "When the reader last used it (registered, taken); NULL: declared."),
+        ("reader_kind", "VARCHAR", "model_version, training_snapshot, training_set (declared in the catalog) "
+         "or online (the feature server)."),
+        ("reader", "VARCHAR", "The model version (v12 random_forest), snapshot or training set name; online: "
+         "the API key's name, or anonymous."),
+        ("status", "VARCHAR", "The model's status (champion, challenger, archived), snapshot, declared or online."),
+        ("last_used", "TIMESTAMP", "When the reader last used it (registered, taken, last read online); "
+         "NULL: declared."),
+        ("reads", "BIGINT", "Online reads (answers that served the feature) up to the last flush; NULL for "
+         "other readers."),
     ),
     # Written by governance's feature_usage asset, which the demo story does not materialize yet;
     # asset=False keeps it out of the checks that every contract asset was materialized by the demo.

@@ -23,6 +23,7 @@ from feature_factory.governance.runner import erase_with, training_sets
 from feature_factory.homes import HomesResource
 from feature_factory.ml.jobs import retrain_job
 from feature_factory.ml.resources import ModelRegistryResource
+from feature_factory.serving import read_log
 from feature_factory.serving.config import OnlineStoreResource
 from feature_factory.warehouse.base import Warehouse
 
@@ -127,16 +128,20 @@ def data_retention(config: RetentionConfig, warehouse: Warehouse,
 class UsageConfig(dg.Config):
     retirement_days: int = Field(default=90, ge=1, description="A feature no model version, snapshot or training "
                                  "set used within this many days is listed as a retirement candidate.")
+    online_reads_path: str = Field(default="", description="The feature server's online read log (SQLite); "
+                                   "empty: FEATURE_FACTORY_ONLINE_READS or <home>/online_reads.sqlite. "
+                                   "A missing file means no online reads yet.")
 
 
 @dg.asset(group_name="governance", kinds={"sql"},
           description="The usage ledger: one row per feature and reader (model version, training set snapshot, "
-          "declared training set). Who reads X: SELECT * FROM feature_usage WHERE feature = 'X'. Features no "
+          "declared training set, online API key with its read count). Who reads X: SELECT * FROM feature_usage WHERE feature = 'X'. Features no "
           "reader used within retirement_days are listed as retirement candidates.",
           metadata={"dagster/table_name": usage.TABLE, "dagster/column_schema": tables.FEATURE_USAGE.column_schema()})
 def feature_usage(config: UsageConfig, warehouse: Warehouse, catalog: CatalogResource,
                   model_registry: ModelRegistryResource) -> dg.MaterializeResult:
-    uses = usage.uses(model_registry.open(), warehouse, training_sets(catalog))
+    online = read_log.load(config.online_reads_path or None)
+    uses = usage.uses(model_registry.open(), warehouse, training_sets(catalog), online)
     rows = usage.write(warehouse, uses)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     cat = catalog.catalog()
@@ -152,6 +157,7 @@ def feature_usage(config: UsageConfig, warehouse: Warehouse, catalog: CatalogRes
         "who_reads": dg.MetadataValue.md(md.records_table(table, ("feature", "readers", "who"))),
         "retirement_candidates": dg.MetadataValue.json(retire),
         "retirement_days": config.retirement_days,
+        "online_reads": sum(r.reads for r in online),
     })
 
 

@@ -82,6 +82,7 @@ def app_from_env():
     from feature_factory.catalog.loader import CatalogError
     from feature_factory.serving.access import AccessError, policy_from_env
     from feature_factory.serving.config import store_from_env
+    from feature_factory.serving.read_log import ReadLog, default_path
     from feature_factory.serving.server import create_app
 
     entity = served_entity()
@@ -100,8 +101,11 @@ def app_from_env():
         store = store_from_env(entity.name)
     except ValueError as exc:
         raise ServeError(str(exc)) from None
+    # Online reads per feature and key, for the usage ledger (feature_usage's `online` readers).
+    reads = ReadLog(default_path())
     return create_app(store, max_ids=int(os.environ.get(_ENV["max_ids"]) or DEFAULT_MAX_IDS),
-                      ttl_days=int(ttl) if ttl else None, entity=entity, policy=policy, pii=pii)
+                      ttl_days=int(ttl) if ttl else None, entity=entity, policy=policy, pii=pii,
+                      read_log=reads)
 
 
 def _port_free(host: str, port: int) -> str | None:

@@ -10,6 +10,8 @@ for one entity's store (the customer's by default; `serve --entity product` serv
 
 Access (`access.py`): with a keys file, /features and /schema need a key (401 without one, 403
 outside its scope) and PII features are null for keys without the pii scope.
+With a read log (`read_log.py`), each 200 answer also counts a read per served feature and key,
+in memory; the counts are flushed to SQLite every `flush_seconds` off the loop and at shutdown.
 
 A bad request is a 400 with a message saying what and where. A valid request never gets a 500
 because the store is missing, being swapped, corrupt, replaced or unreachable: a missing store
@@ -25,6 +27,7 @@ threads, and Redis is read through an async client with timeouts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -43,6 +46,7 @@ from feature_factory.serving.answer import (
     DEFAULT_MAX_IDS, Answerer, BadRequest, Query, check_features, dedupe, parse_query,
 )
 from feature_factory.serving.prometheus import ServerMetrics
+from feature_factory.serving.read_log import ReadLog
 from feature_factory.serving.store import OnlineStore, StoreError, StoreMeta, off_loop, store_asset
 
 log = logging.getLogger("feature_factory.serving")
@@ -52,11 +56,23 @@ MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above 1000 ids
 INLINE_ANSWER_IDS = 64
 
 
-def _closing(store: OnlineStore):
+def _closing(store: OnlineStore, read_log: ReadLog | None):
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        yield
-        await store.aclose()
+        flusher = None
+        if read_log is not None:
+            async def flush_every():
+                while True:
+                    await asyncio.sleep(read_log.flush_seconds)
+                    await off_loop(read_log.flush_logged)
+            flusher = asyncio.create_task(flush_every())
+        try:
+            yield
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+                read_log.flush_logged()  # the counts since the last periodic flush
+            await store.aclose()
     return lifespan
 
 
@@ -70,11 +86,11 @@ def _error(message: str, status: int) -> Response:
 
 def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int | None = None,
                entity: Entity = CUSTOMER_TABLES, policy: Policy | None = None,
-               pii: Iterable[str] = ()):
+               pii: Iterable[str] = (), read_log: ReadLog | None = None):
     """The app answering `entity`'s ids from `store` (that entity's store). `policy`: the API keys
     (None or empty: open); `pii`: features to treat as PII beside those the store's version marks
     (the catalog's marks as the server found them at start, so a mark added after the last publish
-    still masks)."""
+    still masks). `read_log`: where online reads per feature and key are counted (None: not counted)."""
     answerer = Answerer(ttl_days)
     metrics = ServerMetrics()
     policy = policy or Policy({})
@@ -176,6 +192,8 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
             return 503, orjson.dumps({"error": f"online store unavailable: {exc}"}), who
         metrics.saw_version(store.kind, meta.version if meta else None, meta.rows if meta else None)
         metrics.count_entities(answer.found - answer.stale, answer.stale, answer.missing)
+        if read_log is not None and meta is not None:
+            read_log.record(who, query.features if query.features is not None else meta.feature_names)
         return 200, answer.body, who
 
     async def _current():
@@ -239,11 +257,12 @@ def create_app(store: OnlineStore, max_ids: int = DEFAULT_MAX_IDS, ttl_days: int
         Route("/schema", schema, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
-    ], lifespan=_closing(store))
+    ], lifespan=_closing(store, read_log))
     app.state.store = store
     app.state.entity = entity
     app.state.metrics = metrics
     app.state.policy = policy
+    app.state.read_log = read_log
     return FeatureApp(app, features)
 
 

@@ -37,3 +37,50 @@ def test_who_reads_and_what_to_retire(warehouse, tmp_path):
     assert usage.retirement_candidates(features, uses, 90, soon) == ["f_unread"]
     # 100 days on: the archived model's read is too old; the challenger and the declared set still count.
     assert usage.retirement_candidates(features, uses, 90, later) == ["f_old", "f_unread"]
+
+
+def test_online_reads_are_readers_and_keep_a_feature_from_retirement(warehouse, tmp_path):
+    from feature_factory.serving.read_log import ReadLog, load
+
+    log = ReadLog(tmp_path / "online_reads.sqlite")
+    for _ in range(3):
+        log.record("scoring", ["f_online"])
+    log.record("anonymous", ["f_online", "f_once"])
+    log.flush()
+    online = load(log.path)
+    uses = usage.uses(None, None, (), online)
+    assert [(u.reader_kind, u.reader, u.status, u.reads) for u in usage.readers(uses, "f_online")] == [
+        ("online", "anonymous", "online", 1), ("online", "scoring", "online", 3)]
+
+    assert usage.write(warehouse, uses) == 3
+    assert warehouse.fetch_all("SELECT reader, reads FROM feature_usage WHERE feature = 'f_online' "
+                               "ORDER BY reader") == [("anonymous", 1), ("scoring", 3)]
+    last = max(r.last_read for r in online)
+    features = [_spec(n) for n in ("f_online", "f_once", "f_unread")]
+    assert usage.retirement_candidates(features, uses, 30, last + dt.timedelta(days=1)) == ["f_unread"]
+    assert usage.retirement_candidates(features, uses, 30, last + dt.timedelta(days=31)) == [
+        "f_once", "f_online", "f_unread"]
+
+
+def test_feature_usage_asset_reads_the_servers_read_log(duckdb_warehouse, tmp_path):
+    import dagster as dg
+
+    from feature_factory.catalog_resource import CatalogResource
+    from feature_factory.governance.definitions import feature_usage
+    from feature_factory.ml.resources import ModelRegistryResource
+    from feature_factory.serving.read_log import ReadLog
+
+    log = ReadLog(tmp_path / "online_reads.sqlite")
+    log.record("scoring", ["revenue_7d"])
+    log.record("scoring", ["revenue_7d"])
+    log.flush()
+    result = dg.materialize(
+        [feature_usage], resources={"warehouse": duckdb_warehouse, "catalog": CatalogResource(),
+                                    "model_registry": ModelRegistryResource(root=str(tmp_path / "models"))},
+        run_config={"ops": {"feature_usage": {"config": {"online_reads_path": str(log.path)}}}})
+    meta = result.asset_materializations_for_node("feature_usage")[0].metadata
+    assert meta["online_reads"].value == 2
+    assert duckdb_warehouse.fetch_all("SELECT feature, reader_kind, reader, reads FROM feature_usage "
+                                      "WHERE reader_kind = 'online'") == [("revenue_7d", "online", "scoring", 2)]
+    retire = meta["retirement_candidates"].value
+    assert "revenue_7d" not in retire and "purchases_7d" in retire
