@@ -104,6 +104,20 @@ def test_channel_mix_change_is_traced_to_the_channel(warehouse):
     assert (top["dimension"], top["value"], top["share"]) == ("first_seen_week", "2024-01-08", 1.0)
 
 
+def test_a_count_carries_its_window_events_and_their_days_rate(warehouse):
+    # Every event on mobile from 01-18: of the window's 140 events (01-15..01-21, 20 a day) 80 are
+    # mobile, each on a day whose mobile share is 1 (0 before): a count's cohort is judged per event
+    # row of its window, against the rate of its own days.
+    _load(warehouse, _events(mobile_after=dt.date(2024, 1, 18)))
+    A.refresh_first_seen(warehouse)
+    rows = A.view(A._rows(warehouse, A.current_sql(warehouse.dialect, DAY, [A.Target(MOBILE, "shift")])),
+                  "mobile_events_7d")
+    got = {key: (r[A.CARRY], r[A.MASS], r[A.SAME_DAY]) for key, r in rows.items()
+           if key in {("cohort", "new"), ("channel", "web"), ("channel", "mobile")}}
+    assert got == {("cohort", "new"): (140.0, 80.0, 80.0), ("channel", "web"): (60.0, 0.0, 0.0),
+                   ("channel", "mobile"): (80.0, 80.0, 80.0)}
+
+
 def test_missing_amounts_are_traced_to_the_file_and_cohort(warehouse):
     _load(warehouse, _events(blank_file=True))
     got = A.attribute(warehouse, DAY, [A.Target(REVENUE, "missing")], BASE).by_feature["revenue_7d"]

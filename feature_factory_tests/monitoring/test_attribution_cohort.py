@@ -4,6 +4,8 @@ early in a history every customer counts as new in the baseline window, so their
 
 from __future__ import annotations
 
+import pytest
+
 from feature_factory.catalog import DType, FeatureSpec, Lifecycle
 from feature_factory.monitoring.explain import attribution as A
 
@@ -63,3 +65,51 @@ def test_a_cohort_that_changed_is_named_against_its_like_for_like_expectation():
 def test_a_cohort_the_baseline_barely_holds_takes_the_overall_rate():
     assert A._rate(0.0, 0.0, 10.0) == 10.0
     assert A._rate(150.0, 10.0, 10.0) == (150.0 + A.PRIOR_ROWS * 10.0) / (10.0 + A.PRIOR_ROWS)
+
+
+PURCHASES = FeatureSpec(name="purchases_7d", description="p", owner="t", dtype=DType.INT, lifecycle=Lifecycle.ACTIVE,
+                        aggregate="x", window_days=7, agg="count", filter_sql="event_type = 'purchase'",
+                        source_columns=("event_type",))
+COUNT = A.Target(PURCHASES, "shift")
+
+
+def _count_side(segments: dict[tuple[str, str], tuple[int, float]], current: bool = False) -> dict:
+    """segment -> a count's measures from (events, share of them that are purchases); the current
+    side's events are those inside the window (`carry`), each day at its own purchase share (the
+    same-day expectation, one day-mix for every segment)."""
+    out = {}
+    for key, (events, rate) in segments.items():
+        rows = events * rate
+        out[key] = {A.EVENTS: events, A.ROWS: rows, A.MASS: rows, A.SQUARES: rows, A.MISSING: 0.0}
+        if current:
+            out[key] |= {A.CARRY: events, A.SAME_DAY: rows}
+    return out
+
+
+# A young history: 14 baseline days of new customers only, 20% of their 1,000 events a day purchases.
+COUNT_BASE = _count_side({("cohort", "new"): (14000, 0.2), ("channel", "web"): (7000, 0.2),
+                          ("channel", "mobile"): (7000, 0.2)})
+
+
+def test_a_uniform_rise_of_a_count_in_a_young_history_names_no_cohort():
+    # 7 days later 60% of the events are returning customers' and every customer buys 30% more often.
+    now = _count_side({("cohort", "new"): (2800, 0.26), ("cohort", "returning"): (4200, 0.26),
+                       ("channel", "web"): (3500, 0.26), ("channel", "mobile"): (3500, 0.26)}, current=True)
+    assert A.contributors(COUNT, now, COUNT_BASE, 14) == []
+    # Against its baseline mass (the old expectation) returning would carry all of the rise: its
+    # mass per day went from 0 to 0.26 x 600 while new's fell from 200 to 0.26 x 400.
+    old = [(v, now[("cohort", v)][A.MASS] / 7 - COUNT_BASE.get(("cohort", v), {A.MASS: 0.0})[A.MASS] / 14)
+           for v in ("new", "returning")]
+    assert old == [("new", 104 - 200), ("returning", 156 - 0)]
+
+
+def test_a_count_rise_in_one_cohort_names_that_cohort():
+    # Only returning customers buy more often (30% of their events against 20%): it carries the rise.
+    now = _count_side({("cohort", "new"): (2800, 0.2), ("cohort", "returning"): (4200, 0.3),
+                       ("channel", "web"): (3500, 0.26), ("channel", "mobile"): (3500, 0.26)}, current=True)
+    # The days' purchase share is 0.26 for everyone: new is below its days, returning above them.
+    now[("cohort", "new")][A.SAME_DAY] = 2800 * 0.26
+    now[("cohort", "returning")][A.SAME_DAY] = 4200 * 0.26
+    got = A.contributors(COUNT, now, COUNT_BASE, 14)
+    assert [(c["dimension"], c["value"], c["share"], c["expected"]) for c in got] == [("cohort", "returning", 1.0, 0.6)]
+    assert got[0]["delta"] == pytest.approx(4200 * (0.3 - 0.2), abs=1e-3)

@@ -39,9 +39,10 @@ feature's window and filter (rows for counts). What "the change" is depends on t
 | shift   | everything else                       | per-day mass in s now minus in the baseline        |
 |         |                                       | (source_file: mass minus its input rows x the      |
 |         |                                       | baseline's mass per input row; all rows, counts;   |
-|         |                                       | cohort of a value feature: mass                    |
-|         |                                       | minus its input rows now x its own baseline mass   |
-|         |                                       | per row, shrunk to the overall rate by PRIOR_ROWS) |
+|         |                                       | cohort: mass minus its input rows now (a count's:  |
+|         |                                       | its event rows in the window) x its own baseline   |
+|         |                                       | mass per such row, shrunk to the overall rate by   |
+|         |                                       | PRIOR_ROWS)                                        |
 
 `share` = the segment's part of the change in its dimension (|delta| / sum |delta| for shift, the
 positive part for tail and missing, so each dimension sums to 1); `expected` = the share it would
@@ -49,8 +50,8 @@ have if it were not special: in tail mode its share of the feature's mass now (a
 its rows, as the file's mass holds the contamination traced), so purchases of an amount feature
 or long-tenured customers at the top of a 30-day sum are not special for carrying the mass they
 hold anyway; in missing mode its share of the feature's rows; in shift mode its baseline mass
-(source_file: its share of the feature's input rows, of all rows for a count; cohort of a value
-feature: its rows now at its baseline rate). The cohort needs the like-for-like expectation
+(source_file: its share of the feature's input rows, of all rows for a count; cohort: its rows
+now at its baseline rate, a count's event rows at its baseline count per event). The cohort needs the like-for-like expectation
 because customers move from `new` to `returning` as the history ages: early in a history every
 customer counts as new for weeks, so against the baseline's mass `returning` grows with the
 history's age and would be named first for any change, even a uniform one (issue 28). It is
@@ -254,9 +255,12 @@ def _segments(dialect: Dialect, date_col: str, source: AttributionSource = CUSTO
 EVENTS, FIRST_DAY = "events", "first_day"
 ROWS, MASS, SQUARES, MISSING, OUT, OUT_SQUARES = (
     "rows", "mass", "squares", "missing", "out_of_range", "out_of_range_squares")
-# Like-for-like expectation of an age segment (current side, value features in shift mode): its rows
-# each at the mean value of their own event day over all rows (`day_rates`).
+# Like-for-like expectation of an age segment (current side, shift mode): its rows (a count's: its
+# `carry` rows) each at the mean value per row of their own event day over all rows (`day_rates`).
 SAME_DAY = "same_day_mass"
+# The rows that can carry a count's mass (current side, count features in shift mode): every event
+# row inside its window, whatever its filter (a count's mass is its rows, so its rate is per event).
+CARRY = "carry"
 BASE_MEASURES = (ROWS, MASS, SQUARES, MISSING)  # the baseline side of every feature (stored)
 
 
@@ -416,11 +420,12 @@ def current_sql(dialect: Dialect, day: dt.date, targets: Sequence[Target],
     widest = max(t.spec.window_days for t in targets)
     lo, hi = _lit_date(day - dt.timedelta(days=widest - 1)), _lit_date(day)
     cols = _Inner(measures=[Measure(EVENTS, None, "COUNT(*)"), Measure(FIRST_DAY, None, "MIN(e_day)", "MIN")])
-    rates = [t for t in targets if t.mode == "shift" and t.spec.value_sql]
+    rates = [t for t in targets if t.mode == "shift"]
     for t in targets:
         name = t.spec.name
         value, cond = _value(t.spec)
-        inside = f"{cond} AND e.event_date >= {_lit_date(day - dt.timedelta(days=t.spec.window_days - 1))}"
+        in_window = f"e.event_date >= {_lit_date(day - dt.timedelta(days=t.spec.window_days - 1))}"
+        inside = f"{cond} AND {in_window}"
         oor = _out_of_range(t, "cf.")
         # Only the columns the target's mode reads (contributors): tail rows, mass, out_of_range
         # (+ squares); missing rows, missing; shift rows, mass (+ squares). Fewer aggregates.
@@ -433,12 +438,17 @@ def current_sql(dialect: Dialect, day: dt.date, targets: Sequence[Target],
         if t.mode == "tail":
             cols.add(name, OUT, f"CASE WHEN {inside} AND ({oor}) THEN COALESCE({value}, 0) ELSE 0 END", OUT_SQUARES)
         if t in rates:
-            cols.add(name, SAME_DAY, f"CASE WHEN {inside} THEN COALESCE(dr.{_rate_alias(t)}, 0) ELSE 0 END")
+            # A value feature's rate is per input row; a count's per event row (its mass is its rows).
+            carrying = inside if t.spec.value_sql else in_window
+            if not t.spec.value_sql:
+                cols.add(name, CARRY, f"CASE WHEN {carrying} THEN 1 ELSE 0 END")
+            cols.add(name, SAME_DAY, f"CASE WHEN {carrying} THEN COALESCE(dr.{_rate_alias(t)}, 0) ELSE 0 END")
     day_rates = ""
-    if rates:  # each event day's mean value per row of each such feature: a small table, joined by day
+    if rates:  # each event day's mean value per carrying row of each such feature: a small table, joined by day
         means = ", ".join(
             f"SUM(CASE WHEN {_value(t.spec)[1]} THEN COALESCE({_value(t.spec)[0]}, 0) ELSE 0 END) / "
-            f"NULLIF(SUM(CASE WHEN {_value(t.spec)[1]} THEN 1 ELSE 0 END), 0) AS {_rate_alias(t)}" for t in rates)
+            f"NULLIF(SUM(CASE WHEN {_value(t.spec)[1] if t.spec.value_sql else '1 = 1'} THEN 1 ELSE 0 END), 0) "
+            f"AS {_rate_alias(t)}" for t in rates)
         day_rates = (f"LEFT JOIN (SELECT e.event_date AS dr__day, {means} FROM {source.raw_table} e "
                      f"WHERE e.event_date BETWEEN {lo} AND {hi} GROUP BY e.event_date) dr ON dr.dr__day = e.event_date ")
     inner = (f"SELECT {_segments(dialect, 'e.event_date', source)}, e.event_date AS e_day, {', '.join(cols.columns)} "
@@ -708,11 +718,18 @@ def contributors(t: Target, cur: dict, base: dict, base_days: int,
                 per_row = b_mass / base_carry if base_carry else 0.0
                 deltas[value], sizes[value] = mass - carry * per_row, carry
                 noise += c.get(SQUARES, 0.0)
-            elif dim in AGE_DIMENSIONS and t.spec.value_sql:
+            elif dim in AGE_DIMENSIONS:
                 # Like for like (module docstring): the mass the segment's rows now would carry at
                 # its own baseline value per row, not its baseline mass (early in a history every
-                # customer was "new" in the baseline window; their ageing is no change).
-                expected = rows * _rate(bs[MASS], bs[ROWS], b_mass / b_rows if b_rows else 0.0)
+                # customer was "new" in the baseline window; their ageing is no change). A count's
+                # mass is its rows: its rate is per event row of the window (its `carry`, every
+                # event of the segment in the baseline), so more events of an ageing cohort are
+                # no change, more of them passing the filter are.
+                if t.spec.value_sql:
+                    carry, base_carry, overall = rows, bs[ROWS], (b_mass / b_rows if b_rows else 0.0)
+                else:
+                    carry, base_carry, overall = c.get(CARRY, c.get(EVENTS, 0.0)), bs[EVENTS], (b_mass / b_all if b_all else 0.0)
+                expected = carry * _rate(bs[MASS], base_carry, overall)
                 deltas[value], sizes[value] = mass - expected, expected
                 noise += c.get(SQUARES, 0.0)
                 if SAME_DAY in c:  # and against the other rows of its own days (a change all rows share is none of its own)
