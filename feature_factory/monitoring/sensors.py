@@ -140,14 +140,6 @@ def champion_features(log, read: Callable[[], Iterable[str]] = no_champion) -> s
         return set()
 
 
-def handled(instance: dg.DagsterInstance, key: str, since: float) -> bool:
-    """True when a run was launched for drift key `key` (by this sensor, the daemon's or the demo's
-    in-process tick: its runs carry the key as a tag) after the alert was recorded at `since`
-    (epoch seconds). `answered.answered` also knows the runs that answered the same alert before
-    it was re-materialized (the sensor uses that)."""
-    return answered(instance, key, None, since)
-
-
 def new_records(instance: dg.DagsterInstance, asset: str, after_storage_id: int | None) -> list:
     """Every materialization record of `asset` after `after_storage_id`, oldest first (at most
     `MAX_RECORDS_PER_TICK`), read in pages of `BATCH`."""
