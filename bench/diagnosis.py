@@ -164,6 +164,16 @@ def _features(wh, catalog, first: int, last: int) -> None:
                      plan.sql, where_params=[str(DAY(first)), str(DAY(last))])
 
 
+def _files_from(landing: Path, dest: Path, first: int) -> Path:
+    """A fresh folder `dest` holding the landing files of day `first` and later (the name sorts by day)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir()
+    for f in landing.iterdir():
+        if f.name >= f"events_{DAY(first)}":
+            shutil.copy(f, dest / f.name)
+    return dest
+
+
 def _ingest(wh, landing: Path, first: int, last: int, schema_drift: dict | None = None) -> None:
     from feature_factory.events.config import IngestionConfig, SchemaDriftPolicy
     from feature_factory.events.ingestion import ingest_range
@@ -331,24 +341,12 @@ def run_scenarios(root: Path, customers: int, seed: int, names=None, log=print,
                 del wh
                 db.unlink()
                 wh = DuckDBWarehouse(path=str(db))
-                young = root / scenario.name / "from_start"
-                shutil.rmtree(young, ignore_errors=True)
-                young.mkdir()
-                for f in out.iterdir():
-                    if f.name >= f"events_{DAY(start)}":
-                        shutil.copy(f, young / f.name)
-                _ingest(wh, young, start, DAYS - 1)
+                _ingest(wh, _files_from(out, root / scenario.name / "from_start", start), start, DAYS - 1)
                 _features(wh, catalog, BASE[0], DAYS - 1)
                 B.capture_baseline(wh, DAY(BASE[0]), DAY(BASE[1]), catalog.computed())
             else:
                 first = scenario.extra["replay"][0]
-                only = root / scenario.name / "from_drift"
-                shutil.rmtree(only, ignore_errors=True)
-                only.mkdir()
-                for f in out.iterdir():
-                    if f.name >= f"events_{DAY(first)}":
-                        shutil.copy(f, only / f.name)
-                _ingest(wh, only, first, DAYS - 1)
+                _ingest(wh, _files_from(out, root / scenario.name / "from_drift", first), first, DAYS - 1)
                 _features(wh, catalog, first, DAYS - 1)
             baseline = B.current_baseline(wh)
             write_feature_stats(wh, DAY(DRIFT), DAY(DAYS - 1), catalog.computed(), binning=baseline.binning())
