@@ -489,7 +489,7 @@ def scale(params: dict, meter) -> dict:
             arrives()
             t0 = time.perf_counter()
             real(wh, day, report.results, report.current, baseline.features,
-                 (baseline.window_start, baseline.window_end), AL.resolve_features(None))
+                 (baseline.window_start, baseline.window_end), AL.resolve_features(catalog.computed()))
             timings["diagnosis_alone"].append(time.perf_counter() - t0)
     med = {k: sorted(v)[len(v) // 2] for k, v in timings.items()}
     return {"rows_in": int(events), "rows_out": len(report.diagnoses), "events_stored": int(events),
